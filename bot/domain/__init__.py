@@ -1,0 +1,1 @@
+"""Pure domain logic: delays, run references (no I/O)."""
