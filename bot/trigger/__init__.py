@@ -1,0 +1,1 @@
+"""The Trigger.dev REST client: nothing in this package knows about Slack."""

@@ -1,0 +1,191 @@
+"""An async client for the two Trigger.dev endpoints the bot needs: retrieve a run, reschedule a run.
+
+Retries follow the official SDK's policy (shared/trigger README §5.3) bounded by a per-action deadline:
+408, 409, 5xx and network errors back off exponentially with jitter; 429 waits until `x-ratelimit-reset`
+(epoch milliseconds) plus jitter; a response header `x-should-retry` overrides either way, except that the
+retrieve route's 404 (which always says `x-should-retry: true`) is retried once, quickly, so a mistyped id is
+answered in about a second. Other 4xx are never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr, ValidationError
+
+from bot import __version__
+from bot.trigger.errors import (
+    RateLimited,
+    RunNotFound,
+    TriggerError,
+    TriggerUnavailable,
+    error_from_response,
+)
+from bot.trigger.models import Run
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2025-07-16"
+USER_AGENT = f"reschedule-bot/{__version__}"
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff `min * factor**(n-1)` capped at `max`, as the SDK; jitter adds up to `jitter` of the wait."""
+
+    max_attempts: int = 5
+    min_backoff: float = 1.0
+    max_backoff: float = 30.0
+    factor: float = 1.6
+    jitter: float = 0.25
+    not_found_retry_wait: float = 0.3
+    rate_limit_jitter: float = 1.0
+
+    def backoff(self, attempt: int, rand: float) -> float:
+        """The wait after failed attempt number `attempt` (1-based)."""
+        base = min(self.max_backoff, self.min_backoff * self.factor ** (attempt - 1))
+        return base * (1 + self.jitter * rand)
+
+
+@dataclass(slots=True)
+class Deadline:
+    """The time left for one user action, shared by every request that action makes."""
+
+    expires_at: float
+    clock: Clock = time.monotonic
+
+    @classmethod
+    def after(cls, seconds: float, clock: Clock = time.monotonic) -> Deadline:
+        return cls(expires_at=clock() + seconds, clock=clock)
+
+    def remaining(self) -> float:
+        return max(0.0, self.expires_at - self.clock())
+
+
+@dataclass(slots=True)
+class TriggerClient:
+    """Talks to one Trigger.dev environment (one secret key) over a shared `httpx.AsyncClient`.
+
+    Args:
+        http: the process-wide client (connection reuse); its base_url is TRIGGER_API_URL.
+        key: the environment's secret key; sent only in the Authorization header.
+        policy: retry policy.
+        sleep, wall, rand: injected so tests control time and randomness (the deadline has its own clock).
+    """
+
+    http: httpx.AsyncClient
+    key: SecretStr = field(repr=False)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Sleep = asyncio.sleep
+    wall: Clock = time.time
+    rand: Callable[[], float] = random.random
+
+    async def retrieve_run(self, run_id: str, deadline: Deadline) -> Run:
+        """GET /api/v3/runs/{id}."""
+        data = await self._request("GET", f"/api/v3/runs/{quote(run_id, safe='')}", None, deadline)
+        return _parse_run(data)
+
+    async def reschedule_run(self, run_id: str, delay: str, deadline: Deadline) -> Run:
+        """POST /api/v1/runs/{id}/reschedule with `{"delay": delay}`; the run as it is afterwards."""
+        path = f"/api/v1/runs/{quote(run_id, safe='')}/reschedule"
+        data = await self._request("POST", path, {"delay": delay}, deadline)
+        return _parse_run(data)
+
+    def _headers(self, idempotency_key: str) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self.key.get_secret_value()}",
+            "x-trigger-api-version": API_VERSION,
+            "x-trigger-request-idempotency-key": idempotency_key,
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+        }
+
+    async def _request(self, method: str, path: str, body: Any, deadline: Deadline) -> Any:
+        headers = self._headers(str(uuid.uuid4()))
+        not_found_retried = False
+        attempt = 0
+        while True:
+            attempt += 1
+            timeout = deadline.remaining()
+            if timeout <= 0:
+                raise TriggerUnavailable("deadline passed before the request could be sent")
+            try:
+                response = await self.http.request(method, path, json=body, headers=headers, timeout=timeout)
+            except httpx.HTTPError as exc:
+                log.warning("trigger.dev %s %s attempt %d: %s", method, path, attempt, type(exc).__name__)
+                error: TriggerError = TriggerUnavailable(f"network error: {type(exc).__name__}")
+                error.__cause__ = exc
+                wait: float | None = self._backoff_wait(attempt)
+            else:
+                log.info("trigger.dev %s %s attempt %d → %d", method, path, attempt, response.status_code)
+                if response.is_success:
+                    return _json(response)
+                error = error_from_response(response.status_code, dict(response.headers), response.content)
+                wait, not_found_retried = self._wait_for(response, error, attempt, not_found_retried)
+            if wait is None or attempt >= self.policy.max_attempts or wait >= deadline.remaining():
+                raise error
+            await self.sleep(wait)
+
+    def _wait_for(
+        self, response: httpx.Response, error: TriggerError, attempt: int, not_found_retried: bool
+    ) -> tuple[float | None, bool]:
+        """How long to wait before retrying this response, or None to give up at once."""
+        should = response.headers.get("x-should-retry")
+        if isinstance(error, RunNotFound):
+            # The retrieve route always says x-should-retry: true on 404; one quick second look only.
+            if should == "true" and not not_found_retried:
+                return self.policy.not_found_retry_wait, True
+            return None, not_found_retried
+        if should == "false":
+            return None, not_found_retried
+        if isinstance(error, RateLimited):
+            if error.reset_at is not None and error.reset_at > self.wall():
+                wait = error.reset_at - self.wall() + self.policy.rate_limit_jitter * self.rand()
+                return wait, not_found_retried
+            return self._backoff_wait(attempt), not_found_retried
+        status = response.status_code
+        if should == "true" or status in (408, 409) or status >= 500:
+            return self._backoff_wait(attempt), not_found_retried
+        return None, not_found_retried
+
+    def _backoff_wait(self, attempt: int) -> float:
+        return self.policy.backoff(attempt, self.rand())
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise TriggerUnavailable("Trigger.dev answered with something that is not JSON") from exc
+
+
+def _parse_run(data: Any) -> Run:
+    if not isinstance(data, dict):
+        raise TriggerUnavailable("Trigger.dev answered with an unexpected body")
+    try:
+        return Run.from_api(data)
+    except ValidationError as exc:
+        raise TriggerUnavailable("Trigger.dev answered with a run we could not read") from exc
+
+
+def new_http_client(base_url: str, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """The one AsyncClient per process; `transport` is injected by tests."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        transport=transport,
+        timeout=httpx.Timeout(10.0, connect=5.0),
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+        follow_redirects=False,
+    )

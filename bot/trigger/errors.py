@@ -1,0 +1,108 @@
+"""The Trigger.dev client's exception tree, and the one function that maps a response onto it.
+
+    TriggerError
+    ├── RunNotFound          404 (the run is not in the key's environment, or does not exist)
+    ├── RunNotDelayed        400 "Cannot reschedule a run that is not delayed" (also the buffered 422)
+    ├── InvalidDelay         400 "Invalid delay: …" / "Invalid request body"
+    ├── AuthRejected         401 / 403: the secret key is invalid, revoked or not an environment key
+    ├── RateLimited          429, after the retries allowed by the deadline
+    ├── TriggerUnavailable   5xx, network errors and timeouts, after retries
+    └── TriggerRequestError  any other 4xx (e.g. the v3-engine deprecation), with the server's message
+
+Every exception carries `status` (None for network errors) and `server_message` (the server's `error` string,
+never anything we sent, so no secret can end up here).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class TriggerError(Exception):
+    """Base class for everything the Trigger.dev client raises."""
+
+    def __init__(self, message: str, *, status: int | None = None, server_message: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.server_message = server_message
+
+
+class RunNotFound(TriggerError):
+    """The run does not exist in the environment the key belongs to."""
+
+
+class RunNotDelayed(TriggerError):
+    """The run is no longer DELAYED, so it cannot be rescheduled."""
+
+
+class InvalidDelay(TriggerError):
+    """The server refused the delay we sent."""
+
+
+class AuthRejected(TriggerError):
+    """The secret key was refused (invalid, revoked, wrong kind of key)."""
+
+
+class RateLimited(TriggerError):
+    """Too many requests; `reset_at` is the epoch time in seconds at which the bucket refills, when known."""
+
+    def __init__(self, message: str, *, reset_at: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reset_at = reset_at
+
+
+class TriggerUnavailable(TriggerError):
+    """Trigger.dev did not answer usefully: 5xx, a network error or a timeout."""
+
+
+class TriggerRequestError(TriggerError):
+    """Any other client error; `server_message` says what the server objected to."""
+
+
+NOT_DELAYED_TEXT = "Cannot reschedule a run that is not delayed"
+
+
+def server_message(body: bytes) -> str | None:
+    """The `error` string of a Trigger.dev error body, if there is one."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(data, dict):
+        for key in ("error", "detail", "message"):
+            value = data.get(key)
+            if isinstance(value, str):
+                return value
+    return None
+
+
+def error_from_response(status: int, headers: dict[str, str], body: bytes) -> TriggerError:
+    """Map one non-2xx response to the most specific exception. The only place this mapping lives."""
+    message = server_message(body)
+    kwargs: dict[str, Any] = {"status": status, "server_message": message}
+    text = message or ""
+    if status == 429:
+        return RateLimited(f"rate limited: {text}", reset_at=reset_from_headers(headers), **kwargs)
+    if status >= 500:
+        return TriggerUnavailable(f"server error {status}: {text}", **kwargs)
+    if status in (401, 403):
+        return AuthRejected(f"key rejected ({status}): {text}", **kwargs)
+    if status == 404:
+        return RunNotFound(f"run not found: {text}", **kwargs)
+    if text.startswith(NOT_DELAYED_TEXT):
+        return RunNotDelayed(text, **kwargs)
+    if status == 400 and (text.startswith("Invalid delay") or text == "Invalid request body"):
+        return InvalidDelay(text, **kwargs)
+    return TriggerRequestError(f"request refused ({status}): {text}", **kwargs)
+
+
+def reset_from_headers(headers: dict[str, str]) -> float | None:
+    """`x-ratelimit-reset` is epoch milliseconds (there is no Retry-After); return epoch seconds."""
+    raw = headers.get("x-ratelimit-reset")
+    if raw is None:
+        return None
+    try:
+        return int(raw) / 1000.0
+    except ValueError:
+        return None

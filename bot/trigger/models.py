@@ -1,0 +1,94 @@
+"""Typed views of Trigger.dev responses, tolerant of fields and statuses the API adds later."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class RunStatus(StrEnum):
+    """Run statuses as sent with `x-trigger-api-version: 2025-07-16`, plus the legacy names and UNKNOWN."""
+
+    DELAYED = "DELAYED"
+    PENDING_VERSION = "PENDING_VERSION"
+    QUEUED = "QUEUED"
+    DEQUEUED = "DEQUEUED"
+    EXECUTING = "EXECUTING"
+    WAITING = "WAITING"
+    COMPLETED = "COMPLETED"
+    CANCELED = "CANCELED"
+    FAILED = "FAILED"
+    CRASHED = "CRASHED"
+    SYSTEM_FAILURE = "SYSTEM_FAILURE"
+    EXPIRED = "EXPIRED"
+    TIMED_OUT = "TIMED_OUT"
+    # Legacy names a server may still send without the version header.
+    WAITING_FOR_DEPLOY = "WAITING_FOR_DEPLOY"
+    REATTEMPTING = "REATTEMPTING"
+    FROZEN = "FROZEN"
+    INTERRUPTED = "INTERRUPTED"
+    UNKNOWN = "UNKNOWN"
+
+
+FINISHED = frozenset(
+    {
+        RunStatus.COMPLETED,
+        RunStatus.CANCELED,
+        RunStatus.FAILED,
+        RunStatus.CRASHED,
+        RunStatus.SYSTEM_FAILURE,
+        RunStatus.EXPIRED,
+        RunStatus.TIMED_OUT,
+        RunStatus.INTERRUPTED,
+    }
+)
+
+
+class Run(BaseModel):
+    """The fields of a RetrieveRunResponse the bot uses. Unknown fields are ignored, unknown statuses kept."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    id: str
+    status: RunStatus = RunStatus.UNKNOWN
+    raw_status: str = ""
+    task_identifier: str = Field(default="", alias="taskIdentifier")
+    version: str | None = None
+    tags: tuple[str, ...] = ()
+    idempotency_key: str | None = Field(default=None, alias="idempotencyKey")
+    is_test: bool = Field(default=False, alias="isTest")
+    created_at: datetime | None = Field(default=None, alias="createdAt")
+    updated_at: datetime | None = Field(default=None, alias="updatedAt")
+    delayed_until: datetime | None = Field(default=None, alias="delayedUntil")
+    started_at: datetime | None = Field(default=None, alias="startedAt")
+    finished_at: datetime | None = Field(default=None, alias="finishedAt")
+    expired_at: datetime | None = Field(default=None, alias="expiredAt")
+    ttl: str | None = None
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Run:
+        """Parse a run body, keeping the status string even when it is not one we know."""
+        raw = str(data.get("status", ""))
+        status = RunStatus(raw) if raw in RunStatus.__members__ else RunStatus.UNKNOWN
+        return cls.model_validate({**data, "status": status, "raw_status": raw})
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags(cls, value: object) -> object:
+        if value is None:
+            return ()
+        if isinstance(value, list):
+            return tuple(str(item) for item in value)
+        return value
+
+    @property
+    def is_delayed(self) -> bool:
+        return self.status is RunStatus.DELAYED
+
+    @property
+    def status_label(self) -> str:
+        """The status as the server named it (so an unknown new status is still shown truthfully)."""
+        return self.raw_status or self.status.value
