@@ -1,0 +1,41 @@
+"""Fixtures: fake Slack and Trigger.dev servers, and the real bot process wired to them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, BotProcess, SlackSender, bot_env
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+
+
+@pytest.fixture
+def fake_trigger() -> Iterator[FakeTrigger]:
+    """Started; PROD_KEY belongs to the environment PROD_ENV ("env_prod")."""
+    with FakeTrigger() as fake:
+        fake.add_key(PROD_KEY, PROD_ENV)
+        yield fake
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    """Started; accepts BOT_TOKEN; knows user U111 (Europe/Paris)."""
+    with FakeSlack(BOT_TOKEN) as fake:
+        fake.add_user("U111")
+        yield fake
+
+
+@pytest.fixture
+def bot(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> Iterator[BotProcess]:
+    """The real bot (`python -m bot serve`) pointed at the fakes; its log is tmp_path / "bot.log"."""
+    with BotProcess(bot_env(fake_slack, fake_trigger, tmp_path), log_path=tmp_path / "bot.log") as process:
+        yield process
+
+
+@pytest.fixture
+def slack(bot: BotProcess) -> SlackSender:
+    """Sends signed Slack requests to the bot's /slack/events."""
+    return SlackSender(bot.events_url, SIGNING_SECRET)

@@ -1,0 +1,208 @@
+"""End-to-end harness: run the real bot process against the fakes and send it signed Slack requests."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PAYLOADS_DIR = REPO_ROOT.parent / "shared" / "slack" / "payloads"
+
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-0000"
+PROD_KEY = "tr_prod_fakefakefakefakefake0001"
+STAGING_KEY = "tr_stg_fakefakefakefakefake0002"
+DEV_KEY = "tr_dev_fakefakefakefakefake0003"
+PROD_ENV = "env_prod"
+DASHBOARD_URL = "https://cloud.trigger.test"
+
+HTTP_TIMEOUT = 10.0
+STARTUP_TIMEOUT = 20.0
+_KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "SYSTEMROOT", "VIRTUAL_ENV")
+
+
+def sign(signing_secret: str, timestamp: str, body: bytes) -> str:
+    """Slack's v0 signature: HMAC-SHA256 of `v0:{timestamp}:{raw body}`."""
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def example_payload(name: str) -> dict[str, Any]:
+    """A deep copy of `payload` (or `fields`) from shared/slack/payloads/<name>.json, e.g. "block_actions"."""
+    envelope = json.loads((PAYLOADS_DIR / f"{name}.json").read_text())
+    return copy.deepcopy(envelope.get("payload", envelope.get("fields")))
+
+
+class SlackSender:
+    """Sends requests to the bot as Slack does: form or JSON bodies, signed with the signing secret.
+
+    Every method accepts `timestamp=` (seconds; default now), `signature=` (replaces the computed one),
+    `unsigned=True` (no signature headers at all) and `headers=` (extra headers, e.g. X-Slack-Retry-Num).
+    """
+
+    def __init__(self, url: str, signing_secret: str) -> None:
+        self.url = url
+        self.signing_secret = signing_secret
+
+    def command(
+        self,
+        text: str,
+        *,
+        response_url: str,
+        user_id: str = "U111",
+        channel_id: str = "C111",
+        trigger_id: str = "111.222.xxx",
+        team_id: str = "T111",
+        command: str = "/reschedule",
+        user_name: str = "oncall-engineer",
+        channel_name: str = "ops-alerts",
+        **sign_options: Any,
+    ) -> httpx.Response:
+        fields = {
+            "token": "verification_token",
+            "team_id": team_id,
+            "team_domain": "test-domain",
+            "enterprise_id": "",
+            "enterprise_name": "",
+            "channel_id": channel_id,
+            "channel_name": channel_name,
+            "user_id": user_id,
+            "user_name": user_name,
+            "command": command,
+            "text": text,
+            "api_app_id": "A111",
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": trigger_id,
+        }
+        return self.post(urlencode(fields).encode(), "application/x-www-form-urlencoded", **sign_options)
+
+    def interaction(self, payload: dict[str, Any], **sign_options: Any) -> httpx.Response:
+        body = ("payload=" + quote(json.dumps(payload))).encode()
+        return self.post(body, "application/x-www-form-urlencoded", **sign_options)
+
+    def event(self, payload: dict[str, Any], **sign_options: Any) -> httpx.Response:
+        return self.post(json.dumps(payload).encode(), "application/json", **sign_options)
+
+    def post(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+        unsigned: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        all_headers = {"Content-Type": content_type}
+        if not unsigned:
+            ts = str(int(time.time()) if timestamp is None else timestamp)
+            all_headers["X-Slack-Request-Timestamp"] = ts
+            all_headers["X-Slack-Signature"] = signature or sign(self.signing_secret, ts, body)
+        all_headers.update(headers or {})
+        with httpx.Client(timeout=HTTP_TIMEOUT) as client:
+            return client.post(self.url, content=body, headers=all_headers)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class BotProcess:
+    """`python -m bot serve` on a free port, started on construction and ready once /healthz answers 200."""
+
+    def __init__(self, env: dict[str, str], log_path: Path | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.events_url = self.url + "/slack/events"
+        if log_path is None:
+            fd, name = tempfile.mkstemp(prefix="reschedule-bot-", suffix=".log")
+            os.close(fd)
+            log_path = Path(name)
+        self.log_path = log_path
+        full_env = {k: v for k, v in os.environ.items() if k in _KEPT_ENV or k.startswith("PYTHON")}
+        full_env |= {"PYTHONUNBUFFERED": "1", **env}
+        command = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        with open(self.log_path, "wb") as log:
+            # Run from the log's folder, not the repo root, so a developer's .env cannot leak into the test.
+            self.process = subprocess.Popen(
+                command, cwd=self.log_path.parent, env=full_env, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"bot exited with {self.process.returncode}:\n{self.log_text()}")
+                try:
+                    if client.get(self.url + "/healthz").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        raise RuntimeError(f"bot not healthy after {STARTUP_TIMEOUT} s:\n{self.log_text()}")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def bot_env(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, **overrides: str | None
+) -> dict[str, str]:
+    """The bot's environment pointed at the fakes; an override of None removes that variable."""
+    env: dict[str, str | None] = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "TRIGGER_SECRET_KEY": PROD_KEY,
+        "TRIGGER_API_URL": fake_trigger.url,
+        "TRIGGER_DASHBOARD_URL": DASHBOARD_URL,
+        "TRIGGER_DEADLINE": "4",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
+        "LOG_LEVEL": "INFO",
+    }
+    env.update(overrides)
+    return {name: value for name, value in env.items() if value is not None}

@@ -1,0 +1,244 @@
+"""Shared plumbing for the fake HTTP servers: a threaded stdlib server, request recording, fault rules.
+
+A subclass implements `handle(request) -> Reply | None`; `None` closes the connection without answering.
+Every request is recorded *on arrival*, before any `hold` makes it wait, so a test can see that a request
+is in flight while its answer is still being held back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+POLL_INTERVAL = 0.02
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str  # without the query string
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    json: Any  # the parsed JSON body, or None when the body is not JSON
+    at: float  # time.time() on arrival
+    query: str = ""
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_reply(
+    status: int,
+    obj: Any,
+    headers: dict[str, str] | None = None,
+    *,
+    content_type: str = "application/json; charset=utf-8",
+    indent: int | None = None,
+) -> Reply:
+    body = json.dumps(obj, indent=indent).encode()
+    return Reply(status, body, {"Content-Type": content_type, **(headers or {})})
+
+
+def text_reply(status: int, text: str, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, text.encode(), {"Content-Type": "text/plain; charset=utf-8", **(headers or {})})
+
+
+@dataclass
+class Rule:
+    """A fault rule matching `method` (or "*") and a regex searched in the path."""
+
+    method: str
+    path_regex: str
+    times: int = 1
+    payload: Any = None
+
+    def matches(self, request: RecordedRequest) -> bool:
+        method_ok = self.method == "*" or self.method.upper() == request.method
+        return method_ok and re.search(self.path_regex, request.path) is not None
+
+
+def wait_for(predicate: Callable[[], T | None], timeout: float, describe: Callable[[], str]) -> T:
+    """Poll `predicate` every 20 ms until it returns something truthy; AssertionError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"condition not met within {timeout} s; received:\n{describe()}")
+        time.sleep(POLL_INTERVAL)
+
+
+class FakeServer:
+    """A ThreadingHTTPServer on 127.0.0.1 (random port) in a daemon thread. Use as a context manager."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._drops: list[Rule] = []
+        self._holds: list[tuple[Rule, threading.Event]] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(POLL_INTERVAL,), name=type(self).__name__, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        with self._lock:
+            for _, event in self._holds:
+                event.set()  # release held requests so their threads can finish
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # recording -------------------------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of every request received so far, in arrival order."""
+        with self._lock:
+            return list(self._requests)
+
+    def calls(self, method: str, path_regex: str) -> list[RecordedRequest]:
+        """Recorded requests with this method ("*" for any) whose path matches `path_regex` (re.search)."""
+        rule = Rule(method, path_regex)
+        return [r for r in self.requests if rule.matches(r)]
+
+    def describe(self) -> str:
+        lines = [f"  {r.method} {r.path} {r.text()[:300]}" for r in self.requests]
+        return "\n".join(lines) or "  (no requests)"
+
+    def wait_for(self, predicate: Callable[[], T | None], timeout: float = 10.0) -> T:
+        return wait_for(predicate, timeout, self.describe)
+
+    # generic faults --------------------------------------------------------------------------------------
+
+    def drop_next(self, method: str, path_regex: str, times: int = 1) -> None:
+        """The next `times` matching requests get their connection closed without any answer."""
+        with self._lock:
+            self._drops.append(Rule(method, path_regex, times))
+
+    def hold(self, method: str, path_regex: str) -> threading.Event:
+        """Matching requests wait (each in its own thread) until the returned event is set."""
+        event = threading.Event()
+        with self._lock:
+            self._holds.append((Rule(method, path_regex), event))
+        return event
+
+    def take(self, rules: list[Rule], request: RecordedRequest) -> Rule | None:
+        """Consume one use of the first rule matching `request` (call with the lock NOT held)."""
+        with self._lock:
+            for rule in rules:
+                if rule.times > 0 and rule.matches(request):
+                    rule.times -= 1
+                    return rule
+        return None
+
+    # request handling ------------------------------------------------------------------------------------
+
+    def handle(self, request: RecordedRequest) -> Reply | None:
+        raise NotImplementedError
+
+    def _serve(self, request: RecordedRequest) -> Reply | None:
+        with self._lock:
+            self._requests.append(request)
+            events = [event for rule, event in self._holds if rule.matches(request)]
+        for event in events:
+            event.wait()
+        if self.take(self._drops, request) is not None:
+            return None
+        return self.handle(request)
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _make_handler(owner: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _dispatch(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            request = RecordedRequest(
+                method=self.command,
+                path=parts.path,
+                headers={name.lower(): value for name, value in self.headers.items()},
+                body=body,
+                json=_parse_json(body),
+                at=time.time(),
+                query=parts.query,
+            )
+            try:
+                reply = owner._serve(request)
+            except Exception:  # a bug in the fake: make it visible to the client and in the test output
+                reply = text_reply(500, "fake server error:\n" + traceback.format_exc())
+            self.close_connection = True
+            if reply is None:
+                return  # the connection closes with no response: a network error for the client
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(reply.body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep test output quiet
+
+    return Handler

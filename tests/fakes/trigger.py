@@ -1,0 +1,378 @@
+"""A fake Trigger.dev API: retrieve and reschedule a run, as shared/trigger/README.md §2-§5 describe them.
+
+Runs live in environments; a secret key belongs to one environment and sees only that environment's runs.
+Statuses are stored with their v4 names and rendered as legacy names unless the request sends
+`x-trigger-api-version: 2025-07-16`. Dates are kept as aware UTC datetimes truncated to milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+import string
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.fakes._server import FakeServer, RecordedRequest, Reply, Rule, json_reply, text_reply
+
+API_VERSION = "2025-07-16"
+
+V4_STATUSES = (
+    "DELAYED",
+    "PENDING_VERSION",
+    "QUEUED",
+    "DEQUEUED",
+    "EXECUTING",
+    "WAITING",
+    "COMPLETED",
+    "CANCELED",
+    "FAILED",
+    "CRASHED",
+    "SYSTEM_FAILURE",
+    "EXPIRED",
+    "TIMED_OUT",
+)
+LEGACY_STATUS = {"DEQUEUED": "EXECUTING", "WAITING": "FROZEN"}  # every other v4 name is unchanged
+
+_QUEUED = {"QUEUED", "WAITING_FOR_DEPLOY", "DELAYED", "PENDING_VERSION"}
+_EXECUTING = {"EXECUTING", "REATTEMPTING", "FROZEN", "DEQUEUED"}
+_COMPLETED = {"COMPLETED", "CANCELED", "FAILED", "CRASHED", "INTERRUPTED", "SYSTEM_FAILURE"}
+
+RATE_LIMIT = 750
+JS_MAX_DATE_MS = 8.64e15
+DURATION_RE = re.compile(r"^([0-9]+(?:w|d|hr|h|m|s))+$")
+DURATION_UNITS = (
+    (re.compile(r"([0-9]+)w"), 7 * 86_400_000),
+    (re.compile(r"([0-9]+)d"), 86_400_000),
+    (re.compile(r"([0-9]+)(?:hr|h)"), 3_600_000),
+    (re.compile(r"([0-9]+)m"), 60_000),
+    (re.compile(r"([0-9]+)s"), 1_000),
+)
+RETRIEVE_PATH = re.compile(r"^/api/v3/runs/([^/]+)$")
+RESCHEDULE_PATH = re.compile(r"^/api/v1/runs/([^/]+)/reschedule$")
+
+NO_AUTH_BODY = {
+    "title": "Unauthorized",
+    "status": 401,
+    "type": "https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/401",
+    "detail": "No authorization header provided",
+    "error": "No authorization header provided",
+}
+
+
+def now() -> datetime:
+    return _ms(datetime.now(UTC))
+
+
+def _ms(value: datetime) -> datetime:
+    """Truncate to milliseconds, as a JS Date does."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def iso(value: datetime) -> str:
+    """`Date.prototype.toISOString()`: UTC, milliseconds, trailing Z."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def new_run_id() -> str:
+    """A cuid-style friendly id: run_ + 25 lowercase [a-z0-9]."""
+    alphabet = string.ascii_lowercase + string.digits
+    return "run_c" + "".join(secrets.choice(alphabet) for _ in range(24))
+
+
+def api_status(v4_status: str, api_version: str | None) -> str:
+    return v4_status if api_version == API_VERSION else LEGACY_STATUS.get(v4_status, v4_status)
+
+
+class DelayError(Exception):
+    """The request is answered with `reply` (a 4xx or 5xx)."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.status)
+        self.reply = reply
+
+
+def _error(status: int, message: str) -> DelayError:
+    return DelayError(json_reply(status, {"error": message}))
+
+
+def parse_duration_ms(text: str) -> int | None:
+    """`parseNaturalLanguageDurationInMs`: first match per unit, summed; None when the grammar rejects it."""
+    if len(text) > 100 or not DURATION_RE.match(text):
+        return None
+    total = 0
+    for pattern, unit_ms in DURATION_UNITS:
+        found = pattern.search(text)
+        if found:
+            total += int(found.group(1)) * unit_ms
+    return total
+
+
+def _parse_date(text: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return _ms(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def resolve_delay(body: Any) -> datetime:
+    """The route's body schema plus `parseDelay`, in HEAD order; raises DelayError with the answer."""
+    if not isinstance(body, dict) or "delay" not in body:
+        raise _error(400, "Invalid request body")
+    delay = body["delay"]
+    if isinstance(delay, str):
+        return _delay_from_string(delay)
+    # z.coerce.date(): new Date(value); null -> epoch, booleans -> 0/1 ms, objects/arrays -> Invalid Date
+    if delay is None or isinstance(delay, bool | int | float):
+        millis = float(delay or 0)
+        if math.isfinite(millis) and abs(millis) <= JS_MAX_DATE_MS:
+            try:
+                return datetime.fromtimestamp(int(millis) / 1000, UTC)
+            except (OverflowError, ValueError, OSError):  # beyond Python's year 9999
+                raise _error(500, "Something went wrong, please try again.") from None
+    raise _error(400, "Invalid request body")
+
+
+def _delay_from_string(raw: str) -> datetime:
+    invalid = _error(400, f"Invalid delay: {raw}")
+    if raw == "":
+        raise invalid
+    as_date = _parse_date(raw)
+    if as_date is not None:
+        if as_date <= now():
+            raise invalid
+        return as_date
+    millis = parse_duration_ms(raw)
+    if millis is None:
+        raise invalid
+    try:
+        return now() + timedelta(milliseconds=millis)
+    except OverflowError:  # JS gets an Invalid Date; toISOString() throws inside the route's try
+        raise _error(500, "Something went wrong, please try again.") from None
+
+
+class FakeTrigger(FakeServer):
+    def __init__(self) -> None:
+        super().__init__()
+        self._keys: dict[str, str] = {}
+        self._runs: dict[str, dict[str, Any]] = {}
+        self._failures: list[Rule] = []
+        self._rate_limited = 0
+        self._rate_limit_reset_in = 1.0
+        self._data_lock = threading.Lock()
+
+    # setup -----------------------------------------------------------------------------------------------
+
+    def add_key(self, key: str, env_id: str) -> None:
+        self._keys[key] = env_id
+
+    def add_run(
+        self,
+        env_id: str,
+        run_id: str | None = None,
+        *,
+        status: str = "DELAYED",
+        delayed_until: datetime | None = None,
+        task_identifier: str = "send-reminder",
+        tags: tuple[str, ...] | list[str] = (),
+        version: str | None = None,
+        idempotency_key: str | None = None,
+        is_test: bool = False,
+        ttl: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Store a run; `extra` fields (payload, metadata, startedAt, ...) are sent as given (datetimes as ISO).
+
+        A DELAYED run without `delayed_until` is delayed by one hour. Returns the stored record (see get_run).
+        """
+        _check_status(status)
+        created = now()
+        if delayed_until is None and status == "DELAYED":
+            delayed_until = created + timedelta(hours=1)
+        run: dict[str, Any] = {
+            "id": run_id or new_run_id(),
+            "envId": env_id,
+            "status": status,
+            "taskIdentifier": task_identifier,
+            "createdAt": created,
+            "updatedAt": created,
+            "delayedUntil": _ms(delayed_until) if delayed_until else None,
+            "tags": sorted(tags),
+            "version": version,
+            "idempotencyKey": idempotency_key,
+            "isTest": is_test,
+            "ttl": ttl,
+            "extra": dict(extra),
+        }
+        with self._data_lock:
+            self._runs[run["id"]] = run
+        return self.get_run(run["id"])
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """A copy of the stored record: v4 `status`, datetimes for `createdAt`/`updatedAt`/`delayedUntil`."""
+        with self._data_lock:
+            run = self._runs[run_id]
+            return {**run, "tags": list(run["tags"]), "extra": dict(run["extra"])}
+
+    def set_status(self, run_id: str, status: str) -> None:
+        _check_status(status)
+        with self._data_lock:
+            self._runs[run_id]["status"] = status
+            self._runs[run_id]["updatedAt"] = now()
+
+    # faults ----------------------------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        body: dict[str, Any] | str,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        """The next `times` matching requests get this answer (dict → JSON, str → text/plain)."""
+        with self._lock:
+            self._failures.append(Rule(method, path_regex, times, (status, body, headers or {})))
+
+    def rate_limit(self, times: int, reset_in: float) -> None:
+        """The next `times` authenticated /api requests get 429, with x-ratelimit-reset = now + reset_in."""
+        with self._lock:
+            self._rate_limited = times
+            self._rate_limit_reset_in = reset_in
+
+    # handling --------------------------------------------------------------------------------------------
+
+    def handle(self, request: RecordedRequest) -> Reply | None:
+        failure = self.take(self._failures, request)
+        if failure is not None:
+            status, body, headers = failure.payload
+            reply = json_reply(status, body) if isinstance(body, dict) else text_reply(status, body)
+            return self._with_limits(reply, headers)
+        if "authorization" not in request.headers:
+            # the Express middleware answers before any rate limiting or routing
+            return json_reply(401, NO_AUTH_BODY, content_type="application/problem+json", indent=2)
+        limited = self._take_rate_limit()
+        if limited is not None:
+            return limited
+        return self._with_limits(self._route(request))
+
+    def _route(self, request: RecordedRequest) -> Reply:
+        key = request.headers["authorization"].removeprefix("Bearer ").strip()
+        env_id = self._keys.get(key)
+        version = request.headers.get("x-trigger-api-version")
+        if (match := RETRIEVE_PATH.match(request.path)) and request.method == "GET":
+            if env_id is None:
+                return json_reply(401, {"error": "Invalid API key" if key else "Invalid or Missing API key"})
+            run = self._find(match.group(1), env_id)
+            if run is None:
+                return json_reply(404, {"error": "Not found"}, {"x-should-retry": "true"})
+            return json_reply(200, render_run(run, version))
+        if (match := RESCHEDULE_PATH.match(request.path)) and request.method == "POST":
+            if env_id is None:
+                return json_reply(401, {"error": "Invalid or missing API Key"})
+            return self._reschedule(match.group(1), env_id, request, version)
+        return json_reply(404, {"error": "Not found"})
+
+    def _reschedule(self, run_id: str, env_id: str, request: RecordedRequest, version: str | None) -> Reply:
+        if request.json is None and request.body.strip() != b"null":  # request.json() outside any try
+            return text_reply(500, "Unexpected Server Error")
+        try:
+            delayed_until = resolve_delay(request.json)
+        except DelayError as exc:
+            return exc.reply
+        with self._data_lock:
+            run = self._runs.get(run_id)
+            if run is None or run["envId"] != env_id:
+                return json_reply(404, {"error": "Run not found"})
+            if run["status"] != "DELAYED":
+                return json_reply(400, {"error": "Cannot reschedule a run that is not delayed"})
+            run["delayedUntil"] = delayed_until
+            run["updatedAt"] = now()
+            rendered = render_run(run, version)
+        return json_reply(200, rendered)
+
+    def _find(self, run_id: str, env_id: str) -> dict[str, Any] | None:
+        with self._data_lock:
+            run = self._runs.get(run_id)
+            return dict(run) if run is not None and run["envId"] == env_id else None
+
+    def _take_rate_limit(self) -> Reply | None:
+        with self._lock:
+            if self._rate_limited <= 0:
+                return None
+            self._rate_limited -= 1
+            reset_in = self._rate_limit_reset_in
+        reset = int((time.time() + reset_in) * 1000)
+        detail = f"Rate limit exceeded 0/{RATE_LIMIT} requests remaining. Retry in {reset_in:.1f} seconds."
+        body = {
+            "title": "Rate Limit Exceeded",
+            "status": 429,
+            "type": "https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/429",
+            "detail": detail,
+            "reset": reset,
+            "limit": RATE_LIMIT,
+            "remaining": -1,
+            "secondsUntilReset": float(reset_in),
+            "error": detail,
+        }
+        headers = {"x-ratelimit-limit": str(RATE_LIMIT), "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)}
+        return json_reply(429, body, headers, content_type="application/problem+json", indent=2)
+
+    def _with_limits(self, reply: Reply, extra: dict[str, str] | None = None) -> Reply:
+        reset = int(time.time() * 1000) + 10_000  # the bucket refills every 10 s
+        limits = {
+            "x-ratelimit-limit": str(RATE_LIMIT),
+            "x-ratelimit-remaining": str(RATE_LIMIT - 1),
+            "x-ratelimit-reset": str(reset),
+        }
+        reply.headers = {**limits, **reply.headers, **(extra or {})}
+        return reply
+
+
+def _check_status(status: str) -> None:
+    if status not in V4_STATUSES:
+        raise ValueError(f"not a v4 run status: {status!r} (one of {', '.join(V4_STATUSES)})")
+
+
+def render_run(run: dict[str, Any], api_version: str | None) -> dict[str, Any]:
+    """The RetrieveRunResponse JSON (README §3.1, §3.5); unset optional fields are omitted."""
+    status = api_status(run["status"], api_version)
+    completed = status in _COMPLETED
+    body: dict[str, Any] = {
+        "id": run["id"],
+        "taskIdentifier": run["taskIdentifier"],
+        "status": status,
+        "createdAt": iso(run["createdAt"]),
+        "updatedAt": iso(run["updatedAt"]),
+    }
+    if run["delayedUntil"] is not None:
+        body["delayedUntil"] = iso(run["delayedUntil"])
+    body |= {
+        "costInCents": 0,
+        "baseCostInCents": 0,
+        "durationMs": 0,
+        "isTest": run["isTest"],
+        "depth": 0,
+        "tags": list(run["tags"]),
+        "isQueued": status in _QUEUED,
+        "isExecuting": status in _EXECUTING,
+        "isCompleted": completed,
+        "isFailed": completed and status != "COMPLETED",
+        "isSuccess": status == "COMPLETED",
+        "isCancelled": status == "CANCELED",
+        "isWaiting": status == "WAITING",
+        "triggerFunction": "trigger",
+    }
+    for name in ("version", "idempotencyKey", "ttl"):
+        if run[name] is not None:
+            body[name] = run[name]
+    for name, value in run["extra"].items():
+        body[name] = iso(value) if isinstance(value, datetime) else value
+    body |= {"attemptCount": 0, "attempts": [], "relatedRuns": {"children": []}}
+    return body
