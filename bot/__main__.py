@@ -1,0 +1,69 @@
+"""Command line: `reschedule-bot serve | socket | migrate` (also `python -m bot …`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bot import __version__, logs, settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reschedule-bot", description="Reschedule delayed Trigger.dev runs from Slack."
+    )
+    parser.add_argument("--version", action="version", version=f"reschedule-bot {__version__}")
+    sub = parser.add_subparsers(dest="mode", required=True)
+    serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz (for deployment)")
+    serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
+    sub.add_parser("socket", help="Socket Mode: no public URL needed (for local development)")
+    sub.add_parser("migrate", help="create or upgrade the database schema, then exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = settings.load(args.mode)
+    except settings.ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    logs.configure(config.log_level)
+    if args.mode == "serve":
+        return _serve(config, args.host, args.port or config.port)
+    if args.mode == "socket":
+        return asyncio.run(_socket(config))
+    return 0
+
+
+def _serve(config: settings.Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from bot import wiring
+    from bot.server import asgi_app
+
+    bot = wiring.build(config)
+    uvicorn.run(asgi_app(bot), host=host, port=port, log_config=None, access_log=False)
+    return 0
+
+
+async def _socket(config: settings.Settings) -> int:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    from bot import wiring
+
+    assert config.slack_app_token is not None
+    bot = wiring.build(config, socket_mode=True)
+    handler = AsyncSocketModeHandler(bot.app, config.slack_app_token.get_secret_value())
+    try:
+        await handler.start_async()  # type: ignore[no-untyped-call]
+    finally:
+        await bot.aclose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""mrkdwn helpers: escaping what is not ours, Slack date tokens, and truncation to Block Kit limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+ELLIPSIS = "…"
+
+# Block Kit limits (shared/slack README §6).
+SECTION_TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
+CONTEXT_TEXT_MAX = 2000
+BUTTON_TEXT_MAX = 75
+BUTTON_VALUE_MAX = 2000
+URL_MAX = 3000
+FALLBACK_TEXT_MAX = 3000
+
+
+def escape(text: str) -> str:
+    """Escape Slack's three control characters, `&` first, so nothing foreign can ping or link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def code(text: str, limit: int = 200) -> str:
+    """Untrusted text in an inline code span: escaped, backticks neutralised, bounded in length."""
+    cleaned = truncate(text.replace("`", "ˋ").replace("\n", " "), limit)
+    return f"`{escape(cleaned)}`"
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut `text` to at most `limit` characters, marking the cut with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)] + ELLIPSIS
+
+
+def fallback_time(when: datetime) -> str:
+    """How a time reads where Slack cannot localise it (notifications, old clients)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def date_token(when: datetime) -> str:
+    """A `<!date^…>` token: every reader sees the time in their own Slack timezone."""
+    unix = int(when.timestamp())
+    return f"<!date^{unix}^{{date_short_pretty}} at {{time_secs}}|{fallback_time(when)}>"
+
+
+def link(url: str, label: str) -> str:
+    """A mrkdwn link to one of our own URLs with an escaped label."""
+    safe_url = url.replace(">", "%3E").replace("<", "%3C").replace("|", "%7C")
+    return f"<{safe_url}|{escape(label)}>"

@@ -1,0 +1,120 @@
+"""The run summary: a pure function from a run (and what was just done to it) to Block Kit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot import messages
+from bot.domain.environments import Environment
+from bot.render.mrkdwn import (
+    CONTEXT_TEXT_MAX,
+    FALLBACK_TEXT_MAX,
+    FIELD_TEXT_MAX,
+    SECTION_TEXT_MAX,
+    code,
+    date_token,
+    escape,
+    fallback_time,
+    link,
+    truncate,
+)
+from bot.trigger.models import Run, RunStatus
+
+Block = dict[str, Any]
+
+STATUS_EMOJI: dict[RunStatus, str] = {
+    RunStatus.DELAYED: ":hourglass_flowing_sand:",
+    RunStatus.PENDING_VERSION: ":package:",
+    RunStatus.WAITING_FOR_DEPLOY: ":package:",
+    RunStatus.QUEUED: ":inbox_tray:",
+    RunStatus.DEQUEUED: ":inbox_tray:",
+    RunStatus.EXECUTING: ":runner:",
+    RunStatus.REATTEMPTING: ":repeat:",
+    RunStatus.WAITING: ":double_vertical_bar:",
+    RunStatus.FROZEN: ":double_vertical_bar:",
+    RunStatus.COMPLETED: ":white_check_mark:",
+    RunStatus.CANCELED: ":no_entry_sign:",
+    RunStatus.FAILED: ":x:",
+    RunStatus.CRASHED: ":boom:",
+    RunStatus.SYSTEM_FAILURE: ":rotating_light:",
+    RunStatus.INTERRUPTED: ":x:",
+    RunStatus.EXPIRED: ":alarm_clock:",
+    RunStatus.TIMED_OUT: ":stopwatch:",
+}
+MAX_TAGS_SHOWN = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Rescheduled:
+    """What was just done: who moved the run, from when, to when."""
+
+    user_id: str
+    previous: datetime | None
+    new: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A rendered message: Block Kit blocks plus the plain-text fallback Slack requires."""
+
+    text: str
+    blocks: list[Block]
+
+
+def status_text(run: Run) -> str:
+    emoji = STATUS_EMOJI.get(run.status, ":grey_question:")
+    label = run.status_label.replace("_", " ").title()
+    return f"{emoji} {escape(label)}"
+
+
+def run_summary(run: Run, env: Environment, run_url: str, action: Rescheduled | None = None) -> Summary:
+    """The summary of `run`, headed by `action` when the run was just rescheduled."""
+    task = escape(truncate(run.task_identifier or "unknown task", 150))
+    if action is not None:
+        head = messages.SUMMARY_RESCHEDULED.format(user=action.user_id, task=task, env=escape(env.title))
+        text = messages.summary_fallback_rescheduled(task, run.id, fallback_time(action.new), action.user_id)
+    else:
+        head = messages.SUMMARY_CURRENT.format(task=task, env=escape(env.title))
+        text = messages.summary_fallback(task, run.id, escape(run.status_label))
+    blocks: list[Block] = [_section(head), {"type": "section", "fields": _fields(run, env, action)}]
+    footer = f"{code(run.id, 64)} · {link(run_url, messages.OPEN_IN_TRIGGER)}"
+    blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(footer, CONTEXT_TEXT_MAX)}]}
+    )
+    return Summary(text=truncate(text, FALLBACK_TEXT_MAX), blocks=blocks)
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_TEXT_MAX)}}
+
+
+def _field(label: str, value: str) -> Block:
+    return {"type": "mrkdwn", "text": truncate(f"*{label}*\n{value}", FIELD_TEXT_MAX)}
+
+
+def _time(when: datetime | None) -> str:
+    return date_token(when) if when is not None else messages.NOT_SCHEDULED
+
+
+def _fields(run: Run, env: Environment, action: Rescheduled | None) -> list[Block]:
+    fields: list[Block] = []
+    if action is not None:
+        fields.append(_field(messages.LABEL_NEW_TIME, _time(action.new)))
+        fields.append(_field(messages.LABEL_PREVIOUS_TIME, _time(action.previous)))
+    elif run.is_delayed:
+        fields.append(_field(messages.LABEL_SCHEDULED, _time(run.delayed_until)))
+    fields.append(_field(messages.LABEL_STATUS, status_text(run)))
+    fields.append(_field(messages.LABEL_ENVIRONMENT, escape(env.title)))
+    if run.version:
+        fields.append(_field(messages.LABEL_VERSION, code(run.version, 100)))
+    if run.tags:
+        shown = ", ".join(code(tag, 128) for tag in run.tags[:MAX_TAGS_SHOWN])
+        more = len(run.tags) - MAX_TAGS_SHOWN
+        fields.append(_field(messages.LABEL_TAGS, shown + (f" +{more}" if more > 0 else "")))
+    if run.idempotency_key:
+        fields.append(_field(messages.LABEL_IDEMPOTENCY, code(run.idempotency_key, 200)))
+    if run.is_test:
+        fields.append(_field(messages.LABEL_TEST, messages.YES))
+    return fields[:10]

@@ -1,0 +1,1 @@
+"""The Slack side: one module per surface, registered from `bot.slack.app`."""

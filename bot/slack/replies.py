@@ -1,0 +1,63 @@
+"""How a failure is told to the person who caused it: one mapping from exception to message."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+
+from bot import messages
+from bot.actions import NotDelayed, NotFoundAnywhere
+from bot.domain.delays import format_duration
+from bot.render.mrkdwn import escape
+from bot.trigger.errors import (
+    AuthRejected,
+    InvalidDelay,
+    RateLimited,
+    RunNotFound,
+    TriggerError,
+    TriggerRequestError,
+    TriggerUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+
+def environments_text(names: list[str]) -> str:
+    """`*Prod*`, `*Prod* or *Staging*`, `*Prod*, *Staging* or *Dev*`."""
+    quoted = [f"*{escape(name)}*" for name in names]
+    if len(quoted) <= 1:
+        return "".join(quoted) or "any environment"
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def failure_text(exc: TriggerError, run_id: str, env_title: str) -> str:
+    """The specific, private explanation of a Trigger.dev failure."""
+    if isinstance(exc, NotDelayed):
+        return messages.not_delayed(exc.run.id, escape(exc.run.status_label), escape(exc.run.task_identifier))
+    if isinstance(exc, NotFoundAnywhere):
+        return messages.run_not_found(run_id, environments_text([env.title for env in exc.searched]))
+    if isinstance(exc, RunNotFound):
+        return messages.run_not_found(run_id, environments_text([env_title]))
+    if isinstance(exc, AuthRejected):
+        return messages.key_rejected(escape(env_title))
+    if isinstance(exc, RateLimited):
+        return messages.rate_limited()
+    if isinstance(exc, TriggerUnavailable):
+        return messages.unavailable()
+    if isinstance(exc, InvalidDelay):
+        return messages.delay_refused_by_server(escape(exc.server_message or "invalid delay"))
+    if isinstance(exc, TriggerRequestError):
+        return messages.request_refused(escape(exc.server_message or f"HTTP {exc.status}"))
+    return unexpected_text(exc, "trigger")
+
+
+def unexpected_text(exc: BaseException, surface: str) -> str:
+    """Log the unexpected with a short reference, and return the message quoting it."""
+    reference = secrets.token_hex(4)
+    log.error("unexpected error ref=%s surface=%s", reference, surface, exc_info=exc)
+    return messages.unexpected(reference)
+
+
+def max_delay_text(max_delay: timedelta) -> str:
+    return format_duration(max_delay)
