@@ -1,0 +1,301 @@
+"""/reschedule end to end: the real bot process, signed requests, fake Slack and Trigger.dev on loopback."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot import messages
+from bot.render.mrkdwn import date_token
+from tests.e2e_harness import (
+    BOT_TOKEN,
+    DASHBOARD_URL,
+    PROD_ENV,
+    PROD_KEY,
+    SIGNING_SECRET,
+    BotProcess,
+    SlackSender,
+    bot_env,
+)
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+
+pytestmark = pytest.mark.e2e
+
+RESCHEDULE = r"/api/v1/runs/.+/reschedule"
+RETRIEVE = r"/api/v3/runs/"
+
+
+def only_response(fake_slack: FakeSlack, url: str) -> dict[str, Any]:
+    posted = fake_slack.wait_for(lambda: fake_slack.responses(url))
+    assert len(posted) == 1, posted
+    body: dict[str, Any] = posted[0]
+    return body
+
+
+def blocks_text(body: dict[str, Any]) -> str:
+    return json.dumps(body.get("blocks", [])) + body.get("text", "")
+
+
+def test_healthz_answers_without_calling_anything(
+    bot: BotProcess, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    response = httpx.get(bot.url + "/healthz")
+    assert response.status_code == 200 and response.json() == {"ok": True}
+    assert fake_trigger.requests == [] and fake_slack.api_calls("auth.test") == []
+
+
+@pytest.mark.parametrize(
+    "sign_options",
+    [{"signature": "v0=" + "0" * 64}, {"unsigned": True}, {"timestamp": str(int(datetime.now(UTC).timestamp()) - 301)}],
+    ids=["forged", "unsigned", "stale"],
+)
+def test_unverified_requests_get_401_and_reach_no_handler(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, sign_options: dict[str, Any]
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    url = fake_slack.new_response_url()
+    response = slack.command(f"{run['id']} 2h", response_url=url, **sign_options)
+    assert response.status_code == 401
+    assert fake_trigger.requests == [] and fake_slack.responses(url) == []
+
+
+@pytest.mark.parametrize("text", ["", "help", "HELP"])
+def test_help_is_private_and_immediate(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, text: str
+) -> None:
+    response = slack.command(text, response_url=fake_slack.new_response_url())
+    assert response.status_code == 200
+    assert response.json() == {"text": messages.usage(), "response_type": "ephemeral"}
+    assert fake_trigger.requests == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected_fragment"),
+    [
+        ("soon", "I can't read `soon` as a time"),
+        ("0m", "`0m` is not in the future"),
+        ("2020-01-01T00:00Z", "`2020-01-01T00:00Z` has already passed"),
+        ("400d", "`400d` is too far ahead: the furthest I can move a run is 52w 1d from now"),
+        ("1.5h", "I can't read `1.5h` as a time"),
+    ],
+)
+def test_bad_times_get_a_specific_answer_and_change_nothing(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, typed: str, expected_fragment: str
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    response = slack.command(f"{run['id']} {typed}", response_url=fake_slack.new_response_url())
+    body = response.json()
+    assert body["response_type"] == "ephemeral"
+    assert expected_fragment in body["text"] and "Examples:" in body["text"]
+    assert fake_trigger.requests == []
+
+
+def test_not_a_run_id_gets_usage(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    body = slack.command("run_abc 2h", response_url=fake_slack.new_response_url()).json()
+    assert body["text"] == messages.with_usage(messages.not_a_run("run_abc"))
+    assert fake_trigger.requests == []
+
+
+def test_hostile_input_is_escaped_in_the_answer(slack: SlackSender, fake_slack: FakeSlack) -> None:
+    body = slack.command("<!channel> 2h", response_url=fake_slack.new_response_url()).json()
+    assert "<!channel>" not in body["text"] and "&lt;!channel&gt;" in body["text"]
+
+
+def test_reschedule_posts_the_summary_to_the_channel(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    old = datetime.now(UTC) + timedelta(minutes=30)
+    run = fake_trigger.add_run(PROD_ENV, delayed_until=old, tags=["<!channel>", "user_42"], version="20250701.3")
+    url = fake_slack.new_response_url()
+    before = datetime.now(UTC)
+    response = slack.command(f"{run['id']} 2h", response_url=url)
+    assert response.status_code == 200 and response.content == b""
+
+    body = only_response(fake_slack, url)
+    new = fake_trigger.get_run(run["id"])["delayedUntil"]
+    assert before + timedelta(hours=2) <= new <= datetime.now(UTC) + timedelta(hours=2)
+    assert body["response_type"] == "in_channel"
+    text = blocks_text(body)
+    assert "<@U111> rescheduled *send-reminder* in *Prod*" in text
+    assert date_token(new) in text and date_token(old) in text
+    assert f"{DASHBOARD_URL}/runs/{run['id']}" in text
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+    # What was sent is the absolute instant the summary shows, so a retry lands on it too.
+    [post] = fake_trigger.calls("POST", RESCHEDULE)
+    assert post.json == {"delay": new.strftime("%Y-%m-%dT%H:%M:%S.") + f"{new.microsecond // 1000:03d}Z"}
+    assert post.headers["authorization"] == f"Bearer {PROD_KEY}"
+    assert post.headers["x-trigger-api-version"] == "2025-07-16"
+    assert post.headers["user-agent"].startswith("reschedule-bot/")
+
+
+def test_iso_time_lands_exactly(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    target = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0, second=0)
+    run = fake_trigger.add_run(PROD_ENV)
+    url = fake_slack.new_response_url()
+    slack.command(f"{run['id']} {target.strftime('%Y-%m-%dT%H:%M')}+00:00", response_url=url)
+    body = only_response(fake_slack, url)
+    assert fake_trigger.get_run(run["id"])["delayedUntil"] == target
+    assert date_token(target) in blocks_text(body)
+
+
+def test_dashboard_link_works_as_the_run(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    url = fake_slack.new_response_url()
+    link = f"<https://cloud.trigger.dev/projects/v3/proj_abcdefghijklmnopqrst/runs/{run['id']}>"
+    slack.command(f"{link} in 1 hour", response_url=url)
+    assert only_response(fake_slack, url)["response_type"] == "in_channel"
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+
+
+def test_acknowledged_before_trigger_dev_answers(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    gate = fake_trigger.hold("GET", RETRIEVE)
+    url = fake_slack.new_response_url()
+    response = slack.command(f"{run['id']} 2h", response_url=url)
+    # Slack got its 200 while Trigger.dev was still holding the bot's first request.
+    assert response.status_code == 200
+    assert not gate.is_set() and fake_slack.responses(url) == []
+    fake_trigger.wait_for(lambda: fake_trigger.calls("GET", RETRIEVE))
+    gate.set()
+    assert only_response(fake_slack, url)["response_type"] == "in_channel"
+
+
+def test_show_run_is_private(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    run = fake_trigger.add_run(PROD_ENV, status="EXECUTING", task_identifier="nightly-sync")
+    url = fake_slack.new_response_url()
+    slack.command(run["id"], response_url=url)
+    body = only_response(fake_slack, url)
+    assert body["response_type"] == "ephemeral"
+    assert "*nightly-sync* in *Prod*" in blocks_text(body) and "Executing" in blocks_text(body)
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+
+
+@pytest.mark.parametrize("status", ["FAILED", "EXECUTING", "COMPLETED", "CANCELED", "EXPIRED", "QUEUED"])
+def test_runs_that_are_not_delayed_are_left_alone(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, status: str
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV, status=status)
+    url = fake_slack.new_response_url()
+    slack.command(f"{run['id']} 2h", response_url=url)
+    body = only_response(fake_slack, url)
+    assert body["response_type"] == "ephemeral"
+    assert body["text"] == messages.not_delayed(run["id"], status, "send-reminder")
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+
+
+def test_run_that_starts_between_read_and_write_is_reported_as_it_is_now(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    gate = fake_trigger.hold("POST", RESCHEDULE)
+    url = fake_slack.new_response_url()
+    slack.command(f"{run['id']} 2h", response_url=url)
+    fake_trigger.wait_for(lambda: fake_trigger.calls("POST", RESCHEDULE))
+    fake_trigger.set_status(run["id"], "EXECUTING")
+    gate.set()
+    body = only_response(fake_slack, url)
+    assert body["text"] == messages.not_delayed(run["id"], "EXECUTING", "send-reminder")
+
+
+def test_unknown_run_is_answered_quickly_naming_the_environment(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    url = fake_slack.new_response_url()
+    slack.command("run_cm9k2x7ab000108l5ghf2d1qz 2h", response_url=url)
+    body = only_response(fake_slack, url)
+    assert body["text"] == messages.run_not_found("run_cm9k2x7ab000108l5ghf2d1qz", "*Prod*")
+    # The retrieve route's 404 says x-should-retry: true; the bot looks twice, not five times.
+    assert len(fake_trigger.calls("GET", RETRIEVE)) == 2
+
+
+def test_rate_limit_is_waited_out(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    fake_trigger.rate_limit(times=1, reset_in=0.3)
+    url = fake_slack.new_response_url()
+    slack.command(f"{run['id']} 2h", response_url=url)
+    assert only_response(fake_slack, url)["response_type"] == "in_channel"
+    assert len(fake_trigger.calls("GET", RETRIEVE)) == 2
+
+
+def test_rate_limit_beyond_the_deadline_is_told(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    fake_trigger.rate_limit(times=10, reset_in=60)
+    url = fake_slack.new_response_url()
+    slack.command(f"{run['id']} 2h", response_url=url)
+    assert only_response(fake_slack, url)["text"] == messages.rate_limited()
+    assert fake_trigger.get_run(run["id"])["delayedUntil"] == run["delayedUntil"]
+
+
+def test_unavailable_after_retries_is_told(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    fake_trigger.fail_next("GET", RETRIEVE, 503, {"error": "Service Unavailable"}, times=10)
+    url = fake_slack.new_response_url()
+    slack.command(f"{run['id']} 2h", response_url=url)
+    assert only_response(fake_slack, url)["text"] == messages.unavailable()
+    assert len(fake_trigger.calls("GET", RETRIEVE)) >= 2
+
+
+def test_network_errors_are_retried(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    fake_trigger.drop_next("POST", RESCHEDULE)
+    url = fake_slack.new_response_url()
+    slack.command(f"{run['id']} 2h", response_url=url)
+    assert only_response(fake_slack, url)["response_type"] == "in_channel"
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 2
+
+
+def test_rejected_key_is_explained_without_the_key(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    revoked = "tr_prod_revokedrevokedrevoked123"
+    env = bot_env(fake_slack, fake_trigger, tmp_path, TRIGGER_SECRET_KEY=revoked)
+    with BotProcess(env, log_path=tmp_path / "bot.log") as process:
+        url = fake_slack.new_response_url()
+        SlackSender(process.events_url, SIGNING_SECRET).command("run_cm9k2x7ab000108l5ghf2d1qz 2h", response_url=url)
+        body = only_response(fake_slack, url)
+        log = process.log_text()
+    assert body["text"] == messages.key_rejected("Prod")
+    assert revoked not in json.dumps(body) and revoked not in log
+
+
+def test_secrets_never_reach_the_log(
+    bot: BotProcess, slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    url = fake_slack.new_response_url()
+    slack.command(f"{run['id']} 2h", response_url=url)
+    only_response(fake_slack, url)
+    log = bot.log_text()
+    assert "rescheduled run=" in log
+    for secret in (PROD_KEY, BOT_TOKEN, SIGNING_SECRET):
+        assert secret not in log
+
+
+def test_missing_configuration_stops_the_process_naming_every_variable(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"],
+        env={"PATH": "/usr/bin:/bin", "MAX_DELAY": "forever"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "TRIGGER_SECRET_KEY", "MAX_DELAY"):
+        assert name in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,107 @@
+"""Configuration: names from the ecosystems, fail-fast messages naming every problem, secrets kept secret."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot import settings
+
+REQUIRED = {
+    "SLACK_BOT_TOKEN": "xoxb-test-0000",
+    "SLACK_SIGNING_SECRET": "signing-secret-value",
+    "TRIGGER_SECRET_KEY": "tr_prod_fakefakefakefakefake0001",
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No real variable and no developer .env can reach these tests."""
+    for name in list(__import__("os").environ):
+        if name.startswith(("SLACK_", "TRIGGER_")) or name in {"MAX_DELAY", "PORT", "LOG_LEVEL", "DATABASE_URL"}:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def set_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_serve_needs_bot_token_signing_secret_and_trigger_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(settings.ConfigError) as caught:
+        settings.load("serve")
+    text = str(caught.value)
+    for name in REQUIRED:
+        assert name in text
+    assert "SLACK_APP_TOKEN" not in text
+    assert "Basic Information → App Credentials → Signing Secret" in text
+
+
+def test_socket_needs_the_app_token_not_the_signing_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(monkeypatch, SLACK_BOT_TOKEN="xoxb-1", TRIGGER_SECRET_KEY="tr_dev_x")
+    with pytest.raises(settings.ConfigError) as caught:
+        settings.load("socket")
+    assert "SLACK_APP_TOKEN" in str(caught.value) and "SLACK_SIGNING_SECRET" not in str(caught.value)
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(monkeypatch, **REQUIRED)
+    config = settings.load("serve")
+    assert str(config.slack_api_url) == "https://slack.com/api/"
+    assert str(config.trigger_api_url) == "https://api.trigger.dev/"
+    assert str(config.trigger_dashboard_url) == "https://cloud.trigger.dev/"
+    assert config.max_delay == timedelta(days=365)
+    assert config.trigger_deadline == 30.0
+    assert config.confirm_environments == frozenset({"prod"})
+
+
+def test_values_are_read_and_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(
+        monkeypatch,
+        **REQUIRED,
+        SLACK_API_URL="http://127.0.0.1:9999/api",
+        MAX_DELAY="90d",
+        CONFIRM_ENVIRONMENTS="Prod, staging",
+        TRIGGER_DEADLINE="4",
+    )
+    config = settings.load("serve")
+    assert str(config.slack_api_url) == "http://127.0.0.1:9999/api/"
+    assert config.max_delay == timedelta(days=90)
+    assert config.confirm_environments == frozenset({"prod", "staging"})
+    assert config.trigger_deadline == 4.0
+
+
+def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in REQUIRED.items()))
+    config = settings.load("serve")
+    assert config.trigger_secret_key is not None
+    assert config.trigger_secret_key.get_secret_value() == REQUIRED["TRIGGER_SECRET_KEY"]
+
+
+def test_invalid_and_missing_are_named_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(monkeypatch, MAX_DELAY="forever", PORT="eighty", SLACK_API_URL="not a url")
+    with pytest.raises(settings.ConfigError) as caught:
+        settings.load("serve")
+    text = str(caught.value)
+    for name in ("MAX_DELAY", "PORT", "SLACK_API_URL", "SLACK_BOT_TOKEN", "TRIGGER_SECRET_KEY"):
+        assert name in text
+
+
+def test_secrets_never_appear_in_repr_or_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(monkeypatch, **REQUIRED)
+    config = settings.load("serve")
+    shown = repr(config) + str(config)
+    for value in REQUIRED.values():
+        assert value not in shown
+    set_env(monkeypatch, PORT="x")
+    with pytest.raises(settings.ConfigError) as caught:
+        settings.load("serve")
+    for value in REQUIRED.values():
+        assert value not in str(caught.value)
+
+
+def test_migrate_needs_no_slack_or_trigger_settings() -> None:
+    assert settings.load("migrate").slack_bot_token is None
