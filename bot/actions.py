@@ -7,6 +7,7 @@ holds the run, what "not delayed" means, which instant is sent to Trigger.dev.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,10 +19,22 @@ from bot.trigger.errors import RunNotDelayed, RunNotFound, TriggerError
 from bot.trigger.models import Run
 
 Now = Callable[[], datetime]
+log = logging.getLogger(__name__)
+RUN_NOW_DELAY = "0s"
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting and from where, taken from the signed request (never from a button's value)."""
+
+    user_id: str
+    team_id: str
+    channel_id: str | None
+    surface: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,21 +97,27 @@ class Desk:
         """A fresh deadline for one user action."""
         return Deadline.after(self.deadline_seconds)
 
-    async def find(self, run_id: str, deadline: Deadline) -> Located:
-        """Ask every environment at once; the first that has the run wins."""
-        if len(self.targets) == 1:
-            target = self.targets[0]
+    def targets_for(self, env_name: str | None) -> Sequence[Target]:
+        """The environments to search: the named one when it is configured, else all of them."""
+        named = [target for target in self.targets if env_name and target.env.name == env_name]
+        return named or self.targets
+
+    async def find(self, run_id: str, deadline: Deadline, env_name: str | None = None) -> Located:
+        """Ask every environment (or only `env_name`) at once; the first that has the run wins."""
+        targets = self.targets_for(env_name)
+        if len(targets) == 1:
+            target = targets[0]
             try:
                 return Located(await target.client.retrieve_run(run_id, deadline), target)
             except RunNotFound:
                 raise NotFoundAnywhere(run_id, [target.env]) from None
-        return await self._find_concurrently(run_id, deadline)
+        return await self._find_concurrently(run_id, deadline, targets)
 
-    async def _find_concurrently(self, run_id: str, deadline: Deadline) -> Located:
+    async def _find_concurrently(self, run_id: str, deadline: Deadline, targets: Sequence[Target]) -> Located:
         async def one(target: Target) -> Located:
             return Located(await target.client.retrieve_run(run_id, deadline), target)
 
-        tasks = [asyncio.create_task(one(target)) for target in self.targets]
+        tasks = [asyncio.create_task(one(target)) for target in targets]
         failures: list[TriggerError] = []
         try:
             for next_done in asyncio.as_completed(tasks):
@@ -114,18 +133,38 @@ class Desk:
         if failures:
             # Not found where we could look, but some environment could not answer: say that, not "missing".
             raise failures[0]
-        raise NotFoundAnywhere(run_id, [t.env for t in self.targets])
+        raise NotFoundAnywhere(run_id, [t.env for t in targets])
 
-    async def reschedule(self, run_id: str, when: datetime, deadline: Deadline) -> Moved:
-        """Move a DELAYED run to the instant `when` (sent as an absolute time, so retries land the same)."""
-        located = await self.find(run_id, deadline)
+    async def reschedule(
+        self, actor: Actor, run_id: str, when: datetime | None, deadline: Deadline, env_name: str | None = None
+    ) -> Moved:
+        """Move a DELAYED run to the instant `when`, or start it now when `when` is None.
+
+        An instant is sent as an absolute time, so a retried request lands on the same one; "now" is sent as
+        the duration `0s`, which the server reads as the moment it handles the request.
+        """
+        located = await self.find(run_id, deadline, env_name)
+        return await self.move(actor, located, when, deadline)
+
+    async def move(self, actor: Actor, located: Located, when: datetime | None, deadline: Deadline) -> Moved:
+        """`reschedule` for a run already found (the slash command looks before it asks for confirmation)."""
+        run_id = located.run.id
         if not located.run.is_delayed:
             raise NotDelayed(located.run, located.env)
+        delay = RUN_NOW_DELAY if when is None else to_api_delay(when)
         try:
-            moved = await located.target.client.reschedule_run(run_id, to_api_delay(when), deadline)
+            moved = await located.target.client.reschedule_run(run_id, delay, deadline)
         except RunNotDelayed:
             # It started between our read and our write: report how it is now.
             current = await located.target.client.retrieve_run(run_id, deadline)
             raise NotDelayed(current, located.env) from None
-        new = moved.delayed_until or when
+        new = moved.delayed_until or when or self.now()
+        log.info(
+            "rescheduled run=%s env=%s by=%s surface=%s to=%s",
+            run_id,
+            located.env.name,
+            actor.user_id,
+            actor.surface,
+            new.isoformat(),
+        )
         return Moved(run=moved, env=located.env, previous=located.run.delayed_until, new=new)

@@ -7,6 +7,7 @@ Functions take already-escaped mrkdwn fragments where they interpolate text that
 from __future__ import annotations
 
 from bot.domain.delays import DelayProblem
+from bot.slack.ids import Button
 
 COMMAND = "/reschedule"
 EXAMPLE_RUN = "run_cm9k2x7ab000108l5ghf2d1qz"
@@ -73,9 +74,7 @@ def delay_problem(kind: DelayProblem, text_escaped: str, max_delay_text: str) ->
     elif kind is DelayProblem.PAST:
         head = f"`{text_escaped}` has already passed: give a time in the future."
     elif kind is DelayProblem.TOO_FAR:
-        head = (
-            f"`{text_escaped}` is too far ahead: the furthest I can move a run is {max_delay_text} from now."
-        )
+        head = f"`{text_escaped}` is too far ahead: the furthest I can move a run is {max_delay_text} from now."
     else:
         head = (
             f"I can't read `{text_escaped}` as a time. Durations use w, d, h, m, s "
@@ -126,10 +125,7 @@ def unavailable() -> str:
 
 
 def rate_limited() -> str:
-    return (
-        ":hourglass: Trigger.dev is rate-limiting this bot right now, so nothing was changed. "
-        "Try again in a minute."
-    )
+    return ":hourglass: Trigger.dev is rate-limiting this bot right now, so nothing was changed. Try again in a minute."
 
 
 def request_refused(server_message_escaped: str) -> str:
@@ -170,3 +166,176 @@ LABEL_TEST = "Test run"
 OPEN_IN_TRIGGER = "Open in Trigger.dev"
 NOT_SCHEDULED = "not set"
 YES = "yes"
+
+
+# ---------------------------------------------------------------- buttons and confirmations
+
+BUTTON_LABELS: dict[Button, str] = {
+    Button.PUSH_1H: "Push back 1h",
+    Button.PUSH_1D: "Push back 1 day",
+    Button.TOMORROW_9: "Tomorrow 09:00 (your time)",
+    Button.OTHER: "Other…",
+    Button.RESCHEDULE: "Reschedule…",
+    Button.RUN_NOW: "Run now",
+    Button.UNDO: "Undo",
+}
+CONFIRM_TITLE = "Reschedule this run?"
+CONFIRM_OK = "Reschedule"
+CONFIRM_DENY = "Cancel"
+CONFIRM_RUN_NOW_TITLE = "Start this run now?"
+CONFIRM_RUN_NOW_OK = "Run now"
+
+
+def confirm_move(run_id: str, task: str, new_time: str) -> str:
+    """Plain text (confirm dialogs do not render mrkdwn or date tokens)."""
+    return f"Move {run_id} ({task}) to {new_time}?"
+
+
+def confirm_tomorrow(run_id: str, task: str) -> str:
+    return f"Move {run_id} ({task}) to tomorrow at 09:00 in your Slack timezone?"
+
+
+def confirm_run_now(run_id: str, task: str) -> str:
+    return f"{run_id} ({task}) will be queued immediately instead of waiting for its start time."
+
+
+def confirm_prompt(run_id: str, task_escaped: str, env_title_escaped: str, when_token: str) -> str:
+    return (
+        f":raised_hand: *{env_title_escaped}* runs are moved only after a confirmation. Move `{run_id}` "
+        f"({task_escaped}) to {when_token}?"
+    )
+
+
+CANCELLED = "Cancelled: nothing was changed."
+
+
+def foreign_payload() -> str:
+    return (
+        ":warning: That button comes from a different version of this bot (or was altered), so I did nothing. "
+        f"Run `{COMMAND} <run>` to get a fresh summary with working buttons."
+    )
+
+
+def button_time_passed(when_escaped: str) -> str:
+    return (
+        f":warning: That button would move the run to {when_escaped}, which has already passed, so nothing "
+        f"was changed. Use *Other…* or `{COMMAND} <run> <when>` to pick a new time."
+    )
+
+
+def undo_too_late() -> str:
+    return ":warning: The previous start time has already passed, so it can't be restored. Nothing was changed."
+
+
+def not_delayed_after_click(run_id: str, status_label: str) -> str:
+    return (
+        f":information_source: Nothing was changed: run `{run_id}` is now *{status_label}*, and only delayed runs "
+        "can be rescheduled. The message now shows its current status."
+    )
+
+
+def summary_by(user_id: str, when_token: str) -> str:
+    return f"by <@{user_id}> · {when_token}"
+
+
+# ---------------------------------------------------------------- DMs
+
+
+def dm_head(task_escaped: str, env_title_escaped: str, where: str) -> str:
+    return f":white_check_mark: You rescheduled *{task_escaped}* in *{env_title_escaped}* {where}"
+
+
+def where_link(permalink: str) -> str:
+    safe = permalink.replace(">", "%3E").replace("<", "%3C").replace("|", "%7C")
+    return f"(<{safe}|where it happened>)"
+
+
+def where_channel(channel_id: str | None) -> str:
+    if not channel_id:
+        return ""
+    if channel_id.startswith("D"):
+        return "in a direct message"
+    return f"in <#{channel_id}>"
+
+
+def thread_post_failed(channel_id: str, error: str) -> str:
+    return (
+        f":warning: The run was rescheduled, but I could not post the summary in the alert's thread in "
+        f"<#{channel_id}> (Slack said `{error}`): invite me to that channel to get summaries there."
+    )
+
+
+# ---------------------------------------------------------------- the modal (titles ≤ 24 characters)
+
+MODAL_TITLE = "Reschedule run"
+MODAL_TITLE_MANY = "Reschedule runs"
+MODAL_SUBMIT = "Reschedule"
+MODAL_CANCEL = "Cancel"
+MODAL_CLOSE = "Close"
+MODAL_LOADING = ":hourglass_flowing_sand: Looking up the run in Trigger.dev…"
+MODAL_WORKING = ":hourglass_flowing_sand: Rescheduling…"
+LABEL_WHEN_TEXT = "How long from now"
+HINT_WHEN_TEXT = "e.g. 30m, 2h, 1h 30m, 1d12h, 2w, or 2026-12-01T09:00Z"
+LABEL_WHEN_AT = "Or pick a date and time"
+HINT_WHEN_AT = "Shown in your Slack timezone."
+LABEL_RUNS = "Runs to move"
+MODAL_NEITHER = "Type how long from now, or pick a date and time below."
+MODAL_BOTH = "Use one or the other: clear the duration or the date and time."
+MODAL_NO_RUNS = "Pick at least one run to move."
+MODAL_AT_PAST = "That date and time has already passed: pick one in the future."
+
+
+def modal_at_too_far(max_delay_text: str) -> str:
+    return f"That is too far ahead: the furthest a run can be moved is {max_delay_text} from now."
+
+
+def delay_problem_plain(kind: DelayProblem, text: str, max_delay_text: str) -> str:
+    """Inline modal errors are plain text: no emoji codes, no code spans."""
+    if kind is DelayProblem.NOT_POSITIVE:
+        return f"{text} is not in the future. Try 30m, 2h or 1d12h."
+    if kind is DelayProblem.PAST:
+        return f"{text} has already passed. Give a time in the future."
+    if kind is DelayProblem.TOO_FAR:
+        return modal_at_too_far(max_delay_text)
+    if kind is DelayProblem.EMPTY:
+        return MODAL_NEITHER
+    return f"Can't read {text} as a time. Try 30m, 2h, 1h 30m, 1d12h, 2w or 2026-12-01T09:00Z."
+
+
+def modal_current(task_escaped: str, env_escaped: str, run_id: str, when_token: str) -> str:
+    return f"*{task_escaped}* in *{env_escaped}* · `{run_id}`\nScheduled to start {when_token}"
+
+
+def modal_not_movable(lines: str) -> str:
+    return f"Not delayed, so they can't be moved:\n{lines}"
+
+
+def modal_done(count: int) -> str:
+    return ":white_check_mark: Rescheduled." if count == 1 else f":white_check_mark: Rescheduled {count} runs."
+
+
+def no_run_in_message() -> str:
+    return (
+        ":mag: I found no Trigger.dev run in that message, so nothing was looked up. The shortcut looks for run "
+        "ids (`run_…`) and run links in the message text, its blocks, attachments and button links; Trigger.dev's "
+        f"own failure alerts have them. You can also type `{COMMAND} <run> <when>`."
+    )
+
+
+def trigger_id_expired() -> str:
+    return ":hourglass: Slack took too long to hand me that click, so the form could not open. Please try again."
+
+
+def tomorrow_in_utc() -> str:
+    return "(I couldn't read your Slack timezone, so 09:00 means UTC.)"
+
+
+def not_delayed_with_link(run_id: str, status_escaped: str, task_escaped: str, link_mrkdwn: str) -> str:
+    return f"{not_delayed(run_id, status_escaped, task_escaped)} {link_mrkdwn}"
+
+
+def delay_problem_too_far(max_delay_text: str) -> str:
+    return (
+        f":warning: That is too far ahead: the furthest I can move a run is {max_delay_text} from now. "
+        "Nothing was changed."
+    )

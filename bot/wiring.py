@@ -27,19 +27,19 @@ class Bot:
         await self.http.aclose()
 
 
-def build(
-    settings: Settings, *, socket_mode: bool = False, transport: httpx.AsyncBaseTransport | None = None
-) -> Bot:
+def build(settings: Settings, *, socket_mode: bool = False, transport: httpx.AsyncBaseTransport | None = None) -> Bot:
     """Construct the bot; `transport` lets tests put Trigger.dev behind an httpx.MockTransport."""
     assert settings.slack_bot_token is not None and settings.trigger_secret_key is not None
     http = new_http_client(str(settings.trigger_api_url), transport)
     key = settings.trigger_secret_key
-    targets = [
-        Target(env=environment_for_key(key.get_secret_value()), client=TriggerClient(http=http, key=key))
-    ]
+    targets = [Target(env=environment_for_key(key.get_secret_value()), client=TriggerClient(http=http, key=key))]
     desk = Desk(targets=targets, deadline_seconds=settings.trigger_deadline)
     services = Services(
-        desk=desk, dashboard_base=str(settings.trigger_dashboard_url), max_delay=settings.max_delay
+        desk=desk,
+        dashboard_base=str(settings.trigger_dashboard_url),
+        max_delay=settings.max_delay,
+        confirm_environments=settings.confirm_environments,
+        dm_confirmations=settings.dm_confirmations,
     )
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
     client = web_client(settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url))

@@ -203,6 +203,8 @@ def bot_env(
         "TRIGGER_DEADLINE": "4",
         "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
         "LOG_LEVEL": "INFO",
+        # Most tests exercise the direct path; confirmation tests pass CONFIRM_ENVIRONMENTS=None (the default: prod).
+        "CONFIRM_ENVIRONMENTS": "",
     }
     env.update(overrides)
     return {name: value for name, value in env.items() if value is not None}

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import enum
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["DelayError", "DelayProblem", "format_duration", "parse_when", "to_api_delay"]
+__all__ = ["DelayError", "DelayProblem", "format_duration", "parse_when", "to_api_delay", "tomorrow_at"]
 
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -212,3 +213,21 @@ def _bounded_int(digits: str) -> int:
     if len(significant) > _MAX_DIGITS:
         return _CLAMPED
     return int(significant or "0")
+
+
+def tomorrow_at(now: datetime, tz_name: str | None, hour: int = 9) -> tuple[datetime, bool]:
+    """Tomorrow at `hour`:00 in the IANA timezone `tz_name` (a person's Slack timezone), as UTC.
+
+    Returns the instant and whether the timezone was understood; an unknown or missing zone means UTC.
+    """
+    zone: tzinfo = UTC
+    understood = False
+    if tz_name:
+        try:
+            zone = ZoneInfo(tz_name)
+            understood = True
+        except (ZoneInfoNotFoundError, ValueError):
+            understood = False
+    local = now.astimezone(zone)
+    day = local.date() + timedelta(days=1)
+    return datetime.combine(day, time(hour, 0), tzinfo=zone).astimezone(UTC), understood

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot import messages
 from bot.domain.environments import Environment
+from bot.render.controls import Controls, actions_block
 from bot.render.mrkdwn import (
     CONTEXT_TEXT_MAX,
     FALLBACK_TEXT_MAX,
@@ -53,6 +54,7 @@ class Rescheduled:
     user_id: str
     previous: datetime | None
     new: datetime
+    at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,20 +71,34 @@ def status_text(run: Run) -> str:
     return f"{emoji} {escape(label)}"
 
 
-def run_summary(run: Run, env: Environment, run_url: str, action: Rescheduled | None = None) -> Summary:
-    """The summary of `run`, headed by `action` when the run was just rescheduled."""
+def run_summary(
+    run: Run,
+    env: Environment,
+    run_url: str,
+    action: Rescheduled | None = None,
+    controls: Controls | None = None,
+    head: str | None = None,
+) -> Summary:
+    """The summary of `run`, headed by `action` when the run was just rescheduled.
+
+    Buttons are added when `controls` is given and the run is still DELAYED; `head` replaces the first line.
+    """
     task = escape(truncate(run.task_identifier or "unknown task", 150))
     if action is not None:
-        head = messages.SUMMARY_RESCHEDULED.format(user=action.user_id, task=task, env=escape(env.title))
+        head = head or messages.SUMMARY_RESCHEDULED.format(user=action.user_id, task=task, env=escape(env.title))
+        if action.at is not None:
+            head += " · " + date_token(action.at)
         text = messages.summary_fallback_rescheduled(task, run.id, fallback_time(action.new), action.user_id)
     else:
-        head = messages.SUMMARY_CURRENT.format(task=task, env=escape(env.title))
+        head = head or messages.SUMMARY_CURRENT.format(task=task, env=escape(env.title))
         text = messages.summary_fallback(task, run.id, escape(run.status_label))
     blocks: list[Block] = [_section(head), {"type": "section", "fields": _fields(run, env, action)}]
     footer = f"{code(run.id, 64)} · {link(run_url, messages.OPEN_IN_TRIGGER)}"
-    blocks.append(
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(footer, CONTEXT_TEXT_MAX)}]}
-    )
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(footer, CONTEXT_TEXT_MAX)}]})
+    if controls is not None and run.is_delayed:
+        shown = action.new if action is not None else run.delayed_until
+        previous = action.previous if action is not None else None
+        blocks.append(actions_block(run.id, run.task_identifier, env.name, shown, previous, run_url, controls))
     return Summary(text=truncate(text, FALLBACK_TEXT_MAX), blocks=blocks)
 
 

@@ -13,7 +13,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import command
+from bot.slack import buttons, command, modal, shortcut
 from bot.slack.replies import unexpected_text
 from bot.slack.services import Services
 
@@ -54,5 +54,6 @@ def build_app(client: AsyncWebClient, signing_secret: str | None, services: Serv
                 log.warning("could not tell the user about the error")
         return None
 
-    command.register(app, services)
+    for surface in (command, buttons, modal, shortcut):
+        surface.register(app, services)
     return app

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.actions import Desk
+from bot.domain.environments import Environment
 from bot.domain.runs import dashboard_url
+from bot.render.controls import SUMMARY_BUTTONS, Controls
+from bot.slack.ids import Button
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """The action path plus the few settings surfaces render with."""
+    """The action path plus the settings surfaces render and decide with."""
 
     desk: Desk
     dashboard_base: str
     max_delay: timedelta
+    confirm_environments: frozenset[str] = field(default_factory=lambda: frozenset({"prod"}))
+    dm_confirmations: bool = True
 
     def run_url(self, run_id: str) -> str:
         return dashboard_url(self.dashboard_base, run_id)
+
+    def asks_first(self, env: Environment) -> bool:
+        """Whether moves in `env` need an explicit confirmation (CONFIRM_ENVIRONMENTS)."""
+        return env.name.lower() in self.confirm_environments
+
+    def controls(self, env: Environment, buttons: tuple[Button, ...] = SUMMARY_BUTTONS) -> Controls:
+        return Controls(now=self.desk.now(), confirm=self.asks_first(env), buttons=buttons)

@@ -1,0 +1,158 @@
+"""The buttons under a run summary: quick choices computed from the times the message shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot import messages
+from bot.domain.environments import Environment
+from bot.render.mrkdwn import BUTTON_TEXT_MAX, URL_MAX, date_token, escape, fallback_time, truncate
+from bot.slack.ids import Button, ButtonValue
+
+Block = dict[str, Any]
+
+PUSH_STEPS: dict[Button, timedelta] = {Button.PUSH_1H: timedelta(hours=1), Button.PUSH_1D: timedelta(days=1)}
+SUMMARY_BUTTONS = (
+    Button.PUSH_1H,
+    Button.PUSH_1D,
+    Button.TOMORROW_9,
+    Button.OTHER,
+    Button.RUN_NOW,
+    Button.UNDO,
+    Button.OPEN,
+)
+DM_BUTTONS = (Button.UNDO, Button.OPEN)
+PRIVATE_BUTTONS = (Button.RESCHEDULE, Button.OPEN)
+
+
+@dataclass(frozen=True, slots=True)
+class Controls:
+    """How to render buttons: the time now (Undo is offered only while its time is ahead), whether the
+    environment asks for confirmation, and which buttons to offer."""
+
+    now: datetime
+    confirm: bool
+    buttons: tuple[Button, ...] = SUMMARY_BUTTONS
+
+
+def _button(button: Button, label: str, value: ButtonValue, style: str | None = None) -> Block:
+    element: Block = {
+        "type": "button",
+        "action_id": button.action_id,
+        "text": {"type": "plain_text", "text": truncate(label, BUTTON_TEXT_MAX), "emoji": True},
+        "value": value.encode(),
+    }
+    if style:
+        element["style"] = style
+    return element
+
+
+def _confirm(title: str, text: str, ok: str, style: str = "primary") -> Block:
+    return {
+        "title": {"type": "plain_text", "text": truncate(title, 100)},
+        "text": {"type": "plain_text", "text": truncate(text, 300)},
+        "confirm": {"type": "plain_text", "text": truncate(ok, 30)},
+        "deny": {"type": "plain_text", "text": messages.CONFIRM_DENY},
+        "style": style,
+    }
+
+
+def actions_block(
+    run_id: str,
+    task: str,
+    env: str,
+    shown: datetime | None,
+    previous: datetime | None,
+    run_url: str,
+    controls: Controls,
+) -> Block:
+    """The actions block for a DELAYED run whose message shows `shown` (and `previous`, after a reschedule)."""
+    value = ButtonValue.of(run_id, env, shown=shown, previous=previous)
+    elements: list[Block] = []
+    for button in controls.buttons:
+        element = _element(button, run_id, task, shown, previous, run_url, value, controls)
+        if element is not None:
+            elements.append(element)
+    return {"type": "actions", "block_id": f"run_actions:{run_id}", "elements": elements}
+
+
+def _element(
+    button: Button,
+    run_id: str,
+    task: str,
+    shown: datetime | None,
+    previous: datetime | None,
+    run_url: str,
+    value: ButtonValue,
+    controls: Controls,
+) -> Block | None:
+    if button in PUSH_STEPS:
+        if shown is None:
+            return None
+        target = shown + PUSH_STEPS[button]
+        element = _button(button, messages.BUTTON_LABELS[button], value)
+        if controls.confirm:
+            element["confirm"] = _confirm(
+                messages.CONFIRM_TITLE, messages.confirm_move(run_id, task, fallback_time(target)), messages.CONFIRM_OK
+            )
+        return element
+    if button is Button.TOMORROW_9:
+        element = _button(button, messages.BUTTON_LABELS[button], value)
+        if controls.confirm:
+            element["confirm"] = _confirm(
+                messages.CONFIRM_TITLE, messages.confirm_tomorrow(run_id, task), messages.CONFIRM_OK
+            )
+        return element
+    if button in (Button.OTHER, Button.RESCHEDULE):
+        return _button(button, messages.BUTTON_LABELS[button], value, style="primary")
+    if button is Button.RUN_NOW:
+        element = _button(button, messages.BUTTON_LABELS[button], value, style="danger")
+        element["confirm"] = _confirm(
+            messages.CONFIRM_RUN_NOW_TITLE,
+            messages.confirm_run_now(run_id, task),
+            messages.CONFIRM_RUN_NOW_OK,
+            "danger",
+        )
+        return element
+    if button is Button.UNDO:
+        if previous is None or previous <= controls.now:
+            return None
+        element = _button(button, messages.BUTTON_LABELS[button], value)
+        if controls.confirm:
+            element["confirm"] = _confirm(
+                messages.CONFIRM_TITLE,
+                messages.confirm_move(run_id, task, fallback_time(previous)),
+                messages.CONFIRM_OK,
+            )
+        return element
+    if button is Button.OPEN:
+        return {
+            "type": "button",
+            "action_id": button.action_id,
+            "text": {"type": "plain_text", "text": messages.OPEN_IN_TRIGGER},
+            "url": run_url[:URL_MAX],
+        }
+    return None
+
+
+def confirm_prompt(run_id: str, task: str, env: Environment, target: datetime) -> list[Block]:
+    """The private Confirm / Cancel prompt a slash command gets in an environment that asks first."""
+    value = ButtonValue.of(run_id, env.name, target=target)
+    text = messages.confirm_prompt(run_id, escape(task), escape(env.title), date_token(target))
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {
+            "type": "actions",
+            "block_id": f"confirm:{run_id}",
+            "elements": [
+                _button(Button.CONFIRM, messages.CONFIRM_OK, value, style="primary"),
+                {
+                    "type": "button",
+                    "action_id": Button.CANCEL.action_id,
+                    "text": {"type": "plain_text", "text": messages.CONFIRM_DENY},
+                },
+            ],
+        },
+    ]

@@ -1,0 +1,110 @@
+"""The reschedule modal's views: loading, the form, a run that can't be moved, and the result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot import messages
+from bot.actions import Located
+from bot.render.mrkdwn import SECTION_TEXT_MAX, code, date_token, escape, link, truncate
+from bot.render.summary import status_text
+from bot.slack import ids
+
+View = dict[str, Any]
+Block = dict[str, Any]
+MAX_CHECKBOXES = 10
+
+
+def _view(title: str, blocks: list[Block], metadata: str = "", submit: bool = False) -> View:
+    view: View = {
+        "type": "modal",
+        "callback_id": ids.MODAL_CALLBACK_ID,
+        "title": {"type": "plain_text", "text": title},
+        "close": {"type": "plain_text", "text": messages.MODAL_CANCEL if submit else messages.MODAL_CLOSE},
+        "blocks": blocks,
+        "private_metadata": metadata,
+    }
+    if submit:
+        view["submit"] = {"type": "plain_text", "text": messages.MODAL_SUBMIT}
+    return view
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_TEXT_MAX)}}
+
+
+def loading(title: str = messages.MODAL_TITLE, text: str = messages.MODAL_LOADING) -> View:
+    return _view(title, [_section(text)])
+
+
+def notice(text: str, title: str = messages.MODAL_TITLE) -> View:
+    """A view that only says something (a failure, a run that can't be moved, the result)."""
+    return _view(title, [_section(text)])
+
+
+def form(found: Sequence[Located], not_movable: Sequence[Located], metadata: str, run_url: Any) -> View:
+    """The form for one or more DELAYED runs; runs that can't be moved are listed, not offered."""
+    blocks: list[Block] = []
+    if len(found) == 1:
+        run, env = found[0].run, found[0].env
+        when = date_token(run.delayed_until) if run.delayed_until else messages.NOT_SCHEDULED
+        blocks.append(_section(messages.modal_current(escape(run.task_identifier), escape(env.title), run.id, when)))
+    else:
+        blocks.append(_runs_input(found))
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": ids.BLOCK_WHEN_TEXT,
+            "optional": True,
+            "label": {"type": "plain_text", "text": messages.LABEL_WHEN_TEXT},
+            "hint": {"type": "plain_text", "text": messages.HINT_WHEN_TEXT},
+            "element": {"type": "plain_text_input", "action_id": ids.ACTION_WHEN_TEXT, "max_length": 100},
+        }
+    )
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": ids.BLOCK_WHEN_AT,
+            "optional": True,
+            "label": {"type": "plain_text", "text": messages.LABEL_WHEN_AT},
+            "hint": {"type": "plain_text", "text": messages.HINT_WHEN_AT},
+            "element": {"type": "datetimepicker", "action_id": ids.ACTION_WHEN_AT},
+        }
+    )
+    if not_movable:
+        lines = "\n".join(
+            f"• {code(item.run.id, 40)} {escape(item.run.task_identifier)}: {status_text(item.run)} "
+            f"({link(run_url(item.run.id), messages.OPEN_IN_TRIGGER)})"
+            for item in not_movable
+        )
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": truncate(messages.modal_not_movable(lines), 2000)}],
+            }
+        )
+    title = messages.MODAL_TITLE if len(found) == 1 else messages.MODAL_TITLE_MANY
+    return _view(title, blocks, metadata, submit=True)
+
+
+def _runs_input(found: Sequence[Located]) -> Block:
+    options = [
+        {
+            "text": {"type": "plain_text", "text": truncate(f"{item.run.task_identifier} · {item.env.title}", 75)},
+            "description": {"type": "plain_text", "text": item.run.id},
+            "value": item.run.id,
+        }
+        for item in found[:MAX_CHECKBOXES]
+    ]
+    return {
+        "type": "input",
+        "block_id": ids.BLOCK_RUNS,
+        "label": {"type": "plain_text", "text": messages.LABEL_RUNS},
+        "element": {
+            "type": "checkboxes",
+            "action_id": ids.ACTION_RUNS,
+            "options": options,
+            "initial_options": options,
+        },
+    }

@@ -1,0 +1,181 @@
+"""Buttons on run summaries, DMs and confirmation prompts (block_actions).
+
+A button's effect is computed from what the clicker saw (the times carried in its value), so a double click
+or two people clicking the same button land on the same instant instead of stacking. Who is acting comes from
+the signed request, never from the value.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import messages
+from bot.actions import Actor, NotDelayed
+from bot.domain.delays import format_duration, tomorrow_at
+from bot.render.controls import DM_BUTTONS, PUSH_STEPS
+from bot.render.mrkdwn import date_token
+from bot.render.summary import Rescheduled, run_summary
+from bot.slack import dm
+from bot.slack.ids import ACTION_PATTERN, Button, ButtonValue, ForeignPayload, parse_action
+from bot.slack.modal import Origin, RunRef, open_for
+from bot.slack.replies import failure_text, unexpected_text
+from bot.slack.services import Services
+from bot.trigger.errors import TriggerError
+
+log = logging.getLogger(__name__)
+
+
+class Refusal(Exception):
+    """A click that cannot be carried out; the message says why, privately."""
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    """Attach one listener for every versioned action id (and anything that only looks like one)."""
+
+    @app.action(ACTION_PATTERN)
+    async def on_action(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
+        await ack()
+        try:
+            await _handle(body, services, respond, client)
+        except Exception as exc:
+            await respond(text=unexpected_text(exc, "button"), response_type="ephemeral", replace_original=False)
+
+
+async def _private(respond: AsyncRespond, text: str) -> None:
+    await respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespond, client: AsyncWebClient) -> None:
+    actions = body.get("actions") or [{}]
+    try:
+        button, value = parse_action(actions[0])
+    except ForeignPayload as exc:
+        log.info("refused a foreign action: %s", exc)
+        await _private(respond, messages.foreign_payload())
+        return
+    if button is Button.OPEN:
+        return  # A URL button: Slack opened the link; the click only needs its acknowledgement.
+    if button is Button.CANCEL:
+        await respond(text=messages.CANCELLED, response_type="ephemeral", replace_original=True)
+        return
+    assert value is not None
+    container = body.get("container") or {}
+    channel_id = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    if button in (Button.OTHER, Button.RESCHEDULE):
+        origin = Origin(
+            kind="ephemeral" if container.get("is_ephemeral") else "message",
+            channel=channel_id,
+            ts=container.get("message_ts"),
+            response_url=body.get("response_url"),
+        )
+        if not await open_for(
+            client, services, str(body.get("trigger_id", "")), [RunRef(value.run_id, value.e)], origin
+        ):
+            await _private(respond, messages.trigger_id_expired())
+        return
+    user = body.get("user") or {}
+    in_dm = str(channel_id or "").startswith("D")
+    actor = Actor(
+        user_id=str(user.get("id", "")),
+        team_id=str(user.get("team_id") or (body.get("team") or {}).get("id", "")),
+        channel_id=channel_id,
+        surface="dm" if in_dm else "button",
+    )
+    try:
+        when, note = await _target(button, value, actor, services, client)
+    except Refusal as refusal:
+        await _private(respond, str(refusal))
+        return
+    await _move(button, value, actor, when, note, services, respond, client, container, in_dm)
+
+
+async def _target(
+    button: Button, value: ButtonValue, actor: Actor, services: Services, client: AsyncWebClient
+) -> tuple[datetime | None, str]:
+    """The instant this click asks for (None: now), computed from the value, plus a note for the clicker."""
+    now = services.desk.now()
+    note = ""
+    if button in PUSH_STEPS:
+        if value.shown is None:
+            raise Refusal(messages.foreign_payload())
+        when: datetime | None = value.shown + PUSH_STEPS[button]
+    elif button is Button.TOMORROW_9:
+        when, understood = tomorrow_at(now, await _timezone(client, actor.user_id))
+        note = "" if understood else messages.tomorrow_in_utc()
+    elif button is Button.UNDO:
+        when = value.previous
+        if when is None or when <= now:
+            raise Refusal(messages.undo_too_late())
+    elif button is Button.CONFIRM:
+        when = value.target
+        if when is None:
+            raise Refusal(messages.foreign_payload())
+    else:  # RUN_NOW
+        return None, note
+    assert when is not None
+    if when <= now:
+        raise Refusal(messages.button_time_passed(date_token(when)))
+    if when - now > services.max_delay:
+        raise Refusal(messages.delay_problem_too_far(format_duration(services.max_delay)))
+    return when, note
+
+
+async def _timezone(client: AsyncWebClient, user_id: str) -> str | None:
+    try:
+        response = await client.users_info(user=user_id)
+    except SlackApiError as exc:
+        log.info("users.info failed for %s: %s", user_id, exc.response.get("error"))
+        return None
+    tz = (response.get("user") or {}).get("tz")
+    return tz if isinstance(tz, str) else None
+
+
+async def _move(
+    button: Button,
+    value: ButtonValue,
+    actor: Actor,
+    when: datetime | None,
+    note: str,
+    services: Services,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    container: dict[str, Any],
+    in_dm: bool,
+) -> None:
+    desk = services.desk
+    buttons = DM_BUTTONS if in_dm else None
+    try:
+        moved = await desk.reschedule(actor, value.run_id, when, desk.deadline(), value.e or None)
+    except NotDelayed as exc:
+        if button is not Button.CONFIRM:
+            current = run_summary(exc.run, exc.env, services.run_url(exc.run.id))
+            await respond(text=current.text, blocks=current.blocks, replace_original=True)
+        else:
+            await respond(text=failure_text(exc, value.run_id, ""), response_type="ephemeral", replace_original=True)
+            return
+        await _private(respond, messages.not_delayed_after_click(exc.run.id, exc.run.status_label))
+        return
+    except TriggerError as exc:
+        await _private(respond, failure_text(exc, value.run_id, ""))
+        return
+    action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=desk.now())
+    controls = services.controls(moved.env, buttons) if buttons else services.controls(moved.env)
+    summary = run_summary(moved.run, moved.env, services.run_url(moved.run.id), action, controls)
+    if button is Button.CONFIRM:
+        # The prompt was private; the result is for the channel.
+        await respond(delete_original=True)
+        await respond(text=summary.text, blocks=summary.blocks, response_type="in_channel", replace_original=False)
+    else:
+        await respond(text=summary.text, blocks=summary.blocks, replace_original=True)
+    if note:
+        await _private(respond, note)
+    if not in_dm:
+        message_ts = None if container.get("is_ephemeral") else container.get("message_ts")
+        where = await dm.where_text(client, actor.channel_id, message_ts)
+        await dm.confirm(client, services, moved, actor, where, note)

@@ -1,0 +1,83 @@
+"""DM confirmations: after every successful reschedule the person who did it gets a private record of it.
+
+A failure to DM is logged and never undoes or hides the reschedule.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import messages
+from bot.actions import Actor, Moved
+from bot.render.controls import DM_BUTTONS
+from bot.render.mrkdwn import escape
+from bot.render.summary import Rescheduled, run_summary
+from bot.slack.services import Services
+
+log = logging.getLogger(__name__)
+
+
+async def where_text(client: AsyncWebClient, channel_id: str | None, message_ts: str | None) -> str:
+    """A link to where the reschedule happened: the message's permalink when known, else the channel."""
+    if channel_id and message_ts:
+        try:
+            response = await client.chat_getPermalink(channel=channel_id, message_ts=message_ts)
+            permalink = response.get("permalink")
+            if isinstance(permalink, str):
+                return messages.where_link(permalink)
+        except SlackApiError as exc:
+            log.info("no permalink for %s/%s: %s", channel_id, message_ts, exc.response.get("error"))
+    return messages.where_channel(channel_id)
+
+
+async def open_dm(client: AsyncWebClient, user_id: str) -> str | None:
+    """The DM channel with `user_id`, or None when Slack refuses."""
+    try:
+        response = await client.conversations_open(users=user_id)
+    except SlackApiError as exc:
+        log.warning("could not open a DM with %s: %s", user_id, exc.response.get("error"))
+        return None
+    channel = response.get("channel") or {}
+    channel_id = channel.get("id") if isinstance(channel, dict) else None
+    return channel_id if isinstance(channel_id, str) else None
+
+
+async def send_text(client: AsyncWebClient, user_id: str, text: str) -> bool:
+    """A plain DM (used to report what could not be said where it happened)."""
+    channel = await open_dm(client, user_id)
+    if channel is None:
+        return False
+    try:
+        await client.chat_postMessage(channel=channel, text=text)
+    except SlackApiError as exc:
+        log.warning("could not DM %s: %s", user_id, exc.response.get("error"))
+        return False
+    return True
+
+
+async def confirm(
+    client: AsyncWebClient, services: Services, moved: Moved, actor: Actor, where: str, note: str = ""
+) -> None:
+    """DM `actor` the run, task, environment, previous → new time, where it happened, Undo and Open."""
+    if not services.dm_confirmations:
+        return
+    channel = await open_dm(client, actor.user_id)
+    if channel is None:
+        return
+    action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=services.desk.now())
+    head = messages.dm_head(escape(moved.run.task_identifier), escape(moved.env.title), where)
+    summary = run_summary(
+        moved.run,
+        moved.env,
+        services.run_url(moved.run.id),
+        action,
+        services.controls(moved.env, DM_BUTTONS),
+        head=head + (f"\n{note}" if note else ""),
+    )
+    try:
+        await client.chat_postMessage(channel=channel, text=summary.text, blocks=summary.blocks)
+    except SlackApiError as exc:
+        log.warning("could not DM the confirmation to %s: %s", actor.user_id, exc.response.get("error"))

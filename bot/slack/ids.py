@@ -1,0 +1,128 @@
+"""Versioned action ids, callback ids and button values: every interactive payload is validated here.
+
+Action ids look like `rb1:push_1h`; values are compact JSON validated by `ButtonValue`. A payload from an
+older or foreign version, or a value that does not parse, becomes `ForeignPayload`, which surfaces answer with a
+private message instead of an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+VERSION = "rb1"
+ACTION_PATTERN = re.compile(r"^rb\d+:")
+SHORTCUT_CALLBACK_ID = "reschedule_from_message"
+MODAL_CALLBACK_ID = f"{VERSION}:modal"
+
+# Modal block and action ids (the keys of `response_action: errors` are block ids).
+BLOCK_WHEN_TEXT = "when_text"
+BLOCK_WHEN_AT = "when_at"
+BLOCK_RUNS = "runs"
+ACTION_WHEN_TEXT = "when_text_input"
+ACTION_WHEN_AT = "when_at_input"
+ACTION_RUNS = "runs_input"
+
+
+class Button(StrEnum):
+    """Every button the bot renders."""
+
+    PUSH_1H = "push_1h"
+    PUSH_1D = "push_1d"
+    TOMORROW_9 = "tomorrow_9"
+    OTHER = "other"
+    RESCHEDULE = "reschedule"
+    RUN_NOW = "run_now"
+    UNDO = "undo"
+    OPEN = "open"
+    CONFIRM = "confirm"
+    CANCEL = "cancel"
+
+    @property
+    def action_id(self) -> str:
+        return f"{VERSION}:{self.value}"
+
+
+class ForeignPayload(ValueError):
+    """An action id or value this version of the bot did not produce."""
+
+
+def _ms(when: datetime | None) -> int | None:
+    return None if when is None else int(when.timestamp() * 1000)
+
+
+def _dt(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class ButtonValue(BaseModel):
+    """What a button carries: the run, its environment, and the times the message showed when it was rendered.
+
+    `a` is the start time the message showed, `p` the previous one (for Undo), `t` a chosen target (for the
+    confirm prompt of the slash command). Times are epoch milliseconds.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: int = Field(default=1, ge=1, le=1)
+    r: str = Field(pattern=r"^run_[A-Za-z0-9]{20,30}$")
+    e: str = Field(default="", max_length=40)
+    a: int | None = None
+    p: int | None = None
+    t: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        run_id: str,
+        env: str,
+        shown: datetime | None = None,
+        previous: datetime | None = None,
+        target: datetime | None = None,
+    ) -> ButtonValue:
+        return cls(r=run_id, e=env, a=_ms(shown), p=_ms(previous), t=_ms(target))
+
+    def encode(self) -> str:
+        return json.dumps(self.model_dump(exclude_none=True), separators=(",", ":"))
+
+    @property
+    def run_id(self) -> str:
+        return self.r
+
+    @property
+    def shown(self) -> datetime | None:
+        return _dt(self.a)
+
+    @property
+    def previous(self) -> datetime | None:
+        return _dt(self.p)
+
+    @property
+    def target(self) -> datetime | None:
+        return _dt(self.t)
+
+
+def parse_action(action: dict[str, Any]) -> tuple[Button, ButtonValue | None]:
+    """Validate one entry of a block_actions payload's `actions`."""
+    action_id = str(action.get("action_id", ""))
+    prefix, _, name = action_id.partition(":")
+    if prefix != VERSION:
+        raise ForeignPayload(f"action id {action_id[:60]!r} is not from this version")
+    try:
+        button = Button(name)
+    except ValueError as exc:
+        raise ForeignPayload(f"unknown button {name[:40]!r}") from exc
+    raw = action.get("value")
+    if raw is None:
+        if button in (Button.OPEN, Button.CANCEL):
+            return button, None
+        raise ForeignPayload(f"button {name} carries no value")
+    try:
+        return button, ButtonValue.model_validate_json(str(raw))
+    except ValidationError as exc:
+        raise ForeignPayload(f"button {name} carries a malformed value") from exc

@@ -1,0 +1,247 @@
+"""The reschedule modal: opened at once with the trigger_id, filled in after the runs are read, submitted.
+
+Slack's trigger_id expires 3 s after Slack sent it, so the modal opens first with a loading view and is
+updated once Trigger.dev has answered. Bad input is shown inline on the field and never closes the modal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import messages
+from bot.actions import Actor, Located, Moved
+from bot.domain.delays import DelayError, format_duration, parse_when
+from bot.render import modal as views
+from bot.render.mrkdwn import escape, link
+from bot.render.summary import Rescheduled, run_summary
+from bot.slack import dm, ids
+from bot.slack.replies import failure_text, unexpected_text
+from bot.slack.services import Services
+from bot.trigger.errors import TriggerError
+
+log = logging.getLogger(__name__)
+
+OriginKind = Literal["message", "ephemeral", "shortcut"]
+
+
+class Origin(BaseModel):
+    """Where the flow started, carried in the modal's private_metadata (≤ 3000 characters)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: OriginKind
+    channel: str | None = None
+    ts: str | None = None
+    thread_ts: str | None = None
+    response_url: str | None = None
+
+
+class Metadata(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    v: int = 1
+    origin: Origin
+    runs: dict[str, str]  # run id → environment name
+
+    def encode(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRef:
+    run_id: str
+    env_name: str | None = None
+
+
+async def open_for(
+    client: AsyncWebClient, services: Services, trigger_id: str, refs: Sequence[RunRef], origin: Origin
+) -> bool:
+    """Open the modal for `refs`; False when Slack refused to open it (expired trigger_id)."""
+    try:
+        opened = await client.views_open(trigger_id=trigger_id, view=views.loading())
+    except SlackApiError as exc:
+        log.warning("views.open failed: %s", exc.response.get("error"))
+        return False
+    view_id = opened["view"]["id"]
+    try:
+        view = await _form_for(services, refs, origin)
+    except Exception as exc:
+        view = views.notice(unexpected_text(exc, "modal"))
+    try:
+        await client.views_update(view_id=view_id, view=view)
+    except SlackApiError as exc:
+        log.warning("views.update failed: %s", exc.response.get("error"))
+    return True
+
+
+async def _form_for(services: Services, refs: Sequence[RunRef], origin: Origin) -> dict[str, Any]:
+    desk = services.desk
+    deadline = desk.deadline()
+    results = await asyncio.gather(
+        *(desk.find(ref.run_id, deadline, ref.env_name) for ref in refs), return_exceptions=True
+    )
+    found: list[Located] = []
+    problems: list[str] = []
+    for ref, result in zip(refs, results, strict=True):
+        if isinstance(result, Located):
+            found.append(result)
+        elif isinstance(result, TriggerError):
+            problems.append(failure_text(result, ref.run_id, ""))
+        else:
+            raise result
+    delayed = [item for item in found if item.run.is_delayed]
+    not_movable = [item for item in found if not item.run.is_delayed]
+    if not delayed:
+        lines = [
+            messages.not_delayed_with_link(
+                item.run.id,
+                escape(item.run.status_label),
+                escape(item.run.task_identifier),
+                link(services.run_url(item.run.id), messages.OPEN_IN_TRIGGER),
+            )
+            for item in not_movable
+        ]
+        return views.notice("\n\n".join(lines + problems))
+    metadata = Metadata(origin=origin, runs={item.run.id: item.env.name for item in delayed}).encode()
+    return views.form(delayed, not_movable, metadata, services.run_url)
+
+
+def _value(state: dict[str, Any], block: str, action: str) -> dict[str, Any]:
+    entry = state.get(block, {}).get(action, {})
+    return entry if isinstance(entry, dict) else {}
+
+
+def read_submission(
+    view: dict[str, Any], services: Services, now: datetime
+) -> tuple[dict[str, str], Metadata | None, datetime | None, list[str]]:
+    """Validate a submission: (errors by block id, metadata, target, chosen run ids)."""
+    try:
+        metadata = Metadata.model_validate_json(view.get("private_metadata") or "")
+    except ValidationError:
+        return {}, None, None, []
+    state = view.get("state", {}).get("values", {})
+    text = (_value(state, ids.BLOCK_WHEN_TEXT, ids.ACTION_WHEN_TEXT).get("value") or "").strip()
+    picked = _value(state, ids.BLOCK_WHEN_AT, ids.ACTION_WHEN_AT).get("selected_date_time")
+    chosen = list(metadata.runs)
+    errors: dict[str, str] = {}
+    if len(metadata.runs) > 1:
+        options = _value(state, ids.BLOCK_RUNS, ids.ACTION_RUNS).get("selected_options") or []
+        chosen = [str(option.get("value")) for option in options if option.get("value") in metadata.runs]
+        if not chosen:
+            errors[ids.BLOCK_RUNS] = messages.MODAL_NO_RUNS
+    limit = format_duration(services.max_delay)
+    target: datetime | None = None
+    if not text and picked is None:
+        errors[ids.BLOCK_WHEN_TEXT] = messages.MODAL_NEITHER
+    elif text and picked is not None:
+        errors[ids.BLOCK_WHEN_TEXT] = messages.MODAL_BOTH
+    elif text:
+        try:
+            target = parse_when(text, now=now, max_delay=services.max_delay)
+        except DelayError as exc:
+            errors[ids.BLOCK_WHEN_TEXT] = messages.delay_problem_plain(exc.kind, text[:60], limit)
+    else:
+        target = datetime.fromtimestamp(int(str(picked)), tz=UTC)
+        if target <= now:
+            errors[ids.BLOCK_WHEN_AT] = messages.MODAL_AT_PAST
+        elif target - now > services.max_delay:
+            errors[ids.BLOCK_WHEN_AT] = messages.modal_at_too_far(limit)
+    return errors, metadata, target, chosen
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    """Attach the modal's submission listener."""
+
+    @app.view(ids.MODAL_CALLBACK_ID)
+    async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
+        errors, metadata, target, chosen = read_submission(view, services, services.desk.now())
+        if metadata is None:
+            await ack(response_action="update", view=views.notice(messages.foreign_payload()))
+            return
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack(response_action="update", view=views.loading(text=messages.MODAL_WORKING))
+        user = body.get("user", {})
+        actor = Actor(
+            user_id=str(user.get("id", "")),
+            team_id=str(user.get("team_id") or body.get("team", {}).get("id", "")),
+            channel_id=metadata.origin.channel,
+            surface="modal",
+        )
+        try:
+            lines = await _submit(client, services, actor, metadata, target, chosen)
+            result = views.notice("\n\n".join(lines))
+        except Exception as exc:
+            result = views.notice(unexpected_text(exc, "modal"))
+        try:
+            await client.views_update(view_id=view["id"], view=result)
+        except SlackApiError as exc:
+            log.warning("views.update after submit failed: %s", exc.response.get("error"))
+
+
+async def _submit(
+    client: AsyncWebClient,
+    services: Services,
+    actor: Actor,
+    metadata: Metadata,
+    target: datetime | None,
+    chosen: list[str],
+) -> list[str]:
+    desk = services.desk
+    deadline = desk.deadline()
+    lines: list[str] = []
+    moved_count = 0
+    for run_id in chosen:
+        try:
+            moved = await desk.reschedule(actor, run_id, target, deadline, metadata.runs.get(run_id))
+        except TriggerError as exc:
+            lines.append(failure_text(exc, run_id, ""))
+            continue
+        moved_count += 1
+        note = await announce(client, services, moved, actor, metadata.origin)
+        if note:
+            lines.append(note)
+    if moved_count:
+        lines.insert(0, messages.modal_done(moved_count))
+    return lines
+
+
+async def announce(client: AsyncWebClient, services: Services, moved: Moved, actor: Actor, origin: Origin) -> str:
+    """Post or update the summary where the flow started, then DM the actor. Returns a note on failure."""
+    action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=services.desk.now())
+    summary = run_summary(moved.run, moved.env, services.run_url(moved.run.id), action, services.controls(moved.env))
+    note = ""
+    where_ts = origin.ts
+    if origin.kind == "shortcut" and origin.channel:
+        thread = origin.thread_ts or origin.ts
+        try:
+            posted = await client.chat_postMessage(
+                channel=origin.channel, thread_ts=thread, text=summary.text, blocks=summary.blocks
+            )
+            where_ts = posted.get("ts") or where_ts
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            log.warning("could not post in thread %s/%s: %s", origin.channel, thread, error)
+            note = messages.thread_post_failed(origin.channel, error)
+    elif origin.response_url:
+        respond = AsyncRespond(response_url=origin.response_url)
+        if origin.kind == "ephemeral":
+            await respond(text=summary.text, blocks=summary.blocks, response_type="in_channel", replace_original=False)
+            await respond(delete_original=True)
+        else:
+            await respond(text=summary.text, blocks=summary.blocks, replace_original=True)
+    where = await dm.where_text(client, origin.channel, where_ts)
+    await dm.confirm(client, services, moved, actor, where, note)
+    return note
