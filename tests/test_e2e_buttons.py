@@ -1,0 +1,351 @@
+"""Buttons on summaries, DMs and confirmation prompts, end to end against the real bot process."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot import messages
+from bot.render.mrkdwn import date_token
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, SlackSender, bot_env, example_payload
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+
+pytestmark = pytest.mark.e2e
+
+RESCHEDULE = r"/api/v1/runs/.+/reschedule"
+RETRIEVE = r"/api/v3/runs/"
+
+
+def wait_one(fake_slack: FakeSlack, url: str, count: int = 1) -> list[dict[str, Any]]:
+    posted: list[dict[str, Any]] = fake_slack.wait_for(
+        lambda: (r := fake_slack.responses(url)) and len(r) >= count and r
+    )
+    return posted
+
+
+def summary_via_command(slack: SlackSender, fake_slack: FakeSlack, text: str) -> dict[str, Any]:
+    """Run /reschedule and return the message it posted (as Slack would show it in the channel)."""
+    url = fake_slack.new_response_url()
+    slack.command(text, response_url=url)
+    return wait_one(fake_slack, url)[0]
+
+
+def element(message: dict[str, Any], action_id: str) -> tuple[dict[str, Any], str]:
+    for block in message.get("blocks", []):
+        for item in block.get("elements", []) if block.get("type") == "actions" else []:
+            if item.get("action_id") == action_id:
+                return item, block["block_id"]
+    raise AssertionError(f"no {action_id} in {json.dumps(message)[:800]}")
+
+
+def action_ids(message: dict[str, Any]) -> list[str]:
+    return [
+        item["action_id"]
+        for block in message.get("blocks", [])
+        if block.get("type") == "actions"
+        for item in block["elements"]
+    ]
+
+
+def click(
+    slack: SlackSender,
+    fake_slack: FakeSlack,
+    message: dict[str, Any],
+    action_id: str,
+    *,
+    user_id: str = "U111",
+    channel_id: str = "C111",
+    ephemeral: bool = False,
+    value: str | None = None,
+) -> tuple[int, str]:
+    """Click a button on `message` as Slack sends it; returns (HTTP status, the click's response_url)."""
+    item, block_id = element(message, action_id) if value is None else ({"action_id": action_id}, "b")
+    payload = example_payload("block_actions")
+    url = fake_slack.new_response_url()
+    payload["user"] = {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": "T111"}
+    payload["container"] = {
+        "type": "message",
+        "message_ts": "1700000000.000100",
+        "channel_id": channel_id,
+        "is_ephemeral": ephemeral,
+    }
+    payload["channel"] = {"id": channel_id, "name": "ops-alerts"}
+    payload["message"] = {**message, "ts": "1700000000.000100", "type": "message"}
+    payload["response_url"] = url
+    action = {
+        "action_id": action_id,
+        "block_id": block_id,
+        "type": "button",
+        "action_ts": "1700000001.000200",
+        "text": item.get("text", {"type": "plain_text", "text": "x"}),
+    }
+    if value is not None:
+        action["value"] = value
+    elif "value" in item:
+        action["value"] = item["value"]
+    payload["actions"] = [action]
+    response = slack.interaction(payload)
+    return response.status_code, url
+
+
+@pytest.fixture
+def delayed(fake_trigger: FakeTrigger) -> dict[str, Any]:
+    return fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=3))
+
+
+def test_summary_offers_every_choice_for_a_delayed_run(
+    slack: SlackSender, fake_slack: FakeSlack, delayed: dict[str, Any]
+) -> None:
+    message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    assert action_ids(message) == [
+        "rb1:push_1h",
+        "rb1:push_1d",
+        "rb1:tomorrow_9",
+        "rb1:other",
+        "rb1:run_now",
+        "rb1:undo",
+        "rb1:open",
+    ]
+    run_now, _ = element(message, "rb1:run_now")
+    assert run_now["confirm"]["confirm"]["text"] == messages.CONFIRM_RUN_NOW_OK
+    open_button, _ = element(message, "rb1:open")
+    assert open_button["url"].endswith(f"/runs/{delayed['id']}")
+    # CONFIRM_ENVIRONMENTS is empty in this bot: ordinary buttons act without a dialog.
+    assert "confirm" not in element(message, "rb1:push_1h")[0]
+
+
+def test_push_back_moves_from_the_time_shown_and_updates_the_message_in_place(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+) -> None:
+    message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    shown = fake_trigger.get_run(delayed["id"])["delayedUntil"]
+    status, url = click(slack, fake_slack, message, "rb1:push_1h", user_id="U222")
+    assert status == 200
+    [update] = wait_one(fake_slack, url)
+    assert update["replace_original"] is True
+    assert fake_trigger.get_run(delayed["id"])["delayedUntil"] == shown + timedelta(hours=1)
+    text = json.dumps(update["blocks"])
+    assert "<@U222> rescheduled" in text
+    assert date_token(shown + timedelta(hours=1)) in text and date_token(shown) in text
+    # The clicker gets a DM confirming it, with Undo and Open.
+    dm = fake_slack.wait_for(lambda: fake_slack.messages.get("DU222"))
+    assert "You rescheduled" in json.dumps(dm[0]["blocks"])
+    assert action_ids(dm[0]) == ["rb1:undo", "rb1:open"]
+
+
+def test_double_click_and_two_people_land_on_the_same_instant(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+) -> None:
+    message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    shown = fake_trigger.get_run(delayed["id"])["delayedUntil"]
+    urls = [click(slack, fake_slack, message, "rb1:push_1d", user_id=user)[1] for user in ("U111", "U111", "U333")]
+    for url in urls:
+        wait_one(fake_slack, url)
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 4  # the command, then three clicks
+    assert fake_trigger.get_run(delayed["id"])["delayedUntil"] == shown + timedelta(days=1)
+
+
+def test_undo_restores_the_previous_time(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+) -> None:
+    before = delayed["delayedUntil"]
+    message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    _, url = click(slack, fake_slack, message, "rb1:undo")
+    [update] = wait_one(fake_slack, url)
+    assert fake_trigger.get_run(delayed["id"])["delayedUntil"] == before
+    assert date_token(before) in json.dumps(update["blocks"])
+
+
+def test_undo_is_not_offered_when_the_previous_time_has_passed(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(seconds=2))
+    message = summary_via_command(slack, fake_slack, f"{run['id']} 2h")
+    assert "rb1:undo" in action_ids(message)
+    fake_slack.wait_for(lambda: datetime.now(UTC) > run["delayedUntil"] + timedelta(milliseconds=200) or None)
+    _, url = click(slack, fake_slack, message, "rb1:undo")
+    [answer] = wait_one(fake_slack, url)
+    assert answer["text"] == messages.undo_too_late() and answer["response_type"] == "ephemeral"
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+
+
+def test_run_now_asks_the_server_to_start_it_now(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+) -> None:
+    message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    _, url = click(slack, fake_slack, message, "rb1:run_now")
+    wait_one(fake_slack, url)
+    assert fake_trigger.calls("POST", RESCHEDULE)[-1].json == {"delay": "0s"}
+    assert fake_trigger.get_run(delayed["id"])["delayedUntil"] <= datetime.now(UTC)
+
+
+def test_tomorrow_nine_is_in_the_clickers_timezone(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+) -> None:
+    fake_slack.add_user("U444", tz="America/New_York", tz_offset=-18000)
+    message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    _, url = click(slack, fake_slack, message, "rb1:tomorrow_9", user_id="U444")
+    wait_one(fake_slack, url)
+    new = fake_trigger.get_run(delayed["id"])["delayedUntil"]
+    local = new.astimezone(ZoneInfo("America/New_York"))
+    assert (local.hour, local.minute) == (9, 0)
+    assert local.date() == (datetime.now(ZoneInfo("America/New_York")) + timedelta(days=1)).date()
+    assert fake_slack.api_calls("users.info")[-1]["user"] == "U444"
+
+
+def test_open_button_is_only_acknowledged(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+) -> None:
+    message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    calls_before = len(fake_trigger.requests)
+    status, url = click(slack, fake_slack, message, "rb1:open")
+    assert status == 200
+    # Prove the click was fully handled by sending a second, observable click after it.
+    _, later = click(slack, fake_slack, message, "rb9:push_1h", value="{}")
+    wait_one(fake_slack, later)
+    assert fake_slack.responses(url) == [] and len(fake_trigger.requests) == calls_before
+
+
+def test_run_no_longer_delayed_replaces_the_buttons_with_its_status(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+) -> None:
+    message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    fake_trigger.set_status(delayed["id"], "EXECUTING")
+    _, url = click(slack, fake_slack, message, "rb1:push_1h")
+    update, private = wait_one(fake_slack, url, count=2)
+    assert update["replace_original"] is True and action_ids(update) == []
+    assert "Executing" in json.dumps(update["blocks"])
+    assert private["response_type"] == "ephemeral"
+    assert private["text"] == messages.not_delayed_after_click(delayed["id"], "EXECUTING")
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+
+
+@pytest.mark.parametrize(
+    ("action_id", "value"),
+    [
+        ("rb1:push_1h", "not json"),
+        ("rb1:push_1h", '{"v":1,"r":"run_x"}'),
+        ("rb1:push_1h", '{"v":2,"r":"run_cm9k2x7ab000108l5ghf2d1qz","a":1}'),
+        ("rb1:launch_rockets", '{"v":1,"r":"run_cm9k2x7ab000108l5ghf2d1qz"}'),
+        ("rb7:push_1h", '{"v":1,"r":"run_cm9k2x7ab000108l5ghf2d1qz","a":1}'),
+    ],
+    ids=["not-json", "bad-run-id", "future-version", "unknown-button", "other-version"],
+)
+def test_malformed_or_foreign_buttons_get_a_private_error(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, action_id: str, value: str
+) -> None:
+    status, url = click(slack, fake_slack, {"blocks": []}, action_id, value=value)
+    assert status == 200
+    [answer] = wait_one(fake_slack, url)
+    assert answer["text"] == messages.foreign_payload() and answer["response_type"] == "ephemeral"
+    assert fake_trigger.requests == []
+
+
+def test_acknowledged_before_trigger_dev_answers(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+) -> None:
+    message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    gate = fake_trigger.hold("GET", RETRIEVE)
+    status, url = click(slack, fake_slack, message, "rb1:push_1h")
+    assert status == 200 and not gate.is_set() and fake_slack.responses(url) == []
+    gate.set()
+    wait_one(fake_slack, url)
+
+
+def test_other_opens_the_modal_first_then_fills_it(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+) -> None:
+    message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    gate = fake_trigger.hold("GET", RETRIEVE)
+    status, _ = click(slack, fake_slack, message, "rb1:other")
+    assert status == 200
+    # The modal is open (with the trigger_id) while Trigger.dev has not answered yet.
+    [opened] = fake_slack.wait_for(lambda: fake_slack.api_calls("views.open"))
+    assert messages.MODAL_LOADING in json.dumps(opened["view"], ensure_ascii=False)
+    assert fake_slack.api_calls("views.update") == []
+    gate.set()
+    [update] = fake_slack.wait_for(lambda: fake_slack.api_calls("views.update"))
+    blocks = json.dumps(update["view"]["blocks"])
+    assert "when_text" in blocks and "datetimepicker" in blocks
+
+
+def test_dm_undo_updates_the_dm_in_place_without_another_dm(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+) -> None:
+    before = delayed["delayedUntil"]
+    summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
+    _, url = click(slack, fake_slack, dm, "rb1:undo", channel_id="DU111")
+    [update] = wait_one(fake_slack, url)
+    assert update["replace_original"] is True and action_ids(update) == ["rb1:undo", "rb1:open"]
+    assert fake_trigger.get_run(delayed["id"])["delayedUntil"] == before
+    assert len(fake_slack.messages["DU111"]) == 1
+
+
+def test_dm_failure_never_hides_the_reschedule(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+) -> None:
+    fake_slack.fail_next("conversations.open", "cannot_dm_bot", times=5)
+    message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    fake_slack.wait_for(lambda: fake_slack.api_calls("conversations.open"))
+    assert message["response_type"] == "in_channel" and "rescheduled" in json.dumps(message["blocks"])
+    new = fake_trigger.get_run(delayed["id"])["delayedUntil"]
+    assert new != delayed["delayedUntil"] and new < datetime.now(UTC) + timedelta(hours=2, seconds=1)
+    assert fake_slack.messages.get("DU111") is None
+
+
+def test_no_dm_when_turned_off(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    with BotProcess(bot_env(fake_slack, fake_trigger, tmp_path, DM_CONFIRMATIONS="false")) as process:
+        sender = SlackSender(process.events_url, SIGNING_SECRET)
+        message = summary_via_command(sender, fake_slack, f"{run['id']} 2h")
+        _, url = click(sender, fake_slack, message, "rb1:push_1h")
+        wait_one(fake_slack, url)
+    assert fake_slack.api_calls("conversations.open") == []
+
+
+class TestConfirmationEnvironments:
+    """With the default CONFIRM_ENVIRONMENTS (prod), nothing in prod moves without an explicit yes."""
+
+    @pytest.fixture
+    def prod_bot(self, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> Any:
+        with BotProcess(bot_env(fake_slack, fake_trigger, tmp_path, CONFIRM_ENVIRONMENTS=None)) as process:
+            yield SlackSender(process.events_url, SIGNING_SECRET)
+
+    def test_command_asks_first_and_changes_nothing(
+        self, prod_bot: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+    ) -> None:
+        prompt = summary_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
+        assert prompt["response_type"] == "ephemeral"
+        assert "Prod" in json.dumps(prompt["blocks"]) and action_ids(prompt) == ["rb1:confirm", "rb1:cancel"]
+        assert fake_trigger.calls("POST", RESCHEDULE) == []
+
+    def test_confirm_acts_and_posts_to_the_channel(
+        self, prod_bot: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+    ) -> None:
+        before = datetime.now(UTC)
+        prompt = summary_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
+        _, url = click(prod_bot, fake_slack, prompt, "rb1:confirm", ephemeral=True)
+        deleted, posted = wait_one(fake_slack, url, count=2)
+        assert deleted == {"delete_original": True} or deleted.get("delete_original") is True
+        assert posted["response_type"] == "in_channel"
+        new = fake_trigger.get_run(delayed["id"])["delayedUntil"]
+        assert before + timedelta(hours=2) - timedelta(seconds=5) <= new <= before + timedelta(hours=2, seconds=5)
+        # Buttons on the prod summary carry Slack's confirm dialog naming the run and the new time.
+        push = element(posted, "rb1:push_1h")[0]
+        assert delayed["id"] in push["confirm"]["text"]["text"]
+
+    def test_cancel_changes_nothing(
+        self, prod_bot: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+    ) -> None:
+        prompt = summary_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
+        _, url = click(prod_bot, fake_slack, prompt, "rb1:cancel", ephemeral=True)
+        [answer] = wait_one(fake_slack, url)
+        assert answer["text"] == messages.CANCELLED
+        assert fake_trigger.calls("POST", RESCHEDULE) == []
