@@ -36,6 +36,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(config, args.host, args.port or config.port)
     if args.mode == "socket":
         return asyncio.run(_socket(config))
+    return asyncio.run(_migrate(config))
+
+
+async def _migrate(config: settings.Settings) -> int:
+    from bot.storage import db
+
+    engine = db.create_engine(config.database_url.get_secret_value())
+    try:
+        version = await db.migrate(engine)
+    except Exception as exc:
+        print(f"reschedule-bot migrate: the database did not answer: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(f"database schema is at version {version}")
     return 0
 
 
@@ -57,6 +72,7 @@ async def _socket(config: settings.Settings) -> int:
 
     assert config.slack_app_token is not None
     bot = wiring.build(config, socket_mode=True)
+    await bot.start()
     handler = AsyncSocketModeHandler(bot.app, config.slack_app_token.get_secret_value())
     try:
         await handler.start_async()  # type: ignore[no-untyped-call]

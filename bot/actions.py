@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.access import Gate, Refused
 from bot.domain.delays import to_api_delay
 from bot.domain.environments import Environment
+from bot.storage.audit import AuditLog, AuditRecord, Outcome
 from bot.trigger.client import Deadline, TriggerClient
 from bot.trigger.errors import RunNotDelayed, RunNotFound, TriggerError
 from bot.trigger.models import Run
@@ -21,6 +23,15 @@ from bot.trigger.models import Run
 Now = Callable[[], datetime]
 log = logging.getLogger(__name__)
 RUN_NOW_DELAY = "0s"
+
+
+async def _tagged(call: Awaitable[Run], env: Environment) -> Run:
+    """Await a Trigger.dev call, naming the environment on any error it raises."""
+    try:
+        return await call
+    except TriggerError as exc:
+        exc.environment = env.title
+        raise
 
 
 def utc_now() -> datetime:
@@ -35,6 +46,7 @@ class Actor:
     team_id: str
     channel_id: str | None
     surface: str
+    input: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +104,8 @@ class Desk:
     targets: Sequence[Target]
     deadline_seconds: float
     now: Now = utc_now
+    gate: Gate | None = None
+    audit: AuditLog | None = None
 
     def deadline(self) -> Deadline:
         """A fresh deadline for one user action."""
@@ -111,11 +125,18 @@ class Desk:
                 return Located(await target.client.retrieve_run(run_id, deadline), target)
             except RunNotFound:
                 raise NotFoundAnywhere(run_id, [target.env]) from None
+            except TriggerError as exc:
+                exc.environment = target.env.title
+                raise
         return await self._find_concurrently(run_id, deadline, targets)
 
     async def _find_concurrently(self, run_id: str, deadline: Deadline, targets: Sequence[Target]) -> Located:
         async def one(target: Target) -> Located:
-            return Located(await target.client.retrieve_run(run_id, deadline), target)
+            try:
+                return Located(await target.client.retrieve_run(run_id, deadline), target)
+            except TriggerError as exc:
+                exc.environment = target.env.title
+                raise
 
         tasks = [asyncio.create_task(one(target)) for target in targets]
         failures: list[TriggerError] = []
@@ -135,6 +156,16 @@ class Desk:
             raise failures[0]
         raise NotFoundAnywhere(run_id, [t.env for t in targets])
 
+    async def authorize(self, actor: Actor, env: Environment, run_id: str | None = None) -> None:
+        """Raise Refused (and record it) when `actor` may not move runs in `env` from where they are."""
+        if self.gate is None:
+            return
+        try:
+            await self.gate.check(actor.user_id, actor.channel_id, env)
+        except Refused as exc:
+            self.record(actor, Outcome.REFUSED, env=env, run_id=run_id, error=str(exc))
+            raise
+
     async def reschedule(
         self, actor: Actor, run_id: str, when: datetime | None, deadline: Deadline, env_name: str | None = None
     ) -> Moved:
@@ -143,28 +174,104 @@ class Desk:
         An instant is sent as an absolute time, so a retried request lands on the same one; "now" is sent as
         the duration `0s`, which the server reads as the moment it handles the request.
         """
-        located = await self.find(run_id, deadline, env_name)
+        try:
+            located = await self.find(run_id, deadline, env_name)
+        except TriggerError as exc:
+            self.record_failure(actor, exc, run_id=run_id, when=when)
+            raise
         return await self.move(actor, located, when, deadline)
 
     async def move(self, actor: Actor, located: Located, when: datetime | None, deadline: Deadline) -> Moved:
-        """`reschedule` for a run already found (the slash command looks before it asks for confirmation)."""
-        run_id = located.run.id
-        if not located.run.is_delayed:
-            raise NotDelayed(located.run, located.env)
-        delay = RUN_NOW_DELAY if when is None else to_api_delay(when)
+        """`reschedule` for a run already found (the slash command looks before it asks for confirmation).
+
+        The access rule is checked here, at the moment of acting, whatever the surface checked before.
+        """
+        run, env = located.run, located.env
+        await self.authorize(actor, env, run.id)
         try:
-            moved = await located.target.client.reschedule_run(run_id, delay, deadline)
-        except RunNotDelayed:
-            # It started between our read and our write: report how it is now.
-            current = await located.target.client.retrieve_run(run_id, deadline)
-            raise NotDelayed(current, located.env) from None
+            if not run.is_delayed:
+                raise NotDelayed(run, env)
+            delay = RUN_NOW_DELAY if when is None else to_api_delay(when)
+            try:
+                moved = await _tagged(located.target.client.reschedule_run(run.id, delay, deadline), env)
+            except RunNotDelayed:
+                # It started between our read and our write: report how it is now.
+                current = await located.target.client.retrieve_run(run.id, deadline)
+                raise NotDelayed(current, env) from None
+        except TriggerError as exc:
+            self.record_failure(
+                actor, exc, run_id=run.id, when=when, env=env, task=run.task_identifier, previous=run.delayed_until
+            )
+            raise
         new = moved.delayed_until or when or self.now()
         log.info(
             "rescheduled run=%s env=%s by=%s surface=%s to=%s",
-            run_id,
-            located.env.name,
+            run.id,
+            env.name,
             actor.user_id,
             actor.surface,
             new.isoformat(),
         )
-        return Moved(run=moved, env=located.env, previous=located.run.delayed_until, new=new)
+        self.record(
+            actor,
+            Outcome.RESCHEDULED,
+            env=env,
+            run_id=run.id,
+            task=run.task_identifier,
+            previous=run.delayed_until,
+            new=new,
+        )
+        return Moved(run=moved, env=env, previous=run.delayed_until, new=new)
+
+    def record_failure(
+        self,
+        actor: Actor,
+        exc: TriggerError,
+        *,
+        run_id: str | None,
+        when: datetime | None,
+        env: Environment | None = None,
+        task: str | None = None,
+        previous: datetime | None = None,
+    ) -> None:
+        if isinstance(exc, NotDelayed):
+            outcome, env, task = Outcome.NOT_DELAYED, exc.env, exc.run.task_identifier
+            error = f"status {exc.run.status_label}"
+        elif isinstance(exc, RunNotFound):
+            outcome, error = Outcome.NOT_FOUND, str(exc)
+        else:
+            outcome, error = Outcome.FAILED, f"{type(exc).__name__}: {exc.server_message or exc}"
+        self.record(actor, outcome, env=env, run_id=run_id, task=task, previous=previous, new=when, error=error)
+
+    def record(
+        self,
+        actor: Actor,
+        outcome: Outcome,
+        *,
+        env: Environment | None = None,
+        run_id: str | None = None,
+        task: str | None = None,
+        previous: datetime | None = None,
+        new: datetime | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Add one attempt to the audit trail (in the background; never delays or fails the action)."""
+        if self.audit is None:
+            return
+        self.audit.record(
+            AuditRecord(
+                at=self.now(),
+                team_id=actor.team_id,
+                user_id=actor.user_id,
+                channel_id=actor.channel_id,
+                surface=actor.surface,
+                outcome=outcome,
+                input=actor.input,
+                environment=env.name if env else None,
+                run_id=run_id,
+                task=task,
+                previous_time=previous,
+                new_time=new,
+                error=error,
+            )
+        )

@@ -14,11 +14,12 @@ SECRET_PATTERNS = re.compile(
     r"|Bearer\s+[A-Za-z0-9._~+/=-]+)"
 )
 REDACTED = "[redacted]"
+URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]+)@")
 
 
 def redact(text: str) -> str:
-    """Replace every secret-shaped substring."""
-    return SECRET_PATTERNS.sub(REDACTED, text)
+    """Replace every secret-shaped substring, and passwords in URLs (DATABASE_URL)."""
+    return URL_PASSWORD.sub(rf"\1:{REDACTED}@", SECRET_PATTERNS.sub(REDACTED, text))
 
 
 class RedactingFormatter(logging.Formatter):

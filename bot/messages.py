@@ -40,6 +40,8 @@ def usage() -> str:
         f"*{COMMAND}* moves a delayed Trigger.dev run to a new time.\n"
         f"• `{COMMAND} <run> <when>`: reschedule, e.g. `{COMMAND} {EXAMPLE_RUN} 2h`\n"
         f"• `{COMMAND} <run>`: show the run as it is now, privately\n"
+        f"• `{COMMAND} history` (your recent actions) or `{COMMAND} history <run>` (everything done to a run)\n"
+        f"• add `--env <name>` to look in one environment only\n"
         f"• `{COMMAND} help`: this message\n"
         "*<run>* is a run id (`run_…`) or a link to the run in the Trigger.dev dashboard.\n"
         f"*<when>* is how long from now: {DELAY_EXAMPLES} (ISO time with `Z` or an offset).\n"
@@ -283,6 +285,7 @@ MODAL_NEITHER = "Type how long from now, or pick a date and time below."
 MODAL_BOTH = "Use one or the other: clear the duration or the date and time."
 MODAL_NO_RUNS = "Pick at least one run to move."
 MODAL_AT_PAST = "That date and time has already passed: pick one in the future."
+MODAL_AT_UNREADABLE = "Pick a date and a time with the picker."
 
 
 def modal_at_too_far(max_delay_text: str) -> str:
@@ -338,4 +341,80 @@ def delay_problem_too_far(max_delay_text: str) -> str:
     return (
         f":warning: That is too far ahead: the furthest I can move a run is {max_delay_text} from now. "
         "Nothing was changed."
+    )
+
+
+def config_bad_key(env_name: str) -> str:
+    return (
+        f"  - the Trigger.dev key for {env_name} is not an environment secret key: use the tr_prod_…/tr_stg_…/"
+        "tr_dev_…/tr_preview_… secret key from the project's API keys page (not a public key or a personal "
+        "access token)."
+    )
+
+
+def config_duplicate_env(env_name: str) -> str:
+    return (
+        f"  - two Trigger.dev keys are both called {env_name}: name them in TRIGGER_SECRET_KEYS, "
+        "e.g. web-prod=tr_prod_…,jobs-prod=tr_prod_…."
+    )
+
+
+# ---------------------------------------------------------------- access control
+
+
+def refused(env_title_escaped: str, who: str, where: str, lookup_failed: bool) -> str:
+    """`who` and `where` are already-rendered lists ("" when the rule does not restrict them)."""
+    rule = f"*{env_title_escaped}* runs can be moved by {who or 'anyone'}"
+    if where:
+        rule += f" in {where}"
+    text = f":lock: Nothing was changed: {rule}."
+    if lookup_failed:
+        text += " (Slack did not tell me the members of a user group just now; try again in a minute.)"
+    return text
+
+
+def foreign_workspace() -> str:
+    return "This bot serves another Slack workspace or app, so it ignored that request."
+
+
+def unknown_environment(name_escaped: str, names: str) -> str:
+    return f":warning: There is no environment called `{name_escaped}` here. Configured environments: {names}."
+
+
+# ---------------------------------------------------------------- history
+
+HISTORY_OUTCOME = {
+    "rescheduled": "rescheduled",
+    "refused": "was refused for",
+    "not_delayed": "could not move (not delayed)",
+    "not_found": "looked for",
+    "invalid_input": "typed something unreadable for",
+    "failed": "failed to move",
+}
+HISTORY_EMPTY = "Nothing recorded yet."
+
+
+def history_mine() -> str:
+    return "*Your recent reschedule attempts*"
+
+
+def history_run(run_id: str) -> str:
+    return f"*Everything done to* `{run_id}`"
+
+
+def history_unavailable() -> str:
+    return (
+        ":hourglass: The audit store is not answering right now, so I can't show history. Reschedules still "
+        "work and are still recorded (in the bot's log until the database is back)."
+    )
+
+
+def env_flag_needs_name() -> str:
+    return ":warning: `--env` needs an environment name, e.g. `--env staging`."
+
+
+def too_many_runs(found: int, shown: int) -> str:
+    return (
+        f":information_source: That message mentions {found} runs; the form offers the first {shown}. "
+        f"Use `{COMMAND} <run> <when>` for the others."
     )

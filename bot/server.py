@@ -28,6 +28,7 @@ def asgi_app(bot: Bot) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await bot.start()
         yield
         await bot.aclose()
 

@@ -6,16 +6,21 @@ or a validation error.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot import messages
+from bot.domain.access import DEFAULT, Policy, Rule, split_ids
 from bot.domain.delays import DelayError, parse_when
+from bot.domain.environments import Environment, environment_for_key, looks_like_secret_key
 
 Mode = Literal["serve", "socket", "migrate"]
+_ID_RE = re.compile(r"[A-Z0-9][A-Z0-9_]{1,40}")
 
 # Where an operator finds each required value; used in the start-up error.
 WHERE_TO_FIND = {
@@ -26,10 +31,43 @@ WHERE_TO_FIND = {
 }
 
 
+class AccessRule(BaseModel):
+    """ACCESS__<ENV>__USERS / __GROUPS / __CHANNELS: comma-separated Slack ids; empty means everyone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    users: str = ""
+    groups: str = ""
+    channels: str = ""
+
+    @field_validator("users", "groups", "channels", mode="before")
+    @classmethod
+    def _ids(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return ",".join(str(item) for item in value)
+        if isinstance(value, str) and any(
+            not _ID_RE.fullmatch(part.strip()) for part in value.split(",") if part.strip()
+        ):
+            raise ValueError(
+                "use Slack ids separated by commas, e.g. U024BE7LH,U0G9QF9C6 (or S… for groups, C… for channels)"
+            )
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedEnvironment:
+    """One configured Trigger.dev environment: its name, display title and secret key."""
+
+    env: Environment
+    key: SecretStr
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Field names map 1:1 to upper-case environment variables."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_nested_delimiter="__"
+    )
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -37,6 +75,7 @@ class Settings(BaseSettings):
     slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
 
     trigger_secret_key: SecretStr | None = None
+    trigger_secret_keys: SecretStr | None = None
     trigger_api_url: AnyHttpUrl = AnyHttpUrl("https://api.trigger.dev")
     trigger_dashboard_url: AnyHttpUrl = AnyHttpUrl("https://cloud.trigger.dev")
     trigger_deadline: float = Field(default=30.0, gt=0, le=600)
@@ -44,6 +83,14 @@ class Settings(BaseSettings):
     max_delay: Annotated[timedelta, NoDecode] = timedelta(days=365)
     confirm_environments: Annotated[frozenset[str], NoDecode] = frozenset({"prod"})
     dm_confirmations: bool = True
+
+    access: dict[str, AccessRule] = Field(default_factory=dict)
+    usergroup_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
+    slack_team_id: str | None = None
+    slack_app_id: str | None = None
+
+    database_url: SecretStr = SecretStr("sqlite:///reschedule-bot.sqlite3")
+    audit_channel: str | None = None
 
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -76,11 +123,53 @@ class Settings(BaseSettings):
         text = str(value)
         return value if text.endswith("/") else AnyHttpUrl(text + "/")
 
+    def environments(self) -> list[KeyedEnvironment]:
+        """TRIGGER_SECRET_KEY and TRIGGER_SECRET_KEYS (`[name=]key,…`); names default from key prefixes."""
+        entries: list[str] = []
+        if _present(self.trigger_secret_key):
+            assert self.trigger_secret_key is not None
+            entries.append(self.trigger_secret_key.get_secret_value().strip())
+        if _present(self.trigger_secret_keys):
+            assert self.trigger_secret_keys is not None
+            entries.extend(part.strip() for part in self.trigger_secret_keys.get_secret_value().split(","))
+        result: list[KeyedEnvironment] = []
+        for entry in filter(None, entries):
+            name, sep, key = entry.partition("=")
+            if not sep:
+                name, key = "", entry
+            env = environment_for_key(key.strip())
+            if name.strip():
+                env = Environment(name=name.strip().lower(), title=name.strip())
+            result.append(KeyedEnvironment(env=env, key=SecretStr(key.strip())))
+        return result
+
+    def policy(self) -> Policy:
+        rules = {
+            name.lower(): Rule(split_ids(rule.users), split_ids(rule.groups), split_ids(rule.channels))
+            for name, rule in self.access.items()
+        }
+        default = rules.pop(DEFAULT, Rule())
+        return Policy(rules=rules, default=default)
+
+    def key_problems(self) -> list[str]:
+        """Keys that cannot work (not environment secret keys) and names used twice; never the key values."""
+        problems: list[str] = []
+        seen: set[str] = set()
+        for item in self.environments():
+            if not looks_like_secret_key(item.key.get_secret_value()):
+                problems.append(messages.config_bad_key(item.env.name))
+            if item.env.name in seen:
+                problems.append(messages.config_duplicate_env(item.env.name))
+            seen.add(item.env.name)
+        return problems
+
     def missing_for(self, mode: Mode) -> list[str]:
         """Names of the variables that `mode` needs and that are not set."""
         if mode == "migrate":
             return []
-        needed = ["SLACK_BOT_TOKEN", "TRIGGER_SECRET_KEY"]
+        needed = ["SLACK_BOT_TOKEN"]
+        if not self.environments():
+            needed.append("TRIGGER_SECRET_KEY")
         if mode == "serve":
             needed.append("SLACK_SIGNING_SECRET")
         if mode == "socket":
@@ -111,6 +200,8 @@ def load(mode: Mode) -> Settings:
         settings = Settings(**invalid)
     for name in settings.missing_for(mode):
         problems.append(messages.config_missing(name, WHERE_TO_FIND[name]))
+    if mode != "migrate":
+        problems.extend(settings.key_problems())
     if problems:
         raise ConfigError(messages.config_problems(problems))
     return settings

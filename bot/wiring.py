@@ -2,46 +2,72 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import httpx
 from slack_bolt.async_app import AsyncApp
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.access import Gate
 from bot.actions import Desk, Target
-from bot.domain.environments import environment_for_key
 from bot.settings import Settings
+from bot.slack import audit_channel, workspace
 from bot.slack.app import build_app, web_client
+from bot.slack.groups import SlackGroups
 from bot.slack.services import Services
+from bot.storage import db
+from bot.storage.audit import AuditLog
 from bot.trigger.client import TriggerClient, new_http_client
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class Bot:
-    """Everything a running process holds; `aclose` releases it."""
+    """Everything a running process holds; `start` prepares the database, `aclose` releases it all."""
 
     app: AsyncApp
     http: httpx.AsyncClient
     services: Services
+    engine: AsyncEngine
+    audit: AuditLog
+
+    async def start(self) -> None:
+        """Create or upgrade the schema. A database that is down does not stop the bot: moves still work, and
+        the audit falls back to structured log lines until it is back."""
+        try:
+            version = await db.migrate(self.engine)
+            log.info("database schema at version %d", version)
+        except Exception as exc:
+            log.error("database unavailable at start (%s); audit records go to the log until it answers", exc)
 
     async def aclose(self) -> None:
+        await self.audit.flush()
         await self.http.aclose()
+        await self.engine.dispose()
 
 
 def build(settings: Settings, *, socket_mode: bool = False, transport: httpx.AsyncBaseTransport | None = None) -> Bot:
     """Construct the bot; `transport` lets tests put Trigger.dev behind an httpx.MockTransport."""
-    assert settings.slack_bot_token is not None and settings.trigger_secret_key is not None
+    assert settings.slack_bot_token is not None
     http = new_http_client(str(settings.trigger_api_url), transport)
-    key = settings.trigger_secret_key
-    targets = [Target(env=environment_for_key(key.get_secret_value()), client=TriggerClient(http=http, key=key))]
-    desk = Desk(targets=targets, deadline_seconds=settings.trigger_deadline)
+    client = web_client(settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url))
+    engine = db.create_engine(settings.database_url.get_secret_value())
+    listeners = [audit_channel.poster(client, settings.audit_channel)] if settings.audit_channel else []
+    audit = AuditLog(engine, listeners=listeners)
+    targets = [Target(env=item.env, client=TriggerClient(http=http, key=item.key)) for item in settings.environments()]
+    gate = Gate(settings.policy(), SlackGroups(client, settings.usergroup_cache_seconds))
+    desk = Desk(targets=targets, deadline_seconds=settings.trigger_deadline, gate=gate, audit=audit)
     services = Services(
         desk=desk,
         dashboard_base=str(settings.trigger_dashboard_url),
         max_delay=settings.max_delay,
         confirm_environments=settings.confirm_environments,
         dm_confirmations=settings.dm_confirmations,
+        audit=audit,
     )
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
-    client = web_client(settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url))
     app = build_app(client, signing.get_secret_value() if signing else None, services)
-    return Bot(app=app, http=http, services=services)
+    workspace.register(app, settings.slack_team_id, settings.slack_app_id)
+    return Bot(app=app, http=http, services=services, engine=engine, audit=audit)

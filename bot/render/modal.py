@@ -14,6 +14,7 @@ from bot.slack import ids
 View = dict[str, Any]
 Block = dict[str, Any]
 MAX_CHECKBOXES = 10
+MAX_CONTEXT = 10  # elements in one context block
 
 
 def _view(title: str, blocks: list[Block], metadata: str = "", submit: bool = False) -> View:
@@ -43,8 +44,18 @@ def notice(text: str, title: str = messages.MODAL_TITLE) -> View:
     return _view(title, [_section(text)])
 
 
-def form(found: Sequence[Located], not_movable: Sequence[Located], metadata: str, run_url: Any) -> View:
-    """The form for one or more DELAYED runs; runs that can't be moved are listed, not offered."""
+def form(
+    found: Sequence[Located],
+    not_movable: Sequence[Located],
+    metadata: str,
+    run_url: Any,
+    problems: Sequence[str] = (),
+) -> View:
+    """The form for one or more DELAYED runs; runs that can't be moved are listed, not offered.
+
+    `problems` are mrkdwn explanations for runs that could not be looked up (not found, Trigger.dev failing):
+    they are shown under the form, so no run named in the message silently disappears.
+    """
     blocks: list[Block] = []
     if len(found) == 1:
         run, env = found[0].run, found[0].env
@@ -82,6 +93,13 @@ def form(found: Sequence[Located], not_movable: Sequence[Located], metadata: str
             {
                 "type": "context",
                 "elements": [{"type": "mrkdwn", "text": truncate(messages.modal_not_movable(lines), 2000)}],
+            }
+        )
+    if problems:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": truncate(text, 2000)} for text in problems[:MAX_CONTEXT]],
             }
         )
     title = messages.MODAL_TITLE if len(found) == 1 else messages.MODAL_TITLE_MANY

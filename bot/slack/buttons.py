@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.access import Refused
 from bot.actions import Actor, NotDelayed
 from bot.domain.delays import format_duration, tomorrow_at
 from bot.render.controls import DM_BUTTONS, PUSH_STEPS
@@ -67,18 +68,6 @@ async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespon
     assert value is not None
     container = body.get("container") or {}
     channel_id = container.get("channel_id") or (body.get("channel") or {}).get("id")
-    if button in (Button.OTHER, Button.RESCHEDULE):
-        origin = Origin(
-            kind="ephemeral" if container.get("is_ephemeral") else "message",
-            channel=channel_id,
-            ts=container.get("message_ts"),
-            response_url=body.get("response_url"),
-        )
-        if not await open_for(
-            client, services, str(body.get("trigger_id", "")), [RunRef(value.run_id, value.e)], origin
-        ):
-            await _private(respond, messages.trigger_id_expired())
-        return
     user = body.get("user") or {}
     in_dm = str(channel_id or "").startswith("D")
     actor = Actor(
@@ -86,7 +75,19 @@ async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespon
         team_id=str(user.get("team_id") or (body.get("team") or {}).get("id", "")),
         channel_id=channel_id,
         surface="dm" if in_dm else "button",
+        input=f"button {button.value}",
     )
+    if button in (Button.OTHER, Button.RESCHEDULE):
+        origin = Origin(
+            kind="ephemeral" if container.get("is_ephemeral") else "message",
+            channel=channel_id,
+            ts=container.get("message_ts"),
+            response_url=body.get("response_url"),
+        )
+        refs = [RunRef(value.run_id, value.e)]
+        if not await open_for(client, services, str(body.get("trigger_id", "")), refs, origin, actor):
+            await _private(respond, messages.trigger_id_expired())
+        return
     try:
         when, note = await _target(button, value, actor, services, client)
     except Refusal as refusal:
@@ -161,7 +162,7 @@ async def _move(
             return
         await _private(respond, messages.not_delayed_after_click(exc.run.id, exc.run.status_label))
         return
-    except TriggerError as exc:
+    except (TriggerError, Refused) as exc:
         await _private(respond, failure_text(exc, value.run_id, ""))
         return
     action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=desk.now())

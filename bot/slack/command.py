@@ -15,60 +15,107 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.access import Refused
 from bot.actions import Actor
 from bot.domain.delays import DelayError, format_duration, parse_when
 from bot.domain.runs import parse_run_ref
 from bot.render.controls import PRIVATE_BUTTONS, confirm_prompt
+from bot.render.history import history
 from bot.render.mrkdwn import code, truncate
 from bot.render.summary import Rescheduled, run_summary
 from bot.slack import dm
-from bot.slack.replies import failure_text, unexpected_text
+from bot.slack.replies import environments_text, failure_text, unexpected_text
 from bot.slack.services import Services
+from bot.storage.audit import AuditUnavailable, Outcome
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
 
 HELP_WORDS = frozenset({"", "help", "-h", "--help", "?", "usage"})
+HISTORY_WORD = "history"
 
 
 @dataclass(frozen=True, slots=True)
 class Show:
     run_id: str
+    env: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class Move:
     run_id: str
     when: datetime
-    typed: str
+    env: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    run_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """Answer privately at once; no network call needed."""
+    """Answer privately at once; no network call needed. `invalid` marks an attempt worth auditing."""
 
     text: str
+    invalid: bool = False
 
 
-Intent = Show | Move | Reply
+Intent = Show | Move | History | Reply
+
+
+def _take_env(words: list[str]) -> tuple[list[str], str | None, str | None]:
+    """Remove `--env NAME` / `--env=NAME`; returns (other words, name, problem)."""
+    rest: list[str] = []
+    env: str | None = None
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word.lower().startswith("--env="):
+            env = word.split("=", 1)[1]
+        elif word.lower() == "--env":
+            if index + 1 >= len(words):
+                return rest, None, messages.env_flag_needs_name()
+            env = words[index + 1]
+            index += 1
+        else:
+            rest.append(word)
+        index += 1
+    return rest, (env.lower() if env else None), None
 
 
 def parse(text: str, now: datetime, services: Services) -> Intent:
     """Read what the person typed after /reschedule. The target instant is fixed here, at `now`."""
-    words = text.split()
+    words, env, problem = _take_env(text.split())
+    if problem:
+        return Reply(messages.with_usage(problem), invalid=True)
+    if env is not None and env not in services.environment_names():
+        names = environments_text(services.environment_names())
+        return Reply(messages.unknown_environment(shown(env), names), invalid=True)
     if not words or words[0].lower() in HELP_WORDS:
         return Reply(messages.usage())
+    if words[0].lower() == HISTORY_WORD:
+        return _history(words[1:])
     run_id = parse_run_ref(words[0])
     if run_id is None:
-        return Reply(messages.with_usage(messages.not_a_run(shown(words[0]))))
+        return Reply(messages.with_usage(messages.not_a_run(shown(words[0]))), invalid=True)
     if len(words) == 1:
-        return Show(run_id)
+        return Show(run_id, env)
     typed = " ".join(words[1:])
     try:
         when = parse_when(typed, now=now, max_delay=services.max_delay)
     except DelayError as exc:
-        return Reply(messages.delay_problem(exc.kind, shown(typed), format_duration(services.max_delay)))
-    return Move(run_id, when, typed)
+        return Reply(messages.delay_problem(exc.kind, shown(typed), format_duration(services.max_delay)), invalid=True)
+    return Move(run_id, when, env)
+
+
+def _history(words: list[str]) -> Intent:
+    if not words:
+        return History(None)
+    run_id = parse_run_ref(words[0])
+    if run_id is None or len(words) > 1:
+        return Reply(messages.with_usage(messages.not_a_run(shown(" ".join(words)))), invalid=True)
+    return History(run_id)
 
 
 def shown(text: str) -> str:
@@ -81,24 +128,49 @@ def register(app: AsyncApp, services: Services) -> None:
 
     @app.command(messages.COMMAND)
     async def on_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
-        intent = parse(command.get("text", ""), services.desk.now(), services)
-        if isinstance(intent, Reply):
-            await ack(text=intent.text, response_type="ephemeral")
-            return
-        await ack()
+        typed = str(command.get("text", ""))
+        intent = parse(typed, services.desk.now(), services)
         actor = Actor(
             user_id=str(command.get("user_id", "")),
             team_id=str(command.get("team_id", "")),
             channel_id=command.get("channel_id"),
             surface="command",
+            input=typed,
         )
+        if isinstance(intent, Reply):
+            await ack(text=intent.text, response_type="ephemeral")
+            if intent.invalid:
+                services.desk.record(actor, Outcome.INVALID_INPUT, error="unreadable command")
+            return
+        await ack()
         try:
-            await _act(intent, actor, services, respond, client)
-        except TriggerError as exc:
+            if isinstance(intent, History):
+                await _history_reply(intent, actor, services, respond)
+            else:
+                await _act(intent, actor, services, respond, client)
+        except (TriggerError, Refused) as exc:
+            run_id = getattr(intent, "run_id", "") or ""
             env_title = services.desk.targets[0].env.title if len(services.desk.targets) == 1 else ""
-            await respond(text=failure_text(exc, intent.run_id, env_title), response_type="ephemeral")
+            await respond(text=failure_text(exc, run_id, env_title), response_type="ephemeral")
         except Exception as exc:
             await respond(text=unexpected_text(exc, "command"), response_type="ephemeral")
+
+
+async def _history_reply(intent: History, actor: Actor, services: Services, respond: AsyncRespond) -> None:
+    if services.audit is None:
+        await respond(text=messages.history_unavailable(), response_type="ephemeral")
+        return
+    try:
+        if intent.run_id is None:
+            records = await services.audit.for_user(actor.team_id, actor.user_id)
+            title = messages.history_mine()
+        else:
+            records = await services.audit.for_run(intent.run_id)
+            title = messages.history_run(intent.run_id)
+    except AuditUnavailable:
+        await respond(text=messages.history_unavailable(), response_type="ephemeral")
+        return
+    await respond(text=title, blocks=history(title, records), response_type="ephemeral")
 
 
 async def _act(
@@ -106,13 +178,19 @@ async def _act(
 ) -> None:
     desk = services.desk
     deadline = desk.deadline()
-    located = await desk.find(intent.run_id, deadline)
+    try:
+        located = await desk.find(intent.run_id, deadline, intent.env)
+    except TriggerError as exc:
+        if isinstance(intent, Move):
+            desk.record_failure(actor, exc, run_id=intent.run_id, when=intent.when)
+        raise
     run, env = located.run, located.env
     if isinstance(intent, Show):
         summary = run_summary(run, env, services.run_url(run.id), controls=services.controls(env, PRIVATE_BUTTONS))
         await respond(text=summary.text, blocks=summary.blocks, response_type="ephemeral")
         return
     if run.is_delayed and services.asks_first(env):
+        await desk.authorize(actor, env, run.id)
         blocks = confirm_prompt(run.id, run.task_identifier, env, intent.when)
         await respond(text=messages.CONFIRM_TITLE, blocks=blocks, response_type="ephemeral")
         return

@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.access import Refused
 from bot.actions import Actor, Located, Moved
 from bot.domain.delays import DelayError, format_duration, parse_when
 from bot.render import modal as views
@@ -65,9 +66,17 @@ class RunRef:
 
 
 async def open_for(
-    client: AsyncWebClient, services: Services, trigger_id: str, refs: Sequence[RunRef], origin: Origin
+    client: AsyncWebClient,
+    services: Services,
+    trigger_id: str,
+    refs: Sequence[RunRef],
+    origin: Origin,
+    actor: Actor,
 ) -> bool:
-    """Open the modal for `refs`; False when Slack refused to open it (expired trigger_id)."""
+    """Open the modal for `refs`; False when Slack refused to open it (expired trigger_id).
+
+    Runs `actor` may not move are explained instead of offered (and checked again on submit).
+    """
     try:
         opened = await client.views_open(trigger_id=trigger_id, view=views.loading())
     except SlackApiError as exc:
@@ -75,7 +84,7 @@ async def open_for(
         return False
     view_id = opened["view"]["id"]
     try:
-        view = await _form_for(services, refs, origin)
+        view = await _form_for(services, refs, origin, actor)
     except Exception as exc:
         view = views.notice(unexpected_text(exc, "modal"))
     try:
@@ -85,7 +94,7 @@ async def open_for(
     return True
 
 
-async def _form_for(services: Services, refs: Sequence[RunRef], origin: Origin) -> dict[str, Any]:
+async def _form_for(services: Services, refs: Sequence[RunRef], origin: Origin, actor: Actor) -> dict[str, Any]:
     desk = services.desk
     deadline = desk.deadline()
     results = await asyncio.gather(
@@ -100,7 +109,13 @@ async def _form_for(services: Services, refs: Sequence[RunRef], origin: Origin) 
             problems.append(failure_text(result, ref.run_id, ""))
         else:
             raise result
-    delayed = [item for item in found if item.run.is_delayed]
+    delayed: list[Located] = []
+    for item in (item for item in found if item.run.is_delayed):
+        try:
+            await desk.authorize(actor, item.env, item.run.id)
+            delayed.append(item)
+        except Refused as exc:
+            problems.append(failure_text(exc, item.run.id, ""))
     not_movable = [item for item in found if not item.run.is_delayed]
     if not delayed:
         lines = [
@@ -114,7 +129,7 @@ async def _form_for(services: Services, refs: Sequence[RunRef], origin: Origin) 
         ]
         return views.notice("\n\n".join(lines + problems))
     metadata = Metadata(origin=origin, runs={item.run.id: item.env.name for item in delayed}).encode()
-    return views.form(delayed, not_movable, metadata, services.run_url)
+    return views.form(delayed, not_movable, metadata, services.run_url, problems)
 
 
 def _value(state: dict[str, Any], block: str, action: str) -> dict[str, Any]:
@@ -122,14 +137,23 @@ def _value(state: dict[str, Any], block: str, action: str) -> dict[str, Any]:
     return entry if isinstance(entry, dict) else {}
 
 
-def read_submission(
-    view: dict[str, Any], services: Services, now: datetime
-) -> tuple[dict[str, str], Metadata | None, datetime | None, list[str]]:
-    """Validate a submission: (errors by block id, metadata, target, chosen run ids)."""
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A validated submission: inline errors by block id, or what to do."""
+
+    errors: dict[str, str]
+    metadata: Metadata | None
+    target: datetime | None
+    chosen: list[str]
+    typed: str
+
+
+def read_submission(view: dict[str, Any], services: Services, now: datetime) -> Submission:
+    """Validate a submission against `now`; metadata is None when the view is not one of ours."""
     try:
         metadata = Metadata.model_validate_json(view.get("private_metadata") or "")
     except ValidationError:
-        return {}, None, None, []
+        return Submission({}, None, None, [], "")
     state = view.get("state", {}).get("values", {})
     text = (_value(state, ids.BLOCK_WHEN_TEXT, ids.ACTION_WHEN_TEXT).get("value") or "").strip()
     picked = _value(state, ids.BLOCK_WHEN_AT, ids.ACTION_WHEN_AT).get("selected_date_time")
@@ -151,13 +175,16 @@ def read_submission(
             target = parse_when(text, now=now, max_delay=services.max_delay)
         except DelayError as exc:
             errors[ids.BLOCK_WHEN_TEXT] = messages.delay_problem_plain(exc.kind, text[:60], limit)
+    elif not str(picked).isdigit():
+        errors[ids.BLOCK_WHEN_AT] = messages.MODAL_AT_UNREADABLE
     else:
         target = datetime.fromtimestamp(int(str(picked)), tz=UTC)
         if target <= now:
             errors[ids.BLOCK_WHEN_AT] = messages.MODAL_AT_PAST
         elif target - now > services.max_delay:
             errors[ids.BLOCK_WHEN_AT] = messages.modal_at_too_far(limit)
-    return errors, metadata, target, chosen
+    typed = text or (f"picked {target.isoformat()}" if target else "")
+    return Submission(errors, metadata, target, chosen, typed)
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -165,7 +192,8 @@ def register(app: AsyncApp, services: Services) -> None:
 
     @app.view(ids.MODAL_CALLBACK_ID)
     async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
-        errors, metadata, target, chosen = read_submission(view, services, services.desk.now())
+        submission = read_submission(view, services, services.desk.now())
+        metadata, errors = submission.metadata, submission.errors
         if metadata is None:
             await ack(response_action="update", view=views.notice(messages.foreign_payload()))
             return
@@ -179,9 +207,10 @@ def register(app: AsyncApp, services: Services) -> None:
             team_id=str(user.get("team_id") or body.get("team", {}).get("id", "")),
             channel_id=metadata.origin.channel,
             surface="modal",
+            input=submission.typed,
         )
         try:
-            lines = await _submit(client, services, actor, metadata, target, chosen)
+            lines = await _submit(client, services, actor, metadata, submission.target, submission.chosen)
             result = views.notice("\n\n".join(lines))
         except Exception as exc:
             result = views.notice(unexpected_text(exc, "modal"))
@@ -206,7 +235,7 @@ async def _submit(
     for run_id in chosen:
         try:
             moved = await desk.reschedule(actor, run_id, target, deadline, metadata.runs.get(run_id))
-        except TriggerError as exc:
+        except (TriggerError, Refused) as exc:
             lines.append(failure_text(exc, run_id, ""))
             continue
         moved_count += 1

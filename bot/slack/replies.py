@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 from bot import messages
+from bot.access import Refused
 from bot.actions import NotDelayed, NotFoundAnywhere
 from bot.domain.delays import format_duration
 from bot.render.mrkdwn import escape
@@ -31,8 +32,11 @@ def environments_text(names: list[str]) -> str:
     return ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
-def failure_text(exc: TriggerError, run_id: str, env_title: str) -> str:
-    """The specific, private explanation of a Trigger.dev failure."""
+def failure_text(exc: TriggerError | Refused, run_id: str, env_title: str) -> str:
+    """The specific, private explanation of a refusal or a Trigger.dev failure."""
+    if isinstance(exc, Refused):
+        return refusal_text(exc)
+    env_title = exc.environment or env_title
     if isinstance(exc, NotDelayed):
         return messages.not_delayed(exc.run.id, escape(exc.run.status_label), escape(exc.run.task_identifier))
     if isinstance(exc, NotFoundAnywhere):
@@ -50,6 +54,23 @@ def failure_text(exc: TriggerError, run_id: str, env_title: str) -> str:
     if isinstance(exc, TriggerRequestError):
         return messages.request_refused(escape(exc.server_message or f"HTTP {exc.status}"))
     return unexpected_text(exc, "trigger")
+
+
+def refusal_text(exc: Refused) -> str:
+    """Names the rule: who may move runs in this environment, and from where."""
+    rule = exc.rule
+    who = [f"<@{user}>" for user in sorted(rule.users)]
+    who += [
+        f"@{escape(exc.handles[g])}" if g in exc.handles else f"members of user group {g}" for g in sorted(rule.groups)
+    ]
+    where = [f"<#{channel}>" for channel in sorted(rule.channels)]
+    return messages.refused(escape(exc.env.title), _either(who), _either(where), exc.lookup_failed)
+
+
+def _either(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " or " + items[-1]
 
 
 def unexpected_text(exc: BaseException, surface: str) -> str:

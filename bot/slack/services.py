@@ -10,6 +10,7 @@ from bot.domain.environments import Environment
 from bot.domain.runs import dashboard_url
 from bot.render.controls import SUMMARY_BUTTONS, Controls
 from bot.slack.ids import Button
+from bot.storage.audit import AuditLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,7 @@ class Services:
     max_delay: timedelta
     confirm_environments: frozenset[str] = field(default_factory=lambda: frozenset({"prod"}))
     dm_confirmations: bool = True
+    audit: AuditLog | None = None
 
     def run_url(self, run_id: str) -> str:
         return dashboard_url(self.dashboard_base, run_id)
@@ -28,6 +30,9 @@ class Services:
     def asks_first(self, env: Environment) -> bool:
         """Whether moves in `env` need an explicit confirmation (CONFIRM_ENVIRONMENTS)."""
         return env.name.lower() in self.confirm_environments
+
+    def environment_names(self) -> list[str]:
+        return [target.env.name for target in self.desk.targets]
 
     def controls(self, env: Environment, buttons: tuple[Button, ...] = SUMMARY_BUTTONS) -> Controls:
         return Controls(now=self.desk.now(), confirm=self.asks_first(env), buttons=buttons)

@@ -9,6 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.actions import Actor
 from bot.domain.runs import find_run_ids
 from bot.slack import dm
 from bot.slack.ids import SHORTCUT_CALLBACK_ID
@@ -28,7 +29,8 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         user_id = str((body.get("user") or {}).get("id", ""))
         message = body.get("message") or {}
-        run_ids = find_run_ids(message)[:MAX_RUNS]
+        all_ids = find_run_ids(message)
+        run_ids = all_ids[:MAX_RUNS]
         if not run_ids:
             await _tell(respond, client, user_id, messages.no_run_in_message())
             return
@@ -38,15 +40,24 @@ def register(app: AsyncApp, services: Services) -> None:
             ts=message.get("ts") or body.get("message_ts"),
             thread_ts=message.get("thread_ts"),
         )
+        actor = Actor(
+            user_id=user_id,
+            team_id=str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or ""),
+            channel_id=origin.channel,
+            surface="shortcut",
+            input=f"shortcut on message {origin.ts}",
+        )
         try:
             opened = await open_for(
-                client, services, str(body.get("trigger_id", "")), [RunRef(r) for r in run_ids], origin
+                client, services, str(body.get("trigger_id", "")), [RunRef(r) for r in run_ids], origin, actor
             )
         except Exception as exc:
             await _tell(respond, client, user_id, unexpected_text(exc, "shortcut"))
             return
         if not opened:
             await _tell(respond, client, user_id, messages.trigger_id_expired())
+        elif len(all_ids) > MAX_RUNS:
+            await _tell(respond, client, user_id, messages.too_many_runs(len(all_ids), MAX_RUNS))
 
 
 async def _tell(respond: AsyncRespond, client: AsyncWebClient, user_id: str, text: str) -> None:

@@ -26,6 +26,7 @@ class TriggerError(Exception):
         super().__init__(message)
         self.status = status
         self.server_message = server_message
+        self.environment: str | None = None  # the title of the environment asked, set by the caller
 
 
 class RunNotFound(TriggerError):

@@ -51,6 +51,7 @@ class FakeSlack(FakeServer):
         self._expired: set[str] = set()
         self._users: dict[str, dict[str, Any]] = {}
         self._usergroups: dict[str, list[str]] = {}
+        self._usergroup_handles: dict[str, str] = {}
         self._rate_limits: list[Rule] = []
         self._failures: list[Rule] = []
         self._ts = itertools.count(1)
@@ -68,6 +69,7 @@ class FakeSlack(FakeServer):
             "conversations.open": self._open_conversation,
             "users.info": self._user_info,
             "usergroups.users.list": self._usergroup_users,
+            "usergroups.list": self._usergroup_list,
             "views.open": self._views_open,
             "views.push": self._views_open,
             "views.update": self._views_update,
@@ -101,8 +103,9 @@ class FakeSlack(FakeServer):
             "profile": {"real_name": name, "display_name": name},
         }
 
-    def add_usergroup(self, group_id: str, users: list[str]) -> None:
+    def add_usergroup(self, group_id: str, users: list[str], handle: str | None = None) -> None:
         self._usergroups[group_id] = list(users)
+        self._usergroup_handles[group_id] = handle or group_id.lower()
 
     def forbid_channel(self, channel_id: str, error: str = "not_in_channel") -> None:
         """chat.postMessage / chat.postEphemeral to this channel fail with `error`."""
@@ -258,6 +261,10 @@ class FakeSlack(FakeServer):
         if user is None:
             raise SlackError("user_not_found")
         return {"ok": True, "user": json.loads(json.dumps(user))}
+
+    def _usergroup_list(self, args: Args) -> Args:
+        groups = [{"id": gid, "handle": self._usergroup_handles[gid], "name": gid} for gid in self._usergroups]
+        return {"ok": True, "usergroups": groups}
 
     def _usergroup_users(self, args: Args) -> Args:
         group = str(args.get("usergroup") or "")

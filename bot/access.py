@@ -1,0 +1,73 @@
+"""The access check every surface passes through (via `Desk`), from the signed request's user and channel."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.domain.access import Policy, Rule
+from bot.domain.environments import Environment
+
+log = logging.getLogger(__name__)
+
+
+class GroupLookup(Protocol):
+    """Slack user groups: members and display handles (cached by the implementation)."""
+
+    async def members(self, group_id: str) -> frozenset[str]: ...
+
+    async def handle(self, group_id: str) -> str | None: ...
+
+
+class GroupLookupFailed(Exception):
+    """Slack could not tell us who is in a user group."""
+
+
+class Refused(Exception):
+    """The person may not move runs in this environment from here; `rule` says who may, and where."""
+
+    def __init__(self, env: Environment, rule: Rule, handles: dict[str, str], lookup_failed: bool = False) -> None:
+        super().__init__(f"refused in {env.name}")
+        self.env = env
+        self.rule = rule
+        self.handles = handles
+        self.lookup_failed = lookup_failed
+
+
+@dataclass(slots=True)
+class Gate:
+    """Decides with the policy; resolves user-group membership only when the rule needs it."""
+
+    policy: Policy
+    groups: GroupLookup | None = None
+
+    async def check(self, user_id: str, channel_id: str | None, env: Environment) -> None:
+        rule = self.policy.rule_for(env.name)
+        if rule.open_to_all:
+            return
+        member_of: set[str] = set()
+        lookup_failed = False
+        if rule.needs_groups(user_id) and self.groups is not None:
+            for group in sorted(rule.groups):
+                try:
+                    if user_id in await self.groups.members(group):
+                        member_of.add(group)
+                except GroupLookupFailed:
+                    lookup_failed = True
+        if rule.allows(user_id, channel_id, frozenset(member_of)):
+            return
+        raise Refused(env, rule, await self._handles(rule), lookup_failed)
+
+    async def _handles(self, rule: Rule) -> dict[str, str]:
+        handles: dict[str, str] = {}
+        if self.groups is None:
+            return handles
+        for group in rule.groups:
+            try:
+                handle = await self.groups.handle(group)
+            except GroupLookupFailed:
+                handle = None
+            if handle:
+                handles[group] = handle
+        return handles

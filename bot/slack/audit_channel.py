@@ -1,0 +1,25 @@
+"""AUDIT_CHANNEL: one line per recorded attempt, posted to a channel the team watches."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.render.history import line
+from bot.storage.audit import AuditRecord, Listener
+
+log = logging.getLogger(__name__)
+
+
+def poster(client: AsyncWebClient, channel: str) -> Listener:
+    """An audit listener that posts each record's line to `channel` (failures are logged, never raised)."""
+
+    async def post(record: AuditRecord) -> None:
+        try:
+            await client.chat_postMessage(channel=channel, text=line(record), unfurl_links=False, unfurl_media=False)
+        except SlackApiError as exc:
+            log.warning("could not post to AUDIT_CHANNEL %s: %s", channel, exc.response.get("error"))
+
+    return post

@@ -1,0 +1,1 @@
+"""Persistence: SQLite by default, PostgreSQL in production, through the same SQLAlchemy Core code."""

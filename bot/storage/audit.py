@@ -1,0 +1,180 @@
+"""The audit trail: every attempt (success, refusal, failure) is recorded, and nothing is ever lost.
+
+Writes happen in the background so they never delay an answer to Slack. A failed write is retried; when the
+database stays unavailable the full record is written to the log as one structured line (`audit_fallback`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.storage.db import audit_events
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+Listener = Callable[["AuditRecord"], Awaitable[None]]
+
+
+class Outcome(StrEnum):
+    RESCHEDULED = "rescheduled"
+    REFUSED = "refused"
+    NOT_DELAYED = "not_delayed"
+    NOT_FOUND = "not_found"
+    INVALID_INPUT = "invalid_input"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One attempt: when, who, where, what was asked, and what came of it."""
+
+    at: datetime
+    team_id: str
+    user_id: str
+    channel_id: str | None
+    surface: str
+    outcome: Outcome
+    input: str = ""
+    environment: str | None = None
+    run_id: str | None = None
+    task: str | None = None
+    previous_time: datetime | None = None
+    new_time: datetime | None = None
+    error: str | None = None
+
+    def as_json(self) -> str:
+        data = asdict(self)
+        return json.dumps({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()})
+
+
+def _utc(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _from_row(row: Any) -> AuditRecord:
+    data = row._mapping
+    return AuditRecord(
+        at=_utc(data["at"]) or datetime.fromtimestamp(0, UTC),
+        team_id=data["team_id"],
+        user_id=data["user_id"],
+        channel_id=data["channel_id"],
+        surface=data["surface"],
+        outcome=Outcome(data["outcome"]) if data["outcome"] in Outcome._value2member_map_ else Outcome.FAILED,
+        input=data["input"],
+        environment=data["environment"],
+        run_id=data["run_id"],
+        task=data["task"],
+        previous_time=_utc(data["previous_time"]),
+        new_time=_utc(data["new_time"]),
+        error=data["error"],
+    )
+
+
+class AuditLog:
+    """Records attempts in the background and answers history questions.
+
+    Args:
+        engine: the database; None keeps only the log line (used when no database can be built).
+        listeners: called with every record after it is stored (or logged), e.g. the AUDIT_CHANNEL poster.
+        retry_waits: the waits between write attempts.
+        sleep: injected so tests control time.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine | None,
+        listeners: Sequence[Listener] = (),
+        retry_waits: Sequence[float] = (0.2, 1.0, 3.0),
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.engine = engine
+        self.listeners = list(listeners)
+        self.retry_waits = tuple(retry_waits)
+        self.sleep = sleep
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def record(self, entry: AuditRecord) -> None:
+        """Store `entry` without making the caller wait."""
+        task = asyncio.get_running_loop().create_task(self._store(entry))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def flush(self) -> None:
+        """Wait for every write in flight (at shutdown, and in tests)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def _store(self, entry: AuditRecord) -> None:
+        entry = replace(entry, input=entry.input[:2000], error=(entry.error or None) and entry.error[:2000])
+        stored = await self._write(entry)
+        if not stored:
+            log.error("audit_fallback %s", entry.as_json())
+        for listener in self.listeners:
+            try:
+                await listener(entry)
+            except Exception:
+                log.exception("audit listener failed")
+
+    async def _write(self, entry: AuditRecord) -> bool:
+        if self.engine is None:
+            return False
+        waits = (*self.retry_waits, None)
+        for attempt, wait in enumerate(waits, start=1):
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(audit_events.insert().values(**asdict(entry)))
+                return True
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                log.warning("audit write attempt %d failed: %s", attempt, type(exc).__name__)
+                if wait is None:
+                    return False
+                await self.sleep(wait)
+        return False
+
+    async def for_user(self, team_id: str, user_id: str, limit: int = 15) -> list[AuditRecord]:
+        """A person's most recent attempts, newest first."""
+        query = (
+            select(audit_events)
+            .where(audit_events.c.user_id == user_id, audit_events.c.team_id == team_id)
+            .order_by(audit_events.c.at.desc(), audit_events.c.id.desc())
+            .limit(limit)
+        )
+        return await self._query(query)
+
+    async def for_run(self, run_id: str, limit: int = 30) -> list[AuditRecord]:
+        """Everything done to a run, newest first."""
+        query = (
+            select(audit_events)
+            .where(audit_events.c.run_id == run_id)
+            .order_by(audit_events.c.at.desc(), audit_events.c.id.desc())
+            .limit(limit)
+        )
+        return await self._query(query)
+
+    async def _query(self, query: Any) -> list[AuditRecord]:
+        if self.engine is None:
+            raise AuditUnavailable("no database")
+        try:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(query)).fetchall()
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            raise AuditUnavailable(type(exc).__name__) from exc
+        return [_from_row(row) for row in rows]
+
+
+class AuditUnavailable(Exception):
+    """History cannot be read right now."""

@@ -1,0 +1,104 @@
+"""The database: URL handling, the schema, and migrations run on start and by `reschedule-bot migrate`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("team_id", String(32), nullable=False, default=""),
+    Column("user_id", String(32), nullable=False, default=""),
+    Column("channel_id", String(32)),
+    Column("surface", String(16), nullable=False),
+    Column("environment", String(64)),
+    Column("run_id", String(64)),
+    Column("task", String(255)),
+    Column("previous_time", DateTime(timezone=True)),
+    Column("new_time", DateTime(timezone=True)),
+    Column("input", Text, nullable=False, default=""),
+    Column("outcome", String(32), nullable=False),
+    Column("error", Text),
+    Index("ix_audit_events_user_at", "user_id", "at"),
+    Index("ix_audit_events_run_at", "run_id", "at"),
+)
+
+
+def async_url(url: str) -> str:
+    """`sqlite:///…` and `postgresql://…` (or `postgres://…`) with the async driver this bot uses."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    parsed = make_url(url)
+    driver = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}.get(parsed.drivername)
+    if driver is None and parsed.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql://")
+    return parsed.set(drivername=driver or parsed.drivername).render_as_string(hide_password=False)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """One engine (and connection pool) per process."""
+    converted = async_url(url)
+    if converted.startswith("sqlite"):
+        return create_async_engine(converted, connect_args={"timeout": 5})
+    return create_async_engine(
+        converted,
+        pool_size=5,
+        max_overflow=5,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        connect_args={"timeout": 5, "command_timeout": 5},
+    )
+
+
+async def _v1(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync: audit_events.create(sync, checkfirst=True))
+
+
+Migration = Callable[[AsyncConnection], Awaitable[None]]
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1)]
+LATEST = MIGRATIONS[-1][0]
+_LOCK_ID = 0x5245_5343  # pg_advisory_xact_lock key: one migrator at a time across processes
+
+
+async def migrate(engine: AsyncEngine) -> int:
+    """Create or upgrade the schema; returns the version now in place. Safe to run from several processes."""
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+        await conn.run_sync(lambda sync: schema_version.create(sync, checkfirst=True))
+        current = (await conn.execute(select(schema_version.c.version))).scalar()
+        version = int(current or 0)
+        for number, step in MIGRATIONS:
+            if number > version:
+                log.info("applying database migration %d", number)
+                await step(conn)
+                version = number
+        if current is None:
+            await conn.execute(schema_version.insert().values(version=version))
+        else:
+            await conn.execute(schema_version.update().values(version=version))
+    return version
