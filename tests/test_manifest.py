@@ -151,9 +151,7 @@ def _strip_http_only(manifest: dict[str, Any]) -> dict[str, Any]:
     return m
 
 
-def test_socket_manifest_matches_http_manifest(
-    http_manifest: dict[str, Any], socket_manifest: dict[str, Any]
-) -> None:
+def test_socket_manifest_matches_http_manifest(http_manifest: dict[str, Any], socket_manifest: dict[str, Any]) -> None:
     """Apart from the name suffix, URLs and the socket-mode flag, the dev app is the same app."""
     assert _strip_http_only(socket_manifest) == _strip_http_only(http_manifest)
 

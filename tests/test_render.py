@@ -62,12 +62,7 @@ def test_rescheduled_summary_names_who_and_both_times() -> None:
 
 def test_optional_fields_appear_only_when_set() -> None:
     bare = all_text(run_summary(run(), PROD, URL).blocks)
-    assert (
-        "Version" not in bare
-        and "Tags" not in bare
-        and "Idempotency key" not in bare
-        and "Test run" not in bare
-    )
+    assert "Version" not in bare and "Tags" not in bare and "Idempotency key" not in bare and "Test run" not in bare
     full = all_text(
         run_summary(run(version="20250701.3", tags=["a"], idempotencyKey="k1", isTest=True), PROD, URL).blocks
     )

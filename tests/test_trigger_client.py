@@ -60,9 +60,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 def make(handler: Handler, time: FakeTime, rand: float = 0.0) -> TriggerClient:
     http = httpx.AsyncClient(base_url="https://trigger.test", transport=httpx.MockTransport(handler))
-    return TriggerClient(
-        http=http, key=SecretStr(KEY), sleep=time.sleep, wall=lambda: time.wall_now, rand=lambda: rand
-    )
+    return TriggerClient(http=http, key=SecretStr(KEY), sleep=time.sleep, wall=lambda: time.wall_now, rand=lambda: rand)
 
 
 def sequence(*responses: httpx.Response) -> tuple[Handler, list[httpx.Request]]:
@@ -91,9 +89,7 @@ async def test_retrieve_sends_the_documented_headers_and_parses_the_run() -> Non
     assert request.headers["x-trigger-api-version"] == API_VERSION == "2025-07-16"
     assert request.headers["user-agent"] == USER_AGENT
     assert run.status is RunStatus.DELAYED and run.task_identifier == "send-reminder"
-    assert (
-        run.delayed_until is not None and run.delayed_until.isoformat() == "2025-07-01T12:05:00.120000+00:00"
-    )
+    assert run.delayed_until is not None and run.delayed_until.isoformat() == "2025-07-01T12:05:00.120000+00:00"
     assert run.tags == ("user_123",)
 
 
@@ -169,9 +165,7 @@ async def test_rate_limit_waits_until_the_reset_header_plus_jitter() -> None:
 async def test_rate_limit_beyond_the_deadline_is_reported_not_waited_for() -> None:
     time = FakeTime()
     reset_ms = int((time.wall_now + 60) * 1000)
-    limited = httpx.Response(
-        429, json={"error": "Rate limit exceeded"}, headers={"x-ratelimit-reset": str(reset_ms)}
-    )
+    limited = httpx.Response(429, json={"error": "Rate limit exceeded"}, headers={"x-ratelimit-reset": str(reset_ms)})
     handler, seen = sequence(limited)
     with pytest.raises(RateLimited):
         await make(handler, time).retrieve_run(RUN_ID, time.deadline(30))
@@ -188,9 +182,7 @@ async def test_should_retry_false_overrides_a_5xx() -> None:
 
 async def test_should_retry_true_overrides_a_4xx() -> None:
     time = FakeTime()
-    handler, seen = sequence(
-        error(400, "try again", **{"x-should-retry": "true"}), httpx.Response(200, json=RUN)
-    )
+    handler, seen = sequence(error(400, "try again", **{"x-should-retry": "true"}), httpx.Response(200, json=RUN))
     await make(handler, time).retrieve_run(RUN_ID, time.deadline())
     assert len(seen) == 2
 

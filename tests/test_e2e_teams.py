@@ -1,0 +1,228 @@
+"""Several environments, access control on every surface, and the audit trail, end to end."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import messages
+from tests.e2e_harness import (
+    DEV_KEY,
+    PROD_ENV,
+    SIGNING_SECRET,
+    STAGING_KEY,
+    BotProcess,
+    SlackSender,
+    bot_env,
+)
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+from tests.test_e2e_buttons import action_ids, click, summary_via_command, wait_one
+
+pytestmark = pytest.mark.e2e
+
+RESCHEDULE = r"/api/v1/runs/.+/reschedule"
+RETRIEVE = r"/api/v3/runs/"
+STAGING_ENV = "env_staging"
+DEV_ENV = "env_dev"
+
+
+@pytest.fixture
+def start(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> Iterator[Any]:
+    """Start a bot with extra settings: start(ACCESS__PROD__USERS="U9") → (sender, process)."""
+    processes: list[BotProcess] = []
+
+    def launch(**overrides: str | None) -> tuple[SlackSender, BotProcess]:
+        process = BotProcess(bot_env(fake_slack, fake_trigger, tmp_path, **overrides), log_path=tmp_path / "bot.log")
+        processes.append(process)
+        return SlackSender(process.events_url, SIGNING_SECRET), process
+
+    yield launch
+    for process in processes:
+        process.stop()
+
+
+def audit_rows(tmp_path: Path, fake: FakeSlack, count: int) -> list[dict[str, Any]]:
+    """The audit table of the bot's SQLite file, once it holds `count` rows."""
+
+    def read() -> list[dict[str, Any]] | None:
+        path = tmp_path / "bot.sqlite3"
+        if not path.exists():
+            return None
+        with sqlite3.connect(path) as conn:
+            conn.row_factory = sqlite3.Row
+            try:
+                rows = [dict(row) for row in conn.execute("SELECT * FROM audit_events ORDER BY id")]
+            except sqlite3.OperationalError:
+                return None
+        return rows if len(rows) >= count else None
+
+    rows: list[dict[str, Any]] = fake.wait_for(read)
+    return rows
+
+
+def test_run_found_in_the_second_environment(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    fake_trigger.add_key(STAGING_KEY, STAGING_ENV)
+    sender, _ = start(TRIGGER_SECRET_KEYS=STAGING_KEY)
+    run = fake_trigger.add_run(STAGING_ENV, task_identifier="staging-task")
+    message = summary_via_command(sender, fake_slack, f"{run['id']} 2h")
+    assert message["response_type"] == "in_channel"
+    assert "*staging-task* in *Staging*" in json.dumps(message["blocks"])
+    keys = {call.headers["authorization"] for call in fake_trigger.calls("GET", RETRIEVE)}
+    assert len(keys) == 2  # both environments were asked
+    [post] = fake_trigger.calls("POST", RESCHEDULE)
+    assert post.headers["authorization"] == f"Bearer {STAGING_KEY}"
+
+
+def test_run_in_no_environment_names_every_environment_searched(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    fake_trigger.add_key(STAGING_KEY, STAGING_ENV)
+    fake_trigger.add_key(DEV_KEY, DEV_ENV)
+    sender, _ = start(TRIGGER_SECRET_KEYS=f"{STAGING_KEY},qa={DEV_KEY}")
+    url = fake_slack.new_response_url()
+    sender.command("run_cm9k2x7ab000108l5ghf2d1qz 2h", response_url=url)
+    [answer] = wait_one(fake_slack, url)
+    assert answer["text"] == messages.run_not_found("run_cm9k2x7ab000108l5ghf2d1qz", "*Prod*, *Staging* or *qa*")
+
+
+def test_a_rejected_key_in_one_environment_is_named(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    sender, _ = start(TRIGGER_SECRET_KEYS=f"qa={DEV_KEY}")  # the fake does not know DEV_KEY: 401
+    url = fake_slack.new_response_url()
+    sender.command("run_cm9k2x7ab000108l5ghf2d1qz 2h", response_url=url)
+    [answer] = wait_one(fake_slack, url)
+    assert answer["text"] == messages.key_rejected("qa")
+
+
+def test_env_flag_forces_one_environment(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    fake_trigger.add_key(STAGING_KEY, STAGING_ENV)
+    sender, _ = start(TRIGGER_SECRET_KEYS=STAGING_KEY)
+    run = fake_trigger.add_run(STAGING_ENV)
+    summary_via_command(sender, fake_slack, f"{run['id']} 2h --env staging")
+    assert {c.headers["authorization"] for c in fake_trigger.calls("GET", RETRIEVE)} == {f"Bearer {STAGING_KEY}"}
+    body = sender.command(f"{run['id']} 2h --env qa", response_url=fake_slack.new_response_url()).json()
+    assert body["text"] == messages.unknown_environment("qa", "*prod* or *staging*")
+
+
+def test_command_refused_names_the_rule_and_changes_nothing(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    fake_slack.add_usergroup("S0PLATFORM", ["U777"], handle="platform")
+    sender, _ = start(ACCESS__PROD__GROUPS="S0PLATFORM", ACCESS__PROD__CHANNELS="C0OPS")
+    run = fake_trigger.add_run(PROD_ENV)
+    url = fake_slack.new_response_url()
+    sender.command(f"{run['id']} 2h", response_url=url)
+    [answer] = wait_one(fake_slack, url)
+    assert answer["response_type"] == "ephemeral"
+    assert answer["text"] == ":lock: Nothing was changed: *Prod* runs can be moved by @platform in <#C0OPS>."
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+    [row] = audit_rows(tmp_path, fake_slack, 1)
+    assert row["outcome"] == "refused" and row["run_id"] == run["id"] and row["user_id"] == "U111"
+
+
+def test_group_member_in_the_right_channel_may_move_prod(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    fake_slack.add_usergroup("S0PLATFORM", ["U111"], handle="platform")
+    sender, _ = start(ACCESS__PROD__GROUPS="S0PLATFORM", ACCESS__PROD__CHANNELS="C0OPS")
+    run = fake_trigger.add_run(PROD_ENV)
+    url = fake_slack.new_response_url()
+    sender.command(f"{run['id']} 2h", response_url=url, channel_id="C0OPS")
+    assert wait_one(fake_slack, url)[0]["response_type"] == "in_channel"
+    # The same person elsewhere is refused: the channel comes from the signed request.
+    other = fake_slack.new_response_url()
+    sender.command(f"{run['id']} 3h", response_url=other, channel_id="C111")
+    assert "runs can be moved by @platform in <#C0OPS>" in wait_one(fake_slack, other)[0]["text"]
+
+
+def test_button_refused_for_a_user_not_allowed(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    sender, _ = start(ACCESS__PROD__USERS="U111")
+    run = fake_trigger.add_run(PROD_ENV)
+    message = summary_via_command(sender, fake_slack, f"{run['id']} 2h")
+    moved_to = fake_trigger.get_run(run["id"])["delayedUntil"]
+    _, url = click(sender, fake_slack, message, "rb1:push_1h", user_id="U666")
+    [answer] = wait_one(fake_slack, url)
+    assert answer["text"] == ":lock: Nothing was changed: *Prod* runs can be moved by <@U111>."
+    assert answer["response_type"] == "ephemeral"
+    assert fake_trigger.get_run(run["id"])["delayedUntil"] == moved_to
+
+
+def test_dev_open_prod_restricted_by_default_rule(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    fake_trigger.add_key(DEV_KEY, DEV_ENV)
+    sender, _ = start(TRIGGER_SECRET_KEYS=DEV_KEY, ACCESS__DEFAULT__USERS="U999", ACCESS__DEV__USERS="")
+    dev_run = fake_trigger.add_run(DEV_ENV)
+    prod_run = fake_trigger.add_run(PROD_ENV)
+    assert summary_via_command(sender, fake_slack, f"{dev_run['id']} 2h")["response_type"] == "in_channel"
+    refused = summary_via_command(sender, fake_slack, f"{prod_run['id']} 2h")
+    assert refused["text"] == ":lock: Nothing was changed: *Prod* runs can be moved by <@U999>."
+
+
+def test_foreign_workspace_is_refused(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    sender, _ = start(SLACK_TEAM_ID="T111", SLACK_APP_ID="A111")
+    run = fake_trigger.add_run(PROD_ENV)
+    body = sender.command(f"{run['id']} 2h", response_url=fake_slack.new_response_url(), team_id="T999").json()
+    assert body["text"] == messages.foreign_workspace()
+    assert fake_trigger.requests == []
+    assert summary_via_command(sender, fake_slack, f"{run['id']} 2h")["response_type"] == "in_channel"
+
+
+def test_every_outcome_is_audited_and_history_shows_it(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    sender, _ = start(AUDIT_CHANNEL="C0AUDIT")
+    ok = fake_trigger.add_run(PROD_ENV, task_identifier="ok-task")
+    failed = fake_trigger.add_run(PROD_ENV, status="FAILED")
+    summary_via_command(sender, fake_slack, f"{ok['id']} 2h")
+    summary_via_command(sender, fake_slack, f"{failed['id']} 2h")
+    summary_via_command(sender, fake_slack, "run_cm9k2x7ab000108l5ghf2d1qz 2h")
+    sender.command(f"{ok['id']} whenever", response_url=fake_slack.new_response_url())
+    rows = audit_rows(tmp_path, fake_slack, 4)
+    by_outcome = {row["outcome"]: row for row in rows}
+    assert set(by_outcome) == {"rescheduled", "not_delayed", "not_found", "invalid_input"}
+    success = by_outcome["rescheduled"]
+    assert success["environment"] == "prod" and success["task"] == "ok-task" and success["surface"] == "command"
+    assert success["input"] == f"{ok['id']} 2h" and success["previous_time"] and success["new_time"]
+    assert by_outcome["not_delayed"]["error"] == "status FAILED"
+    # One line per action in the audit channel.
+    posted = fake_slack.wait_for(lambda: (m := fake_slack.messages.get("C0AUDIT")) and len(m) >= 4 and m)
+    assert any(ok["id"] in message["text"] and "rescheduled" in message["text"] for message in posted)
+
+    mine = summary_via_command(sender, fake_slack, "history")
+    assert mine["response_type"] == "ephemeral"
+    text = json.dumps(mine["blocks"])
+    assert "Your recent reschedule attempts" in text and ok["id"] in text and "<!date^" in text
+    on_run = summary_via_command(sender, fake_slack, f"history {ok['id']}")
+    assert ok["id"] in json.dumps(on_run["blocks"]) and failed["id"] not in json.dumps(on_run["blocks"])
+
+
+def test_database_down_the_reschedule_still_happens_and_the_record_is_logged(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    sender, process = start(DATABASE_URL="postgresql://postgres@127.0.0.1:9/nowhere")
+    run = fake_trigger.add_run(PROD_ENV)
+    message = summary_via_command(sender, fake_slack, f"{run['id']} 2h")
+    assert message["response_type"] == "in_channel"
+    line = fake_slack.wait_for(
+        lambda: next((ln for ln in process.log_text().splitlines() if "audit_fallback" in ln and run["id"] in ln), None)
+    )
+    assert '"outcome": "rescheduled"' in line
+    history = summary_via_command(sender, fake_slack, "history")
+    assert history["text"] == messages.history_unavailable()
+
+
+def test_dm_buttons_are_checked_too(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    sender, _ = start(ACCESS__PROD__CHANNELS="C111")
+    run = fake_trigger.add_run(PROD_ENV)
+    summary_via_command(sender, fake_slack, f"{run['id']} 2h")
+    [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
+    assert action_ids(dm) == ["rb1:undo", "rb1:open"]
+    _, url = click(sender, fake_slack, dm, "rb1:undo", channel_id="DU111")
+    [answer] = wait_one(fake_slack, url)
+    assert answer["text"] == ":lock: Nothing was changed: *Prod* runs can be moved by anyone in <#C111>."

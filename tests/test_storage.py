@@ -1,0 +1,124 @@
+"""The audit store on real SQLite and real PostgreSQL, through the same code; and what happens when it is down."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.storage import db
+from bot.storage.audit import AuditLog, AuditRecord, AuditUnavailable, Outcome
+from tests.dbs import postgres_url, reset
+
+T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/audit.sqlite3"
+    import asyncio
+
+    url = postgres_url()
+    asyncio.run(reset(url))
+    return url
+
+
+def record(minutes: int, **fields: object) -> AuditRecord:
+    base: dict[str, object] = {
+        "at": T0 + timedelta(minutes=minutes),
+        "team_id": "T111",
+        "user_id": "U111",
+        "channel_id": "C111",
+        "surface": "command",
+        "outcome": Outcome.RESCHEDULED,
+        "input": "run_cm9k2x7ab000108l5ghf2d1qz 2h",
+        "environment": "prod",
+        "run_id": "run_cm9k2x7ab000108l5ghf2d1qz",
+        "task": "send-reminder",
+        "previous_time": T0,
+        "new_time": T0 + timedelta(hours=2),
+    }
+    base.update(fields)
+    return AuditRecord(**base)  # type: ignore[arg-type]
+
+
+def test_async_url_picks_the_async_drivers() -> None:
+    assert db.async_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+    assert db.async_url("postgresql://u:p@h:5432/d") == "postgresql+asyncpg://u:p@h:5432/d"
+    assert db.async_url("postgres://u@h/d") == "postgresql+asyncpg://u@h/d"
+    with pytest.raises(ValueError, match="DATABASE_URL"):
+        db.async_url("mysql://u@h/d")
+
+
+async def test_migrate_creates_the_schema_and_is_idempotent(database_url: str) -> None:
+    engine = db.create_engine(database_url)
+    try:
+        assert await db.migrate(engine) == db.LATEST
+        assert await db.migrate(engine) == db.LATEST
+    finally:
+        await engine.dispose()
+
+
+async def test_records_round_trip_and_history_is_newest_first(database_url: str) -> None:
+    engine = db.create_engine(database_url)
+    await db.migrate(engine)
+    audit = AuditLog(engine)
+    try:
+        audit.record(record(0))
+        audit.record(record(1, outcome=Outcome.REFUSED, new_time=None, error="refused in prod"))
+        audit.record(record(2, user_id="U222", run_id="run_otherotherotherotherother1"))
+        await audit.flush()
+        mine = await audit.for_user("T111", "U111")
+        assert [r.outcome for r in mine] == [Outcome.REFUSED, Outcome.RESCHEDULED]
+        assert mine[1] == record(0)
+        assert mine[0].error == "refused in prod" and mine[0].new_time is None
+        on_run = await audit.for_run("run_cm9k2x7ab000108l5ghf2d1qz")
+        assert len(on_run) == 2 and all(r.at.tzinfo is not None for r in on_run)
+        assert await audit.for_user("T999", "U111") == []
+    finally:
+        await engine.dispose()
+
+
+async def test_unavailable_database_retries_then_logs_the_whole_record(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine = db.create_engine("postgresql://postgres@127.0.0.1:9/nowhere")
+    waits: list[float] = []
+    seen: list[AuditRecord] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def listener(entry: AuditRecord) -> None:
+        seen.append(entry)
+
+    audit = AuditLog(engine, listeners=[listener], retry_waits=(0.2, 1.0), sleep=sleep)
+    try:
+        with caplog.at_level(logging.WARNING):
+            audit.record(record(0))
+            await audit.flush()
+        assert waits == [0.2, 1.0]
+        fallback = [r.getMessage() for r in caplog.records if r.getMessage().startswith("audit_fallback ")]
+        assert len(fallback) == 1
+        assert '"run_id": "run_cm9k2x7ab000108l5ghf2d1qz"' in fallback[0] and '"outcome": "rescheduled"' in fallback[0]
+        assert seen == [record(0)]
+        with pytest.raises(AuditUnavailable):
+            await audit.for_user("T111", "U111")
+    finally:
+        await engine.dispose()
+
+
+async def test_long_inputs_are_bounded(tmp_path: Path) -> None:
+    engine = db.create_engine(f"sqlite:///{tmp_path}/a.sqlite3")
+    await db.migrate(engine)
+    audit = AuditLog(engine)
+    try:
+        audit.record(record(0, input="x" * 10_000))
+        await audit.flush()
+        [stored] = await audit.for_user("T111", "U111")
+        assert len(stored.input) == 2000
+    finally:
+        await engine.dispose()
