@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,8 +35,10 @@ class Bot:
     audit: AuditLog
 
     async def start(self) -> None:
-        """Create or upgrade the schema. A database that is down does not stop the bot: moves still work, and
-        the audit falls back to structured log lines until it is back."""
+        """Open the Slack connection pool and create or upgrade the schema. A database that is down does not
+        stop the bot: moves still work, and the audit falls back to structured log lines until it is back."""
+        # One aiohttp session for every Web API call (without it slack_sdk opens a connection per call).
+        self.app.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         try:
             version = await db.migrate(self.engine)
             log.info("database schema at version %d", version)
@@ -46,6 +49,9 @@ class Bot:
         await self.audit.flush()
         await self.http.aclose()
         await self.engine.dispose()
+        session = self.app.client.session
+        if session is not None:
+            await session.close()
 
 
 def build(settings: Settings, *, socket_mode: bool = False, transport: httpx.AsyncBaseTransport | None = None) -> Bot:
