@@ -130,6 +130,28 @@ class Desk:
                 raise
         return await self._find_concurrently(run_id, deadline, targets)
 
+    async def find_all(self, run_id: str, deadline: Deadline) -> list[Located]:
+        """Every configured environment that has a run with this id (for a choice when more than one has)."""
+        results = await asyncio.gather(
+            *(_tagged(target.client.retrieve_run(run_id, deadline), target.env) for target in self.targets),
+            return_exceptions=True,
+        )
+        found: list[Located] = []
+        failures: list[TriggerError] = []
+        for target, result in zip(self.targets, results, strict=True):
+            if isinstance(result, Run):
+                found.append(Located(result, target))
+            elif isinstance(result, TriggerError):
+                if not isinstance(result, RunNotFound):
+                    failures.append(result)
+            else:
+                raise result
+        if found:
+            return found
+        if failures:
+            raise failures[0]
+        raise NotFoundAnywhere(run_id, [target.env for target in self.targets])
+
     async def _find_concurrently(self, run_id: str, deadline: Deadline, targets: Sequence[Target]) -> Located:
         async def one(target: Target) -> Located:
             try:

@@ -57,7 +57,12 @@ def shortcut_payload(message: dict[str, Any], response_url: str, trigger_id: str
 
 
 def state_for(
-    view: View, *, text: str | None = None, at: int | None = None, runs: list[str] | None = None
+    view: View,
+    *,
+    text: str | None = None,
+    at: int | None = None,
+    runs: list[str] | None = None,
+    env: str | None = None,
 ) -> dict[str, Any]:
     """`view.state.values` as Slack sends it: an entry for every input block, empty ones included.
 
@@ -79,6 +84,12 @@ def state_for(
             else:
                 selected = [option for option in element["options"] if option["value"] in runs]
             entry = {"type": "checkboxes", "selected_options": copy.deepcopy(selected)}
+        elif element["type"] == "static_select":
+            chosen = [option for option in element["options"] if option["value"] == env]
+            entry = {
+                "type": "static_select",
+                "selected_option": copy.deepcopy((chosen or [element["initial_option"]])[0]),
+            }
         else:
             raise AssertionError(f"unexpected input element {element['type']}")
         values[block["block_id"]] = {element["action_id"]: entry}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,8 @@ from typing import Any
 import pytest
 
 from bot import messages
+from bot.slack import ids
+from tests.dbs import postgres_url, reset
 from tests.e2e_harness import (
     DEV_KEY,
     PROD_ENV,
@@ -23,6 +28,16 @@ from tests.e2e_harness import (
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.test_e2e_buttons import action_ids, click, summary_via_command, wait_one
+from tests.test_e2e_shortcut_modal import (
+    current_alert,
+    open_form,
+    shortcut_payload,
+    submission,
+    view_text,
+    wait_notice,
+    wait_result,
+    wait_view,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -226,3 +241,83 @@ def test_dm_buttons_are_checked_too(start: Any, fake_slack: FakeSlack, fake_trig
     _, url = click(sender, fake_slack, dm, "rb1:undo", channel_id="DU111")
     [answer] = wait_one(fake_slack, url)
     assert answer["text"] == ":lock: Nothing was changed: *Prod* runs can be moved by anyone in <#C111>."
+
+
+def test_modal_offers_a_choice_when_several_environments_have_the_run(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    fake_trigger.add_key(STAGING_KEY, STAGING_ENV)
+    sender, _ = start(TRIGGER_SECRET_KEYS=STAGING_KEY)
+    run_id = "run_cm9k2x7ab000108l5ghf2d1qz"
+    fake_trigger.add_run(PROD_ENV, run_id)
+    staging_before = fake_trigger.add_run(STAGING_ENV, run_id)["delayedUntil"]
+    form = open_form(sender, fake_slack, current_alert(run_id))
+    [select] = [block for block in form["blocks"] if block.get("block_id") == ids.BLOCK_ENV]
+    assert [option["value"] for option in select["element"]["options"]] == ["prod", "staging"]
+    sender.interaction(submission(form, text="3h", env="staging"))
+    wait_result(fake_slack)
+    assert fake_trigger.get_run(run_id, STAGING_ENV)["delayedUntil"] != staging_before
+    [post] = fake_trigger.calls("POST", RESCHEDULE)
+    assert post.headers["authorization"] == f"Bearer {STAGING_KEY}"
+
+
+def test_shortcut_refused_user_sees_the_rule_in_the_modal(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    sender, _ = start(ACCESS__PROD__USERS="U999")
+    run = fake_trigger.add_run(PROD_ENV)
+    sender.interaction(shortcut_payload(current_alert(run["id"]), fake_slack.new_response_url()))
+    notice = wait_notice(fake_slack)
+    assert "submit" not in notice
+    assert ":lock: Nothing was changed: *Prod* runs can be moved by <@U999>." in view_text(notice)
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+
+
+def test_modal_submit_is_checked_again_at_the_moment_of_acting(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    fake_slack.add_usergroup("S0PLATFORM", ["U111"], handle="platform")
+    sender, _ = start(ACCESS__PROD__GROUPS="S0PLATFORM", USERGROUP_CACHE_SECONDS="0")
+    run = fake_trigger.add_run(PROD_ENV)
+    form = open_form(sender, fake_slack, current_alert(run["id"]))
+    fake_slack.add_usergroup("S0PLATFORM", ["U222"], handle="platform")  # U111 leaves @platform meanwhile
+    sender.interaction(submission(form, text="2h"))
+    result = wait_view(fake_slack, lambda view: messages.MODAL_WORKING not in view_text(view) and "submit" not in view)
+    assert "*Prod* runs can be moved by @platform" in view_text(result)
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+
+
+def test_postgresql_is_the_same_code_path(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    url = postgres_url()
+    asyncio.run(reset(url))
+    sender, _ = start(DATABASE_URL=url)
+    run = fake_trigger.add_run(PROD_ENV)
+    summary_via_command(sender, fake_slack, f"{run['id']} 2h")
+
+    def listed() -> dict[str, Any] | None:
+        history = summary_via_command(sender, fake_slack, f"history {run['id']}")
+        return history if run["id"] in json.dumps(history.get("blocks", [])) else None
+
+    assert "rescheduled" in json.dumps(fake_slack.wait_for(listed)["blocks"])
+
+
+def test_migrate_command(tmp_path: Path) -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"],
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/m.sqlite3"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0 and "database schema is at version 1" in ok.stdout
+    down = subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"],
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgresql://bot:hunter2@127.0.0.1:9/x"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert down.returncode == 1 and "the database did not answer" in down.stderr
+    assert "hunter2" not in down.stderr and "Traceback" not in down.stderr

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot import messages
 from bot.actions import Located
+from bot.domain.environments import Environment
 from bot.render.mrkdwn import SECTION_TEXT_MAX, code, date_token, escape, link, truncate
 from bot.render.summary import status_text
 from bot.slack import ids
@@ -50,11 +51,13 @@ def form(
     metadata: str,
     run_url: Any,
     problems: Sequence[str] = (),
+    choices: Sequence[Environment] = (),
 ) -> View:
     """The form for one or more DELAYED runs; runs that can't be moved are listed, not offered.
 
     `problems` are mrkdwn explanations for runs that could not be looked up (not found, Trigger.dev failing):
-    they are shown under the form, so no run named in the message silently disappears.
+    they are shown under the form, so no run named in the message silently disappears. `choices` are the
+    environments that all have a run with this id: the person picks one (the first is preselected).
     """
     blocks: list[Block] = []
     if len(found) == 1:
@@ -63,6 +66,8 @@ def form(
         blocks.append(_section(messages.modal_current(escape(run.task_identifier), escape(env.title), run.id, when)))
     else:
         blocks.append(_runs_input(found))
+    if len(choices) > 1:
+        blocks.append(_env_input(choices))
     blocks.append(
         {
             "type": "input",
@@ -104,6 +109,24 @@ def form(
         )
     title = messages.MODAL_TITLE if len(found) == 1 else messages.MODAL_TITLE_MANY
     return _view(title, blocks, metadata, submit=True)
+
+
+def _env_input(choices: Sequence[Environment]) -> Block:
+    options = [
+        {"text": {"type": "plain_text", "text": truncate(env.title, 75)}, "value": env.name} for env in choices[:100]
+    ]
+    return {
+        "type": "input",
+        "block_id": ids.BLOCK_ENV,
+        "label": {"type": "plain_text", "text": messages.LABEL_ENV},
+        "hint": {"type": "plain_text", "text": messages.HINT_ENV},
+        "element": {
+            "type": "static_select",
+            "action_id": ids.ACTION_ENV,
+            "options": options,
+            "initial_option": options[0],
+        },
+    }
 
 
 def _runs_input(found: Sequence[Located]) -> Block:

@@ -24,9 +24,11 @@ MODAL_CALLBACK_ID = f"{VERSION}:modal"
 BLOCK_WHEN_TEXT = "when_text"
 BLOCK_WHEN_AT = "when_at"
 BLOCK_RUNS = "runs"
+BLOCK_ENV = "env"
 ACTION_WHEN_TEXT = "when_text_input"
 ACTION_WHEN_AT = "when_at_input"
 ACTION_RUNS = "runs_input"
+ACTION_ENV = "env_input"
 
 
 class Button(StrEnum):

@@ -54,6 +54,7 @@ class Metadata(BaseModel):
     v: int = 1
     origin: Origin
     runs: dict[str, str]  # run id → environment name
+    choices: list[str] = []  # environments offered for the one run, when several have it
 
     def encode(self) -> str:
         return self.model_dump_json(exclude_none=True)
@@ -97,9 +98,33 @@ async def open_for(
 async def _form_for(services: Services, refs: Sequence[RunRef], origin: Origin, actor: Actor) -> dict[str, Any]:
     desk = services.desk
     deadline = desk.deadline()
+    if len(refs) == 1 and refs[0].env_name is None and len(desk.targets) > 1:
+        return await _form_for_one_anywhere(services, refs[0].run_id, origin, actor)
     results = await asyncio.gather(
         *(desk.find(ref.run_id, deadline, ref.env_name) for ref in refs), return_exceptions=True
     )
+    return await _form(services, refs, list(results), origin, actor)
+
+
+async def _form_for_one_anywhere(services: Services, run_id: str, origin: Origin, actor: Actor) -> dict[str, Any]:
+    """One run, environment unknown: ask every environment; when several have it, offer the choice."""
+    try:
+        everywhere = await services.desk.find_all(run_id, services.desk.deadline())
+    except TriggerError as exc:
+        return await _form(services, [RunRef(run_id)], [exc], origin, actor)
+    delayed = [item for item in everywhere if item.run.is_delayed] or everywhere
+    view = await _form(services, [RunRef(run_id)], [delayed[0]], origin, actor)
+    if len(delayed) > 1 and view.get("submit"):
+        metadata = Metadata.model_validate_json(view["private_metadata"])
+        metadata.choices = [item.env.name for item in delayed]
+        view = views.form([delayed[0]], [], metadata.encode(), services.run_url, choices=[item.env for item in delayed])
+    return view
+
+
+async def _form(
+    services: Services, refs: Sequence[RunRef], results: list[Any], origin: Origin, actor: Actor
+) -> dict[str, Any]:
+    desk = services.desk
     found: list[Located] = []
     problems: list[str] = []
     for ref, result in zip(refs, results, strict=True):
@@ -159,6 +184,9 @@ def read_submission(view: dict[str, Any], services: Services, now: datetime) -> 
     picked = _value(state, ids.BLOCK_WHEN_AT, ids.ACTION_WHEN_AT).get("selected_date_time")
     chosen = list(metadata.runs)
     errors: dict[str, str] = {}
+    picked_env = (_value(state, ids.BLOCK_ENV, ids.ACTION_ENV).get("selected_option") or {}).get("value")
+    if metadata.choices and picked_env in metadata.choices and len(metadata.runs) == 1:
+        metadata.runs = {run_id: str(picked_env) for run_id in metadata.runs}
     if len(metadata.runs) > 1:
         options = _value(state, ids.BLOCK_RUNS, ids.ACTION_RUNS).get("selected_options") or []
         chosen = [str(option.get("value")) for option in options if option.get("value") in metadata.runs]

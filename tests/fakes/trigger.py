@@ -160,7 +160,7 @@ class FakeTrigger(FakeServer):
     def __init__(self) -> None:
         super().__init__()
         self._keys: dict[str, str] = {}
-        self._runs: dict[str, dict[str, Any]] = {}
+        self._runs: dict[tuple[str, str], dict[str, Any]] = {}  # (env id, run id) → run: ids are per environment
         self._failures: list[Rule] = []
         self._rate_limited = 0
         self._rate_limit_reset_in = 1.0
@@ -210,20 +210,29 @@ class FakeTrigger(FakeServer):
             "extra": dict(extra),
         }
         with self._data_lock:
-            self._runs[run["id"]] = run
-        return self.get_run(run["id"])
+            self._runs[(env_id, run["id"])] = run
+        return self.get_run(run["id"], env_id)
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        """A copy of the stored record: v4 `status`, datetimes for `createdAt`/`updatedAt`/`delayedUntil`."""
+    def _stored(self, run_id: str, env_id: str | None) -> dict[str, Any]:
+        if env_id is not None:
+            return self._runs[(env_id, run_id)]
+        return next(run for (_, rid), run in self._runs.items() if rid == run_id)
+
+    def get_run(self, run_id: str, env_id: str | None = None) -> dict[str, Any]:
+        """A copy of the stored record: v4 `status`, datetimes for `createdAt`/`updatedAt`/`delayedUntil`.
+
+        `env_id` picks between runs with the same id in different environments (else the first one added).
+        """
         with self._data_lock:
-            run = self._runs[run_id]
+            run = self._stored(run_id, env_id)
             return {**run, "tags": list(run["tags"]), "extra": dict(run["extra"])}
 
-    def set_status(self, run_id: str, status: str) -> None:
+    def set_status(self, run_id: str, status: str, env_id: str | None = None) -> None:
         _check_status(status)
         with self._data_lock:
-            self._runs[run_id]["status"] = status
-            self._runs[run_id]["updatedAt"] = now()
+            run = self._stored(run_id, env_id)
+            run["status"] = status
+            run["updatedAt"] = now()
 
     # faults ----------------------------------------------------------------------------------------------
 
@@ -287,8 +296,8 @@ class FakeTrigger(FakeServer):
         except DelayError as exc:
             return exc.reply
         with self._data_lock:
-            run = self._runs.get(run_id)
-            if run is None or run["envId"] != env_id:
+            run = self._runs.get((env_id, run_id))
+            if run is None:
                 return json_reply(404, {"error": "Run not found"})
             if run["status"] != "DELAYED":
                 return json_reply(400, {"error": "Cannot reschedule a run that is not delayed"})
@@ -299,8 +308,8 @@ class FakeTrigger(FakeServer):
 
     def _find(self, run_id: str, env_id: str) -> dict[str, Any] | None:
         with self._data_lock:
-            run = self._runs.get(run_id)
-            return dict(run) if run is not None and run["envId"] == env_id else None
+            run = self._runs.get((env_id, run_id))
+            return dict(run) if run is not None else None
 
     def _take_rate_limit(self) -> Reply | None:
         with self._lock:
