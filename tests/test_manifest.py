@@ -17,17 +17,18 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
+from bot import server
+from bot.messages import COMMAND
+from bot.slack.ids import SHORTCUT_CALLBACK_ID
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT.parent / "shared" / "slack" / "manifest.schema.json"
 HTTP_MANIFEST = REPO_ROOT / "manifests" / "slack.yaml"
 SOCKET_MANIFEST = REPO_ROOT / "manifests" / "slack.socket.yaml"
 MANIFESTS = {"http": HTTP_MANIFEST, "socket": SOCKET_MANIFEST}
 
-# Hardcoded for now: the product module that owns the shortcut's callback_id does not exist yet.
-# When it does (e.g. bot.slack.ids.SHORTCUT_CALLBACK_ID), import it here instead of this literal.
-SHORTCUT_CALLBACK_ID = "reschedule_from_message"
-SLASH_COMMAND = "/reschedule"
-EVENTS_PATH = "/slack/events"
+SLASH_COMMAND = COMMAND
+EVENTS_PATH = server.EVENTS_PATH
 EXPECTED_BOT_SCOPES = frozenset(
     {"commands", "chat:write", "chat:write.public", "im:write", "users:read", "usergroups:read"}
 )
