@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__, logs, settings
+from bot.slack.identity import SlackRejected
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +61,12 @@ def _serve(config: settings.Settings, host: str, port: int) -> int:
     from bot import wiring
     from bot.server import asgi_app
 
-    bot = wiring.build(config)
+    try:
+        identity = asyncio.run(wiring.check_slack(config))
+    except SlackRejected as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    bot = wiring.build(config, slack_identity=identity)
     uvicorn.run(asgi_app(bot), host=host, port=port, log_config=None, access_log=False)
     return 0
 
@@ -71,7 +77,12 @@ async def _socket(config: settings.Settings) -> int:
     from bot import wiring
 
     assert config.slack_app_token is not None
-    bot = wiring.build(config, socket_mode=True)
+    try:
+        identity = await wiring.check_slack(config)
+    except SlackRejected as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    bot = wiring.build(config, socket_mode=True, slack_identity=identity)
     await bot.start()
     handler = AsyncSocketModeHandler(bot.app, config.slack_app_token.get_secret_value())
     try:

@@ -43,7 +43,7 @@ class Gate:
     groups: GroupLookup | None = None
 
     async def check(self, user_id: str, channel_id: str | None, env: Environment) -> None:
-        rule = self.policy.rule_for(env.name)
+        rule = self.policy.rule_for(*env.names)
         if rule.open_to_all:
             return
         member_of: set[str] = set()

@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from bot.access import Gate, Refused
 from bot.domain.delays import to_api_delay
 from bot.domain.environments import Environment
+from bot.logs import redact
 from bot.storage.audit import AuditLog, AuditRecord, Outcome
 from bot.trigger.client import Deadline, TriggerClient
 from bot.trigger.errors import RunNotDelayed, RunNotFound, TriggerError
-from bot.trigger.models import Run
+from bot.trigger.models import STARTED, Run
 
 Now = Callable[[], datetime]
 log = logging.getLogger(__name__)
@@ -117,50 +118,13 @@ class Desk:
         return named or self.targets
 
     async def find(self, run_id: str, deadline: Deadline, env_name: str | None = None) -> Located:
-        """Ask every environment (or only `env_name`) at once; the first that has the run wins."""
+        """Ask every environment (or only `env_name`) at once; the first that has the run wins.
+
+        Not found anywhere → NotFoundAnywhere naming them all; if an environment could not answer (and none had
+        the run), that failure is raised instead: "missing" would not be the truth.
+        """
         targets = self.targets_for(env_name)
-        if len(targets) == 1:
-            target = targets[0]
-            try:
-                return Located(await target.client.retrieve_run(run_id, deadline), target)
-            except RunNotFound:
-                raise NotFoundAnywhere(run_id, [target.env]) from None
-            except TriggerError as exc:
-                exc.environment = target.env.title
-                raise
-        return await self._find_concurrently(run_id, deadline, targets)
-
-    async def find_all(self, run_id: str, deadline: Deadline) -> list[Located]:
-        """Every configured environment that has a run with this id (for a choice when more than one has)."""
-        results = await asyncio.gather(
-            *(_tagged(target.client.retrieve_run(run_id, deadline), target.env) for target in self.targets),
-            return_exceptions=True,
-        )
-        found: list[Located] = []
-        failures: list[TriggerError] = []
-        for target, result in zip(self.targets, results, strict=True):
-            if isinstance(result, Run):
-                found.append(Located(result, target))
-            elif isinstance(result, TriggerError):
-                if not isinstance(result, RunNotFound):
-                    failures.append(result)
-            else:
-                raise result
-        if found:
-            return found
-        if failures:
-            raise failures[0]
-        raise NotFoundAnywhere(run_id, [target.env for target in self.targets])
-
-    async def _find_concurrently(self, run_id: str, deadline: Deadline, targets: Sequence[Target]) -> Located:
-        async def one(target: Target) -> Located:
-            try:
-                return Located(await target.client.retrieve_run(run_id, deadline), target)
-            except TriggerError as exc:
-                exc.environment = target.env.title
-                raise
-
-        tasks = [asyncio.create_task(one(target)) for target in targets]
+        tasks = [asyncio.create_task(self._look(target, run_id, deadline)) for target in targets]
         failures: list[TriggerError] = []
         try:
             for next_done in asyncio.as_completed(tasks):
@@ -173,17 +137,37 @@ class Desk:
         finally:
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         if failures:
-            # Not found where we could look, but some environment could not answer: say that, not "missing".
             raise failures[0]
         raise NotFoundAnywhere(run_id, [t.env for t in targets])
 
+    async def find_all(self, run_id: str, deadline: Deadline) -> list[Located]:
+        """Every configured environment that has a run with this id (for a choice when more than one has)."""
+        results = await asyncio.gather(
+            *(self._look(target, run_id, deadline) for target in self.targets), return_exceptions=True
+        )
+        found = [result for result in results if isinstance(result, Located)]
+        if found:
+            return found
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, RunNotFound):
+                raise result
+        raise NotFoundAnywhere(run_id, [target.env for target in self.targets])
+
+    @staticmethod
+    async def _look(target: Target, run_id: str, deadline: Deadline) -> Located:
+        return Located(await _tagged(target.client.retrieve_run(run_id, deadline), target.env), target)
+
+    async def gate_check(self, actor: Actor, env: Environment) -> None:
+        """The access check alone (raises Refused), without recording: for deciding what to offer."""
+        if self.gate is not None:
+            await self.gate.check(actor.user_id, actor.channel_id, env)
+
     async def authorize(self, actor: Actor, env: Environment, run_id: str | None = None) -> None:
         """Raise Refused (and record it) when `actor` may not move runs in `env` from where they are."""
-        if self.gate is None:
-            return
         try:
-            await self.gate.check(actor.user_id, actor.channel_id, env)
+            await self.gate_check(actor, env)
         except Refused as exc:
             self.record(actor, Outcome.REFUSED, env=env, run_id=run_id, error=str(exc))
             raise
@@ -219,13 +203,22 @@ class Desk:
             except RunNotDelayed:
                 # It started between our read and our write: report how it is now.
                 current = await located.target.client.retrieve_run(run.id, deadline)
-                raise NotDelayed(current, env) from None
+                if when is None and current.status in STARTED:
+                    # "Run now" and it has started: most likely our own request, applied before a retry
+                    # (a lost response); either way the person got what they asked for.
+                    log.info("run now: %s already %s, taken as started", run.id, current.status_label)
+                    moved = current
+                else:
+                    raise NotDelayed(current, env) from None
         except TriggerError as exc:
             self.record_failure(
                 actor, exc, run_id=run.id, when=when, env=env, task=run.task_identifier, previous=run.delayed_until
             )
             raise
-        new = moved.delayed_until or when or self.now()
+        if when is None:
+            new = moved.delayed_until if moved.is_delayed and moved.delayed_until else self.now()
+        else:
+            new = moved.delayed_until or when
         log.info(
             "rescheduled run=%s env=%s by=%s surface=%s to=%s",
             run.id,
@@ -288,7 +281,7 @@ class Desk:
                 channel_id=actor.channel_id,
                 surface=actor.surface,
                 outcome=outcome,
-                input=actor.input,
+                input=redact(actor.input),
                 environment=env.name if env else None,
                 run_id=run_id,
                 task=task,

@@ -60,10 +60,6 @@ def not_a_run(text_escaped: str) -> str:
     )
 
 
-def too_many_words(extra_escaped: str) -> str:
-    return f":warning: I don't know what to do with `{extra_escaped}`: give a run and one time, nothing else."
-
-
 # ---------------------------------------------------------------- delays
 
 
@@ -159,7 +155,6 @@ LABEL_NEW_TIME = "New start time"
 LABEL_PREVIOUS_TIME = "Previous start time"
 LABEL_SCHEDULED = "Scheduled to start"
 LABEL_STATUS = "Status"
-LABEL_RUN = "Run"
 LABEL_ENVIRONMENT = "Environment"
 LABEL_VERSION = "Version"
 LABEL_TAGS = "Tags"
@@ -234,10 +229,6 @@ def not_delayed_after_click(run_id: str, status_label: str) -> str:
         f":information_source: Nothing was changed: run `{run_id}` is now *{status_label}*, and only delayed runs "
         "can be rescheduled. The message now shows its current status."
     )
-
-
-def summary_by(user_id: str, when_token: str) -> str:
-    return f"by <@{user_id}> · {when_token}"
 
 
 # ---------------------------------------------------------------- DMs
@@ -419,4 +410,49 @@ def too_many_runs(found: int, shown: int) -> str:
     return (
         f":information_source: That message mentions {found} runs; the form offers the first {shown}. "
         f"Use `{COMMAND} <run> <when>` for the others."
+    )
+
+
+def config_bad_env_name(name: str) -> str:
+    return (
+        f"  - the environment name {name!r} in TRIGGER_SECRET_KEYS must be 1-40 lower-case letters, digits or "
+        "underscores (it is used in ACCESS__<NAME>__… variables and --env)."
+    )
+
+
+def config_unknown_env(variable: str, name: str, known: list[str]) -> str:
+    return (
+        f"  - {variable} names the environment {name!r}, which is not configured "
+        f"(configured: {', '.join(known) or 'none'}); a misspelt rule would protect nothing."
+    )
+
+
+def summary_post_failed(problem_escaped: str) -> str:
+    return (
+        f":warning: The run was rescheduled, but Slack would not take the summary where you started "
+        f"(`{problem_escaped}`), so that message may show the old time."
+    )
+
+
+def modal_lost() -> str:
+    return ":warning: Something went wrong showing the form. Close it and try again."
+
+
+def moved_but(reference: str) -> str:
+    return (
+        ":warning: The run *was* rescheduled, but something unexpected went wrong telling you about it. "
+        f"Reference `{reference}` (in the bot's log); `{COMMAND} <run>` shows the run as it is now."
+    )
+
+
+def slack_token_rejected(error: str) -> str:
+    return (
+        f"reschedule-bot cannot start: Slack rejected SLACK_BOT_TOKEN ({error}). Copy the Bot User OAuth Token "
+        "(xoxb-…) from the Slack app settings → OAuth & Permissions, and reinstall the app if it was revoked."
+    )
+
+
+def slack_unreachable(error: str) -> str:
+    return (
+        f"reschedule-bot cannot start: Slack's Web API did not answer ({error}); check SLACK_API_URL and the network."
     )

@@ -21,6 +21,7 @@ from bot.domain.environments import Environment, environment_for_key, looks_like
 
 Mode = Literal["serve", "socket", "migrate"]
 _ID_RE = re.compile(r"[A-Z0-9][A-Z0-9_]{1,40}")
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_]{0,39}")
 
 # Where an operator finds each required value; used in the start-up error.
 WHERE_TO_FIND = {
@@ -116,6 +117,14 @@ class Settings(BaseSettings):
             return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _database_url(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value()
+        if not (text.startswith(("sqlite:///", "postgresql://", "postgres://"))):
+            raise ValueError("use sqlite:///path/to/file.sqlite3 or postgresql://user:password@host:5432/database")
+        return value
+
     @field_validator("slack_api_url", mode="after")
     @classmethod
     def _trailing_slash(cls, value: AnyHttpUrl) -> AnyHttpUrl:
@@ -137,9 +146,7 @@ class Settings(BaseSettings):
             name, sep, key = entry.partition("=")
             if not sep:
                 name, key = "", entry
-            env = environment_for_key(key.strip())
-            if name.strip():
-                env = Environment(name=name.strip().lower(), title=name.strip())
+            env = environment_for_key(key.strip(), name.strip() or None)
             result.append(KeyedEnvironment(env=env, key=SecretStr(key.strip())))
         return result
 
@@ -152,15 +159,27 @@ class Settings(BaseSettings):
         return Policy(rules=rules, default=default)
 
     def key_problems(self) -> list[str]:
-        """Keys that cannot work (not environment secret keys) and names used twice; never the key values."""
+        """Keys that cannot work, bad or repeated names, and rules or confirmations naming no environment.
+
+        Never the key values. A misspelt ACCESS__PRODUCTION__… must stop the process, not protect nothing.
+        """
         problems: list[str] = []
         seen: set[str] = set()
         for item in self.environments():
             if not looks_like_secret_key(item.key.get_secret_value()):
                 problems.append(messages.config_bad_key(item.env.name))
+            if not _NAME_RE.fullmatch(item.env.name):
+                problems.append(messages.config_bad_env_name(item.env.name[:60]))
             if item.env.name in seen:
                 problems.append(messages.config_duplicate_env(item.env.name))
             seen.add(item.env.name)
+        known = {name for item in self.environments() for name in item.env.names}
+        for name in sorted(self.access):
+            if name.lower() != DEFAULT and name.lower() not in known:
+                problems.append(messages.config_unknown_env("ACCESS__" + name.upper(), name, sorted(known)))
+        explicit = self.confirm_environments if "confirm_environments" in self.model_fields_set else frozenset()
+        for name in sorted(explicit - known):
+            problems.append(messages.config_unknown_env("CONFIRM_ENVIRONMENTS", name, sorted(known)))
         return problems
 
     def missing_for(self, mode: Mode) -> list[str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import aiohttp
 import httpx
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.access import Gate
@@ -16,6 +17,7 @@ from bot.settings import Settings
 from bot.slack import audit_channel, workspace
 from bot.slack.app import build_app, web_client
 from bot.slack.groups import SlackGroups
+from bot.slack.identity import Identity
 from bot.slack.services import Services
 from bot.storage import db
 from bot.storage.audit import AuditLog
@@ -46,6 +48,8 @@ class Bot:
             log.error("database unavailable at start (%s); audit records go to the log until it answers", exc)
 
     async def aclose(self) -> None:
+        # Finish what was acknowledged (bounded by the per-action deadline) before closing its clients.
+        await self.services.inflight.drain(self.services.desk.deadline_seconds + 5)
         await self.audit.flush()
         await self.http.aclose()
         await self.engine.dispose()
@@ -54,8 +58,25 @@ class Bot:
             await session.close()
 
 
-def build(settings: Settings, *, socket_mode: bool = False, transport: httpx.AsyncBaseTransport | None = None) -> Bot:
-    """Construct the bot; `transport` lets tests put Trigger.dev behind an httpx.MockTransport."""
+async def check_slack(settings: Settings) -> AuthorizeResult:
+    """auth.test with the configured token, before serving: a bad token stops the process with a clear message
+    (SlackRejected), and no request ever waits for auth.test before its acknowledgement."""
+    assert settings.slack_bot_token is not None
+    client = web_client(settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url))
+    return await Identity(client).load()
+
+
+def build(
+    settings: Settings,
+    *,
+    socket_mode: bool = False,
+    transport: httpx.AsyncBaseTransport | None = None,
+    slack_identity: AuthorizeResult | None = None,
+) -> Bot:
+    """Construct the bot; `transport` lets tests put Trigger.dev behind an httpx.MockTransport.
+
+    `slack_identity` is check_slack's result; without it auth.test is called on the first request.
+    """
     assert settings.slack_bot_token is not None
     http = new_http_client(str(settings.trigger_api_url), transport)
     client = web_client(settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url))
@@ -74,6 +95,7 @@ def build(settings: Settings, *, socket_mode: bool = False, transport: httpx.Asy
         audit=audit,
     )
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
-    app = build_app(client, signing.get_secret_value() if signing else None, services)
+    identity = Identity(client, slack_identity)
+    app = build_app(client, signing.get_secret_value() if signing else None, services, identity)
     workspace.register(app, settings.slack_team_id, settings.slack_app_id)
     return Bot(app=app, http=http, services=services, engine=engine, audit=audit)

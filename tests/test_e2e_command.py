@@ -45,9 +45,12 @@ def blocks_text(body: dict[str, Any]) -> str:
 def test_healthz_answers_without_calling_anything(
     bot: BotProcess, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
+    # The bot learnt who it is (auth.test) once, at start, so no request waits for it before its ack.
+    assert len(fake_slack.api_calls("auth.test")) == 1
+    calls_before = len(fake_slack.requests)
     response = httpx.get(bot.url + "/healthz")
     assert response.status_code == 200 and response.json() == {"ok": True}
-    assert fake_trigger.requests == [] and fake_slack.api_calls("auth.test") == []
+    assert fake_trigger.requests == [] and len(fake_slack.requests) == calls_before
 
 
 @pytest.mark.parametrize(
@@ -281,6 +284,26 @@ def test_secrets_never_reach_the_log(
     assert "rescheduled run=" in log
     for secret in (PROD_KEY, BOT_TOKEN, SIGNING_SECRET):
         assert secret not in log
+
+
+def test_a_rejected_bot_token_stops_the_process_at_start(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    env = bot_env(fake_slack, fake_trigger, tmp_path, SLACK_BOT_TOKEN="xoxb-revoked-1234")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", "0"],
+        env={"PATH": "/usr/bin:/bin", **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "Slack rejected SLACK_BOT_TOKEN (invalid_auth)" in result.stderr
+    assert "xoxb-revoked-1234" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_missing_configuration_stops_the_process_naming_every_variable(tmp_path: Path) -> None:

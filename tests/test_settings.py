@@ -65,6 +65,7 @@ def test_values_are_read_and_normalised(monkeypatch: pytest.MonkeyPatch) -> None
         SLACK_API_URL="http://127.0.0.1:9999/api",
         MAX_DELAY="90d",
         CONFIRM_ENVIRONMENTS="Prod, staging",
+        TRIGGER_SECRET_KEYS="tr_stg_fakefakefakefakefake0002",
         TRIGGER_DEADLINE="4",
     )
     config = settings.load("serve")
@@ -105,3 +106,49 @@ def test_secrets_never_appear_in_repr_or_errors(monkeypatch: pytest.MonkeyPatch)
 
 def test_migrate_needs_no_slack_or_trigger_settings() -> None:
     assert settings.load("migrate").slack_bot_token is None
+
+
+def test_several_keys_named_from_prefixes_or_explicitly(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(
+        monkeypatch,
+        **REQUIRED,
+        TRIGGER_SECRET_KEYS="tr_stg_fakefakefakefakefake0002, billing_prod=tr_prod_fakefakefakefakefake0009",
+    )
+    envs = [(item.env.name, item.env.title, item.env.kind) for item in settings.load("serve").environments()]
+    assert envs == [
+        ("prod", "Prod", "prod"),
+        ("staging", "Staging", "staging"),
+        ("billing_prod", "billing_prod", "prod"),
+    ]
+
+
+def test_a_named_prod_key_gets_the_prod_rule() -> None:
+    from bot.domain.access import Policy, Rule
+    from bot.domain.environments import environment_for_key
+
+    billing = environment_for_key("tr_prod_fakefakefakefakefake0009", "billing_prod")
+    only_me = Rule(users=frozenset({"U0ONLYME"}))
+    assert Policy(rules={"prod": only_me}).rule_for(*billing.names) == only_me
+    assert billing.names == ("billing_prod", "prod")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("ACCESS__PRODUCTION__USERS", "U1", "ACCESS__PRODUCTION names the environment 'production'"),
+        ("CONFIRM_ENVIRONMENTS", "production", "CONFIRM_ENVIRONMENTS names the environment 'production'"),
+        ("TRIGGER_SECRET_KEYS", "billing-prod=tr_prod_fakefakefakefakefake0009", "'billing-prod'"),
+        ("TRIGGER_SECRET_KEYS", "tr_pat_fakefakefakefakefake0009", "not an environment secret key"),
+        ("TRIGGER_SECRET_KEYS", "tr_prod_fakefakefakefakefake0009", "two Trigger.dev keys are both called prod"),
+        ("ACCESS__PROD__USERS", "alice", "use Slack ids"),
+        ("DATABASE_URL", "mysql://x@y/z", "postgresql://user:password@host"),
+    ],
+)
+def test_configuration_mistakes_stop_the_process(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    set_env(monkeypatch, **REQUIRED, **{name: value})
+    with pytest.raises(settings.ConfigError) as caught:
+        settings.load("serve")
+    assert expected in str(caught.value)
+    assert "fakefake" not in str(caught.value)

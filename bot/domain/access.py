@@ -49,5 +49,10 @@ class Policy:
     rules: Mapping[str, Rule] = field(default_factory=dict)
     default: Rule = Rule()
 
-    def rule_for(self, env_name: str) -> Rule:
-        return self.rules.get(env_name.lower(), self.default)
+    def rule_for(self, *names: str) -> Rule:
+        """The rule for the first of `names` that has one (an environment's name, then its kind), else default."""
+        for name in names:
+            rule = self.rules.get(name.lower())
+            if rule is not None:
+                return rule
+        return self.default

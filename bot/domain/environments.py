@@ -15,21 +15,33 @@ _PREFIXES: tuple[tuple[str, str, str], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Environment:
-    """A named Trigger.dev environment: `name` is for configuration, `title` for display."""
+    """A Trigger.dev environment: `name` is for configuration (ACCESS__<NAME>__…, --env), `title` for display,
+    `kind` what the key's prefix says it is (prod, staging, dev, preview), whatever it was named."""
 
     name: str
     title: str
+    kind: str = ""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names a rule or CONFIRM_ENVIRONMENTS may use for it: its own, then its kind."""
+        return (self.name, self.kind) if self.kind and self.kind != self.name else (self.name,)
 
 
-UNKNOWN = Environment(name="unknown", title="Unknown environment")
+UNKNOWN = Environment(name="unknown", title="Unknown environment", kind="unknown")
+KINDS = tuple(name for _, name, _ in _PREFIXES)
 
 
-def environment_for_key(key: str) -> Environment:
-    """The environment a secret key belongs to, from its prefix; UNKNOWN for other shapes."""
-    for prefix, name, title in _PREFIXES:
+def environment_for_key(key: str, name: str | None = None) -> Environment:
+    """The environment a secret key belongs to, from its prefix, optionally under a name of our own."""
+    env = UNKNOWN
+    for prefix, kind, title in _PREFIXES:
         if key.startswith(prefix):
-            return Environment(name=name, title=title)
-    return UNKNOWN
+            env = Environment(name=kind, title=title, kind=kind)
+            break
+    if name:
+        return Environment(name=name.lower(), title=name, kind=env.kind)
+    return env
 
 
 def looks_like_secret_key(key: str) -> bool:

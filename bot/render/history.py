@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot import messages
-from bot.render.mrkdwn import SECTION_TEXT_MAX, code, date_token, escape, truncate
+from bot.render.mrkdwn import SECTION_TEXT_MAX, code, date_token, escape, section, truncate
 from bot.storage.audit import AuditRecord, Outcome
 
 Block = dict[str, Any]
@@ -21,9 +21,13 @@ OUTCOME_EMOJI = {
 }
 
 
-def line(record: AuditRecord) -> str:
-    """One record: when, who, what, on which run, from where, and how it ended."""
-    parts = [f"{OUTCOME_EMOJI.get(record.outcome, '•')} {date_token(record.at)} <@{record.user_id}>"]
+def line(record: AuditRecord, mention: bool = True) -> str:
+    """One record: when, who, what, on which run, from where, and how it ended.
+
+    `mention=False` names the person by id without a live mention (the audit channel must not ping them).
+    """
+    who = f"<@{record.user_id}>" if mention else code(record.user_id, 40)
+    parts = [f"{OUTCOME_EMOJI.get(record.outcome, '•')} {date_token(record.at)} {who}"]
     parts.append(messages.HISTORY_OUTCOME[record.outcome])
     if record.run_id:
         task = f" ({escape(truncate(record.task, 80))})" if record.task else ""
@@ -42,19 +46,15 @@ def line(record: AuditRecord) -> str:
 def history(title: str, records: Sequence[AuditRecord]) -> list[Block]:
     """Sections of lines, each within Block Kit's 3000-character limit."""
     if not records:
-        return [_section(f"{title}\n{messages.HISTORY_EMPTY}")]
+        return [section(f"{title}\n{messages.HISTORY_EMPTY}")]
     blocks: list[Block] = []
     current = title
     for record in records:
         entry = truncate(line(record), 1000)
         if len(current) + 1 + len(entry) > SECTION_TEXT_MAX:
-            blocks.append(_section(current))
+            blocks.append(section(current))
             current = entry
         else:
             current = f"{current}\n{entry}"
-    blocks.append(_section(current))
+    blocks.append(section(current))
     return blocks[:45]
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_TEXT_MAX)}}

@@ -8,13 +8,14 @@ from typing import Any
 from bot import messages
 from bot.actions import Located
 from bot.domain.environments import Environment
-from bot.render.mrkdwn import SECTION_TEXT_MAX, code, date_token, escape, link, truncate
+from bot.render.mrkdwn import code, date_token, escape, link, section, truncate
 from bot.render.summary import status_text
 from bot.slack import ids
 
 View = dict[str, Any]
 Block = dict[str, Any]
 MAX_CHECKBOXES = 10
+MAX_BLOCKS = 100
 MAX_CONTEXT = 10  # elements in one context block
 
 
@@ -32,17 +33,9 @@ def _view(title: str, blocks: list[Block], metadata: str = "", submit: bool = Fa
     return view
 
 
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_TEXT_MAX)}}
-
-
-def loading(title: str = messages.MODAL_TITLE, text: str = messages.MODAL_LOADING) -> View:
-    return _view(title, [_section(text)])
-
-
-def notice(text: str, title: str = messages.MODAL_TITLE) -> View:
-    """A view that only says something (a failure, a run that can't be moved, the result)."""
-    return _view(title, [_section(text)])
+def notice(*texts: str, title: str = messages.MODAL_TITLE) -> View:
+    """A view that only says something (failures, runs that can't be moved, the result): a section each."""
+    return _view(title, [section(text) for text in texts[:MAX_BLOCKS] if text])
 
 
 def form(
@@ -63,7 +56,7 @@ def form(
     if len(found) == 1:
         run, env = found[0].run, found[0].env
         when = date_token(run.delayed_until) if run.delayed_until else messages.NOT_SCHEDULED
-        blocks.append(_section(messages.modal_current(escape(run.task_identifier), escape(env.title), run.id, when)))
+        blocks.append(section(messages.modal_current(escape(run.task_identifier), escape(env.title), run.id, when)))
     else:
         blocks.append(_runs_input(found))
     if len(choices) > 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 ELLIPSIS = "…"
 
@@ -11,9 +12,13 @@ SECTION_TEXT_MAX = 3000
 FIELD_TEXT_MAX = 2000
 CONTEXT_TEXT_MAX = 2000
 BUTTON_TEXT_MAX = 75
-BUTTON_VALUE_MAX = 2000
 URL_MAX = 3000
 FALLBACK_TEXT_MAX = 3000
+
+
+def section(text: str) -> dict[str, Any]:
+    """A mrkdwn section block, cut to Block Kit's limit."""
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_TEXT_MAX)}}
 
 
 def escape(text: str) -> str:

@@ -13,12 +13,12 @@ from bot.render.mrkdwn import (
     CONTEXT_TEXT_MAX,
     FALLBACK_TEXT_MAX,
     FIELD_TEXT_MAX,
-    SECTION_TEXT_MAX,
     code,
     date_token,
     escape,
     fallback_time,
     link,
+    section,
     truncate,
 )
 from bot.trigger.models import Run, RunStatus
@@ -92,7 +92,7 @@ def run_summary(
     else:
         head = head or messages.SUMMARY_CURRENT.format(task=task, env=escape(env.title))
         text = messages.summary_fallback(task, run.id, escape(run.status_label))
-    blocks: list[Block] = [_section(head), {"type": "section", "fields": _fields(run, env, action)}]
+    blocks: list[Block] = [section(head), {"type": "section", "fields": _fields(run, env, action)}]
     footer = f"{code(run.id, 64)} · {link(run_url, messages.OPEN_IN_TRIGGER)}"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(footer, CONTEXT_TEXT_MAX)}]})
     if controls is not None and run.is_delayed:
@@ -100,10 +100,6 @@ def run_summary(
         previous = action.previous if action is not None else None
         blocks.append(actions_block(run.id, run.task_identifier, env.name, shown, previous, run_url, controls))
     return Summary(text=truncate(text, FALLBACK_TEXT_MAX), blocks=blocks)
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_TEXT_MAX)}}
 
 
 def _field(label: str, value: str) -> Block:

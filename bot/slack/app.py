@@ -14,6 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import buttons, command, modal, shortcut
+from bot.slack.identity import Identity
 from bot.slack.replies import unexpected_text
 from bot.slack.services import Services
 
@@ -33,11 +34,11 @@ def web_client(token: str, base_url: str) -> AsyncWebClient:
     )
 
 
-def build_app(client: AsyncWebClient, signing_secret: str | None, services: Services) -> AsyncApp:
+def build_app(client: AsyncWebClient, signing_secret: str | None, services: Services, identity: Identity) -> AsyncApp:
     """The Bolt app with every surface registered. `signing_secret` None means Socket Mode (no signatures)."""
     app = AsyncApp(
         client=client,
-        token=client.token,
+        authorize=identity.authorizer(),
         signing_secret=signing_secret or "",
         request_verification_enabled=signing_secret is not None,
         process_before_response=False,

@@ -18,7 +18,9 @@ def poster(client: AsyncWebClient, channel: str) -> Listener:
 
     async def post(record: AuditRecord) -> None:
         try:
-            await client.chat_postMessage(channel=channel, text=line(record), unfurl_links=False, unfurl_media=False)
+            await client.chat_postMessage(
+                channel=channel, text=line(record, mention=False), unfurl_links=False, unfurl_media=False
+            )
         except SlackApiError as exc:
             log.warning("could not post to AUDIT_CHANNEL %s: %s", channel, exc.response.get("error"))
 

@@ -12,21 +12,22 @@ from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.access import Refused
-from bot.actions import Actor, NotDelayed
+from bot.actions import Actor, Moved, NotDelayed
 from bot.domain.delays import format_duration, tomorrow_at
 from bot.render.controls import DM_BUTTONS, PUSH_STEPS
-from bot.render.mrkdwn import date_token
+from bot.render.mrkdwn import date_token, escape
 from bot.render.summary import Rescheduled, run_summary
 from bot.slack import dm
+from bot.slack.deliver import quietly, respond_checked, slack_error
 from bot.slack.ids import ACTION_PATTERN, Button, ButtonValue, ForeignPayload, parse_action
 from bot.slack.modal import Origin, RunRef, open_for
-from bot.slack.replies import failure_text, unexpected_text
+from bot.slack.replies import failure_text, moved_but, unexpected_text
 from bot.slack.services import Services
+from bot.storage.audit import Outcome
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_action(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         await ack()
         try:
-            await _handle(body, services, respond, client)
+            async with services.inflight.work():
+                await _handle(body, services, respond, client)
         except Exception as exc:
             await respond(text=unexpected_text(exc, "button"), response_type="ephemeral", replace_original=False)
 
@@ -59,6 +61,9 @@ async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespon
     except ForeignPayload as exc:
         log.info("refused a foreign action: %s", exc)
         await _private(respond, messages.foreign_payload())
+        services.desk.record(
+            _actor(body, f"button {actions[0].get('action_id')}"), Outcome.INVALID_INPUT, error=str(exc)
+        )
         return
     if button is Button.OPEN:
         return  # A URL button: Slack opened the link; the click only needs its acknowledgement.
@@ -67,16 +72,9 @@ async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespon
         return
     assert value is not None
     container = body.get("container") or {}
-    channel_id = container.get("channel_id") or (body.get("channel") or {}).get("id")
-    user = body.get("user") or {}
-    in_dm = str(channel_id or "").startswith("D")
-    actor = Actor(
-        user_id=str(user.get("id", "")),
-        team_id=str(user.get("team_id") or (body.get("team") or {}).get("id", "")),
-        channel_id=channel_id,
-        surface="dm" if in_dm else "button",
-        input=f"button {button.value}",
-    )
+    actor = _actor(body, f"button {button.value}")
+    channel_id = actor.channel_id
+    in_dm = actor.surface == "dm"
     if button in (Button.OTHER, Button.RESCHEDULE):
         origin = Origin(
             kind="ephemeral" if container.get("is_ephemeral") else "message",
@@ -92,8 +90,23 @@ async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespon
         when, note = await _target(button, value, actor, services, client)
     except Refusal as refusal:
         await _private(respond, str(refusal))
+        services.desk.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error=str(refusal)[:300])
         return
     await _move(button, value, actor, when, note, services, respond, client, container, in_dm)
+
+
+def _actor(body: dict[str, Any], clicked: str) -> Actor:
+    """Who clicked, and where, from the signed payload (never from the button's value)."""
+    container = body.get("container") or {}
+    channel_id = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    user = body.get("user") or {}
+    return Actor(
+        user_id=str(user.get("id", "")),
+        team_id=str(user.get("team_id") or (body.get("team") or {}).get("id", "")),
+        channel_id=channel_id,
+        surface="dm" if str(channel_id or "").startswith("D") else "button",
+        input=clicked,
+    )
 
 
 async def _target(
@@ -130,8 +143,8 @@ async def _target(
 async def _timezone(client: AsyncWebClient, user_id: str) -> str | None:
     try:
         response = await client.users_info(user=user_id)
-    except SlackApiError as exc:
-        log.info("users.info failed for %s: %s", user_id, exc.response.get("error"))
+    except Exception as exc:
+        log.info("users.info failed for %s: %s", user_id, slack_error(exc))
         return None
     tz = (response.get("user") or {}).get("tz")
     return tz if isinstance(tz, str) else None
@@ -150,7 +163,6 @@ async def _move(
     in_dm: bool,
 ) -> None:
     desk = services.desk
-    buttons = DM_BUTTONS if in_dm else None
     try:
         moved = await desk.reschedule(actor, value.run_id, when, desk.deadline(), value.e or None)
     except NotDelayed as exc:
@@ -160,23 +172,46 @@ async def _move(
         else:
             await respond(text=failure_text(exc, value.run_id, ""), response_type="ephemeral", replace_original=True)
             return
-        await _private(respond, messages.not_delayed_after_click(exc.run.id, exc.run.status_label))
+        await _private(respond, messages.not_delayed_after_click(exc.run.id, escape(exc.run.status_label)))
         return
     except (TriggerError, Refused) as exc:
         await _private(respond, failure_text(exc, value.run_id, ""))
         return
-    action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=desk.now())
-    controls = services.controls(moved.env, buttons) if buttons else services.controls(moved.env)
+    try:
+        await _after_move(button, moved, actor, note, services, respond, client, container, in_dm)
+    except Exception as exc:
+        await _private(respond, moved_but(exc, "button"))
+
+
+async def _after_move(
+    button: Button,
+    moved: Moved,
+    actor: Actor,
+    note: str,
+    services: Services,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    container: dict[str, Any],
+    in_dm: bool,
+) -> None:
+    """Show the move where it was clicked and confirm it by DM; nothing here may undo or hide the move."""
+    action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=services.desk.now())
+    controls = services.controls(moved.env, DM_BUTTONS) if in_dm else services.controls(moved.env)
     summary = run_summary(moved.run, moved.env, services.run_url(moved.run.id), action, controls)
     if button is Button.CONFIRM:
         # The prompt was private; the result is for the channel.
-        await respond(delete_original=True)
-        await respond(text=summary.text, blocks=summary.blocks, response_type="in_channel", replace_original=False)
+        problem = await respond_checked(
+            respond, text=summary.text, blocks=summary.blocks, response_type="in_channel", replace_original=False
+        )
+        if problem is None:
+            await respond_checked(respond, delete_original=True)
     else:
-        await respond(text=summary.text, blocks=summary.blocks, replace_original=True)
+        problem = await respond_checked(respond, text=summary.text, blocks=summary.blocks, replace_original=True)
+    if problem is not None:
+        note = " ".join(filter(None, [note, messages.summary_post_failed(escape(problem))]))
     if note:
         await _private(respond, note)
     if not in_dm:
         message_ts = None if container.get("is_ephemeral") else container.get("message_ts")
         where = await dm.where_text(client, actor.channel_id, message_ts)
-        await dm.confirm(client, services, moved, actor, where, note)
+        await quietly("DM confirmation", dm.confirm(client, services, moved, actor, where, note))

@@ -21,10 +21,11 @@ from bot.domain.delays import DelayError, format_duration, parse_when
 from bot.domain.runs import parse_run_ref
 from bot.render.controls import PRIVATE_BUTTONS, confirm_prompt
 from bot.render.history import history
-from bot.render.mrkdwn import code, truncate
+from bot.render.mrkdwn import code, escape, truncate
 from bot.render.summary import Rescheduled, run_summary
 from bot.slack import dm
-from bot.slack.replies import environments_text, failure_text, unexpected_text
+from bot.slack.deliver import quietly, respond_checked
+from bot.slack.replies import environments_text, failure_text, moved_but, unexpected_text
 from bot.slack.services import Services
 from bot.storage.audit import AuditUnavailable, Outcome
 from bot.trigger.errors import TriggerError
@@ -73,6 +74,8 @@ def _take_env(words: list[str]) -> tuple[list[str], str | None, str | None]:
         word = words[index]
         if word.lower().startswith("--env="):
             env = word.split("=", 1)[1]
+            if not env:
+                return rest, None, messages.env_flag_needs_name()
         elif word.lower() == "--env":
             if index + 1 >= len(words):
                 return rest, None, messages.env_flag_needs_name()
@@ -143,17 +146,24 @@ def register(app: AsyncApp, services: Services) -> None:
                 services.desk.record(actor, Outcome.INVALID_INPUT, error="unreadable command")
             return
         await ack()
-        try:
-            if isinstance(intent, History):
-                await _history_reply(intent, actor, services, respond)
-            else:
-                await _act(intent, actor, services, respond, client)
-        except (TriggerError, Refused) as exc:
-            run_id = getattr(intent, "run_id", "") or ""
-            env_title = services.desk.targets[0].env.title if len(services.desk.targets) == 1 else ""
-            await respond(text=failure_text(exc, run_id, env_title), response_type="ephemeral")
-        except Exception as exc:
-            await respond(text=unexpected_text(exc, "command"), response_type="ephemeral")
+        async with services.inflight.work():
+            await _after_ack(intent, actor, services, respond, client)
+
+
+async def _after_ack(
+    intent: Show | Move | History, actor: Actor, services: Services, respond: AsyncRespond, client: AsyncWebClient
+) -> None:
+    try:
+        if isinstance(intent, History):
+            await _history_reply(intent, actor, services, respond)
+        else:
+            await _act(intent, actor, services, respond, client)
+    except (TriggerError, Refused) as exc:
+        run_id = getattr(intent, "run_id", "") or ""
+        env_title = services.desk.targets[0].env.title if len(services.desk.targets) == 1 else ""
+        await respond(text=failure_text(exc, run_id, env_title), response_type="ephemeral")
+    except Exception as exc:
+        await respond(text=unexpected_text(exc, "command"), response_type="ephemeral")
 
 
 async def _history_reply(intent: History, actor: Actor, services: Services, respond: AsyncRespond) -> None:
@@ -195,7 +205,15 @@ async def _act(
         await respond(text=messages.CONFIRM_TITLE, blocks=blocks, response_type="ephemeral")
         return
     moved = await desk.move(actor, located, intent.when, deadline)
-    action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=desk.now())
-    summary = run_summary(moved.run, moved.env, services.run_url(moved.run.id), action, services.controls(moved.env))
-    await respond(text=summary.text, blocks=summary.blocks, response_type="in_channel", replace_original=False)
-    await dm.confirm(client, services, moved, actor, messages.where_channel(actor.channel_id))
+    try:
+        action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=desk.now())
+        controls = services.controls(moved.env)
+        summary = run_summary(moved.run, moved.env, services.run_url(moved.run.id), action, controls)
+        problem = await respond_checked(
+            respond, text=summary.text, blocks=summary.blocks, response_type="in_channel", replace_original=False
+        )
+        note = messages.summary_post_failed(escape(problem)) if problem else ""
+        where = messages.where_channel(actor.channel_id)
+        await quietly("DM confirmation", dm.confirm(client, services, moved, actor, where, note))
+    except Exception as exc:
+        await respond_checked(respond, text=moved_but(exc, "command"), response_type="ephemeral")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
@@ -15,6 +14,7 @@ from bot.actions import Actor, Moved
 from bot.render.controls import DM_BUTTONS
 from bot.render.mrkdwn import escape
 from bot.render.summary import Rescheduled, run_summary
+from bot.slack.deliver import slack_error
 from bot.slack.services import Services
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,8 @@ async def where_text(client: AsyncWebClient, channel_id: str | None, message_ts:
             permalink = response.get("permalink")
             if isinstance(permalink, str):
                 return messages.where_link(permalink)
-        except SlackApiError as exc:
-            log.info("no permalink for %s/%s: %s", channel_id, message_ts, exc.response.get("error"))
+        except Exception as exc:
+            log.info("no permalink for %s/%s: %s", channel_id, message_ts, slack_error(exc))
     return messages.where_channel(channel_id)
 
 
@@ -37,8 +37,8 @@ async def open_dm(client: AsyncWebClient, user_id: str) -> str | None:
     """The DM channel with `user_id`, or None when Slack refuses."""
     try:
         response = await client.conversations_open(users=user_id)
-    except SlackApiError as exc:
-        log.warning("could not open a DM with %s: %s", user_id, exc.response.get("error"))
+    except Exception as exc:
+        log.warning("could not open a DM with %s: %s", user_id, slack_error(exc))
         return None
     channel = response.get("channel") or {}
     channel_id = channel.get("id") if isinstance(channel, dict) else None
@@ -52,8 +52,8 @@ async def send_text(client: AsyncWebClient, user_id: str, text: str) -> bool:
         return False
     try:
         await client.chat_postMessage(channel=channel, text=text)
-    except SlackApiError as exc:
-        log.warning("could not DM %s: %s", user_id, exc.response.get("error"))
+    except Exception as exc:
+        log.warning("could not DM %s: %s", user_id, slack_error(exc))
         return False
     return True
 
@@ -79,5 +79,5 @@ async def confirm(
     )
     try:
         await client.chat_postMessage(channel=channel, text=summary.text, blocks=summary.blocks)
-    except SlackApiError as exc:
-        log.warning("could not DM the confirmation to %s: %s", actor.user_id, exc.response.get("error"))
+    except Exception as exc:
+        log.warning("could not DM the confirmation to %s: %s", actor.user_id, slack_error(exc))

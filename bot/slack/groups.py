@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import GroupLookupFailed
+from bot.slack.deliver import slack_error
 
 
 class SlackGroups:
@@ -28,8 +30,8 @@ class SlackGroups:
             return cached[1]
         try:
             response = await self.client.usergroups_users_list(usergroup=group_id)
-        except SlackApiError as exc:
-            raise GroupLookupFailed(str(exc.response.get("error"))) from exc
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            raise GroupLookupFailed(slack_error(exc)) from exc
         users = frozenset(str(user) for user in response.get("users") or [])
         self._members[group_id] = (self.clock(), users)
         return users
@@ -38,8 +40,8 @@ class SlackGroups:
         if self._handles_at is None or self.clock() - self._handles_at >= self.ttl:
             try:
                 response = await self.client.usergroups_list()
-            except SlackApiError as exc:
-                raise GroupLookupFailed(str(exc.response.get("error"))) from exc
+            except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                raise GroupLookupFailed(slack_error(exc)) from exc
             self._handles = {
                 str(group.get("id")): str(group.get("handle"))
                 for group in response.get("usergroups") or []

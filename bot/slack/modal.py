@@ -16,7 +16,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
@@ -27,8 +26,10 @@ from bot.render import modal as views
 from bot.render.mrkdwn import escape, link
 from bot.render.summary import Rescheduled, run_summary
 from bot.slack import dm, ids
+from bot.slack.deliver import quietly, respond_checked, slack_error
 from bot.slack.replies import failure_text, unexpected_text
 from bot.slack.services import Services
+from bot.storage.audit import Outcome
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
@@ -79,19 +80,27 @@ async def open_for(
     Runs `actor` may not move are explained instead of offered (and checked again on submit).
     """
     try:
-        opened = await client.views_open(trigger_id=trigger_id, view=views.loading())
-    except SlackApiError as exc:
-        log.warning("views.open failed: %s", exc.response.get("error"))
+        opened = await client.views_open(trigger_id=trigger_id, view=views.notice(messages.MODAL_LOADING))
+    except Exception as exc:
+        log.warning("views.open failed: %s", slack_error(exc))
         return False
     view_id = opened["view"]["id"]
     try:
         view = await _form_for(services, refs, origin, actor)
     except Exception as exc:
         view = views.notice(unexpected_text(exc, "modal"))
+    if not await update_view(client, view_id, view):
+        await quietly("views.update", client.views_update(view_id=view_id, view=views.notice(messages.modal_lost())))
+    return True
+
+
+async def update_view(client: AsyncWebClient, view_id: str, view: dict[str, Any]) -> bool:
+    """views.update, reporting rather than raising a failure."""
     try:
         await client.views_update(view_id=view_id, view=view)
-    except SlackApiError as exc:
-        log.warning("views.update failed: %s", exc.response.get("error"))
+    except Exception as exc:
+        log.warning("views.update failed: %s", slack_error(exc))
+        return False
     return True
 
 
@@ -112,12 +121,20 @@ async def _form_for_one_anywhere(services: Services, run_id: str, origin: Origin
         everywhere = await services.desk.find_all(run_id, services.desk.deadline())
     except TriggerError as exc:
         return await _form(services, [RunRef(run_id)], [exc], origin, actor)
-    delayed = [item for item in everywhere if item.run.is_delayed] or everywhere
-    view = await _form(services, [RunRef(run_id)], [delayed[0]], origin, actor)
-    if len(delayed) > 1 and view.get("submit"):
+    delayed = [item for item in everywhere if item.run.is_delayed]
+    allowed: list[Located] = []
+    for item in delayed:
+        try:
+            await services.desk.gate_check(actor, item.env)
+            allowed.append(item)
+        except Refused:
+            continue
+    # Offer only environments this person may act in; with none, _form explains the refusal (and records it).
+    view = await _form(services, [RunRef(run_id)], [(allowed or delayed or everywhere)[0]], origin, actor)
+    if len(allowed) > 1 and view.get("submit"):
         metadata = Metadata.model_validate_json(view["private_metadata"])
-        metadata.choices = [item.env.name for item in delayed]
-        view = views.form([delayed[0]], [], metadata.encode(), services.run_url, choices=[item.env for item in delayed])
+        metadata.choices = [item.env.name for item in allowed]
+        view = views.form([allowed[0]], [], metadata.encode(), services.run_url, choices=[item.env for item in allowed])
     return view
 
 
@@ -152,7 +169,7 @@ async def _form(
             )
             for item in not_movable
         ]
-        return views.notice("\n\n".join(lines + problems))
+        return views.notice(*lines, *problems)
     metadata = Metadata(origin=origin, runs={item.run.id: item.env.name for item in delayed}).encode()
     return views.form(delayed, not_movable, metadata, services.run_url, problems)
 
@@ -222,30 +239,34 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
         submission = read_submission(view, services, services.desk.now())
         metadata, errors = submission.metadata, submission.errors
-        if metadata is None:
-            await ack(response_action="update", view=views.notice(messages.foreign_payload()))
-            return
-        if errors:
-            await ack(response_action="errors", errors=errors)
-            return
-        await ack(response_action="update", view=views.loading(text=messages.MODAL_WORKING))
         user = body.get("user", {})
         actor = Actor(
             user_id=str(user.get("id", "")),
             team_id=str(user.get("team_id") or body.get("team", {}).get("id", "")),
-            channel_id=metadata.origin.channel,
+            channel_id=metadata.origin.channel if metadata else None,
             surface="modal",
             input=submission.typed,
         )
+        if metadata is None:
+            await ack(response_action="update", view=views.notice(messages.foreign_payload()))
+            services.desk.record(actor, Outcome.INVALID_INPUT, error="modal metadata not ours")
+            return
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            runs: list[str | None] = list(submission.chosen) or [None]
+            for run_id in runs:
+                services.desk.record(actor, Outcome.INVALID_INPUT, run_id=run_id, error="; ".join(errors.values()))
+            return
+        await ack(response_action="update", view=views.notice(messages.MODAL_WORKING))
         try:
-            lines = await _submit(client, services, actor, metadata, submission.target, submission.chosen)
-            result = views.notice("\n\n".join(lines))
+            async with services.inflight.work():
+                lines = await _submit(client, services, actor, metadata, submission.target, submission.chosen)
         except Exception as exc:
-            result = views.notice(unexpected_text(exc, "modal"))
-        try:
-            await client.views_update(view_id=view["id"], view=result)
-        except SlackApiError as exc:
-            log.warning("views.update after submit failed: %s", exc.response.get("error"))
+            lines = [unexpected_text(exc, "modal")]
+        result = views.notice(*lines)
+        if not await update_view(client, view["id"], result) and lines:
+            # The modal could not show the outcome: the person still learns it, by DM.
+            await dm.send_text(client, actor.user_id, "\n\n".join(lines))
 
 
 async def _submit(
@@ -267,7 +288,7 @@ async def _submit(
             lines.append(failure_text(exc, run_id, ""))
             continue
         moved_count += 1
-        note = await announce(client, services, moved, actor, metadata.origin)
+        note = await quietly("announcing a move", announce(client, services, moved, actor, metadata.origin))
         if note:
             lines.append(note)
     if moved_count:
@@ -288,17 +309,29 @@ async def announce(client: AsyncWebClient, services: Services, moved: Moved, act
                 channel=origin.channel, thread_ts=thread, text=summary.text, blocks=summary.blocks
             )
             where_ts = posted.get("ts") or where_ts
-        except SlackApiError as exc:
-            error = str(exc.response.get("error"))
+        except Exception as exc:
+            error = slack_error(exc)
             log.warning("could not post in thread %s/%s: %s", origin.channel, thread, error)
-            note = messages.thread_post_failed(origin.channel, error)
+            note = messages.thread_post_failed(origin.channel, escape(error))
     elif origin.response_url:
         respond = AsyncRespond(response_url=origin.response_url)
         if origin.kind == "ephemeral":
-            await respond(text=summary.text, blocks=summary.blocks, response_type="in_channel", replace_original=False)
-            await respond(delete_original=True)
+            problem = await respond_checked(
+                respond, text=summary.text, blocks=summary.blocks, response_type="in_channel", replace_original=False
+            )
+            if problem is None:
+                await respond_checked(respond, delete_original=True)
         else:
-            await respond(text=summary.text, blocks=summary.blocks, replace_original=True)
+            problem = await respond_checked(respond, text=summary.text, blocks=summary.blocks, replace_original=True)
+            if problem is not None and origin.channel and origin.ts:
+                # A response_url lasts 30 minutes; the message itself can still be updated by its ts.
+                updated = await quietly(
+                    "chat.update",
+                    client.chat_update(channel=origin.channel, ts=origin.ts, text=summary.text, blocks=summary.blocks),
+                )
+                problem = None if updated is not None else problem
+        if problem is not None:
+            note = messages.summary_post_failed(escape(problem))
     where = await dm.where_text(client, origin.channel, where_ts)
-    await dm.confirm(client, services, moved, actor, where, note)
+    await quietly("DM confirmation", dm.confirm(client, services, moved, actor, where, note))
     return note

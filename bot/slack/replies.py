@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import timedelta
 
 from bot import messages
 from bot.access import Refused
 from bot.actions import NotDelayed, NotFoundAnywhere
-from bot.domain.delays import format_duration
 from bot.render.mrkdwn import escape
 from bot.trigger.errors import (
     AuthRejected,
@@ -73,12 +71,15 @@ def _either(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " or " + items[-1]
 
 
+def moved_but(exc: BaseException, surface: str) -> str:
+    """After a successful move, something unexpected went wrong telling people about it."""
+    reference = secrets.token_hex(4)
+    log.error("unexpected error after a move ref=%s surface=%s", reference, surface, exc_info=exc)
+    return messages.moved_but(reference)
+
+
 def unexpected_text(exc: BaseException, surface: str) -> str:
     """Log the unexpected with a short reference, and return the message quoting it."""
     reference = secrets.token_hex(4)
     log.error("unexpected error ref=%s surface=%s", reference, surface, exc_info=exc)
     return messages.unexpected(reference)
-
-
-def max_delay_text(max_delay: timedelta) -> str:
-    return format_duration(max_delay)

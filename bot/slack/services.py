@@ -8,6 +8,7 @@ from datetime import timedelta
 from bot.actions import Desk
 from bot.domain.environments import Environment
 from bot.domain.runs import dashboard_url
+from bot.inflight import InFlight
 from bot.render.controls import SUMMARY_BUTTONS, Controls
 from bot.slack.ids import Button
 from bot.storage.audit import AuditLog
@@ -23,13 +24,14 @@ class Services:
     confirm_environments: frozenset[str] = field(default_factory=lambda: frozenset({"prod"}))
     dm_confirmations: bool = True
     audit: AuditLog | None = None
+    inflight: InFlight = field(default_factory=InFlight)
 
     def run_url(self, run_id: str) -> str:
         return dashboard_url(self.dashboard_base, run_id)
 
     def asks_first(self, env: Environment) -> bool:
         """Whether moves in `env` need an explicit confirmation (CONFIRM_ENVIRONMENTS)."""
-        return env.name.lower() in self.confirm_environments
+        return any(name in self.confirm_environments for name in env.names)
 
     def environment_names(self) -> list[str]:
         return [target.env.name for target in self.desk.targets]

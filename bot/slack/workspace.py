@@ -32,5 +32,9 @@ def register(app: AsyncApp, team_id: str | None, app_id: str | None) -> None:
         team, sender_app = _team_and_app(req.body)
         if (team_id and team != team_id) or (app_id and sender_app != app_id):
             log.warning("refused a request from team=%s app=%s", team, sender_app)
-            return BoltResponse(status=200, body={"response_type": "ephemeral", "text": messages.foreign_workspace()})
+            if "command" in req.body:  # a slash command can be answered in its acknowledgement
+                return BoltResponse(
+                    status=200, body={"response_type": "ephemeral", "text": messages.foreign_workspace()}
+                )
+            return BoltResponse(status=200, body="")  # any other payload: acknowledged, and nothing done
         return await next()

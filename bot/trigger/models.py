@@ -33,18 +33,7 @@ class RunStatus(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
-FINISHED = frozenset(
-    {
-        RunStatus.COMPLETED,
-        RunStatus.CANCELED,
-        RunStatus.FAILED,
-        RunStatus.CRASHED,
-        RunStatus.SYSTEM_FAILURE,
-        RunStatus.EXPIRED,
-        RunStatus.TIMED_OUT,
-        RunStatus.INTERRUPTED,
-    }
-)
+STARTED = frozenset({RunStatus.QUEUED, RunStatus.DEQUEUED, RunStatus.EXECUTING, RunStatus.PENDING_VERSION})
 
 
 class Run(BaseModel):
@@ -52,7 +41,7 @@ class Run(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
-    id: str
+    id: str = Field(pattern=r"^run_[A-Za-z0-9]{1,40}$")  # safe to show unescaped, and to put in a button
     status: RunStatus = RunStatus.UNKNOWN
     raw_status: str = ""
     task_identifier: str = Field(default="", alias="taskIdentifier")

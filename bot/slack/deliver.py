@@ -1,0 +1,49 @@
+"""Saying things to Slack after a run has moved: failures here are logged and reported, never raised.
+
+A move that succeeded must never turn into a failure message because a DM, a permalink or a response_url
+post did not go through; the person is told what could not be delivered instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def slack_error(exc: BaseException) -> str:
+    """Slack's error code (`not_in_channel`), or the kind of failure (a timeout) for anything else."""
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or exc.response.status_code)
+    return type(exc).__name__
+
+
+async def respond_checked(respond: AsyncRespond, **message: Any) -> str | None:
+    """Post through a response_url; None when Slack took it, else what went wrong (`respond` does not raise
+    on an expired or used-up response_url: it returns the HTTP answer)."""
+    try:
+        response = await respond(**message)
+    except Exception as exc:
+        log.warning("response_url post failed: %s", slack_error(exc))
+        return slack_error(exc)
+    status = getattr(response, "status_code", 200)
+    if status != 200:
+        body = str(getattr(response, "body", ""))[:80]
+        log.warning("response_url post refused: %s %s", status, body)
+        return body or f"HTTP {status}"
+    return None
+
+
+async def quietly(what: str, call: Awaitable[T]) -> T | None:
+    """Await `call`; on any failure log it (with `what` it was) and return None."""
+    try:
+        return await call
+    except Exception as exc:
+        log.warning("%s failed: %s", what, slack_error(exc), exc_info=not isinstance(exc, SlackApiError))
+        return None

@@ -1,0 +1,51 @@
+"""Who the bot is in Slack (auth.test), learnt once at start so no request waits on it before its ack.
+
+Bolt would otherwise call auth.test lazily on the first request, before any listener can acknowledge it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import messages
+from bot.slack.deliver import slack_error
+
+
+class SlackRejected(Exception):
+    """The bot token did not pass auth.test; the message says what to do."""
+
+
+class Identity:
+    """Holds the bot's AuthorizeResult; `authorize` is the function Bolt calls for every request."""
+
+    def __init__(self, client: AsyncWebClient, result: AuthorizeResult | None = None) -> None:
+        self.client = client
+        self.result = result
+
+    async def load(self) -> AuthorizeResult:
+        """Call auth.test (once); SlackRejected with a clear message when the token is refused."""
+        if self.result is None:
+            try:
+                response = await self.client.auth_test()
+            except SlackApiError as exc:
+                raise SlackRejected(messages.slack_token_rejected(slack_error(exc))) from None
+            except Exception as exc:
+                raise SlackRejected(messages.slack_unreachable(slack_error(exc))) from None
+            self.result = AuthorizeResult.from_auth_test_response(
+                bot_token=self.client.token,
+                bot_scopes=response.headers.get("x-oauth-scopes"),
+                auth_test_response=response,
+            )
+        return self.result
+
+    def authorizer(self) -> Callable[..., Awaitable[AuthorizeResult]]:
+        """A plain function for Bolt's `authorize=` (Bolt passes arguments by parameter name)."""
+
+        async def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+            return await self.load()
+
+        return authorize
