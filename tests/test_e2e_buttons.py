@@ -350,3 +350,25 @@ class TestConfirmationEnvironments:
         [answer] = wait_one(fake_slack, url)
         assert answer["text"] == messages.CANCELLED
         assert fake_trigger.calls("POST", RESCHEDULE) == []
+
+
+def test_expired_response_url_after_a_move_is_said_in_the_dm(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+) -> None:
+    message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    shown = fake_trigger.get_run(delayed["id"])["delayedUntil"]
+    payload = example_payload("block_actions")
+    item, block_id = element(message, "rb1:push_1h")
+    payload.update(
+        user={"id": "U555", "team_id": "T111"},
+        container={"type": "message", "message_ts": "1.2", "channel_id": "C111", "is_ephemeral": False},
+        channel={"id": "C111"},
+        message={**message, "ts": "1.2"},
+        response_url=fake_slack.url + "/response/expired-long-ago",  # Slack answers 404 for it
+        actions=[{"action_id": "rb1:push_1h", "block_id": block_id, "value": item["value"], "type": "button"}],
+    )
+    assert slack.interaction(payload).status_code == 200
+    # The move happened; the message could not be updated (chat.update was tried, and refused for an unknown ts).
+    [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU555"))
+    assert fake_trigger.get_run(delayed["id"])["delayedUntil"] == shown + timedelta(hours=1)
+    assert "Slack would not take the summary where you started" in json.dumps(dm["blocks"])

@@ -321,3 +321,29 @@ def test_migrate_command(tmp_path: Path) -> None:
     )
     assert down.returncode == 1 and "the database did not answer" in down.stderr
     assert "hunter2" not in down.stderr and "Traceback" not in down.stderr
+
+
+def test_foreign_workspace_clicks_are_acknowledged_and_ignored(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    sender, _ = start(SLACK_TEAM_ID="T111")
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T999"},
+        "user": {"id": "U1", "team_id": "T999"},
+        "api_app_id": "A111",
+        "container": {"type": "message", "channel_id": "C1", "message_ts": "1.2"},
+        "response_url": fake_slack.new_response_url(),
+        "actions": [{"action_id": "rb1:run_now", "value": '{"v":1,"r":"run_cm9k2x7ab000108l5ghf2d1qz"}'}],
+    }
+    response = sender.interaction(payload)
+    assert response.status_code == 200 and response.content == b""
+    assert fake_trigger.requests == []
+
+
+def test_audit_channel_lines_do_not_ping_anyone(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    sender, _ = start(AUDIT_CHANNEL="C0AUDIT")
+    run = fake_trigger.add_run(PROD_ENV)
+    summary_via_command(sender, fake_slack, f"{run['id']} 2h")
+    [line] = fake_slack.wait_for(lambda: fake_slack.messages.get("C0AUDIT"))
+    assert "`U111`" in line["text"] and "<@" not in line["text"]
