@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__, logs, settings
-from bot.slack.identity import SlackRejected
+from bot.slack.identity import SlackRejected, check_app_token
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,17 +77,20 @@ async def _socket(config: settings.Settings) -> int:
     from bot import wiring
 
     assert config.slack_app_token is not None
+    app_token = config.slack_app_token.get_secret_value()
     try:
         identity = await wiring.check_slack(config)
+        await check_app_token(str(config.slack_api_url), app_token)
     except SlackRejected as exc:
         print(exc, file=sys.stderr)
         return 2
     bot = wiring.build(config, socket_mode=True, slack_identity=identity)
     await bot.start()
-    handler = AsyncSocketModeHandler(bot.app, config.slack_app_token.get_secret_value())
+    handler = AsyncSocketModeHandler(bot.app, app_token)
     try:
         await handler.start_async()  # type: ignore[no-untyped-call]
     finally:
+        await handler.close_async()  # type: ignore[no-untyped-call]
         await bot.aclose()
     return 0
 

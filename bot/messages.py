@@ -456,3 +456,11 @@ def slack_unreachable(error: str) -> str:
     return (
         f"reschedule-bot cannot start: Slack's Web API did not answer ({error}); check SLACK_API_URL and the network."
     )
+
+
+def slack_app_token_rejected(error: str) -> str:
+    return (
+        f"reschedule-bot cannot start Socket Mode: Slack rejected SLACK_APP_TOKEN ({error}). Create an App-Level "
+        "Token (xapp-…) with the connections:write scope under Basic Information, and enable Socket Mode "
+        "(manifests/slack.socket.yaml)."
+    )

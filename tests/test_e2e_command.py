@@ -306,6 +306,28 @@ def test_a_rejected_bot_token_stops_the_process_at_start(
     assert "xoxb-revoked-1234" not in result.stderr and "Traceback" not in result.stderr
 
 
+def test_socket_mode_with_a_rejected_app_token_stops_at_start(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    env = bot_env(fake_slack, fake_trigger, tmp_path, SLACK_APP_TOKEN="xapp-1-A111-revoked")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "socket"],
+        env={"PATH": "/usr/bin:/bin", **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "Slack rejected SLACK_APP_TOKEN (invalid_auth)" in result.stderr
+    assert "xapp-1-A111-revoked" not in result.stderr and "Traceback" not in result.stderr
+    [call] = fake_slack.api_calls("apps.connections.open")
+    assert call is not None
+
+
 def test_missing_configuration_stops_the_process_naming_every_variable(tmp_path: Path) -> None:
     import subprocess
     import sys

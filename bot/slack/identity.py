@@ -49,3 +49,15 @@ class Identity:
             return await self.load()
 
         return authorize
+
+
+async def check_app_token(base_url: str, app_token: str) -> None:
+    """Socket Mode: ask once for a connection URL, so a bad SLACK_APP_TOKEN stops the process with a clear
+    message instead of a reconnect loop."""
+    client = AsyncWebClient(base_url=base_url, timeout=10)
+    try:
+        await client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        raise SlackRejected(messages.slack_app_token_rejected(slack_error(exc))) from None
+    except Exception as exc:
+        raise SlackRejected(messages.slack_unreachable(slack_error(exc))) from None
