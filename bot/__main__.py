@@ -90,8 +90,10 @@ async def _socket(config: settings.Settings) -> int:
     try:
         await handler.start_async()  # type: ignore[no-untyped-call]
     finally:
-        await handler.close_async()  # type: ignore[no-untyped-call]
-        await bot.aclose()
+        try:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+        finally:
+            await bot.aclose()
     return 0
 
 

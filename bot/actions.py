@@ -19,7 +19,7 @@ from bot.logs import redact
 from bot.storage.audit import AuditLog, AuditRecord, Outcome
 from bot.trigger.client import Deadline, TriggerClient
 from bot.trigger.errors import RunNotDelayed, RunNotFound, TriggerError
-from bot.trigger.models import STARTED, Run
+from bot.trigger.models import NOT_STARTED, Run
 
 Now = Callable[[], datetime]
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ class Desk:
             except RunNotDelayed:
                 # It started between our read and our write: report how it is now.
                 current = await located.target.client.retrieve_run(run.id, deadline)
-                if when is None and current.status in STARTED:
+                if when is None and current.status not in NOT_STARTED:
                     # "Run now" and it has started: most likely our own request, applied before a retry
                     # (a lost response); either way the person got what they asked for.
                     log.info("run now: %s already %s, taken as started", run.id, current.status_label)
@@ -287,6 +287,6 @@ class Desk:
                 task=task,
                 previous_time=previous,
                 new_time=new,
-                error=error,
+                error=redact(error) if error else None,
             )
         )

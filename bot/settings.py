@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot import messages
 from bot.domain.access import DEFAULT, Policy, Rule, split_ids
 from bot.domain.delays import DelayError, parse_when
-from bot.domain.environments import Environment, environment_for_key, looks_like_secret_key
+from bot.domain.environments import KINDS, Environment, environment_for_key, looks_like_secret_key
 
 Mode = Literal["serve", "socket", "migrate"]
 _ID_RE = re.compile(r"[A-Z0-9][A-Z0-9_]{1,40}")
@@ -173,7 +173,8 @@ class Settings(BaseSettings):
             if item.env.name in seen:
                 problems.append(messages.config_duplicate_env(item.env.name))
             seen.add(item.env.name)
-        known = {name for item in self.environments() for name in item.env.names}
+        # Kinds are always accepted, so one configuration can be shared by deployments with different keys.
+        known = {name for item in self.environments() for name in item.env.names} | set(KINDS)
         for name in sorted(self.access):
             if name.lower() != DEFAULT and name.lower() not in known:
                 problems.append(messages.config_unknown_env("ACCESS__" + name.upper(), name, sorted(known)))

@@ -17,13 +17,15 @@ from bot.settings import Settings
 from bot.slack import audit_channel, workspace
 from bot.slack.app import build_app, web_client
 from bot.slack.groups import SlackGroups
-from bot.slack.identity import Identity
+from bot.slack.identity import Identity, check_token
 from bot.slack.services import Services
 from bot.storage import db
 from bot.storage.audit import AuditLog
 from bot.trigger.client import TriggerClient, new_http_client
 
 log = logging.getLogger(__name__)
+DRAIN_SECONDS = 20.0
+FLUSH_SECONDS = 5.0
 
 
 @dataclass(slots=True)
@@ -49,8 +51,9 @@ class Bot:
 
     async def aclose(self) -> None:
         # Finish what was acknowledged (bounded by the per-action deadline) before closing its clients.
-        await self.services.inflight.drain(self.services.desk.deadline_seconds + 5)
-        await self.audit.flush()
+        # Bounded so a platform's shutdown grace period (often 30 s) is not outlived.
+        await self.services.inflight.drain(min(self.services.desk.deadline_seconds + 5, DRAIN_SECONDS))
+        await self.audit.flush(FLUSH_SECONDS)
         await self.http.aclose()
         await self.engine.dispose()
         session = self.app.client.session
@@ -58,12 +61,12 @@ class Bot:
             await session.close()
 
 
-async def check_slack(settings: Settings) -> AuthorizeResult:
+async def check_slack(settings: Settings) -> AuthorizeResult | None:
     """auth.test with the configured token, before serving: a bad token stops the process with a clear message
-    (SlackRejected), and no request ever waits for auth.test before its acknowledgement."""
+    (SlackRejected), and no request waits for auth.test before its acknowledgement."""
     assert settings.slack_bot_token is not None
     client = web_client(settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url))
-    return await Identity(client).load()
+    return await check_token(Identity(client))
 
 
 def build(

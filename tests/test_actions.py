@@ -64,6 +64,8 @@ async def test_the_second_environment_that_has_the_run_wins_and_success_is_audit
     assert moved.env.name == "staging" and moved.new == datetime(2026, 11, 29, 11, 0, tzinfo=UTC)
     [record] = audit.records
     assert record.outcome is Outcome.RESCHEDULED and record.environment == "staging"
+    desk.record(ACTOR, Outcome.INVALID_INPUT, error="Can't read tr_prod_ZZZZZZZZZZZZZZZZZZZZZZZZ as a time")
+    assert "ZZZZ" not in (audit.records[-1].error or "")
     assert "tr_prod_pasted" not in record.input and "[redacted]" in record.input
 
 
@@ -90,23 +92,24 @@ async def test_refusal_is_checked_at_the_moment_of_acting_and_audited() -> None:
     assert posts == [] and [r.outcome for r in audit.records] == [Outcome.REFUSED]
 
 
-async def test_run_now_applied_before_a_retry_is_reported_as_started() -> None:
+@pytest.mark.parametrize("started_as", ["QUEUED", "EXECUTING", "WAITING", "COMPLETED", "FAILED"])
+async def test_run_now_applied_before_a_retry_is_reported_as_started(started_as: str) -> None:
     """The first POST started the run but its answer was lost (500); the retry is told 'not delayed'."""
-    state = {"status": "DELAYED", "posts": 0}
+    state: dict[str, Any] = {"status": "DELAYED", "posts": 0}
 
     def prod(request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
             state["posts"] += 1
             assert json.loads(request.content) == {"delay": "0s"}
             if state["posts"] == 1:
-                state["status"] = "QUEUED"
+                state["status"] = started_as
                 return httpx.Response(500, json={"error": "Something went wrong, please try again."})
             return httpx.Response(400, json={"error": "Cannot reschedule a run that is not delayed"})
         return httpx.Response(200, json=run_body(status=str(state["status"])))
 
     desk, audit = desk_with({"tr_prod_a": prod})
     moved = await desk.reschedule(ACTOR, RUN_ID, None, desk.deadline())
-    assert moved.run.status_label == "QUEUED" and moved.new == NOW
+    assert moved.run.status_label == started_as and moved.new == NOW
     assert [r.outcome for r in audit.records] == [Outcome.RESCHEDULED]
 
 

@@ -137,7 +137,7 @@ def test_a_named_prod_key_gets_the_prod_rule() -> None:
     [
         ("ACCESS__PRODUCTION__USERS", "U1", "ACCESS__PRODUCTION names the environment 'production'"),
         ("CONFIRM_ENVIRONMENTS", "production", "CONFIRM_ENVIRONMENTS names the environment 'production'"),
-        ("TRIGGER_SECRET_KEYS", "billing-prod=tr_prod_fakefakefakefakefake0009", "'billing-prod'"),
+        ("TRIGGER_SECRET_KEYS", "Billing Prod=tr_prod_fakefakefakefakefake0009", "'billing prod'"),
         ("TRIGGER_SECRET_KEYS", "tr_pat_fakefakefakefakefake0009", "not an environment secret key"),
         ("TRIGGER_SECRET_KEYS", "tr_prod_fakefakefakefakefake0009", "two Trigger.dev keys are both called prod"),
         ("ACCESS__PROD__USERS", "alice", "use Slack ids"),
@@ -152,3 +152,18 @@ def test_configuration_mistakes_stop_the_process(
         settings.load("serve")
     assert expected in str(caught.value)
     assert "fakefake" not in str(caught.value)
+
+
+def test_hyphenated_names_become_variable_friendly_and_kinds_are_always_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(
+        monkeypatch,
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+        TRIGGER_SECRET_KEYS="tr_stg_fakefakefakefakefake0002,billing-prod=tr_prod_fakefakefakefakefake0009",
+        ACCESS__BILLING_PROD__USERS="U1",
+        ACCESS__PROD__USERS="U2",  # a kind: accepted even where only a named prod key exists
+        CONFIRM_ENVIRONMENTS="prod,dev",  # dev is not configured here, but it is a kind: shared configs work
+    )
+    config = settings.load("serve")
+    assert [item.env.name for item in config.environments()] == ["staging", "billing_prod"]
+    assert config.policy().rule_for("billing_prod", "prod").users == frozenset({"U1"})

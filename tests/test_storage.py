@@ -122,3 +122,22 @@ async def test_long_inputs_are_bounded(tmp_path: Path) -> None:
         assert len(stored.input) == 2000
     finally:
         await engine.dispose()
+
+
+async def test_flush_with_a_deadline_logs_what_is_still_unwritten(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    engine = db.create_engine("postgresql://postgres@127.0.0.1:9/nowhere")
+
+    async def slow(seconds: float) -> None:
+        await asyncio.sleep(3600)
+
+    audit = AuditLog(engine, retry_waits=(1.0,), sleep=slow)
+    try:
+        with caplog.at_level(logging.ERROR):
+            audit.record(record(0))
+            await audit.flush(timeout=0.5)
+        fallback = [r.getMessage() for r in caplog.records if r.getMessage().startswith("audit_fallback ")]
+        assert len(fallback) == 1 and '"run_id": "run_cm9k2x7ab000108l5ghf2d1qz"' in fallback[0]
+    finally:
+        await engine.dispose()

@@ -40,7 +40,8 @@ def environment_for_key(key: str, name: str | None = None) -> Environment:
             env = Environment(name=kind, title=title, kind=kind)
             break
     if name:
-        return Environment(name=name.lower(), title=name, kind=env.kind)
+        # Names go into variable names (ACCESS__<NAME>__…), where a hyphen is not allowed: billing-prod → billing_prod.
+        return Environment(name=name.lower().replace("-", "_"), title=name, kind=env.kind)
     return env
 
 

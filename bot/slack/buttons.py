@@ -43,15 +43,15 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action(ACTION_PATTERN)
     async def on_action(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         await ack()
-        try:
-            async with services.inflight.work():
+        async with services.inflight.work():
+            try:
                 await _handle(body, services, respond, client)
-        except Exception as exc:
-            await respond(text=unexpected_text(exc, "button"), response_type="ephemeral", replace_original=False)
+            except Exception as exc:
+                await _private(respond, unexpected_text(exc, "button"))
 
 
 async def _private(respond: AsyncRespond, text: str) -> None:
-    await respond(text=text, response_type="ephemeral", replace_original=False)
+    await respond_checked(respond, text=text, response_type="ephemeral", replace_original=False)
 
 
 async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespond, client: AsyncWebClient) -> None:
@@ -208,8 +208,12 @@ async def _after_move(
     else:
         problem = await respond_checked(respond, text=summary.text, blocks=summary.blocks, replace_original=True)
     if problem is not None:
-        note = " ".join(filter(None, [note, messages.summary_post_failed(escape(problem))]))
-    if note:
+        # That response_url just failed: the person hears about it by DM instead.
+        failed = messages.summary_post_failed(escape(problem))
+        if in_dm or not services.dm_confirmations:
+            await dm.send_text(client, actor.user_id, failed)
+        note = " ".join(filter(None, [note, failed]))
+    elif note:
         await _private(respond, note)
     if not in_dm:
         message_ts = None if container.get("is_ephemeral") else container.get("message_ts")

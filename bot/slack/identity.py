@@ -5,6 +5,7 @@ Bolt would otherwise call auth.test lazily on the first request, before any list
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from slack_bolt.authorization import AuthorizeResult
@@ -13,6 +14,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.slack.deliver import slack_error
+
+log = logging.getLogger(__name__)
 
 
 class SlackRejected(Exception):
@@ -27,14 +30,10 @@ class Identity:
         self.result = result
 
     async def load(self) -> AuthorizeResult:
-        """Call auth.test (once); SlackRejected with a clear message when the token is refused."""
+        """Call auth.test until it succeeds once; Slack's errors are raised as they come (Bolt answers
+        a SlackApiError raised while authorizing with its own message)."""
         if self.result is None:
-            try:
-                response = await self.client.auth_test()
-            except SlackApiError as exc:
-                raise SlackRejected(messages.slack_token_rejected(slack_error(exc))) from None
-            except Exception as exc:
-                raise SlackRejected(messages.slack_unreachable(slack_error(exc))) from None
+            response = await self.client.auth_test()
             self.result = AuthorizeResult.from_auth_test_response(
                 bot_token=self.client.token,
                 bot_scopes=response.headers.get("x-oauth-scopes"),
@@ -49,6 +48,24 @@ class Identity:
             return await self.load()
 
         return authorize
+
+
+# auth.test errors that mean the token itself is wrong: no point in starting.
+TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
+
+
+async def check_token(identity: Identity) -> AuthorizeResult | None:
+    """auth.test before serving. A rejected token raises SlackRejected (the process stops with a clear message);
+    Slack being briefly unavailable only logs, and auth.test is then retried on the first request."""
+    try:
+        return await identity.load()
+    except SlackApiError as exc:
+        if slack_error(exc) in TOKEN_ERRORS:
+            raise SlackRejected(messages.slack_token_rejected(slack_error(exc))) from None
+        log.warning("auth.test failed at start (%s); it will be retried on the first request", slack_error(exc))
+    except Exception as exc:
+        log.warning("Slack did not answer auth.test at start (%s); retrying on the first request", slack_error(exc))
+    return None
 
 
 async def check_app_token(base_url: str, app_token: str) -> None:

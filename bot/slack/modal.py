@@ -258,15 +258,14 @@ def register(app: AsyncApp, services: Services) -> None:
                 services.desk.record(actor, Outcome.INVALID_INPUT, run_id=run_id, error="; ".join(errors.values()))
             return
         await ack(response_action="update", view=views.notice(messages.MODAL_WORKING))
-        try:
-            async with services.inflight.work():
+        async with services.inflight.work():
+            try:
                 lines = await _submit(client, services, actor, metadata, submission.target, submission.chosen)
-        except Exception as exc:
-            lines = [unexpected_text(exc, "modal")]
-        result = views.notice(*lines)
-        if not await update_view(client, view["id"], result) and lines:
-            # The modal could not show the outcome: the person still learns it, by DM.
-            await dm.send_text(client, actor.user_id, "\n\n".join(lines))
+            except Exception as exc:
+                lines = [unexpected_text(exc, "modal")]
+            if not await update_view(client, view["id"], views.notice(*lines)) and lines:
+                # The modal could not show the outcome: the person still learns it, by DM.
+                await dm.send_text(client, actor.user_id, "\n\n".join(lines))
 
 
 async def _submit(

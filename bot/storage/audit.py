@@ -105,18 +105,28 @@ class AuditLog:
         self.listeners = list(listeners)
         self.retry_waits = tuple(retry_waits)
         self.sleep = sleep
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending: dict[asyncio.Task[None], AuditRecord] = {}
 
     def record(self, entry: AuditRecord) -> None:
         """Store `entry` without making the caller wait."""
         task = asyncio.get_running_loop().create_task(self._store(entry))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._pending[task] = entry
+        task.add_done_callback(lambda done: self._pending.pop(done, None))
 
-    async def flush(self) -> None:
-        """Wait for every write in flight (at shutdown, and in tests)."""
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait for every write in flight (at shutdown, and in tests). Whatever is still unwritten when `timeout`
+        runs out is written to the log as `audit_fallback` lines, then abandoned: nothing is lost."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+            left = None if deadline is None else max(0.0, deadline - loop.time())
+            done, _ = await asyncio.wait(list(self._pending), timeout=left)
+            if not done and self._pending:
+                for task, entry in list(self._pending.items()):
+                    log.error("audit_fallback %s", entry.as_json())
+                    task.cancel()
+                    self._pending.pop(task, None)
+                return
 
     async def _store(self, entry: AuditRecord) -> None:
         entry = replace(entry, input=entry.input[:2000], error=(entry.error or None) and entry.error[:2000])

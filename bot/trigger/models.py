@@ -33,7 +33,8 @@ class RunStatus(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
-STARTED = frozenset({RunStatus.QUEUED, RunStatus.DEQUEUED, RunStatus.EXECUTING, RunStatus.PENDING_VERSION})
+# A run that was DELAYED and is now anything but these has started (it may even have finished already).
+NOT_STARTED = frozenset({RunStatus.DELAYED, RunStatus.CANCELED, RunStatus.EXPIRED})
 
 
 class Run(BaseModel):
