@@ -22,7 +22,7 @@ from bot.render.controls import DM_BUTTONS, PUSH_STEPS
 from bot.render.mrkdwn import date_token, escape
 from bot.render.summary import Rescheduled, run_summary
 from bot.slack import dm
-from bot.slack.deliver import quietly, respond_checked, slack_error
+from bot.slack.deliver import quietly, respond_checked, show_summary, slack_error
 from bot.slack.ids import ACTION_PATTERN, Button, ButtonValue, ForeignPayload, parse_action
 from bot.slack.modal import Origin, RunRef, open_for
 from bot.slack.replies import failure_text, moved_but, unexpected_text
@@ -198,15 +198,8 @@ async def _after_move(
     action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=services.desk.now())
     controls = services.controls(moved.env, DM_BUTTONS) if in_dm else services.controls(moved.env)
     summary = run_summary(moved.run, moved.env, services.run_url(moved.run.id), action, controls)
-    if button is Button.CONFIRM:
-        # The prompt was private; the result is for the channel.
-        problem = await respond_checked(
-            respond, text=summary.text, blocks=summary.blocks, response_type="in_channel", replace_original=False
-        )
-        if problem is None:
-            await respond_checked(respond, delete_original=True)
-    else:
-        problem = await respond_checked(respond, text=summary.text, blocks=summary.blocks, replace_original=True)
+    # A Confirm prompt was private; the result is for the channel.
+    problem = await show_summary(respond, summary.text, summary.blocks, private_origin=button is Button.CONFIRM)
     if problem is not None:
         # That response_url just failed: the person hears about it by DM instead.
         failed = messages.summary_post_failed(escape(problem))

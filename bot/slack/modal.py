@@ -26,7 +26,7 @@ from bot.render import modal as views
 from bot.render.mrkdwn import escape, link
 from bot.render.summary import Rescheduled, run_summary
 from bot.slack import dm, ids
-from bot.slack.deliver import quietly, respond_checked, slack_error
+from bot.slack.deliver import quietly, show_summary, slack_error
 from bot.slack.replies import failure_text, unexpected_text
 from bot.slack.services import Services
 from bot.storage.audit import Outcome
@@ -314,21 +314,15 @@ async def announce(client: AsyncWebClient, services: Services, moved: Moved, act
             note = messages.thread_post_failed(origin.channel, escape(error))
     elif origin.response_url:
         respond = AsyncRespond(response_url=origin.response_url)
-        if origin.kind == "ephemeral":
-            problem = await respond_checked(
-                respond, text=summary.text, blocks=summary.blocks, response_type="in_channel", replace_original=False
+        private = origin.kind == "ephemeral"
+        problem = await show_summary(respond, summary.text, summary.blocks, private_origin=private)
+        if not private and problem is not None and origin.channel and origin.ts:
+            # A response_url lasts 30 minutes; the message itself can still be updated by its ts.
+            updated = await quietly(
+                "chat.update",
+                client.chat_update(channel=origin.channel, ts=origin.ts, text=summary.text, blocks=summary.blocks),
             )
-            if problem is None:
-                await respond_checked(respond, delete_original=True)
-        else:
-            problem = await respond_checked(respond, text=summary.text, blocks=summary.blocks, replace_original=True)
-            if problem is not None and origin.channel and origin.ts:
-                # A response_url lasts 30 minutes; the message itself can still be updated by its ts.
-                updated = await quietly(
-                    "chat.update",
-                    client.chat_update(channel=origin.channel, ts=origin.ts, text=summary.text, blocks=summary.blocks),
-                )
-                problem = None if updated is not None else problem
+            problem = None if updated is not None else problem
         if problem is not None:
             note = messages.summary_post_failed(escape(problem))
     where = await dm.where_text(client, origin.channel, where_ts)
