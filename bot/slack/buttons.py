@@ -8,6 +8,7 @@ the signed request, never from the value.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -73,12 +74,10 @@ async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespon
     assert value is not None
     container = body.get("container") or {}
     actor = _actor(body, f"button {button.value}")
-    channel_id = actor.channel_id
-    in_dm = actor.surface == "dm"
     if button in (Button.OTHER, Button.RESCHEDULE):
         origin = Origin(
             kind="ephemeral" if container.get("is_ephemeral") else "message",
-            channel=channel_id,
+            channel=actor.channel_id,
             ts=container.get("message_ts"),
             response_url=body.get("response_url"),
         )
@@ -92,7 +91,9 @@ async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespon
         await _private(respond, str(refusal))
         services.desk.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error=str(refusal)[:300])
         return
-    await _move(button, value, actor, when, note, services, respond, client, container, in_dm)
+    message_ts = None if container.get("is_ephemeral") else container.get("message_ts")
+    click = Click(button, value, actor, message_ts, services, respond, client)
+    await _move(click, when, note)
 
 
 def _actor(body: dict[str, Any], clicked: str) -> Actor:
@@ -150,24 +151,30 @@ async def _timezone(client: AsyncWebClient, user_id: str) -> str | None:
     return tz if isinstance(tz, str) else None
 
 
-async def _move(
-    button: Button,
-    value: ButtonValue,
-    actor: Actor,
-    when: datetime | None,
-    note: str,
-    services: Services,
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-    container: dict[str, Any],
-    in_dm: bool,
-) -> None:
-    desk = services.desk
+@dataclass(frozen=True, slots=True)
+class Click:
+    """One button click, with what every step after validation needs."""
+
+    button: Button
+    value: ButtonValue
+    actor: Actor
+    message_ts: str | None  # the clicked message, when it is a public one
+    services: Services
+    respond: AsyncRespond
+    client: AsyncWebClient
+
+    @property
+    def in_dm(self) -> bool:
+        return self.actor.surface == "dm"
+
+
+async def _move(click: Click, when: datetime | None, note: str) -> None:
+    desk, respond, value = click.services.desk, click.respond, click.value
     try:
-        moved = await desk.reschedule(actor, value.run_id, when, desk.deadline(), value.e or None)
+        moved = await desk.reschedule(click.actor, value.run_id, when, desk.deadline(), value.e or None)
     except NotDelayed as exc:
-        if button is not Button.CONFIRM:
-            current = run_summary(exc.run, exc.env, services.run_url(exc.run.id))
+        if click.button is not Button.CONFIRM:
+            current = run_summary(exc.run, exc.env, click.services.run_url(exc.run.id))
             await respond(text=current.text, blocks=current.blocks, replace_original=True)
         else:
             await respond(text=failure_text(exc, value.run_id, ""), response_type="ephemeral", replace_original=True)
@@ -178,37 +185,28 @@ async def _move(
         await _private(respond, failure_text(exc, value.run_id, ""))
         return
     try:
-        await _after_move(button, moved, actor, note, services, respond, client, container, in_dm)
+        await _after_move(click, moved, note)
     except Exception as exc:
         await _private(respond, moved_but(exc, "button"))
 
 
-async def _after_move(
-    button: Button,
-    moved: Moved,
-    actor: Actor,
-    note: str,
-    services: Services,
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-    container: dict[str, Any],
-    in_dm: bool,
-) -> None:
+async def _after_move(click: Click, moved: Moved, note: str) -> None:
     """Show the move where it was clicked and confirm it by DM; nothing here may undo or hide the move."""
+    services, actor, client = click.services, click.actor, click.client
     action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=services.desk.now())
-    controls = services.controls(moved.env, DM_BUTTONS) if in_dm else services.controls(moved.env)
+    controls = services.controls(moved.env, DM_BUTTONS) if click.in_dm else services.controls(moved.env)
     summary = run_summary(moved.run, moved.env, services.run_url(moved.run.id), action, controls)
     # A Confirm prompt was private; the result is for the channel.
-    problem = await show_summary(respond, summary.text, summary.blocks, private_origin=button is Button.CONFIRM)
+    private = click.button is Button.CONFIRM
+    problem = await show_summary(click.respond, summary.text, summary.blocks, private_origin=private)
     if problem is not None:
         # That response_url just failed: the person hears about it by DM instead.
         failed = messages.summary_post_failed(escape(problem))
-        if in_dm or not services.dm_confirmations:
+        if click.in_dm or not services.dm_confirmations:
             await dm.send_text(client, actor.user_id, failed)
         note = " ".join(filter(None, [note, failed]))
     elif note:
-        await _private(respond, note)
-    if not in_dm:
-        message_ts = None if container.get("is_ephemeral") else container.get("message_ts")
-        where = await dm.where_text(client, actor.channel_id, message_ts)
+        await _private(click.respond, note)
+    if not click.in_dm:
+        where = await dm.where_text(client, actor.channel_id, click.message_ts)
         await quietly("DM confirmation", dm.confirm(client, services, moved, actor, where, note))
