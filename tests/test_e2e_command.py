@@ -21,6 +21,7 @@ from tests.e2e_harness import (
     BotProcess,
     SlackSender,
     bot_env,
+    run_cli,
 )
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -289,18 +290,8 @@ def test_secrets_never_reach_the_log(
 def test_a_rejected_bot_token_stops_the_process_at_start(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:
-    import subprocess
-    import sys
-
     env = bot_env(fake_slack, fake_trigger, tmp_path, SLACK_BOT_TOKEN="xoxb-revoked-1234")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", "0"],
-        env={"PATH": "/usr/bin:/bin", **env},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_cli(["serve", "--host", "127.0.0.1", "--port", "0"], env, tmp_path)
     assert result.returncode == 2
     assert "Slack rejected SLACK_BOT_TOKEN (invalid_auth)" in result.stderr
     assert "xoxb-revoked-1234" not in result.stderr and "Traceback" not in result.stderr
@@ -309,18 +300,8 @@ def test_a_rejected_bot_token_stops_the_process_at_start(
 def test_socket_mode_with_a_rejected_app_token_stops_at_start(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:
-    import subprocess
-    import sys
-
     env = bot_env(fake_slack, fake_trigger, tmp_path, SLACK_APP_TOKEN="xapp-1-A111-revoked")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "socket"],
-        env={"PATH": "/usr/bin:/bin", **env},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_cli(["socket"], env, tmp_path)
     assert result.returncode == 2
     assert "Slack rejected SLACK_APP_TOKEN (invalid_auth)" in result.stderr
     assert "xapp-1-A111-revoked" not in result.stderr and "Traceback" not in result.stderr
@@ -329,17 +310,7 @@ def test_socket_mode_with_a_rejected_app_token_stops_at_start(
 
 
 def test_missing_configuration_stops_the_process_naming_every_variable(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "serve"],
-        env={"PATH": "/usr/bin:/bin", "MAX_DELAY": "forever"},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_cli(["serve"], {"MAX_DELAY": "forever"}, tmp_path)
     assert result.returncode == 2
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "TRIGGER_SECRET_KEY", "MAX_DELAY"):
         assert name in result.stderr

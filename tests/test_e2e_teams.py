@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from tests.e2e_harness import (
     BotProcess,
     SlackSender,
     bot_env,
+    run_cli,
 )
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -302,23 +301,9 @@ def test_postgresql_is_the_same_code_path(start: Any, fake_slack: FakeSlack, fak
 
 
 def test_migrate_command(tmp_path: Path) -> None:
-    ok = subprocess.run(
-        [sys.executable, "-m", "bot", "migrate"],
-        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/m.sqlite3"},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    ok = run_cli(["migrate"], {"DATABASE_URL": f"sqlite:///{tmp_path}/m.sqlite3"}, tmp_path)
     assert ok.returncode == 0 and "database schema is at version 1" in ok.stdout
-    down = subprocess.run(
-        [sys.executable, "-m", "bot", "migrate"],
-        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgresql://bot:hunter2@127.0.0.1:9/x"},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    down = run_cli(["migrate"], {"DATABASE_URL": "postgresql://bot:hunter2@127.0.0.1:9/x"}, tmp_path)
     assert down.returncode == 1 and "the database did not answer" in down.stderr
     assert "hunter2" not in down.stderr and "Traceback" not in down.stderr
 
