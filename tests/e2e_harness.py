@@ -23,7 +23,7 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PAYLOADS_DIR = REPO_ROOT.parent / "shared" / "slack" / "payloads"
+PAYLOADS_DIR = REPO_ROOT / "tests" / "data" / "slack" / "payloads"
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-0000"
@@ -45,7 +45,7 @@ def sign(signing_secret: str, timestamp: str, body: bytes) -> str:
 
 
 def example_payload(name: str) -> dict[str, Any]:
-    """A deep copy of `payload` (or `fields`) from shared/slack/payloads/<name>.json, e.g. "block_actions"."""
+    """A deep copy of `payload` (or `fields`) from tests/data/slack/payloads/<name>.json, e.g. "block_actions"."""
     envelope = json.loads((PAYLOADS_DIR / f"{name}.json").read_text())
     return copy.deepcopy(envelope.get("payload", envelope.get("fields")))
 

@@ -1,4 +1,4 @@
-"""The fakes behave as shared/trigger/README.md and shared/slack/README.md describe the real services."""
+"""The fakes behave as Trigger.dev's REST API and Slack's Web API are documented to behave."""
 
 from __future__ import annotations
 

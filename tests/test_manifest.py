@@ -1,8 +1,8 @@
 """The Slack app manifests validate against Slack's official schema and match what the bot handles.
 
-The schema is Slack's ``manifest.schema.1.0.0.json`` (draft-07), kept in ``shared/slack/`` beside the
-repository clone (CI copies ``shared/`` there). A missing schema is a test FAILURE, never a skip: a
-manifest that was never validated must not look green.
+The schema is Slack's ``manifest.schema.1.0.0.json`` (draft-07), kept in the repository at
+``tests/data/slack/manifest.schema.json`` (see ``tests/data/README.md``). A missing schema is a test FAILURE,
+never a skip: a manifest that was never validated must not look green.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from bot.messages import COMMAND
 from bot.slack.ids import SHORTCUT_CALLBACK_ID
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = REPO_ROOT.parent / "shared" / "slack" / "manifest.schema.json"
+SCHEMA_PATH = REPO_ROOT / "tests" / "data" / "slack" / "manifest.schema.json"
 HTTP_MANIFEST = REPO_ROOT / "manifests" / "slack.yaml"
 SOCKET_MANIFEST = REPO_ROOT / "manifests" / "slack.socket.yaml"
 MANIFESTS = {"http": HTTP_MANIFEST, "socket": SOCKET_MANIFEST}
@@ -52,8 +52,8 @@ def _validator() -> Draft7Validator:
     """Called from inside the tests (not a fixture, not a skip): a missing schema FAILS each test."""
     if not SCHEMA_PATH.is_file():
         pytest.fail(
-            f"Slack manifest schema not found at {SCHEMA_PATH}. It is looked up relative to the repo "
-            f"({REPO_ROOT}): a copy of shared/ must sit beside the clone, at {REPO_ROOT.parent / 'shared'}.",
+            f"Slack manifest schema not found at {SCHEMA_PATH}: it is part of the repository "
+            "(tests/data/slack/manifest.schema.json, see tests/data/README.md); restore it from git.",
             pytrace=False,
         )
     return _load_validator()
