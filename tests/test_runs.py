@@ -168,7 +168,7 @@ def test_investigate_button_url_is_a_run_reference(build: AlertBuilder) -> None:
 
 
 def test_shortcut_payload_message_shape() -> None:
-    # The message of shared/slack/payloads/message_action.json, with a real id for its "run_x".
+    # The message of tests/data/slack/payloads/message_action.json, with a real id for its "run_x".
     message = {
         "type": "message",
         "subtype": "bot_message",
@@ -423,6 +423,8 @@ def test_run_id_re_boundaries(text: str, expected: list[str]) -> None:
         # other hosts
         f"http://localhost:3030/runs/{CUID}",
         f"https://trigger.internal.example.com:8443/projects/v3/{PROJECT_REF}/runs/{CUID}",
+        # any path before the run path (a dashboard served under a prefix)
+        f"{CLOUD}/somewhere/else/runs/{CUID}",
         f"HTTPS://CLOUD.TRIGGER.DEV/runs/{CUID}",
         # without a scheme
         f"cloud.trigger.dev/runs/{CUID}",
@@ -460,7 +462,6 @@ def test_parse_run_ref_keeps_the_id_exactly(run_id: str) -> None:
         f"{CLOUD}/projects/v3/{PROJECT_REF}/deployments/abc123",
         f"{CLOUD}/orgs/acme/projects/web/env/prod/runs",
         f"{CLOUD}/orgs/acme/projects/web/env/prod/batches/batch_{'a' * 25}",
-        f"{CLOUD}/somewhere/else/runs/{CUID}",
         f"{CLOUD}/?run={CUID}",
         f"ftp://cloud.trigger.dev/runs/{CUID}",
         f"/runs/{CUID}",  # no host
@@ -475,6 +476,117 @@ def test_parse_run_ref_rejects_everything_else(text: str) -> None:
     assert parse_run_ref(text) is None
 
 
+# --- a dashboard served under a path prefix ------------------------------------------------------
+
+OPS = "https://ops.example.com/trigger"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{OPS}/runs/{CUID}",
+        f"{OPS}/runs/{CUID}/",
+        f"{OPS}/projects/v3/{PROJECT_REF}/runs/{CUID}",
+        f"{OPS}/orgs/acme/projects/web/runs/{CUID}",
+        f"{OPS}/orgs/acme/projects/web/env/prod/runs/{CUID}",
+        "ops.example.com/trigger/runs/" + CUID,
+        f"http://localhost:8080/trigger/runs/{CUID}",
+    ],
+)
+def test_every_run_link_form_is_read_under_a_path_prefix(text: str) -> None:
+    assert parse_run_ref(text) == CUID
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"https://ops.example.com/tools/ci/trigger/runs/{CUID}",
+        f"https://ops.example.com/a/b/c/d/orgs/acme/projects/web/env/prod/runs/{CUID}",
+        f"https://ops.example.com/tools/trigger.dev/v2/projects/v3/{PROJECT_REF}/runs/{CUID}",
+    ],
+)
+def test_a_prefix_of_several_segments_is_read(text: str) -> None:
+    assert parse_run_ref(text) == CUID
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"<{OPS}/runs/{CUID}>",
+        f"<{OPS}/runs/{CUID}|{CUID}>",
+        f"<{OPS}/projects/v3/{PROJECT_REF}/runs/{CUID}|Investigate>",
+        f"  <{OPS}/orgs/acme/projects/web/env/prod/runs/{CUID}?span=abc&amp;x=1|the failed run>  ",
+        f"`{OPS}/runs/{CUID}`",
+    ],
+)
+def test_a_prefixed_link_wrapped_as_slack_delivers_it_is_read(text: str) -> None:
+    assert parse_run_ref(text) == CUID
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{OPS}/runs/{CUID}?span=8a7b6c5d4e3f2a1b",
+        f"{OPS}/runs/{CUID}#logs",
+        f"{OPS}/runs/{CUID}/?tab=overview#logs",
+        f"{OPS}/orgs/acme/projects/web/env/prod/runs/{CUID}?span=1&tab=overview#logs",
+        f"{OPS}/runs/{CUID}?next=/runs/{NANOID}",  # another run in the query is not the run path
+    ],
+)
+def test_a_prefixed_link_with_a_query_or_fragment_is_read(text: str) -> None:
+    assert parse_run_ref(text) == CUID
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{OPS}/runs/{CUID}/trace",  # the run path must end the path
+        f"{OPS}/runs/{CUID}/logs/",
+        f"{OPS}/runs-archive/{CUID}",  # "runs" inside another segment
+        f"{OPS}/myruns/{CUID}",
+        f"{OPS}/runs/x/{CUID}",  # "runs" not right before the id
+        f"{OPS}/runs",
+        f"{OPS}/runs/",
+        f"{OPS}/docs/runs?id={CUID}",  # the id only in the query
+        f"{OPS}/search?q=/runs/{CUID}",
+        f"{OPS}/#/runs/{CUID}",  # the run path only in the fragment
+        f"{OPS}/runs/{CUID}.json",
+        f"{OPS}//runs/{CUID}",  # an empty segment is not a prefix
+        f"{OPS}/runs/{NANOID}/runs/{CUID}",  # a path naming two runs is not one reference
+        f"{OPS}/projects/v3/{PROJECT_REF}/deployments/abc123",
+        f"<{OPS}/runs/{CUID}/trace|{CUID}>",  # only the URL counts, not the label
+    ],
+)
+def test_a_url_with_runs_elsewhere_is_still_not_a_run(text: str) -> None:
+    assert parse_run_ref(text) is None
+
+
+def test_find_run_ids_finds_prefixed_links_in_text_blocks_and_buttons() -> None:
+    message = {
+        "text": f"Run failed: <{OPS}/runs/{CUID}|open it>",
+        "blocks": [
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{OPS}/orgs/a/projects/b/runs/{NANOID}>"}]},
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Investigate"},
+                        "url": f"https://ops.example.com/tools/ci/projects/v3/{PROJECT_REF}/runs/{BASE62}?span=1#x",
+                    }
+                ],
+            },
+        ],
+    }
+    assert find_run_ids(message) == [CUID, NANOID, BASE62]
+
+
+def test_find_run_ids_reads_a_prefixed_alert_link_the_way_parse_run_ref_does() -> None:
+    link = f"https://ops.example.com/a/b/c/orgs/acme/projects/web/env/prod/runs/{RUN_OPS}?span=abc"
+    assert find_run_ids({"text": f"*Run failed:* <{link}|{RUN_OPS}>"}) == [RUN_OPS]
+    assert parse_run_ref(f"<{link}|{RUN_OPS}>") == RUN_OPS
+
+
 # --- dashboard_url -------------------------------------------------------------------------------
 
 
@@ -484,7 +596,16 @@ def test_parse_run_ref_rejects_everything_else(text: str) -> None:
         (CLOUD, f"{CLOUD}/runs/{CUID}"),
         (CLOUD + "/", f"{CLOUD}/runs/{CUID}"),
         ("http://localhost:3030//", f"http://localhost:3030/runs/{CUID}"),
+        (OPS, f"{OPS}/runs/{CUID}"),
+        (OPS + "/", f"{OPS}/runs/{CUID}"),
+        ("https://ops.example.com/tools/ci/trigger/", f"https://ops.example.com/tools/ci/trigger/runs/{CUID}"),
     ],
 )
 def test_dashboard_url(base: str, expected: str) -> None:
     assert dashboard_url(base, CUID) == expected
+
+
+@pytest.mark.parametrize("base", [CLOUD, OPS, OPS + "/", "http://localhost:8080/a/b/trigger"])
+def test_a_link_the_bot_builds_is_read_back_as_its_run(base: str) -> None:
+    assert parse_run_ref(dashboard_url(base, NANOID)) == NANOID
+    assert find_run_ids({"text": f"<{dashboard_url(base, NANOID)}|Open in Trigger.dev>"}) == [NANOID]

@@ -20,11 +20,12 @@ __all__ = ["RUN_ID_RE", "dashboard_url", "find_run_ids", "parse_run_ref"]
 # ``[^\W_]`` is a word character other than "_" (any letter or digit, as ``\b`` sees them).
 RUN_ID_RE = re.compile(r"(?<![^\W_])(?<![^\W_]_)run_[A-Za-z0-9]{20,30}(?![^\W_])(?!_[^\W_])")
 
-# The dashboard paths of a run (§6): canonical (with env), without env, project-ref redirect, short.
-_RUN_PATH_RE = re.compile(
-    r"(?:/orgs/[^/]+/projects/[^/]+(?:/env/[^/]+)?|/projects/v3/[^/]+)?"
-    r"/runs/(?P<run_id>run_[A-Za-z0-9]{20,30})/?"
-)
+# The dashboard paths of a run (§6): canonical ("/orgs/{org}/projects/{project}/env/{env}/runs/{id}"),
+# without env, project-ref redirect ("/projects/v3/{ref}/runs/{id}") and short ("/runs/{id}"), each of them
+# also under any path prefix, as a self-hosted dashboard served at "https://host/trigger" links them. All of
+# them end in "/runs/{id}" (an optional trailing "/"), so that ending, after any non-empty segments, is what is
+# matched; the run path must end the URL's path ("/runs/{id}/logs" is not a run link).
+_RUN_PATH_RE = re.compile(r"(?P<prefix>(?:/[^/]+)*?)/runs/(?P<run_id>run_[A-Za-z0-9]{20,30})/?")
 # How Slack delivers a link in message text: "<url|label>" or "<url>".
 _SLACK_LINK_RE = re.compile(r"^<(?P<url>[^<>|]+)(?:\|[^<>]*)?>$")
 # "host/..." typed without a scheme, where host looks like a host name ("x.y", "x:port", localhost).
@@ -38,9 +39,11 @@ def parse_run_ref(text: str) -> str | None:
     """Read a run reference typed or pasted by a person.
 
     Accepts a bare run id or a run's dashboard URL on any host (``/orgs/…/env/…/runs/{id}``,
-    ``/orgs/…/projects/…/runs/{id}``, ``/projects/v3/{ref}/runs/{id}``, ``/runs/{id}``), with or
-    without query or fragment, optionally wrapped as Slack delivers links (``<url|label>``, ``<url>``)
-    or in backticks. A URL without a scheme is read as https when it starts with a host name.
+    ``/orgs/…/projects/…/runs/{id}``, ``/projects/v3/{ref}/runs/{id}``, ``/runs/{id}``), under any
+    path prefix (a dashboard served at ``https://host/trigger`` links ``https://host/trigger/runs/{id}``),
+    with or without query or fragment, optionally wrapped as Slack delivers links (``<url|label>``,
+    ``<url>``) or in backticks. A URL without a scheme is read as https when it starts with a host name.
+    A path that names another run before the last (``…/runs/{id}/…/runs/{id2}``) is not one reference.
 
     Args:
         text: What the person typed.
@@ -86,11 +89,12 @@ def dashboard_url(base: str, run_id: str) -> str:
     """The short dashboard link of a run, which redirects to its full page.
 
     Args:
-        base: The dashboard origin, e.g. "https://cloud.trigger.dev" (a trailing "/" is ignored).
+        base: The dashboard base, e.g. "https://cloud.trigger.dev", or one with a path such as
+            "https://ops.example.com/trigger" (a trailing "/" is ignored).
         run_id: The run id.
 
     Returns:
-        For example "https://cloud.trigger.dev/runs/run_…".
+        For example "https://cloud.trigger.dev/runs/run_…" or "https://ops.example.com/trigger/runs/run_…".
     """
     return f"{base.rstrip('/')}/runs/{run_id}"
 
@@ -106,7 +110,9 @@ def _run_id_from_url(candidate: str) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     path = _RUN_PATH_RE.fullmatch(parts.path)
-    return path["run_id"] if path is not None else None
+    if path is None or any(RUN_ID_RE.fullmatch(segment) for segment in path["prefix"].split("/")):
+        return None
+    return path["run_id"]
 
 
 def _strings(value: object) -> Iterator[str]:
