@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.access import Gate, Refused
 from bot.domain.delays import to_api_delay
@@ -18,12 +18,16 @@ from bot.domain.environments import Environment
 from bot.logs import redact
 from bot.storage.audit import AuditLog, AuditRecord, Outcome
 from bot.trigger.client import Deadline, TriggerClient
-from bot.trigger.errors import RunNotDelayed, RunNotFound, TriggerError
+from bot.trigger.errors import OutcomeUnknown, RunNotDelayed, RunNotFound, TriggerError, TriggerUnavailable
 from bot.trigger.models import NOT_STARTED, Run
 
 Now = Callable[[], datetime]
 log = logging.getLogger(__name__)
 RUN_NOW_DELAY = "0s"
+# When a move's outcome is unknown, the run is read again within this many seconds of its own (the action's
+# deadline has passed by then), and an instant read back within SAME_INSTANT of another is the same one.
+READBACK_SECONDS = 5.0
+SAME_INSTANT = timedelta(seconds=1)
 
 
 async def _tagged(call: Awaitable[Run], env: Environment) -> Run:
@@ -98,6 +102,63 @@ class NotDelayed(RunNotDelayed):
         self.env = env
 
 
+class NotApplied(TriggerUnavailable):
+    """A move Trigger.dev did not confirm, which reading the run back shows was not applied: the run is still
+    DELAYED at `previous`. `run` is how it is now; the cause is the failure of the move."""
+
+    def __init__(self, run: Run, env: Environment, previous: datetime, cause: TriggerError) -> None:
+        super().__init__(
+            f"no answer to the move ({cause}); read back: still delayed until {previous.isoformat()}",
+            status=cause.status,
+        )
+        self.run = run
+        self.env = env
+        self.environment = env.title
+        self.previous = previous
+
+
+class MoveUnconfirmed(OutcomeUnknown):
+    """A move Trigger.dev may have applied, which reading the run back could not settle. `run` is the run as it
+    was before, `when` what was asked (None: start now), `current` the run as read back (None: the read failed)."""
+
+    def __init__(
+        self, run: Run, env: Environment, when: datetime | None, current: Run | None, cause: TriggerError
+    ) -> None:
+        seen = f"read back: {current.status_label}" if current else "could not read it back"
+        if current and current.delayed_until:
+            seen += f" until {current.delayed_until.isoformat()}"
+        super().__init__(f"no answer to the move ({cause}); {seen}", status=cause.status)
+        self.run = run
+        self.env = env
+        self.environment = env.title
+        self.when = when
+        self.current = current
+
+
+def landed(before: Run, current: Run, when: datetime | None, now: datetime) -> bool | None:
+    """Whether the move of `before` to `when` (None: start now) shows in `current`, the run read back:
+    True when it does, False when the run is still delayed at its previous time, None when it cannot be told.
+
+    A time move landed when the run is delayed until `when`; "start now" landed when the run has started, or is
+    delayed until about now (the server's "0s"), away from its previous time.
+    """
+    until, previous = current.delayed_until, before.delayed_until
+    delayed_until = until if current.is_delayed else None
+    at_previous = delayed_until is not None and previous is not None and _same(delayed_until, previous)
+    if when is not None:
+        moved = delayed_until is not None and _same(delayed_until, when)
+    else:
+        started = current.status not in NOT_STARTED
+        moved = started or (delayed_until is not None and delayed_until <= now + SAME_INSTANT and not at_previous)
+    if moved:
+        return True
+    return False if at_previous else None
+
+
+def _same(a: datetime, b: datetime) -> bool:
+    return abs(a - b) <= SAME_INSTANT
+
+
 @dataclass(slots=True)
 class Desk:
     """Finds and moves runs across the configured environments."""
@@ -107,6 +168,7 @@ class Desk:
     now: Now = utc_now
     gate: Gate | None = None
     audit: AuditLog | None = None
+    readback_seconds: float = READBACK_SECONDS
 
     def deadline(self) -> Deadline:
         """A fresh deadline for one user action."""
@@ -200,16 +262,10 @@ class Desk:
             delay = RUN_NOW_DELAY if when is None else to_api_delay(when)
             try:
                 moved = await _tagged(located.target.client.reschedule_run(run.id, delay, deadline), env)
-            except RunNotDelayed:
-                # It started between our read and our write: report how it is now.
-                current = await located.target.client.retrieve_run(run.id, deadline)
-                if when is None and current.status not in NOT_STARTED:
-                    # "Run now" and it has started: most likely our own request, applied before a retry
-                    # (a lost response); either way the person got what they asked for.
-                    log.info("run now: %s already %s, taken as started", run.id, current.status_label)
-                    moved = current
-                else:
-                    raise NotDelayed(current, env) from None
+            except OutcomeUnknown as exc:
+                moved = await self._settle(located, when, exc)
+            except RunNotDelayed as exc:
+                moved = await self._after_not_delayed(located, when, exc)
         except TriggerError as exc:
             self.record_failure(
                 actor, exc, run_id=run.id, when=when, env=env, task=run.task_identifier, previous=run.delayed_until
@@ -238,6 +294,48 @@ class Desk:
         )
         return Moved(run=moved, env=env, previous=run.delayed_until, new=new)
 
+    async def _read_back(self, located: Located) -> Run:
+        """The run as it is now, within a fresh budget of its own (the action's deadline may have passed)."""
+        deadline = Deadline.after(self.readback_seconds)
+        return await _tagged(located.target.client.retrieve_run(located.run.id, deadline), located.env)
+
+    async def _settle(self, located: Located, when: datetime | None, exc: OutcomeUnknown) -> Run:
+        """The move was sent but its outcome is unknown: read the run again and say what is true now.
+
+        Moved → the run as read (a success); still at its previous time → NotApplied; else MoveUnconfirmed.
+        """
+        run, env = located.run, located.env
+        try:
+            current = await self._read_back(located)
+        except TriggerError as read_error:
+            log.warning("move of %s unconfirmed: read back failed (%s)", run.id, type(read_error).__name__)
+            raise MoveUnconfirmed(run, env, when, None, exc) from read_error
+        verdict = landed(run, current, when, self.now())
+        if verdict:
+            log.info("move of %s confirmed by reading back (the answer was lost: %s)", run.id, exc)
+            return current
+        if verdict is False and run.delayed_until is not None:
+            log.info("move of %s not applied: read back still at its previous time", run.id)
+            raise NotApplied(current, env, run.delayed_until, exc) from exc
+        log.warning("move of %s unconfirmed: read back %s", run.id, current.status_label)
+        raise MoveUnconfirmed(run, env, when, current, exc) from exc
+
+    async def _after_not_delayed(self, located: Located, when: datetime | None, exc: RunNotDelayed) -> Run:
+        """Trigger.dev says the run is not delayed: it started between our read and our write, or an earlier
+        attempt of ours (its answer lost) already applied the move. Read it again and report how it is now."""
+        run, env = located.run, located.env
+        try:
+            current = await self._read_back(located)
+        except TriggerError as read_error:
+            if exc.maybe_applied:
+                raise MoveUnconfirmed(run, env, when, None, exc) from read_error
+            raise
+        if landed(run, current, when, self.now()):
+            # Most likely our own earlier attempt; either way the person got what they asked for.
+            log.info("move of %s taken as applied: read back %s", run.id, current.status_label)
+            return current
+        raise NotDelayed(current, env) from None
+
     def record_failure(
         self,
         actor: Actor,
@@ -254,6 +352,8 @@ class Desk:
             error = f"status {exc.run.status_label}"
         elif isinstance(exc, RunNotFound):
             outcome, error = Outcome.NOT_FOUND, str(exc)
+        elif isinstance(exc, OutcomeUnknown):
+            outcome, error = Outcome.UNKNOWN, f"{type(exc).__name__}: {exc}"
         else:
             outcome, error = Outcome.FAILED, f"{type(exc).__name__}: {exc.server_message or exc}"
         self.record(actor, outcome, env=env, run_id=run_id, task=task, previous=previous, new=when, error=error)

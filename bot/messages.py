@@ -383,6 +383,7 @@ HISTORY_OUTCOME = {
     "not_found": "looked for",
     "invalid_input": "typed something unreadable for",
     "failed": "failed to move",
+    "unknown": "could not confirm moving",
 }
 HISTORY_EMPTY = "Nothing recorded yet."
 
@@ -464,3 +465,48 @@ def slack_app_token_rejected(error: str) -> str:
         "Token (xapp-…) with the connections:write scope under Basic Information, and enable Socket Mode "
         "(manifests/slack.socket.yaml)."
     )
+
+
+# ---------------------------------------------------------------- moves whose answer was lost (outcome read back)
+
+
+def not_applied(run_id: str, task_escaped: str, previous_token: str) -> str:
+    return (
+        f":hourglass: Trigger.dev did not answer in time, so I read run `{run_id}` ({task_escaped}) again: it is "
+        f"still at {previous_token}, so nothing was changed. Try again in a minute (status: https://status.trigger.dev)."
+    )
+
+
+def move_unconfirmed(run_id: str, task_escaped: str, asked: str, seen: str, check: str) -> str:
+    """`asked` from unconfirmed_move_to / UNCONFIRMED_RUN_NOW, `seen` from unconfirmed_seen, `check` a link."""
+    return (
+        f":warning: Trigger.dev did not answer in time, and I could not confirm whether run `{run_id}` "
+        f"({task_escaped}) was {asked}: {seen}. Check the run before trying again: {check}."
+    )
+
+
+def unconfirmed_move_to(when_token: str) -> str:
+    return f"moved to {when_token}"
+
+
+UNCONFIRMED_RUN_NOW = "started"
+
+
+def unconfirmed_seen(status_escaped: str | None, when_token: str | None) -> str:
+    """What reading the run back showed (None: the read failed too)."""
+    if status_escaped is None:
+        return "reading it back failed too"
+    if when_token is None:
+        return f"it now shows *{status_escaped}*"
+    return f"it now shows *{status_escaped}*, to start {when_token}"
+
+
+def outcome_unknown(check: str) -> str:
+    return (
+        ":warning: Trigger.dev did not answer in time, so I could not confirm whether the change was applied. "
+        f"Check the run before trying again: {check}."
+    )
+
+
+def check_run_command(run_id: str) -> str:
+    return f"`{COMMAND} {run_id}`"

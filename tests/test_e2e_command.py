@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -315,3 +316,80 @@ def test_missing_configuration_stops_the_process_naming_every_variable(tmp_path:
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "TRIGGER_SECRET_KEY", "MAX_DELAY"):
         assert name in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- answers that come after the deadline
+
+
+def audit_row(tmp_path: Path, fake: FakeSlack, run_id: str) -> dict[str, Any]:
+    """The bot's (only) audit record for `run_id`, once it is written."""
+
+    def read() -> dict[str, Any] | None:
+        path = tmp_path / "bot.sqlite3"
+        if not path.exists():
+            return None
+        with sqlite3.connect(path) as conn:
+            conn.row_factory = sqlite3.Row
+            try:
+                rows = [dict(r) for r in conn.execute("SELECT * FROM audit_events WHERE run_id = ?", (run_id,))]
+            except sqlite3.OperationalError:
+                return None
+        assert len(rows) <= 1, rows
+        return rows[0] if rows else None
+
+    row: dict[str, Any] = fake.wait_for(read)
+    return row
+
+
+def test_a_move_applied_but_answered_after_the_deadline_is_told_as_moved(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    """Trigger.dev applies the reschedule but answers long after TRIGGER_DEADLINE: the bot reads the run again."""
+    old = datetime.now(UTC) + timedelta(minutes=30)
+    target = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0, second=0)
+    run = fake_trigger.add_run(PROD_ENV, delayed_until=old)
+    late = fake_trigger.answer_late("POST", RESCHEDULE)
+    env = bot_env(fake_slack, fake_trigger, tmp_path, TRIGGER_DEADLINE="2")
+    with BotProcess(env, log_path=tmp_path / "bot.log") as process:
+        url = fake_slack.new_response_url()
+        SlackSender(process.events_url, SIGNING_SECRET).command(
+            f"{run['id']} {target.strftime('%Y-%m-%dT%H:%M')}Z", response_url=url
+        )
+        body = only_response(fake_slack, url)
+        row = audit_row(tmp_path, fake_slack, run["id"])
+        log = process.log_text()
+    assert not late.is_set()  # the answer never came while the bot was deciding
+    assert fake_trigger.get_run(run["id"])["delayedUntil"] == target
+    assert body["response_type"] == "in_channel"
+    text = blocks_text(body)
+    assert "<@U111> rescheduled *send-reminder* in *Prod*" in text
+    assert date_token(target) in text and date_token(old) in text
+    assert "not answering" not in text
+    assert [r.method for r in fake_trigger.requests] == ["GET", "POST", "GET"]  # found, moved, read back
+    assert "confirmed by reading back" in log
+    assert row["outcome"] == "rescheduled" and row["error"] is None
+
+
+@pytest.mark.parametrize("fault", ["held", "gateway-504"])
+def test_a_move_not_applied_and_not_answered_in_time_is_told_as_still_at_the_previous_time(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, fault: str
+) -> None:
+    """Trigger.dev does not apply the reschedule: it holds the request past the deadline, or a gateway answers
+    504 on every attempt. The run is read again and still shows its previous time."""
+    old = datetime.now(UTC) + timedelta(minutes=30)
+    run = fake_trigger.add_run(PROD_ENV, delayed_until=old)
+    if fault == "held":
+        fake_trigger.hold("POST", RESCHEDULE)  # released (and applied) only when the fake stops, after the test
+    else:
+        fake_trigger.fail_next("POST", RESCHEDULE, 504, "Gateway Timeout", times=10)
+    env = bot_env(fake_slack, fake_trigger, tmp_path, TRIGGER_DEADLINE="2")
+    with BotProcess(env, log_path=tmp_path / "bot.log") as process:
+        url = fake_slack.new_response_url()
+        SlackSender(process.events_url, SIGNING_SECRET).command(f"{run['id']} 2h", response_url=url)
+        body = only_response(fake_slack, url)
+        row = audit_row(tmp_path, fake_slack, run["id"])
+        assert fake_trigger.get_run(run["id"])["delayedUntil"] == run["delayedUntil"]
+    assert body["response_type"] == "ephemeral"
+    assert body["text"] == messages.not_applied(run["id"], "send-reminder", date_token(old))
+    assert fake_trigger.requests[-1].method == "GET"  # read back after the move
+    assert row["outcome"] == "failed" and row["error"].startswith("NotApplied:")

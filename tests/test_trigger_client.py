@@ -13,6 +13,7 @@ from bot.trigger.client import API_VERSION, USER_AGENT, Deadline, RetryPolicy, T
 from bot.trigger.errors import (
     AuthRejected,
     InvalidDelay,
+    OutcomeUnknown,
     RateLimited,
     RunNotDelayed,
     RunNotFound,
@@ -239,3 +240,137 @@ async def test_the_key_never_appears_in_the_client_repr() -> None:
     time = FakeTime()
     client = make(lambda request: httpx.Response(200, json=RUN), time)
     assert KEY not in repr(client)
+
+
+# ---------------------------------------------------------------- a change that may have been applied
+
+
+def raising(*failures: Exception | httpx.Response) -> tuple[Handler, list[httpx.Request]]:
+    """Each request gets the next failure (a response, or an httpx exception raised anew carrying the request);
+    the last one repeats."""
+    seen: list[httpx.Request] = []
+    queue = list(failures)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        item = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(item, httpx.Response):
+            return item
+        raise type(item)(str(item), request=request)
+
+    return handler, seen
+
+
+def read_timeout() -> httpx.ReadTimeout:
+    return httpx.ReadTimeout("timed out")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [read_timeout(), httpx.RemoteProtocolError("Server disconnected"), httpx.ReadError("reset"), error(502, "Bad")],
+    ids=["read-timeout", "disconnected", "read-error", "gateway-502"],
+)
+async def test_a_change_that_was_sent_and_not_answered_is_outcome_unknown(
+    failure: Exception | httpx.Response,
+) -> None:
+    time = FakeTime()
+    handler, seen = raising(failure)
+    with pytest.raises(OutcomeUnknown) as caught:
+        await make(handler, time).reschedule_run(RUN_ID, "2026-12-01T09:00:00.000Z", time.deadline())
+    assert len(seen) == 5 and caught.value.maybe_applied
+    assert isinstance(caught.value, TriggerUnavailable)  # anything that handles "unavailable" still catches it
+    assert isinstance(caught.value.__cause__, TriggerUnavailable)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ConnectError("refused"), httpx.ConnectTimeout("connect"), httpx.PoolTimeout("pool")],
+    ids=["connect-error", "connect-timeout", "pool-timeout"],
+)
+async def test_a_change_that_was_never_sent_is_plainly_unavailable(failure: Exception) -> None:
+    time = FakeTime()
+    handler, seen = raising(failure)
+    with pytest.raises(TriggerUnavailable) as caught:
+        await make(handler, time).reschedule_run(RUN_ID, "2h", time.deadline())
+    assert type(caught.value) is TriggerUnavailable and not caught.value.maybe_applied
+    assert len(seen) == 5 and isinstance(caught.value.__cause__, type(failure))
+
+
+async def test_a_read_is_never_outcome_unknown() -> None:
+    time = FakeTime()
+    handler, _ = raising(read_timeout())
+    with pytest.raises(TriggerUnavailable) as caught:
+        await make(handler, time).retrieve_run(RUN_ID, time.deadline())
+    assert type(caught.value) is TriggerUnavailable and not caught.value.maybe_applied
+
+
+async def test_maybe_applied_sticks_across_retries_that_then_fail_otherwise() -> None:
+    """Sent once (read timeout), then never sent again (connection refused): the first may have applied."""
+    time = FakeTime()
+    handler, seen = raising(read_timeout(), httpx.ConnectError("refused"))
+    with pytest.raises(OutcomeUnknown) as caught:
+        await make(handler, time).reschedule_run(RUN_ID, "2h", time.deadline())
+    assert len(seen) == 5 and isinstance(caught.value.__cause__, TriggerUnavailable)
+
+
+async def test_a_refusal_after_a_maybe_applied_attempt_is_outcome_unknown() -> None:
+    time = FakeTime()
+    handler, seen = raising(read_timeout(), error(401, "Invalid or missing API Key"))
+    with pytest.raises(OutcomeUnknown) as caught:
+        await make(handler, time).reschedule_run(RUN_ID, "2h", time.deadline())
+    assert len(seen) == 2 and isinstance(caught.value.__cause__, AuthRejected) and caught.value.status == 401
+
+
+async def test_not_delayed_after_a_maybe_applied_attempt_keeps_its_type_and_says_so() -> None:
+    time = FakeTime()
+    handler, seen = raising(read_timeout(), error(400, "Cannot reschedule a run that is not delayed"))
+    with pytest.raises(RunNotDelayed) as caught:
+        await make(handler, time).reschedule_run(RUN_ID, "0s", time.deadline())
+    assert len(seen) == 2 and caught.value.maybe_applied
+
+
+async def test_not_delayed_at_once_is_not_maybe_applied() -> None:
+    time = FakeTime()
+    handler, _ = raising(error(400, "Cannot reschedule a run that is not delayed"))
+    with pytest.raises(RunNotDelayed) as caught:
+        await make(handler, time).reschedule_run(RUN_ID, "0s", time.deadline())
+    assert not caught.value.maybe_applied
+
+
+async def test_a_retry_that_succeeds_after_a_maybe_applied_attempt_is_a_success() -> None:
+    time = FakeTime()
+    body = {**RUN, "delayedUntil": "2026-12-01T09:00:00.000Z"}
+    handler, seen = raising(read_timeout(), httpx.Response(200, json=body))
+    run = await make(handler, time).reschedule_run(RUN_ID, "2026-12-01T09:00:00.000Z", time.deadline())
+    assert run.delayed_until is not None and run.delayed_until.year == 2026 and len(seen) == 2
+    # The retry is the same logical call: same idempotency key, same absolute instant.
+    assert len({r.headers["x-trigger-request-idempotency-key"] for r in seen}) == 1
+    assert {r.content for r in seen} == {seen[0].content}
+
+
+async def test_the_deadline_passing_after_a_maybe_applied_attempt_is_outcome_unknown() -> None:
+    """The read timeout used up the whole deadline: no retry, and the answer is "unknown", not "unavailable"."""
+    time = FakeTime()
+    deadline = time.deadline(5.0)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        time.mono = deadline.expires_at  # the request took all the time there was
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with pytest.raises(OutcomeUnknown):
+        await make(handler, time).reschedule_run(RUN_ID, "2h", deadline)
+    assert time.waits == []
+
+
+async def test_an_unreadable_success_to_a_change_is_outcome_unknown() -> None:
+    time = FakeTime()
+    handler, _ = sequence(httpx.Response(200, content=b"<html>ok</html>"))
+    with pytest.raises(OutcomeUnknown):
+        await make(handler, time).reschedule_run(RUN_ID, "2h", time.deadline())
+    handler, _ = sequence(httpx.Response(200, json={"id": 42}))
+    with pytest.raises(OutcomeUnknown):
+        await make(handler, time).reschedule_run(RUN_ID, "2h", time.deadline())
+    handler, _ = sequence(httpx.Response(200, content=b"<html>ok</html>"))
+    with pytest.raises(TriggerUnavailable) as caught:
+        await make(handler, time).retrieve_run(RUN_ID, time.deadline())
+    assert type(caught.value) is TriggerUnavailable

@@ -7,11 +7,12 @@ import secrets
 
 from bot import messages
 from bot.access import Refused
-from bot.actions import NotDelayed, NotFoundAnywhere
-from bot.render.mrkdwn import escape
+from bot.actions import MoveUnconfirmed, NotApplied, NotDelayed, NotFoundAnywhere
+from bot.render.mrkdwn import date_token, escape, link
 from bot.trigger.errors import (
     AuthRejected,
     InvalidDelay,
+    OutcomeUnknown,
     RateLimited,
     RunNotFound,
     TriggerError,
@@ -30,8 +31,11 @@ def environments_text(names: list[str]) -> str:
     return ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
-def failure_text(exc: TriggerError | Refused, run_id: str, env_title: str) -> str:
-    """The specific, private explanation of a refusal or a Trigger.dev failure."""
+def failure_text(exc: TriggerError | Refused, run_id: str, env_title: str, run_url: str | None = None) -> str:
+    """The specific, private explanation of a refusal or a Trigger.dev failure.
+
+    `run_url`, the run's dashboard link when the caller has it, is offered when the outcome could not be confirmed.
+    """
     if isinstance(exc, Refused):
         return refusal_text(exc)
     env_title = exc.environment or env_title
@@ -45,6 +49,12 @@ def failure_text(exc: TriggerError | Refused, run_id: str, env_title: str) -> st
         return messages.key_rejected(escape(env_title))
     if isinstance(exc, RateLimited):
         return messages.rate_limited()
+    if isinstance(exc, NotApplied):
+        return messages.not_applied(exc.run.id, escape(exc.run.task_identifier), date_token(exc.previous))
+    if isinstance(exc, MoveUnconfirmed):
+        return unconfirmed_text(exc, run_url)
+    if isinstance(exc, OutcomeUnknown):
+        return messages.outcome_unknown(_check(run_id, run_url))
     if isinstance(exc, TriggerUnavailable):
         return messages.unavailable()
     if isinstance(exc, InvalidDelay):
@@ -52,6 +62,24 @@ def failure_text(exc: TriggerError | Refused, run_id: str, env_title: str) -> st
     if isinstance(exc, TriggerRequestError):
         return messages.request_refused(escape(exc.server_message or f"HTTP {exc.status}"))
     return unexpected_text(exc, "trigger")
+
+
+def unconfirmed_text(exc: MoveUnconfirmed, run_url: str | None) -> str:
+    """A move that may or may not have been applied: what was asked, what reading back showed, where to check."""
+    asked = messages.UNCONFIRMED_RUN_NOW if exc.when is None else messages.unconfirmed_move_to(date_token(exc.when))
+    current = exc.current
+    if current is None:
+        seen = messages.unconfirmed_seen(None, None)
+    else:
+        until = date_token(current.delayed_until) if current.is_delayed and current.delayed_until else None
+        seen = messages.unconfirmed_seen(escape(current.status_label), until)
+    check = _check(exc.run.id, run_url)
+    return messages.move_unconfirmed(exc.run.id, escape(exc.run.task_identifier), asked, seen, check)
+
+
+def _check(run_id: str, run_url: str | None) -> str:
+    """Where to look at the run: its dashboard link when known, else the command that shows it."""
+    return link(run_url, messages.OPEN_IN_TRIGGER) if run_url else messages.check_run_command(run_id)
 
 
 def refusal_text(exc: Refused) -> str:

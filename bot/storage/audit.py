@@ -34,6 +34,7 @@ class Outcome(StrEnum):
     NOT_FOUND = "not_found"
     INVALID_INPUT = "invalid_input"
     FAILED = "failed"
+    UNKNOWN = "unknown"  # a move was sent but whether it was applied could not be confirmed
 
 
 @dataclass(frozen=True, slots=True)

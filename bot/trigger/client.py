@@ -5,6 +5,9 @@ Retries follow the official SDK's policy (shared/trigger README §5.3) bounded b
 (epoch milliseconds) plus jitter; a response header `x-should-retry` overrides either way, except that the
 retrieve route's 404 (which always says `x-should-retry: true`) is retried once, quickly, so a mistyped id is
 answered in about a second. Other 4xx are never retried.
+
+A change (the reschedule POST) is not idempotent on the wire: once an attempt may have reached the server (see
+`errors.may_have_applied`), a final failure is raised as OutcomeUnknown, never as a plain "nothing changed".
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from bot.trigger.errors import (
     RunNotFound,
     TriggerError,
     TriggerUnavailable,
+    after_maybe_applied,
     error_from_response,
+    may_have_applied,
 )
 from bot.trigger.models import Run
 
@@ -101,7 +106,10 @@ class TriggerClient:
         """POST /api/v1/runs/{id}/reschedule with `{"delay": delay}`; the run as it is afterwards."""
         path = f"/api/v1/runs/{quote(run_id, safe='')}/reschedule"
         data = await self._request("POST", path, {"delay": delay}, deadline)
-        return _parse_run(data)
+        try:
+            return _parse_run(data)
+        except TriggerUnavailable as exc:  # a 2xx we cannot read: it was most likely applied
+            raise after_maybe_applied(exc) from exc
 
     def _headers(self, idempotency_key: str) -> dict[str, str]:
         return {
@@ -114,29 +122,47 @@ class TriggerClient:
 
     async def _request(self, method: str, path: str, body: Any, deadline: Deadline) -> Any:
         headers = self._headers(str(uuid.uuid4()))
+        changes = method != "GET"
+        maybe_applied = False  # whether any attempt of this change may have reached the server
         not_found_retried = False
         attempt = 0
         while True:
             attempt += 1
             timeout = deadline.remaining()
             if timeout <= 0:
-                raise TriggerUnavailable("deadline passed before the request could be sent")
+                error: TriggerError = TriggerUnavailable("deadline passed before the request could be sent")
+                raise self._final(error, maybe_applied, method, path)
             try:
                 response = await self.http.request(method, path, json=body, headers=headers, timeout=timeout)
             except httpx.HTTPError as exc:
                 log.warning("trigger.dev %s %s attempt %d: %s", method, path, attempt, type(exc).__name__)
-                error: TriggerError = TriggerUnavailable(f"network error: {type(exc).__name__}")
+                maybe_applied = maybe_applied or (changes and may_have_applied(exc))
+                error = TriggerUnavailable(f"network error: {type(exc).__name__}")
                 error.__cause__ = exc
                 wait: float | None = self._backoff_wait(attempt)
             else:
                 log.info("trigger.dev %s %s attempt %d → %d", method, path, attempt, response.status_code)
                 if response.is_success:
-                    return _json(response)
+                    try:
+                        return _json(response)
+                    except TriggerUnavailable as exc:
+                        if changes:  # a 2xx we cannot read: the change was most likely applied
+                            raise self._final(exc, True, method, path) from exc
+                        raise
+                maybe_applied = maybe_applied or (changes and may_have_applied(response.status_code))
                 error = error_from_response(response.status_code, dict(response.headers), response.content)
                 wait, not_found_retried = self._wait_for(response, error, attempt, not_found_retried)
             if wait is None or attempt >= self.policy.max_attempts or wait >= deadline.remaining():
-                raise error
+                raise self._final(error, maybe_applied, method, path)
             await self.sleep(wait)
+
+    @staticmethod
+    def _final(error: TriggerError, maybe_applied: bool, method: str, path: str) -> TriggerError:
+        """The error to raise when a request gives up: OutcomeUnknown when a change may have been applied."""
+        if not maybe_applied:
+            return error
+        log.warning("trigger.dev %s %s: sent, outcome unknown (%s)", method, path, error)
+        return after_maybe_applied(error)
 
     def _wait_for(
         self, response: httpx.Response, error: TriggerError, attempt: int, not_found_retried: bool

@@ -7,16 +7,23 @@
     ├── AuthRejected         401 / 403: the secret key is invalid, revoked or not an environment key
     ├── RateLimited          429, after the retries allowed by the deadline
     ├── TriggerUnavailable   5xx, network errors and timeouts, after retries
+    │   └── OutcomeUnknown   a change (POST) may have reached Trigger.dev but no answer says whether it applied
     └── TriggerRequestError  any other 4xx (e.g. the v3-engine deprecation), with the server's message
 
 Every exception carries `status` (None for network errors) and `server_message` (the server's `error` string,
-never anything we sent, so no secret can end up here).
+never anything we sent, so no secret can end up here), and `maybe_applied`: True when an earlier attempt of the
+same change may have been applied (sent, then a read timeout, a lost connection or a 5xx). A failure with nothing
+maybe applied means nothing changed; the client raises OutcomeUnknown for any final failure after such an attempt,
+except RunNotDelayed (a retried run-now that already started), which keeps its type with `maybe_applied` set.
+Only a connect error, a connect timeout or a pool timeout prove that a request was never sent.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import httpx
 
 
 class TriggerError(Exception):
@@ -27,6 +34,7 @@ class TriggerError(Exception):
         self.status = status
         self.server_message = server_message
         self.environment: str | None = None  # the title of the environment asked, set by the caller
+        self.maybe_applied = False  # set by the client: an attempt of this change may have reached Trigger.dev
 
 
 class RunNotFound(TriggerError):
@@ -55,6 +63,15 @@ class RateLimited(TriggerError):
 
 class TriggerUnavailable(TriggerError):
     """Trigger.dev did not answer usefully: 5xx, a network error or a timeout."""
+
+
+class OutcomeUnknown(TriggerUnavailable):
+    """A change was sent and may have been applied, but no answer says so (read timeout, connection lost after
+    sending, a 5xx after sending), and the retries allowed by the deadline ran out. Read the run to know."""
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.maybe_applied = True
 
 
 class TriggerRequestError(TriggerError):
@@ -96,6 +113,34 @@ def error_from_response(status: int, headers: dict[str, str], body: bytes) -> Tr
     if status == 400 and (text.startswith("Invalid delay") or text == "Invalid request body"):
         return InvalidDelay(text, **kwargs)
     return TriggerRequestError(f"request refused ({status}): {text}", **kwargs)
+
+
+# Network failures that prove a request never left this process: no connection was made or borrowed.
+NEVER_SENT: tuple[type[httpx.HTTPError], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def may_have_applied(failure: httpx.HTTPError | int) -> bool:
+    """Whether a change whose attempt failed this way may have been applied anyway.
+
+    A network error other than NEVER_SENT (a read timeout, a connection lost after sending) or a 5xx (a gateway's
+    after forwarding, or the server's own after acting) cannot rule it out; any other status is a refusal.
+    """
+    if isinstance(failure, int):
+        return failure >= 500
+    return not isinstance(failure, NEVER_SENT)
+
+
+def after_maybe_applied(error: TriggerError) -> TriggerError:
+    """The final failure of a change that an earlier attempt may have applied: OutcomeUnknown (caused by `error`),
+    except RunNotDelayed, kept with `maybe_applied` set (the caller reads the run either way)."""
+    if isinstance(error, RunNotDelayed):
+        error.maybe_applied = True
+        return error
+    unknown = OutcomeUnknown(
+        f"sent, outcome unknown: {error}", status=error.status, server_message=error.server_message
+    )
+    unknown.__cause__ = error
+    return unknown
 
 
 def reset_from_headers(headers: dict[str, str]) -> float | None:

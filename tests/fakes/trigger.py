@@ -3,6 +3,10 @@
 Runs live in environments; a secret key belongs to one environment and sees only that environment's runs.
 Statuses are stored with their v4 names and rendered as legacy names unless the request sends
 `x-trigger-api-version: 2025-07-16`. Dates are kept as aware UTC datetimes truncated to milliseconds.
+
+Faults: `fail_next` (a canned answer instead of handling), `rate_limit`, and from FakeServer `drop_next` (no answer)
+and `hold` (the request waits *before* it is handled, so nothing is applied until released); `answer_late` is
+the opposite of `hold`: the request is handled at once (a reschedule is applied) and only its answer waits.
 """
 
 from __future__ import annotations
@@ -164,6 +168,7 @@ class FakeTrigger(FakeServer):
         self._failures: list[Rule] = []
         self._rate_limited = 0
         self._rate_limit_reset_in = 1.0
+        self._late: list[Rule] = []  # payload: the threading.Event that releases the answer
         self._data_lock = threading.Lock()
 
     # setup -----------------------------------------------------------------------------------------------
@@ -255,9 +260,31 @@ class FakeTrigger(FakeServer):
             self._rate_limited = times
             self._rate_limit_reset_in = reset_in
 
+    def answer_late(self, method: str, path_regex: str, times: int = 1) -> threading.Event:
+        """The next `times` matching requests are handled at once (a reschedule is applied) but answered only when
+        the returned event is set (or the fake stops): Trigger.dev acting, then answering after the client gave up.
+        """
+        event = threading.Event()
+        with self._lock:
+            self._late.append(Rule(method, path_regex, times, event))
+        return event
+
+    def stop(self) -> None:
+        with self._lock:
+            for rule in self._late:
+                rule.payload.set()  # release late answers so their threads can finish
+        super().stop()
+
     # handling --------------------------------------------------------------------------------------------
 
     def handle(self, request: RecordedRequest) -> Reply | None:
+        reply = self._answer(request)
+        late = self.take(self._late, request)
+        if late is not None:
+            late.payload.wait()
+        return reply
+
+    def _answer(self, request: RecordedRequest) -> Reply:
         failure = self.take(self._failures, request)
         if failure is not None:
             status, body, headers = failure.payload
