@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from bot.access import Gate, Refused
 from bot.domain.delays import to_api_delay
 from bot.domain.environments import Environment
+from bot.inflight import outcome_recorded
 from bot.logs import redact
 from bot.storage.audit import AuditLog, AuditRecord, Outcome
 from bot.trigger.client import Deadline, TriggerClient
@@ -371,6 +372,7 @@ class Desk:
         error: str | None = None,
     ) -> None:
         """Add one attempt to the audit trail (in the background; never delays or fails the action)."""
+        outcome_recorded()
         if self.audit is None:
             return
         self.audit.record(

@@ -1,49 +1,104 @@
-"""Work still running after Slack got its acknowledgement, so shutdown can wait for it.
+"""Work still running after Slack got its acknowledgement, so shutdown can wait for it and account for it.
 
 Bolt runs a listener's remaining work in a task nobody awaits; without this, a deploy would close the HTTP
-clients under a reschedule in flight and lose its answer and its audit record.
+clients under a reschedule in flight and lose its answer and its audit record. Work that is still unfinished when
+the drain runs out is not dropped silently: each piece is told to its person (when it registered a way to reach
+them), and the action path records its moves in flight as unknown (see `Desk.abandon_in_flight`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
+Tell = Callable[[str], Awaitable[object]]
+
+
+@dataclass(slots=True)
+class Job:
+    """One piece of acknowledged work: what it is (for the person and the log), who asked (an `Actor`), how to
+    reach them, and whether its outcome is already in the audit trail."""
+
+    what: str
+    actor: Any = None
+    tell: Tell | None = None
+    recorded: bool = False
+
+
+CURRENT_JOB: ContextVar[Job | None] = ContextVar("current_job", default=None)
+
+
+def outcome_recorded() -> None:
+    """Called by the audit path: the job at hand (if any) has its outcome recorded."""
+    job = CURRENT_JOB.get()
+    if job is not None:
+        job.recorded = True
+
 
 class InFlight:
-    """Counts handlers at work; `drain` waits (bounded) until none is."""
+    """Tracks work at hand; `drain` waits (bounded) until none is left."""
 
     def __init__(self) -> None:
-        self._count = 0
+        self._jobs: dict[int, Job] = {}
+        self._next = 0
         self._idle = asyncio.Event()
         self._idle.set()
 
     @asynccontextmanager
-    async def work(self) -> AsyncIterator[None]:
-        self._count += 1
+    async def work(self, what: str = "", actor: Any = None, tell: Tell | None = None) -> AsyncIterator[Job]:
+        job = Job(what, actor, tell)
+        self._next += 1
+        number = self._next
+        self._jobs[number] = job
         self._idle.clear()
+        token = CURRENT_JOB.set(job)
         try:
-            yield
+            yield job
         finally:
-            self._count -= 1
-            if self._count == 0:
+            CURRENT_JOB.reset(token)
+            del self._jobs[number]
+            if not self._jobs:
                 self._idle.set()
 
     @property
     def busy(self) -> int:
-        return self._count
+        return len(self._jobs)
+
+    def unfinished(self) -> list[Job]:
+        return list(self._jobs.values())
 
     async def drain(self, timeout: float) -> bool:
         """True when everything finished within `timeout` seconds."""
-        if self._count:
-            log.info("waiting for %d action(s) in flight before shutting down", self._count)
+        if self._jobs:
+            log.info("waiting for %d action(s) in flight before shutting down", len(self._jobs))
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:
-            log.warning("shutting down with %d action(s) still in flight", self._count)
+            log.warning("shutting down with %d action(s) still in flight", len(self._jobs))
             return False
         return True
+
+    async def tell_unfinished(self, message: Callable[[str], str], timeout: float) -> None:
+        """Tell each unfinished job's person `message(job.what)`, all at once, within `timeout` seconds."""
+        jobs = [job for job in self.unfinished() if job.tell is not None and not job.recorded]
+        calls = [_quietly(job.tell(message(job.what))) for job in jobs if job.tell is not None]
+        if not calls:
+            return
+        try:
+            await asyncio.wait_for(asyncio.gather(*calls), timeout)
+        except TimeoutError:
+            log.warning("could not tell everyone about unfinished work within %.0f s", timeout)
+
+
+async def _quietly(call: Awaitable[object]) -> None:
+    try:
+        await call
+    except Exception as exc:
+        log.warning("could not tell a person their work did not finish: %s", type(exc).__name__)

@@ -467,6 +467,30 @@ def slack_app_token_rejected(error: str) -> str:
     )
 
 
+# --- Shutdown, incomplete requests and undeliverable replies -------------------------------------------------
+
+
+def config_deadline_too_long(deadline: float, grace: float, longest: float) -> str:
+    return (
+        f"TRIGGER_DEADLINE is {deadline:g} s, but with SHUTDOWN_GRACE at {grace:g} s a move started just before a "
+        f"deploy could not finish and be answered before the platform stops the process. Set TRIGGER_DEADLINE to "
+        f"at most {longest:g}, or raise SHUTDOWN_GRACE to match your platform's grace period."
+    )
+
+
+def shutdown_interrupted(what_escaped: str) -> str:
+    return (
+        f":warning: The bot was restarted before it finished `{what_escaped}`, so whether it happened is not known. "
+        f"Check the run with `{COMMAND} <run>` before trying again."
+    )
+
+
+INCOMPLETE_REQUEST = (
+    "This request did not say who sent it or from which channel, so nothing was changed. "
+    "Try again from a channel or a DM."
+)
+
+
 # ---------------------------------------------------------------- moves whose answer was lost (outcome read back)
 
 

@@ -7,14 +7,22 @@ or a validation error.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-from bot import messages
+from bot import messages, shutdown
 from bot.domain.access import DEFAULT, Policy, Rule, split_ids
 from bot.domain.delays import DelayError, parse_when
 from bot.domain.environments import KINDS, Environment, environment_for_key, looks_like_secret_key
@@ -63,6 +71,21 @@ class KeyedEnvironment:
     key: SecretStr
 
 
+class _MappingSource(EnvSettingsSource):
+    """Reads variables from a given mapping instead of os.environ, with the same names and parsing."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self._environ.items()}
+
+
+# Set only while load(mode, environ) builds Settings from that mapping alone.
+_given_environ: ContextVar[Mapping[str, str] | None] = ContextVar("_given_environ", default=None)
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Field names map 1:1 to upper-case environment variables."""
 
@@ -79,7 +102,8 @@ class Settings(BaseSettings):
     trigger_secret_keys: SecretStr | None = None
     trigger_api_url: AnyHttpUrl = AnyHttpUrl("https://api.trigger.dev")
     trigger_dashboard_url: AnyHttpUrl = AnyHttpUrl("https://cloud.trigger.dev")
-    trigger_deadline: float = Field(default=30.0, gt=0, le=600)
+    trigger_deadline: float = Field(default=15.0, gt=0, le=600)
+    shutdown_grace: float = Field(default=30.0, ge=20, le=3600)
 
     max_delay: Annotated[timedelta, NoDecode] = timedelta(days=365)
     confirm_environments: Annotated[frozenset[str], NoDecode] = frozenset({"prod"})
@@ -95,6 +119,20 @@ class Settings(BaseSettings):
 
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        environ = _given_environ.get()
+        if environ is None:
+            return (init_settings, env_settings, dotenv_settings, file_secret_settings)
+        return (init_settings, _MappingSource(settings_cls, environ))
 
     @field_validator("max_delay", mode="before")
     @classmethod
@@ -183,6 +221,14 @@ class Settings(BaseSettings):
             problems.append(messages.config_unknown_env("CONFIRM_ENVIRONMENTS", name, sorted(known)))
         return problems
 
+    def timing_problems(self) -> list[str]:
+        """A move started just before shutdown must be able to finish, be confirmed and be answered within the
+        platform's grace period: TRIGGER_DEADLINE is bounded by SHUTDOWN_GRACE."""
+        longest = shutdown.longest_deadline(self.shutdown_grace)
+        if self.trigger_deadline > longest:
+            return [messages.config_deadline_too_long(self.trigger_deadline, self.shutdown_grace, longest)]
+        return []
+
     def missing_for(self, mode: Mode) -> list[str]:
         """Names of the variables that `mode` needs and that are not set."""
         if mode == "migrate":
@@ -205,8 +251,19 @@ class ConfigError(Exception):
     """Raised with one message naming every missing or invalid variable (never their values)."""
 
 
-def load(mode: Mode) -> Settings:
-    """Read and check the configuration for `mode`, or raise ConfigError describing everything wrong."""
+def load(mode: Mode, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and check the configuration for `mode`, or raise ConfigError describing everything wrong.
+
+    `environ`, when given, is the only source: neither os.environ nor a .env file is read (tests use it).
+    """
+    token = _given_environ.set(environ)
+    try:
+        return _load(mode)
+    finally:
+        _given_environ.reset(token)
+
+
+def _load(mode: Mode) -> Settings:
     problems: list[str] = []
     try:
         settings = Settings()
@@ -222,6 +279,7 @@ def load(mode: Mode) -> Settings:
         problems.append(messages.config_missing(name, WHERE_TO_FIND[name]))
     if mode != "migrate":
         problems.extend(settings.key_problems())
+        problems.extend(settings.timing_problems())
     if problems:
         raise ConfigError(messages.config_problems(problems))
     return settings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 import httpx
@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import messages, shutdown
 from bot.access import Gate
 from bot.actions import Desk, Target
 from bot.settings import Settings
@@ -20,12 +21,11 @@ from bot.slack.groups import SlackGroups
 from bot.slack.identity import Identity, check_token
 from bot.slack.services import Services
 from bot.storage import db
-from bot.storage.audit import AuditLog
+from bot.storage.audit import AuditLog, Outcome
+from bot.storage.replays import ReplayGuard
 from bot.trigger.client import TriggerClient, new_http_client
 
 log = logging.getLogger(__name__)
-DRAIN_SECONDS = 20.0
-FLUSH_SECONDS = 5.0
 
 
 @dataclass(slots=True)
@@ -37,6 +37,9 @@ class Bot:
     services: Services
     engine: AsyncEngine
     audit: AuditLog
+    replays: ReplayGuard
+    signing_secret: bytes = field(default=b"", repr=False)
+    shutdown_grace: float = 30.0
 
     async def start(self) -> None:
         """Open the Slack connection pool and create or upgrade the schema. A database that is down does not
@@ -50,10 +53,18 @@ class Bot:
             log.error("database unavailable at start (%s); audit records go to the log until it answers", exc)
 
     async def aclose(self) -> None:
-        # Finish what was acknowledged (bounded by the per-action deadline) before closing its clients.
-        # Bounded so a platform's shutdown grace period (often 30 s) is not outlived.
-        await self.services.inflight.drain(min(self.services.desk.deadline_seconds + 5, DRAIN_SECONDS))
-        await self.audit.flush(FLUSH_SECONDS)
+        """Finish what was acknowledged, account for what could not be finished, write the audit trail, close.
+
+        Bounded by SHUTDOWN_GRACE (see bot.shutdown): TRIGGER_DEADLINE is checked at start to fit in the drain.
+        """
+        inflight = self.services.inflight
+        if not await inflight.drain(shutdown.drain_seconds(self.shutdown_grace)):
+            for job in inflight.unfinished():
+                log.warning("unfinished at shutdown: %s", job.what)
+                if not job.recorded and job.actor is not None:
+                    self.services.desk.record(job.actor, Outcome.UNKNOWN, error="the bot shut down before finishing")
+            await inflight.tell_unfinished(messages.shutdown_interrupted, shutdown.TELL_SECONDS)
+        await self.audit.flush(shutdown.FLUSH_SECONDS)
         await self.http.aclose()
         await self.engine.dispose()
         session = self.app.client.session
@@ -99,6 +110,15 @@ def build(
     )
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
     identity = Identity(client, slack_identity)
-    app = build_app(client, signing.get_secret_value() if signing else None, services, identity)
+    app = build_app(client, services, identity)
     workspace.register(app, settings.slack_team_id, settings.slack_app_id)
-    return Bot(app=app, http=http, services=services, engine=engine, audit=audit)
+    return Bot(
+        app=app,
+        http=http,
+        services=services,
+        engine=engine,
+        audit=audit,
+        replays=ReplayGuard(engine),
+        signing_secret=signing.get_secret_value().encode() if signing else b"",
+        shutdown_grace=settings.shutdown_grace,
+    )

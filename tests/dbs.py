@@ -44,6 +44,7 @@ async def reset(url: str) -> None:
     try:
         async with engine.begin() as conn:
             await conn.execute(text("DROP TABLE IF EXISTS audit_events"))
+            await conn.execute(text("DROP TABLE IF EXISTS seen_requests"))
             await conn.execute(text("DROP TABLE IF EXISTS schema_version"))
     finally:
         await engine.dispose()

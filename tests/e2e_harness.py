@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import socket
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -35,6 +37,7 @@ DASHBOARD_URL = "https://cloud.trigger.test"
 
 HTTP_TIMEOUT = 10.0
 STARTUP_TIMEOUT = 20.0
+_TRIGGER_IDS = itertools.count(1)
 _KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "SYSTEMROOT", "VIRTUAL_ENV")
 
 
@@ -42,6 +45,11 @@ def sign(signing_secret: str, timestamp: str, body: bytes) -> str:
     """Slack's v0 signature: HMAC-SHA256 of `v0:{timestamp}:{raw body}`."""
     base = b"v0:" + timestamp.encode() + b":" + body
     return "v0=" + hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def fresh_trigger_id() -> str:
+    """A trigger_id shaped like Slack's, never used before."""
+    return f"{int(time.time())}.{next(_TRIGGER_IDS)}.{uuid.uuid4().hex[:16]}"
 
 
 def example_payload(name: str) -> dict[str, Any]:
@@ -60,6 +68,7 @@ class SlackSender:
     def __init__(self, url: str, signing_secret: str) -> None:
         self.url = url
         self.signing_secret = signing_secret
+        self._sent_trigger_ids: set[str] = set()
 
     def command(
         self,
@@ -68,7 +77,7 @@ class SlackSender:
         response_url: str,
         user_id: str = "U111",
         channel_id: str = "C111",
-        trigger_id: str = "111.222.xxx",
+        trigger_id: str | None = None,
         team_id: str = "T111",
         command: str = "/reschedule",
         user_name: str = "oncall-engineer",
@@ -90,11 +99,27 @@ class SlackSender:
             "api_app_id": "A111",
             "is_enterprise_install": "false",
             "response_url": response_url,
-            "trigger_id": trigger_id,
+            "trigger_id": self._fresh_command_trigger_id(trigger_id),
         }
         return self.post(urlencode(fields).encode(), "application/x-www-form-urlencoded", **sign_options)
 
-    def interaction(self, payload: dict[str, Any], **sign_options: Any) -> httpx.Response:
+    def _fresh_command_trigger_id(self, trigger_id: str | None) -> str:
+        if trigger_id is None or trigger_id in self._sent_trigger_ids:
+            trigger_id = fresh_trigger_id()
+        self._sent_trigger_ids.add(trigger_id)
+        return trigger_id
+
+    def interaction(
+        self, payload: dict[str, Any], *, keep_trigger_id: bool = False, **sign_options: Any
+    ) -> httpx.Response:
+        """A payload as Slack sends it. Slack gives every interaction a trigger_id of its own (a copy is a replay, and
+        is refused), so one this sender already sent is replaced by a fresh one, unless `keep_trigger_id`."""
+        trigger_id = payload.get("trigger_id")
+        if isinstance(trigger_id, str) and not keep_trigger_id:
+            if trigger_id in self._sent_trigger_ids:
+                trigger_id = fresh_trigger_id()
+                payload = {**payload, "trigger_id": trigger_id}
+            self._sent_trigger_ids.add(trigger_id)
         body = ("payload=" + quote(json.dumps(payload))).encode()
         return self.post(body, "application/x-www-form-urlencoded", **sign_options)
 

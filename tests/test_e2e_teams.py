@@ -19,13 +19,13 @@ from tests.e2e_harness import (
     PROD_ENV,
     SIGNING_SECRET,
     STAGING_KEY,
-    BotProcess,
     SlackSender,
     bot_env,
     run_cli,
 )
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
+from tests.inprocess import InProcessBot
 from tests.test_e2e_buttons import action_ids, click, summary_via_command, wait_one
 from tests.test_e2e_shortcut_modal import (
     current_alert,
@@ -49,10 +49,10 @@ DEV_ENV = "env_dev"
 @pytest.fixture
 def start(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> Iterator[Any]:
     """Start a bot with extra settings: start(ACCESS__PROD__USERS="U9") → (sender, process)."""
-    processes: list[BotProcess] = []
+    processes: list[InProcessBot] = []
 
-    def launch(**overrides: str | None) -> tuple[SlackSender, BotProcess]:
-        process = BotProcess(bot_env(fake_slack, fake_trigger, tmp_path, **overrides), log_path=tmp_path / "bot.log")
+    def launch(**overrides: str | None) -> tuple[SlackSender, InProcessBot]:
+        process = InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path, **overrides), log_path=tmp_path / "bot.log")
         processes.append(process)
         return SlackSender(process.events_url, SIGNING_SECRET), process
 
@@ -302,7 +302,7 @@ def test_postgresql_is_the_same_code_path(start: Any, fake_slack: FakeSlack, fak
 
 def test_migrate_command(tmp_path: Path) -> None:
     ok = run_cli(["migrate"], {"DATABASE_URL": f"sqlite:///{tmp_path}/m.sqlite3"}, tmp_path)
-    assert ok.returncode == 0 and "database schema is at version 1" in ok.stdout
+    assert ok.returncode == 0 and "database schema is at version 2" in ok.stdout
     down = run_cli(["migrate"], {"DATABASE_URL": "postgresql://bot:hunter2@127.0.0.1:9/x"}, tmp_path)
     assert down.returncode == 1 and "the database did not answer" in down.stderr
     assert "hunter2" not in down.stderr and "Traceback" not in down.stderr
@@ -318,6 +318,7 @@ def test_foreign_workspace_clicks_are_acknowledged_and_ignored(
         "user": {"id": "U1", "team_id": "T999"},
         "api_app_id": "A111",
         "container": {"type": "message", "channel_id": "C1", "message_ts": "1.2"},
+        "trigger_id": "111.222.foreign",
         "response_url": fake_slack.new_response_url(),
         "actions": [{"action_id": "rb1:run_now", "value": '{"v":1,"r":"run_cm9k2x7ab000108l5ghf2d1qz"}'}],
     }

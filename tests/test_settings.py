@@ -54,7 +54,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert str(config.trigger_api_url) == "https://api.trigger.dev/"
     assert str(config.trigger_dashboard_url) == "https://cloud.trigger.dev/"
     assert config.max_delay == timedelta(days=365)
-    assert config.trigger_deadline == 30.0
+    assert config.trigger_deadline == 15.0
+    assert config.shutdown_grace == 30.0
     assert config.confirm_environments == frozenset({"prod"})
 
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -34,26 +35,34 @@ def web_client(token: str, base_url: str) -> AsyncWebClient:
     )
 
 
-def build_app(client: AsyncWebClient, signing_secret: str | None, services: Services, identity: Identity) -> AsyncApp:
-    """The Bolt app with every surface registered. `signing_secret` None means Socket Mode (no signatures)."""
+def build_app(client: AsyncWebClient, services: Services, identity: Identity) -> AsyncApp:
+    """The Bolt app with every surface registered.
+
+    Bolt's own signature check is off: in HTTP mode `bot.server` verifies every request before Bolt sees it
+    (Bolt's check raised on a malformed timestamp, and then its error handler ran for an unverified body), and
+    Socket Mode requests arrive over the connection the app token opened.
+    """
     app = AsyncApp(
         client=client,
         authorize=identity.authorizer(),
-        signing_secret=signing_secret or "",
-        request_verification_enabled=signing_secret is not None,
+        request_verification_enabled=False,
         process_before_response=False,
-        raise_error_for_unhandled_request=False,
+        raise_error_for_unhandled_request=True,
     )
 
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse | None:
-        text = unexpected_text(error, str(body.get("type") or body.get("command") or "request"))
+    async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse:
+        kind = str(body.get("type") or body.get("command") or "request")
+        if isinstance(error, BoltUnhandledRequestError):
+            log.warning("no listener for a %s request; ignored", kind[:40])
+            return BoltResponse(status=200, body="")
+        text = unexpected_text(error, kind)
         if body.get("response_url"):
             try:
                 await respond(text=text, response_type="ephemeral", replace_original=False)
             except Exception:
                 log.warning("could not tell the user about the error")
-        return None
+        return BoltResponse(status=200, body="")
 
     for surface in (command, buttons, modal, shortcut):
         surface.register(app, services)

@@ -8,6 +8,7 @@ the signed request, never from the value.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,7 @@ from bot.render.controls import DM_BUTTONS, PUSH_STEPS
 from bot.render.mrkdwn import date_token, escape
 from bot.render.summary import Rescheduled, run_summary
 from bot.slack import dm
-from bot.slack.deliver import quietly, respond_checked, show_summary, slack_error
+from bot.slack.deliver import quietly, respond_checked, show_summary, slack_error, tell_privately
 from bot.slack.ids import ACTION_PATTERN, Button, ButtonValue, ForeignPayload, parse_action
 from bot.slack.modal import Origin, RunRef, open_for
 from bot.slack.replies import failure_text, moved_but, unexpected_text
@@ -44,24 +45,31 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action(ACTION_PATTERN)
     async def on_action(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         await ack()
-        async with services.inflight.work():
+        actor = _actor(body, f"button {body['actions'][0].get('action_id')}"[:200])
+
+        async def private(text: str) -> None:
+            await tell_privately(respond, client, actor.user_id, actor.channel_id, text)
+
+        async with services.inflight.work(actor.input, actor, private):
             try:
-                await _handle(body, services, respond, client)
+                await _handle(body, services, respond, client, private)
             except Exception as exc:
-                await _private(respond, unexpected_text(exc, "button"))
+                await private(unexpected_text(exc, "button"))
 
 
-async def _private(respond: AsyncRespond, text: str) -> None:
-    await respond_checked(respond, text=text, response_type="ephemeral", replace_original=False)
-
-
-async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespond, client: AsyncWebClient) -> None:
-    actions = body.get("actions") or [{}]
+async def _handle(
+    body: dict[str, Any],
+    services: Services,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    private: Callable[[str], Awaitable[None]],
+) -> None:
+    actions = body["actions"]
     try:
         button, value = parse_action(actions[0])
     except ForeignPayload as exc:
         log.info("refused a foreign action: %s", exc)
-        await _private(respond, messages.foreign_payload())
+        await private(messages.foreign_payload())
         services.desk.record(
             _actor(body, f"button {actions[0].get('action_id')}"), Outcome.INVALID_INPUT, error=str(exc)
         )
@@ -69,11 +77,16 @@ async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespon
     if button is Button.OPEN:
         return  # A URL button: Slack opened the link; the click only needs its acknowledgement.
     if button is Button.CANCEL:
-        await respond(text=messages.CANCELLED, response_type="ephemeral", replace_original=True)
+        await respond_checked(respond, text=messages.CANCELLED, response_type="ephemeral", replace_original=True)
         return
     assert value is not None
     container = body.get("container") or {}
     actor = _actor(body, f"button {button.value}")
+    if not actor.channel_id:
+        log.warning("ignored a click without a channel (user %s)", actor.user_id)
+        await private(messages.INCOMPLETE_REQUEST)
+        services.desk.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error="no channel in the request")
+        return
     if button in (Button.OTHER, Button.RESCHEDULE):
         origin = Origin(
             kind="ephemeral" if container.get("is_ephemeral") else "message",
@@ -83,16 +96,16 @@ async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespon
         )
         refs = [RunRef(value.run_id, value.e)]
         if not await open_for(client, services, str(body.get("trigger_id", "")), refs, origin, actor):
-            await _private(respond, messages.trigger_id_expired())
+            await private(messages.trigger_id_expired())
         return
     try:
         when, note = await _target(button, value, actor, services, client)
     except Refusal as refusal:
-        await _private(respond, str(refusal))
+        await private(str(refusal))
         services.desk.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error=str(refusal)[:300])
         return
     message_ts = None if container.get("is_ephemeral") else container.get("message_ts")
-    click = Click(button, value, actor, message_ts, services, respond, client)
+    click = Click(button, value, actor, message_ts, services, respond, client, private)
     await _move(click, when, note)
 
 
@@ -162,6 +175,7 @@ class Click:
     services: Services
     respond: AsyncRespond
     client: AsyncWebClient
+    private: Callable[[str], Awaitable[None]]  # tells the clicker privately, by whatever route works
 
     @property
     def in_dm(self) -> bool:
@@ -175,19 +189,20 @@ async def _move(click: Click, when: datetime | None, note: str) -> None:
     except NotDelayed as exc:
         if click.button is not Button.CONFIRM:
             current = run_summary(exc.run, exc.env, click.services.run_url(exc.run.id))
-            await respond(text=current.text, blocks=current.blocks, replace_original=True)
-        else:
-            await respond(text=failure_text(exc, value.run_id, ""), response_type="ephemeral", replace_original=True)
+            await respond_checked(respond, text=current.text, blocks=current.blocks, replace_original=True)
+            await click.private(messages.not_delayed_after_click(exc.run.id, escape(exc.run.status_label)))
             return
-        await _private(respond, messages.not_delayed_after_click(exc.run.id, escape(exc.run.status_label)))
+        text = failure_text(exc, value.run_id, "")
+        if await respond_checked(respond, text=text, response_type="ephemeral", replace_original=True) is not None:
+            await click.private(text)
         return
     except (TriggerError, Refused) as exc:
-        await _private(respond, failure_text(exc, value.run_id, ""))
+        await click.private(failure_text(exc, value.run_id, ""))
         return
     try:
         await _after_move(click, moved, note)
     except Exception as exc:
-        await _private(respond, moved_but(exc, "button"))
+        await click.private(moved_but(exc, "button"))
 
 
 async def _after_move(click: Click, moved: Moved, note: str) -> None:
@@ -206,7 +221,7 @@ async def _after_move(click: Click, moved: Moved, note: str) -> None:
             await dm.send_text(client, actor.user_id, failed)
         note = " ".join(filter(None, [note, failed]))
     elif note:
-        await _private(click.respond, note)
+        await click.private(note)
     if not click.in_dm:
         where = await dm.where_text(client, actor.channel_id, click.message_ts)
         await quietly("DM confirmation", dm.confirm(client, services, moved, actor, where, note))

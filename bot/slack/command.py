@@ -7,6 +7,7 @@ acknowledgement itself; everything else is acknowledged first and answered throu
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,7 @@ from bot.render.history import history
 from bot.render.mrkdwn import code, escape, truncate
 from bot.render.summary import Rescheduled, run_summary
 from bot.slack import dm
-from bot.slack.deliver import quietly, respond_checked
+from bot.slack.deliver import quietly, respond_checked, tell_privately
 from bot.slack.replies import environments_text, failure_text, moved_but, unexpected_text
 from bot.slack.services import Services
 from bot.storage.audit import AuditUnavailable, Outcome
@@ -146,29 +147,40 @@ def register(app: AsyncApp, services: Services) -> None:
                 services.desk.record(actor, Outcome.INVALID_INPUT, error="unreadable command")
             return
         await ack()
-        async with services.inflight.work():
-            await _after_ack(intent, actor, services, respond, client)
+
+        async def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
+            return await tell_privately(respond, client, actor.user_id, actor.channel_id, text, blocks)
+
+        async with services.inflight.work(f"{messages.COMMAND} {typed}"[:200], actor, tell):
+            await _after_ack(intent, actor, services, respond, client, tell)
 
 
 async def _after_ack(
-    intent: Show | Move | History, actor: Actor, services: Services, respond: AsyncRespond, client: AsyncWebClient
+    intent: Show | Move | History,
+    actor: Actor,
+    services: Services,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    tell: Callable[..., Awaitable[bool]],
 ) -> None:
     try:
         if isinstance(intent, History):
-            await _history_reply(intent, actor, services, respond)
+            await _history_reply(intent, actor, services, tell)
         else:
-            await _act(intent, actor, services, respond, client)
+            await _act(intent, actor, services, respond, client, tell)
     except (TriggerError, Refused) as exc:
         run_id = getattr(intent, "run_id", "") or ""
         env_title = services.desk.targets[0].env.title if len(services.desk.targets) == 1 else ""
-        await respond(text=failure_text(exc, run_id, env_title), response_type="ephemeral")
+        await tell(failure_text(exc, run_id, env_title))
     except Exception as exc:
-        await respond(text=unexpected_text(exc, "command"), response_type="ephemeral")
+        await tell(unexpected_text(exc, "command"))
 
 
-async def _history_reply(intent: History, actor: Actor, services: Services, respond: AsyncRespond) -> None:
+async def _history_reply(
+    intent: History, actor: Actor, services: Services, tell: Callable[..., Awaitable[bool]]
+) -> None:
     if services.audit is None:
-        await respond(text=messages.history_unavailable(), response_type="ephemeral")
+        await tell(messages.history_unavailable())
         return
     try:
         if intent.run_id is None:
@@ -178,13 +190,18 @@ async def _history_reply(intent: History, actor: Actor, services: Services, resp
             records = await services.audit.for_run(intent.run_id)
             title = messages.history_run(intent.run_id)
     except AuditUnavailable:
-        await respond(text=messages.history_unavailable(), response_type="ephemeral")
+        await tell(messages.history_unavailable())
         return
-    await respond(text=title, blocks=history(title, records), response_type="ephemeral")
+    await tell(title, history(title, records))
 
 
 async def _act(
-    intent: Show | Move, actor: Actor, services: Services, respond: AsyncRespond, client: AsyncWebClient
+    intent: Show | Move,
+    actor: Actor,
+    services: Services,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    tell: Callable[..., Awaitable[bool]],
 ) -> None:
     desk = services.desk
     deadline = desk.deadline()
@@ -197,12 +214,12 @@ async def _act(
     run, env = located.run, located.env
     if isinstance(intent, Show):
         summary = run_summary(run, env, services.run_url(run.id), controls=services.controls(env, PRIVATE_BUTTONS))
-        await respond(text=summary.text, blocks=summary.blocks, response_type="ephemeral")
+        await tell(summary.text, summary.blocks)
         return
     if run.is_delayed and services.asks_first(env):
         await desk.authorize(actor, env, run.id)
         blocks = confirm_prompt(run.id, run.task_identifier, env, intent.when)
-        await respond(text=messages.CONFIRM_TITLE, blocks=blocks, response_type="ephemeral")
+        await tell(messages.CONFIRM_TITLE, blocks)
         return
     moved = await desk.move(actor, located, intent.when, deadline)
     try:
@@ -216,4 +233,4 @@ async def _act(
         where = messages.where_channel(actor.channel_id)
         await quietly("DM confirmation", dm.confirm(client, services, moved, actor, where, note))
     except Exception as exc:
-        await respond_checked(respond, text=moved_but(exc, "command"), response_type="ephemeral")
+        await tell(moved_but(exc, "command"))

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,3 +63,32 @@ async def show_summary(
     if problem is None:
         await respond_checked(respond, delete_original=True)
     return problem
+
+
+async def tell_privately(
+    respond: AsyncRespond | None,
+    client: AsyncWebClient,
+    user_id: str,
+    channel_id: str | None,
+    text: str,
+    blocks: list[dict[str, Any]] | None = None,
+) -> bool:
+    """Tell one person something privately, by the first route Slack takes: the response_url, then an
+    ephemeral message in the channel, then a DM. Every refusal is logged; False when no route worked."""
+    message: dict[str, Any] = {"text": text, "blocks": blocks} if blocks else {"text": text}
+    if respond is not None:
+        problem = await respond_checked(respond, response_type="ephemeral", replace_original=False, **message)
+        if problem is None:
+            return True
+    if channel_id:
+        try:
+            await client.chat_postEphemeral(channel=channel_id, user=user_id, **message)
+            return True
+        except Exception as exc:
+            log.warning("chat.postEphemeral to %s failed: %s", channel_id, slack_error(exc))
+    try:
+        await client.chat_postMessage(channel=user_id, **message)  # a user id as channel: the bot's DM
+        return True
+    except Exception as exc:
+        log.error("could not tell %s by any route: %s", user_id, slack_error(exc))
+    return False

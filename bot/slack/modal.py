@@ -26,7 +26,7 @@ from bot.render import modal as views
 from bot.render.mrkdwn import escape, link
 from bot.render.summary import Rescheduled, run_summary
 from bot.slack import dm, ids
-from bot.slack.deliver import quietly, show_summary, slack_error
+from bot.slack.deliver import quietly, show_summary, slack_error, tell_privately
 from bot.slack.replies import failure_text, unexpected_text
 from bot.slack.services import Services
 from bot.storage.audit import Outcome
@@ -258,14 +258,19 @@ def register(app: AsyncApp, services: Services) -> None:
                 services.desk.record(actor, Outcome.INVALID_INPUT, run_id=run_id, error="; ".join(errors.values()))
             return
         await ack(response_action="update", view=views.notice(messages.MODAL_WORKING))
-        async with services.inflight.work():
+
+        async def tell(text: str) -> bool:
+            return await tell_privately(None, client, actor.user_id, actor.channel_id, text)
+
+        what = f"reschedule {', '.join(submission.chosen)} ({submission.typed})"[:200]
+        async with services.inflight.work(what, actor, tell):
             try:
                 lines = await _submit(client, services, actor, metadata, submission.target, submission.chosen)
             except Exception as exc:
                 lines = [unexpected_text(exc, "modal")]
             if not await update_view(client, view["id"], views.notice(*lines)) and lines:
-                # The modal could not show the outcome: the person still learns it, by DM.
-                await dm.send_text(client, actor.user_id, "\n\n".join(lines))
+                # The modal could not show the outcome: the person still learns it, by another route.
+                await tell("\n\n".join(lines))
 
 
 async def _submit(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -11,8 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.actions import Actor
 from bot.domain.runs import find_run_ids
-from bot.slack import dm
-from bot.slack.deliver import respond_checked
+from bot.slack.deliver import tell_privately
 from bot.slack.ids import SHORTCUT_CALLBACK_ID
 from bot.slack.modal import Origin, RunRef, open_for
 from bot.slack.replies import unexpected_text
@@ -21,6 +21,7 @@ from bot.storage.audit import Outcome
 
 log = logging.getLogger(__name__)
 MAX_RUNS = 10
+Tell = Callable[[str], Awaitable[bool]]
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -29,11 +30,17 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.shortcut({"callback_id": SHORTCUT_CALLBACK_ID, "type": "message_action"})
     async def on_shortcut(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         await ack()
-        async with services.inflight.work():
-            await _handle(body, services, respond, client)
+        user_id = str(body["user"]["id"])
+        channel_id = str(body["channel"]["id"])
+
+        async def tell(text: str) -> bool:
+            return await tell_privately(respond, client, user_id, channel_id, text)
+
+        async with services.inflight.work("the Reschedule run shortcut", None, tell):
+            await _handle(body, services, client, tell)
 
 
-async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespond, client: AsyncWebClient) -> None:
+async def _handle(body: dict[str, Any], services: Services, client: AsyncWebClient, tell: Tell) -> None:
     user_id = str((body.get("user") or {}).get("id", ""))
     message = body.get("message") or {}
     all_ids = find_run_ids(message)
@@ -41,7 +48,7 @@ async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespon
     channel_id = (body.get("channel") or {}).get("id")
     team_id = str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or "")
     if not run_ids:
-        await _tell(respond, client, user_id, messages.no_run_in_message())
+        await tell(messages.no_run_in_message())
         attempt = Actor(user_id, team_id, channel_id, "shortcut", f"shortcut on message {message.get('ts')}")
         services.desk.record(attempt, Outcome.INVALID_INPUT, error="no run id in the message")
         return
@@ -63,15 +70,11 @@ async def _handle(body: dict[str, Any], services: Services, respond: AsyncRespon
             client, services, str(body.get("trigger_id", "")), [RunRef(r) for r in run_ids], origin, actor
         )
     except Exception as exc:
-        await _tell(respond, client, user_id, unexpected_text(exc, "shortcut"))
+        await tell(unexpected_text(exc, "shortcut"))
         return
     if not opened:
-        await _tell(respond, client, user_id, messages.trigger_id_expired())
+        await tell(messages.trigger_id_expired())
     elif len(all_ids) > MAX_RUNS:
-        await _tell(respond, client, user_id, messages.too_many_runs(len(all_ids), MAX_RUNS))
+        await tell(messages.too_many_runs(len(all_ids), MAX_RUNS))
 
 
-async def _tell(respond: AsyncRespond, client: AsyncWebClient, user_id: str, text: str) -> None:
-    """Privately, through the shortcut's response_url; by DM when Slack does not take it there."""
-    if await respond_checked(respond, text=text, response_type="ephemeral", replace_original=False) is not None:
-        await dm.send_text(client, user_id, text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    event,
     select,
     text,
 )
@@ -47,6 +49,15 @@ audit_events = Table(
     Index("ix_audit_events_run_at", "run_id", "at"),
 )
 
+# Requests already acted on, by Slack's trigger_id, so a replayed copy is recognised by every process.
+seen_requests = Table(
+    "seen_requests",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Index("ix_seen_requests_seen_at", "seen_at"),
+)
+
 
 def async_url(url: str) -> str:
     """`sqlite:///…` and `postgresql://…` (or `postgres://…`) with the async driver this bot uses."""
@@ -63,7 +74,9 @@ def create_engine(url: str) -> AsyncEngine:
     """One engine (and connection pool) per process."""
     converted = async_url(url)
     if converted.startswith("sqlite"):
-        return create_async_engine(converted, connect_args={"timeout": 5})
+        engine = create_async_engine(converted, connect_args={"timeout": 5})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
     return create_async_engine(
         converted,
         pool_size=5,
@@ -74,12 +87,25 @@ def create_engine(url: str) -> AsyncEngine:
     )
 
 
+def _sqlite_pragmas(connection: Any, _: Any) -> None:
+    """WAL lets several processes read while one writes; NORMAL sync is durable across process crashes (what
+    matters for an audit trail and the replay guard) without an fsync per write."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 async def _v1(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync: audit_events.create(sync, checkfirst=True))
 
 
+async def _v2(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync: seen_requests.create(sync, checkfirst=True))
+
+
 Migration = Callable[[AsyncConnection], Awaitable[None]]
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1)]
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2)]
 LATEST = MIGRATIONS[-1][0]
 _LOCK_ID = 0x5245_5343  # pg_advisory_xact_lock key: one migrator at a time across processes
 

@@ -1,0 +1,200 @@
+"""Reading a verified Slack request body, and checking it has the shape the listeners rely on.
+
+Bolt parses bodies itself, and raises on what Slack never sends (a JSON content type on a form, `payload=` that is
+not JSON, a list, deep nesting, `actions: []`, `team` as a string…), which became 500s with tracebacks. Here a body
+is parsed once, strictly, and refused with one short reason when it is not what Slack sends; Bolt is then given
+the parsed dict. Run only after the signature has been verified.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+MAX_FORM_FIELDS = 64
+
+# Nested objects Bolt's request context reads with `.get` (see slack_bolt.request.internals): each must be an
+# object (or null) wherever it appears, or Bolt raises while building the context.
+OBJECT_FIELDS = (
+    "team",
+    "user",
+    "channel",
+    "enterprise",
+    "view",
+    "container",
+    "message",
+    "event",
+    "item",
+    "previous_message",
+    "assistant_thread",
+    "function_data",
+    "state",
+)
+
+# What each kind of request must carry (dotted paths to non-empty strings), beyond a user and a workspace.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "command": ("command", "channel_id", "response_url", "trigger_id"),
+    "block_actions": ("trigger_id",),
+    "view_submission": ("view.id", "view.type", "view.callback_id"),
+    "view_closed": ("view.id", "view.type", "view.callback_id"),
+    "message_action": ("callback_id", "channel.id", "trigger_id", "response_url"),
+    "shortcut": ("callback_id", "trigger_id"),
+}
+# Requests that carry no person (Slack's own handshakes and events).
+WITHOUT_PERSON = frozenset({"url_verification", "event_callback", "ssl_check", "app_rate_limited"})
+
+
+class Malformed(ValueError):
+    """The body is not a request Slack sends; the message names what is wrong (never the body itself)."""
+
+
+def parse(raw: bytes, content_type: str | None) -> dict[str, Any]:
+    """The body as a dict, exactly as Bolt's listeners expect it: form fields, a form's `payload` JSON, or JSON.
+
+    Raises:
+        Malformed: not UTF-8, an unsupported content type, unreadable or over-nested JSON, not an object.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Malformed("body is not UTF-8") from None
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "application/json":
+        data = _json(text, "body")
+    elif media == "application/x-www-form-urlencoded":
+        try:
+            fields = dict(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS))
+        except ValueError:
+            raise Malformed("too many form fields") from None
+        data = _json(fields["payload"], "payload") if "payload" in fields else fields
+    else:
+        raise Malformed(f"unsupported content type {media[:60]!r}")
+    if not isinstance(data, dict):
+        raise Malformed("body is not an object")
+    return data
+
+
+def _json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise Malformed(f"{what} is not readable JSON") from None
+
+
+def kind(body: dict[str, Any]) -> str:
+    """`command` for a slash command, else the payload's `type` ("" when it has none)."""
+    if "command" in body:
+        return "command"
+    if "ssl_check" in body:
+        return "ssl_check"
+    value = body.get("type")
+    return value if isinstance(value, str) else ""
+
+
+def check(body: dict[str, Any]) -> str:
+    """Check a parsed body; returns its kind.
+
+    Raises:
+        Malformed: naming the first field that is missing or of the wrong type.
+    """
+    what = kind(body)
+    if not what:
+        raise Malformed("no request type")
+    _objects(body, what)
+    if what == "event_callback":
+        event = body.get("event")
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            raise Malformed("event_callback: missing event.type")
+        _objects(event, what + " event", ids_as_strings=True)
+    if what == "block_actions":
+        _actions(body.get("actions"))
+    if what in ("view_submission", "view_closed"):
+        _view(body["view"] if isinstance(body.get("view"), dict) else {}, what)
+    for path in REQUIRED.get(what, ()):
+        if not isinstance(_at(body, path), str) or not _at(body, path):
+            raise Malformed(f"{what}: missing {path}")
+    if what not in WITHOUT_PERSON:
+        if not user_id(body):
+            raise Malformed(f"{what}: missing the user")
+        if not team_id(body):
+            raise Malformed(f"{what}: missing the workspace")
+    return what
+
+
+def user_id(body: dict[str, Any]) -> str:
+    """The acting user's id ("" when absent)."""
+    user = body.get("user")
+    value = user.get("id") if isinstance(user, dict) else body.get("user_id")
+    return value if isinstance(value, str) else ""
+
+
+def team_id(body: dict[str, Any]) -> str:
+    """Any workspace (or enterprise) the request names, for "is there one at all" ("" when none)."""
+    candidates = (
+        body.get("team_id"),
+        _at(body, "team.id"),
+        _at(body, "user.team_id"),
+        _at(body, "view.app_installed_team_id"),
+        _at(body, "enterprise.id"),
+        body.get("enterprise_id"),
+    )
+    return next((value for value in candidates if isinstance(value, str) and value), "")
+
+
+def _at(body: dict[str, Any], path: str) -> Any:
+    value: Any = body
+    for key in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _objects(body: dict[str, Any], what: str, ids_as_strings: bool = False) -> None:
+    """Inside an event, Slack sends `user`, `team` and `channel` as id strings (Bolt reads both forms)."""
+    for name in OBJECT_FIELDS:
+        value = body.get(name)
+        if value is None or isinstance(value, dict):
+            continue
+        if not (ids_as_strings and name in ("team", "user", "channel") and isinstance(value, str)):
+            raise Malformed(f"{what}: {name} is not an object")
+    authorizations = body.get("authorizations")
+    if authorizations is not None and not _all_objects(authorizations):
+        raise Malformed(f"{what}: authorizations is not a list of objects")
+
+
+def _all_objects(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+
+
+def _actions(actions: Any) -> None:
+    if not isinstance(actions, list) or not actions:
+        raise Malformed("block_actions: missing actions")
+    for action in actions:
+        if not isinstance(action, dict) or not isinstance(action.get("action_id"), str):
+            raise Malformed("block_actions: an action without an action_id")
+        if not _strings_or_absent(action, ("value", "block_id", "type")):
+            raise Malformed("block_actions: an action field of the wrong type")
+
+
+def _view(view: dict[str, Any], what: str) -> None:
+    metadata = view.get("private_metadata")
+    if metadata is not None and not isinstance(metadata, str):
+        raise Malformed(f"{what}: view.private_metadata is not a string")
+    state = view.get("state")
+    if state is None:
+        return
+    values = state.get("values") if isinstance(state, dict) else None
+    blocks = values.values() if isinstance(values, dict) else None
+    if blocks is None or not all(isinstance(block, dict) and _all_dict_values(block.values()) for block in blocks):
+        raise Malformed(f"{what}: view.state.values is not what Slack sends")
+
+
+def _all_dict_values(values: Iterable[Any]) -> bool:
+    return all(isinstance(value, dict) for value in values)
+
+
+def _strings_or_absent(data: dict[str, Any], names: tuple[str, ...]) -> bool:
+    return all(data.get(name) is None or isinstance(data.get(name), str) for name in names)

@@ -1,0 +1,147 @@
+"""Reading a verified body: what Slack sends is read as Bolt would; anything else is Malformed, naming why."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pytest
+
+from bot.slack import body
+from bot.slack.body import Malformed
+from tests.e2e_harness import example_payload
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+def form_payload(payload: Any) -> bytes:
+    return ("payload=" + quote(json.dumps(payload))).encode()
+
+
+def command_fields(**changes: str) -> dict[str, str]:
+    fields = dict(example_payload("slash_command"))
+    fields.update(changes)
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def test_a_slash_command_is_read_as_its_fields() -> None:
+    data = body.parse(urlencode(command_fields()).encode(), FORM)
+    assert data["command"] == "/reschedule" and body.check(data) == "command"
+
+
+def test_a_command_whose_text_says_payload_is_still_a_command() -> None:
+    # Bolt's own parser returns {} for any form body containing the word "payload".
+    data = body.parse(urlencode(command_fields(text="payload 2h")).encode(), FORM)
+    assert data["text"] == "payload 2h" and body.check(data) == "command"
+
+
+@pytest.mark.parametrize("name", ["block_actions", "message_action", "view_submission"])
+def test_slacks_example_interactions_pass(name: str) -> None:
+    data = body.parse(form_payload(example_payload(name)), FORM + "; charset=utf-8")
+    assert body.check(data) == name
+
+
+def test_events_and_url_verification_pass_without_a_person() -> None:
+    assert body.check(body.parse(json.dumps(example_payload("url_verification")).encode(), JSON)) == "url_verification"
+    assert body.check(body.parse(json.dumps(example_payload("event_link_shared")).encode(), JSON)) == "event_callback"
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "reason"),
+    [
+        (b"payload=not-json", FORM, "payload is not readable JSON"),
+        (b"payload=null", FORM, "body is not an object"),
+        (b"payload=%5B1%2C2%5D", FORM, "body is not an object"),
+        (b"\xff\xfe\x00", FORM, "body is not UTF-8"),
+        (b"command=%2Freschedule&text=x", JSON, "body is not readable JSON"),
+        (b"[" * 5000 + b"]" * 5000, JSON, "body is not readable JSON"),
+        (b"{}", "text/plain", "unsupported content type"),
+        ("&".join(f"f{i}=1" for i in range(100)).encode(), FORM, "too many form fields"),
+    ],
+)
+def test_unreadable_bodies_are_malformed(raw: bytes, content_type: str, reason: str) -> None:
+    with pytest.raises(Malformed, match=reason):
+        body.parse(raw, content_type)
+
+
+def block_actions(**changes: Any) -> dict[str, Any]:
+    payload = example_payload("block_actions")
+    payload.update(changes)
+    return {k: v for k, v in payload.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (block_actions(actions=[]), "missing actions"),
+        (block_actions(actions=None), "missing actions"),
+        (block_actions(actions=["x"]), "without an action_id"),
+        (block_actions(actions=[{"action_id": 5}]), "without an action_id"),
+        (block_actions(actions=[{"action_id": "a", "value": {"x": 1}}]), "wrong type"),
+        (block_actions(user=None), "missing the user"),
+        (block_actions(user={"id": ""}), "missing the user"),
+        (block_actions(user="U1"), "user is not an object"),
+        (block_actions(team="T1"), "team is not an object"),
+        (block_actions(team=None, user={"id": "U1"}), "missing the workspace"),
+        (block_actions(trigger_id=None), "missing trigger_id"),
+        (block_actions(authorizations="x"), "authorizations"),
+        ({"type": 5}, "no request type"),
+        ({}, "no request type"),
+        ({"type": "event_callback", "event": "x"}, "event is not an object"),
+        ({"type": "event_callback", "event": {"user": "x", "channel": []}}, "missing event.type"),
+        ({"type": "event_callback", "event": {"type": "link_shared", "channel": []}}, "channel is not an object"),
+        ({"type": "event_callback", "event": {"type": "link_shared", "message": "x"}}, "message is not an object"),
+    ],
+)
+def test_block_actions_and_events_missing_what_listeners_read_are_malformed(
+    payload: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(Malformed, match=reason):
+        body.check(payload)
+
+
+def view_submission(**view_changes: Any) -> dict[str, Any]:
+    payload = example_payload("view_submission")
+    payload["view"].update(view_changes)
+    payload["view"] = {k: v for k, v in payload["view"].items() if v is not None}
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (view_submission(type=None), "missing view.type"),
+        (view_submission(callback_id=None), "missing view.callback_id"),
+        (view_submission(private_metadata=["x"]), "private_metadata is not a string"),
+        (view_submission(state={"values": []}), "state.values"),
+        (view_submission(state={"values": {"b": {"a": "x"}}}), "state.values"),
+        (view_submission(state="x"), "state.values"),
+    ],
+)
+def test_view_submissions_missing_what_the_form_reader_uses_are_malformed(payload: dict[str, Any], reason: str) -> None:
+    with pytest.raises(Malformed, match=reason):
+        body.check(payload)
+
+
+def test_an_org_wide_install_submission_has_a_workspace_through_the_view() -> None:
+    payload = view_submission(app_installed_team_id="T0INSTALL")
+    payload["team"] = None
+    payload["user"] = {"id": "U1"}
+    assert body.check(payload) == "view_submission"
+
+
+@pytest.mark.parametrize("missing", ["user_id", "team_id", "channel_id", "response_url", "trigger_id"])
+def test_a_command_missing_a_field_it_needs_is_malformed(missing: str) -> None:
+    fields = command_fields()
+    del fields[missing]
+    with pytest.raises(Malformed):
+        body.check(body.parse(urlencode(fields).encode(), FORM))
+
+
+def test_a_message_shortcut_needs_its_channel() -> None:
+    payload = example_payload("message_action")
+    payload["channel"] = {}
+    with pytest.raises(Malformed, match=r"channel\.id"):
+        body.check(payload)

@@ -1,0 +1,57 @@
+"""The replay guard: a trigger_id is acted on once, across processes sharing the database."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.storage import db
+from bot.storage.replays import REMEMBER_SECONDS, ReplayGuard
+from tests import dbs
+
+
+async def check_once_per_key(url: str) -> None:
+    first_engine, second_engine = db.create_engine(url), db.create_engine(url)
+    try:
+        await db.migrate(first_engine)
+        now = [1_800_000_000.0]
+        one, other = ReplayGuard(first_engine, lambda: now[0]), ReplayGuard(second_engine, lambda: now[0])
+        assert await one.first_time("111.222.aaa") is True
+        assert await one.first_time("111.222.aaa") is False  # the same process
+        assert await other.first_time("111.222.aaa") is False  # another process, through the database
+        assert await other.first_time("111.222.bbb") is True
+        # Long after the signature window, old claims are pruned by the next claim.
+        now[0] += REMEMBER_SECONDS + 120
+        assert await other.first_time("111.222.ccc") is True
+        fresh = ReplayGuard(first_engine, lambda: now[0])
+        assert await fresh.first_time("111.222.aaa") is True
+    finally:
+        await first_engine.dispose()
+        await second_engine.dispose()
+
+
+async def test_a_key_is_claimed_once_across_guards_on_sqlite(tmp_path: Path) -> None:
+    await check_once_per_key(f"sqlite:///{tmp_path}/replays.sqlite3")
+
+
+@pytest.fixture
+def postgres() -> str:
+    url = dbs.postgres_url()
+    asyncio.run(dbs.reset(url))
+    return url
+
+
+async def test_a_key_is_claimed_once_across_guards_on_postgresql(postgres: str) -> None:
+    await check_once_per_key(postgres)
+
+
+async def test_without_a_database_the_guard_still_catches_copies_in_this_process() -> None:
+    engine = db.create_engine("postgresql://nobody@127.0.0.1:9/none")
+    try:
+        guard = ReplayGuard(engine)
+        assert await guard.first_time("k1") is True  # the database is down: the request goes on
+        assert await guard.first_time("k1") is False
+    finally:
+        await engine.dispose()
