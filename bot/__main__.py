@@ -56,19 +56,15 @@ async def _migrate(config: settings.Settings) -> int:
 
 
 def _serve(config: settings.Settings, host: str, port: int) -> int:
-    import uvicorn
-
     from bot import wiring
-    from bot.server import asgi_app
+    from bot.server import serve
 
     try:
         identity = asyncio.run(wiring.check_slack(config))
     except SlackRejected as exc:
         print(exc, file=sys.stderr)
         return 2
-    bot = wiring.build(config, slack_identity=identity)
-    uvicorn.run(asgi_app(bot), host=host, port=port, log_config=None, access_log=False)
-    return 0
+    return serve(wiring.build(config, slack_identity=identity), host, port)
 
 
 async def _socket(config: settings.Settings) -> int:

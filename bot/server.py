@@ -10,11 +10,13 @@ The front door runs in this order, and nothing of the bot runs for a request tha
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 
+import uvicorn
 from slack_bolt.request.async_request import AsyncBoltRequest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -112,3 +114,26 @@ async def dispatch(
         return Response(status_code=200)
     content = answer.body if isinstance(answer.body, str) else ""
     return Response(content, status_code=answer.status, headers=answer.first_headers_without_set_cookie())
+
+
+class Server(uvicorn.Server):
+    """uvicorn, except that a graceful shutdown on SIGTERM or SIGINT ends the process with status 0.
+
+    uvicorn re-raises the signal that stopped it once it has shut down, so the process would die by that signal
+    even though the drain finished and the audit trail was written; platforms read that as a crash.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()
+
+
+def serve(bot: Bot, host: str, port: int) -> int:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully; the process's exit status."""
+    server = Server(uvicorn.Config(asgi_app(bot), host=host, port=port, log_config=None, access_log=False))
+    server.run()
+    return 0 if server.started else 1

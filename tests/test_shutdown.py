@@ -1,0 +1,109 @@
+"""Shutdown spends the platform's grace period deliberately and never loses an acknowledged move silently."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from bot import messages, settings, shutdown, wiring
+from bot.actions import Actor
+from bot.settings import Settings
+from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, BotProcess, SlackSender, bot_env
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+
+RESCHEDULE = r"/api/v1/runs/.+/reschedule"
+
+
+def test_the_longest_deadline_leaves_room_for_read_back_and_replies_within_the_grace_period() -> None:
+    grace = 30.0
+    assert shutdown.drain_seconds(grace) + shutdown.TELL_SECONDS + shutdown.FLUSH_SECONDS < grace
+    assert shutdown.longest_deadline(grace) + shutdown.CONFIRM_SECONDS + shutdown.REPLY_SECONDS <= (
+        shutdown.drain_seconds(grace)
+    )
+    assert Settings().trigger_deadline <= shutdown.longest_deadline(Settings().shutdown_grace)
+
+
+def test_a_deadline_longer_than_the_grace_period_allows_stops_the_process_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name, value in {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "TRIGGER_SECRET_KEY": PROD_KEY,
+        "TRIGGER_DEADLINE": "30",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(settings.ConfigError) as caught:
+        settings.load("serve")
+    assert "TRIGGER_DEADLINE is 30 s" in str(caught.value) and "at most 15" in str(caught.value)
+    monkeypatch.setenv("SHUTDOWN_GRACE", "60")
+    assert settings.load("serve").trigger_deadline == 30
+
+
+@pytest.mark.e2e
+def test_sigterm_during_a_move_finishes_it_answers_the_person_audits_it_and_exits_0_in_time(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    env = bot_env(fake_slack, fake_trigger, tmp_path, TRIGGER_DEADLINE="4", SHUTDOWN_GRACE="20")
+    run = fake_trigger.add_run(PROD_ENV)
+    fake_trigger.answer_late("POST", RESCHEDULE)  # applied at once, answered only after the bot gave up
+    with BotProcess(env, log_path=tmp_path / "bot.log") as process:
+        url = fake_slack.new_response_url()
+        SlackSender(process.events_url, SIGNING_SECRET).command(f"{run['id']} 2h", response_url=url)
+        fake_trigger.wait_for(lambda: fake_trigger.calls("POST", RESCHEDULE))
+        sent_at = time.monotonic()
+        process.process.send_signal(signal.SIGTERM)
+        code = process.process.wait(timeout=25)
+        took = time.monotonic() - sent_at
+    assert code == 0 and took < 20, (code, took, process.log_text())
+    [summary] = fake_slack.responses(url)
+    assert summary["response_type"] == "in_channel" and run["id"] in str(summary)
+    rows = sqlite3.connect(tmp_path / "bot.sqlite3").execute("SELECT outcome FROM audit_events").fetchall()
+    assert rows == [("rescheduled",)]
+    assert "Traceback" not in process.log_text()
+
+
+async def test_work_still_unfinished_when_the_drain_ends_is_audited_as_unknown_and_told(
+    fake_slack: FakeSlack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = Settings(
+        slack_bot_token=SecretStr(BOT_TOKEN),
+        slack_signing_secret=SecretStr(SIGNING_SECRET),
+        trigger_secret_key=SecretStr(PROD_KEY),
+        slack_api_url=fake_slack.api_url,
+        database_url=SecretStr(f"sqlite:///{tmp_path}/bot.sqlite3"),
+    )
+    bot = wiring.build(config)
+    bot.shutdown_grace = 8.0  # a drain of one second, so the test does not wait for a real grace period
+    await bot.start()
+    told: list[str] = []
+    started = asyncio.Event()
+
+    async def tell(text: str) -> bool:
+        told.append(text)
+        return True
+
+    async def stuck() -> None:
+        actor = Actor("U111", "T111", "C111", "command", "/reschedule run_x 2h")
+        async with bot.services.inflight.work("/reschedule run_x 2h", actor, tell):
+            started.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(stuck())
+    await started.wait()
+    with caplog.at_level(logging.WARNING):
+        await bot.aclose()
+    task.cancel()
+    assert told == [messages.shutdown_interrupted("/reschedule run_x 2h")]
+    assert "unfinished at shutdown: /reschedule run_x 2h" in caplog.text
+    rows = sqlite3.connect(tmp_path / "bot.sqlite3").execute("SELECT outcome, user_id, error FROM audit_events")
+    assert rows.fetchall() == [("unknown", "U111", "the bot shut down before finishing")]
