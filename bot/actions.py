@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bot import shutdown
 from bot.access import Gate, Refused
 from bot.domain.delays import to_api_delay
 from bot.domain.environments import Environment
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 RUN_NOW_DELAY = "0s"
 # When a move's outcome is unknown, the run is read again within this many seconds of its own (the action's
 # deadline has passed by then), and an instant read back within SAME_INSTANT of another is the same one.
-READBACK_SECONDS = 5.0
+READBACK_SECONDS = shutdown.CONFIRM_SECONDS
 SAME_INSTANT = timedelta(seconds=1)
 
 

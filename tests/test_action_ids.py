@@ -165,6 +165,10 @@ def _edited(**changes: Any) -> str:
         _edited(p=1.5),
         _edited(t=[1]),
         _edited(admin=True),  # a field this version never writes
+        _edited(a=10**20),  # far beyond any date
+        _edited(a=-1),
+        _edited(a=True),
+        _edited(p="5"),  # numbers only as numbers
         {"r": RUN},  # not a JSON string at all
     ],
 )

@@ -277,3 +277,42 @@ def test_a_picked_environment_does_not_apply_to_several_runs() -> None:
     result = read(view(text="2h", runs=[RUN, RUN_2], env="staging", private_metadata=metadata(SEVERAL, ["staging"])))
     assert result.metadata is not None
     assert result.metadata.runs == SEVERAL
+
+
+# --- tampered submissions never raise ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("picked", [10**20, "²", "١٢٣", "9" * 40])
+def test_an_absurd_picked_value_is_unreadable_not_an_exception(picked: object) -> None:
+    result = read(view(picked=picked))
+    assert result.errors == {ids.BLOCK_WHEN_AT: messages.MODAL_AT_UNREADABLE} and result.target is None
+
+
+@pytest.mark.parametrize(
+    "state",
+    [None, "x", {"values": None}, {"values": []}, {"values": {ids.BLOCK_WHEN_TEXT: []}}, {"values": {"b": "x"}}],
+)
+def test_a_state_of_the_wrong_shape_reads_as_empty_fields(state: object) -> None:
+    submitted = view(text="2h")
+    submitted["state"] = state
+    assert read(submitted).errors == {ids.BLOCK_WHEN_TEXT: messages.MODAL_NEITHER}
+
+
+@pytest.mark.parametrize("options", [5, "abc", [1, "x", None], [{"value": 7}], None])
+def test_checkbox_selections_of_the_wrong_shape_choose_nothing(options: object) -> None:
+    other = "run_" + "b" * 25
+    submitted = view(text="2h", runs=[RUN], private_metadata=metadata({RUN: "prod", other: "prod"}))
+    submitted["state"]["values"][ids.BLOCK_RUNS][ids.ACTION_RUNS]["selected_options"] = options
+    result = read(submitted)
+    assert result.chosen == [] and ids.BLOCK_RUNS in result.errors
+
+
+def test_a_typed_value_that_is_not_text_counts_as_empty() -> None:
+    submitted = view(picked=None)
+    submitted["state"]["values"][ids.BLOCK_WHEN_TEXT][ids.ACTION_WHEN_TEXT]["value"] = 42
+    assert read(submitted).errors == {ids.BLOCK_WHEN_TEXT: messages.MODAL_NEITHER}
+
+
+def test_metadata_of_another_version_is_not_ours() -> None:
+    result = read(view(text="2h", private_metadata='{"v": 2, "origin": {"kind": "shortcut"}, "runs": {}}'))
+    assert result.metadata is None

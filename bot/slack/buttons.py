@@ -192,12 +192,12 @@ async def _move(click: Click, when: datetime | None, note: str) -> None:
             await respond_checked(respond, text=current.text, blocks=current.blocks, replace_original=True)
             await click.private(messages.not_delayed_after_click(exc.run.id, escape(exc.run.status_label)))
             return
-        text = failure_text(exc, value.run_id, "")
+        text = failure_text(exc, value.run_id, "", click.services.run_url(value.run_id))
         if await respond_checked(respond, text=text, response_type="ephemeral", replace_original=True) is not None:
             await click.private(text)
         return
     except (TriggerError, Refused) as exc:
-        await click.private(failure_text(exc, value.run_id, ""))
+        await click.private(failure_text(exc, value.run_id, "", click.services.run_url(value.run_id)))
         return
     try:
         await _after_move(click, moved, note)

@@ -171,7 +171,7 @@ async def _after_ack(
     except (TriggerError, Refused) as exc:
         run_id = getattr(intent, "run_id", "") or ""
         env_title = services.desk.targets[0].env.title if len(services.desk.targets) == 1 else ""
-        await tell(failure_text(exc, run_id, env_title))
+        await tell(failure_text(exc, run_id, env_title, services.run_url(run_id) if run_id else None))
     except Exception as exc:
         await tell(unexpected_text(exc, "command"))
 

@@ -11,7 +11,7 @@ import json
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -62,6 +62,9 @@ def _dt(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+StrictMs = Annotated[int, Field(strict=True, ge=0, le=4_102_444_800_000)]
+
+
 class ButtonValue(BaseModel):
     """What a button carries: the run, its environment, and the times the message showed when it was rendered.
 
@@ -74,9 +77,10 @@ class ButtonValue(BaseModel):
     v: int = Field(default=1, ge=1, le=1)
     r: str = Field(pattern=r"^run_[A-Za-z0-9]{20,30}$")
     e: str = Field(default="", max_length=40)
-    a: int | None = None
-    p: int | None = None
-    t: int | None = None
+    # Strict whole milliseconds between 1970 and 2100: a tampered value is refused here, not an error later.
+    a: StrictMs | None = None
+    p: StrictMs | None = None
+    t: StrictMs | None = None
 
     @classmethod
     def of(

@@ -52,7 +52,7 @@ class Origin(BaseModel):
 class Metadata(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    v: int = 1
+    v: Literal[1] = 1
     origin: Origin
     runs: dict[str, str]  # run id → environment name
     choices: list[str] = []  # environments offered for the one run, when several have it
@@ -175,8 +175,17 @@ async def _form(
 
 
 def _value(state: dict[str, Any], block: str, action: str) -> dict[str, Any]:
-    entry = state.get(block, {}).get(action, {})
+    entry = state.get(block)
+    entry = entry.get(action) if isinstance(entry, dict) else None
     return entry if isinstance(entry, dict) else {}
+
+
+def _epoch_seconds(picked: object) -> int | None:
+    """A date-time picker's value (Unix seconds, as a number or a string of ASCII digits) or None."""
+    text = str(picked)
+    if not (text.isascii() and text.isdigit()) or len(text) > 11:
+        return None
+    return int(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,17 +205,23 @@ def read_submission(view: dict[str, Any], services: Services, now: datetime) -> 
         metadata = Metadata.model_validate_json(view.get("private_metadata") or "")
     except ValidationError:
         return Submission({}, None, None, [], "")
-    state = view.get("state", {}).get("values", {})
-    text = (_value(state, ids.BLOCK_WHEN_TEXT, ids.ACTION_WHEN_TEXT).get("value") or "").strip()
+    state_object = view.get("state")
+    state = state_object.get("values") if isinstance(state_object, dict) else None
+    state = state if isinstance(state, dict) else {}
+    typed_value = _value(state, ids.BLOCK_WHEN_TEXT, ids.ACTION_WHEN_TEXT).get("value")
+    text = typed_value.strip() if isinstance(typed_value, str) else ""
     picked = _value(state, ids.BLOCK_WHEN_AT, ids.ACTION_WHEN_AT).get("selected_date_time")
     chosen = list(metadata.runs)
     errors: dict[str, str] = {}
-    picked_env = (_value(state, ids.BLOCK_ENV, ids.ACTION_ENV).get("selected_option") or {}).get("value")
+    picked_option = _value(state, ids.BLOCK_ENV, ids.ACTION_ENV).get("selected_option")
+    picked_env = picked_option.get("value") if isinstance(picked_option, dict) else None
     if metadata.choices and picked_env in metadata.choices and len(metadata.runs) == 1:
         metadata.runs = {run_id: str(picked_env) for run_id in metadata.runs}
     if len(metadata.runs) > 1:
-        options = _value(state, ids.BLOCK_RUNS, ids.ACTION_RUNS).get("selected_options") or []
-        chosen = [str(option.get("value")) for option in options if option.get("value") in metadata.runs]
+        options = _value(state, ids.BLOCK_RUNS, ids.ACTION_RUNS).get("selected_options")
+        listed = options if isinstance(options, list) else []
+        values = [option.get("value") for option in listed if isinstance(option, dict)]
+        chosen = [value for value in values if isinstance(value, str) and value in metadata.runs]
         if not chosen:
             errors[ids.BLOCK_RUNS] = messages.MODAL_NO_RUNS
     limit = format_duration(services.max_delay)
@@ -220,10 +235,10 @@ def read_submission(view: dict[str, Any], services: Services, now: datetime) -> 
             target = parse_when(text, now=now, max_delay=services.max_delay)
         except DelayError as exc:
             errors[ids.BLOCK_WHEN_TEXT] = messages.delay_problem_plain(exc.kind, text[:60], limit)
-    elif not str(picked).isdigit():
+    elif (seconds := _epoch_seconds(picked)) is None:
         errors[ids.BLOCK_WHEN_AT] = messages.MODAL_AT_UNREADABLE
     else:
-        target = datetime.fromtimestamp(int(str(picked)), tz=UTC)
+        target = datetime.fromtimestamp(seconds, tz=UTC)
         if target <= now:
             errors[ids.BLOCK_WHEN_AT] = messages.MODAL_AT_PAST
         elif target - now > services.max_delay:
@@ -289,7 +304,7 @@ async def _submit(
         try:
             moved = await desk.reschedule(actor, run_id, target, deadline, metadata.runs.get(run_id))
         except (TriggerError, Refused) as exc:
-            lines.append(failure_text(exc, run_id, ""))
+            lines.append(failure_text(exc, run_id, "", services.run_url(run_id)))
             continue
         moved_count += 1
         note = await quietly("announcing a move", announce(client, services, moved, actor, metadata.origin))
