@@ -42,6 +42,41 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "message_action": ("callback_id", "channel.id", "trigger_id", "response_url"),
     "shortcut": ("callback_id", "trigger_id"),
 }
+# Fields the listeners (and Bolt's matchers) use as text: when present and not null, each must be a string.
+TEXT_FIELDS = (
+    "trigger_id",
+    "response_url",
+    "api_app_id",
+    "callback_id",
+    "command",
+    "text",
+    "team_id",
+    "user_id",
+    "channel_id",
+    "enterprise_id",
+    "message_ts",
+    "user.id",
+    "user.team_id",
+    "team.id",
+    "channel.id",
+    "enterprise.id",
+    "container.type",
+    "container.channel_id",
+    "container.message_ts",
+    "container.thread_ts",
+    "message.ts",
+    "message.thread_ts",
+    "message.text",
+    "view.id",
+    "view.type",
+    "view.callback_id",
+    "view.hash",
+    "view.root_view_id",
+    "view.team_id",
+    "view.app_installed_team_id",
+)
+URL_SCHEMES = ("https://", "http://")
+
 # Requests that carry no person (Slack's own handshakes and events).
 WITHOUT_PERSON = frozenset({"url_verification", "event_callback", "ssl_check", "app_rate_limited"})
 
@@ -103,6 +138,7 @@ def check(body: dict[str, Any]) -> str:
     if not what:
         raise Malformed("no request type")
     _objects(body, what)
+    _texts(body, what)
     if what == "event_callback":
         event = body.get("event")
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
@@ -163,6 +199,19 @@ def _objects(body: dict[str, Any], what: str, ids_as_strings: bool = False) -> N
     authorizations = body.get("authorizations")
     if authorizations is not None and not _all_objects(authorizations):
         raise Malformed(f"{what}: authorizations is not a list of objects")
+
+
+def _texts(body: dict[str, Any], what: str) -> None:
+    for path in TEXT_FIELDS:
+        value = _at(body, path)
+        if value is not None and not isinstance(value, str):
+            raise Malformed(f"{what}: {path} is not text")
+    response_url = body.get("response_url")
+    if isinstance(response_url, str) and response_url and not response_url.startswith(URL_SCHEMES):
+        raise Malformed(f"{what}: response_url is not a URL")
+    container = body.get("container")
+    if isinstance(container, dict) and not isinstance(container.get("is_ephemeral", False), bool):
+        raise Malformed(f"{what}: container.is_ephemeral is not true or false")
 
 
 def _all_objects(value: Any) -> bool:
