@@ -18,6 +18,7 @@ OUTCOME_EMOJI = {
     Outcome.NOT_FOUND: ":mag:",
     Outcome.INVALID_INPUT: ":warning:",
     Outcome.FAILED: ":x:",
+    Outcome.UNKNOWN: ":grey_question:",
 }
 
 
