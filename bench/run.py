@@ -1,190 +1,101 @@
-"""Benchmark of the real bot process (`python -m bot serve`) on 127.0.0.1 against the local fake Slack and Trigger.dev.
+"""Benchmark: the real bot (`python -m bot serve`) against a bare Bolt baseline, under the same burst, on 127.0.0.1.
 
 Run from the repository root:
 
-    .venv/bin/python -m bench.run              # full run (~1 min on 2 cores), writes bench/RESULTS.md
-    .venv/bin/python -m bench.run --quick      # smoke run, every N divided by 10; prints only (see --output)
+    .venv/bin/python -m bench.run              # full run (~1.5 min on 2 cores): writes bench/RESULTS.md and
+                                               # bench/profile-burst.txt
+    .venv/bin/python -m bench.run --quick      # smoke run (1 round, no profile); prints only (see --output)
 
-Every scenario starts its own bot process (tests.e2e_harness.BotProcess) against fresh fakes (tests.fakes), sends
-signed `/reschedule <run> 2h` commands for distinct delayed runs, and measures:
+Three processes per measurement: this one (the fake Slack and the fake Trigger.dev of tests/fakes, in threads,
+and the bookkeeping), the server under test (the bot, or bench/baseline_app.py served the same way), and the load
+generator (`python -m bench.load`, a separate process that signs and sends the commands and reports its timings
+as JSON on stdout). The fake Trigger.dev answers every API call 150 ms after it arrives.
 
-* ack latency: from just before the HTTP POST to /slack/events until its 200 has been read (Slack gives up at 3 s);
-* end to end: from the same instant until the summary's POST arrives at the response_url (the fake records the
-  arrival time of every request, so this is not quantised by the 20 ms polling of `wait_for`);
-* each bot's VmRSS (and VmHWM, the peak) from /proc/<pid>/status, right after start and after its run.
-
-Bounded: fixed request counts, a total time cap (--max-seconds, default 240) after which no more requests are sent
-and every wait is cut short; every socket is on 127.0.0.1. The senders run in this process as threads, next to the
-fakes' server threads, so on a small machine they compete with the bot for CPU (and with each other for the GIL):
-the numbers are an upper bound on what the bot itself adds.
+Per round and per system: a fresh server against fresh fakes, 3 warm-up commands (not counted), then a burst of
+100 `/reschedule <run> 2h` (each for its own delayed run) from 25 connections at once. Rounds alternate which
+system goes first; the report gives medians over the rounds and the ratio bot / baseline. After the rounds: 100
+sequential commands to each system, 10 mistyped run ids to the bot, and (unless --quick or --no-profile) one more
+bot burst under pyinstrument, whose report is written to bench/profile-burst.txt.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import math
 import os
 import platform
-import queue
-import resource
 import shlex
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlencode
 
 import httpx
 
 from bot import messages
-from tests.e2e_harness import (
-    BOT_TOKEN,
-    HTTP_TIMEOUT,
-    PROD_ENV,
-    PROD_KEY,
-    REPO_ROOT,
-    SIGNING_SECRET,
-    BotProcess,
-    SlackSender,
-    bot_env,
-    sign,
-)
+from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, REPO_ROOT, SIGNING_SECRET, bot_env, free_port
 from tests.fakes._server import RecordedRequest, Reply
 from tests.fakes.slack import FakeSlack
-from tests.fakes.trigger import RETRIEVE_PATH, FakeTrigger, new_run_id
+from tests.fakes.trigger import FakeTrigger, new_run_id
 
-SLACK_ACK_LIMIT = 3.0  # seconds: Slack shows the user an error if the 200 comes later
-SLOW_RETRIEVE = 2.0  # seconds the slow Trigger.dev holds every retrieve
-DEFAULT_MAX_SECONDS = 240.0
-WARMUP_REQUESTS = 3  # per bot, not counted; the first one is reported as the cold request
-DRAIN_TIMEOUT = 60.0  # longest wait for the summaries of one scenario after its last ack
-RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
-LOOPBACK = "http://127.0.0.1:"
-FAKE_BACKLOG = 1024  # listen backlog of the fake servers; the stdlib default is 5
+System = Literal["bot", "baseline"]
+SYSTEMS: tuple[System, ...] = ("bot", "baseline")
 
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_PATH = BENCH_DIR / "RESULTS.md"
+PROFILE_PATH = BENCH_DIR / "profile-burst.txt"
 
-@dataclass(frozen=True)
-class Counts:
-    ack_sequential: int = 300
-    ack_concurrent: int = 600
-    ack_concurrency: int = 20
-    ack_slow: int = 50
-    ack_slow_concurrency: int = 10
-    end_to_end: int = 200
-    not_found: int = 30
-
-    def divided(self, by: int) -> Counts:
-        return Counts(
-            ack_sequential=max(1, self.ack_sequential // by),
-            ack_concurrent=max(1, self.ack_concurrent // by),
-            ack_concurrency=self.ack_concurrency,
-            ack_slow=max(1, self.ack_slow // by),
-            ack_slow_concurrency=self.ack_slow_concurrency,
-            end_to_end=max(1, self.end_to_end // by),
-            not_found=max(1, self.not_found // by),
-        )
+TRIGGER_LATENCY = 0.150  # seconds the fake Trigger.dev takes to answer every API call
+BURST = 100
+BURST_CONCURRENCY = 25
+ROUNDS = 5
+WARMUP = 3
+SEQUENTIAL = 100
+MISTYPED = 10
+MISTYPED_INTERVAL = 0.5  # seconds between two mistyped commands (each takes ~0.6 s to answer)
+SLACK_ACK_LIMIT = 3.0  # Slack shows the user an error when the 200 comes later
+SLOW_ACK = 1.0  # acks above this are flagged
+STARTUP_TIMEOUT = 30.0
+HEALTH_POLL = 0.01
+DRAIN_TIMEOUT = 60.0
+WARMUP_TIMEOUT = 15.0  # longest wait for the answers of one batch
+IDLE_TIMEOUT = 5.0  # longest wait for the server's CPU counter to stop moving
+FAKE_BACKLOG = 1024  # listen backlog of the fakes (socketserver's default of 5 overflows under this load)
+DEFAULT_MAX_SECONDS = 280.0
+KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "VIRTUAL_ENV")
 
 
-class Budget:
-    """The whole benchmark's time cap; `expired()` also remembers that the cap was hit."""
-
-    def __init__(self, seconds: float) -> None:
-        self.deadline = time.monotonic() + seconds
-        self.hit = False
-
-    def remaining(self) -> float:
-        return max(0.0, self.deadline - time.monotonic())
-
-    def expired(self) -> bool:
-        if time.monotonic() >= self.deadline:
-            self.hit = True
-        return self.hit
-
-    def wait_limit(self, wanted: float) -> float:
-        """A timeout for one wait: `wanted`, cut to what is left (at least a moment, so wait_for checks once)."""
-        return max(0.05, min(wanted, self.remaining()))
+# the fakes -----------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Sample:
-    """One slash command as sent: its run, its response_url, when it left and how long the ack took."""
+class LatencyTrigger(FakeTrigger):
+    """FakeTrigger answering every /api/ request `latency` seconds after it arrived, each in its own thread.
 
-    run_id: str
-    response_url: str
-    sent_at: float = 0.0  # time.time(), comparable with RecordedRequest.at
-    ack: float | None = None  # seconds; None when no HTTP answer came
-    ack_ok: bool = False  # 200 with an empty body, as Bolt acks a command it answers later
-    error: str | None = None
-    answered_at: float | None = None  # when the first POST to the response_url arrived
-    answer: Any = None  # its JSON body
-
-    @property
-    def end_to_end(self) -> float | None:
-        return None if self.answered_at is None else self.answered_at - self.sent_at
-
-
-class TimedSender(SlackSender):
-    """tests.e2e_harness.SlackSender over one persistent httpx.Client, timing each POST.
-
-    SlackSender.post builds a new httpx.Client (SSL context included) per request, which costs more CPU than the
-    bot's whole ack; here one client per sender thread keeps its connection alive. Only the default signing is
-    supported (no forged, stale or unsigned requests).
+    tests/fakes has only `hold` (one event releasing every matching request at once), not a per-request latency.
     """
 
-    def __init__(self, url: str, client: httpx.Client) -> None:
-        super().__init__(url, SIGNING_SECRET)
-        self.client = client
-
-    def post(self, body: bytes, content_type: str, **sign_options: Any) -> httpx.Response:
-        if sign_options:
-            raise TypeError(f"TimedSender signs every request normally; got {sorted(sign_options)}")
-        timestamp = str(int(time.time()))
-        headers = {
-            "Content-Type": content_type,
-            "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": sign(self.signing_secret, timestamp, body),
-        }
-        return self.client.post(self.url, content=body, headers=headers)
-
-    def send(self, sample: Sample, text: str) -> Sample:
-        """Send `/reschedule <text>` for `sample`, filling in its timing; never raises for network trouble."""
-        sample.sent_at = time.time()
-        start = time.perf_counter()
-        try:
-            response = self.command(text, response_url=sample.response_url)
-        except httpx.HTTPError as exc:
-            sample.error = f"{type(exc).__name__}: {exc}"
-            return sample
-        sample.ack = time.perf_counter() - start
-        sample.ack_ok = response.status_code == 200 and response.content == b""
-        if not sample.ack_ok:
-            sample.error = f"ack {response.status_code}: {response.text[:200]!r}"
-        return sample
-
-
-class SlowTrigger(FakeTrigger):
-    """FakeTrigger answering every retrieve `delay` seconds late, each in its own server thread.
-
-    FakeServer.hold does not fit: its one event releases every held request at once, so it cannot hold each of
-    many requests, arriving at different times, for the same 2 s.
-    """
-
-    def __init__(self, delay: float) -> None:
+    def __init__(self, latency: float) -> None:
         super().__init__()
-        self.delay = delay
+        self.latency = latency
         self._stopping = threading.Event()
 
     def handle(self, request: RecordedRequest) -> Reply | None:
-        if request.method == "GET" and RETRIEVE_PATH.match(request.path):
-            self._stopping.wait(self.delay)
+        if request.path.startswith("/api/"):
+            self._stopping.wait(max(0.0, request.at + self.latency - time.time()))
         return super().handle(request)
 
     def stop(self) -> None:
@@ -192,151 +103,273 @@ class SlowTrigger(FakeTrigger):
         super().stop()
 
 
-def use_fake_backlog(backlog: int) -> None:
-    """Give the fakes' servers a listen backlog of `backlog` (tests/fakes itself is not edited).
-
-    socketserver listens with a backlog of 5. The bot opens a new connection for every Trigger.dev request and
-    every response_url POST (the fakes close each connection after answering), so under concurrent load the fakes'
-    accept queues overflow, the kernel drops SYNs and the bot's connects wait out a 1 s (then 3 s) retransmit:
-    latency of the fakes, not of the bot, and not what api.trigger.dev or hooks.slack.com do. This sets the class
-    attribute for the whole benchmark process, where the fakes are the only ThreadingHTTPServer.
-    """
-    ThreadingHTTPServer.request_queue_size = backlog
-
-
-def listen_overflows() -> int | None:
-    """The kernel's TcpExt ListenOverflows counter (system-wide; on loopback here, mostly ours)."""
-    try:
-        lines = Path("/proc/net/netstat").read_text().splitlines()
-    except OSError:
-        return None
-    for names, values in zip(lines[::2], lines[1::2], strict=False):
-        if names.startswith("TcpExt:"):
-            table = dict(zip(names.split()[1:], values.split()[1:], strict=False))
-            return int(table["ListenOverflows"]) if "ListenOverflows" in table else None
-    return None
-
-
 @dataclass
-class Fixture:
-    """One bot process and the fakes it talks to."""
-
-    bot: BotProcess
+class Fakes:
     slack: FakeSlack
-    trigger: FakeTrigger
+    trigger: LatencyTrigger
+
+    def delayed_runs(self, n: int) -> list[tuple[str, str]]:
+        """`n` fresh delayed runs (delayed by 1 h), each with its own response_url."""
+        return [(self.trigger.add_run(PROD_ENV)["id"], self.slack.new_response_url()) for _ in range(n)]
+
+    def missing_runs(self, n: int) -> list[tuple[str, str]]:
+        return [(new_run_id(), self.slack.new_response_url()) for _ in range(n)]
+
+    def answers(self) -> dict[str, RecordedRequest]:
+        """The first POST to each response_url path."""
+        first: dict[str, RecordedRequest] = {}
+        for request in self.slack.requests:
+            if request.method == "POST" and request.path.startswith("/response/"):
+                first.setdefault(request.path, request)
+        return first
+
+    def api_calls(self, method: str) -> int:
+        return sum(1 for r in self.slack.requests if r.path == f"/api/{method}")
 
 
 @contextmanager
-def bot_against_fakes(trigger: FakeTrigger, workdir: Path) -> Iterator[Fixture]:
-    """Start `trigger`, a FakeSlack and a bot (TRIGGER_DEADLINE=10) on loopback; stop all three afterwards."""
-    workdir.mkdir(parents=True)
-    with trigger, FakeSlack(BOT_TOKEN) as slack:
+def fakes() -> Iterator[Fakes]:
+    with LatencyTrigger(TRIGGER_LATENCY) as trigger, FakeSlack(BOT_TOKEN) as slack:
         trigger.add_key(PROD_KEY, PROD_ENV)
         slack.add_user("U111")
-        # CONFIRM_ENVIRONMENTS="": move at once even in Prod, so every command really reschedules (the default asks
-        # Prod moves to be confirmed with a button first). A bot without that setting ignores it.
-        env = bot_env(slack, trigger, workdir, TRIGGER_DEADLINE="10", CONFIRM_ENVIRONMENTS="")
-        with BotProcess(env, log_path=workdir / "bot.log") as bot:
-            for url in (trigger.url, slack.url, bot.url):
-                if not url.startswith(LOOPBACK):
-                    raise RuntimeError(f"refusing to benchmark anything but 127.0.0.1: {url}")
-            yield Fixture(bot, slack, trigger)
+        for url in (trigger.url, slack.url):
+            if not url.startswith("http://127.0.0.1:"):
+                raise RuntimeError(f"refusing to benchmark anything but 127.0.0.1: {url}")
+        yield Fakes(slack, trigger)
 
 
-# measuring ---------------------------------------------------------------------------------------------------
+# the server under test -----------------------------------------------------------------------------------------
 
 
-def delayed_runs(fixture: Fixture, n: int) -> list[Sample]:
-    """`n` fresh delayed runs, each with its own response_url."""
-    return [Sample(fixture.trigger.add_run(PROD_ENV)["id"], fixture.slack.new_response_url()) for _ in range(n)]
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process (/proc/<pid>/stat utime + stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def missing_runs(fixture: Fixture, n: int) -> list[Sample]:
-    """`n` well-formed run ids that Trigger.dev does not know (a mistyped id)."""
-    return [Sample(new_run_id(), fixture.slack.new_response_url()) for _ in range(n)]
+def proc_memory(pid: int) -> dict[str, int]:
+    """VmRSS, VmHWM, RssAnon and RssFile of a live process, in KiB."""
+    values: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+            values[name] = int(rest.split()[0])
+    return values
 
 
-def send_all(fixture: Fixture, samples: list[Sample], concurrency: int, budget: Budget) -> list[Sample]:
-    """Send every sample's command from `concurrency` threads, each as fast as its acks come back.
+class Server:
+    """A server process on a free loopback port; `healthy_after` is the time from spawn to /healthz answering 200."""
 
-    Returns the samples actually sent (fewer when the time cap is hit).
-    """
-    jobs: queue.SimpleQueue[Sample] = queue.SimpleQueue()
-    for sample in samples:
-        jobs.put(sample)
-    sent: list[Sample] = []
-    sent_lock = threading.Lock()
+    def __init__(self, system: System, fakes: Fakes, workdir: Path, profile_to: Path | None = None) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.system = system
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"{system}.log"
+        # The bot with its features on: DM confirmations, audit in SQLite (in workdir), and no confirmation step.
+        env = bot_env(
+            fakes.slack, fakes.trigger, workdir, TRIGGER_DEADLINE="10", CONFIRM_ENVIRONMENTS="", DM_CONFIRMATIONS="true"
+        )
+        full_env = {k: v for k, v in os.environ.items() if k in KEPT_ENV}
+        full_env |= {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO_ROOT), **env}
+        listen = ["--host", "127.0.0.1", "--port", str(self.port)]
+        if system == "baseline":
+            command = [sys.executable, "-m", "bench.baseline_app", *listen]
+        elif profile_to is not None:
+            command = [sys.executable, "-m", "bench.profiled_bot", str(profile_to), "serve", *listen]
+        else:
+            command = [sys.executable, "-m", "bot", "serve", *listen]
+        started = time.perf_counter()
+        with open(self.log_path, "wb") as log:
+            # cwd is the work folder, not the repo root, so a developer's .env cannot leak in.
+            self.process = subprocess.Popen(command, cwd=workdir, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        self.healthy_after = time.perf_counter() - started
 
-    def worker() -> None:
-        with httpx.Client(timeout=HTTP_TIMEOUT) as client:
-            sender = TimedSender(fixture.bot.events_url, client)
-            while not budget.expired():
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.system} exited with {self.process.returncode}:\n{self.log_tail()}")
                 try:
-                    sample = jobs.get_nowait()
-                except queue.Empty:
-                    return
-                sender.send(sample, f"{sample.run_id} 2h")
-                with sent_lock:
-                    sent.append(sample)
+                    if client.get(self.url + "/healthz").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(HEALTH_POLL)
+        raise RuntimeError(f"{self.system} not healthy after {STARTUP_TIMEOUT} s:\n{self.log_tail()}")
 
-    threads = [threading.Thread(target=worker, name=f"sender-{i}") for i in range(max(1, concurrency))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sent
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
-def send_one_by_one_waiting(fixture: Fixture, samples: list[Sample], budget: Budget) -> list[Sample]:
-    """Send each command and wait for its answer at the response_url before sending the next."""
-    sent: list[Sample] = []
-    with httpx.Client(timeout=HTTP_TIMEOUT) as client:
-        sender = TimedSender(fixture.bot.events_url, client)
-        for sample in samples:
-            if budget.expired():
-                break
-            sender.send(sample, f"{sample.run_id} 2h")
-            sent.append(sample)
-            with suppress(AssertionError):  # unanswered samples are counted as such
-                fixture.slack.wait_for(partial(fixture.slack.responses, sample.response_url), budget.wait_limit(15.0))
-    collect_answers(fixture, sent)
-    return sent
+    def cpu(self) -> float:
+        return proc_cpu(self.pid)
 
+    def wait_idle(self) -> float:
+        """Wait (bounded) until the server's CPU counter stops moving for 0.3 s; returns the counter."""
+        deadline = time.monotonic() + IDLE_TIMEOUT
+        last, still = self.cpu(), 0
+        while time.monotonic() < deadline and still < 3:
+            time.sleep(0.1)
+            now = self.cpu()
+            still = still + 1 if now - last < 0.015 else 0
+            last = now
+        return last
 
-def answers_by_path(slack: FakeSlack) -> dict[str, RecordedRequest]:
-    """The first POST to each response_url path, in one pass over everything the fake received."""
-    first: dict[str, RecordedRequest] = {}
-    for request in slack.requests:
-        if request.method == "POST" and request.path.startswith("/response/"):
-            first.setdefault(request.path, request)
-    return first
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
-def collect_answers(fixture: Fixture, samples: Sequence[Sample]) -> None:
-    answers = answers_by_path(fixture.slack)
+# the load generator --------------------------------------------------------------------------------------------
+
+
+def command_body(run_id: str, response_url: str) -> str:
+    """A /reschedule form body, as tests.e2e_harness.SlackSender.command builds it, with a trigger_id of its own
+    (as Slack gives every command; the bot refuses a second request with a trigger_id it has seen)."""
+    return urlencode(
+        {
+            "token": "verification_token",
+            "team_id": "T111",
+            "team_domain": "test-domain",
+            "enterprise_id": "",
+            "enterprise_name": "",
+            "channel_id": "C111",
+            "channel_name": "ops-alerts",
+            "user_id": "U111",
+            "user_name": "oncall-engineer",
+            "command": "/reschedule",
+            "text": f"{run_id} 2h",
+            "api_app_id": "A111",
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": f"{int(time.time())}.111.{uuid.uuid4().hex}",
+        }
+    )
+
+
+@dataclass
+class Sample:
+    run_id: str
+    response_url: str
+    sent_at: float = 0.0  # time.time() in the load generator (same clock as RecordedRequest.at)
+    ack: float | None = None
+    ack_ok: bool = False  # 200 with an empty body
+    error: str | None = None
+    answered_at: float | None = None
+    answer: Any = None
+
+    @property
+    def end_to_end(self) -> float | None:
+        return None if self.answered_at is None or not self.sent_at else self.answered_at - self.sent_at
+
+
+@dataclass
+class LoadRun:
+    samples: list[Sample]
+    elapsed: float
+    load_cpu: float
+    reconnects: int
+
+
+class LoadGenerator:
+    """`python -m bench.load` with its job; `go()` starts the sending, `result()` waits for the report."""
+
+    def __init__(self, server: Server, runs: Sequence[tuple[str, str]], concurrency: int, interval: float = 0.0):
+        self.samples = [Sample(run_id, url) for run_id, url in runs]
+        job = {
+            "host": "127.0.0.1",
+            "port": server.port,
+            "path": "/slack/events",
+            "signing_secret": SIGNING_SECRET,
+            "bodies": [command_body(s.run_id, s.response_url) for s in self.samples],
+            "concurrency": concurrency,
+            "interval": interval,
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.load"],
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(job) + "\n")
+        self.process.stdin.flush()
+        ready = self.process.stdout.readline()
+        if not ready.strip() or not json.loads(ready).get("ready"):
+            self.process.kill()
+            raise RuntimeError(f"the load generator did not start: {ready!r}")
+
+    def go(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+
+    def result(self, timeout: float = 120.0) -> LoadRun:
+        out, _ = self.process.communicate(timeout=timeout)
+        if self.process.returncode != 0:
+            raise RuntimeError(f"the load generator failed with {self.process.returncode}")
+        data = json.loads(out.strip().splitlines()[-1])
+        for sample, result in zip(self.samples, data["results"], strict=True):
+            sample.sent_at = result["sent_at"]
+            sample.ack = result["ack"]
+            sample.error = result["error"]
+            sample.ack_ok = result["status"] == 200 and result["body"] == ""
+            if sample.error is None and not sample.ack_ok:
+                sample.error = f"ack {result['status']}: {result['body'][:200]!r}"
+        return LoadRun(self.samples, data["elapsed"], data["load_cpu"], data["reconnects"])
+
+
+def send(server: Server, runs: Sequence[tuple[str, str]], concurrency: int, interval: float = 0.0) -> LoadRun:
+    load = LoadGenerator(server, runs, concurrency, interval)
+    load.go()
+    return load.result()
+
+
+def wait_answers(
+    fakes: Fakes, samples: Sequence[Sample], extra: Callable[[], bool] | None = None, timeout: float = DRAIN_TIMEOUT
+) -> bool:
+    """Wait (bounded) until every sample has its response_url answer (and `extra()` holds); fill them in.
+
+    Returns whether everything came in time."""
+    wanted = {httpx.URL(s.response_url).path for s in samples}
+    deadline = time.monotonic() + timeout
+    done = False
+    while not done and time.monotonic() < deadline:
+        done = wanted <= fakes.answers().keys() and (extra is None or extra())
+        if not done:
+            time.sleep(0.02)
+    answers = fakes.answers()
     for sample in samples:
         answer = answers.get(httpx.URL(sample.response_url).path)
         if answer is not None:
             sample.answered_at, sample.answer = answer.at, answer.json
+    return done
 
 
-def wait_for_answers(fixture: Fixture, samples: Sequence[Sample], budget: Budget) -> float:
-    """Wait (bounded) until every sent sample has its answer; returns how long that took."""
-    start = time.monotonic()
-    wanted = {httpx.URL(s.response_url).path for s in samples}
-    with suppress(AssertionError):
-        fixture.slack.wait_for(
-            lambda: wanted <= answers_by_path(fixture.slack).keys(), budget.wait_limit(DRAIN_TIMEOUT)
-        )
-    collect_answers(fixture, samples)
-    return time.monotonic() - start
-
-
-def rescheduled(fixture: Fixture, sample: Sample) -> bool:
-    """The summary was posted in the channel and the run really moved (it started delayed by 1 h, asked for 2 h)."""
+def rescheduled(fakes: Fakes, sample: Sample) -> bool:
+    """Posted in the channel, and the run really moved to 2 h after the command."""
     if not isinstance(sample.answer, dict) or sample.answer.get("response_type") != "in_channel":
         return False
-    run = fixture.trigger.get_run(sample.run_id)
+    run = fakes.trigger.get_run(sample.run_id)
     moved_by = run["delayedUntil"].timestamp() - sample.sent_at
     return bool(run["status"] == "DELAYED" and 7100 < moved_by < 7300)
 
@@ -346,176 +379,350 @@ def told_not_found(sample: Sample) -> bool:
     return isinstance(sample.answer, dict) and sample.answer.get("text") == expected
 
 
-def rss(pid: int) -> dict[str, int]:
-    """VmRSS, VmHWM (peak RSS), RssAnon (private memory) and RssFile (mapped files) of a live process, in KiB."""
-    values: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-            values[name] = int(rest.split()[0])
-    return values
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds a live process has used (/proc/<pid>/stat utime and stime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu() -> float:
-    """CPU seconds of this process, every thread included: the senders and the fakes."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-# scenarios ---------------------------------------------------------------------------------------------------
+# one burst -----------------------------------------------------------------------------------------------------
 
 
 @dataclass
-class Outcome:
-    """What one bot process went through."""
-
-    name: str
+class Burst:
+    system: System
+    round: int
     samples: list[Sample] = field(default_factory=list)
-    correct: int = 0  # answers that are what the scenario expects
-    cold: Sample | None = None
-    rss_start: dict[str, int] = field(default_factory=dict)
-    rss_end: dict[str, int] = field(default_factory=dict)
-    send_seconds: float = 0.0
-    drain_seconds: float = 0.0
+    healthy_after: float = 0.0
+    cpu: float = 0.0  # server CPU seconds over the burst
+    memory_start: dict[str, int] = field(default_factory=dict)
+    memory_end: dict[str, int] = field(default_factory=dict)
+    load_cpu: float = 0.0
+    reconnects: int = 0
+    correct: int = 0
+    dms: int = 0  # DM confirmations posted for the burst (chat.postMessage calls)
+    others_cpu: float = 0.0  # CPU seconds used by other processes on the machine during the burst
+    wall: float = 0.0  # go signal → server idle again
     failure: str | None = None
-    planned: int = 0
-    listen_overflows: int | None = None
-    wall: float = 0.0  # from the bot being ready to the end of its run, warm-up included
-    bot_cpu: float = 0.0  # over `wall`
-    bench_cpu: float = 0.0  # over `wall`: senders and fakes
+
+    def acks(self) -> list[float]:
+        return [s.ack for s in self.samples if s.ack is not None]
+
+    def end_to_ends(self) -> list[float]:
+        return [e for e in (s.end_to_end for s in self.samples) if e is not None]
+
+    def completion(self) -> float | None:
+        """First send → last summary, when every command was answered."""
+        answered = [s.answered_at for s in self.samples if s.answered_at is not None]
+        if not self.samples or len(answered) < len(self.samples):
+            return None
+        return max(answered) - min(s.sent_at for s in self.samples)
+
+    def cpu_ms_per_command(self) -> float | None:
+        return self.cpu * 1000 / len(self.samples) if self.samples else None
+
+    def slow_acks(self) -> list[float]:
+        return [a for a in self.acks() if a > SLOW_ACK]
 
 
-def warm_up(fixture: Fixture, budget: Budget) -> Sample | None:
-    """A few reschedules, each awaited, so lazy imports and Bolt's auth.test are out of the way; returns the first."""
-    samples = send_one_by_one_waiting(fixture, delayed_runs(fixture, WARMUP_REQUESTS), budget)
-    return samples[0] if samples else None
+def warm_up(server: Server, fakes: Fakes) -> None:
+    """A few commands one at a time, each answered before the next: lazy imports, auth.test, pools, DB."""
+    for run in fakes.delayed_runs(WARMUP):
+        samples = send(server, [run], 1).samples
+        if not wait_answers(fakes, samples, timeout=WARMUP_TIMEOUT) or not rescheduled(fakes, samples[0]):
+            shown = samples[0].error or repr(samples[0].answer)[:300]
+            raise RuntimeError(f"warm-up command not rescheduled ({shown}); log:\n{server.log_tail(15)}")
 
 
-def scenario(
-    name: str,
-    trigger: FakeTrigger,
-    workdir: Path,
-    budget: Budget,
-    body: Callable[[Fixture, Outcome], None],
-) -> Outcome:
-    outcome = Outcome(name)
-    if budget.expired():
-        outcome.failure = "not run: time cap reached"
-        return outcome
-    print(f"[bench] {name} …", file=sys.stderr, flush=True)
-    overflows_before = listen_overflows()
+def burst(system: System, number: int, workdir: Path, profile_to: Path | None = None) -> Burst:
+    outcome = Burst(system, number)
     try:
-        with bot_against_fakes(trigger, workdir) as fixture:
-            pid = fixture.bot.process.pid
-            outcome.rss_start = rss(pid)
-            wall, bot_cpu, bench_cpu = time.monotonic(), process_cpu(pid), own_cpu()
-            outcome.cold = warm_up(fixture, budget)
-            body(fixture, outcome)
-            if fixture.bot.process.poll() is not None:
-                raise RuntimeError(f"the bot exited with {fixture.bot.process.returncode}")
-            outcome.rss_end = rss(pid)
-            outcome.wall = time.monotonic() - wall
-            outcome.bot_cpu, outcome.bench_cpu = process_cpu(pid) - bot_cpu, own_cpu() - bench_cpu
-            errors = [s.error for s in outcome.samples if s.error]
-            wrong = len(outcome.samples) - outcome.correct
-            if errors:
-                outcome.failure = f"{len(errors)} failed requests, e.g. {errors[0]}"
-            elif wrong:
-                example = next((s.answer for s in outcome.samples if s.answer is not None), None)
-                shown = repr(example.get("text") if isinstance(example, dict) else example)[:300]
-                outcome.failure = f"{wrong} of {len(outcome.samples)} commands not answered as expected, e.g. {shown}"
-    except Exception as exc:  # report and go on with the other scenarios
+        with fakes() as fk:
+            server = Server(system, fk, workdir, profile_to)
+            try:
+                outcome.healthy_after = server.healthy_after
+                warm_up(server, fk)
+                dms_before = fk.api_calls("chat.postMessage")
+                load = LoadGenerator(server, fk.delayed_runs(BURST), BURST_CONCURRENCY)
+                cpu_before = server.wait_idle()
+                outcome.memory_start = proc_memory(server.pid)
+                if profile_to is not None:
+                    os.kill(server.pid, signal.SIGUSR1)
+                noise, started = Noise.start(), time.monotonic()
+                load.go()
+                result = load.result()
+                outcome.samples, outcome.load_cpu, outcome.reconnects = (
+                    result.samples,
+                    result.load_cpu,
+                    result.reconnects,
+                )
+
+                def dms_done() -> bool:
+                    return system == "baseline" or fk.api_calls("chat.postMessage") - dms_before >= BURST
+
+                wait_answers(fk, outcome.samples, dms_done)
+                outcome.cpu = server.wait_idle() - cpu_before
+                outcome.wall = time.monotonic() - started
+                outcome.others_cpu = noise.others(outcome.cpu, outcome.load_cpu)
+                outcome.memory_end = proc_memory(server.pid)
+                outcome.dms = fk.api_calls("chat.postMessage") - dms_before
+                if profile_to is not None:
+                    os.kill(server.pid, signal.SIGUSR2)
+                    wait_file(profile_to)
+                if not server.alive():
+                    raise RuntimeError(f"{system} exited with {server.process.returncode}")
+            finally:
+                server.stop()
+            outcome.correct = sum(rescheduled(fk, s) for s in outcome.samples)
+        errors = [s.error for s in outcome.samples if s.error]
+        if errors:
+            outcome.failure = f"{len(errors)} failed requests, e.g. {errors[0]}"
+        elif outcome.correct < len(outcome.samples):
+            outcome.failure = f"{len(outcome.samples) - outcome.correct} of {len(outcome.samples)} not rescheduled"
+    except Exception as exc:  # report it and go on with the other rounds
         outcome.failure = f"{type(exc).__name__}: {str(exc)[:500]}"
-    overflows_after = listen_overflows()
-    if overflows_before is not None and overflows_after is not None:
-        outcome.listen_overflows = overflows_after - overflows_before
     return outcome
 
 
-def ack_load(n: int, concurrency: int, budget: Budget) -> Callable[[Fixture, Outcome], None]:
-    """`n` commands from `concurrency` senders as fast as acks come back; then wait for every summary."""
-
-    def body(fixture: Fixture, outcome: Outcome) -> None:
-        outcome.planned = n
-        samples = delayed_runs(fixture, n)
-        start = time.monotonic()
-        outcome.samples = send_all(fixture, samples, concurrency, budget)
-        outcome.send_seconds = time.monotonic() - start
-        outcome.drain_seconds = wait_for_answers(fixture, outcome.samples, budget)
-        outcome.correct = sum(rescheduled(fixture, s) for s in outcome.samples)
-
-    return body
+def wait_file(path: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not (path.exists() and path.stat().st_size > 0):
+        time.sleep(0.05)
 
 
-def end_to_end(n: int, budget: Budget) -> Callable[[Fixture, Outcome], None]:
-    def body(fixture: Fixture, outcome: Outcome) -> None:
-        outcome.planned = n
-        start = time.monotonic()
-        outcome.samples = send_one_by_one_waiting(fixture, delayed_runs(fixture, n), budget)
-        outcome.send_seconds = time.monotonic() - start
-        outcome.correct = sum(rescheduled(fixture, s) for s in outcome.samples)
-
-    return body
+# the machine ---------------------------------------------------------------------------------------------------
 
 
-def not_found(n: int, budget: Budget) -> Callable[[Fixture, Outcome], None]:
-    def body(fixture: Fixture, outcome: Outcome) -> None:
-        outcome.planned = n
-        start = time.monotonic()
-        outcome.samples = send_one_by_one_waiting(fixture, missing_runs(fixture, n), budget)
-        outcome.send_seconds = time.monotonic() - start
-        outcome.correct = sum(told_not_found(s) for s in outcome.samples)
-
-    return body
+def machine_busy() -> float:
+    """CPU seconds every core has spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
-# reporting ---------------------------------------------------------------------------------------------------
+def own_cpu() -> float:
+    """CPU seconds of this process (the fakes' threads and the bookkeeping)."""
+    return sum(os.times()[:2])
 
 
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of a non-empty sequence."""
+@dataclass
+class Noise:
+    """What else used the CPU while a burst ran: machine busy time minus the server, load generator and fakes."""
+
+    busy: float = 0.0
+    own: float = 0.0
+
+    @classmethod
+    def start(cls) -> Noise:
+        return cls(machine_busy(), own_cpu())
+
+    def others(self, server_cpu: float, load_cpu: float) -> float:
+        return max(0.0, machine_busy() - self.busy - (own_cpu() - self.own) - server_cpu - load_cpu)
+
+
+# sequential commands and mistyped ids --------------------------------------------------------------------------
+
+
+@dataclass
+class Extra:
+    system: System
+    sequential: list[Sample] = field(default_factory=list)
+    sequential_correct: int = 0
+    mistyped: list[Sample] = field(default_factory=list)
+    mistyped_correct: int = 0
+    failure: str | None = None
+
+
+def extra(system: System, workdir: Path) -> Extra:
+    """`SEQUENTIAL` commands one at a time (each sent when the previous one is acked); then, to the bot only,
+    `MISTYPED` well-formed ids Trigger.dev does not know, one every MISTYPED_INTERVAL s."""
+    outcome = Extra(system)
+    try:
+        with fakes() as fk:
+            server = Server(system, fk, workdir)
+            try:
+                warm_up(server, fk)
+                outcome.sequential = send(server, fk.delayed_runs(SEQUENTIAL), 1).samples
+                wait_answers(fk, outcome.sequential)
+                outcome.sequential_correct = sum(rescheduled(fk, s) for s in outcome.sequential)
+                if system == "bot":
+                    outcome.mistyped = send(server, fk.missing_runs(MISTYPED), MISTYPED, MISTYPED_INTERVAL).samples
+                    wait_answers(fk, outcome.mistyped)
+                    outcome.mistyped_correct = sum(told_not_found(s) for s in outcome.mistyped)
+            finally:
+                server.stop()
+    except Exception as exc:
+        outcome.failure = f"{type(exc).__name__}: {str(exc)[:500]}"
+    return outcome
+
+
+# reporting -----------------------------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
     ordered = sorted(values)
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def ms(seconds: float | None) -> str:
-    return "—" if seconds is None else f"{seconds * 1000:.1f}"
+def scaled(value: float | None, by: float) -> float | None:
+    return None if value is None else value * by
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def mib(memory: dict[str, int], name: str) -> float | None:
+    return memory[name] / 1024 if name in memory else None
 
 
 @dataclass(frozen=True)
-class Row:
+class Metric:
     label: str
-    outcome: Outcome
-    metric: str  # "ack" or "e2e"
-    concurrency: int
-    margin: bool  # show the margin to Slack's 3 s
-    ok_label: str
+    value: Callable[[Burst], float | None]
+    digits: int = 0
 
 
-def row_cells(row: Row) -> list[str]:
-    samples = row.outcome.samples
-    values = [v for v in (s.ack if row.metric == "ack" else s.end_to_end for s in samples) if v is not None]
-    sent = f"{len(samples)}" if len(samples) == row.outcome.planned else f"{len(samples)} of {row.outcome.planned}"
-    if not values:
-        stats = ["—"] * 4
-        margin = "—"
-    else:
-        stats = [ms(percentile(values, p)) for p in (50, 95, 99)] + [ms(max(values))]
-        margin = f"{(SLACK_ACK_LIMIT - max(values)) * 1000:.0f} ms" if row.margin else "—"
-    correct = f"{row.outcome.correct}/{len(samples)} {row.ok_label}"
-    return [row.label, sent, str(row.concurrency), *stats, margin, correct]
+METRICS = (
+    Metric("Ack p50 (ms)", lambda b: scaled(percentile(b.acks(), 50), 1000), 1),
+    Metric("Ack p99 (ms)", lambda b: scaled(percentile(b.acks(), 99), 1000), 1),
+    Metric("Ack max (ms)", lambda b: scaled(max(b.acks(), default=None), 1000), 1),
+    Metric("Send → summary at response_url p50 (ms)", lambda b: scaled(percentile(b.end_to_ends(), 50), 1000)),
+    Metric("Send → summary at response_url p99 (ms)", lambda b: scaled(percentile(b.end_to_ends(), 99), 1000)),
+    Metric("Burst completion, first send → last summary (ms)", lambda b: scaled(b.completion(), 1000)),
+    Metric("Server CPU per command (ms)", lambda b: b.cpu_ms_per_command(), 1),
+    Metric("VmRSS after the burst (MiB)", lambda b: mib(b.memory_end, "VmRSS"), 1),
+    Metric("RssAnon after the burst (MiB)", lambda b: mib(b.memory_end, "RssAnon"), 1),
+    Metric("Time to healthy after start (ms)", lambda b: b.healthy_after * 1000),
+)
+
+
+def median_of(bursts: Sequence[Burst], metric: Metric) -> float | None:
+    values = [v for v in (metric.value(b) for b in bursts if b.failure is None) if v is not None]
+    return statistics.median(values) if values else None
+
+
+def spread_of(bursts: Sequence[Burst], metric: Metric) -> str:
+    values = [v for v in (metric.value(b) for b in bursts if b.failure is None) if v is not None]
+    if len(values) < 2:
+        return ""
+    return f" ({fmt(min(values), metric.digits)}–{fmt(max(values), metric.digits)})"
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines)
+
+
+def comparison(bursts: Sequence[Burst]) -> str:
+    by_system = {system: [b for b in bursts if b.system == system] for system in SYSTEMS}
+    rows = []
+    for metric in METRICS:
+        bot, base = (median_of(by_system[s], metric) for s in SYSTEMS)
+        ratio = f"{bot / base:.2f}×" if bot is not None and base else "—"
+        rows.append(
+            [
+                metric.label,
+                fmt(bot, metric.digits) + spread_of(by_system["bot"], metric),
+                fmt(base, metric.digits) + spread_of(by_system["baseline"], metric),
+                ratio,
+            ]
+        )
+    slow = {s: sum(len(b.slow_acks()) for b in by_system[s]) for s in SYSTEMS}
+    acks = {s: sum(len(b.acks()) for b in by_system[s]) for s in SYSTEMS}
+    rows.append(
+        [
+            f"Acks over {SLOW_ACK:g} s",
+            f"{slow['bot']} of {acks['bot']}",
+            f"{slow['baseline']} of {acks['baseline']}",
+            "—",
+        ]
+    )
+    correct = {
+        s: f"{sum(b.correct for b in by_system[s])}/{sum(len(b.samples) for b in by_system[s])}" for s in SYSTEMS
+    }
+    rows.append(["Rescheduled and answered in the channel", correct["bot"], correct["baseline"], "—"])
+    n = {s: len([b for b in by_system[s] if b.failure is None]) for s in SYSTEMS}
+    header = [
+        "Burst of 100, concurrency 25",
+        f"bot, median of {n['bot']} (min–max)",
+        f"baseline, median of {n['baseline']} (min–max)",
+        "bot / baseline",
+    ]
+    return markdown_table(header, rows)
+
+
+def per_round(bursts: Sequence[Burst]) -> str:
+    rows = []
+    for b in bursts:
+        rows.append(
+            [
+                f"{b.round}" if b.round else "profiled",
+                b.system,
+                *(fmt(m.value(b), m.digits) for m in METRICS[:7]),
+                fmt(mib(b.memory_end, "VmRSS"), 1),
+                fmt(b.healthy_after * 1000),
+                str(len(b.slow_acks())),
+                f"{b.correct}/{len(b.samples)}",
+                str(b.dms),
+                fmt(b.load_cpu * 1000),
+                fmt(b.others_cpu * 1000),
+            ]
+        )
+    header = [
+        "Round",
+        "System",
+        "Ack p50",
+        "Ack p99",
+        "Ack max",
+        "E2E p50",
+        "E2E p99",
+        "Completion",
+        "CPU/cmd",
+        "VmRSS MiB",
+        "Healthy",
+        f">{SLOW_ACK:g} s",
+        "Correct",
+        "DMs",
+        "Load-gen CPU",
+        "Others' CPU",
+    ]
+    return markdown_table(header, rows)
+
+
+def extras_table(extras: Sequence[Extra]) -> str:
+    rows = []
+    for e in extras:
+        acks = [s.ack for s in e.sequential if s.ack is not None]
+        e2e = [v for v in (s.end_to_end for s in e.sequential) if v is not None]
+        rows.append(
+            [
+                f"{e.system}: sequential commands, ack",
+                str(len(e.sequential)),
+                *(fmt(scaled(percentile(acks, p), 1000), 1) for p in (50, 99)),
+                fmt(scaled(max(acks, default=None), 1000), 1),
+                f"{e.sequential_correct}/{len(e.sequential)} rescheduled",
+            ]
+        )
+        rows.append(
+            [
+                f"{e.system}: sequential commands, send → summary",
+                str(len(e.sequential)),
+                *(fmt(scaled(percentile(e2e, p), 1000), 1) for p in (50, 99)),
+                fmt(scaled(max(e2e, default=None), 1000), 1),
+                "",
+            ]
+        )
+        if e.mistyped:
+            answers = [v for v in (s.end_to_end for s in e.mistyped) if v is not None]
+            rows.append(
+                [
+                    f"{e.system}: mistyped run id → “not found” answer",
+                    str(len(e.mistyped)),
+                    *(fmt(scaled(percentile(answers, p), 1000), 1) for p in (50, 99)),
+                    fmt(scaled(max(answers, default=None), 1000), 1),
+                    f"{e.mistyped_correct}/{len(e.mistyped)} told not found",
+                ]
+            )
+    return markdown_table(["Measurement", "N", "p50 ms", "p99 ms", "max ms", "Correct"], rows)
 
 
 def machine() -> str:
@@ -549,6 +756,13 @@ def code_version() -> str:
     return f"git {head}" + (f" plus uncommitted changes to {len(dirty)} paths under bot/" if dirty else " (bot/ clean)")
 
 
+def shown_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def command_line(argv: Sequence[str]) -> str:
     exe = Path(sys.executable)
     try:
@@ -558,122 +772,61 @@ def command_line(argv: Sequence[str]) -> str:
     return shlex.join([shown, "-m", "bench.run", *argv])
 
 
+def noise_notes(bursts: Sequence[Burst], load_before: float, load_after: float) -> list[str]:
+    notes = [
+        f"- Load average (1 min) {load_before:.2f} before the run, {load_after:.2f} after it; *Others' CPU* is the "
+        "CPU time the rest of the machine used during each burst (from /proc/stat, minus the server, the load "
+        "generator and this process)."
+    ]
+    busy = [b for b in bursts if b.wall > 0 and b.others_cpu > 0.25 * b.wall]
+    p50 = [v for v in (METRICS[0].value(b) for b in bursts if b.round) if v is not None]
+    if busy or load_before > 1.0:
+        notes.append(
+            f"- **Noisy: other processes were using the CPU** ({len(busy)} of {len(bursts)} bursts saw more than a "
+            "quarter of a core used by others; other engineers' tests may have been running). Medians over "
+            "alternating rounds soften this, but compare ratios rather than absolute figures."
+        )
+    elif len(p50) >= 2 and max(p50) > 2 * min(p50):
+        notes.append("- Ack medians vary more than 2× between rounds: treat the absolute figures as noisy.")
+    return notes
+
+
 def report(
-    outcomes: dict[str, Outcome], counts: Counts, argv: Sequence[str], budget: Budget, total: float, backlog: int
+    bursts: Sequence[Burst],
+    extras: Sequence[Extra],
+    profiled: Burst | None,
+    profile_path: Path,
+    argv: Sequence[str],
+    total: float,
+    loads: tuple[float, float],
 ) -> str:
-    seq, conc, slow, e2e, missing = (outcomes[k] for k in ("seq", "conc", "slow", "e2e", "missing"))
-    rows = [
-        Row("Ack, sequential", seq, "ack", 1, True, "rescheduled"),
-        Row(
-            f"Ack, {counts.ack_concurrency} concurrent senders",
-            conc,
-            "ack",
-            counts.ack_concurrency,
-            True,
-            "rescheduled",
-        ),
-        Row(
-            f"Ack, Trigger.dev holds every retrieve {SLOW_RETRIEVE:g} s",
-            slow,
-            "ack",
-            counts.ack_slow_concurrency,
-            True,
-            "rescheduled",
-        ),
-        Row("Send → summary at response_url (fast Trigger.dev)", e2e, "e2e", 1, False, "rescheduled"),
-        Row("Mistyped run id → “not found” answer (404, retried once)", missing, "e2e", 1, False, "told not found"),
-        Row(
-            f"Send → summary, under {counts.ack_concurrency} concurrent senders (same run as row 2)",
-            conc,
-            "e2e",
-            counts.ack_concurrency,
-            False,
-            "rescheduled",
-        ),
-        Row(
-            f"Send → summary, retrieve held {SLOW_RETRIEVE:g} s (same run as row 3)",
-            slow,
-            "e2e",
-            counts.ack_slow_concurrency,
-            False,
-            "rescheduled",
-        ),
+    measured = [b for b in bursts if b.round]
+    slow = [
+        f"- **{b.system}, round {b.round}: {len(b.slow_acks())} acks over {SLOW_ACK:g} s** "
+        f"(worst {max(b.slow_acks()) * 1000:.0f} ms)"
+        for b in measured
+        if b.slow_acks()
     ]
-    header = ["Measurement", "N", "Concurrency", "p50 ms", "p95 ms", "p99 ms", "max ms", "Margin to 3 s", "Correct"]
-    latency = markdown_table(header, [row_cells(r) for r in rows])
-
-    colds = [o.cold for o in outcomes.values() if o.cold is not None]
-    cold_acks = [c.ack for c in colds if c.ack is not None]
-    cold_e2e = [c.end_to_end for c in colds if c.end_to_end is not None]
-    memory_rows = [
-        [
-            o.name,
-            f"{o.rss_start.get('VmRSS', 0) / 1024:.1f}" if o.rss_start else "—",
-            f"{o.rss_end.get('VmRSS', 0) / 1024:.1f}" if o.rss_end else "—",
-            f"{o.rss_end.get('VmHWM', 0) / 1024:.1f}" if o.rss_end else "—",
-            f"{o.rss_start.get('RssAnon', 0) / 1024:.1f} → {o.rss_end.get('RssAnon', 0) / 1024:.1f}"
-            if o.rss_end
-            else "—",
-            str(len(o.samples) + (WARMUP_REQUESTS if o.cold else 0)),
-            f"{o.wall:.1f}",
-            f"{o.bot_cpu:.1f}",
-            f"{o.bench_cpu:.1f}",
-            "—" if o.listen_overflows is None else str(o.listen_overflows),
+    failures = [f"- **{b.system}, round {b.round or 'profiled'}: {b.failure}**" for b in bursts if b.failure]
+    failures += [f"- **{e.system}, sequential / mistyped: {e.failure}**" for e in extras if e.failure]
+    failures += [
+        f"- {b.system}, round {b.round or 'profiled'}: the load generator had to reconnect {b.reconnects} times "
+        "(the server closed keep-alive connections)"
+        for b in bursts
+        if b.reconnects
+    ]
+    profile_line = []
+    if profiled is not None:
+        profile_line = [
+            f"- Profiled bot burst (pyinstrument sampling every 1 ms, not in the medians): ack p50 "
+            f"{fmt(METRICS[0].value(profiled), 1)} ms, p99 {fmt(METRICS[1].value(profiled), 1)} ms, send → summary "
+            f"p50 {fmt(METRICS[3].value(profiled))} ms, CPU {fmt(profiled.cpu_ms_per_command(), 1)} ms per command; "
+            f"the report is in {shown_path(profile_path)}."
         ]
-        for o in outcomes.values()
-    ]
-    memory = markdown_table(
-        [
-            "Bot process (scenario)",
-            "VmRSS after start MiB",
-            "VmRSS after run MiB",
-            "VmHWM (peak) MiB",
-            "RssAnon start → end MiB",
-            "Commands",
-            "Wall s",
-            "Bot CPU s",
-            "Bench CPU s",
-            "Listen overflows",
-        ],
-        memory_rows,
-    )
-
-    files = [o.rss_end["RssFile"] / 1024 for o in outcomes.values() if "RssFile" in o.rss_end]
-    file_range = f"{min(files):.1f}–{max(files):.1f}" if files else "—"
-
-    notes = []
-    if conc.samples and conc.send_seconds > 0:
-        notes.append(
-            f"- {counts.ack_concurrency} concurrent senders: {len(conc.samples)} acks in {conc.send_seconds:.1f} s "
-            f"({len(conc.samples) / conc.send_seconds:.0f} commands/s); the last summary arrived "
-            f"{conc.drain_seconds:.1f} s after the last ack."
-        )
-    if seq.samples and seq.send_seconds > 0:
-        notes.append(
-            f"- Sequential: {len(seq.samples)} acks in {seq.send_seconds:.1f} s "
-            f"({len(seq.samples) / seq.send_seconds:.0f} commands/s), the summaries still being worked on behind them."
-        )
-    early = [s for s in e2e.samples if s.ack is not None and s.end_to_end is not None and s.end_to_end < s.ack]
-    if e2e.samples:
-        notes.append(
-            f"- Send → summary, sequential: in {len(early)} of {len(e2e.samples)} commands the summary reached the "
-            "response_url before Slack's request had its 200 (Bolt, with process_before_response=False, notices "
-            "`ack()` by polling every 10 ms, which is also the floor of every ack above)."
-        )
-    if cold_acks:
-        notes.append(
-            f"- First command to a freshly started bot (not in the rows above; {len(cold_acks)} bot processes): ack "
-            f"{ms(min(cold_acks))}–{ms(max(cold_acks))} ms, summary after "
-            f"{ms(min(cold_e2e)) if cold_e2e else '—'}–{ms(max(cold_e2e)) if cold_e2e else '—'} ms."
-        )
-    notes += [f"- **{o.name}: {o.failure}**" for o in outcomes.values() if o.failure]
-    if budget.hit:
-        notes.append("- **The time cap was reached: some scenarios sent fewer commands than planned.**")
-
-    quick = " (--quick: every N divided by 10, a smoke run, not representative)" if "--quick" in argv else ""
+    quick = " (--quick: a smoke run, not representative)" if "--quick" in argv else ""
     return "\n".join(
         [
-            f"# reschedule-bot benchmark{quick}",
+            f"# reschedule-bot benchmark: the bot against a bare Bolt baseline{quick}",
             "",
             f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
             f"- Machine: {machine()}",
@@ -681,98 +834,168 @@ def report(
             f"- Command (from the repository root): `{command_line(argv)}`",
             f"- Total wall time: {total:.0f} s",
             "",
-            "The real bot (`python -m bot serve`, one process per scenario, TRIGGER_DEADLINE=10, "
-            "CONFIRM_ENVIRONMENTS empty so that Prod moves need no confirmation button) against the fake "
-            "Slack and Trigger.dev of tests/fakes, everything on 127.0.0.1. Every command is "
-            "`/reschedule <run> 2h` for its own delayed run (or, last row but two, for a run id Trigger.dev does not "
-            "know). *Ack* is the time until Slack's POST to /slack/events has its 200 (keep-alive connection, one per "
-            "sender thread); *send → summary* is until the bot's POST reaches the response_url. Margin is 3 s minus "
-            "the worst ack. *Correct* counts summaries posted in the channel for a run that really moved by 2 h (or "
-            "the exact not-found answer). The senders and the fakes share this Python process and its 2 cores with "
-            "the bot, so these are upper bounds.",
+            f"A burst of {BURST} `/reschedule <run> 2h` (each for its own delayed run) sent from "
+            f"{BURST_CONCURRENCY} connections at once, the fake Trigger.dev answering every call "
+            f"{TRIGGER_LATENCY * 1000:.0f} ms after it arrives. Medians over the rounds (min–max in brackets):",
             "",
-            "Memory is read from /proc/<pid>/status. VmRSS = RssAnon (the bot's own memory) + RssFile (the "
-            f"interpreter and shared libraries, shared with other processes; {file_range} MiB across these bots, a "
-            "figure that has varied between ~0 and ~19 MiB from run to run on the same VM), so RssAnon is the one to "
-            "compare.",
+            comparison(measured),
             "",
-            "*Wall s* runs from the bot being ready to the end of its scenario (warm-up included); *Bot CPU s* is the "
-            "bot's user+system CPU over it (one event loop: at most 1 s per s), *Bench CPU s* this process's (senders "
-            "and fakes).",
+            *slow,
+            *failures,
+            *noise_notes(measured, *loads),
+            *profile_line,
             "",
-            f"The fakes listen with a backlog of {backlog} (socketserver's default is 5, which under concurrent load "
-            "makes the bot's connections to the fakes wait out 1 s SYN retransmits). *Listen overflows* is the "
-            "kernel's system-wide TcpExt ListenOverflows counter over each scenario; it should be 0.",
+            "## The two systems",
             "",
-            latency,
+            "- **bot**: `python -m bot serve` with its features on: DM confirmations (conversations.open + "
+            "chat.postMessage after every move), the audit trail in SQLite (a file in a temporary folder), INFO "
+            'logging to a file, TRIGGER_DEADLINE=10 and CONFIRM_ENVIRONMENTS="" (the Prod environment used here '
+            "moves at once, without a confirmation button, so every command really reschedules).",
+            "- **baseline**: bench/baseline_app.py, a bare Bolt `AsyncApp` served the same way (Starlette + Bolt's "
+            "AsyncSlackRequestHandler, `uvicorn.run(log_config=None, access_log=False)`, signature verification "
+            "on, process_before_response=False) whose /reschedule listener acks, makes the same two Trigger.dev "
+            "calls with the same headers (GET /api/v3/runs/{id}, POST /api/v1/runs/{id}/reschedule) over one "
+            "shared httpx.AsyncClient, and posts one message to the response_url. Nothing else. Bolt calls "
+            "auth.test on its first request (the bot calls it before serving, so its time to healthy includes it).",
             "",
-            memory,
+            "## Method",
             "",
-            *notes,
+            "- Three processes: this one (the fake Slack and Trigger.dev of tests/fakes in threads, listening with "
+            f"a backlog of {FAKE_BACKLOG}), the server under test, and the load generator `python -m bench.load`, "
+            "which signs the requests as Slack does, sends them over keep-alive connections opened before the "
+            "burst with a minimal asyncio HTTP client, and reports its timings as JSON on stdout.",
+            f"- Per round and system: fresh fakes, a fresh server, {WARMUP} warm-up commands one at a time (not "
+            "counted), then the burst. Rounds alternate which system goes first.",
+            "- *Ack*: from just before the request is written until its 200 has been read (Slack's limit is 3 s). "
+            "*Send → summary*: from the same instant until the server's POST arrives at the fake response_url "
+            "(arrival time recorded by the fake, same clock). *Burst completion*: first send → last summary.",
+            "- The load is a closed loop: each of the 25 connections sends its next command when the previous one "
+            "is acked. A server that acks slowly therefore has fewer commands in progress at once, and each of them "
+            "waits less behind the others: compare send → summary p50 with that in mind (burst completion and p99 "
+            "include the ack delays).",
+            "- *CPU per command*: the server's utime + stime (/proc/<pid>/stat) from just before the burst until it "
+            "is idle again after the last summary (and, for the bot, the last DM), divided by the number of "
+            "commands. *RSS*: /proc/<pid>/status after that; RssAnon is the process's own memory, VmRSS adds "
+            "mapped files. *Time to healthy*: from spawning the process until GET /healthz answers 200 (polled "
+            f"every {HEALTH_POLL * 1000:.0f} ms).",
+            "",
+            "## Per round",
+            "",
+            "Times in ms (E2E = send → summary; Completion = first send → last summary; CPU/cmd = server CPU ms per "
+            "command; Healthy = time to healthy; DMs = DM confirmations posted; Load-gen CPU and Others' CPU in ms "
+            "over the burst).",
+            "",
+            per_round([*measured, *([profiled] if profiled else [])]),
+            "",
+            "## Other measurements",
+            "",
+            f"One fresh process per system, same fakes ({TRIGGER_LATENCY * 1000:.0f} ms per Trigger.dev call): "
+            f"{SEQUENTIAL} commands one at a time (each sent as soon as the previous one is acked, so the work "
+            f"after the ack overlaps the next commands), then, to the bot only, {MISTYPED} mistyped run ids (one "
+            f"every {MISTYPED_INTERVAL:g} s; the bot looks twice, 0.3 s apart, before answering “not found”).",
+            "",
+            extras_table(extras),
             "",
         ]
     )
 
 
-# main --------------------------------------------------------------------------------------------------------
+PROFILE_HEADER = """\
+pyinstrument profile of one burst of the bot ({burst} `/reschedule <run> 2h` at concurrency {concurrency}, fake
+Trigger.dev answering each call after {latency} ms, DM confirmations and SQLite audit on): the main thread (the
+event loop, where every coroutine runs) sampled every 1 ms from just before the burst until the bot was idle after
+the last DM. Written by `python -m bench.run` on {date}, {code}.
+Server CPU over the profiled window (all threads, sampling overhead included): {cpu:.2f} s in {wall:.2f} s.
+SQLite statements run in aiosqlite's threads, which are not sampled: their CPU is in that figure, not below.
+The first two sections are shares of the busy time (the loop not waiting in select/epoll); the call tree (library
+frames folded under the bot's frame that called them) and the flat list are shares of all samples.
+
+"""
 
 
-def run(counts: Counts, budget: Budget, workdir: Path) -> dict[str, Outcome]:
-    plan: list[tuple[str, str, Callable[[], FakeTrigger], Callable[[Fixture, Outcome], None]]] = [
-        ("seq", "ack, sequential", FakeTrigger, ack_load(counts.ack_sequential, 1, budget)),
-        (
-            "conc",
-            f"ack, {counts.ack_concurrency} concurrent",
-            FakeTrigger,
-            ack_load(counts.ack_concurrent, counts.ack_concurrency, budget),
-        ),
-        (
-            "slow",
-            f"ack, slow Trigger.dev ({SLOW_RETRIEVE:g} s retrieve)",
-            lambda: SlowTrigger(SLOW_RETRIEVE),
-            ack_load(counts.ack_slow, min(counts.ack_slow_concurrency, counts.ack_slow), budget),
-        ),
-        ("e2e", "send → summary, sequential", FakeTrigger, end_to_end(counts.end_to_end, budget)),
-        ("missing", "mistyped run id", FakeTrigger, not_found(counts.not_found, budget)),
-    ]
-    return {key: scenario(name, make_trigger(), workdir / key, budget, body) for key, name, make_trigger, body in plan}
+def write_profile(raw: Path, profiled: Burst, path: Path) -> None:
+    header = PROFILE_HEADER.format(
+        burst=BURST,
+        concurrency=BURST_CONCURRENCY,
+        latency=f"{TRIGGER_LATENCY * 1000:.0f}",
+        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        code=code_version(),
+        cpu=profiled.cpu,
+        wall=profiled.wall,
+    )
+    path.write_text(header + raw.read_text())
+
+
+# main ----------------------------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: every request count divided by 10")
+    parser.add_argument("--quick", action="store_true", help="smoke run: one round, no profile")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds per system (default %(default)d)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the profiled burst")
     parser.add_argument(
-        "--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, help="total time cap (default %(default)g)"
+        "--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, help="no new phase starts after (default %(default)g)"
     )
     parser.add_argument(
-        "--fake-backlog",
-        type=int,
-        default=FAKE_BACKLOG,
-        help="listen backlog of the fake servers (default %(default)d; 5 reproduces socketserver's default)",
+        "--keep", type=Path, default=None, help="work in this new folder and keep it (servers' logs and databases)"
     )
     parser.add_argument(
         "--output",
         type=Path,
         default=None,
         help=f"where to write the Markdown (default {RESULTS_PATH.relative_to(REPO_ROOT)}; --quick writes nothing "
-        "unless this is given, so a smoke run does not replace the real results)",
+        "unless this is given)",
     )
     args = parser.parse_args(args_list)
-    counts = Counts().divided(10) if args.quick else Counts()
+    rounds = 1 if args.quick else max(1, args.rounds)
     output: Path | None = args.output if args.output is not None or args.quick else RESULTS_PATH
+    profile = not (args.quick or args.no_profile)
+    if profile and importlib.util.find_spec("pyinstrument") is None:
+        print("[bench] pyinstrument is not installed (pip install -e '.[test]'): no profile", file=sys.stderr)
+        profile = False
+    profile_path = PROFILE_PATH if output == RESULTS_PATH or output is None else output.with_suffix(".profile.txt")
 
-    use_fake_backlog(args.fake_backlog)
-    budget = Budget(args.max_seconds)
+    ThreadingHTTPServer.request_queue_size = FAKE_BACKLOG  # the fakes are this process's only servers
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
+    bursts: list[Burst] = []
+    extras: list[Extra] = []
+    profiled: Burst | None = None
+
+    max_seconds = float(args.max_seconds)
+
+    def in_time() -> bool:
+        return time.monotonic() - started < max_seconds
+
     with tempfile.TemporaryDirectory(prefix="reschedule-bench-") as tmp:
-        outcomes = run(counts, budget, Path(tmp))
-    text = report(outcomes, counts, args_list, budget, time.monotonic() - started, args.fake_backlog)
+        work = Path(tmp) if args.keep is None else args.keep.resolve()
+        for number in range(1, rounds + 1):
+            order = SYSTEMS if number % 2 else SYSTEMS[::-1]
+            for system in order:
+                if not in_time():
+                    break
+                print(f"[bench] round {number}: {system} …", file=sys.stderr, flush=True)
+                bursts.append(burst(system, number, work / f"r{number}-{system}"))
+        for system in SYSTEMS:
+            if in_time():
+                print(f"[bench] sequential commands: {system} …", file=sys.stderr, flush=True)
+                extras.append(extra(system, work / f"extra-{system}"))
+        if profile and in_time():
+            print("[bench] profiled bot burst …", file=sys.stderr, flush=True)
+            raw = work / "profile.txt"
+            profiled = burst("bot", 0, work / "profiled", profile_to=raw)
+            if raw.exists() and output is not None:
+                write_profile(raw, profiled, profile_path)
+    loads = (load_before, os.getloadavg()[0])
+    text = report(bursts, extras, profiled, profile_path, args_list, time.monotonic() - started, loads)
     print(text)
     if output is not None:
         output.write_text(text)
         print(f"[bench] written to {output}", file=sys.stderr)
-    return 1 if any(o.failure for o in outcomes.values()) else 0
+    failed = any(b.failure for b in bursts) or any(e.failure for e in extras)
+    return 1 if failed or (profiled is not None and profiled.failure) else 0
 
 
 if __name__ == "__main__":
