@@ -1,4 +1,9 @@
-"""Fixtures: fake Slack and Trigger.dev servers, and the real bot process wired to them."""
+"""Fixtures: fake Slack and Trigger.dev servers, and the real bot wired to them.
+
+`bot` / `slack`: the bot built and served inside the test process (tests/inprocess.py), fast enough for every
+end-to-end test. `bot_process` / `process_slack`: the real `python -m bot serve` process, for the few tests
+about the process itself (tests/test_e2e_process.py).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import pytest
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, BotProcess, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
+from tests.inprocess import InProcessBot
 
 
 @pytest.fixture
@@ -29,13 +35,26 @@ def fake_slack() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def bot(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> Iterator[BotProcess]:
-    """The real bot (`python -m bot serve`) pointed at the fakes; its log is tmp_path / "bot.log"."""
+def bot(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> Iterator[InProcessBot]:
+    """The real bot, served in this process, pointed at the fakes; its log is tmp_path / "bot.log"."""
+    with InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path), log_path=tmp_path / "bot.log") as served:
+        yield served
+
+
+@pytest.fixture
+def slack(bot: InProcessBot) -> SlackSender:
+    """Sends signed Slack requests to the bot's /slack/events."""
+    return SlackSender(bot.events_url, SIGNING_SECRET)
+
+
+@pytest.fixture
+def bot_process(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> Iterator[BotProcess]:
+    """The real process (`python -m bot serve`) pointed at the fakes; its log is tmp_path / "bot.log"."""
     with BotProcess(bot_env(fake_slack, fake_trigger, tmp_path), log_path=tmp_path / "bot.log") as process:
         yield process
 
 
 @pytest.fixture
-def slack(bot: BotProcess) -> SlackSender:
-    """Sends signed Slack requests to the bot's /slack/events."""
-    return SlackSender(bot.events_url, SIGNING_SECRET)
+def process_slack(bot_process: BotProcess) -> SlackSender:
+    """Sends signed Slack requests to the real process's /slack/events."""
+    return SlackSender(bot_process.events_url, SIGNING_SECRET)

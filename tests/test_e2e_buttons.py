@@ -1,4 +1,4 @@
-"""Buttons on summaries, DMs and confirmation prompts, end to end against the real bot process."""
+"""Buttons on summaries, DMs and confirmation prompts, end to end against the real bot (served in-process)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import pytest
 
 from bot import messages
 from bot.render.mrkdwn import date_token
-from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, SlackSender, bot_env, example_payload
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env, example_payload
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
+from tests.inprocess import InProcessBot
 
 pytestmark = pytest.mark.e2e
 
@@ -302,7 +303,7 @@ def test_dm_failure_never_hides_the_reschedule(
 
 def test_no_dm_when_turned_off(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> None:
     run = fake_trigger.add_run(PROD_ENV)
-    with BotProcess(bot_env(fake_slack, fake_trigger, tmp_path, DM_CONFIRMATIONS="false")) as process:
+    with InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path, DM_CONFIRMATIONS="false")) as process:
         sender = SlackSender(process.events_url, SIGNING_SECRET)
         message = summary_via_command(sender, fake_slack, f"{run['id']} 2h")
         _, url = click(sender, fake_slack, message, "rb1:push_1h")
@@ -315,7 +316,7 @@ class TestConfirmationEnvironments:
 
     @pytest.fixture
     def prod_bot(self, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> Any:
-        with BotProcess(bot_env(fake_slack, fake_trigger, tmp_path, CONFIRM_ENVIRONMENTS=None)) as process:
+        with InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path, CONFIRM_ENVIRONMENTS=None)) as process:
             yield SlackSender(process.events_url, SIGNING_SECRET)
 
     def test_command_asks_first_and_changes_nothing(

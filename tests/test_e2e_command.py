@@ -1,4 +1,4 @@
-"""/reschedule end to end: the real bot process, signed requests, fake Slack and Trigger.dev on loopback."""
+"""/reschedule end to end: the real bot (served in-process), signed requests, fake Slack and Trigger.dev on loopback."""
 
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ from tests.e2e_harness import (
     PROD_ENV,
     PROD_KEY,
     SIGNING_SECRET,
-    BotProcess,
     SlackSender,
     bot_env,
     run_cli,
 )
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
+from tests.inprocess import InProcessBot
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,7 @@ def blocks_text(body: dict[str, Any]) -> str:
 
 
 def test_healthz_answers_without_calling_anything(
-    bot: BotProcess, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+    bot: InProcessBot, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     # The bot learnt who it is (auth.test) once, at start, so no request waits for it before its ack.
     assert len(fake_slack.api_calls("auth.test")) == 1
@@ -86,7 +86,7 @@ def test_help_is_private_and_immediate(
         ("soon", "I can't read `soon` as a time"),
         ("0m", "`0m` is not in the future"),
         ("2020-01-01T00:00Z", "`2020-01-01T00:00Z` has already passed"),
-        ("400d", "`400d` is too far ahead: the furthest I can move a run is 52w 1d from now"),
+        ("400d", "That is too far ahead: the furthest a run can be moved is 52w 1d from now"),
         ("1.5h", "I can't read `1.5h` as a time"),
     ],
 )
@@ -266,7 +266,7 @@ def test_rejected_key_is_explained_without_the_key(
 ) -> None:
     revoked = "tr_prod_revokedrevokedrevoked123"
     env = bot_env(fake_slack, fake_trigger, tmp_path, TRIGGER_SECRET_KEY=revoked)
-    with BotProcess(env, log_path=tmp_path / "bot.log") as process:
+    with InProcessBot(env, log_path=tmp_path / "bot.log") as process:
         url = fake_slack.new_response_url()
         SlackSender(process.events_url, SIGNING_SECRET).command("run_cm9k2x7ab000108l5ghf2d1qz 2h", response_url=url)
         body = only_response(fake_slack, url)
@@ -276,7 +276,7 @@ def test_rejected_key_is_explained_without_the_key(
 
 
 def test_secrets_never_reach_the_log(
-    bot: BotProcess, slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+    bot: InProcessBot, slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     run = fake_trigger.add_run(PROD_ENV)
     url = fake_slack.new_response_url()
@@ -350,7 +350,7 @@ def test_a_move_applied_but_answered_after_the_deadline_is_told_as_moved(
     run = fake_trigger.add_run(PROD_ENV, delayed_until=old)
     late = fake_trigger.answer_late("POST", RESCHEDULE)
     env = bot_env(fake_slack, fake_trigger, tmp_path, TRIGGER_DEADLINE="2")
-    with BotProcess(env, log_path=tmp_path / "bot.log") as process:
+    with InProcessBot(env, log_path=tmp_path / "bot.log") as process:
         url = fake_slack.new_response_url()
         SlackSender(process.events_url, SIGNING_SECRET).command(
             f"{run['id']} {target.strftime('%Y-%m-%dT%H:%M')}Z", response_url=url
@@ -383,7 +383,7 @@ def test_a_move_not_applied_and_not_answered_in_time_is_told_as_still_at_the_pre
     else:
         fake_trigger.fail_next("POST", RESCHEDULE, 504, "Gateway Timeout", times=10)
     env = bot_env(fake_slack, fake_trigger, tmp_path, TRIGGER_DEADLINE="2")
-    with BotProcess(env, log_path=tmp_path / "bot.log") as process:
+    with InProcessBot(env, log_path=tmp_path / "bot.log") as process:
         url = fake_slack.new_response_url()
         SlackSender(process.events_url, SIGNING_SECRET).command(f"{run['id']} 2h", response_url=url)
         body = only_response(fake_slack, url)

@@ -1,5 +1,5 @@
-"""The message shortcut and the reschedule modal end to end: the real bot process, signed requests, fake Slack
-and Trigger.dev on loopback.
+"""The message shortcut and the reschedule modal end to end: the real bot (served in-process), signed requests,
+fake Slack and Trigger.dev on loopback.
 
 Modal submissions are built from what the bot really stored through views.open / views.update (the view's id,
 private_metadata and blocks), with `state.values` filled in for every input block as Slack does.
@@ -21,9 +21,10 @@ from bot.domain.delays import DelayProblem, format_duration
 from bot.render.mrkdwn import date_token, link
 from bot.slack import ids
 from bot.slack.ids import Button
-from tests.e2e_harness import DASHBOARD_URL, PROD_ENV, SIGNING_SECRET, BotProcess, SlackSender, bot_env, example_payload
+from tests.e2e_harness import DASHBOARD_URL, PROD_ENV, SIGNING_SECRET, SlackSender, bot_env, example_payload
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger, iso
+from tests.inprocess import InProcessBot
 from tests.test_runs import current_alert, older_alert
 
 pytestmark = pytest.mark.e2e
@@ -454,7 +455,7 @@ BAD_INPUTS: list[tuple[str, Callable[[], dict[str, Any]], dict[str, str]]] = [
         lambda: {"text": "2020-01-01T00:00Z"},
         {ids.BLOCK_WHEN_TEXT: messages.delay_problem_plain(DelayProblem.PAST, "2020-01-01T00:00Z", MAX_DELAY_TEXT)},
     ),
-    ("text_too_far", lambda: {"text": "400d"}, {ids.BLOCK_WHEN_TEXT: messages.modal_at_too_far(MAX_DELAY_TEXT)}),
+    ("text_too_far", lambda: {"text": "400d"}, {ids.BLOCK_WHEN_TEXT: messages.instant_too_far(MAX_DELAY_TEXT)}),
     ("both_empty", dict, {ids.BLOCK_WHEN_TEXT: messages.MODAL_NEITHER}),
     ("blank_text", lambda: {"text": "   "}, {ids.BLOCK_WHEN_TEXT: messages.MODAL_NEITHER}),
     ("both_filled", lambda: {"text": "2h", "at": _in(timedelta(days=1))}, {ids.BLOCK_WHEN_TEXT: messages.MODAL_BOTH}),
@@ -462,7 +463,7 @@ BAD_INPUTS: list[tuple[str, Callable[[], dict[str, Any]], dict[str, str]]] = [
     (
         "picker_too_far",
         lambda: {"at": _in(timedelta(days=400))},
-        {ids.BLOCK_WHEN_AT: messages.modal_at_too_far(MAX_DELAY_TEXT)},
+        {ids.BLOCK_WHEN_AT: messages.instant_too_far(MAX_DELAY_TEXT)},
     ),
 ]
 
@@ -560,7 +561,7 @@ def test_failure_to_dm_neither_undoes_nor_hides_the_reschedule(
 
 def test_dm_confirmations_off_sends_no_dm(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> None:
     env = bot_env(fake_slack, fake_trigger, tmp_path, DM_CONFIRMATIONS="false")
-    with BotProcess(env, log_path=tmp_path / "bot.log") as process:
+    with InProcessBot(env, log_path=tmp_path / "bot.log") as process:
         sender = SlackSender(process.events_url, SIGNING_SECRET)
         run = fake_trigger.add_run(PROD_ENV)
         form = open_form(sender, fake_slack, current_alert(run["id"]))

@@ -1,0 +1,99 @@
+"""The real `python -m bot serve` process: each surface once end to end, and what only a process shows (its
+log on stderr, SIGTERM and the exit code).
+
+Every other end-to-end test uses the same bot served inside the test process (tests/inprocess.py), which is
+much faster; these make sure the command line builds and serves that same bot. The command line's start-up
+checks (settings errors, a rejected token, migrate) run the process too: see run_cli in test_e2e_command.py
+and test_e2e_teams.py.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, BotProcess, SlackSender
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+from tests.test_e2e_buttons import click, summary_via_command, wait_one
+from tests.test_e2e_shortcut_modal import open_form, submission, thread_posts, wait_result
+from tests.test_runs import current_alert
+
+pytestmark = pytest.mark.e2e
+
+RESCHEDULE = r"/api/v1/runs/.+/reschedule"
+# A graceful shutdown on SIGTERM ends the process with status 0 (bot.server.Server stops uvicorn re-raising the
+# signal, which platforms would read as a crash).
+SIGTERM_EXIT = 0
+
+
+def test_command_moves_the_run_and_nothing_secret_reaches_stderr(
+    bot_process: BotProcess, process_slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    before = datetime.now(UTC)
+    message = summary_via_command(process_slack, fake_slack, f"{run['id']} 2h")
+    assert message["response_type"] == "in_channel"
+    assert "<@U111> rescheduled *send-reminder* in *Prod*" in json.dumps(message["blocks"])
+    new = fake_trigger.get_run(run["id"])["delayedUntil"]
+    assert before + timedelta(hours=2) <= new <= datetime.now(UTC) + timedelta(hours=2)
+    log = bot_process.log_text()
+    assert "rescheduled run=" in log
+    for secret in (PROD_KEY, BOT_TOKEN, SIGNING_SECRET):
+        assert secret not in log
+
+
+def test_button_moves_the_run_from_the_time_shown(
+    process_slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    message = summary_via_command(process_slack, fake_slack, f"{run['id']} 2h")
+    shown = fake_trigger.get_run(run["id"])["delayedUntil"]
+    status, url = click(process_slack, fake_slack, message, "rb1:push_1h")
+    assert status == 200
+    [update] = wait_one(fake_slack, url)
+    assert update["replace_original"] is True
+    assert fake_trigger.get_run(run["id"])["delayedUntil"] == shown + timedelta(hours=1)
+
+
+def test_shortcut_opens_the_form_and_its_submission_moves_the_run(
+    process_slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    message = current_alert(run["id"])
+    form = open_form(process_slack, fake_slack, message)
+    response = process_slack.interaction(submission(form, text="2h"))
+    assert response.status_code == 200 and response.json()["response_action"] == "update"
+    wait_result(fake_slack)
+    assert fake_trigger.get_run(run["id"])["delayedUntil"] != run["delayedUntil"]
+    [post] = thread_posts(fake_slack)
+    assert post["thread_ts"] == message["ts"]
+
+
+def test_sigterm_finishes_an_acknowledged_move_then_exits_cleanly(
+    bot_process: BotProcess, process_slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    gate = fake_trigger.hold("POST", RESCHEDULE)
+    url = fake_slack.new_response_url()
+    assert process_slack.command(f"{run['id']} 2h", response_url=url).status_code == 200
+    fake_trigger.wait_for(lambda: fake_trigger.calls("POST", RESCHEDULE))
+
+    bot_process.process.send_signal(signal.SIGTERM)
+    releaser = threading.Timer(0.5, gate.set)  # Trigger.dev answers while the process is shutting down
+    releaser.start()
+    try:
+        assert bot_process.process.wait(timeout=15) == SIGTERM_EXIT
+    finally:
+        releaser.cancel()
+        gate.set()
+
+    [summary] = fake_slack.responses(url)
+    assert summary["response_type"] == "in_channel"
+    assert fake_trigger.get_run(run["id"])["delayedUntil"] != run["delayedUntil"]
+    log = bot_process.log_text()
+    assert "Application shutdown complete" in log and "Traceback" not in log

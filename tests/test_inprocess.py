@@ -1,0 +1,61 @@
+"""The in-process harness behaves like the process where the tests rely on it, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+from tests.inprocess import InProcessBot
+
+pytestmark = pytest.mark.e2e
+
+RESCHEDULE = r"/api/v1/runs/.+/reschedule"
+
+
+def test_stop_finishes_an_acknowledged_move_as_sigterm_does(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    gate = fake_trigger.hold("POST", RESCHEDULE)
+    url = fake_slack.new_response_url()
+    with InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path), log_path=tmp_path / "bot.log") as served:
+        assert SlackSender(served.events_url, SIGNING_SECRET).command(f"{run['id']} 2h", response_url=url).is_success
+        fake_trigger.wait_for(lambda: fake_trigger.calls("POST", RESCHEDULE))
+        releaser = threading.Timer(0.3, gate.set)  # Trigger.dev answers while the bot is stopping
+        releaser.start()
+        served.stop()
+        releaser.join()
+    [summary] = fake_slack.responses(url)
+    assert summary["response_type"] == "in_channel"
+    assert "Application shutdown complete" in served.log_text()
+
+
+def test_nothing_is_left_behind(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> None:
+    root = logging.getLogger()
+    before = (threading.active_count(), list(root.handlers), root.level, logging.getLogger("httpx").level)
+    served = InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path, LOG_LEVEL="DEBUG"), log_path=tmp_path / "a.log")
+    served.stop()
+    after = (threading.active_count(), list(root.handlers), root.level, logging.getLogger("httpx").level)
+    assert after == before
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", served.port), timeout=1):
+        pass
+    logging.getLogger("bot").warning("after the bot stopped")
+    assert "after the bot stopped" not in served.log_text()
+
+
+def test_only_the_given_settings_are_read(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_DELAY", "forever")
+    monkeypatch.setenv("ACCESS__NOWHERE__USERS", "U1")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("TRIGGER_DEADLINE=-1\nDATABASE_URL=mysql://nope\n")
+    with InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path), log_path=tmp_path / "bot.log") as served:
+        assert "database schema at version" in served.log_text()
