@@ -63,6 +63,16 @@ def not_a_run(text_escaped: str) -> str:
 # ---------------------------------------------------------------- delays
 
 
+def instant_past(shown: str) -> str:
+    """The one sentence for an instant that is not in the future (typed, picked or from a button)."""
+    return f"{shown} has already passed: pick a time in the future."
+
+
+def instant_too_far(max_delay_text: str) -> str:
+    """The one sentence for an instant beyond MAX_DELAY (typed, picked or from a button)."""
+    return f"That is too far ahead: the furthest a run can be moved is {max_delay_text} from now."
+
+
 def delay_problem(kind: DelayProblem, text_escaped: str, max_delay_text: str) -> str:
     """A specific explanation of why `text` is not a usable time, with examples."""
     if kind is DelayProblem.EMPTY:
@@ -70,9 +80,9 @@ def delay_problem(kind: DelayProblem, text_escaped: str, max_delay_text: str) ->
     elif kind is DelayProblem.NOT_POSITIVE:
         head = f"`{text_escaped}` is not in the future: give a time after now."
     elif kind is DelayProblem.PAST:
-        head = f"`{text_escaped}` has already passed: give a time in the future."
+        head = instant_past(f"`{text_escaped}`")
     elif kind is DelayProblem.TOO_FAR:
-        head = f"`{text_escaped}` is too far ahead: the furthest I can move a run is {max_delay_text} from now."
+        head = instant_too_far(max_delay_text)
     else:
         head = (
             f"I can't read `{text_escaped}` as a time. Durations use w, d, h, m, s "
@@ -213,10 +223,9 @@ def foreign_payload() -> str:
     )
 
 
-def button_time_passed(when_escaped: str) -> str:
+def button_instant_problem(sentence: str) -> str:
     return (
-        f":warning: That button would move the run to {when_escaped}, which has already passed, so nothing "
-        f"was changed. Use *Other…* or `{COMMAND} <run> <when>` to pick a new time."
+        f":warning: {sentence} Nothing was changed. Use *Other…* or `{COMMAND} <run> <when>` to pick another time."
     )
 
 
@@ -277,12 +286,8 @@ HINT_ENV = "A run with this id exists in several environments: pick the one to m
 MODAL_NEITHER = "Type how long from now, or pick a date and time below."
 MODAL_BOTH = "Use one or the other: clear the duration or the date and time."
 MODAL_NO_RUNS = "Pick at least one run to move."
-MODAL_AT_PAST = "That date and time has already passed: pick one in the future."
+MODAL_AT_PAST = instant_past("That date and time")
 MODAL_AT_UNREADABLE = "Pick a date and a time with the picker."
-
-
-def modal_at_too_far(max_delay_text: str) -> str:
-    return f"That is too far ahead: the furthest a run can be moved is {max_delay_text} from now."
 
 
 def delay_problem_plain(kind: DelayProblem, text: str, max_delay_text: str) -> str:
@@ -290,9 +295,9 @@ def delay_problem_plain(kind: DelayProblem, text: str, max_delay_text: str) -> s
     if kind is DelayProblem.NOT_POSITIVE:
         return f"{text} is not in the future. Try 30m, 2h or 1d12h."
     if kind is DelayProblem.PAST:
-        return f"{text} has already passed. Give a time in the future."
+        return instant_past(text)
     if kind is DelayProblem.TOO_FAR:
-        return modal_at_too_far(max_delay_text)
+        return instant_too_far(max_delay_text)
     if kind is DelayProblem.EMPTY:
         return MODAL_NEITHER
     return f"Can't read {text} as a time. Try 30m, 2h, 1h 30m, 1d12h, 2w or 2026-12-01T09:00Z."
@@ -330,11 +335,6 @@ def not_delayed_with_link(run_id: str, status_escaped: str, task_escaped: str, l
     return f"{not_delayed(run_id, status_escaped, task_escaped)} {link_mrkdwn}"
 
 
-def delay_problem_too_far(max_delay_text: str) -> str:
-    return (
-        f":warning: That is too far ahead: the furthest I can move a run is {max_delay_text} from now. "
-        "Nothing was changed."
-    )
 
 
 def config_bad_key(env_name: str) -> str:

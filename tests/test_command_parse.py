@@ -227,7 +227,7 @@ def test_the_same_text_read_at_another_moment_lands_elsewhere() -> None:
         ("2020-01-01T00:00Z", "has already passed"),
         ("2026-06-01 12:00+01:00", "has already passed"),
         ("2026-12-01T09:00", "I can't read"),  # no Z, no offset
-        ("400d", "is too far ahead"),
+        ("400d", "too far ahead"),
         ("history", "I can't read"),
     ],
 )
@@ -235,12 +235,13 @@ def test_an_unusable_time_is_refused_saying_why_and_echoing_it(when: str, says: 
     answer = reply(f"{RUN} {when}")
     assert answer.invalid is True
     assert says in answer.text
-    assert f"`{when}`" in answer.text
+    if says != "too far ahead":  # one sentence on every surface: it names the limit, not what was typed
+        assert f"`{when}`" in answer.text
 
 
 def test_too_far_names_the_configured_limit() -> None:
     answer = reply(f"{RUN} 3d", services(max_delay=timedelta(days=2)))
-    assert "is too far ahead" in answer.text
+    assert "too far ahead" in answer.text
     assert "2d from now" in answer.text
 
 

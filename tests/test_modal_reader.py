@@ -162,7 +162,7 @@ def test_a_picked_time_that_is_now_or_past_is_an_error_on_the_picker(picked: int
 
 def test_a_picked_time_beyond_the_limit_is_an_error_naming_the_limit() -> None:
     result = read(view(picked=NOW_S + 3 * 86400), services(max_delay=timedelta(days=2)))
-    assert result.errors == {ids.BLOCK_WHEN_AT: messages.modal_at_too_far("2d")}
+    assert result.errors == {ids.BLOCK_WHEN_AT: messages.instant_too_far("2d")}
 
 
 def test_a_picked_time_exactly_at_the_limit_is_allowed() -> None:

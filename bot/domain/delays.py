@@ -20,7 +20,15 @@ import re
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["DelayError", "DelayProblem", "format_duration", "parse_when", "to_api_delay", "tomorrow_at"]
+__all__ = [
+    "DelayError",
+    "DelayProblem",
+    "format_duration",
+    "instant_problem",
+    "parse_when",
+    "to_api_delay",
+    "tomorrow_at",
+]
 
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -159,18 +167,28 @@ def _absolute_target(stripped: str, text: str, *, now: datetime, max_delay: time
         raise DelayError(DelayProblem.UNREADABLE, text, "not an ISO 8601 date-time") from None
     if parsed.utcoffset() is None:
         raise DelayError(DelayProblem.UNREADABLE, text, "date-time without a timezone is ambiguous")
-    ahead = parsed - now  # aware subtraction cannot overflow, unlike astimezone()
-    if ahead <= timedelta(0):
-        raise DelayError(DelayProblem.PAST, text)
-    if ahead > max_delay:
-        raise DelayError(DelayProblem.TOO_FAR, text)
+    problem = instant_problem(parsed, now=now, max_delay=max_delay)  # aware subtraction cannot overflow
+    if problem is not None:
+        raise DelayError(problem, text)
     try:
         target = _round_to_milliseconds(parsed.astimezone(UTC))
     except OverflowError:
         raise DelayError(DelayProblem.TOO_FAR, text, "beyond the representable range") from None
-    if target <= now:  # only possible when rounding a sub-millisecond lead away
-        raise DelayError(DelayProblem.PAST, text)
+    problem = instant_problem(target, now=now, max_delay=max_delay)  # rounding may take a sub-ms lead away
+    if problem is not None:
+        raise DelayError(problem, text)
     return target
+
+
+def instant_problem(when: datetime, *, now: datetime, max_delay: timedelta) -> DelayProblem | None:
+    """The one rule for every instant a person asks for, whatever the surface: after `now`, and at most
+    `max_delay` ahead. Returns PAST, TOO_FAR or None (fine)."""
+    ahead = when - now
+    if ahead <= timedelta(0):
+        return DelayProblem.PAST
+    if ahead > max_delay:
+        return DelayProblem.TOO_FAR
+    return None
 
 
 def _relative_target(stripped: str, text: str, *, now: datetime, max_delay: timedelta) -> datetime:

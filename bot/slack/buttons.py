@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.access import Refused
 from bot.actions import Actor, Moved, NotDelayed
-from bot.domain.delays import format_duration, tomorrow_at
+from bot.domain.delays import DelayProblem, format_duration, instant_problem, tomorrow_at
 from bot.render.controls import DM_BUTTONS, PUSH_STEPS
 from bot.render.mrkdwn import date_token, escape
 from bot.render.summary import Rescheduled, run_summary
@@ -147,10 +147,11 @@ async def _target(
     else:  # RUN_NOW
         return None, note
     assert when is not None
-    if when <= now:
-        raise Refusal(messages.button_time_passed(date_token(when)))
-    if when - now > services.max_delay:
-        raise Refusal(messages.delay_problem_too_far(format_duration(services.max_delay)))
+    problem = instant_problem(when, now=now, max_delay=services.max_delay)
+    if problem is DelayProblem.PAST:
+        raise Refusal(messages.button_instant_problem(messages.instant_past(date_token(when))))
+    if problem is DelayProblem.TOO_FAR:
+        raise Refusal(messages.button_instant_problem(messages.instant_too_far(format_duration(services.max_delay))))
     return when, note
 
 

@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.access import Refused
 from bot.actions import Actor, Located, Moved
-from bot.domain.delays import DelayError, format_duration, parse_when
+from bot.domain.delays import DelayError, DelayProblem, format_duration, instant_problem, parse_when
 from bot.render import modal as views
 from bot.render.mrkdwn import escape, link
 from bot.render.summary import Rescheduled, run_summary
@@ -239,10 +239,11 @@ def read_submission(view: dict[str, Any], services: Services, now: datetime) -> 
         errors[ids.BLOCK_WHEN_AT] = messages.MODAL_AT_UNREADABLE
     else:
         target = datetime.fromtimestamp(seconds, tz=UTC)
-        if target <= now:
+        problem = instant_problem(target, now=now, max_delay=services.max_delay)
+        if problem is DelayProblem.PAST:
             errors[ids.BLOCK_WHEN_AT] = messages.MODAL_AT_PAST
-        elif target - now > services.max_delay:
-            errors[ids.BLOCK_WHEN_AT] = messages.modal_at_too_far(limit)
+        elif problem is DelayProblem.TOO_FAR:
+            errors[ids.BLOCK_WHEN_AT] = messages.instant_too_far(limit)
     typed = text or (f"picked {target.isoformat()}" if target else "")
     return Submission(errors, metadata, target, chosen, typed)
 
