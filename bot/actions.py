@@ -50,10 +50,12 @@ class Actor:
     """Who is acting and from where, taken from the signed request (never from a button's value)."""
 
     user_id: str
-    team_id: str
+    team_id: str  # the workspace the request acts for (the installing one), whatever the user's own team
     channel_id: str | None
     surface: str
     input: str = ""
+    user_team_id: str = ""  # the user's own workspace (differs in Slack Connect channels and org-wide installs)
+    enterprise_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
@@ -24,6 +24,7 @@ from bot.render.controls import DM_BUTTONS, PUSH_STEPS
 from bot.render.mrkdwn import date_token, escape
 from bot.render.summary import Rescheduled, run_summary
 from bot.slack import dm
+from bot.slack.actor import actor_of
 from bot.slack.deliver import quietly, respond_checked, show_summary, slack_error, tell_privately
 from bot.slack.ids import ACTION_PATTERN, Button, ButtonValue, ForeignPayload, parse_action
 from bot.slack.modal import Origin, RunRef, open_for
@@ -43,22 +44,25 @@ def register(app: AsyncApp, services: Services) -> None:
     """Attach one listener for every versioned action id (and anything that only looks like one)."""
 
     @app.action(ACTION_PATTERN)
-    async def on_action(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
+    async def on_action(
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         await ack()
-        actor = _actor(body, f"button {body['actions'][0].get('action_id')}"[:200])
+        actor = _actor(context, body, f"button {body['actions'][0].get('action_id')}"[:200])
 
         async def private(text: str) -> None:
             await tell_privately(respond, client, actor.user_id, actor.channel_id, text)
 
         async with services.inflight.work(actor.input, actor, private):
             try:
-                await _handle(body, services, respond, client, private)
+                await _handle(body, actor, services, respond, client, private)
             except Exception as exc:
                 await private(unexpected_text(exc, "button"))
 
 
 async def _handle(
     body: dict[str, Any],
+    clicker: Actor,
     services: Services,
     respond: AsyncRespond,
     client: AsyncWebClient,
@@ -70,9 +74,7 @@ async def _handle(
     except ForeignPayload as exc:
         log.info("refused a foreign action: %s", exc)
         await private(messages.foreign_payload())
-        services.desk.record(
-            _actor(body, f"button {actions[0].get('action_id')}"), Outcome.INVALID_INPUT, error=str(exc)
-        )
+        services.desk.record(clicker, Outcome.INVALID_INPUT, error=str(exc))
         return
     if button is Button.OPEN:
         return  # A URL button: Slack opened the link; the click only needs its acknowledgement.
@@ -81,7 +83,7 @@ async def _handle(
         return
     assert value is not None
     container = body.get("container") or {}
-    actor = _actor(body, f"button {button.value}")
+    actor = replace(clicker, input=f"button {button.value}")
     if not actor.channel_id:
         log.warning("ignored a click without a channel (user %s)", actor.user_id)
         await private(messages.INCOMPLETE_REQUEST)
@@ -109,18 +111,11 @@ async def _handle(
     await _move(click, when, note)
 
 
-def _actor(body: dict[str, Any], clicked: str) -> Actor:
-    """Who clicked, and where, from the signed payload (never from the button's value)."""
-    container = body.get("container") or {}
-    channel_id = container.get("channel_id") or (body.get("channel") or {}).get("id")
-    user = body.get("user") or {}
-    return Actor(
-        user_id=str(user.get("id", "")),
-        team_id=str(user.get("team_id") or (body.get("team") or {}).get("id", "")),
-        channel_id=channel_id,
-        surface="dm" if str(channel_id or "").startswith("D") else "button",
-        input=clicked,
-    )
+def _actor(context: AsyncBoltContext, body: dict[str, Any], clicked: str) -> Actor:
+    """Who clicked, and where, from the signed request (never from the button's value); a click in the bot's DM
+    is the `dm` surface."""
+    actor = actor_of(context, body, "button", clicked)
+    return replace(actor, surface="dm") if (actor.channel_id or "").startswith("D") else actor
 
 
 async def _target(

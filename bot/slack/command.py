@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
@@ -25,6 +25,7 @@ from bot.render.history import history
 from bot.render.mrkdwn import code, escape, truncate
 from bot.render.summary import Rescheduled, run_summary
 from bot.slack import dm
+from bot.slack.actor import actor_of
 from bot.slack.deliver import quietly, respond_checked, tell_privately
 from bot.slack.replies import environments_text, failure_text, moved_but, unexpected_text
 from bot.slack.services import Services
@@ -131,16 +132,16 @@ def register(app: AsyncApp, services: Services) -> None:
     """Attach the /reschedule listener."""
 
     @app.command(messages.COMMAND)
-    async def on_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
+    async def on_command(
+        ack: AsyncAck,
+        command: dict[str, Any],
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+    ) -> None:
         typed = str(command.get("text", ""))
         intent = parse(typed, services.desk.now(), services)
-        actor = Actor(
-            user_id=str(command.get("user_id", "")),
-            team_id=str(command.get("team_id", "")),
-            channel_id=command.get("channel_id"),
-            surface="command",
-            input=typed,
-        )
+        actor = actor_of(context, command, "command", typed)
         if isinstance(intent, Reply):
             await ack(text=intent.text, response_type="ephemeral")
             if intent.invalid:

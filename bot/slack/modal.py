@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -26,6 +26,7 @@ from bot.render import modal as views
 from bot.render.mrkdwn import escape, link
 from bot.render.summary import Rescheduled, run_summary
 from bot.slack import dm, ids
+from bot.slack.actor import actor_of
 from bot.slack.deliver import quietly, show_summary, slack_error, tell_privately
 from bot.slack.replies import failure_text, unexpected_text
 from bot.slack.services import Services
@@ -252,17 +253,13 @@ def register(app: AsyncApp, services: Services) -> None:
     """Attach the modal's submission listener."""
 
     @app.view(ids.MODAL_CALLBACK_ID)
-    async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_submit(
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         submission = read_submission(view, services, services.desk.now())
         metadata, errors = submission.metadata, submission.errors
-        user = body.get("user", {})
-        actor = Actor(
-            user_id=str(user.get("id", "")),
-            team_id=str(user.get("team_id") or body.get("team", {}).get("id", "")),
-            channel_id=metadata.origin.channel if metadata else None,
-            surface="modal",
-            input=submission.typed,
-        )
+        origin_channel = metadata.origin.channel if metadata else None
+        actor = actor_of(context, body, "modal", submission.typed, channel_id=origin_channel)
         if metadata is None:
             await ack(response_action="update", view=views.notice(messages.foreign_payload()))
             services.desk.record(actor, Outcome.INVALID_INPUT, error="modal metadata not ours")

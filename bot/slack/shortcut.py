@@ -6,12 +6,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.actions import Actor
 from bot.domain.runs import find_run_ids
+from bot.slack.actor import actor_of
 from bot.slack.deliver import tell_privately
 from bot.slack.ids import SHORTCUT_CALLBACK_ID
 from bot.slack.modal import Origin, RunRef, open_for
@@ -28,42 +29,34 @@ def register(app: AsyncApp, services: Services) -> None:
     """Attach the message shortcut listener."""
 
     @app.shortcut({"callback_id": SHORTCUT_CALLBACK_ID, "type": "message_action"})
-    async def on_shortcut(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
+    async def on_shortcut(
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         await ack()
-        user_id = str(body["user"]["id"])
-        channel_id = str(body["channel"]["id"])
+        message = body.get("message") or {}
+        shortcut_on = f"shortcut on message {message.get('ts') or body.get('message_ts')}"
+        actor = actor_of(context, body, "shortcut", shortcut_on)
 
         async def tell(text: str) -> bool:
-            return await tell_privately(respond, client, user_id, channel_id, text)
+            return await tell_privately(respond, client, actor.user_id, actor.channel_id, text)
 
         async with services.inflight.work("the Reschedule run shortcut", None, tell):
-            await _handle(body, services, client, tell)
+            await _handle(body, actor, services, client, tell)
 
 
-async def _handle(body: dict[str, Any], services: Services, client: AsyncWebClient, tell: Tell) -> None:
-    user_id = str((body.get("user") or {}).get("id", ""))
+async def _handle(body: dict[str, Any], actor: Actor, services: Services, client: AsyncWebClient, tell: Tell) -> None:
     message = body.get("message") or {}
     all_ids = find_run_ids(message)
     run_ids = all_ids[:MAX_RUNS]
-    channel_id = (body.get("channel") or {}).get("id")
-    team_id = str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or "")
     if not run_ids:
         await tell(messages.no_run_in_message())
-        attempt = Actor(user_id, team_id, channel_id, "shortcut", f"shortcut on message {message.get('ts')}")
-        services.desk.record(attempt, Outcome.INVALID_INPUT, error="no run id in the message")
+        services.desk.record(actor, Outcome.INVALID_INPUT, error="no run id in the message")
         return
     origin = Origin(
         kind="shortcut",
-        channel=channel_id,
+        channel=actor.channel_id,
         ts=message.get("ts") or body.get("message_ts"),
         thread_ts=message.get("thread_ts"),
-    )
-    actor = Actor(
-        user_id=user_id,
-        team_id=team_id,
-        channel_id=origin.channel,
-        surface="shortcut",
-        input=f"shortcut on message {origin.ts}",
     )
     try:
         opened = await open_for(
