@@ -367,7 +367,10 @@ def refused(env_title_escaped: str, who: str, where: str, lookup_failed: bool) -
 
 
 def foreign_workspace() -> str:
-    return "This bot serves another Slack workspace or app, so it ignored that request."
+    return (
+        "This bot serves another Slack workspace or app, so it did nothing with that request. "
+        "Ask whoever runs it which workspace it is set up for."
+    )
 
 
 def unknown_environment(name_escaped: str, names: str) -> str:

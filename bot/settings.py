@@ -113,6 +113,7 @@ class Settings(BaseSettings):
     usergroup_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
     slack_team_id: str | None = None
     slack_app_id: str | None = None
+    allow_slack_connect: bool = True
 
     database_url: SecretStr = SecretStr("sqlite:///reschedule-bot.sqlite3")
     audit_channel: str | None = None

@@ -111,7 +111,7 @@ def build(
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
     identity = Identity(client, slack_identity)
     app = build_app(client, services, identity)
-    workspace.register(app, settings.slack_team_id, settings.slack_app_id)
+    workspace.register(app, settings.slack_team_id, settings.slack_app_id, settings.allow_slack_connect)
     return Bot(
         app=app,
         http=http,

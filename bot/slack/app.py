@@ -46,6 +46,7 @@ def build_app(client: AsyncWebClient, services: Services, identity: Identity) ->
         client=client,
         authorize=identity.authorizer(),
         request_verification_enabled=False,
+        attaching_function_token_enabled=False,  # the bot calls Slack with its own token; a payload never picks one
         process_before_response=False,
         raise_error_for_unhandled_request=True,
     )

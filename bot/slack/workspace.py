@@ -1,40 +1,78 @@
-"""SLACK_TEAM_ID / SLACK_APP_ID: requests from another workspace or app are refused before any listener."""
+"""SLACK_TEAM_ID / SLACK_APP_ID / ALLOW_SLACK_CONNECT: which workspaces, apps and people the bot serves.
+
+The workspace a request acts for is the one Bolt resolves from it (the installing workspace, including org-wide
+installs in Enterprise Grid), the same notion `bot.slack.actor` gives every surface. SLACK_TEAM_ID accepts that
+workspace or the enterprise (`E…`) of an org-wide install. A request that does not name its app (Slack's message
+shortcuts may not) is not refused for it. A refusal is told to the person wherever Slack allows: in a command's
+acknowledgement, as the form's new view, or privately through the response_url; it names no secret.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot import messages
+from bot.render.modal import notice
+from bot.slack.deliver import respond_checked
 
 log = logging.getLogger(__name__)
+_background: set[asyncio.Task[Any]] = set()
 
 
-def _team_and_app(body: dict[str, Any]) -> tuple[str | None, str | None]:
-    team = body.get("team_id") or (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
-    return (str(team) if team else None), (str(body["api_app_id"]) if body.get("api_app_id") else None)
+def problem(
+    req: AsyncBoltRequest, team_id: str | None, app_id: str | None, allow_slack_connect: bool
+) -> str | None:
+    """Why this request is not one the bot serves (for the log), or None."""
+    context, body = req.context, req.body
+    workspace, enterprise = context.team_id, context.enterprise_id
+    if team_id and team_id not in (workspace, enterprise):
+        return f"workspace {workspace} (enterprise {enterprise})"
+    sender_app = body.get("api_app_id")
+    if app_id and sender_app and sender_app != app_id:
+        return f"app {sender_app}"
+    user = body.get("user")
+    user_team = user.get("team_id") if isinstance(user, dict) else None
+    if not allow_slack_connect and user_team and user_team != workspace and not enterprise:
+        return f"a Slack Connect user of team {user_team}"
+    return None
 
 
-def register(app: AsyncApp, team_id: str | None, app_id: str | None) -> None:
-    """Install the check as global middleware (it makes no network call)."""
-    if not team_id and not app_id:
+def register(app: AsyncApp, team_id: str | None, app_id: str | None, allow_slack_connect: bool = True) -> None:
+    """Install the check as global middleware (it makes no network call before acknowledging)."""
+    if not team_id and not app_id and allow_slack_connect:
         return
 
     @app.middleware
-    async def only_our_workspace(
+    async def only_whom_we_serve(
         req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
     ) -> BoltResponse:
-        team, sender_app = _team_and_app(req.body)
-        if (team_id and team != team_id) or (app_id and sender_app != app_id):
-            log.warning("refused a request from team=%s app=%s", team, sender_app)
-            if "command" in req.body:  # a slash command can be answered in its acknowledgement
-                return BoltResponse(
-                    status=200, body={"response_type": "ephemeral", "text": messages.foreign_workspace()}
-                )
-            return BoltResponse(status=200, body="")  # any other payload: acknowledged, and nothing done
-        return await next()
+        reason = problem(req, team_id, app_id, allow_slack_connect)
+        if reason is None:
+            return await next()
+        log.warning("refused a request from %s", reason)
+        return refusal(req.body)
+
+
+def refusal(body: dict[str, Any]) -> BoltResponse:
+    """Acknowledge a refused request, telling the person why wherever Slack allows."""
+    text = messages.foreign_workspace()
+    if "command" in body:
+        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
+    if body.get("type") == "view_submission":
+        return BoltResponse(status=200, body={"response_action": "update", "view": notice(text)})
+    response_url = body.get("response_url")
+    if isinstance(response_url, str) and response_url:
+        task = asyncio.get_running_loop().create_task(
+            respond_checked(AsyncRespond(response_url=response_url), text=text, response_type="ephemeral")
+        )
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+    return BoltResponse(status=200, body="")
