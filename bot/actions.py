@@ -393,5 +393,7 @@ class Desk:
                 previous_time=previous,
                 new_time=new,
                 error=redact(error) if error else None,
+                user_team_id=actor.user_team_id if actor.user_team_id != actor.team_id else None,
+                enterprise_id=actor.enterprise_id,
             )
         )

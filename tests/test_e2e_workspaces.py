@@ -90,7 +90,8 @@ def test_an_org_wide_install_form_is_served_and_recorded_under_the_installing_wo
     wait_result(fake_slack)
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
     [row] = [r for r in audit_rows(tmp_path, fake_slack, 1) if r["outcome"] == "rescheduled"]
-    assert row["team_id"] == "T0INSTALL" and row["user_id"] == "U111"
+    assert (row["team_id"], row["user_team_id"], row["enterprise_id"]) == ("T0INSTALL", "T0USER", "E0ORG")
+    assert row["user_id"] == "U111"
 
 
 def test_the_enterprise_id_as_team_setting_serves_an_org_wide_install(start: Any, fake_slack: FakeSlack) -> None:
@@ -173,7 +174,7 @@ def test_a_slack_connect_user_moves_a_run_by_default_and_is_recorded_under_the_h
     sender.interaction(click(run["id"], fake_slack.new_response_url(), team="T111", user_team="T0GUEST"))
     fake_trigger.wait_for(lambda: fake_trigger.calls("POST", RESCHEDULE))
     [row] = audit_rows(tmp_path, fake_slack, 1)
-    assert row["team_id"] == "T111" and row["outcome"] == "rescheduled"
+    assert (row["team_id"], row["user_team_id"], row["outcome"]) == ("T111", "T0GUEST", "rescheduled")
 
 
 def test_a_payloads_bot_access_token_never_replaces_the_bots_own(

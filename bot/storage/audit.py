@@ -54,6 +54,8 @@ class AuditRecord:
     previous_time: datetime | None = None
     new_time: datetime | None = None
     error: str | None = None
+    user_team_id: str | None = None
+    enterprise_id: str | None = None
 
     def as_json(self) -> str:
         data = asdict(self)
@@ -82,6 +84,8 @@ def _from_row(row: Any) -> AuditRecord:
         previous_time=_utc(data["previous_time"]),
         new_time=_utc(data["new_time"]),
         error=data["error"],
+        user_team_id=data.get("user_team_id"),
+        enterprise_id=data.get("enterprise_id"),
     )
 
 

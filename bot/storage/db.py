@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    inspect,
     select,
     text,
 )
@@ -45,6 +46,8 @@ audit_events = Table(
     Column("input", Text, nullable=False, default=""),
     Column("outcome", String(32), nullable=False),
     Column("error", Text),
+    Column("user_team_id", String(32)),  # the user's own workspace, when it is not the one acted for
+    Column("enterprise_id", String(32)),
     Index("ix_audit_events_user_at", "user_id", "at"),
     Index("ix_audit_events_run_at", "run_id", "at"),
 )
@@ -104,8 +107,16 @@ async def _v2(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync: seen_requests.create(sync, checkfirst=True))
 
 
+async def _v3(conn: AsyncConnection) -> None:
+    """Who acted from which organisation: the user's own team and the enterprise, beside the workspace."""
+    existing = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("audit_events")})
+    for name in ("user_team_id", "enterprise_id"):
+        if name not in existing:
+            await conn.execute(text(f"ALTER TABLE audit_events ADD COLUMN {name} VARCHAR(32)"))
+
+
 Migration = Callable[[AsyncConnection], Awaitable[None]]
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2)]
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3)]
 LATEST = MIGRATIONS[-1][0]
 _LOCK_ID = 0x5245_5343  # pg_advisory_xact_lock key: one migrator at a time across processes
 
