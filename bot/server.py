@@ -4,8 +4,8 @@ The front door runs in this order, and nothing of the bot runs for a request tha
 1. read the body, refusing (413) anything over MAX_BODY_BYTES before it is in memory;
 2. verify Slack's signature (401 otherwise, one log line; no listener, error handler or outbound call runs);
 3. parse the body once and check its shape (400 and one warning line naming what is missing);
-4. refuse a replayed copy of a request already acted on (same trigger_id, across processes);
-5. hand the parsed request to Bolt; whatever happens there, the answer is never a 5xx.
+4. hand the parsed request to Bolt; whatever happens there, the answer is never a 5xx.
+(Every surface then refuses a replayed copy after acknowledging it: `Services.first_delivery`.)
 """
 
 from __future__ import annotations
@@ -73,10 +73,6 @@ def asgi_app(bot: Bot, *, clock: Clock = time.time) -> Starlette:
         except body.Malformed as exc:
             log.warning("ignored a malformed request: %s", exc)
             return Response("malformed request", status_code=400)
-        trigger_id = data.get("trigger_id")
-        if isinstance(trigger_id, str) and trigger_id and not await bot.replays.first_time(trigger_id):
-            log.warning("ignored a replayed %s (its trigger_id was already handled)", kind)
-            return Response(status_code=200)
         return await dispatch(bot, data, {name: value for name, value in headers.items()}, kind)
 
     async def healthz(_: Request) -> Response:

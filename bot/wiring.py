@@ -37,7 +37,6 @@ class Bot:
     services: Services
     engine: AsyncEngine
     audit: AuditLog
-    replays: ReplayGuard
     signing_secret: bytes = field(default=b"", repr=False)
     shutdown_grace: float = 30.0
 
@@ -107,6 +106,7 @@ def build(
         confirm_environments=settings.confirm_environments,
         dm_confirmations=settings.dm_confirmations,
         audit=audit,
+        replays=ReplayGuard(engine),
     )
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
     identity = Identity(client, slack_identity)
@@ -118,7 +118,6 @@ def build(
         services=services,
         engine=engine,
         audit=audit,
-        replays=ReplayGuard(engine),
         signing_secret=signing.get_secret_value().encode() if signing else b"",
         shutdown_grace=settings.shutdown_grace,
     )

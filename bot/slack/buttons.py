@@ -48,6 +48,8 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         await ack()
+        if not await services.first_delivery(body, "block_actions"):
+            return
         actor = _actor(context, body, f"button {body['actions'][0].get('action_id')}"[:200])
 
         async def private(text: str) -> None:

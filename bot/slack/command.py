@@ -148,6 +148,8 @@ def register(app: AsyncApp, services: Services) -> None:
                 services.desk.record(actor, Outcome.INVALID_INPUT, error="unreadable command")
             return
         await ack()
+        if not await services.first_delivery(command, "command"):
+            return
 
         async def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
             return await tell_privately(respond, client, actor.user_id, actor.channel_id, text, blocks)

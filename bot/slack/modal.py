@@ -271,6 +271,8 @@ def register(app: AsyncApp, services: Services) -> None:
                 services.desk.record(actor, Outcome.INVALID_INPUT, run_id=run_id, error="; ".join(errors.values()))
             return
         await ack(response_action="update", view=views.notice(messages.MODAL_WORKING))
+        if not await services.first_delivery(body, "view_submission"):
+            return
 
         async def tell(text: str) -> bool:
             return await tell_privately(None, client, actor.user_id, actor.channel_id, text)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from bot.actions import Desk
 from bot.domain.environments import Environment
@@ -12,6 +14,9 @@ from bot.inflight import InFlight
 from bot.render.controls import SUMMARY_BUTTONS, Controls
 from bot.slack.ids import Button
 from bot.storage.audit import AuditLog
+from bot.storage.replays import ReplayGuard
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +28,21 @@ class Services:
     max_delay: timedelta
     confirm_environments: frozenset[str] = field(default_factory=lambda: frozenset({"prod"}))
     dm_confirmations: bool = True
+    replays: ReplayGuard | None = None
     audit: AuditLog | None = None
     inflight: InFlight = field(default_factory=InFlight)
+
+    async def first_delivery(self, body: dict[str, Any], kind: str) -> bool:
+        """False for a replayed copy of a request already acted on (its trigger_id was claimed before, by this
+        process or another). Called by every surface after acknowledging and before doing anything, so the claim
+        (a database write) never delays an acknowledgement."""
+        trigger_id = body.get("trigger_id")
+        if self.replays is None or not isinstance(trigger_id, str) or not trigger_id:
+            return True
+        if await self.replays.first_time(trigger_id):
+            return True
+        log.warning("ignored a replayed %s (its trigger_id was already handled)", kind)
+        return False
 
     def run_url(self, run_id: str) -> str:
         return dashboard_url(self.dashboard_base, run_id)

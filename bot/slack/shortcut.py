@@ -33,6 +33,8 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         await ack()
+        if not await services.first_delivery(body, "message_action"):
+            return
         message = body.get("message") or {}
         shortcut_on = f"shortcut on message {message.get('ts') or body.get('message_ts')}"
         actor = actor_of(context, body, "shortcut", shortcut_on)
