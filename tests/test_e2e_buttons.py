@@ -292,9 +292,9 @@ def test_dm_undo_updates_the_dm_in_place_without_another_dm(
 def test_dm_failure_never_hides_the_reschedule(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
 ) -> None:
-    fake_slack.fail_next("conversations.open", "cannot_dm_bot", times=5)
+    fake_slack.forbid_channel("U111", "cannot_dm_bot")
     message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
-    fake_slack.wait_for(lambda: fake_slack.api_calls("conversations.open"))
+    fake_slack.wait_for(lambda: [c for c in fake_slack.api_calls("chat.postMessage") if c["channel"] == "U111"])
     assert message["response_type"] == "in_channel" and "rescheduled" in json.dumps(message["blocks"])
     new = fake_trigger.get_run(delayed["id"])["delayedUntil"]
     assert new != delayed["delayedUntil"] and new < datetime.now(UTC) + timedelta(hours=2, seconds=1)

@@ -33,25 +33,11 @@ async def where_text(client: AsyncWebClient, channel_id: str | None, message_ts:
     return messages.where_channel(channel_id)
 
 
-async def open_dm(client: AsyncWebClient, user_id: str) -> str | None:
-    """The DM channel with `user_id`, or None when Slack refuses."""
-    try:
-        response = await client.conversations_open(users=user_id)
-    except Exception as exc:
-        log.warning("could not open a DM with %s: %s", user_id, slack_error(exc))
-        return None
-    channel = response.get("channel") or {}
-    channel_id = channel.get("id") if isinstance(channel, dict) else None
-    return channel_id if isinstance(channel_id, str) else None
-
-
 async def send_text(client: AsyncWebClient, user_id: str, text: str) -> bool:
-    """A plain DM (used to report what could not be said where it happened)."""
-    channel = await open_dm(client, user_id)
-    if channel is None:
-        return False
+    """A plain DM (used to report what could not be said where it happened). Posting to a user id delivers to
+    the bot's DM with that person, without a conversations.open first."""
     try:
-        await client.chat_postMessage(channel=channel, text=text)
+        await client.chat_postMessage(channel=user_id, text=text)
     except Exception as exc:
         log.warning("could not DM %s: %s", user_id, slack_error(exc))
         return False
@@ -64,9 +50,6 @@ async def confirm(
     """DM `actor` the run, task, environment, previous → new time, where it happened, Undo and Open."""
     if not services.dm_confirmations:
         return
-    channel = await open_dm(client, actor.user_id)
-    if channel is None:
-        return
     action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=services.desk.now())
     head = messages.dm_head(escape(moved.run.task_identifier), escape(moved.env.title), where)
     summary = run_summary(
@@ -78,6 +61,6 @@ async def confirm(
         head=head + (f"\n{note}" if note else ""),
     )
     try:
-        await client.chat_postMessage(channel=channel, text=summary.text, blocks=summary.blocks)
+        await client.chat_postMessage(channel=actor.user_id, text=summary.text, blocks=summary.blocks)
     except Exception as exc:
         log.warning("could not DM the confirmation to %s: %s", actor.user_id, slack_error(exc))
