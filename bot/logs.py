@@ -37,5 +37,8 @@ def configure(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Slack's SDK logs full request headers at DEBUG; keep it at INFO unless asked otherwise.
-    for noisy in ("slack_sdk", "slack_bolt", "httpx", "httpcore"):
+    for noisy in ("slack_sdk", "slack_bolt"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # httpx logs every request at INFO, repeating the line the Trigger.dev client writes for each attempt.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)

@@ -14,7 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import buttons, command, modal, shortcut
+from bot.slack import buttons, command, modal, respond, shortcut
 from bot.slack.identity import Identity
 from bot.slack.replies import unexpected_text
 from bot.slack.services import Services
@@ -65,6 +65,7 @@ def build_app(client: AsyncWebClient, services: Services, identity: Identity) ->
                 log.warning("could not tell the user about the error")
         return BoltResponse(status=200, body="")
 
+    respond.install(app)
     for surface in (command, buttons, modal, shortcut):
         surface.register(app, services)
     return app

@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
@@ -29,6 +28,7 @@ from bot.slack import dm, ids
 from bot.slack.actor import actor_of
 from bot.slack.deliver import quietly, show_summary, slack_error, tell_privately
 from bot.slack.replies import failure_text, unexpected_text
+from bot.slack.respond import SessionRespond
 from bot.slack.services import Services
 from bot.storage.audit import Outcome
 from bot.trigger.errors import TriggerError
@@ -333,7 +333,7 @@ async def announce(client: AsyncWebClient, services: Services, moved: Moved, act
             log.warning("could not post in thread %s/%s: %s", origin.channel, thread, error)
             note = messages.thread_post_failed(origin.channel, escape(error))
     elif origin.response_url:
-        respond = AsyncRespond(response_url=origin.response_url)
+        respond = SessionRespond(response_url=origin.response_url, session=client.session)
         private = origin.kind == "ephemeral"
         problem = await show_summary(respond, summary.text, summary.blocks, private_origin=private)
         if not private and problem is not None and origin.channel and origin.ts:
