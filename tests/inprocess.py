@@ -32,7 +32,7 @@ from bot import logs, settings, wiring
 from bot.server import asgi_app
 from tests.e2e_harness import STARTUP_TIMEOUT
 
-STOP_TIMEOUT = 30.0  # beyond the bot's own drain (deadline + 5 s) and flush bounds
+STOP_TIMEOUT = 60.0  # beyond any shutdown the bot allows itself (bounded by SHUTDOWN_GRACE, 30 s by default)
 # Loggers whose levels logs.configure sets; restored afterwards so one test's LOG_LEVEL does not reach the next.
 _CONFIGURED_LOGGERS = ("", "slack_sdk", "slack_bolt", "httpx", "httpcore")
 logger = logging.getLogger("uvicorn.error")  # where uvicorn's server logs
