@@ -473,6 +473,8 @@ def burst(system: System, number: int, workdir: Path, profile_to: Path | None = 
             outcome.failure = f"{len(errors)} failed requests, e.g. {errors[0]}"
         elif outcome.correct < len(outcome.samples):
             outcome.failure = f"{len(outcome.samples) - outcome.correct} of {len(outcome.samples)} not rescheduled"
+        elif system == "bot" and outcome.dms < len(outcome.samples):
+            outcome.failure = f"only {outcome.dms} DM confirmations for {len(outcome.samples)} moves (are DMs on?)"
     except Exception as exc:  # report it and go on with the other rounds
         outcome.failure = f"{type(exc).__name__}: {str(exc)[:500]}"
     return outcome
@@ -847,10 +849,11 @@ def report(
             "",
             "## The two systems",
             "",
-            "- **bot**: `python -m bot serve` with its features on: DM confirmations (conversations.open + "
-            "chat.postMessage after every move), the audit trail in SQLite (a file in a temporary folder), INFO "
+            "- **bot**: `python -m bot serve` with its features on: DM confirmations (a DM after every move), the "
+            "audit trail in SQLite (a file in a temporary folder), INFO "
             'logging to a file, TRIGGER_DEADLINE=10 and CONFIRM_ENVIRONMENTS="" (the Prod environment used here '
-            "moves at once, without a confirmation button, so every command really reschedules).",
+            "moves at once, without a confirmation button, so every command really reschedules). Everything else "
+            "is whatever bot/ does in the code named above (uncommitted changes included).",
             "- **baseline**: bench/baseline_app.py, a bare Bolt `AsyncApp` served the same way (Starlette + Bolt's "
             "AsyncSlackRequestHandler, `uvicorn.run(log_config=None, access_log=False)`, signature verification "
             "on, process_before_response=False) whose /reschedule listener acks, makes the same two Trigger.dev "
@@ -862,8 +865,9 @@ def report(
             "",
             "- Three processes: this one (the fake Slack and Trigger.dev of tests/fakes in threads, listening with "
             f"a backlog of {FAKE_BACKLOG}), the server under test, and the load generator `python -m bench.load`, "
-            "which signs the requests as Slack does, sends them over keep-alive connections opened before the "
-            "burst with a minimal asyncio HTTP client, and reports its timings as JSON on stdout.",
+            "which signs the requests as Slack does (each command with a trigger_id of its own, as Slack sends "
+            "them), sends them over keep-alive connections opened before the burst with a minimal asyncio HTTP "
+            "client, and reports its timings as JSON on stdout.",
             f"- Per round and system: fresh fakes, a fresh server, {WARMUP} warm-up commands one at a time (not "
             "counted), then the burst. Rounds alternate which system goes first.",
             "- *Ack*: from just before the request is written until its 200 has been read (Slack's limit is 3 s). "
