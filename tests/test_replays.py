@@ -55,3 +55,25 @@ async def test_without_a_database_the_guard_still_catches_copies_in_this_process
         assert await guard.first_time("k1") is False
     finally:
         await engine.dispose()
+
+
+async def check_concurrent_claims(url: str) -> None:
+    engines = [db.create_engine(url), db.create_engine(url)]
+    try:
+        await db.migrate(engines[0])
+        guards = [ReplayGuard(engine) for engine in engines]
+        keys = [f"key-{n % 20}" for n in range(60)]  # each key claimed three times, by both guards, all at once
+        results = await asyncio.gather(*(guards[n % 2].first_time(key) for n, key in enumerate(keys)))
+        firsts = [key for key, first in zip(keys, results, strict=True) if first]
+        assert sorted(firsts) == sorted(set(keys))  # every key is new exactly once
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+async def test_claims_made_at_once_are_batched_and_each_key_is_first_once_on_sqlite(tmp_path: Path) -> None:
+    await check_concurrent_claims(f"sqlite:///{tmp_path}/replays.sqlite3")
+
+
+async def test_claims_made_at_once_are_batched_and_each_key_is_first_once_on_postgresql(postgres: str) -> None:
+    await check_concurrent_claims(postgres)

@@ -24,6 +24,7 @@ from bot.storage.db import audit_events
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+MAX_BATCH = 200
 Listener = Callable[["AuditRecord"], Awaitable[None]]
 
 
@@ -110,48 +111,65 @@ class AuditLog:
         self.listeners = list(listeners)
         self.retry_waits = tuple(retry_waits)
         self.sleep = sleep
-        self._pending: dict[asyncio.Task[None], AuditRecord] = {}
+        self._queue: list[AuditRecord] = []  # recorded, not yet taken by the writer
+        self._writing: list[AuditRecord] = []  # the batch the writer is storing now
+        self._writer: asyncio.Task[None] | None = None
+        self._notifying: set[asyncio.Task[None]] = set()
 
     def record(self, entry: AuditRecord) -> None:
-        """Store `entry` without making the caller wait."""
-        task = asyncio.get_running_loop().create_task(self._store(entry))
-        self._pending[task] = entry
-        task.add_done_callback(lambda done: self._pending.pop(done, None))
+        """Store `entry` without making the caller wait. Records that arrive while a write is in progress are
+        stored together in the next one (one transaction), so a burst costs a few writes, not one per record."""
+        self._queue.append(replace(entry, input=entry.input[:2000], error=(entry.error or None) and entry.error[:2000]))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
 
     async def flush(self, timeout: float | None = None) -> None:
         """Wait for every write in flight (at shutdown, and in tests). Whatever is still unwritten when `timeout`
         runs out is written to the log as `audit_fallback` lines, then abandoned: nothing is lost."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        while self._pending:
+        while waiting := [task for task in (self._writer, *self._notifying) if task is not None and not task.done()]:
             left = None if deadline is None else max(0.0, deadline - loop.time())
-            done, _ = await asyncio.wait(list(self._pending), timeout=left)
-            if not done and self._pending:
-                for task, entry in list(self._pending.items()):
+            _, pending = await asyncio.wait(waiting, timeout=left)
+            if not pending:
+                continue  # the writer may have started listeners meanwhile: wait for those too
+            if self._writer in pending:
+                for entry in (*self._writing, *self._queue):
                     log.error("audit_fallback %s", entry.as_json())
-                    task.cancel()
-                    self._pending.pop(task, None)
-                return
+                self._writing, self._queue = [], []
+            for task in pending:
+                task.cancel()
+            return
 
-    async def _store(self, entry: AuditRecord) -> None:
-        entry = replace(entry, input=entry.input[:2000], error=(entry.error or None) and entry.error[:2000])
-        stored = await self._write(entry)
-        if not stored:
-            log.error("audit_fallback %s", entry.as_json())
-        for listener in self.listeners:
-            try:
-                await listener(entry)
-            except Exception:
-                log.exception("audit listener failed")
+    async def _drain(self) -> None:
+        while self._queue:
+            self._writing, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            batch = self._writing
+            if not await self._write(batch):
+                for entry in batch:
+                    log.error("audit_fallback %s", entry.as_json())
+            self._writing = []
+            if self.listeners:
+                task = asyncio.get_running_loop().create_task(self._notify(batch))
+                self._notifying.add(task)
+                task.add_done_callback(self._notifying.discard)
 
-    async def _write(self, entry: AuditRecord) -> bool:
+    async def _notify(self, batch: Sequence[AuditRecord]) -> None:
+        for entry in batch:
+            for listener in self.listeners:
+                try:
+                    await listener(entry)
+                except Exception:
+                    log.exception("audit listener failed")
+
+    async def _write(self, batch: Sequence[AuditRecord]) -> bool:
         if self.engine is None:
             return False
         waits = (*self.retry_waits, None)
         for attempt, wait in enumerate(waits, start=1):
             try:
                 async with self.engine.begin() as conn:
-                    await conn.execute(audit_events.insert().values(**asdict(entry)))
+                    await conn.execute(audit_events.insert(), [asdict(entry) for entry in batch])
                 return True
             except (SQLAlchemyError, OSError, TimeoutError) as exc:
                 log.warning("audit write attempt %d failed: %s", attempt, type(exc).__name__)

@@ -7,6 +7,7 @@ process it reaches. Claims are kept for REMEMBER_SECONDS, longer than the signat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -14,7 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.db import seen_requests
@@ -30,6 +32,10 @@ MAX_KEY_LENGTH = 255
 class ReplayGuard:
     """`first_time(key)` is True once per key, across every process sharing the database.
 
+    Claims that arrive while a write is in progress are written together in the next one (one statement whose
+    RETURNING names the keys that were new), so a burst of commands costs a few writes, not one each, and a claim
+    made when nothing else is waiting is written at once.
+
     Args:
         engine: the shared database; None keeps claims in this process only.
         clock: Unix time, injected so tests control it.
@@ -40,6 +46,8 @@ class ReplayGuard:
         self.clock = clock
         self._recent: OrderedDict[str, float] = OrderedDict()  # this process's claims: key → when
         self._pruned_at = 0.0
+        self._waiting: dict[str, asyncio.Future[bool]] = {}
+        self._writer: asyncio.Task[None] | None = None
 
     async def first_time(self, key: str) -> bool:
         """Claim `key`; False when it was claimed before (a replay).
@@ -48,24 +56,46 @@ class ReplayGuard:
         refusing every request while the database is down would stop the bot doing its job.
         """
         key = key[:MAX_KEY_LENGTH]
-        now = self.clock()
         if key in self._recent:
             return False
-        self._remember(key, now)
+        self._remember(key, self.clock())
         if self.engine is None:
             return True
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(seen_requests.insert().values(key=key, seen_at=_utc(now)))
-                if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
-                    self._pruned_at = now
-                    cutoff = _utc(now) - timedelta(seconds=REMEMBER_SECONDS)
-                    await conn.execute(delete(seen_requests).where(seen_requests.c.seen_at < cutoff))
-        except IntegrityError:
-            return False
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            log.warning("replay guard: database unavailable (%s); checking this process only", type(exc).__name__)
-        return True
+        claim: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting[key] = claim
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_claims(self.engine))
+        return await claim
+
+    async def _write_claims(self, engine: AsyncEngine) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, {}
+            try:
+                new = await self._insert(engine, list(batch))
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                log.warning("replay guard: database unavailable (%s); checking this process only", type(exc).__name__)
+                new = set(batch)
+            for key, claim in batch.items():
+                if not claim.done():
+                    claim.set_result(key in new)
+
+    async def _insert(self, engine: AsyncEngine, keys: list[str]) -> set[str]:
+        """Insert the keys that are not there yet; the set of those inserted."""
+        now = self.clock()
+        async with engine.begin() as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            statement = (
+                insert(seen_requests)
+                .values([{"key": key, "seen_at": _utc(now)} for key in keys])
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(seen_requests.c.key)
+            )
+            new = {row[0] for row in await conn.execute(statement)}
+            if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
+                self._pruned_at = now
+                cutoff = _utc(now) - timedelta(seconds=REMEMBER_SECONDS)
+                await conn.execute(delete(seen_requests).where(seen_requests.c.seen_at < cutoff))
+        return new
 
     def _remember(self, key: str, now: float) -> None:
         self._recent[key] = now
