@@ -190,6 +190,11 @@ class Desk:
         the run), that failure is raised instead: "missing" would not be the truth.
         """
         targets = self.targets_for(env_name)
+        if len(targets) == 1:
+            try:
+                return await self._look(targets[0], run_id, deadline)
+            except RunNotFound:
+                raise NotFoundAnywhere(run_id, [targets[0].env]) from None
         tasks = [asyncio.create_task(self._look(target, run_id, deadline)) for target in targets]
         failures: list[TriggerError] = []
         try:

@@ -141,7 +141,8 @@ class TriggerClient:
                 error.__cause__ = exc
                 wait: float | None = self._backoff_wait(attempt)
             else:
-                log.info("trigger.dev %s %s attempt %d → %d", method, path, attempt, response.status_code)
+                status = response.status_code
+                log.log(_level(status), "trigger.dev %s %s attempt %d → %d", method, path, attempt, status)
                 if response.is_success:
                     try:
                         return _json(response)
@@ -188,6 +189,14 @@ class TriggerClient:
 
     def _backoff_wait(self, attempt: int) -> float:
         return self.policy.backoff(attempt, self.rand())
+
+
+def _level(status: int) -> int:
+    """Successes at DEBUG (each move has its own INFO line), answers about the request (a mistyped id) at INFO,
+    rate limits and server errors at WARNING."""
+    if status < 300:
+        return logging.DEBUG
+    return logging.WARNING if status == 429 or status >= 500 else logging.INFO
 
 
 def _json(response: httpx.Response) -> Any:
