@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__, logs, settings
-from bot.slack.identity import SlackRejected, check_app_token
+from bot.slack.bot_identity import SlackRejected, check_app_token
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ Functions take already-escaped mrkdwn fragments where they interpolate text that
 from __future__ import annotations
 
 from bot.domain.delays import DelayProblem
-from bot.slack.ids import Button
+from bot.render.ids import Button
 
 COMMAND = "/reschedule"
 EXAMPLE_RUN = "run_cm9k2x7ab000108l5ghf2d1qz"

@@ -23,7 +23,7 @@ from pydantic_settings import (
 )
 
 from bot import messages, shutdown
-from bot.domain.access import DEFAULT, Policy, Rule, split_ids
+from bot.domain.access_rules import DEFAULT, Policy, Rule, split_ids
 from bot.domain.delays import DelayError, parse_when
 from bot.domain.environments import KINDS, Environment, environment_for_key, looks_like_secret_key
 

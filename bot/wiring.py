@@ -12,16 +12,17 @@ from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import messages, shutdown
-from bot.access import Gate
-from bot.actions import Desk, Target
+from bot.access_check import AccessCheck
+from bot.domain.audit import Outcome
+from bot.rescheduler import EnvironmentClient, Rescheduler
 from bot.settings import Settings
 from bot.slack import audit_channel, workspace
 from bot.slack.app import build_app, web_client
+from bot.slack.bot_identity import BotIdentity, check_token
+from bot.slack.deps import SurfaceDeps
 from bot.slack.groups import SlackGroups
-from bot.slack.identity import Identity, check_token
-from bot.slack.services import Services
 from bot.storage import db
-from bot.storage.audit import AuditLog, Outcome
+from bot.storage.audit import AuditLog
 from bot.storage.replays import ReplayGuard
 from bot.trigger.client import TriggerClient, new_http_client
 
@@ -34,7 +35,7 @@ class Bot:
 
     app: AsyncApp
     http: httpx.AsyncClient
-    services: Services
+    deps: SurfaceDeps
     engine: AsyncEngine
     audit: AuditLog
     signing_secret: bytes = field(default=b"", repr=False)
@@ -56,12 +57,12 @@ class Bot:
 
         Bounded by SHUTDOWN_GRACE (see bot.shutdown): TRIGGER_DEADLINE is checked at start to fit in the drain.
         """
-        inflight = self.services.inflight
+        inflight = self.deps.inflight
         if not await inflight.drain(shutdown.drain_seconds(self.shutdown_grace)):
             for job in inflight.unfinished():
                 log.warning("unfinished at shutdown: %s", job.what)
                 if not job.recorded and job.actor is not None:
-                    self.services.desk.record(job.actor, Outcome.UNKNOWN, error="the bot shut down before finishing")
+                    self.deps.rescheduler.record(job.actor, Outcome.UNKNOWN, error="the bot shut down before finishing")
             await inflight.tell_unfinished(messages.shutdown_interrupted, shutdown.TELL_SECONDS)
         await self.audit.flush(shutdown.FLUSH_SECONDS)
         await self.http.aclose()
@@ -76,7 +77,7 @@ async def check_slack(settings: Settings) -> AuthorizeResult | None:
     (SlackRejected), and no request waits for auth.test before its acknowledgement."""
     assert settings.slack_bot_token is not None
     client = web_client(settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url))
-    return await check_token(Identity(client))
+    return await check_token(BotIdentity(client))
 
 
 def build(
@@ -96,11 +97,16 @@ def build(
     engine = db.create_engine(settings.database_url.get_secret_value())
     listeners = [audit_channel.poster(client, settings.audit_channel)] if settings.audit_channel else []
     audit = AuditLog(engine, listeners=listeners)
-    targets = [Target(env=item.env, client=TriggerClient(http=http, key=item.key)) for item in settings.environments()]
-    gate = Gate(settings.policy(), SlackGroups(client, settings.usergroup_cache_seconds))
-    desk = Desk(targets=targets, deadline_seconds=settings.trigger_deadline, gate=gate, audit=audit)
-    services = Services(
-        desk=desk,
+    targets = [
+        EnvironmentClient(env=item.env, client=TriggerClient(http=http, key=item.key))
+        for item in settings.environments()
+    ]
+    access_check = AccessCheck(settings.policy(), SlackGroups(client, settings.usergroup_cache_seconds))
+    rescheduler = Rescheduler(
+        targets=targets, deadline_seconds=settings.trigger_deadline, access_check=access_check, audit=audit
+    )
+    deps = SurfaceDeps(
+        rescheduler=rescheduler,
         dashboard_base=str(settings.trigger_dashboard_url),
         max_delay=settings.max_delay,
         confirm_environments=settings.confirm_environments,
@@ -109,13 +115,13 @@ def build(
         replays=ReplayGuard(engine),
     )
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
-    identity = Identity(client, slack_identity)
-    app = build_app(client, services, identity)
+    identity = BotIdentity(client, slack_identity)
+    app = build_app(client, deps, identity)
     workspace.register(app, settings.slack_team_id, settings.slack_app_id, settings.allow_slack_connect)
     return Bot(
         app=app,
         http=http,
-        services=services,
+        deps=deps,
         engine=engine,
         audit=audit,
         signing_secret=signing.get_secret_value().encode() if signing else b"",

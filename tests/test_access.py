@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import Gate, GroupLookupFailed, Refused
-from bot.domain.access import Policy, Rule, split_ids
+from bot.access_check import AccessCheck, AccessRefused, GroupLookupFailed
+from bot.domain.access_rules import Policy, Rule, split_ids
 from bot.domain.environments import Environment
+from bot.slack.failures import refusal_text
 from bot.slack.groups import SlackGroups
-from bot.slack.replies import refusal_text
 from tests.e2e_harness import BOT_TOKEN
 from tests.fakes.slack import FakeSlack
 
@@ -64,22 +64,22 @@ class Groups:
 
 async def test_gate_checks_groups_only_when_the_rule_needs_them() -> None:
     groups = Groups({"S0PLATFORM": frozenset({"U1"})})
-    gate = Gate(Policy(rules={"prod": ONCALL}), groups)
-    await gate.check("U2", "C1", DEV)  # dev is open to all: no group lookup
+    access_check = AccessCheck(Policy(rules={"prod": ONCALL}), groups)
+    await access_check.check("U2", "C1", DEV)  # dev is open to all: no group lookup
     assert groups.calls == 0
-    await gate.check("U1", "C0OPS", PROD)
+    await access_check.check("U1", "C0OPS", PROD)
     assert groups.calls == 1
-    with pytest.raises(Refused) as caught:
-        await gate.check("U2", "C0OPS", PROD)
+    with pytest.raises(AccessRefused) as caught:
+        await access_check.check("U2", "C0OPS", PROD)
     assert (
         refusal_text(caught.value) == ":lock: Nothing was changed: *Prod* runs can be moved by @platform in <#C0OPS>."
     )
 
 
 async def test_gate_says_when_membership_could_not_be_read() -> None:
-    gate = Gate(Policy(rules={"prod": ONCALL}), Groups({}, fail=True))
-    with pytest.raises(Refused) as caught:
-        await gate.check("U1", "C0OPS", PROD)
+    access_check = AccessCheck(Policy(rules={"prod": ONCALL}), Groups({}, fail=True))
+    with pytest.raises(AccessRefused) as caught:
+        await access_check.check("U1", "C0OPS", PROD)
     assert caught.value.lookup_failed and "try again in a minute" in refusal_text(caught.value)
 
 

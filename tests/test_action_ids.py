@@ -14,7 +14,7 @@ import pytest
 
 from bot.domain.environments import Environment
 from bot.render.controls import DM_BUTTONS, PRIVATE_BUTTONS, SUMMARY_BUTTONS, Controls, actions_block, confirm_prompt
-from bot.slack.ids import ACTION_PATTERN, VERSION, Button, ButtonValue, ForeignPayload, parse_action
+from bot.render.ids import ACTION_PATTERN, VERSION, Button, ButtonValue, ForeignPayload, parse_action
 
 RUN = "run_cm9k2x7ab000108l5ghf2d1qz"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

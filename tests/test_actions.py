@@ -11,13 +11,21 @@ import pytest
 from pydantic import SecretStr
 
 from bot import messages
-from bot.access import Gate, Refused
-from bot.actions import Actor, Desk, MoveUnconfirmed, NotApplied, NotDelayed, NotFoundAnywhere, Target
-from bot.domain.access import Policy, Rule
+from bot.access_check import AccessCheck, AccessRefused
+from bot.domain.access_rules import Policy, Rule
+from bot.domain.audit import AuditRecord, Outcome
 from bot.domain.environments import environment_for_key
 from bot.render.mrkdwn import date_token
-from bot.slack.replies import failure_text
-from bot.storage.audit import AuditRecord, Outcome
+from bot.rescheduler import (
+    Actor,
+    EnvironmentClient,
+    MoveUnconfirmed,
+    NotApplied,
+    NotDelayed,
+    NotFoundAnywhere,
+    Rescheduler,
+)
+from bot.slack.failures import failure_text
 from bot.trigger.client import Deadline, RetryPolicy, TriggerClient
 from bot.trigger.errors import OutcomeUnknown, TriggerUnavailable
 
@@ -42,15 +50,18 @@ async def no_sleep(seconds: float) -> None:
     return None
 
 
-def desk_with(handlers: dict[str, Any], gate: Gate | None = None) -> tuple[Desk, Audit]:
+def desk_with(handlers: dict[str, Any], access_check: AccessCheck | None = None) -> tuple[Rescheduler, Audit]:
     """One target per key prefix in `handlers` (key → request handler)."""
     targets = []
     for key, handler in handlers.items():
         http = httpx.AsyncClient(base_url="https://trigger.test", transport=httpx.MockTransport(handler))
         client = TriggerClient(http=http, key=SecretStr(key), sleep=no_sleep, policy=RetryPolicy(min_backoff=0.01))
-        targets.append(Target(environment_for_key(key), client))
+        targets.append(EnvironmentClient(environment_for_key(key), client))
     audit = Audit()
-    return Desk(targets=targets, deadline_seconds=30, now=lambda: NOW, gate=gate, audit=audit), audit  # type: ignore[arg-type]
+    rescheduler = Rescheduler(  # type: ignore[arg-type]
+        targets=targets, deadline_seconds=30, now=lambda: NOW, access_check=access_check, audit=audit
+    )
+    return rescheduler, audit
 
 
 def not_found(request: httpx.Request) -> httpx.Response:
@@ -63,20 +74,20 @@ async def test_the_second_environment_that_has_the_run_wins_and_success_is_audit
             return httpx.Response(200, json=run_body(delayed_until="2026-11-29T11:00:00.000Z"))
         return httpx.Response(200, json=run_body())
 
-    desk, audit = desk_with({"tr_prod_a": not_found, "tr_stg_b": staging})
-    moved = await desk.reschedule(ACTOR, RUN_ID, NOW + timedelta(hours=2), desk.deadline())
+    rescheduler, audit = desk_with({"tr_prod_a": not_found, "tr_stg_b": staging})
+    moved = await rescheduler.reschedule(ACTOR, RUN_ID, NOW + timedelta(hours=2), rescheduler.deadline())
     assert moved.env.name == "staging" and moved.new == datetime(2026, 11, 29, 11, 0, tzinfo=UTC)
     [record] = audit.records
     assert record.outcome is Outcome.RESCHEDULED and record.environment == "staging"
-    desk.record(ACTOR, Outcome.INVALID_INPUT, error="Can't read tr_prod_ZZZZZZZZZZZZZZZZZZZZZZZZ as a time")
+    rescheduler.record(ACTOR, Outcome.INVALID_INPUT, error="Can't read tr_prod_ZZZZZZZZZZZZZZZZZZZZZZZZ as a time")
     assert "ZZZZ" not in (audit.records[-1].error or "")
     assert "tr_prod_pasted" not in record.input and "[redacted]" in record.input
 
 
 async def test_not_found_anywhere_names_every_environment_and_is_audited() -> None:
-    desk, audit = desk_with({"tr_prod_a": not_found, "tr_stg_b": not_found})
+    rescheduler, audit = desk_with({"tr_prod_a": not_found, "tr_stg_b": not_found})
     with pytest.raises(NotFoundAnywhere) as caught:
-        await desk.reschedule(ACTOR, RUN_ID, NOW + timedelta(hours=2), desk.deadline())
+        await rescheduler.reschedule(ACTOR, RUN_ID, NOW + timedelta(hours=2), rescheduler.deadline())
     assert [env.name for env in caught.value.searched] == ["prod", "staging"]
     assert [r.outcome for r in audit.records] == [Outcome.NOT_FOUND]
 
@@ -89,10 +100,10 @@ async def test_refusal_is_checked_at_the_moment_of_acting_and_audited() -> None:
             posts.append(request)
         return httpx.Response(200, json=run_body())
 
-    gate = Gate(Policy(rules={"prod": Rule(users=frozenset({"U999"}))}))
-    desk, audit = desk_with({"tr_prod_a": prod}, gate)
-    with pytest.raises(Refused):
-        await desk.reschedule(ACTOR, RUN_ID, NOW + timedelta(hours=2), desk.deadline())
+    access_check = AccessCheck(Policy(rules={"prod": Rule(users=frozenset({"U999"}))}))
+    rescheduler, audit = desk_with({"tr_prod_a": prod}, access_check)
+    with pytest.raises(AccessRefused):
+        await rescheduler.reschedule(ACTOR, RUN_ID, NOW + timedelta(hours=2), rescheduler.deadline())
     assert posts == [] and [r.outcome for r in audit.records] == [Outcome.REFUSED]
 
 
@@ -111,8 +122,8 @@ async def test_run_now_applied_before_a_retry_is_reported_as_started(started_as:
             return httpx.Response(400, json={"error": "Cannot reschedule a run that is not delayed"})
         return httpx.Response(200, json=run_body(status=str(state["status"])))
 
-    desk, audit = desk_with({"tr_prod_a": prod})
-    moved = await desk.reschedule(ACTOR, RUN_ID, None, desk.deadline())
+    rescheduler, audit = desk_with({"tr_prod_a": prod})
+    moved = await rescheduler.reschedule(ACTOR, RUN_ID, None, rescheduler.deadline())
     assert moved.run.status_label == started_as and moved.new == NOW
     assert [r.outcome for r in audit.records] == [Outcome.RESCHEDULED]
 
@@ -126,9 +137,9 @@ async def test_a_time_move_that_loses_the_race_is_not_delayed() -> None:
             return httpx.Response(400, json={"error": "Cannot reschedule a run that is not delayed"})
         return httpx.Response(200, json=run_body(status=state["status"]))
 
-    desk, audit = desk_with({"tr_prod_a": prod})
+    rescheduler, audit = desk_with({"tr_prod_a": prod})
     with pytest.raises(NotDelayed) as caught:
-        await desk.reschedule(ACTOR, RUN_ID, NOW + timedelta(hours=1), desk.deadline())
+        await rescheduler.reschedule(ACTOR, RUN_ID, NOW + timedelta(hours=1), rescheduler.deadline())
     assert caught.value.run.status_label == "EXECUTING"
     assert [r.outcome for r in audit.records] == [Outcome.NOT_DELAYED]
 
@@ -137,11 +148,11 @@ async def test_a_run_id_that_is_not_one_is_refused_as_a_bad_answer() -> None:
     def prod(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={**run_body(), "id": "<!channel>"})
 
-    desk, _ = desk_with({"tr_prod_a": prod})
+    rescheduler, _ = desk_with({"tr_prod_a": prod})
     from bot.trigger.errors import TriggerUnavailable
 
     with pytest.raises(TriggerUnavailable):
-        await desk.find(RUN_ID, desk.deadline())
+        await rescheduler.find(RUN_ID, rescheduler.deadline())
 
 
 # ---------------------------------------------------------------- a move whose answer was lost
@@ -194,8 +205,8 @@ async def test_a_lost_answer_to_an_applied_move_is_confirmed_by_reading_back(
     post_failure: httpx.Response | type[httpx.HTTPError],
 ) -> None:
     fake = LostAnswers(applies=True, post_failure=post_failure)
-    desk, audit = desk_with({"tr_prod_a": fake})
-    moved = await desk.reschedule(ACTOR, RUN_ID, ASKED, desk.deadline())
+    rescheduler, audit = desk_with({"tr_prod_a": fake})
+    moved = await rescheduler.reschedule(ACTOR, RUN_ID, ASKED, rescheduler.deadline())
     assert moved.new == ASKED and moved.previous == PREVIOUS and moved.run.delayed_until == ASKED
     assert fake.log[-1] == "GET"  # read again after the POSTs
     [record] = audit.records
@@ -203,9 +214,9 @@ async def test_a_lost_answer_to_an_applied_move_is_confirmed_by_reading_back(
 
 
 async def test_a_lost_answer_to_a_move_that_did_not_apply_says_it_is_still_at_the_previous_time() -> None:
-    desk, audit = desk_with({"tr_prod_a": LostAnswers(applies=False)})
+    rescheduler, audit = desk_with({"tr_prod_a": LostAnswers(applies=False)})
     with pytest.raises(NotApplied) as caught:
-        await desk.reschedule(ACTOR, RUN_ID, ASKED, desk.deadline())
+        await rescheduler.reschedule(ACTOR, RUN_ID, ASKED, rescheduler.deadline())
     assert caught.value.previous == PREVIOUS and caught.value.environment == "Prod"
     [record] = audit.records
     assert record.outcome is Outcome.FAILED and record.previous_time == PREVIOUS
@@ -225,9 +236,9 @@ async def test_a_lost_answer_to_a_move_that_did_not_apply_says_it_is_still_at_th
     ids=["third-time", "started", "hostile-status"],
 )
 async def test_a_lost_answer_that_reading_back_cannot_settle_is_unconfirmed(read_as: dict[str, Any]) -> None:
-    desk, audit = desk_with({"tr_prod_a": LostAnswers(applies=False, read_as=read_as)})
+    rescheduler, audit = desk_with({"tr_prod_a": LostAnswers(applies=False, read_as=read_as)})
     with pytest.raises(MoveUnconfirmed) as caught:
-        await desk.reschedule(ACTOR, RUN_ID, ASKED, desk.deadline())
+        await rescheduler.reschedule(ACTOR, RUN_ID, ASKED, rescheduler.deadline())
     assert caught.value.current is not None and caught.value.when == ASKED
     [record] = audit.records
     assert record.outcome is Outcome.UNKNOWN and record.error is not None and "MoveUnconfirmed" in record.error
@@ -238,9 +249,9 @@ async def test_a_lost_answer_that_reading_back_cannot_settle_is_unconfirmed(read
 
 
 async def test_a_lost_answer_and_a_failed_read_back_is_unconfirmed() -> None:
-    desk, audit = desk_with({"tr_prod_a": LostAnswers(applies=True, reads_fail=True)})
+    rescheduler, audit = desk_with({"tr_prod_a": LostAnswers(applies=True, reads_fail=True)})
     with pytest.raises(MoveUnconfirmed) as caught:
-        await desk.reschedule(ACTOR, RUN_ID, ASKED, desk.deadline())
+        await rescheduler.reschedule(ACTOR, RUN_ID, ASKED, rescheduler.deadline())
     assert caught.value.current is None and isinstance(caught.value.__cause__, TriggerUnavailable)
     assert [r.outcome for r in audit.records] == [Outcome.UNKNOWN]
     text = failure_text(caught.value, RUN_ID, "Prod")
@@ -250,9 +261,9 @@ async def test_a_lost_answer_and_a_failed_read_back_is_unconfirmed() -> None:
 @pytest.mark.parametrize("failure", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout])
 async def test_a_move_that_was_never_sent_is_unavailable_and_not_read_back(failure: type[httpx.HTTPError]) -> None:
     fake = LostAnswers(applies=False, post_failure=failure)
-    desk, audit = desk_with({"tr_prod_a": fake})
+    rescheduler, audit = desk_with({"tr_prod_a": fake})
     with pytest.raises(TriggerUnavailable) as caught:
-        await desk.reschedule(ACTOR, RUN_ID, ASKED, desk.deadline())
+        await rescheduler.reschedule(ACTOR, RUN_ID, ASKED, rescheduler.deadline())
     assert type(caught.value) is TriggerUnavailable
     assert fake.log == ["GET"] + ["POST"] * 5  # found, then five attempts; no read back
     assert [r.outcome for r in audit.records] == [Outcome.FAILED]
@@ -262,23 +273,23 @@ async def test_a_move_that_was_never_sent_is_unavailable_and_not_read_back(failu
 @pytest.mark.parametrize("started_as", ["QUEUED", "EXECUTING", "COMPLETED"])
 async def test_run_now_whose_answer_was_lost_is_confirmed_when_the_run_started(started_as: str) -> None:
     read_as = run_body(status=started_as, delayed_until=None)
-    desk, audit = desk_with({"tr_prod_a": LostAnswers(applies=True, read_as=read_as)})
-    moved = await desk.reschedule(ACTOR, RUN_ID, None, desk.deadline())
+    rescheduler, audit = desk_with({"tr_prod_a": LostAnswers(applies=True, read_as=read_as)})
+    moved = await rescheduler.reschedule(ACTOR, RUN_ID, None, rescheduler.deadline())
     assert moved.run.status_label == started_as and moved.new == NOW
     assert [r.outcome for r in audit.records] == [Outcome.RESCHEDULED]
 
 
 async def test_run_now_whose_answer_was_lost_is_confirmed_when_it_is_due_now() -> None:
     """The server applied "0s": still DELAYED for a moment, until about now rather than its previous time."""
-    desk, audit = desk_with({"tr_prod_a": LostAnswers(applies=True)})
-    moved = await desk.reschedule(ACTOR, RUN_ID, None, desk.deadline())
+    rescheduler, audit = desk_with({"tr_prod_a": LostAnswers(applies=True)})
+    moved = await rescheduler.reschedule(ACTOR, RUN_ID, None, rescheduler.deadline())
     assert moved.new == NOW and [r.outcome for r in audit.records] == [Outcome.RESCHEDULED]
 
 
 async def test_run_now_whose_answer_was_lost_and_did_not_apply_is_still_at_the_previous_time() -> None:
-    desk, audit = desk_with({"tr_prod_a": LostAnswers(applies=False)})
+    rescheduler, audit = desk_with({"tr_prod_a": LostAnswers(applies=False)})
     with pytest.raises(NotApplied):
-        await desk.reschedule(ACTOR, RUN_ID, None, desk.deadline())
+        await rescheduler.reschedule(ACTOR, RUN_ID, None, rescheduler.deadline())
     assert [r.outcome for r in audit.records] == [Outcome.FAILED]
 
 
@@ -292,15 +303,15 @@ async def test_the_read_back_has_its_own_budget_after_the_action_deadline_passed
             clock[0] = 20.0  # the answer comes far too late: the action's deadline has passed
         return fake(request)
 
-    desk, audit = desk_with({"tr_prod_a": slow})
-    moved = await desk.reschedule(ACTOR, RUN_ID, ASKED, deadline)
+    rescheduler, audit = desk_with({"tr_prod_a": slow})
+    moved = await rescheduler.reschedule(ACTOR, RUN_ID, ASKED, deadline)
     assert moved.new == ASKED and fake.log == ["GET", "POST", "GET"]
     assert [r.outcome for r in audit.records] == [Outcome.RESCHEDULED]
 
-    desk, audit = desk_with({"tr_prod_a": LostAnswers(applies=True)})
-    desk.readback_seconds = 0  # no time at all to read back: unconfirmed, not "nothing changed"
+    rescheduler, audit = desk_with({"tr_prod_a": LostAnswers(applies=True)})
+    rescheduler.readback_seconds = 0  # no time at all to read back: unconfirmed, not "nothing changed"
     with pytest.raises(MoveUnconfirmed):
-        await desk.reschedule(ACTOR, RUN_ID, ASKED, desk.deadline())
+        await rescheduler.reschedule(ACTOR, RUN_ID, ASKED, rescheduler.deadline())
     assert [r.outcome for r in audit.records] == [Outcome.UNKNOWN]
 
 
@@ -320,9 +331,9 @@ async def test_a_lost_answer_then_not_delayed_with_a_failed_read_back_is_unconfi
             return httpx.Response(200, json=run_body())
         return httpx.Response(503, json={"error": "down"})
 
-    desk, audit = desk_with({"tr_prod_a": prod})
+    rescheduler, audit = desk_with({"tr_prod_a": prod})
     with pytest.raises(MoveUnconfirmed):
-        await desk.reschedule(ACTOR, RUN_ID, None, desk.deadline())
+        await rescheduler.reschedule(ACTOR, RUN_ID, None, rescheduler.deadline())
     assert [r.outcome for r in audit.records] == [Outcome.UNKNOWN]
 
 
@@ -336,9 +347,9 @@ async def test_not_delayed_at_once_with_a_failed_read_back_is_unavailable() -> N
         gets[0] += 1
         return httpx.Response(200, json=run_body()) if gets[0] == 1 else httpx.Response(503, json={"error": "down"})
 
-    desk, audit = desk_with({"tr_prod_a": prod})
+    rescheduler, audit = desk_with({"tr_prod_a": prod})
     with pytest.raises(TriggerUnavailable) as caught:
-        await desk.reschedule(ACTOR, RUN_ID, ASKED, desk.deadline())
+        await rescheduler.reschedule(ACTOR, RUN_ID, ASKED, rescheduler.deadline())
     assert not isinstance(caught.value, OutcomeUnknown)
     assert [r.outcome for r in audit.records] == [Outcome.FAILED]
 

@@ -12,10 +12,10 @@ from typing import NoReturn, cast
 import pytest
 
 from bot import messages
-from bot.actions import Desk, Target
 from bot.domain.environments import environment_for_key
+from bot.rescheduler import EnvironmentClient, Rescheduler
 from bot.slack.command import History, Intent, Move, Reply, Show, parse
-from bot.slack.services import Services
+from bot.slack.deps import SurfaceDeps
 from bot.trigger.client import TriggerClient
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -31,25 +31,26 @@ class NoTrigger:
         raise AssertionError(f"parse() touched the Trigger.dev client ({name})")
 
 
-def services(*keys: str, max_delay: timedelta = timedelta(days=365), named: dict[str, str] | None = None) -> Services:
+def deps(*keys: str, max_delay: timedelta = timedelta(days=365), named: dict[str, str] | None = None) -> SurfaceDeps:
     """Services over the environments of `keys` (prod, staging, dev by default), as bot.wiring builds them."""
     chosen = keys or KEYS
-    targets = [Target(environment_for_key(key), cast(TriggerClient, NoTrigger())) for key in chosen]
+    targets = [EnvironmentClient(environment_for_key(key), cast(TriggerClient, NoTrigger())) for key in chosen]
     targets += [
-        Target(environment_for_key(key, name), cast(TriggerClient, NoTrigger())) for name, key in (named or {}).items()
+        EnvironmentClient(environment_for_key(key, name), cast(TriggerClient, NoTrigger()))
+        for name, key in (named or {}).items()
     ]
-    desk = Desk(targets=targets, deadline_seconds=30, now=lambda: NOW)
-    return Services(desk=desk, dashboard_base="https://cloud.trigger.dev", max_delay=max_delay)
+    rescheduler = Rescheduler(targets=targets, deadline_seconds=30, now=lambda: NOW)
+    return SurfaceDeps(rescheduler=rescheduler, dashboard_base="https://cloud.trigger.dev", max_delay=max_delay)
 
 
-SERVICES = services()
+SERVICES = deps()
 
 
-def read(text: str, svc: Services = SERVICES) -> Intent:
+def read(text: str, svc: SurfaceDeps = SERVICES) -> Intent:
     return parse(text, NOW, svc)
 
 
-def reply(text: str, svc: Services = SERVICES) -> Reply:
+def reply(text: str, svc: SurfaceDeps = SERVICES) -> Reply:
     intent = read(text, svc)
     assert isinstance(intent, Reply), f"{text!r} gave {intent!r}, expected a Reply"
     return intent
@@ -120,7 +121,7 @@ def test_unknown_environment_is_refused_before_help_or_history_is_answered() -> 
 
 
 def test_a_named_environment_is_known_by_its_name_not_by_its_kind() -> None:
-    svc = services("tr_stg_bbbbbbbbbbbbbbbbbbbb", named={"billing-prod": "tr_prod_dddddddddddddddddddd"})
+    svc = deps("tr_stg_bbbbbbbbbbbbbbbbbbbb", named={"billing-prod": "tr_prod_dddddddddddddddddddd"})
     assert read(f"{RUN} 2h --env billing_prod", svc) == Move(RUN, NOW + timedelta(hours=2), "billing_prod")
     refused = reply(f"{RUN} 2h --env prod", svc)
     assert refused.text == messages.unknown_environment("prod", "*staging* or *billing_prod*")
@@ -240,13 +241,13 @@ def test_an_unusable_time_is_refused_saying_why_and_echoing_it(when: str, says: 
 
 
 def test_too_far_names_the_configured_limit() -> None:
-    answer = reply(f"{RUN} 3d", services(max_delay=timedelta(days=2)))
+    answer = reply(f"{RUN} 3d", deps(max_delay=timedelta(days=2)))
     assert "too far ahead" in answer.text
     assert "2d from now" in answer.text
 
 
 def test_the_limit_itself_is_allowed() -> None:
-    assert read(f"{RUN} 2d", services(max_delay=timedelta(days=2))) == Move(RUN, NOW + timedelta(days=2), None)
+    assert read(f"{RUN} 2d", deps(max_delay=timedelta(days=2))) == Move(RUN, NOW + timedelta(days=2), None)
 
 
 def test_an_unusable_time_is_echoed_escaped_and_bounded() -> None:

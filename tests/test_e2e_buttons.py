@@ -252,10 +252,10 @@ def test_acknowledged_before_trigger_dev_answers(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
 ) -> None:
     message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
-    gate = fake_trigger.hold("GET", RETRIEVE)
+    access_check = fake_trigger.hold("GET", RETRIEVE)
     status, url = click(slack, fake_slack, message, "rb1:push_1h")
-    assert status == 200 and not gate.is_set() and fake_slack.responses(url) == []
-    gate.set()
+    assert status == 200 and not access_check.is_set() and fake_slack.responses(url) == []
+    access_check.set()
     wait_one(fake_slack, url)
 
 
@@ -263,14 +263,14 @@ def test_other_opens_the_modal_first_then_fills_it(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
 ) -> None:
     message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
-    gate = fake_trigger.hold("GET", RETRIEVE)
+    access_check = fake_trigger.hold("GET", RETRIEVE)
     status, _ = click(slack, fake_slack, message, "rb1:other")
     assert status == 200
     # The modal is open (with the trigger_id) while Trigger.dev has not answered yet.
     [opened] = fake_slack.wait_for(lambda: fake_slack.api_calls("views.open"))
     assert messages.MODAL_LOADING in json.dumps(opened["view"], ensure_ascii=False)
     assert fake_slack.api_calls("views.update") == []
-    gate.set()
+    access_check.set()
     [update] = fake_slack.wait_for(lambda: fake_slack.api_calls("views.update"))
     blocks = json.dumps(update["view"]["blocks"])
     assert "when_text" in blocks and "datetimepicker" in blocks

@@ -162,14 +162,14 @@ def test_acknowledged_before_trigger_dev_answers(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     run = fake_trigger.add_run(PROD_ENV)
-    gate = fake_trigger.hold("GET", RETRIEVE)
+    access_check = fake_trigger.hold("GET", RETRIEVE)
     url = fake_slack.new_response_url()
     response = slack.command(f"{run['id']} 2h", response_url=url)
     # Slack got its 200 while Trigger.dev was still holding the bot's first request.
     assert response.status_code == 200
-    assert not gate.is_set() and fake_slack.responses(url) == []
+    assert not access_check.is_set() and fake_slack.responses(url) == []
     fake_trigger.wait_for(lambda: fake_trigger.calls("GET", RETRIEVE))
-    gate.set()
+    access_check.set()
     assert only_response(fake_slack, url)["response_type"] == "in_channel"
 
 
@@ -200,12 +200,12 @@ def test_run_that_starts_between_read_and_write_is_reported_as_it_is_now(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     run = fake_trigger.add_run(PROD_ENV)
-    gate = fake_trigger.hold("POST", RESCHEDULE)
+    access_check = fake_trigger.hold("POST", RESCHEDULE)
     url = fake_slack.new_response_url()
     slack.command(f"{run['id']} 2h", response_url=url)
     fake_trigger.wait_for(lambda: fake_trigger.calls("POST", RESCHEDULE))
     fake_trigger.set_status(run["id"], "EXECUTING")
-    gate.set()
+    access_check.set()
     body = only_response(fake_slack, url)
     assert body["text"] == messages.not_delayed(run["id"], "EXECUTING", "send-reminder")
 

@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.slack import ids
-from bot.slack.ids import Button
+from bot.render import ids
+from bot.render.ids import Button
 from tests.e2e_harness import PROD_ENV, SlackSender, example_payload, fresh_trigger_id
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger

@@ -78,19 +78,19 @@ def test_sigterm_finishes_an_acknowledged_move_then_exits_cleanly(
     bot_process: BotProcess, process_slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     run = fake_trigger.add_run(PROD_ENV)
-    gate = fake_trigger.hold("POST", RESCHEDULE)
+    access_check = fake_trigger.hold("POST", RESCHEDULE)
     url = fake_slack.new_response_url()
     assert process_slack.command(f"{run['id']} 2h", response_url=url).status_code == 200
     fake_trigger.wait_for(lambda: fake_trigger.calls("POST", RESCHEDULE))
 
     bot_process.process.send_signal(signal.SIGTERM)
-    releaser = threading.Timer(0.5, gate.set)  # Trigger.dev answers while the process is shutting down
+    releaser = threading.Timer(0.5, access_check.set)  # Trigger.dev answers while the process is shutting down
     releaser.start()
     try:
         assert bot_process.process.wait(timeout=15) == SIGTERM_EXIT
     finally:
         releaser.cancel()
-        gate.set()
+        access_check.set()
 
     [summary] = fake_slack.responses(url)
     assert summary["response_type"] == "in_channel"

@@ -18,9 +18,9 @@ import pytest
 
 from bot import messages
 from bot.domain.delays import DelayProblem, format_duration
+from bot.render import ids
+from bot.render.ids import Button
 from bot.render.mrkdwn import date_token, link
-from bot.slack import ids
-from bot.slack.ids import Button
 from tests.e2e_harness import DASHBOARD_URL, PROD_ENV, SIGNING_SECRET, SlackSender, bot_env, example_payload
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger, iso
@@ -599,11 +599,11 @@ def test_shortcut_is_acknowledged_and_the_modal_opened_before_trigger_dev_answer
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     run = fake_trigger.add_run(PROD_ENV)
-    gate = fake_trigger.hold("GET", RETRIEVE)
+    access_check = fake_trigger.hold("GET", RETRIEVE)
 
     response = slack.interaction(shortcut_payload(current_alert(run["id"]), fake_slack.new_response_url()))
     # Slack got its 200 while Trigger.dev could not yet have answered anything.
-    assert response.status_code == 200 and not gate.is_set()
+    assert response.status_code == 200 and not access_check.is_set()
 
     fake_trigger.wait_for(lambda: fake_trigger.calls("GET", RETRIEVE))
     # The bot asked Trigger.dev only after opening the modal with the trigger_id, and is now waiting.
@@ -613,7 +613,7 @@ def test_shortcut_is_acknowledged_and_the_modal_opened_before_trigger_dev_answer
     assert messages.MODAL_LOADING in view_text(loading) and "submit" not in loading
     assert fake_slack.api_calls("views.update") == []
 
-    gate.set()
+    access_check.set()
     form = wait_form(fake_slack)
     assert form["id"] == loading["id"]
 
@@ -623,11 +623,11 @@ def test_submission_is_acknowledged_before_trigger_dev_answers(
 ) -> None:
     run = fake_trigger.add_run(PROD_ENV)
     form = open_form(slack, fake_slack, current_alert(run["id"]))
-    gate = fake_trigger.hold("POST", RESCHEDULE)
+    access_check = fake_trigger.hold("POST", RESCHEDULE)
 
     response = slack.interaction(submission(form, text="2h"))
     # The modal switched to "Rescheduling…" while the reschedule request is still held.
-    assert response.status_code == 200 and not gate.is_set()
+    assert response.status_code == 200 and not access_check.is_set()
     assert response.json()["response_action"] == "update"
     assert messages.MODAL_WORKING in view_text(response.json()["view"])
 
@@ -635,6 +635,6 @@ def test_submission_is_acknowledged_before_trigger_dev_answers(
     assert fake_trigger.get_run(run["id"])["delayedUntil"] == run["delayedUntil"]
     assert thread_posts(fake_slack) == []
 
-    gate.set()
+    access_check.set()
     wait_result(fake_slack)
     assert fake_trigger.get_run(run["id"])["delayedUntil"] != run["delayedUntil"]

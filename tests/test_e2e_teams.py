@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot import messages
-from bot.slack import ids
+from bot.render import ids
 from tests.dbs import postgres_url, reset
 from tests.e2e_harness import (
     DEV_KEY,

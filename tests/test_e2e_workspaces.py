@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot import messages
-from bot.slack import ids
+from bot.render import ids
 from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env, example_payload
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger

@@ -23,12 +23,12 @@ def test_stop_finishes_an_acknowledged_move_as_sigterm_does(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:
     run = fake_trigger.add_run(PROD_ENV)
-    gate = fake_trigger.hold("POST", RESCHEDULE)
+    access_check = fake_trigger.hold("POST", RESCHEDULE)
     url = fake_slack.new_response_url()
     with InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path), log_path=tmp_path / "bot.log") as served:
         assert SlackSender(served.events_url, SIGNING_SECRET).command(f"{run['id']} 2h", response_url=url).is_success
         fake_trigger.wait_for(lambda: fake_trigger.calls("POST", RESCHEDULE))
-        releaser = threading.Timer(0.3, gate.set)  # Trigger.dev answers while the bot is stopping
+        releaser = threading.Timer(0.3, access_check.set)  # Trigger.dev answers while the bot is stopping
         releaser.start()
         served.stop()
         releaser.join()

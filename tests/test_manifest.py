@@ -19,7 +19,7 @@ from jsonschema import Draft7Validator
 
 from bot import server
 from bot.messages import COMMAND
-from bot.slack.ids import SHORTCUT_CALLBACK_ID
+from bot.render.ids import SHORTCUT_CALLBACK_ID
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "tests" / "data" / "slack" / "manifest.schema.json"

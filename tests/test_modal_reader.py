@@ -12,12 +12,12 @@ from typing import Any, NoReturn, cast
 import pytest
 
 from bot import messages
-from bot.actions import Desk, Target
 from bot.domain.delays import DelayProblem
 from bot.domain.environments import environment_for_key
-from bot.slack import ids
+from bot.render import ids
+from bot.rescheduler import EnvironmentClient, Rescheduler
+from bot.slack.deps import SurfaceDeps
 from bot.slack.modal import Metadata, Origin, Submission, read_submission
-from bot.slack.services import Services
 from bot.trigger.client import TriggerClient
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -35,14 +35,14 @@ class NoTrigger:
         raise AssertionError(f"read_submission() touched the Trigger.dev client ({name})")
 
 
-def services(max_delay: timedelta = timedelta(days=365)) -> Services:
+def deps(max_delay: timedelta = timedelta(days=365)) -> SurfaceDeps:
     keys = ("tr_prod_aaaaaaaaaaaaaaaaaaaa", "tr_stg_bbbbbbbbbbbbbbbbbbbb")
-    targets = [Target(environment_for_key(key), cast(TriggerClient, NoTrigger())) for key in keys]
-    desk = Desk(targets=targets, deadline_seconds=30, now=lambda: NOW)
-    return Services(desk=desk, dashboard_base="https://cloud.trigger.dev", max_delay=max_delay)
+    targets = [EnvironmentClient(environment_for_key(key), cast(TriggerClient, NoTrigger())) for key in keys]
+    rescheduler = Rescheduler(targets=targets, deadline_seconds=30, now=lambda: NOW)
+    return SurfaceDeps(rescheduler=rescheduler, dashboard_base="https://cloud.trigger.dev", max_delay=max_delay)
 
 
-SERVICES = services()
+SERVICES = deps()
 
 
 def metadata(runs: dict[str, str] | None = None, choices: list[str] | None = None) -> str:
@@ -76,7 +76,7 @@ def view(
     }
 
 
-def read(submitted: dict[str, Any], svc: Services = SERVICES) -> Submission:
+def read(submitted: dict[str, Any], svc: SurfaceDeps = SERVICES) -> Submission:
     return read_submission(submitted, svc, NOW)
 
 
@@ -161,12 +161,12 @@ def test_a_picked_time_that_is_now_or_past_is_an_error_on_the_picker(picked: int
 
 
 def test_a_picked_time_beyond_the_limit_is_an_error_naming_the_limit() -> None:
-    result = read(view(picked=NOW_S + 3 * 86400), services(max_delay=timedelta(days=2)))
+    result = read(view(picked=NOW_S + 3 * 86400), deps(max_delay=timedelta(days=2)))
     assert result.errors == {ids.BLOCK_WHEN_AT: messages.instant_too_far("2d")}
 
 
 def test_a_picked_time_exactly_at_the_limit_is_allowed() -> None:
-    result = read(view(picked=NOW_S + 2 * 86400), services(max_delay=timedelta(days=2)))
+    result = read(view(picked=NOW_S + 2 * 86400), deps(max_delay=timedelta(days=2)))
     assert result.errors == {}
     assert result.target == NOW + timedelta(days=2)
 

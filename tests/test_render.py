@@ -6,9 +6,9 @@ import json
 from datetime import UTC, datetime
 
 from bot.domain.environments import Environment
+from bot.domain.runs import Run
 from bot.render.mrkdwn import FIELD_TEXT_MAX, code, date_token, escape, truncate
-from bot.render.summary import Rescheduled, run_summary
-from bot.trigger.models import Run
+from bot.render.summary import Attribution, run_summary
 
 PROD = Environment("prod", "Prod")
 URL = "https://cloud.trigger.test/runs/run_cm9k2x7ab000108l5ghf2d1qz"
@@ -49,7 +49,7 @@ def test_date_token_localises_with_a_utc_fallback() -> None:
 
 
 def test_rescheduled_summary_names_who_and_both_times() -> None:
-    summary = run_summary(run(), PROD, URL, Rescheduled(user_id="U111", previous=OLD, new=NEW))
+    summary = run_summary(run(), PROD, URL, Attribution(user_id="U111", previous=OLD, new=NEW))
     text = all_text(summary.blocks)
     assert "<@U111> rescheduled *send-reminder* in *Prod*" in text
     assert date_token(NEW) in text and date_token(OLD) in text
@@ -72,7 +72,7 @@ def test_optional_fields_appear_only_when_set() -> None:
 
 def test_hostile_strings_from_trigger_dev_never_ping_anyone() -> None:
     hostile = run(taskIdentifier="<!channel> task", tags=["<!here>", "<@U999>"], idempotencyKey="<!everyone>")
-    summary = run_summary(hostile, PROD, URL, Rescheduled(user_id="U111", previous=None, new=NEW))
+    summary = run_summary(hostile, PROD, URL, Attribution(user_id="U111", previous=None, new=NEW))
     text = all_text(summary.blocks) + summary.text
     for control in ("<!channel>", "<!here>", "<@U999>", "<!everyone>"):
         assert control not in text

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.domain.runs import RUN_ID_RE, dashboard_url, find_run_ids, parse_run_ref
+from bot.domain.run_refs import RUN_ID_RE, dashboard_url, find_run_ids, parse_run_ref
 
 # One id of each shape in the Trigger.dev notes §3.4.
 CUID = "run_cm9k2x7ab000108l5ghf2d1qz"  # 25 lowercase chars (the alert example)

@@ -124,7 +124,7 @@ def test_several_keys_named_from_prefixes_or_explicitly(monkeypatch: pytest.Monk
 
 
 def test_a_named_prod_key_gets_the_prod_rule() -> None:
-    from bot.domain.access import Policy, Rule
+    from bot.domain.access_rules import Policy, Rule
     from bot.domain.environments import environment_for_key
 
     billing = environment_for_key("tr_prod_fakefakefakefakefake0009", "billing_prod")

@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot import messages, settings, shutdown, wiring
-from bot.actions import Actor
+from bot.rescheduler import Actor
 from bot.settings import Settings
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, BotProcess, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
@@ -94,7 +94,7 @@ async def test_work_still_unfinished_when_the_drain_ends_is_audited_as_unknown_a
 
     async def stuck() -> None:
         actor = Actor("U111", "T111", "C111", "command", "/reschedule run_x 2h")
-        async with bot.services.inflight.work("/reschedule run_x 2h", actor, tell):
+        async with bot.deps.inflight.work("/reschedule run_x 2h", actor, tell):
             started.set()
             await asyncio.Event().wait()
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.audit import AuditRecord, Outcome
 from bot.storage import db
-from bot.storage.audit import AuditLog, AuditRecord, AuditUnavailable, Outcome
+from bot.storage.audit import AuditLog, AuditUnavailable
 from tests.dbs import postgres_url, reset
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)

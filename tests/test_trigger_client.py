@@ -9,6 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from bot.domain.runs import RunStatus
 from bot.trigger.client import API_VERSION, USER_AGENT, Deadline, RetryPolicy, TriggerClient
 from bot.trigger.errors import (
     AuthRejected,
@@ -20,7 +21,6 @@ from bot.trigger.errors import (
     TriggerRequestError,
     TriggerUnavailable,
 )
-from bot.trigger.models import RunStatus
 
 KEY = "tr_prod_fakefakefakefakefake0001"
 RUN_ID = "run_cm9k2x7ab000108l5ghf2d1qz"

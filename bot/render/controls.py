@@ -8,8 +8,8 @@ from typing import Any
 
 from bot import messages
 from bot.domain.environments import Environment
+from bot.render.ids import Button, ButtonValue
 from bot.render.mrkdwn import BUTTON_TEXT_MAX, URL_MAX, date_token, escape, fallback_time, truncate
-from bot.slack.ids import Button, ButtonValue
 
 Block = dict[str, Any]
 

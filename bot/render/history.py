@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot import messages
+from bot.domain.audit import AuditRecord, Outcome
 from bot.render.mrkdwn import SECTION_TEXT_MAX, code, date_token, escape, section, truncate
-from bot.storage.audit import AuditRecord, Outcome
 
 Block = dict[str, Any]
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot import messages
 from bot.domain.environments import Environment
+from bot.domain.runs import Run, RunStatus
 from bot.render.controls import Controls, actions_block
 from bot.render.mrkdwn import (
     CONTEXT_TEXT_MAX,
@@ -21,7 +22,6 @@ from bot.render.mrkdwn import (
     section,
     truncate,
 )
-from bot.trigger.models import Run, RunStatus
 
 Block = dict[str, Any]
 
@@ -48,7 +48,7 @@ MAX_TAGS_SHOWN = 10
 
 
 @dataclass(frozen=True, slots=True)
-class Rescheduled:
+class Attribution:
     """What was just done: who moved the run, from when, to when."""
 
     user_id: str
@@ -75,7 +75,7 @@ def run_summary(
     run: Run,
     env: Environment,
     run_url: str,
-    action: Rescheduled | None = None,
+    action: Attribution | None = None,
     controls: Controls | None = None,
     head: str | None = None,
 ) -> Summary:
@@ -110,7 +110,7 @@ def _time(when: datetime | None) -> str:
     return date_token(when) if when is not None else messages.NOT_SCHEDULED
 
 
-def _fields(run: Run, env: Environment, action: Rescheduled | None) -> list[Block]:
+def _fields(run: Run, env: Environment, action: Attribution | None) -> list[Block]:
     fields: list[Block] = []
     if action is not None:
         fields.append(_field(messages.LABEL_NEW_TIME, _time(action.new)))

@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
 
-from bot.actions import Actor
+from bot.rescheduler import Actor
 
 
 def _text(value: object) -> str:

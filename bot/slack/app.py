@@ -15,9 +15,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import buttons, command, modal, respond, shortcut
-from bot.slack.identity import Identity
-from bot.slack.replies import unexpected_text
-from bot.slack.services import Services
+from bot.slack.bot_identity import BotIdentity
+from bot.slack.deps import SurfaceDeps
+from bot.slack.failures import unexpected_text
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def web_client(token: str, base_url: str) -> AsyncWebClient:
     )
 
 
-def build_app(client: AsyncWebClient, services: Services, identity: Identity) -> AsyncApp:
+def build_app(client: AsyncWebClient, deps: SurfaceDeps, identity: BotIdentity) -> AsyncApp:
     """The Bolt app with every surface registered.
 
     Bolt's own signature check is off: in HTTP mode `bot.server` verifies every request before Bolt sees it
@@ -67,5 +67,5 @@ def build_app(client: AsyncWebClient, services: Services, identity: Identity) ->
 
     respond.install(app)
     for surface in (command, buttons, modal, shortcut):
-        surface.register(app, services)
+        surface.register(app, deps)
     return app

@@ -7,8 +7,9 @@ import logging
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.audit import AuditRecord
 from bot.render.history import line
-from bot.storage.audit import AuditRecord, Listener
+from bot.storage.audit import Listener
 
 log = logging.getLogger(__name__)
 

@@ -17,30 +17,30 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.access import Refused
-from bot.actions import Actor, Moved, NotDelayed
+from bot.access_check import AccessRefused
+from bot.domain.audit import Outcome
 from bot.domain.delays import DelayProblem, format_duration, instant_problem, tomorrow_at
 from bot.render.controls import DM_BUTTONS, PUSH_STEPS
+from bot.render.ids import ACTION_PATTERN, Button, ButtonValue, ForeignPayload, parse_action
 from bot.render.mrkdwn import date_token, escape
-from bot.render.summary import Rescheduled, run_summary
+from bot.render.summary import Attribution, run_summary
+from bot.rescheduler import Actor, MoveResult, NotDelayed
 from bot.slack import dm
 from bot.slack.actor import actor_of
-from bot.slack.deliver import quietly, respond_checked, show_summary, slack_error, tell_privately
-from bot.slack.ids import ACTION_PATTERN, Button, ButtonValue, ForeignPayload, parse_action
+from bot.slack.deps import SurfaceDeps
+from bot.slack.failures import failure_text, moved_but, unexpected_text
 from bot.slack.modal import Origin, RunRef, open_for
-from bot.slack.replies import failure_text, moved_but, unexpected_text
-from bot.slack.services import Services
-from bot.storage.audit import Outcome
+from bot.slack.replies import quietly, respond_checked, show_summary, slack_error, tell_privately
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
 
 
-class Refusal(Exception):
+class UnusableClick(Exception):
     """A click that cannot be carried out; the message says why, privately."""
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     """Attach one listener for every versioned action id (and anything that only looks like one)."""
 
     @app.action(ACTION_PATTERN)
@@ -48,16 +48,16 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         await ack()
-        if not await services.first_delivery(body, "block_actions"):
+        if not await deps.first_delivery(body, "block_actions"):
             return
         actor = _actor(context, body, f"button {body['actions'][0].get('action_id')}"[:200])
 
         async def private(text: str) -> None:
             await tell_privately(respond, client, actor.user_id, actor.channel_id, text)
 
-        async with services.inflight.work(actor.input, actor, private):
+        async with deps.inflight.work(actor.input, actor, private):
             try:
-                await _handle(body, actor, services, respond, client, private)
+                await _handle(body, actor, deps, respond, client, private)
             except Exception as exc:
                 await private(unexpected_text(exc, "button"))
 
@@ -65,7 +65,7 @@ def register(app: AsyncApp, services: Services) -> None:
 async def _handle(
     body: dict[str, Any],
     clicker: Actor,
-    services: Services,
+    deps: SurfaceDeps,
     respond: AsyncRespond,
     client: AsyncWebClient,
     private: Callable[[str], Awaitable[None]],
@@ -76,7 +76,7 @@ async def _handle(
     except ForeignPayload as exc:
         log.info("refused a foreign action: %s", exc)
         await private(messages.foreign_payload())
-        services.desk.record(clicker, Outcome.INVALID_INPUT, error=str(exc))
+        deps.rescheduler.record(clicker, Outcome.INVALID_INPUT, error=str(exc))
         return
     if button is Button.OPEN:
         return  # A URL button: Slack opened the link; the click only needs its acknowledgement.
@@ -89,7 +89,7 @@ async def _handle(
     if not actor.channel_id:
         log.warning("ignored a click without a channel (user %s)", actor.user_id)
         await private(messages.INCOMPLETE_REQUEST)
-        services.desk.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error="no channel in the request")
+        deps.rescheduler.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error="no channel in the request")
         return
     if button in (Button.OTHER, Button.RESCHEDULE):
         origin = Origin(
@@ -99,17 +99,17 @@ async def _handle(
             response_url=body.get("response_url"),
         )
         refs = [RunRef(value.run_id, value.e)]
-        if not await open_for(client, services, str(body.get("trigger_id", "")), refs, origin, actor):
+        if not await open_for(client, deps, str(body.get("trigger_id", "")), refs, origin, actor):
             await private(messages.trigger_id_expired())
         return
     try:
-        when, note = await _target(button, value, actor, services, client)
-    except Refusal as refusal:
+        when, note = await _target(button, value, actor, deps, client)
+    except UnusableClick as refusal:
         await private(str(refusal))
-        services.desk.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error=str(refusal)[:300])
+        deps.rescheduler.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error=str(refusal)[:300])
         return
     message_ts = None if container.get("is_ephemeral") else container.get("message_ts")
-    click = Click(button, value, actor, message_ts, services, respond, client, private)
+    click = Click(button, value, actor, message_ts, deps, respond, client, private)
     await _move(click, when, note)
 
 
@@ -121,14 +121,14 @@ def _actor(context: AsyncBoltContext, body: dict[str, Any], clicked: str) -> Act
 
 
 async def _target(
-    button: Button, value: ButtonValue, actor: Actor, services: Services, client: AsyncWebClient
+    button: Button, value: ButtonValue, actor: Actor, deps: SurfaceDeps, client: AsyncWebClient
 ) -> tuple[datetime | None, str]:
     """The instant this click asks for (None: now), computed from the value, plus a note for the clicker."""
-    now = services.desk.now()
+    now = deps.rescheduler.now()
     note = ""
     if button in PUSH_STEPS:
         if value.shown is None:
-            raise Refusal(messages.foreign_payload())
+            raise UnusableClick(messages.foreign_payload())
         when: datetime | None = value.shown + PUSH_STEPS[button]
     elif button is Button.TOMORROW_9:
         when, understood = tomorrow_at(now, await _timezone(client, actor.user_id))
@@ -136,19 +136,19 @@ async def _target(
     elif button is Button.UNDO:
         when = value.previous
         if when is None or when <= now:
-            raise Refusal(messages.undo_too_late())
+            raise UnusableClick(messages.undo_too_late())
     elif button is Button.CONFIRM:
         when = value.target
         if when is None:
-            raise Refusal(messages.foreign_payload())
+            raise UnusableClick(messages.foreign_payload())
     else:  # RUN_NOW
         return None, note
     assert when is not None
-    problem = instant_problem(when, now=now, max_delay=services.max_delay)
+    problem = instant_problem(when, now=now, max_delay=deps.max_delay)
     if problem is DelayProblem.PAST:
-        raise Refusal(messages.button_instant_problem(messages.instant_past(date_token(when))))
+        raise UnusableClick(messages.button_instant_problem(messages.instant_past(date_token(when))))
     if problem is DelayProblem.TOO_FAR:
-        raise Refusal(messages.button_instant_problem(messages.instant_too_far(format_duration(services.max_delay))))
+        raise UnusableClick(messages.button_instant_problem(messages.instant_too_far(format_duration(deps.max_delay))))
     return when, note
 
 
@@ -170,7 +170,7 @@ class Click:
     value: ButtonValue
     actor: Actor
     message_ts: str | None  # the clicked message, when it is a public one
-    services: Services
+    deps: SurfaceDeps
     respond: AsyncRespond
     client: AsyncWebClient
     private: Callable[[str], Awaitable[None]]  # tells the clicker privately, by whatever route works
@@ -181,21 +181,21 @@ class Click:
 
 
 async def _move(click: Click, when: datetime | None, note: str) -> None:
-    desk, respond, value = click.services.desk, click.respond, click.value
+    rescheduler, respond, value = click.deps.rescheduler, click.respond, click.value
     try:
-        moved = await desk.reschedule(click.actor, value.run_id, when, desk.deadline(), value.e or None)
+        moved = await rescheduler.reschedule(click.actor, value.run_id, when, rescheduler.deadline(), value.e or None)
     except NotDelayed as exc:
         if click.button is not Button.CONFIRM:
-            current = run_summary(exc.run, exc.env, click.services.run_url(exc.run.id))
+            current = run_summary(exc.run, exc.env, click.deps.run_url(exc.run.id))
             await respond_checked(respond, text=current.text, blocks=current.blocks, replace_original=True)
             await click.private(messages.not_delayed_after_click(exc.run.id, escape(exc.run.status_label)))
             return
-        text = failure_text(exc, value.run_id, "", click.services.run_url(value.run_id))
+        text = failure_text(exc, value.run_id, "", click.deps.run_url(value.run_id))
         if await respond_checked(respond, text=text, response_type="ephemeral", replace_original=True) is not None:
             await click.private(text)
         return
-    except (TriggerError, Refused) as exc:
-        await click.private(failure_text(exc, value.run_id, "", click.services.run_url(value.run_id)))
+    except (TriggerError, AccessRefused) as exc:
+        await click.private(failure_text(exc, value.run_id, "", click.deps.run_url(value.run_id)))
         return
     try:
         await _after_move(click, moved, note)
@@ -203,23 +203,23 @@ async def _move(click: Click, when: datetime | None, note: str) -> None:
         await click.private(moved_but(exc, "button"))
 
 
-async def _after_move(click: Click, moved: Moved, note: str) -> None:
+async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
     """Show the move where it was clicked and confirm it by DM; nothing here may undo or hide the move."""
-    services, actor, client = click.services, click.actor, click.client
-    action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=services.desk.now())
-    controls = services.controls(moved.env, DM_BUTTONS) if click.in_dm else services.controls(moved.env)
-    summary = run_summary(moved.run, moved.env, services.run_url(moved.run.id), action, controls)
+    deps, actor, client = click.deps, click.actor, click.client
+    action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=deps.rescheduler.now())
+    controls = deps.controls(moved.env, DM_BUTTONS) if click.in_dm else deps.controls(moved.env)
+    summary = run_summary(moved.run, moved.env, deps.run_url(moved.run.id), action, controls)
     # A Confirm prompt was private; the result is for the channel.
     private = click.button is Button.CONFIRM
     problem = await show_summary(click.respond, summary.text, summary.blocks, private_origin=private)
     if problem is not None:
         # That response_url just failed: the person hears about it by DM instead.
         failed = messages.summary_post_failed(escape(problem))
-        if click.in_dm or not services.dm_confirmations:
+        if click.in_dm or not deps.dm_confirmations:
             await dm.send_text(client, actor.user_id, failed)
         note = " ".join(filter(None, [note, failed]))
     elif note:
         await click.private(note)
     if not click.in_dm:
         where = await dm.where_text(client, actor.channel_id, click.message_ts)
-        await quietly("DM confirmation", dm.confirm(client, services, moved, actor, where, note))
+        await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))

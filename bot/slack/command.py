@@ -16,20 +16,21 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.access import Refused
-from bot.actions import Actor
+from bot.access_check import AccessRefused
+from bot.domain.audit import Outcome
 from bot.domain.delays import DelayError, format_duration, parse_when
-from bot.domain.runs import parse_run_ref
+from bot.domain.run_refs import parse_run_ref
 from bot.render.controls import PRIVATE_BUTTONS, confirm_prompt
 from bot.render.history import history
 from bot.render.mrkdwn import code, escape, truncate
-from bot.render.summary import Rescheduled, run_summary
+from bot.render.summary import Attribution, run_summary
+from bot.rescheduler import Actor
 from bot.slack import dm
 from bot.slack.actor import actor_of
-from bot.slack.deliver import quietly, respond_checked, tell_privately
-from bot.slack.replies import environments_text, failure_text, moved_but, unexpected_text
-from bot.slack.services import Services
-from bot.storage.audit import AuditUnavailable, Outcome
+from bot.slack.deps import SurfaceDeps
+from bot.slack.failures import environments_text, failure_text, moved_but, unexpected_text
+from bot.slack.replies import quietly, respond_checked, tell_privately
+from bot.storage.audit import AuditUnavailable
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
@@ -89,13 +90,13 @@ def _take_env(words: list[str]) -> tuple[list[str], str | None, str | None]:
     return rest, (env.lower() if env else None), None
 
 
-def parse(text: str, now: datetime, services: Services) -> Intent:
+def parse(text: str, now: datetime, deps: SurfaceDeps) -> Intent:
     """Read what the person typed after /reschedule. The target instant is fixed here, at `now`."""
     words, env, problem = _take_env(text.split())
     if problem:
         return Reply(messages.with_usage(problem), invalid=True)
-    if env is not None and env not in services.environment_names():
-        names = environments_text(services.environment_names())
+    if env is not None and env not in deps.environment_names():
+        names = environments_text(deps.environment_names())
         return Reply(messages.unknown_environment(shown(env), names), invalid=True)
     if not words or words[0].lower() in HELP_WORDS:
         return Reply(messages.usage())
@@ -108,9 +109,9 @@ def parse(text: str, now: datetime, services: Services) -> Intent:
         return Show(run_id, env)
     typed = " ".join(words[1:])
     try:
-        when = parse_when(typed, now=now, max_delay=services.max_delay)
+        when = parse_when(typed, now=now, max_delay=deps.max_delay)
     except DelayError as exc:
-        return Reply(messages.delay_problem(exc.kind, shown(typed), format_duration(services.max_delay)), invalid=True)
+        return Reply(messages.delay_problem(exc.kind, shown(typed), format_duration(deps.max_delay)), invalid=True)
     return Move(run_id, when, env)
 
 
@@ -128,7 +129,7 @@ def shown(text: str) -> str:
     return code(truncate(text, 100))[1:-1]
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     """Attach the /reschedule listener."""
 
     @app.command(messages.COMMAND)
@@ -140,57 +141,57 @@ def register(app: AsyncApp, services: Services) -> None:
         client: AsyncWebClient,
     ) -> None:
         typed = str(command.get("text", ""))
-        intent = parse(typed, services.desk.now(), services)
+        intent = parse(typed, deps.rescheduler.now(), deps)
         actor = actor_of(context, command, "command", typed)
         if isinstance(intent, Reply):
             await ack(text=intent.text, response_type="ephemeral")
             if intent.invalid:
-                services.desk.record(actor, Outcome.INVALID_INPUT, error="unreadable command")
+                deps.rescheduler.record(actor, Outcome.INVALID_INPUT, error="unreadable command")
             return
         await ack()
-        if not await services.first_delivery(command, "command"):
+        if not await deps.first_delivery(command, "command"):
             return
 
         async def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
             return await tell_privately(respond, client, actor.user_id, actor.channel_id, text, blocks)
 
-        async with services.inflight.work(f"{messages.COMMAND} {typed}"[:200], actor, tell):
-            await _after_ack(intent, actor, services, respond, client, tell)
+        async with deps.inflight.work(f"{messages.COMMAND} {typed}"[:200], actor, tell):
+            await _after_ack(intent, actor, deps, respond, client, tell)
 
 
 async def _after_ack(
     intent: Show | Move | History,
     actor: Actor,
-    services: Services,
+    deps: SurfaceDeps,
     respond: AsyncRespond,
     client: AsyncWebClient,
     tell: Callable[..., Awaitable[bool]],
 ) -> None:
     try:
         if isinstance(intent, History):
-            await _history_reply(intent, actor, services, tell)
+            await _history_reply(intent, actor, deps, tell)
         else:
-            await _act(intent, actor, services, respond, client, tell)
-    except (TriggerError, Refused) as exc:
+            await _act(intent, actor, deps, respond, client, tell)
+    except (TriggerError, AccessRefused) as exc:
         run_id = getattr(intent, "run_id", "") or ""
-        env_title = services.desk.targets[0].env.title if len(services.desk.targets) == 1 else ""
-        await tell(failure_text(exc, run_id, env_title, services.run_url(run_id) if run_id else None))
+        env_title = deps.rescheduler.targets[0].env.title if len(deps.rescheduler.targets) == 1 else ""
+        await tell(failure_text(exc, run_id, env_title, deps.run_url(run_id) if run_id else None))
     except Exception as exc:
         await tell(unexpected_text(exc, "command"))
 
 
 async def _history_reply(
-    intent: History, actor: Actor, services: Services, tell: Callable[..., Awaitable[bool]]
+    intent: History, actor: Actor, deps: SurfaceDeps, tell: Callable[..., Awaitable[bool]]
 ) -> None:
-    if services.audit is None:
+    if deps.audit is None:
         await tell(messages.history_unavailable())
         return
     try:
         if intent.run_id is None:
-            records = await services.audit.for_user(actor.team_id, actor.user_id)
+            records = await deps.audit.for_user(actor.team_id, actor.user_id)
             title = messages.history_mine()
         else:
-            records = await services.audit.for_run(intent.run_id)
+            records = await deps.audit.for_run(intent.run_id)
             title = messages.history_run(intent.run_id)
     except AuditUnavailable:
         await tell(messages.history_unavailable())
@@ -201,39 +202,39 @@ async def _history_reply(
 async def _act(
     intent: Show | Move,
     actor: Actor,
-    services: Services,
+    deps: SurfaceDeps,
     respond: AsyncRespond,
     client: AsyncWebClient,
     tell: Callable[..., Awaitable[bool]],
 ) -> None:
-    desk = services.desk
-    deadline = desk.deadline()
+    rescheduler = deps.rescheduler
+    deadline = rescheduler.deadline()
     try:
-        located = await desk.find(intent.run_id, deadline, intent.env)
+        located = await rescheduler.find(intent.run_id, deadline, intent.env)
     except TriggerError as exc:
         if isinstance(intent, Move):
-            desk.record_failure(actor, exc, run_id=intent.run_id, when=intent.when)
+            rescheduler.record_failure(actor, exc, run_id=intent.run_id, when=intent.when)
         raise
     run, env = located.run, located.env
     if isinstance(intent, Show):
-        summary = run_summary(run, env, services.run_url(run.id), controls=services.controls(env, PRIVATE_BUTTONS))
+        summary = run_summary(run, env, deps.run_url(run.id), controls=deps.controls(env, PRIVATE_BUTTONS))
         await tell(summary.text, summary.blocks)
         return
-    if run.is_delayed and services.asks_first(env):
-        await desk.authorize(actor, env, run.id)
+    if run.is_delayed and deps.asks_first(env):
+        await rescheduler.authorize(actor, env, run.id)
         blocks = confirm_prompt(run.id, run.task_identifier, env, intent.when)
         await tell(messages.CONFIRM_TITLE, blocks)
         return
-    moved = await desk.move(actor, located, intent.when, deadline)
+    moved = await rescheduler.move(actor, located, intent.when, deadline)
     try:
-        action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=desk.now())
-        controls = services.controls(moved.env)
-        summary = run_summary(moved.run, moved.env, services.run_url(moved.run.id), action, controls)
+        action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=rescheduler.now())
+        controls = deps.controls(moved.env)
+        summary = run_summary(moved.run, moved.env, deps.run_url(moved.run.id), action, controls)
         problem = await respond_checked(
             respond, text=summary.text, blocks=summary.blocks, response_type="in_channel", replace_original=False
         )
         note = messages.summary_post_failed(escape(problem)) if problem else ""
         where = messages.where_channel(actor.channel_id)
-        await quietly("DM confirmation", dm.confirm(client, services, moved, actor, where, note))
+        await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
     except Exception as exc:
         await tell(moved_but(exc, "command"))

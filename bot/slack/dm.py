@@ -10,12 +10,12 @@ import logging
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.actions import Actor, Moved
 from bot.render.controls import DM_BUTTONS
 from bot.render.mrkdwn import escape
-from bot.render.summary import Rescheduled, run_summary
-from bot.slack.deliver import slack_error
-from bot.slack.services import Services
+from bot.render.summary import Attribution, run_summary
+from bot.rescheduler import Actor, MoveResult
+from bot.slack.deps import SurfaceDeps
+from bot.slack.replies import slack_error
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +45,19 @@ async def send_text(client: AsyncWebClient, user_id: str, text: str) -> bool:
 
 
 async def confirm(
-    client: AsyncWebClient, services: Services, moved: Moved, actor: Actor, where: str, note: str = ""
+    client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult, actor: Actor, where: str, note: str = ""
 ) -> None:
     """DM `actor` the run, task, environment, previous → new time, where it happened, Undo and Open."""
-    if not services.dm_confirmations:
+    if not deps.dm_confirmations:
         return
-    action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=services.desk.now())
+    action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=deps.rescheduler.now())
     head = messages.dm_head(escape(moved.run.task_identifier), escape(moved.env.title), where)
     summary = run_summary(
         moved.run,
         moved.env,
-        services.run_url(moved.run.id),
+        deps.run_url(moved.run.id),
         action,
-        services.controls(moved.env, DM_BUTTONS),
+        deps.controls(moved.env, DM_BUTTONS),
         head=head + (f"\n{note}" if note else ""),
     )
     try:

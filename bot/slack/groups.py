@@ -9,8 +9,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import GroupLookupFailed
-from bot.slack.deliver import slack_error
+from bot.access_check import GroupLookupFailed
+from bot.slack.replies import slack_error
 
 
 class SlackGroups:

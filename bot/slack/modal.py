@@ -18,19 +18,20 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.access import Refused
-from bot.actions import Actor, Located, Moved
+from bot.access_check import AccessRefused
+from bot.domain.audit import Outcome
 from bot.domain.delays import DelayError, DelayProblem, format_duration, instant_problem, parse_when
-from bot.render import modal as views
+from bot.render import ids
+from bot.render import modal_views as views
 from bot.render.mrkdwn import escape, link
-from bot.render.summary import Rescheduled, run_summary
-from bot.slack import dm, ids
+from bot.render.summary import Attribution, run_summary
+from bot.rescheduler import Actor, FoundRun, MoveResult
+from bot.slack import dm
 from bot.slack.actor import actor_of
-from bot.slack.deliver import quietly, show_summary, slack_error, tell_privately
-from bot.slack.replies import failure_text, unexpected_text
+from bot.slack.deps import SurfaceDeps
+from bot.slack.failures import failure_text, unexpected_text
+from bot.slack.replies import quietly, show_summary, slack_error, tell_privately
 from bot.slack.respond import SessionRespond
-from bot.slack.services import Services
-from bot.storage.audit import Outcome
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class RunRef:
 
 async def open_for(
     client: AsyncWebClient,
-    services: Services,
+    deps: SurfaceDeps,
     trigger_id: str,
     refs: Sequence[RunRef],
     origin: Origin,
@@ -87,7 +88,7 @@ async def open_for(
         return False
     view_id = opened["view"]["id"]
     try:
-        view = await _form_for(services, refs, origin, actor)
+        view = await _form_for(deps, refs, origin, actor)
     except Exception as exc:
         view = views.notice(unexpected_text(exc, "modal"))
     if not await update_view(client, view_id, view):
@@ -105,59 +106,59 @@ async def update_view(client: AsyncWebClient, view_id: str, view: dict[str, Any]
     return True
 
 
-async def _form_for(services: Services, refs: Sequence[RunRef], origin: Origin, actor: Actor) -> dict[str, Any]:
-    desk = services.desk
-    deadline = desk.deadline()
-    if len(refs) == 1 and refs[0].env_name is None and len(desk.targets) > 1:
-        return await _form_for_one_anywhere(services, refs[0].run_id, origin, actor)
+async def _form_for(deps: SurfaceDeps, refs: Sequence[RunRef], origin: Origin, actor: Actor) -> dict[str, Any]:
+    rescheduler = deps.rescheduler
+    deadline = rescheduler.deadline()
+    if len(refs) == 1 and refs[0].env_name is None and len(rescheduler.targets) > 1:
+        return await _form_for_one_anywhere(deps, refs[0].run_id, origin, actor)
     results = await asyncio.gather(
-        *(desk.find(ref.run_id, deadline, ref.env_name) for ref in refs), return_exceptions=True
+        *(rescheduler.find(ref.run_id, deadline, ref.env_name) for ref in refs), return_exceptions=True
     )
-    return await _form(services, refs, list(results), origin, actor)
+    return await _form(deps, refs, list(results), origin, actor)
 
 
-async def _form_for_one_anywhere(services: Services, run_id: str, origin: Origin, actor: Actor) -> dict[str, Any]:
+async def _form_for_one_anywhere(deps: SurfaceDeps, run_id: str, origin: Origin, actor: Actor) -> dict[str, Any]:
     """One run, environment unknown: ask every environment; when several have it, offer the choice."""
     try:
-        everywhere = await services.desk.find_all(run_id, services.desk.deadline())
+        everywhere = await deps.rescheduler.find_all(run_id, deps.rescheduler.deadline())
     except TriggerError as exc:
-        return await _form(services, [RunRef(run_id)], [exc], origin, actor)
+        return await _form(deps, [RunRef(run_id)], [exc], origin, actor)
     delayed = [item for item in everywhere if item.run.is_delayed]
-    allowed: list[Located] = []
+    allowed: list[FoundRun] = []
     for item in delayed:
         try:
-            await services.desk.gate_check(actor, item.env)
+            await deps.rescheduler.check_access(actor, item.env)
             allowed.append(item)
-        except Refused:
+        except AccessRefused:
             continue
     # Offer only environments this person may act in; with none, _form explains the refusal (and records it).
-    view = await _form(services, [RunRef(run_id)], [(allowed or delayed or everywhere)[0]], origin, actor)
+    view = await _form(deps, [RunRef(run_id)], [(allowed or delayed or everywhere)[0]], origin, actor)
     if len(allowed) > 1 and view.get("submit"):
         metadata = Metadata.model_validate_json(view["private_metadata"])
         metadata.choices = [item.env.name for item in allowed]
-        view = views.form([allowed[0]], [], metadata.encode(), services.run_url, choices=[item.env for item in allowed])
+        view = views.form([allowed[0]], [], metadata.encode(), deps.run_url, choices=[item.env for item in allowed])
     return view
 
 
 async def _form(
-    services: Services, refs: Sequence[RunRef], results: list[Any], origin: Origin, actor: Actor
+    deps: SurfaceDeps, refs: Sequence[RunRef], results: list[Any], origin: Origin, actor: Actor
 ) -> dict[str, Any]:
-    desk = services.desk
-    found: list[Located] = []
+    rescheduler = deps.rescheduler
+    found: list[FoundRun] = []
     problems: list[str] = []
     for ref, result in zip(refs, results, strict=True):
-        if isinstance(result, Located):
+        if isinstance(result, FoundRun):
             found.append(result)
         elif isinstance(result, TriggerError):
             problems.append(failure_text(result, ref.run_id, ""))
         else:
             raise result
-    delayed: list[Located] = []
+    delayed: list[FoundRun] = []
     for item in (item for item in found if item.run.is_delayed):
         try:
-            await desk.authorize(actor, item.env, item.run.id)
+            await rescheduler.authorize(actor, item.env, item.run.id)
             delayed.append(item)
-        except Refused as exc:
+        except AccessRefused as exc:
             problems.append(failure_text(exc, item.run.id, ""))
     not_movable = [item for item in found if not item.run.is_delayed]
     if not delayed:
@@ -166,13 +167,13 @@ async def _form(
                 item.run.id,
                 escape(item.run.status_label),
                 escape(item.run.task_identifier),
-                link(services.run_url(item.run.id), messages.OPEN_IN_TRIGGER),
+                link(deps.run_url(item.run.id), messages.OPEN_IN_TRIGGER),
             )
             for item in not_movable
         ]
         return views.notice(*lines, *problems)
     metadata = Metadata(origin=origin, runs={item.run.id: item.env.name for item in delayed}).encode()
-    return views.form(delayed, not_movable, metadata, services.run_url, problems)
+    return views.form(delayed, not_movable, metadata, deps.run_url, problems)
 
 
 def _value(state: dict[str, Any], block: str, action: str) -> dict[str, Any]:
@@ -200,7 +201,7 @@ class Submission:
     typed: str
 
 
-def read_submission(view: dict[str, Any], services: Services, now: datetime) -> Submission:
+def read_submission(view: dict[str, Any], deps: SurfaceDeps, now: datetime) -> Submission:
     """Validate a submission against `now`; metadata is None when the view is not one of ours."""
     try:
         metadata = Metadata.model_validate_json(view.get("private_metadata") or "")
@@ -225,7 +226,7 @@ def read_submission(view: dict[str, Any], services: Services, now: datetime) -> 
         chosen = [value for value in values if isinstance(value, str) and value in metadata.runs]
         if not chosen:
             errors[ids.BLOCK_RUNS] = messages.MODAL_NO_RUNS
-    limit = format_duration(services.max_delay)
+    limit = format_duration(deps.max_delay)
     target: datetime | None = None
     if not text and picked is None:
         errors[ids.BLOCK_WHEN_TEXT] = messages.MODAL_NEITHER
@@ -233,14 +234,14 @@ def read_submission(view: dict[str, Any], services: Services, now: datetime) -> 
         errors[ids.BLOCK_WHEN_TEXT] = messages.MODAL_BOTH
     elif text:
         try:
-            target = parse_when(text, now=now, max_delay=services.max_delay)
+            target = parse_when(text, now=now, max_delay=deps.max_delay)
         except DelayError as exc:
             errors[ids.BLOCK_WHEN_TEXT] = messages.delay_problem_plain(exc.kind, text[:60], limit)
     elif (seconds := _epoch_seconds(picked)) is None:
         errors[ids.BLOCK_WHEN_AT] = messages.MODAL_AT_UNREADABLE
     else:
         target = datetime.fromtimestamp(seconds, tz=UTC)
-        problem = instant_problem(target, now=now, max_delay=services.max_delay)
+        problem = instant_problem(target, now=now, max_delay=deps.max_delay)
         if problem is DelayProblem.PAST:
             errors[ids.BLOCK_WHEN_AT] = messages.MODAL_AT_PAST
         elif problem is DelayProblem.TOO_FAR:
@@ -249,38 +250,38 @@ def read_submission(view: dict[str, Any], services: Services, now: datetime) -> 
     return Submission(errors, metadata, target, chosen, typed)
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     """Attach the modal's submission listener."""
 
     @app.view(ids.MODAL_CALLBACK_ID)
     async def on_submit(
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        submission = read_submission(view, services, services.desk.now())
+        submission = read_submission(view, deps, deps.rescheduler.now())
         metadata, errors = submission.metadata, submission.errors
         origin_channel = metadata.origin.channel if metadata else None
         actor = actor_of(context, body, "modal", submission.typed, channel_id=origin_channel)
         if metadata is None:
             await ack(response_action="update", view=views.notice(messages.foreign_payload()))
-            services.desk.record(actor, Outcome.INVALID_INPUT, error="modal metadata not ours")
+            deps.rescheduler.record(actor, Outcome.INVALID_INPUT, error="modal metadata not ours")
             return
         if errors:
             await ack(response_action="errors", errors=errors)
             runs: list[str | None] = list(submission.chosen) or [None]
             for run_id in runs:
-                services.desk.record(actor, Outcome.INVALID_INPUT, run_id=run_id, error="; ".join(errors.values()))
+                deps.rescheduler.record(actor, Outcome.INVALID_INPUT, run_id=run_id, error="; ".join(errors.values()))
             return
         await ack(response_action="update", view=views.notice(messages.MODAL_WORKING))
-        if not await services.first_delivery(body, "view_submission"):
+        if not await deps.first_delivery(body, "view_submission"):
             return
 
         async def tell(text: str) -> bool:
             return await tell_privately(None, client, actor.user_id, actor.channel_id, text)
 
         what = f"reschedule {', '.join(submission.chosen)} ({submission.typed})"[:200]
-        async with services.inflight.work(what, actor, tell):
+        async with deps.inflight.work(what, actor, tell):
             try:
-                lines = await _submit(client, services, actor, metadata, submission.target, submission.chosen)
+                lines = await _submit(client, deps, actor, metadata, submission.target, submission.chosen)
             except Exception as exc:
                 lines = [unexpected_text(exc, "modal")]
             if not await update_view(client, view["id"], views.notice(*lines)) and lines:
@@ -290,24 +291,24 @@ def register(app: AsyncApp, services: Services) -> None:
 
 async def _submit(
     client: AsyncWebClient,
-    services: Services,
+    deps: SurfaceDeps,
     actor: Actor,
     metadata: Metadata,
     target: datetime | None,
     chosen: list[str],
 ) -> list[str]:
-    desk = services.desk
-    deadline = desk.deadline()
+    rescheduler = deps.rescheduler
+    deadline = rescheduler.deadline()
     lines: list[str] = []
     moved_count = 0
     for run_id in chosen:
         try:
-            moved = await desk.reschedule(actor, run_id, target, deadline, metadata.runs.get(run_id))
-        except (TriggerError, Refused) as exc:
-            lines.append(failure_text(exc, run_id, "", services.run_url(run_id)))
+            moved = await rescheduler.reschedule(actor, run_id, target, deadline, metadata.runs.get(run_id))
+        except (TriggerError, AccessRefused) as exc:
+            lines.append(failure_text(exc, run_id, "", deps.run_url(run_id)))
             continue
         moved_count += 1
-        note = await quietly("announcing a move", announce(client, services, moved, actor, metadata.origin))
+        note = await quietly("announcing a move", announce(client, deps, moved, actor, metadata.origin))
         if note:
             lines.append(note)
     if moved_count:
@@ -315,10 +316,10 @@ async def _submit(
     return lines
 
 
-async def announce(client: AsyncWebClient, services: Services, moved: Moved, actor: Actor, origin: Origin) -> str:
+async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult, actor: Actor, origin: Origin) -> str:
     """Post or update the summary where the flow started, then DM the actor. Returns a note on failure."""
-    action = Rescheduled(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=services.desk.now())
-    summary = run_summary(moved.run, moved.env, services.run_url(moved.run.id), action, services.controls(moved.env))
+    action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=deps.rescheduler.now())
+    summary = run_summary(moved.run, moved.env, deps.run_url(moved.run.id), action, deps.controls(moved.env))
     note = ""
     where_ts = origin.ts
     if origin.kind == "shortcut" and origin.channel:
@@ -346,5 +347,5 @@ async def announce(client: AsyncWebClient, services: Services, moved: Moved, act
         if problem is not None:
             note = messages.summary_post_failed(escape(problem))
     where = await dm.where_text(client, origin.channel, where_ts)
-    await quietly("DM confirmation", dm.confirm(client, services, moved, actor, where, note))
+    await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
     return note

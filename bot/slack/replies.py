@@ -1,113 +1,94 @@
-"""How a failure is told to the person who caused it: one mapping from exception to message."""
+"""Saying things to Slack after a run has moved: failures here are logged and reported, never raised.
+
+A move that succeeded must never turn into a failure message because a DM, a permalink or a response_url
+post did not go through; the person is told what could not be delivered instead.
+"""
 
 from __future__ import annotations
 
 import logging
-import secrets
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
-from bot import messages
-from bot.access import Refused
-from bot.actions import MoveUnconfirmed, NotApplied, NotDelayed, NotFoundAnywhere
-from bot.render.mrkdwn import date_token, escape, link
-from bot.trigger.errors import (
-    AuthRejected,
-    InvalidDelay,
-    OutcomeUnknown,
-    RateLimited,
-    RunNotFound,
-    TriggerError,
-    TriggerRequestError,
-    TriggerUnavailable,
-)
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-def environments_text(names: list[str]) -> str:
-    """`*Prod*`, `*Prod* or *Staging*`, `*Prod*, *Staging* or *Dev*`."""
-    quoted = [f"*{escape(name)}*" for name in names]
-    if len(quoted) <= 1:
-        return "".join(quoted) or "any environment"
-    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
+def slack_error(exc: BaseException) -> str:
+    """Slack's error code (`not_in_channel`), or the kind of failure (a timeout) for anything else."""
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or exc.response.status_code)
+    return type(exc).__name__
 
 
-def failure_text(exc: TriggerError | Refused, run_id: str, env_title: str, run_url: str | None = None) -> str:
-    """The specific, private explanation of a refusal or a Trigger.dev failure.
-
-    `run_url`, the run's dashboard link when the caller has it, is offered when the outcome could not be confirmed.
-    """
-    if isinstance(exc, Refused):
-        return refusal_text(exc)
-    env_title = exc.environment or env_title
-    if isinstance(exc, NotDelayed):
-        return messages.not_delayed(exc.run.id, escape(exc.run.status_label), escape(exc.run.task_identifier))
-    if isinstance(exc, NotFoundAnywhere):
-        return messages.run_not_found(run_id, environments_text([env.title for env in exc.searched]))
-    if isinstance(exc, RunNotFound):
-        return messages.run_not_found(run_id, environments_text([env_title]))
-    if isinstance(exc, AuthRejected):
-        return messages.key_rejected(escape(env_title))
-    if isinstance(exc, RateLimited):
-        return messages.rate_limited()
-    if isinstance(exc, NotApplied):
-        return messages.not_applied(exc.run.id, escape(exc.run.task_identifier), date_token(exc.previous))
-    if isinstance(exc, MoveUnconfirmed):
-        return unconfirmed_text(exc, run_url)
-    if isinstance(exc, OutcomeUnknown):
-        return messages.outcome_unknown(_check(run_id, run_url))
-    if isinstance(exc, TriggerUnavailable):
-        return messages.unavailable()
-    if isinstance(exc, InvalidDelay):
-        return messages.delay_refused_by_server(escape(exc.server_message or "invalid delay"))
-    if isinstance(exc, TriggerRequestError):
-        return messages.request_refused(escape(exc.server_message or f"HTTP {exc.status}"))
-    return unexpected_text(exc, "trigger")
+async def respond_checked(respond: AsyncRespond, **message: Any) -> str | None:
+    """Post through a response_url; None when Slack took it, else what went wrong (`respond` does not raise
+    on an expired or used-up response_url: it returns the HTTP answer)."""
+    try:
+        response = await respond(**message)
+    except Exception as exc:
+        log.warning("response_url post failed: %s", slack_error(exc))
+        return slack_error(exc)
+    status = getattr(response, "status_code", 200)
+    if status != 200:
+        body = str(getattr(response, "body", ""))[:80]
+        log.warning("response_url post refused: %s %s", status, body)
+        return body or f"HTTP {status}"
+    return None
 
 
-def unconfirmed_text(exc: MoveUnconfirmed, run_url: str | None) -> str:
-    """A move that may or may not have been applied: what was asked, what reading back showed, where to check."""
-    asked = messages.UNCONFIRMED_RUN_NOW if exc.when is None else messages.unconfirmed_move_to(date_token(exc.when))
-    current = exc.current
-    if current is None:
-        seen = messages.unconfirmed_seen(None, None)
-    else:
-        until = date_token(current.delayed_until) if current.is_delayed and current.delayed_until else None
-        seen = messages.unconfirmed_seen(escape(current.status_label), until)
-    check = _check(exc.run.id, run_url)
-    return messages.move_unconfirmed(exc.run.id, escape(exc.run.task_identifier), asked, seen, check)
+async def quietly(what: str, call: Awaitable[T]) -> T | None:
+    """Await `call`; on any failure log it (with `what` it was) and return None."""
+    try:
+        return await call
+    except Exception as exc:
+        log.warning("%s failed: %s", what, slack_error(exc), exc_info=not isinstance(exc, SlackApiError))
+        return None
 
 
-def _check(run_id: str, run_url: str | None) -> str:
-    """Where to look at the run: its dashboard link when known, else the command that shows it."""
-    return link(run_url, messages.OPEN_IN_TRIGGER) if run_url else messages.check_run_command(run_id)
+async def show_summary(
+    respond: AsyncRespond, text: str, blocks: list[dict[str, Any]], *, private_origin: bool
+) -> str | None:
+    """Show a summary where a click or form came from: replace that message, or, when it was private (a prompt
+    or a private summary), post the summary to the channel and then remove the private one. None on success."""
+    if not private_origin:
+        return await respond_checked(respond, text=text, blocks=blocks, replace_original=True)
+    problem = await respond_checked(
+        respond, text=text, blocks=blocks, response_type="in_channel", replace_original=False
+    )
+    if problem is None:
+        await respond_checked(respond, delete_original=True)
+    return problem
 
 
-def refusal_text(exc: Refused) -> str:
-    """Names the rule: who may move runs in this environment, and from where."""
-    rule = exc.rule
-    who = [f"<@{user}>" for user in sorted(rule.users)]
-    who += [
-        f"@{escape(exc.handles[g])}" if g in exc.handles else f"members of user group {g}" for g in sorted(rule.groups)
-    ]
-    where = [f"<#{channel}>" for channel in sorted(rule.channels)]
-    return messages.refused(escape(exc.env.title), _either(who), _either(where), exc.lookup_failed)
-
-
-def _either(items: list[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " or " + items[-1]
-
-
-def moved_but(exc: BaseException, surface: str) -> str:
-    """After a successful move, something unexpected went wrong telling people about it."""
-    reference = secrets.token_hex(4)
-    log.error("unexpected error after a move ref=%s surface=%s", reference, surface, exc_info=exc)
-    return messages.moved_but(reference)
-
-
-def unexpected_text(exc: BaseException, surface: str) -> str:
-    """Log the unexpected with a short reference, and return the message quoting it."""
-    reference = secrets.token_hex(4)
-    log.error("unexpected error ref=%s surface=%s", reference, surface, exc_info=exc)
-    return messages.unexpected(reference)
+async def tell_privately(
+    respond: AsyncRespond | None,
+    client: AsyncWebClient,
+    user_id: str,
+    channel_id: str | None,
+    text: str,
+    blocks: list[dict[str, Any]] | None = None,
+) -> bool:
+    """Tell one person something privately, by the first route Slack takes: the response_url, then an
+    ephemeral message in the channel, then a DM. Every refusal is logged; False when no route worked."""
+    message: dict[str, Any] = {"text": text, "blocks": blocks} if blocks else {"text": text}
+    if respond is not None:
+        problem = await respond_checked(respond, response_type="ephemeral", replace_original=False, **message)
+        if problem is None:
+            return True
+    if channel_id:
+        try:
+            await client.chat_postEphemeral(channel=channel_id, user=user_id, **message)
+            return True
+        except Exception as exc:
+            log.warning("chat.postEphemeral to %s failed: %s", channel_id, slack_error(exc))
+    try:
+        await client.chat_postMessage(channel=user_id, **message)  # a user id as channel: the bot's DM
+        return True
+    except Exception as exc:
+        log.error("could not tell %s by any route: %s", user_id, slack_error(exc))
+    return False

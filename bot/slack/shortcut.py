@@ -10,22 +10,22 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.actions import Actor
-from bot.domain.runs import find_run_ids
+from bot.domain.audit import Outcome
+from bot.domain.run_refs import find_run_ids
+from bot.render.ids import SHORTCUT_CALLBACK_ID
+from bot.rescheduler import Actor
 from bot.slack.actor import actor_of
-from bot.slack.deliver import tell_privately
-from bot.slack.ids import SHORTCUT_CALLBACK_ID
+from bot.slack.deps import SurfaceDeps
+from bot.slack.failures import unexpected_text
 from bot.slack.modal import Origin, RunRef, open_for
-from bot.slack.replies import unexpected_text
-from bot.slack.services import Services
-from bot.storage.audit import Outcome
+from bot.slack.replies import tell_privately
 
 log = logging.getLogger(__name__)
 MAX_RUNS = 10
 Tell = Callable[[str], Awaitable[bool]]
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     """Attach the message shortcut listener."""
 
     @app.shortcut({"callback_id": SHORTCUT_CALLBACK_ID, "type": "message_action"})
@@ -33,7 +33,7 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         await ack()
-        if not await services.first_delivery(body, "message_action"):
+        if not await deps.first_delivery(body, "message_action"):
             return
         message = body.get("message") or {}
         shortcut_on = f"shortcut on message {message.get('ts') or body.get('message_ts')}"
@@ -42,17 +42,17 @@ def register(app: AsyncApp, services: Services) -> None:
         async def tell(text: str) -> bool:
             return await tell_privately(respond, client, actor.user_id, actor.channel_id, text)
 
-        async with services.inflight.work("the Reschedule run shortcut", None, tell):
-            await _handle(body, actor, services, client, tell)
+        async with deps.inflight.work("the Reschedule run shortcut", None, tell):
+            await _handle(body, actor, deps, client, tell)
 
 
-async def _handle(body: dict[str, Any], actor: Actor, services: Services, client: AsyncWebClient, tell: Tell) -> None:
+async def _handle(body: dict[str, Any], actor: Actor, deps: SurfaceDeps, client: AsyncWebClient, tell: Tell) -> None:
     message = body.get("message") or {}
     all_ids = find_run_ids(message)
     run_ids = all_ids[:MAX_RUNS]
     if not run_ids:
         await tell(messages.no_run_in_message())
-        services.desk.record(actor, Outcome.INVALID_INPUT, error="no run id in the message")
+        deps.rescheduler.record(actor, Outcome.INVALID_INPUT, error="no run id in the message")
         return
     origin = Origin(
         kind="shortcut",
@@ -62,7 +62,7 @@ async def _handle(body: dict[str, Any], actor: Actor, services: Services, client
     )
     try:
         opened = await open_for(
-            client, services, str(body.get("trigger_id", "")), [RunRef(r) for r in run_ids], origin, actor
+            client, deps, str(body.get("trigger_id", "")), [RunRef(r) for r in run_ids], origin, actor
         )
     except Exception as exc:
         await tell(unexpected_text(exc, "shortcut"))

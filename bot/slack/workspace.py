@@ -20,8 +20,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot import messages
-from bot.render.modal import notice
-from bot.slack.deliver import respond_checked
+from bot.render.modal_views import notice
+from bot.slack.replies import respond_checked
 
 log = logging.getLogger(__name__)
 _background: set[asyncio.Task[Any]] = set()

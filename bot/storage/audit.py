@@ -7,18 +7,17 @@ database stays unavailable the full record is written to the log as one structur
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.domain.audit import AuditRecord, Outcome
 from bot.storage.db import audit_events
 
 log = logging.getLogger(__name__)
@@ -26,41 +25,6 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 MAX_BATCH = 200
 Listener = Callable[["AuditRecord"], Awaitable[None]]
-
-
-class Outcome(StrEnum):
-    RESCHEDULED = "rescheduled"
-    REFUSED = "refused"
-    NOT_DELAYED = "not_delayed"
-    NOT_FOUND = "not_found"
-    INVALID_INPUT = "invalid_input"
-    FAILED = "failed"
-    UNKNOWN = "unknown"  # a move was sent but whether it was applied could not be confirmed
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One attempt: when, who, where, what was asked, and what came of it."""
-
-    at: datetime
-    team_id: str
-    user_id: str
-    channel_id: str | None
-    surface: str
-    outcome: Outcome
-    input: str = ""
-    environment: str | None = None
-    run_id: str | None = None
-    task: str | None = None
-    previous_time: datetime | None = None
-    new_time: datetime | None = None
-    error: str | None = None
-    user_team_id: str | None = None
-    enterprise_id: str | None = None
-
-    def as_json(self) -> str:
-        data = asdict(self)
-        return json.dumps({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()})
 
 
 def _utc(value: Any) -> datetime | None:

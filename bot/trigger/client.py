@@ -26,6 +26,7 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from bot import __version__
+from bot.domain.runs import Run
 from bot.trigger.errors import (
     RateLimited,
     RunNotFound,
@@ -35,7 +36,6 @@ from bot.trigger.errors import (
     error_from_response,
     may_have_applied,
 )
-from bot.trigger.models import Run
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from bot.actions import Desk
 from bot.domain.environments import Environment
-from bot.domain.runs import dashboard_url
+from bot.domain.run_refs import dashboard_url
 from bot.inflight import InFlight
 from bot.render.controls import SUMMARY_BUTTONS, Controls
-from bot.slack.ids import Button
+from bot.render.ids import Button
+from bot.rescheduler import Rescheduler
 from bot.storage.audit import AuditLog
 from bot.storage.replays import ReplayGuard
 
@@ -20,10 +20,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class Services:
+class SurfaceDeps:
     """The action path plus the settings surfaces render and decide with."""
 
-    desk: Desk
+    rescheduler: Rescheduler
     dashboard_base: str
     max_delay: timedelta
     confirm_environments: frozenset[str] = field(default_factory=lambda: frozenset({"prod"}))
@@ -52,7 +52,7 @@ class Services:
         return any(name in self.confirm_environments for name in env.names)
 
     def environment_names(self) -> list[str]:
-        return [target.env.name for target in self.desk.targets]
+        return [target.env.name for target in self.rescheduler.targets]
 
     def controls(self, env: Environment, buttons: tuple[Button, ...] = SUMMARY_BUTTONS) -> Controls:
-        return Controls(now=self.desk.now(), confirm=self.asks_first(env), buttons=buttons)
+        return Controls(now=self.rescheduler.now(), confirm=self.asks_first(env), buttons=buttons)

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.domain.access import Policy, Rule
+from bot.domain.access_rules import Policy, Rule
 from bot.domain.environments import Environment
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class GroupLookupFailed(Exception):
     """Slack could not tell us who is in a user group."""
 
 
-class Refused(Exception):
+class AccessRefused(Exception):
     """The person may not move runs in this environment from here; `rule` says who may, and where."""
 
     def __init__(self, env: Environment, rule: Rule, handles: dict[str, str], lookup_failed: bool = False) -> None:
@@ -36,7 +36,7 @@ class Refused(Exception):
 
 
 @dataclass(slots=True)
-class Gate:
+class AccessCheck:
     """Decides with the policy; resolves user-group membership only when the rule needs it."""
 
     policy: Policy
@@ -57,7 +57,7 @@ class Gate:
                     lookup_failed = True
         if rule.allows(user_id, channel_id, frozenset(member_of)):
             return
-        raise Refused(env, rule, await self._handles(rule), lookup_failed)
+        raise AccessRefused(env, rule, await self._handles(rule), lookup_failed)
 
     async def _handles(self, rule: Rule) -> dict[str, str]:
         handles: dict[str, str] = {}

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from bot import messages
-from bot.actions import Located
 from bot.domain.environments import Environment
+from bot.domain.runs import Run
+from bot.render import ids
 from bot.render.mrkdwn import code, date_token, escape, link, section, truncate
 from bot.render.summary import status_text
-from bot.slack import ids
+
+
+class FoundRun(Protocol):
+    """A run and the environment it was found in (the action path's result, as far as drawing needs it)."""
+
+    @property
+    def run(self) -> Run: ...
+
+    @property
+    def env(self) -> Environment: ...
+
 
 View = dict[str, Any]
 Block = dict[str, Any]
@@ -39,8 +50,8 @@ def notice(*texts: str, title: str = messages.MODAL_TITLE) -> View:
 
 
 def form(
-    found: Sequence[Located],
-    not_movable: Sequence[Located],
+    found: Sequence[FoundRun],
+    not_movable: Sequence[FoundRun],
     metadata: str,
     run_url: Any,
     problems: Sequence[str] = (),
@@ -122,7 +133,7 @@ def _env_input(choices: Sequence[Environment]) -> Block:
     }
 
 
-def _runs_input(found: Sequence[Located]) -> Block:
+def _runs_input(found: Sequence[FoundRun]) -> Block:
     options = [
         {
             "text": {"type": "plain_text", "text": truncate(f"{item.run.task_identifier} · {item.env.title}", 75)},

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.slack.deliver import slack_error
+from bot.slack.replies import slack_error
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ class SlackRejected(Exception):
     """The bot token did not pass auth.test; the message says what to do."""
 
 
-class Identity:
+class BotIdentity:
     """Holds the bot's AuthorizeResult; `authorize` is the function Bolt calls for every request."""
 
     def __init__(self, client: AsyncWebClient, result: AuthorizeResult | None = None) -> None:
@@ -54,7 +54,7 @@ class Identity:
 TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
 
 
-async def check_token(identity: Identity) -> AuthorizeResult | None:
+async def check_token(identity: BotIdentity) -> AuthorizeResult | None:
     """auth.test before serving. A rejected token raises SlackRejected (the process stops with a clear message);
     Slack being briefly unavailable only logs, and auth.test is then retried on the first request."""
     try:

@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot import shutdown
-from bot.access import Gate, Refused
+from bot.access_check import AccessCheck, AccessRefused
+from bot.domain.audit import AuditRecord, Outcome
 from bot.domain.delays import to_api_delay
 from bot.domain.environments import Environment
+from bot.domain.runs import NOT_STARTED, Run
 from bot.inflight import outcome_recorded
 from bot.logs import redact
-from bot.storage.audit import AuditLog, AuditRecord, Outcome
+from bot.storage.audit import AuditLog
 from bot.trigger.client import Deadline, TriggerClient
 from bot.trigger.errors import OutcomeUnknown, RunNotDelayed, RunNotFound, TriggerError, TriggerUnavailable
-from bot.trigger.models import NOT_STARTED, Run
 
 Now = Callable[[], datetime]
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class Actor:
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class EnvironmentClient:
     """One configured Trigger.dev environment and the client holding its key."""
 
     env: Environment
@@ -67,11 +68,11 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
-class Located:
+class FoundRun:
     """A run and the environment it was found in."""
 
     run: Run
-    target: Target
+    target: EnvironmentClient
 
     @property
     def env(self) -> Environment:
@@ -79,7 +80,7 @@ class Located:
 
 
 @dataclass(frozen=True, slots=True)
-class Moved:
+class MoveResult:
     """A successful reschedule: the run as Trigger.dev returned it, and the times before and after."""
 
     run: Run
@@ -164,13 +165,13 @@ def _same(a: datetime, b: datetime) -> bool:
 
 
 @dataclass(slots=True)
-class Desk:
+class Rescheduler:
     """Finds and moves runs across the configured environments."""
 
-    targets: Sequence[Target]
+    targets: Sequence[EnvironmentClient]
     deadline_seconds: float
     now: Now = utc_now
-    gate: Gate | None = None
+    access_check: AccessCheck | None = None
     audit: AuditLog | None = None
     readback_seconds: float = READBACK_SECONDS
 
@@ -178,12 +179,12 @@ class Desk:
         """A fresh deadline for one user action."""
         return Deadline.after(self.deadline_seconds)
 
-    def targets_for(self, env_name: str | None) -> Sequence[Target]:
+    def targets_for(self, env_name: str | None) -> Sequence[EnvironmentClient]:
         """The environments to search: the named one when it is configured, else all of them."""
         named = [target for target in self.targets if env_name and target.env.name == env_name]
         return named or self.targets
 
-    async def find(self, run_id: str, deadline: Deadline, env_name: str | None = None) -> Located:
+    async def find(self, run_id: str, deadline: Deadline, env_name: str | None = None) -> FoundRun:
         """Ask every environment (or only `env_name`) at once; the first that has the run wins.
 
         Not found anywhere → NotFoundAnywhere naming them all; if an environment could not answer (and none had
@@ -213,12 +214,12 @@ class Desk:
             raise failures[0]
         raise NotFoundAnywhere(run_id, [t.env for t in targets])
 
-    async def find_all(self, run_id: str, deadline: Deadline) -> list[Located]:
+    async def find_all(self, run_id: str, deadline: Deadline) -> list[FoundRun]:
         """Every configured environment that has a run with this id (for a choice when more than one has)."""
         results = await asyncio.gather(
             *(self._look(target, run_id, deadline) for target in self.targets), return_exceptions=True
         )
-        found = [result for result in results if isinstance(result, Located)]
+        found = [result for result in results if isinstance(result, FoundRun)]
         if found:
             return found
         for result in results:
@@ -227,25 +228,25 @@ class Desk:
         raise NotFoundAnywhere(run_id, [target.env for target in self.targets])
 
     @staticmethod
-    async def _look(target: Target, run_id: str, deadline: Deadline) -> Located:
-        return Located(await _tagged(target.client.retrieve_run(run_id, deadline), target.env), target)
+    async def _look(target: EnvironmentClient, run_id: str, deadline: Deadline) -> FoundRun:
+        return FoundRun(await _tagged(target.client.retrieve_run(run_id, deadline), target.env), target)
 
-    async def gate_check(self, actor: Actor, env: Environment) -> None:
+    async def check_access(self, actor: Actor, env: Environment) -> None:
         """The access check alone (raises Refused), without recording: for deciding what to offer."""
-        if self.gate is not None:
-            await self.gate.check(actor.user_id, actor.channel_id, env)
+        if self.access_check is not None:
+            await self.access_check.check(actor.user_id, actor.channel_id, env)
 
     async def authorize(self, actor: Actor, env: Environment, run_id: str | None = None) -> None:
         """Raise Refused (and record it) when `actor` may not move runs in `env` from where they are."""
         try:
-            await self.gate_check(actor, env)
-        except Refused as exc:
+            await self.check_access(actor, env)
+        except AccessRefused as exc:
             self.record(actor, Outcome.REFUSED, env=env, run_id=run_id, error=str(exc))
             raise
 
     async def reschedule(
         self, actor: Actor, run_id: str, when: datetime | None, deadline: Deadline, env_name: str | None = None
-    ) -> Moved:
+    ) -> MoveResult:
         """Move a DELAYED run to the instant `when`, or start it now when `when` is None.
 
         An instant is sent as an absolute time, so a retried request lands on the same one; "now" is sent as
@@ -258,7 +259,7 @@ class Desk:
             raise
         return await self.move(actor, located, when, deadline)
 
-    async def move(self, actor: Actor, located: Located, when: datetime | None, deadline: Deadline) -> Moved:
+    async def move(self, actor: Actor, located: FoundRun, when: datetime | None, deadline: Deadline) -> MoveResult:
         """`reschedule` for a run already found (the slash command looks before it asks for confirmation).
 
         The access rule is checked here, at the moment of acting, whatever the surface checked before.
@@ -301,14 +302,14 @@ class Desk:
             previous=run.delayed_until,
             new=new,
         )
-        return Moved(run=moved, env=env, previous=run.delayed_until, new=new)
+        return MoveResult(run=moved, env=env, previous=run.delayed_until, new=new)
 
-    async def _read_back(self, located: Located) -> Run:
+    async def _read_back(self, located: FoundRun) -> Run:
         """The run as it is now, within a fresh budget of its own (the action's deadline may have passed)."""
         deadline = Deadline.after(self.readback_seconds)
         return await _tagged(located.target.client.retrieve_run(located.run.id, deadline), located.env)
 
-    async def _settle(self, located: Located, when: datetime | None, exc: OutcomeUnknown) -> Run:
+    async def _settle(self, located: FoundRun, when: datetime | None, exc: OutcomeUnknown) -> Run:
         """The move was sent but its outcome is unknown: read the run again and say what is true now.
 
         Moved → the run as read (a success); still at its previous time → NotApplied; else MoveUnconfirmed.
@@ -329,7 +330,7 @@ class Desk:
         log.warning("move of %s unconfirmed: read back %s", run.id, current.status_label)
         raise MoveUnconfirmed(run, env, when, current, exc) from exc
 
-    async def _after_not_delayed(self, located: Located, when: datetime | None, exc: RunNotDelayed) -> Run:
+    async def _after_not_delayed(self, located: FoundRun, when: datetime | None, exc: RunNotDelayed) -> Run:
         """Trigger.dev says the run is not delayed: it started between our read and our write, or an earlier
         attempt of ours (its answer lost) already applied the move. Read it again and report how it is now."""
         run, env = located.run, located.env

@@ -1,0 +1,43 @@
+"""What the audit trail records: one attempt, who made it, where, and how it ended. Pure data, no storage."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    RESCHEDULED = "rescheduled"
+    REFUSED = "refused"
+    NOT_DELAYED = "not_delayed"
+    NOT_FOUND = "not_found"
+    INVALID_INPUT = "invalid_input"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # a move was sent but whether it was applied could not be confirmed
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One attempt: when, who, where, what was asked, and what came of it."""
+
+    at: datetime
+    team_id: str
+    user_id: str
+    channel_id: str | None
+    surface: str
+    outcome: Outcome
+    input: str = ""
+    environment: str | None = None
+    run_id: str | None = None
+    task: str | None = None
+    previous_time: datetime | None = None
+    new_time: datetime | None = None
+    error: str | None = None
+    user_team_id: str | None = None
+    enterprise_id: str | None = None
+
+    def as_json(self) -> str:
+        data = asdict(self)
+        return json.dumps({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()})

@@ -1,0 +1,113 @@
+"""How a failure is told to the person who caused it: one mapping from exception to message."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from bot import messages
+from bot.access_check import AccessRefused
+from bot.render.mrkdwn import date_token, escape, link
+from bot.rescheduler import MoveUnconfirmed, NotApplied, NotDelayed, NotFoundAnywhere
+from bot.trigger.errors import (
+    AuthRejected,
+    InvalidDelay,
+    OutcomeUnknown,
+    RateLimited,
+    RunNotFound,
+    TriggerError,
+    TriggerRequestError,
+    TriggerUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+
+def environments_text(names: list[str]) -> str:
+    """`*Prod*`, `*Prod* or *Staging*`, `*Prod*, *Staging* or *Dev*`."""
+    quoted = [f"*{escape(name)}*" for name in names]
+    if len(quoted) <= 1:
+        return "".join(quoted) or "any environment"
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def failure_text(exc: TriggerError | AccessRefused, run_id: str, env_title: str, run_url: str | None = None) -> str:
+    """The specific, private explanation of a refusal or a Trigger.dev failure.
+
+    `run_url`, the run's dashboard link when the caller has it, is offered when the outcome could not be confirmed.
+    """
+    if isinstance(exc, AccessRefused):
+        return refusal_text(exc)
+    env_title = exc.environment or env_title
+    if isinstance(exc, NotDelayed):
+        return messages.not_delayed(exc.run.id, escape(exc.run.status_label), escape(exc.run.task_identifier))
+    if isinstance(exc, NotFoundAnywhere):
+        return messages.run_not_found(run_id, environments_text([env.title for env in exc.searched]))
+    if isinstance(exc, RunNotFound):
+        return messages.run_not_found(run_id, environments_text([env_title]))
+    if isinstance(exc, AuthRejected):
+        return messages.key_rejected(escape(env_title))
+    if isinstance(exc, RateLimited):
+        return messages.rate_limited()
+    if isinstance(exc, NotApplied):
+        return messages.not_applied(exc.run.id, escape(exc.run.task_identifier), date_token(exc.previous))
+    if isinstance(exc, MoveUnconfirmed):
+        return unconfirmed_text(exc, run_url)
+    if isinstance(exc, OutcomeUnknown):
+        return messages.outcome_unknown(_check(run_id, run_url))
+    if isinstance(exc, TriggerUnavailable):
+        return messages.unavailable()
+    if isinstance(exc, InvalidDelay):
+        return messages.delay_refused_by_server(escape(exc.server_message or "invalid delay"))
+    if isinstance(exc, TriggerRequestError):
+        return messages.request_refused(escape(exc.server_message or f"HTTP {exc.status}"))
+    return unexpected_text(exc, "trigger")
+
+
+def unconfirmed_text(exc: MoveUnconfirmed, run_url: str | None) -> str:
+    """A move that may or may not have been applied: what was asked, what reading back showed, where to check."""
+    asked = messages.UNCONFIRMED_RUN_NOW if exc.when is None else messages.unconfirmed_move_to(date_token(exc.when))
+    current = exc.current
+    if current is None:
+        seen = messages.unconfirmed_seen(None, None)
+    else:
+        until = date_token(current.delayed_until) if current.is_delayed and current.delayed_until else None
+        seen = messages.unconfirmed_seen(escape(current.status_label), until)
+    check = _check(exc.run.id, run_url)
+    return messages.move_unconfirmed(exc.run.id, escape(exc.run.task_identifier), asked, seen, check)
+
+
+def _check(run_id: str, run_url: str | None) -> str:
+    """Where to look at the run: its dashboard link when known, else the command that shows it."""
+    return link(run_url, messages.OPEN_IN_TRIGGER) if run_url else messages.check_run_command(run_id)
+
+
+def refusal_text(exc: AccessRefused) -> str:
+    """Names the rule: who may move runs in this environment, and from where."""
+    rule = exc.rule
+    who = [f"<@{user}>" for user in sorted(rule.users)]
+    who += [
+        f"@{escape(exc.handles[g])}" if g in exc.handles else f"members of user group {g}" for g in sorted(rule.groups)
+    ]
+    where = [f"<#{channel}>" for channel in sorted(rule.channels)]
+    return messages.refused(escape(exc.env.title), _either(who), _either(where), exc.lookup_failed)
+
+
+def _either(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def moved_but(exc: BaseException, surface: str) -> str:
+    """After a successful move, something unexpected went wrong telling people about it."""
+    reference = secrets.token_hex(4)
+    log.error("unexpected error after a move ref=%s surface=%s", reference, surface, exc_info=exc)
+    return messages.moved_but(reference)
+
+
+def unexpected_text(exc: BaseException, surface: str) -> str:
+    """Log the unexpected with a short reference, and return the message quoting it."""
+    reference = secrets.token_hex(4)
+    log.error("unexpected error ref=%s surface=%s", reference, surface, exc_info=exc)
+    return messages.unexpected(reference)
