@@ -1,4 +1,4 @@
-"""The access check every surface passes through (via `Desk`), from the signed request's user and channel."""
+"""The access check every surface passes through (via `Rescheduler`), from the signed request's user and channel."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 Bolt runs a listener's remaining work in a task nobody awaits; without this, a deploy would close the HTTP
 clients under a reschedule in flight and lose its answer and its audit record. Work that is still unfinished when
-the drain runs out is not dropped silently: each piece is told to its person (when it registered a way to reach
-them), and the action path records its moves in flight as unknown (see `Desk.abandon_in_flight`).
+the drain runs out is not dropped silently: each piece whose outcome is not yet in the audit trail is recorded as
+unknown and told to its person, when it registered a way to reach them (see `bot.wiring.Bot.aclose`).
 """
 
 from __future__ import annotations

@@ -232,12 +232,12 @@ class Rescheduler:
         return FoundRun(await _tagged(target.client.retrieve_run(run_id, deadline), target.env), target)
 
     async def check_access(self, actor: Actor, env: Environment) -> None:
-        """The access check alone (raises Refused), without recording: for deciding what to offer."""
+        """The access check alone (raises AccessRefused), without recording: for deciding what to offer."""
         if self.access_check is not None:
             await self.access_check.check(actor.user_id, actor.channel_id, env)
 
     async def authorize(self, actor: Actor, env: Environment, run_id: str | None = None) -> None:
-        """Raise Refused (and record it) when `actor` may not move runs in `env` from where they are."""
+        """Raise AccessRefused (and record it) when `actor` may not move runs in `env` from where they are."""
         try:
             await self.check_access(actor, env)
         except AccessRefused as exc:
@@ -312,7 +312,7 @@ class Rescheduler:
     async def _settle(self, located: FoundRun, when: datetime | None, exc: OutcomeUnknown) -> Run:
         """The move was sent but its outcome is unknown: read the run again and say what is true now.
 
-        Moved → the run as read (a success); still at its previous time → NotApplied; else MoveUnconfirmed.
+        It moved → the run as read (a success); still at its previous time → NotApplied; else MoveUnconfirmed.
         """
         run, env = located.run, located.env
         try:

@@ -5,7 +5,7 @@ The front door runs in this order, and nothing of the bot runs for a request tha
 2. verify Slack's signature (401 otherwise, one log line; no listener, error handler or outbound call runs);
 3. parse the body once and check its shape (400 and one warning line naming what is missing);
 4. hand the parsed request to Bolt; whatever happens there, the answer is never a 5xx.
-(Every surface then refuses a replayed copy after acknowledging it: `Services.first_delivery`.)
+(Every surface then refuses a replayed copy after acknowledging it: `SurfaceDeps.first_delivery`.)
 """
 
 from __future__ import annotations

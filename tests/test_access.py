@@ -1,4 +1,4 @@
-"""Access rules: the policy, the gate that resolves user groups only when needed, and the group cache."""
+"""Access rules: the policy, the access check that resolves user groups only when needed, and the group cache."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests for the button action-id and value parser, `bot.slack.ids.parse_action`.
+"""Unit tests for the button action-id and value parser, `bot.render.ids.parse_action`.
 
 Every button the bot renders must read back as itself; anything it did not render (another version, an
 unknown button, a value edited or cut short) must become `ForeignPayload`, never another exception.

@@ -1,4 +1,4 @@
-"""The action path (Desk) with a Trigger.dev behind httpx.MockTransport: environments, audit, run-now retries."""
+"""The action path (Rescheduler) with a Trigger.dev behind httpx.MockTransport: environments, audit, run-now retries."""
 
 from __future__ import annotations
 

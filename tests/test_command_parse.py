@@ -1,6 +1,6 @@
 """Unit tests for the /reschedule parser, `bot.slack.command.parse`: what each typed text becomes.
 
-`parse` needs no network: the Services here hold a Desk whose targets have no working Trigger.dev client
+`parse` needs no network: the SurfaceDeps here hold a Rescheduler whose environments have no working Trigger.dev client
 (touching one fails the test), built the way `bot.wiring` builds them from configured keys.
 """
 
@@ -32,7 +32,7 @@ class NoTrigger:
 
 
 def deps(*keys: str, max_delay: timedelta = timedelta(days=365), named: dict[str, str] | None = None) -> SurfaceDeps:
-    """Services over the environments of `keys` (prod, staging, dev by default), as bot.wiring builds them."""
+    """SurfaceDeps over the environments of `keys` (prod, staging, dev by default), as bot.wiring builds them."""
     chosen = keys or KEYS
     targets = [EnvironmentClient(environment_for_key(key), cast(TriggerClient, NoTrigger())) for key in chosen]
     targets += [

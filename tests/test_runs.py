@@ -1,4 +1,4 @@
-"""Tests for bot.domain.runs: run ids in typed references, dashboard URLs and Slack messages."""
+"""Tests for bot.domain.run_refs: run ids in typed references, dashboard URLs and Slack messages."""
 
 from __future__ import annotations
 
