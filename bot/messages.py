@@ -9,11 +9,7 @@ from __future__ import annotations
 from bot.domain.delays import DelayProblem
 from bot.render.ids import Button
 
-COMMAND = "/reschedule"
-EXAMPLE_RUN = "run_cm9k2x7ab000108l5ghf2d1qz"
-DELAY_EXAMPLES = "`30m`, `2h`, `1h 30m`, `1d12h`, `2w`, or a time like `2026-12-01T09:00Z`"
-
-# ---------------------------------------------------------------- configuration (printed at start-up)
+# --- Start-up (printed to the operator, never to Slack) ------------------------------------------------------------
 
 
 def config_missing(name: str, where: str) -> str:
@@ -32,25 +28,86 @@ def config_problems(problems: list[str]) -> str:
     )
 
 
-# ---------------------------------------------------------------- usage
-
-
-def usage() -> str:
+def config_bad_key(env_name: str) -> str:
     return (
-        f"*{COMMAND}* moves a delayed Trigger.dev run to a new time.\n"
-        f"• `{COMMAND} <run> <when>`: reschedule, e.g. `{COMMAND} {EXAMPLE_RUN} 2h`\n"
-        f"• `{COMMAND} <run>`: show the run as it is now, privately\n"
-        f"• `{COMMAND} history` (your recent actions) or `{COMMAND} history <run>` (everything done to a run)\n"
-        f"• add `--env <name>` to look in one environment only\n"
-        f"• `{COMMAND} help`: this message\n"
-        "*<run>* is a run id (`run_…`) or a link to the run in the Trigger.dev dashboard.\n"
-        f"*<when>* is how long from now: {DELAY_EXAMPLES} (ISO time with `Z` or an offset).\n"
-        "Only runs that are still *Delayed* can be moved."
+        f"  - the Trigger.dev key for {env_name} is not an environment secret key: use the tr_prod_…/tr_stg_…/"
+        "tr_dev_…/tr_preview_… secret key from the project's API keys page (not a public key or a personal "
+        "access token)."
     )
 
 
+def config_duplicate_env(env_name: str) -> str:
+    return (
+        f"  - two Trigger.dev keys are both called {env_name}: name them in TRIGGER_SECRET_KEYS, "
+        "e.g. web-prod=tr_prod_…,jobs-prod=tr_prod_…."
+    )
+
+
+def config_bad_env_name(name: str) -> str:
+    return (
+        f"  - the environment name {name!r} in TRIGGER_SECRET_KEYS must be 1-40 lower-case letters, digits or "
+        "underscores (it is used in ACCESS__<NAME>__… variables and --env)."
+    )
+
+
+def config_unknown_env(variable: str, name: str, known: list[str]) -> str:
+    return (
+        f"  - {variable} names the environment {name!r}, which is not configured "
+        f"(configured: {', '.join(known) or 'none'}); a misspelt rule would protect nothing."
+    )
+
+
+def slack_token_rejected(error: str) -> str:
+    return (
+        f"reschedule-bot cannot start: Slack rejected SLACK_BOT_TOKEN ({error}). Copy the Bot User OAuth Token "
+        "(xoxb-…) from the Slack app settings → OAuth & Permissions, and reinstall the app if it was revoked."
+    )
+
+
+def slack_unreachable(error: str) -> str:
+    return (
+        f"reschedule-bot cannot start: Slack's Web API did not answer ({error}); check SLACK_API_URL and the network."
+    )
+
+
+def slack_app_token_rejected(error: str) -> str:
+    return (
+        f"reschedule-bot cannot start Socket Mode: Slack rejected SLACK_APP_TOKEN ({error}). Create an App-Level "
+        "Token (xapp-…) with the connections:write scope under Basic Information, and enable Socket Mode "
+        "(manifests/slack.socket.yaml)."
+    )
+
+
+def config_deadline_too_long(deadline: float, grace: float, longest: float) -> str:
+    return (
+        f"TRIGGER_DEADLINE is {deadline:g} s, but with SHUTDOWN_GRACE at {grace:g} s a move started just before a "
+        f"deploy could not finish and be answered before the platform stops the process. Set TRIGGER_DEADLINE to "
+        f"at most {longest:g}, or raise SHUTDOWN_GRACE to match your platform's grace period."
+    )
+
+
+# --- The slash command ---------------------------------------------------------------------------------------------
+
+COMMAND = "/reschedule"
+EXAMPLE_RUN = "run_cm9k2x7ab000108l5ghf2d1qz"
+DELAY_EXAMPLES = "`30m`, `2h`, `1h 30m`, `1d12h`, `2w`, or a time like `2026-12-01T09:00Z`"
+
+
+USAGE = (
+    f"*{COMMAND}* moves a delayed Trigger.dev run to a new time.\n"
+    f"• `{COMMAND} <run> <when>`: reschedule, e.g. `{COMMAND} {EXAMPLE_RUN} 2h`\n"
+    f"• `{COMMAND} <run>`: show the run as it is now, privately\n"
+    f"• `{COMMAND} history` (your recent actions) or `{COMMAND} history <run>` (everything done to a run)\n"
+    f"• add `--env <name>` to look in one environment only\n"
+    f"• `{COMMAND} help`: this message\n"
+    "*<run>* is a run id (`run_…`) or a link to the run in the Trigger.dev dashboard.\n"
+    f"*<when>* is how long from now: {DELAY_EXAMPLES} (ISO time with `Z` or an offset).\n"
+    "Only runs that are still *Delayed* can be moved."
+)
+
+
 def with_usage(problem: str) -> str:
-    return f"{problem}\n\n{usage()}"
+    return f"{problem}\n\n{USAGE}"
 
 
 def not_a_run(text_escaped: str) -> str:
@@ -60,7 +117,14 @@ def not_a_run(text_escaped: str) -> str:
     )
 
 
-# ---------------------------------------------------------------- delays
+def unknown_environment(name_escaped: str, names: str) -> str:
+    return f":warning: There is no environment called `{name_escaped}` here. Configured environments: {names}."
+
+
+ENV_FLAG_NEEDS_NAME = ":warning: `--env` needs an environment name, e.g. `--env staging`."
+
+
+# --- Times people ask for (every surface) --------------------------------------------------------------------------
 
 
 def instant_past(shown: str) -> str:
@@ -98,7 +162,7 @@ def delay_refused_by_server(server_message_escaped: str) -> str:
     )
 
 
-# ---------------------------------------------------------------- Trigger.dev outcomes
+# --- What Trigger.dev said (every surface) -------------------------------------------------------------------------
 
 
 def run_not_found(run_id: str, environments: str) -> str:
@@ -125,15 +189,13 @@ def key_rejected(environment: str) -> str:
     )
 
 
-def unavailable() -> str:
-    return (
-        ":hourglass: Trigger.dev is not answering, so nothing was changed. Try again in a minute "
-        "(status: https://status.trigger.dev)."
-    )
-
-
-def rate_limited() -> str:
-    return ":hourglass: Trigger.dev is rate-limiting this bot right now, so nothing was changed. Try again in a minute."
+UNAVAILABLE = (
+    ":hourglass: Trigger.dev is not answering, so nothing was changed. Try again in a minute "
+    "(status: https://status.trigger.dev)."
+)
+RATE_LIMITED = (
+    ":hourglass: Trigger.dev is rate-limiting this bot right now, so nothing was changed. Try again in a minute."
+)
 
 
 def request_refused(server_message_escaped: str) -> str:
@@ -147,7 +209,63 @@ def unexpected(reference: str) -> str:
     )
 
 
-# ---------------------------------------------------------------- the run summary
+def not_delayed_with_link(run_id: str, status_escaped: str, task_escaped: str, link_mrkdwn: str) -> str:
+    return f"{not_delayed(run_id, status_escaped, task_escaped)} {link_mrkdwn}"
+
+
+def moved_but(reference: str) -> str:
+    return (
+        ":warning: The run *was* rescheduled, but something unexpected went wrong telling you about it. "
+        f"Reference `{reference}` (in the bot's log); `{COMMAND} <run>` shows the run as it is now."
+    )
+
+
+# --- Moves whose answer was lost (read back before telling) --------------------------------------------------------
+
+
+def not_applied(run_id: str, task_escaped: str, previous_token: str) -> str:
+    return (
+        f":hourglass: Trigger.dev did not answer in time, so I read run `{run_id}` ({task_escaped}) again: it is "
+        f"still at {previous_token}, so nothing was changed. Try again in a minute (status: https://status.trigger.dev)."
+    )
+
+
+def move_unconfirmed(run_id: str, task_escaped: str, asked: str, seen: str, check: str) -> str:
+    """`asked` from unconfirmed_move_to / UNCONFIRMED_RUN_NOW, `seen` from unconfirmed_seen, `check` a link."""
+    return (
+        f":warning: Trigger.dev did not answer in time, and I could not confirm whether run `{run_id}` "
+        f"({task_escaped}) was {asked}: {seen}. Check the run before trying again: {check}."
+    )
+
+
+def unconfirmed_move_to(when_token: str) -> str:
+    return f"moved to {when_token}"
+
+
+UNCONFIRMED_RUN_NOW = "started"
+
+
+def unconfirmed_seen(status_escaped: str | None, when_token: str | None) -> str:
+    """What reading the run back showed (None: the read failed too)."""
+    if status_escaped is None:
+        return "reading it back failed too"
+    if when_token is None:
+        return f"it now shows *{status_escaped}*"
+    return f"it now shows *{status_escaped}*, to start {when_token}"
+
+
+def outcome_unknown(check: str) -> str:
+    return (
+        ":warning: Trigger.dev did not answer in time, so I could not confirm whether the change was applied. "
+        f"Check the run before trying again: {check}."
+    )
+
+
+def check_run_command(run_id: str) -> str:
+    return f"`{COMMAND} {run_id}`"
+
+
+# --- The run summary -----------------------------------------------------------------------------------------------
 
 
 def summary_fallback_rescheduled(task: str, run_id: str, new_time: str, user_id: str) -> str:
@@ -175,7 +293,7 @@ NOT_SCHEDULED = "not set"
 YES = "yes"
 
 
-# ---------------------------------------------------------------- buttons and confirmations
+# --- Buttons and confirmations -------------------------------------------------------------------------------------
 
 BUTTON_LABELS: dict[Button, str] = {
     Button.PUSH_1H: "Push back 1h",
@@ -216,21 +334,17 @@ def confirm_prompt(run_id: str, task_escaped: str, env_title_escaped: str, when_
 CANCELLED = "Cancelled: nothing was changed."
 
 
-def foreign_payload() -> str:
-    return (
-        ":warning: That button comes from a different version of this bot (or was altered), so I did nothing. "
-        f"Run `{COMMAND} <run>` to get a fresh summary with working buttons."
-    )
+FOREIGN_PAYLOAD = (
+    ":warning: That button comes from a different version of this bot (or was altered), so I did nothing. "
+    f"Run `{COMMAND} <run>` to get a fresh summary with working buttons."
+)
 
 
 def button_instant_problem(sentence: str) -> str:
-    return (
-        f":warning: {sentence} Nothing was changed. Use *Other…* or `{COMMAND} <run> <when>` to pick another time."
-    )
+    return f":warning: {sentence} Nothing was changed. Use *Other…* or `{COMMAND} <run> <when>` to pick another time."
 
 
-def undo_too_late() -> str:
-    return ":warning: The previous start time has already passed, so it can't be restored. Nothing was changed."
+UNDO_TOO_LATE = ":warning: The previous start time has already passed, so it can't be restored. Nothing was changed."
 
 
 def not_delayed_after_click(run_id: str, status_label: str) -> str:
@@ -240,7 +354,10 @@ def not_delayed_after_click(run_id: str, status_label: str) -> str:
     )
 
 
-# ---------------------------------------------------------------- DMs
+TOMORROW_IN_UTC = "(I couldn't read your Slack timezone, so 09:00 means UTC.)"
+
+
+# --- DMs and notes after a move ------------------------------------------------------------------------------------
 
 
 def dm_head(task_escaped: str, env_title_escaped: str, where: str) -> str:
@@ -267,7 +384,14 @@ def thread_post_failed(channel_id: str, error: str) -> str:
     )
 
 
-# ---------------------------------------------------------------- the modal (titles ≤ 24 characters)
+def summary_post_failed(problem_escaped: str) -> str:
+    return (
+        f":warning: The run was rescheduled, but Slack would not take the summary where you started "
+        f"(`{problem_escaped}`), so that message may show the old time."
+    )
+
+
+# --- The modal (titles at most 24 characters) ----------------------------------------------------------------------
 
 MODAL_TITLE = "Reschedule run"
 MODAL_TITLE_MANY = "Reschedule runs"
@@ -315,44 +439,29 @@ def modal_done(count: int) -> str:
     return ":white_check_mark: Rescheduled." if count == 1 else f":white_check_mark: Rescheduled {count} runs."
 
 
-def no_run_in_message() -> str:
+MODAL_LOST = ":warning: Something went wrong showing the form. Close it and try again."
+
+
+# --- The message shortcut ------------------------------------------------------------------------------------------
+
+NO_RUN_IN_MESSAGE = (
+    ":mag: I found no Trigger.dev run in that message, so nothing was looked up. The shortcut looks for run "
+    "ids (`run_…`) and run links in the message text, its blocks, attachments and button links; Trigger.dev's "
+    f"own failure alerts have them. You can also type `{COMMAND} <run> <when>`."
+)
+TRIGGER_ID_EXPIRED = (
+    ":hourglass: Slack took too long to hand me that click, so the form could not open. Please try again."
+)
+
+
+def too_many_runs(found: int, shown: int) -> str:
     return (
-        ":mag: I found no Trigger.dev run in that message, so nothing was looked up. The shortcut looks for run "
-        "ids (`run_…`) and run links in the message text, its blocks, attachments and button links; Trigger.dev's "
-        f"own failure alerts have them. You can also type `{COMMAND} <run> <when>`."
+        f":information_source: That message mentions {found} runs; the form offers the first {shown}. "
+        f"Use `{COMMAND} <run> <when>` for the others."
     )
 
 
-def trigger_id_expired() -> str:
-    return ":hourglass: Slack took too long to hand me that click, so the form could not open. Please try again."
-
-
-def tomorrow_in_utc() -> str:
-    return "(I couldn't read your Slack timezone, so 09:00 means UTC.)"
-
-
-def not_delayed_with_link(run_id: str, status_escaped: str, task_escaped: str, link_mrkdwn: str) -> str:
-    return f"{not_delayed(run_id, status_escaped, task_escaped)} {link_mrkdwn}"
-
-
-
-
-def config_bad_key(env_name: str) -> str:
-    return (
-        f"  - the Trigger.dev key for {env_name} is not an environment secret key: use the tr_prod_…/tr_stg_…/"
-        "tr_dev_…/tr_preview_… secret key from the project's API keys page (not a public key or a personal "
-        "access token)."
-    )
-
-
-def config_duplicate_env(env_name: str) -> str:
-    return (
-        f"  - two Trigger.dev keys are both called {env_name}: name them in TRIGGER_SECRET_KEYS, "
-        "e.g. web-prod=tr_prod_…,jobs-prod=tr_prod_…."
-    )
-
-
-# ---------------------------------------------------------------- access control
+# --- Access and workspaces -----------------------------------------------------------------------------------------
 
 
 def refused(env_title_escaped: str, who: str, where: str, lookup_failed: bool) -> str:
@@ -366,18 +475,19 @@ def refused(env_title_escaped: str, who: str, where: str, lookup_failed: bool) -
     return text
 
 
-def foreign_workspace() -> str:
-    return (
-        "This bot serves another Slack workspace or app, so it did nothing with that request. "
-        "Ask whoever runs it which workspace it is set up for."
-    )
+FOREIGN_WORKSPACE = (
+    "This bot serves another Slack workspace or app, so it did nothing with that request. "
+    "Ask whoever runs it which workspace it is set up for."
+)
 
 
-def unknown_environment(name_escaped: str, names: str) -> str:
-    return f":warning: There is no environment called `{name_escaped}` here. Configured environments: {names}."
+INCOMPLETE_REQUEST = (
+    "This request did not say who sent it or from which channel, so nothing was changed. "
+    "Try again from a channel or a DM."
+)
 
 
-# ---------------------------------------------------------------- history
+# --- History -------------------------------------------------------------------------------------------------------
 
 HISTORY_OUTCOME = {
     "rescheduled": "rescheduled",
@@ -389,96 +499,20 @@ HISTORY_OUTCOME = {
     "unknown": "could not confirm moving",
 }
 HISTORY_EMPTY = "Nothing recorded yet."
-
-
-def history_mine() -> str:
-    return "*Your recent reschedule attempts*"
+HISTORY_MINE = "*Your recent reschedule attempts*"
 
 
 def history_run(run_id: str) -> str:
     return f"*Everything done to* `{run_id}`"
 
 
-def history_unavailable() -> str:
-    return (
-        ":hourglass: The audit store is not answering right now, so I can't show history. Reschedules still "
-        "work and are still recorded (in the bot's log until the database is back)."
-    )
+HISTORY_UNAVAILABLE = (
+    ":hourglass: The audit store is not answering right now, so I can't show history. Reschedules still "
+    "work and are still recorded (in the bot's log until the database is back)."
+)
 
 
-def env_flag_needs_name() -> str:
-    return ":warning: `--env` needs an environment name, e.g. `--env staging`."
-
-
-def too_many_runs(found: int, shown: int) -> str:
-    return (
-        f":information_source: That message mentions {found} runs; the form offers the first {shown}. "
-        f"Use `{COMMAND} <run> <when>` for the others."
-    )
-
-
-def config_bad_env_name(name: str) -> str:
-    return (
-        f"  - the environment name {name!r} in TRIGGER_SECRET_KEYS must be 1-40 lower-case letters, digits or "
-        "underscores (it is used in ACCESS__<NAME>__… variables and --env)."
-    )
-
-
-def config_unknown_env(variable: str, name: str, known: list[str]) -> str:
-    return (
-        f"  - {variable} names the environment {name!r}, which is not configured "
-        f"(configured: {', '.join(known) or 'none'}); a misspelt rule would protect nothing."
-    )
-
-
-def summary_post_failed(problem_escaped: str) -> str:
-    return (
-        f":warning: The run was rescheduled, but Slack would not take the summary where you started "
-        f"(`{problem_escaped}`), so that message may show the old time."
-    )
-
-
-def modal_lost() -> str:
-    return ":warning: Something went wrong showing the form. Close it and try again."
-
-
-def moved_but(reference: str) -> str:
-    return (
-        ":warning: The run *was* rescheduled, but something unexpected went wrong telling you about it. "
-        f"Reference `{reference}` (in the bot's log); `{COMMAND} <run>` shows the run as it is now."
-    )
-
-
-def slack_token_rejected(error: str) -> str:
-    return (
-        f"reschedule-bot cannot start: Slack rejected SLACK_BOT_TOKEN ({error}). Copy the Bot User OAuth Token "
-        "(xoxb-…) from the Slack app settings → OAuth & Permissions, and reinstall the app if it was revoked."
-    )
-
-
-def slack_unreachable(error: str) -> str:
-    return (
-        f"reschedule-bot cannot start: Slack's Web API did not answer ({error}); check SLACK_API_URL and the network."
-    )
-
-
-def slack_app_token_rejected(error: str) -> str:
-    return (
-        f"reschedule-bot cannot start Socket Mode: Slack rejected SLACK_APP_TOKEN ({error}). Create an App-Level "
-        "Token (xapp-…) with the connections:write scope under Basic Information, and enable Socket Mode "
-        "(manifests/slack.socket.yaml)."
-    )
-
-
-# --- Shutdown, incomplete requests and undeliverable replies -------------------------------------------------
-
-
-def config_deadline_too_long(deadline: float, grace: float, longest: float) -> str:
-    return (
-        f"TRIGGER_DEADLINE is {deadline:g} s, but with SHUTDOWN_GRACE at {grace:g} s a move started just before a "
-        f"deploy could not finish and be answered before the platform stops the process. Set TRIGGER_DEADLINE to "
-        f"at most {longest:g}, or raise SHUTDOWN_GRACE to match your platform's grace period."
-    )
+# --- Shutdown ------------------------------------------------------------------------------------------------------
 
 
 def shutdown_interrupted(what_escaped: str) -> str:
@@ -486,54 +520,3 @@ def shutdown_interrupted(what_escaped: str) -> str:
         f":warning: The bot was restarted before it finished `{what_escaped}`, so whether it happened is not known. "
         f"Check the run with `{COMMAND} <run>` before trying again."
     )
-
-
-INCOMPLETE_REQUEST = (
-    "This request did not say who sent it or from which channel, so nothing was changed. "
-    "Try again from a channel or a DM."
-)
-
-
-# ---------------------------------------------------------------- moves whose answer was lost (outcome read back)
-
-
-def not_applied(run_id: str, task_escaped: str, previous_token: str) -> str:
-    return (
-        f":hourglass: Trigger.dev did not answer in time, so I read run `{run_id}` ({task_escaped}) again: it is "
-        f"still at {previous_token}, so nothing was changed. Try again in a minute (status: https://status.trigger.dev)."
-    )
-
-
-def move_unconfirmed(run_id: str, task_escaped: str, asked: str, seen: str, check: str) -> str:
-    """`asked` from unconfirmed_move_to / UNCONFIRMED_RUN_NOW, `seen` from unconfirmed_seen, `check` a link."""
-    return (
-        f":warning: Trigger.dev did not answer in time, and I could not confirm whether run `{run_id}` "
-        f"({task_escaped}) was {asked}: {seen}. Check the run before trying again: {check}."
-    )
-
-
-def unconfirmed_move_to(when_token: str) -> str:
-    return f"moved to {when_token}"
-
-
-UNCONFIRMED_RUN_NOW = "started"
-
-
-def unconfirmed_seen(status_escaped: str | None, when_token: str | None) -> str:
-    """What reading the run back showed (None: the read failed too)."""
-    if status_escaped is None:
-        return "reading it back failed too"
-    if when_token is None:
-        return f"it now shows *{status_escaped}*"
-    return f"it now shows *{status_escaped}*, to start {when_token}"
-
-
-def outcome_unknown(check: str) -> str:
-    return (
-        ":warning: Trigger.dev did not answer in time, so I could not confirm whether the change was applied. "
-        f"Check the run before trying again: {check}."
-    )
-
-
-def check_run_command(run_id: str) -> str:
-    return f"`{COMMAND} {run_id}`"

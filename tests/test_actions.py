@@ -267,7 +267,7 @@ async def test_a_move_that_was_never_sent_is_unavailable_and_not_read_back(failu
     assert type(caught.value) is TriggerUnavailable
     assert fake.log == ["GET"] + ["POST"] * 5  # found, then five attempts; no read back
     assert [r.outcome for r in audit.records] == [Outcome.FAILED]
-    assert failure_text(caught.value, RUN_ID, "Prod") == messages.unavailable()  # "nothing was changed" is true
+    assert failure_text(caught.value, RUN_ID, "Prod") == messages.UNAVAILABLE  # "nothing was changed" is true
 
 
 @pytest.mark.parametrize("started_as", ["QUEUED", "EXECUTING", "COMPLETED"])

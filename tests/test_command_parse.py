@@ -62,16 +62,16 @@ def reply(text: str, svc: SurfaceDeps = SERVICES) -> Reply:
 @pytest.mark.parametrize("text", ["", "   ", "help", "HELP", "Help", "-h", "--help", "?", "usage", "help me please"])
 def test_help_words_and_an_empty_command_answer_with_usage_and_are_not_audited_as_invalid(text: str) -> None:
     answer = reply(text)
-    assert answer.text == messages.usage()
+    assert answer.text == messages.USAGE
     assert answer.invalid is False
 
 
 def test_a_run_id_after_help_still_gets_the_usage_not_a_move() -> None:
-    assert reply(f"help {RUN} 2h").text == messages.usage()
+    assert reply(f"help {RUN} 2h").text == messages.USAGE
 
 
 def test_an_env_flag_alone_with_a_known_name_answers_with_usage() -> None:
-    assert reply("--env prod") == Reply(messages.usage())
+    assert reply("--env prod") == Reply(messages.USAGE)
 
 
 # --- --env ----------------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def test_without_env_flag_the_environment_is_left_open() -> None:
 def test_env_flag_without_a_name_is_refused_with_usage(text: str) -> None:
     answer = reply(text)
     assert answer.invalid is True
-    assert answer.text == messages.with_usage(messages.env_flag_needs_name())
+    assert answer.text == messages.with_usage(messages.ENV_FLAG_NEEDS_NAME)
 
 
 def test_unknown_environment_is_refused_naming_the_configured_ones() -> None:
@@ -161,7 +161,7 @@ def test_history_with_a_known_env_flag_is_still_history() -> None:
 def test_history_with_anything_but_one_run_is_not_a_run(text: str, echoed: str | None) -> None:
     answer = reply(text)
     assert answer.invalid is True
-    assert ":warning:" in answer.text and messages.usage() in answer.text
+    assert ":warning:" in answer.text and messages.USAGE in answer.text
     if echoed is not None:
         assert answer.text == messages.with_usage(messages.not_a_run(echoed))
 

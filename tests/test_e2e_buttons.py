@@ -172,7 +172,7 @@ def test_undo_is_not_offered_when_the_previous_time_has_passed(
     fake_slack.wait_for(lambda: datetime.now(UTC) > run["delayedUntil"] + timedelta(milliseconds=200) or None)
     _, url = click(slack, fake_slack, message, "rb1:undo")
     [answer] = wait_one(fake_slack, url)
-    assert answer["text"] == messages.undo_too_late() and answer["response_type"] == "ephemeral"
+    assert answer["text"] == messages.UNDO_TOO_LATE and answer["response_type"] == "ephemeral"
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
 
 
@@ -244,7 +244,7 @@ def test_malformed_or_foreign_buttons_get_a_private_error(
     status, url = click(slack, fake_slack, {"blocks": []}, action_id, value=value)
     assert status == 200
     [answer] = wait_one(fake_slack, url)
-    assert answer["text"] == messages.foreign_payload() and answer["response_type"] == "ephemeral"
+    assert answer["text"] == messages.FOREIGN_PAYLOAD and answer["response_type"] == "ephemeral"
     assert fake_trigger.requests == []
 
 

@@ -76,7 +76,7 @@ def test_help_is_private_and_immediate(
 ) -> None:
     response = slack.command(text, response_url=fake_slack.new_response_url())
     assert response.status_code == 200
-    assert response.json() == {"text": messages.usage(), "response_type": "ephemeral"}
+    assert response.json() == {"text": messages.USAGE, "response_type": "ephemeral"}
     assert fake_trigger.requests == []
 
 
@@ -237,7 +237,7 @@ def test_rate_limit_beyond_the_deadline_is_told(
     fake_trigger.rate_limit(times=10, reset_in=60)
     url = fake_slack.new_response_url()
     slack.command(f"{run['id']} 2h", response_url=url)
-    assert only_response(fake_slack, url)["text"] == messages.rate_limited()
+    assert only_response(fake_slack, url)["text"] == messages.RATE_LIMITED
     assert fake_trigger.get_run(run["id"])["delayedUntil"] == run["delayedUntil"]
 
 
@@ -248,7 +248,7 @@ def test_unavailable_after_retries_is_told(
     fake_trigger.fail_next("GET", RETRIEVE, 503, {"error": "Service Unavailable"}, times=10)
     url = fake_slack.new_response_url()
     slack.command(f"{run['id']} 2h", response_url=url)
-    assert only_response(fake_slack, url)["text"] == messages.unavailable()
+    assert only_response(fake_slack, url)["text"] == messages.UNAVAILABLE
     assert len(fake_trigger.calls("GET", RETRIEVE)) >= 2
 
 

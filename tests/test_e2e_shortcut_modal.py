@@ -385,7 +385,7 @@ def test_shortcut_on_a_message_without_a_run_says_so_and_calls_nothing(
     assert response.status_code == 200
 
     [answer] = fake_slack.wait_for(lambda: fake_slack.responses(url))
-    assert answer == {"text": messages.no_run_in_message(), "response_type": "ephemeral", "replace_original": False}
+    assert answer == {"text": messages.NO_RUN_IN_MESSAGE, "response_type": "ephemeral", "replace_original": False}
     # The answer is the handler's last step, so by now anything it would have called has been called.
     assert fake_slack.api_calls("views.open") == []
     assert fake_trigger.requests == []
@@ -416,7 +416,7 @@ def test_trigger_dev_down_while_looking_up_is_said_in_the_modal(
     slack.interaction(shortcut_payload(current_alert(run["id"]), fake_slack.new_response_url()))
 
     view = wait_notice(fake_slack)
-    assert section_texts(view["blocks"]) == [messages.unavailable()] and "submit" not in view
+    assert section_texts(view["blocks"]) == [messages.UNAVAILABLE] and "submit" not in view
     assert fake_trigger.calls("POST", RESCHEDULE) == []
 
 
@@ -587,7 +587,7 @@ def test_expired_trigger_id_is_told_through_the_response_url(
     assert response.status_code == 200
 
     [answer] = fake_slack.wait_for(lambda: fake_slack.responses(url))
-    assert answer["text"] == messages.trigger_id_expired() and answer["response_type"] == "ephemeral"
+    assert answer["text"] == messages.TRIGGER_ID_EXPIRED and answer["response_type"] == "ephemeral"
     assert len(fake_slack.api_calls("views.open")) == 1 and fake_slack.views == {}
     assert fake_trigger.requests == []
 

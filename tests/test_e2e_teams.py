@@ -182,7 +182,7 @@ def test_foreign_workspace_is_refused(start: Any, fake_slack: FakeSlack, fake_tr
     sender, _ = start(SLACK_TEAM_ID="T111", SLACK_APP_ID="A111")
     run = fake_trigger.add_run(PROD_ENV)
     body = sender.command(f"{run['id']} 2h", response_url=fake_slack.new_response_url(), team_id="T999").json()
-    assert body["text"] == messages.foreign_workspace()
+    assert body["text"] == messages.FOREIGN_WORKSPACE
     assert fake_trigger.requests == []
     assert summary_via_command(sender, fake_slack, f"{run['id']} 2h")["response_type"] == "in_channel"
 
@@ -228,7 +228,7 @@ def test_database_down_the_reschedule_still_happens_and_the_record_is_logged(
     )
     assert '"outcome": "rescheduled"' in line
     history = summary_via_command(sender, fake_slack, "history")
-    assert history["text"] == messages.history_unavailable()
+    assert history["text"] == messages.HISTORY_UNAVAILABLE
 
 
 def test_dm_buttons_are_checked_too(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:

@@ -97,7 +97,7 @@ def test_an_org_wide_install_form_is_served_and_recorded_under_the_installing_wo
 def test_the_enterprise_id_as_team_setting_serves_an_org_wide_install(start: Any, fake_slack: FakeSlack) -> None:
     sender, _ = start(SLACK_TEAM_ID="E0ORG")
     response = sender.command("help", response_url=fake_slack.new_response_url(), team_id="T0ANY")
-    assert response.json()["text"] == messages.foreign_workspace()
+    assert response.json()["text"] == messages.FOREIGN_WORKSPACE
     fields_with_enterprise = {"enterprise_id": "E0ORG", "is_enterprise_install": "true"}
     body = {
         "command": "/reschedule",
@@ -112,7 +112,7 @@ def test_the_enterprise_id_as_team_setting_serves_an_org_wide_install(start: Any
     from urllib.parse import urlencode
 
     response = sender.post(urlencode(body).encode(), "application/x-www-form-urlencoded")
-    assert response.json() == {"text": messages.usage(), "response_type": "ephemeral"}
+    assert response.json() == {"text": messages.USAGE, "response_type": "ephemeral"}
 
 
 def test_a_message_shortcut_without_an_app_id_is_served_when_slack_app_id_is_set(
@@ -131,7 +131,7 @@ def test_a_refusal_for_another_workspace_is_told_on_every_surface(
 ) -> None:
     sender, bot = start(SLACK_TEAM_ID="T111")
     run = fake_trigger.add_run(PROD_ENV)
-    refused = messages.foreign_workspace()
+    refused = messages.FOREIGN_WORKSPACE
 
     command = sender.command(f"{run['id']} 2h", response_url=fake_slack.new_response_url(), team_id="T999")
     assert command.json() == {"response_type": "ephemeral", "text": refused}
@@ -162,7 +162,7 @@ def test_slack_connect_users_are_served_by_default_and_refused_when_turned_off(
     sender, _ = start(ALLOW_SLACK_CONNECT="false")
     url = fake_slack.new_response_url()
     sender.interaction(click(run["id"], url, team="T111", user_team="T0GUEST"))
-    assert fake_slack.wait_for(lambda: fake_slack.responses(url))[0]["text"] == messages.foreign_workspace()
+    assert fake_slack.wait_for(lambda: fake_slack.responses(url))[0]["text"] == messages.FOREIGN_WORKSPACE
     assert fake_trigger.calls("POST", RESCHEDULE) == []
 
 

@@ -75,7 +75,7 @@ async def _handle(
         button, value = parse_action(actions[0])
     except ForeignPayload as exc:
         log.info("refused a foreign action: %s", exc)
-        await private(messages.foreign_payload())
+        await private(messages.FOREIGN_PAYLOAD)
         deps.rescheduler.record(clicker, Outcome.INVALID_INPUT, error=str(exc))
         return
     if button is Button.OPEN:
@@ -100,7 +100,7 @@ async def _handle(
         )
         refs = [RunRef(value.run_id, value.e)]
         if not await open_for(client, deps, str(body.get("trigger_id", "")), refs, origin, actor):
-            await private(messages.trigger_id_expired())
+            await private(messages.TRIGGER_ID_EXPIRED)
         return
     try:
         when, note = await _target(button, value, actor, deps, client)
@@ -128,19 +128,19 @@ async def _target(
     note = ""
     if button in PUSH_STEPS:
         if value.shown is None:
-            raise UnusableClick(messages.foreign_payload())
+            raise UnusableClick(messages.FOREIGN_PAYLOAD)
         when: datetime | None = value.shown + PUSH_STEPS[button]
     elif button is Button.TOMORROW_9:
         when, understood = tomorrow_at(now, await _timezone(client, actor.user_id))
-        note = "" if understood else messages.tomorrow_in_utc()
+        note = "" if understood else messages.TOMORROW_IN_UTC
     elif button is Button.UNDO:
         when = value.previous
         if when is None or when <= now:
-            raise UnusableClick(messages.undo_too_late())
+            raise UnusableClick(messages.UNDO_TOO_LATE)
     elif button is Button.CONFIRM:
         when = value.target
         if when is None:
-            raise UnusableClick(messages.foreign_payload())
+            raise UnusableClick(messages.FOREIGN_PAYLOAD)
     else:  # RUN_NOW
         return None, note
     assert when is not None

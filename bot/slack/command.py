@@ -78,10 +78,10 @@ def _take_env(words: list[str]) -> tuple[list[str], str | None, str | None]:
         if word.lower().startswith("--env="):
             env = word.split("=", 1)[1]
             if not env:
-                return rest, None, messages.env_flag_needs_name()
+                return rest, None, messages.ENV_FLAG_NEEDS_NAME
         elif word.lower() == "--env":
             if index + 1 >= len(words):
-                return rest, None, messages.env_flag_needs_name()
+                return rest, None, messages.ENV_FLAG_NEEDS_NAME
             env = words[index + 1]
             index += 1
         else:
@@ -99,7 +99,7 @@ def parse(text: str, now: datetime, deps: SurfaceDeps) -> Intent:
         names = environments_text(deps.environment_names())
         return Reply(messages.unknown_environment(shown(env), names), invalid=True)
     if not words or words[0].lower() in HELP_WORDS:
-        return Reply(messages.usage())
+        return Reply(messages.USAGE)
     if words[0].lower() == HISTORY_WORD:
         return _history(words[1:])
     run_id = parse_run_ref(words[0])
@@ -184,17 +184,17 @@ async def _history_reply(
     intent: History, actor: Actor, deps: SurfaceDeps, tell: Callable[..., Awaitable[bool]]
 ) -> None:
     if deps.audit is None:
-        await tell(messages.history_unavailable())
+        await tell(messages.HISTORY_UNAVAILABLE)
         return
     try:
         if intent.run_id is None:
             records = await deps.audit.for_user(actor.team_id, actor.user_id)
-            title = messages.history_mine()
+            title = messages.HISTORY_MINE
         else:
             records = await deps.audit.for_run(intent.run_id)
             title = messages.history_run(intent.run_id)
     except AuditUnavailable:
-        await tell(messages.history_unavailable())
+        await tell(messages.HISTORY_UNAVAILABLE)
         return
     await tell(title, history(title, records))
 

@@ -48,7 +48,7 @@ def failure_text(exc: TriggerError | AccessRefused, run_id: str, env_title: str,
     if isinstance(exc, AuthRejected):
         return messages.key_rejected(escape(env_title))
     if isinstance(exc, RateLimited):
-        return messages.rate_limited()
+        return messages.RATE_LIMITED
     if isinstance(exc, NotApplied):
         return messages.not_applied(exc.run.id, escape(exc.run.task_identifier), date_token(exc.previous))
     if isinstance(exc, MoveUnconfirmed):
@@ -56,7 +56,7 @@ def failure_text(exc: TriggerError | AccessRefused, run_id: str, env_title: str,
     if isinstance(exc, OutcomeUnknown):
         return messages.outcome_unknown(_check(run_id, run_url))
     if isinstance(exc, TriggerUnavailable):
-        return messages.unavailable()
+        return messages.UNAVAILABLE
     if isinstance(exc, InvalidDelay):
         return messages.delay_refused_by_server(escape(exc.server_message or "invalid delay"))
     if isinstance(exc, TriggerRequestError):

@@ -92,7 +92,7 @@ async def open_for(
     except Exception as exc:
         view = views.notice(unexpected_text(exc, "modal"))
     if not await update_view(client, view_id, view):
-        await quietly("views.update", client.views_update(view_id=view_id, view=views.notice(messages.modal_lost())))
+        await quietly("views.update", client.views_update(view_id=view_id, view=views.notice(messages.MODAL_LOST)))
     return True
 
 
@@ -262,7 +262,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         origin_channel = metadata.origin.channel if metadata else None
         actor = actor_of(context, body, "modal", submission.typed, channel_id=origin_channel)
         if metadata is None:
-            await ack(response_action="update", view=views.notice(messages.foreign_payload()))
+            await ack(response_action="update", view=views.notice(messages.FOREIGN_PAYLOAD))
             deps.rescheduler.record(actor, Outcome.INVALID_INPUT, error="modal metadata not ours")
             return
         if errors:

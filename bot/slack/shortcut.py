@@ -51,7 +51,7 @@ async def _handle(body: dict[str, Any], actor: Actor, deps: SurfaceDeps, client:
     all_ids = find_run_ids(message)
     run_ids = all_ids[:MAX_RUNS]
     if not run_ids:
-        await tell(messages.no_run_in_message())
+        await tell(messages.NO_RUN_IN_MESSAGE)
         deps.rescheduler.record(actor, Outcome.INVALID_INPUT, error="no run id in the message")
         return
     origin = Origin(
@@ -68,7 +68,7 @@ async def _handle(body: dict[str, Any], actor: Actor, deps: SurfaceDeps, client:
         await tell(unexpected_text(exc, "shortcut"))
         return
     if not opened:
-        await tell(messages.trigger_id_expired())
+        await tell(messages.TRIGGER_ID_EXPIRED)
     elif len(all_ids) > MAX_RUNS:
         await tell(messages.too_many_runs(len(all_ids), MAX_RUNS))
 

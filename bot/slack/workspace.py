@@ -63,7 +63,7 @@ def register(app: AsyncApp, team_id: str | None, app_id: str | None, allow_slack
 
 def refusal(body: dict[str, Any]) -> BoltResponse:
     """Acknowledge a refused request, telling the person why wherever Slack allows."""
-    text = messages.foreign_workspace()
+    text = messages.FOREIGN_WORKSPACE
     if "command" in body:
         return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
     if body.get("type") == "view_submission":
