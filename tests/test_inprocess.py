@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,9 @@ def test_stop_finishes_an_acknowledged_move_as_sigterm_does(
     assert "Application shutdown complete" in served.log_text()
 
 
-def bot_threads() -> int:
+def bot_threads() -> list[str]:
     """Threads other than the fakes' per-request handlers (one may still be finishing the bot's last call)."""
-    return sum(1 for thread in threading.enumerate() if "process_request_thread" not in thread.name)
+    return sorted(thread.name for thread in threading.enumerate() if "process_request_thread" not in thread.name)
 
 
 def test_nothing_is_left_behind(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> None:
@@ -47,6 +48,10 @@ def test_nothing_is_left_behind(fake_slack: FakeSlack, fake_trigger: FakeTrigger
     before = (bot_threads(), list(root.handlers), root.level, logging.getLogger("httpx").level)
     served = InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path, LOG_LEVEL="DEBUG"), log_path=tmp_path / "a.log")
     served.stop()
+    # A closed SQLite connection's worker thread ends just after the close returns: give it a moment.
+    deadline = time.monotonic() + 2
+    while bot_threads() != before[0] and time.monotonic() < deadline:
+        time.sleep(0.01)
     after = (bot_threads(), list(root.handlers), root.level, logging.getLogger("httpx").level)
     assert after == before
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", served.port), timeout=1):
