@@ -41,7 +41,7 @@ def test_a_slack_connect_click_acts_for_the_host_workspace_and_keeps_the_users_o
     assert (got.team_id, got.user_team_id, got.channel_id) == ("THOST", "TGUEST", "CSHARED")
 
 
-def test_an_org_wide_install_form_acts_for_the_installing_workspace() -> None:
+def test_an_org_wide_install_acts_for_the_organisation_on_every_surface() -> None:
     got = actor(
         {
             "type": "view_submission",
@@ -54,10 +54,10 @@ def test_an_org_wide_install_form_acts_for_the_installing_workspace() -> None:
         surface="modal",
         channel_id="C9",
     )
-    assert (got.team_id, got.user_team_id, got.enterprise_id, got.channel_id) == ("TINSTALL", "TUSER", "E1", "C9")
+    assert (got.team_id, got.user_team_id, got.enterprise_id, got.channel_id) == ("E1", "TUSER", "E1", "C9")
 
 
-def test_an_org_wide_install_form_without_an_installing_team_acts_for_the_users_team_in_the_enterprise() -> None:
+def test_a_form_in_a_grid_workspace_install_acts_for_the_users_workspace() -> None:
     got = actor(
         {
             "type": "view_submission",
@@ -114,3 +114,20 @@ def test_a_message_shortcut_in_a_shared_channel_acts_for_the_host_workspace() ->
         surface="shortcut",
     )
     assert (got.team_id, got.user_team_id, got.channel_id) == ("THOST", "TGUEST", "CSHARED")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"command": "/reschedule", "team_id": "TUSER", "enterprise_id": "E1", "is_enterprise_install": "true",
+         "user_id": "U1", "channel_id": "C1"},
+        {"type": "block_actions", "team": {"id": "TUSER", "enterprise_id": "E1"}, "enterprise": {"id": "E1"},
+         "is_enterprise_install": True, "user": {"id": "U1", "team_id": "TUSER"}, "channel": {"id": "C1"}},
+        {"type": "message_action", "team": {"id": "TUSER", "enterprise_id": "E1"}, "enterprise": {"id": "E1"},
+         "is_enterprise_install": True, "user": {"id": "U1", "team_id": "TUSER"}, "channel": {"id": "C1"}},
+    ],
+    ids=["command", "button", "shortcut"],
+)
+def test_every_surface_of_an_org_wide_install_acts_for_the_organisation(body: dict[str, Any]) -> None:
+    got = actor(body)
+    assert (got.team_id, got.user_team_id, got.enterprise_id) == ("E1", "TUSER", "E1")

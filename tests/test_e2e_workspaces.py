@@ -78,7 +78,7 @@ def org_install(form_submission: dict[str, Any], installing: str, user_team: str
     return payload
 
 
-def test_an_org_wide_install_form_is_served_and_recorded_under_the_installing_workspace(
+def test_an_org_wide_install_form_is_served_and_recorded_under_the_organisation(
     start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:
     sender, _ = start(SLACK_TEAM_ID="T0INSTALL")
@@ -90,7 +90,7 @@ def test_an_org_wide_install_form_is_served_and_recorded_under_the_installing_wo
     wait_result(fake_slack)
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
     [row] = [r for r in audit_rows(tmp_path, fake_slack, 1) if r["outcome"] == "rescheduled"]
-    assert (row["team_id"], row["user_team_id"], row["enterprise_id"]) == ("T0INSTALL", "T0USER", "E0ORG")
+    assert (row["team_id"], row["user_team_id"], row["enterprise_id"]) == ("E0ORG", "T0USER", "E0ORG")
     assert row["user_id"] == "U111"
 
 

@@ -3,8 +3,9 @@
 Bolt reads a request's workspace, enterprise, user and channel into its context (slack_bolt.request.internals),
 covering the shapes Slack sends: a plain workspace, an org-wide install in Enterprise Grid (`team` null, the
 installing workspace in `view.app_installed_team_id` or the authorizations), a workspace in a Grid, and Slack
-Connect channels (where `user.team_id` is the user's own organisation). The workspace the request acts for is the
-one Bolt resolves; the user's own team is kept beside it. Nothing here comes from a button's value.
+Connect channels (where `user.team_id` is the user's own organisation). The workspace a request acts for is the
+one Bolt resolves, or the enterprise for an org-wide install (so every surface agrees); the user's own team is kept
+beside it. Nothing here comes from a button's value.
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ def actor_of(
     user = body.get("user")
     user_team = _text(user.get("team_id")) if isinstance(user, dict) else ""
     enterprise = _text(context.enterprise_id) or None
-    workspace = _text(context.team_id) or user_team or _text(body.get("team_id")) or (enterprise or "")
+    if context.is_enterprise_install and enterprise:
+        # Installed for the whole organisation: Slack names a different workspace on each surface (the form's
+        # installing one, the clicker's own), so the organisation is what every request acts for.
+        workspace = enterprise
+    else:
+        workspace = _text(context.team_id) or user_team or _text(body.get("team_id")) or (enterprise or "")
     container = body.get("container")
     from_container = _text(container.get("channel_id")) if isinstance(container, dict) else ""
     channel = channel_id or _text(context.channel_id) or from_container or None
