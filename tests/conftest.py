@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,3 +59,18 @@ def bot_process(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 def process_slack(bot_process: BotProcess) -> SlackSender:
     """Sends signed Slack requests to the real process's /slack/events."""
     return SlackSender(bot_process.events_url, SIGNING_SECRET)
+
+
+@pytest.fixture
+def start(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> Iterator[Any]:
+    """Start a bot with extra settings: start(ACCESS__PROD__USERS="U9") → (sender, process)."""
+    processes: list[InProcessBot] = []
+
+    def launch(**overrides: str | None) -> tuple[SlackSender, InProcessBot]:
+        process = InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path, **overrides), log_path=tmp_path / "bot.log")
+        processes.append(process)
+        return SlackSender(process.events_url, SIGNING_SECRET), process
+
+    yield launch
+    for process in processes:
+        process.stop()

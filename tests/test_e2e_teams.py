@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +16,11 @@ from tests.dbs import postgres_url, reset
 from tests.e2e_harness import (
     DEV_KEY,
     PROD_ENV,
-    SIGNING_SECRET,
     STAGING_KEY,
-    SlackSender,
-    bot_env,
     run_cli,
 )
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
-from tests.inprocess import InProcessBot
 from tests.test_e2e_buttons import action_ids, click, summary_via_command, wait_one
 from tests.test_e2e_shortcut_modal import (
     current_alert,
@@ -44,21 +39,6 @@ RESCHEDULE = r"/api/v1/runs/.+/reschedule"
 RETRIEVE = r"/api/v3/runs/"
 STAGING_ENV = "env_staging"
 DEV_ENV = "env_dev"
-
-
-@pytest.fixture
-def start(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> Iterator[Any]:
-    """Start a bot with extra settings: start(ACCESS__PROD__USERS="U9") → (sender, process)."""
-    processes: list[InProcessBot] = []
-
-    def launch(**overrides: str | None) -> tuple[SlackSender, InProcessBot]:
-        process = InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path, **overrides), log_path=tmp_path / "bot.log")
-        processes.append(process)
-        return SlackSender(process.events_url, SIGNING_SECRET), process
-
-    yield launch
-    for process in processes:
-        process.stop()
 
 
 def audit_rows(tmp_path: Path, fake: FakeSlack, count: int) -> list[dict[str, Any]]:

@@ -35,6 +35,16 @@ pytestmark = pytest.mark.e2e
 RESCHEDULE = r"/api/v1/runs/.+/reschedule"
 
 
+def signed_form_headers(body: bytes) -> dict[str, str]:
+    """Headers Slack would send with this form body, signed now (sent as is, so a copy is a byte-for-byte replay)."""
+    ts = str(int(time.time()))
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": sign(SIGNING_SECRET, ts, body),
+    }
+
+
 def lines_with(log: str, text: str) -> list[str]:
     return [line for line in log.splitlines() if text in line]
 
@@ -181,12 +191,7 @@ MALFORMED: list[tuple[str, bytes, str]] = [
 def test_signed_malformed_payloads_get_a_4xx_and_one_warning_naming_what_is_wrong(
     bot: BotProcess, fake_slack: FakeSlack, fake_trigger: FakeTrigger, body: bytes, reason: str
 ) -> None:
-    ts = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": sign(SIGNING_SECRET, ts, body),
-    }
+    headers = signed_form_headers(body)
     response = httpx.post(bot.events_url, content=body, headers=headers)
     assert response.status_code == 400
     log = bot.log_text()
@@ -259,12 +264,7 @@ def test_the_same_signed_command_sent_twice_acts_once(
     run = fake_trigger.add_run(PROD_ENV)
     url = fake_slack.new_response_url()
     body = command_body(url, f"{run['id']} 2h")
-    ts = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": sign(SIGNING_SECRET, ts, body),
-    }
+    headers = signed_form_headers(body)
     assert httpx.post(bot.events_url, content=body, headers=headers).status_code == 200
     fake_slack.wait_for(lambda: fake_slack.responses(url))
     replay = httpx.post(bot.events_url, content=body, headers=headers)
@@ -287,12 +287,7 @@ def test_a_replay_sent_to_another_process_sharing_the_database_is_ignored_there(
         run = fake_trigger.add_run(PROD_ENV)
         url = fake_slack.new_response_url()
         body = command_body(url, f"{run['id']} 2h")
-        ts = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": sign(SIGNING_SECRET, ts, body),
-        }
+        headers = signed_form_headers(body)
         assert httpx.post(one.events_url, content=body, headers=headers).status_code == 200
         fake_slack.wait_for(lambda: fake_slack.responses(url))
         assert httpx.post(two.events_url, content=body, headers=headers).status_code == 200

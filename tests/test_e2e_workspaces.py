@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,31 +11,15 @@ import pytest
 
 from bot import messages
 from bot.render import ids
-from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env, example_payload
+from tests.e2e_harness import PROD_ENV, example_payload
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
-from tests.inprocess import InProcessBot
 from tests.test_e2e_shortcut_modal import submission, wait_form, wait_result
 from tests.test_e2e_teams import audit_rows
 
 pytestmark = pytest.mark.e2e
 
 RESCHEDULE = r"/api/v1/runs/.+/reschedule"
-
-
-@pytest.fixture
-def start(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> Iterator[Any]:
-    """start(SLACK_TEAM_ID="T1") → (sender, bot) with those settings."""
-    bots: list[InProcessBot] = []
-
-    def launch(**overrides: str | None) -> tuple[SlackSender, InProcessBot]:
-        bot = InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path, **overrides), log_path=tmp_path / "bot.log")
-        bots.append(bot)
-        return SlackSender(bot.events_url, SIGNING_SECRET), bot
-
-    yield launch
-    for bot in bots:
-        bot.stop()
 
 
 def shortcut(run_id: str, response_url: str, *, team: str = "T111", user_team: str = "T111") -> dict[str, Any]:
