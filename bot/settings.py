@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -27,7 +27,7 @@ from bot.domain.access_rules import DEFAULT, Policy, Rule, split_ids
 from bot.domain.delays import DelayError, parse_when
 from bot.domain.environments import KINDS, Environment, environment_for_key, looks_like_secret_key
 
-Mode = Literal["serve", "socket", "migrate"]
+Mode = Literal["serve", "socket", "migrate", "shell", "check"]
 _ID_RE = re.compile(r"[A-Z0-9][A-Z0-9_]{1,40}")
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_]{0,39}")
 
@@ -120,6 +120,13 @@ class Settings(BaseSettings):
 
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    _demo: bool = PrivateAttr(default=False)
+
+    @property
+    def demo(self) -> bool:
+        """Demo mode (`--demo`): Trigger.dev is the simulator in bot/demo.py, with its keys and URLs."""
+        return self._demo
 
     @classmethod
     def settings_customise_sources(
@@ -234,10 +241,10 @@ class Settings(BaseSettings):
         """Names of the variables that `mode` needs and that are not set."""
         if mode == "migrate":
             return []
-        needed = ["SLACK_BOT_TOKEN"]
+        needed = [] if mode == "shell" else ["SLACK_BOT_TOKEN"]  # the shell stands in for Slack
         if not self.environments():
             needed.append("TRIGGER_SECRET_KEY")
-        if mode == "serve":
+        if mode in ("serve", "check"):
             needed.append("SLACK_SIGNING_SECRET")
         if mode == "socket":
             needed.append("SLACK_APP_TOKEN")
@@ -252,22 +259,60 @@ class ConfigError(Exception):
     """Raised with one message naming every missing or invalid variable (never their values)."""
 
 
-def load(mode: Mode, environ: Mapping[str, str] | None = None) -> Settings:
+def load(mode: Mode, environ: Mapping[str, str] | None = None, demo: bool = False) -> Settings:
     """Read and check the configuration for `mode`, or raise ConfigError describing everything wrong.
 
     `environ`, when given, is the only source: neither os.environ nor a .env file is read (tests use it).
+    `demo`: Trigger.dev's key(s) and URLs are the simulator's (bot/demo.py); a real key also configured is an error.
     """
     token = _given_environ.set(environ)
     try:
-        return _load(mode)
+        return _load(mode, demo)
     finally:
         _given_environ.reset(token)
 
 
-def _load(mode: Mode) -> Settings:
+class _TriggerKeys(BaseSettings):
+    """Only the Trigger.dev keys, read from the same sources as Settings: whether any is configured."""
+
+    model_config = Settings.model_config
+    trigger_secret_key: SecretStr | None = None
+    trigger_secret_keys: SecretStr | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return Settings.settings_customise_sources(
+            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+        )
+
+
+def _demo_values() -> tuple[dict[str, Any], list[str]]:
+    """The Trigger.dev settings of demo mode, and the conflicts: real keys configured as well (named, never shown)."""
+    from bot.demo import demo_environ
+
+    keys = _TriggerKeys()
+    conflicts = [
+        name.upper() for name in ("trigger_secret_key", "trigger_secret_keys") if _present(getattr(keys, name))
+    ]
+    return {name.lower(): value for name, value in demo_environ().items()}, conflicts
+
+
+def _load(mode: Mode, demo: bool = False) -> Settings:
     problems: list[str] = []
+    overrides: dict[str, Any] = {}
+    if demo:
+        overrides, conflicts = _demo_values()
+        if conflicts:
+            problems.append(messages.config_demo_with_key(conflicts))
     try:
-        settings = Settings()
+        settings = Settings(**overrides)
     except ValidationError as exc:
         invalid: dict[str, Any] = {}
         for error in exc.errors(include_input=False, include_url=False):
@@ -275,7 +320,8 @@ def _load(mode: Mode) -> Settings:
             invalid[field] = Settings.model_fields[field].default
             problems.append(messages.config_invalid(field.upper(), error["msg"]))
         # Read again with the invalid values set aside, so missing ones are named in the same message.
-        settings = Settings(**invalid)
+        settings = Settings(**invalid, **overrides)
+    settings._demo = demo
     for name in settings.missing_for(mode):
         problems.append(messages.config_missing(name, WHERE_TO_FIND[name]))
     if mode != "migrate":

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import messages, shutdown
 from bot.access_check import AccessCheck
+from bot.demo import DemoTrigger
 from bot.domain.audit import Outcome
 from bot.rescheduler import EnvironmentClient, Rescheduler
 from bot.settings import Settings
@@ -89,9 +90,16 @@ def build(
 ) -> Bot:
     """Construct the bot; `transport` lets tests put Trigger.dev behind an httpx.MockTransport.
 
-    `slack_identity` is check_slack's result; without it auth.test is called on the first request.
+    `slack_identity` is check_slack's result; without it auth.test is called on the first request. In demo mode
+    (settings loaded with `demo=True`, or `transport` a DemoTrigger) Trigger.dev is the simulator in bot/demo.py
+    (a new one unless `transport` is given) and every summary says so.
     """
     assert settings.slack_bot_token is not None
+    if settings.demo and transport is None:
+        transport = DemoTrigger()
+    demo = settings.demo or isinstance(transport, DemoTrigger)
+    if demo:
+        log.warning(messages.DEMO_STARTED)
     http = new_http_client(str(settings.trigger_api_url), transport)
     client = web_client(settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url))
     engine = db.create_engine(settings.database_url.get_secret_value())
@@ -113,6 +121,7 @@ def build(
         dm_confirmations=settings.dm_confirmations,
         audit=audit,
         replays=ReplayGuard(engine),
+        demo=demo,
     )
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
     identity = BotIdentity(client, slack_identity)

@@ -168,7 +168,7 @@ def free_port() -> int:
 class BotProcess:
     """`python -m bot serve` on a free port, started on construction and ready once /healthz answers 200."""
 
-    def __init__(self, env: dict[str, str], log_path: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path | None = None, demo: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.events_url = self.url + "/slack/events"
@@ -180,6 +180,7 @@ class BotProcess:
         full_env = {k: v for k, v in os.environ.items() if k in _KEPT_ENV or k.startswith("PYTHON")}
         full_env |= {"PYTHONUNBUFFERED": "1", **env}
         command = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--demo"] if demo else []
         with open(self.log_path, "wb") as log:
             # Run from the log's folder, not the repo root, so a developer's .env cannot leak into the test.
             self.process = subprocess.Popen(

@@ -85,7 +85,7 @@ class _OtherThreads(logging.Filter):
 class InProcessBot:
     """The bot built from `env` alone and served on a free port, ready once uvicorn listens."""
 
-    def __init__(self, env: dict[str, str], log_path: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path | None = None, demo: bool = False) -> None:
         if log_path is None:
             fd, name = tempfile.mkstemp(prefix="reschedule-bot-", suffix=".log")
             os.close(fd)
@@ -100,7 +100,7 @@ class InProcessBot:
         self._socket: socket.socket | None = None
         self._restore_logging: Callable[[], None] = lambda: None
         # Configuration problems raise ConfigError here, before anything is started.
-        config = settings.load("serve", env)
+        config = settings.load("serve", env, demo=demo)  # demo: `serve --demo` (Trigger.dev simulated in-process)
         self._log_file: IO[str] = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in stop)
         self._restore_logging = self._configure_logging(config.log_level)
         try:

@@ -30,11 +30,13 @@ PRIVATE_BUTTONS = (Button.RESCHEDULE, Button.OPEN)
 @dataclass(frozen=True, slots=True)
 class Controls:
     """How to render buttons: the time now (Undo is offered only while its time is ahead), whether the
-    environment asks for confirmation, and which buttons to offer."""
+    environment asks for confirmation, and which buttons to offer; `demo`: the bot runs against the simulated
+    Trigger.dev (`--demo`), which every summary says."""
 
     now: datetime
     confirm: bool
     buttons: tuple[Button, ...] = SUMMARY_BUTTONS
+    demo: bool = False
 
 
 def _button(button: Button, label: str, value: ButtonValue, style: str | None = None) -> Block:

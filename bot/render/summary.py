@@ -78,10 +78,12 @@ def run_summary(
     action: Attribution | None = None,
     controls: Controls | None = None,
     head: str | None = None,
+    demo: bool = False,
 ) -> Summary:
     """The summary of `run`, headed by `action` when the run was just rescheduled.
 
     Buttons are added when `controls` is given and the run is still DELAYED; `head` replaces the first line.
+    In demo mode (`demo`, or `controls.demo`) a context line says that Trigger.dev is simulated.
     """
     task = escape(truncate(run.task_identifier or "unknown task", 150))
     if action is not None:
@@ -95,6 +97,9 @@ def run_summary(
     blocks: list[Block] = [section(head), {"type": "section", "fields": _fields(run, env, action)}]
     footer = f"{code(run.id, 64)} · {link(run_url, messages.OPEN_IN_TRIGGER)}"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(footer, CONTEXT_TEXT_MAX)}]})
+    if demo or (controls is not None and controls.demo):
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": messages.DEMO_SUMMARY_NOTE}]})
+        text = f"{text} ({messages.DEMO_FALLBACK_NOTE})"
     if controls is not None and run.is_delayed:
         shown = action.new if action is not None else run.delayed_until
         previous = action.previous if action is not None else None

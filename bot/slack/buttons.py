@@ -186,7 +186,7 @@ async def _move(click: Click, when: datetime | None, note: str) -> None:
         moved = await rescheduler.reschedule(click.actor, value.run_id, when, rescheduler.deadline(), value.e or None)
     except NotDelayed as exc:
         if click.button is not Button.CONFIRM:
-            current = run_summary(exc.run, exc.env, click.deps.run_url(exc.run.id))
+            current = run_summary(exc.run, exc.env, click.deps.run_url(exc.run.id), demo=click.deps.demo)
             await respond_checked(respond, text=current.text, blocks=current.blocks, replace_original=True)
             await click.private(messages.not_delayed_after_click(exc.run.id, escape(exc.run.status_label)))
             return

@@ -31,6 +31,7 @@ class SurfaceDeps:
     replays: ReplayGuard | None = None
     audit: AuditLog | None = None
     inflight: InFlight = field(default_factory=InFlight)
+    demo: bool = False  # Trigger.dev is the simulator (`--demo`): every summary says so
 
     async def first_delivery(self, body: dict[str, Any], kind: str) -> bool:
         """False for a replayed copy of a request already acted on (its trigger_id was claimed before, by this
@@ -55,4 +56,4 @@ class SurfaceDeps:
         return [target.env.name for target in self.rescheduler.targets]
 
     def controls(self, env: Environment, buttons: tuple[Button, ...] = SUMMARY_BUTTONS) -> Controls:
-        return Controls(now=self.rescheduler.now(), confirm=self.asks_first(env), buttons=buttons)
+        return Controls(now=self.rescheduler.now(), confirm=self.asks_first(env), buttons=buttons, demo=self.demo)
