@@ -1,4 +1,4 @@
-"""Command line: `reschedule-bot serve | socket | migrate` (also `python -m bot …`)."""
+"""Command line: `reschedule-bot serve | socket | migrate | shell` (also `python -m bot …`)."""
 
 from __future__ import annotations
 
@@ -20,15 +20,29 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz (for deployment)")
     serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
-    sub.add_parser("socket", help="Socket Mode: no public URL needed (for local development)")
+    serve.add_argument("--demo", action="store_true", help="a real Slack app against a simulated Trigger.dev (no key)")
+    socket = sub.add_parser("socket", help="Socket Mode: no public URL needed (for local development)")
+    socket.add_argument("--demo", action="store_true", help="a real Slack app against a simulated Trigger.dev (no key)")
     sub.add_parser("migrate", help="create or upgrade the database schema, then exit")
+    shell = sub.add_parser("shell", help="try the bot in the terminal: a stand-in for Slack, on the bot's real path")
+    shell.add_argument("--demo", action="store_true", help="use the built-in simulated Trigger.dev (needs no settings)")
+    shell.add_argument("--user", default="U0DEMO", help="the Slack user id you act as (default U0DEMO)")
+    shell.add_argument("--channel", default="C0DEMO", help="the channel id you type in (default C0DEMO)")
+    shell.add_argument("--timezone", default=None, help="your Slack timezone, e.g. Europe/Paris (default: local)")
+    shell.add_argument(
+        "-c", "--command", action="append", default=[], help="a line to run (repeatable): no prompts, a transcript"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.mode == "shell":
+        from bot.shell import main as shell
+
+        return shell(args)
     try:
-        config = settings.load(args.mode)
+        config = settings.load(args.mode, demo=getattr(args, "demo", False))
     except settings.ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -1,0 +1,307 @@
+"""One shell session: each line becomes the request Slack would send, through the bot's real front door.
+
+A line is signed with the session's signing secret and posted to the production ASGI app (verification, body checks,
+Bolt, the listeners, the action path). The session then waits until everything that request started has finished and
+shows what the person would see in Slack: channel messages, private replies, DMs, updated messages, modals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+import httpx
+from rich.console import Console
+from rich.markup import escape
+
+from bot import messages
+from bot.shell import blocks
+from bot.shell.slack_stand_in import TEAM_ID, Seen, SlackStandIn
+
+SETTLE_TIMEOUT_SECONDS = 60.0
+SETTLE_POLL_SECONDS = 0.02
+EXIT_WORDS = frozenset({"exit", "quit", ":q"})
+HELP = f"""Type what you would type in Slack:
+  {messages.COMMAND} <run> <when>     move a run          {messages.COMMAND} <run>    show it
+  {messages.COMMAND} history          your recent moves   {messages.COMMAND} help     the bot's help
+  click <n> or <n>                 click button n      click <label>         click by its label
+  exit (or Ctrl-D)                 leave"""
+
+Ask = Callable[[str], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Clickable:
+    """A button on screen and where it is: the message it sits on, for the request a click sends."""
+
+    button: blocks.Button
+    seen: Seen
+
+
+class Session:
+    """Drives the bot as Slack would for one person in one channel.
+
+    Args:
+        client: an httpx client whose transport is the bot's ASGI app.
+        stand_in: Slack's side, answering the bot's calls and recording what it shows.
+        secret: the signing secret the bot was built with.
+        idle: True when the bot has no acknowledged work left.
+        ask: reads an answer to a prompt (None: no more input).
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        stand_in: SlackStandIn,
+        secret: bytes,
+        idle: Callable[[], bool],
+        ask: Ask,
+        console: Console,
+        tz: ZoneInfo,
+    ) -> None:
+        self.client = client
+        self.stand_in = stand_in
+        self.secret = secret
+        self.idle = idle
+        self.ask = ask
+        self.console = console
+        self.tz = tz
+        self.clickable: list[Clickable] = []
+        self.shown = 0  # how many of stand_in.seen are on screen
+        self.form: Seen | None = None
+        self._triggers = itertools.count(1)
+
+    # ----------------------------------------------------------------------------------------------- lines
+
+    async def line(self, text: str) -> bool:
+        """Handle one line; False when the person asked to leave."""
+        text = text.strip()
+        if not text:
+            return True
+        if text.lower() in EXIT_WORDS:
+            return False
+        if text.lower() in ("help", "?"):
+            self.console.print(HELP, markup=False)
+        elif text.startswith("/"):
+            await self.command(text)
+        elif text.lower().startswith("click ") or text.isdigit():
+            await self.click(text.split(" ", 1)[1] if text.lower().startswith("click ") else text)
+        else:
+            self.console.print(f"[yellow]Not a command.[/] Type {messages.COMMAND} …, click <n>, help or exit.")
+        return True
+
+    async def command(self, text: str) -> None:
+        name, _, rest = text.partition(" ")
+        fields = {
+            "command": name,
+            "text": rest.strip(),
+            "team_id": TEAM_ID,
+            "channel_id": self.stand_in.channel,
+            "user_id": self.stand_in.user,
+            "response_url": self.stand_in.new_response_url(),
+            "trigger_id": self.trigger_id(),
+        }
+        ack = await self.send(urlencode(fields).encode())
+        if ack:
+            self.stand_in.seen.append(Seen("ephemeral", ack, self.stand_in.new_ts()))
+        await self.settle()
+
+    async def click(self, which: str) -> None:
+        target = self.find_button(which.strip())
+        if target is None:
+            return
+        button, seen = target.button, target.seen
+        if button.confirm and not self.confirmed(button.confirm):
+            self.console.print("[dim]Cancelled: nothing was sent.[/]")
+            return
+        if button.url:
+            self.console.print(f"[dim]Opens {escape(button.url)}[/]")
+        body = self.click_payload(button, seen)
+        await self.send(("payload=" + quote(json.dumps(body))).encode())
+        await self.settle()
+
+    def find_button(self, which: str) -> Clickable | None:
+        if not self.clickable:
+            self.console.print("[yellow]There is no button on screen.[/]")
+            return None
+        if which.isdigit() and 1 <= int(which) <= len(self.clickable):
+            return self.clickable[int(which) - 1]
+        labelled = [c for c in self.clickable if c.button.label.lower().rstrip("…") == which.lower().rstrip("…")]
+        if labelled:
+            return labelled[-1]
+        names = ", ".join(f"{n} {c.button.label}" for n, c in enumerate(self.clickable, start=1))
+        self.console.print(f"[yellow]No button {escape(repr(which))}.[/] On screen: {escape(names)}")
+        return None
+
+    def confirmed(self, confirm: dict[str, Any]) -> bool:
+        title = (confirm.get("title") or {}).get("text", "Are you sure?")
+        text = (confirm.get("text") or {}).get("text", "")
+        answer = self.ask(f"{title} {text} [y/N] ")
+        return (answer or "").strip().lower() in ("y", "yes")
+
+    def click_payload(self, button: blocks.Button, seen: Seen) -> dict[str, Any]:
+        in_dm = seen.kind == "dm"
+        channel = "D" + self.stand_in.user if in_dm else self.stand_in.channel
+        message = self.stand_in.messages.get(seen.ref, seen.body)
+        container: dict[str, Any] = {
+            "type": "message",
+            "message_ts": seen.ref or self.stand_in.new_ts(),
+            "channel_id": channel,
+            "is_ephemeral": seen.kind == "ephemeral",
+        }
+        action = {k: v for k, v in button.action.items() if k in ("action_id", "value", "type", "block_id", "text")}
+        return {
+            "type": "block_actions",
+            "team": {"id": TEAM_ID},
+            "user": {"id": self.stand_in.user, "team_id": TEAM_ID},
+            "api_app_id": "A0SHELL",
+            "container": container,
+            "channel": {"id": channel},
+            "message": message,
+            "trigger_id": self.trigger_id(),
+            "response_url": self.stand_in.new_response_url(seen.ref),
+            "actions": [{**action, "action_ts": str(time.time())}],
+        }
+
+    # ----------------------------------------------------------------------------------------------- forms
+
+    async def fill_form(self) -> None:
+        """Prompt for the open form's inputs and submit it, as often as the bot shows errors (three times)."""
+        errors: dict[str, str] | None = None
+        for _ in range(3):
+            if self.form is None:
+                return
+            view = self.form.body
+            _, inputs = blocks.view(view, self.tz, datetime.now(UTC), errors)
+            values: dict[str, Any] = {}
+            for field in inputs:
+                answer = self.ask(f"{field.label}{' (optional)' if field.optional else ''}: ")
+                if answer is None or answer.strip().lower() == "cancel":
+                    self.console.print("[dim]Closed the form: nothing was sent.[/]")
+                    self.form = None
+                    return
+                values[field.block_id] = {field.action_id: self.input_value(field, answer.strip())}
+            submitted = {**view, "state": {"values": values}}
+            body = {
+                "type": "view_submission",
+                "team": {"id": TEAM_ID},
+                "user": {"id": self.stand_in.user, "team_id": TEAM_ID},
+                "api_app_id": "A0SHELL",
+                "trigger_id": self.trigger_id(),
+                "view": submitted,
+            }
+            answer_body = await self.send(("payload=" + quote(json.dumps(body))).encode())
+            if answer_body.get("response_action") == "errors":
+                errors = {str(k): str(v) for k, v in (answer_body.get("errors") or {}).items()}
+                self.show_form(view, errors)
+                continue
+            if answer_body.get("response_action") == "update" and isinstance(answer_body.get("view"), dict):
+                self.stand_in.seen.append(Seen("modal", {**answer_body["view"], "id": view.get("id")}, ""))
+            self.form = None
+            await self.settle()
+            return
+
+    def input_value(self, field: blocks.Input, answer: str) -> dict[str, Any]:
+        kind = field.element.get("type")
+        if kind == "datetimepicker":
+            return {"type": kind, "selected_date_time": self.epoch(answer)}
+        if kind == "checkboxes":
+            options = list(field.element.get("options") or [])
+            if not answer:
+                return {"type": kind, "selected_options": list(field.element.get("initial_options") or [])}
+            chosen = [options[int(n) - 1] for n in answer.replace(",", " ").split() if n.isdigit() and
+                      0 < int(n) <= len(options)]
+            return {"type": kind, "selected_options": chosen}
+        if kind == "static_select":
+            options = list(field.element.get("options") or [])
+            picked = options[int(answer) - 1] if answer.isdigit() and 0 < int(answer) <= len(options) else None
+            return {"type": kind, "selected_option": picked or field.element.get("initial_option")}
+        return {"type": kind or "plain_text_input", "value": answer or None}
+
+    def epoch(self, answer: str) -> int | None:
+        """A picked date and time: Unix seconds, or a date and time read in the person's timezone."""
+        if not answer:
+            return None
+        if answer.isdigit():
+            return int(answer)
+        try:
+            when = datetime.fromisoformat(answer)
+        except ValueError:
+            return -1  # shown as unreadable by the bot, as Slack's picker never sends it
+        return int((when if when.tzinfo else when.replace(tzinfo=self.tz)).timestamp())
+
+    # ----------------------------------------------------------------------------------------------- plumbing
+
+    def trigger_id(self) -> str:
+        return f"{int(time.time())}.{next(self._triggers)}.shell"
+
+    async def send(self, body: bytes) -> dict[str, Any]:
+        """POST `body` as Slack would (form-encoded, signed now); the acknowledgement's JSON body, if any."""
+        ts = str(int(time.time()))
+        signature = "v0=" + hmac.new(self.secret, b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature,
+        }
+        response = await self.client.post("/slack/events", content=body, headers=headers)
+        if response.status_code != 200:
+            self.console.print(f"[red]The bot answered HTTP {response.status_code}.[/]")
+        try:
+            answer = response.json() if response.content else {}
+        except ValueError:
+            answer = {}
+        return answer if isinstance(answer, dict) else {}
+
+    async def settle(self) -> None:
+        """Wait until the request's work is done (no acknowledged work, no new screen output), then show it."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+        quiet, last = 0, -1
+        while time.monotonic() < deadline and quiet < 5:
+            await asyncio.sleep(SETTLE_POLL_SECONDS)
+            count = len(self.stand_in.seen)
+            quiet = quiet + 1 if self.idle() and count == last else 0
+            last = count
+        self.show()
+        if self.form is not None:
+            await self.fill_form()
+
+    def show(self) -> None:
+        """Print what appeared since last time; its buttons become the clickable ones."""
+        new = self.stand_in.seen[self.shown :]
+        self.shown = len(self.stand_in.seen)
+        buttons: list[Clickable] = []
+        now = datetime.now(UTC)
+        for seen in new:
+            if seen.kind == "removed":
+                self.console.print("[dim](the private message above was removed)[/]")
+                continue
+            if seen.kind == "modal":
+                self.show_form(seen.body)
+                self.form = seen if "submit" in seen.body else None
+                continue
+            title, style = {
+                "message": (f"#{self.stand_in.channel}", "blue"),
+                "dm": ("DM from reschedule-bot", "green"),
+                "ephemeral": ("only you can see this", "yellow"),
+                "updated": ("message updated", "cyan"),
+            }[seen.kind]
+            panel, found = blocks.message(seen.body, title, self.tz, now, len(buttons) + 1, style)
+            self.console.print(panel)
+            buttons += [Clickable(button, seen) for button in found]
+        if buttons:
+            self.clickable = buttons
+
+    def show_form(self, view: dict[str, Any], errors: dict[str, str] | None = None) -> None:
+        panel, _ = blocks.view(view, self.tz, datetime.now(UTC), errors)
+        self.console.print(panel)
