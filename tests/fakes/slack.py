@@ -42,9 +42,15 @@ def _rand(n: int) -> str:
 
 
 class FakeSlack(FakeServer):
+    """`scopes`: the `x-oauth-scopes` header auth.test answers with (comma separated; default SCOPES).
+    `app_token`: the App-Level Token apps.connections.open accepts (None: it rejects every token, invalid_auth).
+    """
+
     def __init__(self, bot_token: str) -> None:
         super().__init__()
         self.bot_token = bot_token
+        self.scopes = SCOPES
+        self.app_token: str | None = None
         self._calls: list[tuple[str, Args]] = []
         self._response_urls: dict[str, list[Any]] = {}
         self._forbidden: dict[str, str] = {}
@@ -163,6 +169,10 @@ class FakeSlack(FakeServer):
         args = _parse_args(request)
         with self._lock:
             self._calls.append((method, args))
+        if method == "apps.connections.open":  # called with the App-Level Token, never the bot token
+            if self.app_token is None or request.headers.get("authorization") != f"Bearer {self.app_token}":
+                return json_reply(200, {"ok": False, "error": "invalid_auth"})
+            return json_reply(200, {"ok": True, "url": f"wss://wss.slack.test/link/?ticket={uuid.uuid4()}"})
         if request.headers.get("authorization") != f"Bearer {self.bot_token}":
             return json_reply(200, {"ok": False, "error": "invalid_auth"})
         limited = self.take(self._rate_limits, request)
@@ -179,7 +189,7 @@ class FakeSlack(FakeServer):
                 result = handler(args)
         except SlackError as exc:
             return json_reply(200, {"ok": False, "error": exc.error})
-        headers = {"x-oauth-scopes": SCOPES} if method == "auth.test" else None
+        headers = {"x-oauth-scopes": self.scopes} if method == "auth.test" else None
         return json_reply(200, result, headers)
 
     def _response_url(self, request: RecordedRequest) -> Reply:
