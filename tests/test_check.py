@@ -1,0 +1,188 @@
+"""`reschedule-bot check` as a process against the fakes: everything good, then each credential bad in turn.
+
+Each run asserts the exit code, the line that fails (and that it says what to do), and that no token, signing
+secret or key from the environment appears in stdout or stderr.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot import check
+from bot.storage import db
+from tests.e2e_harness import BOT_TOKEN, PROD_KEY, SIGNING_SECRET, bot_env, free_port, run_cli
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+APP_TOKEN = "xapp-1-A111-fakefakefake-0004"
+GROUP = "S0PLATFORM"
+DB_PASSWORD = "pg-s3cret-password"
+
+
+@pytest.fixture
+def good(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> dict[str, str]:
+    """Every credential good and every optional check on: the app token, a user group, a migrated database."""
+    fake_slack.scopes = ",".join(check.REQUIRED_SCOPES)
+    fake_slack.app_token = APP_TOKEN
+    fake_slack.add_usergroup(GROUP, ["U111", "U222"], handle="platform")
+    env = bot_env(fake_slack, fake_trigger, tmp_path, SLACK_APP_TOKEN=APP_TOKEN, ACCESS__PROD__GROUPS=GROUP)
+    result = run_cli(["migrate"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    return env
+
+
+def _check(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    result = run_cli(["check"], env, cwd)
+    output = result.stdout + result.stderr
+    for secret in (BOT_TOKEN, SIGNING_SECRET, PROD_KEY, APP_TOKEN, DB_PASSWORD, *_secrets_in(env)):
+        assert secret not in output, f"a secret was printed:\n{output}"
+    assert "Traceback" not in output, output
+    return result
+
+
+def _secrets_in(env: dict[str, str]) -> list[str]:
+    names = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "TRIGGER_SECRET_KEY")
+    return [env[name] for name in names if env.get(name)]
+
+
+def _line(result: subprocess.CompletedProcess[str], name: str) -> str:
+    """The report line for check `name` (the one line whose name column is exactly it)."""
+    lines = result.stdout.splitlines()
+    found = [line for line in lines if line[6:].startswith(name + " ") and line[:5].strip() in ("ok", "FAIL", "skip")]
+    assert len(found) == 1, f"no single line for {name!r}:\n{result.stdout}"
+    return found[0]
+
+
+def _fails(result: subprocess.CompletedProcess[str], name: str, *, says: str, fix: str) -> None:
+    """Exit 1; the line for `name` fails saying `says`, followed by a fix line containing `fix`."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    line = _line(result, name)
+    assert line.startswith("FAIL") and says in line, result.stdout
+    lines = result.stdout.splitlines()
+    following = lines[lines.index(line) + 1]
+    assert following.strip().startswith("fix:") and fix in following, result.stdout
+    assert "failed" in lines[-1] and "not ready" in lines[-1]
+
+
+def test_required_scopes_are_the_manifests() -> None:
+    manifest = yaml.safe_load((REPO_ROOT / "manifests" / "slack.yaml").read_text(encoding="utf-8"))
+    assert list(check.REQUIRED_SCOPES) == manifest["oauth_config"]["scopes"]["bot"]
+
+
+def test_everything_good_passes_every_line(good: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> None:
+    result = _check(good, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    report = lines[1:-1]
+    names = [
+        "settings",
+        "slack bot token",
+        "slack scopes",
+        "slack app token",
+        "trigger.dev prod",
+        "database",
+        "access rules",
+        f"user group {GROUP}",
+    ]
+    assert [line[6:].split("  ")[0].strip() for line in report] == names, result.stdout
+    assert all(line.startswith("ok ") for line in report), result.stdout
+    assert lines[-1] == f"All {len(names)} checks passed."
+    assert "workspace T111" in _line(result, "slack bot token") and "bot user U0BOT" in _line(result, "slack bot token")
+    assert "version 3 (current)" in _line(result, "database")
+    assert "ACCESS__PROD (0 users, 1 groups, 0 channels) → prod" in _line(result, "access rules")
+    assert "2 members" in _line(result, f"user group {GROUP}")
+    # Read-only: one call each, nothing posted anywhere.
+    assert len(fake_slack.api_calls("usergroups.users.list")) == 1
+    assert not fake_slack.messages and not fake_slack.ephemerals
+
+
+def test_optional_checks_are_skipped_when_not_configured(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    fake_slack.scopes = ",".join(check.REQUIRED_SCOPES)
+    env = bot_env(fake_slack, fake_trigger, tmp_path)
+    assert run_cli(["migrate"], env, tmp_path).returncode == 0
+    result = _check(env, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _line(result, "slack app token").startswith("skip")
+    assert "everyone may move runs" in _line(result, "access rules")
+    assert result.stdout.splitlines()[-1] == "All 6 checks passed, 1 not checked."
+
+
+def test_configuration_error_exits_2_naming_the_problem(tmp_path: Path) -> None:
+    result = _check({"SLACK_BOT_TOKEN": BOT_TOKEN, "MAX_DELAY": "forever"}, tmp_path)
+    assert result.returncode == 2
+    assert _line(result, "settings").startswith("FAIL")
+    assert "TRIGGER_SECRET_KEY is not set" in result.stderr and "MAX_DELAY is invalid" in result.stderr
+
+
+def test_bot_token_rejected(good: dict[str, str], tmp_path: Path) -> None:
+    env = {**good, "SLACK_BOT_TOKEN": "xoxb-revoked-1234"}
+    result = _check(env, tmp_path)
+    _fails(result, "slack bot token", says="Slack rejected SLACK_BOT_TOKEN (invalid_auth)", fix="Bot User OAuth Token")
+    assert _line(result, "slack scopes").startswith("skip")
+    assert _line(result, f"user group {GROUP}").startswith("skip")
+
+
+def test_missing_scope(good: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> None:
+    fake_slack.scopes = "commands,chat:write,im:write,users:read,links:read"
+    result = _check(good, tmp_path)
+    _fails(result, "slack scopes", says="not granted: chat:write.public, usergroups:read", fix="reinstall")
+    assert _line(result, "slack bot token").startswith("ok")
+
+
+def test_app_token_rejected(good: dict[str, str], tmp_path: Path) -> None:
+    result = _check({**good, "SLACK_APP_TOKEN": "xapp-1-A111-revoked-9999"}, tmp_path)
+    _fails(result, "slack app token", says="Slack rejected SLACK_APP_TOKEN (invalid_auth)", fix="connections:write")
+
+
+def test_trigger_key_unknown_to_trigger(good: dict[str, str], tmp_path: Path) -> None:
+    result = _check({**good, "TRIGGER_SECRET_KEY": "tr_prod_notaknownkey0000000099"}, tmp_path)
+    _fails(result, "trigger.dev prod", says="Trigger.dev rejected the key for prod (401)", fix="API keys")
+
+
+def test_trigger_unreachable(good: dict[str, str], tmp_path: Path) -> None:
+    result = _check({**good, "TRIGGER_API_URL": f"http://127.0.0.1:{free_port()}"}, tmp_path)
+    _fails(result, "trigger.dev prod", says="did not answer usefully (ConnectError)", fix="TRIGGER_API_URL")
+
+
+def test_database_unreachable(good: dict[str, str], tmp_path: Path) -> None:
+    env = {**good, "DATABASE_URL": f"postgresql://bot:{DB_PASSWORD}@127.0.0.1:9/reschedule"}
+    result = _check(env, tmp_path)
+    _fails(result, "database", says="did not answer", fix="DATABASE_URL")
+    assert "postgresql (127.0.0.1:9/reschedule)" in _line(result, "settings")
+
+
+def test_schema_behind(good: dict[str, str], tmp_path: Path) -> None:
+    old = tmp_path / "old.sqlite3"
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+    result = _check({**good, "DATABASE_URL": f"sqlite:///{old}"}, tmp_path)
+    _fails(result, "database", says=f"schema at version 1, this bot needs version {db.LATEST}", fix="migrate")
+    with sqlite3.connect(old) as conn:  # check never migrates
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+
+
+def test_missing_sqlite_file_is_not_created(good: dict[str, str], tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.sqlite3"
+    result = _check({**good, "DATABASE_URL": f"sqlite:///{missing}"}, tmp_path)
+    _fails(result, "database", says="does not exist yet", fix="reschedule-bot migrate")
+    assert not missing.exists()
+
+
+def test_unreadable_user_group(good: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> None:
+    fake_slack.fail_next("usergroups.users.list", "missing_scope")
+    result = _check(good, tmp_path)
+    _fails(result, f"user group {GROUP}", says="usergroups.users.list failed (missing_scope)", fix="usergroups:read")
+
+
+def test_unknown_user_group(good: dict[str, str], tmp_path: Path) -> None:
+    result = _check({**good, "ACCESS__PROD__GROUPS": "S0NOSUCHGROUP"}, tmp_path)
+    _fails(result, "user group S0NOSUCHGROUP", says="no_such_subteam", fix="ACCESS__<ENV>__GROUPS")
