@@ -14,6 +14,7 @@ import os
 import secrets
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -47,10 +48,10 @@ def main(args: argparse.Namespace) -> int:
     logs.configure(config.log_level if "log_level" in config.model_fields_set else "ERROR")
     scripted = bool(args.command) or not sys.stdin.isatty()
     lines: Iterator[str] = iter(args.command) if args.command else iter(sys.stdin.readline, "")
-    console = Console(highlight=False, soft_wrap=not scripted)
+    console = Console(highlight=False)
     try:
         return asyncio.run(_run(args, config, tz_name, tz, console, lines, scripted))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C: the session was cancelled and closed; leaving is what was asked
         console.print()
         return 0
 
@@ -102,7 +103,7 @@ async def _run(
                 if args.demo:
                     console.print(_demo_intro())
             while True:
-                text = ask("› ") if not scripted else next(lines, None)
+                text = await ask("› ") if not scripted else next(lines, None)
                 if text is None:
                     break
                 if scripted:
@@ -133,17 +134,32 @@ def _demo_intro() -> str:
     )
 
 
-def _prompt_ask(question: str) -> str | None:
-    try:
-        return input(question)
-    except EOFError:
-        return None
+async def _prompt_ask(question: str) -> str | None:
+    """input() in a daemon thread, so the event loop stays free: Ctrl-C cancels the session at once (and a
+    reader still blocked on the terminal does not hold up the exit). None at end of input (Ctrl-D)."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str | None] = loop.create_future()
+
+    def read() -> None:
+        try:
+            line: str | None = input(question)
+        except (EOFError, OSError):
+            line = None
+        loop.call_soon_threadsafe(_settle, answer, line)
+
+    threading.Thread(target=read, name="shell-input", daemon=True).start()
+    return await answer
+
+
+def _settle(answer: asyncio.Future[str | None], line: str | None) -> None:
+    if not answer.done():  # cancelled by Ctrl-C meanwhile
+        answer.set_result(line)
 
 
 def _scripted_ask(lines: Iterator[str], console: Console) -> Ask:
     """Answers to prompts come from the next script lines, echoed into the transcript."""
 
-    def ask(question: str) -> str | None:
+    async def ask(question: str) -> str | None:
         answer = next(lines, None)
         if answer is not None:
             console.print(f"{question}{answer.rstrip()}", markup=False)

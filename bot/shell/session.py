@@ -13,7 +13,7 @@ import hmac
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +37,7 @@ HELP = f"""Type what you would type in Slack:
   click <n> or <n>                 click button n      click <label>         click by its label
   exit (or Ctrl-D)                 leave"""
 
-Ask = Callable[[str], str | None]
+Ask = Callable[[str], Awaitable[str | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,7 @@ class Session:
         if target is None:
             return
         button, seen = target.button, target.seen
-        if button.confirm and not self.confirmed(button.confirm):
+        if button.confirm and not await self.confirmed(button.confirm):
             self.console.print("[dim]Cancelled: nothing was sent.[/]")
             return
         if button.url:
@@ -143,10 +143,10 @@ class Session:
         self.console.print(f"[yellow]No button {escape(repr(which))}.[/] On screen: {escape(names)}")
         return None
 
-    def confirmed(self, confirm: dict[str, Any]) -> bool:
+    async def confirmed(self, confirm: dict[str, Any]) -> bool:
         title = (confirm.get("title") or {}).get("text", "Are you sure?")
         text = (confirm.get("text") or {}).get("text", "")
-        answer = self.ask(f"{title} {text} [y/N] ")
+        answer = await self.ask(f"{title} {text} [y/N] ")
         return (answer or "").strip().lower() in ("y", "yes")
 
     def click_payload(self, button: blocks.Button, seen: Seen) -> dict[str, Any]:
@@ -185,7 +185,7 @@ class Session:
             _, inputs = blocks.view(view, self.tz, datetime.now(UTC), errors)
             values: dict[str, Any] = {}
             for field in inputs:
-                answer = self.ask(f"{field.label}{' (optional)' if field.optional else ''}: ")
+                answer = await self.ask(f"{field.label}{' (optional)' if field.optional else ''}: ")
                 if answer is None or answer.strip().lower() == "cancel":
                     self.console.print("[dim]Closed the form: nothing was sent.[/]")
                     self.form = None
