@@ -1,4 +1,4 @@
-"""Command line: `reschedule-bot serve | socket | migrate | shell` (also `python -m bot …`)."""
+"""Command line: `reschedule-bot serve | socket | migrate | shell | check` (also `python -m bot …`)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     shell.add_argument(
         "-c", "--command", action="append", default=[], help="a line to run (repeatable): no prompts, a transcript"
     )
+    sub.add_parser("check", help="check the configuration and prove each credential works, changing nothing")
     return parser
 
 
@@ -41,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.shell import main as shell
 
         return shell(args)
+    if args.mode == "check":
+        from bot.check import main as check
+
+        return check(args)
     try:
         config = settings.load(args.mode, demo=getattr(args, "demo", False))
     except settings.ConfigError as exc:

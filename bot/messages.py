@@ -520,3 +520,213 @@ def shutdown_interrupted(what_escaped: str) -> str:
         f":warning: The bot was restarted before it finished `{what_escaped}`, so whether it happened is not known. "
         f"Check the run with `{COMMAND} <run>` before trying again."
     )
+
+
+# --- reschedule-bot check ------------------------------------------------------------------------------------------
+
+CHECK_TITLE = "reschedule-bot check: the settings, and each credential asked once (read-only, nothing is changed)"
+CHECK_MARKS = {"ok": "ok", "fail": "FAIL", "skip": "skip"}
+CHECK_CONFIG = "settings"
+CHECK_CONFIG_FAILED = "the configuration cannot be loaded (below); nothing else was checked"
+
+
+def check_line(status: str, name: str, detail: str) -> str:
+    return f"{CHECK_MARKS[status]:<5} {name:<22} {detail}"
+
+
+def check_fix(what_to_do: str) -> str:
+    return f"{'':<5} {'':<22} fix: {what_to_do}"
+
+
+def check_summary(passed: int, failed: int, skipped: int) -> str:
+    skipped_text = f", {skipped} not checked" if skipped else ""
+    if failed:
+        return f"{failed} failed, {passed} passed{skipped_text}: reschedule-bot is not ready."
+    return f"All {passed} checks passed{skipped_text}."
+
+
+def check_settings_ok(mode: str, environments: list[str], database: str) -> str:
+    return f"complete for {mode}: Trigger.dev environments {', '.join(environments)}; database {database}"
+
+
+CHECK_SLACK_TOKEN = "slack bot token"
+CHECK_SLACK_SCOPES = "slack scopes"
+CHECK_SLACK_APP_TOKEN = "slack app token"
+
+
+def check_slack_ok(team: str, url: str, user: str, bot_id: str) -> str:
+    return f"auth.test: workspace {team} ({url}), bot user {user} (bot {bot_id})"
+
+
+def check_slack_rejected(error: str) -> tuple[str, str]:
+    return (
+        f"Slack rejected SLACK_BOT_TOKEN ({error})",
+        "copy the Bot User OAuth Token (xoxb-…) from the Slack app settings → OAuth & Permissions; reinstall the "
+        "app to the workspace if the token was revoked.",
+    )
+
+
+def check_slack_error(error: str) -> tuple[str, str]:
+    return (
+        f"auth.test failed ({error})",
+        "Slack answered but refused the call; check SLACK_BOT_TOKEN and SLACK_API_URL, then run check again.",
+    )
+
+
+def check_slack_unreachable(error: str) -> tuple[str, str]:
+    return (
+        f"Slack's Web API did not answer ({error})",
+        "check SLACK_API_URL (default https://slack.com/api/) and that this host can reach it.",
+    )
+
+
+def check_scopes_ok(count: int, extra: list[str]) -> str:
+    text = f"all {count} scopes manifests/slack.yaml asks for are granted"
+    return text + (f" (also granted, unused: {', '.join(extra)})" if extra else "")
+
+
+def check_scopes_missing(missing: list[str]) -> tuple[str, str]:
+    return (
+        f"not granted: {', '.join(missing)}",
+        "add them under the Slack app settings → OAuth & Permissions → Bot Token Scopes (or update the app from "
+        "manifests/slack.yaml), then reinstall the app to the workspace.",
+    )
+
+
+CHECK_SCOPES_UNKNOWN = "auth.test did not say which scopes were granted (no x-oauth-scopes header)"
+CHECK_AFTER_TOKEN = "not checked: the bot token did not pass auth.test"
+CHECK_APP_TOKEN_UNSET = "not set (only `reschedule-bot socket` needs it)"
+CHECK_APP_TOKEN_OK = "apps.connections.open accepted it (the connection it offered was not used)"
+
+
+def check_app_token_rejected(error: str) -> tuple[str, str]:
+    return (
+        f"Slack rejected SLACK_APP_TOKEN ({error})",
+        "create an App-Level Token (xapp-…) with the connections:write scope under Basic Information → App-Level "
+        "Tokens, and enable Socket Mode (manifests/slack.socket.yaml).",
+    )
+
+
+def check_trigger_name(env_name: str) -> str:
+    return f"trigger.dev {env_name}"
+
+
+def check_trigger_ok(status: int | None) -> str:
+    answer = "404" if status == 404 else str(status or "a run")
+    return f"the key works (a made-up run id answered {answer})"
+
+
+def check_trigger_rejected(env_name: str, status: int | None) -> tuple[str, str]:
+    return (
+        f"Trigger.dev rejected the key for {env_name} ({status})",
+        f"copy {env_name}'s secret key (tr_prod_…, tr_stg_…) from the Trigger.dev dashboard → your project → API "
+        "keys into TRIGGER_SECRET_KEY or TRIGGER_SECRET_KEYS; a public key, a personal access token or a revoked "
+        "key is refused.",
+    )
+
+
+def check_trigger_unreachable(error: str) -> tuple[str, str]:
+    return (
+        f"Trigger.dev did not answer usefully ({error})",
+        "check TRIGGER_API_URL (default https://api.trigger.dev; self-hosted instances use their own) and that "
+        "this host can reach it, then run check again.",
+    )
+
+
+def check_trigger_unexpected(status: int | None, server_message: str) -> tuple[str, str]:
+    return (
+        f"unexpected answer {status}: {server_message or 'no message'}",
+        "check that TRIGGER_API_URL points at the Trigger.dev API (not the dashboard) and that the key is an "
+        "environment secret key.",
+    )
+
+
+CHECK_DATABASE = "database"
+
+
+def check_database_ok(version: int) -> str:
+    return f"reachable; schema at version {version} (current)"
+
+
+def check_database_missing_file(path: str) -> tuple[str, str]:
+    return (
+        f"the SQLite file {path} does not exist yet",
+        "run `reschedule-bot migrate` (it creates the file and the schema), or fix DATABASE_URL.",
+    )
+
+
+def check_database_behind(version: int, latest: int) -> tuple[str, str]:
+    found = "no schema yet" if version == 0 else f"schema at version {version}"
+    return (
+        f"reachable; {found}, this bot needs version {latest}",
+        "run `reschedule-bot migrate` (the Procfile's release step does); check changed nothing.",
+    )
+
+
+def check_database_ahead(version: int, latest: int) -> tuple[str, str]:
+    return (
+        f"reachable; schema at version {version}, newer than this bot knows ({latest})",
+        "a newer reschedule-bot migrated this database: deploy that version (or a newer one) here too.",
+    )
+
+
+def check_database_unreachable(error: str) -> tuple[str, str]:
+    return (
+        f"did not answer ({error})",
+        "check DATABASE_URL (host, port, database name, user and password) and that the database is running and "
+        "reachable from this host.",
+    )
+
+
+CHECK_ACCESS = "access rules"
+CHECK_ACCESS_NONE = "none set: everyone may move runs in every environment"
+
+
+def check_access_rule(variable: str, applies_to: list[str], users: int, groups: int, channels: int) -> str:
+    limits = f"{users} users, {groups} groups, {channels} channels" if users or groups or channels else "open to all"
+    if not applies_to:
+        return f"{variable} ({limits}) applies to no configured environment yet (it names a kind)"
+    return f"{variable} ({limits}) → {', '.join(applies_to)}"
+
+
+def check_confirmations(applies_to: list[str]) -> str:
+    return f"confirmations → {', '.join(applies_to) or 'none'}"
+
+
+CHECK_ACCESS_FIX = "fix the variables named above (README.md, section Environments, access and the audit trail)."
+
+
+def check_group_name(group_id: str) -> str:
+    return f"user group {group_id}"
+
+
+def check_group_ok(members: int) -> str:
+    return f"readable with usergroups.users.list ({members} members)"
+
+
+def check_group_failed(error: str) -> tuple[str, str]:
+    if error == "missing_scope":
+        fix = "grant the usergroups:read scope (manifests/slack.yaml) and reinstall the app to the workspace."
+    elif error in ("no_such_subteam", "subteam_not_found", "invalid_arguments"):
+        fix = (
+            "the id names no user group in this workspace: copy the group's id (S…) from Slack → People → User "
+            "groups, and correct ACCESS__<ENV>__GROUPS."
+        )
+    else:
+        fix = "Slack did not list the group's members, so nobody could pass a rule naming it; run check again."
+    return f"unreadable: usergroups.users.list failed ({error})", fix
+
+
+# --- Demo ----------------------------------------------------------------------------------------------------------
+
+DEMO_SUMMARY_NOTE = ":test_tube: *Demo:* a simulated Trigger.dev — nothing real was moved."
+DEMO_FALLBACK_NOTE = "demo: a simulated Trigger.dev"
+DEMO_STARTED = "demo mode: Trigger.dev is simulated in this process (bot/demo.py); no real run can be moved"
+
+
+def config_demo_with_key(variables: list[str]) -> str:
+    names = " and ".join(variables)
+    return (
+        f"  - --demo uses a simulated Trigger.dev, but {names} {'is' if len(variables) == 1 else 'are'} also set: "
+        f"unset {names} to try the demo, or run without --demo to use the real Trigger.dev."
+    )
