@@ -336,3 +336,29 @@ def test_serve_demo_process_starts_with_only_slack_settings(tmp_path: Path) -> N
         with BotProcess(env, log_path=tmp_path / "bot.log", demo=True) as process:
             assert httpx.get(process.url + "/healthz").json() == {"ok": True}
         assert messages.DEMO_STARTED in process.log_text()
+
+
+def test_a_summary_says_demo_only_in_demo_mode() -> None:
+    from bot.domain.environments import Environment
+    from bot.domain.runs import Run
+    from bot.render.controls import Controls
+    from bot.render.summary import run_summary
+
+    run = Run.from_api({"id": demo.RUN_DIGEST, "status": "DELAYED", "taskIdentifier": "send-weekly-digest"})
+    env = Environment("prod", "Prod", "prod")
+    url = dashboard_url(demo.DEMO_DASHBOARD_URL, run.id)
+    assert messages.DEMO_SUMMARY_NOTE not in json.dumps(run_summary(run, env, url).blocks, ensure_ascii=False)
+    for summary in (
+        run_summary(run, env, url, demo=True),
+        run_summary(run, env, url, controls=Controls(now=START, confirm=False, demo=True)),
+    ):
+        assert messages.DEMO_SUMMARY_NOTE in json.dumps(summary.blocks, ensure_ascii=False)
+        assert messages.DEMO_FALLBACK_NOTE in summary.text
+
+
+@pytest.mark.parametrize("mode", ["serve", "socket"])
+def test_serve_and_socket_take_demo(mode: str) -> None:
+    from bot.__main__ import _parser
+
+    assert _parser().parse_args([mode, "--demo"]).demo
+    assert not _parser().parse_args([mode]).demo
