@@ -6,6 +6,7 @@ so the session can number them.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
+from rich.table import Table
 from rich.text import Text
 
 Block = dict[str, Any]
@@ -152,8 +154,14 @@ def blocks(
         if kind == "section":
             if block.get("text"):
                 shown.append(_text_of(block["text"], tz, now))
-            for field_ in block.get("fields") or []:
-                shown.append(Text("  ").append(_text_of(field_, tz, now)))
+            fields = [_text_of(field_, tz, now) for field_ in block.get("fields") or []]
+            if fields:  # Slack shows a section's fields two to a row
+                grid = Table.grid(padding=(0, 4))
+                grid.add_column()
+                grid.add_column()
+                for left, right in itertools.zip_longest(fields[::2], fields[1::2], fillvalue=Text("")):
+                    grid.add_row(left, right)
+                shown.append(grid)
         elif kind == "context":
             line = Text(style="dim")
             for element in block.get("elements") or []:
