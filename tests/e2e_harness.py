@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import hmac
+import io
 import itertools
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -20,6 +23,7 @@ from typing import Any, Self
 from urllib.parse import quote, urlencode
 
 import httpx
+import pytest
 
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -156,6 +160,32 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
         text=True,
         timeout=timeout,
     )
+
+
+def run_in_process(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """What `run_cli` does, in this process (no interpreter start-up): `bot.__main__.main(args)` with `env` as the
+    only settings, from `cwd` (so no .env leaks in), stdout and stderr captured, logging put back afterwards."""
+    from bot.__main__ import main
+    from bot.settings import Settings
+
+    names = frozenset(name.upper() for name in Settings.model_fields)
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.upper() in names or name.upper().startswith("ACCESS__"):
+                patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        patch.chdir(cwd)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(args)
+        finally:
+            root.handlers[:], _ = saved
+            root.setLevel(saved[1])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def free_port() -> int:

@@ -1,4 +1,7 @@
-"""`reschedule-bot check` as a process against the fakes: everything good, then each credential bad in turn.
+"""`reschedule-bot check` against the fakes: everything good, then each credential bad in turn.
+
+The command runs in this process with only the given environment (as `python -m bot check` would read it); one test
+runs it as a process, for the command line itself.
 
 Each run asserts the exit code, the line that fails (and that it says what to do), and that no token, signing
 secret or key from the environment appears in stdout or stderr.
@@ -6,6 +9,7 @@ secret or key from the environment appears in stdout or stderr.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -15,7 +19,7 @@ import yaml
 
 from bot import check
 from bot.storage import db
-from tests.e2e_harness import BOT_TOKEN, PROD_KEY, SIGNING_SECRET, bot_env, free_port, run_cli
+from tests.e2e_harness import BOT_TOKEN, PROD_KEY, SIGNING_SECRET, bot_env, free_port, run_cli, run_in_process
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 
@@ -32,13 +36,20 @@ def good(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> di
     fake_slack.app_token = APP_TOKEN
     fake_slack.add_usergroup(GROUP, ["U111", "U222"], handle="platform")
     env = bot_env(fake_slack, fake_trigger, tmp_path, SLACK_APP_TOKEN=APP_TOKEN, ACCESS__PROD__GROUPS=GROUP)
-    result = run_cli(["migrate"], env, tmp_path)
-    assert result.returncode == 0, result.stderr
+    asyncio.run(_migrate(env["DATABASE_URL"]))
     return env
 
 
-def _check(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = run_cli(["check"], env, cwd)
+async def _migrate(url: str) -> None:
+    engine = db.create_engine(url)
+    try:
+        await db.migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+def _check(env: dict[str, str], cwd: Path, *, as_process: bool = False) -> subprocess.CompletedProcess[str]:
+    result = run_cli(["check"], env, cwd) if as_process else run_in_process(["check"], env, cwd)
     output = result.stdout + result.stderr
     for secret in (BOT_TOKEN, SIGNING_SECRET, PROD_KEY, APP_TOKEN, DB_PASSWORD, *_secrets_in(env)):
         assert secret not in output, f"a secret was printed:\n{output}"
@@ -76,7 +87,7 @@ def test_required_scopes_are_the_manifests() -> None:
 
 
 def test_everything_good_passes_every_line(good: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> None:
-    result = _check(good, tmp_path)
+    result = _check(good, tmp_path, as_process=True)  # the command line itself, once
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     report = lines[1:-1]

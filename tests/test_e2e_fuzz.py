@@ -25,7 +25,7 @@ from tests.inprocess import InProcessBot
 
 pytestmark = pytest.mark.e2e
 
-REQUESTS = 300
+REQUESTS = 200
 ODD_VALUES: list[Any] = [None, 0, -1, 10**20, 1.5, True, "", "x" * 300, "run_", [], [None], {}, {"id": 5}, "\u0000"]
 
 

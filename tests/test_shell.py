@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot import demo
-from tests.e2e_harness import run_cli
+from tests.e2e_harness import run_cli, run_in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +20,7 @@ def shell(tmp_path: Path, *lines: str, env: dict[str, str] | None = None) -> sub
     args = ["shell", "--demo", "--timezone", "UTC"]
     for line in lines:
         args += ["-c", line]
-    done = run_cli(args, {"COLUMNS": "120", **(env or {})}, tmp_path)
+    done = run_in_process(args, {"COLUMNS": "120", **(env or {})}, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     return done
@@ -73,7 +73,7 @@ def test_history_lists_what_this_session_did(tmp_path: Path) -> None:
 def test_an_access_rule_refuses_as_it_would_in_slack_and_another_user_passes(tmp_path: Path) -> None:
     refused = shell(tmp_path, f"/reschedule {demo.RUN_DIGEST} 5h", env={"ACCESS__PROD__USERS": "U0ONCALL"}).stdout
     assert "Nothing was changed: Prod runs can be moved by @U0ONCALL" in refused
-    allowed = run_cli(
+    allowed = run_in_process(
         ["shell", "--demo", "--user", "U0ONCALL", "-c", f"/reschedule {demo.RUN_DIGEST} 5h"],
         {"ACCESS__PROD__USERS": "U0ONCALL", "COLUMNS": "120"},
         tmp_path,

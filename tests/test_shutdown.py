@@ -53,7 +53,7 @@ def test_a_deadline_longer_than_the_grace_period_allows_stops_the_process_at_sta
 def test_sigterm_during_a_move_finishes_it_answers_the_person_audits_it_and_exits_0_in_time(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:
-    env = bot_env(fake_slack, fake_trigger, tmp_path, TRIGGER_DEADLINE="4", SHUTDOWN_GRACE="20")
+    env = bot_env(fake_slack, fake_trigger, tmp_path, TRIGGER_DEADLINE="2", SHUTDOWN_GRACE="20")
     run = fake_trigger.add_run(PROD_ENV)
     fake_trigger.answer_late("POST", RESCHEDULE)  # applied at once, answered only after the bot gave up
     with BotProcess(env, log_path=tmp_path / "bot.log") as process:
