@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from slack_bolt.request.async_request import AsyncBoltRequest
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -56,7 +56,11 @@ def asgi_app(bot: Bot, *, clock: Clock = time.time) -> Starlette:
         raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET")
 
     async def events(request: Request) -> Response:
-        raw = await read_bounded(request, MAX_BODY_BYTES)
+        try:
+            raw = await read_bounded(request, MAX_BODY_BYTES)
+        except ClientDisconnect:
+            log.info("a client went away before sending its whole body")
+            return Response("incomplete request", status_code=400)
         if raw is None:
             log.warning("refused a request body over %d bytes", MAX_BODY_BYTES)
             return Response("request too large", status_code=413, headers={"Connection": "close"})

@@ -340,3 +340,14 @@ def test_when_the_channel_refuses_too_the_reply_arrives_by_dm(
     assert messages.not_delayed(run["id"], "Executing", "send-reminder")[:40] in posted[0]["text"]
     log = bot.log_text()
     assert lines_with(log, "response_url post refused") and lines_with(log, "chat.postEphemeral to C0PRIVATE failed")
+
+
+def test_a_client_that_goes_away_mid_body_gets_no_500_and_leaves_no_traceback(bot: BotProcess) -> None:
+    host, port = "127.0.0.1", int(bot.url.rsplit(":", 1)[1])
+    with socket.create_connection((host, port), timeout=5) as conn:
+        conn.sendall(b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial")
+    time.sleep(0.3)
+    assert httpx.get(bot.url + "/healthz").status_code == 200
+    log = bot.log_text()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+    assert lines_with(log, "a client went away before sending its whole body")

@@ -169,3 +169,26 @@ def test_a_payloads_bot_access_token_never_replaces_the_bots_own(
     payload["bot_access_token"] = "xoxb-someone-elses-token"
     sender.interaction(payload)
     assert "submit" in wait_form(fake_slack)  # the fake refuses any token but the bot's with invalid_auth
+
+
+IN_GRID = {"team": {"id": "T111", "enterprise_id": "E0ORG"}, "enterprise": {"id": "E0ORG"}}
+
+
+@pytest.mark.parametrize(
+    ("fields", "refused"),
+    [
+        ({**IN_GRID, "is_ext_shared_channel": True}, True),
+        (IN_GRID, False),  # a colleague from another workspace of the organisation
+        ({"team": {"id": "T111"}}, True),
+    ],
+    ids=["grid-slack-connect", "grid-other-workspace", "plain-slack-connect"],
+)
+def test_turning_slack_connect_off_refuses_other_organisations_in_a_grid_too(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, fields: dict[str, Any], refused: bool
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    sender, _ = start(ALLOW_SLACK_CONNECT="false")
+    url = fake_slack.new_response_url()
+    sender.interaction({**click(run["id"], url, team="T111", user_team="T0OTHER"), **fields})
+    answer = fake_slack.wait_for(lambda: fake_slack.responses(url))[0]
+    assert (answer.get("text") == messages.FOREIGN_WORKSPACE) is refused

@@ -77,3 +77,17 @@ async def test_claims_made_at_once_are_batched_and_each_key_is_first_once_on_sql
 
 async def test_claims_made_at_once_are_batched_and_each_key_is_first_once_on_postgresql(postgres: str) -> None:
     await check_concurrent_claims(postgres)
+
+
+async def test_a_claim_the_database_cannot_take_strands_no_one_in_its_batch(tmp_path: Path) -> None:
+    engine = db.create_engine(f"sqlite:///{tmp_path}/replays.sqlite3")
+    try:
+        await db.migrate(engine)
+        guard = ReplayGuard(engine)
+        results = await asyncio.wait_for(
+            asyncio.gather(guard.first_time("legit"), guard.first_time("x\ud800"), guard.first_time("other")), 5
+        )
+        assert results == [True, True, True]
+        assert await guard.first_time("legit") is False
+    finally:
+        await engine.dispose()

@@ -142,3 +142,32 @@ async def test_flush_with_a_deadline_logs_what_is_still_unwritten(caplog: pytest
         assert len(fallback) == 1 and '"run_id": "run_cm9k2x7ab000108l5ghf2d1qz"' in fallback[0]
     finally:
         await engine.dispose()
+
+
+async def test_a_record_the_database_cannot_take_does_not_lose_the_others_in_its_batch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from datetime import UTC, datetime
+
+    from bot.domain.audit import AuditRecord, Outcome
+    from bot.storage import db
+    from bot.storage.audit import AuditLog
+
+    engine = db.create_engine(f"sqlite:///{tmp_path}/audit.sqlite3")
+    try:
+        await db.migrate(engine)
+        audit = AuditLog(engine)
+        at = datetime.now(UTC)
+        good = AuditRecord(at=at, team_id="T1", user_id="U1", channel_id="C1", surface="command",
+                           outcome=Outcome.RESCHEDULED, run_id="run_good")
+        bad = AuditRecord(at=at, team_id="T1", user_id="U\ud800", channel_id="C1", surface="command",
+                          outcome=Outcome.RESCHEDULED, run_id="run_bad")
+        with caplog.at_level("WARNING"):
+            audit.record(good)
+            audit.record(bad)
+            audit.record(good)
+            await audit.flush(5)
+        assert [r.run_id for r in await audit.for_run("run_good")] == ["run_good", "run_good"]
+        assert sum("audit_fallback" in line and "run_bad" in line for line in caplog.text.splitlines()) == 1
+    finally:
+        await engine.dispose()

@@ -38,11 +38,20 @@ def problem(
     sender_app = body.get("api_app_id")
     if app_id and sender_app and sender_app != app_id:
         return f"app {sender_app}"
+    if not allow_slack_connect and _from_another_organisation(body, workspace, enterprise):
+        return "a Slack Connect user of another organisation"
+    return None
+
+
+def _from_another_organisation(body: dict[str, Any], workspace: str | None, enterprise: str | None) -> bool:
+    """Outside Enterprise Grid, a user whose own team is not the workspace is from another organisation. Inside a
+    Grid, users of the organisation's other workspaces are colleagues: there, only a channel shared with another
+    organisation (Slack Connect, `is_ext_shared_channel`) brings in someone from outside it."""
     user = body.get("user")
     user_team = user.get("team_id") if isinstance(user, dict) else None
-    if not allow_slack_connect and user_team and user_team != workspace and not enterprise:
-        return f"a Slack Connect user of team {user_team}"
-    return None
+    if not user_team or user_team == workspace:
+        return False
+    return body.get("is_ext_shared_channel") is True if enterprise else True
 
 
 def register(app: AsyncApp, team_id: str | None, app_id: str | None, allow_slack_connect: bool = True) -> None:

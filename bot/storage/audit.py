@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 MAX_BATCH = 200
+WriteOutcome = Literal["stored", "unavailable", "rejected"]
 Listener = Callable[["AuditRecord"], Awaitable[None]]
 
 
@@ -109,7 +110,12 @@ class AuditLog:
         while self._queue:
             self._writing, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             batch = self._writing
-            if not await self._write(batch):
+            outcome = await self._write(batch)
+            if outcome == "rejected" and len(batch) > 1:  # one bad record must not take the others with it
+                for entry in batch:
+                    if await self._write([entry]) != "stored":
+                        log.error("audit_fallback %s", entry.as_json())
+            elif outcome != "stored":
                 for entry in batch:
                     log.error("audit_fallback %s", entry.as_json())
             self._writing = []
@@ -126,21 +132,26 @@ class AuditLog:
                 except Exception:
                     log.exception("audit listener failed")
 
-    async def _write(self, batch: Sequence[AuditRecord]) -> bool:
+    async def _write(self, batch: Sequence[AuditRecord]) -> WriteOutcome:
+        """Store `batch` in one transaction: "stored", "unavailable" (the database, after the retries) or
+        "rejected" (something other than the database being away, e.g. a value it cannot take: not retried)."""
         if self.engine is None:
-            return False
+            return "unavailable"
         waits = (*self.retry_waits, None)
         for attempt, wait in enumerate(waits, start=1):
             try:
                 async with self.engine.begin() as conn:
                     await conn.execute(audit_events.insert(), [asdict(entry) for entry in batch])
-                return True
+                return "stored"
             except (SQLAlchemyError, OSError, TimeoutError) as exc:
                 log.warning("audit write attempt %d failed: %s", attempt, type(exc).__name__)
                 if wait is None:
-                    return False
+                    return "unavailable"
                 await self.sleep(wait)
-        return False
+            except Exception as exc:
+                log.warning("audit write refused: %s", type(exc).__name__)
+                return "rejected"
+        return "unavailable"
 
     async def for_user(self, team_id: str, user_id: str, limit: int = 15) -> list[AuditRecord]:
         """A person's most recent attempts, newest first."""

@@ -70,14 +70,17 @@ class ReplayGuard:
     async def _write_claims(self, engine: AsyncEngine) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting, {}
+            new: set[str] = set(batch)  # whatever goes wrong, nobody waits forever: the request goes on
             try:
                 new = await self._insert(engine, list(batch))
             except (SQLAlchemyError, OSError, TimeoutError) as exc:
                 log.warning("replay guard: database unavailable (%s); checking this process only", type(exc).__name__)
-                new = set(batch)
-            for key, claim in batch.items():
-                if not claim.done():
-                    claim.set_result(key in new)
+            except Exception as exc:  # a value the driver cannot take, for one: never strand the batch
+                log.warning("replay guard: could not write claims (%s); checking this process only", type(exc).__name__)
+            finally:
+                for key, claim in batch.items():
+                    if not claim.done():
+                        claim.set_result(key in new)
 
     async def _insert(self, engine: AsyncEngine, keys: list[str]) -> set[str]:
         """Insert the keys that are not there yet; the set of those inserted."""
