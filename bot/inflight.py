@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -24,22 +24,39 @@ Tell = Callable[[str], Awaitable[object]]
 @dataclass(slots=True)
 class Job:
     """One piece of acknowledged work: what it is (for the person and the log), who asked (an `Actor`), how to
-    reach them, and whether its outcome is already in the audit trail."""
+    reach them, whether an outcome of it is in the audit trail, and the moves it has sent to Trigger.dev whose
+    outcome is not recorded yet (run id → environment name)."""
 
     what: str
     actor: Any = None
     tell: Tell | None = None
     recorded: bool = False
+    moving: dict[str, str] = field(default_factory=dict)
+    task: asyncio.Task[Any] | None = None
+
+    @property
+    def unaccounted(self) -> bool:
+        """Shutdown must record and tell: a move in flight, or nothing recorded at all yet."""
+        return bool(self.moving) or not self.recorded
 
 
 CURRENT_JOB: ContextVar[Job | None] = ContextVar("current_job", default=None)
 
 
-def outcome_recorded() -> None:
-    """Called by the audit path: the job at hand (if any) has its outcome recorded."""
+def move_started(run_id: str, env_name: str) -> None:
+    """Called by the action path as a reschedule is sent: until its outcome is recorded, it is in flight."""
+    job = CURRENT_JOB.get()
+    if job is not None:
+        job.moving[run_id] = env_name
+
+
+def outcome_recorded(run_id: str | None = None) -> None:
+    """Called by the audit path: the job at hand (if any) has an outcome recorded, for `run_id` when given."""
     job = CURRENT_JOB.get()
     if job is not None:
         job.recorded = True
+        if run_id is not None:
+            job.moving.pop(run_id, None)
 
 
 class InFlight:
@@ -53,7 +70,7 @@ class InFlight:
 
     @asynccontextmanager
     async def work(self, what: str = "", actor: Any = None, tell: Tell | None = None) -> AsyncIterator[Job]:
-        job = Job(what, actor, tell)
+        job = Job(what, actor, tell, task=asyncio.current_task())
         self._next += 1
         number = self._next
         self._jobs[number] = job
@@ -87,7 +104,7 @@ class InFlight:
 
     async def tell_unfinished(self, message: Callable[[str], str], timeout: float) -> None:
         """Tell each unfinished job's person `message(job.what)`, all at once, within `timeout` seconds."""
-        jobs = [job for job in self.unfinished() if job.tell is not None and not job.recorded]
+        jobs = [job for job in self.unfinished() if job.tell is not None and job.unaccounted]
         calls = [_quietly(job.tell(message(job.what))) for job in jobs if job.tell is not None]
         if not calls:
             return
@@ -102,3 +119,13 @@ async def _quietly(call: Awaitable[object]) -> None:
         await call
     except Exception as exc:
         log.warning("could not tell a person their work did not finish: %s", type(exc).__name__)
+
+
+async def cancel_unfinished(jobs: list[Job], timeout: float) -> None:
+    """Stop what is still running once it has been accounted for, before the clients it uses are closed, so it
+    cannot post or record anything after the person was told it did not finish."""
+    tasks = [job.task for job in jobs if job.task is not None and not job.task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)

@@ -18,7 +18,7 @@ from bot.domain.audit import AuditRecord, Outcome
 from bot.domain.delays import to_api_delay
 from bot.domain.environments import Environment
 from bot.domain.runs import NOT_STARTED, Run
-from bot.inflight import outcome_recorded
+from bot.inflight import move_started, outcome_recorded
 from bot.logs import redact
 from bot.storage.audit import AuditLog
 from bot.trigger.client import Deadline, TriggerClient
@@ -270,6 +270,7 @@ class Rescheduler:
             if not run.is_delayed:
                 raise NotDelayed(run, env)
             delay = RUN_NOW_DELAY if when is None else to_api_delay(when)
+            move_started(run.id, env.name)  # from here until its outcome is recorded, shutdown accounts for it
             try:
                 moved = await _tagged(located.target.client.reschedule_run(run.id, delay, deadline), env)
             except OutcomeUnknown as exc:
@@ -381,7 +382,7 @@ class Rescheduler:
         error: str | None = None,
     ) -> None:
         """Add one attempt to the audit trail (in the background; never delays or fails the action)."""
-        outcome_recorded()
+        outcome_recorded(run_id)
         if self.audit is None:
             return
         self.audit.record(

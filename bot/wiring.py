@@ -15,6 +15,8 @@ from bot import messages, shutdown
 from bot.access_check import AccessCheck
 from bot.demo import DemoTrigger
 from bot.domain.audit import Outcome
+from bot.inflight import Job, cancel_unfinished
+from bot.render.mrkdwn import code, truncate
 from bot.rescheduler import EnvironmentClient, Rescheduler
 from bot.settings import Settings
 from bot.slack import audit_channel, workspace
@@ -60,17 +62,36 @@ class Bot:
         """
         inflight = self.deps.inflight
         if not await inflight.drain(shutdown.drain_seconds(self.shutdown_grace)):
-            for job in inflight.unfinished():
+            unfinished = inflight.unfinished()
+            for job in unfinished:
                 log.warning("unfinished at shutdown: %s", job.what)
-                if not job.recorded and job.actor is not None:
-                    self.deps.rescheduler.record(job.actor, Outcome.UNKNOWN, error="the bot shut down before finishing")
-            await inflight.tell_unfinished(messages.shutdown_interrupted, shutdown.TELL_SECONDS)
+                self._record_unfinished(job)
+            await inflight.tell_unfinished(_interrupted, shutdown.TELL_SECONDS)
+            await cancel_unfinished(unfinished, shutdown.MARGIN_SECONDS)
         await self.audit.flush(shutdown.FLUSH_SECONDS)
         await self.http.aclose()
         await self.engine.dispose()
         session = self.app.client.session
         if session is not None:
             await session.close()
+
+
+    def _record_unfinished(self, job: Job) -> None:
+        """Each move the job had in flight, and the job itself if nothing of it was recorded, is recorded unknown."""
+        if job.actor is None:
+            return
+        rescheduler = self.deps.rescheduler
+        envs = {target.env.name: target.env for target in rescheduler.targets}
+        for run_id, env_name in list(job.moving.items()):
+            error = "the bot shut down before Trigger.dev answered"
+            rescheduler.record(job.actor, Outcome.UNKNOWN, env=envs.get(env_name), run_id=run_id, error=error)
+        if not job.recorded and not job.moving:
+            rescheduler.record(job.actor, Outcome.UNKNOWN, error="the bot shut down before finishing")
+
+
+def _interrupted(what: str) -> str:
+    """The shutdown notice, with what the person typed shown safely (escaped, in a code span, bounded)."""
+    return messages.shutdown_interrupted(code(truncate(what, 100))[1:-1])
 
 
 async def check_slack(settings: Settings) -> AuthorizeResult | None:

@@ -351,3 +351,19 @@ def test_a_client_that_goes_away_mid_body_gets_no_500_and_leaves_no_traceback(bo
     log = bot.log_text()
     assert "Traceback" not in log and "Exception in ASGI application" not in log
     assert lines_with(log, "a client went away before sending its whole body")
+
+
+def test_a_move_whose_summary_cannot_be_posted_is_still_told_when_dms_are_off(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Any
+) -> None:
+    from tests.e2e_harness import bot_env
+    from tests.inprocess import InProcessBot
+
+    run = fake_trigger.add_run(PROD_ENV)
+    env = bot_env(fake_slack, fake_trigger, tmp_path, DM_CONFIRMATIONS="false")
+    with InProcessBot(env, log_path=tmp_path / "bot.log") as served:
+        sender = SlackSender(served.events_url, SIGNING_SECRET)
+        sender.command(f"{run['id']} 2h", response_url=fake_slack.url + "/response/expired", channel_id="C111")
+        told = fake_slack.wait_for(lambda: fake_slack.ephemerals)
+    assert told[0]["user"] == "U111" and "rescheduled" in told[0]["text"]
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1

@@ -52,3 +52,14 @@ async def test_a_version_2_database_is_upgraded_and_keeps_its_rows(url: str) -> 
         assert (record.user_id, record.user_team_id, record.enterprise_id) == ("U1", None, None)
     finally:
         await engine.dispose()
+
+
+async def test_several_processes_migrating_a_new_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/new.sqlite3"
+    engines = [db.create_engine(url) for _ in range(4)]
+    try:
+        versions = await asyncio.gather(*(db.migrate(engine) for engine in engines))
+        assert versions == [db.LATEST] * 4
+    finally:
+        for engine in engines:
+            await engine.dispose()

@@ -13,6 +13,8 @@ import pytest
 from pydantic import SecretStr
 
 from bot import messages, settings, shutdown, wiring
+from bot.domain.audit import Outcome
+from bot.inflight import move_started
 from bot.rescheduler import Actor
 from bot.settings import Settings
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, BotProcess, SlackSender, bot_env
@@ -107,3 +109,41 @@ async def test_work_still_unfinished_when_the_drain_ends_is_audited_as_unknown_a
     assert "unfinished at shutdown: /reschedule run_x 2h" in caplog.text
     rows = sqlite3.connect(tmp_path / "bot.sqlite3").execute("SELECT outcome, user_id, error FROM audit_events")
     assert rows.fetchall() == [("unknown", "U111", "the bot shut down before finishing")]
+
+
+async def test_a_form_moving_several_runs_accounts_for_each_move_still_in_flight(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    config = Settings(
+        slack_bot_token=SecretStr(BOT_TOKEN),
+        slack_signing_secret=SecretStr(SIGNING_SECRET),
+        trigger_secret_key=SecretStr(PROD_KEY),
+        slack_api_url=fake_slack.api_url,
+        database_url=SecretStr(f"sqlite:///{tmp_path}/bot.sqlite3"),
+    )
+    bot = wiring.build(config)
+    bot.shutdown_grace = 8.0  # a drain of one second
+    await bot.start()
+    told: list[str] = []
+    started = asyncio.Event()
+
+    async def tell(text: str) -> bool:
+        told.append(text)
+        return True
+
+    async def two_runs() -> None:
+        actor = Actor("U111", "T111", "C111", "modal", "2h")
+        async with bot.deps.inflight.work("reschedule run_a, run_b (2h)", actor, tell):
+            move_started("run_a", "prod")
+            bot.deps.rescheduler.record(actor, Outcome.RESCHEDULED, run_id="run_a")  # the first one landed
+            move_started("run_b", "prod")  # the second is in flight when the drain ends
+            started.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(two_runs())
+    await started.wait()
+    await bot.aclose()
+    assert task.cancelled()  # stopped before the clients it uses were closed
+    assert told == [messages.shutdown_interrupted("reschedule run_a, run_b (2h)")]
+    rows = sqlite3.connect(tmp_path / "bot.sqlite3").execute("SELECT run_id, outcome, environment FROM audit_events")
+    assert sorted(rows.fetchall()) == [("run_a", "rescheduled", None), ("run_b", "unknown", "prod")]

@@ -13,6 +13,7 @@ import hmac
 import itertools
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -243,7 +244,8 @@ class Session:
     # ----------------------------------------------------------------------------------------------- plumbing
 
     def trigger_id(self) -> str:
-        return f"{int(time.time())}.{next(self._triggers)}.shell"
+        """Unique across sessions too: two shells sharing a database must not look like replays of each other."""
+        return f"{int(time.time())}.{next(self._triggers)}.{uuid.uuid4().hex}"
 
     async def send(self, body: bytes) -> dict[str, Any]:
         """POST `body` as Slack would (form-encoded, signed now); the acknowledgement's JSON body, if any."""

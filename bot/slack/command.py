@@ -235,6 +235,8 @@ async def _act(
         )
         note = messages.summary_post_failed(escape(problem)) if problem else ""
         where = messages.where_channel(actor.channel_id)
-        await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
+        dm_sent = await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
+        if note and not dm_sent:  # the summary did not reach the channel: say so by whatever route works
+            await tell(note)
     except Exception as exc:
         await tell(moved_but(exc, "command"))

@@ -46,10 +46,11 @@ async def send_text(client: AsyncWebClient, user_id: str, text: str) -> bool:
 
 async def confirm(
     client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult, actor: Actor, where: str, note: str = ""
-) -> None:
-    """DM `actor` the run, task, environment, previous → new time, where it happened, Undo and Open."""
+) -> bool:
+    """DM `actor` the run, task, environment, previous → new time, where it happened, Undo and Open. True when
+    the DM was delivered (False when DMs are off or Slack refused it: a `note` then needs another route)."""
     if not deps.dm_confirmations:
-        return
+        return False
     action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=deps.rescheduler.now())
     head = messages.dm_head(escape(moved.run.task_identifier), escape(moved.env.title), where)
     summary = run_summary(
@@ -64,3 +65,5 @@ async def confirm(
         await client.chat_postMessage(channel=actor.user_id, text=summary.text, blocks=summary.blocks)
     except Exception as exc:
         log.warning("could not DM the confirmation to %s: %s", actor.user_id, slack_error(exc))
+        return False
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
@@ -118,11 +120,26 @@ async def _v3(conn: AsyncConnection) -> None:
 Migration = Callable[[AsyncConnection], Awaitable[None]]
 MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3)]
 LATEST = MIGRATIONS[-1][0]
+SQLITE_MIGRATE_ATTEMPTS = 5
 _LOCK_ID = 0x5245_5343  # pg_advisory_xact_lock key: one migrator at a time across processes
 
 
 async def migrate(engine: AsyncEngine) -> int:
-    """Create or upgrade the schema; returns the version now in place. Safe to run from several processes."""
+    """Create or upgrade the schema; returns the version now in place. Safe to run from several processes:
+    PostgreSQL serialises migrators with an advisory lock; on SQLite a process that loses the race to create a
+    table (or finds the file locked) tries again once the winner is done, and then finds the schema current."""
+    for attempt in range(1, SQLITE_MIGRATE_ATTEMPTS + 1):
+        try:
+            return await _migrate_once(engine)
+        except OperationalError as exc:
+            lost_race = "already exists" in str(exc) or "locked" in str(exc)
+            if engine.dialect.name != "sqlite" or not lost_race or attempt == SQLITE_MIGRATE_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.1 * attempt)
+    raise AssertionError("unreachable")
+
+
+async def _migrate_once(engine: AsyncEngine) -> int:
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
