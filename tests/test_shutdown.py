@@ -74,17 +74,20 @@ def test_sigterm_during_a_move_finishes_it_answers_the_person_audits_it_and_exit
     assert "Traceback" not in process.log_text()
 
 
-async def test_work_still_unfinished_when_the_drain_ends_is_audited_as_unknown_and_told(
-    fake_slack: FakeSlack, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    config = Settings(
+def settings_for(fake_slack: FakeSlack, tmp_path: Path) -> Settings:
+    return Settings(
         slack_bot_token=SecretStr(BOT_TOKEN),
         slack_signing_secret=SecretStr(SIGNING_SECRET),
         trigger_secret_key=SecretStr(PROD_KEY),
         slack_api_url=fake_slack.api_url,
         database_url=SecretStr(f"sqlite:///{tmp_path}/bot.sqlite3"),
     )
-    bot = wiring.build(config)
+
+
+async def test_work_still_unfinished_when_the_drain_ends_is_audited_as_unknown_and_told(
+    fake_slack: FakeSlack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = wiring.build(settings_for(fake_slack, tmp_path))
     bot.shutdown_grace = 8.0  # a drain of one second, so the test does not wait for a real grace period
     await bot.start()
     told: list[str] = []
@@ -114,14 +117,7 @@ async def test_work_still_unfinished_when_the_drain_ends_is_audited_as_unknown_a
 async def test_a_form_moving_several_runs_accounts_for_each_move_still_in_flight(
     fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
-    config = Settings(
-        slack_bot_token=SecretStr(BOT_TOKEN),
-        slack_signing_secret=SecretStr(SIGNING_SECRET),
-        trigger_secret_key=SecretStr(PROD_KEY),
-        slack_api_url=fake_slack.api_url,
-        database_url=SecretStr(f"sqlite:///{tmp_path}/bot.sqlite3"),
-    )
-    bot = wiring.build(config)
+    bot = wiring.build(settings_for(fake_slack, tmp_path))
     bot.shutdown_grace = 8.0  # a drain of one second
     await bot.start()
     told: list[str] = []
