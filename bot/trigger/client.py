@@ -221,6 +221,8 @@ def new_http_client(base_url: str, transport: httpx.AsyncBaseTransport | None = 
         base_url=base_url,
         transport=transport,
         timeout=httpx.Timeout(10.0, connect=5.0),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+        # httpx's defaults: with 50 connections, a burst queued requests for the pool, and httpcore rescans every
+        # pooled connection for each queued request (measured: 5.1 → 3.5 ms of CPU per command in bench.run).
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         follow_redirects=False,
     )
