@@ -1,4 +1,9 @@
-"""A fake Trigger.dev API: retrieve and reschedule a run, as shared/trigger/README.md §2-§5 describe them.
+"""A fake Trigger.dev API: retrieve, reschedule and list runs, as shared/trigger/README.md §2-§5 describe them.
+
+Listing (`GET /api/v1/runs`, §4 and §4.1) filters by `filter[status]` (v4 or legacy names), `filter[taskIdentifier]`
+and `filter[tag]` (comma lists), covers runs created in the last 7 days unless `filter[createdAt][from]`, `[to]` or
+`[period]` says otherwise, orders by creation (newest first) and pages with `page[size]` (1-100, default 25),
+`page[after]` and `pagination.next`.
 
 Runs live in environments; a secret key belongs to one environment and sees only that environment's runs.
 Statuses are stored with their v4 names and rendered as legacy names unless the request sends
@@ -19,6 +24,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 from tests.fakes._server import FakeServer, RecordedRequest, Reply, Rule, json_reply, text_reply
 
@@ -40,6 +46,7 @@ V4_STATUSES = (
     "TIMED_OUT",
 )
 LEGACY_STATUS = {"DEQUEUED": "EXECUTING", "WAITING": "FROZEN"}  # every other v4 name is unchanged
+LEGACY_NAMES = frozenset({"WAITING_FOR_DEPLOY", "EXECUTING", "REATTEMPTING", "FROZEN", "INTERRUPTED"})
 
 _QUEUED = {"QUEUED", "WAITING_FOR_DEPLOY", "DELAYED", "PENDING_VERSION"}
 _EXECUTING = {"EXECUTING", "REATTEMPTING", "FROZEN", "DEQUEUED"}
@@ -57,6 +64,9 @@ DURATION_UNITS = (
 )
 RETRIEVE_PATH = re.compile(r"^/api/v3/runs/([^/]+)$")
 RESCHEDULE_PATH = re.compile(r"^/api/v1/runs/([^/]+)/reschedule$")
+LIST_PATH = "/api/v1/runs"
+LIST_DEFAULT_PERIOD = timedelta(days=7)
+LIST_DEFAULT_SIZE = 25
 
 NO_AUTH_BODY = {
     "title": "Unauthorized",
@@ -189,14 +199,16 @@ class FakeTrigger(FakeServer):
         idempotency_key: str | None = None,
         is_test: bool = False,
         ttl: str | None = None,
+        created_at: datetime | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
         """Store a run; `extra` fields (payload, metadata, startedAt, ...) are sent as given (datetimes as ISO).
 
-        A DELAYED run without `delayed_until` is delayed by one hour. Returns the stored record (see get_run).
+        A DELAYED run without `delayed_until` is delayed by one hour; `created_at` defaults to now. Returns the
+        stored record (see get_run).
         """
         _check_status(status)
-        created = now()
+        created = _ms(created_at) if created_at is not None else now()
         if delayed_until is None and status == "DELAYED":
             delayed_until = created + timedelta(hours=1)
         run: dict[str, Any] = {
@@ -313,7 +325,50 @@ class FakeTrigger(FakeServer):
             if env_id is None:
                 return json_reply(401, {"error": "Invalid or missing API Key"})
             return self._reschedule(match.group(1), env_id, request, version)
+        if request.path == LIST_PATH and request.method == "GET":
+            if env_id is None:
+                return json_reply(401, {"error": "Invalid or Missing API key"})
+            return self._list(env_id, request, version)
         return json_reply(404, {"error": "Not found"})
+
+    def _list(self, env_id: str, request: RecordedRequest, version: str | None) -> Reply:
+        params = parse_qs(request.query)
+        try:
+            statuses = _list_values(params, "filter[status]")
+            unknown = [s for s in statuses if s not in V4_STATUSES and s not in LEGACY_NAMES]
+            if unknown:
+                raise _query_error(f"Invalid status values: {', '.join(unknown)}")
+            tasks = _list_values(params, "filter[taskIdentifier]")
+            tags = _list_values(params, "filter[tag]")
+            created_from, created_to = _created_window(params)
+            size = LIST_DEFAULT_SIZE
+            if "page[size]" in params:
+                size = int(params["page[size]"][0])
+                if not 1 <= size <= 100:
+                    raise _query_error("page[size] must be between 1 and 100")
+        except ValueError as exc:
+            return json_reply(400, {"error": "Query Error", "details": [str(exc)]})
+        after = params.get("page[after]", [None])[0]
+        with self._data_lock:
+            runs = [
+                run
+                for (run_env, _), run in self._runs.items()
+                if run_env == env_id
+                and (not statuses or run["status"] in statuses or api_status(run["status"], None) in statuses)
+                and (not tasks or run["taskIdentifier"] in tasks)
+                and (not tags or any(tag in run["tags"] for tag in tags))
+                and created_from <= run["createdAt"] <= created_to
+            ]
+            runs.sort(key=lambda run: (run["createdAt"], run["id"]), reverse=True)
+            if after is not None:
+                ids = [run["id"] for run in runs]
+                runs = runs[ids.index(after) + 1 :] if after in ids else []
+            page = runs[:size]
+            data = [{**render_list_item(run, version), "env": {"id": env_id, "name": env_id}} for run in page]
+        pagination: dict[str, str] = {}
+        if len(runs) > size:
+            pagination["next"] = page[-1]["id"]
+        return json_reply(200, {"data": data, "pagination": pagination})
 
     def _reschedule(self, run_id: str, env_id: str, request: RecordedRequest, version: str | None) -> Reply:
         if request.json is None and request.body.strip() != b"null":  # request.json() outside any try
@@ -369,6 +424,51 @@ class FakeTrigger(FakeServer):
         }
         reply.headers = {**limits, **reply.headers, **(extra or {})}
         return reply
+
+
+def _query_error(message: str) -> ValueError:
+    return ValueError(message)
+
+
+def _list_values(params: dict[str, list[str]], name: str) -> list[str]:
+    return [item for value in params.get(name, []) for item in value.split(",") if item]
+
+
+def _created_window(params: dict[str, list[str]]) -> tuple[datetime, datetime]:
+    """`filter[createdAt][from]`/`[to]` (epoch ms or ISO) or `[period]`; none of them: the last 7 days."""
+    current = now()
+    start: datetime | None = None
+    end = datetime.max.replace(tzinfo=UTC)
+    if "filter[createdAt][from]" in params:
+        start = _coerced_date(params["filter[createdAt][from]"][0])
+    if "filter[createdAt][to]" in params:
+        end = _coerced_date(params["filter[createdAt][to]"][0])
+    if "filter[createdAt][period]" in params:
+        millis = parse_duration_ms(params["filter[createdAt][period]"][0])
+        if millis is None:
+            raise ValueError("Invalid period")
+        start = current - timedelta(milliseconds=millis)
+    if start is None and "filter[createdAt][to]" not in params:
+        start = current - LIST_DEFAULT_PERIOD
+    return start or datetime.min.replace(tzinfo=UTC), end
+
+
+def _coerced_date(text: str) -> datetime:
+    """`CoercedDate`: epoch milliseconds or an ISO date."""
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    parsed = _parse_date(text)
+    if parsed is None:
+        raise ValueError(f"Invalid date {text!r}")
+    return parsed
+
+
+def render_list_item(run: dict[str, Any], api_version: str | None) -> dict[str, Any]:
+    """A ListRunResponseItem: the common run fields (no attempts, relatedRuns or triggerFunction)."""
+    body = render_run(run, api_version)
+    for name in ("attemptCount", "attempts", "relatedRuns", "triggerFunction"):
+        body.pop(name, None)
+    return body
 
 
 def _check_status(status: str) -> None:
