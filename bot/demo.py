@@ -3,9 +3,9 @@
 It answers the routes the bot calls as the real server does (shared/trigger README §2-§5): `GET /api/v3/runs/{id}`
 (v4 status names with `x-trigger-api-version: 2025-07-16`, legacy names without), `POST /api/v1/runs/{id}/reschedule`
 (the checks in the server's order, with its status codes and error bodies: delay grammar first, then the run in
-the key's own environment, then DELAYED only), `GET /api/v1/runs` (a page of runs, `filter[status]` and
-`filter[taskIdentifier]`), the middleware's 401 without an Authorization header, and the rate limiter's token
-bucket (750, +250 every 10 s) with `x-ratelimit-*` headers on every answer.
+the key's own environment, then DELAYED only), `GET /api/v1/runs` (a page of runs, `filter[status]`,
+`filter[taskIdentifier]` and `filter[tag]`), the middleware's 401 without an Authorization header, and the rate
+limiter's token bucket (750, +250 every 10 s) with `x-ratelimit-*` headers on every answer.
 
 Two environments, prod and staging, each with a key shaped like a real one (so the bot names the environments from
 the prefixes) and clearly fake. The runs are seeded at construction with the same ids on every start, their times
@@ -342,6 +342,7 @@ class DemoTrigger(httpx.AsyncBaseTransport):
         params = parse_qs(query)
         statuses = {s for value in params.get("filter[status]", []) for s in value.split(",") if s}
         tasks = {t for value in params.get("filter[taskIdentifier]", []) for t in value.split(",") if t}
+        tags = {t for value in params.get("filter[tag]", []) for t in value.split(",") if t}
         size = 25
         if sizes := params.get("page[size]"):
             with contextlib.suppress(ValueError):
@@ -352,6 +353,7 @@ class DemoTrigger(httpx.AsyncBaseTransport):
             if run_env == env
             and (not statuses or run.status in statuses or _legacy(run.status) in statuses)
             and (not tasks or run.task in tasks)
+            and (not tags or any(tag in tags for tag in run.tags))
         ]
         runs.sort(key=lambda run: run.created_at, reverse=True)
         return {"data": [_render(run, version, listed=True) for run in runs[:size]], "pagination": {}}

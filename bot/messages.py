@@ -97,6 +97,7 @@ USAGE = (
     f"*{COMMAND}* moves a delayed Trigger.dev run to a new time.\n"
     f"• `{COMMAND} <run> <when>`: reschedule, e.g. `{COMMAND} {EXAMPLE_RUN} 2h`\n"
     f"• `{COMMAND} <run>`: show the run as it is now, privately\n"
+    f"• `{COMMAND} list [task] [--tag <tag>] [--within <duration>]`: the delayed runs, soonest first, privately\n"
     f"• `{COMMAND} history` (your recent actions) or `{COMMAND} history <run>` (everything done to a run)\n"
     f"• add `--env <name>` to look in one environment only\n"
     f"• `{COMMAND} help`: this message\n"
@@ -122,6 +123,80 @@ def unknown_environment(name_escaped: str, names: str) -> str:
 
 
 ENV_FLAG_NEEDS_NAME = ":warning: `--env` needs an environment name, e.g. `--env staging`."
+LIST_WORD = "list"
+TAG_FLAG_NEEDS_VALUE = ":warning: `--tag` needs a tag, e.g. `--tag customer_42`."
+WITHIN_FLAG_NEEDS_VALUE = ":warning: `--within` needs a duration, e.g. `--within 6h`."
+
+
+def within_unreadable(shown: str) -> str:
+    return f":warning: `--within {shown}` is not a duration I can read; try `6h`, `2d` or `1w`."
+
+
+def unknown_flag(shown: str) -> str:
+    return f":warning: I don't know the option `{shown}`; `list` takes a task, `--tag`, `--env` and `--within`."
+
+
+def list_extra_words(shown: str) -> str:
+    return f":warning: `list` takes one task name at most, not `{shown}`; filter more with `--tag` or `--within`."
+
+
+# --- The list of delayed runs (/reschedule list) -----------------------------------------------------------------
+
+LIST_TITLE = "Delayed runs, soonest first"
+LIST_NO_ENVIRONMENT = (
+    ":lock: There is no environment you may move runs in from here, so there is nothing to list. "
+    f"Try `{COMMAND} list` from the channel your team uses for this."
+)
+
+
+def list_head(shown: int, total: int, where: str, filters: str) -> str:
+    runs = "run" if total == 1 else "runs"
+    counted = f"{total} delayed {runs}" if shown == total else f"{shown} of {total} delayed runs"
+    return f"*{counted}* in {where}{filters}, soonest first"
+
+
+def list_empty(where: str, filters: str) -> str:
+    return f":zzz: No delayed runs in {where}{filters}."
+
+
+def list_filters(task: str | None, tag: str | None, within: str | None) -> str:
+    """` for task `x` tagged `y` due within 6h`; each part already escaped (code spans)."""
+    parts = []
+    if task:
+        parts.append(f"for task {task}")
+    if tag:
+        parts.append(f"tagged {tag}")
+    if within:
+        parts.append(f"due within {within}")
+    return (" " + " ".join(parts)) if parts else ""
+
+
+def list_more(count: int) -> str:
+    return f"{count} more not shown: narrow with a task, `--tag`, `--env` or `--within`."
+
+
+LIST_INCOMPLETE = "There are more delayed runs than one list reads: narrow with a task, `--tag`, `--env` or `--within`."
+
+
+def list_failed(names: str, reason: str) -> str:
+    return f":warning: Could not list {names}: {reason}. The others are listed."
+
+
+LIST_FAILED_KEY = "Trigger.dev rejected this bot's secret key there"
+LIST_FAILED_RATE = "Trigger.dev's rate limit was reached; try again in a minute"
+LIST_FAILED_UNAVAILABLE = "Trigger.dev did not answer in time"
+LIST_FAILED_REFUSED = "Trigger.dev refused the request"
+
+
+def list_due_in(duration: str) -> str:
+    return f"in {duration}"
+
+
+LIST_DUE_NOW = "due now"
+
+
+def list_fallback(count: int) -> str:
+    return f"{count} delayed run{'' if count == 1 else 's'}" if count else "No delayed runs"
 
 
 # --- Times people ask for (every surface) --------------------------------------------------------------------------

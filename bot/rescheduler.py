@@ -21,7 +21,7 @@ from bot.domain.runs import NOT_STARTED, Run
 from bot.inflight import move_started, outcome_recorded
 from bot.logs import redact
 from bot.storage.audit import AuditLog
-from bot.trigger.client import Deadline, TriggerClient
+from bot.trigger.client import Deadline, RunPage, TriggerClient
 from bot.trigger.errors import OutcomeUnknown, RunNotDelayed, RunNotFound, TriggerError, TriggerUnavailable
 
 Now = Callable[[], datetime]
@@ -140,6 +140,38 @@ class MoveUnconfirmed(OutcomeUnknown):
         self.current = current
 
 
+@dataclass(frozen=True, slots=True)
+class ListFilters:
+    """What `/reschedule list` asks for: a task, a tag, one environment, runs due within a duration."""
+
+    task: str | None = None
+    tag: str | None = None
+    env: str | None = None
+    within: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListedRun:
+    run: Run
+    env: Environment
+
+
+@dataclass(frozen=True, slots=True)
+class DelayedList:
+    """DELAYED runs across the environments the person may act in, soonest first.
+
+    `failed`: environments that could not be listed (each with its error); `incomplete`: environments where the
+    page bound stopped the reading (more runs exist than were read); `hidden`: environments an access rule keeps
+    from this person (not listed, and not named to them).
+    """
+
+    runs: tuple[ListedRun, ...]
+    searched: tuple[Environment, ...]
+    failed: tuple[tuple[Environment, TriggerError], ...] = ()
+    incomplete: tuple[Environment, ...] = ()
+    hidden: tuple[Environment, ...] = ()
+
+
 def landed(before: Run, current: Run, when: datetime | None, now: datetime) -> bool | None:
     """Whether the move of `before` to `when` (None: start now) shows in `current`, the run read back:
     True when it does, False when the run is still delayed at its previous time, None when it cannot be told.
@@ -158,6 +190,16 @@ def landed(before: Run, current: Run, when: datetime | None, now: datetime) -> b
     if moved:
         return True
     return False if at_previous else None
+
+
+def _due(page: RunPage, now: datetime, within: timedelta | None) -> list[Run]:
+    """The listed runs still DELAYED (the server filtered; this guards a run that started in between), due
+    within `within` of `now` when given."""
+    runs = [run for run in page.runs if run.is_delayed]
+    if within is None:
+        return runs
+    horizon = now + within
+    return [run for run in runs if run.delayed_until is not None and run.delayed_until <= horizon]
 
 
 def _same(a: datetime, b: datetime) -> bool:
@@ -230,6 +272,57 @@ class Rescheduler:
     @staticmethod
     async def _look(target: EnvironmentClient, run_id: str, deadline: Deadline) -> FoundRun:
         return FoundRun(await _tagged(target.client.retrieve_run(run_id, deadline), target.env), target)
+
+    async def list_delayed(
+        self, actor: Actor, filters: ListFilters, deadline: Deadline, lookback: timedelta
+    ) -> DelayedList:
+        """DELAYED runs in every environment `actor` may act in (or only `filters.env`), all asked at once.
+
+        `lookback` is how far back runs were created (the longest delay allowed: the server's own default is 7
+        days). An environment whose access rule refuses the person is left out without recording a refusal;
+        one that cannot be listed is named in the answer rather than failing the whole list.
+        """
+        targets = self.targets_for(filters.env)
+        allowed: list[EnvironmentClient] = []
+        hidden: list[Environment] = []
+        for target in targets:
+            try:
+                await self.check_access(actor, target.env)
+            except AccessRefused:
+                hidden.append(target.env)
+            else:
+                allowed.append(target)
+        now = self.now()
+        created_from = now - lookback
+        pages = await asyncio.gather(
+            *(
+                target.client.list_delayed(deadline, created_from=created_from, task=filters.task, tag=filters.tag)
+                for target in allowed
+            ),
+            return_exceptions=True,
+        )
+        runs: list[ListedRun] = []
+        failed: list[tuple[Environment, TriggerError]] = []
+        incomplete: list[Environment] = []
+        for target, page in zip(allowed, pages, strict=True):
+            if isinstance(page, TriggerError):
+                page.environment = target.env.title
+                log.warning("listing delayed runs in %s failed: %s", target.env.name, type(page).__name__)
+                failed.append((target.env, page))
+                continue
+            if isinstance(page, BaseException):
+                raise page
+            runs.extend(ListedRun(run, target.env) for run in _due(page, now, filters.within))
+            if not page.complete:
+                incomplete.append(target.env)
+        runs.sort(key=lambda listed: (listed.run.delayed_until or datetime.max.replace(tzinfo=UTC), listed.run.id))
+        return DelayedList(
+            runs=tuple(runs),
+            searched=tuple(target.env for target in allowed),
+            failed=tuple(failed),
+            incomplete=tuple(incomplete),
+            hidden=tuple(hidden),
+        )
 
     async def check_access(self, actor: Actor, env: Environment) -> None:
         """The access check alone (raises AccessRefused), without recording: for deciding what to offer."""

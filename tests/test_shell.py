@@ -97,3 +97,18 @@ def test_lines_from_a_pipe_run_without_prompts_and_end_at_eof(tmp_path: Path) ->
 def test_the_demo_refuses_to_start_with_a_real_key_configured(tmp_path: Path) -> None:
     done = run_cli(["shell", "--demo"], {"TRIGGER_SECRET_KEY": "tr_prod_realrealrealrealreal0001"}, tmp_path)
     assert done.returncode == 2 and "tr_prod_realrealrealrealreal0001" not in done.stdout + done.stderr
+
+
+def test_list_shows_the_seeded_delayed_runs_soonest_first_and_a_click_opens_the_modal(tmp_path: Path) -> None:
+    out = shell(tmp_path, "/reschedule list", "click 2", "").stdout
+    listed, _, clicked = out.partition("› click 2")
+    assert "only you can see this" in listed and "4 delayed runs in Prod and Staging" in listed
+    order = [listed.index(run) for run in (demo.RUN_REMINDER, demo.RUN_DIGEST, demo.RUN_INVOICES, demo.RUN_SYNC)]
+    assert order == sorted(order) and demo.RUN_IMPORT_EXECUTING not in listed
+    assert "[4] Reschedule…" in listed and "Push all back" not in listed
+    assert "▣ Reschedule run" in clicked and "send-weekly-digest in Prod" in clicked
+
+
+def test_list_filters_by_tag_in_the_demo(tmp_path: Path) -> None:
+    out = shell(tmp_path, "/reschedule list --tag crm").stdout
+    assert demo.RUN_SYNC in out and demo.RUN_REMINDER not in out and "tagged crm" in out

@@ -25,6 +25,7 @@ __all__ = [
     "DelayProblem",
     "format_duration",
     "instant_problem",
+    "parse_duration",
     "parse_when",
     "to_api_delay",
     "tomorrow_at",
@@ -104,6 +105,27 @@ def parse_when(text: str, *, now: datetime, max_delay: timedelta) -> datetime:
     if _ISO_START_RE.match(stripped):
         return _absolute_target(stripped, text, now=now_utc, max_delay=max_delay)
     return _relative_target(stripped, text, now=now_utc, max_delay=max_delay)
+
+
+def parse_duration(text: str) -> timedelta:
+    """Read a positive duration ("6h", "1d 12h", "in 2 days") in the same grammar as :func:`parse_when`.
+
+    Raises:
+        DelayError: With ``kind`` EMPTY, UNREADABLE or NOT_POSITIVE (and TOO_FAR beyond what a timedelta holds).
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise DelayError(DelayProblem.EMPTY, text)
+    body = _IN_PREFIX_RE.sub("", stripped.lower(), count=1)
+    negative = body.startswith("-")
+    body = body.removeprefix("-" if negative else "+").lstrip()
+    seconds = _duration_seconds(body, text)
+    if negative or seconds == 0:
+        raise DelayError(DelayProblem.NOT_POSITIVE, text)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise DelayError(DelayProblem.TOO_FAR, text, "beyond the representable range") from None
 
 
 def format_duration(delta: timedelta) -> str:

@@ -18,20 +18,21 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.audit import Outcome
-from bot.domain.delays import DelayError, format_duration, parse_when
+from bot.domain.delays import DelayError, format_duration, parse_duration, parse_when
 from bot.domain.run_refs import parse_run_ref
 from bot.render.controls import PRIVATE_BUTTONS, confirm_prompt
 from bot.render.history import history
 from bot.render.mrkdwn import code, escape, truncate
+from bot.render.run_list import LIST_BUTTONS, run_list
 from bot.render.summary import Attribution, run_summary
-from bot.rescheduler import Actor
+from bot.rescheduler import Actor, DelayedList, ListFilters
 from bot.slack import dm
 from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import environments_text, failure_text, moved_but, unexpected_text
 from bot.slack.replies import quietly, respond_checked, tell_privately
 from bot.storage.audit import AuditUnavailable
-from bot.trigger.errors import TriggerError
+from bot.trigger.errors import AuthRejected, RateLimited, TriggerError, TriggerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,13 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
+class List:
+    """`/reschedule list [task] [--tag TAG] [--env NAME] [--within DURATION]`."""
+
+    filters: ListFilters
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """Answer privately at once; no network call needed. `invalid` marks an attempt worth auditing."""
 
@@ -65,29 +73,35 @@ class Reply:
     invalid: bool = False
 
 
-Intent = Show | Move | History | Reply
+Intent = Show | Move | History | List | Reply
 
 
-def _take_env(words: list[str]) -> tuple[list[str], str | None, str | None]:
-    """Remove `--env NAME` / `--env=NAME`; returns (other words, name, problem)."""
+def _take_flag(words: list[str], flag: str, needs_value: str) -> tuple[list[str], str | None, str | None]:
+    """Remove `--flag VALUE` / `--flag=VALUE`; returns (other words, value, problem)."""
     rest: list[str] = []
-    env: str | None = None
+    value: str | None = None
     index = 0
     while index < len(words):
         word = words[index]
-        if word.lower().startswith("--env="):
-            env = word.split("=", 1)[1]
-            if not env:
-                return rest, None, messages.ENV_FLAG_NEEDS_NAME
-        elif word.lower() == "--env":
-            if index + 1 >= len(words):
-                return rest, None, messages.ENV_FLAG_NEEDS_NAME
-            env = words[index + 1]
+        if word.lower().startswith(f"{flag}="):
+            value = word.split("=", 1)[1]
+            if not value:
+                return rest, None, needs_value
+        elif word.lower() == flag:
+            if index + 1 >= len(words) or words[index + 1].startswith("--"):
+                return rest, None, needs_value
+            value = words[index + 1]
             index += 1
         else:
             rest.append(word)
         index += 1
-    return rest, (env.lower() if env else None), None
+    return rest, value, None
+
+
+def _take_env(words: list[str]) -> tuple[list[str], str | None, str | None]:
+    """Remove `--env NAME` / `--env=NAME`; returns (other words, name, problem)."""
+    rest, env, problem = _take_flag(words, "--env", messages.ENV_FLAG_NEEDS_NAME)
+    return rest, (env.lower() if env else None), problem
 
 
 def parse(text: str, now: datetime, deps: SurfaceDeps) -> Intent:
@@ -102,6 +116,8 @@ def parse(text: str, now: datetime, deps: SurfaceDeps) -> Intent:
         return Reply(messages.USAGE)
     if words[0].lower() == HISTORY_WORD:
         return _history(words[1:])
+    if words[0].lower() == messages.LIST_WORD:
+        return _list(words[1:], env)
     run_id = parse_run_ref(words[0])
     if run_id is None:
         return Reply(messages.with_usage(messages.not_a_run(shown(words[0]))), invalid=True)
@@ -122,6 +138,28 @@ def _history(words: list[str]) -> Intent:
     if run_id is None or len(words) > 1:
         return Reply(messages.with_usage(messages.not_a_run(shown(" ".join(words)))), invalid=True)
     return History(run_id)
+
+
+def _list(words: list[str], env: str | None) -> Intent:
+    """`list [task] [--tag TAG] [--within DURATION]` (`--env` was taken already)."""
+    words, tag, problem = _take_flag(words, "--tag", messages.TAG_FLAG_NEEDS_VALUE)
+    if problem:
+        return Reply(messages.with_usage(problem), invalid=True)
+    words, within_text, problem = _take_flag(words, "--within", messages.WITHIN_FLAG_NEEDS_VALUE)
+    if problem:
+        return Reply(messages.with_usage(problem), invalid=True)
+    within = None
+    if within_text is not None:
+        try:
+            within = parse_duration(within_text)
+        except DelayError:
+            return Reply(messages.with_usage(messages.within_unreadable(shown(within_text))), invalid=True)
+    if flags := [word for word in words if word.startswith("--")]:
+        return Reply(messages.with_usage(messages.unknown_flag(shown(flags[0]))), invalid=True)
+    if len(words) > 1:
+        return Reply(messages.with_usage(messages.list_extra_words(shown(" ".join(words)))), invalid=True)
+    task = words[0] if words else None
+    return List(ListFilters(task=task, tag=tag, env=env, within=within))
 
 
 def shown(text: str) -> str:
@@ -160,7 +198,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
 
 
 async def _after_ack(
-    intent: Show | Move | History,
+    intent: Show | Move | History | List,
     actor: Actor,
     deps: SurfaceDeps,
     respond: AsyncRespond,
@@ -170,6 +208,8 @@ async def _after_ack(
     try:
         if isinstance(intent, History):
             await _history_reply(intent, actor, deps, tell)
+        elif isinstance(intent, List):
+            await _list_reply(intent, actor, deps, tell)
         else:
             await _act(intent, actor, deps, respond, client, tell)
     except (TriggerError, AccessRefused) as exc:
@@ -197,6 +237,61 @@ async def _history_reply(
         await tell(messages.HISTORY_UNAVAILABLE)
         return
     await tell(title, history(title, records))
+
+
+async def _list_reply(intent: List, actor: Actor, deps: SurfaceDeps, tell: Callable[..., Awaitable[bool]]) -> None:
+    rescheduler = deps.rescheduler
+    listed = await rescheduler.list_delayed(actor, intent.filters, rescheduler.deadline(), deps.max_delay)
+    if not listed.searched and not listed.failed:
+        await tell(messages.LIST_NO_ENVIRONMENT)
+        return
+    failed = {env for env, _ in listed.failed}
+    answered = [env for env in listed.searched if env not in failed]
+    if not answered:
+        exc = listed.failed[0][1]  # nothing could be listed at all: the usual specific explanation
+        await tell(failure_text(exc, "", exc.environment or ""))
+        return
+    filters = intent.filters
+    asked = messages.list_filters(
+        code(filters.task, 100) if filters.task else None,
+        code(filters.tag, 100) if filters.tag else None,
+        format_duration(filters.within) if filters.within else None,
+    )
+    rendered = run_list(
+        [(entry.run, entry.env) for entry in listed.runs],
+        rescheduler.now(),
+        where=_all_of([env.title for env in answered]),
+        filters=asked,
+        notes=_list_notes(listed),
+        controls=deps.controls(answered[0], LIST_BUTTONS),
+        run_url=deps.run_url,
+    )
+    await tell(rendered.text, rendered.blocks)
+
+
+def _all_of(titles: list[str]) -> str:
+    """`*Prod*`, `*Prod* and *Staging*`, `*Prod*, *Staging* and *Dev*`."""
+    quoted = [f"*{escape(title)}*" for title in titles]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _list_notes(listed: DelayedList) -> list[str]:
+    """Sentences for what the list could not cover: environments that failed (grouped by reason), a page bound."""
+    by_reason: dict[str, list[str]] = {}
+    for env, exc in listed.failed:
+        if isinstance(exc, AuthRejected):
+            reason = messages.LIST_FAILED_KEY
+        elif isinstance(exc, RateLimited):
+            reason = messages.LIST_FAILED_RATE
+        elif isinstance(exc, TriggerUnavailable):
+            reason = messages.LIST_FAILED_UNAVAILABLE
+        else:
+            reason = messages.LIST_FAILED_REFUSED
+        by_reason.setdefault(reason, []).append(env.title)
+    notes = [messages.list_failed(_all_of(names), reason) for reason, names in by_reason.items()]
+    if listed.incomplete:
+        notes.append(messages.LIST_INCOMPLETE)
+    return notes
 
 
 async def _act(

@@ -1,4 +1,4 @@
-"""An async client for the two Trigger.dev endpoints the bot needs: retrieve a run, reschedule a run.
+"""An async client for the Trigger.dev endpoints the bot needs: retrieve a run, reschedule a run, list DELAYED runs.
 
 Retries follow the official SDK's policy (shared/trigger README §5.3) bounded by a per-action deadline:
 408, 409, 5xx and network errors back off exponentially with jitter; 429 waits until `x-ratelimit-reset`
@@ -19,8 +19,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import SecretStr, ValidationError
@@ -41,6 +42,11 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "2025-07-16"
 USER_AGENT = f"reschedule-bot/{__version__}"
+
+# Listing DELAYED runs reads at most LIST_PAGES pages of LIST_PAGE_SIZE runs (the server's largest page) per
+# environment: enough for any list one Slack message can show, and a bound on what one command costs.
+LIST_PAGE_SIZE = 100
+LIST_PAGES = 5
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -79,6 +85,15 @@ class Deadline:
         return max(0.0, self.expires_at - self.clock())
 
 
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    """The DELAYED runs read from one environment; `complete` is False when the page bound stopped the reading
+    before the server's last page (there are more runs than were read)."""
+
+    runs: tuple[Run, ...]
+    complete: bool
+
+
 @dataclass(slots=True)
 class TriggerClient:
     """Talks to one Trigger.dev environment (one secret key) over a shared `httpx.AsyncClient`.
@@ -110,6 +125,42 @@ class TriggerClient:
             return _parse_run(data)
         except TriggerUnavailable as exc:  # a 2xx we cannot read: it was most likely applied
             raise after_maybe_applied(exc) from exc
+
+    async def list_delayed(
+        self,
+        deadline: Deadline,
+        *,
+        created_from: datetime,
+        task: str | None = None,
+        tag: str | None = None,
+        page_size: int = LIST_PAGE_SIZE,
+        max_pages: int = LIST_PAGES,
+    ) -> RunPage:
+        """GET /api/v1/runs with `filter[status]=DELAYED`, following `pagination.next` for at most `max_pages`.
+
+        The server lists only runs created in the last 7 days unless told otherwise, and a delayed run may have
+        been created long before it comes due: `created_from` (`filter[createdAt][from]`) sets how far back.
+        Items that do not parse as runs are skipped (logged), not fatal: one odd run must not hide the others.
+        """
+        params: dict[str, str] = {
+            "filter[status]": "DELAYED",
+            "filter[createdAt][from]": created_from.astimezone(UTC).isoformat(timespec="milliseconds"),
+            "page[size]": str(page_size),
+        }
+        if task:
+            params["filter[taskIdentifier]"] = task
+        if tag:
+            params["filter[tag]"] = tag
+        runs: list[Run] = []
+        after: str | None = None
+        for _ in range(max_pages):
+            query = dict(params) if after is None else {**params, "page[after]": after}
+            data = await self._request("GET", f"/api/v1/runs?{urlencode(query)}", None, deadline)
+            items, after = _parse_page(data)
+            runs.extend(items)
+            if after is None:
+                return RunPage(tuple(runs), complete=True)
+        return RunPage(tuple(runs), complete=False)
 
     def _headers(self, idempotency_key: str) -> dict[str, str]:
         return {
@@ -213,6 +264,21 @@ def _parse_run(data: Any) -> Run:
         return Run.from_api(data)
     except ValidationError as exc:
         raise TriggerUnavailable("Trigger.dev answered with a run we could not read") from exc
+
+
+def _parse_page(data: Any) -> tuple[list[Run], str | None]:
+    """A ListRunResponse: `{"data": [...], "pagination": {"next"?: "run_…"}}` → (runs, the next cursor)."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise TriggerUnavailable("Trigger.dev answered the run list with an unexpected body")
+    runs: list[Run] = []
+    for item in data["data"]:
+        try:
+            runs.append(_parse_run(item))
+        except TriggerUnavailable:
+            log.warning("skipped a listed run that could not be read")
+    pagination = data.get("pagination")
+    after = pagination.get("next") if isinstance(pagination, dict) else None
+    return runs, (after if isinstance(after, str) and after else None)
 
 
 def new_http_client(base_url: str, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:

@@ -1,0 +1,186 @@
+"""`/reschedule list` end to end: the in-process bot, signed requests, fake Slack and the fake Trigger.dev listing runs
+as the real server does (7-day default window, creation order, pages)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from bot import messages
+from bot.render.run_list import MAX_RUNS_SHOWN
+from tests.e2e_harness import PROD_ENV, PROD_KEY, STAGING_KEY, SlackSender
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+from tests.test_e2e_buttons import click, summary_via_command
+
+pytestmark = pytest.mark.e2e
+
+STAGING_ENV = "env_staging"
+LIST = r"^/api/v1/runs$"
+
+
+def listed_ids(message: dict[str, Any]) -> list[str]:
+    """The run ids of the list's buttons, top to bottom."""
+    return [
+        json.loads(item["value"])["r"]
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for item in block["elements"]
+    ]
+
+
+def test_list_across_two_environments_is_private_and_soonest_first(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    fake_trigger.add_key(STAGING_KEY, STAGING_ENV)
+    sender, _ = start(TRIGGER_SECRET_KEYS=STAGING_KEY)
+    now = datetime.now(UTC)
+    late = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=5), task_identifier="late-task")
+    soon = fake_trigger.add_run(STAGING_ENV, delayed_until=now + timedelta(hours=1), tags=["vip"])
+    middle = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=3))
+    fake_trigger.add_run(PROD_ENV, status="EXECUTING")
+    message = summary_via_command(sender, fake_slack, "list")
+    assert message["response_type"] == "ephemeral"
+    assert listed_ids(message) == [soon["id"], middle["id"], late["id"]]
+    text = json.dumps(message["blocks"])
+    assert "3 delayed runs* in *Prod* and *Staging*" in text and "`vip`" in text
+    assert re.search(r" in (59m \d+s|1h) ", text)
+    calls = fake_trigger.calls("GET", LIST)
+    assert {call.headers["authorization"] for call in calls} == {f"Bearer {PROD_KEY}", f"Bearer {STAGING_KEY}"}
+    assert fake_trigger.calls("POST", r"/reschedule$") == []
+
+
+def test_a_run_created_ten_days_ago_and_due_tomorrow_is_listed(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    now = datetime.now(UTC)
+    old = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(days=1), created_at=now - timedelta(days=10))
+    # The server's own default window would miss it:
+    default = httpx.get(
+        f"{fake_trigger.url}/api/v1/runs",
+        params={"filter[status]": "DELAYED"},
+        headers={"Authorization": f"Bearer {PROD_KEY}"},
+    )
+    assert default.json()["data"] == []
+    message = summary_via_command(slack, fake_slack, "list")
+    assert listed_ids(message) == [old["id"]]
+
+
+def test_more_runs_than_fit_are_counted_with_how_to_narrow(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    now = datetime.now(UTC)
+    runs = [fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=n + 1)) for n in range(130)]
+    message = summary_via_command(slack, fake_slack, "list")
+    assert listed_ids(message) == [run["id"] for run in runs[:MAX_RUNS_SHOWN]]
+    assert len(message["blocks"]) <= 50
+    assert messages.list_more(130 - MAX_RUNS_SHOWN) in json.dumps(message["blocks"])
+    pages = fake_trigger.calls("GET", LIST)
+    assert len(pages) == 2 and "page%5Bafter%5D" in pages[1].query
+
+
+def test_task_tag_and_within_filter_the_list(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    now = datetime.now(UTC)
+    wanted = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=2), task_identifier="sync", tags=["a"])
+    fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=9), task_identifier="sync", tags=["a"])
+    fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=1), task_identifier="sync", tags=["b"])
+    fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=1), task_identifier="other", tags=["a"])
+    message = summary_via_command(slack, fake_slack, "list sync --tag a --within 6h")
+    assert listed_ids(message) == [wanted["id"]]
+    assert "for task `sync` tagged `a` due within 6h" in json.dumps(message["blocks"])
+
+
+def test_an_empty_list_says_so(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    message = summary_via_command(slack, fake_slack, "list")
+    assert message["text"] == "No delayed runs"
+    assert messages.list_empty("*Prod*", "") in json.dumps(message["blocks"])
+
+
+def test_reschedule_from_the_list_opens_the_modal(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    now = datetime.now(UTC)
+    fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=1))
+    second = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=2), task_identifier="pick-me")
+    message = summary_via_command(slack, fake_slack, "list")
+    value = next(
+        item["value"]
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for item in block["elements"]
+        if json.loads(item["value"])["r"] == second["id"]
+    )
+    status, _ = click(slack, fake_slack, message, "rb1:reschedule", ephemeral=True, value=value)
+    assert status == 200
+    fake_slack.wait_for(lambda: fake_slack.api_calls("views.open"))
+    [update] = fake_slack.wait_for(lambda: fake_slack.api_calls("views.update"))
+    assert "pick-me" in json.dumps(update["view"]["blocks"])
+
+
+def test_an_access_rule_hides_an_environment(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    fake_trigger.add_key(STAGING_KEY, STAGING_ENV)
+    sender, _ = start(TRIGGER_SECRET_KEYS=STAGING_KEY, ACCESS__PROD__USERS="U999")
+    fake_trigger.add_run(PROD_ENV)
+    visible = fake_trigger.add_run(STAGING_ENV)
+    message = summary_via_command(sender, fake_slack, "list")
+    assert listed_ids(message) == [visible["id"]]
+    assert "Prod" not in json.dumps(message["blocks"])
+    assert {call.headers["authorization"] for call in fake_trigger.calls("GET", LIST)} == {f"Bearer {STAGING_KEY}"}
+
+
+def test_an_environment_that_fails_is_named(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    sender, _ = start(TRIGGER_SECRET_KEYS="qa=tr_dev_unknownunknownunknown01")  # the fake rejects this key
+    run = fake_trigger.add_run(PROD_ENV)
+    message = summary_via_command(sender, fake_slack, "list")
+    assert listed_ids(message) == [run["id"]]
+    assert messages.list_failed("*qa*", messages.LIST_FAILED_KEY) in json.dumps(message["blocks"])
+
+
+def test_bad_flags_are_answered_in_the_ack(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    body = slack.command("list --within soon", response_url=fake_slack.new_response_url()).json()
+    assert body == {
+        "text": messages.with_usage(messages.within_unreadable("soon")),
+        "response_type": "ephemeral",
+    }
+    assert fake_trigger.requests == []
+
+
+def test_no_environment_to_act_in_says_so(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    sender, _ = start(ACCESS__PROD__USERS="U999")
+    fake_trigger.add_run(PROD_ENV)
+    message = summary_via_command(sender, fake_slack, "list")
+    assert message["text"] == messages.LIST_NO_ENVIRONMENT and fake_trigger.calls("GET", LIST) == []
+
+
+def test_when_no_environment_can_be_listed_the_failure_is_explained(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    fake_trigger.fail_next("GET", LIST, 401, {"error": "Invalid API key"})
+    message = summary_via_command(slack, fake_slack, "list")
+    assert message["text"] == messages.key_rejected("Prod")
+
+
+def test_the_fake_lists_as_the_server_does(fake_trigger: FakeTrigger) -> None:
+    """Newest first, pages linked by pagination.next, unknown statuses refused, page[size] bounded."""
+    runs = [fake_trigger.add_run(PROD_ENV, created_at=datetime.now(UTC) - timedelta(minutes=n)) for n in range(3)]
+
+    def get(**params: str) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {PROD_KEY}"}
+        return httpx.get(f"{fake_trigger.url}/api/v1/runs", params=params, headers=headers)
+
+    first = get(**{"page[size]": "2"}).json()
+    assert [run["id"] for run in first["data"]] == [runs[0]["id"], runs[1]["id"]]
+    second = get(**{"page[size]": "2", "page[after]": first["pagination"]["next"]}).json()
+    assert [run["id"] for run in second["data"]] == [runs[2]["id"]] and second["pagination"] == {}
+    assert get(**{"filter[status]": "FOO"}).status_code == 400
+    assert get(**{"page[size]": "101"}).status_code == 400
+    assert get(**{"filter[status]": "COMPLETED"}).json()["data"] == []
