@@ -95,14 +95,15 @@ DELAY_EXAMPLES = "`30m`, `2h`, `1h 30m`, `1d12h`, `2w`, or a time like `2026-12-
 
 USAGE = (
     f"*{COMMAND}* moves a delayed Trigger.dev run to a new time.\n"
-    f"• `{COMMAND} <run> <when>`: reschedule, e.g. `{COMMAND} {EXAMPLE_RUN} 2h`\n"
-    f"• `{COMMAND} <run>`: show the run as it is now, privately\n"
-    f"• `{COMMAND} list [task] [--tag <tag>] [--within <duration>]`: the delayed runs, soonest first, privately\n"
-    f"• `{COMMAND} history` (your recent actions) or `{COMMAND} history <run>` (everything done to a run)\n"
-    f"• add `--env <name>` to look in one environment only\n"
+    f"• `{COMMAND} &lt;run&gt; &lt;when&gt;`: reschedule, e.g. `{COMMAND} {EXAMPLE_RUN} 2h`\n"
+    f"• `{COMMAND} &lt;run&gt;`: show the run as it is now, privately\n"
+    f"• `{COMMAND} list [task] [--tag &lt;tag&gt;] [--within &lt;duration&gt;]`: the delayed runs, soonest first, "
+    "privately\n"
+    f"• `{COMMAND} history` (your recent actions) or `{COMMAND} history &lt;run&gt;` (everything done to a run)\n"
+    f"• add `--env &lt;name&gt;` to look in one environment only\n"
     f"• `{COMMAND} help`: this message\n"
-    "*<run>* is a run id (`run_…`) or a link to the run in the Trigger.dev dashboard.\n"
-    f"*<when>* is how long from now: {DELAY_EXAMPLES} (ISO time with `Z` or an offset).\n"
+    "*&lt;run&gt;* is a run id (`run_…`) or a link to the run in the Trigger.dev dashboard.\n"
+    f"*&lt;when&gt;* is how long from now: {DELAY_EXAMPLES} (ISO time with `Z` or an offset).\n"
     "Only runs that are still *Delayed* can be moved."
 )
 
@@ -291,7 +292,7 @@ def not_delayed_with_link(run_id: str, status_escaped: str, task_escaped: str, l
 def moved_but(reference: str) -> str:
     return (
         ":warning: The run *was* rescheduled, but something unexpected went wrong telling you about it. "
-        f"Reference `{reference}` (in the bot's log); `{COMMAND} <run>` shows the run as it is now."
+        f"Reference `{reference}` (in the bot's log); `{COMMAND} &lt;run&gt;` shows the run as it is now."
     )
 
 
@@ -411,12 +412,15 @@ CANCELLED = "Cancelled: nothing was changed."
 
 FOREIGN_PAYLOAD = (
     ":warning: That button comes from a different version of this bot (or was altered), so I did nothing. "
-    f"Run `{COMMAND} <run>` to get a fresh summary with working buttons."
+    f"Run `{COMMAND} &lt;run&gt;` to get a fresh summary with working buttons."
 )
 
 
 def button_instant_problem(sentence: str) -> str:
-    return f":warning: {sentence} Nothing was changed. Use *Other…* or `{COMMAND} <run> <when>` to pick another time."
+    return (
+        f":warning: {sentence} Nothing was changed. Use *Other…* or `{COMMAND} &lt;run&gt; &lt;when&gt;` to pick "
+        "another time."
+    )
 
 
 UNDO_TOO_LATE = ":warning: The previous start time has already passed, so it can't be restored. Nothing was changed."
@@ -522,7 +526,7 @@ MODAL_LOST = ":warning: Something went wrong showing the form. Close it and try 
 NO_RUN_IN_MESSAGE = (
     ":mag: I found no Trigger.dev run in that message, so nothing was looked up. The shortcut looks for run "
     "ids (`run_…`) and run links in the message text, its blocks, attachments and button links; Trigger.dev's "
-    f"own failure alerts have them. You can also type `{COMMAND} <run> <when>`."
+    f"own failure alerts have them. You can also type `{COMMAND} &lt;run&gt; &lt;when&gt;`."
 )
 TRIGGER_ID_EXPIRED = (
     ":hourglass: Slack took too long to hand me that click, so the form could not open. Please try again."
@@ -532,7 +536,7 @@ TRIGGER_ID_EXPIRED = (
 def too_many_runs(found: int, shown: int) -> str:
     return (
         f":information_source: That message mentions {found} runs; the form offers the first {shown}. "
-        f"Use `{COMMAND} <run> <when>` for the others."
+        f"Use `{COMMAND} &lt;run&gt; &lt;when&gt;` for the others."
     )
 
 
@@ -593,7 +597,7 @@ HISTORY_UNAVAILABLE = (
 def shutdown_interrupted(what_escaped: str) -> str:
     return (
         f":warning: The bot was restarted before it finished `{what_escaped}`, so whether it happened is not known. "
-        f"Check the run with `{COMMAND} <run>` before trying again."
+        f"Check the run with `{COMMAND} &lt;run&gt;` before trying again."
     )
 
 
