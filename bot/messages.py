@@ -96,6 +96,7 @@ DELAY_EXAMPLES = "`30m`, `2h`, `1h 30m`, `1d12h`, `2w`, or a time like `2026-12-
 USAGE = (
     f"*{COMMAND}* moves a delayed Trigger.dev run to a new time.\n"
     f"• `{COMMAND} &lt;run&gt; &lt;when&gt;`: reschedule, e.g. `{COMMAND} {EXAMPLE_RUN} 2h`\n"
+    f"• `{COMMAND} &lt;run&gt; &lt;run&gt; … &lt;when&gt;`: move several runs at once, after one confirmation\n"
     f"• `{COMMAND} &lt;run&gt;`: show the run as it is now, privately\n"
     f"• `{COMMAND} list [task] [--tag &lt;tag&gt;] [--within &lt;duration&gt;]`: the delayed runs, soonest first, "
     "privately\n"
@@ -198,6 +199,79 @@ LIST_DUE_NOW = "due now"
 
 def list_fallback(count: int) -> str:
     return f"{count} delayed run{'' if count == 1 else 's'}" if count else "No delayed runs"
+
+
+# --- Many runs in one move ----------------------------------------------------------------------------------------
+
+
+def bulk_too_many(count: int, limit: int) -> str:
+    return f":warning: That is {count} runs; one move takes at most {limit}. Split them into several commands."
+
+
+BULK_NEEDS_TIME = (
+    f":warning: Several runs need a time to move them to, e.g. `{COMMAND} run_a… run_b… 2h`. "
+    f"To see one run as it is, give just that run."
+)
+BULK_TITLE = "Move these runs?"
+BULK_PUSH_ALL = "Push all back…"
+BULK_MODAL_TITLE = "Move all these runs"
+BULK_MODAL_SUBMIT = "Next"
+
+
+def bulk_modal_head(count: int) -> str:
+    return f"Move the *{count} runs* listed to one new time. You will be asked to confirm before anything moves."
+
+BULK_CONFIRM_OK = "Move them"
+
+
+def bulk_prompt(count: int, where: str, when_token: str, missing: int) -> str:
+    text = f":raised_hand: Move *{count} runs* in {where} to {when_token}?"
+    if missing:
+        text += f" ({missing} of them could not be found now; they will be looked for again.)"
+    return text + " Only the runs named here are moved; each is checked again as it is moved."
+
+
+BULK_NOWHERE = "no environment found so far"
+BULK_EXPIRED = (
+    ":hourglass: This confirmation has expired or was already used: nothing was changed. Run the command again."
+)
+BULK_NOT_YOURS = ":no_entry: Only the person who asked for this move can confirm it."
+
+
+def bulk_head(user_id: str, done: int, total: int, when_token: str, final: bool) -> str:
+    if final:
+        return f":twisted_rightwards_arrows: <@{user_id}> moved runs to {when_token}: {done} of {total} done."
+    return f":hourglass_flowing_sand: <@{user_id}> is moving {total} runs to {when_token}: {done} done so far…"
+
+
+def bulk_counts(moved: int, skipped: int) -> str:
+    return f"*{moved} moved*, *{skipped} skipped*"
+
+
+def bulk_skipped(run_id: str, url: str, reason: str, env_title_escaped: str, detail_escaped: str) -> str:
+    where = f" in {env_title_escaped}" if env_title_escaped else ""
+    more = f" ({detail_escaped})" if detail_escaped else ""
+    return f"• <{url}|{run_id}>{where}: {reason}{more}"
+
+
+def bulk_more(count: int) -> str:
+    return f"…and {count} more skipped (see `{COMMAND} history`)."
+
+
+def bulk_fallback(moved: int, total: int, when_text: str, skipped: int) -> str:
+    return f"{moved} of {total} runs moved to {when_text}; {skipped} skipped"
+
+
+def bulk_summary_failed(problem_escaped: str) -> str:
+    return f":warning: Slack would not take the summary of this move in the channel (`{problem_escaped}`)."
+
+
+def bulk_dm_head(where: str) -> str:
+    return f":white_check_mark: You moved several runs {where}.".replace(" .", ".")
+BULK_FAILED_RATE = "rate-limited by Trigger.dev"
+BULK_FAILED_KEY = "the key was rejected"
+BULK_FAILED_UNKNOWN = "no answer: it may have moved, check it"
+BULK_FAILED_UNAVAILABLE = "Trigger.dev unavailable"
 
 
 # --- Times people ask for (every surface) --------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from bot.inflight import move_started, outcome_recorded
 from bot.logs import redact
 from bot.storage.audit import AuditLog
 from bot.trigger.client import Deadline, RunPage, TriggerClient
-from bot.trigger.errors import OutcomeUnknown, RunNotDelayed, RunNotFound, TriggerError, TriggerUnavailable
+from bot.trigger.errors import OutcomeUnknown, RateLimited, RunNotDelayed, RunNotFound, TriggerError, TriggerUnavailable
 
 Now = Callable[[], datetime]
 log = logging.getLogger(__name__)
@@ -352,10 +352,20 @@ class Rescheduler:
             raise
         return await self.move(actor, located, when, deadline)
 
-    async def move(self, actor: Actor, located: FoundRun, when: datetime | None, deadline: Deadline) -> MoveResult:
+    async def move(
+        self,
+        actor: Actor,
+        located: FoundRun,
+        when: datetime | None,
+        deadline: Deadline,
+        *,
+        record_rate_limited: bool = True,
+    ) -> MoveResult:
         """`reschedule` for a run already found (the slash command looks before it asks for confirmation).
 
         The access rule is checked here, at the moment of acting, whatever the surface checked before.
+        `record_rate_limited=False`: a RateLimited is raised without an audit row (a bulk move tries the run
+        again after the reset, and records its outcome then).
         """
         run, env = located.run, located.env
         await self.authorize(actor, env, run.id)
@@ -371,6 +381,8 @@ class Rescheduler:
             except RunNotDelayed as exc:
                 moved = await self._after_not_delayed(located, when, exc)
         except TriggerError as exc:
+            if isinstance(exc, RateLimited) and not record_rate_limited:
+                raise
             self.record_failure(
                 actor, exc, run_id=run.id, when=when, env=env, task=run.task_identifier, previous=run.delayed_until
             )

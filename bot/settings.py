@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     max_delay: Annotated[timedelta, NoDecode] = timedelta(days=365)
     confirm_environments: Annotated[frozenset[str], NoDecode] = frozenset({"prod"})
     dm_confirmations: bool = True
+    bulk_limit: int = Field(default=100, ge=2, le=1000)
 
     access: dict[str, AccessRule] = Field(default_factory=dict)
     usergroup_cache_seconds: float = Field(default=60.0, ge=0, le=3600)

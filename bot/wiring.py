@@ -140,6 +140,7 @@ def build(
         max_delay=settings.max_delay,
         confirm_environments=settings.confirm_environments,
         dm_confirmations=settings.dm_confirmations,
+        bulk_limit=settings.bulk_limit,
         audit=audit,
         replays=ReplayGuard(engine),
         demo=demo,

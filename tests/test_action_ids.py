@@ -13,8 +13,19 @@ from typing import Any
 import pytest
 
 from bot.domain.environments import Environment
+from bot.render.bulk import bulk_prompt
 from bot.render.controls import DM_BUTTONS, PRIVATE_BUTTONS, SUMMARY_BUTTONS, Controls, actions_block, confirm_prompt
-from bot.render.ids import ACTION_PATTERN, VERSION, Button, ButtonValue, ForeignPayload, parse_action
+from bot.render.ids import (
+    ACTION_PATTERN,
+    BULK_BUTTONS,
+    VERSION,
+    Button,
+    ButtonValue,
+    ForeignPayload,
+    parse_action,
+    parse_bulk_action,
+)
+from bot.render.run_list import push_all_block
 
 RUN = "run_cm9k2x7ab000108l5ghf2d1qz"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -36,8 +47,19 @@ def prompt() -> list[dict[str, Any]]:
     return list(confirm_prompt(RUN, "send-digest", PROD, TARGET)[1]["elements"])
 
 
+def bulk_elements() -> list[dict[str, Any]]:
+    prompt_elements = bulk_prompt("k3y_of-the-set", 3, ["Prod"], TARGET, 0)[1]["elements"]
+    return [*prompt_elements, *push_all_block("k3y_of-the-set")["elements"]]
+
+
 def every_rendered_element() -> list[dict[str, Any]]:
-    return [*rendered(SUMMARY_BUTTONS), *rendered(PRIVATE_BUTTONS), *rendered(DM_BUTTONS, confirm=False), *prompt()]
+    return [
+        *rendered(SUMMARY_BUTTONS),
+        *rendered(PRIVATE_BUTTONS),
+        *rendered(DM_BUTTONS, confirm=False),
+        *prompt(),
+        *bulk_elements(),
+    ]
 
 
 def foreign(action: dict[str, Any]) -> ForeignPayload:
@@ -74,10 +96,18 @@ def test_the_confirm_prompt_carries_the_chosen_target_and_cancel_carries_nothing
     assert cancel == (Button.CANCEL, None)
 
 
-@pytest.mark.parametrize("button", list(Button))
+@pytest.mark.parametrize("button", [b for b in Button if b not in BULK_BUTTONS])
 def test_every_button_with_a_value_reads_back_that_value(button: Button) -> None:
     value = ButtonValue.of(RUN, "staging", shown=SHOWN, previous=PREVIOUS, target=TARGET)
     assert parse_action({"action_id": button.action_id, "value": value.encode()}) == (button, value)
+
+
+def test_the_bulk_buttons_carry_the_key_of_their_set_and_nothing_else() -> None:
+    for element in bulk_elements():
+        assert parse_action(element)[1] is None
+        assert parse_bulk_action(element).k == "k3y_of-the-set"
+    run_value = ButtonValue.of(RUN, "prod", target=TARGET).encode()
+    assert "malformed" in str(foreign({"action_id": Button.BULK_CONFIRM.action_id, "value": run_value}))
 
 
 @pytest.mark.parametrize("button", [Button.OPEN, Button.CANCEL])

@@ -100,12 +100,12 @@ def test_the_demo_refuses_to_start_with_a_real_key_configured(tmp_path: Path) ->
 
 
 def test_list_shows_the_seeded_delayed_runs_soonest_first_and_a_click_opens_the_modal(tmp_path: Path) -> None:
-    out = shell(tmp_path, "/reschedule list", "click 2", "").stdout
-    listed, _, clicked = out.partition("› click 2")
+    out = shell(tmp_path, "/reschedule list", "click 3", "").stdout
+    listed, _, clicked = out.partition("› click 3")
     assert "only you can see this" in listed and "4 delayed runs in Prod and Staging" in listed
     order = [listed.index(run) for run in (demo.RUN_REMINDER, demo.RUN_DIGEST, demo.RUN_INVOICES, demo.RUN_SYNC)]
     assert order == sorted(order) and demo.RUN_IMPORT_EXECUTING not in listed
-    assert "[4] Reschedule…" in listed and "Push all back" not in listed
+    assert "[1] Push all back…" in listed and "[5] Reschedule…" in listed
     assert "▣ Reschedule run" in clicked and "send-weekly-digest in Prod" in clicked
 
 

@@ -44,6 +44,9 @@ class Button(StrEnum):
     OPEN = "open"
     CONFIRM = "confirm"
     CANCEL = "cancel"
+    BULK_CONFIRM = "bulk_confirm"
+    BULK_CANCEL = "bulk_cancel"
+    BULK_PUSH_ALL = "bulk_push_all"
 
     @property
     def action_id(self) -> str:
@@ -113,6 +116,32 @@ class ButtonValue(BaseModel):
         return _dt(self.t)
 
 
+BULK_BUTTONS = frozenset({Button.BULK_CONFIRM, Button.BULK_CANCEL, Button.BULK_PUSH_ALL})
+BULK_MODAL_CALLBACK_ID = f"{VERSION}:bulk_when"
+BULK_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
+
+
+class BulkValue(BaseModel):
+    """What a bulk Confirm / Cancel carries: the key of the set fixed when the prompt was shown (a hundred run
+    ids do not fit in a button's 2,000 characters; the set is kept by the bot)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: int = Field(default=1, ge=1, le=1)
+    k: str = Field(pattern=BULK_KEY_PATTERN.pattern)
+
+    def encode(self) -> str:
+        return json.dumps(self.model_dump(), separators=(",", ":"))
+
+
+def parse_bulk_action(action: dict[str, Any]) -> BulkValue:
+    """The value of a bulk Confirm / Cancel (its action id already validated by `parse_action`)."""
+    try:
+        return BulkValue.model_validate_json(str(action.get("value", "")))
+    except ValidationError as exc:
+        raise ForeignPayload("a bulk button carries a malformed value") from exc
+
+
 def parse_action(action: dict[str, Any]) -> tuple[Button, ButtonValue | None]:
     """Validate one entry of a block_actions payload's `actions`."""
     action_id = str(action.get("action_id", ""))
@@ -128,6 +157,9 @@ def parse_action(action: dict[str, Any]) -> tuple[Button, ButtonValue | None]:
         if button in (Button.OPEN, Button.CANCEL):
             return button, None
         raise ForeignPayload(f"button {name} carries no value")
+    if button in BULK_BUTTONS:  # its value is read by parse_bulk_action
+        parse_bulk_action(action)
+        return button, None
     try:
         return button, ButtonValue.model_validate_json(str(raw))
     except ValidationError as exc:

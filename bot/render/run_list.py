@@ -17,7 +17,7 @@ from bot.domain.delays import format_duration
 from bot.domain.environments import Environment
 from bot.domain.runs import Run
 from bot.render.controls import Controls, actions_block
-from bot.render.ids import Button
+from bot.render.ids import BulkValue, Button
 from bot.render.mrkdwn import CONTEXT_TEXT_MAX, FALLBACK_TEXT_MAX, code, date_token, escape, section, truncate
 from bot.render.summary import Block, Summary
 
@@ -26,7 +26,7 @@ MAX_BLOCKS = 50
 MAX_RUNS_SHOWN = 20
 MAX_TAGS_SHOWN = 5
 MAX_NOTES = 3
-LIST_BUTTONS = (Button.RESCHEDULE,)  # a bulk "Push all back…" comes later
+LIST_BUTTONS = (Button.RESCHEDULE,)
 
 
 def run_list(
@@ -38,12 +38,14 @@ def run_list(
     notes: Sequence[str] = (),
     controls: Controls | None = None,
     run_url: Callable[[str], str] = lambda run_id: "",
+    push_all: str | None = None,
 ) -> Summary:
     """The list message for `entries` (already sorted, soonest first).
 
     `where` names the environments searched and `filters` what was asked (both already-escaped mrkdwn);
     `notes` are sentences shown under the head (environments that could not be listed, a bound reached).
-    A Reschedule… button is rendered under each run when `controls` is given.
+    A Reschedule… button is rendered under each run when `controls` is given; `push_all`, the key of the set of
+    the runs shown, adds **Push all back…** under the head (for two runs or more).
     """
     total = len(entries)
     shown = list(entries[:MAX_RUNS_SHOWN])
@@ -52,6 +54,8 @@ def run_list(
         blocks.append(section(messages.list_empty(where, filters)))
     else:
         blocks.append(section(messages.list_head(len(shown), total, where, filters)))
+    if push_all is not None and controls is not None and len(shown) > 1:
+        blocks.append(push_all_block(push_all))
     for note in notes[:MAX_NOTES]:
         blocks.append(_context(note))
     for index, (run, env) in enumerate(shown):
@@ -69,6 +73,17 @@ def run_list(
     if controls is not None and controls.demo:
         text = f"{text} ({messages.DEMO_FALLBACK_NOTE})"
     return Summary(text=truncate(text, FALLBACK_TEXT_MAX), blocks=blocks[:MAX_BLOCKS])
+
+
+def push_all_block(key: str) -> Block:
+    """**Push all back…**: a time for exactly the runs shown (the set the key names, fixed when listed)."""
+    button = {
+        "type": "button",
+        "action_id": Button.BULK_PUSH_ALL.action_id,
+        "text": {"type": "plain_text", "text": messages.BULK_PUSH_ALL},
+        "value": BulkValue(k=key).encode(),
+    }
+    return {"type": "actions", "block_id": "list_push_all", "elements": [button]}
 
 
 def _context(text: str) -> Block:

@@ -21,11 +21,19 @@ from bot.access_check import AccessRefused
 from bot.domain.audit import Outcome
 from bot.domain.delays import DelayProblem, format_duration, instant_problem, tomorrow_at
 from bot.render.controls import DM_BUTTONS, PUSH_STEPS
-from bot.render.ids import ACTION_PATTERN, Button, ButtonValue, ForeignPayload, parse_action
+from bot.render.ids import (
+    ACTION_PATTERN,
+    BULK_BUTTONS,
+    Button,
+    ButtonValue,
+    ForeignPayload,
+    parse_action,
+    parse_bulk_action,
+)
 from bot.render.mrkdwn import date_token, escape
 from bot.render.summary import Attribution, run_summary
 from bot.rescheduler import Actor, MoveResult, NotDelayed
-from bot.slack import dm
+from bot.slack import bulk, dm
 from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import failure_text, moved_but, unexpected_text
@@ -80,6 +88,10 @@ async def _handle(
         return
     if button is Button.OPEN:
         return  # A URL button: Slack opened the link; the click only needs its acknowledgement.
+    if button in BULK_BUTTONS:
+        value_of_set = parse_bulk_action(actions[0])
+        await bulk.on_click(button, value_of_set, body, clicker, deps, respond, client, private)
+        return
     if button is Button.CANCEL:
         await respond_checked(respond, text=messages.CANCELLED, response_type="ephemeral", replace_original=True)
         return

@@ -18,15 +18,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.audit import Outcome
+from bot.domain.bulk import dedupe
 from bot.domain.delays import DelayError, format_duration, parse_duration, parse_when
 from bot.domain.run_refs import parse_run_ref
 from bot.render.controls import PRIVATE_BUTTONS, confirm_prompt
 from bot.render.history import history
 from bot.render.mrkdwn import code, escape, truncate
-from bot.render.run_list import LIST_BUTTONS, run_list
+from bot.render.run_list import LIST_BUTTONS, MAX_RUNS_SHOWN, run_list
 from bot.render.summary import Attribution, run_summary
 from bot.rescheduler import Actor, DelayedList, ListFilters
-from bot.slack import dm
+from bot.slack import bulk, dm
 from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import environments_text, failure_text, moved_but, unexpected_text
@@ -54,6 +55,15 @@ class Move:
 
 
 @dataclass(frozen=True, slots=True)
+class BulkMove:
+    """Several runs to one instant: `/reschedule run_a run_b … <when>` (ids in the order typed, each once)."""
+
+    run_ids: tuple[str, ...]
+    when: datetime
+    env: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class History:
     run_id: str | None
 
@@ -73,7 +83,7 @@ class Reply:
     invalid: bool = False
 
 
-Intent = Show | Move | History | List | Reply
+Intent = Show | Move | BulkMove | History | List | Reply
 
 
 def _take_flag(words: list[str], flag: str, needs_value: str) -> tuple[list[str], str | None, str | None]:
@@ -118,17 +128,30 @@ def parse(text: str, now: datetime, deps: SurfaceDeps) -> Intent:
         return _history(words[1:])
     if words[0].lower() == messages.LIST_WORD:
         return _list(words[1:], env)
-    run_id = parse_run_ref(words[0])
-    if run_id is None:
+    run_ids: list[str] = []
+    for word in words:
+        ref = parse_run_ref(word)
+        if ref is None:
+            break
+        run_ids.append(ref)
+    if not run_ids:
         return Reply(messages.with_usage(messages.not_a_run(shown(words[0]))), invalid=True)
-    if len(words) == 1:
-        return Show(run_id, env)
-    typed = " ".join(words[1:])
+    count = len(run_ids)
+    run_ids = dedupe(run_ids)
+    if len(run_ids) > deps.bulk_limit:
+        return Reply(messages.bulk_too_many(len(run_ids), deps.bulk_limit), invalid=True)
+    if len(words) == count:
+        if len(run_ids) == 1:
+            return Show(run_ids[0], env)
+        return Reply(messages.with_usage(messages.BULK_NEEDS_TIME), invalid=True)
+    typed = " ".join(words[count:])
     try:
         when = parse_when(typed, now=now, max_delay=deps.max_delay)
     except DelayError as exc:
         return Reply(messages.delay_problem(exc.kind, shown(typed), format_duration(deps.max_delay)), invalid=True)
-    return Move(run_id, when, env)
+    if len(run_ids) == 1:
+        return Move(run_ids[0], when, env)
+    return BulkMove(tuple(run_ids), when, env)
 
 
 def _history(words: list[str]) -> Intent:
@@ -198,7 +221,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
 
 
 async def _after_ack(
-    intent: Show | Move | History | List,
+    intent: Show | Move | BulkMove | History | List,
     actor: Actor,
     deps: SurfaceDeps,
     respond: AsyncRespond,
@@ -210,6 +233,8 @@ async def _after_ack(
             await _history_reply(intent, actor, deps, tell)
         elif isinstance(intent, List):
             await _list_reply(intent, actor, deps, tell)
+        elif isinstance(intent, BulkMove):
+            await bulk.prompt(intent.run_ids, intent.when, intent.env, actor, deps, tell)
         else:
             await _act(intent, actor, deps, respond, client, tell)
     except (TriggerError, AccessRefused) as exc:
@@ -265,8 +290,17 @@ async def _list_reply(intent: List, actor: Actor, deps: SurfaceDeps, tell: Calla
         notes=_list_notes(listed),
         controls=deps.controls(answered[0], LIST_BUTTONS),
         run_url=deps.run_url,
+        push_all=_push_all_key(listed, actor, deps),
     )
     await tell(rendered.text, rendered.blocks)
+
+
+def _push_all_key(listed: DelayedList, actor: Actor, deps: SurfaceDeps) -> str | None:
+    """The set of the runs the list shows, fixed now, for its Push all back… (None for fewer than two)."""
+    shown = listed.runs[: min(MAX_RUNS_SHOWN, deps.bulk_limit)]
+    if len(shown) < 2:
+        return None
+    return deps.bulk_sets.add(actor.user_id, actor.team_id, [(e.run.id, e.env.name) for e in shown], None).key
 
 
 def _all_of(titles: list[str]) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from bot.bulk import BulkSets
 from bot.domain.environments import Environment
 from bot.domain.run_refs import dashboard_url
 from bot.inflight import InFlight
@@ -28,6 +29,8 @@ class SurfaceDeps:
     max_delay: timedelta
     confirm_environments: frozenset[str] = field(default_factory=lambda: frozenset({"prod"}))
     dm_confirmations: bool = True
+    bulk_limit: int = 100  # BULK_LIMIT: the most runs one move takes
+    bulk_sets: BulkSets = field(default_factory=BulkSets)  # sets awaiting their Confirm
     replays: ReplayGuard | None = None
     audit: AuditLog | None = None
     inflight: InFlight = field(default_factory=InFlight)

@@ -36,6 +36,7 @@ from bot.trigger.errors import (
     after_maybe_applied,
     error_from_response,
     may_have_applied,
+    reset_from_headers,
 )
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,24 @@ class RunPage:
 
 
 @dataclass(slots=True)
+class RateLimitState:
+    """The environment's rate-limit bucket as the last response reported it (`x-ratelimit-remaining`,
+    `x-ratelimit-reset`): None until a response said. Read by whoever paces many requests (a bulk move)."""
+
+    remaining: int | None = None
+    reset_at: float | None = None  # epoch seconds
+
+    def update(self, headers: httpx.Headers) -> None:
+        raw = headers.get("x-ratelimit-remaining")
+        if raw is not None:
+            try:
+                self.remaining = int(raw)
+            except ValueError:
+                return
+            self.reset_at = reset_from_headers(dict(headers))
+
+
+@dataclass(slots=True)
 class TriggerClient:
     """Talks to one Trigger.dev environment (one secret key) over a shared `httpx.AsyncClient`.
 
@@ -111,6 +130,7 @@ class TriggerClient:
     sleep: Sleep = asyncio.sleep
     wall: Clock = time.time
     rand: Callable[[], float] = random.random
+    rate: RateLimitState = field(default_factory=RateLimitState)
 
     async def retrieve_run(self, run_id: str, deadline: Deadline) -> Run:
         """GET /api/v3/runs/{id}."""
@@ -193,6 +213,7 @@ class TriggerClient:
                 wait: float | None = self._backoff_wait(attempt)
             else:
                 status = response.status_code
+                self.rate.update(response.headers)
                 log.log(_level(status), "trigger.dev %s %s attempt %d → %d", method, path, attempt, status)
                 if response.is_success:
                     try:

@@ -1,0 +1,212 @@
+"""Many runs in one move: the fixed sets awaiting confirmation, the pacer that follows Trigger.dev's rate limit,
+and the execution of a set (each run found, access-checked, checked as DELAYED and moved on its own, through
+`Rescheduler.move`, so its read-back and its audit row are the same as for a single run)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot import messages
+from bot.access_check import AccessRefused
+from bot.domain.bulk import BulkItem, BulkOutcome
+from bot.rescheduler import Actor, NotDelayed, Rescheduler
+from bot.trigger.client import RateLimitState
+from bot.trigger.errors import AuthRejected, OutcomeUnknown, RateLimited, RunNotFound, TriggerError
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+CONCURRENCY = 8  # runs of one set in flight at once
+SET_TTL_SECONDS = 15 * 60  # a confirmation prompt is good for this long
+RATE_ATTEMPTS = 3  # a run rate-limited after the client's own retries is tried again this many times in all
+LOW_REMAINING = 20  # below this many requests left in the bucket, wait for it to refill
+MAX_PACE_WAIT = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class BulkSet:
+    """A set fixed when the prompt (or the list) was shown: exactly these runs (id → environment name where found,
+    "" when it was not), to `when` (None: not chosen yet, a list's **Push all back…**), by `user_id` in `team_id`."""
+
+    key: str
+    user_id: str
+    team_id: str
+    runs: tuple[tuple[str, str], ...]
+    when: datetime | None
+    created: float
+
+
+@dataclass(slots=True)
+class BulkSets:
+    """Sets awaiting Confirm, kept in this process for SET_TTL_SECONDS and keyed by a random id the Confirm
+    button carries (a hundred run ids do not fit in a button's value)."""
+
+    ttl: float = SET_TTL_SECONDS
+    clock: Clock = time.monotonic
+    _sets: dict[str, BulkSet] = field(default_factory=dict)
+
+    def add(self, user_id: str, team_id: str, runs: Sequence[tuple[str, str]], when: datetime | None) -> BulkSet:
+        self._expire()
+        key = secrets.token_urlsafe(12)
+        bulk = BulkSet(key, user_id, team_id, tuple(runs), when, self.clock())
+        self._sets[key] = bulk
+        return bulk
+
+    def get(self, key: str) -> BulkSet | None:
+        self._expire()
+        return self._sets.get(key)
+
+    def take(self, key: str) -> BulkSet | None:
+        """Remove and return the set (a second Confirm finds nothing)."""
+        self._expire()
+        return self._sets.pop(key, None)
+
+    def _expire(self) -> None:
+        cutoff = self.clock() - self.ttl
+        for key in [key for key, bulk in self._sets.items() if bulk.created < cutoff]:
+            del self._sets[key]
+
+
+@dataclass(slots=True)
+class Pacer:
+    """Follows one environment's rate limit as its responses report it: when few requests are left in the
+    bucket, wait until it refills; after a 429 that outlasted the client's retries, wait for its reset."""
+
+    state: RateLimitState
+    wall: Clock = time.time
+    sleep: Sleep = asyncio.sleep
+    low: int = LOW_REMAINING
+    max_wait: float = MAX_PACE_WAIT
+    fallback_wait: float = 1.0
+    waited: float = 0.0
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def ready(self) -> None:
+        """Wait, when the bucket is nearly empty, until its reset (bounded); one waiter at a time."""
+        async with self._lock:
+            remaining, reset_at = self.state.remaining, self.state.reset_at
+            if remaining is None or remaining > self.low or reset_at is None:
+                return
+            wait = reset_at - self.wall()
+            if wait > 0:
+                await self._wait(wait)
+            self.state.remaining = None  # refilled, as far as we know until the next response says
+
+    async def rate_limited(self, exc: RateLimited) -> None:
+        """A request was refused with 429: wait for the reset it named (or a short while)."""
+        async with self._lock:
+            wait = exc.reset_at - self.wall() if exc.reset_at is not None else self.fallback_wait
+            await self._wait(max(wait, self.fallback_wait))
+            self.state.remaining = None
+
+    async def _wait(self, seconds: float) -> None:
+        seconds = min(seconds, self.max_wait)
+        self.waited += seconds
+        log.info("bulk move: waiting %.1fs for the rate limit to reset", seconds)
+        await self.sleep(seconds)
+
+
+Progress = Callable[[list[BulkItem]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class BulkMover:
+    """Carries out one confirmed set."""
+
+    rescheduler: Rescheduler
+    pacers: dict[str, Pacer]
+    concurrency: int = CONCURRENCY
+
+    @classmethod
+    def for_rescheduler(cls, rescheduler: Rescheduler, sleep: Sleep = asyncio.sleep) -> BulkMover:
+        pacers = {t.env.name: Pacer(t.client.rate, sleep=sleep) for t in rescheduler.targets}
+        return cls(rescheduler, pacers)
+
+    async def run(self, actor: Actor, bulk: BulkSet, progress: Progress | None = None) -> list[BulkItem]:
+        """Every run of the set, each on its own: one failure never stops the rest. Results in the set's order."""
+        when = bulk.when
+        if when is None:
+            raise ValueError("a set without a time cannot be moved")
+        semaphore = asyncio.Semaphore(self.concurrency)
+        done: list[BulkItem] = []
+
+        async def one(run_id: str, env_name: str) -> BulkItem:
+            async with semaphore:
+                item = await self._one(actor, run_id, env_name, when)
+            done.append(item)
+            if progress is not None:
+                await progress(list(done))
+            return item
+
+        return list(await asyncio.gather(*(one(run_id, env) for run_id, env in bulk.runs)))
+
+    async def _paced(self, env_names: Sequence[str]) -> None:
+        for name in env_names:
+            pacer = self.pacers.get(name)
+            if pacer is not None:
+                await pacer.ready()
+
+    async def _one(self, actor: Actor, run_id: str, env_name: str, when: datetime) -> BulkItem:
+        rescheduler = self.rescheduler
+        searched = [t.env.name for t in rescheduler.targets_for(env_name or None)]
+        for attempt in range(1, RATE_ATTEMPTS + 1):
+            last = attempt == RATE_ATTEMPTS
+            located = None
+            try:
+                await self._paced(searched)
+                located = await rescheduler.find(run_id, rescheduler.deadline(), env_name or None)
+                await self._paced([located.env.name])
+                moved = await rescheduler.move(actor, located, when, rescheduler.deadline(), record_rate_limited=last)
+            except AccessRefused as exc:
+                title = located.env.title if located else ""
+                return BulkItem(run_id, BulkOutcome.REFUSED, title or exc.env.title)
+            except NotDelayed as exc:
+                return BulkItem(run_id, BulkOutcome.NOT_DELAYED, exc.env.title, exc.run.status_label)
+            except RateLimited as exc:
+                if last:
+                    if located is None:
+                        rescheduler.record_failure(actor, exc, run_id=run_id, when=when)
+                    return BulkItem(
+                        run_id, BulkOutcome.FAILED, located.env.title if located else "", messages.BULK_FAILED_RATE
+                    )
+                pacer_name = located.env.name if located else (exc.environment and _named(rescheduler, exc))
+                pacer = self.pacers.get(pacer_name or "") or next(iter(self.pacers.values()), None)
+                if pacer is not None:
+                    await pacer.rate_limited(exc)
+                continue
+            except RunNotFound as exc:
+                rescheduler.record_failure(actor, exc, run_id=run_id, when=when)
+                return BulkItem(run_id, BulkOutcome.NOT_FOUND)
+            except TriggerError as exc:
+                if located is None:  # a failure to find is recorded here; move records its own
+                    rescheduler.record_failure(actor, exc, run_id=run_id, when=when)
+                title = located.env.title if located else (exc.environment or "")
+                return BulkItem(run_id, BulkOutcome.FAILED, title, _why(exc))
+            return BulkItem(run_id, BulkOutcome.MOVED, moved.env.title, new=moved.new)
+        raise AssertionError("unreachable")
+
+
+def _named(rescheduler: Rescheduler, exc: TriggerError) -> str | None:
+    """The environment name for an error tagged with an environment title."""
+    for target in rescheduler.targets:
+        if target.env.title == exc.environment:
+            return target.env.name
+    return None
+
+
+def _why(exc: TriggerError) -> str:
+    if isinstance(exc, OutcomeUnknown):
+        return messages.BULK_FAILED_UNKNOWN
+    if isinstance(exc, AuthRejected):
+        return messages.BULK_FAILED_KEY
+    if isinstance(exc, RateLimited):
+        return messages.BULK_FAILED_RATE
+    return messages.BULK_FAILED_UNAVAILABLE

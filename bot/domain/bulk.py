@@ -1,0 +1,33 @@
+"""Many runs in one move: what happened to each run of a set, as data the summary is drawn from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class BulkOutcome(StrEnum):
+    """What happened to one run of a set."""
+
+    MOVED = "moved"
+    NOT_DELAYED = "not delayed"
+    NOT_FOUND = "not found"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class BulkItem:
+    """One run of a set and its outcome; `detail` says why it was skipped (a status, a rule, an error)."""
+
+    run_id: str
+    outcome: BulkOutcome
+    env_title: str = ""
+    detail: str = ""
+    new: datetime | None = None
+
+
+def dedupe(run_ids: list[str]) -> list[str]:
+    """The run ids in the order given, each once."""
+    return list(dict.fromkeys(run_ids))

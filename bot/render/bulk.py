@@ -1,0 +1,126 @@
+"""Many runs in one move: the private Confirm / Cancel prompt and the one summary message of the set (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from bot import messages
+from bot.domain.bulk import BulkItem, BulkOutcome
+from bot.render.ids import ACTION_WHEN_TEXT, BLOCK_WHEN_TEXT, BULK_MODAL_CALLBACK_ID, BulkValue, Button
+from bot.render.mrkdwn import FALLBACK_TEXT_MAX, SECTION_TEXT_MAX, date_token, escape, fallback_time, section, truncate
+from bot.render.summary import Block, Summary
+
+# Skipped runs are listed in sections of at most SECTION_TEXT_MAX characters, in at most MAX_SKIP_SECTIONS of them
+# (with a head and a count, well within Block Kit's 50 blocks); beyond that they are counted.
+MAX_SKIP_SECTIONS = 10
+SKIP_REASONS = {
+    BulkOutcome.NOT_DELAYED: "not delayed",
+    BulkOutcome.NOT_FOUND: "not found",
+    BulkOutcome.REFUSED: "refused",
+    BulkOutcome.FAILED: "failed",
+}
+
+
+def all_of(titles: Sequence[str]) -> str:
+    """`*Prod*`, `*Prod* and *Staging*`, `*Prod*, *Staging* and *Dev*` (escaped)."""
+    quoted = [f"*{escape(title)}*" for title in titles]
+    if not quoted:
+        return messages.BULK_NOWHERE
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def bulk_prompt(key: str, count: int, env_titles: Sequence[str], when: datetime, missing: int) -> list[Block]:
+    """The private prompt: how many runs, in which environments, to which time; Confirm / Cancel."""
+    value = BulkValue(k=key).encode()
+    text = messages.bulk_prompt(count, all_of(env_titles), date_token(when), missing)
+    return [
+        section(text),
+        {
+            "type": "actions",
+            "block_id": f"bulk:{key}",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": Button.BULK_CONFIRM.action_id,
+                    "text": {"type": "plain_text", "text": messages.BULK_CONFIRM_OK},
+                    "style": "primary",
+                    "value": value,
+                },
+                {
+                    "type": "button",
+                    "action_id": Button.BULK_CANCEL.action_id,
+                    "text": {"type": "plain_text", "text": messages.CONFIRM_DENY},
+                    "value": value,
+                },
+            ],
+        },
+    ]
+
+
+def bulk_time_view(count: int, metadata: str) -> dict[str, Any]:
+    """The form a list's **Push all back…** opens: one time for the runs listed."""
+    return {
+        "type": "modal",
+        "callback_id": BULK_MODAL_CALLBACK_ID,
+        "title": {"type": "plain_text", "text": messages.BULK_MODAL_TITLE},
+        "submit": {"type": "plain_text", "text": messages.BULK_MODAL_SUBMIT},
+        "close": {"type": "plain_text", "text": messages.MODAL_CANCEL},
+        "private_metadata": metadata,
+        "blocks": [
+            section(messages.bulk_modal_head(count)),
+            {
+                "type": "input",
+                "block_id": BLOCK_WHEN_TEXT,
+                "label": {"type": "plain_text", "text": messages.LABEL_WHEN_TEXT},
+                "hint": {"type": "plain_text", "text": messages.HINT_WHEN_TEXT},
+                "element": {"type": "plain_text_input", "action_id": ACTION_WHEN_TEXT, "max_length": 100},
+            },
+        ],
+    }
+
+
+def bulk_summary(
+    user_id: str,
+    when: datetime,
+    total: int,
+    items: Sequence[BulkItem],
+    run_url: Callable[[str], str],
+    *,
+    final: bool,
+    head: str = "",
+) -> Summary:
+    """The set's one message: how many moved, and each skipped run with its reason and link."""
+    moved = [item for item in items if item.outcome is BulkOutcome.MOVED]
+    skipped = [item for item in items if item.outcome is not BulkOutcome.MOVED]
+    title = messages.bulk_head(user_id, len(items), total, date_token(when), final)
+    counts = messages.bulk_counts(len(moved), len(skipped))
+    blocks: list[Block] = []
+    if head:
+        blocks.append(section(head))
+    blocks.append(section(f"{title}\n{counts}"))
+    chunk = ""
+    shown = 0
+    for item in skipped:
+        line = messages.bulk_skipped(
+            item.run_id,
+            run_url(item.run_id),
+            SKIP_REASONS[item.outcome],
+            escape(item.env_title),
+            escape(truncate(item.detail, 200)),
+        )
+        if len(chunk) + len(line) + 1 > SECTION_TEXT_MAX:
+            if len(blocks) >= MAX_SKIP_SECTIONS + 2:
+                break
+            blocks.append(section(chunk))
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+        shown += 1
+    if chunk:
+        blocks.append(section(chunk))
+    if shown < len(skipped):
+        more = messages.bulk_more(len(skipped) - shown)
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+    plain = messages.bulk_fallback(len(moved), total, fallback_time(when), len(skipped))
+    return Summary(text=truncate(plain, FALLBACK_TEXT_MAX), blocks=blocks)

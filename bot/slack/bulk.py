@@ -1,0 +1,263 @@
+"""Many runs in one move, on Slack: the private prompt that fixes the set, and what its Confirm does (one summary
+message for the set, updated while a large set progresses; one DM with the result)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import messages
+from bot.bulk import CONCURRENCY, BulkMover, BulkSet
+from bot.domain.audit import Outcome
+from bot.domain.bulk import BulkItem
+from bot.domain.delays import DelayError, format_duration, parse_when
+from bot.render import modal_views as views
+from bot.render.bulk import bulk_prompt, bulk_summary, bulk_time_view
+from bot.render.ids import (
+    ACTION_WHEN_TEXT,
+    BLOCK_WHEN_TEXT,
+    BULK_KEY_PATTERN,
+    BULK_MODAL_CALLBACK_ID,
+    BulkValue,
+    Button,
+)
+from bot.render.mrkdwn import date_token, escape
+from bot.rescheduler import Actor
+from bot.slack.actor import actor_of
+from bot.slack.deps import SurfaceDeps
+from bot.slack.replies import respond_checked, slack_error, tell_privately
+from bot.slack.respond import SessionRespond
+from bot.trigger.errors import TriggerError
+
+log = logging.getLogger(__name__)
+
+PROGRESS_MIN_RUNS = 10  # sets this large get their summary posted at once and updated as they progress
+PROGRESS_EVERY_RUNS = 10
+PROGRESS_EVERY_SECONDS = 3.0
+
+
+async def prompt(
+    run_ids: Sequence[str],
+    when: datetime,
+    env_name: str | None,
+    actor: Actor,
+    deps: SurfaceDeps,
+    tell: Callable[..., Awaitable[bool]],
+) -> None:
+    """Find every run (to name its environment), fix the set, and ask once: Confirm / Cancel."""
+    rescheduler = deps.rescheduler
+    semaphore = asyncio.Semaphore(CONCURRENCY)
+
+    async def where(run_id: str) -> str:
+        async with semaphore:
+            try:
+                return (await rescheduler.find(run_id, rescheduler.deadline(), env_name)).env.name
+            except TriggerError:
+                return ""  # looked for again when the set is moved; its outcome is said then
+
+    found = await asyncio.gather(*(where(run_id) for run_id in run_ids))
+    runs = [(run_id, name or (env_name or "")) for run_id, name in zip(run_ids, found, strict=True)]
+    bulk = deps.bulk_sets.add(actor.user_id, actor.team_id, runs, when)
+    titles = [t.env.title for t in rescheduler.targets if t.env.name in set(found)]
+    missing = sum(1 for name in found if not name)
+    await tell(messages.BULK_TITLE, bulk_prompt(bulk.key, len(runs), titles, when, missing))
+
+
+async def on_click(
+    button: Button,
+    value: BulkValue,
+    body: dict[str, Any],
+    actor: Actor,
+    deps: SurfaceDeps,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    private: Callable[[str], Awaitable[None]],
+) -> None:
+    """Confirm or Cancel of a set, or a list's Push all back…; only the person who asked may do any of them."""
+    bulk = deps.bulk_sets.get(value.k)
+    if bulk is None or (bulk.when is None) != (button is Button.BULK_PUSH_ALL):
+        await private(messages.BULK_EXPIRED)
+        return
+    if bulk.user_id != actor.user_id or bulk.team_id != actor.team_id:
+        await private(messages.BULK_NOT_YOURS)
+        deps.rescheduler.record(actor, Outcome.REFUSED, error="acted on a set another person asked for")
+        return
+    if button is Button.BULK_PUSH_ALL:
+        await _ask_time(bulk, body, actor, client, private)
+        return
+    if deps.bulk_sets.take(value.k) is None:
+        await private(messages.BULK_EXPIRED)
+        return
+    if button is Button.BULK_CANCEL:
+        await respond_checked(respond, text=messages.CANCELLED, response_type="ephemeral", replace_original=True)
+        return
+    await _execute(bulk, actor, deps, respond, client, private)
+
+
+class ModalMetadata(BaseModel):
+    """What the Push all back… form carries: the list's set and where to answer (the click's response_url)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: str = Field(pattern=BULK_KEY_PATTERN.pattern)
+    url: str | None = Field(default=None, max_length=2000)
+    channel: str | None = Field(default=None, max_length=40)
+
+
+async def _ask_time(
+    bulk: BulkSet,
+    body: dict[str, Any],
+    actor: Actor,
+    client: AsyncWebClient,
+    private: Callable[[str], Awaitable[None]],
+) -> None:
+    response_url = body.get("response_url")
+    metadata = ModalMetadata(
+        k=bulk.key, url=response_url if isinstance(response_url, str) else None, channel=actor.channel_id
+    )
+    try:
+        await client.views_open(
+            trigger_id=str(body.get("trigger_id", "")), view=bulk_time_view(len(bulk.runs), metadata.model_dump_json())
+        )
+    except Exception as exc:
+        log.warning("views.open for a bulk move failed: %s", slack_error(exc))
+        await private(messages.TRIGGER_ID_EXPIRED)
+
+
+def register(app: AsyncApp, deps: SurfaceDeps) -> None:
+    """Attach the submission of the Push all back… form: a time, then the same confirmation as the command."""
+
+    @app.view(BULK_MODAL_CALLBACK_ID)
+    async def on_submit(
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        try:
+            metadata = ModalMetadata.model_validate_json(view.get("private_metadata") or "")
+        except ValidationError:
+            await ack(response_action="update", view=views.notice(messages.FOREIGN_PAYLOAD))
+            return
+        values = ((view.get("state") or {}).get("values") or {}).get(BLOCK_WHEN_TEXT) or {}
+        typed = str((values.get(ACTION_WHEN_TEXT) or {}).get("value") or "").strip()
+        actor = actor_of(context, body, "modal", typed[:200], channel_id=metadata.channel)
+        bulk = deps.bulk_sets.get(metadata.k)
+        if bulk is None or bulk.when is not None or (bulk.user_id, bulk.team_id) != (actor.user_id, actor.team_id):
+            await ack(response_action="update", view=views.notice(messages.BULK_EXPIRED))
+            return
+        try:
+            when = parse_when(typed, now=deps.rescheduler.now(), max_delay=deps.max_delay)
+        except DelayError as exc:
+            problem = messages.delay_problem_plain(exc.kind, typed[:60], format_duration(deps.max_delay))
+            await ack(response_action="errors", errors={BLOCK_WHEN_TEXT: problem})
+            return
+        await ack(response_action="clear")
+        if not await deps.first_delivery(body, "view_submission"):
+            return
+        fixed = deps.bulk_sets.add(actor.user_id, actor.team_id, bulk.runs, when)
+        envs = {name for _, name in bulk.runs}
+        titles = [t.env.title for t in deps.rescheduler.targets if t.env.name in envs]
+        blocks = bulk_prompt(fixed.key, len(fixed.runs), titles, when, 0)
+        respond = SessionRespond(response_url=metadata.url, session=client.session) if metadata.url else None
+        await tell_privately(respond, client, actor.user_id, actor.channel_id, messages.BULK_TITLE, blocks)
+
+
+async def _execute(
+    bulk: BulkSet,
+    actor: Actor,
+    deps: SurfaceDeps,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    private: Callable[[str], Awaitable[None]],
+) -> None:
+    when = bulk.when
+    if when is None:  # a list's set gets its time from the form, as a new set
+        await private(messages.BULK_EXPIRED)
+        return
+    total = len(bulk.runs)
+    head = messages.bulk_head(actor.user_id, 0, total, date_token(when), final=False)
+    await respond_checked(respond, text=head, response_type="ephemeral", replace_original=True)
+    message = _Summary(bulk, when, actor, deps, client)
+    if total >= PROGRESS_MIN_RUNS:
+        await message.post_early()
+    items = await BulkMover.for_rescheduler(deps.rescheduler).run(actor, bulk, message.progress)
+    text, _ = message.render(items, final=True)
+    problem = await message.final(items, respond)
+    if problem is None:
+        await respond_checked(respond, delete_original=True)
+    if deps.dm_confirmations:
+        note = messages.bulk_summary_failed(escape(problem)) if problem else ""
+        head = f"{messages.bulk_dm_head(messages.where_channel(actor.channel_id))}\n{note}".strip()
+        dm_text, dm_blocks = message.render(items, final=True, extra=head)
+        try:
+            await client.chat_postMessage(channel=actor.user_id, text=dm_text, blocks=dm_blocks)
+            return
+        except Exception as exc:
+            log.warning("could not DM the bulk result to %s: %s", actor.user_id, slack_error(exc))
+    if problem:
+        await private(f"{messages.bulk_summary_failed(escape(problem))}\n{text}")
+
+
+class _Summary:
+    """The set's one message in the channel: posted at once for a large set and updated as it progresses, else
+    posted at the end (through the response_url when the bot cannot post in the channel)."""
+
+    def __init__(self, bulk: BulkSet, when: datetime, actor: Actor, deps: SurfaceDeps, client: AsyncWebClient) -> None:
+        self.bulk, self.when, self.actor, self.deps, self.client = bulk, when, actor, deps, client
+        self.total = len(bulk.runs)
+        self.ts: str | None = None
+        self.lock = asyncio.Lock()
+        self.shown = 0
+        self.shown_at = time.monotonic()
+
+    def render(self, items: list[BulkItem], final: bool, extra: str = "") -> tuple[str, list[dict[str, Any]]]:
+        summary = bulk_summary(
+            self.actor.user_id, self.when, self.total, items, self.deps.run_url, final=final, head=extra
+        )
+        return summary.text, summary.blocks
+
+    async def post_early(self) -> None:
+        if not self.actor.channel_id:
+            return
+        text, blocks = self.render([], final=False)
+        try:
+            response = await self.client.chat_postMessage(channel=self.actor.channel_id, text=text, blocks=blocks)
+        except Exception as exc:
+            log.info("bulk summary not posted early (%s): shown at the end instead", slack_error(exc))
+            return
+        ts = response.get("ts")
+        self.ts = ts if isinstance(ts, str) else None
+
+    async def progress(self, items: list[BulkItem]) -> None:
+        if self.ts is None or not self.actor.channel_id or len(items) >= self.total or self.lock.locked():
+            return
+        due = time.monotonic() - self.shown_at >= PROGRESS_EVERY_SECONDS
+        if len(items) - self.shown < PROGRESS_EVERY_RUNS and not due:
+            return
+        async with self.lock:
+            self.shown, self.shown_at = len(items), time.monotonic()
+            text, blocks = self.render(items, final=False)
+            try:
+                await self.client.chat_update(channel=self.actor.channel_id, ts=self.ts, text=text, blocks=blocks)
+            except Exception as exc:
+                log.info("bulk progress not shown: %s", slack_error(exc))
+
+    async def final(self, items: list[BulkItem], respond: AsyncRespond) -> str | None:
+        """The final state; None when it was shown, else what went wrong."""
+        async with self.lock:
+            text, blocks = self.render(items, final=True)
+            if self.ts is not None and self.actor.channel_id:
+                try:
+                    await self.client.chat_update(channel=self.actor.channel_id, ts=self.ts, text=text, blocks=blocks)
+                    return None
+                except Exception as exc:
+                    log.info("bulk summary not updated (%s): posting it instead", slack_error(exc))
+            return await respond_checked(
+                respond, text=text, blocks=blocks, response_type="in_channel", replace_original=False
+            )

@@ -1,0 +1,232 @@
+"""Many runs in one move, without the network: the parser, the fixed sets, the pacer and the summary's limits."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+
+from bot import messages
+from bot.bulk import BulkMover, BulkSets, Pacer
+from bot.domain.audit import AuditRecord, Outcome
+from bot.domain.bulk import BulkItem, BulkOutcome
+from bot.domain.environments import environment_for_key
+from bot.domain.runs import Run
+from bot.render.bulk import bulk_prompt, bulk_summary
+from bot.render.ids import Button, ForeignPayload, parse_action, parse_bulk_action
+from bot.rescheduler import Actor, EnvironmentClient, Rescheduler
+from bot.slack.command import BulkMove, Move, Reply, Show, parse
+from bot.storage.audit import AuditLog
+from bot.trigger.client import RateLimitState, TriggerClient
+from bot.trigger.errors import RateLimited
+from tests.test_command_parse import NOW, OTHER_RUN, RUN, SERVICES, read
+
+THIRD = "run_abcdefghij0123456789xyz"
+LINK = f"https://cloud.trigger.dev/orgs/acme/projects/v3/proj_x/runs/{OTHER_RUN}"
+
+
+# --- the parser ---------------------------------------------------------------------------------------------------
+
+
+def test_several_ids_then_a_time_are_one_set_in_the_order_typed() -> None:
+    intent = read(f"{RUN} {OTHER_RUN} {THIRD} 2h")
+    assert intent == BulkMove((RUN, OTHER_RUN, THIRD), NOW + timedelta(hours=2), None)
+
+
+def test_links_and_ids_mix_and_env_is_still_allowed() -> None:
+    intent = read(f"{RUN} {LINK} 1h 30m --env staging")
+    assert intent == BulkMove((RUN, OTHER_RUN), NOW + timedelta(hours=1, minutes=30), "staging")
+
+
+def test_duplicates_are_collapsed_and_one_left_is_a_single_move() -> None:
+    assert read(f"{RUN} {OTHER_RUN} {RUN} 2h") == BulkMove((RUN, OTHER_RUN), NOW + timedelta(hours=2), None)
+    assert read(f"{RUN} {LINK.replace(OTHER_RUN, RUN)} 2h") == Move(RUN, NOW + timedelta(hours=2), None)
+
+
+def test_a_single_run_keeps_todays_behaviour() -> None:
+    assert read(f"{RUN} 2h") == Move(RUN, NOW + timedelta(hours=2), None)
+    assert read(RUN) == Show(RUN, None)
+
+
+def test_more_than_the_limit_is_refused_kindly() -> None:
+    small = replace(SERVICES, bulk_limit=3)
+    ids = [f"run_{n:024d}" for n in range(4)]
+    intent = parse(" ".join([*ids, "2h"]), NOW, small)
+    assert isinstance(intent, Reply) and intent.invalid
+    assert intent.text == messages.bulk_too_many(4, 3)
+    assert isinstance(parse(" ".join([*ids[:3], "2h"]), NOW, small), BulkMove)
+
+
+def test_several_runs_without_a_time_ask_for_one() -> None:
+    intent = read(f"{RUN} {OTHER_RUN}")
+    assert isinstance(intent, Reply) and messages.BULK_NEEDS_TIME in intent.text
+
+
+def test_an_unreadable_time_after_several_runs_is_the_usual_problem() -> None:
+    intent = read(f"{RUN} {OTHER_RUN} soonish")
+    assert isinstance(intent, Reply) and intent.invalid and "soonish" in intent.text
+
+
+# --- the sets awaiting Confirm ------------------------------------------------------------------------------------
+
+
+def test_a_set_is_fixed_taken_once_and_expires() -> None:
+    clock = [1000.0]
+    sets = BulkSets(ttl=60, clock=lambda: clock[0])
+    bulk = sets.add("U1", "T1", [(RUN, "prod"), (OTHER_RUN, "")], NOW)
+    assert sets.get(bulk.key) == bulk and bulk.runs == ((RUN, "prod"), (OTHER_RUN, ""))
+    assert sets.take(bulk.key) == bulk and sets.take(bulk.key) is None
+    later = sets.add("U1", "T1", [(RUN, "prod")], NOW)
+    clock[0] += 61
+    assert sets.get(later.key) is None
+
+
+def test_bulk_buttons_carry_only_a_key() -> None:
+    blocks = bulk_prompt("abcdefgh12345678", 100, ["Prod", "Staging"], NOW, 1)
+    actions = blocks[1]["elements"]
+    assert [a["action_id"] for a in actions] == [Button.BULK_CONFIRM.action_id, Button.BULK_CANCEL.action_id]
+    assert parse_action(actions[0]) == (Button.BULK_CONFIRM, None)
+    assert parse_bulk_action(actions[0]).k == "abcdefgh12345678"
+    assert "*100 runs* in *Prod* and *Staging*" in blocks[0]["text"]["text"]
+    with pytest.raises(ForeignPayload):
+        parse_action({"action_id": Button.BULK_CONFIRM.action_id, "value": '{"k":"<bad key>"}'})
+
+
+# --- the pacer ----------------------------------------------------------------------------------------------------
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+        self.slept: list[float] = []
+
+    def wall(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+async def test_pacer_goes_on_while_the_bucket_has_room() -> None:
+    fake = FakeTime()
+    pacer = Pacer(RateLimitState(remaining=900, reset_at=fake.now + 30), wall=fake.wall, sleep=fake.sleep)
+    await pacer.ready()
+    assert fake.slept == []
+
+
+async def test_pacer_waits_for_the_reset_when_the_bucket_is_nearly_empty() -> None:
+    fake = FakeTime()
+    state = RateLimitState(remaining=3, reset_at=fake.now + 7.5)
+    pacer = Pacer(state, wall=fake.wall, sleep=fake.sleep)
+    await pacer.ready()
+    assert fake.slept == [7.5]
+    await pacer.ready()  # refilled as far as we know: no second wait
+    assert fake.slept == [7.5]
+
+
+async def test_pacer_after_a_429_waits_for_its_reset_bounded() -> None:
+    fake = FakeTime()
+    pacer = Pacer(RateLimitState(), wall=fake.wall, sleep=fake.sleep, max_wait=60)
+    await pacer.rate_limited(RateLimited("429", reset_at=fake.now + 4))
+    await pacer.rate_limited(RateLimited("429", reset_at=fake.now + 3600))
+    await pacer.rate_limited(RateLimited("429"))
+    assert fake.slept == [4, 60, pacer.fallback_wait]
+
+
+def test_rate_state_reads_the_response_headers() -> None:
+    import httpx
+
+    state = RateLimitState()
+    state.update(httpx.Headers({"x-ratelimit-remaining": "12", "x-ratelimit-reset": "1700000000000"}))
+    assert (state.remaining, state.reset_at) == (12, 1_700_000_000.0)
+    state.update(httpx.Headers({}))
+    assert state.remaining == 12
+
+
+# --- the summary --------------------------------------------------------------------------------------------------
+
+
+def test_summary_of_a_hundred_skipped_runs_stays_within_block_kit_limits() -> None:
+    items = [BulkItem(f"run_{n:024d}", BulkOutcome.FAILED, "Prod", "x" * 300) for n in range(100)] + [
+        BulkItem(RUN, BulkOutcome.MOVED, "Prod", new=NOW)
+    ]
+    summary = bulk_summary("U1", NOW, 101, items, lambda r: f"https://cloud.trigger.dev/runs/{r}", final=True)
+    assert len(summary.blocks) <= 50
+    for block in summary.blocks:
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000
+    text = json.dumps(summary.blocks)
+    assert "*1 moved*, *100 skipped*" in text
+    assert summary.text.startswith("1 of 101 runs moved")
+
+
+def test_summary_names_each_skipped_run_with_reason_and_link() -> None:
+    items = [
+        BulkItem(RUN, BulkOutcome.NOT_DELAYED, "Prod", "Executing"),
+        BulkItem(OTHER_RUN, BulkOutcome.NOT_FOUND),
+        BulkItem(THIRD, BulkOutcome.REFUSED, "Staging", "<@U2> rule"),
+    ]
+    summary = bulk_summary("U1", datetime(2026, 6, 1, tzinfo=UTC), 3, items, lambda r: f"https://t/{r}", final=True)
+    text = "\n".join(b["text"]["text"] for b in summary.blocks if b["type"] == "section")
+    assert f"<https://t/{RUN}|{RUN}> in Prod: not delayed (Executing)" in text
+    assert f"<https://t/{OTHER_RUN}|{OTHER_RUN}>: not found" in text
+    assert "refused (&lt;@U2&gt; rule)" in text
+
+
+# --- the mover: a run rate-limited after the client's retries is tried again, with one outcome ------------------
+
+
+class StubClient:
+    """Stands in for a TriggerClient: one DELAYED run; the first `limited` moves answer 429."""
+
+    def __init__(self, limited: int) -> None:
+        self.rate = RateLimitState()
+        self.limited = limited
+        self.moves = 0
+
+    async def retrieve_run(self, run_id: str, deadline: object) -> Run:
+        return Run.from_api({"id": run_id, "status": "DELAYED", "delayedUntil": "2026-06-01T13:00:00Z"})
+
+    async def reschedule_run(self, run_id: str, delay: str, deadline: object) -> Run:
+        self.moves += 1
+        if self.limited:
+            self.limited -= 1
+            raise RateLimited("429", reset_at=time.time() + 5)
+        return Run.from_api({"id": run_id, "status": "DELAYED", "delayedUntil": delay})
+
+
+def mover(limited: int) -> tuple[BulkMover, StubClient, FakeTime, list[AuditRecord]]:
+    fake = FakeTime()
+    client = StubClient(limited)
+    target = EnvironmentClient(environment_for_key("tr_prod_aaaaaaaaaaaaaaaaaaaa"), cast(TriggerClient, client))
+    rows: list[AuditRecord] = []
+    audit = cast(AuditLog, SimpleNamespace(record=rows.append))
+    rescheduler = Rescheduler(targets=[target], deadline_seconds=30, now=lambda: NOW, audit=audit)
+    return BulkMover.for_rescheduler(rescheduler, sleep=fake.sleep), client, fake, rows
+
+
+ACTOR = Actor(user_id="U1", team_id="T1", channel_id="C1", surface="button")
+
+
+async def test_a_run_rate_limited_midway_is_tried_again_after_the_reset() -> None:
+    bulk_mover, client, fake, rows = mover(limited=1)
+    bulk = BulkSets().add("U1", "T1", [(RUN, "prod")], NOW + timedelta(hours=2))
+    items = await bulk_mover.run(ACTOR, bulk)
+    assert [item.outcome for item in items] == [BulkOutcome.MOVED]
+    assert client.moves == 2 and fake.slept and fake.slept[0] <= 60
+    assert [row.outcome for row in rows] == [Outcome.RESCHEDULED]  # one row, not a failure and then a success
+
+
+async def test_a_run_rate_limited_every_time_fails_alone_with_one_row() -> None:
+    bulk_mover, client, _, rows = mover(limited=99)
+    bulk = BulkSets().add("U1", "T1", [(RUN, "prod")], NOW + timedelta(hours=2))
+    items = await bulk_mover.run(ACTOR, bulk)
+    assert client.moves == 3
+    assert [(item.outcome, item.detail) for item in items] == [(BulkOutcome.FAILED, messages.BULK_FAILED_RATE)]
+    assert [row.outcome for row in rows] == [Outcome.FAILED]

@@ -1,0 +1,210 @@
+"""Many runs in one move, end to end: `/reschedule run_a run_b … <when>`, one private confirmation for the fixed
+set, each run on its own, one summary, one DM, one audit row per run."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import messages
+from bot.render.ids import Button
+from tests.e2e_harness import PROD_ENV, STAGING_KEY, SlackSender
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+from tests.test_e2e_buttons import RESCHEDULE, click, summary_via_command, wait_one
+from tests.test_e2e_shortcut_modal import submission, view_text, wait_view
+from tests.test_e2e_teams import audit_rows
+
+pytestmark = pytest.mark.e2e
+
+STAGING_ENV = "env_staging"
+MISSING = "run_doesnotexist0000000000001"
+CONFIRM = Button.BULK_CONFIRM.action_id
+CANCEL = Button.BULK_CANCEL.action_id
+
+
+def delayed_until(fake_trigger: FakeTrigger, run_id: str, env_id: str = PROD_ENV) -> datetime:
+    value: datetime = fake_trigger.get_run(run_id, env_id)["delayedUntil"]
+    return value
+
+
+def confirm(
+    slack: SlackSender, fake_slack: FakeSlack, prompt: dict[str, Any], *, user_id: str = "U111"
+) -> tuple[str, list[dict[str, Any]]]:
+    """Click Confirm on the private prompt; returns the click's response_url and what it has received so far."""
+    status, url = click(slack, fake_slack, prompt, CONFIRM, ephemeral=True, user_id=user_id)
+    assert status == 200
+    return url, fake_slack.responses(url)
+
+
+def channel_summary(fake_slack: FakeSlack, url: str) -> dict[str, Any]:
+    """The set's one summary in the channel (posted through the click's response_url)."""
+    posted: dict[str, Any] = fake_slack.wait_for(
+        lambda: next((r for r in fake_slack.responses(url) if r.get("response_type") == "in_channel"), None)
+    )
+    return posted
+
+
+def dms(fake_slack: FakeSlack) -> list[dict[str, Any]]:
+    return [call for call in fake_slack.api_calls("chat.postMessage") if call.get("channel") == "U111"]
+
+
+def test_a_set_across_two_environments_gets_one_outcome_per_run(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    fake_trigger.add_key(STAGING_KEY, STAGING_ENV)
+    sender, _ = start(TRIGGER_SECRET_KEYS=STAGING_KEY, ACCESS__STAGING__USERS="U999")
+    moved = fake_trigger.add_run(PROD_ENV)
+    executing = fake_trigger.add_run(PROD_ENV, status="EXECUTING")
+    refused = fake_trigger.add_run(STAGING_ENV)
+    before = delayed_until(fake_trigger, refused["id"], STAGING_ENV)
+    ids = [moved["id"], executing["id"], MISSING, refused["id"]]
+    prompt = summary_via_command(sender, fake_slack, " ".join([*ids, moved["id"], "3h"]))
+    assert prompt["response_type"] == "ephemeral"
+    text = json.dumps(prompt["blocks"])
+    assert "*4 runs* in *Prod* and *Staging*" in text and "<!date^" in text and "1 of them could not be found" in text
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+
+    url, _ = confirm(sender, fake_slack, prompt)
+    summary = channel_summary(fake_slack, url)
+    body = "\n".join(b["text"]["text"] for b in summary["blocks"] if b["type"] == "section")
+    assert "*1 moved*, *3 skipped*" in body
+    assert f"|{executing['id']}> in Prod: not delayed (EXECUTING)" in body
+    assert f"|{MISSING}>: not found" in body
+    assert f"|{refused['id']}> in Staging: refused\n" in body + "\n"
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert delayed_until(fake_trigger, moved["id"]) > datetime.now(UTC) + timedelta(hours=2, minutes=50)
+    assert delayed_until(fake_trigger, refused["id"], STAGING_ENV) == before
+
+    rows = audit_rows(tmp_path, fake_slack, 4)
+    by_run = {row["run_id"]: row["outcome"] for row in rows}
+    assert by_run == {
+        moved["id"]: "rescheduled",
+        executing["id"]: "not_delayed",
+        MISSING: "not_found",
+        refused["id"]: "refused",
+    }
+    assert len(rows) == 4
+    fake_slack.wait_for(lambda: dms(fake_slack) or None)
+    assert len(dms(fake_slack)) == 1
+    assert "You moved several runs in" in json.dumps(dms(fake_slack)[0])
+    in_channel = [r for r in fake_slack.responses(url) if r.get("response_type") == "in_channel"]
+    assert len(in_channel) == 1
+
+
+def test_a_rate_limit_midway_slows_the_set_but_it_completes(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    runs = [fake_trigger.add_run(PROD_ENV) for _ in range(12)]
+    prompt = summary_via_command(slack, fake_slack, " ".join([*(r["id"] for r in runs), "2h"]))
+    fake_trigger.rate_limit(times=12, reset_in=0.3)
+    _, _ = confirm(slack, fake_slack, prompt)
+    # A large set's summary is posted at once and updated until its final state.
+    posted = fake_slack.wait_for(
+        lambda: [c for c in fake_slack.api_calls("chat.postMessage") if c.get("channel") == "C111"] or None
+    )
+    assert len(posted) == 1
+
+    def final() -> dict[str, Any] | None:
+        updates = fake_slack.api_calls("chat.update")
+        return updates[-1] if updates and "12 of 12 done" in json.dumps(updates[-1]) else None
+
+    last = fake_slack.wait_for(final)
+    assert "*12 moved*, *0 skipped*" in json.dumps(last)
+    sent = fake_trigger.calls("GET", r"/api/v3/runs/") + fake_trigger.calls("POST", RESCHEDULE)
+    assert len(sent) >= 24 + 12  # every run read and moved, plus the twelve refused with 429
+    soon = datetime.now(UTC) + timedelta(hours=1, minutes=50)
+    assert all(delayed_until(fake_trigger, run["id"]) > soon for run in runs)
+
+
+def test_cancel_moves_nothing_and_the_prompt_is_spent(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
+    prompt = summary_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+    _, url = click(slack, fake_slack, prompt, CANCEL, ephemeral=True)
+    assert wait_one(fake_slack, url)[0]["text"] == messages.CANCELLED
+    _, again = click(slack, fake_slack, prompt, CONFIRM, ephemeral=True)
+    assert wait_one(fake_slack, again)[0]["text"] == messages.BULK_EXPIRED
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+
+
+def test_a_confirm_by_another_person_is_refused(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
+    prompt = summary_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+    _, url = click(slack, fake_slack, prompt, CONFIRM, ephemeral=True, user_id="U222")
+    assert wait_one(fake_slack, url)[0]["text"] == messages.BULK_NOT_YOURS
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+    url, _ = confirm(slack, fake_slack, prompt)  # the person who asked still can
+    assert "*2 moved*" in json.dumps(channel_summary(fake_slack, url)["blocks"])
+
+
+def test_a_run_that_appears_after_the_prompt_is_not_swept_in(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
+    prompt = summary_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+    later = fake_trigger.add_run(PROD_ENV)
+    before = delayed_until(fake_trigger, later["id"])
+    url, _ = confirm(slack, fake_slack, prompt)
+    assert "*2 moved*" in json.dumps(channel_summary(fake_slack, url)["blocks"])
+    assert delayed_until(fake_trigger, later["id"]) == before
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 2
+
+
+def test_more_runs_than_the_limit_are_refused_at_once(start: Any, fake_slack: FakeSlack) -> None:
+    sender, _ = start(BULK_LIMIT="3")
+    ids = [f"run_{n:024d}" for n in range(4)]
+    url = fake_slack.new_response_url()
+    response = sender.command(" ".join([*ids, "2h"]), response_url=url)
+    assert response.json()["text"] == messages.bulk_too_many(4, 3)
+
+
+# --- the list's Push all back… ------------------------------------------------------------------------------------
+
+
+def test_push_all_back_from_the_list_moves_exactly_the_runs_listed(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    now = datetime.now(UTC)
+    runs = [fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=n + 1)) for n in range(3)]
+    listing = summary_via_command(slack, fake_slack, "list")
+    later = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(minutes=30))  # not in the list shown
+    before = delayed_until(fake_trigger, later["id"])
+    status, list_url = click(slack, fake_slack, listing, Button.BULK_PUSH_ALL.action_id, ephemeral=True)
+    assert status == 200
+    form = wait_view(fake_slack, lambda view: "submit" in view)
+    assert "*3 runs*" in view_text(form)
+
+    refused = slack.interaction(submission(form, text="soonish"))
+    assert refused.json()["response_action"] == "errors"
+    closed = slack.interaction(submission(form, text="5h"))
+    assert closed.json()["response_action"] == "clear"
+    prompt = wait_one(fake_slack, list_url)[0]
+    assert prompt["response_type"] == "ephemeral"
+    assert "*3 runs* in *Prod*" in json.dumps(prompt["blocks"])
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+
+    url, _ = confirm(slack, fake_slack, prompt)
+    assert "*3 moved*, *0 skipped*" in json.dumps(channel_summary(fake_slack, url)["blocks"])
+    soon = datetime.now(UTC) + timedelta(hours=4, minutes=50)
+    assert all(delayed_until(fake_trigger, run["id"]) > soon for run in runs)
+    assert delayed_until(fake_trigger, later["id"]) == before
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 3
+
+
+def test_push_all_back_of_another_persons_list_is_refused(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    for _ in range(2):
+        fake_trigger.add_run(PROD_ENV)
+    listing = summary_via_command(slack, fake_slack, "list")
+    _, url = click(slack, fake_slack, listing, Button.BULK_PUSH_ALL.action_id, ephemeral=True, user_id="U222")
+    assert wait_one(fake_slack, url)[0]["text"] == messages.BULK_NOT_YOURS
+    assert fake_slack.views == {}
