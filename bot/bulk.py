@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.bulk import BulkItem, BulkOutcome
 from bot.rescheduler import Actor, NotDelayed, Rescheduler
+from bot.storage.bulk_sets import BulkSet
 from bot.trigger.client import RateLimitState
 from bot.trigger.errors import AuthRejected, OutcomeUnknown, RateLimited, RunNotFound, TriggerError
 
@@ -25,54 +25,9 @@ Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
 CONCURRENCY = 8  # runs of one set in flight at once
-SET_TTL_SECONDS = 15 * 60  # a confirmation prompt is good for this long
 RATE_ATTEMPTS = 3  # a run rate-limited after the client's own retries is tried again this many times in all
 LOW_REMAINING = 20  # below this many requests left in the bucket, wait for it to refill
 MAX_PACE_WAIT = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class BulkSet:
-    """A set fixed when the prompt (or the list) was shown: exactly these runs (id → environment name where found,
-    "" when it was not), to `when` (None: not chosen yet, a list's **Push all back…**), by `user_id` in `team_id`."""
-
-    key: str
-    user_id: str
-    team_id: str
-    runs: tuple[tuple[str, str], ...]
-    when: datetime | None
-    created: float
-
-
-@dataclass(slots=True)
-class BulkSets:
-    """Sets awaiting Confirm, kept in this process for SET_TTL_SECONDS and keyed by a random id the Confirm
-    button carries (a hundred run ids do not fit in a button's value)."""
-
-    ttl: float = SET_TTL_SECONDS
-    clock: Clock = time.monotonic
-    _sets: dict[str, BulkSet] = field(default_factory=dict)
-
-    def add(self, user_id: str, team_id: str, runs: Sequence[tuple[str, str]], when: datetime | None) -> BulkSet:
-        self._expire()
-        key = secrets.token_urlsafe(12)
-        bulk = BulkSet(key, user_id, team_id, tuple(runs), when, self.clock())
-        self._sets[key] = bulk
-        return bulk
-
-    def get(self, key: str) -> BulkSet | None:
-        self._expire()
-        return self._sets.get(key)
-
-    def take(self, key: str) -> BulkSet | None:
-        """Remove and return the set (a second Confirm finds nothing)."""
-        self._expire()
-        return self._sets.pop(key, None)
-
-    def _expire(self) -> None:
-        cutoff = self.clock() - self.ttl
-        for key in [key for key, bulk in self._sets.items() if bulk.created < cutoff]:
-            del self._sets[key]
 
 
 @dataclass(slots=True)

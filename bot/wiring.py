@@ -26,6 +26,7 @@ from bot.slack.deps import SurfaceDeps
 from bot.slack.groups import SlackGroups
 from bot.storage import db
 from bot.storage.audit import AuditLog
+from bot.storage.bulk_sets import BulkSets
 from bot.storage.replays import ReplayGuard
 from bot.trigger.client import TriggerClient, new_http_client
 
@@ -143,6 +144,7 @@ def build(
         bulk_limit=settings.bulk_limit,
         audit=audit,
         replays=ReplayGuard(engine),
+        bulk_sets=BulkSets(engine),  # in the database: any process may take a set's Confirm, once
         demo=demo,
     )
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret

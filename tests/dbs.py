@@ -64,6 +64,7 @@ async def reset(url: str) -> None:
         async with engine.begin() as conn:
             await conn.execute(text("DROP TABLE IF EXISTS audit_events"))
             await conn.execute(text("DROP TABLE IF EXISTS seen_requests"))
+            await conn.execute(text("DROP TABLE IF EXISTS bulk_sets"))
             await conn.execute(text("DROP TABLE IF EXISTS schema_version"))
     finally:
         await engine.dispose()

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
 import pytest
 
 from bot import messages
-from bot.bulk import BulkMover, BulkSets, Pacer
+from bot.bulk import BulkMover, Pacer
 from bot.domain.audit import AuditRecord, Outcome
 from bot.domain.bulk import BulkItem, BulkOutcome
 from bot.domain.environments import environment_for_key
@@ -21,7 +23,9 @@ from bot.render.bulk import bulk_prompt, bulk_summary
 from bot.render.ids import Button, ForeignPayload, parse_action, parse_bulk_action
 from bot.rescheduler import Actor, EnvironmentClient, Rescheduler
 from bot.slack.command import BulkMove, Move, Reply, Show, parse
+from bot.storage import db
 from bot.storage.audit import AuditLog
+from bot.storage.bulk_sets import BulkSets
 from bot.trigger.client import RateLimitState, TriggerClient
 from bot.trigger.errors import RateLimited
 from tests.test_command_parse import NOW, OTHER_RUN, RUN, SERVICES, read
@@ -75,15 +79,32 @@ def test_an_unreadable_time_after_several_runs_is_the_usual_problem() -> None:
 # --- the sets awaiting Confirm ------------------------------------------------------------------------------------
 
 
-def test_a_set_is_fixed_taken_once_and_expires() -> None:
+async def test_a_set_is_fixed_taken_once_and_expires() -> None:
     clock = [1000.0]
     sets = BulkSets(ttl=60, clock=lambda: clock[0])
-    bulk = sets.add("U1", "T1", [(RUN, "prod"), (OTHER_RUN, "")], NOW)
-    assert sets.get(bulk.key) == bulk and bulk.runs == ((RUN, "prod"), (OTHER_RUN, ""))
-    assert sets.take(bulk.key) == bulk and sets.take(bulk.key) is None
-    later = sets.add("U1", "T1", [(RUN, "prod")], NOW)
+    bulk = await sets.add("U1", "T1", [(RUN, "prod"), (OTHER_RUN, "")], NOW)
+    assert await sets.get(bulk.key) == bulk and bulk.runs == ((RUN, "prod"), (OTHER_RUN, ""))
+    assert await sets.take(bulk.key) == bulk and await sets.take(bulk.key) is None
+    later = await sets.add("U1", "T1", [(RUN, "prod")], NOW)
     clock[0] += 61
-    assert sets.get(later.key) is None
+    assert await sets.get(later.key) is None
+
+
+async def test_a_set_in_the_database_is_confirmed_once_by_whichever_process_gets_the_click(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/sets.sqlite3"
+    engines = [db.create_engine(url), db.create_engine(url)]
+    try:
+        await db.migrate(engines[0])
+        one, other = BulkSets(engines[0]), BulkSets(engines[1])
+        bulk = await one.add("U1", "T1", [(RUN, "prod"), (OTHER_RUN, "")], NOW)
+        seen = await other.get(bulk.key)
+        assert seen is not None and (seen.runs, seen.when, seen.user_id) == (bulk.runs, NOW, "U1")
+        taken = await asyncio.gather(one.take(bulk.key), other.take(bulk.key))
+        assert [t is not None for t in taken].count(True) == 1
+        assert await one.get(bulk.key) is None
+    finally:
+        for engine in engines:
+            await engine.dispose()
 
 
 def test_bulk_buttons_carry_only_a_key() -> None:
@@ -216,7 +237,7 @@ ACTOR = Actor(user_id="U1", team_id="T1", channel_id="C1", surface="button")
 
 async def test_a_run_rate_limited_midway_is_tried_again_after_the_reset() -> None:
     bulk_mover, client, fake, rows = mover(limited=1)
-    bulk = BulkSets().add("U1", "T1", [(RUN, "prod")], NOW + timedelta(hours=2))
+    bulk = await BulkSets().add("U1", "T1", [(RUN, "prod")], NOW + timedelta(hours=2))
     items = await bulk_mover.run(ACTOR, bulk)
     assert [item.outcome for item in items] == [BulkOutcome.MOVED]
     assert client.moves == 2 and fake.slept and fake.slept[0] <= 60
@@ -225,7 +246,7 @@ async def test_a_run_rate_limited_midway_is_tried_again_after_the_reset() -> Non
 
 async def test_a_run_rate_limited_every_time_fails_alone_with_one_row() -> None:
     bulk_mover, client, _, rows = mover(limited=99)
-    bulk = BulkSets().add("U1", "T1", [(RUN, "prod")], NOW + timedelta(hours=2))
+    bulk = await BulkSets().add("U1", "T1", [(RUN, "prod")], NOW + timedelta(hours=2))
     items = await bulk_mover.run(ACTOR, bulk)
     assert client.moves == 3
     assert [(item.outcome, item.detail) for item in items] == [(BulkOutcome.FAILED, messages.BULK_FAILED_RATE)]

@@ -15,7 +15,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.bulk import CONCURRENCY, BulkMover, BulkSet
+from bot.bulk import CONCURRENCY, BulkMover
 from bot.domain.audit import Outcome
 from bot.domain.bulk import BulkItem
 from bot.domain.delays import DelayError, format_duration, parse_when
@@ -35,6 +35,7 @@ from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.replies import respond_checked, slack_error, tell_privately
 from bot.slack.respond import SessionRespond
+from bot.storage.bulk_sets import BulkSet
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ async def prompt(
 
     found = await asyncio.gather(*(where(run_id) for run_id in run_ids))
     runs = [(run_id, name or (env_name or "")) for run_id, name in zip(run_ids, found, strict=True)]
-    bulk = deps.bulk_sets.add(actor.user_id, actor.team_id, runs, when)
+    bulk = await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, when)
     titles = [t.env.title for t in rescheduler.targets if t.env.name in set(found)]
     missing = sum(1 for name in found if not name)
     await tell(messages.BULK_TITLE, bulk_prompt(bulk.key, len(runs), titles, when, missing))
@@ -82,7 +83,7 @@ async def on_click(
     private: Callable[[str], Awaitable[None]],
 ) -> None:
     """Confirm or Cancel of a set, or a list's Push all back…; only the person who asked may do any of them."""
-    bulk = deps.bulk_sets.get(value.k)
+    bulk = await deps.bulk_sets.get(value.k)
     if bulk is None or (bulk.when is None) != (button is Button.BULK_PUSH_ALL):
         await private(messages.BULK_EXPIRED)
         return
@@ -93,7 +94,7 @@ async def on_click(
     if button is Button.BULK_PUSH_ALL:
         await _ask_time(bulk, body, actor, client, private)
         return
-    if deps.bulk_sets.take(value.k) is None:
+    if await deps.bulk_sets.take(value.k) is None:
         await private(messages.BULK_EXPIRED)
         return
     if button is Button.BULK_CANCEL:
@@ -147,7 +148,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         values = ((view.get("state") or {}).get("values") or {}).get(BLOCK_WHEN_TEXT) or {}
         typed = str((values.get(ACTION_WHEN_TEXT) or {}).get("value") or "").strip()
         actor = actor_of(context, body, "modal", typed[:200], channel_id=metadata.channel)
-        bulk = deps.bulk_sets.get(metadata.k)
+        bulk = await deps.bulk_sets.get(metadata.k)
         if bulk is None or bulk.when is not None or (bulk.user_id, bulk.team_id) != (actor.user_id, actor.team_id):
             await ack(response_action="update", view=views.notice(messages.BULK_EXPIRED))
             return
@@ -160,7 +161,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         await ack(response_action="clear")
         if not await deps.first_delivery(body, "view_submission"):
             return
-        fixed = deps.bulk_sets.add(actor.user_id, actor.team_id, bulk.runs, when)
+        fixed = await deps.bulk_sets.add(actor.user_id, actor.team_id, bulk.runs, when)
         envs = {name for _, name in bulk.runs}
         titles = [t.env.title for t in deps.rescheduler.targets if t.env.name in envs]
         blocks = bulk_prompt(fixed.key, len(fixed.runs), titles, when, 0)

@@ -290,17 +290,18 @@ async def _list_reply(intent: List, actor: Actor, deps: SurfaceDeps, tell: Calla
         notes=_list_notes(listed),
         controls=deps.controls(answered[0], LIST_BUTTONS),
         run_url=deps.run_url,
-        push_all=_push_all_key(listed, actor, deps),
+        push_all=await _push_all_key(listed, actor, deps),
     )
     await tell(rendered.text, rendered.blocks)
 
 
-def _push_all_key(listed: DelayedList, actor: Actor, deps: SurfaceDeps) -> str | None:
+async def _push_all_key(listed: DelayedList, actor: Actor, deps: SurfaceDeps) -> str | None:
     """The set of the runs the list shows, fixed now, for its Push all back… (None for fewer than two)."""
     shown = listed.runs[: min(MAX_RUNS_SHOWN, deps.bulk_limit)]
     if len(shown) < 2:
         return None
-    return deps.bulk_sets.add(actor.user_id, actor.team_id, [(e.run.id, e.env.name) for e in shown], None).key
+    bulk = await deps.bulk_sets.add(actor.user_id, actor.team_id, [(e.run.id, e.env.name) for e in shown], None)
+    return bulk.key
 
 
 def _all_of(titles: list[str]) -> str:

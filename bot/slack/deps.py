@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from bot.bulk import BulkSets
 from bot.domain.environments import Environment
 from bot.domain.run_refs import dashboard_url
 from bot.inflight import InFlight
@@ -15,6 +14,7 @@ from bot.render.controls import SUMMARY_BUTTONS, Controls
 from bot.render.ids import Button
 from bot.rescheduler import Rescheduler
 from bot.storage.audit import AuditLog
+from bot.storage.bulk_sets import BulkSets
 from bot.storage.replays import ReplayGuard
 
 log = logging.getLogger(__name__)

@@ -64,6 +64,20 @@ seen_requests = Table(
 )
 
 
+# Sets of runs awaiting their Confirm (bot/storage/bulk_sets.py): any process may confirm a set, once.
+bulk_sets = Table(
+    "bulk_sets",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("team_id", String(32), nullable=False),
+    Column("runs", Text, nullable=False),  # JSON: [[run id, environment name], …]
+    Column("when_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_bulk_sets_created_at", "created_at"),
+)
+
+
 def async_url(url: str) -> str:
     """`sqlite:///…` and `postgresql://…` (or `postgres://…`) with the async driver this bot uses."""
     if url.startswith("postgres://"):
@@ -118,7 +132,11 @@ async def _v3(conn: AsyncConnection) -> None:
 
 
 Migration = Callable[[AsyncConnection], Awaitable[None]]
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3)]
+async def _v4(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync: bulk_sets.create(sync, checkfirst=True))
+
+
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4)]
 LATEST = MIGRATIONS[-1][0]
 SQLITE_MIGRATE_ATTEMPTS = 5
 _LOCK_ID = 0x5245_5343  # pg_advisory_xact_lock key: one migrator at a time across processes

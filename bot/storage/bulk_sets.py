@@ -1,0 +1,129 @@
+"""Sets of runs awaiting their Confirm, kept in the database so any process can confirm them, and only once.
+
+A hundred run ids do not fit in a button's value, so the prompt's buttons carry a random key and the set (fixed when
+the prompt was shown) is stored here. `take` deletes as it reads (DELETE … RETURNING), so two Confirm clicks reaching
+two processes move the set once. Sets expire after SET_TTL_SECONDS. When the database cannot be reached, a set is
+kept in this process only (logged): the person can still confirm, as long as the click reaches the same process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.storage.db import bulk_sets
+
+log = logging.getLogger(__name__)
+
+SET_TTL_SECONDS = 15 * 60  # a confirmation prompt is good for this long
+PRUNE_EVERY_SECONDS = 60.0
+Clock = Callable[[], float]
+_FAILURES = (SQLAlchemyError, OSError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkSet:
+    """A set fixed when the prompt (or the list) was shown: exactly these runs (id → environment name where found,
+    "" when it was not), to `when` (None: not chosen yet, a list's **Push all back…**), by `user_id` in `team_id`."""
+
+    key: str
+    user_id: str
+    team_id: str
+    runs: tuple[tuple[str, str], ...]
+    when: datetime | None
+    created: float  # Unix time
+
+
+@dataclass(slots=True)
+class BulkSets:
+    """The store. `engine` None keeps sets in this process (unit tests)."""
+
+    engine: AsyncEngine | None = None
+    ttl: float = SET_TTL_SECONDS
+    clock: Clock = time.time
+    _local: dict[str, BulkSet] = field(default_factory=dict)
+    _pruned_at: float = 0.0
+
+    async def add(self, user_id: str, team_id: str, runs: Sequence[tuple[str, str]], when: datetime | None) -> BulkSet:
+        bulk = BulkSet(secrets.token_urlsafe(12), user_id, team_id, tuple(runs), when, self.clock())
+        if self.engine is None:
+            self._local[bulk.key] = bulk
+            return bulk
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(bulk_sets.insert().values(**_row(bulk)))
+                if bulk.created - self._pruned_at >= PRUNE_EVERY_SECONDS:
+                    self._pruned_at = bulk.created
+                    await conn.execute(delete(bulk_sets).where(bulk_sets.c.created_at < _at(bulk.created - self.ttl)))
+        except _FAILURES as exc:
+            log.warning("bulk set kept in this process only: the database did not answer (%s)", type(exc).__name__)
+            self._local[bulk.key] = bulk
+        return bulk
+
+    async def get(self, key: str) -> BulkSet | None:
+        bulk = self._local.get(key)
+        if bulk is None and self.engine is not None:
+            try:
+                async with self.engine.connect() as conn:
+                    row = (await conn.execute(select(bulk_sets).where(bulk_sets.c.key == key))).first()
+            except _FAILURES as exc:
+                log.warning("could not read bulk set: %s", type(exc).__name__)
+                return None
+            bulk = _from_row(row._mapping) if row is not None else None
+        return bulk if bulk is not None and self._fresh(bulk) else None
+
+    async def take(self, key: str) -> BulkSet | None:
+        """Remove and return the set: a second Confirm, in this process or another, finds nothing."""
+        bulk = self._local.pop(key, None)
+        if bulk is None and self.engine is not None:
+            try:
+                async with self.engine.begin() as conn:
+                    statement = delete(bulk_sets).where(bulk_sets.c.key == key).returning(*bulk_sets.c)
+                    row = (await conn.execute(statement)).first()
+            except _FAILURES as exc:
+                log.warning("could not take bulk set: %s", type(exc).__name__)
+                return None
+            bulk = _from_row(row._mapping) if row is not None else None
+        return bulk if bulk is not None and self._fresh(bulk) else None
+
+    def _fresh(self, bulk: BulkSet) -> bool:
+        return self.clock() - bulk.created <= self.ttl
+
+
+def _at(unix: float) -> datetime:
+    return datetime.fromtimestamp(unix, UTC)
+
+
+def _row(bulk: BulkSet) -> dict[str, Any]:
+    return {
+        "key": bulk.key,
+        "user_id": bulk.user_id,
+        "team_id": bulk.team_id,
+        "runs": json.dumps([list(pair) for pair in bulk.runs]),
+        "when_at": bulk.when,
+        "created_at": _at(bulk.created),
+    }
+
+
+def _from_row(row: Any) -> BulkSet:
+    when = row["when_at"]
+    created = row["created_at"]
+    if isinstance(when, datetime) and when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    runs = tuple((str(run_id), str(env)) for run_id, env in json.loads(row["runs"]))
+    return BulkSet(row["key"], row["user_id"], row["team_id"], runs, when, created.timestamp())
+
+
+__all__ = ["SET_TTL_SECONDS", "BulkSet", "BulkSets"]
