@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
-CONCURRENCY = 8  # runs of one set in flight at once
+CONCURRENCY = 20  # runs of one set in flight at once (under LOW_REMAINING: the pacer waits before a 429)
 RATE_ATTEMPTS = 3  # a run rate-limited after the client's own retries is tried again this many times in all
 LOW_REMAINING = 20  # below this many requests left in the bucket, wait for it to refill
 MAX_PACE_WAIT = 60.0
@@ -87,21 +87,29 @@ class BulkMover:
 
     async def run(self, actor: Actor, bulk: BulkSet, progress: Progress | None = None) -> list[BulkItem]:
         """Every run of the set, each on its own: one failure never stops the rest. Results in the set's order."""
-        when = bulk.when
-        if when is None:
+        if bulk.when is None and not bulk.is_undo:
             raise ValueError("a set without a time cannot be moved")
+        times = bulk.back if bulk.is_undo else tuple(bulk.when for _ in bulk.runs if bulk.when is not None)
         semaphore = asyncio.Semaphore(self.concurrency)
         done: list[BulkItem] = []
 
-        async def one(run_id: str, env_name: str) -> BulkItem:
+        async def one(run_id: str, env_name: str, when: datetime) -> BulkItem:
             async with semaphore:
-                item = await self._one(actor, run_id, env_name, when)
+                if bulk.is_undo and when <= self.rescheduler.now():  # an Undo only to a time still ahead
+                    item = BulkItem(run_id, BulkOutcome.PASSED, self._title(env_name))
+                else:
+                    item = await self._one(actor, run_id, env_name, when)
             done.append(item)
             if progress is not None:
                 await progress(list(done))
             return item
 
-        return list(await asyncio.gather(*(one(run_id, env) for run_id, env in bulk.runs)))
+        return list(
+            await asyncio.gather(*(one(run_id, env, at) for (run_id, env), at in zip(bulk.runs, times, strict=True)))
+        )
+
+    def _title(self, env_name: str) -> str:
+        return next((t.env.title for t in self.rescheduler.targets if t.env.name == env_name), "")
 
     async def _paced(self, env_names: Sequence[str]) -> None:
         for name in env_names:
@@ -145,7 +153,7 @@ class BulkMover:
                     rescheduler.record_failure(actor, exc, run_id=run_id, when=when)
                 title = located.env.title if located else (exc.environment or "")
                 return BulkItem(run_id, BulkOutcome.FAILED, title, _why(exc))
-            return BulkItem(run_id, BulkOutcome.MOVED, moved.env.title, new=moved.new)
+            return BulkItem(run_id, BulkOutcome.MOVED, moved.env.title, new=moved.new, previous=moved.previous)
         raise AssertionError("unreachable")
 
 

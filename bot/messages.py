@@ -272,6 +272,30 @@ BULK_FAILED_RATE = "rate-limited by Trigger.dev"
 BULK_FAILED_KEY = "the key was rejected"
 BULK_FAILED_UNKNOWN = "no answer: it may have moved, check it"
 BULK_FAILED_UNAVAILABLE = "Trigger.dev unavailable"
+BULK_UNDO = "Undo"
+BULK_PASSED = "its previous time has passed"
+BULK_UNDO_EXPIRED = ":hourglass: This Undo has expired or was already used: nothing was changed."
+BULK_UNDO_NOT_YOURS = ":no_entry: Only the person who moved these runs can undo the move."
+
+
+def bulk_undo_head(user_id: str, done: int, total: int, final: bool) -> str:
+    if final:
+        return (
+            f":leftwards_arrow_with_hook: <@{user_id}> undid a move of runs, each back to its own previous time:"
+            f" {done} of {total} done."
+        )
+    return (
+        f":hourglass_flowing_sand: <@{user_id}> is moving {total} runs back to their previous times:"
+        f" {done} done so far…"
+    )
+
+
+def bulk_undo_fallback(moved: int, total: int, skipped: int) -> str:
+    return f"{moved} of {total} runs moved back to their previous times; {skipped} skipped"
+
+
+def bulk_undo_dm_head(where: str) -> str:
+    return f":white_check_mark: You undid a move of several runs {where}.".replace(" .", ".")
 
 
 # --- Times people ask for (every surface) --------------------------------------------------------------------------
@@ -883,3 +907,31 @@ def config_demo_with_key(variables: list[str]) -> str:
         f"  - --demo uses a simulated Trigger.dev, but {names} {'is' if len(variables) == 1 else 'are'} also set: "
         f"unset {names} to try the demo, or run without --demo to use the real Trigger.dev."
     )
+
+
+# --- The digest of runs coming due (DIGEST_CHANNEL) -----------------------------------------------------------------
+
+
+def digest_head(count: int, window: str) -> str:
+    runs = "run" if count == 1 else "runs"
+    return f":calendar: *{count} delayed {runs}* coming due in the next {window}, by environment and task"
+
+
+def digest_empty(window: str) -> str:
+    return f":zzz: No delayed runs coming due in the next {window}."
+
+
+def digest_group(task: str, count: int) -> str:
+    return f"{task} · {count} run{'' if count == 1 else 's'}"
+
+
+def digest_more(count: int) -> str:
+    return f"{count} more not shown: see `{COMMAND} list --within` for all of them."
+
+
+def digest_fallback(count: int, window: str) -> str:
+    return f"{count} delayed run{'' if count == 1 else 's'} coming due in the next {window}"
+
+
+def digest_failed(names: str) -> str:
+    return f":warning: Could not list {names}; its runs are not in this digest."

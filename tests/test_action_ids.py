@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.domain.environments import Environment
-from bot.render.bulk import bulk_prompt
+from bot.render.bulk import bulk_prompt, bulk_undo_actions
 from bot.render.controls import DM_BUTTONS, PRIVATE_BUTTONS, SUMMARY_BUTTONS, Controls, actions_block, confirm_prompt
 from bot.render.ids import (
     ACTION_PATTERN,
@@ -49,7 +49,8 @@ def prompt() -> list[dict[str, Any]]:
 
 def bulk_elements() -> list[dict[str, Any]]:
     prompt_elements = bulk_prompt("k3y_of-the-set", 3, ["Prod"], TARGET, 0)[1]["elements"]
-    return [*prompt_elements, *push_all_block("k3y_of-the-set")["elements"]]
+    undo_elements = bulk_undo_actions("k3y_of-the-set")["elements"]
+    return [*prompt_elements, *push_all_block("k3y_of-the-set")["elements"], *undo_elements]
 
 
 def every_rendered_element() -> list[dict[str, Any]]:

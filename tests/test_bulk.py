@@ -251,3 +251,61 @@ async def test_a_run_rate_limited_every_time_fails_alone_with_one_row() -> None:
     assert client.moves == 3
     assert [(item.outcome, item.detail) for item in items] == [(BulkOutcome.FAILED, messages.BULK_FAILED_RATE)]
     assert [row.outcome for row in rows] == [Outcome.FAILED]
+
+
+# --- one Undo for a set: each run back to its own previous time, where that is still ahead -------------------------
+
+
+async def test_a_moved_run_keeps_its_previous_time_for_the_sets_undo() -> None:
+    bulk_mover, _, _, _ = mover(limited=0)
+    bulk = await BulkSets().add("U1", "T1", [(RUN, "prod")], NOW + timedelta(hours=2))
+    [item] = await bulk_mover.run(ACTOR, bulk)
+    assert item.outcome is BulkOutcome.MOVED
+    assert item.previous == datetime(2026, 6, 1, 13, 0, tzinfo=UTC) and item.new == NOW + timedelta(hours=2)
+
+
+async def test_an_undo_set_moves_each_run_back_to_its_own_time_and_skips_a_passed_one() -> None:
+    bulk_mover, client, _, rows = mover(limited=0)
+    ahead, passed = NOW + timedelta(minutes=40), NOW - timedelta(minutes=1)
+    undo = await BulkSets().add("U1", "T1", [(RUN, "prod"), (OTHER_RUN, "prod")], None, [ahead, passed])
+    assert undo.is_undo and undo.when is None
+    items = await bulk_mover.run(ACTOR, undo)
+    assert [(item.run_id, item.outcome) for item in items] == [
+        (RUN, BulkOutcome.MOVED),
+        (OTHER_RUN, BulkOutcome.PASSED),
+    ]
+    assert items[0].new == ahead and items[1].env_title == "Prod"
+    assert client.moves == 1
+    assert [(row.run_id, row.outcome, row.new_time) for row in rows] == [(RUN, Outcome.RESCHEDULED, ahead)]
+
+
+async def test_an_undo_set_in_the_database_keeps_each_runs_time_and_is_taken_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/undo.sqlite3"
+    engines = [db.create_engine(url), db.create_engine(url)]
+    try:
+        await db.migrate(engines[0])
+        one, other = BulkSets(engines[0]), BulkSets(engines[1])
+        back = [NOW + timedelta(hours=1), NOW + timedelta(minutes=5)]
+        undo = await one.add("U1", "T1", [(RUN, "prod"), (OTHER_RUN, "staging")], None, back)
+        seen = await other.get(undo.key)
+        assert seen is not None and seen.is_undo and (seen.runs, seen.back, seen.when) == (undo.runs, tuple(back), None)
+        plain = await one.add("U1", "T1", [(RUN, "prod")], None)
+        assert (await other.get(plain.key)) is not None and not plain.is_undo
+        taken = await asyncio.gather(one.take(undo.key), other.take(undo.key))
+        assert [t is not None for t in taken].count(True) == 1
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+def test_a_sets_summary_carries_one_undo_with_only_a_key() -> None:
+    items = [BulkItem(RUN, BulkOutcome.MOVED, "Prod"), BulkItem(OTHER_RUN, BulkOutcome.PASSED, "Prod")]
+    summary = bulk_summary("U1", None, 2, items, lambda r: f"https://x/{r}", final=True, undo_key="abcdefgh12345678")
+    [actions] = [b for b in summary.blocks if b["type"] == "actions"]
+    [undo] = actions["elements"]
+    assert parse_action(undo) == (Button.BULK_UNDO, None) and parse_bulk_action(undo).k == "abcdefgh12345678"
+    text = json.dumps(summary.blocks)
+    assert "back to its own previous time" in text and messages.BULK_PASSED in text
+    assert summary.text == "1 of 2 runs moved back to their previous times; 1 skipped"
+    no_undo = bulk_summary("U1", NOW, 2, items, lambda r: r, final=False)
+    assert not [b for b in no_undo.blocks if b["type"] == "actions"]

@@ -208,3 +208,76 @@ def test_push_all_back_of_another_persons_list_is_refused(
     _, url = click(slack, fake_slack, listing, Button.BULK_PUSH_ALL.action_id, ephemeral=True, user_id="U222")
     assert wait_one(fake_slack, url)[0]["text"] == messages.BULK_NOT_YOURS
     assert fake_slack.views == {}
+
+
+UNDO = Button.BULK_UNDO.action_id
+
+
+def undo_result(fake_slack: FakeSlack, url: str) -> dict[str, Any]:
+    """The set's summary as the Undo leaves it (in place of the message clicked)."""
+    final: dict[str, Any] = fake_slack.wait_for(
+        lambda: next((r for r in fake_slack.responses(url) if "done." in json.dumps(r.get("blocks", []))), None)
+    )
+    return final
+
+
+def dm_blocks(call: dict[str, Any]) -> dict[str, Any]:
+    blocks = call.get("blocks")
+    return {"blocks": json.loads(blocks) if isinstance(blocks, str) else blocks}
+
+
+def test_a_set_moved_then_undone_goes_back_run_by_run_and_a_passed_time_is_skipped(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    sender, _ = start()
+    now = datetime.now(UTC).replace(microsecond=0)
+    first = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(minutes=30))
+    second = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(minutes=50))
+    soon = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(seconds=4))
+    previous = {run["id"]: delayed_until(fake_trigger, run["id"]) for run in (first, second, soon)}
+    prompt = summary_via_command(sender, fake_slack, f"{first['id']} {second['id']} {soon['id']} 2h")
+    url, _ = confirm(sender, fake_slack, prompt)
+    summary = channel_summary(fake_slack, url)
+    assert "*3 moved*" in json.dumps(summary["blocks"])
+    moved_to = {run_id: delayed_until(fake_trigger, run_id) for run_id in previous}
+    assert all(at > now + timedelta(hours=1, minutes=50) for at in moved_to.values())
+    [dm] = fake_slack.wait_for(lambda: dms(fake_slack) or None)
+    fake_slack.wait_for(lambda: datetime.now(UTC) > previous[soon["id"]] + timedelta(milliseconds=200) or None)
+
+    _, undo_url = click(sender, fake_slack, summary, UNDO)
+    undone = undo_result(fake_slack, undo_url)
+    body = json.dumps(undone["blocks"])
+    assert "*2 moved*, *1 skipped*" in body and "back to its own previous time" in body
+    assert f"|{soon['id']}> in Prod: {messages.BULK_PASSED}" in body
+    assert undone.get("replace_original") is True and UNDO not in body  # one Undo: the result has none
+    assert delayed_until(fake_trigger, first["id"]) == previous[first["id"]]
+    assert delayed_until(fake_trigger, second["id"]) == previous[second["id"]]
+    assert delayed_until(fake_trigger, soon["id"]) == moved_to[soon["id"]]
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 3 + 2
+    undo_dm = fake_slack.wait_for(lambda: (d := dms(fake_slack)) and len(d) == 2 and d[1])
+    assert "You undid a move of several runs" in json.dumps(undo_dm)
+    rows = audit_rows(tmp_path, fake_slack, 5)
+    assert [r["outcome"] for r in rows].count("rescheduled") == 5
+
+    # The DM's Undo, clicked afterwards, does nothing: the set was undone once.
+    _, again = click(sender, fake_slack, dm_blocks(dm), UNDO, channel_id="D111")
+    assert wait_one(fake_slack, again)[0]["text"] == messages.BULK_UNDO_EXPIRED
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 5
+    assert delayed_until(fake_trigger, first["id"]) == previous[first["id"]]
+
+
+def test_another_persons_undo_is_refused_and_the_owner_can_still_undo(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
+    previous = {run["id"]: delayed_until(fake_trigger, run["id"]) for run in runs}
+    prompt = summary_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+    url, _ = confirm(slack, fake_slack, prompt)
+    summary = channel_summary(fake_slack, url)
+    _, other = click(slack, fake_slack, summary, UNDO, user_id="U222")
+    assert wait_one(fake_slack, other)[0]["text"] == messages.BULK_UNDO_NOT_YOURS
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 2
+    assert all(delayed_until(fake_trigger, run_id) != at for run_id, at in previous.items())
+    _, mine = click(slack, fake_slack, summary, UNDO)
+    assert "*2 moved*, *0 skipped*" in json.dumps(undo_result(fake_slack, mine)["blocks"])
+    assert all(delayed_until(fake_trigger, run_id) == at for run_id, at in previous.items())

@@ -15,6 +15,7 @@ class BulkOutcome(StrEnum):
     NOT_FOUND = "not found"
     REFUSED = "refused"
     FAILED = "failed"
+    PASSED = "time passed"  # an Undo: the run's previous time is no longer ahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class BulkItem:
     env_title: str = ""
     detail: str = ""
     new: datetime | None = None
+    previous: datetime | None = None  # where a moved run was before (what an Undo takes it back to)
 
 
 def dedupe(run_ids: list[str]) -> list[str]:

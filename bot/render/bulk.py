@@ -20,6 +20,7 @@ SKIP_REASONS = {
     BulkOutcome.NOT_FOUND: "not found",
     BulkOutcome.REFUSED: "refused",
     BulkOutcome.FAILED: "failed",
+    BulkOutcome.PASSED: messages.BULK_PASSED,
 }
 
 
@@ -81,20 +82,41 @@ def bulk_time_view(count: int, metadata: str) -> dict[str, Any]:
     }
 
 
+def bulk_undo_actions(undo_key: str) -> Block:
+    """The set's one Undo: its value names the undo set (each run with its own previous time)."""
+    return {
+        "type": "actions",
+        "block_id": f"bulk_undo:{undo_key}",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": Button.BULK_UNDO.action_id,
+                "text": {"type": "plain_text", "text": messages.BULK_UNDO},
+                "value": BulkValue(k=undo_key).encode(),
+            }
+        ],
+    }
+
+
 def bulk_summary(
     user_id: str,
-    when: datetime,
+    when: datetime | None,
     total: int,
     items: Sequence[BulkItem],
     run_url: Callable[[str], str],
     *,
     final: bool,
     head: str = "",
+    undo_key: str | None = None,
 ) -> Summary:
-    """The set's one message: how many moved, and each skipped run with its reason and link."""
+    """The set's one message: how many moved, and each skipped run with its reason and link. `when` None: an
+    Undo (each run back to its own previous time); `undo_key`: the set's Undo button."""
     moved = [item for item in items if item.outcome is BulkOutcome.MOVED]
     skipped = [item for item in items if item.outcome is not BulkOutcome.MOVED]
-    title = messages.bulk_head(user_id, len(items), total, date_token(when), final)
+    if when is None:
+        title = messages.bulk_undo_head(user_id, len(items), total, final)
+    else:
+        title = messages.bulk_head(user_id, len(items), total, date_token(when), final)
     counts = messages.bulk_counts(len(moved), len(skipped))
     blocks: list[Block] = []
     if head:
@@ -122,5 +144,10 @@ def bulk_summary(
     if shown < len(skipped):
         more = messages.bulk_more(len(skipped) - shown)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
-    plain = messages.bulk_fallback(len(moved), total, fallback_time(when), len(skipped))
+    if undo_key:
+        blocks.append(bulk_undo_actions(undo_key))
+    if when is None:
+        plain = messages.bulk_undo_fallback(len(moved), total, len(skipped))
+    else:
+        plain = messages.bulk_fallback(len(moved), total, fallback_time(when), len(skipped))
     return Summary(text=truncate(plain, FALLBACK_TEXT_MAX), blocks=blocks)

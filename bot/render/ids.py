@@ -47,6 +47,7 @@ class Button(StrEnum):
     BULK_CONFIRM = "bulk_confirm"
     BULK_CANCEL = "bulk_cancel"
     BULK_PUSH_ALL = "bulk_push_all"
+    BULK_UNDO = "bulk_undo"
 
     @property
     def action_id(self) -> str:
@@ -116,14 +117,15 @@ class ButtonValue(BaseModel):
         return _dt(self.t)
 
 
-BULK_BUTTONS = frozenset({Button.BULK_CONFIRM, Button.BULK_CANCEL, Button.BULK_PUSH_ALL})
+BULK_BUTTONS = frozenset({Button.BULK_CONFIRM, Button.BULK_CANCEL, Button.BULK_PUSH_ALL, Button.BULK_UNDO})
 BULK_MODAL_CALLBACK_ID = f"{VERSION}:bulk_when"
 BULK_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 
 
 class BulkValue(BaseModel):
     """What a bulk Confirm / Cancel carries: the key of the set fixed when the prompt was shown (a hundred run
-    ids do not fit in a button's 2,000 characters; the set is kept by the bot)."""
+    ids do not fit in a button's 2,000 characters; the set is kept by the bot). A set's Undo carries the key of
+    its undo set (the runs moved, each with its own previous time)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.bulk import CONCURRENCY, BulkMover
 from bot.domain.audit import Outcome
-from bot.domain.bulk import BulkItem
+from bot.domain.bulk import BulkItem, BulkOutcome
 from bot.domain.delays import DelayError, format_duration, parse_when
 from bot.render import modal_views as views
 from bot.render.bulk import bulk_prompt, bulk_summary, bulk_time_view
@@ -83,19 +83,25 @@ async def on_click(
     private: Callable[[str], Awaitable[None]],
 ) -> None:
     """Confirm or Cancel of a set, or a list's Push all back…; only the person who asked may do any of them."""
+    undo = button is Button.BULK_UNDO
+    expired = messages.BULK_UNDO_EXPIRED if undo else messages.BULK_EXPIRED
     bulk = await deps.bulk_sets.get(value.k)
-    if bulk is None or (bulk.when is None) != (button is Button.BULK_PUSH_ALL):
-        await private(messages.BULK_EXPIRED)
+    if bulk is None or bulk.is_undo != undo or (not undo and (bulk.when is None) != (button is Button.BULK_PUSH_ALL)):
+        await private(expired)
         return
     if bulk.user_id != actor.user_id or bulk.team_id != actor.team_id:
-        await private(messages.BULK_NOT_YOURS)
-        deps.rescheduler.record(actor, Outcome.REFUSED, error="acted on a set another person asked for")
+        await private(messages.BULK_UNDO_NOT_YOURS if undo else messages.BULK_NOT_YOURS)
+        why = "undid a set another person moved" if undo else "acted on a set another person asked for"
+        deps.rescheduler.record(actor, Outcome.REFUSED, error=why)
         return
     if button is Button.BULK_PUSH_ALL:
         await _ask_time(bulk, body, actor, client, private)
         return
     if await deps.bulk_sets.take(value.k) is None:
-        await private(messages.BULK_EXPIRED)
+        await private(expired)
+        return
+    if undo:
+        await _undo(bulk, body, actor, deps, respond, client, private)
         return
     if button is Button.BULK_CANCEL:
         await respond_checked(respond, text=messages.CANCELLED, response_type="ephemeral", replace_original=True)
@@ -149,7 +155,8 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         typed = str((values.get(ACTION_WHEN_TEXT) or {}).get("value") or "").strip()
         actor = actor_of(context, body, "modal", typed[:200], channel_id=metadata.channel)
         bulk = await deps.bulk_sets.get(metadata.k)
-        if bulk is None or bulk.when is not None or (bulk.user_id, bulk.team_id) != (actor.user_id, actor.team_id):
+        mine = bulk is not None and (bulk.user_id, bulk.team_id) == (actor.user_id, actor.team_id)
+        if bulk is None or bulk.when is not None or bulk.is_undo or not mine:
             await ack(response_action="update", view=views.notice(messages.BULK_EXPIRED))
             return
         try:
@@ -188,13 +195,66 @@ async def _execute(
     if total >= PROGRESS_MIN_RUNS:
         await message.post_early()
     items = await BulkMover.for_rescheduler(deps.rescheduler).run(actor, bulk, message.progress)
-    text, _ = message.render(items, final=True)
+    message.undo_key = await _undo_set(items, bulk, actor, deps)
     problem = await message.final(items, respond)
     if problem is None:
         await respond_checked(respond, delete_original=True)
+    await _finish(message, items, problem, messages.bulk_dm_head, actor, deps, client, private)
+
+
+async def _undo_set(items: list[BulkItem], bulk: BulkSet, actor: Actor, deps: SurfaceDeps) -> str | None:
+    """Keep the runs moved, each with its own previous time, for the set's one Undo; its key (None: nothing to
+    undo)."""
+    names = {t.env.title: t.env.name for t in deps.rescheduler.targets}
+    found = dict(bulk.runs)
+    runs: list[tuple[str, str]] = []
+    back: list[datetime] = []
+    for item in items:
+        if item.outcome is BulkOutcome.MOVED and item.previous is not None:
+            runs.append((item.run_id, names.get(item.env_title) or found.get(item.run_id, "")))
+            back.append(item.previous)
+    if not runs:
+        return None
+    return (await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, None, back)).key
+
+
+async def _undo(
+    bulk: BulkSet,
+    body: dict[str, Any],
+    actor: Actor,
+    deps: SurfaceDeps,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    private: Callable[[str], Awaitable[None]],
+) -> None:
+    """The set's Undo: each run back to its own previous time where that is still ahead, through the same paced
+    path (one audit row per run); the clicked summary is updated in place, and one DM says the result."""
+    container = body.get("container") or {}
+    message = _Summary(bulk, None, actor, deps, client)
+    channel, ts = container.get("channel_id"), container.get("message_ts")
+    if isinstance(channel, str) and isinstance(ts, str):
+        message.channel, message.ts = channel, ts
+        await message.show(list[BulkItem]())
+    items = await BulkMover.for_rescheduler(deps.rescheduler).run(actor, bulk, message.progress)
+    problem = await message.final(items, respond, replace=True)
+    await _finish(message, items, problem, messages.bulk_undo_dm_head, actor, deps, client, private)
+
+
+async def _finish(
+    message: _Summary,
+    items: list[BulkItem],
+    problem: str | None,
+    dm_head: Callable[[str], str],
+    actor: Actor,
+    deps: SurfaceDeps,
+    client: AsyncWebClient,
+    private: Callable[[str], Awaitable[None]],
+) -> None:
+    """One DM with the result (or, without it, a private word when the summary could not be shown)."""
+    text, _ = message.render(items, final=True)
     if deps.dm_confirmations:
         note = messages.bulk_summary_failed(escape(problem)) if problem else ""
-        head = f"{messages.bulk_dm_head(messages.where_channel(actor.channel_id))}\n{note}".strip()
+        head = f"{dm_head(messages.where_channel(actor.channel_id))}\n{note}".strip()
         dm_text, dm_blocks = message.render(items, final=True, extra=head)
         try:
             await client.chat_postMessage(channel=actor.user_id, text=dm_text, blocks=dm_blocks)
@@ -209,17 +269,28 @@ class _Summary:
     """The set's one message in the channel: posted at once for a large set and updated as it progresses, else
     posted at the end (through the response_url when the bot cannot post in the channel)."""
 
-    def __init__(self, bulk: BulkSet, when: datetime, actor: Actor, deps: SurfaceDeps, client: AsyncWebClient) -> None:
+    def __init__(
+        self, bulk: BulkSet, when: datetime | None, actor: Actor, deps: SurfaceDeps, client: AsyncWebClient
+    ) -> None:
         self.bulk, self.when, self.actor, self.deps, self.client = bulk, when, actor, deps, client
         self.total = len(bulk.runs)
+        self.channel = actor.channel_id  # an Undo updates the message it was clicked on, wherever that is
         self.ts: str | None = None
+        self.undo_key: str | None = None  # the set's Undo, shown once the set is done
         self.lock = asyncio.Lock()
         self.shown = 0
         self.shown_at = time.monotonic()
 
     def render(self, items: list[BulkItem], final: bool, extra: str = "") -> tuple[str, list[dict[str, Any]]]:
         summary = bulk_summary(
-            self.actor.user_id, self.when, self.total, items, self.deps.run_url, final=final, head=extra
+            self.actor.user_id,
+            self.when,
+            self.total,
+            items,
+            self.deps.run_url,
+            final=final,
+            head=extra,
+            undo_key=self.undo_key if final else None,
         )
         return summary.text, summary.blocks
 
@@ -236,29 +307,36 @@ class _Summary:
         self.ts = ts if isinstance(ts, str) else None
 
     async def progress(self, items: list[BulkItem]) -> None:
-        if self.ts is None or not self.actor.channel_id or len(items) >= self.total or self.lock.locked():
+        if self.ts is None or not self.channel or len(items) >= self.total or self.lock.locked():
             return
         due = time.monotonic() - self.shown_at >= PROGRESS_EVERY_SECONDS
         if len(items) - self.shown < PROGRESS_EVERY_RUNS and not due:
             return
         async with self.lock:
-            self.shown, self.shown_at = len(items), time.monotonic()
-            text, blocks = self.render(items, final=False)
-            try:
-                await self.client.chat_update(channel=self.actor.channel_id, ts=self.ts, text=text, blocks=blocks)
-            except Exception as exc:
-                log.info("bulk progress not shown: %s", slack_error(exc))
+            await self.show(items)
 
-    async def final(self, items: list[BulkItem], respond: AsyncRespond) -> str | None:
-        """The final state; None when it was shown, else what went wrong."""
+    async def show(self, items: list[BulkItem]) -> None:
+        """The set in progress, in its message."""
+        if self.ts is None or not self.channel:
+            return
+        self.shown, self.shown_at = len(items), time.monotonic()
+        text, blocks = self.render(items, final=False)
+        try:
+            await self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=blocks)
+        except Exception as exc:
+            log.info("bulk progress not shown: %s", slack_error(exc))
+
+    async def final(self, items: list[BulkItem], respond: AsyncRespond, *, replace: bool = False) -> str | None:
+        """The final state; None when it was shown, else what went wrong. `replace`: through the click's
+        response_url, in place of the message clicked (an Undo), rather than as a new message."""
         async with self.lock:
             text, blocks = self.render(items, final=True)
-            if self.ts is not None and self.actor.channel_id:
+            if self.ts is not None and self.channel:
                 try:
-                    await self.client.chat_update(channel=self.actor.channel_id, ts=self.ts, text=text, blocks=blocks)
+                    await self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=blocks)
                     return None
                 except Exception as exc:
                     log.info("bulk summary not updated (%s): posting it instead", slack_error(exc))
             return await respond_checked(
-                respond, text=text, blocks=blocks, response_type="in_channel", replace_original=False
+                respond, text=text, blocks=blocks, response_type="in_channel", replace_original=replace
             )

@@ -1,5 +1,9 @@
 """Sets of runs awaiting their Confirm, kept in the database so any process can confirm them, and only once.
 
+A set's summary and DM carry an Undo button whose key names an *undo set* kept the same way: the runs moved, each
+with its own previous time (`back`), a third element of each run in the same JSON column (no schema change). Only
+the person who moved the set may take it, once, within SET_TTL_SECONDS.
+
 A hundred run ids do not fit in a button's value, so the prompt's buttons carry a random key and the set (fixed when
 the prompt was shown) is stored here. `take` deletes as it reads (DELETE … RETURNING), so two Confirm clicks reaching
 two processes move the set once. Sets expire after SET_TTL_SECONDS. When the database cannot be reached, a set is
@@ -42,6 +46,11 @@ class BulkSet:
     runs: tuple[tuple[str, str], ...]
     when: datetime | None
     created: float  # Unix time
+    back: tuple[datetime, ...] = ()  # an undo set: each run's own previous time, in the order of `runs`
+
+    @property
+    def is_undo(self) -> bool:
+        return bool(self.back)
 
 
 @dataclass(slots=True)
@@ -54,8 +63,17 @@ class BulkSets:
     _local: dict[str, BulkSet] = field(default_factory=dict)
     _pruned_at: float = 0.0
 
-    async def add(self, user_id: str, team_id: str, runs: Sequence[tuple[str, str]], when: datetime | None) -> BulkSet:
-        bulk = BulkSet(secrets.token_urlsafe(12), user_id, team_id, tuple(runs), when, self.clock())
+    async def add(
+        self,
+        user_id: str,
+        team_id: str,
+        runs: Sequence[tuple[str, str]],
+        when: datetime | None,
+        back: Sequence[datetime] = (),
+    ) -> BulkSet:
+        if back and len(back) != len(runs):
+            raise ValueError("an undo set needs one previous time per run")
+        bulk = BulkSet(secrets.token_urlsafe(12), user_id, team_id, tuple(runs), when, self.clock(), tuple(back))
         if self.engine is None:
             self._local[bulk.key] = bulk
             return bulk
@@ -109,7 +127,11 @@ def _row(bulk: BulkSet) -> dict[str, Any]:
         "key": bulk.key,
         "user_id": bulk.user_id,
         "team_id": bulk.team_id,
-        "runs": json.dumps([list(pair) for pair in bulk.runs]),
+        "runs": json.dumps(
+            [[*pair, at.isoformat()] for pair, at in zip(bulk.runs, bulk.back, strict=True)]
+            if bulk.back
+            else [list(pair) for pair in bulk.runs]
+        ),
         "when_at": bulk.when,
         "created_at": _at(bulk.created),
     }
@@ -122,8 +144,16 @@ def _from_row(row: Any) -> BulkSet:
         when = when.replace(tzinfo=UTC)
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
-    runs = tuple((str(run_id), str(env)) for run_id, env in json.loads(row["runs"]))
-    return BulkSet(row["key"], row["user_id"], row["team_id"], runs, when, created.timestamp())
+    stored = json.loads(row["runs"])
+    runs = tuple((str(entry[0]), str(entry[1])) for entry in stored)
+    back = tuple(_aware(datetime.fromisoformat(entry[2])) for entry in stored if len(entry) > 2)
+    if len(back) != len(runs):
+        back = ()
+    return BulkSet(row["key"], row["user_id"], row["team_id"], runs, when, created.timestamp(), back)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 __all__ = ["SET_TTL_SECONDS", "BulkSet", "BulkSets"]
