@@ -25,6 +25,7 @@ from pydantic_settings import (
 from bot import messages, shutdown
 from bot.domain.access_rules import DEFAULT, Policy, Rule, split_ids
 from bot.domain.delays import DelayError, parse_when
+from bot.domain.digest import parse_schedule, zone
 from bot.domain.environments import KINDS, Environment, environment_for_key, looks_like_secret_key
 
 Mode = Literal["serve", "socket", "migrate", "shell", "check"]
@@ -119,6 +120,13 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr("sqlite:///reschedule-bot.sqlite3")
     audit_channel: str | None = None
 
+    # The digest of runs coming due (bot/digest.py): posted to DIGEST_CHANNEL at each DIGEST_SCHEDULE time.
+    digest_channel: str | None = None
+    digest_schedule: str = "09:00"
+    digest_timezone: str = "UTC"
+    digest_window: Annotated[timedelta, NoDecode] = timedelta(hours=12)
+    digest_skip_empty: bool = False
+
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -156,6 +164,29 @@ class Settings(BaseSettings):
             except DelayError as exc:
                 raise ValueError("use a duration like 365d, 12w or 90d") from exc
         return value
+
+    @field_validator("digest_window", mode="before")
+    @classmethod
+    def _parse_digest_window(cls, value: object) -> object:
+        if isinstance(value, str):
+            origin = datetime(2000, 1, 1, tzinfo=UTC)
+            try:
+                return parse_when(value.strip(), now=origin, max_delay=timedelta(days=36500)) - origin
+            except DelayError as exc:
+                raise ValueError("use a duration like 12h, 90m or 2d") from exc
+        return value
+
+    @field_validator("digest_schedule")
+    @classmethod
+    def _check_digest_schedule(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
+    @field_validator("digest_timezone")
+    @classmethod
+    def _check_digest_timezone(cls, value: str) -> str:
+        zone(value)
+        return value.strip()
 
     @field_validator("confirm_environments", mode="before")
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -14,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import messages, shutdown
 from bot.access_check import AccessCheck
 from bot.demo import DemoTrigger
+from bot.digest import Digest
 from bot.domain.audit import Outcome
+from bot.domain.digest import parse_schedule, zone
 from bot.inflight import Job, cancel_unfinished
 from bot.render.mrkdwn import code, truncate
 from bot.rescheduler import EnvironmentClient, Rescheduler
@@ -27,6 +31,7 @@ from bot.slack.groups import SlackGroups
 from bot.storage import db
 from bot.storage.audit import AuditLog
 from bot.storage.bulk_sets import BulkSets
+from bot.storage.digest_posts import DigestClaims
 from bot.storage.replays import ReplayGuard
 from bot.trigger.client import TriggerClient, new_http_client
 
@@ -44,6 +49,8 @@ class Bot:
     audit: AuditLog
     signing_secret: bytes = field(default=b"", repr=False)
     shutdown_grace: float = 30.0
+    digest: Digest | None = None  # DIGEST_CHANNEL set: the loop posting the digest (bot/digest.py)
+    _digest_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the Slack connection pool and create or upgrade the schema. A database that is down does not
@@ -55,12 +62,18 @@ class Bot:
             log.info("database schema at version %d", version)
         except Exception as exc:
             log.error("database unavailable at start (%s); audit records go to the log until it answers", exc)
+        if self.digest is not None:
+            self._digest_task = asyncio.get_running_loop().create_task(self.digest.run(), name="digest")
 
     async def aclose(self) -> None:
         """Finish what was acknowledged, account for what could not be finished, write the audit trail, close.
 
         Bounded by SHUTDOWN_GRACE (see bot.shutdown): TRIGGER_DEADLINE is checked at start to fit in the drain.
         """
+        if self._digest_task is not None:  # a digest being posted is abandoned: its slot stays claimed, not posted
+            self._digest_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._digest_task
         inflight = self.deps.inflight
         if not await inflight.drain(shutdown.drain_seconds(self.shutdown_grace)):
             unfinished = inflight.unfinished()
@@ -151,6 +164,18 @@ def build(
     identity = BotIdentity(client, slack_identity)
     app = build_app(client, deps, identity)
     workspace.register(app, settings.slack_team_id, settings.slack_app_id, settings.allow_slack_connect)
+    digest = None
+    if settings.digest_channel:
+        digest = Digest(
+            deps=deps,
+            client=client,
+            claims=DigestClaims(engine),
+            channel=settings.digest_channel,
+            times=parse_schedule(settings.digest_schedule),
+            tz=zone(settings.digest_timezone),
+            window=settings.digest_window,
+            skip_empty=settings.digest_skip_empty,
+        )
     return Bot(
         app=app,
         http=http,
@@ -159,4 +184,5 @@ def build(
         audit=audit,
         signing_secret=signing.get_secret_value().encode() if signing else b"",
         shutdown_grace=settings.shutdown_grace,
+        digest=digest,
     )

@@ -78,6 +78,16 @@ bulk_sets = Table(
 )
 
 
+# Digest slots already posted (bot/digest.py): the process whose insert returns the slot posts it, the others don't.
+digest_posts = Table(
+    "digest_posts",
+    metadata,
+    Column("slot", DateTime(timezone=True), primary_key=True),
+    Column("posted_by", String(128), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
 def async_url(url: str) -> str:
     """`sqlite:///…` and `postgresql://…` (or `postgres://…`) with the async driver this bot uses."""
     if url.startswith("postgres://"):
@@ -136,7 +146,11 @@ async def _v4(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync: bulk_sets.create(sync, checkfirst=True))
 
 
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4)]
+async def _v5(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync: digest_posts.create(sync, checkfirst=True))
+
+
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5)]
 LATEST = MIGRATIONS[-1][0]
 SQLITE_MIGRATE_ATTEMPTS = 5
 _LOCK_ID = 0x5245_5343  # pg_advisory_xact_lock key: one migrator at a time across processes

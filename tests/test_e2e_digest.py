@@ -1,0 +1,140 @@
+"""The digest end to end: the in-process bot with DIGEST_CHANNEL and a schedule time that just passed posts the
+runs coming due to the fake Slack channel, once; two bots sharing one PostgreSQL database post it once between
+them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import messages
+from bot.render.ids import Button
+from tests import dbs
+from tests.e2e_harness import PROD_ENV, STAGING_KEY, bot_env
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+from tests.inprocess import InProcessBot
+
+pytestmark = pytest.mark.e2e
+
+CHANNEL = "C0DIGEST"
+STAGING_ENV = "env_staging"
+
+
+def just_passed() -> str:
+    """A DIGEST_SCHEDULE whose one time of day (UTC) is the minute before this one: its slot is due now."""
+    return (datetime.now(UTC) - timedelta(minutes=1)).strftime("%H:%M")
+
+
+def digest_env(**overrides: str | None) -> dict[str, str | None]:
+    return {"DIGEST_CHANNEL": CHANNEL, "DIGEST_SCHEDULE": just_passed(), "DIGEST_TIMEZONE": "UTC", **overrides}
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
+
+
+def texts(message: dict[str, Any]) -> list[str]:
+    out = []
+    for block in message["blocks"]:
+        if block["type"] == "section":
+            out.append(block["text"]["text"])
+        elif block["type"] == "context":
+            out.append(block["elements"][0]["text"])
+    return out
+
+
+def test_a_slot_that_just_passed_posts_one_digest_grouped_by_environment_and_task(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    fake_trigger.add_key(STAGING_KEY, STAGING_ENV)
+    now = datetime.now(UTC)
+    first = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=1), task_identifier="send-reminder")
+    other = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=2), task_identifier="cleanup")
+    second = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=3), task_identifier="send-reminder")
+    staging = fake_trigger.add_run(STAGING_ENV, delayed_until=now + timedelta(minutes=30), task_identifier="sync")
+    fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=20))  # beyond the 12h window
+    fake_trigger.add_run(PROD_ENV, status="EXECUTING")
+    # An access rule keeps everyone but U9 out of prod: the digest, posted by the bot to a channel, lists it anyway.
+    _, bot = start(TRIGGER_SECRET_KEYS=STAGING_KEY, ACCESS__PROD__USERS="U9", **digest_env())
+    wait_for(lambda: bool(fake_slack.messages.get(CHANNEL)))
+    wait_for(lambda: "digest for" in bot.log_text())
+    time.sleep(0.3)
+    posts = fake_slack.messages[CHANNEL]
+    assert len(posts) == 1
+    lines = texts(posts[0])
+    assert lines[0] == messages.digest_head(4, "12h")
+    headings = [line for line in lines if "\n" not in line][1:]
+    assert headings == ["*Staging*", "*sync* · 1 run", "*Prod*", "*send-reminder* · 2 runs", "*cleanup* · 1 run"]
+    buttons = [
+        (json.loads(element["value"])["r"], element["action_id"])
+        for block in posts[0]["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+    expected = [staging["id"], first["id"], second["id"], other["id"]]
+    assert buttons == [(run_id, Button.RESCHEDULE.action_id) for run_id in expected]
+
+
+def test_nothing_coming_due_is_one_line(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(days=2))
+    start(**digest_env(DIGEST_WINDOW="6h"))
+    wait_for(lambda: bool(fake_slack.messages.get(CHANNEL)))
+    posts = fake_slack.messages[CHANNEL]
+    assert [texts(post) for post in posts] == [[messages.digest_empty("6h")]]
+
+
+def test_nothing_coming_due_posts_nothing_with_skip_empty(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    _, bot = start(**digest_env(DIGEST_SKIP_EMPTY="true"))
+    wait_for(lambda: "not posted (DIGEST_SKIP_EMPTY)" in bot.log_text())
+    assert CHANNEL not in fake_slack.messages
+
+
+def test_without_a_digest_channel_nothing_is_posted(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=1))
+    _, bot = start(DIGEST_SCHEDULE=just_passed())
+    time.sleep(0.5)
+    assert fake_slack.api_calls("chat.postMessage") == []
+    assert "digest" not in bot.log_text()
+
+
+@pytest.fixture
+def postgres() -> str:
+    url = dbs.postgres_url()
+    asyncio.run(dbs.reset(url))
+    return url
+
+
+def test_two_bots_sharing_postgresql_post_the_digest_once(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, postgres: str, tmp_path: Path
+) -> None:
+    fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=1))
+    env = bot_env(fake_slack, fake_trigger, tmp_path, DATABASE_URL=postgres, **digest_env())
+    # Both bots log to the same root logger: each log file holds the lines of both.
+    with InProcessBot(env, log_path=tmp_path / "one.log") as one, InProcessBot(env, log_path=tmp_path / "two.log"):
+
+        def decided() -> bool:
+            return "posted to" in one.log_text() and "posted by another process" in one.log_text()
+
+        wait_for(decided)
+        time.sleep(0.3)
+        log = one.log_text()
+    assert log.count(f"posted to {CHANNEL}") == 1
+    assert log.count("posted by another process") == 1
+    assert len(fake_slack.messages[CHANNEL]) == 1
+    assert len(fake_slack.api_calls("chat.postMessage")) == 1
