@@ -26,6 +26,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import signal
 import statistics
@@ -42,15 +43,26 @@ from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 
 from bot import messages
-from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, REPO_ROOT, SIGNING_SECRET, bot_env, free_port
-from tests.fakes._server import RecordedRequest, Reply
+from bot.render.ids import Button
+from tests.e2e_harness import (
+    BOT_TOKEN,
+    PROD_ENV,
+    PROD_KEY,
+    REPO_ROOT,
+    SIGNING_SECRET,
+    SlackSender,
+    bot_env,
+    free_port,
+)
+from tests.fakes._server import RecordedRequest, Reply, json_reply
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger, new_run_id
+from tests.test_e2e_buttons import click
 
 System = Literal["bot", "baseline"]
 SYSTEMS: tuple[System, ...] = ("bot", "baseline")
@@ -92,11 +104,48 @@ class LatencyTrigger(FakeTrigger):
         super().__init__()
         self.latency = latency
         self._stopping = threading.Event()
+        self._bucket_lock = threading.Lock()
 
     def handle(self, request: RecordedRequest) -> Reply | None:
         if request.path.startswith("/api/"):
             self._stopping.wait(max(0.0, request.at + self.latency - time.time()))
+            if self.bucket is not None and "authorization" in request.headers:
+                return self._bucketed(request)
         return super().handle(request)
+
+    # A small rate-limit bucket for the Sets section: `limit` requests per fixed window of `window` seconds,
+    # reported as Trigger.dev reports it (x-ratelimit-remaining / x-ratelimit-reset in ms); beyond it, 429.
+    bucket: tuple[int, float] | None = None
+    _window = -1
+    _used = 0
+    windows = 0  # windows in which requests were answered (each new one is a reset of the bucket)
+    refused = 0  # requests answered 429
+
+    def limit_to(self, limit: int, window: float) -> None:
+        with self._bucket_lock:
+            self.bucket, self._window, self._used, self.windows, self.refused = (limit, window), -1, 0, 0, 0
+
+    def _bucketed(self, request: RecordedRequest) -> Reply | None:
+        assert self.bucket is not None
+        limit, window = self.bucket
+        with self._bucket_lock:
+            index = math.floor(time.time() / window)
+            if index != self._window:
+                self._window, self._used, self.windows = index, 0, self.windows + 1
+            self._used += 1
+            over = self._used > limit
+            self.refused += over
+            remaining = max(0, limit - self._used)
+        reset_ms = int((index + 1) * window * 1000)
+        headers = {"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(remaining)}
+        headers["x-ratelimit-reset"] = str(reset_ms)
+        if over:
+            body = {"error": "Rate limit exceeded", "reset": reset_ms, "remaining": -1, "limit": limit}
+            return json_reply(429, body, headers)
+        reply = super().handle(request)
+        if reply is not None:
+            reply.headers = {**reply.headers, **headers}
+        return reply
 
     def stop(self) -> None:
         self._stopping.set()
@@ -933,6 +982,158 @@ def write_profile(raw: Path, profiled: Burst, path: Path) -> None:
 # main ----------------------------------------------------------------------------------------------------------
 
 
+# sets: many runs in one move ------------------------------------------------------------------------------------
+
+SET_SMALL = 50
+SET_SMALL_TARGET = 1.5  # seconds, Confirm → final summary
+SET_LARGE = 100
+SET_BUCKET = 40  # requests per window in the rate-limited set (the bot waits below 20 left: LOW_REMAINING)
+SET_WINDOW = 2.0  # seconds per window
+SET_TIMEOUT = 90.0
+SET_WAITING = "waiting"  # the bot's log line when a set waits for the rate limit to reset
+
+
+@dataclass
+class SetRun:
+    name: str
+    runs: int
+    bucket: tuple[int, float] | None
+    seconds: float | None = None  # Confirm click sent → final summary arrived at the fake Slack
+    moved: int = 0
+    failed: int = 0  # runs not moved, by the summary and by the fake's own record
+    progress: int = 0  # updates of the summary before its final state
+    waits: int = 0  # the bot's waits for the rate limit to reset (its log)
+    windows: int = 0  # rate-limit windows the fake answered in
+    refused: int = 0  # requests the fake answered 429
+    failure: str | None = None
+
+
+def bulk_set(fakes: Fakes, workdir: Path, name: str, runs: int, bucket: tuple[int, float] | None) -> SetRun:
+    """`/reschedule <runs> 2h` to the real bot process, then Confirm (signed as Slack signs them): the time from
+    the click until the set's final summary, its progress updates and its outcome."""
+    result = SetRun(name, runs, bucket)
+    server = Server("bot", fakes, workdir)
+    try:
+        ids = [fakes.trigger.add_run(PROD_ENV)["id"] for _ in range(runs)]
+        sender = SlackSender(server.url + "/slack/events", SIGNING_SECRET)
+        url = fakes.slack.new_response_url()
+        sender.command(" ".join([*ids, "2h"]), response_url=url)
+        prompt = wait_for(lambda: next((r for r in fakes.slack.responses(url) if r.get("blocks")), None), 30.0)
+        if prompt is None:
+            result.failure = "no Confirm prompt"
+            return result
+        if bucket is not None:
+            fakes.trigger.limit_to(*bucket)
+        updates_before = len(fakes.slack.api_calls("chat.update"))
+        done = f"{runs} of {runs} done"
+        clicked = time.time()
+        status, _ = click(sender, fakes.slack, prompt, Button.BULK_CONFIRM.action_id, ephemeral=True)
+
+        def finished() -> RecordedRequest | None:
+            updates = (r for r in fakes.slack.requests if r.path == "/api/chat.update" and r.at >= clicked)
+            return next((r for r in updates if done in _said(r)), None)
+
+        final = wait_for(finished, SET_TIMEOUT)
+        if status != 200 or final is None:
+            result.failure = f"Confirm answered {status}; no final summary within {SET_TIMEOUT:g} s"
+            return result
+        result.seconds = final.at - clicked
+        result.progress = len(fakes.slack.api_calls("chat.update")) - updates_before - 1
+        said = _said(final)
+        moved = re.search(r"\*(\d+) moved\*", said)
+        result.moved = int(moved.group(1)) if moved else 0
+        soon = datetime.now(UTC).timestamp() + 1.8 * 3600
+        landed = sum(1 for run_id in ids if fakes.trigger.get_run(run_id, PROD_ENV)["delayedUntil"].timestamp() > soon)
+        result.failed = runs - min(result.moved, landed)
+        if bucket is not None:
+            result.windows, result.refused = fakes.trigger.windows, fakes.trigger.refused
+            fakes.trigger.bucket = None
+        server.stop()
+        logged = server.log_path.read_text(errors="replace").splitlines()
+        result.waits = sum(1 for line in logged if SET_WAITING in line)
+        if result.failed:
+            result.failure = f"{result.failed} runs not moved"
+        elif bucket is not None and result.waits < 2:
+            result.failure = f"the set waited for the rate limit {result.waits} times (needs 2 or more)"
+        elif bucket is None and result.seconds >= SET_SMALL_TARGET:
+            result.failure = f"took {result.seconds:.2f} s (target under {SET_SMALL_TARGET:g} s)"
+    finally:
+        server.stop()
+    return result
+
+
+def _said(request: RecordedRequest) -> str:
+    """The text of a Slack API call, whether sent as JSON or as a form."""
+    if request.json is not None:
+        return json.dumps(request.json, ensure_ascii=False)
+    return " ".join(" ".join(values) for values in parse_qs(request.text()).values())
+
+
+def wait_for(probe: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found is not None:
+            return found
+        time.sleep(0.01)
+    return None
+
+
+def sets_section(sets: Sequence[SetRun]) -> str:
+    if not sets:
+        return ""
+    rows = []
+    for run in sets:
+        limit = "none (750 a window)" if run.bucket is None else f"{run.bucket[0]} requests per {run.bucket[1]:g} s"
+        rows.append(
+            [
+                f"{run.runs} runs",
+                limit,
+                fmt(None if run.seconds is None else run.seconds * 1000),
+                f"{run.moved}/{run.runs}",
+                str(run.failed),
+                str(run.progress),
+                str(run.waits) if run.bucket is not None else "—",
+                f"{run.windows} windows, {run.refused} × 429" if run.bucket is not None else "—",
+                "ok" if run.failure is None else f"**{run.failure}**",
+            ]
+        )
+    table = markdown_table(
+        [
+            "Set",
+            "Trigger.dev rate limit",
+            "Confirm → final summary (ms)",
+            "Moved",
+            "Failed runs",
+            "Progress updates",
+            "Waits for the reset",
+            "Fake's bucket",
+            "Result",
+        ],
+        rows,
+    )
+    return "\n".join(
+        [
+            "",
+            "## Sets",
+            "",
+            f"Many runs in one move, on the real bot process (`python -m bot serve`, as above; fresh fakes, the fake "
+            f"Trigger.dev answering every call {TRIGGER_LATENCY * 1000:.0f} ms after it arrives): "
+            "`/reschedule <runs> 2h`, then a click on **Move them**, both signed as Slack signs them. Timed from "
+            "sending the click until the set's final summary (its `chat.update` saying every run is done) arrives "
+            "at the fake Slack. *Progress updates*: updates of the summary before its final state. *Waits for the "
+            "reset*: the bot's own log lines saying the set waits for Trigger.dev's rate limit to reset. For the "
+            f"second set the fake answers with a bucket of {SET_BUCKET} requests per {SET_WINDOW:g} s window "
+            "(x-ratelimit-remaining / x-ratelimit-reset as Trigger.dev sends them, 429 beyond it), switched on after "
+            f"the prompt was shown; the set needs about {2 * SET_LARGE} requests. *Failed runs*: runs the summary "
+            "does not count as moved or that the fake does not show at the new time.",
+            "",
+            table,
+            "",
+        ]
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
@@ -967,6 +1168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bursts: list[Burst] = []
     extras: list[Extra] = []
     profiled: Burst | None = None
+    sets: list[SetRun] = []
 
     max_seconds = float(args.max_seconds)
 
@@ -992,13 +1194,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             profiled = burst("bot", 0, work / "profiled", profile_to=raw)
             if raw.exists() and output is not None:
                 write_profile(raw, profiled, profile_path)
+        for name, runs, bucket in (("small", SET_SMALL, None), ("limited", SET_LARGE, (SET_BUCKET, SET_WINDOW))):
+            if in_time():
+                print(f"[bench] a set of {runs} runs …", file=sys.stderr, flush=True)
+                with fakes() as set_fakes:
+                    sets.append(bulk_set(set_fakes, work / f"set-{name}", name, runs, bucket))
     loads = (load_before, os.getloadavg()[0])
     text = report(bursts, extras, profiled, profile_path, args_list, time.monotonic() - started, loads)
+    text = text.rstrip("\n") + "\n" + sets_section(sets)
     print(text)
     if output is not None:
         output.write_text(text)
         print(f"[bench] written to {output}", file=sys.stderr)
-    failed = any(b.failure for b in bursts) or any(e.failure for e in extras)
+    failed = any(b.failure for b in bursts) or any(e.failure for e in extras) or any(r.failure for r in sets)
     return 1 if failed or (profiled is not None and profiled.failure) else 0
 
 
