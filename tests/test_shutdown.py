@@ -7,6 +7,7 @@ import logging
 import signal
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -84,18 +85,28 @@ def settings_for(fake_slack: FakeSlack, tmp_path: Path) -> Settings:
     )
 
 
-async def test_work_still_unfinished_when_the_drain_ends_is_audited_as_unknown_and_told(
-    fake_slack: FakeSlack, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def bot_with_short_drain(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> tuple[wiring.Bot, list[str], Callable[[str], Awaitable[bool]]]:
+    """A started bot whose drain lasts one second (no real grace period to wait), and a `tell` that keeps what
+    it was given."""
     bot = wiring.build(settings_for(fake_slack, tmp_path))
-    bot.shutdown_grace = 8.0  # a drain of one second, so the test does not wait for a real grace period
+    bot.shutdown_grace = 8.0
     await bot.start()
     told: list[str] = []
-    started = asyncio.Event()
 
     async def tell(text: str) -> bool:
         told.append(text)
         return True
+
+    return bot, told, tell
+
+
+async def test_work_still_unfinished_when_the_drain_ends_is_audited_as_unknown_and_told(
+    fake_slack: FakeSlack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot, told, tell = await bot_with_short_drain(fake_slack, tmp_path)
+    started = asyncio.Event()
 
     async def stuck() -> None:
         actor = Actor("U111", "T111", "C111", "command", "/reschedule run_x 2h")
@@ -117,15 +128,8 @@ async def test_work_still_unfinished_when_the_drain_ends_is_audited_as_unknown_a
 async def test_a_form_moving_several_runs_accounts_for_each_move_still_in_flight(
     fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
-    bot = wiring.build(settings_for(fake_slack, tmp_path))
-    bot.shutdown_grace = 8.0  # a drain of one second
-    await bot.start()
-    told: list[str] = []
+    bot, told, tell = await bot_with_short_drain(fake_slack, tmp_path)
     started = asyncio.Event()
-
-    async def tell(text: str) -> bool:
-        told.append(text)
-        return True
 
     async def two_runs() -> None:
         actor = Actor("U111", "T111", "C111", "modal", "2h")
