@@ -208,6 +208,13 @@ def bulk_too_many(count: int, limit: int) -> str:
     return f":warning: That is {count} runs; one move takes at most {limit}. Split them into several commands."
 
 
+def bulk_too_many_in_message(count: int, limit: int) -> str:
+    return (
+        f":warning: That message mentions {count} runs; one move takes at most {limit}. Name them in several "
+        f"commands instead, e.g. `{COMMAND} run_a… run_b… 2h`."
+    )
+
+
 BULK_NEEDS_TIME = (
     f":warning: Several runs need a time to move them to, e.g. `{COMMAND} run_a… run_b… 2h`. "
     f"To see one run as it is, give just that run."
@@ -218,8 +225,10 @@ BULK_MODAL_TITLE = "Move all these runs"
 BULK_MODAL_SUBMIT = "Next"
 
 
-def bulk_modal_head(count: int) -> str:
-    return f"Move the *{count} runs* listed to one new time. You will be asked to confirm before anything moves."
+def bulk_modal_head(count: int, from_message: bool = False) -> str:
+    where = "named in the message" if from_message else "listed"
+    return f"Move the *{count} runs* {where} to one new time. You will be asked to confirm before anything moves."
+
 
 BULK_CONFIRM_OK = "Move them"
 
@@ -268,6 +277,8 @@ def bulk_summary_failed(problem_escaped: str) -> str:
 
 def bulk_dm_head(where: str) -> str:
     return f":white_check_mark: You moved several runs {where}.".replace(" .", ".")
+
+
 BULK_FAILED_RATE = "rate-limited by Trigger.dev"
 BULK_FAILED_KEY = "the key was rejected"
 BULK_FAILED_UNKNOWN = "no answer: it may have moved, check it"
@@ -629,13 +640,6 @@ NO_RUN_IN_MESSAGE = (
 TRIGGER_ID_EXPIRED = (
     ":hourglass: Slack took too long to hand me that click, so the form could not open. Please try again."
 )
-
-
-def too_many_runs(found: int, shown: int) -> str:
-    return (
-        f":information_source: That message mentions {found} runs; the form offers the first {shown}. "
-        f"Use `{COMMAND} &lt;run&gt; &lt;when&gt;` for the others."
-    )
 
 
 # --- Access and workspaces -----------------------------------------------------------------------------------------

@@ -96,9 +96,10 @@ async def test_a_set_in_the_database_is_confirmed_once_by_whichever_process_gets
     try:
         await db.migrate(engines[0])
         one, other = BulkSets(engines[0]), BulkSets(engines[1])
-        bulk = await one.add("U1", "T1", [(RUN, "prod"), (OTHER_RUN, "")], NOW)
+        bulk = await one.add("U1", "T1", [(RUN, "prod"), (OTHER_RUN, "")], NOW, thread_ts="1751400000.000100")
         seen = await other.get(bulk.key)
         assert seen is not None and (seen.runs, seen.when, seen.user_id) == (bulk.runs, NOW, "U1")
+        assert seen.thread_ts == "1751400000.000100"
         taken = await asyncio.gather(one.take(bulk.key), other.take(bulk.key))
         assert [t is not None for t in taken].count(True) == 1
         assert await one.get(bulk.key) is None

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from bot import messages
+from bot.render import ids
 from bot.render.ids import Button
-from tests.e2e_harness import PROD_ENV, STAGING_KEY, SlackSender
+from tests.e2e_harness import DASHBOARD_URL, PROD_ENV, STAGING_KEY, SlackSender
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.test_e2e_buttons import RESCHEDULE, click, summary_via_command, wait_one
-from tests.test_e2e_shortcut_modal import submission, view_text, wait_view
+from tests.test_e2e_shortcut_modal import shortcut_payload, submission, view_text, wait_form, wait_view
 from tests.test_e2e_teams import audit_rows
 
 pytestmark = pytest.mark.e2e
@@ -281,3 +282,152 @@ def test_another_persons_undo_is_refused_and_the_owner_can_still_undo(
     _, mine = click(slack, fake_slack, summary, UNDO)
     assert "*2 moved*, *0 skipped*" in json.dumps(undo_result(fake_slack, mine)["blocks"])
     assert all(delayed_until(fake_trigger, run_id) == at for run_id, at in previous.items())
+
+
+# --------------------------------------------------------------------------------------------- the shortcut
+
+MESSAGE_TS = "1751400000.000100"
+
+
+def test_shortcut_on_a_message_naming_several_runs_moves_the_ticked_ones_as_one_set(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    slack, _ = start()
+    a, b, c, d, e = (fake_trigger.add_run(PROD_ENV, task_identifier=f"task-{n}")["id"] for n in "abcde")
+    failed = fake_trigger.add_run(PROD_ENV, status="FAILED", task_identifier="task-f")["id"]
+    before = {run_id: fake_trigger.get_run(run_id)["delayedUntil"] for run_id in (a, b, c, d, e)}
+    # Each id sits somewhere else; `a` appears three times.
+    message = {
+        "type": "message",
+        "user": "U222",
+        "ts": MESSAGE_TS,
+        "text": f"Nightly batch: {a} is stuck",
+        "blocks": [
+            {
+                "type": "rich_text",
+                "block_id": "r1",
+                "elements": [
+                    {
+                        "type": "rich_text_list",
+                        "style": "bullet",
+                        "elements": [
+                            {"type": "rich_text_section", "elements": [{"type": "text", "text": f"also {b}"}]},
+                            {"type": "rich_text_section", "elements": [{"type": "text", "text": a}]},
+                        ],
+                    }
+                ],
+            }
+        ],
+        "attachments": [
+            {
+                "id": 1,
+                "fallback": f"Runs {a} stuck",
+                "pretext": f"first {a}",
+                "title": "Stuck runs",
+                "title_link": f"https://cloud.trigger.dev/projects/v3/proj_abcdefghijklmnopqrst/runs/{c}",
+                "text": f"and {failed} failed",
+                "fields": [{"title": "Run", "value": d, "short": True}],
+                "blocks": [
+                    {
+                        "type": "actions",
+                        "block_id": "x1",
+                        "elements": [
+                            {
+                                "type": "button",
+                                "action_id": "open",
+                                "text": {"type": "plain_text", "text": "Open"},
+                                "url": f"{DASHBOARD_URL}/runs/{e}",
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    shortcut_url = fake_slack.new_response_url()
+    assert slack.interaction(shortcut_payload(message, shortcut_url)).status_code == 200
+    form = wait_form(fake_slack)
+
+    # Every delayed run is offered once, all ticked; the failed one is listed as not movable.
+    [runs_block] = [block for block in form["blocks"] if block.get("block_id") == ids.BLOCK_RUNS]
+    assert runs_block["element"]["type"] == "checkboxes"
+    assert [option["value"] for option in runs_block["element"]["options"]] == [a, b, c, d, e]
+    assert runs_block["element"]["initial_options"] == runs_block["element"]["options"]
+    [context] = [block for block in form["blocks"] if block["type"] == "context"]
+    assert failed in context["elements"][0]["text"] and "Failed" in context["elements"][0]["text"]
+    assert form["title"]["text"] == messages.MODAL_TITLE_MANY
+
+    # Two ticked: the form closes and the set is confirmed once, privately, before anything moves.
+    closed = slack.interaction(submission(form, text="3h", runs=[b, d]))
+    assert closed.json() == {"response_action": "clear"}
+    prompt = wait_one(fake_slack, shortcut_url)[0]
+    assert prompt["response_type"] == "ephemeral"
+    assert "*2 runs* in *Prod*" in json.dumps(prompt["blocks"])
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+
+    confirm(slack, fake_slack, prompt)
+    summary = fake_slack.wait_for(lambda: fake_slack.messages.get("C111"))
+    [posted] = summary
+    assert posted["thread_ts"] == MESSAGE_TS  # in the thread of the message, like a single run's summary
+    assert "*2 moved*, *0 skipped*" in json.dumps(posted["blocks"]) and UNDO in json.dumps(posted["blocks"])
+    moved = {run_id for run_id in before if fake_trigger.get_run(run_id)["delayedUntil"] != before[run_id]}
+    assert moved == {b, d}
+    assert {post.path.split("/")[-2] for post in fake_trigger.calls("POST", RESCHEDULE)} == {b, d}
+    [dm] = fake_slack.wait_for(lambda: dms(fake_slack) or None)
+    assert "*2 moved*" in json.dumps(dm["blocks"])
+    rows = audit_rows(tmp_path, fake_slack, 2)
+    assert sorted(row["run_id"] for row in rows if row["outcome"] == "rescheduled") == sorted([b, d])
+
+
+def many_runs_message(run_ids: list[str]) -> dict[str, Any]:
+    return {"type": "message", "user": "U222", "ts": MESSAGE_TS, "text": "Stuck: " + " ".join(run_ids)}
+
+
+def test_shortcut_on_a_message_naming_more_runs_than_a_form_holds_moves_them_as_one_set(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    slack, _ = start()
+    delayed = [fake_trigger.add_run(PROD_ENV)["id"] for _ in range(10)]
+    done = fake_trigger.add_run(PROD_ENV, status="COMPLETED")["id"]
+    run_ids = [*delayed, done, MISSING]
+    shortcut_url = fake_slack.new_response_url()
+    slack.interaction(shortcut_payload(many_runs_message(run_ids), shortcut_url))
+    form = wait_view(fake_slack, lambda view: "submit" in view)
+    assert "*12 runs* named in the message" in view_text(form)
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+
+    # A picked date and time works as in the one-run form; both filled is refused inline.
+    at = int((datetime.now(UTC) + timedelta(hours=6)).timestamp())
+    both = slack.interaction(submission(form, text="2h", at=at))
+    assert both.json() == {"response_action": "errors", "errors": {ids.BLOCK_WHEN_TEXT: messages.MODAL_BOTH}}
+    assert slack.interaction(submission(form, at=at)).json() == {"response_action": "clear"}
+    prompt = wait_one(fake_slack, shortcut_url)[0]
+    assert "*12 runs* in *Prod*" in json.dumps(prompt["blocks"])
+
+    confirm(slack, fake_slack, prompt)
+
+    def final() -> dict[str, Any] | None:
+        updates = [u for u in fake_slack.api_calls("chat.update") if "*10 moved*" in json.dumps(u.get("blocks"))]
+        return updates[-1] if updates else None
+
+    final_summary = fake_slack.wait_for(final)
+    [posted] = fake_slack.messages["C111"]
+    assert posted["thread_ts"] == MESSAGE_TS and final_summary["ts"] == posted["ts"]
+    body = json.dumps(final_summary["blocks"])
+    assert "*10 moved*, *2 skipped*" in body and done in body and MISSING in body
+    assert all(delayed_until(fake_trigger, run_id) == datetime.fromtimestamp(at, UTC) for run_id in delayed)
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 10
+    assert len(fake_slack.wait_for(lambda: dms(fake_slack) or None)) == 1
+    audit_rows(tmp_path, fake_slack, 12)
+
+
+def test_shortcut_on_a_message_naming_more_runs_than_the_limit_says_so_and_moves_nothing(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    slack, _ = start(BULK_LIMIT="3")
+    run_ids = [fake_trigger.add_run(PROD_ENV)["id"] for _ in range(4)]
+    shortcut_url = fake_slack.new_response_url()
+    slack.interaction(shortcut_payload(many_runs_message(run_ids), shortcut_url))
+    assert wait_one(fake_slack, shortcut_url)[0]["text"] == messages.bulk_too_many_in_message(4, 3)
+    assert fake_slack.views == {}
+    assert fake_trigger.calls("POST", RESCHEDULE) == []

@@ -8,7 +8,8 @@ from typing import Any
 
 from bot import messages
 from bot.domain.bulk import BulkItem, BulkOutcome
-from bot.render.ids import ACTION_WHEN_TEXT, BLOCK_WHEN_TEXT, BULK_MODAL_CALLBACK_ID, BulkValue, Button
+from bot.render.ids import BULK_MODAL_CALLBACK_ID, BulkValue, Button
+from bot.render.modal_views import when_inputs
 from bot.render.mrkdwn import FALLBACK_TEXT_MAX, SECTION_TEXT_MAX, date_token, escape, fallback_time, section, truncate
 from bot.render.summary import Block, Summary
 
@@ -60,8 +61,9 @@ def bulk_prompt(key: str, count: int, env_titles: Sequence[str], when: datetime,
     ]
 
 
-def bulk_time_view(count: int, metadata: str) -> dict[str, Any]:
-    """The form a list's **Push all back…** opens: one time for the runs listed."""
+def bulk_time_view(count: int, metadata: str, *, from_message: bool = False) -> dict[str, Any]:
+    """The form a list's **Push all back…** (or the shortcut on a message naming many runs) opens: one time for
+    the whole set, typed or picked."""
     return {
         "type": "modal",
         "callback_id": BULK_MODAL_CALLBACK_ID,
@@ -70,14 +72,8 @@ def bulk_time_view(count: int, metadata: str) -> dict[str, Any]:
         "close": {"type": "plain_text", "text": messages.MODAL_CANCEL},
         "private_metadata": metadata,
         "blocks": [
-            section(messages.bulk_modal_head(count)),
-            {
-                "type": "input",
-                "block_id": BLOCK_WHEN_TEXT,
-                "label": {"type": "plain_text", "text": messages.LABEL_WHEN_TEXT},
-                "hint": {"type": "plain_text", "text": messages.HINT_WHEN_TEXT},
-                "element": {"type": "plain_text_input", "action_id": ACTION_WHEN_TEXT, "max_length": 100},
-            },
+            section(messages.bulk_modal_head(count, from_message)),
+            *when_inputs(),
         ],
     }
 

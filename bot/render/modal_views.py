@@ -72,26 +72,7 @@ def form(
         blocks.append(_runs_input(found))
     if len(choices) > 1:
         blocks.append(_env_input(choices))
-    blocks.append(
-        {
-            "type": "input",
-            "block_id": ids.BLOCK_WHEN_TEXT,
-            "optional": True,
-            "label": {"type": "plain_text", "text": messages.LABEL_WHEN_TEXT},
-            "hint": {"type": "plain_text", "text": messages.HINT_WHEN_TEXT},
-            "element": {"type": "plain_text_input", "action_id": ids.ACTION_WHEN_TEXT, "max_length": 100},
-        }
-    )
-    blocks.append(
-        {
-            "type": "input",
-            "block_id": ids.BLOCK_WHEN_AT,
-            "optional": True,
-            "label": {"type": "plain_text", "text": messages.LABEL_WHEN_AT},
-            "hint": {"type": "plain_text", "text": messages.HINT_WHEN_AT},
-            "element": {"type": "datetimepicker", "action_id": ids.ACTION_WHEN_AT},
-        }
-    )
+    blocks.extend(when_inputs())
     if not_movable:
         lines = "\n".join(
             f"• {code(item.run.id, 40)} {escape(item.run.task_identifier)}: {status_text(item.run)} "
@@ -113,6 +94,28 @@ def form(
         )
     title = messages.MODAL_TITLE if len(found) == 1 else messages.MODAL_TITLE_MANY
     return _view(title, blocks, metadata, submit=True)
+
+
+def when_inputs() -> list[Block]:
+    """A typed time or a picked date and time: both optional, exactly one to be filled (checked on submit)."""
+    return [
+        {
+            "type": "input",
+            "block_id": ids.BLOCK_WHEN_TEXT,
+            "optional": True,
+            "label": {"type": "plain_text", "text": messages.LABEL_WHEN_TEXT},
+            "hint": {"type": "plain_text", "text": messages.HINT_WHEN_TEXT},
+            "element": {"type": "plain_text_input", "action_id": ids.ACTION_WHEN_TEXT, "max_length": 100},
+        },
+        {
+            "type": "input",
+            "block_id": ids.BLOCK_WHEN_AT,
+            "optional": True,
+            "label": {"type": "plain_text", "text": messages.LABEL_WHEN_AT},
+            "hint": {"type": "plain_text", "text": messages.HINT_WHEN_AT},
+            "element": {"type": "datetimepicker", "action_id": ids.ACTION_WHEN_AT},
+        },
+    ]
 
 
 def _env_input(choices: Sequence[Environment]) -> Block:

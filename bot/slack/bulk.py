@@ -18,12 +18,9 @@ from bot import messages
 from bot.bulk import CONCURRENCY, BulkMover
 from bot.domain.audit import Outcome
 from bot.domain.bulk import BulkItem, BulkOutcome
-from bot.domain.delays import DelayError, format_duration, parse_when
 from bot.render import modal_views as views
 from bot.render.bulk import bulk_prompt, bulk_summary, bulk_time_view
 from bot.render.ids import (
-    ACTION_WHEN_TEXT,
-    BLOCK_WHEN_TEXT,
     BULK_KEY_PATTERN,
     BULK_MODAL_CALLBACK_ID,
     BulkValue,
@@ -35,6 +32,7 @@ from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.replies import respond_checked, slack_error, tell_privately
 from bot.slack.respond import SessionRespond
+from bot.slack.when_input import read_when, state_values
 from bot.storage.bulk_sets import BulkSet
 from bot.trigger.errors import TriggerError
 
@@ -52,8 +50,10 @@ async def prompt(
     actor: Actor,
     deps: SurfaceDeps,
     tell: Callable[..., Awaitable[bool]],
+    thread_ts: str | None = None,
 ) -> None:
-    """Find every run (to name its environment), fix the set, and ask once: Confirm / Cancel."""
+    """Find every run (to name its environment), fix the set, and ask once: Confirm / Cancel. `thread_ts`: the
+    set's summary goes in that thread (a set named by a message the shortcut was used on)."""
     rescheduler = deps.rescheduler
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
@@ -66,7 +66,7 @@ async def prompt(
 
     found = await asyncio.gather(*(where(run_id) for run_id in run_ids))
     runs = [(run_id, name or (env_name or "")) for run_id, name in zip(run_ids, found, strict=True)]
-    bulk = await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, when)
+    bulk = await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, when, thread_ts=thread_ts)
     titles = [t.env.title for t in rescheduler.targets if t.env.name in set(found)]
     missing = sum(1 for name in found if not name)
     await tell(messages.BULK_TITLE, bulk_prompt(bulk.key, len(runs), titles, when, missing))
@@ -117,6 +117,7 @@ class ModalMetadata(BaseModel):
     k: str = Field(pattern=BULK_KEY_PATTERN.pattern)
     url: str | None = Field(default=None, max_length=2000)
     channel: str | None = Field(default=None, max_length=40)
+    thread: str | None = Field(default=None, max_length=32)  # the message's thread, for a set from the shortcut
 
 
 async def _ask_time(
@@ -126,17 +127,39 @@ async def _ask_time(
     client: AsyncWebClient,
     private: Callable[[str], Awaitable[None]],
 ) -> None:
+    if not await open_time_form(client, body, bulk, actor):
+        await private(messages.TRIGGER_ID_EXPIRED)
+
+
+async def ask_time_for_message(
+    run_ids: Sequence[str], body: dict[str, Any], actor: Actor, deps: SurfaceDeps, client: AsyncWebClient
+) -> bool:
+    """The shortcut on a message naming many runs: the set is the runs named (their environments found on
+    submit), its time asked in a form, its summary in the message's thread. False: the form could not be opened."""
+    message = body.get("message") or {}
+    thread = message.get("thread_ts") or message.get("ts") or body.get("message_ts")
+    bulk = await deps.bulk_sets.add(actor.user_id, actor.team_id, [(run_id, "") for run_id in run_ids], None)
+    return await open_time_form(client, body, bulk, actor, thread if isinstance(thread, str) else None)
+
+
+async def open_time_form(
+    client: AsyncWebClient, body: dict[str, Any], bulk: BulkSet, actor: Actor, thread: str | None = None
+) -> bool:
+    """Open the form asking one time for `bulk`; False when Slack refused (an expired trigger_id)."""
     response_url = body.get("response_url")
     metadata = ModalMetadata(
-        k=bulk.key, url=response_url if isinstance(response_url, str) else None, channel=actor.channel_id
+        k=bulk.key,
+        url=response_url if isinstance(response_url, str) else None,
+        channel=actor.channel_id,
+        thread=thread,
     )
+    view = bulk_time_view(len(bulk.runs), metadata.model_dump_json(exclude_none=True), from_message=thread is not None)
     try:
-        await client.views_open(
-            trigger_id=str(body.get("trigger_id", "")), view=bulk_time_view(len(bulk.runs), metadata.model_dump_json())
-        )
+        await client.views_open(trigger_id=str(body.get("trigger_id", "")), view=view)
     except Exception as exc:
         log.warning("views.open for a bulk move failed: %s", slack_error(exc))
-        await private(messages.TRIGGER_ID_EXPIRED)
+        return False
+    return True
 
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:
@@ -151,29 +174,46 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         except ValidationError:
             await ack(response_action="update", view=views.notice(messages.FOREIGN_PAYLOAD))
             return
-        values = ((view.get("state") or {}).get("values") or {}).get(BLOCK_WHEN_TEXT) or {}
-        typed = str((values.get(ACTION_WHEN_TEXT) or {}).get("value") or "").strip()
-        actor = actor_of(context, body, "modal", typed[:200], channel_id=metadata.channel)
+        when = read_when(state_values(view), deps.rescheduler.now(), deps.max_delay)
+        actor = actor_of(context, body, "modal", when.typed[:200], channel_id=metadata.channel)
         bulk = await deps.bulk_sets.get(metadata.k)
         mine = bulk is not None and (bulk.user_id, bulk.team_id) == (actor.user_id, actor.team_id)
         if bulk is None or bulk.when is not None or bulk.is_undo or not mine:
             await ack(response_action="update", view=views.notice(messages.BULK_EXPIRED))
             return
-        try:
-            when = parse_when(typed, now=deps.rescheduler.now(), max_delay=deps.max_delay)
-        except DelayError as exc:
-            problem = messages.delay_problem_plain(exc.kind, typed[:60], format_duration(deps.max_delay))
-            await ack(response_action="errors", errors={BLOCK_WHEN_TEXT: problem})
+        if when.target is None:
+            await ack(response_action="errors", errors=when.errors)
             return
         await ack(response_action="clear")
         if not await deps.first_delivery(body, "view_submission"):
             return
-        fixed = await deps.bulk_sets.add(actor.user_id, actor.team_id, bulk.runs, when)
-        envs = {name for _, name in bulk.runs}
-        titles = [t.env.title for t in deps.rescheduler.targets if t.env.name in envs]
-        blocks = bulk_prompt(fixed.key, len(fixed.runs), titles, when, 0)
         respond = SessionRespond(response_url=metadata.url, session=client.session) if metadata.url else None
-        await tell_privately(respond, client, actor.user_id, actor.channel_id, messages.BULK_TITLE, blocks)
+
+        async def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
+            return await tell_privately(respond, client, actor.user_id, actor.channel_id, text, blocks)
+
+        target = when.target
+        if any(not env_name for _, env_name in bulk.runs):  # named in a message: found now, to name environments
+            run_ids = [run_id for run_id, _ in bulk.runs]
+            async with deps.inflight.work("a set named in a message", None, tell):
+                await prompt(run_ids, target, None, actor, deps, tell, thread_ts=metadata.thread)
+            return
+        await ask_to_confirm(bulk.runs, target, actor, deps, tell)
+
+
+async def ask_to_confirm(
+    runs: Sequence[tuple[str, str]],
+    when: datetime,
+    actor: Actor,
+    deps: SurfaceDeps,
+    tell: Callable[..., Awaitable[bool]],
+    thread_ts: str | None = None,
+) -> None:
+    """Runs whose environments are known (a list, a form): fix them as a set, and ask once: Confirm / Cancel."""
+    fixed = await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, when, thread_ts=thread_ts)
+    envs = {name for _, name in runs}
+    titles = [t.env.title for t in deps.rescheduler.targets if t.env.name in envs]
+    await tell(messages.BULK_TITLE, bulk_prompt(fixed.key, len(fixed.runs), titles, when, 0))
 
 
 async def _execute(
@@ -299,7 +339,9 @@ class _Summary:
             return
         text, blocks = self.render([], final=False)
         try:
-            response = await self.client.chat_postMessage(channel=self.actor.channel_id, text=text, blocks=blocks)
+            response = await self.client.chat_postMessage(
+                channel=self.actor.channel_id, thread_ts=self.bulk.thread_ts, text=text, blocks=blocks
+            )
         except Exception as exc:
             log.info("bulk summary not posted early (%s): shown at the end instead", slack_error(exc))
             return
@@ -337,6 +379,14 @@ class _Summary:
                     return None
                 except Exception as exc:
                     log.info("bulk summary not updated (%s): posting it instead", slack_error(exc))
+            elif self.bulk.thread_ts and self.channel and not replace:
+                try:  # a set named by a message: its summary goes in that message's thread, like a single run's
+                    await self.client.chat_postMessage(
+                        channel=self.channel, thread_ts=self.bulk.thread_ts, text=text, blocks=blocks
+                    )
+                    return None
+                except Exception as exc:
+                    log.info("bulk summary not posted in its thread (%s): posting it in the channel", slack_error(exc))
             return await respond_checked(
                 respond, text=text, blocks=blocks, response_type="in_channel", replace_original=replace
             )

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -20,18 +20,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.audit import Outcome
-from bot.domain.delays import DelayError, DelayProblem, format_duration, instant_problem, parse_when
 from bot.render import ids
 from bot.render import modal_views as views
 from bot.render.mrkdwn import escape, link
 from bot.render.summary import Attribution, run_summary
 from bot.rescheduler import Actor, FoundRun, MoveResult
-from bot.slack import dm
+from bot.slack import bulk, dm
 from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import failure_text, unexpected_text
 from bot.slack.replies import quietly, show_summary, slack_error, tell_privately
 from bot.slack.respond import SessionRespond
+from bot.slack.when_input import read_when, state_values, value_of
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
@@ -176,20 +176,6 @@ async def _form(
     return views.form(delayed, not_movable, metadata, deps.run_url, problems)
 
 
-def _value(state: dict[str, Any], block: str, action: str) -> dict[str, Any]:
-    entry = state.get(block)
-    entry = entry.get(action) if isinstance(entry, dict) else None
-    return entry if isinstance(entry, dict) else {}
-
-
-def _epoch_seconds(picked: object) -> int | None:
-    """A date-time picker's value (Unix seconds, as a number or a string of ASCII digits) or None."""
-    text = str(picked)
-    if not (text.isascii() and text.isdigit()) or len(text) > 11:
-        return None
-    return int(text)
-
-
 @dataclass(frozen=True, slots=True)
 class Submission:
     """A validated submission: inline errors by block id, or what to do."""
@@ -207,46 +193,23 @@ def read_submission(view: dict[str, Any], deps: SurfaceDeps, now: datetime) -> S
         metadata = Metadata.model_validate_json(view.get("private_metadata") or "")
     except ValidationError:
         return Submission({}, None, None, [], "")
-    state_object = view.get("state")
-    state = state_object.get("values") if isinstance(state_object, dict) else None
-    state = state if isinstance(state, dict) else {}
-    typed_value = _value(state, ids.BLOCK_WHEN_TEXT, ids.ACTION_WHEN_TEXT).get("value")
-    text = typed_value.strip() if isinstance(typed_value, str) else ""
-    picked = _value(state, ids.BLOCK_WHEN_AT, ids.ACTION_WHEN_AT).get("selected_date_time")
+    state = state_values(view)
+    when = read_when(state, now, deps.max_delay)
     chosen = list(metadata.runs)
     errors: dict[str, str] = {}
-    picked_option = _value(state, ids.BLOCK_ENV, ids.ACTION_ENV).get("selected_option")
+    picked_option = value_of(state, ids.BLOCK_ENV, ids.ACTION_ENV).get("selected_option")
     picked_env = picked_option.get("value") if isinstance(picked_option, dict) else None
     if metadata.choices and picked_env in metadata.choices and len(metadata.runs) == 1:
         metadata.runs = {run_id: str(picked_env) for run_id in metadata.runs}
     if len(metadata.runs) > 1:
-        options = _value(state, ids.BLOCK_RUNS, ids.ACTION_RUNS).get("selected_options")
+        options = value_of(state, ids.BLOCK_RUNS, ids.ACTION_RUNS).get("selected_options")
         listed = options if isinstance(options, list) else []
         values = [option.get("value") for option in listed if isinstance(option, dict)]
         chosen = [value for value in values if isinstance(value, str) and value in metadata.runs]
         if not chosen:
             errors[ids.BLOCK_RUNS] = messages.MODAL_NO_RUNS
-    limit = format_duration(deps.max_delay)
-    target: datetime | None = None
-    if not text and picked is None:
-        errors[ids.BLOCK_WHEN_TEXT] = messages.MODAL_NEITHER
-    elif text and picked is not None:
-        errors[ids.BLOCK_WHEN_TEXT] = messages.MODAL_BOTH
-    elif text:
-        try:
-            target = parse_when(text, now=now, max_delay=deps.max_delay)
-        except DelayError as exc:
-            errors[ids.BLOCK_WHEN_TEXT] = messages.delay_problem_plain(exc.kind, text[:60], limit)
-    elif (seconds := _epoch_seconds(picked)) is None:
-        errors[ids.BLOCK_WHEN_AT] = messages.MODAL_AT_UNREADABLE
-    else:
-        target = datetime.fromtimestamp(seconds, tz=UTC)
-        problem = instant_problem(target, now=now, max_delay=deps.max_delay)
-        if problem is DelayProblem.PAST:
-            errors[ids.BLOCK_WHEN_AT] = messages.MODAL_AT_PAST
-        elif problem is DelayProblem.TOO_FAR:
-            errors[ids.BLOCK_WHEN_AT] = messages.instant_too_far(limit)
-    typed = text or (f"picked {target.isoformat()}" if target else "")
+    errors.update(when.errors)
+    target, typed = when.target, when.typed
     return Submission(errors, metadata, target, chosen, typed)
 
 
@@ -271,6 +234,12 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             for run_id in runs:
                 deps.rescheduler.record(actor, Outcome.INVALID_INPUT, run_id=run_id, error="; ".join(errors.values()))
             return
+        if len(submission.chosen) > 1 and submission.target is not None:
+            # Several runs are a set: one confirmation, paced moves, one summary, one DM, one Undo.
+            await ack(response_action="clear")
+            if await deps.first_delivery(body, "view_submission"):
+                await _confirm_set(client, deps, actor, metadata, submission.target, submission.chosen)
+            return
         await ack(response_action="update", view=views.notice(messages.MODAL_WORKING))
         if not await deps.first_delivery(body, "view_submission"):
             return
@@ -287,6 +256,22 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             if not await update_view(client, view["id"], views.notice(*lines)) and lines:
                 # The modal could not show the outcome: the person still learns it, by another route.
                 await tell("\n\n".join(lines))
+
+
+async def _confirm_set(
+    client: AsyncWebClient, deps: SurfaceDeps, actor: Actor, metadata: Metadata, target: datetime, chosen: list[str]
+) -> None:
+    """The runs ticked, as a set: asked once, privately, where the flow started; its summary goes in the thread of
+    the message the shortcut was used on."""
+    origin = metadata.origin
+    thread = (origin.thread_ts or origin.ts) if origin.kind == "shortcut" else None
+    respond = SessionRespond(response_url=origin.response_url, session=client.session) if origin.response_url else None
+
+    async def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
+        return await tell_privately(respond, client, actor.user_id, actor.channel_id, text, blocks)
+
+    runs = [(run_id, metadata.runs[run_id]) for run_id in chosen]
+    await bulk.ask_to_confirm(runs, target, actor, deps, tell, thread_ts=thread)
 
 
 async def _submit(

@@ -47,6 +47,7 @@ class BulkSet:
     when: datetime | None
     created: float  # Unix time
     back: tuple[datetime, ...] = ()  # an undo set: each run's own previous time, in the order of `runs`
+    thread_ts: str | None = None  # the summary goes in this thread of the channel (a set from a message shortcut)
 
     @property
     def is_undo(self) -> bool:
@@ -70,10 +71,12 @@ class BulkSets:
         runs: Sequence[tuple[str, str]],
         when: datetime | None,
         back: Sequence[datetime] = (),
+        thread_ts: str | None = None,
     ) -> BulkSet:
         if back and len(back) != len(runs):
             raise ValueError("an undo set needs one previous time per run")
-        bulk = BulkSet(secrets.token_urlsafe(12), user_id, team_id, tuple(runs), when, self.clock(), tuple(back))
+        key = secrets.token_urlsafe(12)
+        bulk = BulkSet(key, user_id, team_id, tuple(runs), when, self.clock(), tuple(back), thread_ts)
         if self.engine is None:
             self._local[bulk.key] = bulk
             return bulk
@@ -134,6 +137,7 @@ def _row(bulk: BulkSet) -> dict[str, Any]:
         ),
         "when_at": bulk.when,
         "created_at": _at(bulk.created),
+        "thread_ts": bulk.thread_ts,
     }
 
 
@@ -149,7 +153,8 @@ def _from_row(row: Any) -> BulkSet:
     back = tuple(_aware(datetime.fromisoformat(entry[2])) for entry in stored if len(entry) > 2)
     if len(back) != len(runs):
         back = ()
-    return BulkSet(row["key"], row["user_id"], row["team_id"], runs, when, created.timestamp(), back)
+    thread = row["thread_ts"] if isinstance(row["thread_ts"], str) else None
+    return BulkSet(row["key"], row["user_id"], row["team_id"], runs, when, created.timestamp(), back, thread)
 
 
 def _aware(at: datetime) -> datetime:

@@ -74,6 +74,7 @@ bulk_sets = Table(
     Column("runs", Text, nullable=False),  # JSON: [[run id, environment name], …]
     Column("when_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("thread_ts", String(32)),  # the set's summary goes in this thread (a shortcut on a message)
     Index("ix_bulk_sets_created_at", "created_at"),
 )
 
@@ -142,6 +143,8 @@ async def _v3(conn: AsyncConnection) -> None:
 
 
 Migration = Callable[[AsyncConnection], Awaitable[None]]
+
+
 async def _v4(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync: bulk_sets.create(sync, checkfirst=True))
 
@@ -150,7 +153,14 @@ async def _v5(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync: digest_posts.create(sync, checkfirst=True))
 
 
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5)]
+async def _v6(conn: AsyncConnection) -> None:
+    """A set started from a message shortcut posts its summary in that message's thread."""
+    existing = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("bulk_sets")})
+    if "thread_ts" not in existing:
+        await conn.execute(text("ALTER TABLE bulk_sets ADD COLUMN thread_ts VARCHAR(32)"))
+
+
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6)]
 LATEST = MIGRATIONS[-1][0]
 SQLITE_MIGRATE_ATTEMPTS = 5
 _LOCK_ID = 0x5245_5343  # pg_advisory_xact_lock key: one migrator at a time across processes
