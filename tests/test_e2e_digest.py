@@ -1,6 +1,6 @@
 """The digest end to end: the in-process bot with DIGEST_CHANNEL and a schedule time that just passed posts the
-runs coming due to the fake Slack channel, once; two bots sharing one PostgreSQL database post it once between
-them."""
+runs coming due to the fake Slack channel, once; two bots sharing one PostgreSQL database (in one process, and as
+two `serve` processes) post it once between them, and a process started later does not post it again."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from bot import messages
 from bot.render.ids import Button
 from tests import dbs
-from tests.e2e_harness import PROD_ENV, STAGING_KEY, bot_env
+from tests.e2e_harness import PROD_ENV, STAGING_KEY, BotProcess, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
@@ -136,5 +137,29 @@ def test_two_bots_sharing_postgresql_post_the_digest_once(
         log = one.log_text()
     assert log.count(f"posted to {CHANNEL}") == 1
     assert log.count("posted by another process") == 1
+    assert len(fake_slack.messages[CHANNEL]) == 1
+    assert len(fake_slack.api_calls("chat.postMessage")) == 1
+
+
+def test_two_serve_processes_sharing_postgresql_post_the_digest_once_and_a_late_one_does_not_repeat_it(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, postgres: str, tmp_path: Path
+) -> None:
+    fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=1))
+    env = bot_env(fake_slack, fake_trigger, tmp_path, DATABASE_URL=postgres, **digest_env())
+    # Started together, they race for the slot that just passed; a third starts once it has been posted.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        starting = [pool.submit(BotProcess, env, tmp_path / f"{name}.log") for name in ("one", "two")]
+        processes = [future.result() for future in starting]
+    try:
+        wait_for(lambda: sum("posted to" in p.log_text() for p in processes) == 1)
+        wait_for(lambda: any("posted by another process" in p.log_text() for p in processes))
+        with BotProcess(env, tmp_path / "late.log") as late:
+            wait_for(lambda: "posted by another process" in late.log_text())
+            assert f"posted to {CHANNEL}" not in late.log_text()
+    finally:
+        for process in processes:
+            process.stop()
+    logs = "".join(process.log_text() for process in processes)
+    assert logs.count(f"posted to {CHANNEL}") == 1
     assert len(fake_slack.messages[CHANNEL]) == 1
     assert len(fake_slack.api_calls("chat.postMessage")) == 1
