@@ -17,6 +17,7 @@ import logging
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +30,8 @@ from sqlalchemy.engine import make_url
 from bot import logs, messages, settings
 from bot.access_check import GroupLookupFailed
 from bot.domain.access_rules import DEFAULT, split_ids
+from bot.domain.delays import format_duration
+from bot.domain.digest import next_slot, parse_schedule, zone
 from bot.slack.app import web_client
 from bot.slack.bot_identity import TOKEN_ERRORS
 from bot.slack.groups import SlackGroups
@@ -133,7 +136,7 @@ async def run_checks(config: settings.Settings) -> list[Result]:
     trigger_task = asyncio.create_task(_trigger(config))
     database_task = asyncio.create_task(_database(config))
     slack_results, token_ok = await slack_task
-    access_results = _access(config)
+    access_results = [*_access(config), _digest(config)]
     group_results = await _groups(config, client, token_ok)
     return [
         *slack_results,
@@ -302,6 +305,24 @@ def _access(config: settings.Settings) -> list[Result]:
     confirmed = [env.name for env in environments if set(env.names) & config.confirm_environments]
     parts.append(messages.check_confirmations(confirmed))
     return [Result(messages.CHECK_ACCESS, "ok", "; ".join(parts))]
+
+
+def _digest(config: settings.Settings, now: datetime | None = None) -> Result:
+    """When the digest will post and what (nothing is posted: the channel is only named)."""
+    if not config.digest_channel:
+        return Result(messages.CHECK_DIGEST, "skip", messages.CHECK_DIGEST_OFF)
+    times = parse_schedule(config.digest_schedule)
+    tz = zone(config.digest_timezone)
+    upcoming = next_slot(times, tz, now or datetime.now(UTC))
+    detail = messages.check_digest(
+        config.digest_channel,
+        [at.strftime("%H:%M") for at in times],
+        config.digest_timezone,
+        upcoming.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if upcoming else "",
+        format_duration(config.digest_window),
+        config.digest_skip_empty,
+    )
+    return Result(messages.CHECK_DIGEST, "ok", detail)
 
 
 def _named_rules(config: settings.Settings) -> set[str]:

@@ -874,6 +874,18 @@ def check_confirmations(applies_to: list[str]) -> str:
     return f"confirmations → {', '.join(applies_to) or 'none'}"
 
 
+CHECK_DIGEST = "digest"
+CHECK_DIGEST_OFF = "off (DIGEST_CHANNEL is not set)"
+
+
+def check_digest(channel: str, times: list[str], tz: str, upcoming: str, window: str, skip_empty: bool) -> str:
+    empty = "nothing posted" if skip_empty else "one short line"
+    return (
+        f"to {channel} at {', '.join(times)} ({tz}), next {upcoming}; runs coming due within {window}; "
+        f"nothing due: {empty} (the channel is not checked: only posting would prove it)"
+    )
+
+
 CHECK_ACCESS_FIX = "fix the variables named above (README.md, section Environments, access and the audit trail)."
 
 

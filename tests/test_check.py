@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
-from bot import check
+from bot import check, settings
 from bot.storage import db
 from tests.e2e_harness import BOT_TOKEN, PROD_KEY, SIGNING_SECRET, bot_env, free_port, run_cli, run_in_process
 from tests.fakes.slack import FakeSlack
@@ -35,7 +36,16 @@ def good(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> di
     fake_slack.scopes = ",".join(check.REQUIRED_SCOPES)
     fake_slack.app_token = APP_TOKEN
     fake_slack.add_usergroup(GROUP, ["U111", "U222"], handle="platform")
-    env = bot_env(fake_slack, fake_trigger, tmp_path, SLACK_APP_TOKEN=APP_TOKEN, ACCESS__PROD__GROUPS=GROUP)
+    env = bot_env(
+        fake_slack,
+        fake_trigger,
+        tmp_path,
+        SLACK_APP_TOKEN=APP_TOKEN,
+        ACCESS__PROD__GROUPS=GROUP,
+        DIGEST_CHANNEL="C0DIGEST",
+        DIGEST_SCHEDULE="09:00,17:30",
+        DIGEST_TIMEZONE="Europe/Berlin",
+    )
     asyncio.run(_migrate(env["DATABASE_URL"]))
     return env
 
@@ -99,15 +109,17 @@ def test_everything_good_passes_every_line(good: dict[str, str], fake_slack: Fak
         "trigger.dev prod",
         "database",
         "access rules",
+        "digest",
         f"user group {GROUP}",
     ]
     assert [line[6:].split("  ")[0].strip() for line in report] == names, result.stdout
     assert all(line.startswith("ok ") for line in report), result.stdout
     assert lines[-1] == f"All {len(names)} checks passed."
     assert "workspace T111" in _line(result, "slack bot token") and "bot user U0BOT" in _line(result, "slack bot token")
-    assert "version 5 (current)" in _line(result, "database")
+    assert f"version {db.LATEST} (current)" in _line(result, "database")
     assert "ACCESS__PROD (0 users, 1 groups, 0 channels) → prod" in _line(result, "access rules")
     assert "2 members" in _line(result, f"user group {GROUP}")
+    assert "to C0DIGEST at 09:00, 17:30 (Europe/Berlin), next " in _line(result, "digest")
     # Read-only: one call each, nothing posted anywhere.
     assert len(fake_slack.api_calls("usergroups.users.list")) == 1
     assert not fake_slack.messages and not fake_slack.ephemerals
@@ -123,7 +135,8 @@ def test_optional_checks_are_skipped_when_not_configured(
     assert result.returncode == 0, result.stdout + result.stderr
     assert _line(result, "slack app token").startswith("skip")
     assert "everyone may move runs" in _line(result, "access rules")
-    assert result.stdout.splitlines()[-1] == "All 6 checks passed, 1 not checked."
+    assert _line(result, "digest") == "skip  digest                 off (DIGEST_CHANNEL is not set)"
+    assert result.stdout.splitlines()[-1] == "All 6 checks passed, 2 not checked."
 
 
 def test_configuration_error_exits_2_naming_the_problem(tmp_path: Path) -> None:
@@ -197,3 +210,11 @@ def test_unreadable_user_group(good: dict[str, str], fake_slack: FakeSlack, tmp_
 def test_unknown_user_group(good: dict[str, str], tmp_path: Path) -> None:
     result = _check({**good, "ACCESS__PROD__GROUPS": "S0NOSUCHGROUP"}, tmp_path)
     _fails(result, "user group S0NOSUCHGROUP", says="no_such_subteam", fix="ACCESS__<ENV>__GROUPS")
+
+
+def test_digest_line_names_the_next_post_in_its_timezone(good: dict[str, str], tmp_path: Path) -> None:
+    config = settings.Settings(_env_file=None, **{k.lower(): v for k, v in good.items()})  # type: ignore[arg-type]
+    at = datetime(2026, 11, 30, 16, 45, tzinfo=UTC)  # 17:45 in Berlin: today's 17:30 has passed
+    result = check._digest(config, at)
+    assert result.status == "ok"
+    assert "next 2026-12-01 09:00 CET" in result.detail and "within 12h" in result.detail
