@@ -46,8 +46,8 @@ async def test_a_version_2_database_is_upgraded_and_keeps_its_rows(url: str) -> 
                 ),
                 {"at": datetime(2026, 11, 1, tzinfo=UTC)},
             )
-        assert await db.migrate(engine) == db.LATEST == 5
-        assert await db.migrate(engine) == 5  # again: nothing to do, nothing broken
+        assert await db.migrate(engine) == db.LATEST == 7
+        assert await db.migrate(engine) == 7  # again: nothing to do, nothing broken
         [record] = await AuditLog(engine).for_run("run_a")
         assert (record.user_id, record.user_team_id, record.enterprise_id) == ("U1", None, None)
     finally:
