@@ -122,3 +122,20 @@ async def test_rows_long_past_their_time_are_dropped(engine: AsyncEngine) -> Non
     await follow(store, "1.2", shown=T0 - KEEP + timedelta(minutes=1))
     assert await store.drop_stale(T0, KEEP) == 1
     assert [row["ts"] for row in await store.all()] == ["1.2"]
+
+
+async def test_a_card_that_found_a_new_time_has_the_other_cards_of_its_run_look_now(engine: AsyncEngine) -> None:
+    store = FollowUps(engine)
+    later = T0 + timedelta(hours=3)
+    far = T0 + timedelta(days=5)
+    shown = {"1.1": T0, "1.2": later, "1.3": T0 + timedelta(days=1), "1.4": T0 + timedelta(days=2)}
+    for ts, when in shown.items():
+        await follow(store, ts, shown=when, run="run_other0000000000000000001" if ts == "1.3" else RUN)
+    for item in await store.claim(far, 10):  # settled: 1.1 due now, every other row far ahead
+        await store.rearm(item, T0 if item.ts == "1.1" else far, shown[item.ts], "DELAYED")
+    now = T0 + timedelta(minutes=1)
+    [first] = await store.claim(now, 10)
+    assert first.ts == "1.1"
+    await store.rearm(first, later + timedelta(seconds=30), later, "DELAYED")
+    await store.refresh_others(first, later, now)
+    assert [item.ts for item in await store.claim(now, 10)] == ["1.4"]  # not 1.2 (same time), not the other run

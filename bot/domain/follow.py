@@ -78,7 +78,3 @@ def next_step(
     if status in ENDED:
         return Next(Step.ENDED, redraw, None, shown_until)
     return Next(Step.STARTED, redraw, later(now, shown_until, grace), shown_until)
-
-
-def too_old(shown_until: datetime, now: datetime) -> bool:
-    return now - shown_until > KEEP
