@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.follow import KEEP
 from bot.storage import db
+from bot.storage.db import follow_ups
 from bot.storage.follow_ups import Card, FollowUps
 from tests.dbs import postgres_url, reset
 
@@ -139,3 +141,13 @@ async def test_a_card_that_found_a_new_time_has_the_other_cards_of_its_run_look_
     await store.rearm(first, later + timedelta(seconds=30), later, "DELAYED")
     await store.refresh_others(first, later, now)
     assert [item.ts for item in await store.claim(now, 10)] == ["1.4"]  # not 1.2 (same time), not the other run
+
+
+async def test_an_unreadable_row_is_dropped_and_the_others_are_claimed(engine: AsyncEngine) -> None:
+    store = FollowUps(engine)
+    await follow(store, "1.1")
+    await follow(store, "1.2", run="run_other0000000000000000001")
+    async with engine.begin() as conn:
+        await conn.execute(update(follow_ups).where(follow_ups.c.ts == "1.1").values(card='{"user_id": 3}'))
+    assert [item.ts for item in await store.claim(T0 + timedelta(minutes=1), 10)] == ["1.2"]
+    assert [row["ts"] for row in await store.all()] == ["1.2"]

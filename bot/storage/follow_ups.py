@@ -11,18 +11,21 @@ afterwards (`done`, `rearm`, `release`) names the token, so a process whose leas
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.db import follow_ups
+
+log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)  # longer than one follow-up's work (one read, one chat.update, each time-bounded)
 
@@ -131,7 +134,16 @@ class FollowUps:
                 .values(lease_until=now + self.lease, lease_token=token)
             )
             rows = (await conn.execute(select(follow_ups).where(follow_ups.c.lease_token == token))).mappings().all()
-        return sorted((_from_row(row, token) for row in rows), key=lambda item: (item.check_at, item.id))
+            claimed: list[FollowUp] = []
+            for row in rows:
+                try:
+                    claimed.append(_from_row(row, token))
+                except ValidationError:  # written by something else than this bot: nothing to redraw it from
+                    log.warning(
+                        "follow-ups: card %s/%s has an unreadable row; it stops following", row["channel"], row["ts"]
+                    )
+                    await conn.execute(delete(follow_ups).where(follow_ups.c.id == row["id"]))
+        return sorted(claimed, key=lambda item: (item.check_at, item.id))
 
     async def drop_stale(self, now: datetime, keep: timedelta) -> int:
         """Delete the rows whose shown time is more than `keep` ago (not held by anyone); how many went."""
