@@ -951,3 +951,15 @@ def digest_fallback(count: int, window: str) -> str:
 
 def digest_failed(names: str) -> str:
     return f":warning: Could not list {names}; its runs are not in this digest."
+
+
+# --- Summary cards that follow their run (bot/follow.py) -------------------------------------------------------------
+
+
+def follow_moved(user_id: str, task_escaped: str, env_title_escaped: str) -> str:
+    """The head of a card whose run was moved again after <@user> rescheduled it (elsewhere: the API, the
+    dashboard, another message); the card then shows the run's new start time."""
+    return (
+        f":arrows_counterclockwise: *{task_escaped}* in *{env_title_escaped}* has a new start time "
+        f"(moved again after <@{user_id}> rescheduled it)"
+    )

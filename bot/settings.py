@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     digest_window: Annotated[timedelta, NoDecode] = timedelta(hours=12)
     digest_skip_empty: bool = False
 
+    # Summary cards that follow their run (bot/follow.py): due cards are looked for every FOLLOW_POLL_SECONDS,
+    # FOLLOW_GRACE_SECONDS after the start time they show.
+    follow_poll_seconds: float = Field(default=15.0, gt=0, le=3600)
+    follow_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

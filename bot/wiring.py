@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import aiohttp
 import httpx
@@ -19,6 +20,7 @@ from bot.demo import DemoTrigger
 from bot.digest import Digest
 from bot.domain.audit import Outcome
 from bot.domain.digest import parse_schedule, zone
+from bot.follow import Follow
 from bot.inflight import Job, cancel_unfinished
 from bot.render.mrkdwn import code, truncate
 from bot.rescheduler import EnvironmentClient, Rescheduler
@@ -32,6 +34,7 @@ from bot.storage import db
 from bot.storage.audit import AuditLog
 from bot.storage.bulk_sets import BulkSets
 from bot.storage.digest_posts import DigestClaims
+from bot.storage.follow_ups import FollowUps
 from bot.storage.replays import ReplayGuard
 from bot.trigger.client import TriggerClient, new_http_client
 
@@ -51,6 +54,8 @@ class Bot:
     shutdown_grace: float = 30.0
     digest: Digest | None = None  # DIGEST_CHANNEL set: the loop posting the digest (bot/digest.py)
     _digest_task: asyncio.Task[None] | None = None
+    follow: Follow | None = None  # the loop updating summary cards that follow their run (bot/follow.py)
+    _follow_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the Slack connection pool and create or upgrade the schema. A database that is down does not
@@ -64,6 +69,8 @@ class Bot:
             log.error("database unavailable at start (%s); audit records go to the log until it answers", exc)
         if self.digest is not None:
             self._digest_task = asyncio.get_running_loop().create_task(self.digest.run(), name="digest")
+        if self.follow is not None:
+            self._follow_task = asyncio.get_running_loop().create_task(self.follow.run(), name="follow")
 
     async def aclose(self) -> None:
         """Finish what was acknowledged, account for what could not be finished, write the audit trail, close.
@@ -74,6 +81,10 @@ class Bot:
             self._digest_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._digest_task
+        if self._follow_task is not None:  # a card being updated is left to its lease: another tick redoes it
+            self._follow_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._follow_task
         inflight = self.deps.inflight
         if not await inflight.drain(shutdown.drain_seconds(self.shutdown_grace)):
             unfinished = inflight.unfinished()
@@ -148,6 +159,7 @@ def build(
     rescheduler = Rescheduler(
         targets=targets, deadline_seconds=settings.trigger_deadline, access_check=access_check, audit=audit
     )
+    follow_ups = FollowUps(engine)  # cards that follow their run, in the database: a restart loses none
     deps = SurfaceDeps(
         rescheduler=rescheduler,
         dashboard_base=str(settings.trigger_dashboard_url),
@@ -158,6 +170,8 @@ def build(
         audit=audit,
         replays=ReplayGuard(engine),
         bulk_sets=BulkSets(engine),  # in the database: any process may take a set's Confirm, once
+        follow_ups=follow_ups,
+        follow_grace=timedelta(seconds=settings.follow_grace_seconds),
         demo=demo,
     )
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
@@ -176,6 +190,13 @@ def build(
             window=settings.digest_window,
             skip_empty=settings.digest_skip_empty,
         )
+    follow = Follow(
+        deps=deps,
+        client=client,
+        store=follow_ups,
+        poll_seconds=settings.follow_poll_seconds,
+        grace=timedelta(seconds=settings.follow_grace_seconds),
+    )
     return Bot(
         app=app,
         http=http,
@@ -185,4 +206,5 @@ def build(
         signing_secret=signing.get_secret_value().encode() if signing else b"",
         shutdown_grace=settings.shutdown_grace,
         digest=digest,
+        follow=follow,
     )

@@ -66,6 +66,7 @@ async def reset(url: str) -> None:
             await conn.execute(text("DROP TABLE IF EXISTS seen_requests"))
             await conn.execute(text("DROP TABLE IF EXISTS bulk_sets"))
             await conn.execute(text("DROP TABLE IF EXISTS digest_posts"))
+            await conn.execute(text("DROP TABLE IF EXISTS follow_ups"))
             await conn.execute(text("DROP TABLE IF EXISTS schema_version"))
     finally:
         await engine.dispose()

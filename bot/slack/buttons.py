@@ -232,6 +232,8 @@ async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
         note = " ".join(filter(None, [note, failed]))
     elif note:
         await click.private(note)
+    if problem is None and not private:  # the clicked message now shows the move: it follows the run
+        await deps.follow(actor.channel_id, click.message_ts, moved, action, dm=click.in_dm)
     if not click.in_dm:
         where = await dm.where_text(client, actor.channel_id, click.message_ts)
         await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))

@@ -8,13 +8,16 @@ from datetime import timedelta
 from typing import Any
 
 from bot.domain.environments import Environment
+from bot.domain.follow import due
 from bot.domain.run_refs import dashboard_url
 from bot.inflight import InFlight
 from bot.render.controls import SUMMARY_BUTTONS, Controls
 from bot.render.ids import Button
-from bot.rescheduler import Rescheduler
+from bot.render.summary import Attribution
+from bot.rescheduler import MoveResult, Rescheduler
 from bot.storage.audit import AuditLog
 from bot.storage.bulk_sets import BulkSets
+from bot.storage.follow_ups import Card, FollowUps
 from bot.storage.replays import ReplayGuard
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,8 @@ class SurfaceDeps:
     audit: AuditLog | None = None
     inflight: InFlight = field(default_factory=InFlight)
     demo: bool = False  # Trigger.dev is the simulator (`--demo`): every summary says so
+    follow_ups: FollowUps | None = None  # cards that follow their run (bot/follow.py); None: none is followed
+    follow_grace: timedelta = timedelta(seconds=30)  # FOLLOW_GRACE_SECONDS: how long after its time a card looks
 
     async def first_delivery(self, body: dict[str, Any], kind: str) -> bool:
         """False for a replayed copy of a request already acted on (its trigger_id was claimed before, by this
@@ -60,3 +65,39 @@ class SurfaceDeps:
 
     def controls(self, env: Environment, buttons: tuple[Button, ...] = SUMMARY_BUTTONS) -> Controls:
         return Controls(now=self.rescheduler.now(), confirm=self.asks_first(env), buttons=buttons, demo=self.demo)
+
+    async def follow(
+        self,
+        channel: str | None,
+        ts: str | None,
+        moved: MoveResult,
+        action: Attribution,
+        dm: bool = False,
+        where: str = "",
+    ) -> None:
+        """Have the card just posted or updated at (channel, ts) follow its run (bot/follow.py). A card without
+        a ts (ephemeral, or posted through a response_url) cannot be updated later, and is not followed. Never
+        raises: a card that does not follow its run is not worth failing a move over."""
+        if self.follow_ups is None or not channel or not ts or not moved.run.is_delayed:
+            return
+        card = Card(
+            user_id=action.user_id,
+            previous=action.previous,
+            new=action.new,
+            at=action.at,
+            kind="dm" if dm else "channel",
+            where=where,
+        )
+        try:
+            await self.follow_ups.follow(
+                channel,
+                ts,
+                moved.run.id,
+                moved.env.name,
+                moved.new,
+                card,
+                due(moved.new, self.follow_grace),
+                self.rescheduler.now(),
+            )
+        except Exception as exc:
+            log.warning("the card %s/%s will not follow run %s: %s", channel, ts, moved.run.id, type(exc).__name__)

@@ -62,8 +62,9 @@ async def confirm(
         head=head + (f"\n{note}" if note else ""),
     )
     try:
-        await client.chat_postMessage(channel=actor.user_id, text=summary.text, blocks=summary.blocks)
+        posted = await client.chat_postMessage(channel=actor.user_id, text=summary.text, blocks=summary.blocks)
     except Exception as exc:
         log.warning("could not DM the confirmation to %s: %s", actor.user_id, slack_error(exc))
         return False
+    await deps.follow(posted.get("channel"), posted.get("ts"), moved, action, dm=True, where=where)
     return True

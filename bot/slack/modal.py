@@ -314,6 +314,7 @@ async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult,
                 channel=origin.channel, thread_ts=thread, text=summary.text, blocks=summary.blocks
             )
             where_ts = posted.get("ts") or where_ts
+            await deps.follow(origin.channel, posted.get("ts"), moved, action)
         except Exception as exc:
             error = slack_error(exc)
             log.warning("could not post in thread %s/%s: %s", origin.channel, thread, error)
@@ -331,6 +332,8 @@ async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult,
             problem = None if updated is not None else problem
         if problem is not None:
             note = messages.summary_post_failed(escape(problem))
+        elif not private:  # the message the flow started from now shows the move: it follows the run
+            await deps.follow(origin.channel, origin.ts, moved, action)
     where = await dm.where_text(client, origin.channel, where_ts)
     await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
     return note

@@ -89,6 +89,29 @@ digest_posts = Table(
 )
 
 
+# Summary cards that follow their run (bot/follow.py, bot/storage/follow_ups.py): one row per posted card of a
+# DELAYED run, looked at again at `check_at`; a process claims a row by writing its lease token and lease time.
+follow_ups = Table(
+    "follow_ups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(32), nullable=False),
+    Column("ts", String(32), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("shown_until", DateTime(timezone=True), nullable=False),  # the start time the card shows
+    Column("shown_status", String(32), nullable=False),  # the status the card shows
+    Column("card", Text, nullable=False),  # JSON: what re-rendering the card needs (bot/storage/follow_ups.py)
+    Column("check_at", DateTime(timezone=True), nullable=False),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("lease_token", String(32)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ux_follow_ups_message", "channel", "ts", unique=True),
+    Index("ix_follow_ups_check_at", "check_at"),
+    Index("ix_follow_ups_run", "run_id"),
+)
+
+
 def async_url(url: str) -> str:
     """`sqlite:///…` and `postgresql://…` (or `postgres://…`) with the async driver this bot uses."""
     if url.startswith("postgres://"):
@@ -160,7 +183,11 @@ async def _v6(conn: AsyncConnection) -> None:
         await conn.execute(text("ALTER TABLE bulk_sets ADD COLUMN thread_ts VARCHAR(32)"))
 
 
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6)]
+async def _v7(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync: follow_ups.create(sync, checkfirst=True))
+
+
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6), (7, _v7)]
 LATEST = MIGRATIONS[-1][0]
 SQLITE_MIGRATE_ATTEMPTS = 5
 _LOCK_ID = 0x5245_5343  # pg_advisory_xact_lock key: one migrator at a time across processes

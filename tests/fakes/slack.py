@@ -117,6 +117,11 @@ class FakeSlack(FakeServer):
         """chat.postMessage / chat.postEphemeral to this channel fail with `error`."""
         self._forbidden[channel_id] = error
 
+    def delete_message(self, channel: str, ts: str) -> None:
+        """Someone deleted the message: chat.update on it answers `message_not_found` from now on."""
+        with self._lock:
+            self.messages[channel] = [m for m in self.messages.get(channel, []) if m["ts"] != ts]
+
     def expire_trigger(self, trigger_id: str) -> None:
         """views.open / views.push with this trigger_id answer `expired_trigger_id`."""
         self._expired.add(trigger_id)

@@ -251,6 +251,13 @@ class FakeTrigger(FakeServer):
             run["status"] = status
             run["updatedAt"] = now()
 
+    def set_delayed_until(self, run_id: str, when: datetime, env_id: str | None = None) -> None:
+        """Move a DELAYED run as the dashboard or the SDK would, behind the bot's back."""
+        with self._data_lock:
+            run = self._stored(run_id, env_id)
+            run["delayedUntil"] = _ms(when)
+            run["updatedAt"] = now()
+
     # faults ----------------------------------------------------------------------------------------------
 
     def fail_next(

@@ -1,0 +1,35 @@
+"""A card that follows its run, redrawn: the run as it is now, under what was done to it."""
+
+from __future__ import annotations
+
+from bot import messages
+from bot.domain.environments import Environment
+from bot.domain.runs import Run
+from bot.render.controls import Controls
+from bot.render.mrkdwn import escape, truncate
+from bot.render.summary import Attribution, Summary, run_summary
+
+
+def followed_summary(
+    run: Run,
+    env: Environment,
+    run_url: str,
+    action: Attribution,
+    controls: Controls,
+    *,
+    moved: bool,
+    where: str = "",
+) -> Summary:
+    """The summary of `run` as it is now, for a card that showed `action` (who moved it from when to when).
+
+    `moved`: the run has another start time than the one `action` set (moved elsewhere since): the card says so
+    and shows the run's own time, without the Undo of a move that is no longer the last. `where`: the card is the
+    DM confirmation, whose head says where the move happened. Buttons stay only while the run is DELAYED
+    (run_summary draws them for DELAYED runs alone).
+    """
+    task = escape(truncate(run.task_identifier or "unknown task", 150))
+    if moved:
+        moved_head = messages.follow_moved(action.user_id, task, escape(env.title))
+        return run_summary(run, env, run_url, None, controls, head=moved_head)
+    dm_head = messages.dm_head(task, escape(env.title), where) if where else None
+    return run_summary(run, env, run_url, action, controls, head=dm_head)

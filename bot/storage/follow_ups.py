@@ -1,0 +1,216 @@
+"""Summary cards that follow their run: one row per posted card of a DELAYED run, in the database.
+
+A row says which message (channel, ts) shows which run, the start time and status the card shows, what re-drawing
+it needs (`card`, JSON typed by `Card`), and when to look at the run again (`check_at`). Every process runs the
+loop in bot/follow.py; a process takes due rows by writing its own lease token and a lease time into them
+(`claim`): an UPDATE that only touches rows whose lease has expired, so two processes never hold the same row.
+On PostgreSQL the rows are first picked with `SELECT … FOR UPDATE SKIP LOCKED`, so claimers do not wait for each
+other; SQLite has one writer at a time and the UPDATE's condition is enough. Everything done with a claimed row
+afterwards (`done`, `rearm`, `release`) names the token, so a process whose lease ran out changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.storage.db import follow_ups
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)  # longer than one follow-up's work (one read, one chat.update, each time-bounded)
+
+
+class Card(BaseModel):
+    """What re-drawing a card needs besides the run: who moved it, from when, to when, and which card it is
+    (`channel`: a summary in a channel; `dm`: the DM confirmation, whose head says where the move happened)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    user_id: str
+    previous: datetime | None
+    new: datetime
+    at: datetime | None = None
+    kind: Literal["channel", "dm"] = "channel"
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A claimed row: the message, the run, what the card shows, and the token that holds it."""
+
+    id: int
+    channel: str
+    ts: str
+    run_id: str
+    environment: str
+    shown_until: datetime
+    shown_status: str
+    card: Card
+    check_at: datetime
+    token: str
+
+
+def _utc(value: datetime) -> datetime:
+    """Aware UTC (SQLite hands back naive datetimes; everything stored here is UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _free(now: datetime) -> Any:
+    return or_(follow_ups.c.lease_until.is_(None), follow_ups.c.lease_until < now)
+
+
+class FollowUps:
+    """The store of follow-ups, on SQLite or PostgreSQL through the same code."""
+
+    def __init__(self, engine: AsyncEngine, lease: timedelta = LEASE) -> None:
+        self.engine = engine
+        self.lease = lease
+
+    async def follow(
+        self,
+        channel: str,
+        ts: str,
+        run_id: str,
+        environment: str,
+        shown_until: datetime,
+        card: Card,
+        check_at: datetime,
+        now: datetime,
+    ) -> None:
+        """Follow the message (channel, ts), which now shows the run DELAYED until `shown_until` (a message
+        shown again, after a click on it, replaces its row). Every other card of the run showing another time is
+        looked at on the next tick, so it shows the new one."""
+        values = {
+            "run_id": run_id,
+            "environment": environment,
+            "shown_until": _utc(shown_until),
+            "shown_status": "DELAYED",
+            "card": card.model_dump_json(),
+            "check_at": _utc(check_at),
+            "lease_until": None,
+            "lease_token": None,
+        }
+        async with self.engine.begin() as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            statement = insert(follow_ups).values(channel=channel, ts=ts, created_at=_utc(now), **values)
+            await conn.execute(statement.on_conflict_do_update(index_elements=["channel", "ts"], set_=values))
+            await conn.execute(
+                update(follow_ups)
+                .where(
+                    follow_ups.c.run_id == run_id,
+                    follow_ups.c.environment == environment,
+                    follow_ups.c.shown_until != _utc(shown_until),
+                    follow_ups.c.check_at > _utc(now),
+                    or_(follow_ups.c.channel != channel, follow_ups.c.ts != ts),
+                )
+                .values(check_at=_utc(now))
+            )
+
+    async def claim(self, now: datetime, limit: int) -> list[FollowUp]:
+        """Take up to `limit` rows due at `now` whose lease is free (never held, or expired), soonest first."""
+        now = _utc(now)
+        token = secrets.token_hex(16)
+        due = and_(follow_ups.c.check_at <= now, _free(now))
+        async with self.engine.begin() as conn:
+            picked = select(follow_ups.c.id).where(due).order_by(follow_ups.c.check_at, follow_ups.c.id).limit(limit)
+            if conn.dialect.name == "postgresql":
+                picked = picked.with_for_update(skip_locked=True)
+            ids = list((await conn.execute(picked)).scalars())
+            if not ids:
+                return []
+            await conn.execute(
+                update(follow_ups)
+                .where(follow_ups.c.id.in_(ids), due)
+                .values(lease_until=now + self.lease, lease_token=token)
+            )
+            rows = (await conn.execute(select(follow_ups).where(follow_ups.c.lease_token == token))).mappings().all()
+            claimed: list[FollowUp] = []
+            for row in rows:
+                try:
+                    claimed.append(_from_row(row, token))
+                except ValidationError:  # written by something else than this bot: nothing to redraw it from
+                    log.warning(
+                        "follow-ups: card %s/%s has an unreadable row; it stops following", row["channel"], row["ts"]
+                    )
+                    await conn.execute(delete(follow_ups).where(follow_ups.c.id == row["id"]))
+        return sorted(claimed, key=lambda item: (item.check_at, item.id))
+
+    async def drop_stale(self, now: datetime, keep: timedelta) -> int:
+        """Delete the rows whose shown time is more than `keep` ago (not held by anyone); how many went."""
+        now = _utc(now)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(follow_ups).where(follow_ups.c.shown_until < now - keep, _free(now)))
+        return int(result.rowcount or 0)
+
+    async def done(self, item: FollowUp) -> None:
+        """Stop following the card (it shows how its run ended, or it cannot be updated any more)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(follow_ups).where(*_held(item)))
+
+    async def rearm(
+        self, item: FollowUp, check_at: datetime, shown_until: datetime | None = None, shown_status: str | None = None
+    ) -> None:
+        """Look again at `check_at`, remembering what the card now shows; the lease is given back."""
+        values: dict[str, Any] = {"check_at": _utc(check_at), "lease_until": None, "lease_token": None}
+        if shown_until is not None:
+            values["shown_until"] = _utc(shown_until)
+        if shown_status is not None:
+            values["shown_status"] = shown_status[:32]
+        async with self.engine.begin() as conn:
+            await conn.execute(update(follow_ups).where(*_held(item)).values(**values))
+
+    async def release(self, item: FollowUp) -> None:
+        """Give the lease back unchanged: the row is due again on the next tick (a transient failure)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(follow_ups).where(*_held(item)).values(lease_until=None, lease_token=None))
+
+    async def refresh_others(self, item: FollowUp, shown_until: datetime, now: datetime) -> None:
+        """Every other card of `item`'s run that shows another time than `shown_until` is looked at now."""
+        now = _utc(now)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(follow_ups)
+                .where(
+                    follow_ups.c.run_id == item.run_id,
+                    follow_ups.c.environment == item.environment,
+                    follow_ups.c.id != item.id,
+                    follow_ups.c.shown_until != _utc(shown_until),
+                    follow_ups.c.check_at > now,
+                )
+                .values(check_at=now)
+            )
+
+    async def all(self) -> Sequence[dict[str, Any]]:
+        """Every row, for tests and inspection."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(follow_ups).order_by(follow_ups.c.id))).mappings().all()
+        return [dict(row) for row in rows]
+
+
+def _held(item: FollowUp) -> tuple[Any, ...]:
+    return (follow_ups.c.id == item.id, follow_ups.c.lease_token == item.token)
+
+
+def _from_row(row: Any, token: str) -> FollowUp:
+    return FollowUp(
+        id=int(row["id"]),
+        channel=str(row["channel"]),
+        ts=str(row["ts"]),
+        run_id=str(row["run_id"]),
+        environment=str(row["environment"]),
+        shown_until=_utc(row["shown_until"]),
+        shown_status=str(row["shown_status"]),
+        card=Card.model_validate_json(row["card"]),
+        check_at=_utc(row["check_at"]),
+        token=token,
+    )
