@@ -26,6 +26,7 @@ from tests.e2e_harness import PROD_ENV, STAGING_KEY, SlackSender, example_payloa
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.test_e2e_buttons import summary_via_command
+from tests.test_e2e_shortcut_modal import submission, wait_form, wait_result
 
 pytestmark = pytest.mark.e2e
 
@@ -219,6 +220,23 @@ def test_after_a_move_the_home_is_published_again_and_its_buttons_move_the_run(
     assert "rb1:undo" in json.dumps(dm[-1]["blocks"])  # the DM's Undo takes it back to where it was
 
 
+def test_other_on_the_home_opens_the_form_and_its_move_refreshes_the_home(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=3))
+    summary_via_command(slack, fake_slack, f"{run['id']} 4h")
+    home = open_home(slack, fake_slack)
+    click_on_home(slack, home, run["id"], "rb1:other")
+    form = wait_form(fake_slack)
+    before = datetime.now(UTC)
+    assert slack.interaction(submission(form, text="2h")).status_code == 200
+    wait_result(fake_slack)
+    moved = fake_trigger.get_run(run["id"])["delayedUntil"]
+    assert before + timedelta(hours=2) - timedelta(seconds=1) <= moved <= datetime.now(UTC) + timedelta(hours=2)
+    after = published(fake_slack, "U111", 2)
+    assert messages.home_starts(date_token(moved)) in row_of(after, run["id"])[0]
+
+
 def test_another_persons_moves_do_not_appear(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
@@ -286,3 +304,11 @@ def test_a_retried_event_publishes_once_and_the_messages_tab_publishes_nothing(
     )
     fake_slack.wait_for(lambda: "ignored a redelivered app_home_opened event" in bot.log_text())
     assert len(fake_slack.api_calls("views.publish")) == 1
+
+
+def test_the_events_url_answers_slacks_verification_challenge(slack: SlackSender) -> None:
+    """Saving a manifest with event subscriptions makes Slack send this to the request URL first."""
+    challenge = example_payload("url_verification")
+    response = slack.event(challenge)
+    assert response.status_code == 200
+    assert challenge["challenge"] in response.text

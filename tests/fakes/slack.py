@@ -337,8 +337,21 @@ class FakeSlack(FakeServer):
         if len(view.get("blocks") or []) > 100:
             raise SlackError("invalid_blocks")
         view_id = self.homes[user_id]["id"] if user_id in self.homes else "V" + _rand(10)
-        stored = self._store_view(view, view_id, None, None)["view"]
-        self.homes[user_id] = stored
+        stored = {
+            "id": view_id,
+            "team_id": "T111",
+            "state": {"values": {}},
+            "private_metadata": "",
+            "callback_id": "",
+            "external_id": "",
+            **view,
+            "hash": f"{int(time.time())}.{_rand(8)}",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "app_id": "A111",
+            "bot_id": "B0BOT",
+        }
+        self.homes[user_id] = stored  # kept apart from `views` (the modals)
         return {"ok": True, "view": stored}
 
 
