@@ -3,8 +3,8 @@
 Slack sends `app_home_opened` on every open of the tab; Bolt acknowledges it at once and the page is built
 afterwards. Building it is bounded however long the person's history: one read of at most MOVES_READ of their
 moves from the audit trail (the newest record of each of at most MAX_RUNS_SHOWN distinct runs is kept), then the
-runs' current state from Trigger.dev, at most LOOKUPS_AT_ONCE at a time and all within one action's deadline
-(TRIGGER_DEADLINE); a lookup that fails or runs out of time shows its row as "could not be read" instead of
+runs' current state from Trigger.dev, at most LOOKUPS_AT_ONCE at a time and all within LOOKUP_SECONDS (or
+TRIGGER_DEADLINE when shorter); a lookup that fails or runs out of time shows its row as "could not be read" instead of
 failing the page. Failures are logged, never shown.
 
 Publishing is coalesced per person: while their page is being built, further requests (another open, a move)
@@ -45,6 +45,7 @@ HOME_SURFACE = "home"  # the audit trail's surface for a click on the Home tab
 HOME_BUTTONS = (Button.PUSH_1H, Button.PUSH_1D, Button.TOMORROW_9, Button.OTHER, Button.RUN_NOW, Button.OPEN)
 MOVES_READ = 200
 LOOKUPS_AT_ONCE = 8
+LOOKUP_SECONDS = 8.0  # a Home that waits longer than this for Trigger.dev shows those rows as unreadable
 REMEMBER_SECONDS = 3600.0
 REMEMBER_PEOPLE = 10_000
 
@@ -121,7 +122,7 @@ class HomePages:
     async def build(self, team_id: str, user_id: str) -> dict[str, Any]:
         """The person's Home view (never raises for a failed read: the page says what could not be read)."""
         rescheduler = self.deps.rescheduler
-        deadline = rescheduler.deadline()
+        deadline = Deadline.after(min(rescheduler.deadline_seconds, LOOKUP_SECONDS))
         (records, unavailable), reach = await asyncio.gather(
             self._moves(team_id, user_id), self._reach(rescheduler, user_id)
         )
