@@ -46,6 +46,23 @@ class AccessCheck:
         rule = self.policy.rule_for(*env.names)
         if rule.open_to_all:
             return
+        member_of, lookup_failed = await self._member_of(rule, user_id)
+        if rule.allows(user_id, channel_id, member_of):
+            return
+        raise AccessRefused(env, rule, await self._handles(rule), lookup_failed)
+
+    async def reach(self, user_id: str, env: Environment) -> frozenset[str] | None:
+        """Where `user_id` may move runs in `env`: None nowhere, an empty set from anywhere (the App Home too),
+        else only from those channel ids. For showing a person what is open to them; acting still calls `check`."""
+        rule = self.policy.rule_for(*env.names)
+        member_of, _ = await self._member_of(rule, user_id)
+        if not rule.admits(user_id, member_of):
+            return None
+        return rule.channels
+
+    async def _member_of(self, rule: Rule, user_id: str) -> tuple[frozenset[str], bool]:
+        """The rule's groups `user_id` is in (Slack is asked only when the rule needs it), and whether a lookup
+        failed."""
         member_of: set[str] = set()
         lookup_failed = False
         if rule.needs_groups(user_id) and self.groups is not None:
@@ -55,9 +72,7 @@ class AccessCheck:
                         member_of.add(group)
                 except GroupLookupFailed:
                     lookup_failed = True
-        if rule.allows(user_id, channel_id, frozenset(member_of)):
-            return
-        raise AccessRefused(env, rule, await self._handles(rule), lookup_failed)
+        return frozenset(member_of), lookup_failed
 
     async def _handles(self, rule: Rule) -> dict[str, str]:
         handles: dict[str, str] = {}

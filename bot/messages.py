@@ -963,3 +963,69 @@ def follow_moved(user_id: str, task_escaped: str, env_title_escaped: str) -> str
         f":arrows_counterclockwise: *{task_escaped}* in *{env_title_escaped}* has a new start time "
         f"(moved again after <@{user_id}> rescheduled it)"
     )
+
+
+# --- The App Home (each person's page) -----------------------------------------------------------------------------
+
+HOME_TITLE = "Your reschedules"
+HOME_INTRO = (
+    "The runs you moved recently, as they are now (read from Trigger.dev each time you open this tab). "
+    "Delayed ones have the same buttons as a run summary."
+)
+HOME_NO_HISTORY = ":seedling: You haven't moved any runs yet. When you do, they show up here with their current status."
+HOME_HISTORY_UNAVAILABLE = (
+    ":hourglass: The audit store is not answering right now, so your recent runs can't be listed. "
+    "Moves still work; open this tab again in a minute."
+)
+HOME_NOT_FOUND = ":mag: Trigger.dev can't find this run any more."
+HOME_UNREADABLE = ":warning: Its current status could not be read just now; open this tab again to retry."
+HOME_ENVS_TITLE = "*Where you can move runs*"
+HOME_NO_ENVIRONMENT = (
+    ":lock: No environment is open to you; ask whoever runs the bot to add you to an `ACCESS__…` rule."
+)
+HOME_ASKS_FIRST = "asks before moving"
+HOME_ANYWHERE = "from anywhere, this tab included"
+HOME_HOW_TO = (
+    "*How to move a run*\n"
+    f"• Type `{COMMAND} &lt;run&gt; &lt;when&gt;` in a channel, e.g. `{COMMAND} {EXAMPLE_RUN} 2h`; "
+    f"`{COMMAND} list` shows the delayed runs and `{COMMAND} help` everything else.\n"
+    "• On a Trigger.dev alert, or any message naming runs, open the message's ⋮ menu and choose *Reschedule run*.\n"
+    "• Paste a run's Trigger.dev link in a channel: the bot previews the run with its status and buttons.\n"
+    "• Buttons here work as on a run summary: the same access rules and confirmations, and a DM with the result."
+)
+WHERE_HOME = "from your App Home"
+
+
+def home_fallback(count: int) -> str:
+    return f"{count} run{'' if count == 1 else 's'} you moved recently"
+
+
+def home_moved(when_token: str) -> str:
+    return f"You moved it {when_token}"
+
+
+def home_starts(when_token: str) -> str:
+    return f"starts {when_token}"
+
+
+def home_finished(when_token: str) -> str:
+    return f"finished {when_token}"
+
+
+def home_started(when_token: str) -> str:
+    return f"started {when_token}"
+
+
+def home_only_from(channels: str) -> str:
+    return f"only from {channels}"
+
+
+def home_act_elsewhere(env_title_escaped: str, where: str) -> str:
+    """`where`: rendered channel mentions, or "" when the person may no longer move runs there at all."""
+    if not where:
+        return f":lock: You may no longer move runs in *{env_title_escaped}*."
+    return f":point_right: Runs in *{env_title_escaped}* can be moved only from {where}, not from here."
+
+
+def home_env_line(env_title_escaped: str, where: str, asks_first: bool) -> str:
+    return f"• *{env_title_escaped}*: {where}" + (f" ({HOME_ASKS_FIRST})" if asks_first else "")

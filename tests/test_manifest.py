@@ -112,9 +112,15 @@ def test_bot_scopes_are_exactly_the_expected_set(manifest: dict[str, Any]) -> No
     assert not scopes.get("user"), "the bot needs no user-token scopes"
 
 
-def test_no_unfurls_and_no_event_subscriptions(manifest: dict[str, Any]) -> None:
+def test_no_unfurls(manifest: dict[str, Any]) -> None:
     assert "unfurl_domains" not in manifest["features"]
-    assert "event_subscriptions" not in manifest["settings"]
+
+
+def test_home_tab_and_the_event_that_publishes_it(manifest: dict[str, Any]) -> None:
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    events = manifest["settings"]["event_subscriptions"]
+    assert events["bot_events"] == ["app_home_opened"]
+    assert not events.get("user_events"), "the bot needs no user events"
 
 
 def test_app_home_messages_tab_is_read_only(manifest: dict[str, Any]) -> None:
@@ -131,6 +137,7 @@ def test_http_manifest_urls_point_at_bolt_endpoint(http_manifest: dict[str, Any]
     assert http_manifest["features"]["slash_commands"][0]["url"].endswith(EVENTS_PATH)
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["interactivity"]["request_url"].endswith(EVENTS_PATH)
+    assert settings["event_subscriptions"]["request_url"].endswith(EVENTS_PATH)
 
 
 def test_socket_manifest_uses_socket_mode_without_urls(socket_manifest: dict[str, Any]) -> None:
@@ -138,6 +145,7 @@ def test_socket_manifest_uses_socket_mode_without_urls(socket_manifest: dict[str
     assert settings["socket_mode_enabled"] is True
     assert settings["interactivity"]["is_enabled"] is True
     assert "request_url" not in settings["interactivity"]
+    assert "request_url" not in settings["event_subscriptions"]
     assert all("url" not in c for c in socket_manifest["features"]["slash_commands"])
     assert socket_manifest["display_information"]["name"].endswith(" (dev)")
 
@@ -148,6 +156,7 @@ def _strip_http_only(manifest: dict[str, Any]) -> dict[str, Any]:
     for command in m["features"]["slash_commands"]:
         command.pop("url", None)
     m["settings"]["interactivity"].pop("request_url", None)
+    m["settings"].get("event_subscriptions", {}).pop("request_url", None)
     m["settings"].pop("socket_mode_enabled", None)
     return m
 

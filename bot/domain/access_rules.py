@@ -36,10 +36,13 @@ class Rule:
         """Whether deciding for `user_id` needs their user-group memberships (a Slack call)."""
         return bool(self.groups) and user_id not in self.users
 
+    def admits(self, user_id: str, member_of: frozenset[str] = frozenset()) -> bool:
+        """The "who" half of the rule: the person is one of the users or groups (or the rule names none)."""
+        return not (self.users or self.groups) or user_id in self.users or bool(self.groups & member_of)
+
     def allows(self, user_id: str, channel_id: str | None, member_of: frozenset[str] = frozenset()) -> bool:
-        who = not (self.users or self.groups) or user_id in self.users or bool(self.groups & member_of)
         where = not self.channels or (channel_id is not None and channel_id in self.channels)
-        return who and where
+        return self.admits(user_id, member_of) and where
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -41,3 +42,20 @@ class AuditRecord:
     def as_json(self) -> str:
         data = asdict(self)
         return json.dumps({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()})
+
+
+def latest_per_run(records: Iterable[AuditRecord], limit: int) -> list[AuditRecord]:
+    """The newest record of each distinct run (by run id and environment), newest first, at most `limit`.
+
+    `records` must already be newest first (as the audit trail answers); records without a run are skipped.
+    """
+    seen: set[tuple[str, str | None]] = set()
+    latest: list[AuditRecord] = []
+    for record in records:
+        if record.run_id is None or (record.run_id, record.environment) in seen:
+            continue
+        seen.add((record.run_id, record.environment))
+        latest.append(record)
+        if len(latest) >= limit:
+            break
+    return latest

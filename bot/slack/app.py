@@ -14,7 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import bulk, buttons, command, modal, respond, shortcut
+from bot.slack import bulk, buttons, command, home, modal, respond, shortcut
 from bot.slack.bot_identity import BotIdentity
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import unexpected_text
@@ -68,4 +68,5 @@ def build_app(client: AsyncWebClient, deps: SurfaceDeps, identity: BotIdentity) 
     respond.install(app)
     for surface in (command, buttons, modal, shortcut, bulk):
         surface.register(app, deps)
+    home.register(app, deps)
     return app

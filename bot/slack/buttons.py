@@ -37,6 +37,7 @@ from bot.slack import bulk, dm
 from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import failure_text, moved_but, unexpected_text
+from bot.slack.home import HOME_SURFACE
 from bot.slack.modal import Origin, RunRef, open_for
 from bot.slack.replies import quietly, respond_checked, show_summary, slack_error, tell_privately
 from bot.trigger.errors import TriggerError
@@ -98,7 +99,7 @@ async def _handle(
     assert value is not None
     container = body.get("container") or {}
     actor = replace(clicker, input=f"button {button.value}")
-    if not actor.channel_id:
+    if not actor.channel_id and actor.surface != HOME_SURFACE:
         log.warning("ignored a click without a channel (user %s)", actor.user_id)
         await private(messages.INCOMPLETE_REQUEST)
         deps.rescheduler.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error="no channel in the request")
@@ -127,8 +128,12 @@ async def _handle(
 
 def _actor(context: AsyncBoltContext, body: dict[str, Any], clicked: str) -> Actor:
     """Who clicked, and where, from the signed request (never from the button's value); a click in the bot's DM
-    is the `dm` surface."""
+    is the `dm` surface, one on the App Home the `home` surface (from no channel: a rule naming channels refuses
+    it, as it would anywhere outside them)."""
     actor = actor_of(context, body, "button", clicked)
+    view = body.get("view")
+    if isinstance(view, dict) and view.get("type") == "home":
+        return replace(actor, surface=HOME_SURFACE, channel_id=None)
     return replace(actor, surface="dm") if (actor.channel_id or "").startswith("D") else actor
 
 
@@ -191,12 +196,20 @@ class Click:
     def in_dm(self) -> bool:
         return self.actor.surface == "dm"
 
+    @property
+    def from_home(self) -> bool:
+        """Clicked on the App Home: no message to replace; the Home is published again after the move."""
+        return self.actor.surface == HOME_SURFACE
+
 
 async def _move(click: Click, when: datetime | None, note: str) -> None:
     rescheduler, respond, value = click.deps.rescheduler, click.respond, click.value
     try:
         moved = await rescheduler.reschedule(click.actor, value.run_id, when, rescheduler.deadline(), value.e or None)
     except NotDelayed as exc:
+        if click.from_home:
+            await click.private(messages.not_delayed_after_click(exc.run.id, escape(exc.run.status_label)))
+            return
         if click.button is not Button.CONFIRM:
             current = run_summary(exc.run, exc.env, click.deps.run_url(exc.run.id), demo=click.deps.demo)
             await respond_checked(respond, text=current.text, blocks=current.blocks, replace_original=True)
@@ -218,6 +231,11 @@ async def _move(click: Click, when: datetime | None, note: str) -> None:
 async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
     """Show the move where it was clicked and confirm it by DM; nothing here may undo or hide the move."""
     deps, actor, client = click.deps, click.actor, click.client
+    if click.from_home:
+        delivered = await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, messages.WHERE_HOME, note))
+        if note and not delivered:
+            await click.private(note)
+        return
     action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=deps.rescheduler.now())
     controls = deps.controls(moved.env, DM_BUTTONS) if click.in_dm else deps.controls(moved.env)
     summary = run_summary(moved.run, moved.env, deps.run_url(moved.run.id), action, controls)

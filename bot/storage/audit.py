@@ -163,6 +163,22 @@ class AuditLog:
         )
         return await self._query(query)
 
+    async def moves_by(self, team_id: str, user_id: str, limit: int = 200) -> list[AuditRecord]:
+        """A person's most recent successful moves, newest first (at most `limit` rows: a bounded read on the
+        (user_id, at) index however long their history)."""
+        query = (
+            select(audit_events)
+            .where(
+                audit_events.c.user_id == user_id,
+                audit_events.c.team_id == team_id,
+                audit_events.c.outcome == Outcome.RESCHEDULED.value,
+                audit_events.c.run_id.is_not(None),
+            )
+            .order_by(audit_events.c.at.desc(), audit_events.c.id.desc())
+            .limit(limit)
+        )
+        return await self._query(query)
+
     async def for_run(self, run_id: str, limit: int = 30) -> list[AuditRecord]:
         """Everything done to a run, newest first."""
         query = (

@@ -97,6 +97,8 @@ class FakeServer:
         self._holds: list[tuple[Rule, threading.Event]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._in_flight = 0
+        self.max_in_flight = 0  # the most requests being handled at once so far (held ones included)
 
     # lifecycle -------------------------------------------------------------------------------------------
 
@@ -192,11 +194,17 @@ class FakeServer:
         with self._lock:
             self._requests.append(request)
             events = [event for rule, event in self._holds if rule.matches(request)]
-        for event in events:
-            event.wait()
-        if self.take(self._drops, request) is not None:
-            return None
-        return self.handle(request)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            for event in events:
+                event.wait()
+            if self.take(self._drops, request) is not None:
+                return None
+            return self.handle(request)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
 
 def _parse_json(body: bytes) -> Any:

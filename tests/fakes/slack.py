@@ -65,6 +65,7 @@ class FakeSlack(FakeServer):
         self.ephemerals: list[dict[str, Any]] = []
         self.unfurls: list[Args] = []
         self.views: dict[str, dict[str, Any]] = {}
+        self.homes: dict[str, dict[str, Any]] = {}  # user id → the Home view last published for them
         self._methods: dict[str, Callable[[Args], Args]] = {
             "auth.test": lambda args: dict(AUTH_TEST),
             "chat.postMessage": self._post_message,
@@ -79,6 +80,7 @@ class FakeSlack(FakeServer):
             "views.open": self._views_open,
             "views.push": self._views_open,
             "views.update": self._views_update,
+            "views.publish": self._views_publish,
         }
 
     @property
@@ -330,6 +332,32 @@ class FakeSlack(FakeServer):
         if args.get("hash") and args["hash"] != current["hash"]:
             raise SlackError("hash_conflict")
         return self._store_view(args.get("view"), view_id, current["root_view_id"], current["previous_view_id"])
+
+    def _views_publish(self, args: Args) -> Args:
+        """One Home view per user, replaced whole by each publish; at most 100 blocks (Block Kit's Home limit)."""
+        user_id = str(args.get("user_id") or "")
+        view = _loads(args["view"]) if isinstance(args.get("view"), str) else args.get("view")
+        if not user_id or not isinstance(view, dict) or view.get("type") != "home":
+            raise SlackError("invalid_arguments")
+        if len(view.get("blocks") or []) > 100:
+            raise SlackError("invalid_blocks")
+        view_id = self.homes[user_id]["id"] if user_id in self.homes else "V" + _rand(10)
+        stored = {
+            "id": view_id,
+            "team_id": "T111",
+            "state": {"values": {}},
+            "private_metadata": "",
+            "callback_id": "",
+            "external_id": "",
+            **view,
+            "hash": f"{int(time.time())}.{_rand(8)}",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "app_id": "A111",
+            "bot_id": "B0BOT",
+        }
+        self.homes[user_id] = stored  # kept apart from `views` (the modals)
+        return {"ok": True, "view": stored}
 
 
 def _message_fields(args: Args) -> Args:
