@@ -12,12 +12,14 @@ import functools
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from jsonschema import Draft7Validator
 
 from bot import server
+from bot.settings import Settings
 from bot.messages import COMMAND
 from bot.render.ids import SHORTCUT_CALLBACK_ID
 
@@ -31,7 +33,10 @@ SLASH_COMMAND = COMMAND
 EVENTS_PATH = server.EVENTS_PATH
 EXPECTED_BOT_SCOPES = frozenset(
     {"commands", "chat:write", "chat:write.public", "im:write", "users:read", "usergroups:read"}
+    | {"links:read", "links:write"}  # link previews of run links (bot/slack/unfurl.py)
 )
+# The host of TRIGGER_DASHBOARD_URL's default: Slack sends link_shared only for links on a listed domain.
+DASHBOARD_HOST = urlsplit(str(Settings.model_fields["trigger_dashboard_url"].default)).hostname
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -112,9 +117,11 @@ def test_bot_scopes_are_exactly_the_expected_set(manifest: dict[str, Any]) -> No
     assert not scopes.get("user"), "the bot needs no user-token scopes"
 
 
-def test_no_unfurls_and_no_event_subscriptions(manifest: dict[str, Any]) -> None:
-    assert "unfurl_domains" not in manifest["features"]
-    assert "event_subscriptions" not in manifest["settings"]
+def test_run_links_on_the_dashboard_host_are_previewed(manifest: dict[str, Any]) -> None:
+    assert DASHBOARD_HOST == "cloud.trigger.dev"
+    assert manifest["features"]["unfurl_domains"] == [DASHBOARD_HOST]
+    assert "link_shared" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert not manifest["settings"]["event_subscriptions"].get("user_events"), "the bot needs no user events"
 
 
 def test_app_home_messages_tab_is_read_only(manifest: dict[str, Any]) -> None:
@@ -131,6 +138,7 @@ def test_http_manifest_urls_point_at_bolt_endpoint(http_manifest: dict[str, Any]
     assert http_manifest["features"]["slash_commands"][0]["url"].endswith(EVENTS_PATH)
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["interactivity"]["request_url"].endswith(EVENTS_PATH)
+    assert settings["event_subscriptions"]["request_url"].endswith(EVENTS_PATH)
 
 
 def test_socket_manifest_uses_socket_mode_without_urls(socket_manifest: dict[str, Any]) -> None:
@@ -138,6 +146,7 @@ def test_socket_manifest_uses_socket_mode_without_urls(socket_manifest: dict[str
     assert settings["socket_mode_enabled"] is True
     assert settings["interactivity"]["is_enabled"] is True
     assert "request_url" not in settings["interactivity"]
+    assert "request_url" not in settings["event_subscriptions"]
     assert all("url" not in c for c in socket_manifest["features"]["slash_commands"])
     assert socket_manifest["display_information"]["name"].endswith(" (dev)")
 
@@ -148,6 +157,7 @@ def _strip_http_only(manifest: dict[str, Any]) -> dict[str, Any]:
     for command in m["features"]["slash_commands"]:
         command.pop("url", None)
     m["settings"]["interactivity"].pop("request_url", None)
+    m["settings"].get("event_subscriptions", {}).pop("request_url", None)
     m["settings"].pop("socket_mode_enabled", None)
     return m
 
