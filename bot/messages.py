@@ -935,3 +935,8 @@ def digest_fallback(count: int, window: str) -> str:
 
 def digest_failed(names: str) -> str:
     return f":warning: Could not list {names}; its runs are not in this digest."
+
+
+# --- Link previews of run links (unfurls) ---------------------------------------------------------------------------
+
+UNFURL_HEAD = ":link: *{task}* in *{env}*"

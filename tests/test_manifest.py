@@ -19,9 +19,9 @@ import yaml
 from jsonschema import Draft7Validator
 
 from bot import server
-from bot.settings import Settings
 from bot.messages import COMMAND
 from bot.render.ids import SHORTCUT_CALLBACK_ID
+from bot.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "tests" / "data" / "slack" / "manifest.schema.json"
