@@ -311,11 +311,53 @@ def test_a_click_on_a_preview_moves_the_run_through_the_buttons_path(
     slack.event(link_event([url]))
     card = one_unfurl(fake_slack)["unfurls"][url]
     response_url = click_preview(slack, fake_slack, url, card, "rb1:push_1h", user_id="U222")
-    [summary] = fake_slack.wait_for(lambda: fake_slack.responses(response_url) or None)
-    assert fake_trigger.get_run(run["id"])["delayedUntil"] == run["delayedUntil"] + timedelta(hours=1)
+    moved_to = run["delayedUntil"] + timedelta(hours=1)
+    # The summary goes into the thread of the message holding the preview (someone else's message)...
+    [summary] = fake_slack.wait_for(lambda: fake_slack.messages.get("C111"))
+    assert summary["thread_ts"] == MESSAGE_TS
     assert "<@U222> rescheduled" in json.dumps(summary["blocks"])
+    assert fake_trigger.get_run(run["id"])["delayedUntil"] == moved_to
+    # ...and the preview is drawn again with the new time, its buttons now computed from it.
+    fake_slack.wait_for(lambda: len(fake_slack.unfurls) == 2 or None)
+    redraw = fake_slack.unfurls[1]
+    assert (redraw["channel"], redraw["ts"], list(redraw["unfurls"])) == ("C111", MESSAGE_TS, [url])
+    assert date_token(moved_to) in texts(redraw["unfurls"][url])
+    assert [item["action_id"] for item in buttons(redraw["unfurls"][url])] == PREVIEW_BUTTONS
     dm = fake_slack.wait_for(lambda: fake_slack.messages.get("DU222"))
     assert "You rescheduled" in json.dumps(dm[0]["blocks"])
+    assert fake_slack.responses(response_url) == []  # nothing replaced through the click's response_url
+
+
+def test_a_click_on_a_preview_of_a_run_that_has_started_redraws_it_and_says_so_privately(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = delayed_run(fake_trigger)
+    url = f"{DASHBOARD_URL}/runs/{run['id']}"
+    slack.event(link_event([url]))
+    card = one_unfurl(fake_slack)["unfurls"][url]
+    fake_trigger.set_status(run["id"], "EXECUTING")
+    response_url = click_preview(slack, fake_slack, url, card, "rb1:push_1d")
+    [note] = fake_slack.wait_for(lambda: fake_slack.responses(response_url) or None)
+    assert note["response_type"] == "ephemeral" and note["replace_original"] is False
+    fake_slack.wait_for(lambda: len(fake_slack.unfurls) == 2 or None)
+    redrawn = fake_slack.unfurls[1]["unfurls"][url]
+    assert "Executing" in texts(redrawn) and buttons(redrawn) == []
+    assert fake_trigger.calls("POST", RESCHEDULE) == [] and "C111" not in fake_slack.messages
+
+
+def test_other_on_a_preview_opens_the_form(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = delayed_run(fake_trigger)
+    url = f"{DASHBOARD_URL}/runs/{run['id']}"
+    slack.event(link_event([url]))
+    card = one_unfurl(fake_slack)["unfurls"][url]
+    click_preview(slack, fake_slack, url, card, "rb1:other")
+    # The form opens with a loading view, then shows the run; its metadata says where the summary will go.
+    form = fake_slack.wait_for(lambda: next((v for v in fake_slack.views.values() if v["private_metadata"]), None))
+    metadata = json.loads(form["private_metadata"])
+    assert metadata["runs"] == {run["id"]: "prod"}
+    assert metadata["origin"] == {"kind": "shortcut", "channel": "C111", "ts": MESSAGE_TS}
 
 
 def test_preview_buttons_ask_first_in_a_confirm_environment(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,17 +28,20 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access_check import AccessRefused
+from bot.domain.environments import Environment
 from bot.domain.run_refs import parse_run_ref
+from bot.domain.runs import Run
 from bot.render.unfurl import run_preview
 from bot.rescheduler import Actor, FoundRun, NotFoundAnywhere
 from bot.slack import events
 from bot.slack.deps import SurfaceDeps
-from bot.slack.replies import slack_error
+from bot.slack.replies import quietly, slack_error
 from bot.trigger.client import Deadline
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
 
+Block = dict[str, Any]
 MAX_RUNS_PER_MESSAGE = 5
 COMPOSER = "composer"
 
@@ -181,3 +185,52 @@ async def _unfurl(client: AsyncWebClient, shared: LinkShared, cards: Mapping[str
         log.warning("chat.unfurl failed: %s", slack_error(exc))
         return
     log.info("link preview: %d link(s) previewed", len(cards))
+
+
+# --- Clicks on a preview's buttons (the buttons path calls these) --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewClick:
+    """Where a clicked preview is: the message that holds it (someone else's: the bot cannot replace it), and the
+    link it previews. A move from a preview is shown in that message's thread and the preview is drawn again."""
+
+    channel: str
+    ts: str
+    url: str
+    thread_ts: str | None = None
+
+
+def clicked_preview(body: dict[str, Any]) -> PreviewClick | None:
+    """The preview a block_actions click came from (Slack's container for an app unfurl), or None."""
+    container = body.get("container")
+    if not isinstance(container, dict) or container.get("is_app_unfurl") is not True:
+        return None
+    channel, ts, url = container.get("channel_id"), container.get("message_ts"), container.get("app_unfurl_url")
+    if not (isinstance(channel, str) and channel and isinstance(ts, str) and ts and isinstance(url, str) and url):
+        return None
+    thread_ts = container.get("thread_ts")
+    return PreviewClick(channel, ts, url, thread_ts if isinstance(thread_ts, str) and thread_ts else None)
+
+
+async def redraw(client: AsyncWebClient, deps: SurfaceDeps, preview: PreviewClick, run: Run, env: Environment) -> None:
+    """Draw the clicked preview again from the run as it is now (chat.unfurl on the same message replaces it).
+    The clicker has just acted here, so a DELAYED run keeps its buttons."""
+    controls = deps.controls(env) if run.is_delayed else None
+    card = run_preview(run, env, deps.run_url(run.id), controls)
+    await quietly(
+        "redrawing a link preview",
+        client.chat_unfurl(channel=preview.channel, ts=preview.ts, unfurls={preview.url: card}),
+    )
+
+
+async def post_in_thread(client: AsyncWebClient, preview: PreviewClick, text: str, blocks: list[Block]) -> str | None:
+    """Post a summary in the thread of the message holding the preview; None on success, else what went wrong."""
+    try:
+        await client.chat_postMessage(
+            channel=preview.channel, thread_ts=preview.thread_ts or preview.ts, text=text, blocks=blocks
+        )
+    except Exception as exc:
+        log.warning("could not post a summary under a link preview in %s: %s", preview.channel, slack_error(exc))
+        return slack_error(exc)
+    return None
