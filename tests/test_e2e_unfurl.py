@@ -409,3 +409,15 @@ def test_an_unsigned_link_shared_event_does_nothing(
     response = slack.event(link_event([f"{DASHBOARD_URL}/runs/{run['id']}"]), unsigned=True)
     assert response.status_code == 401
     assert fake_trigger.calls("GET", RETRIEVE) == [] and fake_slack.unfurls == []
+
+
+def test_a_link_shared_event_of_an_odd_shape_is_acknowledged_and_ignored(
+    slack: SlackSender, bot: InProcessBot, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    event = link_event([f"{DASHBOARD_URL}/runs/run_{'x' * 25}"])
+    event["event"]["links"] = "not a list"
+    response = slack.event(event)
+    assert response.status_code == 200
+    log = wait_log(bot, "ignored a link_shared event of an unexpected shape", fake_slack)
+    assert "Traceback" not in log
+    assert fake_trigger.calls("GET", RETRIEVE) == [] and fake_slack.unfurls == []
