@@ -122,7 +122,7 @@ def test_a_run_that_is_not_delayed_is_shown_without_buttons(
     url = f"{DASHBOARD_URL}/runs/{run['id']}"
     slack.event(link_event([url]))
     card = one_unfurl(fake_slack)["unfurls"][url]
-    assert "Executing" in texts(card) and messages.NOT_SCHEDULED in texts(card)
+    assert "Executing" in texts(card) and messages.LABEL_SCHEDULED not in texts(card)
     assert buttons(card) == []
 
 

@@ -54,7 +54,7 @@ def test_a_task_name_cannot_ping_or_link() -> None:
 def test_no_buttons_without_controls_or_once_the_run_has_started() -> None:
     assert action_ids(run_preview(run(), PROD, f"{BASE}/runs/x")) == []
     started = run_preview(run("EXECUTING"), PROD, f"{BASE}/runs/x", Controls(now=NOW, confirm=False))
-    assert action_ids(started) == [] and messages.NOT_SCHEDULED in json.dumps(started)
+    assert action_ids(started) == [] and messages.LABEL_SCHEDULED not in json.dumps(started)
 
 
 def test_confirm_environments_and_demo_carry_over() -> None:
@@ -62,6 +62,9 @@ def test_confirm_environments_and_demo_carry_over() -> None:
     push = card["blocks"][-1]["elements"][0]
     assert push["action_id"] == "rb1:push_1h" and "confirm" in push
     assert messages.DEMO_SUMMARY_NOTE in json.dumps(card, ensure_ascii=False)
+    started = run_preview(run("COMPLETED"), PROD, f"{BASE}/runs/x", demo=True)
+    assert messages.DEMO_SUMMARY_NOTE in json.dumps(started, ensure_ascii=False)
+    assert messages.DEMO_SUMMARY_NOTE not in json.dumps(run_preview(run(), PROD, f"{BASE}/runs/x"), ensure_ascii=False)
 
 
 def shared(*urls: str) -> LinkShared:

@@ -23,20 +23,23 @@ Block = dict[str, Any]
 PREVIEW_BUTTONS = (Button.PUSH_1H, Button.PUSH_1D, Button.TOMORROW_9, Button.OTHER, Button.RUN_NOW)
 
 
-def run_preview(run: Run, env: Environment, run_url: str, controls: Controls | None = None) -> dict[str, Any]:
-    """The `unfurls` value for one link to `run`: task and environment, status, scheduled time (a date token, so
-    every reader sees their own timezone). Buttons only when `controls` is given and the run is DELAYED."""
+def run_preview(
+    run: Run, env: Environment, run_url: str, controls: Controls | None = None, demo: bool = False
+) -> dict[str, Any]:
+    """The `unfurls` value for one link to `run`: task and environment, status and, while DELAYED, the scheduled
+    time (a date token: every reader sees their own timezone). Buttons only when `controls` is given and the run
+    is DELAYED. In demo mode (`demo`, or `controls.demo`) a line says that Trigger.dev is simulated."""
     task = escape(truncate(run.task_identifier or "unknown task", 150))
-    fields = [
-        _field(messages.LABEL_STATUS, status_text(run)),
-        _field(messages.LABEL_SCHEDULED, _scheduled(run)),
-    ]
+    fields = [_field(messages.LABEL_STATUS, status_text(run))]
+    if run.is_delayed:  # once it has started, when it was scheduled no longer says anything
+        when = run.delayed_until
+        fields.append(_field(messages.LABEL_SCHEDULED, date_token(when) if when else messages.NOT_SCHEDULED))
     blocks: list[Block] = [
         section(messages.UNFURL_HEAD.format(task=task, env=escape(env.title))),
         {"type": "section", "fields": fields},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(code(run.id, 64), CONTEXT_TEXT_MAX)}]},
     ]
-    if controls is not None and controls.demo:
+    if demo or (controls is not None and controls.demo):
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": messages.DEMO_SUMMARY_NOTE}]})
     if controls is not None and run.is_delayed:
         preview_controls = Controls(now=controls.now, confirm=controls.confirm, buttons=PREVIEW_BUTTONS)
@@ -44,12 +47,6 @@ def run_preview(run: Run, env: Environment, run_url: str, controls: Controls | N
             actions_block(run.id, run.task_identifier, env.name, run.delayed_until, None, run_url, preview_controls)
         )
     return {"blocks": blocks}
-
-
-def _scheduled(run: Run) -> str:
-    if run.is_delayed and run.delayed_until is not None:
-        return date_token(run.delayed_until)
-    return messages.NOT_SCHEDULED
 
 
 def _field(label: str, value: str) -> Block:

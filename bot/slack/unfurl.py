@@ -153,7 +153,7 @@ async def _card(located: FoundRun, shared: LinkShared, team_id: str, deps: Surfa
     controls = None
     if run.is_delayed and await _sharer_may_act(located, shared, team_id, deps):
         controls = deps.controls(env)
-    return run_preview(run, env, deps.run_url(run.id), controls)
+    return run_preview(run, env, deps.run_url(run.id), controls, demo=deps.demo)
 
 
 async def _sharer_may_act(located: FoundRun, shared: LinkShared, team_id: str, deps: SurfaceDeps) -> bool:
@@ -217,7 +217,7 @@ async def redraw(client: AsyncWebClient, deps: SurfaceDeps, preview: PreviewClic
     """Draw the clicked preview again from the run as it is now (chat.unfurl on the same message replaces it).
     The clicker has just acted here, so a DELAYED run keeps its buttons."""
     controls = deps.controls(env) if run.is_delayed else None
-    card = run_preview(run, env, deps.run_url(run.id), controls)
+    card = run_preview(run, env, deps.run_url(run.id), controls, demo=deps.demo)
     await quietly(
         "redrawing a link preview",
         client.chat_unfurl(channel=preview.channel, ts=preview.ts, unfurls={preview.url: card}),
