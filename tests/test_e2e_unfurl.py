@@ -345,7 +345,7 @@ def test_a_click_on_a_preview_of_a_run_that_has_started_redraws_it_and_says_so_p
     assert fake_trigger.calls("POST", RESCHEDULE) == [] and "C111" not in fake_slack.messages
 
 
-def test_other_on_a_preview_opens_the_form(
+def test_other_on_a_preview_opens_the_form_and_its_move_lands_in_the_thread_and_the_preview(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     run = delayed_run(fake_trigger)
@@ -354,10 +354,29 @@ def test_other_on_a_preview_opens_the_form(
     card = one_unfurl(fake_slack)["unfurls"][url]
     click_preview(slack, fake_slack, url, card, "rb1:other")
     # The form opens with a loading view, then shows the run; its metadata says where the summary will go.
-    form = fake_slack.wait_for(lambda: next((v for v in fake_slack.views.values() if v["private_metadata"]), None))
-    metadata = json.loads(form["private_metadata"])
-    assert metadata["runs"] == {run["id"]: "prod"}
-    assert metadata["origin"] == {"kind": "shortcut", "channel": "C111", "ts": MESSAGE_TS}
+    form = fake_slack.wait_for(lambda: next((v for v in fake_slack.views.values() if "submit" in v), None))
+    origin = json.loads(form["private_metadata"])["origin"]
+    assert origin == {"kind": "shortcut", "channel": "C111", "ts": MESSAGE_TS, "preview_url": url}
+    submission = example_payload("view_submission")
+    values = {}
+    for block in form["blocks"]:
+        if block.get("type") == "input":
+            element = block["element"]
+            entry = (
+                {"type": "plain_text_input", "value": "5h"}
+                if element["type"] == "plain_text_input"
+                else {"type": element["type"], "selected_date_time": None}
+            )
+            values[block["block_id"]] = {element["action_id"]: entry}
+    submission["view"] = {**form, "state": {"values": values}}
+    submission["trigger_id"] = "333.444.preview"
+    assert slack.interaction(submission).status_code == 200
+    [post] = fake_slack.wait_for(lambda: fake_slack.messages.get("C111"))
+    assert post["thread_ts"] == MESSAGE_TS and "rescheduled" in json.dumps(post["blocks"])
+    fake_slack.wait_for(lambda: len(fake_slack.unfurls) == 2 or None)
+    moved_to = fake_trigger.get_run(run["id"])["delayedUntil"]
+    assert moved_to > run["delayedUntil"] + timedelta(hours=1)
+    assert date_token(moved_to) in texts(fake_slack.unfurls[1]["unfurls"][url])
 
 
 def test_preview_buttons_ask_first_in_a_confirm_environment(

@@ -112,7 +112,13 @@ async def _handle(
             response_url=body.get("response_url"),
         )
         if preview is not None:  # the message holding a preview is someone else's: the summary goes in its thread
-            origin = Origin(kind="shortcut", channel=preview.channel, ts=preview.ts, thread_ts=preview.thread_ts)
+            origin = Origin(
+                kind="shortcut",
+                channel=preview.channel,
+                ts=preview.ts,
+                thread_ts=preview.thread_ts,
+                preview_url=preview.url if len(preview.url) <= unfurl.URL_IN_FORM_MAX else None,
+            )
         refs = [RunRef(value.run_id, value.e)]
         if not await open_for(client, deps, str(body.get("trigger_id", "")), refs, origin, actor):
             await private(messages.TRIGGER_ID_EXPIRED)

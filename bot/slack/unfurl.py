@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 Block = dict[str, Any]
 MAX_RUNS_PER_MESSAGE = 5
+URL_IN_FORM_MAX = 1000  # a preview's URL longer than this is not carried in the form (private_metadata ≤ 3000)
 COMPOSER = "composer"
 
 
