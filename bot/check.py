@@ -49,6 +49,8 @@ REQUIRED_SCOPES: tuple[str, ...] = (
     "im:write",
     "users:read",
     "usergroups:read",
+    "links:read",
+    "links:write",
 )
 
 # A run id no environment has: the retrieve route answers 404 for it with a working key, 401/403 without one.

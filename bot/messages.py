@@ -1029,3 +1029,8 @@ def home_act_elsewhere(env_title_escaped: str, where: str) -> str:
 
 def home_env_line(env_title_escaped: str, where: str, asks_first: bool) -> str:
     return f"• *{env_title_escaped}*: {where}" + (f" ({HOME_ASKS_FIRST})" if asks_first else "")
+
+
+# --- Link previews of run links (unfurls) ---------------------------------------------------------------------------
+
+UNFURL_HEAD = ":link: *{task}* in *{env}*"

@@ -335,3 +335,17 @@ def test_signature_matches_slack_sdk_verifier() -> None:
     body, ts = "payload=%7B%7D", "1700000000"
     expected = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body)
     assert sign(SIGNING_SECRET, ts, body.encode()) == expected
+
+
+def test_slack_unfurl_needs_a_message_or_an_unfurl_id_and_records_the_cards(
+    fake_slack: FakeSlack, web: WebClient
+) -> None:
+    cards = {"https://cloud.trigger.test/runs/run_x": {"blocks": [{"type": "divider"}]}}
+    web.chat_unfurl(channel="C111", ts="1.000100", unfurls=cards)
+    web.chat_unfurl(unfurl_id="C111.1.abc", source="composer", unfurls=cards)
+    with pytest.raises(SlackApiError, match="invalid_arguments"):
+        web.chat_unfurl(channel="C111", unfurls=cards)
+    with pytest.raises(SlackApiError, match="invalid_unfurls"):
+        web.chat_unfurl(channel="C111", ts="1.000100", unfurls={})
+    assert [call["unfurls"] for call in fake_slack.unfurls] == [cards, cards]
+    assert fake_slack.unfurls[1]["source"] == "composer"

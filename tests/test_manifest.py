@@ -12,6 +12,7 @@ import functools
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -20,6 +21,7 @@ from jsonschema import Draft7Validator
 from bot import server
 from bot.messages import COMMAND
 from bot.render.ids import SHORTCUT_CALLBACK_ID
+from bot.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "tests" / "data" / "slack" / "manifest.schema.json"
@@ -31,7 +33,10 @@ SLASH_COMMAND = COMMAND
 EVENTS_PATH = server.EVENTS_PATH
 EXPECTED_BOT_SCOPES = frozenset(
     {"commands", "chat:write", "chat:write.public", "im:write", "users:read", "usergroups:read"}
+    | {"links:read", "links:write"}  # link previews of run links (bot/slack/unfurl.py)
 )
+# The host of TRIGGER_DASHBOARD_URL's default: Slack sends link_shared only for links on a listed domain.
+DASHBOARD_HOST = urlsplit(str(Settings.model_fields["trigger_dashboard_url"].default)).hostname
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -112,15 +117,18 @@ def test_bot_scopes_are_exactly_the_expected_set(manifest: dict[str, Any]) -> No
     assert not scopes.get("user"), "the bot needs no user-token scopes"
 
 
-def test_no_unfurls(manifest: dict[str, Any]) -> None:
-    assert "unfurl_domains" not in manifest["features"]
-
-
 def test_home_tab_and_the_event_that_publishes_it(manifest: dict[str, Any]) -> None:
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     events = manifest["settings"]["event_subscriptions"]
-    assert events["bot_events"] == ["app_home_opened"]
+    assert events["bot_events"] == ["app_home_opened", "link_shared"]
     assert not events.get("user_events"), "the bot needs no user events"
+
+
+def test_run_links_on_the_dashboard_host_are_previewed(manifest: dict[str, Any]) -> None:
+    assert DASHBOARD_HOST == "cloud.trigger.dev"
+    assert manifest["features"]["unfurl_domains"] == [DASHBOARD_HOST]
+    assert "link_shared" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert not manifest["settings"]["event_subscriptions"].get("user_events"), "the bot needs no user events"
 
 
 def test_app_home_messages_tab_is_read_only(manifest: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import bulk, buttons, command, home, modal, respond, shortcut
+from bot.slack import bulk, buttons, command, home, modal, respond, shortcut, unfurl
 from bot.slack.bot_identity import BotIdentity
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import unexpected_text
@@ -66,7 +66,7 @@ def build_app(client: AsyncWebClient, deps: SurfaceDeps, identity: BotIdentity) 
         return BoltResponse(status=200, body="")
 
     respond.install(app)
-    for surface in (command, buttons, modal, shortcut, bulk):
+    for surface in (command, buttons, modal, shortcut, bulk, unfurl):
         surface.register(app, deps)
     home.register(app, deps)
     return app

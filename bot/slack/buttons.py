@@ -33,7 +33,7 @@ from bot.render.ids import (
 from bot.render.mrkdwn import date_token, escape
 from bot.render.summary import Attribution, run_summary
 from bot.rescheduler import Actor, MoveResult, NotDelayed
-from bot.slack import bulk, dm
+from bot.slack import bulk, dm, unfurl
 from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import failure_text, moved_but, unexpected_text
@@ -104,6 +104,7 @@ async def _handle(
         await private(messages.INCOMPLETE_REQUEST)
         deps.rescheduler.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error="no channel in the request")
         return
+    preview = unfurl.clicked_preview(body)
     if button in (Button.OTHER, Button.RESCHEDULE):
         origin = Origin(
             kind="ephemeral" if container.get("is_ephemeral") else "message",
@@ -111,6 +112,14 @@ async def _handle(
             ts=container.get("message_ts"),
             response_url=body.get("response_url"),
         )
+        if preview is not None:  # the message holding a preview is someone else's: the summary goes in its thread
+            origin = Origin(
+                kind="shortcut",
+                channel=preview.channel,
+                ts=preview.ts,
+                thread_ts=preview.thread_ts,
+                preview_url=preview.url if len(preview.url) <= unfurl.URL_IN_FORM_MAX else None,
+            )
         refs = [RunRef(value.run_id, value.e)]
         if not await open_for(client, deps, str(body.get("trigger_id", "")), refs, origin, actor):
             await private(messages.TRIGGER_ID_EXPIRED)
@@ -122,7 +131,7 @@ async def _handle(
         deps.rescheduler.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error=str(refusal)[:300])
         return
     message_ts = None if container.get("is_ephemeral") else container.get("message_ts")
-    click = Click(button, value, actor, message_ts, deps, respond, client, private)
+    click = Click(button, value, actor, message_ts, deps, respond, client, private, preview)
     await _move(click, when, note)
 
 
@@ -191,6 +200,7 @@ class Click:
     respond: AsyncRespond
     client: AsyncWebClient
     private: Callable[[str], Awaitable[None]]  # tells the clicker privately, by whatever route works
+    preview: unfurl.PreviewClick | None = None  # clicked on a link preview (bot/slack/unfurl.py)
 
     @property
     def in_dm(self) -> bool:
@@ -207,7 +217,9 @@ async def _move(click: Click, when: datetime | None, note: str) -> None:
     try:
         moved = await rescheduler.reschedule(click.actor, value.run_id, when, rescheduler.deadline(), value.e or None)
     except NotDelayed as exc:
-        if click.from_home:
+        if click.preview is not None:
+            await unfurl.redraw(click.client, click.deps, click.preview, exc.run, exc.env)
+        if click.from_home or click.preview is not None:
             await click.private(messages.not_delayed_after_click(exc.run.id, escape(exc.run.status_label)))
             return
         if click.button is not Button.CONFIRM:
@@ -241,7 +253,11 @@ async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
     summary = run_summary(moved.run, moved.env, deps.run_url(moved.run.id), action, controls)
     # A Confirm prompt was private; the result is for the channel.
     private = click.button is Button.CONFIRM
-    problem = await show_summary(click.respond, summary.text, summary.blocks, private_origin=private)
+    if click.preview is not None:
+        problem = await unfurl.post_in_thread(client, click.preview, summary.text, summary.blocks)
+        await unfurl.redraw(client, deps, click.preview, moved.run, moved.env)
+    else:
+        problem = await show_summary(click.respond, summary.text, summary.blocks, private_origin=private)
     if problem is not None:
         # That response_url just failed: the person hears about it by DM instead.
         failed = messages.summary_post_failed(escape(problem))

@@ -32,6 +32,7 @@ from bot.domain.environments import Environment
 from bot.render.home import MAX_RUNS_SHOWN, HomePage, MovedRun, Reach, RowProblem, home_view
 from bot.render.ids import Button
 from bot.rescheduler import Rescheduler
+from bot.slack import events
 from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.replies import slack_error
@@ -50,18 +51,6 @@ REMEMBER_SECONDS = 3600.0
 REMEMBER_PEOPLE = 10_000
 
 Person = tuple[str, str]  # (workspace the bot acts for, user id)
-
-
-async def first_delivery_of_event(deps: SurfaceDeps, body: dict[str, Any]) -> bool:
-    """False for a redelivered event (Slack retries with the same event_id, possibly to another process),
-    claimed in the replay guard under `event:<event_id>`."""
-    event_id = body.get("event_id")
-    if deps.replays is None or not isinstance(event_id, str) or not event_id:
-        return True
-    if await deps.replays.first_time(f"event:{event_id}"):
-        return True
-    log.info("ignored a redelivered %s event", str((body.get("event") or {}).get("type"))[:40])
-    return False
 
 
 class HomePages:
@@ -225,7 +214,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> HomePages:
     @app.event("app_home_opened")
     async def on_home_opened(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
         # Bolt has acknowledged the event already; the page is built in a task of its own.
-        if event.get("tab") != "home" or not await first_delivery_of_event(deps, body):
+        if event.get("tab") != "home" or not await events.first_delivery(deps.replays, body, {}):
             return
         actor = actor_of(context, body, HOME_SURFACE, "")
         if actor.user_id:

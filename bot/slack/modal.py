@@ -25,7 +25,7 @@ from bot.render import modal_views as views
 from bot.render.mrkdwn import escape, link
 from bot.render.summary import Attribution, run_summary
 from bot.rescheduler import Actor, FoundRun, MoveResult
-from bot.slack import bulk, dm
+from bot.slack import bulk, dm, unfurl
 from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import failure_text, unexpected_text
@@ -49,6 +49,7 @@ class Origin(BaseModel):
     ts: str | None = None
     thread_ts: str | None = None
     response_url: str | None = None
+    preview_url: str | None = None  # opened from a link preview of this URL in the message at `ts`: drawn again
 
 
 class Metadata(BaseModel):
@@ -319,6 +320,9 @@ async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult,
             error = slack_error(exc)
             log.warning("could not post in thread %s/%s: %s", origin.channel, thread, error)
             note = messages.thread_post_failed(origin.channel, escape(error))
+        if origin.preview_url and origin.ts:
+            preview = unfurl.PreviewClick(origin.channel, origin.ts, origin.preview_url)
+            await unfurl.redraw(client, deps, preview, moved.run, moved.env)
     elif origin.response_url:
         respond = SessionRespond(response_url=origin.response_url, session=client.session)
         private = origin.kind == "ephemeral"

@@ -264,7 +264,18 @@ class FakeSlack(FakeServer):
         return {"ok": True, "channel": channel, "permalink": link}
 
     def _unfurl(self, args: Args) -> Args:
-        self.unfurls.append(args)
+        """chat.unfurl as shared/slack README §2(e) and §11 describe it: (channel, ts) or (unfurl_id, source),
+        and `unfurls` keyed by URL (JSON, or a JSON string in a form body). Recorded with `unfurls` parsed."""
+        by_message = bool(args.get("channel")) and bool(args.get("ts"))
+        by_unfurl_id = bool(args.get("unfurl_id")) and bool(args.get("source"))
+        if not (by_message or by_unfurl_id):
+            raise SlackError("invalid_arguments")
+        unfurls = args.get("unfurls")
+        if isinstance(unfurls, str):
+            unfurls = _loads(unfurls)
+        if not isinstance(unfurls, dict) or not unfurls:
+            raise SlackError("invalid_unfurls")
+        self.unfurls.append({**args, "unfurls": unfurls})
         return {"ok": True}
 
     def _open_conversation(self, args: Args) -> Args:
