@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except settings.ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    logs.configure(config.log_level)
+    logs.configure(config.log_level, config.log_format)
     if args.mode == "serve":
         return _serve(config, args.host, args.port or config.port)
     if args.mode == "socket":

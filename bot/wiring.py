@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import messages, shutdown
+from bot import messages, metrics, shutdown
 from bot.access_check import AccessCheck
 from bot.demo import DemoTrigger
 from bot.digest import Digest
@@ -50,6 +50,8 @@ class Bot:
     signing_secret: bytes = field(default=b"", repr=False)
     shutdown_grace: float = 30.0
     digest: Digest | None = None  # DIGEST_CHANNEL set: the loop posting the digest (bot/digest.py)
+    metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: /metrics sums every process writing there
+    metrics_token: bytes = field(default=b"", repr=False)  # METRICS_TOKEN: /metrics needs it as a bearer token
     _digest_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -85,6 +87,7 @@ class Bot:
         await self.audit.flush(shutdown.FLUSH_SECONDS)
         await self.http.aclose()
         await self.engine.dispose()
+        metrics.process_ended(self.metrics_dir)
         session = self.app.client.session
         if session is not None:
             await session.close()
@@ -185,4 +188,6 @@ def build(
         signing_secret=signing.get_secret_value().encode() if signing else b"",
         shutdown_grace=settings.shutdown_grace,
         digest=digest,
+        metrics_dir=settings.prometheus_multiproc_dir,
+        metrics_token=settings.metrics_token.get_secret_value().encode() if settings.metrics_token else b"",
     )
