@@ -26,7 +26,14 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(request_tag)s: %(message)s"
 LogFormat = Literal["text", "json"]
 
 # What every LogRecord has; anything else on a record came from `extra=` and is a structured field.
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id", "request_tag"}
+# (uvicorn adds `color_message`, the message again with terminal colours.)
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "request_tag",
+    "color_message",
+}
 
 
 def redact(text: str) -> str:
