@@ -17,7 +17,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"reschedule-bot {__version__}")
     sub = parser.add_subparsers(dest="mode", required=True)
-    serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz (for deployment)")
+    serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz, GET /metrics (for deployment)")
     serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
     serve.add_argument("--demo", action="store_true", help="a real Slack app against a simulated Trigger.dev (no key)")

@@ -105,7 +105,7 @@ def test_everything_good_passes_every_line(good: dict[str, str], fake_slack: Fak
     assert all(line.startswith("ok ") for line in report), result.stdout
     assert lines[-1] == f"All {len(names)} checks passed."
     assert "workspace T111" in _line(result, "slack bot token") and "bot user U0BOT" in _line(result, "slack bot token")
-    assert "version 5 (current)" in _line(result, "database")
+    assert f"version {db.LATEST} (current)" in _line(result, "database")
     assert "ACCESS__PROD (0 users, 1 groups, 0 channels) → prod" in _line(result, "access rules")
     assert "2 members" in _line(result, f"user group {GROUP}")
     # Read-only: one call each, nothing posted anywhere.
