@@ -87,9 +87,8 @@ def _serve(config: settings.Settings, host: str, port: int) -> int:
 
 
 async def _socket(config: settings.Settings) -> int:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
     from bot import wiring
+    from bot.slack.socket_mode import SocketModeHandler
 
     assert config.slack_app_token is not None
     app_token = config.slack_app_token.get_secret_value()
@@ -101,7 +100,7 @@ async def _socket(config: settings.Settings) -> int:
         return 2
     bot = wiring.build(config, socket_mode=True, slack_identity=identity)
     await bot.start()
-    handler = AsyncSocketModeHandler(bot.app, app_token)
+    handler = SocketModeHandler(bot.app, app_token)
     try:
         await handler.start_async()  # type: ignore[no-untyped-call]
     finally:

@@ -21,7 +21,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import uvicorn
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -32,6 +31,7 @@ from starlette.routing import Route
 
 from bot import metrics, request_id
 from bot.slack import body, signature
+from bot.slack.request_line import Seen, account
 from bot.wiring import Bot
 
 log = logging.getLogger(__name__)
@@ -40,41 +40,6 @@ EVENTS_PATH = "/slack/events"
 MAX_BODY_BYTES = 1 << 20  # Slack's requests are a few kB; a modal submission stays well under this
 
 Clock = Callable[[], float]
-# The surface a request kind belongs to (metrics and the request line); other kinds are Slack's own ("slack").
-SURFACES = {
-    "command": "command",
-    "block_actions": "button",
-    "view_submission": "modal",
-    "view_closed": "modal",
-    "message_action": "shortcut",
-    "shortcut": "shortcut",
-}
-
-
-@dataclass(slots=True)
-class Seen:
-    """What the request line says about one request, filled in as the front door learns it."""
-
-    kind: str = "-"
-    team: str = "-"
-    user: str = "-"
-    outcome: str = "acked"
-
-    @property
-    def surface(self) -> str:
-        return "unknown" if self.kind == "-" else SURFACES.get(self.kind, "slack")
-
-
-def account(seen: Seen, status: int, seconds: float) -> None:
-    """The one log line and the counts for an answered Slack request."""
-    surface, ack_ms = seen.surface, round(seconds * 1000, 1)
-    metrics.slack_request(surface, seen.outcome, seconds)
-    fields = {"kind": seen.kind, "surface": surface, "team": seen.team, "user": seen.user}
-    log.info(
-        "slack request kind=%s surface=%s team=%s user=%s outcome=%s status=%d ack_ms=%.1f",
-        seen.kind, surface, seen.team, seen.user, seen.outcome, status, ack_ms,
-        extra={**fields, "outcome": seen.outcome, "status": status, "ack_ms": ack_ms},
-    )
 
 
 async def read_bounded(request: Request, limit: int) -> bytes | None:

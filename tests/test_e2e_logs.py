@@ -4,15 +4,22 @@ no secret reaches the log in either format. The real bot served in-process again
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import logging
 import re
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 
-from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET
+from bot import logs, settings, wiring
+from bot.slack.socket_mode import SocketModeHandler
+from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, bot_env, fresh_trigger_id
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 
@@ -95,3 +102,51 @@ def test_each_request_has_its_own_id(start: Any, fake_slack: FakeSlack, fake_tri
     lines = [json.loads(line) for line in bot.log_text().splitlines()]
     ids = [line["request_id"] for line in lines if line["message"].startswith("slack request")]
     assert len(ids) == 3 and len(set(ids)) == 3 and all(ids)
+
+
+class SocketClient:
+    """Stands in for the Socket Mode connection: keeps the answers the handler sends back."""
+
+    def __init__(self) -> None:
+        self.sent: list[SocketModeResponse] = []
+        self.logger = logging.getLogger("tests.socket_client")
+
+    async def send_socket_mode_response(self, response: SocketModeResponse) -> None:
+        self.sent.append(response)
+
+
+async def test_socket_mode_requests_get_an_id_and_a_line_too(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Socket Mode requests do not pass bot/server.py: its handler gives them their id and their line."""
+    env = bot_env(fake_slack, fake_trigger, tmp_path, SLACK_SIGNING_SECRET=None, SLACK_APP_TOKEN="xapp-1-A111-test")
+    out = io.StringIO()
+    handler = logs.handler("json")
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(out)
+    caplog.set_level(logging.INFO)
+    logging.getLogger().addHandler(handler)
+    bot = wiring.build(settings.load("socket", env), socket_mode=True)
+    await bot.start()
+    client = SocketClient()
+    try:
+        run = fake_trigger.add_run(PROD_ENV)
+        url = fake_slack.new_response_url()
+        fields = {"command": "/reschedule", "text": f"{run['id']} 2h", "team_id": "T111", "user_id": "U111"}
+        fields |= {"channel_id": "C111", "api_app_id": "A111", "response_url": url, "trigger_id": fresh_trigger_id()}
+        request = SocketModeRequest(type="slash_commands", envelope_id="e1", payload=fields)
+        await SocketModeHandler(bot.app, "xapp-1-A111-test").handle(client, request)
+        for _ in range(500):  # the move runs on this loop after the acknowledgement
+            if fake_slack.responses(url):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await bot.aclose()
+        logging.getLogger().removeHandler(handler)
+    assert [response.envelope_id for response in client.sent] == ["e1"]  # acknowledged over the socket
+    request_id = audit_row(tmp_path, run["id"])["request_id"]
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    [request_line] = [line for line in lines if line["message"].startswith("slack request kind=command")]
+    assert (request_line["request_id"], request_line["user"], request_line["outcome"]) == (request_id, "U111", "acked")
+    [outcome_line] = [line for line in lines if line.get("outcome") == "rescheduled"]
+    assert outcome_line["request_id"] == request_id
