@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from bot.slack.socket_mode import SocketModeHandler
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, bot_env, fresh_trigger_id
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
+from tests.test_e2e_digest import digest_env
 
 pytestmark = pytest.mark.e2e
 
@@ -150,3 +152,16 @@ async def test_socket_mode_requests_get_an_id_and_a_line_too(
     assert (request_line["request_id"], request_line["user"], request_line["outcome"]) == (request_id, "U111", "acked")
     [outcome_line] = [line for line in lines if line.get("outcome") == "rescheduled"]
     assert outcome_line["request_id"] == request_id
+
+
+def test_a_digest_has_a_request_id_of_its_own(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+    fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=1))
+    _, bot = start(LOG_LEVEL="DEBUG", **digest_env())
+    fake_slack.wait_for(lambda: "posted to" in bot.log_text())
+    bot.stop()
+    lines = bot.log_text().splitlines()
+    [posted] = [line for line in lines if "digest for" in line and "posted to" in line]
+    found = re.search(r"\[(digest-[0-9a-f]{16})\]", posted)
+    assert found is not None
+    listed = [line for line in lines if " bot.trigger.client " in line]  # the list of DELAYED runs, at DEBUG
+    assert listed and all(f"[{found.group(1)}]" in line for line in listed)
