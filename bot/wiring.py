@@ -64,6 +64,11 @@ class Bot:
             log.info("database schema at version %d", version)
         except Exception as exc:
             log.error("database unavailable at start (%s); audit records go to the log until it answers", exc)
+        if self.metrics_dir and not metrics.multiprocess_active():
+            log.warning(
+                "PROMETHEUS_MULTIPROC_DIR is not in the process environment (only in .env?): prometheus-client reads "
+                "it there, so /metrics shows this process alone"
+            )
         if self.digest is not None:
             self._digest_task = asyncio.get_running_loop().create_task(self.digest.run(), name="digest")
 

@@ -160,3 +160,17 @@ def test_processes_sharing_a_multiprocess_dir_are_summed(
         two.stop()
         assert value(scrape(one.url), "slack_requests_total", surface="command", outcome="acked") == 3
     assert len(list(shared.glob("*.db"))) >= 2  # each process wrote its own files there
+
+
+def test_a_multiprocess_dir_only_in_the_settings_is_named_and_metrics_stay_this_process(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    """In-process, the setting reaches the bot but not os.environ, where prometheus-client looks (as with .env)."""
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    sender, bot = start(PROMETHEUS_MULTIPROC_DIR=str(shared))
+    before = scrape(bot.url)
+    command_answered(sender, fake_slack, f"{fake_trigger.add_run(PROD_ENV)['id']} 2h")
+    assert moved(before, scrape(bot.url))("slack_requests_total", surface="command", outcome="acked") == 1
+    assert "PROMETHEUS_MULTIPROC_DIR is not in the process environment" in bot.log_text()
+    assert list(shared.iterdir()) == []
