@@ -17,7 +17,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"reschedule-bot {__version__}")
     sub = parser.add_subparsers(dest="mode", required=True)
-    serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz (for deployment)")
+    serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz, GET /metrics (for deployment)")
     serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
     serve.add_argument("--demo", action="store_true", help="a real Slack app against a simulated Trigger.dev (no key)")
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except settings.ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    logs.configure(config.log_level)
+    logs.configure(config.log_level, config.log_format)
     if args.mode == "serve":
         return _serve(config, args.host, args.port or config.port)
     if args.mode == "socket":
@@ -87,9 +87,8 @@ def _serve(config: settings.Settings, host: str, port: int) -> int:
 
 
 async def _socket(config: settings.Settings) -> int:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
     from bot import wiring
+    from bot.slack.socket_mode import SocketModeHandler
 
     assert config.slack_app_token is not None
     app_token = config.slack_app_token.get_secret_value()
@@ -101,7 +100,7 @@ async def _socket(config: settings.Settings) -> int:
         return 2
     bot = wiring.build(config, socket_mode=True, slack_identity=identity)
     await bot.start()
-    handler = AsyncSocketModeHandler(bot.app, app_token)
+    handler = SocketModeHandler(bot.app, app_token)
     try:
         await handler.start_async()  # type: ignore[no-untyped-call]
     finally:

@@ -89,7 +89,7 @@ def main(args: argparse.Namespace) -> int:
         print(logs.redact(str(exc)), file=sys.stderr)
         return 2
     if config.log_level == "DEBUG":
-        logs.configure(config.log_level)
+        logs.configure(config.log_level, config.log_format)
     else:
         # The clients log each failed attempt; the report already says what failed, once, with what to do.
         logging.getLogger().addHandler(logging.NullHandler())

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import messages
+from bot import messages, request_id
 from bot.domain.delays import format_duration
 from bot.domain.digest import latest_slot, next_slot
 from bot.render.digest import digest
@@ -66,12 +66,13 @@ class Digest:
             slot = latest_slot(self.times, self.tz, now)
             if slot is not None and slot not in self._done and now - slot <= self.window:
                 self._done = {done for done in self._done if now - done <= self.window} | {slot}
-                try:
-                    await self.post_slot(slot)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("digest for %s failed", slot.isoformat())
+                with request_id.bound(request_id.new("digest-")):  # each slot's lines and calls, found together
+                    try:
+                        await self.post_slot(slot)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("digest for %s failed", slot.isoformat())
             upcoming = next_slot(self.times, self.tz, self.clock())
             wait = IDLE_SECONDS if upcoming is None else (upcoming - self.clock()).total_seconds()
             await self.sleep(max(0.0, wait))

@@ -16,6 +16,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot import metrics
+
 log = logging.getLogger(__name__)
 
 Tell = Callable[[str], Awaitable[object]]
@@ -47,6 +49,8 @@ def move_started(run_id: str, env_name: str) -> None:
     """Called by the action path as a reschedule is sent: until its outcome is recorded, it is in flight."""
     job = CURRENT_JOB.get()
     if job is not None:
+        if run_id not in job.moving:
+            metrics.moves_in_flight(1)
         job.moving[run_id] = env_name
 
 
@@ -55,8 +59,8 @@ def outcome_recorded(run_id: str | None = None) -> None:
     job = CURRENT_JOB.get()
     if job is not None:
         job.recorded = True
-        if run_id is not None:
-            job.moving.pop(run_id, None)
+        if run_id is not None and job.moving.pop(run_id, None) is not None:
+            metrics.moves_in_flight(-1)
 
 
 class InFlight:
@@ -80,6 +84,7 @@ class InFlight:
             yield job
         finally:
             CURRENT_JOB.reset(token)
+            metrics.moves_in_flight(-len(job.moving))  # moves whose outcome was never recorded are no longer in flight
             del self._jobs[number]
             if not self._jobs:
                 self._idle.set()

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot import shutdown
+from bot import metrics, request_id, shutdown
 from bot.access_check import AccessCheck, AccessRefused
 from bot.domain.audit import AuditRecord, Outcome
 from bot.domain.delays import to_api_delay
@@ -395,14 +395,6 @@ class Rescheduler:
             new = moved.delayed_until if moved.is_delayed and moved.delayed_until else self.now()
         else:
             new = moved.delayed_until or when
-        log.info(
-            "rescheduled run=%s env=%s by=%s surface=%s to=%s",
-            run.id,
-            env.name,
-            actor.user_id,
-            actor.surface,
-            new.isoformat(),
-        )
         self.record(
             actor,
             Outcome.RESCHEDULED,
@@ -490,8 +482,11 @@ class Rescheduler:
         new: datetime | None = None,
         error: str | None = None,
     ) -> None:
-        """Add one attempt to the audit trail (in the background; never delays or fails the action)."""
+        """Add one attempt to the audit trail (in the background; never delays or fails the action), with one log
+        line for it (`rescheduled run=… env=… by=… surface=… to=…`, or the outcome and the error)."""
         outcome_recorded(run_id)
+        _log_outcome(actor, outcome, env, run_id, new, error)
+        metrics.attempt(actor.surface, outcome.value)
         if self.audit is None:
             return
         self.audit.record(
@@ -511,5 +506,34 @@ class Rescheduler:
                 error=redact(error) if error else None,
                 user_team_id=actor.user_team_id if actor.user_team_id != actor.team_id else None,
                 enterprise_id=actor.enterprise_id,
+                request_id=request_id.current(),
             )
         )
+
+
+def _log_outcome(
+    actor: Actor,
+    outcome: Outcome,
+    env: Environment | None,
+    run_id: str | None,
+    new: datetime | None,
+    error: str | None,
+) -> None:
+    """One line per outcome of an attempt, with the same facts as structured fields (for LOG_FORMAT=json)."""
+    fields = {
+        "outcome": outcome.value,
+        "run_id": run_id,
+        "environment": env.name if env else None,
+        "user": actor.user_id,
+        "surface": actor.surface,
+    }
+    where = env.name if env else "-"
+    line = f"{outcome.value} run={run_id or '-'} env={where} by={actor.user_id} surface={actor.surface}"
+    if new is not None:
+        line += f" to={new.isoformat()}"
+        fields["to"] = new.isoformat()
+    if error:
+        line += f" error={error[:200]}"
+        fields["error"] = error[:200]
+    level = logging.WARNING if outcome in (Outcome.FAILED, Outcome.UNKNOWN) else logging.INFO
+    log.log(level, "%s", redact(line), extra=fields)

@@ -6,11 +6,17 @@ The front door runs in this order, and nothing of the bot runs for a request tha
 3. parse the body once and check its shape (400 and one warning line naming what is missing);
 4. hand the parsed request to Bolt; whatever happens there, the answer is never a 5xx.
 (Every surface then refuses a replayed copy after acknowledging it: `SurfaceDeps.first_delivery`.)
+
+Each request gets a request id (bot/request_id.py) before step 1, and one log line and one count once answered:
+its kind and surface, team and user (once verified), the outcome of the answer and how long it took.
+GET /healthz and GET /metrics answer from memory (and, for /metrics with PROMETHEUS_MULTIPROC_DIR, local files):
+neither calls the database, Slack or Trigger.dev, and neither needs a signature (METRICS_TOKEN guards /metrics).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -23,7 +29,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot import metrics, request_id
 from bot.slack import body, signature
+from bot.slack.request_line import Seen, account
 from bot.wiring import Bot
 
 log = logging.getLogger(__name__)
@@ -49,20 +57,30 @@ async def read_bounded(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def asgi_app(bot: Bot, *, clock: Clock = time.time) -> Starlette:
-    """Routes verified Slack requests to Bolt; /healthz answers without calling anything."""
+def asgi_app(bot: Bot, *, clock: Clock = time.time, timer: Clock = time.perf_counter) -> Starlette:
+    """Routes verified Slack requests to Bolt; /healthz and /metrics answer without calling anything."""
     secret = bot.signing_secret
     if not secret:
         raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET")
 
     async def events(request: Request) -> Response:
+        started = timer()
+        with request_id.bound(request_id.new()):
+            seen = Seen()
+            response = await front_door(request, seen)
+            account(seen, response.status_code, timer() - started)
+            return response
+
+    async def front_door(request: Request, seen: Seen) -> Response:
         try:
             raw = await read_bounded(request, MAX_BODY_BYTES)
         except ClientDisconnect:
             log.info("a client went away before sending its whole body")
+            seen.outcome = "incomplete"
             return Response("incomplete request", status_code=400)
         if raw is None:
             log.warning("refused a request body over %d bytes", MAX_BODY_BYTES)
+            seen.outcome = "too_large"
             return Response("request too large", status_code=413, headers={"Connection": "close"})
         headers = request.headers
         reason = signature.problem(
@@ -70,17 +88,26 @@ def asgi_app(bot: Bot, *, clock: Clock = time.time) -> Starlette:
         )
         if reason is not None:
             log.warning("refused an unverified request: %s", reason)
+            seen.outcome = "unverified"
             return Response("invalid request signature", status_code=401)
         try:
             data = body.parse(raw, headers.get("content-type"))
             kind = body.check(data)
         except body.Malformed as exc:
             log.warning("ignored a malformed request: %s", exc)
+            seen.outcome = "malformed"
             return Response("malformed request", status_code=400)
-        return await dispatch(bot, data, {name: value for name, value in headers.items()}, kind)
+        seen.kind, seen.team, seen.user = kind, body.team_id(data) or "-", body.user_id(data) or "-"
+        return await dispatch(bot, data, {name: value for name, value in headers.items()}, kind, seen)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
+
+    async def metrics_page(request: Request) -> Response:
+        if bot.metrics_token and not _bearer_matches(request.headers.get("authorization"), bot.metrics_token):
+            return Response("metrics need METRICS_TOKEN as a bearer token", status_code=401)
+        content, media_type = metrics.exposition(bot.metrics_dir)
+        return Response(content, media_type=media_type)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -89,13 +116,22 @@ def asgi_app(bot: Bot, *, clock: Clock = time.time) -> Starlette:
         await bot.aclose()
 
     return Starlette(
-        routes=[Route(EVENTS_PATH, events, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])],
+        routes=[
+            Route(EVENTS_PATH, events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics_page, methods=["GET"]),
+        ],
         lifespan=lifespan,
     )
 
 
+def _bearer_matches(header: str | None, token: bytes) -> bool:
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token)
+
+
 async def dispatch(
-    bot: Bot, data: dict[str, object], headers: dict[str, str | Sequence[str]], kind: str
+    bot: Bot, data: dict[str, object], headers: dict[str, str | Sequence[str]], kind: str, seen: Seen | None = None
 ) -> Response:
     """Run a verified, well-formed request through Bolt and turn its answer into an HTTP response.
 
@@ -107,7 +143,11 @@ async def dispatch(
         answer = await bot.app.async_dispatch(request)
     except Exception as exc:  # a request Bolt cannot even read: nothing was done for it
         log.warning("could not handle a %s request: %s", kind, type(exc).__name__)
+        if seen is not None:
+            seen.outcome = "failed"
         return Response(status_code=200)
+    if seen is not None and answer.status >= 400:
+        seen.outcome = "failed" if answer.status >= 500 else "refused"
     if answer.status >= 500:
         # A listener failed before acknowledging; the error handler has logged it (with a reference) and told
         # the person where it could. Slack would only show its own generic error for a 5xx.

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
@@ -134,6 +135,11 @@ class Settings(BaseSettings):
 
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line (bot/logs.py)
+    # GET /metrics (bot/metrics.py): the directory several processes on one host share their counts through (it
+    # must also be in the process environment, where prometheus-client reads it), and an optional bearer token.
+    prometheus_multiproc_dir: str | None = None
+    metrics_token: SecretStr | None = None
 
     _demo: bool = PrivateAttr(default=False)
 
@@ -207,6 +213,13 @@ class Settings(BaseSettings):
         if not (text.startswith(("sqlite:///", "postgresql://", "postgres://"))):
             raise ValueError("use sqlite:///path/to/file.sqlite3 or postgresql://user:password@host:5432/database")
         return value
+
+    @field_validator("prometheus_multiproc_dir", mode="after")
+    @classmethod
+    def _multiproc_dir(cls, value: str | None) -> str | None:
+        if value and not Path(value).is_dir():
+            raise ValueError("must be an existing directory (create it, empty, before the processes start)")
+        return value or None
 
     @field_validator("slack_api_url", mode="after")
     @classmethod

@@ -14,7 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import messages, shutdown
+from bot import messages, metrics, shutdown
 from bot.access_check import AccessCheck
 from bot.demo import DemoTrigger
 from bot.digest import Digest
@@ -53,6 +53,8 @@ class Bot:
     signing_secret: bytes = field(default=b"", repr=False)
     shutdown_grace: float = 30.0
     digest: Digest | None = None  # DIGEST_CHANNEL set: the loop posting the digest (bot/digest.py)
+    metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: /metrics sums every process writing there
+    metrics_token: bytes = field(default=b"", repr=False)  # METRICS_TOKEN: /metrics needs it as a bearer token
     _digest_task: asyncio.Task[None] | None = None
     follow: Follow | None = None  # the loop updating summary cards that follow their run (bot/follow.py)
     _follow_task: asyncio.Task[None] | None = None
@@ -67,6 +69,11 @@ class Bot:
             log.info("database schema at version %d", version)
         except Exception as exc:
             log.error("database unavailable at start (%s); audit records go to the log until it answers", exc)
+        if self.metrics_dir and not metrics.multiprocess_active():
+            log.warning(
+                "PROMETHEUS_MULTIPROC_DIR is not in the process environment (only in .env?): prometheus-client reads "
+                "it there, so /metrics shows this process alone"
+            )
         if self.digest is not None:
             self._digest_task = asyncio.get_running_loop().create_task(self.digest.run(), name="digest")
         if self.follow is not None:
@@ -96,6 +103,7 @@ class Bot:
         await self.audit.flush(shutdown.FLUSH_SECONDS)
         await self.http.aclose()
         await self.engine.dispose()
+        metrics.process_ended(self.metrics_dir)
         session = self.app.client.session
         if session is not None:
             await session.close()
@@ -207,4 +215,6 @@ def build(
         shutdown_grace=settings.shutdown_grace,
         digest=digest,
         follow=follow,
+        metrics_dir=settings.prometheus_multiproc_dir,
+        metrics_token=settings.metrics_token.get_secret_value().encode() if settings.metrics_token else b"",
     )

@@ -102,7 +102,7 @@ class InProcessBot:
         # Configuration problems raise ConfigError here, before anything is started.
         config = settings.load("serve", env, demo=demo)  # demo: `serve --demo` (Trigger.dev simulated in-process)
         self._log_file: IO[str] = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in stop)
-        self._restore_logging = self._configure_logging(config.log_level)
+        self._restore_logging = self._configure_logging(config.log_level, config.log_format)
         try:
             self._start(config)
         except BaseException:
@@ -178,7 +178,7 @@ class InProcessBot:
 
     # logging ---------------------------------------------------------------------------------------------
 
-    def _configure_logging(self, level: str) -> Callable[[], None]:
+    def _configure_logging(self, level: str, fmt: logs.LogFormat = "text") -> Callable[[], None]:
         """logs.configure as the process does, with its one handler writing to log_path instead of stderr.
 
         Handlers already on the root logger (pytest's capture) are kept; on restore the bot's handler is
@@ -187,7 +187,7 @@ class InProcessBot:
         root = logging.getLogger()
         kept = list(root.handlers)
         levels = {name: logging.getLogger(name).level for name in _CONFIGURED_LOGGERS}
-        logs.configure(level)
+        logs.configure(level, fmt)
         [handler] = root.handlers
         assert isinstance(handler, logging.StreamHandler)
         handler.setStream(self._log_file)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from bot.storage import db
 from bot.storage.audit import AuditLog
@@ -50,6 +50,21 @@ async def test_a_version_2_database_is_upgraded_and_keeps_its_rows(url: str) -> 
         assert await db.migrate(engine) == db.LATEST  # again: nothing to do, nothing broken
         [record] = await AuditLog(engine).for_run("run_a")
         assert (record.user_id, record.user_team_id, record.enterprise_id) == ("U1", None, None)
+        assert record.request_id is None  # rows from before migration 8 have no request id
+    finally:
+        await engine.dispose()
+
+
+async def test_migration_8_adds_the_request_id_once_even_when_the_column_is_there(url: str) -> None:
+    engine = db.create_engine(url)
+    try:
+        assert await db.migrate(engine) == db.LATEST
+        async with engine.begin() as conn:  # as if a later step were to run again over an upgraded table
+            await conn.execute(text("UPDATE schema_version SET version = 5"))
+        assert await db.migrate(engine) == db.LATEST
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(lambda sync: [c["name"] for c in inspect(sync).get_columns("audit_events")])
+        assert columns.count("request_id") == 1
     finally:
         await engine.dispose()
 

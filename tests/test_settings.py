@@ -168,3 +168,24 @@ def test_hyphenated_names_become_variable_friendly_and_kinds_are_always_known(mo
     config = settings.load("serve")
     assert [item.env.name for item in config.environments()] == ["staging", "billing_prod"]
     assert config.policy().rule_for("billing_prod", "prod").users == frozenset({"U1"})
+
+
+# --- Operations: LOG_FORMAT, PROMETHEUS_MULTIPROC_DIR, METRICS_TOKEN ---
+
+
+def test_operations_settings_default_to_text_logs_and_open_single_process_metrics() -> None:
+    config = settings.load("serve", REQUIRED)
+    assert (config.log_format, config.prometheus_multiproc_dir, config.metrics_token) == ("text", None, None)
+
+
+def test_operations_settings_are_read_and_checked(tmp_path: Path) -> None:
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    config = settings.load(
+        "serve", {**REQUIRED, "LOG_FORMAT": "json", "PROMETHEUS_MULTIPROC_DIR": str(shared), "METRICS_TOKEN": "t0k"}
+    )
+    assert (config.log_format, config.prometheus_multiproc_dir) == ("json", str(shared))
+    assert config.metrics_token is not None and "t0k" not in repr(config)
+    with pytest.raises(settings.ConfigError) as caught:
+        settings.load("serve", {**REQUIRED, "LOG_FORMAT": "xml", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "none")})
+    assert "LOG_FORMAT" in str(caught.value) and "PROMETHEUS_MULTIPROC_DIR" in str(caught.value)

@@ -38,6 +38,7 @@ class AuditRecord:
     error: str | None = None
     user_team_id: str | None = None
     enterprise_id: str | None = None
+    request_id: str | None = None  # the Slack request (or scheduled job) it came from, as on its log lines
 
     def as_json(self) -> str:
         data = asdict(self)

@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import bulk, buttons, command, home, modal, respond, shortcut, unfurl
+from bot.slack.api_errors import ErrorCounter
 from bot.slack.bot_identity import BotIdentity
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import unexpected_text
@@ -23,12 +24,14 @@ log = logging.getLogger(__name__)
 
 
 def web_client(token: str, base_url: str) -> AsyncWebClient:
-    """The bot's Slack Web API client; retries connection errors and 429s (honouring Retry-After)."""
+    """The bot's Slack Web API client; retries connection errors and 429s (honouring Retry-After), and counts
+    every error (bot/slack/api_errors.py)."""
     return AsyncWebClient(
         token=token,
         base_url=base_url,
         timeout=10,
         retry_handlers=[
+            ErrorCounter(),
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=2),
         ],

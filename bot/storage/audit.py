@@ -7,6 +7,7 @@ database stays unavailable the full record is written to the log as one structur
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, replace
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import metrics
 from bot.domain.audit import AuditRecord, Outcome
 from bot.storage.db import audit_events
 
@@ -52,6 +54,7 @@ def _from_row(row: Any) -> AuditRecord:
         error=data["error"],
         user_team_id=data.get("user_team_id"),
         enterprise_id=data.get("enterprise_id"),
+        request_id=data.get("request_id"),
     )
 
 
@@ -85,8 +88,10 @@ class AuditLog:
         """Store `entry` without making the caller wait. Records that arrive while a write is in progress are
         stored together in the next one (one transaction), so a burst costs a few writes, not one per record."""
         self._queue.append(replace(entry, input=entry.input[:2000], error=(entry.error or None) and entry.error[:2000]))
+        metrics.audit_pending(1)
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
+            # In a context of its own: the writer serves every request, so its lines carry none's request id.
+            self._writer = asyncio.get_running_loop().create_task(self._drain(), context=contextvars.Context())
 
     async def flush(self, timeout: float | None = None) -> None:
         """Wait for every write in flight (at shutdown, and in tests). Whatever is still unwritten when `timeout`
@@ -99,8 +104,11 @@ class AuditLog:
             if not pending:
                 continue  # the writer may have started listeners meanwhile: wait for those too
             if self._writer in pending:
-                for entry in (*self._writing, *self._queue):
+                abandoned = (*self._writing, *self._queue)
+                for entry in abandoned:
                     log.error("audit_fallback %s", entry.as_json())
+                metrics.audit_pending(-len(abandoned))
+                metrics.audit_failed(len(abandoned))
                 self._writing, self._queue = [], []
             for task in pending:
                 task.cancel()
@@ -114,15 +122,21 @@ class AuditLog:
             if outcome == "rejected" and len(batch) > 1:  # one bad record must not take the others with it
                 for entry in batch:
                     if await self._write([entry]) != "stored":
-                        log.error("audit_fallback %s", entry.as_json())
+                        self._fall_back(entry)
             elif outcome != "stored":
                 for entry in batch:
-                    log.error("audit_fallback %s", entry.as_json())
+                    self._fall_back(entry)
             self._writing = []
+            metrics.audit_pending(-len(batch))
             if self.listeners:
-                task = asyncio.get_running_loop().create_task(self._notify(batch))
+                task = asyncio.get_running_loop().create_task(self._notify(batch), context=contextvars.Context())
                 self._notifying.add(task)
                 task.add_done_callback(self._notifying.discard)
+
+    @staticmethod
+    def _fall_back(entry: AuditRecord) -> None:
+        log.error("audit_fallback %s", entry.as_json())
+        metrics.audit_failed()
 
     async def _notify(self, batch: Sequence[AuditRecord]) -> None:
         for entry in batch:

@@ -50,6 +50,7 @@ audit_events = Table(
     Column("error", Text),
     Column("user_team_id", String(32)),  # the user's own workspace, when it is not the one acted for
     Column("enterprise_id", String(32)),
+    Column("request_id", String(64)),  # the request id on the log lines of the same attempt (bot/request_id.py)
     Index("ix_audit_events_user_at", "user_id", "at"),
     Index("ix_audit_events_run_at", "run_id", "at"),
 )
@@ -187,7 +188,16 @@ async def _v7(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync: follow_ups.create(sync, checkfirst=True))
 
 
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6), (7, _v7)]
+async def _v8(conn: AsyncConnection) -> None:
+    """The request id of each attempt, so an audit row leads to its log lines."""
+    existing = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("audit_events")})
+    if "request_id" not in existing:
+        await conn.execute(text("ALTER TABLE audit_events ADD COLUMN request_id VARCHAR(64)"))
+
+
+MIGRATIONS: list[tuple[int, Migration]] = [
+    (1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6), (7, _v7), (8, _v8),
+]  # fmt: skip
 LATEST = MIGRATIONS[-1][0]
 SQLITE_MIGRATE_ATTEMPTS = 5
 _LOCK_ID = 0x5245_5343  # pg_advisory_xact_lock key: one migrator at a time across processes

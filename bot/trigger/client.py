@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from bot import __version__
+from bot import __version__, metrics
 from bot.domain.runs import Run
 from bot.trigger.errors import (
     RateLimited,
@@ -134,13 +134,13 @@ class TriggerClient:
 
     async def retrieve_run(self, run_id: str, deadline: Deadline) -> Run:
         """GET /api/v3/runs/{id}."""
-        data = await self._request("GET", f"/api/v3/runs/{quote(run_id, safe='')}", None, deadline)
+        data = await self._request("GET", f"/api/v3/runs/{quote(run_id, safe='')}", None, deadline, "retrieve")
         return _parse_run(data)
 
     async def reschedule_run(self, run_id: str, delay: str, deadline: Deadline) -> Run:
         """POST /api/v1/runs/{id}/reschedule with `{"delay": delay}`; the run as it is afterwards."""
         path = f"/api/v1/runs/{quote(run_id, safe='')}/reschedule"
-        data = await self._request("POST", path, {"delay": delay}, deadline)
+        data = await self._request("POST", path, {"delay": delay}, deadline, "reschedule")
         try:
             return _parse_run(data)
         except TriggerUnavailable as exc:  # a 2xx we cannot read: it was most likely applied
@@ -175,7 +175,7 @@ class TriggerClient:
         after: str | None = None
         for _ in range(max_pages):
             query = dict(params) if after is None else {**params, "page[after]": after}
-            data = await self._request("GET", f"/api/v1/runs?{urlencode(query)}", None, deadline)
+            data = await self._request("GET", f"/api/v1/runs?{urlencode(query)}", None, deadline, "list")
             items, after = _parse_page(data)
             runs.extend(items)
             if after is None:
@@ -191,7 +191,16 @@ class TriggerClient:
             "Accept": "application/json",
         }
 
-    async def _request(self, method: str, path: str, body: Any, deadline: Deadline) -> Any:
+    async def _request(self, method: str, path: str, body: Any, deadline: Deadline, endpoint: str) -> Any:
+        """One request with its retries; `endpoint` (retrieve, reschedule, list) labels its metrics. Its log lines
+        carry the request id of the work at hand (bot/logs.py), which is not sent to Trigger.dev."""
+        try:
+            return await self._attempts(method, path, body, deadline, endpoint)
+        except TriggerError as exc:
+            metrics.trigger_error(endpoint, type(exc).__name__)
+            raise
+
+    async def _attempts(self, method: str, path: str, body: Any, deadline: Deadline, endpoint: str) -> Any:
         headers = self._headers(str(uuid.uuid4()))
         changes = method != "GET"
         maybe_applied = False  # whether any attempt of this change may have reached the server
@@ -203,9 +212,11 @@ class TriggerClient:
             if timeout <= 0:
                 error: TriggerError = TriggerUnavailable("deadline passed before the request could be sent")
                 raise self._final(error, maybe_applied, method, path)
+            started = time.perf_counter()
             try:
                 response = await self.http.request(method, path, json=body, headers=headers, timeout=timeout)
             except httpx.HTTPError as exc:
+                metrics.trigger_attempt(endpoint, None, time.perf_counter() - started)
                 log.warning("trigger.dev %s %s attempt %d: %s", method, path, attempt, type(exc).__name__)
                 maybe_applied = maybe_applied or (changes and may_have_applied(exc))
                 error = TriggerUnavailable(f"network error: {type(exc).__name__}")
@@ -213,6 +224,7 @@ class TriggerClient:
                 wait: float | None = self._backoff_wait(attempt)
             else:
                 status = response.status_code
+                metrics.trigger_attempt(endpoint, status, time.perf_counter() - started)
                 self.rate.update(response.headers)
                 log.log(_level(status), "trigger.dev %s %s attempt %d → %d", method, path, attempt, status)
                 if response.is_success:
@@ -227,6 +239,7 @@ class TriggerClient:
                 wait, not_found_retried = self._wait_for(response, error, attempt, not_found_retried)
             if wait is None or attempt >= self.policy.max_attempts or wait >= deadline.remaining():
                 raise self._final(error, maybe_applied, method, path)
+            metrics.trigger_retry(endpoint, type(error).__name__)
             await self.sleep(wait)
 
     @staticmethod

@@ -1,0 +1,86 @@
+"""bot/logs.py: both formats stamp the request id and mask every secret, wherever in a record it hides."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from bot import logs, request_id
+
+SLACK_TOKEN = "xoxb-1111-2222-abcdefabcdef"
+TRIGGER_KEY = "tr_prod_abcdefabcdefabcdef0001"
+DB_PASSWORD = "s3cr3t-pw"
+
+
+@pytest.fixture
+def logged() -> Iterator[tuple[logging.Logger, io.StringIO, list[logging.Handler]]]:
+    """A logger whose lines go to a StringIO through the handler `logs.handler` builds (one per format)."""
+    out = io.StringIO()
+    logger = logging.getLogger("tests.logs")
+    logger.propagate, logger.level = False, logging.DEBUG
+    handlers: list[logging.Handler] = []
+    yield logger, out, handlers
+    for handler in handlers:
+        logger.removeHandler(handler)
+    logger.propagate = True
+
+
+def emit_everything(logger: logging.Logger) -> None:
+    """A secret in the arguments, in a structured extra, in a nested extra and in a traceback."""
+    with request_id.bound("req0000000000001"):
+        logger.info(
+            "called with %s", SLACK_TOKEN, extra={"key": TRIGGER_KEY, "nested": {"auth": f"Bearer {TRIGGER_KEY}"}}
+        )
+        try:
+            raise RuntimeError(f"could not connect to postgresql://bot:{DB_PASSWORD}@db:5432/bot")
+        except RuntimeError:
+            logger.exception("database trouble")
+    logger.warning("outside any request")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_no_secret_reaches_either_format(
+    logged: tuple[logging.Logger, io.StringIO, list[logging.Handler]], fmt: logs.LogFormat
+) -> None:
+    logger, out, handlers = logged
+    handler = logs.handler(fmt)
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(out)
+    handlers.append(handler)
+    logger.addHandler(handler)
+    emit_everything(logger)
+    text = out.getvalue()
+    for secret in (SLACK_TOKEN, TRIGGER_KEY, DB_PASSWORD):
+        assert secret not in text
+    assert f"postgresql://bot:{logs.REDACTED}@db" in text
+    if fmt == "json":
+        first, second, third = (json.loads(line) for line in text.splitlines())
+        assert first["request_id"] == second["request_id"] == "req0000000000001" and third["request_id"] is None
+        assert first["key"] == logs.REDACTED and first["nested"] == {"auth": logs.REDACTED}
+        assert "RuntimeError" in second["exception"] and second["level"] == "ERROR"
+        assert (third["logger"], third["message"]) == ("tests.logs", "outside any request")
+    else:
+        lines = text.splitlines()
+        assert "tests.logs [req0000000000001]: called with [redacted]" in lines[0]
+        assert lines[-1].endswith("WARNING tests.logs: outside any request")
+
+
+def test_configure_installs_one_handler_of_the_chosen_format() -> None:
+    root = logging.getLogger()
+    saved, level = list(root.handlers), root.level
+    try:
+        logs.configure("INFO", "json")
+        [handler] = root.handlers
+        assert isinstance(handler.formatter, logs.JsonFormatter)
+        assert any(isinstance(f, logs.RedactingFilter) for f in handler.filters)
+        logs.configure("INFO")
+        [handler] = root.handlers
+        assert isinstance(handler.formatter, logs.RedactingFormatter)
+        assert any(isinstance(f, logs.RedactingFilter) for f in handler.filters)
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)
