@@ -130,7 +130,11 @@ class BulkMover:
                 moved = await rescheduler.move(actor, located, when, rescheduler.deadline(), record_rate_limited=last)
             except AccessRefused as exc:
                 title = located.env.title if located else ""
-                return BulkItem(run_id, BulkOutcome.REFUSED, title or exc.env.title)
+                rule = exc.rule
+                why = messages.bulk_refused_detail(
+                    len(rule.users), len(rule.groups), len(rule.channels), exc.lookup_failed
+                )
+                return BulkItem(run_id, BulkOutcome.REFUSED, title or exc.env.title, why)
             except NotDelayed as exc:
                 return BulkItem(run_id, BulkOutcome.NOT_DELAYED, exc.env.title, exc.run.status_label)
             except RateLimited as exc:

@@ -263,6 +263,20 @@ def bulk_skipped(run_id: str, url: str, reason: str, env_title_escaped: str, det
     return f"• <{url}|{run_id}>{where}: {reason}{more}"
 
 
+def bulk_refused_detail(users: int, groups: int, channels: int, lookup_failed: bool) -> str:
+    """Why a run of a set was refused, without naming (and so notifying) anyone: what the access rule allows."""
+    if lookup_failed:
+        return "its access rule names user groups that could not be read just now; try again in a moment"
+    who = [part for part in (_count(users, "person", "people"), _count(groups, "user group", "user groups")) if part]
+    allowed = " and ".join(who) if who else "everyone"
+    where = f", from {_count(channels, 'channel', 'channels')} only" if channels else ""
+    return f"its access rule allows {allowed}{where}; /reschedule on that run alone says who"
+
+
+def _count(count: int, one: str, many: str) -> str:
+    return "" if not count else f"{count} {one if count == 1 else many}"
+
+
 def bulk_more(count: int) -> str:
     return f"…and {count} more skipped (see `{COMMAND} history`)."
 

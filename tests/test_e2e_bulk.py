@@ -76,7 +76,8 @@ def test_a_set_across_two_environments_gets_one_outcome_per_run(
     assert "*1 moved*, *3 skipped*" in body
     assert f"|{executing['id']}> in Prod: not delayed (EXECUTING)" in body
     assert f"|{MISSING}>: not found" in body
-    assert f"|{refused['id']}> in Staging: refused\n" in body + "\n"
+    why = "its access rule allows 1 person; /reschedule on that run alone says who"
+    assert f"|{refused['id']}> in Staging: refused ({why})" in body and "U999" not in body  # nobody is notified
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
     assert delayed_until(fake_trigger, moved["id"]) > datetime.now(UTC) + timedelta(hours=2, minutes=50)
     assert delayed_until(fake_trigger, refused["id"], STAGING_ENV) == before

@@ -28,3 +28,12 @@ def test_no_sentence_writes_a_placeholder_slack_would_read_as_a_link() -> None:
 
 def test_the_usage_shows_its_placeholders_escaped() -> None:
     assert "&lt;run&gt; &lt;when&gt;" in bot.messages.USAGE
+
+
+def test_a_refused_run_in_a_set_says_what_the_rule_allows_without_naming_anyone() -> None:
+    assert bot.messages.bulk_refused_detail(2, 1, 1, False) == (
+        "its access rule allows 2 people and 1 user group, from 1 channel only; /reschedule on that run alone says who"
+    )
+    channels_only = bot.messages.bulk_refused_detail(0, 0, 3, False)
+    assert channels_only.startswith("its access rule allows everyone, from 3 channels")
+    assert "could not be read" in bot.messages.bulk_refused_detail(0, 2, 0, True)
