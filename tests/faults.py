@@ -46,4 +46,4 @@ def only_response(fake_slack: FakeSlack, url: str) -> dict[str, Any]:
 
 def said(body: dict[str, Any]) -> str:
     """Everything a message says: its text and its blocks."""
-    return body.get("text", "") + json.dumps(body.get("blocks", []))
+    return str(body.get("text", "")) + json.dumps(body.get("blocks", []))

@@ -90,7 +90,11 @@ def spread_over_both(
     def audit() -> list[tuple[Any, ...]]:
         return query(postgres, "SELECT run_id, outcome FROM audit_events ORDER BY id")
 
-    rows = fake_slack.wait_for(lambda: (found := audit()) and len(found) >= 3 and found)
+    def three() -> list[tuple[Any, ...]] | None:
+        found = audit()
+        return found if len(found) >= 3 else None
+
+    rows = fake_slack.wait_for(three)
     assert sorted(rows) == sorted([(first["id"], "rescheduled")] * 2 + [(second["id"], "rescheduled")])
     for sender in (one, two):
         mine = json.dumps(summary_via_command(sender, fake_slack, "history")["blocks"])

@@ -91,6 +91,19 @@ def test_a_rate_limited_ephemeral_fallback_is_sent_after_retry_after(
     assert audit_of(tmp_path / "bot.sqlite3", MISSING) == [("not_found", "run " + MISSING + " not found")]
 
 
+def test_a_rate_limit_outlasting_the_retries_falls_through_to_the_next_route(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    """slack_sdk retries a 429 twice; a third refuses the ephemeral for good, and the DM carries the answer."""
+    fake_slack.rate_limit("chat.postEphemeral", times=3, retry_after=0)
+    with served(fake_slack, fake_trigger, tmp_path) as bot:
+        sender(bot).command(f"{MISSING} 2h", response_url=fake_slack.url + "/response/expired")
+        [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("D" + USER))
+    assert dm["text"] == messages.run_not_found(MISSING, "*Prod*")
+    assert len(fake_slack.api_calls("chat.postEphemeral")) == 3 and fake_slack.ephemerals == []
+    assert audit_of(tmp_path / "bot.sqlite3", MISSING) == [("not_found", "run " + MISSING + " not found")]
+
+
 @pytest.mark.parametrize("method", ["views.open", "views.update"])
 def test_a_rate_limited_modal_opens_after_retry_after(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, method: str
