@@ -144,6 +144,26 @@ def test_postgresql_read_only_for_a_while_moves_go_on_and_the_audit_row_is_writt
     assert "audit_fallback" not in log and "Traceback" not in log
 
 
+def test_postgresql_unwritable_at_start_is_migrated_when_it_is_back_and_the_audit_row_lands_once(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, writable_again: str
+) -> None:
+    """A new, empty database that cannot be written when the bot starts: the schema is created once it can be,
+    without a restart, and the attempt made meanwhile reaches the table rather than only the log."""
+    url = writable_again
+    run = fake_trigger.add_run(PROD_ENV)
+    read_only(url, True)
+    with served(fake_slack, fake_trigger, tmp_path, DATABASE_URL=url) as bot:
+        summary = only_response(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
+        fake_slack.wait_for(lambda: "audit write attempt 1 failed" in bot.log_text() or None)
+        read_only(url, False)
+        fake_slack.wait_for(lambda: "database schema at version" in bot.log_text() or None)
+        fake_slack.wait_for(lambda: asyncio.run(_rows(url, run["id"])), timeout=15)
+        log = bot.log_text()
+    assert summary["response_type"] == "in_channel"
+    assert asyncio.run(_rows(url, run["id"])) == [("rescheduled", None)]
+    assert "database unavailable at start" in log and "audit_fallback" not in log
+
+
 def test_postgresql_read_only_with_its_connections_cut_still_answers_history(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, writable_again: str
 ) -> None:
