@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,6 +41,10 @@ from bot.trigger.client import TriggerClient, new_http_client
 
 log = logging.getLogger(__name__)
 
+# When the database cannot be migrated at start, the migration is tried again this many seconds apart (then every
+# last one): soon enough that audit records retried meanwhile (bot/storage/audit.py) find their table.
+MIGRATE_RETRY_WAITS = (1.0, 1.0, 2.0, 5.0, 10.0, 30.0)
+
 
 @dataclass(slots=True)
 class Bot:
@@ -58,10 +63,12 @@ class Bot:
     _digest_task: asyncio.Task[None] | None = None
     follow: Follow | None = None  # the loop updating summary cards that follow their run (bot/follow.py)
     _follow_task: asyncio.Task[None] | None = None
+    _migrate_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the Slack connection pool and create or upgrade the schema. A database that is down does not
-        stop the bot: moves still work, and the audit falls back to structured log lines until it is back."""
+        stop the bot: moves still work, the audit falls back to structured log lines until it is back, and the
+        schema is created or upgraded as soon as it answers (a new database gets its tables without a restart)."""
         # One aiohttp session for every Web API call (without it slack_sdk opens a connection per call).
         self.app.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         try:
@@ -69,6 +76,7 @@ class Bot:
             log.info("database schema at version %d", version)
         except Exception as exc:
             log.error("database unavailable at start (%s); audit records go to the log until it answers", exc)
+            self._migrate_task = asyncio.get_running_loop().create_task(self._migrate_when_back(), name="migrate")
         if self.metrics_dir and not metrics.multiprocess_active():
             log.warning(
                 "PROMETHEUS_MULTIPROC_DIR is not in the process environment (only in .env?): prometheus-client reads "
@@ -79,11 +87,27 @@ class Bot:
         if self.follow is not None:
             self._follow_task = asyncio.get_running_loop().create_task(self.follow.run(), name="follow")
 
+    async def _migrate_when_back(self) -> None:
+        """Try the migration again, MIGRATE_RETRY_WAITS apart (then every last one), until the database takes it."""
+        for attempt in itertools.count():
+            await asyncio.sleep(MIGRATE_RETRY_WAITS[min(attempt, len(MIGRATE_RETRY_WAITS) - 1)])
+            try:
+                version = await db.migrate(self.engine)
+            except Exception as exc:
+                log.warning("database still unavailable for the schema: %s", type(exc).__name__)
+                continue
+            log.info("database schema at version %d (the database is back)", version)
+            return
+
     async def aclose(self) -> None:
         """Finish what was acknowledged, account for what could not be finished, write the audit trail, close.
 
         Bounded by SHUTDOWN_GRACE (see bot.shutdown): TRIGGER_DEADLINE is checked at start to fit in the drain.
         """
+        if self._migrate_task is not None:
+            self._migrate_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._migrate_task
         if self._digest_task is not None:  # a digest being posted is abandoned: its slot stays claimed, not posted
             self._digest_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -243,6 +243,28 @@ def test_hold_blocks_only_matching_requests(fake_trigger: FakeTrigger, api: http
     assert results[0].status_code == 200
 
 
+def test_drop_after_applies_the_move_then_answers_nothing(fake_trigger: FakeTrigger, api: httpx.Client) -> None:
+    run_id = fake_trigger.add_run(PROD_ENV)["id"]
+    fake_trigger.drop_after("POST", r"/reschedule$")
+    with pytest.raises(httpx.TransportError):
+        reschedule(api, run_id, {"delay": "2030-01-01T00:00:00Z"})
+    assert fake_trigger.get_run(run_id)["delayedUntil"] == datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_a_revoked_key_is_refused_and_an_outage_refuses_connections_until_it_ends(
+    fake_trigger: FakeTrigger, api: httpx.Client
+) -> None:
+    run_id = fake_trigger.add_run(PROD_ENV)["id"]
+    url = fake_trigger.url
+    fake_trigger.refuse_connections()
+    with pytest.raises(httpx.ConnectError):
+        api.get(f"/api/v3/runs/{run_id}")
+    fake_trigger.accept_connections()
+    assert fake_trigger.url == url and api.get(f"/api/v3/runs/{run_id}").status_code == 200
+    fake_trigger.revoke_key(PROD_KEY)
+    assert api.get(f"/api/v3/runs/{run_id}").status_code == 401
+
+
 def test_wait_for_reports_what_was_received(fake_trigger: FakeTrigger, api: httpx.Client) -> None:
     api.get("/api/v3/runs/run_nothinghere00000000000000")
     with pytest.raises(AssertionError, match="GET /api/v3/runs/run_nothinghere"):
@@ -327,6 +349,13 @@ def test_response_url_records_posts(fake_slack: FakeSlack) -> None:
     assert fake_slack.responses(url) == [{"text": "done", "replace_original": True}]
     assert httpx.post(fake_slack.url + "/response/unknown", json={"text": "x"}).status_code == 404
     assert fake_slack.wait_for(lambda: fake_slack.responses(url))[0]["text"] == "done"
+
+
+def test_a_spent_response_url_is_refused_used_url(fake_slack: FakeSlack) -> None:
+    url = fake_slack.new_response_url()
+    fake_slack.spend_response_url(url)
+    response = httpx.post(url, json={"text": "late"})
+    assert (response.status_code, response.text) == (404, "used_url") and fake_slack.responses(url) == []
 
 
 def test_signature_matches_slack_sdk_verifier() -> None:

@@ -99,13 +99,14 @@ class FakeServer:
         self._thread: threading.Thread | None = None
         self._in_flight = 0
         self.max_in_flight = 0  # the most requests being handled at once so far (held ones included)
+        self._port = 0  # 0: any free port; kept while the server refuses connections, to come back on it
 
     # lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> Self:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), _make_handler(self))
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
@@ -138,9 +139,24 @@ class FakeServer:
     @property
     def url(self) -> str:
         if self._server is None:
+            if self._port:
+                return f"http://127.0.0.1:{self._port}"  # refusing connections, coming back on this port
             raise RuntimeError(f"{type(self).__name__} is not started")
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    # outages ---------------------------------------------------------------------------------------------
+
+    def refuse_connections(self) -> None:
+        """Stop listening: every new connection is refused (ECONNREFUSED), as from a host that is down, until
+        `accept_connections()` listens again on the same port. What was recorded and configured is kept."""
+        if self._server is not None:
+            self._port = int(self._server.server_address[1])
+            self.stop()
+
+    def accept_connections(self) -> None:
+        """Listen again on the port `refuse_connections()` closed."""
+        self.start()
 
     # recording -------------------------------------------------------------------------------------------
 

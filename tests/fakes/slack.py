@@ -55,6 +55,7 @@ class FakeSlack(FakeServer):
         self._response_urls: dict[str, list[Any]] = {}
         self._forbidden: dict[str, str] = {}
         self._expired: set[str] = set()
+        self._spent: set[str] = set()  # response_url keys used up
         self._users: dict[str, dict[str, Any]] = {}
         self._usergroups: dict[str, list[str]] = {}
         self._usergroup_handles: dict[str, str] = {}
@@ -136,6 +137,12 @@ class FakeSlack(FakeServer):
         with self._lock:
             self._failures.append(Rule("*", f"^/api/{method}$", times, error))
 
+    def spend_response_url(self, url: str) -> None:
+        """The response_url is used up (Slack takes a handful of posts per response_url, for 30 minutes): from now
+        on a post to it is answered 404 `used_url`, and not recorded."""
+        with self._lock:
+            self._spent.add(url.rstrip("/").rsplit("/", 1)[-1])
+
     def new_response_url(self) -> str:
         key = uuid.uuid4().hex
         with self._lock:
@@ -202,6 +209,8 @@ class FakeSlack(FakeServer):
     def _response_url(self, request: RecordedRequest) -> Reply:
         key = request.path.removeprefix("/response/")
         with self._lock:
+            if key in self._spent:
+                return text_reply(404, "used_url")
             if key not in self._response_urls:
                 return text_reply(404, "not_found")
             if request.method != "POST" or not isinstance(request.json, dict):

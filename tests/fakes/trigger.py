@@ -11,7 +11,10 @@ Statuses are stored with their v4 names and rendered as legacy names unless the 
 
 Faults: `fail_next` (a canned answer instead of handling), `rate_limit`, and from FakeServer `drop_next` (no answer)
 and `hold` (the request waits *before* it is handled, so nothing is applied until released); `answer_late` is
-the opposite of `hold`: the request is handled at once (a reschedule is applied) and only its answer waits.
+the opposite of `hold`: the request is handled at once (a reschedule is applied) and only its answer waits;
+`drop_after` handles the request (applies it) and then closes the connection without answering; `revoke_key`
+makes a key unknown from then on (401, as for a key revoked in the dashboard); FakeServer's `refuse_connections`
+/ `accept_connections` take the whole API down and back.
 """
 
 from __future__ import annotations
@@ -179,12 +182,17 @@ class FakeTrigger(FakeServer):
         self._rate_limited = 0
         self._rate_limit_reset_in = 1.0
         self._late: list[Rule] = []  # payload: the threading.Event that releases the answer
+        self._lost: list[Rule] = []  # handled, then the connection closes without an answer
         self._data_lock = threading.Lock()
 
     # setup -----------------------------------------------------------------------------------------------
 
     def add_key(self, key: str, env_id: str) -> None:
         self._keys[key] = env_id
+
+    def revoke_key(self, key: str) -> None:
+        """From now on the key is unknown: every request with it gets the route's 401."""
+        self._keys.pop(key, None)
 
     def add_run(
         self,
@@ -288,6 +296,12 @@ class FakeTrigger(FakeServer):
             self._late.append(Rule(method, path_regex, times, event))
         return event
 
+    def drop_after(self, method: str, path_regex: str, times: int = 1) -> None:
+        """The next `times` matching requests are handled (a reschedule is applied), then their connection is
+        closed without an answer: a connection reset after the server read and acted on the request."""
+        with self._lock:
+            self._lost.append(Rule(method, path_regex, times))
+
     def stop(self) -> None:
         with self._lock:
             for rule in self._late:
@@ -301,6 +315,8 @@ class FakeTrigger(FakeServer):
         late = self.take(self._late, request)
         if late is not None:
             late.payload.wait()
+        if self.take(self._lost, request) is not None:
+            return None
         return reply
 
     def _answer(self, request: RecordedRequest) -> Reply:

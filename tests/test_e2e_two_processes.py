@@ -1,0 +1,121 @@
+"""Two `serve` processes on different ports sharing one PostgreSQL, as a deployment runs several web processes
+behind one request URL: started together they migrate once, requests spread over both make one audit trail and one
+history, and a copy of a request is acted on by only one of them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from bot.storage import db
+from tests import dbs
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, SlackSender, bot_env, fresh_trigger_id
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+from tests.faults import RESCHEDULE, only_response
+from tests.test_e2e_buttons import click, summary_via_command
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def postgres() -> str:
+    url = dbs.postgres_url()
+    asyncio.run(dbs.reset(url))  # an empty database: both processes find it unmigrated
+    return url
+
+
+@pytest.fixture
+def pair(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, postgres: str
+) -> Iterator[tuple[BotProcess, BotProcess]]:
+    """Two processes started at the same moment on one PostgreSQL."""
+    env = bot_env(fake_slack, fake_trigger, tmp_path, DATABASE_URL=postgres)
+    with ThreadPoolExecutor(2) as pool:
+        started = list(pool.map(lambda name: BotProcess(env, log_path=tmp_path / f"{name}.log"), ["one", "two"]))
+    try:
+        yield started[0], started[1]
+    finally:
+        for process in started:
+            process.stop()
+
+
+async def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = db.create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return [tuple(row) for row in await conn.execute(text(sql))]
+    finally:
+        await engine.dispose()
+
+
+def query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    return asyncio.run(_query(url, sql))
+
+
+def test_two_processes_on_one_postgresql_migrate_once_keep_one_trail_and_act_on_a_copy_once(
+    pair: tuple[BotProcess, BotProcess], fake_slack: FakeSlack, fake_trigger: FakeTrigger, postgres: str
+) -> None:
+    """One pair of processes (starting them costs most of the time) for the three promises in turn."""
+    migrated_together(pair, postgres)
+    spread_over_both(pair, fake_slack, fake_trigger, postgres)
+    copy_sent_to_both(pair, fake_slack, fake_trigger, postgres)
+
+
+def migrated_together(pair: tuple[BotProcess, BotProcess], postgres: str) -> None:
+    one, two = pair
+    applied = re.findall(r"applying database migration (\d+)", one.log_text() + two.log_text())
+    assert sorted(int(n) for n in applied) == list(range(1, db.LATEST + 1))  # each step once, by one of them
+    assert query(postgres, "SELECT version FROM schema_version") == [(db.LATEST,)]
+
+
+def spread_over_both(
+    pair: tuple[BotProcess, BotProcess], fake_slack: FakeSlack, fake_trigger: FakeTrigger, postgres: str
+) -> None:
+    one, two = (SlackSender(process.events_url, SIGNING_SECRET) for process in pair)
+    first, second = fake_trigger.add_run(PROD_ENV), fake_trigger.add_run(PROD_ENV)
+    summary = summary_via_command(one, fake_slack, f"{first['id']} 2h")
+    summary_via_command(two, fake_slack, f"{second['id']} 3h")
+    status, url = click(two, fake_slack, summary, "rb1:push_1h")  # the button lands on the other process
+    assert status == 200 and only_response(fake_slack, url)["replace_original"] is True
+
+    def audit() -> list[tuple[Any, ...]]:
+        return query(postgres, "SELECT run_id, outcome FROM audit_events ORDER BY id")
+
+    def three() -> list[tuple[Any, ...]] | None:
+        found = audit()
+        return found if len(found) >= 3 else None
+
+    rows = fake_slack.wait_for(three)
+    assert sorted(rows) == sorted([(first["id"], "rescheduled")] * 2 + [(second["id"], "rescheduled")])
+    for sender in (one, two):
+        mine = json.dumps(summary_via_command(sender, fake_slack, "history")["blocks"])
+        assert first["id"] in mine and second["id"] in mine
+        on_run = json.dumps(summary_via_command(sender, fake_slack, f"history {first['id']}")["blocks"])
+        assert first["id"] in on_run and second["id"] not in on_run
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 3
+    assert audit() == rows  # reading history recorded nothing
+
+
+def copy_sent_to_both(
+    pair: tuple[BotProcess, BotProcess], fake_slack: FakeSlack, fake_trigger: FakeTrigger, postgres: str
+) -> None:
+    first, second = pair
+    run = fake_trigger.add_run(PROD_ENV)
+    posts = len(fake_trigger.calls("POST", RESCHEDULE))
+    trigger_id = fresh_trigger_id()
+    url = fake_slack.new_response_url()
+    SlackSender(first.events_url, SIGNING_SECRET).command(f"{run['id']} 2h", response_url=url, trigger_id=trigger_id)
+    only_response(fake_slack, url)
+    SlackSender(second.events_url, SIGNING_SECRET).command(f"{run['id']} 2h", response_url=url, trigger_id=trigger_id)
+    fake_slack.wait_for(lambda: "ignored a replayed command" in second.log_text())
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == posts + 1 and len(fake_slack.responses(url)) == 1
+    assert query(postgres, f"SELECT outcome FROM audit_events WHERE run_id = '{run['id']}'") == [("rescheduled",)]

@@ -1,0 +1,195 @@
+"""The database misbehaving under the real bot (served in-process): locked, read-only, or gone for a while, and
+back. Moves still happen (the database is never on a move's path), and every attempt is recorded exactly once,
+in the database once it answers again.
+
+SQLite: another connection holds the write lock (BEGIN EXCLUSIVE). PostgreSQL: the database is made read-only
+(`ALTER DATABASE … SET default_transaction_read_only`) and the bot's connections are terminated, so its pool
+reconnects into read-only sessions; then the same is undone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot import messages
+from bot.storage import db
+from tests import dbs
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+from tests.faults import RESCHEDULE, audit_of, only_response, said, sqlite_rows
+from tests.inprocess import InProcessBot
+
+pytestmark = pytest.mark.e2e
+
+
+def served(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, **overrides: str) -> InProcessBot:
+    return InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path, **overrides), log_path=tmp_path / "bot.log")
+
+
+def command(bot: InProcessBot, fake_slack: FakeSlack, typed: str) -> str:
+    url = fake_slack.new_response_url()
+    SlackSender(bot.events_url, SIGNING_SECRET).command(typed, response_url=url)
+    return url
+
+
+# --------------------------------------------------------------------------------------------- SQLite locked
+
+
+def test_sqlite_locked_by_another_connection_delays_the_audit_row_and_writes_it_once(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    path = tmp_path / "bot.sqlite3"
+    release = fake_trigger.hold("POST", RESCHEDULE)
+    with served(fake_slack, fake_trigger, tmp_path) as bot:
+        url = command(bot, fake_slack, f"{run['id']} 2h")
+        fake_trigger.wait_for(lambda: fake_trigger.calls("POST", RESCHEDULE))  # the replay claim is written
+        locker = sqlite3.connect(path, isolation_level=None, timeout=5)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")  # no other writer until COMMIT
+            release.set()
+            summary = only_response(fake_slack, url)  # the move does not wait for the database
+            fake_slack.wait_for(lambda: "audit write attempt 1 failed" in bot.log_text() or None, timeout=15)
+            assert locker.execute("SELECT count(*) FROM audit_events").fetchone() == (0,)
+        finally:
+            locker.execute("COMMIT")
+            locker.close()
+        fake_slack.wait_for(lambda: audit_of(path, run["id"]), timeout=15)
+        log = bot.log_text()
+    assert summary["response_type"] == "in_channel" and len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert audit_of(path, run["id"]) == [("rescheduled", None)]
+    assert "audit_fallback" not in log
+    assert sqlite_rows(path, "PRAGMA integrity_check") == [{"integrity_check": "ok"}]
+
+
+# --------------------------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture
+def postgres() -> str:
+    url = dbs.postgres_url()
+    asyncio.run(dbs.reset(url))
+    return url
+
+
+async def _admin(url: str, *statements: str) -> None:
+    """Run `statements` as the server's superuser from the maintenance database (AUTOCOMMIT)."""
+    admin = make_url(url).set(database="postgres").render_as_string(hide_password=False)
+    engine = create_async_engine(db.async_url(admin), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def read_only(url: str, on: bool) -> None:
+    """Make the bot's database read-only (or writable again) for every new session, and end the current ones."""
+    name = make_url(url).database
+    setting = "SET default_transaction_read_only = on" if on else "RESET default_transaction_read_only"
+    kill = (
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
+    asyncio.run(_admin(url, f'ALTER DATABASE "{name}" {setting}', kill))
+
+
+async def _rows(url: str, run_id: str) -> list[tuple[str, Any]]:
+    engine = db.create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(
+                text("SELECT outcome, error FROM audit_events WHERE run_id = :run ORDER BY id"), {"run": run_id}
+            )
+            return [(row[0], row[1]) for row in result]
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def writable_again(postgres: str) -> Iterator[str]:
+    """The database, made writable again whatever the test did."""
+    yield postgres
+    read_only(postgres, False)
+
+
+def test_postgresql_read_only_for_a_while_moves_go_on_and_the_audit_row_is_written_once_when_it_is_back(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, writable_again: str
+) -> None:
+    url = writable_again
+    run = fake_trigger.add_run(PROD_ENV)
+    with served(fake_slack, fake_trigger, tmp_path, DATABASE_URL=url) as bot:
+        read_only(url, True)
+        summary = only_response(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
+        fake_slack.wait_for(lambda: "audit write attempt 1 failed" in bot.log_text() or None)
+        assert asyncio.run(_rows(url, run["id"])) == []
+        read_only(url, False)
+        fake_slack.wait_for(lambda: asyncio.run(_rows(url, run["id"])), timeout=15)
+        history = only_response(fake_slack, command(bot, fake_slack, "history"))
+        log = bot.log_text()
+    assert summary["response_type"] == "in_channel" and len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert asyncio.run(_rows(url, run["id"])) == [("rescheduled", None)]
+    assert run["id"] in said(history)
+    assert "replay guard: database unavailable" in log  # the claim could not be written: checked in this process
+    assert "audit_fallback" not in log and "Traceback" not in log
+
+
+def test_postgresql_unwritable_at_start_is_migrated_when_it_is_back_and_the_audit_row_lands_once(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, writable_again: str
+) -> None:
+    """A new, empty database that cannot be written when the bot starts: the schema is created once it can be,
+    without a restart, and the attempt made meanwhile reaches the table rather than only the log."""
+    url = writable_again
+    run = fake_trigger.add_run(PROD_ENV)
+    read_only(url, True)
+    with served(fake_slack, fake_trigger, tmp_path, DATABASE_URL=url) as bot:
+        summary = only_response(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
+        fake_slack.wait_for(lambda: "audit write attempt 1 failed" in bot.log_text() or None)
+        read_only(url, False)
+        fake_slack.wait_for(lambda: "database schema at version" in bot.log_text() or None)
+        fake_slack.wait_for(lambda: asyncio.run(_rows(url, run["id"])), timeout=15)
+        log = bot.log_text()
+    assert summary["response_type"] == "in_channel"
+    assert asyncio.run(_rows(url, run["id"])) == [("rescheduled", None)]
+    assert "database unavailable at start" in log and "audit_fallback" not in log
+
+
+def test_postgresql_read_only_with_its_connections_cut_still_answers_history(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, writable_again: str
+) -> None:
+    """The bot's connections are cut and new ones are read-only: the pool reconnects and history still reads."""
+    url = writable_again
+    run = fake_trigger.add_run(PROD_ENV)
+    with served(fake_slack, fake_trigger, tmp_path, DATABASE_URL=url) as bot:
+        first = only_response(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
+        fake_slack.wait_for(lambda: asyncio.run(_rows(url, run["id"])))
+        read_only(url, True)
+        history = only_response(fake_slack, command(bot, fake_slack, f"history {run['id']}"))
+        read_only(url, False)
+    assert first["response_type"] == "in_channel"
+    assert run["id"] in said(history) and history["text"] != messages.HISTORY_UNAVAILABLE
+    assert asyncio.run(_rows(url, run["id"])) == [("rescheduled", None)]
+
+
+def test_postgresql_unreachable_throughout_moves_go_on_and_every_record_reaches_the_log_once(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    with served(fake_slack, fake_trigger, tmp_path, DATABASE_URL="postgresql://postgres@127.0.0.1:9/nowhere") as bot:
+        summary = only_response(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
+        history = only_response(fake_slack, command(bot, fake_slack, "history"))
+    log = bot.log_text()  # read after the bot stopped: shutdown logs what the database never took
+    assert summary["response_type"] == "in_channel" and len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert history["text"] == messages.HISTORY_UNAVAILABLE
+    fallback = [line for line in log.splitlines() if "audit_fallback" in line and run["id"] in line]
+    assert len(fallback) == 1 and '"outcome": "rescheduled"' in fallback[0], log

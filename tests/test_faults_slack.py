@@ -1,0 +1,241 @@
+"""Slack misbehaving, against the real bot served in-process: whatever Slack refuses, the person hears back by
+some route (the response_url, an ephemeral message, a DM), the move is neither undone nor repeated, and the audit
+trail holds the result (read after the bot stopped, when shutdown has flushed it).
+
+Rate limits say `Retry-After: 1` (slack_sdk's handler waits that plus up to a second of jitter); the Web API outage
+lasts only as long as the test needs, with the response_url served by a second fake that stays up (in Slack they
+are different hosts: hooks.slack.com and slack.com/api).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import messages
+from bot.render.ids import Button
+from tests.e2e_harness import BOT_TOKEN, PROD_ENV, SIGNING_SECRET, SlackSender, bot_env, example_payload
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trigger import FakeTrigger
+from tests.faults import RESCHEDULE, audit_of, only_response, said
+from tests.inprocess import InProcessBot
+from tests.test_e2e_bulk import CONFIRM
+from tests.test_e2e_buttons import click, summary_via_command
+from tests.test_e2e_shortcut_modal import (
+    CHANNEL,
+    USER,
+    dms,
+    open_form,
+    submission,
+    view_text,
+    wait_form,
+    wait_result,
+)
+from tests.test_runs import current_alert
+
+pytestmark = pytest.mark.e2e
+
+MISSING = "run_cm9k2x7ab000108l5ghf2d1qz"
+
+
+@pytest.fixture
+def hooks() -> Iterator[FakeSlack]:
+    """Where response_urls point, apart from the Web API (as hooks.slack.com is from slack.com/api)."""
+    with FakeSlack(BOT_TOKEN) as fake:
+        yield fake
+
+
+def served(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, **overrides: str) -> InProcessBot:
+    return InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path, **overrides), log_path=tmp_path / "bot.log")
+
+
+def sender(bot: InProcessBot) -> SlackSender:
+    return SlackSender(bot.events_url, SIGNING_SECRET)
+
+
+def calls_to(fake_slack: FakeSlack, method: str, channel: str) -> list[dict[str, Any]]:
+    return [call for call in fake_slack.api_calls(method) if call.get("channel") == channel]
+
+
+# --------------------------------------------------------------------------------------------- 429 + Retry-After
+
+
+def test_a_rate_limited_dm_is_sent_after_retry_after(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    fake_slack.rate_limit("chat.postMessage", times=1, retry_after=1)
+    with served(fake_slack, fake_trigger, tmp_path) as bot:
+        summary = summary_via_command(sender(bot), fake_slack, f"{run['id']} 2h")
+        [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("D" + USER))
+    assert summary["response_type"] == "in_channel"
+    assert run["id"] in said(dm) and len(calls_to(fake_slack, "chat.postMessage", USER)) == 2
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert audit_of(tmp_path / "bot.sqlite3", run["id"]) == [("rescheduled", None)]
+
+
+def test_a_rate_limited_ephemeral_fallback_is_sent_after_retry_after(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    fake_slack.rate_limit("chat.postEphemeral", times=1, retry_after=1)
+    with served(fake_slack, fake_trigger, tmp_path) as bot:
+        sender(bot).command(f"{MISSING} 2h", response_url=fake_slack.url + "/response/expired")
+        [told] = fake_slack.wait_for(lambda: fake_slack.ephemerals)
+    assert told["user"] == USER and told["text"] == messages.run_not_found(MISSING, "*Prod*")
+    assert len(fake_slack.api_calls("chat.postEphemeral")) == 2
+    assert calls_to(fake_slack, "chat.postMessage", USER) == []  # no need for the last route
+    assert audit_of(tmp_path / "bot.sqlite3", MISSING) == [("not_found", "run " + MISSING + " not found")]
+
+
+def test_a_rate_limit_outlasting_the_retries_falls_through_to_the_next_route(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    """slack_sdk retries a 429 twice; a third refuses the ephemeral for good, and the DM carries the answer."""
+    fake_slack.rate_limit("chat.postEphemeral", times=3, retry_after=0)
+    with served(fake_slack, fake_trigger, tmp_path) as bot:
+        sender(bot).command(f"{MISSING} 2h", response_url=fake_slack.url + "/response/expired")
+        [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("D" + USER))
+    assert dm["text"] == messages.run_not_found(MISSING, "*Prod*")
+    assert len(fake_slack.api_calls("chat.postEphemeral")) == 3 and fake_slack.ephemerals == []
+    assert audit_of(tmp_path / "bot.sqlite3", MISSING) == [("not_found", "run " + MISSING + " not found")]
+
+
+@pytest.mark.parametrize("method", ["views.open", "views.update"])
+def test_a_rate_limited_modal_opens_after_retry_after(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, method: str
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    fake_slack.rate_limit(method, times=1, retry_after=1)
+    with served(fake_slack, fake_trigger, tmp_path) as bot:
+        form = open_form(sender(bot), fake_slack, current_alert(run["id"]))
+        sender(bot).interaction(submission(form, text="2h"))
+        wait_result(fake_slack)
+    assert len(fake_slack.api_calls(method)) >= 2  # refused once, then taken
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert audit_of(tmp_path / "bot.sqlite3", run["id"]) == [("rescheduled", None)]
+
+
+def test_a_rate_limited_update_of_a_set_summary_lands_after_retry_after(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    runs = [fake_trigger.add_run(PROD_ENV) for _ in range(10)]  # ten or more: posted at once, then updated
+    fake_slack.rate_limit("chat.update", times=1, retry_after=1)
+    with served(fake_slack, fake_trigger, tmp_path) as bot:
+        prompt = summary_via_command(sender(bot), fake_slack, " ".join([*(r["id"] for r in runs), "2h"]))
+        status, _ = click(sender(bot), fake_slack, prompt, CONFIRM, ephemeral=True)
+        assert status == 200
+        fake_slack.wait_for(lambda: [m for m in fake_slack.messages.get(CHANNEL, []) if "*10 moved*" in said(m)])
+    assert len(fake_slack.api_calls("chat.update")) == 2 and len(fake_slack.messages[CHANNEL]) == 1
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 10
+    assert all(audit_of(tmp_path / "bot.sqlite3", r["id"]) == [("rescheduled", None)] for r in runs)
+
+
+# --------------------------------------------------------------------------------------------- channels refused
+
+
+@pytest.mark.parametrize("error", ["not_in_channel", "channel_not_found", "is_archived"])
+def test_a_channel_that_refuses_the_summary_is_said_in_the_dm(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, error: str
+) -> None:
+    """The message shortcut posts the summary in the alert's thread; the channel refuses it."""
+    fake_slack.forbid_channel(CHANNEL, error)
+    run = fake_trigger.add_run(PROD_ENV)
+    with served(fake_slack, fake_trigger, tmp_path) as bot:
+        form = open_form(sender(bot), fake_slack, current_alert(run["id"]))
+        sender(bot).interaction(submission(form, text="2h"))
+        result = wait_result(fake_slack)
+        [dm] = fake_slack.wait_for(lambda: dms(fake_slack))
+    note = messages.thread_post_failed(CHANNEL, error)
+    assert note in said(dm) and note in view_text(result)
+    assert fake_slack.messages.get(CHANNEL) is None
+    assert audit_of(tmp_path / "bot.sqlite3", run["id"]) == [("rescheduled", None)]
+
+
+@pytest.mark.parametrize("error", ["not_in_channel", "channel_not_found", "is_archived"])
+def test_with_dms_off_a_move_nobody_could_see_is_told_by_dm_anyway(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, error: str
+) -> None:
+    """The response_url is spent and the channel refuses the ephemeral: the last route, the DM, carries the news."""
+    fake_slack.forbid_channel(CHANNEL, error)
+    run = fake_trigger.add_run(PROD_ENV)
+    url = fake_slack.new_response_url()
+    fake_slack.spend_response_url(url)
+    with served(fake_slack, fake_trigger, tmp_path, DM_CONFIRMATIONS="false") as bot:
+        sender(bot).command(f"{run['id']} 2h", response_url=url)
+        [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("D" + USER))
+    assert dm["text"] == messages.summary_post_failed("used_url")
+    assert len(calls_to(fake_slack, "chat.postEphemeral", CHANNEL)) == 1 and fake_slack.ephemerals == []
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert audit_of(tmp_path / "bot.sqlite3", run["id"]) == [("rescheduled", None)]
+
+
+# --------------------------------------------------------------------------------------------- response_url, trigger_id
+
+
+@pytest.mark.parametrize("state", ["expired", "used"])
+def test_a_move_whose_response_url_is_expired_or_used_up_is_said_in_the_dm(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, state: str
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    url = fake_slack.new_response_url()
+    if state == "used":
+        fake_slack.spend_response_url(url)
+    else:
+        url = fake_slack.url + "/response/expired-long-ago"  # unknown to Slack: 404
+    with served(fake_slack, fake_trigger, tmp_path) as bot:
+        sender(bot).command(f"{run['id']} 2h", response_url=url)
+        [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("D" + USER))
+    problem = "used_url" if state == "used" else "not_found"
+    assert messages.summary_post_failed(problem) in said(dm) and Button.UNDO.action_id in json.dumps(dm["blocks"])
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert audit_of(tmp_path / "bot.sqlite3", run["id"]) == [("rescheduled", None)]
+
+
+def test_other_with_an_expired_trigger_id_is_told_and_the_next_click_opens_the_form(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    """The shortcut's case is tests/test_e2e_shortcut_modal.py; this is the Other… button on a summary."""
+    run = fake_trigger.add_run(PROD_ENV)
+    message = summary_via_command(slack, fake_slack, f"{run['id']} 2h")
+    fake_slack.expire_trigger(example_payload("block_actions")["trigger_id"])  # the first click's trigger_id
+    status, url = click(slack, fake_slack, message, f"rb1:{Button.OTHER.value}")
+    assert status == 200
+    assert only_response(fake_slack, url)["text"] == messages.TRIGGER_ID_EXPIRED
+    assert fake_slack.views == {}
+    status, _ = click(slack, fake_slack, message, f"rb1:{Button.OTHER.value}")  # Slack gives it a new trigger_id
+    assert status == 200
+    assert run["id"] in view_text(wait_form(fake_slack))
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1  # the command's move only
+
+
+# --------------------------------------------------------------------------------------------- the Web API away
+
+
+def test_the_web_api_unreachable_for_a_while_loses_no_move_and_no_answer(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, hooks: FakeSlack, tmp_path: Path
+) -> None:
+    """Connections to the Web API are refused: the summary still arrives through the response_url, the DM that
+    could not be sent is logged, and once Slack is back the next move gets its DM."""
+    first, second = fake_trigger.add_run(PROD_ENV), fake_trigger.add_run(PROD_ENV)
+    with served(fake_slack, fake_trigger, tmp_path) as bot:
+        fake_slack.refuse_connections()
+        try:
+            url = hooks.new_response_url()
+            sender(bot).command(f"{first['id']} 2h", response_url=url)
+            during = only_response(hooks, url)
+            hooks.wait_for(lambda: "could not DM the confirmation" in bot.log_text())
+        finally:
+            fake_slack.accept_connections()
+        url = hooks.new_response_url()
+        sender(bot).command(f"{second['id']} 2h", response_url=url)
+        after = only_response(hooks, url)
+        [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("D" + USER))
+    assert during["response_type"] == after["response_type"] == "in_channel"
+    assert first["id"] in said(during) and second["id"] in said(dm)
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 2
+    path = tmp_path / "bot.sqlite3"
+    assert audit_of(path, first["id"]) == audit_of(path, second["id"]) == [("rescheduled", None)]
