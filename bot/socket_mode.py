@@ -1,9 +1,10 @@
 """`reschedule-bot socket`: the bot over Slack's Socket Mode until SIGTERM or SIGINT, then a clean stop.
 
-slack_bolt's AsyncSocketModeHandler (slack_sdk's aiohttp client) asks `apps.connections.open` on SLACK_API_URL for
-a WebSocket URL with the App-Level Token, and opens a new connection whenever Slack sends `disconnect` or the
-socket goes quiet (checked every SOCKET_PING_INTERVAL seconds). Each envelope goes through the same Bolt app as
-an HTTP request, and is acknowledged over the socket as soon as its listener acks.
+slack_bolt's AsyncSocketModeHandler on slack_sdk's aiohttp client (bot/slack/socket_client.py) asks
+`apps.connections.open` on SLACK_API_URL for a WebSocket URL with the App-Level Token, and opens a new connection
+whenever Slack sends `disconnect` (handing over from the old one) or the socket is dropped (checked every
+SOCKET_PING_INTERVAL seconds). Each envelope goes through the same Bolt app as an HTTP request, and is
+acknowledged over the socket as soon as its listener acks.
 
 On SIGTERM or SIGINT the socket is closed first, so Slack sends new requests to another connection (or reports
 the app as unreachable), then the acknowledged work is finished and recorded within SHUTDOWN_GRACE
@@ -17,11 +18,10 @@ import contextlib
 import logging
 import signal
 
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
 from bot import wiring
 from bot.settings import Settings
 from bot.slack.bot_identity import check_app_token
+from bot.slack.socket_client import SocketModeHandler
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ async def run(config: Settings) -> int:
     stop = _stop_on_signals()
     await bot.start()
     # app.client carries SLACK_API_URL, so apps.connections.open goes where every other Web API call goes.
-    handler = AsyncSocketModeHandler(bot.app, app_token, ping_interval=config.socket_ping_interval)
+    handler = SocketModeHandler(bot.app, app_token, ping_interval=config.socket_ping_interval)
     connecting = asyncio.ensure_future(handler.connect_async())  # type: ignore[no-untyped-call]
     try:
         await stop.wait()
