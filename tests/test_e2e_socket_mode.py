@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 from bot.render import ids
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, bot_env, example_payload
 from tests.fakes.slack import FakeSlack
-from tests.fakes.socket_mode import FakeSocketMode
+from tests.fakes.socket_mode import Envelope, FakeSocketMode
 from tests.fakes.trigger import FakeTrigger
 from tests.socket_harness import APP_TOKEN, SocketBotProcess, SocketSender
 from tests.test_e2e_buttons import click, summary_via_command, wait_one
@@ -164,23 +165,33 @@ def test_a_disconnect_moves_to_a_new_connection_without_losing_or_repeating_a_re
         in_flight = fake_slack.new_response_url()
         sender.command(f"{first['id']} 2h", response_url=in_flight)
         fake_trigger.wait_for(lambda: fake_trigger.calls("POST", RESCHEDULE))
-        # … and a request sent on the old connection just before the `disconnect`.
+        # … a request sent on the old connection just before the `disconnect`, and more right after it: Slack
+        # keeps using the old connection until it is closed.
         crossing = fake_slack.new_response_url()
-        fields = {**_command_fields(f"{second['id']} 2h", crossing)}
-        across = socket_mode.send("slash_commands", fields)
+        across = socket_mode.send("slash_commands", _command_fields(f"{second['id']} 2h", crossing))
         old = socket_mode.disconnect(reason)
+        after = [fake_trigger.add_run(PROD_ENV) for _ in range(3)]
+        after_urls = [fake_slack.new_response_url() for _ in after]
+        late = [
+            socket_mode.send("slash_commands", _command_fields(f"{run['id']} 2h", url), on=old)
+            for run, url in zip(after, after_urls, strict=True)
+        ]
 
         new = socket_mode.wait_connections(2)
         assert new.issued  # a fresh URL from apps.connections.open, asked with the App-Level Token
         socket_mode.wait_for(lambda: old.closed)
-        assert old.closed_by == "client"  # the bot closed the old connection itself
+        assert old.closed_by == "client"  # the bot closed the old connection itself, once it was quiet
     finally:
         trigger_answers.set()
 
     [in_flight_summary] = wait_one(fake_slack, in_flight)
     [crossing_summary] = wait_one(fake_slack, crossing)
     assert in_flight_summary["response_type"] == crossing_summary["response_type"] == "in_channel"
-    assert len(socket_mode.acks_for(across.envelope_id)) == 1
+    for url in after_urls:
+        wait_one(fake_slack, url)
+    for envelope in (across, *late):
+        assert envelope.connection == old.index
+        assert len(socket_mode.acks_for(envelope.envelope_id)) == 1
 
     # The new connection serves the next request.
     later = fake_slack.new_response_url()
@@ -189,10 +200,38 @@ def test_a_disconnect_moves_to_a_new_connection_without_losing_or_repeating_a_re
     assert socket_mode.acks[-1].connection == new.index
 
     # Each request acted on exactly once: one Trigger.dev call and one summary each, no replay needed.
-    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 3
-    assert [len(fake_slack.responses(url)) for url in (in_flight, crossing, later)] == [1, 1, 1]
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 6
+    assert [len(fake_slack.responses(url)) for url in (in_flight, crossing, *after_urls, later)] == [1] * 6
     assert len(socket_mode.connections) == 2
     assert replays_ignored(socket_bot) == 0
+
+
+def test_requests_slack_still_sends_on_the_old_connection_are_all_acknowledged(
+    sender: SocketSender, socket_mode: FakeSocketMode, fake_slack: FakeSlack
+) -> None:
+    """After `refresh_requested` Slack keeps delivering on the old connection until it is closed: a stream of
+    events on it, before and after the new connection opens, is acknowledged in full (slack_sdk alone closes the
+    old connection first and drops what arrives while it closes)."""
+    old = socket_mode.disconnect("refresh_requested")
+    sent: list[Envelope] = []
+    after_new = 0
+    give_up = time.monotonic() + 10
+    while after_new < 5 and time.monotonic() < give_up:
+        event = example_payload("event_link_shared") | {"event_id": f"Ev{len(sent):04d}"}
+        try:
+            sent.append(socket_mode.send("events_api", event, accepts_response_payload=False, on=old))
+        except ConnectionError:
+            break  # the old connection closed: Slack would now deliver on the new one
+        after_new += len(socket_mode.connections) > 1
+        time.sleep(0.005)  # a steady stream, not a flood that would starve the bot's reconnection
+    assert after_new == 5, socket_mode.describe()  # the old connection was still open after the new one opened
+    for envelope in sent:
+        socket_mode.wait_ack(envelope.envelope_id)
+    socket_mode.wait_for(lambda: old.closed)
+    assert old.closed_by == "client" and socket_mode.connections[1].issued
+    # The new connection serves what comes next.
+    assert sender.event(example_payload("event_link_shared")).status_code == 200
+    assert socket_mode.acks[-1].connection == 2
 
 
 def test_a_socket_dropped_without_notice_is_replaced_and_a_redelivery_is_not_acted_on_twice(

@@ -151,9 +151,13 @@ class FakeSocketMode:
         envelope_id: str | None = None,
         accepts_response_payload: bool = True,
         retry_attempt: int = 0,
+        on: Connection | None = None,
     ) -> Envelope:
-        """Deliver an envelope on the newest open connection (waiting up to DELIVERY_TIMEOUT for one)."""
-        connection = self.wait_for(self._newest_open, DELIVERY_TIMEOUT)
+        """Deliver an envelope on the newest open connection (waiting up to DELIVERY_TIMEOUT for one), or `on` a
+        given one (Slack may still use a connection it has sent `disconnect` on, until the client closes it)."""
+        connection = on or self.wait_for(self._newest_open, DELIVERY_TIMEOUT)
+        if connection.closed:
+            raise ConnectionError(f"connection {connection.index} is closed")
         envelope = Envelope(
             envelope_id=envelope_id or str(uuid.uuid4()),
             type=type,
@@ -163,9 +167,10 @@ class FakeSocketMode:
             retry_attempt=retry_attempt,
         )
         with self._lock:
-            self._envelopes.append(envelope)
             self._delivered_at[envelope.envelope_id] = time.monotonic()
-        self._send_json(connection, envelope.message())
+        self._send_json(connection, envelope.message())  # raises if the connection closed meanwhile: not sent
+        with self._lock:
+            self._envelopes.append(envelope)
         return envelope
 
     def redeliver(self, envelope: Envelope) -> Envelope:
