@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from bot.render import ids
-from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, bot_env, example_payload
+from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, bot_env, example_payload, fresh_trigger_id
 from tests.fakes.slack import FakeSlack
 from tests.fakes.socket_mode import Envelope, FakeSocketMode
 from tests.fakes.trigger import FakeTrigger
@@ -316,5 +316,5 @@ def test_sigterm_closes_the_socket_finishes_acknowledged_work_and_exits_0(
 def _command_fields(text: str, response_url: str) -> dict[str, Any]:
     """A /reschedule command's payload as Socket Mode carries it (the HTTP form's fields, as strings)."""
     payload = example_payload("slash_command")
-    payload.update(text=text, response_url=response_url, trigger_id=f"{datetime.now(UTC).timestamp()}.crossing")
+    payload.update(text=text, response_url=response_url, trigger_id=fresh_trigger_id())
     return payload
