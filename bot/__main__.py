@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__, logs, settings
-from bot.slack.bot_identity import SlackRejected, check_app_token
+from bot.slack.bot_identity import SlackRejected
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,28 +87,13 @@ def _serve(config: settings.Settings, host: str, port: int) -> int:
 
 
 async def _socket(config: settings.Settings) -> int:
-    from bot import wiring
-    from bot.slack.socket_mode import SocketModeHandler
+    from bot import socket_mode
 
-    assert config.slack_app_token is not None
-    app_token = config.slack_app_token.get_secret_value()
     try:
-        identity = await wiring.check_slack(config)
-        await check_app_token(str(config.slack_api_url), app_token)
+        return await socket_mode.run(config)
     except SlackRejected as exc:
         print(exc, file=sys.stderr)
         return 2
-    bot = wiring.build(config, socket_mode=True, slack_identity=identity)
-    await bot.start()
-    handler = SocketModeHandler(bot.app, app_token)
-    try:
-        await handler.start_async()  # type: ignore[no-untyped-call]
-    finally:
-        try:
-            await handler.close_async()  # type: ignore[no-untyped-call]
-        finally:
-            await bot.aclose()
-    return 0
 
 
 if __name__ == "__main__":

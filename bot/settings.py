@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
+    # Socket Mode: seconds between pings on the connection; a dropped one is noticed and replaced within about this.
+    socket_ping_interval: float = Field(default=10.0, ge=0.2, le=120)
     slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
 
     trigger_secret_key: SecretStr | None = None

@@ -47,6 +47,17 @@ def test_socket_needs_the_app_token_not_the_signing_secret(monkeypatch: pytest.M
     assert "SLACK_APP_TOKEN" in str(caught.value) and "SLACK_SIGNING_SECRET" not in str(caught.value)
 
 
+def test_socket_ping_interval_defaults_to_bolts_and_refuses_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    socket_env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "TRIGGER_SECRET_KEY": "tr_dev_x"}
+    monkeypatch.delenv("SOCKET_PING_INTERVAL", raising=False)
+    set_env(monkeypatch, **socket_env)
+    assert settings.load("socket").socket_ping_interval == 10.0
+    set_env(monkeypatch, SOCKET_PING_INTERVAL="0")
+    with pytest.raises(settings.ConfigError) as caught:
+        settings.load("socket")
+    assert "SOCKET_PING_INTERVAL" in str(caught.value).upper()
+
+
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     set_env(monkeypatch, **REQUIRED)
     config = settings.load("serve")

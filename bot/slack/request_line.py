@@ -1,5 +1,5 @@
 """The one log line and the counts for each Slack request: kind, surface, team, user, the outcome of the answer
-and how long it took. Written by bot/server.py in HTTP mode and by bot/slack/socket_mode.py in Socket Mode.
+and how long it took. Written by bot/server.py in HTTP mode and by bot/slack/socket_client.py in Socket Mode.
 """
 
 from __future__ import annotations

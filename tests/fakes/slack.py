@@ -51,6 +51,9 @@ class FakeSlack(FakeServer):
         self.bot_token = bot_token
         self.scopes = SCOPES
         self.app_token: str | None = None
+        # Where apps.connections.open points Socket Mode clients (tests/fakes/socket_mode.py sets its own URL).
+        self.socket_url = "wss://wss.slack.test/link/"
+        self.issued_socket_urls: list[str] = []
         self._calls: list[tuple[str, Args]] = []
         self._response_urls: dict[str, list[Any]] = {}
         self._forbidden: dict[str, str] = {}
@@ -186,7 +189,10 @@ class FakeSlack(FakeServer):
         if method == "apps.connections.open":  # called with the App-Level Token, never the bot token
             if self.app_token is None or request.headers.get("authorization") != f"Bearer {self.app_token}":
                 return json_reply(200, {"ok": False, "error": "invalid_auth"})
-            return json_reply(200, {"ok": True, "url": f"wss://wss.slack.test/link/?ticket={uuid.uuid4()}"})
+            url = f"{self.socket_url}?ticket={uuid.uuid4()}"
+            with self._lock:
+                self.issued_socket_urls.append(url)
+            return json_reply(200, {"ok": True, "url": url})
         if request.headers.get("authorization") != f"Bearer {self.bot_token}":
             return json_reply(200, {"ok": False, "error": "invalid_auth"})
         limited = self.take(self._rate_limits, request)
