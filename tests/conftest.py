@@ -19,6 +19,7 @@ from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, Bot
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
+from tests.secret_scan import no_secret_in_anything_captured, pytest_runtest_logreport  # noqa: F401 (registered here)
 
 # Property tests (tests/test_properties_*.py): a moderate number of examples each, no per-example deadline (2 shared
 # cores), and under CI the same examples every run (derandomized, no example database), so CI cannot flake on a

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -43,6 +44,8 @@ HTTP_TIMEOUT = 10.0
 STARTUP_TIMEOUT = 20.0
 _TRIGGER_IDS = itertools.count(1)
 _KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "SYSTEMROOT", "VIRTUAL_ENV")
+# Called with a bot's log file once the bot has stopped (tests/secret_scan.py reads every one).
+LOG_OBSERVERS: list[Callable[[Path], None]] = []
 
 
 def sign(signing_secret: str, timestamp: str, body: bytes) -> str:
@@ -247,6 +250,8 @@ class BotProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        for observe in LOG_OBSERVERS:
+            observe(self.log_path)
 
     def __enter__(self) -> Self:
         return self
