@@ -14,10 +14,12 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.e2e_harness import BOT_TOKEN, PROD_KEY, REPO_ROOT, SIGNING_SECRET
+from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, REPO_ROOT, SIGNING_SECRET, SlackSender, bot_env
 from tests.fakes._server import FakeServer
 from tests.fakes.slack import FakeSlack
-from tests.secret_scan import TEST_SECRETS, SecretScan
+from tests.fakes.trigger import FakeTrigger
+from tests.inprocess import InProcessBot
+from tests.secret_scan import SESSION, TEST_SECRETS, SecretScan
 
 
 def failure_of(scan: SecretScan) -> str:
@@ -89,3 +91,18 @@ def test_a_secret_in_a_captured_log_record_fails_the_session_at_its_end(tmp_path
 def test_a_session_with_nothing_secret_passes(tmp_path: Path) -> None:
     clean = run_session(tmp_path, PLANTED_TEST.format(secret="not-a-secret"))
     assert clean.returncode == 0, clean.stdout
+
+
+def test_the_sessions_scan_sees_a_running_bots_traffic_and_log(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    """The sinks of the session's scan are wired: a command's Slack and Trigger.dev calls and the bot's log reach it."""
+    run = fake_trigger.add_run(PROD_ENV)
+    before = SESSION.scanned
+    with InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path), log_path=tmp_path / "bot.log") as served:
+        url = fake_slack.new_response_url()
+        SlackSender(served.events_url, SIGNING_SECRET).command(f"{run['id']} 2h", response_url=url)
+        fake_slack.wait_for(lambda: fake_slack.responses(url))
+        seen_while_serving = SESSION.scanned - before
+    assert seen_while_serving >= 3  # auth.test, the run's GET and the reschedule POST at least
+    assert SESSION.scanned - before > seen_while_serving  # and the log file, read when the bot stopped
