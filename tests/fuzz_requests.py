@@ -4,7 +4,8 @@ Each request starts from a shape the bot really handles (slash command, block_ac
 view_submission of its modals, the message shortcut, Events API callbacks, and types it has no listener for), then
 has values tampered (button values, modal metadata and state, action and callback ids) and fields deleted or given
 the wrong type at any depth; some bodies are raw bytes (not UTF-8, the wrong content type, huge). The run ids used
-are `named` (they exist in the fake Trigger.dev); every body is returned so a test can tell which ids it named.
+are `named` (they exist in the fake Trigger.dev); every body is returned so a test can tell which ids it named. The
+acting user is mostly U111, sometimes someone else, so an access rule allowing only U111 is fuzzed too.
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ class Corpus:
         self.rng = rng
         self.named = named
         self.response_urls = response_urls
+
+    def person(self) -> str:
+        """Mostly U111 (the one person an access rule may allow), sometimes someone else."""
+        return self.rng.choice(["U111", "U111", "U111", "U222", "W0OTHER"])
 
     # --- the pieces ---------------------------------------------------------------------------------------------
 
@@ -143,6 +148,7 @@ class Corpus:
                            "x" * rng.choice([500, 5000]), "\u0000\ud800"])  # fmt: skip
         fields: dict[str, Any] = example_payload("slash_command")
         fields.update(text=text, response_url=rng.choice(self.response_urls), trigger_id=fresh_trigger_id())
+        fields["user_id"] = self.person()
         for _ in range(rng.randint(0, 3)):
             fields[rng.choice(sorted(fields))] = rng.choice(["", "\u0000", "é", "-1", "U" * 200, "/other", "T999"])
         body = urlencode({k: str(v) for k, v in fields.items()}, errors="surrogatepass")  # a lone surrogate: not UTF-8
@@ -248,6 +254,7 @@ class Corpus:
             ]
         )
         payload = make()
+        payload["user"]["id"] = self.person()
         if rng.random() < 0.1:
             payload["type"] = rng.choice(OTHER_TYPES)
             kind = "other"

@@ -3,14 +3,16 @@
 Every kind of request Slack sends, with tampered button values, modal metadata and ids, fields missing or of the
 wrong type, raw bytes that are not UTF-8, bodies near and over the bound. The bot must answer every one below 500,
 log no traceback, keep its memory flat, and move nothing a request did not name: the fake Trigger.dev also holds
-decoy runs that no request mentions, and no request may move a run more often than requests named it. The seed is
-fixed, so a failure names a request that can be replayed.
+decoy runs that no request mentions, and no request may move a run more often than requests named it. Only prod
+exists and only U111 may move its runs (ACCESS__PROD__USERS), so every move is by U111, whoever else a request
+names. The seed is fixed, so a failure names a request that can be replayed.
 """
 
 from __future__ import annotations
 
 import random
 import re
+import sqlite3
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -90,7 +92,8 @@ def test_thousands_of_signed_malformed_requests_move_nothing_unnamed_and_break_n
     statuses: Counter[tuple[str, int]] = Counter()
     started = datetime.now(UTC) - timedelta(seconds=1)
 
-    with BotProcess(bot_env(fake_slack, fake_trigger, tmp_path), log_path=tmp_path / "bot.log") as process:
+    env = bot_env(fake_slack, fake_trigger, tmp_path, ACCESS__PROD__USERS="U111")
+    with BotProcess(env, log_path=tmp_path / "bot.log") as process:
         with httpx.Client(timeout=30) as client:
             for number in range(REQUESTS):
                 if number == WARM_UP:
@@ -122,6 +125,14 @@ def test_thousands_of_signed_malformed_requests_move_nothing_unnamed_and_break_n
     for _, move in moves:
         target = datetime.fromisoformat(move.json["delay"].replace("Z", "+00:00"))
         assert started < target <= finished + MAX_DELAY, move.json
+    # Only the one person the access rule allows moved anything, whoever else the requests said they came from; the
+    # others were refused (the audit trail has both).
+    movers = Counter(re.findall(r"rescheduled run=\S+ env=\S+ by=(\S+)", log))
+    assert set(movers) == {"U111"}, movers
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
+        audited = Counter(db.execute("SELECT user_id, outcome FROM audit_events").fetchall())
+    assert {user for user, outcome in audited if outcome == "rescheduled"} == {"U111"}, audited
+    assert {user for user, outcome in audited if outcome == "refused"} >= {"U222", "W0OTHER"}, audited
     # The fuzz reached the action path, not only the front door: runs were found and some were moved.
     assert looked_up and moves, statuses
     assert {kind for kind, status in statuses if status == 200} >= {"command", "block_actions", "view_submission"}
