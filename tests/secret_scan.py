@@ -3,7 +3,8 @@
 `SESSION` collects, as the suite runs, every request the fake Slack and fake Trigger.dev receive (method, path,
 query, body and every header except Authorization, which the real APIs need), every bot log file (in-process and
 `serve` process, read when the bot stops), and every test's captured log records, stdout and stderr (pytest's report
-sections, records as logged, before bot/logs.py redacts them). Each capture is scanned as it arrives, raw and
+sections, records as logged, before bot/logs.py redacts them), and what `reschedule-bot` commands run by the tests
+printed (tests/e2e_harness.py run_cli, run_in_process). Each capture is scanned as it arrives, raw and
 URL-decoded; `check()` fails naming every place a secret was found, and runs when the session ends
 (`no_secret_in_anything_captured`, imported by tests/conftest.py).
 """
@@ -17,7 +18,15 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from tests.e2e_harness import BOT_TOKEN, DEV_KEY, LOG_OBSERVERS, PROD_KEY, SIGNING_SECRET, STAGING_KEY
+from tests.e2e_harness import (
+    BOT_TOKEN,
+    DEV_KEY,
+    LOG_OBSERVERS,
+    OUTPUT_OBSERVERS,
+    PROD_KEY,
+    SIGNING_SECRET,
+    STAGING_KEY,
+)
 from tests.fakes._server import FakeServer, RecordedRequest
 
 TEST_SECRETS: dict[str, str] = {
@@ -76,6 +85,7 @@ class SecretScan:
 SESSION = SecretScan(TEST_SECRETS)
 FakeServer.observers.append(SESSION.add_request)
 LOG_OBSERVERS.append(SESSION.add_file)
+OUTPUT_OBSERVERS.append(SESSION.add)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

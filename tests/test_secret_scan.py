@@ -14,7 +14,16 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, REPO_ROOT, SIGNING_SECRET, SlackSender, bot_env
+from tests.e2e_harness import (
+    BOT_TOKEN,
+    PROD_ENV,
+    PROD_KEY,
+    REPO_ROOT,
+    SIGNING_SECRET,
+    SlackSender,
+    bot_env,
+    run_in_process,
+)
 from tests.fakes._server import FakeServer
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -96,7 +105,8 @@ def test_a_session_with_nothing_secret_passes(tmp_path: Path) -> None:
 def test_the_sessions_scan_sees_a_running_bots_traffic_and_log(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:
-    """The sinks of the session's scan are wired: a command's Slack and Trigger.dev calls and the bot's log reach it."""
+    """The sinks of the session's scan are wired: a command's Slack and Trigger.dev calls, the bot's log and what a
+    `reschedule-bot` command prints reach it."""
     run = fake_trigger.add_run(PROD_ENV)
     before = SESSION.scanned
     with InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path), log_path=tmp_path / "bot.log") as served:
@@ -105,4 +115,7 @@ def test_the_sessions_scan_sees_a_running_bots_traffic_and_log(
         fake_slack.wait_for(lambda: fake_slack.responses(url))
         seen_while_serving = SESSION.scanned - before
     assert seen_while_serving >= 3  # auth.test, the run's GET and the reschedule POST at least
-    assert SESSION.scanned - before > seen_while_serving  # and the log file, read when the bot stopped
+    after_stop = SESSION.scanned - before
+    assert after_stop > seen_while_serving  # and the log file, read when the bot stopped
+    run_in_process(["migrate"], bot_env(fake_slack, fake_trigger, tmp_path), tmp_path)
+    assert SESSION.scanned - before == after_stop + 1  # and what a command printed
