@@ -7,16 +7,28 @@ about the process itself (tests/test_e2e_process.py).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, BotProcess, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
+from tests.secret_scan import no_secret_in_anything_captured, pytest_runtest_logreport  # noqa: F401 (registered here)
+
+# Property tests (tests/test_properties_*.py): a moderate number of examples each, no per-example deadline (2 shared
+# cores), and under CI the same examples every run (derandomized, no example database), so CI cannot flake on a
+# newly drawn example; a failure found locally is printed with the seed and call that reproduce it.
+settings.register_profile(
+    "ci", max_examples=100, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
 
 
 @pytest.fixture

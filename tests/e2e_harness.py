@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -43,6 +44,15 @@ HTTP_TIMEOUT = 10.0
 STARTUP_TIMEOUT = 20.0
 _TRIGGER_IDS = itertools.count(1)
 _KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "SYSTEMROOT", "VIRTUAL_ENV")
+# Called with a bot's log file once the bot has stopped, and with what a command printed (tests/secret_scan.py).
+LOG_OBSERVERS: list[Callable[[Path], None]] = []
+OUTPUT_OBSERVERS: list[Callable[[str, str], None]] = []
+
+
+def _observed(args: list[str], result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    for observe in OUTPUT_OBSERVERS:
+        observe(f"`reschedule-bot {' '.join(args)}` output", f"{result.stdout}\n{result.stderr}")
+    return result
 
 
 def sign(signing_secret: str, timestamp: str, body: bytes) -> str:
@@ -152,7 +162,7 @@ class SlackSender:
 
 def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """`python -m bot <args>` to completion with only `env` (plus a PATH), from `cwd` (so no .env leaks in)."""
-    return subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "bot", *args],
         env={"PATH": "/usr/bin:/bin", **env},
         cwd=cwd,
@@ -160,6 +170,7 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
         text=True,
         timeout=timeout,
     )
+    return _observed(args, result)
 
 
 def run_in_process(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -185,7 +196,7 @@ def run_in_process(args: list[str], env: dict[str, str], cwd: Path) -> subproces
         finally:
             root.handlers[:], _ = saved
             root.setLevel(saved[1])
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+    return _observed(args, subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue()))
 
 
 def free_port() -> int:
@@ -247,6 +258,8 @@ class BotProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        for observe in LOG_OBSERVERS:
+            observe(self.log_path)
 
     def __enter__(self) -> Self:
         return self

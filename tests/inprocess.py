@@ -30,7 +30,7 @@ import uvicorn
 
 from bot import logs, settings, wiring
 from bot.server import asgi_app
-from tests.e2e_harness import STARTUP_TIMEOUT
+from tests.e2e_harness import LOG_OBSERVERS, STARTUP_TIMEOUT
 
 STOP_TIMEOUT = 60.0  # beyond any shutdown the bot allows itself (bounded by SHUTDOWN_GRACE, 30 s by default)
 # Loggers whose levels logs.configure sets; restored afterwards so one test's LOG_LEVEL does not reach the next.
@@ -170,6 +170,8 @@ class InProcessBot:
                 self._socket.close()
             self._restore_logging()
             self._restore_logging = lambda: None
+            for observe in LOG_OBSERVERS:
+                observe(self.log_path)
 
     @staticmethod
     def _wake(server: _Server) -> None:

@@ -10,11 +10,12 @@
     │   └── OutcomeUnknown   a change (POST) may have reached Trigger.dev but no answer says whether it applied
     └── TriggerRequestError  any other 4xx (e.g. the v3-engine deprecation), with the server's message
 
-Every exception carries `status` (None for network errors) and `server_message` (the server's `error` string,
-never anything we sent, so no secret can end up here), and `maybe_applied`: True when an earlier attempt of the
-same change may have been applied (sent, then a read timeout, a lost connection or a 5xx). A failure with nothing
-maybe applied means nothing changed; the client raises OutcomeUnknown for any final failure after such an attempt,
-except RunNotDelayed (a retried run-now that already started), which keeps its type with `maybe_applied` set.
+Every exception carries `status` (None for network errors) and `server_message` (the server's `error` string, with
+anything shaped like a secret masked: a proxy in front of a self-hosted instance may echo the Authorization header
+it refused, and the message reaches people and the audit trail), and `maybe_applied`: True when an earlier attempt
+of the same change may have been applied (sent, then a read timeout, a lost connection or a 5xx). A failure with
+nothing maybe applied means nothing changed; the client raises OutcomeUnknown for any final failure after such an
+attempt, except RunNotDelayed (a retried run-now that already started), which keeps its type with `maybe_applied` set.
 Only a connect error, a connect timeout or a pool timeout prove that a request was never sent.
 """
 
@@ -24,6 +25,8 @@ import json
 from typing import Any
 
 import httpx
+
+from bot.logs import redact
 
 
 class TriggerError(Exception):
@@ -82,7 +85,7 @@ NOT_DELAYED_TEXT = "Cannot reschedule a run that is not delayed"
 
 
 def server_message(body: bytes) -> str | None:
-    """The `error` string of a Trigger.dev error body, if there is one."""
+    """The `error` string of a Trigger.dev error body, if there is one, with secret-shaped text masked."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -91,7 +94,7 @@ def server_message(body: bytes) -> str | None:
         for key in ("error", "detail", "message"):
             value = data.get(key)
             if isinstance(value, str):
-                return value
+                return redact(value)
     return None
 
 

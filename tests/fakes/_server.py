@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 from urllib.parse import urlsplit
 
 T = TypeVar("T")
@@ -88,7 +88,12 @@ def wait_for(predicate: Callable[[], T | None], timeout: float, describe: Callab
 
 
 class FakeServer:
-    """A ThreadingHTTPServer on 127.0.0.1 (random port) in a daemon thread. Use as a context manager."""
+    """A ThreadingHTTPServer on 127.0.0.1 (random port) in a daemon thread. Use as a context manager.
+
+    `observers` (shared by every fake) are called with each request as it is recorded (tests/secret_scan.py).
+    """
+
+    observers: ClassVar[list[Callable[[FakeServer, RecordedRequest], None]]] = []
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -212,6 +217,8 @@ class FakeServer:
             events = [event for rule, event in self._holds if rule.matches(request)]
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        for observe in self.observers:
+            observe(self, request)
         try:
             for event in events:
                 event.wait()
