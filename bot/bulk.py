@@ -14,7 +14,7 @@ from datetime import datetime
 from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.bulk import BulkItem, BulkOutcome
-from bot.rescheduler import Actor, NotDelayed, Rescheduler
+from bot.rescheduler import Actor, NotApplied, NotDelayed, Rescheduler
 from bot.storage.bulk_sets import BulkSet
 from bot.trigger.client import RateLimitState
 from bot.trigger.errors import AuthRejected, OutcomeUnknown, RateLimited, RunNotFound, TriggerError
@@ -170,6 +170,8 @@ def _named(rescheduler: Rescheduler, exc: TriggerError) -> str | None:
 
 
 def _why(exc: TriggerError) -> str:
+    if isinstance(exc, NotApplied):
+        return messages.BULK_FAILED_NOT_APPLIED
     if isinstance(exc, OutcomeUnknown):
         return messages.BULK_FAILED_UNKNOWN
     if isinstance(exc, AuthRejected):

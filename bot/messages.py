@@ -297,6 +297,7 @@ BULK_FAILED_RATE = "rate-limited by Trigger.dev"
 BULK_FAILED_KEY = "the key was rejected"
 BULK_FAILED_UNKNOWN = "no answer: it may have moved, check it"
 BULK_FAILED_UNAVAILABLE = "Trigger.dev unavailable"
+BULK_FAILED_NOT_APPLIED = "no answer, and still at its previous time when read back: it may yet move, check it"
 BULK_UNDO = "Undo"
 BULK_PASSED = "its previous time has passed"
 BULK_UNDO_EXPIRED = ":hourglass: This Undo has expired or was already used: nothing was changed."
@@ -425,7 +426,8 @@ def moved_but(reference: str) -> str:
 def not_applied(run_id: str, task_escaped: str, previous_token: str) -> str:
     return (
         f":hourglass: Trigger.dev did not answer in time, so I read run `{run_id}` ({task_escaped}) again: it is "
-        f"still at {previous_token}, so nothing was changed. Try again in a minute (status: https://status.trigger.dev)."
+        f"still at {previous_token}, so the move has not been applied so far. If Trigger.dev is only slow it may "
+        f"still apply it: look at the run before trying again (status: https://status.trigger.dev)."
     )
 
 

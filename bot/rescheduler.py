@@ -108,8 +108,9 @@ class NotDelayed(RunNotDelayed):
 
 
 class NotApplied(TriggerUnavailable):
-    """A move Trigger.dev did not confirm, which reading the run back shows was not applied: the run is still
-    DELAYED at `previous`. `run` is how it is now; the cause is the failure of the move."""
+    """A move Trigger.dev did not confirm, which reading the run back shows was not applied so far: the run is
+    still DELAYED at `previous`. A request Trigger.dev is only holding could still land, so this is told as "not
+    applied so far" and audited as unknown. `run` is how it is now; the cause is the failure of the move."""
 
     def __init__(self, run: Run, env: Environment, previous: datetime, cause: TriggerError) -> None:
         super().__init__(
@@ -464,7 +465,8 @@ class Rescheduler:
             error = f"status {exc.run.status_label}"
         elif isinstance(exc, RunNotFound):
             outcome, error = Outcome.NOT_FOUND, str(exc)
-        elif isinstance(exc, OutcomeUnknown):
+        elif isinstance(exc, OutcomeUnknown | NotApplied):
+            # NotApplied: not applied when read back, but a request Trigger.dev is still holding may yet land.
             outcome, error = Outcome.UNKNOWN, f"{type(exc).__name__}: {exc}"
         else:
             outcome, error = Outcome.FAILED, f"{type(exc).__name__}: {exc.server_message or exc}"

@@ -219,11 +219,11 @@ async def test_a_lost_answer_to_a_move_that_did_not_apply_says_it_is_still_at_th
         await rescheduler.reschedule(ACTOR, RUN_ID, ASKED, rescheduler.deadline())
     assert caught.value.previous == PREVIOUS and caught.value.environment == "Prod"
     [record] = audit.records
-    assert record.outcome is Outcome.FAILED and record.previous_time == PREVIOUS
+    assert record.outcome is Outcome.UNKNOWN and record.previous_time == PREVIOUS  # a held request may yet land
     assert record.error is not None and record.error.startswith("NotApplied:") and "still delayed until" in record.error
     text = failure_text(caught.value, RUN_ID, "Prod")
     assert text == messages.not_applied(RUN_ID, "send-reminder", date_token(PREVIOUS))
-    assert "nothing was changed" in text and "not answering" not in text
+    assert "not been applied so far" in text and "nothing was changed" not in text
 
 
 @pytest.mark.parametrize(
@@ -290,7 +290,7 @@ async def test_run_now_whose_answer_was_lost_and_did_not_apply_is_still_at_the_p
     rescheduler, audit = desk_with({"tr_prod_a": LostAnswers(applies=False)})
     with pytest.raises(NotApplied):
         await rescheduler.reschedule(ACTOR, RUN_ID, None, rescheduler.deadline())
-    assert [r.outcome for r in audit.records] == [Outcome.FAILED]
+    assert [r.outcome for r in audit.records] == [Outcome.UNKNOWN]  # not applied so far; a held request may yet land
 
 
 async def test_the_read_back_has_its_own_budget_after_the_action_deadline_passed() -> None:

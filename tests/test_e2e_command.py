@@ -392,4 +392,4 @@ def test_a_move_not_applied_and_not_answered_in_time_is_told_as_still_at_the_pre
     assert body["response_type"] == "ephemeral"
     assert body["text"] == messages.not_applied(run["id"], "send-reminder", date_token(old))
     assert fake_trigger.requests[-1].method == "GET"  # read back after the move
-    assert row["outcome"] == "failed" and row["error"].startswith("NotApplied:")
+    assert row["outcome"] == "unknown" and row["error"].startswith("NotApplied:")

@@ -17,11 +17,20 @@ from sqlalchemy import text
 
 from bot.storage import db
 from tests import dbs
-from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, SlackSender, bot_env, fresh_trigger_id
+from tests.e2e_harness import (
+    DASHBOARD_URL,
+    PROD_ENV,
+    SIGNING_SECRET,
+    BotProcess,
+    SlackSender,
+    bot_env,
+    fresh_trigger_id,
+)
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.faults import RESCHEDULE, only_response
 from tests.test_e2e_buttons import click, summary_via_command
+from tests.test_e2e_unfurl import link_event
 
 pytestmark = pytest.mark.e2e
 
@@ -68,6 +77,22 @@ def test_two_processes_on_one_postgresql_migrate_once_keep_one_trail_and_act_on_
     migrated_together(pair, postgres)
     spread_over_both(pair, fake_slack, fake_trigger, postgres)
     copy_sent_to_both(pair, fake_slack, fake_trigger, postgres)
+    event_retried_to_the_other(pair, fake_slack, fake_trigger)
+
+
+def event_retried_to_the_other(
+    pair: tuple[BotProcess, BotProcess], fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    """Slack retries an Events API delivery it thinks failed, here to the other process: handled once."""
+    one, two = pair
+    run = fake_trigger.add_run(PROD_ENV)
+    event = link_event([f"{DASHBOARD_URL}/runs/{run['id']}"])
+    assert SlackSender(one.events_url, SIGNING_SECRET).event(event).status_code == 200
+    fake_slack.wait_for(lambda: fake_slack.api_calls("chat.unfurl") or None)
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    assert SlackSender(two.events_url, SIGNING_SECRET).event(event, headers=retry).status_code == 200
+    fake_slack.wait_for(lambda: "ignored a redelivered link_shared event" in two.log_text() or None)
+    assert len(fake_slack.api_calls("chat.unfurl")) == 1
 
 
 def migrated_together(pair: tuple[BotProcess, BotProcess], postgres: str) -> None:
