@@ -101,7 +101,7 @@ async def test_unavailable_database_retries_then_logs_the_whole_record(
         with caplog.at_level(logging.WARNING):
             audit.record(record(0))
             await audit.flush()
-        assert waits == [0.2, 1.0]
+        assert waits[:2] == [0.2, 1.0] and set(waits[2:]) <= {30.0}  # then the back-fill's waits, until flushed
         fallback = [r.getMessage() for r in caplog.records if r.getMessage().startswith("audit_fallback ")]
         assert len(fallback) == 1
         assert '"run_id": "run_cm9k2x7ab000108l5ghf2d1qz"' in fallback[0] and '"outcome": "rescheduled"' in fallback[0]
@@ -169,5 +169,43 @@ async def test_a_record_the_database_cannot_take_does_not_lose_the_others_in_its
             await audit.flush(5)
         assert [r.run_id for r in await audit.for_run("run_good")] == ["run_good", "run_good"]
         assert sum("audit_fallback" in line and "run_bad" in line for line in caplog.text.splitlines()) == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_records_logged_through_an_outage_are_stored_once_the_database_is_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+
+    folder = tmp_path / "not-yet"  # SQLite cannot open a file in a folder that does not exist: unavailable
+    engine = db.create_engine(f"sqlite:///{folder}/audit.sqlite3")
+    back = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        if seconds == 30.0:  # the back-fill's wait: the database returns meanwhile
+            await back.wait()
+
+    audit = AuditLog(engine, retry_waits=(0.0,), sleep=sleep, backfill_seconds=30.0)
+    try:
+        with caplog.at_level(logging.INFO):
+            audit.record(record(0))
+            audit.record(record(1))
+            for _ in range(200):
+                if sum(r.getMessage().startswith("audit_fallback ") for r in caplog.records) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            folder.mkdir()
+            await db.migrate(engine)
+            back.set()
+            for _ in range(200):
+                if any("audit back-filled 2 records" in r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.01)
+        stored = await audit.for_user("T111", "U111")
+        assert len(stored) == 2  # each once, although each is also in the log as audit_fallback
+        assert sum(r.getMessage().startswith("audit_fallback ") for r in caplog.records) == 2
+        await audit.flush()
+        assert len(await audit.for_user("T111", "U111")) == 2
     finally:
         await engine.dispose()

@@ -1,7 +1,10 @@
 """The audit trail: every attempt (success, refusal, failure) is recorded, and nothing is ever lost.
 
 Writes happen in the background so they never delay an answer to Slack. A failed write is retried; when the
-database stays unavailable the full record is written to the log as one structured line (`audit_fallback`).
+database stays unavailable the full record is written to the log as one structured line (`audit_fallback`) at
+once, and kept: every BACKFILL_SECONDS the records held are tried again, and once the database is back they are
+stored (each once) and the back-fill is logged. Only records still held at shutdown (or beyond MAX_HELD) are in
+the log alone.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 MAX_BATCH = 200
+BACKFILL_SECONDS = 30.0  # how often records held through an outage are tried again
+MAX_HELD = 10_000  # records held for the back-fill; beyond this they are in the log only
 WriteOutcome = Literal["stored", "unavailable", "rejected"]
 Listener = Callable[["AuditRecord"], Awaitable[None]]
 
@@ -74,6 +79,7 @@ class AuditLog:
         listeners: Sequence[Listener] = (),
         retry_waits: Sequence[float] = (0.2, 1.0, 3.0),
         sleep: Sleep = asyncio.sleep,
+        backfill_seconds: float = BACKFILL_SECONDS,
     ) -> None:
         self.engine = engine
         self.listeners = list(listeners)
@@ -83,6 +89,9 @@ class AuditLog:
         self._writing: list[AuditRecord] = []  # the batch the writer is storing now
         self._writer: asyncio.Task[None] | None = None
         self._notifying: set[asyncio.Task[None]] = set()
+        self.backfill_seconds = backfill_seconds
+        self._held: list[AuditRecord] = []  # logged as audit_fallback; stored once the database is back
+        self._backfill: asyncio.Task[None] | None = None
 
     def record(self, entry: AuditRecord) -> None:
         """Store `entry` without making the caller wait. Records that arrive while a write is in progress are
@@ -95,7 +104,18 @@ class AuditLog:
 
     async def flush(self, timeout: float | None = None) -> None:
         """Wait for every write in flight (at shutdown, and in tests). Whatever is still unwritten when `timeout`
-        runs out is written to the log as `audit_fallback` lines, then abandoned: nothing is lost."""
+        runs out is written to the log as `audit_fallback` lines, then abandoned: nothing is lost. Records held for
+        the back-fill are in the log already; the back-fill stops."""
+        if self._backfill is not None:
+            self._backfill.cancel()
+            self._backfill = None
+            if self._held:
+                log.warning(
+                    "%d audit records were not stored (the database did not come back); their "
+                    "audit_fallback lines are in the log",
+                    len(self._held),
+                )
+                self._held = []
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while waiting := [task for task in (self._writer, *self._notifying) if task is not None and not task.done()]:
@@ -123,6 +143,10 @@ class AuditLog:
                 for entry in batch:
                     if await self._write([entry]) != "stored":
                         self._fall_back(entry)
+            elif outcome == "unavailable":
+                for entry in batch:
+                    self._fall_back(entry)
+                self._hold(batch)
             elif outcome != "stored":
                 for entry in batch:
                     self._fall_back(entry)
@@ -132,6 +156,32 @@ class AuditLog:
                 task = asyncio.get_running_loop().create_task(self._notify(batch), context=contextvars.Context())
                 self._notifying.add(task)
                 task.add_done_callback(self._notifying.discard)
+
+    def _hold(self, batch: Sequence[AuditRecord]) -> None:
+        """Keep records the database could not take, to store them once it is back."""
+        if self.engine is None:
+            return
+        room = MAX_HELD - len(self._held)
+        self._held.extend(batch[:room])
+        if len(batch) > room:
+            log.error("audit back-fill full: %d records are in the log only", len(batch) - max(room, 0))
+        if self._held and (self._backfill is None or self._backfill.done()):
+            self._backfill = asyncio.get_running_loop().create_task(self._fill_back(), context=contextvars.Context())
+
+    async def _fill_back(self) -> None:
+        while self._held:
+            await self.sleep(self.backfill_seconds)
+            batch = self._held[:MAX_BATCH]
+            outcome = await self._write(batch, retry=False)
+            if outcome == "unavailable":
+                continue
+            del self._held[: len(batch)]
+            if outcome == "stored":
+                log.info("audit back-filled %d records held while the database was unavailable", len(batch))
+            else:
+                for entry in batch:  # already in the log; try each alone, so one bad record keeps no other out
+                    if await self._write([entry], retry=False) == "stored":
+                        log.info("audit back-filled 1 record held while the database was unavailable")
 
     @staticmethod
     def _fall_back(entry: AuditRecord) -> None:
@@ -146,12 +196,12 @@ class AuditLog:
                 except Exception:
                     log.exception("audit listener failed")
 
-    async def _write(self, batch: Sequence[AuditRecord]) -> WriteOutcome:
+    async def _write(self, batch: Sequence[AuditRecord], retry: bool = True) -> WriteOutcome:
         """Store `batch` in one transaction: "stored", "unavailable" (the database, after the retries) or
         "rejected" (something other than the database being away, e.g. a value it cannot take: not retried)."""
         if self.engine is None:
             return "unavailable"
-        waits = (*self.retry_waits, None)
+        waits = (*self.retry_waits, None) if retry else (None,)
         for attempt, wait in enumerate(waits, start=1):
             try:
                 async with self.engine.begin() as conn:
