@@ -7,6 +7,7 @@ about the process itself (tests/test_e2e_process.py).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests import dbs
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, BotProcess, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -86,3 +88,11 @@ def start(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> I
     yield launch
     for process in processes:
         process.stop()
+
+
+@pytest.fixture
+def postgres() -> str:
+    """This worker's PostgreSQL database, emptied (no tables: a process started on it migrates it)."""
+    url = dbs.postgres_url()
+    asyncio.run(dbs.reset(url))
+    return url

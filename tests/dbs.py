@@ -62,11 +62,6 @@ async def reset(url: str) -> None:
     engine = db.create_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS audit_events"))
-            await conn.execute(text("DROP TABLE IF EXISTS seen_requests"))
-            await conn.execute(text("DROP TABLE IF EXISTS bulk_sets"))
-            await conn.execute(text("DROP TABLE IF EXISTS digest_posts"))
-            await conn.execute(text("DROP TABLE IF EXISTS follow_ups"))
-            await conn.execute(text("DROP TABLE IF EXISTS schema_version"))
+            await conn.run_sync(db.metadata.drop_all)  # every table the migrations create, schema_version too
     finally:
         await engine.dispose()

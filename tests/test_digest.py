@@ -22,7 +22,6 @@ from bot.render.ids import Button
 from bot.render.run_list import LIST_BUTTONS
 from bot.storage import db
 from bot.storage.digest_posts import DigestClaims
-from tests import dbs
 
 PARIS = zone("Europe/Paris")
 NOON = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)  # 14:00 in Paris (CEST, UTC+2)
@@ -153,13 +152,6 @@ async def check_one_claim_per_slot(url: str) -> None:
 
 async def test_one_process_claims_a_slot_on_sqlite(tmp_path: Path) -> None:
     await check_one_claim_per_slot(f"sqlite:///{tmp_path}/digest.sqlite3")
-
-
-@pytest.fixture
-def postgres() -> str:
-    url = dbs.postgres_url()
-    asyncio.run(dbs.reset(url))
-    return url
 
 
 async def test_one_process_claims_a_slot_on_postgresql(postgres: str) -> None:

@@ -4,7 +4,6 @@ two `serve` processes) post it once between them, and a process started later do
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -17,7 +16,6 @@ import pytest
 
 from bot import messages
 from bot.render.ids import Button
-from tests import dbs
 from tests.e2e_harness import PROD_ENV, STAGING_KEY, BotProcess, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -112,13 +110,6 @@ def test_without_a_digest_channel_nothing_is_posted(
     time.sleep(0.5)
     assert fake_slack.api_calls("chat.postMessage") == []
     assert "digest" not in bot.log_text()
-
-
-@pytest.fixture
-def postgres() -> str:
-    url = dbs.postgres_url()
-    asyncio.run(dbs.reset(url))
-    return url
 
 
 def test_two_bots_sharing_postgresql_post_the_digest_once(

@@ -21,7 +21,6 @@ from bot.render.ids import Button
 from bot.render.mrkdwn import date_token
 from bot.storage import db
 from bot.storage.follow_ups import Card, FollowUps
-from tests import dbs
 from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -165,13 +164,6 @@ def test_a_restart_between_post_and_due_time_loses_no_follow_up(
         wait_for(lambda: "Completed" in text_of(dm_card(fake_slack, run["id"])), what="Completed shown")
         wait_for(lambda: rows(url) == [], what="the follow-up done")
     assert len(updates(fake_slack, ts)) == 1
-
-
-@pytest.fixture
-def postgres() -> str:
-    url = dbs.postgres_url()
-    asyncio.run(dbs.reset(url))
-    return url
 
 
 def test_two_bots_sharing_postgresql_update_each_card_exactly_once(

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import text
 
 from bot.storage import db
-from tests import dbs
 from tests.e2e_harness import (
     DASHBOARD_URL,
     PROD_ENV,
@@ -33,13 +32,6 @@ from tests.test_e2e_buttons import click, summary_via_command
 from tests.test_e2e_unfurl import link_event
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def postgres() -> str:
-    url = dbs.postgres_url()
-    asyncio.run(dbs.reset(url))  # an empty database: both processes find it unmigrated
-    return url
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ and Slack faked on loopback, the preview read back from the fake's `chat.unfurl`
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -14,7 +13,6 @@ import pytest
 
 from bot import messages
 from bot.render.mrkdwn import date_token
-from tests import dbs
 from tests.e2e_harness import (
     DASHBOARD_URL,
     PROD_ENV,
@@ -219,13 +217,6 @@ def test_a_retried_event_is_handled_once(
     # Another event for the same link (another message) is its own event, and is previewed.
     slack.event(link_event([f"{DASHBOARD_URL}/runs/{run['id']}"]))
     fake_slack.wait_for(lambda: len(fake_slack.unfurls) == 2 or None)
-
-
-@pytest.fixture
-def postgres() -> str:
-    url = dbs.postgres_url()
-    asyncio.run(dbs.reset(url))
-    return url
 
 
 def test_a_retry_reaching_another_process_sharing_postgresql_is_ignored_there(

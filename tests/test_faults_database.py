@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot import messages
 from bot.storage import db
-from tests import dbs
 from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -73,13 +72,6 @@ def test_sqlite_locked_by_another_connection_delays_the_audit_row_and_writes_it_
 
 
 # --------------------------------------------------------------------------------------------- PostgreSQL
-
-
-@pytest.fixture
-def postgres() -> str:
-    url = dbs.postgres_url()
-    asyncio.run(dbs.reset(url))
-    return url
 
 
 async def _admin(url: str, *statements: str) -> None:
