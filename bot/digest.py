@@ -67,15 +67,20 @@ class Digest:
             if slot is not None and slot not in self._done and now - slot <= self.window:
                 self._done = {done for done in self._done if now - done <= self.window} | {slot}
                 with request_id.bound(request_id.new("digest-")):  # each slot's lines and calls, found together
-                    try:
-                        await self.post_slot(slot)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        log.exception("digest for %s failed", slot.isoformat())
+                    # Shielded and counted in flight: a shutdown that stops the loop mid-post lets the drain finish
+                    # the post (its slot is claimed, so no other process would post it).
+                    posting = asyncio.get_running_loop().create_task(self._post_in_flight(slot))
+                    await asyncio.shield(posting)
             upcoming = next_slot(self.times, self.tz, self.clock())
             wait = IDLE_SECONDS if upcoming is None else (upcoming - self.clock()).total_seconds()
             await self.sleep(max(0.0, wait))
+
+    async def _post_in_flight(self, slot: datetime) -> None:
+        async with self.deps.inflight.work("the digest"):
+            try:
+                await self.post_slot(slot)
+            except Exception:
+                log.exception("digest for %s failed", slot.isoformat())
 
     async def post_slot(self, slot: datetime) -> bool:
         """Claim `slot` and post its digest; False when another process claimed it first (or the claim failed)."""

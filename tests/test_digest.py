@@ -7,6 +7,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -16,6 +17,7 @@ from bot.digest import Digest
 from bot.domain.digest import latest_slot, next_slot, parse_schedule, zone
 from bot.domain.environments import environment_for_key
 from bot.domain.runs import Run
+from bot.inflight import InFlight
 from bot.render.controls import Controls
 from bot.render.digest import digest
 from bot.render.ids import Button
@@ -183,7 +185,7 @@ def loop(claims: DigestClaims, start: datetime, sleeps: int, window: timedelta =
         now[0] += timedelta(seconds=seconds + 1)
 
     digest_loop = CountingDigest(
-        deps=cast(Any, None),
+        deps=cast(Any, SimpleNamespace(inflight=InFlight())),  # posting is counted in flight, for the drain
         client=cast(Any, None),
         claims=claims,
         channel="C0DIGEST",

@@ -5,6 +5,7 @@ two `serve` processes) post it once between them, and a process started later do
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -154,3 +155,23 @@ def test_two_serve_processes_sharing_postgresql_post_the_digest_once_and_a_late_
     assert logs.count(f"posted to {CHANNEL}") == 1
     assert len(fake_slack.messages[CHANNEL]) == 1
     assert len(fake_slack.api_calls("chat.postMessage")) == 1
+
+
+def test_a_shutdown_while_a_digest_is_being_posted_finishes_the_post(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=1))
+    listing = fake_trigger.hold("GET", r"/api/v1/runs$")
+    bot = InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path, **digest_env()), log_path=tmp_path / "bot.log")
+    try:
+        fake_trigger.wait_for(lambda: fake_trigger.calls("GET", r"/api/v1/runs$") or None)
+        stopping = threading.Thread(target=bot.stop)  # the deploy's SIGTERM, with the digest's listing in flight
+        stopping.start()
+        time.sleep(0.5)  # the stop is under way (the loop is cancelled) while Trigger.dev still holds the listing
+    finally:
+        listing.set()
+    stopping.join(timeout=30)
+    assert not stopping.is_alive()
+    # Its slot was claimed by this process: the drain finished the post rather than leaving the slot unposted.
+    assert len(fake_slack.messages.get(CHANNEL, [])) == 1
+    assert f"posted to {CHANNEL}" in bot.log_text()
