@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import request_id
 from bot.domain.follow import KEEP, SAME_TIME, Next, Step, next_step
 from bot.domain.runs import Run
 from bot.render.controls import DM_BUTTONS, SUMMARY_BUTTONS
@@ -59,7 +60,8 @@ class Follow:
         """A tick every `poll_seconds`, until cancelled; a tick that fails (the database is down) is logged."""
         while True:
             try:
-                await self.tick()
+                with request_id.bound(request_id.new("follow-")):  # each tick's lines and calls, found together
+                    await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -31,6 +31,7 @@ from bot.slack.app import build_app, web_client
 from bot.slack.bot_identity import BotIdentity, check_token
 from bot.slack.deps import SurfaceDeps
 from bot.slack.groups import SlackGroups
+from bot.slack.home import HomePages
 from bot.storage import db
 from bot.storage.audit import AuditLog
 from bot.storage.bulk_sets import BulkSets
@@ -64,6 +65,7 @@ class Bot:
     follow: Follow | None = None  # the loop updating summary cards that follow their run (bot/follow.py)
     _follow_task: asyncio.Task[None] | None = None
     _migrate_task: asyncio.Task[None] | None = None
+    home: HomePages | None = None  # the App Home's refreshes (bot/slack/home.py), stopped before the clients close
 
     async def start(self) -> None:
         """Open the Slack connection pool and create or upgrade the schema. A database that is down does not
@@ -125,6 +127,8 @@ class Bot:
             await inflight.tell_unfinished(_interrupted, shutdown.TELL_SECONDS)
             await cancel_unfinished(unfinished, shutdown.MARGIN_SECONDS)
         await self.audit.flush(shutdown.FLUSH_SECONDS)
+        if self.home is not None:  # after the flush: its listener may have asked for refreshes
+            await self.home.aclose()
         await self.http.aclose()
         await self.engine.dispose()
         metrics.process_ended(self.metrics_dir)
@@ -208,7 +212,7 @@ def build(
     )
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
     identity = BotIdentity(client, slack_identity)
-    app = build_app(client, deps, identity)
+    app, home_pages = build_app(client, deps, identity)
     workspace.register(app, settings.slack_team_id, settings.slack_app_id, settings.allow_slack_connect)
     digest = None
     if settings.digest_channel:
@@ -231,6 +235,7 @@ def build(
     )
     return Bot(
         app=app,
+        home=home_pages,
         http=http,
         deps=deps,
         engine=engine,

@@ -117,3 +117,24 @@ def test_refreshes_asked_for_while_a_home_is_being_published_fold_into_one_more(
         return client.calls
 
     assert sorted(asyncio.run(scenario())) == ["U1", "U1", "U2"]
+
+
+def test_at_shutdown_refreshes_under_way_stop_and_none_starts_after() -> None:
+    async def scenario() -> tuple[list[str], bool]:
+        client = SlowClient()
+        deps = SurfaceDeps(
+            rescheduler=Rescheduler(targets=[], deadline_seconds=1),
+            dashboard_base="https://cloud.test",
+            max_delay=timedelta(days=1),
+        )
+        pages = HomePages(client, deps)  # type: ignore[arg-type]
+        pages.refresh("T1", "U1")
+        while not client.calls:
+            await asyncio.sleep(0)
+        await pages.aclose()  # returns although views.publish was never released
+        pages.refresh("T1", "U2")  # e.g. the audit listener, flushing after the drain
+        await asyncio.sleep(0.05)
+        return client.calls, deps.inflight.busy
+
+    calls, busy = asyncio.run(scenario())
+    assert calls == ["U1"] and not busy

@@ -19,6 +19,7 @@ from bot.slack.api_errors import ErrorCounter
 from bot.slack.bot_identity import BotIdentity
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import unexpected_text
+from bot.slack.home import HomePages
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def web_client(token: str, base_url: str) -> AsyncWebClient:
     )
 
 
-def build_app(client: AsyncWebClient, deps: SurfaceDeps, identity: BotIdentity) -> AsyncApp:
+def build_app(client: AsyncWebClient, deps: SurfaceDeps, identity: BotIdentity) -> tuple[AsyncApp, HomePages]:
     """The Bolt app with every surface registered.
 
     Bolt's own signature check is off: in HTTP mode `bot.server` verifies every request before Bolt sees it
@@ -71,5 +72,4 @@ def build_app(client: AsyncWebClient, deps: SurfaceDeps, identity: BotIdentity) 
     respond.install(app)
     for surface in (command, buttons, modal, shortcut, bulk, unfurl):
         surface.register(app, deps)
-    home.register(app, deps)
-    return app
+    return app, home.register(app, deps)

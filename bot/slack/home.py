@@ -16,6 +16,7 @@ their Home in the last REMEMBER_SECONDS: a Home never opened needs no refresh, a
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections import OrderedDict
@@ -27,6 +28,7 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import request_id
 from bot.domain.audit import AuditRecord, Outcome, latest_per_run
 from bot.domain.environments import Environment
 from bot.render.home import MAX_RUNS_SHOWN, HomePage, MovedRun, Reach, RowProblem, home_view
@@ -69,14 +71,27 @@ class HomePages:
         self._running: dict[Person, asyncio.Task[None]] = {}
         self._again: set[Person] = set()
         self._shown: OrderedDict[Person, float] = OrderedDict()
+        self._closed = False
 
     def refresh(self, team_id: str, user_id: str) -> None:
         """Publish the person's Home soon (off the caller's path); folded into a build already under way."""
         person = (team_id, user_id)
+        if self._closed:  # shutting down: the clients it would use are closing
+            return
         if person in self._running:
             self._again.add(person)
             return
-        self._running[person] = asyncio.get_running_loop().create_task(self._refresh(person))
+        context = contextvars.Context()  # a refresh serves the person, not the request that caused it
+        self._running[person] = asyncio.get_running_loop().create_task(self._refresh(person), context=context)
+
+    async def aclose(self) -> None:
+        """At shutdown, after the audit trail is written (its listener may still ask for refreshes) and before the
+        clients close: no new refresh, and the ones under way are stopped (the next open of the tab rebuilds it)."""
+        self._closed = True
+        running = list(self._running.values())
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def after_record(self, record: AuditRecord) -> None:
         """The audit log's listener: a move (or a click on the Home) refreshes the person's Home."""
@@ -91,8 +106,9 @@ class HomePages:
         try:
             while True:
                 self._again.discard(person)
-                async with self.deps.inflight.work("App Home"):
-                    await self._publish(person)
+                with request_id.bound(request_id.new("home-")):
+                    async with self.deps.inflight.work("App Home"):
+                        await self._publish(person)
                 if person not in self._again:
                     return
         finally:
