@@ -300,6 +300,12 @@ BULK_FAILED_UNAVAILABLE = "Trigger.dev unavailable"
 BULK_FAILED_NOT_APPLIED = "no answer, and still at its previous time when read back: it may yet move, check it"
 BULK_UNDO = "Undo"
 BULK_PASSED = "its previous time has passed"
+BULK_SKIP_NOT_DELAYED = "not delayed"
+BULK_SKIP_NOT_FOUND = "not found"
+BULK_SKIP_REFUSED = "refused"
+BULK_SKIP_FAILED = "failed"
+WORK_SHORTCUT = "the Reschedule run shortcut"  # named in the shutdown notice, like what a person typed
+WORK_SET_FROM_MESSAGE = "a set of runs named in a message"
 BULK_UNDO_EXPIRED = ":hourglass: This Undo has expired or was already used: nothing was changed."
 BULK_UNDO_NOT_YOURS = ":no_entry: Only the person who moved these runs can undo the move."
 
@@ -491,6 +497,13 @@ LABEL_IDEMPOTENCY = "Idempotency key"
 LABEL_TEST = "Test run"
 OPEN_IN_TRIGGER = "Open in Trigger.dev"
 NOT_SCHEDULED = "not set"
+UNKNOWN_TASK = "unknown task"
+ANY_ENVIRONMENT = "any environment"
+INVALID_DELAY = "invalid delay"
+
+
+def members_of_group(group_id: str) -> str:
+    return f"members of user group {group_id}"
 YES = "yes"
 
 

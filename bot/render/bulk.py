@@ -17,10 +17,10 @@ from bot.render.summary import Block, Summary
 # (with a head and a count, well within Block Kit's 50 blocks); beyond that they are counted.
 MAX_SKIP_SECTIONS = 10
 SKIP_REASONS = {
-    BulkOutcome.NOT_DELAYED: "not delayed",
-    BulkOutcome.NOT_FOUND: "not found",
-    BulkOutcome.REFUSED: "refused",
-    BulkOutcome.FAILED: "failed",
+    BulkOutcome.NOT_DELAYED: messages.BULK_SKIP_NOT_DELAYED,
+    BulkOutcome.NOT_FOUND: messages.BULK_SKIP_NOT_FOUND,
+    BulkOutcome.REFUSED: messages.BULK_SKIP_REFUSED,
+    BulkOutcome.FAILED: messages.BULK_SKIP_FAILED,
     BulkOutcome.PASSED: messages.BULK_PASSED,
 }
 

@@ -38,7 +38,7 @@ def digest(
     envs: dict[str, Environment] = {}
     for run, env in entries:
         envs.setdefault(env.name, env)
-        groups.setdefault(env.name, {}).setdefault(run.task_identifier or "unknown task", []).append(run)
+        groups.setdefault(env.name, {}).setdefault(run.task_identifier or messages.UNKNOWN_TASK, []).append(run)
     blocks: list[Block] = [section(messages.digest_head(len(entries), window))]
     blocks.extend(_context(note) for note in notes[:3])
     shown = 0

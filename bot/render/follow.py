@@ -27,7 +27,7 @@ def followed_summary(
     DM confirmation, whose head says where the move happened. Buttons stay only while the run is DELAYED
     (run_summary draws them for DELAYED runs alone).
     """
-    task = escape(truncate(run.task_identifier or "unknown task", 150))
+    task = escape(truncate(run.task_identifier or messages.UNKNOWN_TASK, 150))
     if moved:
         moved_head = messages.follow_moved(action.user_id, task, escape(env.title))
         return run_summary(run, env, run_url, None, controls, head=moved_head)

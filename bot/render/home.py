@@ -109,7 +109,7 @@ def _context(text: str) -> Block:
 def _run_blocks(index: int, moved: MovedRun, url: str) -> list[Block]:
     """A section for the run, and its buttons when it is DELAYED and the person may move it from here."""
     run = moved.current
-    task = escape(truncate((run.task_identifier if run else None) or moved.task or "unknown task", 150))
+    task = escape(truncate((run.task_identifier if run else None) or moved.task or messages.UNKNOWN_TASK, 150))
     head = f"*{task}* · {escape(moved.env_title)} · {code(moved.run_id, 64)} · {link(url, messages.OPEN_IN_TRIGGER)}"
     if run is None:
         state = messages.HOME_NOT_FOUND if moved.problem is RowProblem.NOT_FOUND else messages.HOME_UNREADABLE

@@ -91,7 +91,7 @@ def _context(text: str) -> Block:
 
 
 def _line(run: Run, env: Environment, now: datetime) -> str:
-    task = escape(truncate(run.task_identifier or "unknown task", 150))
+    task = escape(truncate(run.task_identifier or messages.UNKNOWN_TASK, 150))
     head = f"*{task}* · {escape(env.title)}"
     if run.tags:
         tags = ", ".join(code(tag, 64) for tag in run.tags[:MAX_TAGS_SHOWN])

@@ -85,7 +85,7 @@ def run_summary(
     Buttons are added when `controls` is given and the run is still DELAYED; `head` replaces the first line.
     In demo mode (`demo`, or `controls.demo`) a context line says that Trigger.dev is simulated.
     """
-    task = escape(truncate(run.task_identifier or "unknown task", 150))
+    task = escape(truncate(run.task_identifier or messages.UNKNOWN_TASK, 150))
     if action is not None:
         head = head or messages.SUMMARY_RESCHEDULED.format(user=action.user_id, task=task, env=escape(env.title))
         if action.at is not None:

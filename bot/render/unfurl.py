@@ -29,7 +29,7 @@ def run_preview(
     """The `unfurls` value for one link to `run`: task and environment, status and, while DELAYED, the scheduled
     time (a date token: every reader sees their own timezone). Buttons only when `controls` is given and the run
     is DELAYED. In demo mode (`demo`, or `controls.demo`) a line says that Trigger.dev is simulated."""
-    task = escape(truncate(run.task_identifier or "unknown task", 150))
+    task = escape(truncate(run.task_identifier or messages.UNKNOWN_TASK, 150))
     fields = [_field(messages.LABEL_STATUS, status_text(run))]
     if run.is_delayed:  # once it has started, when it was scheduled no longer says anything
         when = run.delayed_until

@@ -195,7 +195,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         target = when.target
         if any(not env_name for _, env_name in bulk.runs):  # named in a message: found now, to name environments
             run_ids = [run_id for run_id, _ in bulk.runs]
-            async with deps.inflight.work("a set named in a message", None, tell):
+            async with deps.inflight.work(messages.WORK_SET_FROM_MESSAGE, None, tell):
                 await prompt(run_ids, target, None, actor, deps, tell, thread_ts=metadata.thread)
             return
         await ask_to_confirm(bulk.runs, target, actor, deps, tell)

@@ -27,7 +27,7 @@ def environments_text(names: list[str]) -> str:
     """`*Prod*`, `*Prod* or *Staging*`, `*Prod*, *Staging* or *Dev*`."""
     quoted = [f"*{escape(name)}*" for name in names]
     if len(quoted) <= 1:
-        return "".join(quoted) or "any environment"
+        return "".join(quoted) or messages.ANY_ENVIRONMENT
     return ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
@@ -58,7 +58,7 @@ def failure_text(exc: TriggerError | AccessRefused, run_id: str, env_title: str,
     if isinstance(exc, TriggerUnavailable):
         return messages.UNAVAILABLE
     if isinstance(exc, InvalidDelay):
-        return messages.delay_refused_by_server(escape(exc.server_message or "invalid delay"))
+        return messages.delay_refused_by_server(escape(exc.server_message or messages.INVALID_DELAY))
     if isinstance(exc, TriggerRequestError):
         return messages.request_refused(escape(exc.server_message or f"HTTP {exc.status}"))
     return unexpected_text(exc, "trigger")
@@ -87,7 +87,7 @@ def refusal_text(exc: AccessRefused) -> str:
     rule = exc.rule
     who = [f"<@{user}>" for user in sorted(rule.users)]
     who += [
-        f"@{escape(exc.handles[g])}" if g in exc.handles else f"members of user group {g}" for g in sorted(rule.groups)
+        f"@{escape(exc.handles[g])}" if g in exc.handles else messages.members_of_group(g) for g in sorted(rule.groups)
     ]
     where = [f"<#{channel}>" for channel in sorted(rule.channels)]
     return messages.refused(escape(exc.env.title), _either(who), _either(where), exc.lookup_failed)

@@ -43,7 +43,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         async def tell(text: str) -> bool:
             return await tell_privately(respond, client, actor.user_id, actor.channel_id, text)
 
-        async with deps.inflight.work("the Reschedule run shortcut", None, tell):
+        async with deps.inflight.work(messages.WORK_SHORTCUT, None, tell):
             await _handle(body, actor, deps, client, tell)
 
 
