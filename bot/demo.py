@@ -1,6 +1,6 @@
 """`--demo`: a simulated Trigger.dev API, in-process, behind an httpx transport.
 
-It answers the routes the bot calls as the real server does (shared/trigger README §2-§5): `GET /api/v3/runs/{id}`
+It answers the routes the bot calls as the real server does (statuses, errors, paging): `GET /api/v3/runs/{id}`
 (v4 status names with `x-trigger-api-version: 2025-07-16`, legacy names without), `POST /api/v1/runs/{id}/reschedule`
 (the checks in the server's order, with its status codes and error bodies: delay grammar first, then the run in
 the key's own environment, then DELAYED only), `GET /api/v1/runs` (a page of runs, `filter[status]`,

@@ -2,7 +2,7 @@
 runs read from the fake Trigger.dev, buttons clicked on the published Home going through the ordinary buttons path.
 
 The event's envelope is tests/data/slack/payloads/event_link_shared.json with its `event` replaced by an
-app_home_opened event shaped as shared/slack/README.md §11 describes it (`user`, `channel`, `tab`).
+app_home_opened event shaped as Slack sends it (`user`, `channel`, `tab`).
 """
 
 from __future__ import annotations

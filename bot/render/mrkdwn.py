@@ -7,7 +7,7 @@ from typing import Any
 
 ELLIPSIS = "…"
 
-# Block Kit limits (shared/slack README §6).
+# Block Kit limits (Slack's Block Kit reference).
 SECTION_TEXT_MAX = 3000
 FIELD_TEXT_MAX = 2000
 CONTEXT_TEXT_MAX = 2000

@@ -34,6 +34,7 @@ from bot.domain.runs import Run
 from bot.render.unfurl import run_preview
 from bot.rescheduler import Actor, FoundRun, NotFoundAnywhere
 from bot.slack import events
+from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.replies import quietly, slack_error
 from bot.trigger.client import Deadline
@@ -55,7 +56,7 @@ class SharedLink(BaseModel):
 
 
 class LinkShared(BaseModel):
-    """The fields of a `link_shared` event the preview uses (shared/slack README §2(e))."""
+    """The fields of a `link_shared` event the preview uses, as in tests/data/slack/payloads/event_link_shared.json."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -86,7 +87,9 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         async with deps.inflight.work("link preview") as job:
             job.recorded = True  # a preview changes nothing: there is no outcome to record or to tell at shutdown
             try:
-                await preview(shared, str(context.team_id or ""), deps, client)
+                # The workspace the sharer acts for, resolved as on every surface (an org-wide install: the org).
+                workspace = actor_of(context, body, "unfurl", "").team_id
+                await preview(shared, workspace, deps, client)
             except Exception as exc:  # never an error in the channel: the link simply gets no preview
                 log.warning("link preview failed: %s", type(exc).__name__, exc_info=True)
 

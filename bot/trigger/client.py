@@ -1,6 +1,6 @@
 """An async client for the Trigger.dev endpoints the bot needs: retrieve a run, reschedule a run, list DELAYED runs.
 
-Retries follow the official SDK's policy (shared/trigger README §5.3) bounded by a per-action deadline:
+Retries follow the official SDK's policy (@trigger.dev/core's request retry settings) bounded by a per-action deadline:
 408, 409, 5xx and network errors back off exponentially with jitter; 429 waits until `x-ratelimit-reset`
 (epoch milliseconds) plus jitter; a response header `x-should-retry` overrides either way, except that the
 retrieve route's 404 (which always says `x-should-retry: true`) is retried once, quickly, so a mistyped id is

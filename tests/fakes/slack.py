@@ -1,4 +1,4 @@
-"""A fake Slack Web API plus `response_url` receiver, after shared/slack/README.md §3 and §7.
+"""A fake Slack Web API plus `response_url` receiver, after Slack's Web API and response_url behaviour.
 
 Web API methods live under `/api/<method>` and accept JSON or form bodies (slack_sdk sends both). Errors are
 HTTP 200 `{"ok": false, "error": ...}`, except rate limits: HTTP 429 with `Retry-After`.
@@ -279,7 +279,7 @@ class FakeSlack(FakeServer):
         return {"ok": True, "channel": channel, "permalink": link}
 
     def _unfurl(self, args: Args) -> Args:
-        """chat.unfurl as shared/slack README §2(e) and §11 describe it: (channel, ts) or (unfurl_id, source),
+        """chat.unfurl as Slack documents it: (channel, ts) or (unfurl_id, source),
         and `unfurls` keyed by URL (JSON, or a JSON string in a form body). Recorded with `unfurls` parsed."""
         by_message = bool(args.get("channel")) and bool(args.get("ts"))
         by_unfurl_id = bool(args.get("unfurl_id")) and bool(args.get("source"))

@@ -1,4 +1,4 @@
-"""A fake Trigger.dev API: retrieve, reschedule and list runs, as shared/trigger/README.md §2-§5 describe them.
+"""A fake Trigger.dev API: retrieve, reschedule and list runs, as the real server answers them.
 
 Listing (`GET /api/v1/runs`, §4 and §4.1) filters by `filter[status]` (v4 or legacy names), `filter[taskIdentifier]`
 and `filter[tag]` (comma lists), covers runs created in the last 7 days unless `filter[createdAt][from]`, `[to]` or
