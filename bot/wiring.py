@@ -127,6 +127,8 @@ class Bot:
             await inflight.tell_unfinished(_interrupted, shutdown.TELL_SECONDS)
             await cancel_unfinished(unfinished, shutdown.MARGIN_SECONDS)
         await self.audit.flush(shutdown.FLUSH_SECONDS)
+        if self.deps.follow_ups is not None:  # the rows of cards posted during the drain
+            await self.deps.follow_ups.flush(shutdown.FLUSH_SECONDS)
         if self.home is not None:  # after the flush: its listener may have asked for refreshes
             await self.home.aclose()
         await self.http.aclose()

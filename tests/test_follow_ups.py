@@ -151,3 +151,23 @@ async def test_an_unreadable_row_is_dropped_and_the_others_are_claimed(engine: A
         await conn.execute(update(follow_ups).where(follow_ups.c.ts == "1.1").values(card='{"user_id": 3}'))
     assert [item.ts for item in await store.claim(T0 + timedelta(minutes=1), 10)] == ["1.2"]
     assert [row["ts"] for row in await store.all()] == ["1.2"]
+
+
+async def test_a_write_in_the_background_never_holds_up_its_caller_and_a_failure_is_logged(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FollowUps(engine)
+    slow = asyncio.Event()
+
+    async def stuck() -> None:  # a database that does not answer
+        await slow.wait()
+
+    async def broken() -> None:
+        raise OSError("the database went away")
+
+    store.in_background(stuck(), "card A will not follow")
+    store.in_background(broken(), "card B will not follow")
+    store.in_background(follow(store, "1.5"), "card C will not follow")
+    await store.flush(timeout=1.0)  # gives up on the stuck write rather than waiting for it
+    assert "card B will not follow: OSError" in caplog.text and "card A" not in caplog.text
+    assert [row.ts for row in await store.claim(T0 + timedelta(days=1), 10)] == ["1.5"]

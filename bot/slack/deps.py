@@ -76,8 +76,9 @@ class SurfaceDeps:
         where: str = "",
     ) -> None:
         """Have the card just posted or updated at (channel, ts) follow its run (bot/follow.py). A card without
-        a ts (ephemeral, or posted through a response_url) cannot be updated later, and is not followed. Never
-        raises: a card that does not follow its run is not worth failing a move over."""
+        a ts (ephemeral, or posted through a response_url) cannot be updated later, and is not followed. The row is
+        written in the background: a database that is slow or down never delays an answer, and a card that does
+        not follow its run is not worth failing a move over (logged)."""
         if self.follow_ups is None or not channel or not ts or not moved.run.is_delayed:
             return
         card = Card(
@@ -88,16 +89,14 @@ class SurfaceDeps:
             kind="dm" if dm else "channel",
             where=where,
         )
-        try:
-            await self.follow_ups.follow(
-                channel,
-                ts,
-                moved.run.id,
-                moved.env.name,
-                moved.new,
-                card,
-                due(moved.new, self.follow_grace),
-                self.rescheduler.now(),
-            )
-        except Exception as exc:
-            log.warning("the card %s/%s will not follow run %s: %s", channel, ts, moved.run.id, type(exc).__name__)
+        write = self.follow_ups.follow(
+            channel,
+            ts,
+            moved.run.id,
+            moved.env.name,
+            moved.new,
+            card,
+            due(moved.new, self.follow_grace),
+            self.rescheduler.now(),
+        )
+        self.follow_ups.in_background(write, f"the card {channel}/{ts} will not follow run {moved.run.id}")

@@ -11,9 +11,10 @@ afterwards (`done`, `rearm`, `release`) names the token, so a process whose leas
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -75,6 +76,27 @@ class FollowUps:
     def __init__(self, engine: AsyncEngine, lease: timedelta = LEASE) -> None:
         self.engine = engine
         self.lease = lease
+        self._writing: set[asyncio.Task[None]] = set()
+
+    def in_background(self, write: Coroutine[Any, Any, None], failure: str) -> None:
+        """Run `write` off the caller's path; a failure is logged as `failure` and the exception's type."""
+
+        async def guarded() -> None:
+            try:
+                await write
+            except Exception as exc:
+                log.warning("%s: %s", failure, type(exc).__name__)
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+
+    async def flush(self, timeout: float) -> None:
+        """Wait up to `timeout` for the writes under way (at shutdown, and in tests); the rest are abandoned."""
+        if self._writing:
+            _, pending = await asyncio.wait(set(self._writing), timeout=timeout)
+            for task in pending:
+                task.cancel()
 
     async def follow(
         self,
