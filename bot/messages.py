@@ -994,6 +994,15 @@ def follow_moved(user_id: str, task_escaped: str, env_title_escaped: str) -> str
     )
 
 
+def follow_moved_dm(task_escaped: str, env_title_escaped: str, where: str) -> str:
+    """The head of a DM confirmation whose run was moved again after the person rescheduled it; `where` says
+    where they did (as the DM's own head did)."""
+    return (
+        f":arrows_counterclockwise: *{task_escaped}* in *{env_title_escaped}*, which you rescheduled {where}, "
+        f"has a new start time (moved again since)"
+    )
+
+
 # --- The App Home (each person's page) -----------------------------------------------------------------------------
 
 HOME_TITLE = "Your reschedules"

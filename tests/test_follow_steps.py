@@ -96,3 +96,11 @@ def test_a_dm_card_keeps_its_head() -> None:
     drawn = followed_summary(run("EXECUTING"), ENV, URL, ACTION, controls, moved=False, where="in <#C111>")
     assert messages.dm_head("send-reminder", "Prod", "in <#C111>") in texts(drawn.blocks)
     assert buttons(drawn.blocks) == []
+
+
+def test_a_dm_card_whose_run_was_moved_elsewhere_still_says_where_the_move_happened() -> None:
+    later = T0 + timedelta(hours=3)
+    controls = Controls(now=T0 + GRACE, confirm=False, buttons=DM_BUTTONS)
+    drawn = followed_summary(run("DELAYED", later), ENV, URL, ACTION, controls, moved=True, where="in <#C111>")
+    assert messages.follow_moved_dm("send-reminder", "Prod", "in <#C111>") in texts(drawn.blocks)
+    assert date_token(later) in texts(drawn.blocks)

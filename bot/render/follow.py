@@ -29,7 +29,10 @@ def followed_summary(
     """
     task = escape(truncate(run.task_identifier or messages.UNKNOWN_TASK, 150))
     if moved:
-        moved_head = messages.follow_moved(action.user_id, task, escape(env.title))
+        if where:  # the DM confirmation keeps saying where the person's move happened
+            moved_head = messages.follow_moved_dm(task, escape(env.title), where)
+        else:
+            moved_head = messages.follow_moved(action.user_id, task, escape(env.title))
         return run_summary(run, env, run_url, None, controls, head=moved_head)
     dm_head = messages.dm_head(task, escape(env.title), where) if where else None
     return run_summary(run, env, run_url, action, controls, head=dm_head)
