@@ -17,7 +17,7 @@ from tests.e2e_harness import DASHBOARD_URL, PROD_ENV, STAGING_KEY, SlackSender
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.summaries import CHANNEL
-from tests.test_e2e_buttons import RESCHEDULE, click, prompt_via_command, wait_one
+from tests.test_e2e_buttons import RESCHEDULE, click, private_via_command, wait_one
 from tests.test_e2e_shortcut_modal import shortcut_payload, submission, view_text, wait_form, wait_view
 from tests.test_e2e_teams import audit_rows
 
@@ -68,7 +68,7 @@ def test_a_set_across_two_environments_gets_one_outcome_per_run(
     refused = fake_trigger.add_run(STAGING_ENV)
     before = delayed_until(fake_trigger, refused["id"], STAGING_ENV)
     ids = [moved["id"], executing["id"], MISSING, refused["id"]]
-    prompt = prompt_via_command(sender, fake_slack, " ".join([*ids, moved["id"], "3h"]))
+    prompt = private_via_command(sender, fake_slack, " ".join([*ids, moved["id"], "3h"]))
     assert prompt["response_type"] == "ephemeral"
     text = json.dumps(prompt["blocks"])
     assert "*4 runs* in *Prod* and *Staging*" in text and "<!date^" in text and "1 of them could not be found" in text
@@ -107,7 +107,7 @@ def test_a_rate_limit_midway_slows_the_set_but_it_completes(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     runs = [fake_trigger.add_run(PROD_ENV) for _ in range(12)]
-    prompt = prompt_via_command(slack, fake_slack, " ".join([*(r["id"] for r in runs), "2h"]))
+    prompt = private_via_command(slack, fake_slack, " ".join([*(r["id"] for r in runs), "2h"]))
     fake_trigger.rate_limit(times=12, reset_in=0.3)
     _, _ = confirm(slack, fake_slack, prompt)
     # A large set's summary is posted at once and updated until its final state.
@@ -132,7 +132,7 @@ def test_cancel_moves_nothing_and_the_prompt_is_spent(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
-    prompt = prompt_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+    prompt = private_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
     _, url = click(slack, fake_slack, prompt, CANCEL, ephemeral=True)
     assert wait_one(fake_slack, url)[0]["text"] == messages.CANCELLED
     _, again = click(slack, fake_slack, prompt, CONFIRM, ephemeral=True)
@@ -144,7 +144,7 @@ def test_a_confirm_by_another_person_is_refused(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
-    prompt = prompt_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+    prompt = private_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
     _, url = click(slack, fake_slack, prompt, CONFIRM, ephemeral=True, user_id="U222")
     assert wait_one(fake_slack, url)[0]["text"] == messages.BULK_NOT_YOURS
     assert fake_trigger.calls("POST", RESCHEDULE) == []
@@ -156,7 +156,7 @@ def test_a_run_that_appears_after_the_prompt_is_not_swept_in(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
-    prompt = prompt_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+    prompt = private_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
     later = fake_trigger.add_run(PROD_ENV)
     before = delayed_until(fake_trigger, later["id"])
     url, _ = confirm(slack, fake_slack, prompt)
@@ -181,7 +181,7 @@ def test_push_all_back_from_the_list_moves_exactly_the_runs_listed(
 ) -> None:
     now = datetime.now(UTC)
     runs = [fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=n + 1)) for n in range(3)]
-    listing = prompt_via_command(slack, fake_slack, "list")
+    listing = private_via_command(slack, fake_slack, "list")
     later = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(minutes=30))  # not in the list shown
     before = delayed_until(fake_trigger, later["id"])
     status, list_url = click(slack, fake_slack, listing, Button.BULK_PUSH_ALL.action_id, ephemeral=True)
@@ -211,7 +211,7 @@ def test_push_all_back_of_another_persons_list_is_refused(
 ) -> None:
     for _ in range(2):
         fake_trigger.add_run(PROD_ENV)
-    listing = prompt_via_command(slack, fake_slack, "list")
+    listing = private_via_command(slack, fake_slack, "list")
     _, url = click(slack, fake_slack, listing, Button.BULK_PUSH_ALL.action_id, ephemeral=True, user_id="U222")
     assert wait_one(fake_slack, url)[0]["text"] == messages.BULK_NOT_YOURS
     assert fake_slack.views == {}
@@ -247,7 +247,7 @@ def test_a_set_moved_then_undone_goes_back_run_by_run_and_a_passed_time_is_skipp
     second = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(minutes=50))
     soon = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(seconds=4))
     previous = {run["id"]: delayed_until(fake_trigger, run["id"]) for run in (first, second, soon)}
-    prompt = prompt_via_command(sender, fake_slack, f"{first['id']} {second['id']} {soon['id']} 2h")
+    prompt = private_via_command(sender, fake_slack, f"{first['id']} {second['id']} {soon['id']} 2h")
     url, _ = confirm(sender, fake_slack, prompt)
     summary = channel_summary(fake_slack, url)
     assert "*3 moved*" in json.dumps(summary["blocks"])
@@ -284,7 +284,7 @@ def test_another_persons_undo_is_refused_and_the_owner_can_still_undo(
 ) -> None:
     runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
     previous = {run["id"]: delayed_until(fake_trigger, run["id"]) for run in runs}
-    prompt = prompt_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+    prompt = private_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
     url, _ = confirm(slack, fake_slack, prompt)
     summary = channel_summary(fake_slack, url)
     _, other = click(slack, fake_slack, summary, UNDO, user_id="U222")

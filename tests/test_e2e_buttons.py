@@ -42,8 +42,8 @@ def summary_via_command(slack: SlackSender, fake_slack: FakeSlack, text: str) ->
     return message
 
 
-def prompt_via_command(slack: SlackSender, fake_slack: FakeSlack, text: str) -> dict[str, Any]:
-    """Run /reschedule and return what it answered privately through the response_url (a Confirm prompt)."""
+def private_via_command(slack: SlackSender, fake_slack: FakeSlack, text: str) -> dict[str, Any]:
+    """Run /reschedule and return what it answered privately through the response_url (a prompt, a refusal, history)."""
     url = fake_slack.new_response_url()
     slack.command(text, response_url=url)
     return wait_one(fake_slack, url)[0]
@@ -330,7 +330,7 @@ class TestConfirmationEnvironments:
     def test_command_asks_first_and_changes_nothing(
         self, prod_bot: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
     ) -> None:
-        prompt = prompt_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
+        prompt = private_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
         assert prompt["response_type"] == "ephemeral"
         assert "Prod" in json.dumps(prompt["blocks"]) and action_ids(prompt) == ["rb1:confirm", "rb1:cancel"]
         assert fake_trigger.calls("POST", RESCHEDULE) == []
@@ -339,7 +339,7 @@ class TestConfirmationEnvironments:
         self, prod_bot: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
     ) -> None:
         before = datetime.now(UTC)
-        prompt = prompt_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
+        prompt = private_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
         _, url = click(prod_bot, fake_slack, prompt, "rb1:confirm", ephemeral=True)
         [deleted] = wait_one(fake_slack, url)
         # The summary goes to the channel first, posted by the bot; only then is the private prompt removed.
@@ -355,7 +355,7 @@ class TestConfirmationEnvironments:
     def test_cancel_changes_nothing(
         self, prod_bot: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
     ) -> None:
-        prompt = prompt_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
+        prompt = private_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
         _, url = click(prod_bot, fake_slack, prompt, "rb1:cancel", ephemeral=True)
         [answer] = wait_one(fake_slack, url)
         assert answer["text"] == messages.CANCELLED
