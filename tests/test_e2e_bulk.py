@@ -97,7 +97,7 @@ def test_a_set_across_two_environments_gets_one_outcome_per_run(
     fake_slack.wait_for(lambda: dms(fake_slack) or None)
     assert len(dms(fake_slack)) == 1
     permalink = f"https://example.slack.com/archives/{CHANNEL}/p{summary['ts'].replace('.', '')}"
-    head = messages.bulk_dm_head(messages.where_link(permalink))  # the DM links to the set's summary
+    head = messages.bulk_dm_head(messages.where_posted(CHANNEL, permalink))  # the DM links to the set's summary
     assert json.dumps(head)[1:-1] in json.dumps(dms(fake_slack)[0])
     assert len(fake_slack.channel_messages(CHANNEL)) == 1
     assert [r for r in fake_slack.responses(url) if r.get("response_type") == "in_channel"] == []

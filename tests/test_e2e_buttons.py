@@ -351,6 +351,26 @@ class TestConfirmationEnvironments:
         # Buttons on the prod summary carry Slack's confirm dialog naming the run and the new time.
         push = element(posted, "rb1:push_1h")[0]
         assert delayed["id"] in push["confirm"]["text"]["text"]
+        # The DM says where the summary went, with a link to it.
+        [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
+        permalink = f"https://example.slack.com/archives/{CHANNEL}/p{posted['ts'].replace('.', '')}"
+        assert json.dumps(messages.where_posted(CHANNEL, permalink))[1:-1] in json.dumps(dm["blocks"])
+
+    def test_confirm_in_a_channel_the_bot_cannot_post_in_answers_through_the_response_url(
+        self, prod_bot: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+    ) -> None:
+        fake_slack.forbid_channel("G0PRIVATE", "not_in_channel")
+        prompt = private_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
+        _, url = click(prod_bot, fake_slack, prompt, "rb1:confirm", ephemeral=True, channel_id="G0PRIVATE")
+        posted, deleted = wait_one(fake_slack, url, count=2)
+        # Through the click's response_url for the channel, then the private prompt removed; nothing alarming.
+        assert posted["response_type"] == "in_channel" and posted["replace_original"] is False
+        assert "rescheduled" in json.dumps(posted["blocks"]) and deleted.get("delete_original") is True
+        assert fake_trigger.get_run(delayed["id"])["delayedUntil"] != delayed["delayedUntil"]
+        [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
+        assert json.dumps(messages.where_channel("G0PRIVATE"))[1:-1] in json.dumps(dm["blocks"])
+        assert ":warning:" not in json.dumps(dm["blocks"]) and len(fake_slack.responses(url)) == 2
+        assert "G0PRIVATE" not in fake_slack.messages
 
     def test_cancel_changes_nothing(
         self, prod_bot: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]

@@ -405,7 +405,7 @@ def test_the_dm_links_to_the_summary_the_bot_posted(
     summary = only_summary(fake_slack, url)
     [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
     permalink = f"https://example.slack.com/archives/{CHANNEL}/p{summary['ts'].replace('.', '')}"
-    assert messages.dm_head("send-reminder", "Prod", messages.where_link(permalink)) in blocks_text(dm)
+    assert messages.dm_head("send-reminder", "Prod", messages.where_posted(CHANNEL, permalink)) in blocks_text(dm)
     assert [c["message_ts"] for c in fake_slack.api_calls("chat.getPermalink")] == [summary["ts"]]
 
 

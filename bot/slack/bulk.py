@@ -296,7 +296,7 @@ async def _finish(
     text, _ = message.render(items, final=True)
     if deps.dm_confirmations:
         note = messages.bulk_summary_failed(escape(problem)) if problem else ""
-        where = await dm.where_text(client, message.channel or actor.channel_id, message.ts)
+        where = await dm.where_posted(client, message.channel or actor.channel_id, message.ts)
         head = f"{dm_head(where)}\n{note}".strip()
         dm_text, dm_blocks = message.render(items, final=True, extra=head)
         try:

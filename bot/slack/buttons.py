@@ -261,5 +261,6 @@ async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
     if problem is None:  # the clicked message, or the one just posted, shows the move: it follows the run
         await deps.follow(actor.channel_id, shown_at, moved, action, dm=click.in_dm)
     if not click.in_dm:
-        where = await dm.where_text(client, actor.channel_id, shown_at)
+        where_of = dm.where_posted if private else dm.where_text  # a summary just posted, or the one clicked
+        where = await where_of(client, actor.channel_id, shown_at)
         await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))

@@ -366,7 +366,7 @@ async def _act(
         posted = await post_for_channel(client, respond, actor.channel_id, summary.text, summary.blocks)
         note = messages.summary_post_failed(escape(posted.problem)) if posted.problem else ""
         await deps.follow(posted.channel, posted.ts, moved, action)  # only the bot's own message can follow
-        where = await dm.where_text(client, posted.channel or actor.channel_id, posted.ts)
+        where = await dm.where_posted(client, posted.channel or actor.channel_id, posted.ts)
         dm_sent = await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
         if note and not dm_sent:  # the summary did not reach the channel: say so by whatever route works
             await tell(note)

@@ -342,6 +342,7 @@ async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult,
             note = messages.summary_post_failed(escape(problem))
         elif not private:  # the message the flow started from now shows the move: it follows the run
             await deps.follow(origin.channel, origin.ts, moved, action)
-    where = await dm.where_text(client, origin.channel, where_ts)
+    where_of = dm.where_posted if origin.kind == "ephemeral" else dm.where_text  # posted, or where it started
+    where = await where_of(client, origin.channel, where_ts)
     await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
     return note
