@@ -26,7 +26,8 @@ from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
-from tests.summaries import CHANNEL
+from tests.summaries import CHANNEL, wait_summary
+from tests.test_e2e_buttons import click, private_via_command
 
 pytestmark = pytest.mark.e2e
 
@@ -152,6 +153,23 @@ def test_a_commands_summary_in_the_channel_follows_its_run_to_completed(
     assert len(updates(fake_slack, ts)) == 2  # executing, completed: on the message in the channel itself
     assert {call["channel"] for call in updates(fake_slack, ts)} == {CHANNEL}
     assert len(fake_slack.channel_messages(CHANNEL)) == 1  # updated in place, never posted again
+
+
+def test_the_summary_posted_after_a_confirm_prompt_follows_its_run(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    """In an environment that asks first, the summary posted once Confirm is clicked is the bot's own message too."""
+    url = sqlite_url(tmp_path)
+    run = fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=1))
+    sender, _ = start(CONFIRM_ENVIRONMENTS=None, **FAST)  # the default: prod asks first
+    prompt = private_via_command(sender, fake_slack, f"{run['id']} 2s")
+    click(sender, fake_slack, prompt, Button.CONFIRM.action_id, ephemeral=True)
+    ts = wait_summary(fake_slack)["ts"]
+    wait_for(lambda: any((row["channel"], row["ts"]) == (CHANNEL, ts) for row in rows(url)), what="card followed")
+    fake_trigger.set_status(run["id"], "COMPLETED")
+    wait_for(lambda: "Completed" in text_of(channel_card(fake_slack, run["id"])), what="Completed shown")
+    wait_for(lambda: rows(url) == [], what="the follow-ups done")
+    assert action_ids(channel_card(fake_slack, run["id"])) == [] and len(updates(fake_slack, ts)) == 1
 
 
 def test_a_summary_sent_through_the_response_url_is_not_followed(
