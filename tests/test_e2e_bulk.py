@@ -152,6 +152,26 @@ def test_a_confirm_by_another_person_is_refused(
     assert "*2 moved*" in json.dumps(channel_summary(fake_slack, url)["blocks"])
 
 
+def test_a_sets_summary_where_the_bot_cannot_post_goes_through_the_response_url(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    fake_slack.forbid_channel("G0PRIVATE", "not_in_channel")
+    runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
+    prompt = private_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+    _, url = click(slack, fake_slack, prompt, CONFIRM, ephemeral=True, channel_id="G0PRIVATE")
+    summary = fake_slack.wait_for(
+        lambda: next((r for r in fake_slack.responses(url) if r.get("response_type") == "in_channel"), None)
+    )
+    assert "*2 moved*" in json.dumps(summary["blocks"]) and summary["replace_original"] is False
+    assert len([c for c in fake_slack.api_calls("chat.postMessage") if c["channel"] == "G0PRIVATE"]) == 1  # tried
+    assert "G0PRIVATE" not in fake_slack.messages
+    # The private prompt is removed and the DM says where, without a warning.
+    fake_slack.wait_for(lambda: any(r.get("delete_original") for r in fake_slack.responses(url)))
+    [dm] = fake_slack.wait_for(lambda: dms(fake_slack) or None)
+    assert json.dumps(messages.bulk_dm_head(messages.where_channel("G0PRIVATE")))[1:-1] in json.dumps(dm)
+    assert ":warning:" not in json.dumps(dm)
+
+
 def test_a_run_that_appears_after_the_prompt_is_not_swept_in(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
