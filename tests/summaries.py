@@ -13,10 +13,12 @@ CHANNEL = "C111"  # where SlackSender's commands (and the tests' clicks) come fr
 
 def wait_summary(fake_slack: FakeSlack, channel: str = CHANNEL, count: int = 1) -> dict[str, Any]:
     """Wait until the bot has posted `count` messages in `channel`; the `count`-th, as it is now."""
-    posted: list[dict[str, Any]] = fake_slack.wait_for(
-        lambda: (found := fake_slack.channel_messages(channel)) and len(found) >= count and found
-    )
-    return posted[count - 1]
+
+    def enough() -> list[dict[str, Any]] | None:
+        found = fake_slack.channel_messages(channel)
+        return found if len(found) >= count else None
+
+    return fake_slack.wait_for(enough)[count - 1]
 
 
 def only_summary(fake_slack: FakeSlack, url: str, channel: str = CHANNEL) -> dict[str, Any]:
