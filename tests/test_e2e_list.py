@@ -134,9 +134,7 @@ def test_a_run_moved_from_the_list_gets_its_summary_posted_by_the_bot_in_the_cha
     soon = datetime.now(UTC) + timedelta(hours=1)
     run = fake_trigger.add_run(PROD_ENV, delayed_until=soon, task_identifier="pick-me")
     message = private_via_command(slack, fake_slack, "list")
-    [value] = [
-        item["value"] for block in message["blocks"] if block["type"] == "actions" for item in block["elements"]
-    ]
+    [value] = [item["value"] for block in message["blocks"] if block["type"] == "actions" for item in block["elements"]]
     _, url = click(slack, fake_slack, message, "rb1:reschedule", ephemeral=True, value=value)
     form = wait_form(fake_slack)
     assert slack.interaction(submission(form, text="3h")).status_code == 200

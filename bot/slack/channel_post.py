@@ -3,8 +3,8 @@
 The bot posts it as its own message (chat.postMessage; chat:write.public lets it post in public channels it was not
 invited to), so it has a ts: the bot can update it later and the card follows its run (bot/follow.py). Where the
 bot cannot post (a private channel it is not in, a DM or group DM without it, an archived channel, rate limits or
-the network), the summary goes through the request's response_url as before (`in_channel`); such a message has no
-ts, so it is not followed until someone clicks one of its buttons.
+the network), the summary goes through the request's response_url instead (`in_channel`), and that is logged (info);
+such a message has no ts, so it is not followed until someone clicks one of its buttons.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ async def post_for_channel(
             response = await client.chat_postMessage(**message)
         except Exception as exc:
             log.info(
-                "summary not posted by the bot in %s (%s): it goes through the response_url and will not follow its "
-                "run",
+                "summary not posted by the bot in %s (%s): sent through the response_url instead, where it cannot be "
+                "updated (it does not follow its run)",
                 channel_id,
                 slack_error(exc),
             )
