@@ -72,6 +72,7 @@ RESULTS_PATH = BENCH_DIR / "RESULTS.md"
 PROFILE_PATH = BENCH_DIR / "profile-burst.txt"
 
 TRIGGER_LATENCY = 0.150  # seconds the fake Trigger.dev takes to answer every API call
+CHANNEL = "C111"  # where the commands are typed (the bot posts its summaries there)
 BURST = 100
 BURST_CONCURRENCY = 25
 ROUNDS = 5
@@ -164,16 +165,45 @@ class Fakes:
     def missing_runs(self, n: int) -> list[tuple[str, str]]:
         return [(new_run_id(), self.slack.new_response_url()) for _ in range(n)]
 
-    def answers(self) -> dict[str, RecordedRequest]:
-        """The first POST to each response_url path."""
-        first: dict[str, RecordedRequest] = {}
+    def answers(self, samples: Sequence[Sample] = ()) -> dict[str, Answer]:
+        """The first answer to each command, by its response_url path: the first POST to the response_url, or
+        (the bot) the summary it posted in the command's channel with chat.postMessage, found by the run id of
+        one of `samples`."""
+        first: dict[str, Answer] = {}
+        by_run = {s.run_id: httpx.URL(s.response_url).path for s in samples}
         for request in self.slack.requests:
             if request.method == "POST" and request.path.startswith("/response/"):
-                first.setdefault(request.path, request)
+                first.setdefault(request.path, Answer(request.at, request.json))
+            elif by_run and request.path == "/api/chat.postMessage":
+                args = _args(request)
+                if args.get("channel") != CHANNEL:
+                    continue  # a DM confirmation
+                path = next((path for run_id, path in by_run.items() if run_id in str(args.get("blocks"))), None)
+                if path is not None:
+                    first.setdefault(path, Answer(request.at, args))
         return first
 
     def api_calls(self, method: str) -> int:
         return sum(1 for r in self.slack.requests if r.path == f"/api/{method}")
+
+    def dm_calls(self) -> int:
+        """chat.postMessage calls to a person (the DM confirmations), not to the channel."""
+        return sum(
+            1 for r in self.slack.requests if r.path == "/api/chat.postMessage" and _args(r).get("channel") != CHANNEL
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    at: float  # time.time() on arrival at the fake Slack
+    json: Any  # what was posted: the response_url body, or chat.postMessage's arguments
+
+
+def _args(request: RecordedRequest) -> dict[str, Any]:
+    """A Web API call's arguments (JSON or form)."""
+    if isinstance(request.json, dict):
+        return request.json
+    return {key: values[0] for key, values in parse_qs(request.text()).items()}
 
 
 @contextmanager
@@ -300,7 +330,7 @@ def command_body(run_id: str, response_url: str) -> str:
             "team_domain": "test-domain",
             "enterprise_id": "",
             "enterprise_name": "",
-            "channel_id": "C111",
+            "channel_id": CHANNEL,
             "channel_name": "ops-alerts",
             "user_id": "U111",
             "user_name": "oncall-engineer",
@@ -403,10 +433,10 @@ def wait_answers(
     deadline = time.monotonic() + timeout
     done = False
     while not done and time.monotonic() < deadline:
-        done = wanted <= fakes.answers().keys() and (extra is None or extra())
+        done = wanted <= fakes.answers(samples).keys() and (extra is None or extra())
         if not done:
             time.sleep(0.02)
-    answers = fakes.answers()
+    answers = fakes.answers(samples)
     for sample in samples:
         answer = answers.get(httpx.URL(sample.response_url).path)
         if answer is not None:
@@ -415,8 +445,11 @@ def wait_answers(
 
 
 def rescheduled(fakes: Fakes, sample: Sample) -> bool:
-    """Posted in the channel, and the run really moved to 2 h after the command."""
-    if not isinstance(sample.answer, dict) or sample.answer.get("response_type") != "in_channel":
+    """Posted in the channel (through the response_url, or by the bot itself), and the run really moved to 2 h after
+    the command."""
+    if not isinstance(sample.answer, dict):
+        return False
+    if sample.answer.get("response_type") != "in_channel" and sample.answer.get("channel") != CHANNEL:
         return False
     run = fakes.trigger.get_run(sample.run_id)
     moved_by = run["delayedUntil"].timestamp() - sample.sent_at
@@ -485,7 +518,7 @@ def burst(system: System, number: int, workdir: Path, profile_to: Path | None = 
             try:
                 outcome.healthy_after = server.healthy_after
                 warm_up(server, fk)
-                dms_before = fk.api_calls("chat.postMessage")
+                dms_before = fk.dm_calls()
                 load = LoadGenerator(server, fk.delayed_runs(BURST), BURST_CONCURRENCY)
                 cpu_before = server.wait_idle()
                 outcome.memory_start = proc_memory(server.pid)
@@ -501,14 +534,14 @@ def burst(system: System, number: int, workdir: Path, profile_to: Path | None = 
                 )
 
                 def dms_done() -> bool:
-                    return system == "baseline" or fk.api_calls("chat.postMessage") - dms_before >= BURST
+                    return system == "baseline" or fk.dm_calls() - dms_before >= BURST
 
                 wait_answers(fk, outcome.samples, dms_done)
                 outcome.cpu = server.wait_idle() - cpu_before
                 outcome.wall = time.monotonic() - started
                 outcome.others_cpu = noise.others(outcome.cpu, outcome.load_cpu)
                 outcome.memory_end = proc_memory(server.pid)
-                outcome.dms = fk.api_calls("chat.postMessage") - dms_before
+                outcome.dms = fk.dm_calls() - dms_before
                 if profile_to is not None:
                     os.kill(server.pid, signal.SIGUSR2)
                     wait_file(profile_to)

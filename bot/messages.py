@@ -1072,3 +1072,12 @@ def home_env_line(env_title_escaped: str, where: str, asks_first: bool) -> str:
 # --- Link previews of run links (unfurls) ---------------------------------------------------------------------------
 
 UNFURL_HEAD = ":link: *{task}* in *{env}*"
+
+
+# --- Summaries the bot posts in the channel (bot/slack/channel_post.py) --------------------------------------------
+
+
+def where_posted(channel_id: str | None, permalink: str) -> str:
+    """Where a move's summary went, in the DM: the channel, and a link to the summary itself."""
+    safe = permalink.replace(">", "%3E").replace("<", "%3C").replace("|", "%7C")
+    return f"{where_channel(channel_id)} (<{safe}|see the summary>)".lstrip()

@@ -311,9 +311,9 @@ def test_the_bot_served_on_the_simulator_moves_a_seeded_run_and_says_it_is_a_dem
             slack = SlackSender(bot.events_url, SIGNING_SECRET)
             url = fake_slack.new_response_url()
             assert slack.command(f"{demo.RUN_REMINDER} 2h", response_url=url).status_code == 200
-            posted: list[dict[str, Any]] = fake_slack.wait_for(lambda: fake_slack.responses(url))
-            [summary] = posted
-            assert summary["response_type"] == "in_channel"
+            posted: list[dict[str, Any]] = fake_slack.wait_for(lambda: fake_slack.channel_messages("C111"))
+            [summary] = posted  # posted by the bot in the command's channel
+            assert fake_slack.responses(url) == []
             assert messages.DEMO_SUMMARY_NOTE in context_lines(summary)
             assert f"{demo.DEMO_DASHBOARD_URL}/runs/{demo.RUN_REMINDER}" in json.dumps(summary["blocks"])
             assert messages.DEMO_FALLBACK_NOTE in summary["text"]

@@ -16,7 +16,8 @@ from bot.render.ids import Button
 from tests.e2e_harness import DASHBOARD_URL, PROD_ENV, STAGING_KEY, SlackSender
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
-from tests.test_e2e_buttons import RESCHEDULE, click, summary_via_command, wait_one
+from tests.summaries import CHANNEL
+from tests.test_e2e_buttons import RESCHEDULE, click, private_via_command, wait_one
 from tests.test_e2e_shortcut_modal import shortcut_payload, submission, view_text, wait_form, wait_view
 from tests.test_e2e_teams import audit_rows
 
@@ -43,10 +44,13 @@ def confirm(
 
 
 def channel_summary(fake_slack: FakeSlack, url: str) -> dict[str, Any]:
-    """The set's one summary in the channel (posted through the click's response_url)."""
+    """The set's one summary in the channel: posted by the bot once the set is done (nothing for the channel
+    through the click's response_url)."""
     posted: dict[str, Any] = fake_slack.wait_for(
-        lambda: next((r for r in fake_slack.responses(url) if r.get("response_type") == "in_channel"), None)
+        lambda: next((m for m in fake_slack.channel_messages(CHANNEL) if "done." in json.dumps(m["blocks"])), None)
     )
+    assert len(fake_slack.channel_messages(CHANNEL)) == 1
+    assert [r for r in fake_slack.responses(url) if r.get("response_type") == "in_channel"] == []
     return posted
 
 
@@ -64,7 +68,7 @@ def test_a_set_across_two_environments_gets_one_outcome_per_run(
     refused = fake_trigger.add_run(STAGING_ENV)
     before = delayed_until(fake_trigger, refused["id"], STAGING_ENV)
     ids = [moved["id"], executing["id"], MISSING, refused["id"]]
-    prompt = summary_via_command(sender, fake_slack, " ".join([*ids, moved["id"], "3h"]))
+    prompt = private_via_command(sender, fake_slack, " ".join([*ids, moved["id"], "3h"]))
     assert prompt["response_type"] == "ephemeral"
     text = json.dumps(prompt["blocks"])
     assert "*4 runs* in *Prod* and *Staging*" in text and "<!date^" in text and "1 of them could not be found" in text
@@ -93,16 +97,18 @@ def test_a_set_across_two_environments_gets_one_outcome_per_run(
     assert len(rows) == 4
     fake_slack.wait_for(lambda: dms(fake_slack) or None)
     assert len(dms(fake_slack)) == 1
-    assert "You moved several runs in" in json.dumps(dms(fake_slack)[0])
-    in_channel = [r for r in fake_slack.responses(url) if r.get("response_type") == "in_channel"]
-    assert len(in_channel) == 1
+    permalink = f"https://example.slack.com/archives/{CHANNEL}/p{summary['ts'].replace('.', '')}"
+    head = messages.bulk_dm_head(messages.where_posted(CHANNEL, permalink))  # the DM links to the set's summary
+    assert json.dumps(head)[1:-1] in json.dumps(dms(fake_slack)[0])
+    assert len(fake_slack.channel_messages(CHANNEL)) == 1
+    assert [r for r in fake_slack.responses(url) if r.get("response_type") == "in_channel"] == []
 
 
 def test_a_rate_limit_midway_slows_the_set_but_it_completes(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     runs = [fake_trigger.add_run(PROD_ENV) for _ in range(12)]
-    prompt = summary_via_command(slack, fake_slack, " ".join([*(r["id"] for r in runs), "2h"]))
+    prompt = private_via_command(slack, fake_slack, " ".join([*(r["id"] for r in runs), "2h"]))
     fake_trigger.rate_limit(times=12, reset_in=0.3)
     _, _ = confirm(slack, fake_slack, prompt)
     # A large set's summary is posted at once and updated until its final state.
@@ -127,7 +133,7 @@ def test_cancel_moves_nothing_and_the_prompt_is_spent(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
-    prompt = summary_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+    prompt = private_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
     _, url = click(slack, fake_slack, prompt, CANCEL, ephemeral=True)
     assert wait_one(fake_slack, url)[0]["text"] == messages.CANCELLED
     _, again = click(slack, fake_slack, prompt, CONFIRM, ephemeral=True)
@@ -139,7 +145,7 @@ def test_a_confirm_by_another_person_is_refused(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
-    prompt = summary_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+    prompt = private_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
     _, url = click(slack, fake_slack, prompt, CONFIRM, ephemeral=True, user_id="U222")
     assert wait_one(fake_slack, url)[0]["text"] == messages.BULK_NOT_YOURS
     assert fake_trigger.calls("POST", RESCHEDULE) == []
@@ -147,11 +153,31 @@ def test_a_confirm_by_another_person_is_refused(
     assert "*2 moved*" in json.dumps(channel_summary(fake_slack, url)["blocks"])
 
 
+def test_a_sets_summary_where_the_bot_cannot_post_goes_through_the_response_url(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    fake_slack.forbid_channel("G0PRIVATE", "not_in_channel")
+    runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
+    prompt = private_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+    _, url = click(slack, fake_slack, prompt, CONFIRM, ephemeral=True, channel_id="G0PRIVATE")
+    summary = fake_slack.wait_for(
+        lambda: next((r for r in fake_slack.responses(url) if r.get("response_type") == "in_channel"), None)
+    )
+    assert "*2 moved*" in json.dumps(summary["blocks"]) and summary["replace_original"] is False
+    assert len([c for c in fake_slack.api_calls("chat.postMessage") if c["channel"] == "G0PRIVATE"]) == 1  # tried
+    assert "G0PRIVATE" not in fake_slack.messages
+    # The private prompt is removed and the DM says where, without a warning.
+    fake_slack.wait_for(lambda: any(r.get("delete_original") for r in fake_slack.responses(url)))
+    [dm] = fake_slack.wait_for(lambda: dms(fake_slack) or None)
+    assert json.dumps(messages.bulk_dm_head(messages.where_channel("G0PRIVATE")))[1:-1] in json.dumps(dm)
+    assert ":warning:" not in json.dumps(dm)
+
+
 def test_a_run_that_appears_after_the_prompt_is_not_swept_in(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
-    prompt = summary_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+    prompt = private_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
     later = fake_trigger.add_run(PROD_ENV)
     before = delayed_until(fake_trigger, later["id"])
     url, _ = confirm(slack, fake_slack, prompt)
@@ -176,7 +202,7 @@ def test_push_all_back_from_the_list_moves_exactly_the_runs_listed(
 ) -> None:
     now = datetime.now(UTC)
     runs = [fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=n + 1)) for n in range(3)]
-    listing = summary_via_command(slack, fake_slack, "list")
+    listing = private_via_command(slack, fake_slack, "list")
     later = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(minutes=30))  # not in the list shown
     before = delayed_until(fake_trigger, later["id"])
     status, list_url = click(slack, fake_slack, listing, Button.BULK_PUSH_ALL.action_id, ephemeral=True)
@@ -206,7 +232,7 @@ def test_push_all_back_of_another_persons_list_is_refused(
 ) -> None:
     for _ in range(2):
         fake_trigger.add_run(PROD_ENV)
-    listing = summary_via_command(slack, fake_slack, "list")
+    listing = private_via_command(slack, fake_slack, "list")
     _, url = click(slack, fake_slack, listing, Button.BULK_PUSH_ALL.action_id, ephemeral=True, user_id="U222")
     assert wait_one(fake_slack, url)[0]["text"] == messages.BULK_NOT_YOURS
     assert fake_slack.views == {}
@@ -215,11 +241,16 @@ def test_push_all_back_of_another_persons_list_is_refused(
 UNDO = Button.BULK_UNDO.action_id
 
 
-def undo_result(fake_slack: FakeSlack, url: str) -> dict[str, Any]:
-    """The set's summary as the Undo leaves it (in place of the message clicked)."""
-    final: dict[str, Any] = fake_slack.wait_for(
-        lambda: next((r for r in fake_slack.responses(url) if "done." in json.dumps(r.get("blocks", []))), None)
-    )
+def undo_result(fake_slack: FakeSlack, summary: dict[str, Any]) -> dict[str, Any]:
+    """The set's summary as the Undo leaves it: the bot's message clicked, updated in place (chat.update)."""
+
+    def undone() -> dict[str, Any] | None:
+        [message] = [m for m in fake_slack.channel_messages(CHANNEL) if m["ts"] == summary["ts"]]
+        text = json.dumps(message["blocks"])
+        return message if "back to its own previous time" in text and "done." in text else None
+
+    final: dict[str, Any] = fake_slack.wait_for(undone)
+    assert len(fake_slack.channel_messages(CHANNEL)) == 1  # updated, not posted again
     return final
 
 
@@ -237,7 +268,7 @@ def test_a_set_moved_then_undone_goes_back_run_by_run_and_a_passed_time_is_skipp
     second = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(minutes=50))
     soon = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(seconds=4))
     previous = {run["id"]: delayed_until(fake_trigger, run["id"]) for run in (first, second, soon)}
-    prompt = summary_via_command(sender, fake_slack, f"{first['id']} {second['id']} {soon['id']} 2h")
+    prompt = private_via_command(sender, fake_slack, f"{first['id']} {second['id']} {soon['id']} 2h")
     url, _ = confirm(sender, fake_slack, prompt)
     summary = channel_summary(fake_slack, url)
     assert "*3 moved*" in json.dumps(summary["blocks"])
@@ -247,11 +278,12 @@ def test_a_set_moved_then_undone_goes_back_run_by_run_and_a_passed_time_is_skipp
     fake_slack.wait_for(lambda: datetime.now(UTC) > previous[soon["id"]] + timedelta(milliseconds=200) or None)
 
     _, undo_url = click(sender, fake_slack, summary, UNDO)
-    undone = undo_result(fake_slack, undo_url)
+    undone = undo_result(fake_slack, summary)
     body = json.dumps(undone["blocks"])
     assert "*2 moved*, *1 skipped*" in body and "back to its own previous time" in body
     assert f"|{soon['id']}> in Prod: {messages.BULK_PASSED}" in body
-    assert undone.get("replace_original") is True and UNDO not in body  # one Undo: the result has none
+    assert UNDO not in body  # one Undo: the result has none
+    assert [r for r in fake_slack.responses(undo_url) if r.get("blocks")] == []  # shown in place, not re-posted
     assert delayed_until(fake_trigger, first["id"]) == previous[first["id"]]
     assert delayed_until(fake_trigger, second["id"]) == previous[second["id"]]
     assert delayed_until(fake_trigger, soon["id"]) == moved_to[soon["id"]]
@@ -273,15 +305,15 @@ def test_another_persons_undo_is_refused_and_the_owner_can_still_undo(
 ) -> None:
     runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
     previous = {run["id"]: delayed_until(fake_trigger, run["id"]) for run in runs}
-    prompt = summary_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+    prompt = private_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
     url, _ = confirm(slack, fake_slack, prompt)
     summary = channel_summary(fake_slack, url)
     _, other = click(slack, fake_slack, summary, UNDO, user_id="U222")
     assert wait_one(fake_slack, other)[0]["text"] == messages.BULK_UNDO_NOT_YOURS
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 2
     assert all(delayed_until(fake_trigger, run_id) != at for run_id, at in previous.items())
-    _, mine = click(slack, fake_slack, summary, UNDO)
-    assert "*2 moved*, *0 skipped*" in json.dumps(undo_result(fake_slack, mine)["blocks"])
+    click(slack, fake_slack, summary, UNDO)
+    assert "*2 moved*, *0 skipped*" in json.dumps(undo_result(fake_slack, summary)["blocks"])
     assert all(delayed_until(fake_trigger, run_id) == at for run_id, at in previous.items())
 
 

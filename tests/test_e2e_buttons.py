@@ -16,6 +16,7 @@ from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env, ex
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
+from tests.summaries import CHANNEL, wait_summary
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +32,18 @@ def wait_one(fake_slack: FakeSlack, url: str, count: int = 1) -> list[dict[str, 
 
 
 def summary_via_command(slack: SlackSender, fake_slack: FakeSlack, text: str) -> dict[str, Any]:
-    """Run /reschedule and return the message it posted (as Slack would show it in the channel)."""
+    """Run /reschedule and return the summary the bot posted in the channel (as Slack shows it there), after
+    checking that nothing else was said for it through the command's response_url."""
+    url = fake_slack.new_response_url()
+    count = len(fake_slack.channel_messages(CHANNEL)) + 1
+    slack.command(text, response_url=url, channel_id=CHANNEL)
+    message = wait_summary(fake_slack, CHANNEL, count)
+    assert fake_slack.responses(url) == []
+    return message
+
+
+def private_via_command(slack: SlackSender, fake_slack: FakeSlack, text: str) -> dict[str, Any]:
+    """Run /reschedule and return what it answered privately through the response_url (a prompt, a refusal, history)."""
     url = fake_slack.new_response_url()
     slack.command(text, response_url=url)
     return wait_one(fake_slack, url)[0]
@@ -70,14 +82,10 @@ def click(
     payload = example_payload("block_actions")
     url = fake_slack.new_response_url()
     payload["user"] = {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": "T111"}
-    payload["container"] = {
-        "type": "message",
-        "message_ts": "1700000000.000100",
-        "channel_id": channel_id,
-        "is_ephemeral": ephemeral,
-    }
+    ts = str(message.get("ts") or "1700000000.000100")  # the bot's own messages carry their ts
+    payload["container"] = {"type": "message", "message_ts": ts, "channel_id": channel_id, "is_ephemeral": ephemeral}
     payload["channel"] = {"id": channel_id, "name": "ops-alerts"}
-    payload["message"] = {**message, "ts": "1700000000.000100", "type": "message"}
+    payload["message"] = {**message, "ts": ts, "type": "message"}
     payload["response_url"] = url
     action = {
         "action_id": action_id,
@@ -295,7 +303,7 @@ def test_dm_failure_never_hides_the_reschedule(
     fake_slack.forbid_channel("U111", "cannot_dm_bot")
     message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
     fake_slack.wait_for(lambda: [c for c in fake_slack.api_calls("chat.postMessage") if c["channel"] == "U111"])
-    assert message["response_type"] == "in_channel" and "rescheduled" in json.dumps(message["blocks"])
+    assert message["ts"] and "rescheduled" in json.dumps(message["blocks"])
     new = fake_trigger.get_run(delayed["id"])["delayedUntil"]
     assert new != delayed["delayedUntil"] and new < datetime.now(UTC) + timedelta(hours=2, seconds=1)
     assert fake_slack.messages.get("DU111") is None
@@ -322,7 +330,7 @@ class TestConfirmationEnvironments:
     def test_command_asks_first_and_changes_nothing(
         self, prod_bot: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
     ) -> None:
-        prompt = summary_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
+        prompt = private_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
         assert prompt["response_type"] == "ephemeral"
         assert "Prod" in json.dumps(prompt["blocks"]) and action_ids(prompt) == ["rb1:confirm", "rb1:cancel"]
         assert fake_trigger.calls("POST", RESCHEDULE) == []
@@ -331,22 +339,43 @@ class TestConfirmationEnvironments:
         self, prod_bot: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
     ) -> None:
         before = datetime.now(UTC)
-        prompt = summary_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
+        prompt = private_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
         _, url = click(prod_bot, fake_slack, prompt, "rb1:confirm", ephemeral=True)
-        posted, deleted = wait_one(fake_slack, url, count=2)
-        # The summary goes to the channel first; only then is the private prompt removed.
-        assert posted["response_type"] == "in_channel"
+        [deleted] = wait_one(fake_slack, url)
+        # The summary goes to the channel first, posted by the bot; only then is the private prompt removed.
+        posted = wait_summary(fake_slack)
         assert deleted.get("delete_original") is True
+        assert len(fake_slack.channel_messages(CHANNEL)) == 1
         new = fake_trigger.get_run(delayed["id"])["delayedUntil"]
         assert before + timedelta(hours=2) - timedelta(seconds=5) <= new <= before + timedelta(hours=2, seconds=5)
         # Buttons on the prod summary carry Slack's confirm dialog naming the run and the new time.
         push = element(posted, "rb1:push_1h")[0]
         assert delayed["id"] in push["confirm"]["text"]["text"]
+        # The DM says where the summary went, with a link to it.
+        [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
+        permalink = f"https://example.slack.com/archives/{CHANNEL}/p{posted['ts'].replace('.', '')}"
+        assert json.dumps(messages.where_posted(CHANNEL, permalink))[1:-1] in json.dumps(dm["blocks"])
+
+    def test_confirm_in_a_channel_the_bot_cannot_post_in_answers_through_the_response_url(
+        self, prod_bot: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+    ) -> None:
+        fake_slack.forbid_channel("G0PRIVATE", "not_in_channel")
+        prompt = private_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
+        _, url = click(prod_bot, fake_slack, prompt, "rb1:confirm", ephemeral=True, channel_id="G0PRIVATE")
+        posted, deleted = wait_one(fake_slack, url, count=2)
+        # Through the click's response_url for the channel, then the private prompt removed; nothing alarming.
+        assert posted["response_type"] == "in_channel" and posted["replace_original"] is False
+        assert "rescheduled" in json.dumps(posted["blocks"]) and deleted.get("delete_original") is True
+        assert fake_trigger.get_run(delayed["id"])["delayedUntil"] != delayed["delayedUntil"]
+        [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
+        assert json.dumps(messages.where_channel("G0PRIVATE"))[1:-1] in json.dumps(dm["blocks"])
+        assert ":warning:" not in json.dumps(dm["blocks"]) and len(fake_slack.responses(url)) == 2
+        assert "G0PRIVATE" not in fake_slack.messages
 
     def test_cancel_changes_nothing(
         self, prod_bot: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
     ) -> None:
-        prompt = summary_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
+        prompt = private_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
         _, url = click(prod_bot, fake_slack, prompt, "rb1:cancel", ephemeral=True)
         [answer] = wait_one(fake_slack, url)
         assert answer["text"] == messages.CANCELLED

@@ -26,6 +26,7 @@ from tests.e2e_harness import (
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
+from tests.summaries import CHANNEL, fallback_summary, only_summary
 
 pytestmark = pytest.mark.e2e
 
@@ -122,10 +123,11 @@ def test_reschedule_posts_the_summary_to_the_channel(
     response = slack.command(f"{run['id']} 2h", response_url=url)
     assert response.status_code == 200 and response.content == b""
 
-    body = only_response(fake_slack, url)
+    body = only_summary(fake_slack, url)
     new = fake_trigger.get_run(run["id"])["delayedUntil"]
     assert before + timedelta(hours=2) <= new <= datetime.now(UTC) + timedelta(hours=2)
-    assert body["response_type"] == "in_channel"
+    [summary_post] = [c for c in fake_slack.api_calls("chat.postMessage") if c["channel"] == CHANNEL]
+    assert "thread_ts" not in summary_post  # a message of its own in the channel the command was typed in
     text = blocks_text(body)
     assert "<@U111> rescheduled *send-reminder* in *Prod*" in text
     assert date_token(new) in text and date_token(old) in text
@@ -144,7 +146,7 @@ def test_iso_time_lands_exactly(slack: SlackSender, fake_slack: FakeSlack, fake_
     run = fake_trigger.add_run(PROD_ENV)
     url = fake_slack.new_response_url()
     slack.command(f"{run['id']} {target.strftime('%Y-%m-%dT%H:%M')}+00:00", response_url=url)
-    body = only_response(fake_slack, url)
+    body = only_summary(fake_slack, url)
     assert fake_trigger.get_run(run["id"])["delayedUntil"] == target
     assert date_token(target) in blocks_text(body)
 
@@ -154,7 +156,7 @@ def test_dashboard_link_works_as_the_run(slack: SlackSender, fake_slack: FakeSla
     url = fake_slack.new_response_url()
     link = f"<https://cloud.trigger.dev/projects/v3/proj_abcdefghijklmnopqrst/runs/{run['id']}>"
     slack.command(f"{link} in 1 hour", response_url=url)
-    assert only_response(fake_slack, url)["response_type"] == "in_channel"
+    assert run["id"] in blocks_text(only_summary(fake_slack, url))
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
 
 
@@ -167,10 +169,10 @@ def test_acknowledged_before_trigger_dev_answers(
     response = slack.command(f"{run['id']} 2h", response_url=url)
     # Slack got its 200 while Trigger.dev was still holding the bot's first request.
     assert response.status_code == 200
-    assert not access_check.is_set() and fake_slack.responses(url) == []
+    assert not access_check.is_set() and fake_slack.responses(url) == [] and fake_slack.channel_messages(CHANNEL) == []
     fake_trigger.wait_for(lambda: fake_trigger.calls("GET", RETRIEVE))
     access_check.set()
-    assert only_response(fake_slack, url)["response_type"] == "in_channel"
+    assert run["id"] in blocks_text(only_summary(fake_slack, url))
 
 
 def test_show_run_is_private(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
@@ -226,7 +228,7 @@ def test_rate_limit_is_waited_out(slack: SlackSender, fake_slack: FakeSlack, fak
     fake_trigger.rate_limit(times=1, reset_in=0.3)
     url = fake_slack.new_response_url()
     slack.command(f"{run['id']} 2h", response_url=url)
-    assert only_response(fake_slack, url)["response_type"] == "in_channel"
+    assert run["id"] in blocks_text(only_summary(fake_slack, url))
     assert len(fake_trigger.calls("GET", RETRIEVE)) == 2
 
 
@@ -257,7 +259,7 @@ def test_network_errors_are_retried(slack: SlackSender, fake_slack: FakeSlack, f
     fake_trigger.drop_next("POST", RESCHEDULE)
     url = fake_slack.new_response_url()
     slack.command(f"{run['id']} 2h", response_url=url)
-    assert only_response(fake_slack, url)["response_type"] == "in_channel"
+    assert run["id"] in blocks_text(only_summary(fake_slack, url))
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 2
 
 
@@ -281,7 +283,7 @@ def test_secrets_never_reach_the_log(
     run = fake_trigger.add_run(PROD_ENV)
     url = fake_slack.new_response_url()
     slack.command(f"{run['id']} 2h", response_url=url)
-    only_response(fake_slack, url)
+    only_summary(fake_slack, url)
     log = bot.log_text()
     assert "rescheduled run=" in log
     for secret in (PROD_KEY, BOT_TOKEN, SIGNING_SECRET):
@@ -355,12 +357,11 @@ def test_a_move_applied_but_answered_after_the_deadline_is_told_as_moved(
         SlackSender(process.events_url, SIGNING_SECRET).command(
             f"{run['id']} {target.strftime('%Y-%m-%dT%H:%M')}Z", response_url=url
         )
-        body = only_response(fake_slack, url)
+        body = only_summary(fake_slack, url)
         row = audit_row(tmp_path, fake_slack, run["id"])
         log = process.log_text()
     assert not late.is_set()  # the answer never came while the bot was deciding
     assert fake_trigger.get_run(run["id"])["delayedUntil"] == target
-    assert body["response_type"] == "in_channel"
     text = blocks_text(body)
     assert "<@U111> rescheduled *send-reminder* in *Prod*" in text
     assert date_token(target) in text and date_token(old) in text
@@ -393,3 +394,43 @@ def test_a_move_not_applied_and_not_answered_in_time_is_told_as_still_at_the_pre
     assert body["text"] == messages.not_applied(run["id"], "send-reminder", date_token(old))
     assert fake_trigger.requests[-1].method == "GET"  # read back after the move
     assert row["outcome"] == "unknown" and row["error"].startswith("NotApplied:")
+
+
+def test_the_dm_links_to_the_summary_the_bot_posted(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    url = fake_slack.new_response_url()
+    slack.command(f"{run['id']} 2h", response_url=url)
+    summary = only_summary(fake_slack, url)
+    [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
+    permalink = f"https://example.slack.com/archives/{CHANNEL}/p{summary['ts'].replace('.', '')}"
+    assert messages.dm_head("send-reminder", "Prod", messages.where_posted(CHANNEL, permalink)) in blocks_text(dm)
+    assert [c["message_ts"] for c in fake_slack.api_calls("chat.getPermalink")] == [summary["ts"]]
+
+
+@pytest.mark.parametrize(
+    ("channel", "error"),
+    [("G0PRIVATE", "not_in_channel"), ("D0OTHERDM", "channel_not_found"), ("C0ARCHIVED", "is_archived")],
+    ids=["private-channel-without-the-bot", "dm-without-the-bot", "archived"],
+)
+def test_a_channel_the_bot_cannot_post_in_gets_the_summary_through_the_response_url(
+    bot: InProcessBot, slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, channel: str, error: str
+) -> None:
+    fake_slack.forbid_channel(channel, error)
+    run = fake_trigger.add_run(PROD_ENV)
+    url = fake_slack.new_response_url()
+    slack.command(f"{run['id']} 2h", response_url=url, channel_id=channel)
+    summary = fallback_summary(fake_slack, url)
+    new = fake_trigger.get_run(run["id"])["delayedUntil"]
+    assert "<@U111> rescheduled *send-reminder* in *Prod*" in blocks_text(summary)
+    assert date_token(new) in blocks_text(summary) and summary["replace_original"] is False
+    [tried] = fake_slack.api_calls("chat.postMessage")[:1]
+    assert tried["channel"] == channel and channel not in fake_slack.messages
+    # The person hears nothing alarming: no private warning, and a DM saying where, without a note.
+    [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
+    where = messages.where_channel(channel)
+    assert messages.dm_head("send-reminder", "Prod", where) in blocks_text(dm)
+    assert ":warning:" not in blocks_text(dm)
+    assert fake_slack.responses(url) == [summary] and fake_slack.ephemerals == []
+    assert f"summary not posted by the bot in {channel} ({error})" in bot.log_text()

@@ -25,6 +25,8 @@ from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
+from tests.summaries import CHANNEL, wait_summary
+from tests.test_e2e_buttons import click, private_via_command
 
 pytestmark = pytest.mark.e2e
 
@@ -64,12 +66,20 @@ def dm_card(fake_slack: FakeSlack, run_id: str, index: int = 0) -> dict[str, Any
     return cards[index]
 
 
+def channel_card(fake_slack: FakeSlack, run_id: str, index: int = 0) -> dict[str, Any]:
+    """The `index`-th summary about `run_id` the bot posted in the command's channel, as it is now."""
+    cards = [m for m in fake_slack.channel_messages(CHANNEL) if run_id in json.dumps(m.get("blocks"))]
+    return cards[index]
+
+
 def move(sender: SlackSender, fake_slack: FakeSlack, run_id: str, when: str, url: str, count: int = 1) -> str:
-    """/reschedule the run; wait for its DM card and for the card to be followed; the card's ts."""
-    sender.command(f"{run_id} {when}", response_url=fake_slack.new_response_url())
+    """/reschedule the run from CHANNEL; wait for its two cards (the summary in the channel, the DM) and for both
+    to be followed; the DM card's ts."""
+    sender.command(f"{run_id} {when}", response_url=fake_slack.new_response_url(), channel_id=CHANNEL)
     wait_for(lambda: len([m for m in fake_slack.messages.get(DM, []) if run_id in json.dumps(m)]) >= count, what="DM")
     ts = str(dm_card(fake_slack, run_id, count - 1)["ts"])
-    wait_for(lambda: any(row["ts"] == ts for row in rows(url)), what="the card followed")
+    posted = str(channel_card(fake_slack, run_id, count - 1)["ts"])
+    wait_for(lambda: {ts, posted} <= {row["ts"] for row in rows(url)}, what="both cards followed")
     return ts
 
 
@@ -93,22 +103,91 @@ def test_a_card_follows_its_run_from_delayed_to_executing_to_completed(
     ts = move(sender, fake_slack, run["id"], "2s", sqlite_url(tmp_path))
     card = dm_card(fake_slack, run["id"])
     assert "Delayed" in text_of(card) and action_ids(card) == [Button.UNDO.action_id, Button.OPEN.action_id]
-    [row] = rows(sqlite_url(tmp_path))
+    [row] = [row for row in rows(sqlite_url(tmp_path)) if row["ts"] == ts]
     assert (row["channel"], row["run_id"], row["environment"]) == (DM, run["id"], "prod")
     assert Card.model_validate_json(row["card"]).user_id == "U111"
+    assert Card.model_validate_json(row["card"]).kind == "dm"
 
     fake_trigger.set_status(run["id"], "EXECUTING")
     wait_for(lambda: "Executing" in text_of(dm_card(fake_slack, run["id"])), what="Executing shown")
     card = dm_card(fake_slack, run["id"])
     assert action_ids(card) == [] and "Delayed" not in text_of(card)
     assert "You rescheduled" in text_of(card)  # still says who moved it, from when to when
-    assert len(rows(sqlite_url(tmp_path))) == 1  # a started run is still followed
+    assert len(rows(sqlite_url(tmp_path))) == 2  # a started run is still followed (the DM and the channel's card)
 
     fake_trigger.set_status(run["id"], "COMPLETED")
     wait_for(lambda: "Completed" in text_of(dm_card(fake_slack, run["id"])), what="Completed shown")
     wait_for(lambda: rows(sqlite_url(tmp_path)) == [], what="the follow-up done")
     assert action_ids(dm_card(fake_slack, run["id"])) == []
     assert len(updates(fake_slack, ts)) == 2  # one per change: executing, completed
+
+
+def test_a_commands_summary_in_the_channel_follows_its_run_to_completed(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    """The summary /reschedule posts in the channel is the bot's own message (chat.postMessage), so it is
+    followed like the DM: DELAYED until its time, then what happened, with no buttons once the run ends."""
+    url = sqlite_url(tmp_path)
+    run = fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=1))
+    sender, _ = start(**FAST)
+    move(sender, fake_slack, run["id"], "2s", url)
+    card = channel_card(fake_slack, run["id"])
+    ts = card["ts"]
+    assert "Delayed" in text_of(card) and Button.PUSH_1H.action_id in action_ids(card)
+    [row] = [row for row in rows(url) if row["channel"] == CHANNEL]
+    assert (row["ts"], row["run_id"], row["environment"], row["shown_status"]) == (ts, run["id"], "prod", "DELAYED")
+    assert Card.model_validate_json(row["card"]).kind == "channel"
+    shown = fake_trigger.get_run(run["id"])["delayedUntil"]
+    assert abs(_utc(row["shown_until"]) - shown) < timedelta(milliseconds=1)
+
+    fake_trigger.set_status(run["id"], "EXECUTING")
+    wait_for(lambda: "Executing" in text_of(channel_card(fake_slack, run["id"])), what="Executing shown")
+    assert action_ids(channel_card(fake_slack, run["id"])) == []
+    assert "<@U111> rescheduled" in text_of(channel_card(fake_slack, run["id"]))
+    fake_trigger.set_status(run["id"], "COMPLETED")
+    wait_for(lambda: "Completed" in text_of(channel_card(fake_slack, run["id"])), what="Completed shown")
+    wait_for(lambda: rows(url) == [], what="the follow-ups done")
+    card = channel_card(fake_slack, run["id"])
+    assert action_ids(card) == [] and "Delayed" not in text_of(card)
+    assert len(updates(fake_slack, ts)) == 2  # executing, completed: on the message in the channel itself
+    assert {call["channel"] for call in updates(fake_slack, ts)} == {CHANNEL}
+    assert len(fake_slack.channel_messages(CHANNEL)) == 1  # updated in place, never posted again
+
+
+def test_the_summary_posted_after_a_confirm_prompt_follows_its_run(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    """In an environment that asks first, the summary posted once Confirm is clicked is the bot's own message too."""
+    url = sqlite_url(tmp_path)
+    run = fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=1))
+    sender, _ = start(CONFIRM_ENVIRONMENTS=None, **FAST)  # the default: prod asks first
+    prompt = private_via_command(sender, fake_slack, f"{run['id']} 2s")
+    click(sender, fake_slack, prompt, Button.CONFIRM.action_id, ephemeral=True)
+    ts = wait_summary(fake_slack)["ts"]
+    wait_for(lambda: any((row["channel"], row["ts"]) == (CHANNEL, ts) for row in rows(url)), what="card followed")
+    fake_trigger.set_status(run["id"], "COMPLETED")
+    wait_for(lambda: "Completed" in text_of(channel_card(fake_slack, run["id"])), what="Completed shown")
+    wait_for(lambda: rows(url) == [], what="the follow-ups done")
+    assert action_ids(channel_card(fake_slack, run["id"])) == [] and len(updates(fake_slack, ts)) == 1
+
+
+def test_a_summary_sent_through_the_response_url_is_not_followed(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    """A channel the bot cannot post in: the summary goes through the response_url, which gives no message to
+    update, so only the DM follows the run (and the log says why)."""
+    url = sqlite_url(tmp_path)
+    fake_slack.forbid_channel("G0PRIVATE", "not_in_channel")
+    run = fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=1))
+    sender, bot = start(**FAST)
+    response_url = fake_slack.new_response_url()
+    sender.command(f"{run['id']} 1h", response_url=response_url, channel_id="G0PRIVATE")
+    ts = wait_for(lambda: fake_slack.messages.get(DM), what="DM")[0]["ts"]
+    wait_for(lambda: rows(url), what="the DM followed")
+    assert [(row["channel"], row["ts"]) for row in rows(url)] == [(DM, ts)]
+    [summary] = fake_slack.responses(response_url)
+    assert summary["response_type"] == "in_channel" and run["id"] in json.dumps(summary["blocks"])
+    assert "summary not posted by the bot in G0PRIVATE (not_in_channel)" in bot.log_text()
 
 
 def test_a_run_moved_elsewhere_shows_its_new_time_on_every_card_and_is_followed_again(
@@ -142,7 +221,8 @@ def test_a_run_moved_elsewhere_shows_its_new_time_on_every_card_and_is_followed_
     for row in rows(url):
         assert _utc(row["check_at"]) == _utc(row["shown_until"]) + timedelta(seconds=0.2)
         assert row["lease_token"] is None
-    assert {row["ts"] for row in rows(url)} == {first, second}
+    posted = {channel_card(fake_slack, run["id"], index)["ts"] for index in (0, 1)}
+    assert {row["ts"] for row in rows(url)} == {first, second} | posted
 
 
 def _utc(value: datetime) -> datetime:
@@ -158,12 +238,13 @@ def test_a_restart_between_post_and_due_time_loses_no_follow_up(
     slow = bot_env(fake_slack, fake_trigger, tmp_path, FOLLOW_POLL_SECONDS="3600", FOLLOW_GRACE_SECONDS="0.2")
     with InProcessBot(slow, log_path=tmp_path / "first.log") as first:
         ts = move(SlackSender(first.events_url, SIGNING_SECRET), fake_slack, run["id"], "1s", url)
-    assert len(rows(url)) == 1 and updates(fake_slack, ts) == []
+    assert len(rows(url)) == 2 and updates(fake_slack, ts) == []  # the DM and the channel's card
     fake_trigger.set_status(run["id"], "COMPLETED")
     with InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path, **FAST), log_path=tmp_path / "second.log"):
         wait_for(lambda: "Completed" in text_of(dm_card(fake_slack, run["id"])), what="Completed shown")
         wait_for(lambda: rows(url) == [], what="the follow-up done")
     assert len(updates(fake_slack, ts)) == 1
+    assert "Completed" in text_of(channel_card(fake_slack, run["id"]))
 
 
 def test_two_bots_sharing_postgresql_update_each_card_exactly_once(
@@ -181,9 +262,11 @@ def test_two_bots_sharing_postgresql_update_each_card_exactly_once(
         wait_for(lambda: rows(postgres) == [], what="every follow-up done")
         for run_id in run_ids:
             assert "Completed" in text_of(dm_card(fake_slack, run_id))
+            assert "Completed" in text_of(channel_card(fake_slack, run_id))
         time.sleep(0.5)  # several more ticks of both bots: nothing is left for either to do
-    assert [len(updates(fake_slack, ts)) for ts in cards] == [1, 1, 1, 1]
-    assert len(fake_slack.api_calls("chat.update")) == 4
+    posted = [channel_card(fake_slack, run_id)["ts"] for run_id in run_ids]
+    assert [len(updates(fake_slack, ts)) for ts in cards + posted] == [1] * 8
+    assert len(fake_slack.api_calls("chat.update")) == 8
 
 
 def test_a_follow_up_beyond_the_bound_is_dropped_without_a_read(
@@ -235,5 +318,8 @@ def test_a_transient_slack_failure_keeps_the_follow_up_for_the_next_tick(
     fake_trigger.set_status(run["id"], "FAILED")
     wait_for(lambda: rows(url) == [], what="the follow-up done")
     assert "chat.update of" in bot.log_text() and "(internal_error); trying again next tick" in bot.log_text()
-    assert len(updates(fake_slack, ts)) == 2
+    posted = channel_card(fake_slack, run["id"])["ts"]
+    # One of the two cards' update was refused once and done on a later tick; the other was updated once.
+    assert sorted([len(updates(fake_slack, ts)), len(updates(fake_slack, posted))]) == [1, 2]
     assert "Failed" in text_of(dm_card(fake_slack, run["id"]))
+    assert "Failed" in text_of(channel_card(fake_slack, run["id"]))

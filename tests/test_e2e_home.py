@@ -246,7 +246,7 @@ def test_another_persons_moves_do_not_appear(
     open_home(slack, fake_slack)
     url = fake_slack.new_response_url()
     slack.command(f"{theirs['id']} 2h", response_url=url, user_id="U222")
-    fake_slack.wait_for(lambda: fake_slack.responses(url))
+    fake_slack.wait_for(lambda: fake_slack.channel_messages("C111"))
     summary_via_command(slack, fake_slack, f"{mine['id']} 2h")
 
     after = published(fake_slack, "U111", 2)

@@ -17,7 +17,9 @@ from bot.render.run_list import MAX_RUNS_SHOWN
 from tests.e2e_harness import PROD_ENV, PROD_KEY, STAGING_KEY, SlackSender
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
-from tests.test_e2e_buttons import click, summary_via_command
+from tests.summaries import CHANNEL, wait_summary
+from tests.test_e2e_buttons import click, private_via_command
+from tests.test_e2e_shortcut_modal import submission, wait_form, wait_result
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +48,7 @@ def test_list_across_two_environments_is_private_and_soonest_first(
     soon = fake_trigger.add_run(STAGING_ENV, delayed_until=now + timedelta(hours=1), tags=["vip"])
     middle = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=3))
     fake_trigger.add_run(PROD_ENV, status="EXECUTING")
-    message = summary_via_command(sender, fake_slack, "list")
+    message = private_via_command(sender, fake_slack, "list")
     assert message["response_type"] == "ephemeral"
     assert listed_ids(message) == [soon["id"], middle["id"], late["id"]]
     text = json.dumps(message["blocks"])
@@ -69,7 +71,7 @@ def test_a_run_created_ten_days_ago_and_due_tomorrow_is_listed(
         headers={"Authorization": f"Bearer {PROD_KEY}"},
     )
     assert default.json()["data"] == []
-    message = summary_via_command(slack, fake_slack, "list")
+    message = private_via_command(slack, fake_slack, "list")
     assert listed_ids(message) == [old["id"]]
 
 
@@ -78,7 +80,7 @@ def test_more_runs_than_fit_are_counted_with_how_to_narrow(
 ) -> None:
     now = datetime.now(UTC)
     runs = [fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=n + 1)) for n in range(130)]
-    message = summary_via_command(slack, fake_slack, "list")
+    message = private_via_command(slack, fake_slack, "list")
     assert listed_ids(message) == [run["id"] for run in runs[:MAX_RUNS_SHOWN]]
     assert len(message["blocks"]) <= 50
     assert messages.list_more(130 - MAX_RUNS_SHOWN) in json.dumps(message["blocks"])
@@ -94,13 +96,13 @@ def test_task_tag_and_within_filter_the_list(
     fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=9), task_identifier="sync", tags=["a"])
     fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=1), task_identifier="sync", tags=["b"])
     fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=1), task_identifier="other", tags=["a"])
-    message = summary_via_command(slack, fake_slack, "list sync --tag a --within 6h")
+    message = private_via_command(slack, fake_slack, "list sync --tag a --within 6h")
     assert listed_ids(message) == [wanted["id"]]
     assert "for task `sync` tagged `a` due within 6h" in json.dumps(message["blocks"])
 
 
 def test_an_empty_list_says_so(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
-    message = summary_via_command(slack, fake_slack, "list")
+    message = private_via_command(slack, fake_slack, "list")
     assert message["text"] == "No delayed runs"
     assert messages.list_empty("*Prod*", "") in json.dumps(message["blocks"])
 
@@ -111,7 +113,7 @@ def test_reschedule_from_the_list_opens_the_modal(
     now = datetime.now(UTC)
     fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=1))
     second = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=2), task_identifier="pick-me")
-    message = summary_via_command(slack, fake_slack, "list")
+    message = private_via_command(slack, fake_slack, "list")
     value = next(
         item["value"]
         for block in message["blocks"]
@@ -126,12 +128,34 @@ def test_reschedule_from_the_list_opens_the_modal(
     assert "pick-me" in json.dumps(update["view"]["blocks"])
 
 
+def test_a_run_moved_from_the_list_gets_its_summary_posted_by_the_bot_in_the_channel(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    run = fake_trigger.add_run(PROD_ENV, delayed_until=soon, task_identifier="pick-me")
+    message = private_via_command(slack, fake_slack, "list")
+    [value] = [item["value"] for block in message["blocks"] if block["type"] == "actions" for item in block["elements"]]
+    _, url = click(slack, fake_slack, message, "rb1:reschedule", ephemeral=True, value=value)
+    form = wait_form(fake_slack)
+    assert slack.interaction(submission(form, text="3h")).status_code == 200
+    wait_result(fake_slack)
+    summary = wait_summary(fake_slack)
+    assert "<@U111> rescheduled *pick-me* in *Prod*" in json.dumps(summary["blocks"])
+    # The private list is removed once the summary is in the channel; nothing goes to the channel through it.
+    [removed] = fake_slack.wait_for(lambda: fake_slack.responses(url))
+    assert removed.get("delete_original") is True and "blocks" not in removed
+    [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
+    permalink = f"https://example.slack.com/archives/{CHANNEL}/p{summary['ts'].replace('.', '')}"
+    assert json.dumps(messages.where_posted(CHANNEL, permalink))[1:-1] in json.dumps(dm["blocks"])
+    assert fake_trigger.get_run(run["id"])["delayedUntil"] > datetime.now(UTC) + timedelta(hours=2, minutes=50)
+
+
 def test_an_access_rule_hides_an_environment(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
     fake_trigger.add_key(STAGING_KEY, STAGING_ENV)
     sender, _ = start(TRIGGER_SECRET_KEYS=STAGING_KEY, ACCESS__PROD__USERS="U999")
     fake_trigger.add_run(PROD_ENV)
     visible = fake_trigger.add_run(STAGING_ENV)
-    message = summary_via_command(sender, fake_slack, "list")
+    message = private_via_command(sender, fake_slack, "list")
     assert listed_ids(message) == [visible["id"]]
     assert "Prod" not in json.dumps(message["blocks"])
     assert {call.headers["authorization"] for call in fake_trigger.calls("GET", LIST)} == {f"Bearer {STAGING_KEY}"}
@@ -140,7 +164,7 @@ def test_an_access_rule_hides_an_environment(start: Any, fake_slack: FakeSlack, 
 def test_an_environment_that_fails_is_named(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
     sender, _ = start(TRIGGER_SECRET_KEYS="qa=tr_dev_unknownunknownunknown01")  # the fake rejects this key
     run = fake_trigger.add_run(PROD_ENV)
-    message = summary_via_command(sender, fake_slack, "list")
+    message = private_via_command(sender, fake_slack, "list")
     assert listed_ids(message) == [run["id"]]
     assert messages.list_failed("*qa*", messages.LIST_FAILED_KEY) in json.dumps(message["blocks"])
 
@@ -159,7 +183,7 @@ def test_bad_flags_are_answered_in_the_ack(
 def test_no_environment_to_act_in_says_so(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
     sender, _ = start(ACCESS__PROD__USERS="U999")
     fake_trigger.add_run(PROD_ENV)
-    message = summary_via_command(sender, fake_slack, "list")
+    message = private_via_command(sender, fake_slack, "list")
     assert message["text"] == messages.LIST_NO_ENVIRONMENT and fake_trigger.calls("GET", LIST) == []
 
 
@@ -167,7 +191,7 @@ def test_when_no_environment_can_be_listed_the_failure_is_explained(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     fake_trigger.fail_next("GET", LIST, 401, {"error": "Invalid API key"})
-    message = summary_via_command(slack, fake_slack, "list")
+    message = private_via_command(slack, fake_slack, "list")
     assert message["text"] == messages.key_rejected("Prod")
 
 

@@ -37,7 +37,6 @@ def test_command_moves_the_run_and_nothing_secret_reaches_stderr(
     run = fake_trigger.add_run(PROD_ENV)
     before = datetime.now(UTC)
     message = summary_via_command(process_slack, fake_slack, f"{run['id']} 2h")
-    assert message["response_type"] == "in_channel"
     assert "<@U111> rescheduled *send-reminder* in *Prod*" in json.dumps(message["blocks"])
     new = fake_trigger.get_run(run["id"])["delayedUntil"]
     assert before + timedelta(hours=2) <= new <= datetime.now(UTC) + timedelta(hours=2)
@@ -92,8 +91,8 @@ def test_sigterm_finishes_an_acknowledged_move_then_exits_cleanly(
         releaser.cancel()
         access_check.set()
 
-    [summary] = fake_slack.responses(url)
-    assert summary["response_type"] == "in_channel"
+    [summary] = fake_slack.channel_messages("C111")  # posted by the bot in the channel before it exited
+    assert run["id"] in json.dumps(summary["blocks"]) and fake_slack.responses(url) == []
     assert fake_trigger.get_run(run["id"])["delayedUntil"] != run["delayedUntil"]
     log = bot_process.log_text()
     assert "Application shutdown complete" in log and "Traceback" not in log

@@ -22,7 +22,8 @@ from tests.e2e_harness import (
 )
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
-from tests.test_e2e_buttons import action_ids, click, summary_via_command, wait_one
+from tests.summaries import wait_summary
+from tests.test_e2e_buttons import action_ids, click, private_via_command, summary_via_command, wait_one
 from tests.test_e2e_shortcut_modal import (
     current_alert,
     open_form,
@@ -66,7 +67,6 @@ def test_run_found_in_the_second_environment(start: Any, fake_slack: FakeSlack, 
     sender, _ = start(TRIGGER_SECRET_KEYS=STAGING_KEY)
     run = fake_trigger.add_run(STAGING_ENV, task_identifier="staging-task")
     message = summary_via_command(sender, fake_slack, f"{run['id']} 2h")
-    assert message["response_type"] == "in_channel"
     assert "*staging-task* in *Staging*" in json.dumps(message["blocks"])
     keys = {call.headers["authorization"] for call in fake_trigger.calls("GET", RETRIEVE)}
     assert len(keys) == 2  # both environments were asked
@@ -130,7 +130,7 @@ def test_group_member_in_the_right_channel_may_move_prod(
     run = fake_trigger.add_run(PROD_ENV)
     url = fake_slack.new_response_url()
     sender.command(f"{run['id']} 2h", response_url=url, channel_id="C0OPS")
-    assert wait_one(fake_slack, url)[0]["response_type"] == "in_channel"
+    assert run["id"] in json.dumps(wait_summary(fake_slack, "C0OPS")["blocks"])
     # The same person elsewhere is refused: the channel comes from the signed request.
     other = fake_slack.new_response_url()
     sender.command(f"{run['id']} 3h", response_url=other, channel_id="C111")
@@ -154,8 +154,8 @@ def test_dev_open_prod_restricted_by_default_rule(start: Any, fake_slack: FakeSl
     sender, _ = start(TRIGGER_SECRET_KEYS=DEV_KEY, ACCESS__DEFAULT__USERS="U999", ACCESS__DEV__USERS="")
     dev_run = fake_trigger.add_run(DEV_ENV)
     prod_run = fake_trigger.add_run(PROD_ENV)
-    assert summary_via_command(sender, fake_slack, f"{dev_run['id']} 2h")["response_type"] == "in_channel"
-    refused = summary_via_command(sender, fake_slack, f"{prod_run['id']} 2h")
+    assert dev_run["id"] in json.dumps(summary_via_command(sender, fake_slack, f"{dev_run['id']} 2h")["blocks"])
+    refused = private_via_command(sender, fake_slack, f"{prod_run['id']} 2h")
     assert refused["text"] == ":lock: Nothing was changed: *Prod* runs can be moved by <@U999>."
 
 
@@ -165,7 +165,7 @@ def test_foreign_workspace_is_refused(start: Any, fake_slack: FakeSlack, fake_tr
     body = sender.command(f"{run['id']} 2h", response_url=fake_slack.new_response_url(), team_id="T999").json()
     assert body["text"] == messages.FOREIGN_WORKSPACE
     assert fake_trigger.requests == []
-    assert summary_via_command(sender, fake_slack, f"{run['id']} 2h")["response_type"] == "in_channel"
+    assert run["id"] in json.dumps(summary_via_command(sender, fake_slack, f"{run['id']} 2h")["blocks"])
 
 
 def test_every_outcome_is_audited_and_history_shows_it(
@@ -175,8 +175,8 @@ def test_every_outcome_is_audited_and_history_shows_it(
     ok = fake_trigger.add_run(PROD_ENV, task_identifier="ok-task")
     failed = fake_trigger.add_run(PROD_ENV, status="FAILED")
     summary_via_command(sender, fake_slack, f"{ok['id']} 2h")
-    summary_via_command(sender, fake_slack, f"{failed['id']} 2h")
-    summary_via_command(sender, fake_slack, "run_cm9k2x7ab000108l5ghf2d1qz 2h")
+    private_via_command(sender, fake_slack, f"{failed['id']} 2h")
+    private_via_command(sender, fake_slack, "run_cm9k2x7ab000108l5ghf2d1qz 2h")
     sender.command(f"{ok['id']} whenever", response_url=fake_slack.new_response_url())
     rows = audit_rows(tmp_path, fake_slack, 4)
     by_outcome = {row["outcome"]: row for row in rows}
@@ -189,11 +189,11 @@ def test_every_outcome_is_audited_and_history_shows_it(
     posted = fake_slack.wait_for(lambda: (m := fake_slack.messages.get("C0AUDIT")) and len(m) >= 4 and m)
     assert any(ok["id"] in message["text"] and "rescheduled" in message["text"] for message in posted)
 
-    mine = summary_via_command(sender, fake_slack, "history")
+    mine = private_via_command(sender, fake_slack, "history")
     assert mine["response_type"] == "ephemeral"
     text = json.dumps(mine["blocks"])
     assert "Your recent reschedule attempts" in text and ok["id"] in text and "<!date^" in text
-    on_run = summary_via_command(sender, fake_slack, f"history {ok['id']}")
+    on_run = private_via_command(sender, fake_slack, f"history {ok['id']}")
     assert ok["id"] in json.dumps(on_run["blocks"]) and failed["id"] not in json.dumps(on_run["blocks"])
 
 
@@ -203,12 +203,12 @@ def test_database_down_the_reschedule_still_happens_and_the_record_is_logged(
     sender, process = start(DATABASE_URL="postgresql://postgres@127.0.0.1:9/nowhere")
     run = fake_trigger.add_run(PROD_ENV)
     message = summary_via_command(sender, fake_slack, f"{run['id']} 2h")
-    assert message["response_type"] == "in_channel"
+    assert run["id"] in json.dumps(message["blocks"])
     line = fake_slack.wait_for(
         lambda: next((ln for ln in process.log_text().splitlines() if "audit_fallback" in ln and run["id"] in ln), None)
     )
     assert '"outcome": "rescheduled"' in line
-    history = summary_via_command(sender, fake_slack, "history")
+    history = private_via_command(sender, fake_slack, "history")
     assert history["text"] == messages.HISTORY_UNAVAILABLE
 
 
@@ -275,7 +275,7 @@ def test_postgresql_is_the_same_code_path(start: Any, fake_slack: FakeSlack, fak
     summary_via_command(sender, fake_slack, f"{run['id']} 2h")
 
     def listed() -> dict[str, Any] | None:
-        history = summary_via_command(sender, fake_slack, f"history {run['id']}")
+        history = private_via_command(sender, fake_slack, f"history {run['id']}")
         return history if run["id"] in json.dumps(history.get("blocks", [])) else None
 
     assert "rescheduled" in json.dumps(fake_slack.wait_for(listed)["blocks"])

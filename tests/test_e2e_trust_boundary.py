@@ -266,7 +266,7 @@ def test_the_same_signed_command_sent_twice_acts_once(
     body = command_body(url, f"{run['id']} 2h")
     headers = signed_form_headers(body)
     assert httpx.post(bot.events_url, content=body, headers=headers).status_code == 200
-    fake_slack.wait_for(lambda: fake_slack.responses(url))
+    fake_slack.wait_for(lambda: fake_slack.channel_messages("C111"))
     replay = httpx.post(bot.events_url, content=body, headers=headers)
     assert replay.status_code == 200 and replay.content == b""
     time.sleep(0.3)
@@ -289,7 +289,7 @@ def test_a_replay_sent_to_another_process_sharing_the_database_is_ignored_there(
         body = command_body(url, f"{run['id']} 2h")
         headers = signed_form_headers(body)
         assert httpx.post(one.events_url, content=body, headers=headers).status_code == 200
-        fake_slack.wait_for(lambda: fake_slack.responses(url))
+        fake_slack.wait_for(lambda: fake_slack.channel_messages("C111"))
         assert httpx.post(two.events_url, content=body, headers=headers).status_code == 200
         time.sleep(0.3)
         assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
@@ -361,9 +361,12 @@ def test_a_move_whose_summary_cannot_be_posted_is_still_told_when_dms_are_off(
 
     run = fake_trigger.add_run(PROD_ENV)
     env = bot_env(fake_slack, fake_trigger, tmp_path, DM_CONFIRMATIONS="false")
+    # Slack rate-limits the bot's post in the channel beyond its retries, and the response_url has expired.
+    fake_slack.rate_limit("chat.postMessage", times=3, retry_after=0)
     with InProcessBot(env, log_path=tmp_path / "bot.log") as served:
         sender = SlackSender(served.events_url, SIGNING_SECRET)
         sender.command(f"{run['id']} 2h", response_url=fake_slack.url + "/response/expired", channel_id="C111")
         told = fake_slack.wait_for(lambda: fake_slack.ephemerals)
     assert told[0]["user"] == "U111" and "rescheduled" in told[0]["text"]
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert len(fake_slack.api_calls("chat.postMessage")) == 3 and "C111" not in fake_slack.messages

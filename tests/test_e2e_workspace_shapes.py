@@ -130,7 +130,9 @@ def test_a_move_on_every_surface_and_shape_is_seen_and_recorded_for_the_right_wo
     else:
         sender.interaction(form(run, shape))
 
-    def seen() -> Any:  # the summary through the response_url, or the form's result
+    def seen() -> Any:  # the summary the bot posted in the channel, through the click's response_url, or the form's
+        if surface == "command":
+            return fake_slack.channel_messages(CHANNEL)
         return fake_slack.api_calls("views.update") if surface == "form" else fake_slack.responses(url)
 
     fake_slack.wait_for(seen)

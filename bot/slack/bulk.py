@@ -28,7 +28,9 @@ from bot.render.ids import (
 )
 from bot.render.mrkdwn import date_token, escape
 from bot.rescheduler import Actor
+from bot.slack import dm
 from bot.slack.actor import actor_of
+from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
 from bot.slack.replies import respond_checked, slack_error, tell_privately
 from bot.slack.respond import SessionRespond
@@ -294,7 +296,8 @@ async def _finish(
     text, _ = message.render(items, final=True)
     if deps.dm_confirmations:
         note = messages.bulk_summary_failed(escape(problem)) if problem else ""
-        head = f"{dm_head(messages.where_channel(actor.channel_id))}\n{note}".strip()
+        where = await dm.where_posted(client, message.channel or actor.channel_id, message.ts)
+        head = f"{dm_head(where)}\n{note}".strip()
         dm_text, dm_blocks = message.render(items, final=True, extra=head)
         try:
             await client.chat_postMessage(channel=actor.user_id, text=dm_text, blocks=dm_blocks)
@@ -307,7 +310,7 @@ async def _finish(
 
 class _Summary:
     """The set's one message in the channel: posted at once for a large set and updated as it progresses, else
-    posted at the end (through the response_url when the bot cannot post in the channel)."""
+    posted at the end; by the bot, or through the response_url when the bot cannot post in the channel."""
 
     def __init__(
         self, bulk: BulkSet, when: datetime | None, actor: Actor, deps: SurfaceDeps, client: AsyncWebClient
@@ -379,14 +382,14 @@ class _Summary:
                     return None
                 except Exception as exc:
                     log.info("bulk summary not updated (%s): posting it instead", slack_error(exc))
-            elif self.bulk.thread_ts and self.channel and not replace:
-                try:  # a set named by a message: its summary goes in that message's thread, like a single run's
-                    await self.client.chat_postMessage(
-                        channel=self.channel, thread_ts=self.bulk.thread_ts, text=text, blocks=blocks
-                    )
-                    return None
-                except Exception as exc:
-                    log.info("bulk summary not posted in its thread (%s): posting it in the channel", slack_error(exc))
-            return await respond_checked(
-                respond, text=text, blocks=blocks, response_type="in_channel", replace_original=replace
+            if replace:
+                return await respond_checked(
+                    respond, text=text, blocks=blocks, response_type="in_channel", replace_original=True
+                )
+            # Posted by the bot (in the thread of the message that named the set, if any), else the response_url.
+            posted = await post_for_channel(
+                self.client, respond, self.channel, text, blocks, thread_ts=self.bulk.thread_ts
             )
+            if posted.ts is not None:
+                self.channel, self.ts = posted.channel, posted.ts
+            return posted.problem

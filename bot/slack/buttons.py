@@ -35,6 +35,7 @@ from bot.render.summary import Attribution, run_summary
 from bot.rescheduler import Actor, MoveResult, NotDelayed
 from bot.slack import bulk, dm, unfurl
 from bot.slack.actor import actor_of
+from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import failure_text, moved_but, unexpected_text
 from bot.slack.home import HOME_SURFACE
@@ -143,6 +144,8 @@ def _actor(context: AsyncBoltContext, body: dict[str, Any], clicked: str) -> Act
     view = body.get("view")
     if isinstance(view, dict) and view.get("type") == "home":
         return replace(actor, surface=HOME_SURFACE, channel_id=None)
+    if unfurl.clicked_preview(body) is not None:  # a preview in a conversation between people, not the bot's DM
+        return actor
     return replace(actor, surface="dm") if (actor.channel_id or "").startswith("D") else actor
 
 
@@ -251,13 +254,20 @@ async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
     action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=deps.rescheduler.now())
     controls = deps.controls(moved.env, DM_BUTTONS) if click.in_dm else deps.controls(moved.env)
     summary = run_summary(moved.run, moved.env, deps.run_url(moved.run.id), action, controls)
-    # A Confirm prompt was private; the result is for the channel.
+    # A Confirm prompt was private; the result is for the channel (the bot's own message when it can post there).
     private = click.button is Button.CONFIRM
-    if click.preview is not None:
-        problem = await unfurl.post_in_thread(client, click.preview, summary.text, summary.blocks)
+    shown_at = click.message_ts
+    if click.preview is not None:  # someone else's message: the summary goes in its thread, the preview redrawn
+        posted = await unfurl.post_in_thread(client, click.preview, summary.text, summary.blocks)
         await unfurl.redraw(client, deps, click.preview, moved.run, moved.env)
+        problem, shown_at = posted.problem, posted.ts
+    elif private:
+        posted = await post_for_channel(
+            client, click.respond, actor.channel_id, summary.text, summary.blocks, replace_private=True
+        )
+        problem, shown_at = posted.problem, posted.ts
     else:
-        problem = await show_summary(click.respond, summary.text, summary.blocks, private_origin=private)
+        problem = await show_summary(click.respond, summary.text, summary.blocks)
     if problem is not None:
         # That response_url just failed: the person hears about it by DM instead.
         failed = messages.summary_post_failed(escape(problem))
@@ -266,8 +276,10 @@ async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
         note = " ".join(filter(None, [note, failed]))
     elif note:
         await click.private(note)
-    if problem is None and not private:  # the clicked message now shows the move: it follows the run
-        await deps.follow(actor.channel_id, click.message_ts, moved, action, dm=click.in_dm)
+    if problem is None:  # the clicked message, or the one just posted, shows the move: it follows the run
+        await deps.follow(actor.channel_id, shown_at, moved, action, dm=click.in_dm)
     if not click.in_dm:
-        where = await dm.where_text(client, actor.channel_id, click.message_ts)
+        posted_now = private or click.preview is not None
+        where_of = dm.where_posted if posted_now else dm.where_text  # a summary just posted, or the one clicked
+        where = await where_of(client, actor.channel_id, shown_at)
         await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))

@@ -1,7 +1,9 @@
 """The /reschedule slash command.
 
 Everything that can be decided without the network (help, unreadable input) is answered in the
-acknowledgement itself; everything else is acknowledged first and answered through the response_url.
+acknowledgement itself; everything else is acknowledged first and answered privately through the response_url. A
+move's summary is for the channel: posted by the bot (so it follows its run), through the response_url when the bot
+cannot post there (bot/slack/channel_post.py).
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from bot.render.summary import Attribution, run_summary
 from bot.rescheduler import Actor, DelayedList, ListFilters
 from bot.slack import bulk, dm
 from bot.slack.actor import actor_of
+from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import environments_text, failure_text, moved_but, unexpected_text
-from bot.slack.replies import quietly, respond_checked, tell_privately
+from bot.slack.replies import quietly, tell_privately
 from bot.storage.audit import AuditUnavailable
 from bot.trigger.errors import AuthRejected, RateLimited, TriggerError, TriggerUnavailable
 
@@ -360,11 +363,10 @@ async def _act(
         action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=rescheduler.now())
         controls = deps.controls(moved.env)
         summary = run_summary(moved.run, moved.env, deps.run_url(moved.run.id), action, controls)
-        problem = await respond_checked(
-            respond, text=summary.text, blocks=summary.blocks, response_type="in_channel", replace_original=False
-        )
-        note = messages.summary_post_failed(escape(problem)) if problem else ""
-        where = messages.where_channel(actor.channel_id)
+        posted = await post_for_channel(client, respond, actor.channel_id, summary.text, summary.blocks)
+        note = messages.summary_post_failed(escape(posted.problem)) if posted.problem else ""
+        await deps.follow(posted.channel, posted.ts, moved, action)  # only the bot's own message can follow
+        where = await dm.where_posted(client, posted.channel or actor.channel_id, posted.ts)
         dm_sent = await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
         if note and not dm_sent:  # the summary did not reach the channel: say so by whatever route works
             await tell(note)

@@ -22,15 +22,26 @@ log = logging.getLogger(__name__)
 
 async def where_text(client: AsyncWebClient, channel_id: str | None, message_ts: str | None) -> str:
     """A link to where the reschedule happened: the message's permalink when known, else the channel."""
-    if channel_id and message_ts:
-        try:
-            response = await client.chat_getPermalink(channel=channel_id, message_ts=message_ts)
-            permalink = response.get("permalink")
-            if isinstance(permalink, str):
-                return messages.where_link(permalink)
-        except Exception as exc:
-            log.info("no permalink for %s/%s: %s", channel_id, message_ts, slack_error(exc))
-    return messages.where_channel(channel_id)
+    permalink = await _permalink(client, channel_id, message_ts)
+    return messages.where_link(permalink) if permalink else messages.where_channel(channel_id)
+
+
+async def where_posted(client: AsyncWebClient, channel_id: str | None, message_ts: str | None) -> str:
+    """Where a summary the bot posted went: the channel, with a link to the message when Slack gives one."""
+    permalink = await _permalink(client, channel_id, message_ts)
+    return messages.where_posted(channel_id, permalink) if permalink else messages.where_channel(channel_id)
+
+
+async def _permalink(client: AsyncWebClient, channel_id: str | None, message_ts: str | None) -> str | None:
+    if not channel_id or not message_ts:
+        return None
+    try:
+        response = await client.chat_getPermalink(channel=channel_id, message_ts=message_ts)
+    except Exception as exc:
+        log.info("no permalink for %s/%s: %s", channel_id, message_ts, slack_error(exc))
+        return None
+    permalink = response.get("permalink")
+    return permalink if isinstance(permalink, str) else None
 
 
 async def send_text(client: AsyncWebClient, user_id: str, text: str) -> bool:

@@ -27,6 +27,7 @@ from bot.render.summary import Attribution, run_summary
 from bot.rescheduler import Actor, FoundRun, MoveResult
 from bot.slack import bulk, dm, unfurl
 from bot.slack.actor import actor_of
+from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import failure_text, unexpected_text
 from bot.slack.replies import quietly, show_summary, slack_error, tell_privately
@@ -326,7 +327,14 @@ async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult,
     elif origin.response_url:
         respond = SessionRespond(response_url=origin.response_url, session=client.session)
         private = origin.kind == "ephemeral"
-        problem = await show_summary(respond, summary.text, summary.blocks, private_origin=private)
+        if private:  # a private summary or list: the move's summary is for the channel, the private one goes
+            shown = await post_for_channel(
+                client, respond, origin.channel, summary.text, summary.blocks, replace_private=True
+            )
+            problem, where_ts = shown.problem, shown.ts
+            await deps.follow(shown.channel, shown.ts, moved, action)  # only the bot's own message can follow
+        else:
+            problem = await show_summary(respond, summary.text, summary.blocks)
         if not private and problem is not None and origin.channel and origin.ts:
             # A response_url lasts 30 minutes; the message itself can still be updated by its ts.
             updated = await quietly(
@@ -338,6 +346,7 @@ async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult,
             note = messages.summary_post_failed(escape(problem))
         elif not private:  # the message the flow started from now shows the move: it follows the run
             await deps.follow(origin.channel, origin.ts, moved, action)
-    where = await dm.where_text(client, origin.channel, where_ts)
+    where_of = dm.where_posted if origin.kind == "ephemeral" else dm.where_text  # posted, or where it started
+    where = await where_of(client, origin.channel, where_ts)
     await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
     return note

@@ -50,19 +50,10 @@ async def quietly(what: str, call: Awaitable[T]) -> T | None:
         return None
 
 
-async def show_summary(
-    respond: AsyncRespond, text: str, blocks: list[dict[str, Any]], *, private_origin: bool
-) -> str | None:
-    """Show a summary where a click or form came from: replace that message, or, when it was private (a prompt
-    or a private summary), post the summary to the channel and then remove the private one. None on success."""
-    if not private_origin:
-        return await respond_checked(respond, text=text, blocks=blocks, replace_original=True)
-    problem = await respond_checked(
-        respond, text=text, blocks=blocks, response_type="in_channel", replace_original=False
-    )
-    if problem is None:
-        await respond_checked(respond, delete_original=True)
-    return problem
+async def show_summary(respond: AsyncRespond, text: str, blocks: list[dict[str, Any]]) -> str | None:
+    """Show a summary in place of the message a click or form came from. None on success. (A summary coming from
+    a private message is posted for the channel instead: bot/slack/channel_post.py.)"""
+    return await respond_checked(respond, text=text, blocks=blocks, replace_original=True)
 
 
 async def tell_privately(

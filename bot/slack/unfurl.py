@@ -35,6 +35,7 @@ from bot.render.unfurl import run_preview
 from bot.rescheduler import Actor, FoundRun, NotFoundAnywhere
 from bot.slack import events
 from bot.slack.actor import actor_of
+from bot.slack.channel_post import Posted
 from bot.slack.deps import SurfaceDeps
 from bot.slack.replies import quietly, slack_error
 from bot.trigger.client import Deadline
@@ -228,13 +229,15 @@ async def redraw(client: AsyncWebClient, deps: SurfaceDeps, preview: PreviewClic
     )
 
 
-async def post_in_thread(client: AsyncWebClient, preview: PreviewClick, text: str, blocks: list[Block]) -> str | None:
-    """Post a summary in the thread of the message holding the preview; None on success, else what went wrong."""
+async def post_in_thread(client: AsyncWebClient, preview: PreviewClick, text: str, blocks: list[Block]) -> Posted:
+    """Post a summary in the thread of the message holding the preview: where it went (its ts, so it can follow
+    its run), or what went wrong."""
     try:
-        await client.chat_postMessage(
+        response = await client.chat_postMessage(
             channel=preview.channel, thread_ts=preview.thread_ts or preview.ts, text=text, blocks=blocks
         )
     except Exception as exc:
         log.warning("could not post a summary under a link preview in %s: %s", preview.channel, slack_error(exc))
-        return slack_error(exc)
-    return None
+        return Posted(problem=slack_error(exc))
+    ts = response.get("ts")
+    return Posted(channel=preview.channel, ts=ts if isinstance(ts, str) else None)

@@ -159,6 +159,11 @@ class FakeSlack(FakeServer):
         with self._lock:
             return [dict(args) for name, args in self._calls if name == method]
 
+    def channel_messages(self, channel: str) -> list[dict[str, Any]]:
+        """The messages the bot posted in `channel` (chat.postMessage), as they are now (chat.update edits them)."""
+        with self._lock:
+            return [json.loads(json.dumps(message)) for message in self.messages.get(channel, [])]
+
     def responses(self, url: str) -> list[Any]:
         """The JSON bodies POSTed to a `response_url` from new_response_url()."""
         key = url.rstrip("/").rsplit("/", 1)[-1]
