@@ -207,11 +207,17 @@ def test_a_run_moved_elsewhere_shows_its_new_time_on_every_card_and_is_followed_
     shown = fake_trigger.get_run(run["id"])["delayedUntil"]
     for index in (0, 1):
         wait_for(lambda i=index: date_token(shown) in text_of(dm_card(fake_slack, run["id"], i)), what="new time")
-    moved_head = messages.follow_moved("U111", "send-reminder", "Prod")
     for index in (0, 1):
         card = dm_card(fake_slack, run["id"], index)
-        assert moved_head in text_of(card)
+        # The DM keeps saying where the person's move happened, and that the run has moved since.
+        dm_head = messages.follow_moved_dm("send-reminder", "Prod", "in <#C111>")
+        assert dm_head.split(" in <#C111>")[0] in text_of(card) and "has a new start time" in text_of(card)
+        assert "which you rescheduled in <#C111>" in text_of(card)
         assert action_ids(card) == [Button.OPEN.action_id]  # no Undo of a move that is no longer the last
+    moved_head = messages.follow_moved("U111", "send-reminder", "Prod")
+    for index in (0, 1):  # the cards in the channel say who moved it, and that it has moved since
+        wait_for(lambda i=index: moved_head in text_of(channel_card(fake_slack, run["id"], i)), what="channel card")
+        assert date_token(shown) in text_of(channel_card(fake_slack, run["id"], index))
 
     def rearmed() -> bool:
         found = rows(url)
