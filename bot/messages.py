@@ -564,10 +564,18 @@ def button_instant_problem(sentence: str) -> str:
 UNDO_TOO_LATE = ":warning: The previous start time has already passed, so it can't be restored. Nothing was changed."
 
 
-def not_delayed_after_click(run_id: str, status_label: str) -> str:
+NOW_SHOWN_BY = {
+    "message": "The message now shows its current status.",
+    "preview": "The preview now shows its current status.",
+    "home": "Your App Home shows its current status once it is published again, in a moment.",
+}
+
+
+def not_delayed_after_click(run_id: str, status_label: str, shown_by: str = "message") -> str:
+    """`shown_by`: what was clicked, and now shows the run as it is (a message, a link preview, the App Home)."""
     return (
         f":information_source: Nothing was changed: run `{run_id}` is now *{status_label}*, and only delayed runs "
-        "can be rescheduled. The message now shows its current status."
+        f"can be rescheduled. {NOW_SHOWN_BY[shown_by]}"
     )
 
 

@@ -330,6 +330,7 @@ def test_a_click_on_a_preview_of_a_run_that_has_started_redraws_it_and_says_so_p
     response_url = click_preview(slack, fake_slack, url, card, "rb1:push_1d")
     [note] = fake_slack.wait_for(lambda: fake_slack.responses(response_url) or None)
     assert note["response_type"] == "ephemeral" and note["replace_original"] is False
+    assert note["text"] == messages.not_delayed_after_click(run["id"], "EXECUTING", "preview")
     fake_slack.wait_for(lambda: len(fake_slack.unfurls) == 2 or None)
     redrawn = fake_slack.unfurls[1]["unfurls"][url]
     assert "Executing" in texts(redrawn) and buttons(redrawn) == []

@@ -39,7 +39,7 @@ from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import failure_text, moved_but, unexpected_text
 from bot.slack.home import HOME_SURFACE
-from bot.slack.modal import Origin, RunRef, open_for
+from bot.slack.modal import Origin, OriginKind, RunRef, open_for
 from bot.slack.replies import quietly, respond_checked, show_summary, slack_error, tell_privately
 from bot.trigger.errors import TriggerError
 
@@ -107,8 +107,9 @@ async def _handle(
         return
     preview = unfurl.clicked_preview(body)
     if button in (Button.OTHER, Button.RESCHEDULE):
+        kind: OriginKind = "ephemeral" if container.get("is_ephemeral") else "message"
         origin = Origin(
-            kind="ephemeral" if container.get("is_ephemeral") else "message",
+            kind="home" if actor.surface == HOME_SURFACE else kind,
             channel=actor.channel_id,
             ts=container.get("message_ts"),
             response_url=body.get("response_url"),
@@ -223,7 +224,8 @@ async def _move(click: Click, when: datetime | None, note: str) -> None:
         if click.preview is not None:
             await unfurl.redraw(click.client, click.deps, click.preview, exc.run, exc.env)
         if click.from_home or click.preview is not None:
-            await click.private(messages.not_delayed_after_click(exc.run.id, escape(exc.run.status_label)))
+            shown_by = "home" if click.from_home else "preview"
+            await click.private(messages.not_delayed_after_click(exc.run.id, escape(exc.run.status_label), shown_by))
             return
         if click.button is not Button.CONFIRM:
             current = run_summary(exc.run, exc.env, click.deps.run_url(exc.run.id), demo=click.deps.demo)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -30,6 +30,7 @@ from bot.slack.actor import actor_of
 from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import failure_text, unexpected_text
+from bot.slack.home import HOME_SURFACE
 from bot.slack.replies import quietly, show_summary, slack_error, tell_privately
 from bot.slack.respond import SessionRespond
 from bot.slack.when_input import read_when, state_values, value_of
@@ -37,7 +38,7 @@ from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
 
-OriginKind = Literal["message", "ephemeral", "shortcut"]
+OriginKind = Literal["message", "ephemeral", "shortcut", "home"]  # home: a row of the App Home (no message)
 
 
 class Origin(BaseModel):
@@ -226,6 +227,8 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         metadata, errors = submission.metadata, submission.errors
         origin_channel = metadata.origin.channel if metadata else None
         actor = actor_of(context, body, "modal", submission.typed, channel_id=origin_channel)
+        if metadata is not None and metadata.origin.kind == "home":  # acting from the Home: from no channel
+            actor = replace(actor, surface=HOME_SURFACE, channel_id=None)
         if metadata is None:
             await ack(response_action="update", view=views.notice(messages.FOREIGN_PAYLOAD))
             deps.rescheduler.record(actor, Outcome.INVALID_INPUT, error="modal metadata not ours")
@@ -309,6 +312,9 @@ async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult,
     summary = run_summary(moved.run, moved.env, deps.run_url(moved.run.id), action, deps.controls(moved.env))
     note = ""
     where_ts = origin.ts
+    if origin.kind == "home":  # no message to update: the DM says it was the Home, which is published again
+        await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, messages.WHERE_HOME, note))
+        return note
     if origin.kind == "shortcut" and origin.channel:
         thread = origin.thread_ts or origin.ts
         try:
