@@ -20,7 +20,7 @@ from bot.domain.follow import KEEP
 from bot.render.ids import Button
 from bot.render.mrkdwn import date_token
 from bot.storage import db
-from bot.storage.follow_ups import Card, FollowUps
+from bot.storage.follow_ups import Card, FollowRequest, FollowUps
 from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -287,7 +287,9 @@ def test_a_follow_up_beyond_the_bound_is_dropped_without_a_read(
         engine = db.create_engine(url)
         try:
             await db.migrate(engine)
-            await FollowUps(engine).follow("C111", "1700000000.000100", run["id"], "prod", old, card, old, old)
+            await FollowUps(engine).follow(
+                FollowRequest("C111", "1700000000.000100", run["id"], "prod", old, card, old, old)
+            )
         finally:
             await engine.dispose()
 

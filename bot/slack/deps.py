@@ -17,7 +17,7 @@ from bot.render.summary import Attribution
 from bot.rescheduler import MoveResult, Rescheduler
 from bot.storage.audit import AuditLog
 from bot.storage.bulk_sets import BulkSets
-from bot.storage.follow_ups import Card, FollowUps
+from bot.storage.follow_ups import Card, FollowRequest, FollowUps
 from bot.storage.replays import ReplayGuard
 
 log = logging.getLogger(__name__)
@@ -89,14 +89,15 @@ class SurfaceDeps:
             kind="dm" if dm else "channel",
             where=where,
         )
-        write = self.follow_ups.follow(
-            channel,
-            ts,
-            moved.run.id,
-            moved.env.name,
-            moved.new,
-            card,
-            due(moved.new, self.follow_grace),
-            self.rescheduler.now(),
+        self.follow_ups.follow_soon(
+            FollowRequest(
+                channel=channel,
+                ts=ts,
+                run_id=moved.run.id,
+                environment=moved.env.name,
+                shown_until=moved.new,
+                card=card,
+                check_at=due(moved.new, self.follow_grace),
+                now=self.rescheduler.now(),
+            )
         )
-        self.follow_ups.in_background(write, f"the card {channel}/{ts} will not follow run {moved.run.id}")

@@ -12,9 +12,10 @@ afterwards (`done`, `rearm`, `release`) names the token, so a process whose leas
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import secrets
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -22,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.storage.db import follow_ups
 
@@ -70,73 +71,94 @@ def _free(now: datetime) -> Any:
     return or_(follow_ups.c.lease_until.is_(None), follow_ups.c.lease_until < now)
 
 
+@dataclass(frozen=True, slots=True)
+class FollowRequest:
+    """Follow the message (channel, ts), which now shows the run DELAYED until `shown_until` (a message shown
+    again, after a click on it, replaces its row); look at it at `check_at`. Every other card of the run showing
+    another time is looked at on the next tick, so it shows the new one."""
+
+    channel: str
+    ts: str
+    run_id: str
+    environment: str
+    shown_until: datetime
+    card: Card
+    check_at: datetime
+    now: datetime
+
+
 class FollowUps:
     """The store of follow-ups, on SQLite or PostgreSQL through the same code."""
 
     def __init__(self, engine: AsyncEngine, lease: timedelta = LEASE) -> None:
         self.engine = engine
         self.lease = lease
-        self._writing: set[asyncio.Task[None]] = set()
+        self._queued: list[FollowRequest] = []
+        self._writer: asyncio.Task[None] | None = None
 
-    def in_background(self, write: Coroutine[Any, Any, None], failure: str) -> None:
-        """Run `write` off the caller's path; a failure is logged as `failure` and the exception's type."""
+    def follow_soon(self, request: FollowRequest) -> None:
+        """Follow a card off the caller's path: the requests queued meanwhile are written together, in one
+        transaction (a move's channel card and its DM are one write); a failure is logged, never raised."""
+        self._queued.append(request)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_queued(), context=contextvars.Context())
 
-        async def guarded() -> None:
+    async def _write_queued(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
             try:
-                await write
+                async with self.engine.begin() as conn:
+                    for request in batch:
+                        await self._follow_in(conn, request)
             except Exception as exc:
-                log.warning("%s: %s", failure, type(exc).__name__)
-
-        task = asyncio.get_running_loop().create_task(guarded())
-        self._writing.add(task)
-        task.add_done_callback(self._writing.discard)
+                for request in batch:
+                    log.warning(
+                        "the card %s/%s will not follow run %s: %s",
+                        request.channel,
+                        request.ts,
+                        request.run_id,
+                        type(exc).__name__,
+                    )
 
     async def flush(self, timeout: float) -> None:
-        """Wait up to `timeout` for the writes under way (at shutdown, and in tests); the rest are abandoned."""
-        if self._writing:
-            _, pending = await asyncio.wait(set(self._writing), timeout=timeout)
+        """Wait up to `timeout` for the queued writes (at shutdown, and in tests); the rest are abandoned."""
+        if self._writer is not None and not self._writer.done():
+            _, pending = await asyncio.wait({self._writer}, timeout=timeout)
             for task in pending:
                 task.cancel()
 
-    async def follow(
-        self,
-        channel: str,
-        ts: str,
-        run_id: str,
-        environment: str,
-        shown_until: datetime,
-        card: Card,
-        check_at: datetime,
-        now: datetime,
-    ) -> None:
-        """Follow the message (channel, ts), which now shows the run DELAYED until `shown_until` (a message
-        shown again, after a click on it, replaces its row). Every other card of the run showing another time is
-        looked at on the next tick, so it shows the new one."""
+    async def follow(self, request: FollowRequest) -> None:
+        """Follow one card now (see FollowRequest)."""
+        async with self.engine.begin() as conn:
+            await self._follow_in(conn, request)
+
+    @staticmethod
+    async def _follow_in(conn: AsyncConnection, request: FollowRequest) -> None:
         values = {
-            "run_id": run_id,
-            "environment": environment,
-            "shown_until": _utc(shown_until),
+            "run_id": request.run_id,
+            "environment": request.environment,
+            "shown_until": _utc(request.shown_until),
             "shown_status": "DELAYED",
-            "card": card.model_dump_json(),
-            "check_at": _utc(check_at),
+            "card": request.card.model_dump_json(),
+            "check_at": _utc(request.check_at),
             "lease_until": None,
             "lease_token": None,
         }
-        async with self.engine.begin() as conn:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            statement = insert(follow_ups).values(channel=channel, ts=ts, created_at=_utc(now), **values)
-            await conn.execute(statement.on_conflict_do_update(index_elements=["channel", "ts"], set_=values))
-            await conn.execute(
-                update(follow_ups)
-                .where(
-                    follow_ups.c.run_id == run_id,
-                    follow_ups.c.environment == environment,
-                    follow_ups.c.shown_until != _utc(shown_until),
-                    follow_ups.c.check_at > _utc(now),
-                    or_(follow_ups.c.channel != channel, follow_ups.c.ts != ts),
-                )
-                .values(check_at=_utc(now))
+        channel, ts, now = request.channel, request.ts, _utc(request.now)
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(follow_ups).values(channel=channel, ts=ts, created_at=now, **values)
+        await conn.execute(statement.on_conflict_do_update(index_elements=["channel", "ts"], set_=values))
+        await conn.execute(
+            update(follow_ups)
+            .where(
+                follow_ups.c.run_id == request.run_id,
+                follow_ups.c.environment == request.environment,
+                follow_ups.c.shown_until != _utc(request.shown_until),
+                follow_ups.c.check_at > now,
+                or_(follow_ups.c.channel != channel, follow_ups.c.ts != ts),
             )
+            .values(check_at=now)
+        )
 
     async def claim(self, now: datetime, limit: int) -> list[FollowUp]:
         """Take up to `limit` rows due at `now` whose lease is free (never held, or expired), soonest first."""
