@@ -23,6 +23,7 @@ from bot.slack.socket_client import SocketModeHandler
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, bot_env, fresh_trigger_id
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
+from tests.summaries import CHANNEL, only_summary
 from tests.test_e2e_digest import digest_env
 
 pytestmark = pytest.mark.e2e
@@ -46,7 +47,7 @@ def move_once(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, log_
     fake_trigger.fail_next("POST", RESCHEDULE, 503, {"error": "upstream hiccup"})
     url = fake_slack.new_response_url()
     assert sender.command(f"{run['id']} 2h", response_url=url).status_code == 200
-    fake_slack.wait_for(lambda: fake_slack.responses(url))
+    only_summary(fake_slack, url)  # the move's summary, posted in the channel by the bot
     bot.stop()
     return run["id"], bot.log_text()
 
@@ -139,13 +140,14 @@ async def test_socket_mode_requests_get_an_id_and_a_line_too(
         request = SocketModeRequest(type="slash_commands", envelope_id="e1", payload=fields)
         await SocketModeHandler(bot.app, "xapp-1-A111-test", ping_interval=10).handle(client, request)
         for _ in range(500):  # the move runs on this loop after the acknowledgement
-            if fake_slack.responses(url):
+            if fake_slack.channel_messages(CHANNEL):
                 break
             await asyncio.sleep(0.02)
     finally:
         await bot.aclose()
         logging.getLogger().removeHandler(handler)
     assert [response.envelope_id for response in client.sent] == ["e1"]  # acknowledged over the socket
+    only_summary(fake_slack, url)  # the move was answered: its summary is in the channel
     request_id = audit_row(tmp_path, run["id"])["request_id"]
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     [request_line] = [line for line in lines if line["message"].startswith("slack request kind=command")]

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.e2e_harness import SIGNING_SECRET, BotProcess, SlackSender, bot_env, free_port
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
+from tests.summaries import CHANNEL, wait_summary
 
 pytestmark = pytest.mark.e2e
 
@@ -44,21 +45,47 @@ def moved(before: Samples, after: Samples) -> Callable[..., float]:
     return lambda name, **labels: value(after, name, **labels) - value(before, name, **labels)
 
 
-def command_answered(sender: SlackSender, fake_slack: FakeSlack, text: str) -> None:
+def errors_moved(before: Samples, after: Samples) -> dict[tuple[str, str], float]:
+    """Each Slack Web API error series that went up between two scrapes: (method, error) → by how much."""
+    delta = moved(before, after)
+    return {
+        (labels["method"], labels["error"]): delta("slack_api_errors_total", **labels)
+        for name, label_set in after
+        if name == "reschedule_bot_slack_api_errors_total"
+        for labels in [dict(label_set)]
+        if delta("slack_api_errors_total", **labels)
+    }
+
+
+def command_summarised(sender: SlackSender, fake_slack: FakeSlack, text: str, user_id: str = "U111") -> None:
+    """A /reschedule that moves a run, answered by the summary the bot posts in the channel (nothing said through
+    the response_url)."""
     url = fake_slack.new_response_url()
+    count = len(fake_slack.channel_messages(CHANNEL)) + 1
+    assert sender.command(text, response_url=url, user_id=user_id).status_code == 200
+    wait_summary(fake_slack, CHANNEL, count)
+    assert fake_slack.responses(url) == []
+
+
+def command_answered_privately(sender: SlackSender, fake_slack: FakeSlack, text: str) -> None:
+    """A /reschedule answered through its response_url only (a refusal, a run not found): nothing in the channel."""
+    url = fake_slack.new_response_url()
+    count = len(fake_slack.channel_messages(CHANNEL))
     assert sender.command(text, response_url=url).status_code == 200
     fake_slack.wait_for(lambda: fake_slack.responses(url))
+    assert len(fake_slack.channel_messages(CHANNEL)) == count
 
 
 def test_the_series_move_with_the_requests(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
     sender, bot = start()
     before = scrape(bot.url)
     good, retried = fake_trigger.add_run(PROD_ENV), fake_trigger.add_run(PROD_ENV)
-    command_answered(sender, fake_slack, f"{good['id']} 2h")
+    command_summarised(sender, fake_slack, f"{good['id']} 2h")
     fake_trigger.fail_next("POST", RESCHEDULE, 503, {"error": "upstream hiccup"})
-    fake_slack.fail_next("chat.postMessage", "messages_tab_disabled")  # the DM after the move
-    command_answered(sender, fake_slack, f"{retried['id']} 3h")
-    command_answered(sender, fake_slack, "run_cm9k2x7ab000108l5ghf2d1qz 2h")  # in no environment
+    # U222 turned the bot's DMs off: the DM after their move fails; the summary in the channel does not.
+    fake_slack.forbid_channel("U222", "messages_tab_disabled")
+    command_summarised(sender, fake_slack, f"{retried['id']} 3h", user_id="U222")
+    command_answered_privately(sender, fake_slack, "run_cm9k2x7ab000108l5ghf2d1qz 2h")  # in no environment
     assert sender.command("help", response_url="https://x.test/r", signature="v0=" + "0" * 64).status_code == 401
     delta = moved(before, fake_slack.wait_for(lambda: _after_dm_failure(bot.url, before)))
 
@@ -73,6 +100,12 @@ def test_the_series_move_with_the_requests(start: Any, fake_slack: FakeSlack, fa
     assert delta("trigger_retries_total", endpoint="retrieve", kind="RunNotFound") == 1
     assert delta("trigger_errors_total", endpoint="retrieve", kind="RunNotFound") == 1
     assert delta("slack_api_errors_total", method="chat.postMessage", error="messages_tab_disabled") == 1
+    # Each move made three Web API calls: the summary in the channel, its permalink (for the DM), the DM; only
+    # the refused DM is counted as an error.
+    posts = sorted(call["channel"] for call in fake_slack.api_calls("chat.postMessage"))  # a DM may follow later
+    assert posts == ["C111", "C111", "U111", "U222"]
+    assert [call["channel"] for call in fake_slack.api_calls("chat.getPermalink")] == ["C111", "C111"]
+    assert errors_moved(before, scrape(bot.url)) == {("chat.postMessage", "messages_tab_disabled"): 1}
     assert delta("attempts_total", surface="command", outcome="rescheduled") == 2
     assert delta("attempts_total", surface="command", outcome="not_found") == 1
     after = scrape(bot.url)
@@ -98,7 +131,8 @@ def test_a_move_is_in_flight_until_trigger_dev_answers(
     sender.command(f"{run['id']} 2h", response_url=url)
     fake_slack.wait_for(lambda: value(scrape(bot.url), "moves_in_flight") == 1)
     release.set()
-    fake_slack.wait_for(lambda: fake_slack.responses(url))
+    wait_summary(fake_slack)
+    assert fake_slack.responses(url) == []
     fake_slack.wait_for(lambda: value(scrape(bot.url), "moves_in_flight") == 0)
 
 
@@ -108,7 +142,7 @@ def test_audit_records_the_database_refuses_are_counted(
     sender, bot = start(DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")
     before = scrape(bot.url)
     run = fake_trigger.add_run(PROD_ENV)
-    command_answered(sender, fake_slack, f"{run['id']} 2h")
+    command_summarised(sender, fake_slack, f"{run['id']} 2h")
 
     def failed_once() -> Samples | None:  # after the writer's retries give up (about 4 s)
         after = scrape(bot.url)
@@ -125,7 +159,8 @@ def test_metrics_token_guards_metrics_but_not_healthz(
     _, bot = start(METRICS_TOKEN="scrape-me-please")
     assert httpx.get(bot.url + "/metrics").status_code == 401
     assert httpx.get(bot.url + "/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert "reschedule_bot_slack_requests_total" in "".join(name for name, _ in scrape(bot.url, "scrape-me-please"))
+    # The bot's own series (one without labels, present before any request: this test may be a worker's first).
+    assert ("reschedule_bot_moves_in_flight", frozenset()) in scrape(bot.url, "scrape-me-please")
     assert httpx.get(bot.url + "/healthz").status_code == 200
 
 
@@ -151,7 +186,7 @@ def test_processes_sharing_a_multiprocess_dir_are_summed(
         for process, count in ((one, 2), (two, 1)):
             sender = SlackSender(process.events_url, SIGNING_SECRET)
             for _ in range(count):
-                command_answered(sender, fake_slack, f"{fake_trigger.add_run(PROD_ENV)['id']} 2h")
+                command_summarised(sender, fake_slack, f"{fake_trigger.add_run(PROD_ENV)['id']} 2h")
         for process in (one, two):  # either process answers for both
             samples = scrape(process.url)
             assert value(samples, "slack_requests_total", surface="command", outcome="acked") == 3
@@ -170,7 +205,7 @@ def test_a_multiprocess_dir_only_in_the_settings_is_named_and_metrics_stay_this_
     shared.mkdir()
     sender, bot = start(PROMETHEUS_MULTIPROC_DIR=str(shared))
     before = scrape(bot.url)
-    command_answered(sender, fake_slack, f"{fake_trigger.add_run(PROD_ENV)['id']} 2h")
+    command_summarised(sender, fake_slack, f"{fake_trigger.add_run(PROD_ENV)['id']} 2h")
     assert moved(before, scrape(bot.url))("slack_requests_total", surface="command", outcome="acked") == 1
     assert "PROMETHEUS_MULTIPROC_DIR is not in the process environment" in bot.log_text()
     assert list(shared.iterdir()) == []

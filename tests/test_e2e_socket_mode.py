@@ -20,12 +20,14 @@ from typing import Any
 
 import pytest
 
+from bot import messages
 from bot.render import ids
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, bot_env, example_payload, fresh_trigger_id
 from tests.fakes.slack import FakeSlack
 from tests.fakes.socket_mode import Envelope, FakeSocketMode
 from tests.fakes.trigger import FakeTrigger
 from tests.socket_harness import APP_TOKEN, SocketBotProcess, SocketSender
+from tests.summaries import CHANNEL, only_summary, wait_summary
 from tests.test_e2e_buttons import click, summary_via_command, wait_one
 from tests.test_e2e_shortcut_modal import dms, open_form, submission, thread_posts, wait_result
 from tests.test_runs import current_alert
@@ -94,15 +96,18 @@ def replays_ignored(process: SocketBotProcess) -> int:
 def test_a_session_command_button_shortcut_and_modal_over_one_connection(
     sender: SocketSender, socket_mode: FakeSocketMode, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
-    # /reschedule <run> 2h: the summary goes to the channel and the mover gets a DM.
+    # /reschedule <run> 2h: the bot posts the summary in the channel (its own message, with a ts) and the mover
+    # gets a DM that links to it.
     run = fake_trigger.add_run(PROD_ENV)
     before = datetime.now(UTC)
     message = summary_via_command(sender, fake_slack, f"{run['id']} 2h")
-    assert message["response_type"] == "in_channel"
+    assert message["ts"] and message["bot_id"] == "B0BOT"
     assert "<@U111> rescheduled *send-reminder* in *Prod*" in json.dumps(message["blocks"])
     assert moved_by(fake_trigger, run, timedelta(hours=2), before)
     [dm] = fake_slack.wait_for(lambda: dms(fake_slack))
     assert run["id"] in json.dumps(dm)
+    permalink = f"https://example.slack.com/archives/{CHANNEL}/p{message['ts'].replace('.', '')}"
+    assert json.dumps(messages.where_posted(CHANNEL, permalink))[1:-1] in json.dumps(dm["blocks"])
 
     # A button on that summary: one hour after the time it shows, the message updated in place.
     shown = fake_trigger.get_run(run["id"])["delayedUntil"]
@@ -129,7 +134,8 @@ def test_a_session_command_button_shortcut_and_modal_over_one_connection(
     assert accepted.json()["response_action"] == "update"
     wait_result(fake_slack)
     assert moved_by(fake_trigger, alerted, timedelta(hours=3), before)
-    [post] = thread_posts(fake_slack)
+    summary, post = thread_posts(fake_slack)  # the command's summary, then the post in the alert's thread
+    assert summary["ts"] == message["ts"] and "thread_ts" not in summary
     assert post["thread_ts"] == current_alert(alerted["id"])["ts"]
 
     # An Events API envelope the bot has no listener for is acknowledged (with no payload) and does nothing.
@@ -184,11 +190,10 @@ def test_a_disconnect_moves_to_a_new_connection_without_losing_or_repeating_a_re
     finally:
         trigger_answers.set()
 
-    [in_flight_summary] = wait_one(fake_slack, in_flight)
-    [crossing_summary] = wait_one(fake_slack, crossing)
-    assert in_flight_summary["response_type"] == crossing_summary["response_type"] == "in_channel"
-    for url in after_urls:
-        wait_one(fake_slack, url)
+    # Every move's summary is posted in the channel by the bot: one each, for the in-flight, the crossing and the
+    # late requests alike.
+    wait_summary(fake_slack, count=5)
+    assert [_summaries_of(fake_slack, run) for run in (first, second, *after)] == [1] * 5
     for envelope in (across, *late):
         assert envelope.connection == old.index
         assert len(socket_mode.acks_for(envelope.envelope_id)) == 1
@@ -196,12 +201,15 @@ def test_a_disconnect_moves_to_a_new_connection_without_losing_or_repeating_a_re
     # The new connection serves the next request.
     later = fake_slack.new_response_url()
     sender.command(f"{third['id']} 2h", response_url=later)
-    wait_one(fake_slack, later)
+    wait_summary(fake_slack, count=6)
     assert socket_mode.acks[-1].connection == new.index
 
-    # Each request acted on exactly once: one Trigger.dev call and one summary each, no replay needed.
+    # Each request acted on exactly once: one Trigger.dev call and one summary each, no replay needed (and nothing
+    # said through a response_url: the bot could post every summary itself).
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 6
-    assert [len(fake_slack.responses(url)) for url in (in_flight, crossing, *after_urls, later)] == [1] * 6
+    assert len(fake_slack.channel_messages(CHANNEL)) == 6
+    assert [_summaries_of(fake_slack, run) for run in (first, second, *after, third)] == [1] * 6
+    assert [fake_slack.responses(url) for url in (in_flight, crossing, *after_urls, later)] == [[]] * 6
     assert len(socket_mode.connections) == 2
     assert replays_ignored(socket_bot) == 0
 
@@ -244,15 +252,16 @@ def test_a_socket_dropped_without_notice_is_replaced_and_a_redelivery_is_not_act
     run, later_run = fake_trigger.add_run(PROD_ENV), fake_trigger.add_run(PROD_ENV)
     url = fake_slack.new_response_url()
     sender.command(f"{run['id']} 2h", response_url=url)
-    wait_one(fake_slack, url)
+    message = only_summary(fake_slack, url)
     [envelope] = socket_mode.envelopes
 
     dropped = socket_mode.drop()  # no close frame, no `disconnect`: the bot notices on its own
     # A request made while the bot has no connection waits for the next one (as Slack holds it) and is served.
     later = fake_slack.new_response_url()
     sender.command(f"{later_run['id']} 1h", response_url=later)
-    [later_summary] = wait_one(fake_slack, later)
-    assert later_summary["response_type"] == "in_channel"
+    later_summary = wait_summary(fake_slack, count=2)
+    assert later_run["id"] in json.dumps(later_summary) and later_summary["ts"] != message["ts"]
+    assert fake_slack.responses(later) == []
     new = socket_mode.wait_connections(2)
     assert new.issued and dropped.closed_by == "server"
     assert socket_mode.acks[-1].connection == new.index
@@ -263,10 +272,10 @@ def test_a_socket_dropped_without_notice_is_replaced_and_a_redelivery_is_not_act
     assert again.connection == new.index
     socket_mode.wait_for(lambda: replays_ignored(socket_bot) == 1)
     assert len(fake_trigger.calls("POST", rf"/api/v1/runs/{run['id']}/reschedule")) == 1
-    assert len(fake_slack.responses(url)) == 1
+    assert _summaries_of(fake_slack, run) == 1 and len(fake_slack.channel_messages(CHANNEL)) == 2
+    assert fake_slack.responses(url) == []
 
     # A redelivered click is not acted on twice either.
-    message = fake_slack.responses(url)[0]
     shown = fake_trigger.get_run(run["id"])["delayedUntil"]
     status, click_url = click(sender, fake_slack, message, "rb1:push_1h")
     assert status == 200
@@ -301,16 +310,21 @@ def test_sigterm_closes_the_socket_finishes_acknowledged_work_and_exits_0(
         [connection] = socket_mode.connections
         socket_mode.wait_for(lambda: connection.closed)
         assert connection.closed_by == "client" and connection.close_code == 1000
-        assert fake_slack.responses(url) == []
+        assert fake_slack.channel_messages(CHANNEL) == [] and fake_slack.responses(url) == []
     finally:
         trigger_answers.set()
 
     assert socket_bot.process.wait(timeout=30) == 0
-    [summary] = fake_slack.responses(url)
-    assert summary["response_type"] == "in_channel"
+    summary = only_summary(fake_slack, url)  # posted by the bot before it exited
+    assert run["id"] in json.dumps(summary["blocks"])
     assert fake_trigger.get_run(run["id"])["delayedUntil"] != run["delayedUntil"]
     assert len(socket_mode.connections) == 1  # it did not reconnect while stopping
     assert "stopped" in socket_bot.log_text()
+
+
+def _summaries_of(fake_slack: FakeSlack, run: dict[str, Any]) -> int:
+    """How many of the bot's messages in the channel are about `run`."""
+    return sum(run["id"] in json.dumps(message) for message in fake_slack.channel_messages(CHANNEL))
 
 
 def _command_fields(text: str, response_url: str) -> dict[str, Any]:
