@@ -28,7 +28,8 @@ from tests.e2e_harness import (
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.faults import RESCHEDULE, only_response
-from tests.test_e2e_buttons import click, summary_via_command
+from tests.summaries import CHANNEL, wait_summary
+from tests.test_e2e_buttons import click, private_via_command, summary_via_command
 from tests.test_e2e_unfurl import link_event
 
 pytestmark = pytest.mark.e2e
@@ -114,9 +115,9 @@ def spread_over_both(
     rows = fake_slack.wait_for(three)
     assert sorted(rows) == sorted([(first["id"], "rescheduled")] * 2 + [(second["id"], "rescheduled")])
     for sender in (one, two):
-        mine = json.dumps(summary_via_command(sender, fake_slack, "history")["blocks"])
+        mine = json.dumps(private_via_command(sender, fake_slack, "history")["blocks"])
         assert first["id"] in mine and second["id"] in mine
-        on_run = json.dumps(summary_via_command(sender, fake_slack, f"history {first['id']}")["blocks"])
+        on_run = json.dumps(private_via_command(sender, fake_slack, f"history {first['id']}")["blocks"])
         assert first["id"] in on_run and second["id"] not in on_run
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 3
     assert audit() == rows  # reading history recorded nothing
@@ -128,11 +129,13 @@ def copy_sent_to_both(
     first, second = pair
     run = fake_trigger.add_run(PROD_ENV)
     posts = len(fake_trigger.calls("POST", RESCHEDULE))
+    summaries = len(fake_slack.channel_messages(CHANNEL))
     trigger_id = fresh_trigger_id()
     url = fake_slack.new_response_url()
     SlackSender(first.events_url, SIGNING_SECRET).command(f"{run['id']} 2h", response_url=url, trigger_id=trigger_id)
-    only_response(fake_slack, url)
+    assert run["id"] in json.dumps(wait_summary(fake_slack, CHANNEL, summaries + 1)["blocks"])
     SlackSender(second.events_url, SIGNING_SECRET).command(f"{run['id']} 2h", response_url=url, trigger_id=trigger_id)
     fake_slack.wait_for(lambda: "ignored a replayed command" in second.log_text())
-    assert len(fake_trigger.calls("POST", RESCHEDULE)) == posts + 1 and len(fake_slack.responses(url)) == 1
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == posts + 1
+    assert len(fake_slack.channel_messages(CHANNEL)) == summaries + 1 and fake_slack.responses(url) == []
     assert query(postgres, f"SELECT outcome FROM audit_events WHERE run_id = '{run['id']}'") == [("rescheduled",)]

@@ -27,6 +27,7 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.faults import RESCHEDULE, audit_of, only_response, said, sqlite_rows
 from tests.inprocess import InProcessBot
+from tests.summaries import only_summary
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +58,7 @@ def test_sqlite_locked_by_another_connection_delays_the_audit_row_and_writes_it_
         try:
             locker.execute("BEGIN EXCLUSIVE")  # no other writer until COMMIT
             release.set()
-            summary = only_response(fake_slack, url)  # the move does not wait for the database
+            summary = only_summary(fake_slack, url)  # the move does not wait for the database
             fake_slack.wait_for(lambda: "audit write attempt 1 failed" in bot.log_text() or None, timeout=15)
             assert locker.execute("SELECT count(*) FROM audit_events").fetchone() == (0,)
         finally:
@@ -65,7 +66,7 @@ def test_sqlite_locked_by_another_connection_delays_the_audit_row_and_writes_it_
             locker.close()
         fake_slack.wait_for(lambda: audit_of(path, run["id"]), timeout=15)
         log = bot.log_text()
-    assert summary["response_type"] == "in_channel" and len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert run["id"] in said(summary) and len(fake_trigger.calls("POST", RESCHEDULE)) == 1
     assert audit_of(path, run["id"]) == [("rescheduled", None)]
     assert "audit_fallback" not in log
     assert sqlite_rows(path, "PRAGMA integrity_check") == [{"integrity_check": "ok"}]
@@ -122,14 +123,14 @@ def test_postgresql_read_only_for_a_while_moves_go_on_and_the_audit_row_is_writt
     run = fake_trigger.add_run(PROD_ENV)
     with served(fake_slack, fake_trigger, tmp_path, DATABASE_URL=url) as bot:
         read_only(url, True)
-        summary = only_response(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
+        summary = only_summary(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
         fake_slack.wait_for(lambda: "audit write attempt 1 failed" in bot.log_text() or None)
         assert asyncio.run(_rows(url, run["id"])) == []
         read_only(url, False)
         fake_slack.wait_for(lambda: asyncio.run(_rows(url, run["id"])), timeout=15)
         history = only_response(fake_slack, command(bot, fake_slack, "history"))
         log = bot.log_text()
-    assert summary["response_type"] == "in_channel" and len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert run["id"] in said(summary) and len(fake_trigger.calls("POST", RESCHEDULE)) == 1
     assert asyncio.run(_rows(url, run["id"])) == [("rescheduled", None)]
     assert run["id"] in said(history)
     assert "replay guard: database unavailable" in log  # the claim could not be written: checked in this process
@@ -145,13 +146,13 @@ def test_postgresql_unwritable_at_start_is_migrated_when_it_is_back_and_the_audi
     run = fake_trigger.add_run(PROD_ENV)
     read_only(url, True)
     with served(fake_slack, fake_trigger, tmp_path, DATABASE_URL=url) as bot:
-        summary = only_response(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
+        summary = only_summary(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
         fake_slack.wait_for(lambda: "audit write attempt 1 failed" in bot.log_text() or None)
         read_only(url, False)
         fake_slack.wait_for(lambda: "database schema at version" in bot.log_text() or None)
         fake_slack.wait_for(lambda: asyncio.run(_rows(url, run["id"])), timeout=15)
         log = bot.log_text()
-    assert summary["response_type"] == "in_channel"
+    assert run["id"] in said(summary)
     assert asyncio.run(_rows(url, run["id"])) == [("rescheduled", None)]
     assert "database unavailable at start" in log and "audit_fallback" not in log
 
@@ -163,12 +164,12 @@ def test_postgresql_read_only_with_its_connections_cut_still_answers_history(
     url = writable_again
     run = fake_trigger.add_run(PROD_ENV)
     with served(fake_slack, fake_trigger, tmp_path, DATABASE_URL=url) as bot:
-        first = only_response(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
+        first = only_summary(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
         fake_slack.wait_for(lambda: asyncio.run(_rows(url, run["id"])))
         read_only(url, True)
         history = only_response(fake_slack, command(bot, fake_slack, f"history {run['id']}"))
         read_only(url, False)
-    assert first["response_type"] == "in_channel"
+    assert run["id"] in said(first)
     assert run["id"] in said(history) and history["text"] != messages.HISTORY_UNAVAILABLE
     assert asyncio.run(_rows(url, run["id"])) == [("rescheduled", None)]
 
@@ -178,10 +179,10 @@ def test_postgresql_unreachable_throughout_moves_go_on_and_every_record_reaches_
 ) -> None:
     run = fake_trigger.add_run(PROD_ENV)
     with served(fake_slack, fake_trigger, tmp_path, DATABASE_URL="postgresql://postgres@127.0.0.1:9/nowhere") as bot:
-        summary = only_response(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
+        summary = only_summary(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
         history = only_response(fake_slack, command(bot, fake_slack, "history"))
     log = bot.log_text()  # read after the bot stopped: shutdown logs what the database never took
-    assert summary["response_type"] == "in_channel" and len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert run["id"] in said(summary) and len(fake_trigger.calls("POST", RESCHEDULE)) == 1
     assert history["text"] == messages.HISTORY_UNAVAILABLE
     fallback = [line for line in log.splitlines() if "audit_fallback" in line and run["id"] in line]
     assert len(fallback) == 1 and '"outcome": "rescheduled"' in fallback[0], log

@@ -13,7 +13,8 @@ from bot.storage import db
 from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, SlackSender, bot_env, fresh_trigger_id
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
-from tests.faults import RESCHEDULE, audit_of, sqlite_rows
+from tests.faults import RESCHEDULE, audit_of, said, sqlite_rows
+from tests.summaries import CHANNEL
 
 pytestmark = pytest.mark.e2e
 
@@ -40,9 +41,11 @@ def test_sigterm_with_moves_in_flight_refuses_new_requests_finishes_both_and_exi
         code = process.process.wait(timeout=30)
         log = process.log_text()
     assert code == 0, log
+    posted = fake_slack.channel_messages(CHANNEL)
+    assert len(posted) == 2 and all(message["ts"] and message["bot_id"] == "B0BOT" for message in posted)
     for run, url in zip(runs, urls, strict=True):
-        [summary] = fake_slack.responses(url)
-        assert summary["response_type"] == "in_channel" and run["id"] in str(summary)
+        assert fake_slack.responses(url) == []  # each summary is the bot's own message in the channel
+        assert len([message for message in posted if run["id"] in said(message)]) == 1
         assert audit_of(tmp_path / "bot.sqlite3", run["id"]) == [("rescheduled", None)]
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 2
     assert "Traceback" not in log and "audit_fallback" not in log

@@ -23,8 +23,9 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.faults import RESCHEDULE, audit_of, only_response, said
 from tests.inprocess import InProcessBot
+from tests.summaries import fallback_summary, only_summary, wait_summary
 from tests.test_e2e_bulk import CONFIRM
-from tests.test_e2e_buttons import click, summary_via_command
+from tests.test_e2e_buttons import click, private_via_command, summary_via_command
 from tests.test_e2e_shortcut_modal import (
     CHANNEL,
     USER,
@@ -40,6 +41,7 @@ from tests.test_runs import current_alert
 pytestmark = pytest.mark.e2e
 
 MISSING = "run_cm9k2x7ab000108l5ghf2d1qz"
+PERMALINK = r"^/api/chat\.getPermalink$"  # slack_sdk asks it with GET
 
 
 @pytest.fixture
@@ -67,12 +69,19 @@ def calls_to(fake_slack: FakeSlack, method: str, channel: str) -> list[dict[str,
 def test_a_rate_limited_dm_is_sent_after_retry_after(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:
+    """The channel summary is posted first (chat.postMessage too), and the DM, which links to it, waits for its
+    permalink: the rate limit is set while that is held, so it is the DM that meets it."""
     run = fake_trigger.add_run(PROD_ENV)
-    fake_slack.rate_limit("chat.postMessage", times=1, retry_after=1)
+    permalink = fake_slack.hold("*", PERMALINK)
     with served(fake_slack, fake_trigger, tmp_path) as bot:
-        summary = summary_via_command(sender(bot), fake_slack, f"{run['id']} 2h")
+        url = fake_slack.new_response_url()
+        sender(bot).command(f"{run['id']} 2h", response_url=url)
+        fake_slack.wait_for(lambda: fake_slack.calls("*", PERMALINK))  # the summary is posted by now
+        fake_slack.rate_limit("chat.postMessage", times=1, retry_after=1)
+        permalink.set()
         [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("D" + USER))
-    assert summary["response_type"] == "in_channel"
+    summary = only_summary(fake_slack, url)
+    assert run["id"] in said(summary) and len(calls_to(fake_slack, "chat.postMessage", CHANNEL)) == 1
     assert run["id"] in said(dm) and len(calls_to(fake_slack, "chat.postMessage", USER)) == 2
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
     assert audit_of(tmp_path / "bot.sqlite3", run["id"]) == [("rescheduled", None)]
@@ -125,7 +134,7 @@ def test_a_rate_limited_update_of_a_set_summary_lands_after_retry_after(
     runs = [fake_trigger.add_run(PROD_ENV) for _ in range(10)]  # ten or more: posted at once, then updated
     fake_slack.rate_limit("chat.update", times=1, retry_after=1)
     with served(fake_slack, fake_trigger, tmp_path) as bot:
-        prompt = summary_via_command(sender(bot), fake_slack, " ".join([*(r["id"] for r in runs), "2h"]))
+        prompt = private_via_command(sender(bot), fake_slack, " ".join([*(r["id"] for r in runs), "2h"]))
         status, _ = click(sender(bot), fake_slack, prompt, CONFIRM, ephemeral=True)
         assert status == 200
         fake_slack.wait_for(lambda: [m for m in fake_slack.messages.get(CHANNEL, []) if "*10 moved*" in said(m)])
@@ -177,9 +186,12 @@ def test_with_dms_off_a_move_nobody_could_see_is_told_by_dm_anyway(
 
 
 @pytest.mark.parametrize("state", ["expired", "used"])
-def test_a_move_whose_response_url_is_expired_or_used_up_is_said_in_the_dm(
+def test_a_move_the_bot_cannot_post_whose_response_url_is_expired_or_used_up_is_said_in_the_dm(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, state: str
 ) -> None:
+    """The response_url matters only when the bot cannot post the summary in the channel itself: here it is not
+    in the channel, and the response_url it falls back to is refused."""
+    fake_slack.forbid_channel(CHANNEL, "not_in_channel")
     run = fake_trigger.add_run(PROD_ENV)
     url = fake_slack.new_response_url()
     if state == "used":
@@ -191,6 +203,8 @@ def test_a_move_whose_response_url_is_expired_or_used_up_is_said_in_the_dm(
         [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("D" + USER))
     problem = "used_url" if state == "used" else "not_found"
     assert messages.summary_post_failed(problem) in said(dm) and Button.UNDO.action_id in json.dumps(dm["blocks"])
+    assert len(calls_to(fake_slack, "chat.postMessage", CHANNEL)) == 1 and fake_slack.channel_messages(CHANNEL) == []
+    assert fake_slack.responses(url) == []
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
     assert audit_of(tmp_path / "bot.sqlite3", run["id"]) == [("rescheduled", None)]
 
@@ -218,24 +232,27 @@ def test_other_with_an_expired_trigger_id_is_told_and_the_next_click_opens_the_f
 def test_the_web_api_unreachable_for_a_while_loses_no_move_and_no_answer(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, hooks: FakeSlack, tmp_path: Path
 ) -> None:
-    """Connections to the Web API are refused: the summary still arrives through the response_url, the DM that
-    could not be sent is logged, and once Slack is back the next move gets its DM."""
+    """Connections to the Web API are refused: the bot cannot post the summary in the channel, so it arrives
+    through the response_url; the DM that could not be sent is logged; once Slack is back the next move's summary
+    is the bot's own message in the channel again, and it gets its DM."""
     first, second = fake_trigger.add_run(PROD_ENV), fake_trigger.add_run(PROD_ENV)
     with served(fake_slack, fake_trigger, tmp_path) as bot:
         fake_slack.refuse_connections()
         try:
             url = hooks.new_response_url()
             sender(bot).command(f"{first['id']} 2h", response_url=url)
-            during = only_response(hooks, url)
+            during = fallback_summary(hooks, url)
             hooks.wait_for(lambda: "could not DM the confirmation" in bot.log_text())
         finally:
             fake_slack.accept_connections()
         url = hooks.new_response_url()
         sender(bot).command(f"{second['id']} 2h", response_url=url)
-        after = only_response(hooks, url)
+        after = wait_summary(fake_slack)
         [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("D" + USER))
-    assert during["response_type"] == after["response_type"] == "in_channel"
-    assert first["id"] in said(during) and second["id"] in said(dm)
+        log = bot.log_text()
+    assert hooks.responses(url) == [] and len(fake_slack.channel_messages(CHANNEL)) == 1
+    assert "summary not posted by the bot in " + CHANNEL in log  # the first one, during the outage
+    assert first["id"] in said(during) and second["id"] in said(after) and second["id"] in said(dm)
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 2
     path = tmp_path / "bot.sqlite3"
     assert audit_of(path, first["id"]) == audit_of(path, second["id"]) == [("rescheduled", None)]

@@ -21,6 +21,7 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.faults import RESCHEDULE, RETRIEVE, audit_of, only_response, said
 from tests.inprocess import InProcessBot
+from tests.summaries import only_summary
 from tests.test_e2e_buttons import click
 
 pytestmark = pytest.mark.e2e
@@ -38,11 +39,22 @@ def served(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, **o
     return InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path, **overrides), log_path=tmp_path / "bot.log")
 
 
-def move(bot: InProcessBot, fake_slack: FakeSlack, text: str) -> dict[str, Any]:
-    """/reschedule `text`; the one answer the person got."""
+def command(bot: InProcessBot, fake_slack: FakeSlack, text: str) -> str:
+    """/reschedule `text`; the command's response_url."""
     url = fake_slack.new_response_url()
     SlackSender(bot.events_url, SIGNING_SECRET).command(text, response_url=url)
-    return only_response(fake_slack, url)
+    return url
+
+
+def move(bot: InProcessBot, fake_slack: FakeSlack, text: str) -> dict[str, Any]:
+    """/reschedule `text` that moves the run: the one summary the bot posted in the channel (nothing was said
+    through the response_url)."""
+    return only_summary(fake_slack, command(bot, fake_slack, text))
+
+
+def refused(bot: InProcessBot, fake_slack: FakeSlack, text: str) -> dict[str, Any]:
+    """/reschedule `text` that does not move the run: the one private answer, through the response_url."""
+    return only_response(fake_slack, command(bot, fake_slack, text))
 
 
 def test_a_burst_of_server_errors_on_the_move_ends_in_one_move_to_the_instant_asked(
@@ -53,7 +65,7 @@ def test_a_burst_of_server_errors_on_the_move_ends_in_one_move_to_the_instant_as
     fake_trigger.fail_next("POST", RESCHEDULE, 502, "Bad Gateway", times=2)
     with served(fake_slack, fake_trigger, tmp_path, TRIGGER_DEADLINE="6") as bot:
         body = move(bot, fake_slack, f"{run['id']} {typed(target)}")
-    assert body["response_type"] == "in_channel" and date_token(target) in said(body)
+    assert date_token(target) in said(body)
     posts = fake_trigger.calls("POST", RESCHEDULE)
     assert len(posts) == 3 and {post.text() for post in posts} == {posts[0].text()}  # one instant, sent thrice
     assert fake_trigger.get_run(run["id"])["delayedUntil"] == target
@@ -75,7 +87,6 @@ def test_a_connection_reset_before_or_after_the_move_was_read_moves_the_run_once
     with served(fake_slack, fake_trigger, tmp_path) as bot:
         body = move(bot, fake_slack, f"{run['id']} {typed(target)}")
     text = said(body)
-    assert body["response_type"] == "in_channel"
     assert date_token(target) in text and date_token(run["delayedUntil"]) in text
     posts = fake_trigger.calls("POST", RESCHEDULE)
     assert len(posts) == 2 and posts[0].text() == posts[1].text()
@@ -93,7 +104,7 @@ def test_a_rate_limit_on_the_move_is_waited_out_until_its_reset_then_moves_once(
     fake_trigger.fail_next("POST", RESCHEDULE, 429, {"error": "Rate limit exceeded"}, limits)
     with served(fake_slack, fake_trigger, tmp_path) as bot:
         body = move(bot, fake_slack, f"{run['id']} {typed(target)}")
-    assert body["response_type"] == "in_channel"
+    assert date_token(target) in said(body)
     posts = fake_trigger.calls("POST", RESCHEDULE)
     assert len(posts) == 2 and posts[1].at >= int(reset) / 1000  # not before the reset it was given
     assert fake_trigger.get_run(run["id"])["delayedUntil"] == target
@@ -108,7 +119,8 @@ def test_a_rate_limit_on_the_move_resetting_after_the_deadline_is_told_and_nothi
     limits = {"x-ratelimit-limit": "750", "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}
     fake_trigger.fail_next("POST", RESCHEDULE, 429, {"error": "Rate limit exceeded"}, limits)
     with served(fake_slack, fake_trigger, tmp_path) as bot:
-        body = move(bot, fake_slack, f"{run['id']} 2h")
+        body = refused(bot, fake_slack, f"{run['id']} 2h")
+    assert fake_slack.channel_messages("C111") == []
     assert body["text"] == messages.RATE_LIMITED and body["response_type"] == "ephemeral"
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1  # a 429 is a refusal: nothing to read back
     assert fake_trigger.get_run(run["id"])["delayedUntil"] == run["delayedUntil"]
@@ -160,12 +172,12 @@ def test_an_outage_longer_than_the_deadline_is_told_nothing_moves_and_the_next_t
     with served(fake_slack, fake_trigger, tmp_path, TRIGGER_DEADLINE="2") as bot:
         fake_trigger.refuse_connections()
         try:
-            down = move(bot, fake_slack, f"{run['id']} {typed(target)}")
+            down = refused(bot, fake_slack, f"{run['id']} {typed(target)}")
         finally:
             fake_trigger.accept_connections()
         back = move(bot, fake_slack, f"{run['id']} {typed(target)}")
     assert down["text"] == messages.UNAVAILABLE and down["response_type"] == "ephemeral"
-    assert back["response_type"] == "in_channel"
+    assert date_token(target) in said(back)  # the channel's one message: nothing was posted there while down
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1  # nothing reached Trigger.dev while it was down
     assert fake_trigger.get_run(run["id"])["delayedUntil"] == target
     rows = audit_of(tmp_path / "bot.sqlite3", run["id"])
