@@ -209,6 +209,7 @@ def _args(request: RecordedRequest) -> dict[str, Any]:
 @contextmanager
 def fakes() -> Iterator[Fakes]:
     with LatencyTrigger(TRIGGER_LATENCY) as trigger, FakeSlack(BOT_TOKEN) as slack:
+        trigger.keep_alive = slack.keep_alive = True  # as the real services do: connections are reused
         trigger.add_key(PROD_KEY, PROD_ENV)
         slack.add_user("U111")
         for url in (trigger.url, slack.url):
@@ -668,8 +669,8 @@ METRICS = (
     Metric("Ack p50 (ms)", lambda b: scaled(percentile(b.acks(), 50), 1000), 1),
     Metric("Ack p99 (ms)", lambda b: scaled(percentile(b.acks(), 99), 1000), 1),
     Metric("Ack max (ms)", lambda b: scaled(max(b.acks(), default=None), 1000), 1),
-    Metric("Send → summary at response_url p50 (ms)", lambda b: scaled(percentile(b.end_to_ends(), 50), 1000)),
-    Metric("Send → summary at response_url p99 (ms)", lambda b: scaled(percentile(b.end_to_ends(), 99), 1000)),
+    Metric("Send → summary in the channel p50 (ms)", lambda b: scaled(percentile(b.end_to_ends(), 50), 1000)),
+    Metric("Send → summary in the channel p99 (ms)", lambda b: scaled(percentile(b.end_to_ends(), 99), 1000)),
     Metric("Burst completion, first send → last summary (ms)", lambda b: scaled(b.completion(), 1000)),
     Metric("Server CPU per command (ms)", lambda b: b.cpu_ms_per_command(), 1),
     Metric("VmRSS after the burst (MiB)", lambda b: mib(b.memory_end, "VmRSS"), 1),
@@ -953,8 +954,10 @@ def report(
             f"- Per round and system: fresh fakes, a fresh server, {WARMUP} warm-up commands one at a time (not "
             "counted), then the burst. Rounds alternate which system goes first.",
             "- *Ack*: from just before the request is written until its 200 has been read (Slack's limit is 3 s). "
-            "*Send → summary*: from the same instant until the server's POST arrives at the fake response_url "
-            "(arrival time recorded by the fake, same clock). *Burst completion*: first send → last summary.",
+            "*Send → summary*: from the same instant until the summary arrives at the fake Slack (the bot posts it "
+            "with chat.postMessage, the baseline through the response_url; arrival time recorded by the fake, same "
+            "clock). *Burst completion*: first send → last summary. Both fakes keep connections open between "
+            "requests, as Slack's and Trigger.dev's servers do.",
             "- The load is a closed loop: each of the 25 connections sends its next command when the previous one "
             "is acked. A server that acks slowly therefore has fewer commands in progress at once, and each of them "
             "waits less behind the others: compare send → summary p50 with that in mind (burst completion and p99 "

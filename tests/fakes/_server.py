@@ -94,6 +94,9 @@ class FakeServer:
     """
 
     observers: ClassVar[list[Callable[[FakeServer, RecordedRequest], None]]] = []
+    # Tests close every connection after its answer (a fault is then one request's alone); the benchmark keeps
+    # them open, as Slack's and Trigger.dev's servers do, so clients pay for connecting once, not per call.
+    keep_alive: bool = False
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -259,11 +262,15 @@ def _make_handler(owner: FakeServer) -> type[BaseHTTPRequestHandler]:
             self.close_connection = True
             if reply is None:
                 return  # the connection closes with no response: a network error for the client
+            if owner.keep_alive:
+                self.protocol_version = "HTTP/1.1"
+                self.close_connection = False
             self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(reply.body)))
-            self.send_header("Connection", "close")
+            if not owner.keep_alive:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(reply.body)
 
