@@ -81,7 +81,13 @@ class Follow:
         for item in items:
             by_run.setdefault((item.environment, item.run_id), []).append(item)
         gate = asyncio.Semaphore(self.concurrency)
-        await asyncio.gather(*(self._run_cards(env, run_id, cards, gate) for (env, run_id), cards in by_run.items()))
+        outcomes = await asyncio.gather(
+            *(self._run_cards(env, run_id, cards, gate) for (env, run_id), cards in by_run.items()),
+            return_exceptions=True,  # every run's cards are awaited, whatever happens to another's
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+                log.error("follow-ups: a run's cards failed unexpectedly", exc_info=outcome)
         return len(items)
 
     async def _run_cards(self, env_name: str, run_id: str, cards: list[FollowUp], gate: asyncio.Semaphore) -> None:

@@ -110,7 +110,7 @@ class Bot:
             self._migrate_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._migrate_task
-        if self._digest_task is not None:  # a digest being posted is abandoned: its slot stays claimed, not posted
+        if self._digest_task is not None:  # the loop stops; a digest being posted is in flight: the drain finishes it
             self._digest_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._digest_task
@@ -126,9 +126,12 @@ class Bot:
                 self._record_unfinished(job)
             await inflight.tell_unfinished(_interrupted, shutdown.TELL_SECONDS)
             await cancel_unfinished(unfinished, shutdown.MARGIN_SECONDS)
-        await self.audit.flush(shutdown.FLUSH_SECONDS)
-        if self.deps.follow_ups is not None:  # the rows of cards posted during the drain
-            await self.deps.follow_ups.flush(shutdown.FLUSH_SECONDS)
+        # The audit trail and the rows of cards posted during the drain, together, within the one flush budget.
+        follow_ups = self.deps.follow_ups
+        await asyncio.gather(
+            self.audit.flush(shutdown.FLUSH_SECONDS),
+            follow_ups.flush(shutdown.FLUSH_SECONDS) if follow_ups is not None else asyncio.sleep(0),
+        )
         if self.home is not None:  # after the flush: its listener may have asked for refreshes
             await self.home.aclose()
         await self.http.aclose()

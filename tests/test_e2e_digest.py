@@ -167,7 +167,8 @@ def test_a_shutdown_while_a_digest_is_being_posted_finishes_the_post(
         fake_trigger.wait_for(lambda: fake_trigger.calls("GET", r"/api/v1/runs$") or None)
         stopping = threading.Thread(target=bot.stop)  # the deploy's SIGTERM, with the digest's listing in flight
         stopping.start()
-        time.sleep(0.5)  # the stop is under way (the loop is cancelled) while Trigger.dev still holds the listing
+        # The stop is under way (the loop cancelled, the drain waiting for the post) while the listing is held.
+        wait_for(lambda: "waiting for 1 action(s) in flight" in bot.log_text())
     finally:
         listing.set()
     stopping.join(timeout=30)

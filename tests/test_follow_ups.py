@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.follow import KEEP
@@ -159,9 +159,17 @@ async def test_an_unreadable_row_is_dropped_and_the_others_are_claimed(engine: A
 
 async def test_cards_followed_meanwhile_are_written_together_off_the_callers_path(engine: AsyncEngine) -> None:
     store = FollowUps(engine)
+    transactions: list[object] = []
+
+    def began(connection: object) -> None:
+        transactions.append(connection)
+
+    event.listen(engine.sync_engine, "begin", began)
     store.follow_soon(request("1.5"))  # returns at once: the write runs in a task of its own
     store.follow_soon(request("1.6"))
     await store.flush(timeout=5.0)
+    event.remove(engine.sync_engine, "begin", began)
+    assert len(transactions) == 1  # both cards in one transaction
     claimed = await store.claim(T0 + timedelta(days=1), 10)
     assert sorted(row.ts for row in claimed) == ["1.5", "1.6"]
 

@@ -133,7 +133,7 @@ def test_at_shutdown_refreshes_under_way_stop_and_none_starts_after() -> None:
             await asyncio.sleep(0)
         await pages.aclose()  # returns although views.publish was never released
         pages.refresh("T1", "U2")  # e.g. the audit listener, flushing after the drain
-        await asyncio.sleep(0.05)
+        assert pages._running == {}  # nothing started
         return client.calls, deps.inflight.busy
 
     calls, busy = asyncio.run(scenario())

@@ -102,6 +102,7 @@ async def test_unavailable_database_retries_then_logs_the_whole_record(
             audit.record(record(0))
             await audit.flush()
         assert waits[:2] == [0.2, 1.0] and set(waits[2:]) <= {30.0}  # then the back-fill's waits, until flushed
+        assert audit._backfill is None  # stopped by the flush: nothing keeps writing after shutdown
         fallback = [r.getMessage() for r in caplog.records if r.getMessage().startswith("audit_fallback ")]
         assert len(fallback) == 1
         assert '"run_id": "run_cm9k2x7ab000108l5ghf2d1qz"' in fallback[0] and '"outcome": "rescheduled"' in fallback[0]

@@ -92,6 +92,7 @@ class AuditLog:
         self.backfill_seconds = backfill_seconds
         self._held: list[AuditRecord] = []  # logged as audit_fallback; stored once the database is back
         self._backfill: asyncio.Task[None] | None = None
+        self._closing = False
 
     def record(self, entry: AuditRecord) -> None:
         """Store `entry` without making the caller wait. Records that arrive while a write is in progress are
@@ -105,17 +106,27 @@ class AuditLog:
     async def flush(self, timeout: float | None = None) -> None:
         """Wait for every write in flight (at shutdown, and in tests). Whatever is still unwritten when `timeout`
         runs out is written to the log as `audit_fallback` lines, then abandoned: nothing is lost. Records held for
-        the back-fill are in the log already; the back-fill stops."""
-        if self._backfill is not None:
-            self._backfill.cancel()
-            self._backfill = None
-            if self._held:
-                log.warning(
-                    "%d audit records were not stored (the database did not come back); their "
-                    "audit_fallback lines are in the log",
-                    len(self._held),
-                )
-                self._held = []
+        the back-fill are in the log already; the back-fill stops (and none starts after this)."""
+        self._closing = True
+        try:
+            await self._wait_for_writes(timeout)
+        finally:
+            await self._stop_backfill()
+
+    async def _stop_backfill(self) -> None:
+        backfill, self._backfill = self._backfill, None
+        if backfill is not None:
+            backfill.cancel()
+            await asyncio.gather(backfill, return_exceptions=True)
+        if self._held:
+            log.warning(
+                "%d audit records were not stored (the database did not come back); their audit_fallback lines are "
+                "in the log",
+                len(self._held),
+            )
+            self._held = []
+
+    async def _wait_for_writes(self, timeout: float | None) -> None:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while waiting := [task for task in (self._writer, *self._notifying) if task is not None and not task.done()]:
@@ -160,6 +171,8 @@ class AuditLog:
     def _hold(self, batch: Sequence[AuditRecord]) -> None:
         """Keep records the database could not take, to store them once it is back."""
         if self.engine is None:
+            return
+        if self._closing:  # shutting down: these records are in the log, and nothing is left to write them later
             return
         room = MAX_HELD - len(self._held)
         self._held.extend(batch[:room])

@@ -94,11 +94,18 @@ class FollowUps:
         self.engine = engine
         self.lease = lease
         self._queued: list[FollowRequest] = []
+        self._writing: list[FollowRequest] = []  # the batch being written now
+        self._closed = False
         self._writer: asyncio.Task[None] | None = None
 
     def follow_soon(self, request: FollowRequest) -> None:
         """Follow a card off the caller's path: the requests queued meanwhile are written together, in one
         transaction (a move's channel card and its DM are one write); a failure is logged, never raised."""
+        if self._closed:  # shutting down: the engine is about to close
+            log.warning(
+                "the card %s/%s will not follow run %s: shutting down", request.channel, request.ts, request.run_id
+            )
+            return
         self._queued.append(request)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_queued(), context=contextvars.Context())
@@ -106,6 +113,7 @@ class FollowUps:
     async def _write_queued(self) -> None:
         while self._queued:
             batch, self._queued = self._queued, []
+            self._writing = batch
             try:
                 async with self.engine.begin() as conn:
                     for request in batch:
@@ -119,13 +127,25 @@ class FollowUps:
                         request.run_id,
                         type(exc).__name__,
                     )
+            self._writing = []
 
     async def flush(self, timeout: float) -> None:
-        """Wait up to `timeout` for the queued writes (at shutdown, and in tests); the rest are abandoned."""
-        if self._writer is not None and not self._writer.done():
-            _, pending = await asyncio.wait({self._writer}, timeout=timeout)
-            for task in pending:
-                task.cancel()
+        """At shutdown: wait up to `timeout` for the queued writes; what is still unwritten then is logged and
+        abandoned (those cards do not follow their run), and nothing is queued after this."""
+        self._closed = True
+        writer = self._writer
+        if writer is None or writer.done():
+            return
+        _, pending = await asyncio.wait({writer}, timeout=timeout)
+        if pending:
+            abandoned = [*self._writing, *self._queued]
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+            for request in abandoned:
+                log.warning(
+                    "the card %s/%s will not follow run %s: shutting down", request.channel, request.ts, request.run_id
+                )
+            self._writing, self._queued = [], []
 
     async def follow(self, request: FollowRequest) -> None:
         """Follow one card now (see FollowRequest)."""
