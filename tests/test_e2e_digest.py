@@ -176,3 +176,31 @@ def test_a_shutdown_while_a_digest_is_being_posted_finishes_the_post(
     # Its slot was claimed by this process: the drain finished the post rather than leaving the slot unposted.
     assert len(fake_slack.messages.get(CHANNEL, [])) == 1
     assert f"posted to {CHANNEL}" in bot.log_text()
+
+
+def test_reschedule_from_the_digest_leaves_the_digest_and_posts_the_summary_in_its_thread(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    from tests.test_e2e_buttons import click
+    from tests.test_e2e_shortcut_modal import submission, wait_form
+
+    run = fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=1))
+    sender, _ = start(**digest_env())
+    wait_for(lambda: bool(fake_slack.messages.get(CHANNEL)))
+    [digest_post] = fake_slack.messages[CHANNEL]
+    before = json.dumps(digest_post["blocks"])
+    value = next(
+        element["value"]
+        for block in digest_post["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if json.loads(element["value"])["r"] == run["id"]
+    )
+    _, url = click(sender, fake_slack, digest_post, Button.RESCHEDULE.action_id, channel_id=CHANNEL, value=value)
+    form = wait_form(fake_slack)
+    assert sender.interaction(submission(form, text="3h")).status_code == 200
+    wait_for(lambda: len(fake_slack.messages.get(CHANNEL, [])) == 2)
+    digest_now, summary = fake_slack.messages[CHANNEL]
+    assert json.dumps(digest_now["blocks"]) == before  # the digest still lists every run
+    assert summary["thread_ts"] == digest_now["ts"] and "rescheduled" in json.dumps(summary["blocks"])
+    assert fake_slack.responses(url) == [] and fake_slack.api_calls("chat.update") == []

@@ -114,6 +114,9 @@ async def _handle(
             ts=container.get("message_ts"),
             response_url=body.get("response_url"),
         )
+        if button is Button.RESCHEDULE and origin.kind == "message" and origin.ts:
+            # A row of the digest: the message holds many runs and stays as it is; the summary goes in its thread.
+            origin = Origin(kind="shortcut", channel=actor.channel_id, ts=origin.ts)
         if preview is not None:  # the message holding a preview is someone else's: the summary goes in its thread
             origin = Origin(
                 kind="shortcut",
