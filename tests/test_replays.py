@@ -91,3 +91,22 @@ async def test_a_claim_the_database_cannot_take_strands_no_one_in_its_batch(tmp_
         assert await guard.first_time("legit") is False
     finally:
         await engine.dispose()
+
+
+async def test_a_slow_database_does_not_hold_a_request_past_the_claims_wait(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path}/replays.sqlite3"
+    engine = db.create_engine(url)
+    await db.migrate(engine)
+    locker = sqlite3.connect(tmp_path / "replays.sqlite3")
+    locker.execute("BEGIN EXCLUSIVE")  # another process holds the file: the claim's write waits for it
+    try:
+        guard = ReplayGuard(engine, wait_seconds=0.2)
+        assert await guard.first_time("trigger-1") is True  # the request goes on, checked in this process
+        assert await guard.first_time("trigger-1") is False  # and a copy reaching this process is still refused
+    finally:
+        locker.rollback()
+        locker.close()
+        await asyncio.sleep(0)
+        await engine.dispose()

@@ -178,21 +178,22 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             return
         when = read_when(state_values(view), deps.rescheduler.now(), deps.max_delay)
         actor = actor_of(context, body, "modal", when.typed[:200], channel_id=metadata.channel)
-        bulk = await deps.bulk_sets.get(metadata.k)
-        mine = bulk is not None and (bulk.user_id, bulk.team_id) == (actor.user_id, actor.team_id)
-        if bulk is None or bulk.when is not None or bulk.is_undo or not mine:
-            await ack(response_action="update", view=views.notice(messages.BULK_EXPIRED))
-            return
         if when.target is None:
             await ack(response_action="errors", errors=when.errors)
             return
-        await ack(response_action="clear")
+        await ack(response_action="clear")  # before any database read: Slack waits 3 s for this answer
         if not await deps.first_delivery(body, "view_submission"):
             return
         respond = SessionRespond(response_url=metadata.url, session=client.session) if metadata.url else None
 
         async def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
             return await tell_privately(respond, client, actor.user_id, actor.channel_id, text, blocks)
+
+        bulk = await deps.bulk_sets.get(metadata.k)
+        mine = bulk is not None and (bulk.user_id, bulk.team_id) == (actor.user_id, actor.team_id)
+        if bulk is None or bulk.when is not None or bulk.is_undo or not mine:
+            await tell(messages.BULK_EXPIRED)
+            return
 
         target = when.target
         if any(not env_name for _, env_name in bulk.runs):  # named in a message: found now, to name environments

@@ -29,6 +29,9 @@ MEMORY_SIZE = 10_000
 MAX_KEY_LENGTH = 255
 
 
+WAIT_SECONDS = 1.0
+
+
 class ReplayGuard:
     """`first_time(key)` is True once per key, across every process sharing the database.
 
@@ -41,9 +44,12 @@ class ReplayGuard:
         clock: Unix time, injected so tests control it.
     """
 
-    def __init__(self, engine: AsyncEngine | None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, engine: AsyncEngine | None, clock: Callable[[], float] = time.time, wait_seconds: float = WAIT_SECONDS
+    ) -> None:
         self.engine = engine
         self.clock = clock
+        self.wait_seconds = wait_seconds  # the longest a request waits for its claim to be written
         self._recent: OrderedDict[str, float] = OrderedDict()  # this process's claims: key → when
         self._pruned_at = 0.0
         self._waiting: dict[str, asyncio.Future[bool]] = {}
@@ -65,7 +71,11 @@ class ReplayGuard:
         self._waiting[key] = claim
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_claims(self.engine))
-        return await claim
+        try:  # a trigger_id is good for 3 s: a slow database must not spend them (the claim is written anyway)
+            return await asyncio.wait_for(asyncio.shield(claim), self.wait_seconds)
+        except TimeoutError:
+            log.warning("replay guard: the database is slow; checking this process only for this request")
+            return True
 
     async def _write_claims(self, engine: AsyncEngine) -> None:
         while self._waiting:
