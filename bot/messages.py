@@ -604,8 +604,16 @@ def where_channel(channel_id: str | None) -> str:
 
 def thread_post_failed(channel_id: str, error: str) -> str:
     return (
-        f":warning: The run was rescheduled, but I could not post the summary in the alert's thread in "
+        f":warning: The run was rescheduled, but I could not post the summary in the message's thread in "
         f"<#{channel_id}> (Slack said `{error}`): invite me to that channel to get summaries there."
+    )
+
+
+def summary_not_posted(problem_escaped: str) -> str:
+    """The move's summary for the channel reached no one (the bot could not post it, nor the response_url)."""
+    return (
+        f":warning: The run was rescheduled, but Slack would not take its summary for the channel "
+        f"(`{problem_escaped}`), so the channel has not seen it."
     )
 
 

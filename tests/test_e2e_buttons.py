@@ -12,7 +12,7 @@ import pytest
 
 from bot import messages
 from bot.render.mrkdwn import date_token
-from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env, example_payload
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env, example_payload, fresh_trigger_id
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
@@ -370,6 +370,30 @@ class TestConfirmationEnvironments:
         [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
         assert json.dumps(messages.where_channel("G0PRIVATE"))[1:-1] in json.dumps(dm["blocks"])
         assert ":warning:" not in json.dumps(dm["blocks"]) and len(fake_slack.responses(url)) == 2
+        assert "G0PRIVATE" not in fake_slack.messages
+
+    def test_confirm_whose_summary_reaches_no_one_says_so_in_the_dm(
+        self, prod_bot: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+    ) -> None:
+        fake_slack.forbid_channel("G0PRIVATE", "not_in_channel")
+        prompt = private_via_command(prod_bot, fake_slack, f"{delayed['id']} 2h")
+        value = element(prompt, "rb1:confirm")[0]["value"]
+        url = fake_slack.new_response_url()
+        fake_slack.spend_response_url(url)  # the fallback route is gone too
+        payload = example_payload("block_actions")
+        payload.update(
+            user={"id": "U111", "team_id": "T111"},
+            container={"type": "message", "message_ts": "1.3", "channel_id": "G0PRIVATE", "is_ephemeral": True},
+            channel={"id": "G0PRIVATE"},
+            message={**prompt, "ts": "1.3"},
+            response_url=url,
+            trigger_id=fresh_trigger_id(),
+            actions=[{"action_id": "rb1:confirm", "block_id": "b", "value": value, "type": "button"}],
+        )
+        assert prod_bot.interaction(payload).status_code == 200
+        [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
+        assert fake_trigger.get_run(delayed["id"])["delayedUntil"] != delayed["delayedUntil"]
+        assert json.dumps(messages.summary_not_posted("used_url"))[1:-1] in json.dumps(dm["blocks"])
         assert "G0PRIVATE" not in fake_slack.messages
 
     def test_cancel_changes_nothing(

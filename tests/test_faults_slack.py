@@ -176,7 +176,7 @@ def test_with_dms_off_a_move_nobody_could_see_is_told_by_dm_anyway(
     with served(fake_slack, fake_trigger, tmp_path, DM_CONFIRMATIONS="false") as bot:
         sender(bot).command(f"{run['id']} 2h", response_url=url)
         [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("D" + USER))
-    assert dm["text"] == messages.summary_post_failed("used_url")
+    assert dm["text"] == messages.summary_not_posted("used_url")
     assert len(calls_to(fake_slack, "chat.postEphemeral", CHANNEL)) == 1 and fake_slack.ephemerals == []
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
     assert audit_of(tmp_path / "bot.sqlite3", run["id"]) == [("rescheduled", None)]
@@ -202,7 +202,7 @@ def test_a_move_the_bot_cannot_post_whose_response_url_is_expired_or_used_up_is_
         sender(bot).command(f"{run['id']} 2h", response_url=url)
         [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("D" + USER))
     problem = "used_url" if state == "used" else "not_found"
-    assert messages.summary_post_failed(problem) in said(dm) and Button.UNDO.action_id in json.dumps(dm["blocks"])
+    assert messages.summary_not_posted(problem) in said(dm) and Button.UNDO.action_id in json.dumps(dm["blocks"])
     assert len(calls_to(fake_slack, "chat.postMessage", CHANNEL)) == 1 and fake_slack.channel_messages(CHANNEL) == []
     assert fake_slack.responses(url) == []
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1

@@ -274,8 +274,13 @@ async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
     else:
         problem = await show_summary(click.respond, summary.text, summary.blocks)
     if problem is not None:
-        # That response_url just failed: the person hears about it by DM instead.
-        failed = messages.summary_post_failed(escape(problem))
+        # The summary reached no one: the person hears about it by DM instead (or privately, below).
+        if click.preview is not None:
+            failed = messages.thread_post_failed(click.preview.channel, escape(problem))
+        elif private:
+            failed = messages.summary_not_posted(escape(problem))
+        else:
+            failed = messages.summary_post_failed(escape(problem))
         if click.in_dm or not deps.dm_confirmations:
             await dm.send_text(client, actor.user_id, failed)
         note = " ".join(filter(None, [note, failed]))
@@ -287,4 +292,6 @@ async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
         posted_now = private or click.preview is not None
         where_of = dm.where_posted if posted_now else dm.where_text  # a summary just posted, or the one clicked
         where = await where_of(client, actor.channel_id, shown_at)
-        await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
+        dm_sent = await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
+        if problem is not None and not dm_sent and deps.dm_confirmations:  # the note rode on the DM, which failed
+            await click.private(note)

@@ -20,7 +20,7 @@ from bot.slack.replies import respond_checked, slack_error
 
 log = logging.getLogger(__name__)
 
-NO_ROUTE = "no channel and no response_url"
+NO_ROUTE = "no channel to post in"
 
 
 @dataclass(frozen=True, slots=True)
