@@ -565,6 +565,7 @@ UNDO_TOO_LATE = ":warning: The previous start time has already passed, so it can
 
 
 NOW_SHOWN_BY = {
+    "": "",  # what was clicked could not be redrawn: nothing is claimed about it
     "message": "The message now shows its current status.",
     "preview": "The preview now shows its current status.",
     "home": "Your App Home shows its current status once it is published again, in a moment.",
@@ -576,7 +577,7 @@ def not_delayed_after_click(run_id: str, status_label: str, shown_by: str = "mes
     return (
         f":information_source: Nothing was changed: run `{run_id}` is now *{status_label}*, and only delayed runs "
         f"can be rescheduled. {NOW_SHOWN_BY[shown_by]}"
-    )
+    ).rstrip()
 
 
 TOMORROW_IN_UTC = "(I couldn't read your Slack timezone, so 09:00 means UTC.)"

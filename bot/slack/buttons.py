@@ -224,16 +224,18 @@ async def _move(click: Click, when: datetime | None, note: str) -> None:
     try:
         moved = await rescheduler.reschedule(click.actor, value.run_id, when, rescheduler.deadline(), value.e or None)
     except NotDelayed as exc:
+        status = escape(exc.run.status_label)
         if click.preview is not None:
-            await unfurl.redraw(click.client, click.deps, click.preview, exc.run, exc.env)
-        if click.from_home or click.preview is not None:
-            shown_by = "home" if click.from_home else "preview"
-            await click.private(messages.not_delayed_after_click(exc.run.id, escape(exc.run.status_label), shown_by))
+            redrawn = await unfurl.redraw(click.client, click.deps, click.preview, exc.run, exc.env)
+            await click.private(messages.not_delayed_after_click(exc.run.id, status, "preview" if redrawn else ""))
+            return
+        if click.from_home:
+            await click.private(messages.not_delayed_after_click(exc.run.id, status, "home"))
             return
         if click.button is not Button.CONFIRM:
             current = run_summary(exc.run, exc.env, click.deps.run_url(exc.run.id), demo=click.deps.demo)
-            await respond_checked(respond, text=current.text, blocks=current.blocks, replace_original=True)
-            await click.private(messages.not_delayed_after_click(exc.run.id, escape(exc.run.status_label)))
+            problem = await respond_checked(respond, text=current.text, blocks=current.blocks, replace_original=True)
+            await click.private(messages.not_delayed_after_click(exc.run.id, status, "" if problem else "message"))
             return
         text = failure_text(exc, value.run_id, "", click.deps.run_url(value.run_id))
         if await respond_checked(respond, text=text, response_type="ephemeral", replace_original=True) is not None:

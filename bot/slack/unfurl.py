@@ -218,15 +218,16 @@ def clicked_preview(body: dict[str, Any]) -> PreviewClick | None:
     return PreviewClick(channel, ts, url, thread_ts if isinstance(thread_ts, str) and thread_ts else None)
 
 
-async def redraw(client: AsyncWebClient, deps: SurfaceDeps, preview: PreviewClick, run: Run, env: Environment) -> None:
-    """Draw the clicked preview again from the run as it is now (chat.unfurl on the same message replaces it).
-    The clicker has just acted here, so a DELAYED run keeps its buttons."""
+async def redraw(client: AsyncWebClient, deps: SurfaceDeps, preview: PreviewClick, run: Run, env: Environment) -> bool:
+    """Draw the clicked preview again from the run as it is now (chat.unfurl on the same message replaces it);
+    True when Slack took it. The clicker has just acted here, so a DELAYED run keeps its buttons."""
     controls = deps.controls(env) if run.is_delayed else None
     card = run_preview(run, env, deps.run_url(run.id), controls, demo=deps.demo)
-    await quietly(
+    done = await quietly(
         "redrawing a link preview",
         client.chat_unfurl(channel=preview.channel, ts=preview.ts, unfurls={preview.url: card}),
     )
+    return done is not None
 
 
 async def post_in_thread(client: AsyncWebClient, preview: PreviewClick, text: str, blocks: list[Block]) -> Posted:
