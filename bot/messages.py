@@ -618,6 +618,15 @@ def summary_not_posted(problem_escaped: str) -> str:
     )
 
 
+def summary_uncertain(channel_id: str | None) -> str:
+    """The summary was sent to the channel and Slack did not answer: it may be there or not."""
+    where = f"<#{channel_id}>" if channel_id else "the channel"
+    return (
+        f":grey_question: The run was rescheduled. Slack did not answer when I posted its summary in {where}, so it "
+        "may or may not be there; this DM has it either way."
+    )
+
+
 def summary_post_failed(problem_escaped: str) -> str:
     return (
         f":warning: The run was rescheduled, but Slack would not take the summary where you started "

@@ -434,3 +434,20 @@ def test_a_channel_the_bot_cannot_post_in_gets_the_summary_through_the_response_
     assert ":warning:" not in blocks_text(dm)
     assert fake_slack.responses(url) == [summary] and fake_slack.ephemerals == []
     assert f"summary not posted by the bot in {channel} ({error})" in bot.log_text()
+
+
+def test_a_summary_post_that_gets_no_answer_is_not_sent_again_and_the_dm_says_it_may_be_there(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    url = fake_slack.new_response_url()
+    # Slack reads the post and the connection drops before any answer (each retry too): it may have landed.
+    fake_slack.drop_next("POST", r"/api/chat\.postMessage$", times=3)
+    slack.command(f"{run['id']} 2h", response_url=url)
+    [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
+    assert messages.summary_uncertain(CHANNEL) in blocks_text(dm)
+    assert fake_slack.responses(url) == []  # not posted again through the response_url: it could show twice
+    sent = fake_slack.calls("POST", r"/api/chat\.postMessage$")
+    assert len(sent) == 3 + 1  # the summary (tried three times, each dropped unanswered), then the DM
+    assert fake_slack.channel_messages(CHANNEL) == []
+    assert fake_trigger.get_run(run["id"])["delayedUntil"] != run["delayedUntil"]

@@ -273,6 +273,8 @@ async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
             client, click.respond, actor.channel_id, summary.text, summary.blocks, replace_private=True
         )
         problem, shown_at = posted.problem, posted.ts
+        if posted.uncertain:
+            note = " ".join(filter(None, [note, messages.summary_uncertain(posted.channel)]))
     else:
         problem = await show_summary(click.respond, summary.text, summary.blocks)
     if problem is not None:

@@ -5,6 +5,11 @@ invited to), so it has a ts: the bot can update it later and the card follows it
 bot cannot post (a private channel it is not in, a DM or group DM without it, an archived channel, rate limits or
 the network), the summary goes through the request's response_url instead (`in_channel`), and that is logged (info);
 such a message has no ts, so it is not followed until someone clicks one of its buttons.
+
+The fallback is taken only when the post certainly did not land: Slack answered with an error, or the connection
+was never made. When the request went out and no answer came (a read timeout, a connection dropped after sending),
+the summary may be in the channel already: posting it again could show it twice, so the bot does not, and says
+that it cannot tell (`Posted.uncertain`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.replies import respond_checked, slack_error
@@ -31,6 +38,15 @@ class Posted:
     channel: str | None = None
     ts: str | None = None
     problem: str | None = None
+    uncertain: bool = False  # the post went out and no answer came: it may or may not be in the channel
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """Whether a failed chat.postMessage certainly posted nothing (so another route cannot show it twice)."""
+    if isinstance(exc, SlackApiError):
+        return True  # Slack answered: it refused the message
+    never_connected = (aiohttp.ClientConnectorError, getattr(aiohttp, "ConnectionTimeoutError", ()))
+    return isinstance(exc, never_connected)
 
 
 async def post_for_channel(
@@ -53,6 +69,13 @@ async def post_for_channel(
         try:
             response = await client.chat_postMessage(**message)
         except Exception as exc:
+            if not _not_sent(exc):
+                log.warning(
+                    "summary post in %s got no answer (%s): it may be there, so it is not sent again",
+                    channel_id,
+                    slack_error(exc),
+                )
+                return Posted(channel=channel_id, uncertain=True)
             log.info(
                 "summary not posted by the bot in %s (%s): sent through the response_url instead, where it cannot be "
                 "updated (it does not follow its run)",

@@ -365,6 +365,7 @@ async def _act(
         summary = run_summary(moved.run, moved.env, deps.run_url(moved.run.id), action, controls)
         posted = await post_for_channel(client, respond, actor.channel_id, summary.text, summary.blocks)
         note = messages.summary_not_posted(escape(posted.problem)) if posted.problem else ""
+        note = messages.summary_uncertain(posted.channel) if posted.uncertain else note
         await deps.follow(posted.channel, posted.ts, moved, action)  # only the bot's own message can follow
         where = await dm.where_posted(client, posted.channel or actor.channel_id, posted.ts)
         dm_sent = await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))

@@ -339,6 +339,7 @@ async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult,
             )
             problem, where_ts = shown.problem, shown.ts
             await deps.follow(shown.channel, shown.ts, moved, action)  # only the bot's own message can follow
+            note = messages.summary_uncertain(shown.channel) if shown.uncertain else note
         else:
             problem = await show_summary(respond, summary.text, summary.blocks)
         if not private and problem is not None and origin.channel and origin.ts:
