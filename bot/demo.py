@@ -108,24 +108,24 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
 )
 
 # How a v4 status is named for a client that does not send the version header (every other name is unchanged).
-_LEGACY_STATUS = {"DEQUEUED": "EXECUTING", "WAITING": "FROZEN"}
-_QUEUED = {"QUEUED", "WAITING_FOR_DEPLOY", "DELAYED", "PENDING_VERSION"}
-_EXECUTING = {"EXECUTING", "REATTEMPTING", "FROZEN", "DEQUEUED"}
-_COMPLETED = {"COMPLETED", "CANCELED", "FAILED", "CRASHED", "INTERRUPTED", "SYSTEM_FAILURE"}
+LEGACY_STATUS = {"DEQUEUED": "EXECUTING", "WAITING": "FROZEN"}
+QUEUED_STATUSES = {"QUEUED", "WAITING_FOR_DEPLOY", "DELAYED", "PENDING_VERSION"}
+EXECUTING_STATUSES = {"EXECUTING", "REATTEMPTING", "FROZEN", "DEQUEUED"}
+COMPLETED_STATUSES = {"COMPLETED", "CANCELED", "FAILED", "CRASHED", "INTERRUPTED", "SYSTEM_FAILURE"}
 
-_JS_MAX_DATE_MS = 8.64e15
-_DURATION_RE = re.compile(r"^([0-9]+(?:w|d|hr|h|m|s))+$")
-_DURATION_UNITS = (
+JS_MAX_DATE_MS = 8.64e15
+DURATION_RE = re.compile(r"^([0-9]+(?:w|d|hr|h|m|s))+$")
+DURATION_UNITS = (
     (re.compile(r"([0-9]+)w"), 7 * 86_400_000),
     (re.compile(r"([0-9]+)d"), 86_400_000),
     (re.compile(r"([0-9]+)(?:hr|h)"), 3_600_000),
     (re.compile(r"([0-9]+)m"), 60_000),
     (re.compile(r"([0-9]+)s"), 1_000),
 )
-_RETRIEVE_PATH = re.compile(r"^/api/v3/runs/([^/]+)$")
-_RESCHEDULE_PATH = re.compile(r"^/api/v1/runs/([^/]+)/reschedule$")
-_LIST_PATH = "/api/v1/runs"
-_NO_AUTH_BODY = {
+RETRIEVE_PATH = re.compile(r"^/api/v3/runs/([^/]+)$")
+RESCHEDULE_PATH = re.compile(r"^/api/v1/runs/([^/]+)/reschedule$")
+LIST_PATH = "/api/v1/runs"
+NO_AUTH_BODY = {
     "title": "Unauthorized",
     "status": 401,
     "type": "https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/401",
@@ -180,17 +180,17 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
 
 def parse_duration_ms(text: str) -> int | None:
     """`parseNaturalLanguageDurationInMs`: lowercase units w/d/h|hr/m/s, first match per unit, summed."""
-    if len(text) > 100 or not _DURATION_RE.match(text):
+    if len(text) > 100 or not DURATION_RE.match(text):
         return None
     total = 0
-    for pattern, unit_ms in _DURATION_UNITS:
+    for pattern, unit_ms in DURATION_UNITS:
         found = pattern.search(text)
         if found:
             total += int(found.group(1)) * unit_ms
     return total
 
 
-def _parse_date(text: str) -> datetime | None:
+def parse_date(text: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
@@ -253,7 +253,7 @@ class DemoTrigger(httpx.AsyncBaseTransport):
             if not delayed:
                 run.started_at = start + seed.offset
                 run.updated_at = run.started_at
-            if seed.status in _COMPLETED:
+            if seed.status in COMPLETED_STATUSES:
                 run.finished_at = start + seed.offset + timedelta(minutes=2)
                 run.updated_at = run.finished_at
             self._runs[(seed.env, seed.id)] = run
@@ -290,7 +290,7 @@ class DemoTrigger(httpx.AsyncBaseTransport):
         authorization = request.headers.get("authorization")
         if authorization is None:
             # The API middleware answers before any rate limiting or routing.
-            return 401, _NO_AUTH_BODY, {"content-type": "application/problem+json; charset=utf-8"}
+            return 401, NO_AUTH_BODY, {"content-type": "application/problem+json; charset=utf-8"}
         key = authorization.removeprefix("Bearer ").strip()
         env = self._envs.get(key)
         limits = self._take_token(env or "key:" + key, now)
@@ -306,18 +306,18 @@ class DemoTrigger(httpx.AsyncBaseTransport):
     def _route(self, request: httpx.Request, body: bytes, key: str, env: str | None, now: datetime) -> tuple[int, Any]:
         path = request.url.path
         version = request.headers.get("x-trigger-api-version")
-        if (match := _RETRIEVE_PATH.match(path)) and request.method == "GET":
+        if (match := RETRIEVE_PATH.match(path)) and request.method == "GET":
             if env is None:
                 raise _error(401, "Invalid API key" if key else "Invalid or Missing API key")
             run = self._runs.get((env, unquote(match.group(1))))
             if run is None:
                 raise _error(404, "Not found", {"x-should-retry": "true"})
             return 200, _render(run, version)
-        if (match := _RESCHEDULE_PATH.match(path)) and request.method == "POST":
+        if (match := RESCHEDULE_PATH.match(path)) and request.method == "POST":
             if env is None:
                 raise _error(401, "Invalid or missing API Key")
             return 200, self._reschedule(unquote(match.group(1)), env, body, version, now)
-        if path == _LIST_PATH and request.method == "GET":
+        if path == LIST_PATH and request.method == "GET":
             if env is None:
                 raise _error(401, "Invalid API key" if key else "Invalid or Missing API key")
             return 200, self._list(env, request.url.query.decode(), version)
@@ -413,7 +413,7 @@ def _resolve_delay(body: Any, now: datetime) -> datetime:
     # z.coerce.date(): new Date(value); null → the epoch, booleans → 0/1 ms, objects and arrays → Invalid Date.
     if delay is None or isinstance(delay, bool | int | float):
         millis = float(delay or 0)
-        if math.isfinite(millis) and abs(millis) <= _JS_MAX_DATE_MS:
+        if math.isfinite(millis) and abs(millis) <= JS_MAX_DATE_MS:
             try:
                 return datetime.fromtimestamp(int(millis) / 1000, UTC)
             except (OverflowError, ValueError, OSError):  # beyond Python's year 9999
@@ -425,7 +425,7 @@ def _delay_from_string(raw: str, now: datetime) -> datetime:
     invalid = _error(400, f"Invalid delay: {raw}")
     if raw == "":
         raise invalid
-    as_date = _parse_date(raw)
+    as_date = parse_date(raw)
     if as_date is not None:
         if as_date <= now:
             raise invalid
@@ -440,13 +440,13 @@ def _delay_from_string(raw: str, now: datetime) -> datetime:
 
 
 def _legacy(status: str) -> str:
-    return _LEGACY_STATUS.get(status, status)
+    return LEGACY_STATUS.get(status, status)
 
 
 def _render(run: _Run, api_version: str | None, *, listed: bool = False) -> dict[str, Any]:
-    """A RetrieveRunResponse (README §3.1); unset optional fields are omitted."""
+    """A RetrieveRunResponse; unset optional fields are omitted."""
     status = run.status if api_version == API_VERSION else _legacy(run.status)
-    completed = status in _COMPLETED
+    completed = status in COMPLETED_STATUSES
     body: dict[str, Any] = {
         "id": run.id,
         "taskIdentifier": run.task,
@@ -467,8 +467,8 @@ def _render(run: _Run, api_version: str | None, *, listed: bool = False) -> dict
         "durationMs": 0,
         "isTest": False,
         "tags": list(run.tags),
-        "isQueued": status in _QUEUED,
-        "isExecuting": status in _EXECUTING,
+        "isQueued": status in QUEUED_STATUSES,
+        "isExecuting": status in EXECUTING_STATUSES,
         "isCompleted": completed,
         "isFailed": completed and status != "COMPLETED",
         "isSuccess": status == "COMPLETED",

@@ -267,7 +267,7 @@ def test_a_run_that_cannot_be_found_is_named_in_the_form_not_dropped(
 def test_shortcut_on_a_repeat_alert_posts_in_the_first_alerts_thread(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
-    # Trigger.dev posts a run's repeat alert in the thread of its first one (§7.1).
+    # Trigger.dev posts a run's repeat alert in the thread of its first one.
     run = fake_trigger.add_run(PROD_ENV)
     repeat = {**current_alert(run["id"]), "ts": "1751371900.000300", "thread_ts": "1751371201.000100"}
     form = open_form(slack, fake_slack, repeat)
@@ -281,7 +281,7 @@ def test_shortcut_on_a_repeat_alert_posts_in_the_first_alerts_thread(
 def test_shortcut_on_a_message_without_a_run_says_so_and_calls_nothing(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
-    # Trigger.dev's deployment alert (§7.2) carries no run id.
+    # Trigger.dev's deployment alert carries no run id.
     message = {
         "type": "message",
         "subtype": "bot_message",

@@ -41,7 +41,7 @@ payloads = st.recursive(
 
 @st.composite
 def run_urls(draw: st.DrawFn, run_id: str) -> str:
-    """A dashboard link of the run in one of its shapes (§6), under any path prefix, maybe with query/fragment."""
+    """A dashboard link of the run in one of its shapes, under any path prefix, maybe with query/fragment."""
     shape = draw(
         st.sampled_from(
             [

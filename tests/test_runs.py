@@ -9,7 +9,7 @@ import pytest
 
 from bot.domain.run_refs import RUN_ID_RE, dashboard_url, find_run_ids, parse_run_ref
 
-# One id of each shape in the Trigger.dev notes §3.4.
+# One id of each shape Trigger.dev issues.
 CUID = "run_cm9k2x7ab000108l5ghf2d1qz"  # 25 lowercase chars (the alert example)
 NANOID = "run_p4omhh45hgxxnq1re6ovy"  # legacy 21-char nanoid (the spec example)
 BASE62 = "run_2aB3cD4eF5gH6iJ7kL8mN9oPqRs"  # pre-cutover 27-char base62 with capitals
@@ -26,11 +26,11 @@ def test_id_fixtures_have_the_documented_lengths() -> None:
     assert [len(run_id) - 4 for run_id in (CUID, NANOID, BASE62, RUN_OPS)] == [25, 21, 27, 27]
 
 
-# --- Trigger.dev's "run failed" alerts (§7.1) ----------------------------------------------------
+# --- Trigger.dev's "run failed" alerts ----------------------------------------------------
 
 
 def current_alert(run_id: str, *, origin: str = CLOUD) -> dict[str, Any]:
-    """The run-failed alert as posted by Trigger.dev today (§7.1), as Slack returns it."""
+    """The run-failed alert as posted by Trigger.dev today, as Slack returns it."""
     return {
         "type": "message",
         "subtype": "bot_message",
@@ -82,7 +82,7 @@ def current_alert(run_id: str, *, origin: str = CLOUD) -> dict[str, Any]:
 
 
 def older_alert(run_id: str, *, origin: str = CLOUD) -> dict[str, Any]:
-    """The run-failed alert format of 2024-08 to at least 2025-08 (§7.1), still found in channels."""
+    """The run-failed alert format of 2024-08 to at least 2025-08, still found in channels."""
     return {
         "type": "message",
         "subtype": "bot_message",
@@ -411,7 +411,7 @@ def test_run_id_re_boundaries(text: str, expected: list[str]) -> None:
         CUID,
         f"  {CUID}\n",
         f"`{CUID}`",
-        # canonical run page (§6), with and without span, fragment, trailing slash
+        # canonical run page, with and without span, fragment, trailing slash
         f"{CLOUD}/orgs/acme-8f2a/projects/web-app-Xy9/env/prod/runs/{CUID}",
         f"{CLOUD}/orgs/acme-8f2a/projects/web-app-Xy9/env/prod/runs/{CUID}?span=8a7b6c5d4e3f2a1b",
         f"{CLOUD}/orgs/acme/projects/web/env/my-branch/runs/{CUID}?span=1&tab=overview#logs",

@@ -1,6 +1,6 @@
 """Parse what a person types as "when" into the instant a delayed run should start.
 
-Two forms are accepted (see the Trigger.dev notes, §2.3):
+Two forms are accepted:
 
 * a relative duration in the server's grammar ``^(\\d+(?:w|d|hr|h|m|s))+$`` plus what people type in
   Slack: any case, spaces between parts, ``,`` or ``and`` between parts, a leading ``+`` or ``in``, and

@@ -1,4 +1,4 @@
-"""Find Trigger.dev run ids in what people paste and in Slack messages (Trigger.dev notes §3.4, §6, §7).
+"""Find Trigger.dev run ids in what people paste and in Slack messages.
 
 A run id is ``run_`` plus 20 to 30 ASCII letters or digits (legacy nanoid, cuid, base62 and run-ops
 shapes). :func:`parse_run_ref` reads one reference typed into a form (a bare id or a dashboard URL);
@@ -20,7 +20,7 @@ __all__ = ["RUN_ID_RE", "dashboard_url", "find_run_ids", "parse_run_ref"]
 # ``[^\W_]`` is a word character other than "_" (any letter or digit, as ``\b`` sees them).
 RUN_ID_RE = re.compile(r"(?<![^\W_])(?<![^\W_]_)run_[A-Za-z0-9]{20,30}(?![^\W_])(?!_[^\W_])")
 
-# The dashboard paths of a run (§6): canonical ("/orgs/{org}/projects/{project}/env/{env}/runs/{id}"),
+# The dashboard paths of a run: canonical ("/orgs/{org}/projects/{project}/env/{env}/runs/{id}"),
 # without env, project-ref redirect ("/projects/v3/{ref}/runs/{id}") and short ("/runs/{id}"), each of them
 # also under any path prefix, as a self-hosted dashboard served at "https://host/trigger" links them. All of
 # them end in "/runs/{id}" (an optional trailing "/"), so that ending, after any non-empty segments, is what is

@@ -1,6 +1,6 @@
 """A fake Trigger.dev API: retrieve, reschedule and list runs, as the real server answers them.
 
-Listing (`GET /api/v1/runs`, §4 and §4.1) filters by `filter[status]` (v4 or legacy names), `filter[taskIdentifier]`
+Listing (`GET /api/v1/runs`) filters by `filter[status]` (v4 or legacy names), `filter[taskIdentifier]`
 and `filter[tag]` (comma lists), covers runs created in the last 7 days unless `filter[createdAt][from]`, `[to]` or
 `[period]` says otherwise, orders by creation (newest first) and pages with `page[size]` (1-100, default 25),
 `page[after]` and `pagination.next`.
@@ -20,7 +20,6 @@ makes a key unknown from then on (401, as for a key revoked in the dashboard); F
 from __future__ import annotations
 
 import math
-import re
 import secrets
 import string
 import threading
@@ -29,6 +28,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
+# How the real server parses delays and names statuses is written once, in the demo's simulator of it.
+from bot.demo import (
+    COMPLETED_STATUSES,
+    EXECUTING_STATUSES,
+    JS_MAX_DATE_MS,
+    LEGACY_STATUS,
+    LIST_PATH,
+    NO_AUTH_BODY,
+    QUEUED_STATUSES,
+    RESCHEDULE_PATH,
+    RETRIEVE_PATH,
+    parse_date,
+    parse_duration_ms,
+)
 from tests.fakes._server import FakeServer, RecordedRequest, Reply, Rule, json_reply, text_reply
 
 API_VERSION = "2025-07-16"
@@ -48,36 +61,13 @@ V4_STATUSES = (
     "EXPIRED",
     "TIMED_OUT",
 )
-LEGACY_STATUS = {"DEQUEUED": "EXECUTING", "WAITING": "FROZEN"}  # every other v4 name is unchanged
 LEGACY_NAMES = frozenset({"WAITING_FOR_DEPLOY", "EXECUTING", "REATTEMPTING", "FROZEN", "INTERRUPTED"})
 
-_QUEUED = {"QUEUED", "WAITING_FOR_DEPLOY", "DELAYED", "PENDING_VERSION"}
-_EXECUTING = {"EXECUTING", "REATTEMPTING", "FROZEN", "DEQUEUED"}
-_COMPLETED = {"COMPLETED", "CANCELED", "FAILED", "CRASHED", "INTERRUPTED", "SYSTEM_FAILURE"}
 
 RATE_LIMIT = 750
-JS_MAX_DATE_MS = 8.64e15
-DURATION_RE = re.compile(r"^([0-9]+(?:w|d|hr|h|m|s))+$")
-DURATION_UNITS = (
-    (re.compile(r"([0-9]+)w"), 7 * 86_400_000),
-    (re.compile(r"([0-9]+)d"), 86_400_000),
-    (re.compile(r"([0-9]+)(?:hr|h)"), 3_600_000),
-    (re.compile(r"([0-9]+)m"), 60_000),
-    (re.compile(r"([0-9]+)s"), 1_000),
-)
-RETRIEVE_PATH = re.compile(r"^/api/v3/runs/([^/]+)$")
-RESCHEDULE_PATH = re.compile(r"^/api/v1/runs/([^/]+)/reschedule$")
-LIST_PATH = "/api/v1/runs"
 LIST_DEFAULT_PERIOD = timedelta(days=7)
 LIST_DEFAULT_SIZE = 25
 
-NO_AUTH_BODY = {
-    "title": "Unauthorized",
-    "status": 401,
-    "type": "https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/401",
-    "detail": "No authorization header provided",
-    "error": "No authorization header provided",
-}
 
 
 def now() -> datetime:
@@ -117,26 +107,6 @@ def _error(status: int, message: str) -> DelayError:
     return DelayError(json_reply(status, {"error": message}))
 
 
-def parse_duration_ms(text: str) -> int | None:
-    """`parseNaturalLanguageDurationInMs`: first match per unit, summed; None when the grammar rejects it."""
-    if len(text) > 100 or not DURATION_RE.match(text):
-        return None
-    total = 0
-    for pattern, unit_ms in DURATION_UNITS:
-        found = pattern.search(text)
-        if found:
-            total += int(found.group(1)) * unit_ms
-    return total
-
-
-def _parse_date(text: str) -> datetime | None:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return _ms(value if value.tzinfo else value.replace(tzinfo=UTC))
-
-
 def resolve_delay(body: Any) -> datetime:
     """The route's body schema plus `parseDelay`, in HEAD order; raises DelayError with the answer."""
     if not isinstance(body, dict) or "delay" not in body:
@@ -159,7 +129,7 @@ def _delay_from_string(raw: str) -> datetime:
     invalid = _error(400, f"Invalid delay: {raw}")
     if raw == "":
         raise invalid
-    as_date = _parse_date(raw)
+    as_date = parse_date(raw)
     if as_date is not None:
         if as_date <= now():
             raise invalid
@@ -480,7 +450,7 @@ def _coerced_date(text: str) -> datetime:
     """`CoercedDate`: epoch milliseconds or an ISO date."""
     if text.isdigit():
         return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
-    parsed = _parse_date(text)
+    parsed = parse_date(text)
     if parsed is None:
         raise ValueError(f"Invalid date {text!r}")
     return parsed
@@ -500,9 +470,9 @@ def _check_status(status: str) -> None:
 
 
 def render_run(run: dict[str, Any], api_version: str | None) -> dict[str, Any]:
-    """The RetrieveRunResponse JSON (README §3.1, §3.5); unset optional fields are omitted."""
+    """The RetrieveRunResponse JSON; unset optional fields are omitted."""
     status = api_status(run["status"], api_version)
-    completed = status in _COMPLETED
+    completed = status in COMPLETED_STATUSES
     body: dict[str, Any] = {
         "id": run["id"],
         "taskIdentifier": run["taskIdentifier"],
@@ -519,8 +489,8 @@ def render_run(run: dict[str, Any], api_version: str | None) -> dict[str, Any]:
         "isTest": run["isTest"],
         "depth": 0,
         "tags": list(run["tags"]),
-        "isQueued": status in _QUEUED,
-        "isExecuting": status in _EXECUTING,
+        "isQueued": status in QUEUED_STATUSES,
+        "isExecuting": status in EXECUTING_STATUSES,
         "isCompleted": completed,
         "isFailed": completed and status != "COMPLETED",
         "isSuccess": status == "COMPLETED",
