@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -74,17 +75,21 @@ async def prompt(
     await tell(messages.BULK_TITLE, bulk_prompt(bulk.key, len(runs), titles, when, missing))
 
 
-async def on_click(
-    button: Button,
-    value: BulkValue,
-    body: dict[str, Any],
-    actor: Actor,
-    deps: SurfaceDeps,
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-    private: Callable[[str], Awaitable[None]],
-) -> None:
+@dataclass(frozen=True, slots=True)
+class SetClick:
+    """A click on one of a set's buttons: the request, who clicked, and the routes to answer them."""
+
+    body: dict[str, Any]
+    actor: Actor
+    deps: SurfaceDeps
+    respond: AsyncRespond
+    client: AsyncWebClient
+    private: Callable[[str], Awaitable[None]]  # tells the clicker privately, by whatever route works
+
+
+async def on_click(button: Button, value: BulkValue, click: SetClick) -> None:
     """Confirm or Cancel of a set, or a list's Push all back…; only the person who asked may do any of them."""
+    actor, deps, private = click.actor, click.deps, click.private
     undo = button is Button.BULK_UNDO
     expired = messages.BULK_UNDO_EXPIRED if undo else messages.BULK_EXPIRED
     bulk = await deps.bulk_sets.get(value.k)
@@ -97,18 +102,19 @@ async def on_click(
         deps.rescheduler.record(actor, Outcome.REFUSED, error=why)
         return
     if button is Button.BULK_PUSH_ALL:
-        await _ask_time(bulk, body, actor, client, private)
+        if not await open_time_form(click.client, click.body, bulk, actor):
+            await private(messages.TRIGGER_ID_EXPIRED)
         return
     if await deps.bulk_sets.take(value.k) is None:
         await private(expired)
         return
     if undo:
-        await _undo(bulk, body, actor, deps, respond, client, private)
+        await _undo(bulk, click)
         return
     if button is Button.BULK_CANCEL:
-        await respond_checked(respond, text=messages.CANCELLED, response_type="ephemeral", replace_original=True)
+        await respond_checked(click.respond, text=messages.CANCELLED, response_type="ephemeral", replace_original=True)
         return
-    await _execute(bulk, actor, deps, respond, client, private)
+    await _execute(bulk, click)
 
 
 class ModalMetadata(BaseModel):
@@ -120,17 +126,6 @@ class ModalMetadata(BaseModel):
     url: str | None = Field(default=None, max_length=2000)
     channel: str | None = Field(default=None, max_length=40)
     thread: str | None = Field(default=None, max_length=32)  # the message's thread, for a set from the shortcut
-
-
-async def _ask_time(
-    bulk: BulkSet,
-    body: dict[str, Any],
-    actor: Actor,
-    client: AsyncWebClient,
-    private: Callable[[str], Awaitable[None]],
-) -> None:
-    if not await open_time_form(client, body, bulk, actor):
-        await private(messages.TRIGGER_ID_EXPIRED)
 
 
 async def ask_time_for_message(
@@ -219,22 +214,16 @@ async def ask_to_confirm(
     await tell(messages.BULK_TITLE, bulk_prompt(fixed.key, len(fixed.runs), titles, when, 0))
 
 
-async def _execute(
-    bulk: BulkSet,
-    actor: Actor,
-    deps: SurfaceDeps,
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-    private: Callable[[str], Awaitable[None]],
-) -> None:
+async def _execute(bulk: BulkSet, click: SetClick) -> None:
+    actor, deps, respond = click.actor, click.deps, click.respond
     when = bulk.when
     if when is None:  # a list's set gets its time from the form, as a new set
-        await private(messages.BULK_EXPIRED)
+        await click.private(messages.BULK_EXPIRED)
         return
     total = len(bulk.runs)
     head = messages.bulk_head(actor.user_id, 0, total, date_token(when), final=False)
     await respond_checked(respond, text=head, response_type="ephemeral", replace_original=True)
-    message = _Summary(bulk, when, actor, deps, client)
+    message = _Summary(bulk, when, actor, deps, click.client)
     if total >= PROGRESS_MIN_RUNS:
         await message.post_early()
     items = await BulkMover.for_rescheduler(deps.rescheduler).run(actor, bulk, message.progress)
@@ -242,7 +231,7 @@ async def _execute(
     problem = await message.final(items, respond)
     if problem is None:
         await respond_checked(respond, delete_original=True)
-    await _finish(message, items, problem, messages.bulk_dm_head, actor, deps, client, private)
+    await _finish(message, items, problem, messages.bulk_dm_head, click)
 
 
 async def _undo_set(items: list[BulkItem], bulk: BulkSet, actor: Actor, deps: SurfaceDeps) -> str | None:
@@ -261,26 +250,19 @@ async def _undo_set(items: list[BulkItem], bulk: BulkSet, actor: Actor, deps: Su
     return (await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, None, back)).key
 
 
-async def _undo(
-    bulk: BulkSet,
-    body: dict[str, Any],
-    actor: Actor,
-    deps: SurfaceDeps,
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-    private: Callable[[str], Awaitable[None]],
-) -> None:
+async def _undo(bulk: BulkSet, click: SetClick) -> None:
     """The set's Undo: each run back to its own previous time where that is still ahead, through the same paced
     path (one audit row per run); the clicked summary is updated in place, and one DM says the result."""
-    container = body.get("container") or {}
-    message = _Summary(bulk, None, actor, deps, client)
+    actor, deps = click.actor, click.deps
+    container = click.body.get("container") or {}
+    message = _Summary(bulk, None, actor, deps, click.client)
     channel, ts = container.get("channel_id"), container.get("message_ts")
     if isinstance(channel, str) and isinstance(ts, str):
         message.channel, message.ts = channel, ts
         await message.show(list[BulkItem]())
     items = await BulkMover.for_rescheduler(deps.rescheduler).run(actor, bulk, message.progress)
-    problem = await message.final(items, respond, replace=True)
-    await _finish(message, items, problem, messages.bulk_undo_dm_head, actor, deps, client, private)
+    problem = await message.final(items, click.respond, replace=True)
+    await _finish(message, items, problem, messages.bulk_undo_dm_head, click)
 
 
 async def _finish(
@@ -288,12 +270,10 @@ async def _finish(
     items: list[BulkItem],
     problem: str | None,
     dm_head: Callable[[str], str],
-    actor: Actor,
-    deps: SurfaceDeps,
-    client: AsyncWebClient,
-    private: Callable[[str], Awaitable[None]],
+    click: SetClick,
 ) -> None:
     """One DM with the result (or, without it, a private word when the summary could not be shown)."""
+    actor, deps, client = click.actor, click.deps, click.client
     text, _ = message.render(items, final=True)
     if deps.dm_confirmations:
         note = messages.bulk_summary_failed(escape(problem)) if problem else ""
@@ -306,7 +286,7 @@ async def _finish(
         except Exception as exc:
             log.warning("could not DM the bulk result to %s: %s", actor.user_id, slack_error(exc))
     if problem:
-        await private(f"{messages.bulk_summary_failed(escape(problem))}\n{text}")
+        await click.private(f"{messages.bulk_summary_failed(escape(problem))}\n{text}")
 
 
 class _Summary:

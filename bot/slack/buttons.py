@@ -92,7 +92,7 @@ async def _handle(
         return  # A URL button: Slack opened the link; the click only needs its acknowledgement.
     if button in BULK_BUTTONS:
         value_of_set = parse_bulk_action(actions[0])
-        await bulk.on_click(button, value_of_set, body, clicker, deps, respond, client, private)
+        await bulk.on_click(button, value_of_set, bulk.SetClick(body, clicker, deps, respond, client, private))
         return
     if button is Button.CANCEL:
         await respond_checked(respond, text=messages.CANCELLED, response_type="ephemeral", replace_original=True)
