@@ -116,12 +116,7 @@ def parse_duration(text: str) -> timedelta:
     stripped = text.strip()
     if not stripped:
         raise DelayError(DelayProblem.EMPTY, text)
-    body = _IN_PREFIX_RE.sub("", stripped.lower(), count=1)
-    negative = body.startswith("-")
-    body = body.removeprefix("-" if negative else "+").lstrip()
-    seconds = _duration_seconds(body, text)
-    if negative or seconds == 0:
-        raise DelayError(DelayProblem.NOT_POSITIVE, text)
+    seconds = _positive_seconds(stripped, text)
     try:
         return timedelta(seconds=seconds)
     except OverflowError:
@@ -215,18 +210,24 @@ def instant_problem(when: datetime, *, now: datetime, max_delay: timedelta) -> D
 
 def _relative_target(stripped: str, text: str, *, now: datetime, max_delay: timedelta) -> datetime:
     """The target for a duration such as "1h30m"; ``now`` is aware UTC."""
-    body = _IN_PREFIX_RE.sub("", stripped.lower(), count=1)
-    negative = body.startswith("-")
-    body = body.removeprefix("-" if negative else "+").lstrip()
-    seconds = _duration_seconds(body, text)
-    if negative or seconds == 0:
-        raise DelayError(DelayProblem.NOT_POSITIVE, text)
+    seconds = _positive_seconds(stripped, text)
     if seconds * 1_000_000 > max_delay // _MICROSECOND:
         raise DelayError(DelayProblem.TOO_FAR, text)
     try:
         return _round_to_milliseconds(now + timedelta(seconds=seconds))
     except OverflowError:
         raise DelayError(DelayProblem.TOO_FAR, text, "beyond the representable range") from None
+
+
+def _positive_seconds(stripped: str, text: str) -> int:
+    """The seconds of a duration as typed ("in 2h", "+90m"); NOT_POSITIVE for a signed-negative or zero one."""
+    body = _IN_PREFIX_RE.sub("", stripped.lower(), count=1)
+    negative = body.startswith("-")
+    body = body.removeprefix("-" if negative else "+").lstrip()
+    seconds = _duration_seconds(body, text)
+    if negative or seconds == 0:
+        raise DelayError(DelayProblem.NOT_POSITIVE, text)
+    return seconds
 
 
 def _duration_seconds(body: str, text: str) -> int:
