@@ -150,54 +150,40 @@ def _sqlite_pragmas(connection: Any, _: Any) -> None:
     cursor.close()
 
 
-async def _v1(conn: AsyncConnection) -> None:
-    await conn.run_sync(lambda sync: audit_events.create(sync, checkfirst=True))
-
-
-async def _v2(conn: AsyncConnection) -> None:
-    await conn.run_sync(lambda sync: seen_requests.create(sync, checkfirst=True))
-
-
-async def _v3(conn: AsyncConnection) -> None:
-    """Who acted from which organisation: the user's own team and the enterprise, beside the workspace."""
-    existing = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("audit_events")})
-    for name in ("user_team_id", "enterprise_id"):
-        if name not in existing:
-            await conn.execute(text(f"ALTER TABLE audit_events ADD COLUMN {name} VARCHAR(32)"))
-
-
 Migration = Callable[[AsyncConnection], Awaitable[None]]
 
 
-async def _v4(conn: AsyncConnection) -> None:
-    await conn.run_sync(lambda sync: bulk_sets.create(sync, checkfirst=True))
+def _create(table: Table) -> Migration:
+    """A migration that creates `table` (nothing when it exists)."""
+
+    async def step(conn: AsyncConnection) -> None:
+        await conn.run_sync(lambda sync: table.create(sync, checkfirst=True))
+
+    return step
 
 
-async def _v5(conn: AsyncConnection) -> None:
-    await conn.run_sync(lambda sync: digest_posts.create(sync, checkfirst=True))
+def _add_columns(table: Table, *names: str, length: int) -> Migration:
+    """A migration that adds nullable VARCHAR(`length`) columns to `table` (those already there are left)."""
 
+    async def step(conn: AsyncConnection) -> None:
+        existing = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns(table.name)})
+        for name in names:
+            if name not in existing:
+                await conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} VARCHAR({length})"))
 
-async def _v6(conn: AsyncConnection) -> None:
-    """A set started from a message shortcut posts its summary in that message's thread."""
-    existing = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("bulk_sets")})
-    if "thread_ts" not in existing:
-        await conn.execute(text("ALTER TABLE bulk_sets ADD COLUMN thread_ts VARCHAR(32)"))
-
-
-async def _v7(conn: AsyncConnection) -> None:
-    await conn.run_sync(lambda sync: follow_ups.create(sync, checkfirst=True))
-
-
-async def _v8(conn: AsyncConnection) -> None:
-    """The request id of each attempt, so an audit row leads to its log lines."""
-    existing = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("audit_events")})
-    if "request_id" not in existing:
-        await conn.execute(text("ALTER TABLE audit_events ADD COLUMN request_id VARCHAR(64)"))
+    return step
 
 
 MIGRATIONS: list[tuple[int, Migration]] = [
-    (1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5), (6, _v6), (7, _v7), (8, _v8),
-]  # fmt: skip
+    (1, _create(audit_events)),
+    (2, _create(seen_requests)),
+    (3, _add_columns(audit_events, "user_team_id", "enterprise_id", length=32)),  # who acted from which org
+    (4, _create(bulk_sets)),
+    (5, _create(digest_posts)),
+    (6, _add_columns(bulk_sets, "thread_ts", length=32)),  # a set from a shortcut: its summary's thread
+    (7, _create(follow_ups)),
+    (8, _add_columns(audit_events, "request_id", length=64)),  # an audit row leads to its log lines
+]
 LATEST = MIGRATIONS[-1][0]
 SQLITE_MIGRATE_ATTEMPTS = 5
 _LOCK_ID = 0x5245_5343  # pg_advisory_xact_lock key: one migrator at a time across processes
