@@ -206,7 +206,52 @@ def free_port() -> int:
         return port
 
 
-class BotProcess:
+class BotSubprocess:
+    """`python -m bot <args>` with only `env` (plus what Python needs), run from the log's folder (so a developer's
+    .env cannot leak into the test) with its output in the log. `stop` sends SIGTERM, as a deploy does, waits up to
+    `stop_timeout`, then kills; the log is then handed to LOG_OBSERVERS (the secret scan)."""
+
+    stop_timeout = 10.0
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def _spawn(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        full_env = {k: v for k, v in os.environ.items() if k in _KEPT_ENV or k.startswith("PYTHON")}
+        full_env |= {"PYTHONUNBUFFERED": "1", **env}
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot", *args],
+                cwd=log_path.parent,
+                env=full_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for observe in LOG_OBSERVERS:
+            observe(self.log_path)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class BotProcess(BotSubprocess):
     """`python -m bot serve` on a free port, started on construction and ready once /healthz answers 200."""
 
     def __init__(self, env: dict[str, str], log_path: Path | None = None, demo: bool = False) -> None:
@@ -217,16 +262,8 @@ class BotProcess:
             fd, name = tempfile.mkstemp(prefix="reschedule-bot-", suffix=".log")
             os.close(fd)
             log_path = Path(name)
-        self.log_path = log_path
-        full_env = {k: v for k, v in os.environ.items() if k in _KEPT_ENV or k.startswith("PYTHON")}
-        full_env |= {"PYTHONUNBUFFERED": "1", **env}
-        command = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        command += ["--demo"] if demo else []
-        with open(self.log_path, "wb") as log:
-            # Run from the log's folder, not the repo root, so a developer's .env cannot leak into the test.
-            self.process = subprocess.Popen(
-                command, cwd=self.log_path.parent, env=full_env, stdout=log, stderr=subprocess.STDOUT
-            )
+        command = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        self._spawn(command + (["--demo"] if demo else []), env, log_path)
         try:
             self._wait_healthy()
         except BaseException:
@@ -246,28 +283,6 @@ class BotProcess:
                     pass
                 time.sleep(0.1)
         raise RuntimeError(f"bot not healthy after {STARTUP_TIMEOUT} s:\n{self.log_text()}")
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        for observe in LOG_OBSERVERS:
-            observe(self.log_path)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def bot_env(

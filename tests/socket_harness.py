@@ -10,18 +10,14 @@ a helper builds becomes the envelope's payload, and the envelope's ack comes bac
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
 
-from tests.e2e_harness import STARTUP_TIMEOUT, SlackSender
+from tests.e2e_harness import STARTUP_TIMEOUT, BotSubprocess, SlackSender
 from tests.fakes.socket_mode import FakeSocketMode
 
 APP_TOKEN = "xapp-1-A111-socketmode-0001"
@@ -66,25 +62,16 @@ class SocketSender(SlackSender):
         return httpx.Response(200, content=content, headers={"content-type": "application/json"})
 
 
-class SocketBotProcess:
+class SocketBotProcess(BotSubprocess):
     """`python -m bot socket` with `env`, started on construction and ready once it has opened a connection to
     `socket` (the `count`-th: a test may start it after others)."""
 
+    stop_timeout = 40.0  # a clean stop finishes acknowledged work first
+
     def __init__(self, env: dict[str, str], socket: FakeSocketMode, log_path: Path) -> None:
         self.socket = socket
-        self.log_path = log_path
-        full_env = {k: v for k, v in os.environ.items() if k in _KEPT_ENV or k.startswith("PYTHON")}
-        full_env |= {"PYTHONUNBUFFERED": "1", **env}
         already = len(socket.connections)
-        with open(log_path, "wb") as log:
-            # Run from the log's folder, not the repo root, so a developer's .env cannot leak into the test.
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "socket"],
-                cwd=log_path.parent,
-                env=full_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        self._spawn(["socket"], env, log_path)
         try:
             self._wait_connected(already + 1)
         except BaseException:
@@ -99,23 +86,3 @@ class SocketBotProcess:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"bot not connected after {STARTUP_TIMEOUT} s:\n{self.log_text()}")
             time.sleep(0.05)
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
