@@ -9,8 +9,9 @@ unknown and told to its person, when it registered a way to reach them (see `bot
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from bot import metrics
 log = logging.getLogger(__name__)
 
 Tell = Callable[[str], Awaitable[object]]
+Listener = Callable[..., Coroutine[Any, Any, None]]
+
+STARTING = "a Slack request, acknowledged, not yet started"  # a listener that has not named its work yet
 
 
 @dataclass(slots=True)
@@ -35,6 +39,7 @@ class Job:
     recorded: bool = False
     moving: dict[str, str] = field(default_factory=dict)
     task: asyncio.Task[Any] | None = None
+    starting: bool = False  # a listener's job before it names its work: the first `work` in its task takes it over
 
     @property
     def unaccounted(self) -> bool:
@@ -72,9 +77,32 @@ class InFlight:
         self._idle = asyncio.Event()
         self._idle.set()
 
+    def listener(self, listener: Listener) -> Listener:
+        """Wrap a Bolt listener so it is work in flight from its first line: Bolt acknowledges, then runs the
+        rest in a task nobody awaits, and a request acknowledged just before a stop signal would otherwise be
+        dropped while it claims its trigger_id, before it names its work. Bolt reads the listener's argument names
+        through the wrapper (`inspect.unwrap`)."""
+
+        @functools.wraps(listener)
+        async def tracked(**kwargs: Any) -> None:
+            async with self._track(Job(STARTING, starting=True, task=asyncio.current_task())):
+                await listener(**kwargs)
+
+        return tracked
+
     @asynccontextmanager
     async def work(self, what: str = "", actor: Any = None, tell: Tell | None = None) -> AsyncIterator[Job]:
-        job = Job(what, actor, tell, task=asyncio.current_task())
+        """`what` is in flight until the block ends; in a listener's task, it takes over the listener's job."""
+        current = CURRENT_JOB.get()
+        if current is not None and current.starting and current.task is asyncio.current_task():
+            current.what, current.actor, current.tell, current.starting = what, actor, tell, False
+            yield current
+            return
+        async with self._track(Job(what, actor, tell, task=asyncio.current_task())) as job:
+            yield job
+
+    @asynccontextmanager
+    async def _track(self, job: Job) -> AsyncIterator[Job]:
         self._next += 1
         number = self._next
         self._jobs[number] = job

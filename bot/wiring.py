@@ -126,11 +126,13 @@ class Bot:
                 self._record_unfinished(job)
             await inflight.tell_unfinished(_interrupted, shutdown.TELL_SECONDS)
             await cancel_unfinished(unfinished, shutdown.MARGIN_SECONDS)
-        # The audit trail and the rows of cards posted during the drain, together, within the one flush budget.
-        follow_ups = self.deps.follow_ups
+        # The audit trail, the rows of cards posted during the drain and the last replay claims, together, within the
+        # one flush budget.
+        follow_ups, replays = self.deps.follow_ups, self.deps.replays
         await asyncio.gather(
             self.audit.flush(shutdown.FLUSH_SECONDS),
             follow_ups.flush(shutdown.FLUSH_SECONDS) if follow_ups is not None else asyncio.sleep(0),
+            replays.aclose(shutdown.FLUSH_SECONDS) if replays is not None else asyncio.sleep(0),
         )
         if self.home is not None:  # after the flush: its listener may have asked for refreshes
             await self.home.aclose()

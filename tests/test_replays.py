@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,3 +111,30 @@ async def test_a_slow_database_does_not_hold_a_request_past_the_claims_wait(tmp_
         locker.close()
         await asyncio.sleep(0)
         await engine.dispose()
+
+
+async def test_closing_waits_for_claims_being_written_and_abandons_a_write_that_hangs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    written: list[list[str]] = []
+    gate = asyncio.Event()
+
+    class SlowGuard(ReplayGuard):
+        async def _insert(self, engine: Any, keys: list[str]) -> set[str]:
+            await gate.wait()
+            written.append(keys)
+            return set(keys)
+
+    guard = SlowGuard(db.create_engine("sqlite://"), wait_seconds=0.01)
+    assert await guard.first_time("k1") is True  # gave up waiting; the write goes on
+    asyncio.get_running_loop().call_later(0.05, gate.set)
+    await guard.aclose(timeout=2.0)
+    assert written == [["k1"]]
+
+    gate.clear()
+    assert await guard.first_time("k2") is True
+    await guard.aclose(timeout=0.05)
+    assert written == [["k1"]] and "claims not written before shutdown" in caplog.text
+    await guard.aclose(timeout=0.05)  # nothing left to wait for
+    assert guard.engine is not None
+    await guard.engine.dispose()

@@ -75,6 +75,35 @@ def test_sigterm_during_a_move_finishes_it_answers_the_person_audits_it_and_exit
     assert "Traceback" not in process.log_text()
 
 
+@pytest.mark.e2e
+def test_sigterm_right_after_the_acknowledgement_still_carries_out_the_command(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    """The command is acknowledged, then its trigger_id is claimed in the database before its work begins; a stop
+    signal arriving while the claim waits on a locked database must not drop the command."""
+    env = bot_env(fake_slack, fake_trigger, tmp_path, SHUTDOWN_GRACE="20")
+    run = fake_trigger.add_run(PROD_ENV)
+    with BotProcess(env, log_path=tmp_path / "bot.log") as process:
+        locker = sqlite3.connect(tmp_path / "bot.sqlite3", isolation_level=None, timeout=5)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")  # the claim cannot be written until COMMIT
+            url = fake_slack.new_response_url()
+            answer = SlackSender(process.events_url, SIGNING_SECRET).command(f"{run['id']} 2h", response_url=url)
+            assert answer.status_code == 200
+            process.process.send_signal(signal.SIGTERM)
+            fake_slack.wait_for(lambda: fake_slack.channel_messages("C111"), timeout=15)
+        finally:
+            locker.execute("COMMIT")
+            locker.close()
+        code = process.process.wait(timeout=25)
+    assert code == 0, process.log_text()
+    [summary] = fake_slack.channel_messages("C111")
+    assert run["id"] in str(summary["blocks"]) and len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    rows = sqlite3.connect(tmp_path / "bot.sqlite3").execute("SELECT outcome FROM audit_events").fetchall()
+    assert rows == [("rescheduled",)]
+    assert "Traceback" not in process.log_text()
+
+
 def settings_for(fake_slack: FakeSlack, tmp_path: Path) -> Settings:
     return Settings(
         slack_bot_token=SecretStr(BOT_TOKEN),

@@ -163,6 +163,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     """Attach the submission of the Push all back… form: a time, then the same confirmation as the command."""
 
     @app.view(BULK_MODAL_CALLBACK_ID)
+    @deps.inflight.listener
     async def on_submit(
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, view: dict[str, Any], client: AsyncWebClient
     ) -> None:

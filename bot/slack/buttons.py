@@ -54,6 +54,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     """Attach one listener for every versioned action id (and anything that only looks like one)."""
 
     @app.action(ACTION_PATTERN)
+    @deps.inflight.listener
     async def on_action(
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond, client: AsyncWebClient
     ) -> None:

@@ -197,6 +197,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     """Attach the /reschedule listener."""
 
     @app.command(messages.COMMAND)
+    @deps.inflight.listener
     async def on_command(
         ack: AsyncAck,
         command: dict[str, Any],

@@ -228,6 +228,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> HomePages:
         deps.audit.listeners.append(pages.after_record)
 
     @app.event("app_home_opened")
+    @deps.inflight.listener
     async def on_home_opened(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
         # Bolt has acknowledged the event already; the page is built in a task of its own.
         if event.get("tab") != "home" or not await events.first_delivery(deps.replays, body, {}):

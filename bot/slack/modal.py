@@ -220,6 +220,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     """Attach the modal's submission listener."""
 
     @app.view(ids.MODAL_CALLBACK_ID)
+    @deps.inflight.listener
     async def on_submit(
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, view: dict[str, Any], client: AsyncWebClient
     ) -> None:

@@ -30,6 +30,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     """Attach the message shortcut listener."""
 
     @app.shortcut({"callback_id": SHORTCUT_CALLBACK_ID, "type": "message_action"})
+    @deps.inflight.listener
     async def on_shortcut(
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond, client: AsyncWebClient
     ) -> None:

@@ -75,6 +75,7 @@ class LinkShared(BaseModel):
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     @app.event("link_shared")
+    @deps.inflight.listener
     async def on_link_shared(
         body: dict[str, Any], context: AsyncBoltContext, request: AsyncBoltRequest, client: AsyncWebClient
     ) -> None:

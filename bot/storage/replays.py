@@ -77,6 +77,18 @@ class ReplayGuard:
             log.warning("replay guard: the database is slow; checking this process only for this request")
             return True
 
+    async def aclose(self, timeout: float) -> None:
+        """Let the claims being written reach the database (within `timeout` seconds) before it is closed; a write
+        still hanging then is abandoned (its requests have gone on already)."""
+        writer = self._writer
+        if writer is None or writer.done():
+            return
+        done, _ = await asyncio.wait({writer}, timeout=timeout)
+        if not done:
+            log.warning("replay guard: claims not written before shutdown (the database is slow)")
+            writer.cancel()
+            await asyncio.wait({writer})
+
     async def _write_claims(self, engine: AsyncEngine) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting, {}
