@@ -504,6 +504,8 @@ INVALID_DELAY = "invalid delay"
 
 def members_of_group(group_id: str) -> str:
     return f"members of user group {group_id}"
+
+
 YES = "yes"
 
 

@@ -143,7 +143,6 @@ class Bot:
         if session is not None:
             await session.close()
 
-
     def _record_unfinished(self, job: Job) -> None:
         """Each move the job had in flight, and the job itself if nothing of it was recorded, is recorded unknown."""
         if job.actor is None:

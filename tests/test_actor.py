@@ -119,12 +119,30 @@ def test_a_message_shortcut_in_a_shared_channel_acts_for_the_host_workspace() ->
 @pytest.mark.parametrize(
     "body",
     [
-        {"command": "/reschedule", "team_id": "TUSER", "enterprise_id": "E1", "is_enterprise_install": "true",
-         "user_id": "U1", "channel_id": "C1"},
-        {"type": "block_actions", "team": {"id": "TUSER", "enterprise_id": "E1"}, "enterprise": {"id": "E1"},
-         "is_enterprise_install": True, "user": {"id": "U1", "team_id": "TUSER"}, "channel": {"id": "C1"}},
-        {"type": "message_action", "team": {"id": "TUSER", "enterprise_id": "E1"}, "enterprise": {"id": "E1"},
-         "is_enterprise_install": True, "user": {"id": "U1", "team_id": "TUSER"}, "channel": {"id": "C1"}},
+        {
+            "command": "/reschedule",
+            "team_id": "TUSER",
+            "enterprise_id": "E1",
+            "is_enterprise_install": "true",
+            "user_id": "U1",
+            "channel_id": "C1",
+        },
+        {
+            "type": "block_actions",
+            "team": {"id": "TUSER", "enterprise_id": "E1"},
+            "enterprise": {"id": "E1"},
+            "is_enterprise_install": True,
+            "user": {"id": "U1", "team_id": "TUSER"},
+            "channel": {"id": "C1"},
+        },
+        {
+            "type": "message_action",
+            "team": {"id": "TUSER", "enterprise_id": "E1"},
+            "enterprise": {"id": "E1"},
+            "is_enterprise_install": True,
+            "user": {"id": "U1", "team_id": "TUSER"},
+            "channel": {"id": "C1"},
+        },
     ],
     ids=["command", "button", "shortcut"],
 )

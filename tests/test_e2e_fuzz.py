@@ -105,8 +105,10 @@ def test_mangled_signed_requests_never_get_a_5xx_or_a_traceback(
             sent = rng.choice(seeds)
             for _ in range(rng.randint(1, 3)):
                 sent = mangle(rng, copy.deepcopy(sent))
-            response = slack.interaction(sent) if isinstance(sent, dict) else slack.post(
-                json.dumps(sent).encode(), "application/json"
+            response = (
+                slack.interaction(sent)
+                if isinstance(sent, dict)
+                else slack.post(json.dumps(sent).encode(), "application/json")
             )
         assert response.status_code < 500, f"request {number}: {json.dumps(sent, default=str)[:600]}"
         statuses.append(response.status_code)

@@ -159,10 +159,24 @@ async def test_a_record_the_database_cannot_take_does_not_lose_the_others_in_its
         await db.migrate(engine)
         audit = AuditLog(engine)
         at = datetime.now(UTC)
-        good = AuditRecord(at=at, team_id="T1", user_id="U1", channel_id="C1", surface="command",
-                           outcome=Outcome.RESCHEDULED, run_id="run_good")
-        bad = AuditRecord(at=at, team_id="T1", user_id="U\ud800", channel_id="C1", surface="command",
-                          outcome=Outcome.RESCHEDULED, run_id="run_bad")
+        good = AuditRecord(
+            at=at,
+            team_id="T1",
+            user_id="U1",
+            channel_id="C1",
+            surface="command",
+            outcome=Outcome.RESCHEDULED,
+            run_id="run_good",
+        )
+        bad = AuditRecord(
+            at=at,
+            team_id="T1",
+            user_id="U\ud800",
+            channel_id="C1",
+            surface="command",
+            outcome=Outcome.RESCHEDULED,
+            run_id="run_bad",
+        )
         with caplog.at_level("WARNING"):
             audit.record(good)
             audit.record(bad)

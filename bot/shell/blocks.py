@@ -82,8 +82,11 @@ def format_date(unix: int, pattern: str, tz: ZoneInfo, now: datetime) -> str:
 def _ago(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     size, unit = next(
-        ((abs(seconds) // length, name) for length, name in ((86400, "day"), (3600, "hour"), (60, "minute")) if
-         abs(seconds) >= length),
+        (
+            (abs(seconds) // length, name)
+            for length, name in ((86400, "day"), (3600, "hour"), (60, "minute"))
+            if abs(seconds) >= length
+        ),
         (abs(seconds), "second"),
     )
     text = f"{size} {unit}{'' if size == 1 else 's'}"
@@ -96,7 +99,7 @@ def mrkdwn(text: str, tz: ZoneInfo, now: datetime) -> Text:
     def special(match: re.Match[str]) -> str:
         inner = match.group(1)
         if inner.startswith("!date^"):
-            parts = inner[len("!date^"):].split("^", 1)
+            parts = inner[len("!date^") :].split("^", 1)
             pattern = parts[1].split("|", 1)[0] if len(parts) > 1 else "{date_num} {time}"
             return escape(format_date(int(parts[0]), pattern, tz, now)) if parts[0].isdigit() else escape(inner)
         if inner.startswith("@"):
@@ -174,8 +177,14 @@ def blocks(
                     continue
                 number = first_number + len(buttons)
                 label = str((element.get("text") or {}).get("text", "?"))
-                buttons.append(Button(label, {**element, "block_id": block.get("block_id", "")},
-                                      element.get("url"), element.get("confirm")))
+                buttons.append(
+                    Button(
+                        label,
+                        {**element, "block_id": block.get("block_id", "")},
+                        element.get("url"),
+                        element.get("confirm"),
+                    )
+                )
                 style = {"primary": "bold green", "danger": "bold red"}.get(str(element.get("style")), "bold")
                 line.append(f"[{number}] ", style="dim").append(label, style=style).append("   ")
             shown.append(line)
@@ -188,8 +197,9 @@ def blocks(
     return shown, buttons
 
 
-def message(body: dict[str, Any], title: str, tz: ZoneInfo, now: datetime, first_number: int = 1,
-            style: str = "blue") -> tuple[RenderableType, list[Button]]:
+def message(
+    body: dict[str, Any], title: str, tz: ZoneInfo, now: datetime, first_number: int = 1, style: str = "blue"
+) -> tuple[RenderableType, list[Button]]:
     """A message as a panel titled `title` (where it appeared), with its numbered buttons."""
     shown, buttons = blocks(list(body.get("blocks") or []), tz, now, first_number)
     if not shown:
@@ -208,8 +218,9 @@ class Input:
     optional: bool
 
 
-def view(modal: dict[str, Any], tz: ZoneInfo, now: datetime, errors: dict[str, str] | None = None
-         ) -> tuple[RenderableType, list[Input]]:
+def view(
+    modal: dict[str, Any], tz: ZoneInfo, now: datetime, errors: dict[str, str] | None = None
+) -> tuple[RenderableType, list[Input]]:
     """A modal as a panel, and its inputs in order (errors, keyed by block id, shown under their input)."""
     shown: list[RenderableType] = []
     inputs: list[Input] = []
@@ -217,8 +228,15 @@ def view(modal: dict[str, Any], tz: ZoneInfo, now: datetime, errors: dict[str, s
         if block.get("type") == "input":
             element = block.get("element") or {}
             label = str((block.get("label") or {}).get("text", ""))
-            inputs.append(Input(str(block.get("block_id")), str(element.get("action_id")), label, element,
-                                bool(block.get("optional"))))
+            inputs.append(
+                Input(
+                    str(block.get("block_id")),
+                    str(element.get("action_id")),
+                    label,
+                    element,
+                    bool(block.get("optional")),
+                )
+            )
             hint = (block.get("hint") or {}).get("text")
             shown.append(Text.assemble((f"▸ {label}", "bold"), (f"  ({hint})" if hint else "", "dim")))
             if element.get("type") in ("checkboxes", "static_select"):
@@ -230,5 +248,10 @@ def view(modal: dict[str, Any], tz: ZoneInfo, now: datetime, errors: dict[str, s
             rendered, _ = blocks([block], tz, now)
             shown.extend(rendered)
     title = str((modal.get("title") or {}).get("text", "Modal"))
-    return Panel(Group(*shown) if shown else Text(""), title=f"▣ {title}", title_align="left",
-                 border_style="magenta", expand=False), inputs
+    return Panel(
+        Group(*shown) if shown else Text(""),
+        title=f"▣ {title}",
+        title_align="left",
+        border_style="magenta",
+        expand=False,
+    ), inputs

@@ -220,8 +220,11 @@ class Session:
             options = list(field.element.get("options") or [])
             if not answer:
                 return {"type": kind, "selected_options": list(field.element.get("initial_options") or [])}
-            chosen = [options[int(n) - 1] for n in answer.replace(",", " ").split() if n.isdigit() and
-                      0 < int(n) <= len(options)]
+            chosen = [
+                options[int(n) - 1]
+                for n in answer.replace(",", " ").split()
+                if n.isdigit() and 0 < int(n) <= len(options)
+            ]
             return {"type": kind, "selected_options": chosen}
         if kind == "static_select":
             options = list(field.element.get("options") or [])

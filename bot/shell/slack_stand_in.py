@@ -99,8 +99,14 @@ class SlackStandIn:
         return web.Response(text="ok")
 
     def _auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
-        return {"url": "https://demo.slack.invalid/", "team": "Demo", "user": "reschedule-bot", "team_id": TEAM_ID,
-                "user_id": BOT_USER, "bot_id": "B0BOT"}
+        return {
+            "url": "https://demo.slack.invalid/",
+            "team": "Demo",
+            "user": "reschedule-bot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER,
+            "bot_id": "B0BOT",
+        }
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))

@@ -27,9 +27,7 @@ log = logging.getLogger(__name__)
 _background: set[asyncio.Task[Any]] = set()
 
 
-def problem(
-    req: AsyncBoltRequest, team_id: str | None, app_id: str | None, allow_slack_connect: bool
-) -> str | None:
+def problem(req: AsyncBoltRequest, team_id: str | None, app_id: str | None, allow_slack_connect: bool) -> str | None:
     """Why this request is not one the bot serves (for the log), or None."""
     context, body = req.context, req.body
     workspace, enterprise = context.team_id, context.enterprise_id

@@ -69,7 +69,6 @@ LIST_DEFAULT_PERIOD = timedelta(days=7)
 LIST_DEFAULT_SIZE = 25
 
 
-
 def now() -> datetime:
     return _ms(datetime.now(UTC))
 
