@@ -66,6 +66,16 @@ def action_ids(message: dict[str, Any]) -> list[str]:
     ]
 
 
+def holding(message: dict[str, Any], action_id: str, value: str) -> tuple[dict[str, Any], str]:
+    """The button of `message` carrying `value` and its block id; a stand-in for a value the message does not hold
+    (a tampered one)."""
+    for block in message.get("blocks", []):
+        for item in block.get("elements", []) if block.get("type") == "actions" else []:
+            if item.get("value") == value:
+                return item, str(block.get("block_id", "b"))
+    return {"action_id": action_id}, "b"
+
+
 def click(
     slack: SlackSender,
     fake_slack: FakeSlack,
@@ -78,7 +88,7 @@ def click(
     value: str | None = None,
 ) -> tuple[int, str]:
     """Click a button on `message` as Slack sends it; returns (HTTP status, the click's response_url)."""
-    item, block_id = element(message, action_id) if value is None else ({"action_id": action_id}, "b")
+    item, block_id = element(message, action_id) if value is None else holding(message, action_id, value)
     payload = example_payload("block_actions")
     url = fake_slack.new_response_url()
     payload["user"] = {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": "T111"}

@@ -128,26 +128,38 @@ def test_reschedule_from_the_list_opens_the_modal(
     assert "pick-me" in json.dumps(update["view"]["blocks"])
 
 
-def test_a_run_moved_from_the_list_gets_its_summary_posted_by_the_bot_in_the_channel(
+def test_runs_moved_from_the_list_one_after_another_get_their_summaries_in_the_channel_and_the_list_stays(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     soon = datetime.now(UTC) + timedelta(hours=1)
     run = fake_trigger.add_run(PROD_ENV, delayed_until=soon, task_identifier="pick-me")
+    other = fake_trigger.add_run(PROD_ENV, delayed_until=soon + timedelta(minutes=5), task_identifier="then-me")
     message = private_via_command(slack, fake_slack, "list")
-    [value] = [item["value"] for block in message["blocks"] if block["type"] == "actions" for item in block["elements"]]
-    _, url = click(slack, fake_slack, message, "rb1:reschedule", ephemeral=True, value=value)
+    values = [item["value"] for block in message["blocks"] if block["type"] == "actions" for item in block["elements"]]
+    [first, second] = [value for value in values if json.loads(value).get("r")]
+    _, url = click(slack, fake_slack, message, "rb1:reschedule", ephemeral=True, value=first)
     form = wait_form(fake_slack)
     assert slack.interaction(submission(form, text="3h")).status_code == 200
     wait_result(fake_slack)
     summary = wait_summary(fake_slack)
     assert "<@U111> rescheduled *pick-me* in *Prod*" in json.dumps(summary["blocks"])
-    # The private list is removed once the summary is in the channel; nothing goes to the channel through it.
-    [removed] = fake_slack.wait_for(lambda: fake_slack.responses(url))
-    assert removed.get("delete_original") is True and "blocks" not in removed
     [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
     permalink = f"https://example.slack.com/archives/{CHANNEL}/p{summary['ts'].replace('.', '')}"
     assert json.dumps(messages.where_posted(CHANNEL, permalink))[1:-1] in json.dumps(dm["blocks"])
     assert fake_trigger.get_run(run["id"])["delayedUntil"] > datetime.now(UTC) + timedelta(hours=2, minutes=50)
+    # The list stays for the next move: nothing replaces or removes it, and nothing reaches the channel through it.
+    assert fake_slack.responses(url) == []
+    _, url = click(slack, fake_slack, message, "rb1:reschedule", ephemeral=True, value=second)
+    form = fake_slack.wait_for(
+        lambda: next(
+            (view for view in fake_slack.views.values() if "submit" in view and view["id"] != form["id"]), None
+        )
+    )
+    assert slack.interaction(submission(form, text="2h")).status_code == 200
+    fake_slack.wait_for(lambda: len(fake_slack.channel_messages(CHANNEL)) == 2 or None)
+    assert "*then-me*" in json.dumps(fake_slack.channel_messages(CHANNEL)[1]["blocks"])
+    assert fake_trigger.get_run(other["id"])["delayedUntil"] > datetime.now(UTC) + timedelta(hours=1, minutes=50)
+    assert fake_slack.responses(url) == []
 
 
 def test_an_access_rule_hides_an_environment(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:

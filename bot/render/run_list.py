@@ -17,7 +17,7 @@ from bot.domain.delays import format_duration
 from bot.domain.environments import Environment
 from bot.domain.runs import Run
 from bot.render.controls import Controls, actions_block
-from bot.render.ids import BulkValue, Button
+from bot.render.ids import LIST_BLOCK_PREFIX, BulkValue, Button
 from bot.render.mrkdwn import CONTEXT_TEXT_MAX, FALLBACK_TEXT_MAX, code, date_token, escape, section, truncate
 from bot.render.summary import Block, Summary
 
@@ -63,7 +63,9 @@ def run_list(
         if controls is not None:
             actions = _actions(run, env, controls, run_url(run.id))
             if actions is not None:
-                actions["block_id"] = f"list:{index}:{run.id}"  # unique even when two environments share an id
+                actions["block_id"] = (
+                    f"{LIST_BLOCK_PREFIX}{index}:{run.id}"  # unique even when two environments share an id
+                )
                 blocks.append(actions)
     if total > len(shown):
         blocks.append(_context(messages.list_more(total - len(shown))))

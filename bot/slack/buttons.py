@@ -24,6 +24,7 @@ from bot.render.controls import DM_BUTTONS, PUSH_STEPS
 from bot.render.ids import (
     ACTION_PATTERN,
     BULK_BUTTONS,
+    LIST_BLOCK_PREFIX,
     Button,
     ButtonValue,
     ForeignPayload,
@@ -109,6 +110,8 @@ async def _handle(
     preview = unfurl.clicked_preview(body)
     if button in (Button.OTHER, Button.RESCHEDULE):
         kind: OriginKind = "ephemeral" if container.get("is_ephemeral") else "message"
+        if kind == "ephemeral" and str(actions[0].get("block_id", "")).startswith(LIST_BLOCK_PREFIX):
+            kind = "list"
         origin = Origin(
             kind="home" if actor.surface == HOME_SURFACE else kind,
             channel=actor.channel_id,

@@ -38,7 +38,9 @@ from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
 
-OriginKind = Literal["message", "ephemeral", "shortcut", "home"]  # home: a row of the App Home (no message)
+# ephemeral: a private summary, replaced by the public one; list: a row of the private list, which stays for the
+# next move; home: a row of the App Home (no message).
+OriginKind = Literal["message", "ephemeral", "list", "shortcut", "home"]
 
 
 class Origin(BaseModel):
@@ -307,6 +309,11 @@ async def _submit(
     return lines
 
 
+def private_origin(origin: Origin) -> bool:
+    """The flow started from a private message (a summary or the list): the summary is posted for the channel."""
+    return origin.kind in ("ephemeral", "list")
+
+
 async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult, actor: Actor, origin: Origin) -> str:
     """Post or update the summary where the flow started, then DM the actor. Returns a note on failure."""
     action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=deps.rescheduler.now())
@@ -333,10 +340,15 @@ async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult,
             await unfurl.redraw(client, deps, preview, moved.run, moved.env)
     elif origin.response_url:
         respond = SessionRespond(response_url=origin.response_url, session=client.session)
-        private = origin.kind == "ephemeral"
-        if private:  # a private summary or list: the move's summary is for the channel, the private one goes
+        private = private_origin(origin)
+        if private:  # the move's summary is for the channel; a private summary goes, a list stays for the next move
             shown = await post_for_channel(
-                client, respond, origin.channel, summary.text, summary.blocks, replace_private=True
+                client,
+                respond,
+                origin.channel,
+                summary.text,
+                summary.blocks,
+                replace_private=origin.kind == "ephemeral",
             )
             problem, where_ts = shown.problem, shown.ts
             await deps.follow(shown.channel, shown.ts, moved, action)  # only the bot's own message can follow
@@ -354,7 +366,7 @@ async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult,
             note = messages.summary_post_failed(escape(problem))
         elif not private:  # the message the flow started from now shows the move: it follows the run
             await deps.follow(origin.channel, origin.ts, moved, action)
-    where_of = dm.where_posted if origin.kind == "ephemeral" else dm.where_text  # posted, or where it started
+    where_of = dm.where_posted if private_origin(origin) else dm.where_text  # posted, or where it started
     where = await where_of(client, origin.channel, where_ts)
     await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
     return note
