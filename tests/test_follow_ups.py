@@ -174,6 +174,29 @@ async def test_cards_followed_meanwhile_are_written_together_off_the_callers_pat
     assert sorted(row.ts for row in claimed) == ["1.5", "1.6"]
 
 
+async def test_a_batch_writes_each_card_once_as_last_queued_in_one_statement(engine: AsyncEngine) -> None:
+    """A card queued twice in one batch (clicked twice quickly) is one row showing its last time; the batch's
+    cards are one INSERT, and the run's other cards look again at once."""
+    store = FollowUps(engine)
+    await follow(store, "0.9")  # an older card of the run, showing T0
+    later = T0 + timedelta(hours=2)
+    statements: list[str] = []
+
+    def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", executed)
+    for ts, shown in (("1.1", T0 + timedelta(hours=1)), ("1.2", later), ("1.1", later)):
+        store.follow_soon(request(ts, shown=shown, now=T0))
+    await store.flush(timeout=5.0)
+    event.remove(engine.sync_engine, "before_cursor_execute", executed)
+    assert sum(statement.lstrip().upper().startswith("INSERT") for statement in statements) == 1
+    rows = {row["ts"]: row for row in await store.all()}
+    assert sorted(rows) == ["0.9", "1.1", "1.2"]
+    assert rows["1.1"]["shown_until"].replace(tzinfo=UTC) == later
+    assert [item.ts for item in await store.claim(T0, 10)] == ["0.9"]  # the old card looks now, the new ones later
+
+
 async def test_a_failed_background_write_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     engine = db.create_engine("postgresql://postgres@127.0.0.1:9/nowhere")  # a database that is not there
     try:

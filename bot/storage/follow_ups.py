@@ -67,6 +67,26 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_REPLACED = ("run_id", "environment", "shown_until", "shown_status", "card", "check_at", "lease_until", "lease_token")
+
+
+def _row(request: FollowRequest) -> dict[str, Any]:
+    """The row of a card newly followed; a card already followed keeps its id and created_at, the rest is replaced."""
+    return {
+        "channel": request.channel,
+        "ts": request.ts,
+        "created_at": _utc(request.now),
+        "run_id": request.run_id,
+        "environment": request.environment,
+        "shown_until": _utc(request.shown_until),
+        "shown_status": "DELAYED",
+        "card": request.card.model_dump_json(),
+        "check_at": _utc(request.check_at),
+        "lease_until": None,
+        "lease_token": None,
+    }
+
+
 def _free(now: datetime) -> Any:
     return or_(follow_ups.c.lease_until.is_(None), follow_ups.c.lease_until < now)
 
@@ -116,8 +136,7 @@ class FollowUps:
             self._writing = batch
             try:
                 async with self.engine.begin() as conn:
-                    for request in batch:
-                        await self._follow_in(conn, request)
+                    await self._follow_in(conn, batch)
             except Exception as exc:
                 for request in batch:
                     log.warning(
@@ -150,35 +169,36 @@ class FollowUps:
     async def follow(self, request: FollowRequest) -> None:
         """Follow one card now (see FollowRequest)."""
         async with self.engine.begin() as conn:
-            await self._follow_in(conn, request)
+            await self._follow_in(conn, [request])
 
     @staticmethod
-    async def _follow_in(conn: AsyncConnection, request: FollowRequest) -> None:
-        values = {
-            "run_id": request.run_id,
-            "environment": request.environment,
-            "shown_until": _utc(request.shown_until),
-            "shown_status": "DELAYED",
-            "card": request.card.model_dump_json(),
-            "check_at": _utc(request.check_at),
-            "lease_until": None,
-            "lease_token": None,
-        }
-        channel, ts, now = request.channel, request.ts, _utc(request.now)
+    async def _follow_in(conn: AsyncConnection, batch: Sequence[FollowRequest]) -> None:
+        """Insert or replace each card's row (one statement for the batch; a card queued twice, as it was last),
+        then have every other card of each run that shows another time looked at on the next tick (one statement
+        per run and time shown)."""
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        statement = insert(follow_ups).values(channel=channel, ts=ts, created_at=now, **values)
-        await conn.execute(statement.on_conflict_do_update(index_elements=["channel", "ts"], set_=values))
-        await conn.execute(
-            update(follow_ups)
-            .where(
-                follow_ups.c.run_id == request.run_id,
-                follow_ups.c.environment == request.environment,
-                follow_ups.c.shown_until != _utc(request.shown_until),
-                follow_ups.c.check_at > now,
-                or_(follow_ups.c.channel != channel, follow_ups.c.ts != ts),
-            )
-            .values(check_at=now)
+        upsert = insert(follow_ups)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["channel", "ts"], set_={name: upsert.excluded[name] for name in _REPLACED}
         )
+        latest = list({(request.channel, request.ts): request for request in batch}.values())  # a card once
+        await conn.execute(upsert, [_row(request) for request in latest])
+        shown: dict[tuple[str, str, datetime], list[FollowRequest]] = {}
+        for request in latest:
+            shown.setdefault((request.run_id, request.environment, _utc(request.shown_until)), []).append(request)
+        for (run_id, environment, shown_until), cards in shown.items():
+            now = max(_utc(card.now) for card in cards)
+            await conn.execute(
+                update(follow_ups)
+                .where(
+                    follow_ups.c.run_id == run_id,
+                    follow_ups.c.environment == environment,
+                    follow_ups.c.shown_until != shown_until,
+                    follow_ups.c.check_at > now,
+                    *(or_(follow_ups.c.channel != card.channel, follow_ups.c.ts != card.ts) for card in cards),
+                )
+                .values(check_at=now)
+            )
 
     async def claim(self, now: datetime, limit: int) -> list[FollowUp]:
         """Take up to `limit` rows due at `now` whose lease is free (never held, or expired), soonest first."""
