@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -172,6 +174,51 @@ def test_postgresql_read_only_with_its_connections_cut_still_answers_history(
     assert run["id"] in said(first)
     assert run["id"] in said(history) and history["text"] != messages.HISTORY_UNAVAILABLE
     assert asyncio.run(_rows(url, run["id"])) == [("rescheduled", None)]
+
+
+def hold_tables(url: str, seconds: float, *tables: str) -> subprocess.Popen[bytes]:
+    """Another session takes `tables` in ACCESS EXCLUSIVE mode (no reads, no writes by anyone else) for `seconds`;
+    returns once the lock is held."""
+    statements = f"BEGIN; LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({seconds}); COMMIT;"
+    locker = subprocess.Popen(["psql", "-w", "-q", "-X", url, "-c", statements], stdout=subprocess.DEVNULL)
+
+    async def held() -> bool:
+        engine = create_async_engine(db.async_url(url))
+        try:
+            async with engine.connect() as conn:
+                query = "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = "
+                query += "CAST(:t AS regclass)"
+                return bool((await conn.execute(text(query), {"t": tables[0]})).scalar())
+        finally:
+            await engine.dispose()
+
+    give_up = time.monotonic() + 10
+    while not asyncio.run(held()):
+        assert locker.poll() is None and time.monotonic() < give_up, "the lock was not taken"
+        time.sleep(0.05)
+    return locker
+
+
+def test_postgresql_tables_locked_for_a_while_moves_go_on_and_the_audit_row_lands_once_when_released(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, postgres: str
+) -> None:
+    """Another session holds the bot's tables (a long migration by hand, a VACUUM FULL): the claim, the audit row
+    and the card's follow-up row all wait; the move and its answers do not."""
+    run = fake_trigger.add_run(PROD_ENV)
+    with served(fake_slack, fake_trigger, tmp_path, DATABASE_URL=postgres) as bot:
+        locker = hold_tables(postgres, 6, "audit_events", "seen_requests", "follow_ups")
+        try:
+            summary = only_summary(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
+            [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
+            assert locker.poll() is None  # all of it while the tables were still held
+        finally:
+            locker.wait(timeout=20)
+        fake_slack.wait_for(lambda: asyncio.run(_rows(postgres, run["id"])), timeout=15)
+        log = bot.log_text()
+    assert run["id"] in said(summary) and run["id"] in said(dm) and len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert asyncio.run(_rows(postgres, run["id"])) == [("rescheduled", None)]
+    assert "replay guard: the database is slow" in log
+    assert "audit_fallback" not in log and "Traceback" not in log
 
 
 def test_postgresql_unreachable_throughout_moves_go_on_and_every_record_reaches_the_log_once(
