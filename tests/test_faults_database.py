@@ -74,6 +74,27 @@ def test_sqlite_locked_by_another_connection_delays_the_audit_row_and_writes_it_
     assert sqlite_rows(path, "PRAGMA integrity_check") == [{"integrity_check": "ok"}]
 
 
+def test_sqlite_unavailable_at_start_is_created_when_its_folder_appears_and_the_audit_row_lands_once(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    """DATABASE_URL names a file in a folder that is not there yet (a volume mounted late): the bot serves, moves
+    go on, and once the folder appears the schema is created and the record made meanwhile is stored, once."""
+    run = fake_trigger.add_run(PROD_ENV)
+    volume = tmp_path / "volume"
+    path = volume / "bot.sqlite3"
+    with served(fake_slack, fake_trigger, tmp_path, DATABASE_URL=f"sqlite:///{path}") as bot:
+        summary = only_summary(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
+        fake_slack.wait_for(lambda: "audit write attempt 1 failed" in bot.log_text() or None)
+        volume.mkdir()
+        fake_slack.wait_for(lambda: "database schema at version" in bot.log_text() or None, timeout=15)
+        fake_slack.wait_for(lambda: path.exists() and audit_of(path, run["id"]), timeout=15)
+        log = bot.log_text()
+    assert run["id"] in said(summary) and len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert audit_of(path, run["id"]) == [("rescheduled", None)]
+    assert "database unavailable at start" in log and "Traceback" not in log
+    assert sqlite_rows(path, "PRAGMA integrity_check") == [{"integrity_check": "ok"}]
+
+
 # --------------------------------------------------------------------------------------------- PostgreSQL
 
 
