@@ -21,7 +21,7 @@ from bot.render.ids import Button
 from bot.render.mrkdwn import date_token
 from bot.storage import db
 from bot.storage.follow_ups import Card, FollowRequest, FollowUps
-from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
@@ -273,6 +273,32 @@ def test_two_bots_sharing_postgresql_update_each_card_exactly_once(
     posted = [channel_card(fake_slack, run_id)["ts"] for run_id in run_ids]
     assert [len(updates(fake_slack, ts)) for ts in cards + posted] == [1] * 8
     assert len(fake_slack.api_calls("chat.update")) == 8
+
+
+def test_two_serve_processes_sharing_postgresql_update_each_card_exactly_once(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, postgres: str, tmp_path: Path
+) -> None:
+    """The same, with two `serve` processes: the cards are posted through one, both follow, each card is updated
+    once by whichever claims it."""
+    run_ids = [
+        fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=1))["id"] for _ in range(3)
+    ]
+    env = bot_env(fake_slack, fake_trigger, tmp_path, DATABASE_URL=postgres, **FAST)
+    with BotProcess(env, log_path=tmp_path / "one.log") as one, BotProcess(env, log_path=tmp_path / "two.log") as two:
+        sender = SlackSender(one.events_url, SIGNING_SECRET)
+        cards = [move(sender, fake_slack, run_id, "1s", postgres) for run_id in run_ids]
+        for run_id in run_ids:
+            fake_trigger.set_status(run_id, "COMPLETED")
+        wait_for(lambda: rows(postgres) == [], what="every follow-up done")
+        for run_id in run_ids:
+            assert "Completed" in text_of(dm_card(fake_slack, run_id))
+            assert "Completed" in text_of(channel_card(fake_slack, run_id))
+        time.sleep(0.5)  # several more ticks of both processes: nothing is left for either to do
+        logs = one.log_text() + two.log_text()
+    posted = [channel_card(fake_slack, run_id)["ts"] for run_id in run_ids]
+    assert [len(updates(fake_slack, ts)) for ts in cards + posted] == [1] * 6
+    assert len(fake_slack.api_calls("chat.update")) == 6
+    assert "Traceback" not in logs
 
 
 def test_a_follow_up_beyond_the_bound_is_dropped_without_a_read(
