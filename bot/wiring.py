@@ -99,6 +99,7 @@ class Bot:
                 log.warning("database still unavailable for the schema: %s", type(exc).__name__)
                 continue
             log.info("database schema at version %d (the database is back)", version)
+            self.audit.database_back()
             return
 
     async def aclose(self) -> None:

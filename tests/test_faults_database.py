@@ -10,6 +10,7 @@ reconnects into read-only sessions; then the same is undone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import subprocess
 import time
@@ -197,11 +198,14 @@ def test_postgresql_read_only_with_its_connections_cut_still_answers_history(
     assert asyncio.run(_rows(url, run["id"])) == [("rescheduled", None)]
 
 
-def hold_tables(url: str, seconds: float, *tables: str) -> subprocess.Popen[bytes]:
-    """Another session takes `tables` in ACCESS EXCLUSIVE mode (no reads, no writes by anyone else) for `seconds`;
-    returns once the lock is held."""
-    statements = f"BEGIN; LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({seconds}); COMMIT;"
-    locker = subprocess.Popen(["psql", "-w", "-q", "-X", url, "-c", statements], stdout=subprocess.DEVNULL)
+@contextlib.contextmanager
+def tables_held(url: str, *tables: str) -> Iterator[subprocess.Popen[str]]:
+    """Another session takes `tables` in ACCESS EXCLUSIVE mode (no reads, no writes by anyone else) until the block
+    ends; entered once the lock is held."""
+    locker = subprocess.Popen(["psql", "-w", "-q", "-X", url], stdin=subprocess.PIPE, text=True)
+    assert locker.stdin is not None
+    locker.stdin.write(f"BEGIN; LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE;\n")
+    locker.stdin.flush()
 
     async def held() -> bool:
         engine = create_async_engine(db.async_url(url))
@@ -213,11 +217,14 @@ def hold_tables(url: str, seconds: float, *tables: str) -> subprocess.Popen[byte
         finally:
             await engine.dispose()
 
-    give_up = time.monotonic() + 10
-    while not asyncio.run(held()):
-        assert locker.poll() is None and time.monotonic() < give_up, "the lock was not taken"
-        time.sleep(0.05)
-    return locker
+    try:
+        give_up = time.monotonic() + 10
+        while not asyncio.run(held()):
+            assert locker.poll() is None and time.monotonic() < give_up, "the lock was not taken"
+            time.sleep(0.05)
+        yield locker
+    finally:
+        locker.communicate("COMMIT;\n", timeout=20)
 
 
 def test_postgresql_tables_locked_for_a_while_moves_go_on_and_the_audit_row_lands_once_when_released(
@@ -227,13 +234,10 @@ def test_postgresql_tables_locked_for_a_while_moves_go_on_and_the_audit_row_land
     and the card's follow-up row all wait; the move and its answers do not."""
     run = fake_trigger.add_run(PROD_ENV)
     with served(fake_slack, fake_trigger, tmp_path, DATABASE_URL=postgres) as bot:
-        locker = hold_tables(postgres, 6, "audit_events", "seen_requests", "follow_ups")
-        try:
+        with tables_held(postgres, "audit_events", "seen_requests", "follow_ups") as locker:
             summary = only_summary(fake_slack, command(bot, fake_slack, f"{run['id']} 2h"))
             [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
-            assert locker.poll() is None  # all of it while the tables were still held
-        finally:
-            locker.wait(timeout=20)
+            assert locker.poll() is None
         fake_slack.wait_for(lambda: asyncio.run(_rows(postgres, run["id"])), timeout=15)
         log = bot.log_text()
     assert run["id"] in said(summary) and run["id"] in said(dm) and len(fake_trigger.calls("POST", RESCHEDULE)) == 1

@@ -224,3 +224,39 @@ async def test_records_logged_through_an_outage_are_stored_once_the_database_is_
         assert len(await audit.for_user("T111", "U111")) == 2
     finally:
         await engine.dispose()
+
+
+async def test_records_held_through_an_outage_are_stored_as_soon_as_the_database_is_known_to_be_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The schema is created when the database comes back: the held records follow at once, not at the next
+    back-fill tick (which never comes here)."""
+    import asyncio
+
+    folder = tmp_path / "not-yet"
+    engine = db.create_engine(f"sqlite:///{folder}/audit.sqlite3")
+    never = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        if seconds == 30.0:
+            await never.wait()
+
+    audit = AuditLog(engine, retry_waits=(0.0,), sleep=sleep, backfill_seconds=30.0)
+    try:
+        with caplog.at_level(logging.INFO):
+            audit.record(record(0))
+            for _ in range(200):
+                if any(r.getMessage().startswith("audit_fallback ") for r in caplog.records):
+                    break
+                await asyncio.sleep(0.01)
+            folder.mkdir()
+            await db.migrate(engine)
+            audit.database_back()
+            for _ in range(200):
+                if any("audit back-filled 1 record" in r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.01)
+        assert len(await audit.for_user("T111", "U111")) == 1
+        await audit.flush()
+    finally:
+        await engine.dispose()

@@ -92,6 +92,7 @@ class AuditLog:
         self.backfill_seconds = backfill_seconds
         self._held: list[AuditRecord] = []  # logged as audit_fallback; stored once the database is back
         self._backfill: asyncio.Task[None] | None = None
+        self._back = asyncio.Event()  # the database is known to answer again: back-fill now, not at the next tick
         self._closing = False
 
     def record(self, entry: AuditRecord) -> None:
@@ -181,9 +182,27 @@ class AuditLog:
         if self._held and (self._backfill is None or self._backfill.done()):
             self._backfill = asyncio.get_running_loop().create_task(self._fill_back(), context=contextvars.Context())
 
+    def database_back(self) -> None:
+        """The database answers again (its schema was just created or upgraded): the records held meanwhile are
+        stored now rather than at the next back-fill tick."""
+        if self._held:
+            self._back.set()
+
+    async def _pause(self) -> None:
+        """BACKFILL_SECONDS, or less when the database is known to be back."""
+        if self._back.is_set():
+            self._back.clear()
+            return
+        waits = {asyncio.ensure_future(self.sleep(self.backfill_seconds)), asyncio.ensure_future(self._back.wait())}
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in pending:
+            wait.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._back.clear()
+
     async def _fill_back(self) -> None:
         while self._held:
-            await self.sleep(self.backfill_seconds)
+            await self._pause()
             batch = self._held[:MAX_BATCH]
             outcome = await self._write(batch, retry=False)
             if outcome == "unavailable":
