@@ -198,3 +198,48 @@ async def test_with_the_database_down_a_move_refreshes_the_homes_this_process_sh
         await pages.aclose()
     finally:
         await engine.dispose()
+
+
+class SlowViews:
+    """The database's answers, one per read, each given when the test releases it."""
+
+    def __init__(self, answers: list[float | None]) -> None:
+        self.answers = answers
+        self.reads = 0
+        self.release = asyncio.Event()
+
+    async def seconds_since_opened(self, team_id: str, user_id: str) -> float | None:
+        self.reads += 1
+        await self.release.wait()
+        self.release.clear()
+        return self.answers.pop(0)
+
+
+async def test_moves_during_a_look_up_share_it_and_a_no_is_read_again_once_for_them() -> None:
+    client = Publishes()
+    views = SlowViews([None, 30.0, None])
+    deps = SurfaceDeps(
+        rescheduler=Rescheduler(targets=[], deadline_seconds=1),
+        dashboard_base="https://cloud.test",
+        max_delay=timedelta(days=1),
+        home_views=views,  # type: ignore[arg-type]
+    )
+    pages = HomePages(client, deps)  # type: ignore[arg-type]
+    await pages.after_record(move("U1"))
+    while views.reads < 1:
+        await asyncio.sleep(0)
+    for _ in range(3):  # moved again while the database is read: one more read covers them all
+        await pages.after_record(move("U1"))
+    views.release.set()  # no (the open had not landed yet)
+    while views.reads < 2:
+        await asyncio.sleep(0)
+    views.release.set()  # yes: opened 30 s ago
+    await settled(deps)
+    assert views.reads == 2 and client.calls == ["U1"]
+    await pages.after_record(move("U2"))  # alone: a no is final
+    while views.reads < 3:
+        await asyncio.sleep(0)
+    views.release.set()
+    await settled(deps)
+    assert views.reads == 3 and client.calls == ["U1"]
+    await pages.aclose()

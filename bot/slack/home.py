@@ -78,6 +78,7 @@ class HomePages:
         self._again: set[Person] = set()
         self._shown: OrderedDict[Person, float] = OrderedDict()  # opened or published by this process: when
         self._looking: dict[Person, asyncio.Task[None]] = {}  # asking the database whether they opened it lately
+        self._look_again: set[Person] = set()  # moved while being looked up
         self._closed = False
 
     def opened(self, team_id: str, user_id: str) -> None:
@@ -124,27 +125,39 @@ class HomePages:
             self.refresh(*person)
             return
         views = self.deps.home_views
-        if views is None or person in self._looking:  # a look-up under way answers for this move too
+        if views is None:
+            return
+        if person in self._looking:  # one look-up per person: it reads once more for this move if it must
+            self._look_again.add(person)
             return
         context = contextvars.Context()
         self._looking[person] = asyncio.get_running_loop().create_task(self._look_up(person, views), context=context)
 
     async def _look_up(self, person: Person, views: HomeViews) -> None:
-        """Whether the person opened their Home lately through any process; if so, publish it."""
+        """Whether the person opened their Home lately through any process; if so, publish it. A move recorded
+        while the database is being read has it read once more when the answer was no (an open may have landed)."""
         try:
-            age = await views.seconds_since_opened(*person)
-        except HomeViewsUnavailable:
-            return  # logged once by the store; this process's memory has answered already
-        except Exception:
-            log.exception("App Home of %s: could not tell whether it was opened lately", person[1])
-            return
+            while True:
+                self._look_again.discard(person)
+                try:
+                    age = await views.seconds_since_opened(*person)
+                except HomeViewsUnavailable:
+                    return  # logged once by the store; this process's memory has answered already
+                except Exception:
+                    log.exception("App Home of %s: could not tell whether it was opened lately", person[1])
+                    return
+                if age is not None and age <= REMEMBER_SECONDS:
+                    log.info(
+                        "App Home of %s refreshed after a move: opened %d s ago (the database says)", person[1], age
+                    )
+                    self._remember(person, self.clock() - age)
+                    self.refresh(*person)
+                    return
+                if person not in self._look_again:
+                    return
         finally:
             self._looking.pop(person, None)
-        if age is None or age > REMEMBER_SECONDS:
-            return
-        log.info("App Home of %s refreshed after a move: the database says it was opened %d s ago", person[1], age)
-        self._remember(person, self.clock() - age)
-        self.refresh(*person)
+            self._look_again.discard(person)
 
     async def _refresh(self, person: Person) -> None:
         try:
