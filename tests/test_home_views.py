@@ -200,6 +200,14 @@ async def test_with_the_database_down_a_move_refreshes_the_homes_this_process_sh
         await engine.dispose()
 
 
+async def until(predicate: Any) -> None:
+    for _ in range(1000):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met")
+
+
 class SlowViews:
     """The database's answers, one per read, each given when the test releases it."""
 
@@ -226,19 +234,16 @@ async def test_moves_during_a_look_up_share_it_and_a_no_is_read_again_once_for_t
     )
     pages = HomePages(client, deps)  # type: ignore[arg-type]
     await pages.after_record(move("U1"))
-    while views.reads < 1:
-        await asyncio.sleep(0)
+    await until(lambda: views.reads >= 1)
     for _ in range(3):  # moved again while the database is read: one more read covers them all
         await pages.after_record(move("U1"))
     views.release.set()  # no (the open had not landed yet)
-    while views.reads < 2:
-        await asyncio.sleep(0)
+    await until(lambda: views.reads >= 2)
     views.release.set()  # yes: opened 30 s ago
     await settled(deps)
     assert views.reads == 2 and client.calls == ["U1"]
     await pages.after_record(move("U2"))  # alone: a no is final
-    while views.reads < 3:
-        await asyncio.sleep(0)
+    await until(lambda: views.reads >= 3)
     views.release.set()
     await settled(deps)
     assert views.reads == 3 and client.calls == ["U1"]
