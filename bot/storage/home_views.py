@@ -4,6 +4,9 @@ A move is recorded by whichever process handled it, and that process publishes t
 opened it lately (bot/slack/home.py); the Home may have been opened through another process, so the opens are kept
 here, not in a process's memory. An open is written off the request path: the opens that arrive while a write is
 in progress are written together in the next one (one upsert), and a write that fails is logged, never raised.
+An open is seen by the other processes once its write lands, a few milliseconds after it; a move made through
+another process within that moment is still on the page when the open's own build reads the trail after the move,
+and otherwise shows on the next open.
 
 A database that cannot be reached is logged once when it goes away and once when it is back, not per open or per
 move: meanwhile `seconds_since_opened` raises HomeViewsUnavailable and the caller relies on what it knows itself.
