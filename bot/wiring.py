@@ -37,6 +37,7 @@ from bot.storage.audit import AuditLog
 from bot.storage.bulk_sets import BulkSets
 from bot.storage.digest_posts import DigestClaims
 from bot.storage.follow_ups import FollowUps
+from bot.storage.home_views import HomeViews
 from bot.storage.replays import ReplayGuard
 from bot.trigger.client import TriggerClient, new_http_client
 
@@ -127,13 +128,14 @@ class Bot:
                 self._record_unfinished(job)
             await inflight.tell_unfinished(_interrupted, shutdown.TELL_SECONDS)
             await cancel_unfinished(unfinished, shutdown.MARGIN_SECONDS)
-        # The audit trail, the rows of cards posted during the drain and the last replay claims, together, within the
-        # one flush budget.
-        follow_ups, replays = self.deps.follow_ups, self.deps.replays
+        # The audit trail, the rows of cards posted during the drain, the last replay claims and the last opens of the
+        # Home, together, within the one flush budget.
+        follow_ups, replays, home_views = self.deps.follow_ups, self.deps.replays, self.deps.home_views
         await asyncio.gather(
             self.audit.flush(shutdown.FLUSH_SECONDS),
             follow_ups.flush(shutdown.FLUSH_SECONDS) if follow_ups is not None else asyncio.sleep(0),
             replays.aclose(shutdown.FLUSH_SECONDS) if replays is not None else asyncio.sleep(0),
+            home_views.aclose(shutdown.FLUSH_SECONDS) if home_views is not None else asyncio.sleep(0),
         )
         if self.home is not None:  # after the flush: its listener may have asked for refreshes
             await self.home.aclose()
@@ -216,6 +218,7 @@ def build(
         follow_ups=follow_ups,
         follow_grace=timedelta(seconds=settings.follow_grace_seconds),
         demo=demo,
+        home_views=HomeViews(engine),  # who opened their Home lately, for whichever process records their move
     )
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
     identity = BotIdentity(client, slack_identity)

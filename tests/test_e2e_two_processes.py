@@ -1,6 +1,7 @@
 """Two `serve` processes on different ports sharing one PostgreSQL, as a deployment runs several web processes
 behind one request URL: started together they migrate once, requests spread over both make one audit trail and one
-history, and a copy of a request is acted on by only one of them."""
+history, and a copy of a request is acted on by only one of them; a Home opened through one is published again by the
+other after a move made there."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import json
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from bot import messages
+from bot.render.mrkdwn import date_token
 from bot.storage import db
 from tests.e2e_harness import (
     DASHBOARD_URL,
@@ -30,6 +34,7 @@ from tests.fakes.trigger import FakeTrigger
 from tests.faults import RESCHEDULE, only_response
 from tests.summaries import CHANNEL, wait_summary
 from tests.test_e2e_buttons import click, private_via_command, summary_via_command
+from tests.test_e2e_home import open_home, published, row_of, texts
 from tests.test_e2e_unfurl import link_event
 
 pytestmark = pytest.mark.e2e
@@ -139,3 +144,23 @@ def copy_sent_to_both(
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == posts + 1
     assert len(fake_slack.channel_messages(CHANNEL)) == summaries + 1 and fake_slack.responses(url) == []
     assert query(postgres, f"SELECT outcome FROM audit_events WHERE run_id = '{run['id']}'") == [("rescheduled",)]
+
+
+def test_a_home_opened_through_one_process_is_published_again_by_the_other_after_a_move_made_there(
+    pair: tuple[BotProcess, BotProcess], fake_slack: FakeSlack, fake_trigger: FakeTrigger, postgres: str
+) -> None:
+    """Slack sends the Home's open to one process and the person's next command to the other: the process that
+    records the move finds the open in the database and publishes the Home again, with the move in it."""
+    one, two = pair
+    first = open_home(SlackSender(one.events_url, SIGNING_SECRET), fake_slack)
+    assert messages.HOME_NO_HISTORY in texts(first)
+    fake_slack.wait_for(lambda: query(postgres, "SELECT team_id, user_id FROM home_views") == [("T111", "U111")])
+
+    run = fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=3))
+    summary_via_command(SlackSender(two.events_url, SIGNING_SECRET), fake_slack, f"{run['id']} 4h")
+    second = published(fake_slack, "U111", 2)
+    shown = fake_trigger.get_run(run["id"])["delayedUntil"]
+    assert messages.home_starts(date_token(shown)) in row_of(second, run["id"])[0]
+    assert "App Home of U111 refreshed after a move" in two.log_text()  # published by the process that moved it
+    assert "refreshed after a move" not in one.log_text()
+    assert "Traceback" not in one.log_text() + two.log_text()

@@ -8,9 +8,14 @@ TRIGGER_DEADLINE when shorter); a lookup that fails or runs out of time shows it
 failing the page. Failures are logged, never shown.
 
 Publishing is coalesced per person: while their page is being built, further requests (another open, a move)
-are folded into one more build afterwards. After a move recorded in the audit trail (the audit log's listener)
-the page is published again when the move came from the Home itself, or when this process showed the person
-their Home in the last REMEMBER_SECONDS: a Home never opened needs no refresh, as opening it builds it afresh.
+are folded into one more build afterwards. After a move recorded in the audit trail (the audit log's listener, in
+whichever process handled the move) the page is published again when the move came from the Home itself, or when
+the person opened their Home in the last REMEMBER_SECONDS through any process: each open is noted in the database
+(bot/storage/home_views.py, written in the background), and a move by someone this process has not shown their Home
+lately is looked up there, off the audit log's path, one look-up per person at a time. A Home never opened (or not
+for an hour) needs no refresh: opening it builds it afresh. What this process showed lately is kept in memory too,
+only to spare that look-up; a person it does not know about is always looked up. While the database cannot be read
+(logged once, by the store) a move refreshes only the Homes this process showed.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.replies import slack_error
 from bot.storage.audit import AuditUnavailable
+from bot.storage.home_views import HomeViews, HomeViewsUnavailable
 from bot.trigger.client import Deadline
 from bot.trigger.errors import RunNotFound, TriggerError
 
@@ -49,7 +55,7 @@ HOME_BUTTONS = (Button.PUSH_1H, Button.PUSH_1D, Button.TOMORROW_9, Button.OTHER,
 MOVES_READ = 200
 LOOKUPS_AT_ONCE = 8
 LOOKUP_SECONDS = 8.0  # a Home that waits longer than this for Trigger.dev shows those rows as unreadable
-REMEMBER_SECONDS = 3600.0
+REMEMBER_SECONDS = 3600.0  # a move refreshes the Home of a person who opened it this recently (through any process)
 REMEMBER_PEOPLE = 10_000
 
 Person = tuple[str, str]  # (workspace the bot acts for, user id)
@@ -70,8 +76,19 @@ class HomePages:
         self.clock = clock
         self._running: dict[Person, asyncio.Task[None]] = {}
         self._again: set[Person] = set()
-        self._shown: OrderedDict[Person, float] = OrderedDict()
+        self._shown: OrderedDict[Person, float] = OrderedDict()  # opened or published by this process: when
+        self._looking: dict[Person, asyncio.Task[None]] = {}  # asking the database whether they opened it lately
+        self._look_again: set[Person] = set()  # moved while being looked up
         self._closed = False
+
+    def opened(self, team_id: str, user_id: str) -> None:
+        """The person opened their Home: remember it here and, for the other processes, in the database (in the
+        background), and publish it."""
+        person = (team_id, user_id)
+        self._remember(person)
+        if self.deps.home_views is not None:
+            self.deps.home_views.opened(team_id, user_id)
+        self.refresh(team_id, user_id)
 
     def refresh(self, team_id: str, user_id: str) -> None:
         """Publish the person's Home soon (off the caller's path); folded into a build already under way."""
@@ -88,19 +105,59 @@ class HomePages:
         """At shutdown, after the audit trail is written (its listener may still ask for refreshes) and before the
         clients close: no new refresh, and the ones under way are stopped (the next open of the tab rebuilds it)."""
         self._closed = True
-        running = list(self._running.values())
+        running = [*self._running.values(), *self._looking.values()]
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
 
     async def after_record(self, record: AuditRecord) -> None:
-        """The audit log's listener: a move (or a click on the Home) refreshes the person's Home."""
-        if record.run_id is None or not record.user_id:
+        """The audit log's listener: a move (or a click on the Home) refreshes the person's Home. Never waits for
+        the database (the look-up, when one is needed, runs in a task of its own)."""
+        if record.run_id is None or not record.user_id or self._closed:
             return
         person = (record.team_id, record.user_id)
-        from_home = record.surface == HOME_SURFACE
-        if from_home or (record.outcome is Outcome.RESCHEDULED and self._recently_shown(person)):
+        if record.surface == HOME_SURFACE:
             self.refresh(*person)
+            return
+        if record.outcome is not Outcome.RESCHEDULED:
+            return
+        if self._recently_shown(person):  # known here: no need to ask the database
+            self.refresh(*person)
+            return
+        views = self.deps.home_views
+        if views is None:
+            return
+        if person in self._looking:  # one look-up per person: it reads once more for this move if it must
+            self._look_again.add(person)
+            return
+        context = contextvars.Context()
+        self._looking[person] = asyncio.get_running_loop().create_task(self._look_up(person, views), context=context)
+
+    async def _look_up(self, person: Person, views: HomeViews) -> None:
+        """Whether the person opened their Home lately through any process; if so, publish it. A move recorded
+        while the database is being read has it read once more when the answer was no (an open may have landed)."""
+        try:
+            while True:
+                self._look_again.discard(person)
+                try:
+                    age = await views.seconds_since_opened(*person)
+                except HomeViewsUnavailable:
+                    return  # logged once by the store; this process's memory has answered already
+                except Exception:
+                    log.exception("App Home of %s: could not tell whether it was opened lately", person[1])
+                    return
+                if age is not None and age <= REMEMBER_SECONDS:
+                    log.info(
+                        "App Home of %s refreshed after a move: opened %d s ago (the database says)", person[1], age
+                    )
+                    self._remember(person, self.clock() - age)
+                    self.refresh(*person)
+                    return
+                if person not in self._look_again:
+                    return
+        finally:
+            self._looking.pop(person, None)
+            self._look_again.discard(person)
 
     async def _refresh(self, person: Person) -> None:
         try:
@@ -197,10 +254,12 @@ class HomePages:
             act_from=where.channels if where is not None else frozenset(),
         )
 
-    def _remember(self, person: Person) -> None:
+    def _remember(self, person: Person, at: float | None = None) -> None:
+        """Note that the person saw their Home at `at` (now by default); an earlier time never replaces a later."""
         now = self.clock()
-        self._shown.pop(person, None)
-        self._shown[person] = now
+        at = now if at is None else at
+        at = max(at, self._shown.pop(person, at))
+        self._shown[person] = at
         while self._shown:
             oldest = next(iter(self._shown.values()))
             if len(self._shown) <= REMEMBER_PEOPLE and now - oldest <= REMEMBER_SECONDS:
@@ -235,6 +294,6 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> HomePages:
             return
         actor = actor_of(context, body, HOME_SURFACE, "")
         if actor.user_id:
-            pages.refresh(actor.team_id, actor.user_id)
+            pages.opened(actor.team_id, actor.user_id)
 
     return pages

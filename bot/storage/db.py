@@ -113,6 +113,18 @@ follow_ups = Table(
 )
 
 
+# Who has opened their App Home, and when last (bot/storage/home_views.py): whichever process records a person's move
+# publishes their Home again if they opened it lately, whichever process showed it to them.
+home_views = Table(
+    "home_views",
+    metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+    Column("last_opened_at", DateTime(timezone=True), nullable=False),
+    Index("ix_home_views_last_opened_at", "last_opened_at"),
+)
+
+
 def async_url(url: str) -> str:
     """`sqlite:///…` and `postgresql://…` (or `postgres://…`) with the async driver this bot uses."""
     if url.startswith("postgres://"):
@@ -183,6 +195,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (6, _add_columns(bulk_sets, "thread_ts", length=32)),  # a set from a shortcut: its summary's thread
     (7, _create(follow_ups)),
     (8, _add_columns(audit_events, "request_id", length=64)),  # an audit row leads to its log lines
+    (9, _create(home_views)),  # who opened their App Home lately, for every process to see
 ]
 LATEST = MIGRATIONS[-1][0]
 SQLITE_MIGRATE_ATTEMPTS = 5

@@ -1,0 +1,151 @@
+"""Who has opened their App Home, and when last: one row per person, shared by every process on the database.
+
+A move is recorded by whichever process handled it, and that process publishes the person's Home again only if they
+opened it lately (bot/slack/home.py); the Home may have been opened through another process, so the opens are kept
+here, not in a process's memory. An open is written off the request path: the opens that arrive while a write is
+in progress are written together in the next one (one upsert), and a write that fails is logged, never raised.
+An open is seen by the other processes once its write lands, a few milliseconds after it; a move made through
+another process within that moment is still on the page when the open's own build reads the trail after the move,
+and otherwise shows on the next open.
+
+A database that cannot be reached is logged once when it goes away and once when it is back, not per open or per
+move: meanwhile `seconds_since_opened` raises HomeViewsUnavailable and the caller relies on what it knows itself.
+Rows older than KEEP are pruned now and then. Times are this process's wall clock (processes are assumed to keep
+their clocks in step, as NTP does; a skew of seconds is nothing against the hour a Home is remembered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.storage.db import home_views
+
+log = logging.getLogger(__name__)
+
+KEEP = timedelta(days=1)  # longer than any caller's window: a row older than this is only noise
+PRUNE_EVERY_SECONDS = 3600.0
+
+Person = tuple[str, str]  # (workspace the bot acts for, user id)
+
+
+class HomeViewsUnavailable(Exception):
+    """The database could not be read: the caller falls back on what this process knows."""
+
+
+class HomeViews:
+    """Opens of the App Home, in the database.
+
+    Args:
+        engine: the shared database.
+        clock: Unix time, injected so tests control it.
+        keep: how long a row is kept after the open it records.
+    """
+
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time, keep: timedelta = KEEP) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.keep = keep
+        self._queued: dict[Person, float] = {}  # opens not written yet: person → when (the latest)
+        self._writer: asyncio.Task[None] | None = None
+        self._pruned_at = 0.0
+        self._available = True
+        self._closed = False
+
+    def opened(self, team_id: str, user_id: str) -> None:
+        """Note that the person opened their Home now, off the caller's path."""
+        if self._closed or not user_id:  # shutting down: the engine is about to close
+            return
+        self._queued[(team_id[:32], user_id[:32])] = self.clock()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_queued(), context=contextvars.Context())
+
+    async def seconds_since_opened(self, team_id: str, user_id: str) -> float | None:
+        """How long ago the person last opened their Home (through any process); None when never (or longer ago
+        than `keep`). Raises HomeViewsUnavailable when the database cannot be read."""
+        query = select(home_views.c.last_opened_at).where(
+            home_views.c.team_id == team_id[:32], home_views.c.user_id == user_id[:32]
+        )
+        try:
+            async with self.engine.connect() as conn:
+                opened = (await conn.execute(query)).scalar()
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            self._went_away(exc)
+            raise HomeViewsUnavailable(type(exc).__name__) from exc
+        self._is_back()
+        if opened is None:
+            return None
+        age = max(0.0, self.clock() - _utc(opened).timestamp())
+        return age if age <= self.keep.total_seconds() else None
+
+    async def aclose(self, timeout: float) -> None:
+        """At shutdown: let the opens being written reach the database within `timeout` seconds (then they are
+        abandoned: the next open writes the person's row again); nothing is written after this."""
+        self._closed = True
+        writer = self._writer
+        if writer is None or writer.done():
+            return
+        _, pending = await asyncio.wait({writer}, timeout=timeout)
+        if pending:
+            log.warning("App Home opens not written before shutdown (the database is slow)")
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+
+    async def _write_queued(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, {}
+            try:
+                await self._upsert(batch)
+            except Exception as exc:  # never raised: a Home not remembered is only refreshed on its next open
+                self._went_away(exc)
+            else:
+                self._is_back()
+
+    async def _upsert(self, batch: dict[Person, float]) -> None:
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            statement = insert(home_views)
+            statement = statement.on_conflict_do_update(
+                index_elements=["team_id", "user_id"], set_={"last_opened_at": statement.excluded.last_opened_at}
+            )
+            rows = [
+                {"team_id": team_id, "user_id": user_id, "last_opened_at": _at(at)}
+                for (team_id, user_id), at in batch.items()
+            ]
+            await conn.execute(statement, rows)
+            if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
+                self._pruned_at = now
+                await conn.execute(delete(home_views).where(home_views.c.last_opened_at < _at(now) - self.keep))
+
+    def _went_away(self, exc: BaseException) -> None:
+        if self._available:
+            self._available = False
+            log.warning(
+                "App Home opens: database unavailable (%s); until it is back, a move refreshes only the Homes this "
+                "process showed",
+                type(exc).__name__,
+            )
+
+    def _is_back(self) -> None:
+        if not self._available:
+            self._available = True
+            log.info("App Home opens: the database is back")
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    """Aware UTC (SQLite hands back naive datetimes; everything stored here is UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
