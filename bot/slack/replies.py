@@ -6,7 +6,6 @@ post did not go through; the person is told what could not be delivered instead.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -41,7 +40,7 @@ def may_pass(exc: BaseException) -> bool:
     if isinstance(exc, SlackApiError):
         status = int(getattr(exc.response, "status_code", 200) or 200)
         return status >= 500 or status == 429 or slack_error(exc) in PASSING_ERRORS
-    return isinstance(exc, (OSError, aiohttp.ClientError, asyncio.TimeoutError))
+    return isinstance(exc, (OSError, aiohttp.ClientError, TimeoutError))
 
 
 def keep_for_later(
