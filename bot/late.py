@@ -62,9 +62,9 @@ class LateDMs:
     batch: int = BATCH
     clock: Callable[[], datetime] = utc_now
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
-    _unforgotten: list[Kept] = field(
-        default_factory=list, init=False
-    )  # sent, but the database did not take their deletion
+    # Sent, but the database did not take their deletion: deleted before the next claim.
+    _unforgotten: list[Kept] = field(default_factory=list, init=False)
+    _sending: Kept | None = field(default=None, init=False)  # the message whose chat.postMessage is under way
 
     async def run(self) -> None:
         """A tick every `poll_seconds` until `stop`; a tick that fails (the database is down) is logged."""
@@ -83,6 +83,21 @@ class LateDMs:
         """Stop after the message being sent now (a message is never cut off between its send and its deletion,
         unless the shutdown cannot wait for it)."""
         self._stopping.set()
+
+    async def release_cut_off(self) -> None:
+        """After the loop was cancelled at shutdown: a message cut off in the middle of its send is due again at
+        once for the next process (rather than when its lease runs out). Slack may have taken it: it may arrive
+        twice, which beats not arriving."""
+        item, self._sending = self._sending, None
+        if item is None:
+            return
+        log.warning("outbox: the message to %s was being sent at shutdown; the next process sends it", item.user_id)
+        try:
+            await self.store.release(item)
+        except Exception as exc:
+            log.warning(
+                "outbox: the message to %s stays held until its lease runs out (%s)", item.user_id, type(exc).__name__
+            )
 
     async def tick(self) -> int:
         """Forget what was sent but not yet deleted, then claim the due messages and send them; how many were
@@ -107,11 +122,14 @@ class LateDMs:
                 self._unforgotten.append(item)
 
     async def _send(self, item: Kept) -> None:
+        self._sending = item
         try:
             await self.client.chat_postMessage(channel=item.user_id, **late_message(item))
         except Exception as exc:
+            self._sending = None
             await self._failed(item, exc)
             return
+        self._sending = None
         log.info("outbox: the message to %s kept since %s is sent", item.user_id, item.created_at.isoformat())
         try:
             await self.store.sent(item)
@@ -137,5 +155,5 @@ class LateDMs:
             await self.store.sent(item)
             return
         wait = self.waits[min(item.attempts, len(self.waits) - 1)] if self.waits else self.poll_seconds
-        log.warning("outbox: the message to %s is not sent yet (%s); trying again in %ss", item.user_id, error, wait)
+        log.warning("outbox: the message to %s is not sent yet (%s); trying again in %gs", item.user_id, error, wait)
         await self.store.rearm(item, now + timedelta(seconds=wait))

@@ -153,8 +153,8 @@ class Bot:
             await session.close()
 
     async def _stop_late(self) -> None:
-        """The loop sending kept messages stops after the message it is sending, if that is quick; one cut off
-        between its send and its deletion keeps its row, sent again when the lease runs out."""
+        """The loop sending kept messages stops after the message it is sending, if that is quick; one cut off in
+        the middle of its send is given back, for the next process to send."""
         if self.late is None or self._late_task is None:
             return
         self.late.stop()
@@ -163,6 +163,9 @@ class Bot:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._late_task
+        if pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.late.release_cut_off(), shutdown.MARGIN_SECONDS)
 
     def _record_unfinished(self, job: Job) -> None:
         """Each move the job had in flight, and the job itself if nothing of it was recorded, is recorded unknown."""

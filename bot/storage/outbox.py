@@ -195,6 +195,11 @@ class Outbox:
                 )
             )
 
+    async def release(self, item: Kept) -> None:
+        """Give the lease back unchanged: the row is due again at once (its send was cut off at shutdown)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(outbox).where(*_held(item)).values(lease_until=None, lease_token=None))
+
     async def all(self) -> Sequence[dict[str, Any]]:
         """Every row, for tests and inspection."""
         async with self.engine.connect() as conn:
