@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import messages
 from bot.late import GIVE_UP, LateDMs, waits
 from bot.render.mrkdwn import date_token
-from bot.slack.replies import may_pass
+from bot.slack.replies import keep_for_later, may_pass
 from bot.storage import db
 from bot.storage.outbox import Letter, Outbox
 from tests.dbs import postgres_url, reset
@@ -279,3 +279,43 @@ async def test_a_message_sent_while_the_database_failed_its_deletion_is_deleted_
 )
 def test_which_failures_may_pass(exc: BaseException, passes: bool) -> None:
     assert may_pass(exc) is passes
+
+
+async def test_a_send_cut_off_at_shutdown_is_given_back_for_the_next_process(engine: AsyncEngine) -> None:
+    store, sending = Outbox(engine), asyncio.Event()
+
+    class Hanging(FakeClient):
+        async def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
+            sending.set()
+            await asyncio.Event().wait()  # Slack never answers
+            raise AssertionError("unreachable")
+
+    await store.keep([letter()])
+    late = loop(store, Hanging(), Clock())
+    task = asyncio.create_task(late.run())
+    await sending.wait()
+    late.stop()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await store.claim(T0, 10) == []  # still held by the cut-off send
+    await late.release_cut_off()
+    [item] = await store.claim(T0, 10)  # due again at once, no attempt counted
+    assert item.attempts == 0
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.kept: list[tuple[Any, ...]] = []
+
+    def keep_soon(self, *args: Any) -> None:
+        self.kept.append(args)
+
+
+def test_only_a_failure_that_may_pass_is_kept_for_later() -> None:
+    recorder = Recorder()
+    outbox = cast(Outbox, recorder)
+    refused = aiohttp.ClientConnectionError("refused")
+    assert keep_for_later(outbox, refused, "T111", "U111", "hello", BLOCKS) is True
+    assert keep_for_later(outbox, api_error("user_not_found"), "T111", "U111", "hello") is False
+    assert keep_for_later(None, refused, "T111", "U111", "hello") is False
+    assert recorder.kept == [("T111", "U111", "hello", BLOCKS, "ClientConnectionError")]
