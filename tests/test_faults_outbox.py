@@ -17,11 +17,14 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.faults import RESCHEDULE, audit_of, said, sqlite_rows
 from tests.inprocess import InProcessBot
+from tests.test_e2e_bulk import confirm
+from tests.test_e2e_buttons import private_via_command
 from tests.test_e2e_shortcut_modal import CHANNEL, USER, dms
 
 pytestmark = pytest.mark.e2e
 
 KEPT = "SELECT * FROM outbox ORDER BY id"
+PERMALINK = r"^/api/chat\.getPermalink$"
 
 
 @pytest.fixture
@@ -107,3 +110,24 @@ def test_a_restart_before_slack_is_back_still_delivers_what_was_kept(
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
     assert audit_of(path, run["id"]) == [("rescheduled", None)]
     assert "Traceback" not in first_log + log
+
+
+def test_a_sets_dm_slack_could_not_take_arrives_late_once(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    """The set's summary is posted; its DM, which links to it, meets a Slack error that may pass (the permalink is
+    held so the DM is the next chat.postMessage): the DM arrives late, once."""
+    sender, bot = start(OUTBOX_RETRY_SECONDS="0.2")
+    runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
+    prompt = private_via_command(sender, fake_slack, " ".join([*(run["id"] for run in runs), "2h"]))
+    permalink = fake_slack.hold("*", PERMALINK)
+    confirm(sender, fake_slack, prompt)
+    fake_slack.wait_for(lambda: fake_slack.calls("*", PERMALINK))
+    fake_slack.fail_next("chat.postMessage", "internal_error")
+    permalink.set()
+    [late] = fake_slack.wait_for(lambda: late_dms(fake_slack))
+    fake_slack.wait_for(lambda: sqlite_rows(tmp_path / "bot.sqlite3", KEPT) == [])
+    assert dms(fake_slack) == [late] and "2 of 2 runs moved" in said(late) and "Undo" in said(late)
+    assert len(fake_slack.channel_messages(CHANNEL)) == 1 and len(fake_trigger.calls("POST", RESCHEDULE)) == 2
+    assert "could not DM the bulk result to U111: internal_error; kept to be sent later" in bot.log_text()
+    assert "Traceback" not in bot.log_text()

@@ -294,8 +294,10 @@ async def _finish(
             await client.chat_postMessage(channel=actor.user_id, text=dm_text, blocks=dm_blocks)
             return
         except Exception as exc:
-            log.warning("could not DM the bulk result to %s: %s", actor.user_id, slack_error(exc))
-            if keep_for_later(deps.outbox, exc, actor.team_id, actor.user_id, dm_text, dm_blocks) and not problem:
+            kept = keep_for_later(deps.outbox, exc, actor.team_id, actor.user_id, dm_text, dm_blocks)
+            later = "; kept to be sent later" if kept else ""
+            log.warning("could not DM the bulk result to %s: %s%s", actor.user_id, slack_error(exc), later)
+            if kept and not problem:
                 return  # the result is sent as a DM when Slack takes it
     if problem:
         await click.private(f"{messages.bulk_summary_failed(escape(problem))}\n{text}")
