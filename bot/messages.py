@@ -1109,3 +1109,11 @@ def where_posted(channel_id: str | None, permalink: str) -> str:
     """Where a move's summary went, in the DM: the channel, and a link to the summary itself."""
     safe = permalink.replace(">", "%3E").replace("<", "%3C").replace("|", "%7C")
     return f"{where_channel(channel_id)} (<{safe}|see the summary>)".lstrip()
+
+
+# --- Private messages sent late (bot/late.py, bot/storage/outbox.py) ------------------------------------------------
+
+
+def sent_late(when_token: str) -> str:
+    """The head of a private message Slack could not take when it was made, sent when Slack was back."""
+    return f":hourglass: _Sent late: Slack could not be reached at {when_token}._"

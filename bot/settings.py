@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     # FOLLOW_GRACE_SECONDS after the start time they show.
     follow_poll_seconds: float = Field(default=15.0, gt=0, le=3600)
     follow_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # Private messages Slack could not take (bot/late.py): tried again OUTBOX_RETRY_SECONDS after, then 3, 6, 12 and
+    # 30 times that apart; due ones are looked for every half of it.
+    outbox_retry_seconds: float = Field(default=10.0, gt=0, le=600)
 
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

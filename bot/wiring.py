@@ -23,6 +23,7 @@ from bot.domain.audit import Outcome
 from bot.domain.digest import parse_schedule, zone
 from bot.follow import Follow
 from bot.inflight import Job, cancel_unfinished
+from bot.late import LateDMs, waits
 from bot.render.mrkdwn import code, truncate
 from bot.rescheduler import EnvironmentClient, Rescheduler
 from bot.settings import Settings
@@ -38,6 +39,7 @@ from bot.storage.bulk_sets import BulkSets
 from bot.storage.digest_posts import DigestClaims
 from bot.storage.follow_ups import FollowUps
 from bot.storage.home_views import HomeViews
+from bot.storage.outbox import Outbox
 from bot.storage.replays import ReplayGuard
 from bot.trigger.client import TriggerClient, new_http_client
 
@@ -65,6 +67,8 @@ class Bot:
     _digest_task: asyncio.Task[None] | None = None
     follow: Follow | None = None  # the loop updating summary cards that follow their run (bot/follow.py)
     _follow_task: asyncio.Task[None] | None = None
+    late: LateDMs | None = None  # the loop sending private messages Slack could not take (bot/late.py)
+    _late_task: asyncio.Task[None] | None = None
     _migrate_task: asyncio.Task[None] | None = None
     home: HomePages | None = None  # the App Home's refreshes (bot/slack/home.py), stopped before the clients close
 
@@ -89,6 +93,8 @@ class Bot:
             self._digest_task = asyncio.get_running_loop().create_task(self.digest.run(), name="digest")
         if self.follow is not None:
             self._follow_task = asyncio.get_running_loop().create_task(self.follow.run(), name="follow")
+        if self.late is not None:
+            self._late_task = asyncio.get_running_loop().create_task(self.late.run(), name="late-dms")
 
     async def _migrate_when_back(self) -> None:
         """Try the migration again, MIGRATE_RETRY_WAITS apart (then every last one), until the database takes it."""
@@ -120,6 +126,7 @@ class Bot:
             self._follow_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._follow_task
+        late_stopped = asyncio.get_running_loop().create_task(self._stop_late())  # beside the drain, not before it
         inflight = self.deps.inflight
         if not await inflight.drain(shutdown.drain_seconds(self.shutdown_grace)):
             unfinished = inflight.unfinished()
@@ -128,12 +135,15 @@ class Bot:
                 self._record_unfinished(job)
             await inflight.tell_unfinished(_interrupted, shutdown.TELL_SECONDS)
             await cancel_unfinished(unfinished, shutdown.MARGIN_SECONDS)
-        # The audit trail, the rows of cards posted during the drain, the last replay claims and the last opens of the
-        # Home, together, within the one flush budget.
-        follow_ups, replays, home_views = self.deps.follow_ups, self.deps.replays, self.deps.home_views
+        await late_stopped
+        # The audit trail, the rows of cards posted during the drain, the last replay claims, the messages kept for
+        # later and the last opens of the Home, together, within the one flush budget.
+        follow_ups, replays, outbox = self.deps.follow_ups, self.deps.replays, self.deps.outbox
+        home_views = self.deps.home_views
         await asyncio.gather(
             self.audit.flush(shutdown.FLUSH_SECONDS),
             follow_ups.flush(shutdown.FLUSH_SECONDS) if follow_ups is not None else asyncio.sleep(0),
+            outbox.flush(shutdown.FLUSH_SECONDS) if outbox is not None else asyncio.sleep(0),
             replays.aclose(shutdown.FLUSH_SECONDS) if replays is not None else asyncio.sleep(0),
             home_views.aclose(shutdown.FLUSH_SECONDS) if home_views is not None else asyncio.sleep(0),
         )
@@ -145,6 +155,21 @@ class Bot:
         session = self.app.client.session
         if session is not None:
             await session.close()
+
+    async def _stop_late(self) -> None:
+        """The loop sending kept messages stops after the message it is sending, if that is quick; one cut off in
+        the middle of its send is given back, for the next process to send."""
+        if self.late is None or self._late_task is None:
+            return
+        self.late.stop()
+        _, pending = await asyncio.wait({self._late_task}, timeout=shutdown.MARGIN_SECONDS)
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._late_task
+        if pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.late.release_cut_off(), shutdown.MARGIN_SECONDS)
 
     def _record_unfinished(self, job: Job) -> None:
         """Each move the job had in flight, and the job itself if nothing of it was recorded, is recorded unknown."""
@@ -205,6 +230,7 @@ def build(
         targets=targets, deadline_seconds=settings.trigger_deadline, access_check=access_check, audit=audit
     )
     follow_ups = FollowUps(engine)  # cards that follow their run, in the database: a restart loses none
+    outbox = Outbox(engine)  # private messages Slack could not take, sent later: a restart loses none
     deps = SurfaceDeps(
         rescheduler=rescheduler,
         dashboard_base=str(settings.trigger_dashboard_url),
@@ -219,6 +245,7 @@ def build(
         follow_grace=timedelta(seconds=settings.follow_grace_seconds),
         demo=demo,
         home_views=HomeViews(engine),  # who opened their Home lately, for whichever process records their move
+        outbox=outbox,
     )
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
     identity = BotIdentity(client, slack_identity)
@@ -243,6 +270,12 @@ def build(
         poll_seconds=settings.follow_poll_seconds,
         grace=timedelta(seconds=settings.follow_grace_seconds),
     )
+    late = LateDMs(
+        client=client,
+        store=outbox,
+        poll_seconds=settings.outbox_retry_seconds / 2,
+        waits=waits(settings.outbox_retry_seconds),
+    )
     return Bot(
         app=app,
         home=home_pages,
@@ -254,6 +287,7 @@ def build(
         shutdown_grace=settings.shutdown_grace,
         digest=digest,
         follow=follow,
+        late=late,
         metrics_dir=settings.prometheus_multiproc_dir,
         metrics_token=settings.metrics_token.get_secret_value().encode() if settings.metrics_token else b"",
     )

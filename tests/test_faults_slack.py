@@ -21,7 +21,7 @@ from bot.render.ids import Button
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, SIGNING_SECRET, SlackSender, bot_env, example_payload
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
-from tests.faults import RESCHEDULE, audit_of, only_response, said
+from tests.faults import RESCHEDULE, audit_of, only_response, said, sqlite_rows
 from tests.inprocess import InProcessBot
 from tests.summaries import fallback_summary, only_summary, wait_summary
 from tests.test_e2e_bulk import CONFIRM
@@ -233,10 +233,11 @@ def test_the_web_api_unreachable_for_a_while_loses_no_move_and_no_answer(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, hooks: FakeSlack, tmp_path: Path
 ) -> None:
     """Connections to the Web API are refused: the bot cannot post the summary in the channel, so it arrives
-    through the response_url; the DM that could not be sent is logged; once Slack is back the next move's summary
-    is the bot's own message in the channel again, and it gets its DM."""
+    through the response_url; the DM that could not be sent is kept, and sent once Slack is back, saying it is
+    late; the next move's summary is the bot's own message in the channel again, and it gets its DM."""
     first, second = fake_trigger.add_run(PROD_ENV), fake_trigger.add_run(PROD_ENV)
-    with served(fake_slack, fake_trigger, tmp_path) as bot:
+    path = tmp_path / "bot.sqlite3"
+    with served(fake_slack, fake_trigger, tmp_path, OUTBOX_RETRY_SECONDS="0.2") as bot:
         fake_slack.refuse_connections()
         try:
             url = hooks.new_response_url()
@@ -248,11 +249,13 @@ def test_the_web_api_unreachable_for_a_while_loses_no_move_and_no_answer(
         url = hooks.new_response_url()
         sender(bot).command(f"{second['id']} 2h", response_url=url)
         after = wait_summary(fake_slack)
-        [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("D" + USER))
+        [dm] = fake_slack.wait_for(lambda: [m for m in dms(fake_slack) if "Sent late" not in said(m)])
+        [late] = fake_slack.wait_for(lambda: [m for m in dms(fake_slack) if "Sent late" in said(m)])
+        fake_slack.wait_for(lambda: sqlite_rows(path, "SELECT * FROM outbox") == [])  # sent: not sent again
         log = bot.log_text()
     assert hooks.responses(url) == [] and len(fake_slack.channel_messages(CHANNEL)) == 1
     assert "summary not posted by the bot in " + CHANNEL in log  # the first one, during the outage
     assert first["id"] in said(during) and second["id"] in said(after) and second["id"] in said(dm)
+    assert first["id"] in said(late) and len(dms(fake_slack)) == 2
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 2
-    path = tmp_path / "bot.sqlite3"
     assert audit_of(path, first["id"]) == audit_of(path, second["id"]) == [("rescheduled", None)]

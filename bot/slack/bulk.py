@@ -33,7 +33,7 @@ from bot.slack import dm
 from bot.slack.actor import actor_of
 from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
-from bot.slack.replies import respond_checked, slack_error, tell_privately
+from bot.slack.replies import keep_for_later, respond_checked, slack_error, tell_privately
 from bot.slack.respond import SessionRespond
 from bot.slack.when_input import read_when, state_values
 from bot.storage.bulk_sets import BulkSet
@@ -183,7 +183,16 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         respond = SessionRespond(response_url=metadata.url, session=client.session) if metadata.url else None
 
         async def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
-            return await tell_privately(respond, client, actor.user_id, actor.channel_id, text, blocks)
+            return await tell_privately(
+                respond,
+                client,
+                actor.user_id,
+                actor.channel_id,
+                text,
+                blocks,
+                outbox=deps.outbox,
+                team_id=actor.team_id,
+            )
 
         bulk = await deps.bulk_sets.get(metadata.k)
         mine = bulk is not None and (bulk.user_id, bulk.team_id) == (actor.user_id, actor.team_id)
@@ -285,7 +294,11 @@ async def _finish(
             await client.chat_postMessage(channel=actor.user_id, text=dm_text, blocks=dm_blocks)
             return
         except Exception as exc:
-            log.warning("could not DM the bulk result to %s: %s", actor.user_id, slack_error(exc))
+            kept = keep_for_later(deps.outbox, exc, actor.team_id, actor.user_id, dm_text, dm_blocks)
+            later = "; kept to be sent later" if kept else ""
+            log.warning("could not DM the bulk result to %s: %s%s", actor.user_id, slack_error(exc), later)
+            if kept and not problem:
+                return  # the result is sent as a DM when Slack takes it
     if problem:
         await click.private(f"{messages.bulk_summary_failed(escape(problem))}\n{text}")
 

@@ -65,7 +65,9 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         actor = _actor(context, body, f"button {body['actions'][0].get('action_id')}"[:200])
 
         async def private(text: str) -> None:
-            await tell_privately(respond, client, actor.user_id, actor.channel_id, text)
+            await tell_privately(
+                respond, client, actor.user_id, actor.channel_id, text, outbox=deps.outbox, team_id=actor.team_id
+            )
 
         async with deps.inflight.work(actor.input, actor, private):
             try:
@@ -290,7 +292,7 @@ async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
         else:
             failed = messages.summary_post_failed(escape(problem))
         if click.in_dm or not deps.dm_confirmations:
-            await dm.send_text(client, actor.user_id, failed)
+            await dm.send_text(client, actor.user_id, failed, outbox=deps.outbox, team_id=actor.team_id)
         note = " ".join(filter(None, [note, failed]))
     elif note:
         await click.private(note)

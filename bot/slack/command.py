@@ -218,7 +218,16 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             return
 
         async def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
-            return await tell_privately(respond, client, actor.user_id, actor.channel_id, text, blocks)
+            return await tell_privately(
+                respond,
+                client,
+                actor.user_id,
+                actor.channel_id,
+                text,
+                blocks,
+                outbox=deps.outbox,
+                team_id=actor.team_id,
+            )
 
         async with deps.inflight.work(f"{messages.COMMAND} {typed}"[:200], actor, tell):
             await _after_ack(intent, actor, deps, respond, client, tell)

@@ -19,6 +19,7 @@ from bot.storage.audit import AuditLog
 from bot.storage.bulk_sets import BulkSets
 from bot.storage.follow_ups import Card, FollowRequest, FollowUps
 from bot.storage.home_views import HomeViews
+from bot.storage.outbox import Outbox
 from bot.storage.replays import ReplayGuard
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class SurfaceDeps:
     follow_ups: FollowUps | None = None  # cards that follow their run (bot/follow.py); None: none is followed
     follow_grace: timedelta = timedelta(seconds=30)  # FOLLOW_GRACE_SECONDS: how long after its time a card looks
     home_views: HomeViews | None = None  # who opened their App Home lately, in the database (bot/slack/home.py)
+    outbox: Outbox | None = None  # private messages Slack could not take, sent later (bot/late.py); None: lost
 
     async def first_delivery(self, body: dict[str, Any], kind: str) -> bool:
         """False for a replayed copy of a request already acted on (its trigger_id was claimed before, by this

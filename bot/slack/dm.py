@@ -15,7 +15,8 @@ from bot.render.mrkdwn import escape
 from bot.render.summary import Attribution, run_summary
 from bot.rescheduler import Actor, MoveResult
 from bot.slack.deps import SurfaceDeps
-from bot.slack.replies import slack_error
+from bot.slack.replies import keep_for_later, slack_error
+from bot.storage.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,17 @@ async def _permalink(client: AsyncWebClient, channel_id: str | None, message_ts:
     return permalink if isinstance(permalink, str) else None
 
 
-async def send_text(client: AsyncWebClient, user_id: str, text: str) -> bool:
+async def send_text(
+    client: AsyncWebClient, user_id: str, text: str, *, outbox: Outbox | None = None, team_id: str = ""
+) -> bool:
     """A plain DM (used to report what could not be said where it happened). Posting to a user id delivers to
-    the bot's DM with that person, without a conversations.open first."""
+    the bot's DM with that person, without a conversations.open first. A DM Slack could not take for a reason that
+    may pass is kept in `outbox`, to be sent later (False: not delivered now)."""
     try:
         await client.chat_postMessage(channel=user_id, text=text)
     except Exception as exc:
-        log.warning("could not DM %s: %s", user_id, slack_error(exc))
+        kept = keep_for_later(outbox, exc, team_id, user_id, text)
+        log.warning("could not DM %s: %s%s", user_id, slack_error(exc), "; kept to be sent later" if kept else "")
         return False
     return True
 
@@ -59,7 +64,9 @@ async def confirm(
     client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult, actor: Actor, where: str, note: str = ""
 ) -> bool:
     """DM `actor` the run, task, environment, previous → new time, where it happened, Undo and Open. True when
-    the DM was delivered (False when DMs are off or Slack refused it: a `note` then needs another route)."""
+    the DM was delivered (False when DMs are off or Slack refused it: a `note` then needs another route; a DM
+    Slack could not take for a reason that may pass is kept in the outbox and sent later, without following its
+    run)."""
     if not deps.dm_confirmations:
         return False
     action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=deps.rescheduler.now())
@@ -75,7 +82,9 @@ async def confirm(
     try:
         posted = await client.chat_postMessage(channel=actor.user_id, text=summary.text, blocks=summary.blocks)
     except Exception as exc:
-        log.warning("could not DM the confirmation to %s: %s", actor.user_id, slack_error(exc))
+        kept = keep_for_later(deps.outbox, exc, actor.team_id, actor.user_id, summary.text, summary.blocks)
+        later = "; kept to be sent later" if kept else ""
+        log.warning("could not DM the confirmation to %s: %s%s", actor.user_id, slack_error(exc), later)
         return False
     await deps.follow(posted.get("channel"), posted.get("ts"), moved, action, dm=True, where=where)
     return True

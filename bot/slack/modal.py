@@ -253,7 +253,9 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             return
 
         async def tell(text: str) -> bool:
-            return await tell_privately(None, client, actor.user_id, actor.channel_id, text)
+            return await tell_privately(
+                None, client, actor.user_id, actor.channel_id, text, outbox=deps.outbox, team_id=actor.team_id
+            )
 
         what = f"reschedule {', '.join(submission.chosen)} ({submission.typed})"[:200]
         async with deps.inflight.work(what, actor, tell):
@@ -276,7 +278,9 @@ async def _confirm_set(
     respond = SessionRespond(response_url=origin.response_url, session=client.session) if origin.response_url else None
 
     async def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
-        return await tell_privately(respond, client, actor.user_id, actor.channel_id, text, blocks)
+        return await tell_privately(
+            respond, client, actor.user_id, actor.channel_id, text, blocks, outbox=deps.outbox, team_id=actor.team_id
+        )
 
     runs = [(run_id, metadata.runs[run_id]) for run_id in chosen]
     await bulk.ask_to_confirm(runs, target, actor, deps, tell, thread_ts=thread)

@@ -10,9 +10,12 @@ import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+import aiohttp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.storage.outbox import Outbox
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -23,6 +26,37 @@ def slack_error(exc: BaseException) -> str:
     if isinstance(exc, SlackApiError):
         return str(exc.response.get("error") or exc.response.status_code)
     return type(exc).__name__
+
+
+# Slack's error codes for a refusal that may pass (anything else `ok: false` is final: user_not_found, …).
+PASSING_ERRORS = frozenset(
+    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+def may_pass(exc: BaseException) -> bool:
+    """Whether a failed Web API call may work later: Slack unreachable or slow (network errors, timeouts), a
+    5xx, a rate limit. A refusal of the request itself (user_not_found, account_inactive, invalid_auth, …) is not."""
+    if isinstance(exc, SlackApiError):
+        status = int(getattr(exc.response, "status_code", 200) or 200)
+        return status >= 500 or status == 429 or slack_error(exc) in PASSING_ERRORS
+    return isinstance(exc, (OSError, aiohttp.ClientError, TimeoutError))
+
+
+def keep_for_later(
+    outbox: Outbox | None,
+    exc: BaseException,
+    team_id: str,
+    user_id: str,
+    text: str,
+    blocks: list[dict[str, Any]] | None = None,
+) -> bool:
+    """After a DM to `user_id` failed with `exc`: when the failure may pass, keep the message in the outbox, to be
+    sent as a DM when Slack takes it (bot/late.py). True when kept (written in the background; never raises)."""
+    if outbox is None or not may_pass(exc):
+        return False
+    outbox.keep_soon(team_id, user_id, text, blocks, slack_error(exc))
+    return True
 
 
 async def respond_checked(respond: AsyncRespond, **message: Any) -> str | None:
@@ -63,9 +97,14 @@ async def tell_privately(
     channel_id: str | None,
     text: str,
     blocks: list[dict[str, Any]] | None = None,
+    *,
+    outbox: Outbox | None = None,
+    team_id: str = "",
 ) -> bool:
     """Tell one person something privately, by the first route Slack takes: the response_url, then an
-    ephemeral message in the channel, then a DM. Every refusal is logged; False when no route worked."""
+    ephemeral message in the channel, then a DM. Every refusal is logged; False when no route worked. When the DM
+    failed for a reason that may pass (Slack unreachable, a 5xx, a rate limit), the message is kept in `outbox` and
+    sent as a DM later (still False: nothing reached the person now)."""
     message: dict[str, Any] = {"text": text, "blocks": blocks} if blocks else {"text": text}
     if respond is not None:
         problem = await respond_checked(respond, response_type="ephemeral", replace_original=False, **message)
@@ -81,5 +120,8 @@ async def tell_privately(
         await client.chat_postMessage(channel=user_id, **message)  # a user id as channel: the bot's DM
         return True
     except Exception as exc:
-        log.error("could not tell %s by any route: %s", user_id, slack_error(exc))
+        if keep_for_later(outbox, exc, team_id, user_id, text, blocks):
+            log.warning("could not tell %s by any route now: %s; kept to be sent later", user_id, slack_error(exc))
+        else:
+            log.error("could not tell %s by any route: %s", user_id, slack_error(exc))
     return False

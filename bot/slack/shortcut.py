@@ -42,7 +42,9 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         actor = actor_of(context, body, "shortcut", shortcut_on)
 
         async def tell(text: str) -> bool:
-            return await tell_privately(respond, client, actor.user_id, actor.channel_id, text)
+            return await tell_privately(
+                respond, client, actor.user_id, actor.channel_id, text, outbox=deps.outbox, team_id=actor.team_id
+            )
 
         async with deps.inflight.work(messages.WORK_SHORTCUT, None, tell):
             await _handle(body, actor, deps, client, tell)

@@ -125,6 +125,26 @@ home_views = Table(
 )
 
 
+# Private messages Slack could not take when they were sent (bot/late.py, bot/storage/outbox.py): one row per message,
+# sent as a DM at `next_attempt_at`; a process claims a row by writing its lease token and lease time.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("team_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("blocks", Text),  # JSON: the message's blocks, as the caller gave them
+    Column("error", String(64), nullable=False),  # why the first attempt failed (Slack's error, or its kind)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("lease_token", String(32)),
+    Index("ix_outbox_next_attempt_at", "next_attempt_at"),
+)
+
+
 def async_url(url: str) -> str:
     """`sqlite:///…` and `postgresql://…` (or `postgres://…`) with the async driver this bot uses."""
     if url.startswith("postgres://"):
@@ -196,6 +216,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (7, _create(follow_ups)),
     (8, _add_columns(audit_events, "request_id", length=64)),  # an audit row leads to its log lines
     (9, _create(home_views)),  # who opened their App Home lately, for every process to see
+    (10, _create(outbox)),  # private messages kept for later when Slack could not take them
 ]
 LATEST = MIGRATIONS[-1][0]
 SQLITE_MIGRATE_ATTEMPTS = 5

@@ -1,0 +1,159 @@
+"""Private messages sent late: what Slack could not take when it was said is sent as a DM once Slack is back.
+
+When the last route to a person fails for a reason that may pass (Slack unreachable, a 5xx, a rate limit: see
+bot/slack/replies.py `may_pass`), the message is kept in the outbox (bot/storage/outbox.py). Every process runs
+`LateDMs.run` (started by Bot.start, stopped by Bot.aclose): every `poll_seconds` it claims at most BATCH due rows
+and sends each as a DM to its person, with a head saying it is late and since when. A message sent is deleted; one
+Slack still cannot take is tried again after the next of `waits` (then every last one), and given up after
+GIVE_UP since it was made (one log line); one Slack refuses for good (user_not_found, account_inactive, …) is
+dropped with a log line. The rows are in the database, so a restart loses none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import messages, request_id
+from bot.render.mrkdwn import date_token
+from bot.rescheduler import utc_now
+from bot.slack.replies import may_pass, slack_error
+from bot.storage.outbox import Kept, Outbox
+
+log = logging.getLogger(__name__)
+
+BATCH = 20  # messages claimed per tick
+GIVE_UP = timedelta(hours=1)  # a message Slack has not taken this long after it was made is given up
+WAIT_STEPS = (1.0, 3.0, 6.0, 12.0, 30.0)  # the waits between attempts, in OUTBOX_RETRY_SECONDS (10 s, 30 s, … 5 min)
+MAX_BLOCKS = 50  # Slack's bound on a message's blocks
+
+
+def waits(retry_seconds: float) -> tuple[float, ...]:
+    """The waits between attempts for OUTBOX_RETRY_SECONDS: 10 s, 30 s, 1 min, 2 min, 5 min for 10 s."""
+    return tuple(step * retry_seconds for step in WAIT_STEPS)
+
+
+def late_message(item: Kept) -> dict[str, Any]:
+    """The message as it was, under a head saying it is late and since when."""
+    head = messages.sent_late(date_token(item.created_at))
+    message: dict[str, Any] = {"text": f"{head}\n{item.text}"}
+    if item.blocks:
+        note = {"type": "context", "elements": [{"type": "mrkdwn", "text": head}]}
+        message["blocks"] = [note, *item.blocks[: MAX_BLOCKS - 1]]
+    return message
+
+
+@dataclass(slots=True)
+class LateDMs:
+    """The loop sending kept messages; `clock` is injected so tests control time."""
+
+    client: AsyncWebClient
+    store: Outbox
+    poll_seconds: float
+    waits: Sequence[float] = field(default_factory=lambda: waits(10.0))
+    give_up: timedelta = GIVE_UP
+    batch: int = BATCH
+    clock: Callable[[], datetime] = utc_now
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    # Sent, but the database did not take their deletion: deleted before the next claim.
+    _unforgotten: list[Kept] = field(default_factory=list, init=False)
+    _sending: Kept | None = field(default=None, init=False)  # the message whose chat.postMessage is under way
+
+    async def run(self) -> None:
+        """A tick every `poll_seconds` until `stop`; a tick that fails (the database is down) is logged."""
+        while not self._stopping.is_set():
+            try:
+                with request_id.bound(request_id.new("late-")):
+                    await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox: this tick failed (%s); trying again in %ss", type(exc).__name__, self.poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+
+    def stop(self) -> None:
+        """Stop after the message being sent now (a message is never cut off between its send and its deletion,
+        unless the shutdown cannot wait for it)."""
+        self._stopping.set()
+
+    async def release_cut_off(self) -> None:
+        """After the loop was cancelled at shutdown: a message cut off in the middle of its send is due again at
+        once for the next process (rather than when its lease runs out). Slack may have taken it: it may arrive
+        twice, which beats not arriving."""
+        item, self._sending = self._sending, None
+        if item is None:
+            return
+        log.warning("outbox: the message to %s was being sent at shutdown; the next process sends it", item.user_id)
+        try:
+            await self.store.release(item)
+        except Exception as exc:
+            log.warning(
+                "outbox: the message to %s stays held until its lease runs out (%s)", item.user_id, type(exc).__name__
+            )
+
+    async def tick(self) -> int:
+        """Forget what was sent but not yet deleted, then claim the due messages and send them; how many were
+        claimed."""
+        await self._forget_sent()
+        items = await self.store.claim(self.clock(), self.batch)
+        for item in items:
+            if self._stopping.is_set():  # the lease runs out: another process (or the next start) sends it
+                break
+            try:
+                await self._send(item)
+            except Exception as exc:
+                log.warning("outbox: the message to %s: %s", item.user_id, type(exc).__name__)
+        return len(items)
+
+    async def _forget_sent(self) -> None:
+        pending, self._unforgotten = self._unforgotten, []
+        for item in pending:
+            try:
+                await self.store.sent(item)
+            except Exception:
+                self._unforgotten.append(item)
+
+    async def _send(self, item: Kept) -> None:
+        self._sending = item
+        try:
+            await self.client.chat_postMessage(channel=item.user_id, **late_message(item))
+        except Exception as exc:
+            self._sending = None
+            await self._failed(item, exc)
+            return
+        self._sending = None
+        log.info("outbox: the message to %s kept since %s is sent", item.user_id, item.created_at.isoformat())
+        try:
+            await self.store.sent(item)
+        except Exception as exc:  # held by our lease meanwhile: deleted on a later tick, before any claim
+            log.warning("outbox: the message to %s is sent but still kept (%s)", item.user_id, type(exc).__name__)
+            self._unforgotten.append(item)
+
+    async def _failed(self, item: Kept, exc: Exception) -> None:
+        error = slack_error(exc)
+        now = self.clock()
+        if not may_pass(exc):
+            log.error("outbox: Slack refuses the message to %s (%s); dropped", item.user_id, error)
+            await self.store.sent(item)
+            return
+        if now - item.created_at >= self.give_up:
+            log.error(
+                "outbox: gave up on the message to %s kept since %s, after %d attempts (%s)",
+                item.user_id,
+                item.created_at.isoformat(),
+                item.attempts + 1,
+                error,
+            )
+            await self.store.sent(item)
+            return
+        wait = self.waits[min(item.attempts, len(self.waits) - 1)] if self.waits else self.poll_seconds
+        log.warning("outbox: the message to %s is not sent yet (%s); trying again in %gs", item.user_id, error, wait)
+        await self.store.rearm(item, now + timedelta(seconds=wait))

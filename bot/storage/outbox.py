@@ -1,0 +1,228 @@
+"""Private messages kept for later: what Slack could not take when it was sent, in the database until it is sent.
+
+A row holds one message for one person (text, and blocks as JSON), why it could not be sent, when it was made,
+when to try it next and how many tries it had. Every process runs the loop in bot/late.py; a process takes due
+rows by writing its own lease token and a lease time into them (`claim`), as bot/storage/follow_ups.py does: an
+UPDATE that only touches rows whose lease has expired, so two processes never hold the same row. On PostgreSQL the
+rows are first picked with `SELECT … FOR UPDATE SKIP LOCKED`; SQLite has one writer at a time and the UPDATE's
+condition is enough. What is done with a claimed row afterwards (`sent`, `rearm`) names the token.
+
+Messages are kept off the caller's path (`keep_soon`): queued, written together by a background task, and at
+shutdown flushed within the flush budget. A database that is down too loses the message, with a log line; it never
+raises into the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.storage.db import outbox
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)  # longer than one message's send (chat.postMessage, bounded by the client's timeout)
+
+
+def _utc(value: datetime) -> datetime:
+    """Aware UTC (SQLite hands back naive datetimes; everything stored here is UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Letter:
+    """A private message to keep: for `user_id` in `team_id`, first tried `at` and refused for `error`."""
+
+    team_id: str
+    user_id: str
+    text: str
+    blocks: list[dict[str, Any]] | None
+    error: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A claimed row: the message, its history, and the token that holds it."""
+
+    id: int
+    team_id: str
+    user_id: str
+    text: str
+    blocks: list[dict[str, Any]] | None
+    error: str
+    created_at: datetime
+    attempts: int
+    token: str
+
+
+def _free(now: datetime) -> Any:
+    return or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
+
+
+def _row(letter: Letter) -> dict[str, Any]:
+    return {
+        "team_id": letter.team_id[:32],
+        "user_id": letter.user_id[:32],
+        "text": letter.text,
+        "blocks": json.dumps(letter.blocks) if letter.blocks else None,
+        "error": letter.error[:64],
+        "created_at": _utc(letter.at),
+        "next_attempt_at": _utc(letter.at),  # the loop's next tick tries it
+        "attempts": 0,
+        "lease_until": None,
+        "lease_token": None,
+    }
+
+
+class Outbox:
+    """The store of kept messages, on SQLite or PostgreSQL through the same code."""
+
+    def __init__(
+        self, engine: AsyncEngine, lease: timedelta = LEASE, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.engine = engine
+        self.lease = lease
+        self.clock = clock
+        self._queued: list[Letter] = []
+        self._writing: list[Letter] = []  # the batch being written now
+        self._closed = False
+        self._writer: asyncio.Task[None] | None = None
+
+    def keep_soon(self, team_id: str, user_id: str, text: str, blocks: list[dict[str, Any]] | None, error: str) -> None:
+        """Keep a message off the caller's path: those queued meanwhile are written together; a failure is
+        logged (the message is lost), never raised."""
+        letter = Letter(team_id=team_id, user_id=user_id, text=text, blocks=blocks, error=error, at=self.clock())
+        if self._closed:  # shutting down: the engine is about to close
+            log.error("outbox: the message to %s is lost: shutting down", letter.user_id)
+            return
+        self._queued.append(letter)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_queued(), context=contextvars.Context())
+
+    async def _write_queued(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            self._writing = batch
+            try:
+                await self.keep(batch)
+            except Exception as exc:
+                for letter in batch:
+                    log.error(
+                        "outbox: the message to %s is lost: the database failed (%s)",
+                        letter.user_id,
+                        type(exc).__name__,
+                    )
+            else:
+                for letter in batch:
+                    log.info("outbox: a message to %s is kept, to be sent when Slack takes it", letter.user_id)
+            self._writing = []
+
+    async def flush(self, timeout: float) -> None:
+        """At shutdown: wait up to `timeout` for the queued writes; what is still unwritten then is logged and
+        lost, and nothing is queued after this."""
+        self._closed = True
+        writer = self._writer
+        if writer is None or writer.done():
+            return
+        _, pending = await asyncio.wait({writer}, timeout=timeout)
+        if pending:
+            abandoned = [*self._writing, *self._queued]
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+            for letter in abandoned:
+                log.error("outbox: the message to %s is lost: shutting down", letter.user_id)
+            self._writing, self._queued = [], []
+
+    async def keep(self, letters: Sequence[Letter]) -> None:
+        """Write messages now, in one transaction."""
+        if not letters:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(outbox), [_row(letter) for letter in letters])
+
+    async def claim(self, now: datetime, limit: int) -> list[Kept]:
+        """Take up to `limit` rows due at `now` whose lease is free (never held, or expired), oldest due first."""
+        now = _utc(now)
+        token = secrets.token_hex(16)
+        due = and_(outbox.c.next_attempt_at <= now, _free(now))
+        async with self.engine.begin() as conn:
+            picked = select(outbox.c.id).where(due).order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit)
+            if conn.dialect.name == "postgresql":
+                picked = picked.with_for_update(skip_locked=True)
+            ids = list((await conn.execute(picked)).scalars())
+            if not ids:
+                return []
+            await conn.execute(
+                update(outbox).where(outbox.c.id.in_(ids), due).values(lease_until=now + self.lease, lease_token=token)
+            )
+            rows = (await conn.execute(select(outbox).where(outbox.c.lease_token == token))).mappings().all()
+            claimed: list[Kept] = []
+            for row in rows:
+                try:
+                    claimed.append(_from_row(row, token))
+                except (ValueError, TypeError):  # blocks that are not JSON: written by something else
+                    log.warning("outbox: the message to %s has an unreadable row; dropped", row["user_id"])
+                    await conn.execute(delete(outbox).where(outbox.c.id == row["id"]))
+        return sorted(claimed, key=lambda item: item.id)
+
+    async def sent(self, item: Kept) -> None:
+        """Forget the message (it was sent, or it never can be)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(outbox).where(*_held(item)))
+
+    async def rearm(self, item: Kept, next_attempt_at: datetime) -> None:
+        """Try again at `next_attempt_at`, one more attempt counted; the lease is given back."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(*_held(item))
+                .values(
+                    next_attempt_at=_utc(next_attempt_at),
+                    attempts=outbox.c.attempts + 1,
+                    lease_until=None,
+                    lease_token=None,
+                )
+            )
+
+    async def release(self, item: Kept) -> None:
+        """Give the lease back unchanged: the row is due again at once (its send was cut off at shutdown)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(outbox).where(*_held(item)).values(lease_until=None, lease_token=None))
+
+    async def all(self) -> Sequence[dict[str, Any]]:
+        """Every row, for tests and inspection."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(outbox).order_by(outbox.c.id))).mappings().all()
+        return [dict(row) for row in rows]
+
+
+def _held(item: Kept) -> tuple[Any, ...]:
+    return (outbox.c.id == item.id, outbox.c.lease_token == item.token)
+
+
+def _from_row(row: Any, token: str) -> Kept:
+    blocks = json.loads(row["blocks"]) if row["blocks"] else None
+    if blocks is not None and not isinstance(blocks, list):
+        raise ValueError("blocks are not a list")
+    return Kept(
+        id=int(row["id"]),
+        team_id=str(row["team_id"]),
+        user_id=str(row["user_id"]),
+        text=str(row["text"]),
+        blocks=blocks,
+        error=str(row["error"]),
+        created_at=_utc(row["created_at"]),
+        attempts=int(row["attempts"]),
+        token=token,
+    )
