@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Column,
@@ -24,6 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +157,18 @@ def async_url(url: str) -> str:
     if driver is None and parsed.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
         raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql://")
     return parsed.set(drivername=driver or parsed.drivername).render_as_string(hide_password=False)
+
+
+def insert_for(conn: AsyncConnection) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
+    """The INSERT of the database `conn` is on, with its ON CONFLICT clauses. Each dialect is imported when first
+    used: a process on SQLite never loads PostgreSQL's (about 2 MiB)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def create_engine(url: str) -> AsyncEngine:

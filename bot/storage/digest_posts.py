@@ -10,10 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.db import digest_posts
+from bot.storage.db import digest_posts, insert_for
 
 KEEP = timedelta(days=30)
 
@@ -26,7 +25,7 @@ class DigestClaims:
         """True for the one caller that claims `slot` first, across every process sharing the database."""
         slot = slot.astimezone(UTC).replace(microsecond=0)
         async with self.engine.begin() as conn:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            insert = insert_for(conn)
             statement = (
                 insert(digest_posts)
                 .values(slot=slot, posted_by=by[:128], at=now)

@@ -22,10 +22,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.storage.db import follow_ups
+from bot.storage.db import follow_ups, insert_for
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +175,7 @@ class FollowUps:
         """Insert or replace each card's row (one statement for the batch; a card queued twice, as it was last),
         then have every other card of each run that shows another time looked at on the next tick (one statement
         per run and time shown)."""
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        insert = insert_for(conn)
         upsert = insert(follow_ups)
         upsert = upsert.on_conflict_do_update(
             index_elements=["channel", "ts"], set_={name: upsert.excluded[name] for name in _REPLACED}

@@ -24,11 +24,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.db import home_views
+from bot.storage.db import home_views, insert_for
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +112,7 @@ class HomeViews:
     async def _upsert(self, batch: dict[Person, float]) -> None:
         now = self.clock()
         async with self.engine.begin() as conn:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            insert = insert_for(conn)
             statement = insert(home_views)
             statement = statement.on_conflict_do_update(
                 index_elements=["team_id", "user_id"], set_={"last_opened_at": statement.excluded.last_opened_at}

@@ -15,11 +15,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.db import seen_requests
+from bot.storage.db import insert_for, seen_requests
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +107,7 @@ class ReplayGuard:
         """Insert the keys that are not there yet; the set of those inserted."""
         now = self.clock()
         async with engine.begin() as conn:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            insert = insert_for(conn)
             statement = (
                 insert(seen_requests)
                 .values([{"key": key, "seen_at": _utc(now)} for key in keys])
