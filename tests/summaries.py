@@ -31,10 +31,10 @@ def only_summary(fake_slack: FakeSlack, url: str, channel: str = CHANNEL) -> dic
     return message
 
 
-def fallback_summary(fake_slack: FakeSlack, url: str) -> dict[str, Any]:
+def fallback_summary(fake_slack: FakeSlack, url: str, timeout: float = 10.0) -> dict[str, Any]:
     """The summary sent through the response_url for the channel (the bot could not post there itself)."""
     posted: list[dict[str, Any]] = fake_slack.wait_for(
-        lambda: [r for r in fake_slack.responses(url) if r.get("response_type") == "in_channel"]
+        lambda: [r for r in fake_slack.responses(url) if r.get("response_type") == "in_channel"], timeout
     )
     assert len(posted) == 1, posted
     return posted[0]

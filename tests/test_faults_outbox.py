@@ -46,7 +46,8 @@ def move_while_slack_is_down(
     url = hooks.new_response_url()
     SlackSender(bot.events_url, SIGNING_SECRET).command(f"{run_id} 2h", response_url=url)
     fake_slack.wait_for(lambda: "could not tell U111 by any route now" in bot.log_text(), timeout=30)
-    kept = fake_slack.wait_for(lambda: len(rows := sqlite_rows(path, KEPT)) == 2 and rows)
+    # Each route is tried with slack_sdk's connection retries first: several seconds each, more on a loaded machine.
+    kept = fake_slack.wait_for(lambda: len(rows := sqlite_rows(path, KEPT)) == 2 and rows, timeout=30)
     assert hooks.responses(url) == []
     return kept
 

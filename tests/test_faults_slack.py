@@ -242,8 +242,9 @@ def test_the_web_api_unreachable_for_a_while_loses_no_move_and_no_answer(
         try:
             url = hooks.new_response_url()
             sender(bot).command(f"{first['id']} 2h", response_url=url)
-            during = fallback_summary(hooks, url)
-            hooks.wait_for(lambda: "could not DM the confirmation" in bot.log_text())
+            # Each refused call goes through slack_sdk's connection retries first: seconds each, more under load.
+            during = fallback_summary(hooks, url, timeout=30)
+            hooks.wait_for(lambda: "could not DM the confirmation" in bot.log_text(), timeout=30)
         finally:
             fake_slack.accept_connections()
         url = hooks.new_response_url()
