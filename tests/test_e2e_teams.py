@@ -204,8 +204,11 @@ def test_database_down_the_reschedule_still_happens_and_the_record_is_logged(
     run = fake_trigger.add_run(PROD_ENV)
     message = summary_via_command(sender, fake_slack, f"{run['id']} 2h")
     assert run["id"] in json.dumps(message["blocks"])
-    line = fake_slack.wait_for(
-        lambda: next((ln for ln in process.log_text().splitlines() if "audit_fallback" in ln and run["id"] in ln), None)
+    line = fake_slack.wait_for(  # after the write's retries (about 4 s), longer on a loaded machine
+        lambda: next(
+            (ln for ln in process.log_text().splitlines() if "audit_fallback" in ln and run["id"] in ln), None
+        ),
+        timeout=30,
     )
     assert '"outcome": "rescheduled"' in line
     history = private_via_command(sender, fake_slack, "history")
