@@ -96,7 +96,11 @@ class InFlight:
         current = CURRENT_JOB.get()
         if current is not None and current.starting and current.task is asyncio.current_task():
             current.what, current.actor, current.tell, current.starting = what, actor, tell, False
-            yield current
+            current.recorded = False
+            try:
+                yield current
+            finally:  # the listener may go on after its work: from here it is a listener again, with nothing to tell
+                current.what, current.actor, current.tell, current.starting = STARTING, None, None, True
             return
         async with self._track(Job(what, actor, tell, task=asyncio.current_task())) as job:
             yield job

@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages, request_id
 from bot.render.mrkdwn import date_token
 from bot.rescheduler import utc_now
-from bot.slack.replies import may_pass, slack_error
+from bot.slack.replies import may_pass, never_reached, slack_error
 from bot.storage.outbox import Kept, Outbox
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class LateDMs:
     # Sent, but the database did not take their deletion: deleted before the next claim.
     _unforgotten: list[Kept] = field(default_factory=list, init=False)
     _sending: Kept | None = field(default=None, init=False)  # the message whose chat.postMessage is under way
+    _posted: Kept | None = field(default=None, init=False)  # sent, its deletion under way
 
     async def run(self) -> None:
         """A tick every `poll_seconds` until `stop`; a tick that fails (the database is down) is logged."""
@@ -85,9 +86,16 @@ class LateDMs:
         self._stopping.set()
 
     async def release_cut_off(self) -> None:
-        """After the loop was cancelled at shutdown: a message cut off in the middle of its send is due again at
-        once for the next process (rather than when its lease runs out). Slack may have taken it: it may arrive
-        twice, which beats not arriving."""
+        """After the loop stopped at shutdown: a message sent whose deletion did not land is deleted now (not sent
+        again by the next process); one cut off in the middle of its send is due again at once for the next process
+        (rather than when its lease runs out). Slack may have taken that one: it may arrive twice, which beats not
+        arriving."""
+        posted, self._posted = self._posted, None
+        if posted is not None:  # sent already: forgotten, not sent again by the next process
+            self._unforgotten.append(posted)
+        await self._forget_sent()
+        for unforgotten in self._unforgotten:
+            log.error("outbox: the message to %s was sent but is still kept: it may be sent again", unforgotten.user_id)
         item, self._sending = self._sending, None
         if item is None:
             return
@@ -103,11 +111,16 @@ class LateDMs:
         """Forget what was sent but not yet deleted, then claim the due messages and send them; how many were
         claimed."""
         await self._forget_sent()
+        if self._stopping.is_set():
+            return 0
         items = await self.store.claim(self.clock(), self.batch)
         for item in items:
             if self._stopping.is_set():  # the lease runs out: another process (or the next start) sends it
                 break
             try:
+                if not await self.store.renew(item):  # a slow batch outlived the lease: another process has it
+                    log.info("outbox: the message to %s is another process's now; not sent from here", item.user_id)
+                    continue
                 await self._send(item)
             except Exception as exc:
                 log.warning("outbox: the message to %s: %s", item.user_id, type(exc).__name__)
@@ -129,17 +142,25 @@ class LateDMs:
             self._sending = None
             await self._failed(item, exc)
             return
-        self._sending = None
+        self._sending, self._posted = None, item
         log.info("outbox: the message to %s kept since %s is sent", item.user_id, item.created_at.isoformat())
         try:
             await self.store.sent(item)
         except Exception as exc:  # held by our lease meanwhile: deleted on a later tick, before any claim
             log.warning("outbox: the message to %s is sent but still kept (%s)", item.user_id, type(exc).__name__)
             self._unforgotten.append(item)
+        finally:
+            self._posted = None
 
     async def _failed(self, item: Kept, exc: Exception) -> None:
         error = slack_error(exc)
         now = self.clock()
+        if not never_reached(exc):
+            log.warning(
+                "outbox: the message to %s may have reached Slack (%s): not sent again, forgotten", item.user_id, error
+            )
+            await self.store.sent(item)
+            return
         if not may_pass(exc):
             log.error("outbox: Slack refuses the message to %s (%s); dropped", item.user_id, error)
             await self.store.sent(item)

@@ -136,6 +136,8 @@ class Bot:
             await inflight.tell_unfinished(_interrupted, shutdown.TELL_SECONDS)
             await cancel_unfinished(unfinished, shutdown.MARGIN_SECONDS)
         await late_stopped
+        if self.home is not None:  # the moves recorded from here on do not start refreshes the closing would cut off
+            self.home.closing()
         # The audit trail, the rows of cards posted during the drain, the last replay claims, the messages kept for
         # later and the last opens of the Home, together, within the one flush budget.
         follow_ups, replays, outbox = self.deps.follow_ups, self.deps.replays, self.deps.outbox
@@ -147,7 +149,7 @@ class Bot:
             replays.aclose(shutdown.FLUSH_SECONDS) if replays is not None else asyncio.sleep(0),
             home_views.aclose(shutdown.FLUSH_SECONDS) if home_views is not None else asyncio.sleep(0),
         )
-        if self.home is not None:  # after the flush: its listener may have asked for refreshes
+        if self.home is not None:  # after the flush; before the clients close
             await self.home.aclose()
         await self.http.aclose()
         await self.engine.dispose()
@@ -167,9 +169,8 @@ class Bot:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._late_task
-        if pending:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.late.release_cut_off(), shutdown.MARGIN_SECONDS)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.late.release_cut_off(), shutdown.FLUSH_SECONDS)
 
     def _record_unfinished(self, job: Job) -> None:
         """Each move the job had in flight, and the job itself if nothing of it was recorded, is recorded unknown."""

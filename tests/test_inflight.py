@@ -64,3 +64,28 @@ def test_bolt_reads_the_listener_s_own_argument_names_through_the_wrapper() -> N
 
     tracked = InFlight().listener(on_action)
     assert get_arg_names_of_callable(tracked) == ["ack", "body", "respond"] and is_callable_coroutine(tracked)
+
+
+async def test_a_listener_going_on_after_its_work_has_nothing_to_tell_or_record_at_shutdown() -> None:
+    inflight = InFlight()
+    told: list[str] = []
+    after = asyncio.Event()
+
+    async def tell(text: str) -> None:
+        told.append(text)
+
+    @inflight.listener
+    async def on_action(body: dict[str, Any]) -> None:
+        async with inflight.work("button push_1h", actor="U111", tell=tell) as job:
+            job.recorded = True  # its outcome is in the audit trail
+        await after.wait()  # something after the work, still under way when the drain ends
+
+    task = asyncio.create_task(on_action(body={}))
+    await asyncio.sleep(0)
+    assert await inflight.drain(0.05) is False
+    [job] = inflight.unfinished()
+    assert (job.what, job.actor, job.tell) == (STARTING, None, None)
+    await inflight.tell_unfinished(lambda what: f"did not finish: {what}", 1.0)
+    assert told == []
+    after.set()
+    await task

@@ -188,8 +188,8 @@ async def test_a_kept_message_is_sent_once_as_a_dm_saying_it_is_late(engine: Asy
 
 
 async def test_a_failure_that_may_pass_is_tried_again_after_growing_waits(engine: AsyncEngine) -> None:
-    unreachable = aiohttp.ClientConnectionError("refused")
-    failures = [unreachable, api_error("internal_error", 503), api_error("ratelimited", 429), TimeoutError()]
+    unreachable = ConnectionRefusedError("refused")
+    failures = [unreachable, api_error("internal_error", 503), api_error("ratelimited", 429), unreachable]
     store, client, clock = Outbox(engine), FakeClient(*failures), Clock()
     await store.keep([letter()])
     late = loop(store, client, clock)
@@ -211,7 +211,7 @@ async def test_a_message_slack_cannot_take_for_an_hour_is_given_up_with_one_log_
     engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
     store, clock = Outbox(engine), Clock()
-    client = FakeClient(*[aiohttp.ClientConnectionError("refused") for _ in range(100)])
+    client = FakeClient(*[ConnectionRefusedError("refused") for _ in range(100)])
     await store.keep([letter()])
     late = loop(store, client, clock)
     with caplog.at_level(logging.INFO):
@@ -263,8 +263,8 @@ async def test_a_message_sent_while_the_database_failed_its_deletion_is_deleted_
     ("exc", "passes"),
     [
         (aiohttp.ClientConnectorError.__new__(aiohttp.ClientConnectorError), True),
-        (aiohttp.ServerDisconnectedError(), True),
-        (TimeoutError(), True),
+        (aiohttp.ServerDisconnectedError(), False),  # after the request was sent: it may have been posted
+        (TimeoutError(), False),
         (ConnectionRefusedError(), True),
         (api_error("internal_error", 500), True),
         (api_error("", 503), True),
@@ -314,8 +314,70 @@ class Recorder:
 def test_only_a_failure_that_may_pass_is_kept_for_later() -> None:
     recorder = Recorder()
     outbox = cast(Outbox, recorder)
-    refused = aiohttp.ClientConnectionError("refused")
+    refused = ConnectionRefusedError("refused")
     assert keep_for_later(outbox, refused, "T111", "U111", "hello", BLOCKS) is True
     assert keep_for_later(outbox, api_error("user_not_found"), "T111", "U111", "hello") is False
     assert keep_for_later(None, refused, "T111", "U111", "hello") is False
-    assert recorder.kept == [("T111", "U111", "hello", BLOCKS, "ClientConnectionError")]
+    assert recorder.kept == [("T111", "U111", "hello", BLOCKS, "ConnectionRefusedError")]
+
+
+async def test_a_batch_that_outlives_its_lease_sends_nothing_another_process_has_claimed(engine: AsyncEngine) -> None:
+    """Process A claims three messages; its first send is so slow that the batch's lease runs out, and while A
+    sends the second, process B claims what is free and sends it. A renews each row's lease just before sending
+    it, so B cannot take the one A is sending, and A skips the one B took: each message is sent once."""
+    clock = Clock()
+    lease = timedelta(seconds=60)
+    store_a, store_b = Outbox(engine, lease=lease, clock=clock), Outbox(engine, lease=lease, clock=clock)
+    await store_a.keep([letter(text=f"message {n}") for n in range(3)])
+    client_b = FakeClient()
+    late_b = loop(store_b, client_b, clock)
+    b_claimed: list[int] = []
+
+    class Slow(FakeClient):
+        async def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
+            if not self.calls:  # the first send takes longer than the lease
+                clock.now += lease + timedelta(seconds=1)
+            elif len(self.calls) == 1:  # B's tick comes while A sends the second
+                b_claimed.append(await late_b.tick())
+            return await super().chat_postMessage(**kwargs)
+
+    client_a = Slow()
+    assert await loop(store_a, client_a, clock).tick() == 3
+    sent = [call["text"].rsplit("\n", 1)[-1] for call in [*client_a.calls, *client_b.calls]]
+    assert b_claimed == [1] and len(client_b.calls) == 1
+    assert sorted(sent) == ["message 0", "message 1", "message 2"]
+    assert await store_a.all() == []
+
+
+async def test_a_late_send_that_may_have_reached_slack_is_not_sent_again(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, clock = Outbox(engine), Clock()
+    client = FakeClient(TimeoutError())
+    await store.keep([letter()])
+    with caplog.at_level(logging.WARNING):
+        assert await loop(store, client, clock).tick() == 1
+    assert await store.all() == [] and len(client.calls) == 1
+    assert "may have reached Slack" in caplog.text
+
+
+async def test_a_message_sent_whose_deletion_failed_is_deleted_when_the_loop_stops(engine: AsyncEngine) -> None:
+    """Not left held for the next process to send again after the lease."""
+
+    class Flaky(Outbox):
+        failures = 1
+
+        async def sent(self, item: Any) -> None:
+            if self.failures:
+                self.failures -= 1
+                raise OSError("the database went away")
+            await super().sent(item)
+
+    store, clock = Flaky(engine), Clock()
+    await store.keep([letter()])
+    late = loop(store, FakeClient(), clock)
+    assert await late.tick() == 1
+    assert len(await store.all()) == 1  # sent, still kept
+    late.stop()
+    await late.release_cut_off()
+    assert await store.all() == []

@@ -260,3 +260,21 @@ async def test_records_held_through_an_outage_are_stored_as_soon_as_the_database
         await audit.flush()
     finally:
         await engine.dispose()
+
+
+async def test_stopping_the_back_fill_leaves_no_wait_pending(tmp_path: Path) -> None:
+    import asyncio
+
+    engine = db.create_engine(f"sqlite:///{tmp_path}/not-yet/audit.sqlite3")
+    audit = AuditLog(engine, retry_waits=(0.0,), backfill_seconds=30.0)
+    try:
+        audit.record(record(0))
+        for _ in range(200):
+            if audit._held:  # the database refused it: held for the back-fill, which now waits
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)
+        await audit.flush()
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+    finally:
+        await engine.dispose()

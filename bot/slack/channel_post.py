@@ -18,12 +18,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.replies import respond_checked, slack_error
+from bot.slack.replies import never_reached, respond_checked, slack_error
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +37,6 @@ class Posted:
     ts: str | None = None
     problem: str | None = None
     uncertain: bool = False  # the post went out and no answer came: it may or may not be in the channel
-
-
-def _not_sent(exc: BaseException) -> bool:
-    """Whether a failed chat.postMessage certainly posted nothing (so another route cannot show it twice)."""
-    if isinstance(exc, SlackApiError):
-        return True  # Slack answered: it refused the message
-    never_connected = (aiohttp.ClientConnectorError, getattr(aiohttp, "ConnectionTimeoutError", ()))
-    return isinstance(exc, never_connected)
 
 
 async def post_for_channel(
@@ -69,7 +59,7 @@ async def post_for_channel(
         try:
             response = await client.chat_postMessage(**message)
         except Exception as exc:
-            if not _not_sent(exc):
+            if not never_reached(exc):
                 log.warning(
                     "summary post in %s got no answer (%s): it may be there, so it is not sent again",
                     channel_id,

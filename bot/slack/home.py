@@ -57,6 +57,7 @@ LOOKUPS_AT_ONCE = 8
 LOOKUP_SECONDS = 8.0  # a Home that waits longer than this for Trigger.dev shows those rows as unreadable
 REMEMBER_SECONDS = 3600.0  # a move refreshes the Home of a person who opened it this recently (through any process)
 REMEMBER_PEOPLE = 10_000
+CLOSE_SECONDS = 1.0  # at shutdown, how long refreshes under way may still take
 
 Person = tuple[str, str]  # (workspace the bot acts for, user id)
 
@@ -101,11 +102,19 @@ class HomePages:
         context = contextvars.Context()  # a refresh serves the person, not the request that caused it
         self._running[person] = asyncio.get_running_loop().create_task(self._refresh(person), context=context)
 
-    async def aclose(self) -> None:
-        """At shutdown, after the audit trail is written (its listener may still ask for refreshes) and before the
-        clients close: no new refresh, and the ones under way are stopped (the next open of the tab rebuilds it)."""
+    def closing(self) -> None:
+        """At shutdown, once acknowledged work is finished and before the audit trail is written: no new refresh
+        or look-up (the next open of the tab rebuilds the page)."""
+        self._closed = True
+
+    async def aclose(self, timeout: float = CLOSE_SECONDS) -> None:
+        """At shutdown, before the clients close: the refreshes and look-ups under way get `timeout` seconds to
+        finish (a task cancelled in the middle of a database read leaves its connection to be reset at exit), then
+        are stopped."""
         self._closed = True
         running = [*self._running.values(), *self._looking.values()]
+        if running:
+            await asyncio.wait(running, timeout=timeout)
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)

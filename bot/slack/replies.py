@@ -34,13 +34,30 @@ PASSING_ERRORS = frozenset(
 )
 
 
+def never_reached(exc: BaseException) -> bool:
+    """Whether a failed Web API call certainly did nothing: Slack answered with a refusal, or no connection was
+    made. A timeout or a connection lost after the request was sent may have done it."""
+    if isinstance(exc, SlackApiError):
+        return True
+    never_connected = (
+        aiohttp.ClientConnectorError,
+        getattr(aiohttp, "ConnectionTimeoutError", ()),
+        ConnectionRefusedError,
+    )
+    return isinstance(exc, never_connected)
+
+
 def may_pass(exc: BaseException) -> bool:
-    """Whether a failed Web API call may work later: Slack unreachable or slow (network errors, timeouts), a
-    5xx, a rate limit. A refusal of the request itself (user_not_found, account_inactive, invalid_auth, …) is not."""
+    """Whether a message whose post failed should be sent again later: it certainly was not posted
+    (`never_reached`) and the failure may pass: Slack unreachable, a 5xx, a rate limit. Not a refusal of the
+    request itself (user_not_found, account_inactive, invalid_auth, …), and not a post that may have landed (a
+    timeout after the request was sent): sending that again could show it twice."""
+    if not never_reached(exc):
+        return False
     if isinstance(exc, SlackApiError):
         status = int(getattr(exc.response, "status_code", 200) or 200)
         return status >= 500 or status == 429 or slack_error(exc) in PASSING_ERRORS
-    return isinstance(exc, (OSError, aiohttp.ClientError, TimeoutError))
+    return True
 
 
 def keep_for_later(

@@ -194,10 +194,12 @@ class AuditLog:
             self._back.clear()
             return
         waits = {asyncio.ensure_future(self.sleep(self.backfill_seconds)), asyncio.ensure_future(self._back.wait())}
-        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for wait in pending:
-            wait.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when the back-fill itself is cancelled (at shutdown): no wait is left pending
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
         self._back.clear()
 
     async def _fill_back(self) -> None:

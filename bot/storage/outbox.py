@@ -176,6 +176,15 @@ class Outbox:
                     await conn.execute(delete(outbox).where(outbox.c.id == row["id"]))
         return sorted(claimed, key=lambda item: item.id)
 
+    async def renew(self, item: Kept) -> bool:
+        """Hold the row for another lease, just before sending it; False when it is no longer ours (our lease ran
+        out and another process claimed it, or it is gone): then it must not be sent from here."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(outbox).where(*_held(item)).values(lease_until=_utc(self.clock()) + self.lease)
+            )
+        return bool(result.rowcount)
+
     async def sent(self, item: Kept) -> None:
         """Forget the message (it was sent, or it never can be)."""
         async with self.engine.begin() as conn:
