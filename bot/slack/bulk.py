@@ -33,7 +33,7 @@ from bot.slack import dm
 from bot.slack.actor import actor_of
 from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
-from bot.slack.replies import keep_for_later, respond_checked, slack_error, tell_privately
+from bot.slack.replies import keep_for_later, respond_checked, slack_error
 from bot.slack.respond import SessionRespond
 from bot.slack.when_input import read_when, state_values
 from bot.storage.bulk_sets import BulkSet
@@ -182,17 +182,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             return
         respond = SessionRespond(response_url=metadata.url, session=client.session) if metadata.url else None
 
-        async def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
-            return await tell_privately(
-                respond,
-                client,
-                actor.user_id,
-                actor.channel_id,
-                text,
-                blocks,
-                outbox=deps.outbox,
-                team_id=actor.team_id,
-            )
+        tell = deps.teller(respond, client, actor)
 
         bulk = await deps.bulk_sets.get(metadata.k)
         mine = bulk is not None and (bulk.user_id, bulk.team_id) == (actor.user_id, actor.team_id)

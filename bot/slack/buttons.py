@@ -41,7 +41,7 @@ from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import failure_text, moved_but, unexpected_text
 from bot.slack.home import HOME_SURFACE
 from bot.slack.modal import Origin, OriginKind, RunRef, open_for
-from bot.slack.replies import quietly, respond_checked, show_summary, slack_error, tell_privately
+from bot.slack.replies import quietly, respond_checked, show_summary, slack_error
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
@@ -64,10 +64,10 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             return
         actor = _actor(context, body, f"button {body['actions'][0].get('action_id')}"[:200])
 
+        tell = deps.teller(respond, client, actor)
+
         async def private(text: str) -> None:
-            await tell_privately(
-                respond, client, actor.user_id, actor.channel_id, text, outbox=deps.outbox, team_id=actor.team_id
-            )
+            await tell(text)
 
         async with deps.inflight.work(actor.input, actor, private):
             try:

@@ -34,7 +34,7 @@ from bot.slack.actor import actor_of
 from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import environments_text, failure_text, moved_but, unexpected_text
-from bot.slack.replies import quietly, tell_privately
+from bot.slack.replies import quietly
 from bot.storage.audit import AuditUnavailable
 from bot.trigger.errors import AuthRejected, RateLimited, TriggerError, TriggerUnavailable
 
@@ -217,17 +217,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         if not await deps.first_delivery(command, "command"):
             return
 
-        async def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
-            return await tell_privately(
-                respond,
-                client,
-                actor.user_id,
-                actor.channel_id,
-                text,
-                blocks,
-                outbox=deps.outbox,
-                team_id=actor.team_id,
-            )
+        tell = deps.teller(respond, client, actor)
 
         async with deps.inflight.work(f"{messages.COMMAND} {typed}"[:200], actor, tell):
             await _after_ack(intent, actor, deps, respond, client, tell)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.environments import Environment
 from bot.domain.follow import due
@@ -14,7 +18,8 @@ from bot.inflight import InFlight
 from bot.render.controls import SUMMARY_BUTTONS, Controls
 from bot.render.ids import Button
 from bot.render.summary import Attribution
-from bot.rescheduler import MoveResult, Rescheduler
+from bot.rescheduler import Actor, MoveResult, Rescheduler
+from bot.slack.replies import tell_privately
 from bot.storage.audit import AuditLog
 from bot.storage.bulk_sets import BulkSets
 from bot.storage.follow_ups import Card, FollowRequest, FollowUps
@@ -23,6 +28,8 @@ from bot.storage.outbox import Outbox
 from bot.storage.replays import ReplayGuard
 
 log = logging.getLogger(__name__)
+
+Tell = Callable[..., Awaitable[bool]]  # (text, blocks=None) → reached the person now
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,24 @@ class SurfaceDeps:
             return True
         log.warning("ignored a replayed %s (its trigger_id was already handled)", kind)
         return False
+
+    def teller(self, respond: AsyncRespond | None, client: AsyncWebClient, actor: Actor) -> Tell:
+        """`tell(text, blocks=None)`: tell `actor` privately by the first route Slack takes (`tell_privately`),
+        keeping for later, in the outbox, what no route took when that may pass. True when it reached them now."""
+
+        async def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
+            return await tell_privately(
+                respond,
+                client,
+                actor.user_id,
+                actor.channel_id,
+                text,
+                blocks,
+                outbox=self.outbox,
+                team_id=actor.team_id,
+            )
+
+        return tell
 
     def run_url(self, run_id: str) -> str:
         return dashboard_url(self.dashboard_base, run_id)

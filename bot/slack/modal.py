@@ -31,7 +31,7 @@ from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import failure_text, unexpected_text
 from bot.slack.home import HOME_SURFACE
-from bot.slack.replies import quietly, show_summary, slack_error, tell_privately
+from bot.slack.replies import quietly, show_summary, slack_error
 from bot.slack.respond import SessionRespond
 from bot.slack.when_input import read_when, state_values, value_of
 from bot.trigger.errors import TriggerError
@@ -252,10 +252,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         if not await deps.first_delivery(body, "view_submission"):
             return
 
-        async def tell(text: str) -> bool:
-            return await tell_privately(
-                None, client, actor.user_id, actor.channel_id, text, outbox=deps.outbox, team_id=actor.team_id
-            )
+        tell = deps.teller(None, client, actor)
 
         what = f"reschedule {', '.join(submission.chosen)} ({submission.typed})"[:200]
         async with deps.inflight.work(what, actor, tell):
@@ -277,10 +274,7 @@ async def _confirm_set(
     thread = (origin.thread_ts or origin.ts) if origin.kind == "shortcut" else None
     respond = SessionRespond(response_url=origin.response_url, session=client.session) if origin.response_url else None
 
-    async def tell(text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
-        return await tell_privately(
-            respond, client, actor.user_id, actor.channel_id, text, blocks, outbox=deps.outbox, team_id=actor.team_id
-        )
+    tell = deps.teller(respond, client, actor)
 
     runs = [(run_id, metadata.runs[run_id]) for run_id in chosen]
     await bulk.ask_to_confirm(runs, target, actor, deps, tell, thread_ts=thread)

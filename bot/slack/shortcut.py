@@ -19,7 +19,6 @@ from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import unexpected_text
 from bot.slack.modal import Origin, RunRef, open_for
-from bot.slack.replies import tell_privately
 
 log = logging.getLogger(__name__)
 MAX_RUNS = 10  # runs offered one by one (Slack's checkboxes hold 10); more are moved as one set
@@ -41,10 +40,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         shortcut_on = f"shortcut on message {message.get('ts') or body.get('message_ts')}"
         actor = actor_of(context, body, "shortcut", shortcut_on)
 
-        async def tell(text: str) -> bool:
-            return await tell_privately(
-                respond, client, actor.user_id, actor.channel_id, text, outbox=deps.outbox, team_id=actor.team_id
-            )
+        tell = deps.teller(respond, client, actor)
 
         async with deps.inflight.work(messages.WORK_SHORTCUT, None, tell):
             await _handle(body, actor, deps, client, tell)

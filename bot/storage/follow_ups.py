@@ -14,17 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.storage.db import follow_ups, insert_for
+from bot.storage.leases import claim_rows, free
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +84,6 @@ def _row(request: FollowRequest) -> dict[str, Any]:
         "lease_until": None,
         "lease_token": None,
     }
-
-
-def _free(now: datetime) -> Any:
-    return or_(follow_ups.c.lease_until.is_(None), follow_ups.c.lease_until < now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,22 +197,8 @@ class FollowUps:
 
     async def claim(self, now: datetime, limit: int) -> list[FollowUp]:
         """Take up to `limit` rows due at `now` whose lease is free (never held, or expired), soonest first."""
-        now = _utc(now)
-        token = secrets.token_hex(16)
-        due = and_(follow_ups.c.check_at <= now, _free(now))
         async with self.engine.begin() as conn:
-            picked = select(follow_ups.c.id).where(due).order_by(follow_ups.c.check_at, follow_ups.c.id).limit(limit)
-            if conn.dialect.name == "postgresql":
-                picked = picked.with_for_update(skip_locked=True)
-            ids = list((await conn.execute(picked)).scalars())
-            if not ids:
-                return []
-            await conn.execute(
-                update(follow_ups)
-                .where(follow_ups.c.id.in_(ids), due)
-                .values(lease_until=now + self.lease, lease_token=token)
-            )
-            rows = (await conn.execute(select(follow_ups).where(follow_ups.c.lease_token == token))).mappings().all()
+            token, rows = await claim_rows(conn, follow_ups, follow_ups.c.check_at, _utc(now), limit, self.lease)
             claimed: list[FollowUp] = []
             for row in rows:
                 try:
@@ -232,7 +214,9 @@ class FollowUps:
         """Delete the rows whose shown time is more than `keep` ago (not held by anyone); how many went."""
         now = _utc(now)
         async with self.engine.begin() as conn:
-            result = await conn.execute(delete(follow_ups).where(follow_ups.c.shown_until < now - keep, _free(now)))
+            result = await conn.execute(
+                delete(follow_ups).where(follow_ups.c.shown_until < now - keep, free(follow_ups, now))
+            )
         return int(result.rowcount or 0)
 
     async def done(self, item: FollowUp) -> None:

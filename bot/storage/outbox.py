@@ -18,16 +18,16 @@ import asyncio
 import contextvars
 import json
 import logging
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.db import outbox
+from bot.storage.leases import claim_rows
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,6 @@ class Kept:
     created_at: datetime
     attempts: int
     token: str
-
-
-def _free(now: datetime) -> Any:
-    return or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now)
 
 
 def _row(letter: Letter) -> dict[str, Any]:
@@ -153,20 +149,8 @@ class Outbox:
 
     async def claim(self, now: datetime, limit: int) -> list[Kept]:
         """Take up to `limit` rows due at `now` whose lease is free (never held, or expired), oldest due first."""
-        now = _utc(now)
-        token = secrets.token_hex(16)
-        due = and_(outbox.c.next_attempt_at <= now, _free(now))
         async with self.engine.begin() as conn:
-            picked = select(outbox.c.id).where(due).order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit)
-            if conn.dialect.name == "postgresql":
-                picked = picked.with_for_update(skip_locked=True)
-            ids = list((await conn.execute(picked)).scalars())
-            if not ids:
-                return []
-            await conn.execute(
-                update(outbox).where(outbox.c.id.in_(ids), due).values(lease_until=now + self.lease, lease_token=token)
-            )
-            rows = (await conn.execute(select(outbox).where(outbox.c.lease_token == token))).mappings().all()
+            token, rows = await claim_rows(conn, outbox, outbox.c.next_attempt_at, _utc(now), limit, self.lease)
             claimed: list[Kept] = []
             for row in rows:
                 try:
