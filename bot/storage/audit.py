@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import metrics
 from bot.domain.audit import AuditRecord, Outcome
-from bot.storage.db import audit_events
+from bot.storage.db import audit_events, utc
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,7 @@ Listener = Callable[["AuditRecord"], Awaitable[None]]
 
 
 def _utc(value: Any) -> datetime | None:
-    if not isinstance(value, datetime):
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return utc(value) if isinstance(value, datetime) else None
 
 
 def _from_row(row: Any) -> AuditRecord:

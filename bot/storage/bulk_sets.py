@@ -25,7 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.db import bulk_sets
+from bot.storage.db import bulk_sets, utc
 
 log = logging.getLogger(__name__)
 
@@ -142,23 +142,15 @@ def _row(bulk: BulkSet) -> dict[str, Any]:
 
 
 def _from_row(row: Any) -> BulkSet:
-    when = row["when_at"]
-    created = row["created_at"]
-    if isinstance(when, datetime) and when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=UTC)
+    when = utc(row["when_at"]) if isinstance(row["when_at"], datetime) else row["when_at"]
+    created = utc(row["created_at"])
     stored = json.loads(row["runs"])
     runs = tuple((str(entry[0]), str(entry[1])) for entry in stored)
-    back = tuple(_aware(datetime.fromisoformat(entry[2])) for entry in stored if len(entry) > 2)
+    back = tuple(utc(datetime.fromisoformat(entry[2])) for entry in stored if len(entry) > 2)
     if len(back) != len(runs):
         back = ()
     thread = row["thread_ts"] if isinstance(row["thread_ts"], str) else None
     return BulkSet(row["key"], row["user_id"], row["team_id"], runs, when, created.timestamp(), back, thread)
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 __all__ = ["SET_TTL_SECONDS", "BulkSet", "BulkSets"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -157,6 +158,11 @@ def async_url(url: str) -> str:
     if driver is None and parsed.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
         raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql://")
     return parsed.set(drivername=driver or parsed.drivername).render_as_string(hide_password=False)
+
+
+def utc(value: datetime) -> datetime:
+    """Aware UTC (SQLite hands back naive datetimes; everything stored is UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def insert_for(conn: AsyncConnection) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:

@@ -11,20 +11,19 @@ afterwards (`done`, `rearm`, `release`) names the token, so a process whose leas
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.storage.db import follow_ups, insert_for
-from bot.storage.leases import claim_rows, free
+from bot.storage.batches import BatchWriter
+from bot.storage.db import follow_ups, insert_for, utc
+from bot.storage.leases import all_rows, claim_rows, free, held
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +60,6 @@ class FollowUp:
     token: str
 
 
-def _utc(value: datetime) -> datetime:
-    """Aware UTC (SQLite hands back naive datetimes; everything stored here is UTC)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 _REPLACED = ("run_id", "environment", "shown_until", "shown_status", "card", "check_at", "lease_until", "lease_token")
 
 
@@ -74,13 +68,13 @@ def _row(request: FollowRequest) -> dict[str, Any]:
     return {
         "channel": request.channel,
         "ts": request.ts,
-        "created_at": _utc(request.now),
+        "created_at": utc(request.now),
         "run_id": request.run_id,
         "environment": request.environment,
-        "shown_until": _utc(request.shown_until),
+        "shown_until": utc(request.shown_until),
         "shown_status": "DELAYED",
         "card": request.card.model_dump_json(),
-        "check_at": _utc(request.check_at),
+        "check_at": utc(request.check_at),
         "lease_until": None,
         "lease_token": None,
     }
@@ -108,63 +102,43 @@ class FollowUps:
     def __init__(self, engine: AsyncEngine, lease: timedelta = LEASE) -> None:
         self.engine = engine
         self.lease = lease
-        self._queued: list[FollowRequest] = []
-        self._writing: list[FollowRequest] = []  # the batch being written now
-        self._closed = False
-        self._writer: asyncio.Task[None] | None = None
+        self._batches = BatchWriter(self._write, self._failed, self._lost)
 
     def follow_soon(self, request: FollowRequest) -> None:
         """Follow a card off the caller's path: the requests queued meanwhile are written together, in one
         transaction (a move's channel card and its DM are one write); a failure is logged, never raised."""
-        if self._closed:  # shutting down: the engine is about to close
-            log.warning(
-                "the card %s/%s will not follow run %s: shutting down", request.channel, request.ts, request.run_id
-            )
-            return
-        self._queued.append(request)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_queued(), context=contextvars.Context())
-
-    async def _write_queued(self) -> None:
-        while self._queued:
-            batch, self._queued = self._queued, []
-            self._writing = batch
-            try:
-                async with self.engine.begin() as conn:
-                    await self._follow_in(conn, batch)
-            except Exception as exc:
-                for request in batch:
-                    log.warning(
-                        "the card %s/%s will not follow run %s: %s",
-                        request.channel,
-                        request.ts,
-                        request.run_id,
-                        type(exc).__name__,
-                    )
-            self._writing = []
+        self._batches.add(request)
 
     async def flush(self, timeout: float) -> None:
         """At shutdown: wait up to `timeout` for the queued writes; what is still unwritten then is logged and
         abandoned (those cards do not follow their run), and nothing is queued after this."""
-        self._closed = True
-        writer = self._writer
-        if writer is None or writer.done():
-            return
-        _, pending = await asyncio.wait({writer}, timeout=timeout)
-        if pending:
-            abandoned = [*self._writing, *self._queued]
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
-            for request in abandoned:
-                log.warning(
-                    "the card %s/%s will not follow run %s: shutting down", request.channel, request.ts, request.run_id
-                )
-            self._writing, self._queued = [], []
+        await self._batches.close(timeout)
+
+    async def _write(self, batch: list[FollowRequest]) -> None:
+        async with self.engine.begin() as conn:
+            await self._follow_in(conn, batch)
+
+    @staticmethod
+    def _failed(batch: Sequence[FollowRequest], exc: Exception) -> None:
+        for request in batch:
+            log.warning(
+                "the card %s/%s will not follow run %s: %s",
+                request.channel,
+                request.ts,
+                request.run_id,
+                type(exc).__name__,
+            )
+
+    @staticmethod
+    def _lost(batch: Sequence[FollowRequest]) -> None:
+        for request in batch:
+            log.warning(
+                "the card %s/%s will not follow run %s: shutting down", request.channel, request.ts, request.run_id
+            )
 
     async def follow(self, request: FollowRequest) -> None:
         """Follow one card now (see FollowRequest)."""
-        async with self.engine.begin() as conn:
-            await self._follow_in(conn, [request])
+        await self._write([request])
 
     @staticmethod
     async def _follow_in(conn: AsyncConnection, batch: Sequence[FollowRequest]) -> None:
@@ -180,9 +154,9 @@ class FollowUps:
         await conn.execute(upsert, [_row(request) for request in latest])
         shown: dict[tuple[str, str, datetime], list[FollowRequest]] = {}
         for request in latest:
-            shown.setdefault((request.run_id, request.environment, _utc(request.shown_until)), []).append(request)
+            shown.setdefault((request.run_id, request.environment, utc(request.shown_until)), []).append(request)
         for (run_id, environment, shown_until), cards in shown.items():
-            now = max(_utc(card.now) for card in cards)
+            now = max(utc(card.now) for card in cards)
             await conn.execute(
                 update(follow_ups)
                 .where(
@@ -198,7 +172,7 @@ class FollowUps:
     async def claim(self, now: datetime, limit: int) -> list[FollowUp]:
         """Take up to `limit` rows due at `now` whose lease is free (never held, or expired), soonest first."""
         async with self.engine.begin() as conn:
-            token, rows = await claim_rows(conn, follow_ups, follow_ups.c.check_at, _utc(now), limit, self.lease)
+            token, rows = await claim_rows(conn, follow_ups, follow_ups.c.check_at, utc(now), limit, self.lease)
             claimed: list[FollowUp] = []
             for row in rows:
                 try:
@@ -212,7 +186,7 @@ class FollowUps:
 
     async def drop_stale(self, now: datetime, keep: timedelta) -> int:
         """Delete the rows whose shown time is more than `keep` ago (not held by anyone); how many went."""
-        now = _utc(now)
+        now = utc(now)
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 delete(follow_ups).where(follow_ups.c.shown_until < now - keep, free(follow_ups, now))
@@ -228,9 +202,9 @@ class FollowUps:
         self, item: FollowUp, check_at: datetime, shown_until: datetime | None = None, shown_status: str | None = None
     ) -> None:
         """Look again at `check_at`, remembering what the card now shows; the lease is given back."""
-        values: dict[str, Any] = {"check_at": _utc(check_at), "lease_until": None, "lease_token": None}
+        values: dict[str, Any] = {"check_at": utc(check_at), "lease_until": None, "lease_token": None}
         if shown_until is not None:
-            values["shown_until"] = _utc(shown_until)
+            values["shown_until"] = utc(shown_until)
         if shown_status is not None:
             values["shown_status"] = shown_status[:32]
         async with self.engine.begin() as conn:
@@ -243,7 +217,7 @@ class FollowUps:
 
     async def refresh_others(self, item: FollowUp, shown_until: datetime, now: datetime) -> None:
         """Every other card of `item`'s run that shows another time than `shown_until` is looked at now."""
-        now = _utc(now)
+        now = utc(now)
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(follow_ups)
@@ -251,7 +225,7 @@ class FollowUps:
                     follow_ups.c.run_id == item.run_id,
                     follow_ups.c.environment == item.environment,
                     follow_ups.c.id != item.id,
-                    follow_ups.c.shown_until != _utc(shown_until),
+                    follow_ups.c.shown_until != utc(shown_until),
                     follow_ups.c.check_at > now,
                 )
                 .values(check_at=now)
@@ -259,13 +233,11 @@ class FollowUps:
 
     async def all(self) -> Sequence[dict[str, Any]]:
         """Every row, for tests and inspection."""
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(follow_ups).order_by(follow_ups.c.id))).mappings().all()
-        return [dict(row) for row in rows]
+        return await all_rows(self.engine, follow_ups)
 
 
 def _held(item: FollowUp) -> tuple[Any, ...]:
-    return (follow_ups.c.id == item.id, follow_ups.c.lease_token == item.token)
+    return held(follow_ups, item.id, item.token)
 
 
 def _from_row(row: Any, token: str) -> FollowUp:
@@ -275,9 +247,9 @@ def _from_row(row: Any, token: str) -> FollowUp:
         ts=str(row["ts"]),
         run_id=str(row["run_id"]),
         environment=str(row["environment"]),
-        shown_until=_utc(row["shown_until"]),
+        shown_until=utc(row["shown_until"]),
         shown_status=str(row["shown_status"]),
         card=Card.model_validate_json(row["card"]),
-        check_at=_utc(row["check_at"]),
+        check_at=utc(row["check_at"]),
         token=token,
     )

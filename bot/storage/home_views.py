@@ -16,18 +16,17 @@ their clocks in step, as NTP does; a skew of seconds is nothing against the hour
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.db import home_views, insert_for
+from bot.storage.batches import BatchWriter
+from bot.storage.db import home_views, insert_for, utc
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +53,14 @@ class HomeViews:
         self.engine = engine
         self.clock = clock
         self.keep = keep
-        self._queued: dict[Person, float] = {}  # opens not written yet: person → when (the latest)
-        self._writer: asyncio.Task[None] | None = None
+        self._batches: BatchWriter[tuple[Person, float]] = BatchWriter(self._upsert, self._failed, self._lost)
         self._pruned_at = 0.0
         self._available = True
-        self._closed = False
 
     def opened(self, team_id: str, user_id: str) -> None:
         """Note that the person opened their Home now, off the caller's path."""
-        if self._closed or not user_id:  # shutting down: the engine is about to close
-            return
-        self._queued[(team_id[:32], user_id[:32])] = self.clock()
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_queued(), context=contextvars.Context())
+        if user_id:
+            self._batches.add(((team_id[:32], user_id[:32]), self.clock()))
 
     async def seconds_since_opened(self, team_id: str, user_id: str) -> float | None:
         """How long ago the person last opened their Home (through any process); None when never (or longer ago
@@ -83,33 +77,23 @@ class HomeViews:
         self._is_back()
         if opened is None:
             return None
-        age = max(0.0, self.clock() - _utc(opened).timestamp())
+        age = max(0.0, self.clock() - utc(opened).timestamp())
         return age if age <= self.keep.total_seconds() else None
 
     async def aclose(self, timeout: float) -> None:
         """At shutdown: let the opens being written reach the database within `timeout` seconds (then they are
         abandoned: the next open writes the person's row again); nothing is written after this."""
-        self._closed = True
-        writer = self._writer
-        if writer is None or writer.done():
-            return
-        _, pending = await asyncio.wait({writer}, timeout=timeout)
-        if pending:
-            log.warning("App Home opens not written before shutdown (the database is slow)")
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
+        await self._batches.close(timeout)
 
-    async def _write_queued(self) -> None:
-        while self._queued:
-            batch, self._queued = self._queued, {}
-            try:
-                await self._upsert(batch)
-            except Exception as exc:  # never raised: a Home not remembered is only refreshed on its next open
-                self._went_away(exc)
-            else:
-                self._is_back()
+    def _failed(self, batch: Sequence[tuple[Person, float]], exc: Exception) -> None:
+        self._went_away(exc)  # never raised: a Home not remembered is only refreshed on its next open
 
-    async def _upsert(self, batch: dict[Person, float]) -> None:
+    @staticmethod
+    def _lost(batch: Sequence[tuple[Person, float]]) -> None:
+        log.warning("App Home opens not written before shutdown (the database is slow)")
+
+    async def _upsert(self, batch: list[tuple[Person, float]]) -> None:
+        latest = dict(batch)  # a person opening it twice meanwhile: one row, the latest open
         now = self.clock()
         async with self.engine.begin() as conn:
             insert = insert_for(conn)
@@ -119,12 +103,13 @@ class HomeViews:
             )
             rows = [
                 {"team_id": team_id, "user_id": user_id, "last_opened_at": _at(at)}
-                for (team_id, user_id), at in batch.items()
+                for (team_id, user_id), at in latest.items()
             ]
             await conn.execute(statement, rows)
             if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
                 self._pruned_at = now
                 await conn.execute(delete(home_views).where(home_views.c.last_opened_at < _at(now) - self.keep))
+        self._is_back()
 
     def _went_away(self, exc: BaseException) -> None:
         if self._available:
@@ -143,8 +128,3 @@ class HomeViews:
 
 def _at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    """Aware UTC (SQLite hands back naive datetimes; everything stored here is UTC)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -13,7 +13,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Column, RowMapping, Table, and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+
+def held(table: Table, row_id: int, token: str) -> tuple[Any, ...]:
+    """The row `row_id` of `table`, as long as the lease `token` still holds it."""
+    return (table.c.id == row_id, table.c.lease_token == token)
+
+
+async def all_rows(engine: AsyncEngine, table: Table) -> Sequence[dict[str, Any]]:
+    """Every row of `table`, by id: for tests and inspection."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(table).order_by(table.c.id))).mappings().all()
+    return [dict(row) for row in rows]
 
 
 def free(table: Table, now: datetime) -> Any:

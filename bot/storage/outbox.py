@@ -14,8 +14,6 @@ raises into the caller.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -23,20 +21,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.db import outbox
-from bot.storage.leases import claim_rows
+from bot.storage.batches import BatchWriter
+from bot.storage.db import outbox, utc
+from bot.storage.leases import all_rows, claim_rows, held
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)  # longer than one message's send (chat.postMessage, bounded by the client's timeout)
-
-
-def _utc(value: datetime) -> datetime:
-    """Aware UTC (SQLite hands back naive datetimes; everything stored here is UTC)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +67,8 @@ def _row(letter: Letter) -> dict[str, Any]:
         "text": letter.text,
         "blocks": json.dumps(letter.blocks) if letter.blocks else None,
         "error": letter.error[:64],
-        "created_at": _utc(letter.at),
-        "next_attempt_at": _utc(letter.at),  # the loop's next tick tries it
+        "created_at": utc(letter.at),
+        "next_attempt_at": utc(letter.at),  # the loop's next tick tries it
         "attempts": 0,
         "lease_until": None,
         "lease_token": None,
@@ -90,55 +84,29 @@ class Outbox:
         self.engine = engine
         self.lease = lease
         self.clock = clock
-        self._queued: list[Letter] = []
-        self._writing: list[Letter] = []  # the batch being written now
-        self._closed = False
-        self._writer: asyncio.Task[None] | None = None
+        self._batches = BatchWriter(self.keep, self._failed, self._lost)
 
     def keep_soon(self, team_id: str, user_id: str, text: str, blocks: list[dict[str, Any]] | None, error: str) -> None:
         """Keep a message off the caller's path: those queued meanwhile are written together; a failure is
         logged (the message is lost), never raised."""
-        letter = Letter(team_id=team_id, user_id=user_id, text=text, blocks=blocks, error=error, at=self.clock())
-        if self._closed:  # shutting down: the engine is about to close
-            log.error("outbox: the message to %s is lost: shutting down", letter.user_id)
-            return
-        self._queued.append(letter)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_queued(), context=contextvars.Context())
-
-    async def _write_queued(self) -> None:
-        while self._queued:
-            batch, self._queued = self._queued, []
-            self._writing = batch
-            try:
-                await self.keep(batch)
-            except Exception as exc:
-                for letter in batch:
-                    log.error(
-                        "outbox: the message to %s is lost: the database failed (%s)",
-                        letter.user_id,
-                        type(exc).__name__,
-                    )
-            else:
-                for letter in batch:
-                    log.info("outbox: a message to %s is kept, to be sent when Slack takes it", letter.user_id)
-            self._writing = []
+        self._batches.add(
+            Letter(team_id=team_id, user_id=user_id, text=text, blocks=blocks, error=error, at=self.clock())
+        )
 
     async def flush(self, timeout: float) -> None:
         """At shutdown: wait up to `timeout` for the queued writes; what is still unwritten then is logged and
         lost, and nothing is queued after this."""
-        self._closed = True
-        writer = self._writer
-        if writer is None or writer.done():
-            return
-        _, pending = await asyncio.wait({writer}, timeout=timeout)
-        if pending:
-            abandoned = [*self._writing, *self._queued]
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
-            for letter in abandoned:
-                log.error("outbox: the message to %s is lost: shutting down", letter.user_id)
-            self._writing, self._queued = [], []
+        await self._batches.close(timeout)
+
+    @staticmethod
+    def _failed(batch: Sequence[Letter], exc: Exception) -> None:
+        for letter in batch:
+            log.error("outbox: the message to %s is lost: the database failed (%s)", letter.user_id, type(exc).__name__)
+
+    @staticmethod
+    def _lost(batch: Sequence[Letter]) -> None:
+        for letter in batch:
+            log.error("outbox: the message to %s is lost: shutting down", letter.user_id)
 
     async def keep(self, letters: Sequence[Letter]) -> None:
         """Write messages now, in one transaction."""
@@ -146,11 +114,13 @@ class Outbox:
             return
         async with self.engine.begin() as conn:
             await conn.execute(insert(outbox), [_row(letter) for letter in letters])
+        for letter in letters:
+            log.info("outbox: a message to %s is kept, to be sent when Slack takes it", letter.user_id)
 
     async def claim(self, now: datetime, limit: int) -> list[Kept]:
         """Take up to `limit` rows due at `now` whose lease is free (never held, or expired), oldest due first."""
         async with self.engine.begin() as conn:
-            token, rows = await claim_rows(conn, outbox, outbox.c.next_attempt_at, _utc(now), limit, self.lease)
+            token, rows = await claim_rows(conn, outbox, outbox.c.next_attempt_at, utc(now), limit, self.lease)
             claimed: list[Kept] = []
             for row in rows:
                 try:
@@ -165,7 +135,7 @@ class Outbox:
         out and another process claimed it, or it is gone): then it must not be sent from here."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                update(outbox).where(*_held(item)).values(lease_until=_utc(self.clock()) + self.lease)
+                update(outbox).where(*_held(item)).values(lease_until=utc(self.clock()) + self.lease)
             )
         return bool(result.rowcount)
 
@@ -181,7 +151,7 @@ class Outbox:
                 update(outbox)
                 .where(*_held(item))
                 .values(
-                    next_attempt_at=_utc(next_attempt_at),
+                    next_attempt_at=utc(next_attempt_at),
                     attempts=outbox.c.attempts + 1,
                     lease_until=None,
                     lease_token=None,
@@ -195,13 +165,11 @@ class Outbox:
 
     async def all(self) -> Sequence[dict[str, Any]]:
         """Every row, for tests and inspection."""
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(outbox).order_by(outbox.c.id))).mappings().all()
-        return [dict(row) for row in rows]
+        return await all_rows(self.engine, outbox)
 
 
 def _held(item: Kept) -> tuple[Any, ...]:
-    return (outbox.c.id == item.id, outbox.c.lease_token == item.token)
+    return held(outbox, item.id, item.token)
 
 
 def _from_row(row: Any, token: str) -> Kept:
@@ -215,7 +183,7 @@ def _from_row(row: Any, token: str) -> Kept:
         text=str(row["text"]),
         blocks=blocks,
         error=str(row["error"]),
-        created_at=_utc(row["created_at"]),
+        created_at=utc(row["created_at"]),
         attempts=int(row["attempts"]),
         token=token,
     )
