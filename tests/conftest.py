@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.storage import db
 from tests import dbs
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, BotProcess, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
@@ -88,6 +90,25 @@ def start(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> I
     yield launch
     for process in processes:
         process.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A test run once on SQLite (a new file) and once on this worker's PostgreSQL database, emptied."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/store.sqlite3"
+    url = dbs.postgres_url()
+    asyncio.run(dbs.reset(url))
+    return url
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on `database_url`, migrated to the latest schema."""
+    created = db.create_engine(database_url)
+    await db.migrate(created)
+    yield created
+    await created.dispose()
 
 
 @pytest.fixture

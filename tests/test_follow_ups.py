@@ -4,9 +4,7 @@ holds a row until it expires, and only the holder's token changes a claimed row.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import event, update
@@ -16,28 +14,10 @@ from bot.domain.follow import KEEP
 from bot.storage import db
 from bot.storage.db import follow_ups
 from bot.storage.follow_ups import Card, FollowRequest, FollowUps
-from tests.dbs import postgres_url, reset
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 RUN = "run_cm9k2x7ab000108l5ghf2d1qz"
 CARD = Card(user_id="U111", previous=T0 - timedelta(hours=1), new=T0, at=T0 - timedelta(hours=2))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/follow.sqlite3"
-    url = postgres_url()
-    asyncio.run(reset(url))
-    return url
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    created = db.create_engine(database_url)
-    await db.migrate(created)
-    yield created
-    await created.dispose()
 
 
 async def follow(store: FollowUps, ts: str, shown: datetime = T0, run: str = RUN, now: datetime = T0) -> None:

@@ -19,19 +19,9 @@ from bot.slack.deps import SurfaceDeps
 from bot.slack.home import REMEMBER_SECONDS, HomePages
 from bot.storage import db
 from bot.storage.home_views import KEEP, HomeViews, HomeViewsUnavailable
-from tests.dbs import postgres_url, reset
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC).timestamp()
 NOWHERE = "postgresql://postgres@127.0.0.1:9/nowhere"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/home.sqlite3"
-    url = postgres_url()
-    asyncio.run(reset(url))
-    return url
 
 
 class Clock:

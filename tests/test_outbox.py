@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
@@ -24,7 +22,6 @@ from bot.render.mrkdwn import date_token
 from bot.slack.replies import keep_for_later, may_pass
 from bot.storage import db
 from bot.storage.outbox import Letter, Outbox
-from tests.dbs import postgres_url, reset
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "Run moved"}}]
@@ -63,23 +60,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/outbox.sqlite3"
-    url = postgres_url()
-    asyncio.run(reset(url))
-    return url
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    created = db.create_engine(database_url)
-    await db.migrate(created)
-    yield created
-    await created.dispose()
 
 
 def letter(user: str = "U111", text: str = "Moved *run_1*", blocks: Any = None, at: datetime = T0) -> Letter:

@@ -11,20 +11,8 @@ import pytest
 from bot.domain.audit import AuditRecord, Outcome
 from bot.storage import db
 from bot.storage.audit import AuditLog, AuditUnavailable
-from tests.dbs import postgres_url, reset
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/audit.sqlite3"
-    import asyncio
-
-    url = postgres_url()
-    asyncio.run(reset(url))
-    return url
 
 
 def record(minutes: int, **fields: object) -> AuditRecord:
