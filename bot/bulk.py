@@ -109,7 +109,8 @@ class BulkMover:
         )
 
     def _title(self, env_name: str) -> str:
-        return next((t.env.title for t in self.rescheduler.targets if t.env.name == env_name), "")
+        target = self.rescheduler.target_named(env_name)
+        return target.env.title if target is not None else ""
 
     async def _paced(self, env_names: Sequence[str]) -> None:
         for name in env_names:

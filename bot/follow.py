@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -50,7 +50,6 @@ class Follow:
     client: AsyncWebClient
     store: FollowUps
     poll_seconds: float
-    grace: timedelta
     batch: int = BATCH
     concurrency: int = CONCURRENCY
     clock: Callable[[], datetime] = utc_now
@@ -93,7 +92,7 @@ class Follow:
     async def _run_cards(self, env_name: str, run_id: str, cards: list[FollowUp], gate: asyncio.Semaphore) -> None:
         """One read of the run, then each of its cards (one update at most each)."""
         async with gate:
-            target = self._target(env_name)
+            target = self.deps.rescheduler.target_named(env_name)
             if target is None:
                 log.info(
                     "follow-ups: environment %s is no longer configured; %d card(s) of %s stop following",
@@ -127,9 +126,6 @@ class Follow:
                         type(exc).__name__,
                     )
 
-    def _target(self, env_name: str) -> EnvironmentClient | None:
-        return next((t for t in self.deps.rescheduler.targets if t.env.name == env_name), None)
-
     @staticmethod
     async def _each(cards: list[FollowUp], step: Callable[[FollowUp], Awaitable[None]]) -> None:
         for card in cards:
@@ -141,7 +137,13 @@ class Follow:
     async def _card(self, item: FollowUp, run: Run, target: EnvironmentClient) -> None:
         now = self.clock()
         step = next_step(
-            run.status, run.status_label, run.delayed_until, item.shown_until, item.shown_status, now, self.grace
+            run.status,
+            run.status_label,
+            run.delayed_until,
+            item.shown_until,
+            item.shown_status,
+            now,
+            self.deps.follow_grace,
         )
         if step.redraw and not await self._update(item, run, target, step):
             return

@@ -1062,10 +1062,6 @@ HOME_HOW_TO = (
 WHERE_HOME = "from your App Home"
 
 
-def home_fallback(count: int) -> str:
-    return f"{count} run{'' if count == 1 else 's'} you moved recently"
-
-
 def home_moved(when_token: str) -> str:
     return f"You moved it {when_token}"
 

@@ -222,10 +222,14 @@ class Rescheduler:
         """A fresh deadline for one user action."""
         return Deadline.after(self.deadline_seconds)
 
+    def target_named(self, env_name: str | None) -> EnvironmentClient | None:
+        """The configured environment called `env_name`, if any."""
+        return next((target for target in self.targets if env_name and target.env.name == env_name), None)
+
     def targets_for(self, env_name: str | None) -> Sequence[EnvironmentClient]:
         """The environments to search: the named one when it is configured, else all of them."""
-        named = [target for target in self.targets if env_name and target.env.name == env_name]
-        return named or self.targets
+        named = self.target_named(env_name)
+        return [named] if named is not None else self.targets
 
     async def find(self, run_id: str, deadline: Deadline, env_name: str | None = None) -> FoundRun:
         """Ask every environment (or only `env_name`) at once; the first that has the run wins.

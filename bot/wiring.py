@@ -64,12 +64,12 @@ class Bot:
     digest: Digest | None = None  # DIGEST_CHANNEL set: the loop posting the digest (bot/digest.py)
     metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: /metrics sums every process writing there
     metrics_token: bytes = field(default=b"", repr=False)  # METRICS_TOKEN: /metrics needs it as a bearer token
-    _digest_task: asyncio.Task[None] | None = None
     follow: Follow | None = None  # the loop updating summary cards that follow their run (bot/follow.py)
-    _follow_task: asyncio.Task[None] | None = None
     late: LateDMs | None = None  # the loop sending private messages Slack could not take (bot/late.py)
     _late_task: asyncio.Task[None] | None = None
-    _migrate_task: asyncio.Task[None] | None = None
+    # Cancelled at shutdown, in this order: the schema's retry, the digest's loop (a digest being posted is in
+    # flight: the drain finishes it), the follow-ups' loop (a card being updated is left to its lease).
+    _loops: list[asyncio.Task[None]] = field(default_factory=list)
     home: HomePages | None = None  # the App Home's refreshes (bot/slack/home.py), stopped before the clients close
 
     async def start(self) -> None:
@@ -83,16 +83,16 @@ class Bot:
             log.info("database schema at version %d", version)
         except Exception as exc:
             log.error("database unavailable at start (%s); audit records go to the log until it answers", exc)
-            self._migrate_task = asyncio.get_running_loop().create_task(self._migrate_when_back(), name="migrate")
+            self._loops.append(asyncio.get_running_loop().create_task(self._migrate_when_back(), name="migrate"))
         if self.metrics_dir and not metrics.multiprocess_active():
             log.warning(
                 "PROMETHEUS_MULTIPROC_DIR is not in the process environment (only in .env?): prometheus-client reads "
                 "it there, so /metrics shows this process alone"
             )
         if self.digest is not None:
-            self._digest_task = asyncio.get_running_loop().create_task(self.digest.run(), name="digest")
+            self._loops.append(asyncio.get_running_loop().create_task(self.digest.run(), name="digest"))
         if self.follow is not None:
-            self._follow_task = asyncio.get_running_loop().create_task(self.follow.run(), name="follow")
+            self._loops.append(asyncio.get_running_loop().create_task(self.follow.run(), name="follow"))
         if self.late is not None:
             self._late_task = asyncio.get_running_loop().create_task(self.late.run(), name="late-dms")
 
@@ -114,18 +114,10 @@ class Bot:
 
         Bounded by SHUTDOWN_GRACE (see bot.shutdown): TRIGGER_DEADLINE is checked at start to fit in the drain.
         """
-        if self._migrate_task is not None:
-            self._migrate_task.cancel()
+        for loop_task in self._loops:
+            loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._migrate_task
-        if self._digest_task is not None:  # the loop stops; a digest being posted is in flight: the drain finishes it
-            self._digest_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._digest_task
-        if self._follow_task is not None:  # a card being updated is left to its lease: another tick redoes it
-            self._follow_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._follow_task
+                await loop_task
         late_stopped = asyncio.get_running_loop().create_task(self._stop_late())  # beside the drain, not before it
         inflight = self.deps.inflight
         if not await inflight.drain(shutdown.drain_seconds(self.shutdown_grace)):
@@ -269,7 +261,6 @@ def build(
         client=client,
         store=follow_ups,
         poll_seconds=settings.follow_poll_seconds,
-        grace=timedelta(seconds=settings.follow_grace_seconds),
     )
     late = LateDMs(
         client=client,

@@ -84,7 +84,7 @@ class SetClick:
     deps: SurfaceDeps
     respond: AsyncRespond
     client: AsyncWebClient
-    private: Callable[[str], Awaitable[None]]  # tells the clicker privately, by whatever route works
+    private: Callable[[str], Awaitable[object]]  # tells the clicker privately, by whatever route works
 
 
 async def on_click(button: Button, value: BulkValue, click: SetClick) -> None:

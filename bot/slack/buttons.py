@@ -64,11 +64,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             return
         actor = _actor(context, body, f"button {body['actions'][0].get('action_id')}"[:200])
 
-        tell = deps.teller(respond, client, actor)
-
-        async def private(text: str) -> None:
-            await tell(text)
-
+        private = deps.teller(respond, client, actor)
         async with deps.inflight.work(actor.input, actor, private):
             try:
                 await _handle(body, actor, deps, respond, client, private)
@@ -82,7 +78,7 @@ async def _handle(
     deps: SurfaceDeps,
     respond: AsyncRespond,
     client: AsyncWebClient,
-    private: Callable[[str], Awaitable[None]],
+    private: Callable[[str], Awaitable[object]],
 ) -> None:
     actions = body["actions"]
     try:
@@ -212,7 +208,7 @@ class Click:
     deps: SurfaceDeps
     respond: AsyncRespond
     client: AsyncWebClient
-    private: Callable[[str], Awaitable[None]]  # tells the clicker privately, by whatever route works
+    private: Callable[[str], Awaitable[object]]  # tells the clicker privately, by whatever route works
     preview: unfurl.PreviewClick | None = None  # clicked on a link preview (bot/slack/unfurl.py)
 
     @property

@@ -35,7 +35,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import request_id
 from bot.domain.audit import AuditRecord, Outcome, latest_per_run
-from bot.domain.environments import Environment
 from bot.render.home import MAX_RUNS_SHOWN, HomePage, MovedRun, Reach, RowProblem, home_view
 from bot.render.ids import Button
 from bot.rescheduler import Rescheduler
@@ -230,7 +229,8 @@ class HomePages:
     ) -> MovedRun:
         assert record.run_id is not None
         env_name = record.environment or ""
-        configured = _environment(self.deps.rescheduler, env_name)
+        target = self.deps.rescheduler.target_named(env_name)
+        configured = target.env if target is not None else None
         row = MovedRun(
             run_id=record.run_id,
             env_title=configured.title if configured else env_name,
@@ -278,10 +278,6 @@ class HomePages:
     def _recently_shown(self, person: Person) -> bool:
         shown = self._shown.get(person)
         return shown is not None and self.clock() - shown <= REMEMBER_SECONDS
-
-
-def _environment(rescheduler: Rescheduler, name: str) -> Environment | None:
-    return next((target.env for target in rescheduler.targets if target.env.name == name), None)
 
 
 def _expected(exc: BaseException) -> bool:
