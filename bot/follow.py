@@ -15,15 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import request_id
-from bot.domain.follow import KEEP, SAME_TIME, Next, Step, next_step
-from bot.domain.runs import Run
+from bot.domain.follow import KEEP, Next, Step, next_step
+from bot.domain.runs import SAME_INSTANT, Run
 from bot.render.controls import DM_BUTTONS, SUMMARY_BUTTONS
 from bot.render.follow import followed_summary
 from bot.render.summary import Attribution
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 BATCH = 50  # follow-ups claimed per tick
 CONCURRENCY = 5  # runs read (and their cards updated) at once
+PRUNE_EVERY = timedelta(hours=1)  # how often the cards past the bound are dropped (a 7-day bound needs no more)
 # chat.update errors that mean the card can never be updated: it stops following.
 GONE = frozenset({"message_not_found", "channel_not_found", "is_archived", "not_in_channel", "cant_update_message"})
 
@@ -54,6 +55,7 @@ class Follow:
     concurrency: int = CONCURRENCY
     clock: Callable[[], datetime] = utc_now
     sleep: Sleep = asyncio.sleep
+    _pruned_at: datetime | None = field(default=None, init=False)
 
     async def run(self) -> None:
         """A tick every `poll_seconds`, until cancelled; a tick that fails (the database is down) is logged."""
@@ -72,9 +74,13 @@ class Follow:
     async def tick(self) -> int:
         """Drop the cards past the bound, claim the due ones and bring them up to date; how many were claimed."""
         now = self.clock()
-        dropped = await self.store.drop_stale(now, KEEP)
-        if dropped:
-            log.info("follow-ups: %d card(s) more than %d days past their time stopped following", dropped, KEEP.days)
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:  # the first tick, then hourly
+            self._pruned_at = now
+            dropped = await self.store.drop_stale(now, KEEP)
+            if dropped:
+                log.info(
+                    "follow-ups: %d card(s) more than %d days past their time stopped following", dropped, KEEP.days
+                )
         items = await self.store.claim(now, self.batch)
         by_run: dict[tuple[str, str], list[FollowUp]] = {}
         for item in items:
@@ -169,7 +175,7 @@ class Follow:
         card, env = item.card, target.env
         action = Attribution(user_id=card.user_id, previous=card.previous, new=card.new, at=card.at)
         controls = self.deps.controls(env, DM_BUTTONS if card.kind == "dm" else SUMMARY_BUTTONS)
-        moved = abs(step.shown_until - card.new) > SAME_TIME
+        moved = abs(step.shown_until - card.new) > SAME_INSTANT
         summary = followed_summary(run, env, self.deps.run_url(run.id), action, controls, moved=moved, where=card.where)
         try:
             await self.client.chat_update(channel=item.channel, ts=item.ts, text=summary.text, blocks=summary.blocks)

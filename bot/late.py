@@ -22,7 +22,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages, request_id
-from bot.render.mrkdwn import date_token
+from bot.render.mrkdwn import context, date_token
 from bot.rescheduler import utc_now
 from bot.slack.replies import may_pass, never_reached, slack_error
 from bot.storage.outbox import Kept, Outbox
@@ -45,7 +45,7 @@ def late_message(item: Kept) -> dict[str, Any]:
     head = messages.sent_late(date_token(item.created_at))
     message: dict[str, Any] = {"text": f"{head}\n{item.text}"}
     if item.blocks:
-        note = {"type": "context", "elements": [{"type": "mrkdwn", "text": head}]}
+        note = context(head)
         message["blocks"] = [note, *item.blocks[: MAX_BLOCKS - 1]]
     return message
 

@@ -17,7 +17,7 @@ from bot.access_check import AccessCheck, AccessRefused
 from bot.domain.audit import AuditRecord, Outcome
 from bot.domain.delays import to_api_delay
 from bot.domain.environments import Environment
-from bot.domain.runs import NOT_STARTED, Run
+from bot.domain.runs import NOT_STARTED, SAME_INSTANT, Run
 from bot.inflight import move_started, outcome_recorded
 from bot.logs import redact
 from bot.storage.audit import AuditLog
@@ -30,7 +30,6 @@ RUN_NOW_DELAY = "0s"
 # When a move's outcome is unknown, the run is read again within this many seconds of its own (the action's
 # deadline has passed by then), and an instant read back within SAME_INSTANT of another is the same one.
 READBACK_SECONDS = shutdown.CONFIRM_SECONDS
-SAME_INSTANT = timedelta(seconds=1)
 
 
 async def _tagged(call: Awaitable[Run], env: Environment) -> Run:

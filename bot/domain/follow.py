@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.domain.runs import RunStatus
+from bot.domain.runs import SAME_INSTANT, RunStatus
 
 # Statuses a run does not leave: the card shows it and stops following.
 ENDED = frozenset(
@@ -28,7 +28,6 @@ ENDED = frozenset(
 )
 KEEP = timedelta(days=7)  # a card stops following this long after the time it shows
 MAX_RECHECK = timedelta(hours=1)  # a started run is looked at least this often
-SAME_TIME = timedelta(seconds=1)  # Trigger.dev keeps milliseconds; a card's time may have lost them
 
 
 class Step(StrEnum):
@@ -71,7 +70,7 @@ def next_step(
 ) -> Next:
     """The step for a card showing `shown_until` and `shown_status`, given the run as just read."""
     if status is RunStatus.DELAYED:
-        if delayed_until is not None and abs(delayed_until - shown_until) > SAME_TIME:
+        if delayed_until is not None and abs(delayed_until - shown_until) > SAME_INSTANT:
             return Next(Step.MOVED, True, due(delayed_until, grace), delayed_until)
         return Next(Step.WAIT, False, later(now, shown_until, grace), shown_until)
     redraw = status_label != shown_status

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Trigger.dev keeps milliseconds and a time shown in Slack may have lost them: two instants this close are the same.
+SAME_INSTANT = timedelta(seconds=1)
 
 
 class RunStatus(StrEnum):

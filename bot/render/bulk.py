@@ -10,7 +10,16 @@ from bot import messages
 from bot.domain.bulk import BulkItem, BulkOutcome
 from bot.render.ids import BULK_MODAL_CALLBACK_ID, BulkValue, Button
 from bot.render.modal_views import when_inputs
-from bot.render.mrkdwn import FALLBACK_TEXT_MAX, SECTION_TEXT_MAX, date_token, escape, fallback_time, section, truncate
+from bot.render.mrkdwn import (
+    FALLBACK_TEXT_MAX,
+    SECTION_TEXT_MAX,
+    context,
+    date_token,
+    escape,
+    fallback_time,
+    section,
+    truncate,
+)
 from bot.render.summary import Block, Summary
 
 # Skipped runs are listed in sections of at most SECTION_TEXT_MAX characters, in at most MAX_SKIP_SECTIONS of them
@@ -139,7 +148,7 @@ def bulk_summary(
         blocks.append(section(chunk))
     if shown < len(skipped):
         more = messages.bulk_more(len(skipped) - shown)
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+        blocks.append(context(more))
     if undo_key:
         blocks.append(bulk_undo_actions(undo_key))
     if when is None:

@@ -14,8 +14,8 @@ from bot import messages
 from bot.domain.environments import Environment
 from bot.domain.runs import Run
 from bot.render.controls import Controls
-from bot.render.mrkdwn import FALLBACK_TEXT_MAX, escape, section, truncate
-from bot.render.run_list import MAX_BLOCKS, _actions, _context, _line
+from bot.render.mrkdwn import FALLBACK_TEXT_MAX, context, escape, section, truncate
+from bot.render.run_list import MAX_BLOCKS, _actions, _line
 from bot.render.summary import Block, Summary
 
 RESERVED = 3  # the footer, the demo note and one spare
@@ -40,7 +40,7 @@ def digest(
         envs.setdefault(env.name, env)
         groups.setdefault(env.name, {}).setdefault(run.task_identifier or messages.UNKNOWN_TASK, []).append(run)
     blocks: list[Block] = [section(messages.digest_head(len(entries), window))]
-    blocks.extend(_context(note) for note in notes[:3])
+    blocks.extend(context(note) for note in notes[:3])
     shown = 0
     budget = MAX_BLOCKS - RESERVED
     for name, tasks in groups.items():
@@ -51,7 +51,7 @@ def digest(
         for task, runs in tasks.items():
             if len(blocks) + 2 > budget:
                 break
-            blocks.append(_context(messages.digest_group(f"*{escape(truncate(task, 150))}*", len(runs))))
+            blocks.append(context(messages.digest_group(f"*{escape(truncate(task, 150))}*", len(runs))))
             for index, run in enumerate(runs):
                 actions = _actions(run, env, controls(env), run_url(run.id)) if controls is not None else None
                 if len(blocks) + 1 + (actions is not None) > budget:
@@ -62,9 +62,9 @@ def digest(
                     blocks.append(actions)
                 shown += 1
     if shown < len(entries):
-        blocks.append(_context(messages.digest_more(len(entries) - shown)))
+        blocks.append(context(messages.digest_more(len(entries) - shown)))
     if demo:
-        blocks.append(_context(messages.DEMO_SUMMARY_NOTE))
+        blocks.append(context(messages.DEMO_SUMMARY_NOTE))
     text = messages.digest_fallback(len(entries), window)
     if demo:
         text = f"{text} ({messages.DEMO_FALLBACK_NOTE})"

@@ -21,7 +21,7 @@ from bot import messages
 from bot.domain.environments import Environment
 from bot.domain.runs import Run
 from bot.render.controls import Controls, actions_block
-from bot.render.mrkdwn import CONTEXT_TEXT_MAX, code, date_token, escape, link, section, truncate
+from bot.render.mrkdwn import code, context, date_token, escape, link, section, truncate
 from bot.render.summary import status_text
 
 Block = dict[str, Any]
@@ -80,7 +80,7 @@ def home_view(page: HomePage, run_url: Callable[[str], str]) -> Block:
     """The `home` view for `views.publish`."""
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": truncate(messages.HOME_TITLE, HEADER_TEXT_MAX)}},
-        _context(messages.HOME_INTRO),
+        context(messages.HOME_INTRO),
     ]
     if page.history_unavailable:
         blocks.append(section(messages.HOME_HISTORY_UNAVAILABLE))
@@ -93,17 +93,13 @@ def home_view(page: HomePage, run_url: Callable[[str], str]) -> Block:
     blocks.append({"type": "divider"})
     blocks.append(section(messages.HOME_HOW_TO))
     if page.demo:
-        blocks.append(_context(messages.DEMO_SUMMARY_NOTE))
+        blocks.append(context(messages.DEMO_SUMMARY_NOTE))
     return {"type": "home", "blocks": blocks[:MAX_BLOCKS]}
 
 
 def channel_list(channels: frozenset[str]) -> str:
     """Channel mentions for ids that look like channels (from the settings), anything else in a code span."""
     return ", ".join(f"<#{c}>" if CHANNEL_ID.match(c) else code(c, 40) for c in sorted(channels))
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, CONTEXT_TEXT_MAX)}]}
 
 
 def _run_blocks(index: int, moved: MovedRun, url: str) -> list[Block]:

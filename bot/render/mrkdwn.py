@@ -21,6 +21,11 @@ def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_TEXT_MAX)}}
 
 
+def context(text: str) -> dict[str, Any]:
+    """A context block of one mrkdwn line, cut to Block Kit's limit."""
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, CONTEXT_TEXT_MAX)}]}
+
+
 def escape(text: str) -> str:
     """Escape Slack's three control characters, `&` first, so nothing foreign can ping or link."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

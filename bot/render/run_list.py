@@ -18,7 +18,7 @@ from bot.domain.environments import Environment
 from bot.domain.runs import Run
 from bot.render.controls import Controls, actions_block
 from bot.render.ids import LIST_BLOCK_PREFIX, BulkValue, Button
-from bot.render.mrkdwn import CONTEXT_TEXT_MAX, FALLBACK_TEXT_MAX, code, date_token, escape, section, truncate
+from bot.render.mrkdwn import FALLBACK_TEXT_MAX, code, context, date_token, escape, section, truncate
 from bot.render.summary import Block, Summary
 
 MAX_BLOCKS = 50
@@ -57,7 +57,7 @@ def run_list(
     if push_all is not None and controls is not None and len(shown) > 1:
         blocks.append(push_all_block(push_all))
     for note in notes[:MAX_NOTES]:
-        blocks.append(_context(note))
+        blocks.append(context(note))
     for index, (run, env) in enumerate(shown):
         blocks.append(section(_line(run, env, now)))
         if controls is not None:
@@ -68,9 +68,9 @@ def run_list(
                 )
                 blocks.append(actions)
     if total > len(shown):
-        blocks.append(_context(messages.list_more(total - len(shown))))
+        blocks.append(context(messages.list_more(total - len(shown))))
     if controls is not None and controls.demo:
-        blocks.append(_context(messages.DEMO_SUMMARY_NOTE))
+        blocks.append(context(messages.DEMO_SUMMARY_NOTE))
     text = messages.list_fallback(total)
     if controls is not None and controls.demo:
         text = f"{text} ({messages.DEMO_FALLBACK_NOTE})"
@@ -86,10 +86,6 @@ def push_all_block(key: str) -> Block:
         "value": BulkValue(k=key).encode(),
     }
     return {"type": "actions", "block_id": "list_push_all", "elements": [button]}
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, CONTEXT_TEXT_MAX)}]}
 
 
 def _line(run: Run, env: Environment, now: datetime) -> str:

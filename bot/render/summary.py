@@ -11,10 +11,10 @@ from bot.domain.environments import Environment
 from bot.domain.runs import Run, RunStatus
 from bot.render.controls import Controls, actions_block
 from bot.render.mrkdwn import (
-    CONTEXT_TEXT_MAX,
     FALLBACK_TEXT_MAX,
     FIELD_TEXT_MAX,
     code,
+    context,
     date_token,
     escape,
     fallback_time,
@@ -96,9 +96,9 @@ def run_summary(
         text = messages.summary_fallback(task, run.id, escape(run.status_label))
     blocks: list[Block] = [section(head), {"type": "section", "fields": _fields(run, env, action)}]
     footer = f"{code(run.id, 64)} · {link(run_url, messages.OPEN_IN_TRIGGER)}"
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(footer, CONTEXT_TEXT_MAX)}]})
+    blocks.append(context(footer))
     if demo or (controls is not None and controls.demo):
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": messages.DEMO_SUMMARY_NOTE}]})
+        blocks.append(context(messages.DEMO_SUMMARY_NOTE))
         text = f"{text} ({messages.DEMO_FALLBACK_NOTE})"
     if controls is not None and run.is_delayed:
         shown = action.new if action is not None else run.delayed_until

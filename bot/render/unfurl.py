@@ -15,7 +15,7 @@ from bot.domain.environments import Environment
 from bot.domain.runs import Run
 from bot.render.controls import Controls, actions_block
 from bot.render.ids import Button
-from bot.render.mrkdwn import CONTEXT_TEXT_MAX, FIELD_TEXT_MAX, code, date_token, escape, section, truncate
+from bot.render.mrkdwn import FIELD_TEXT_MAX, code, context, date_token, escape, section, truncate
 from bot.render.summary import status_text
 
 Block = dict[str, Any]
@@ -37,10 +37,10 @@ def run_preview(
     blocks: list[Block] = [
         section(messages.UNFURL_HEAD.format(task=task, env=escape(env.title))),
         {"type": "section", "fields": fields},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(code(run.id, 64), CONTEXT_TEXT_MAX)}]},
+        context(code(run.id, 64)),
     ]
     if demo or (controls is not None and controls.demo):
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": messages.DEMO_SUMMARY_NOTE}]})
+        blocks.append(context(messages.DEMO_SUMMARY_NOTE))
     if controls is not None and run.is_delayed:
         preview_controls = Controls(now=controls.now, confirm=controls.confirm, buttons=PREVIEW_BUTTONS)
         blocks.append(

@@ -18,14 +18,14 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.db import bulk_sets, utc
+from bot.storage.db import bulk_sets, from_unix, utc
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,9 @@ class BulkSets:
                 await conn.execute(bulk_sets.insert().values(**_row(bulk)))
                 if bulk.created - self._pruned_at >= PRUNE_EVERY_SECONDS:
                     self._pruned_at = bulk.created
-                    await conn.execute(delete(bulk_sets).where(bulk_sets.c.created_at < _at(bulk.created - self.ttl)))
+                    await conn.execute(
+                        delete(bulk_sets).where(bulk_sets.c.created_at < from_unix(bulk.created - self.ttl))
+                    )
         except _FAILURES as exc:
             log.warning("bulk set kept in this process only: the database did not answer (%s)", type(exc).__name__)
             self._local[bulk.key] = bulk
@@ -121,10 +123,6 @@ class BulkSets:
         return self.clock() - bulk.created <= self.ttl
 
 
-def _at(unix: float) -> datetime:
-    return datetime.fromtimestamp(unix, UTC)
-
-
 def _row(bulk: BulkSet) -> dict[str, Any]:
     return {
         "key": bulk.key,
@@ -136,7 +134,7 @@ def _row(bulk: BulkSet) -> dict[str, Any]:
             else [list(pair) for pair in bulk.runs]
         ),
         "when_at": bulk.when,
-        "created_at": _at(bulk.created),
+        "created_at": from_unix(bulk.created),
         "thread_ts": bulk.thread_ts,
     }
 

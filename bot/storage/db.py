@@ -160,6 +160,11 @@ def async_url(url: str) -> str:
     return parsed.set(drivername=driver or parsed.drivername).render_as_string(hide_password=False)
 
 
+def from_unix(seconds: float) -> datetime:
+    """A Unix time as an aware UTC datetime, as stored."""
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 def utc(value: datetime) -> datetime:
     """Aware UTC (SQLite hands back naive datetimes; everything stored is UTC)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -19,14 +19,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.batches import BatchWriter
-from bot.storage.db import home_views, insert_for, utc
+from bot.storage.db import from_unix, home_views, insert_for, utc
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +102,13 @@ class HomeViews:
                 index_elements=["team_id", "user_id"], set_={"last_opened_at": statement.excluded.last_opened_at}
             )
             rows = [
-                {"team_id": team_id, "user_id": user_id, "last_opened_at": _at(at)}
+                {"team_id": team_id, "user_id": user_id, "last_opened_at": from_unix(at)}
                 for (team_id, user_id), at in latest.items()
             ]
             await conn.execute(statement, rows)
             if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
                 self._pruned_at = now
-                await conn.execute(delete(home_views).where(home_views.c.last_opened_at < _at(now) - self.keep))
+                await conn.execute(delete(home_views).where(home_views.c.last_opened_at < from_unix(now) - self.keep))
         self._is_back()
 
     def _went_away(self, exc: BaseException) -> None:
@@ -124,7 +124,3 @@ class HomeViews:
         if not self._available:
             self._available = True
             log.info("App Home opens: the database is back")
-
-
-def _at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)

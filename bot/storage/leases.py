@@ -46,5 +46,5 @@ async def claim_rows(
     ids = list((await conn.execute(picked)).scalars())
     if not ids:
         return token, []
-    await conn.execute(update(table).where(table.c.id.in_(ids), due).values(lease_until=now + lease, lease_token=token))
-    return token, (await conn.execute(select(table).where(table.c.lease_token == token))).mappings().all()
+    taken = update(table).where(table.c.id.in_(ids), due).values(lease_until=now + lease, lease_token=token)
+    return token, (await conn.execute(taken.returning(*table.c))).mappings().all()

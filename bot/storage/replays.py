@@ -12,13 +12,13 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.db import insert_for, seen_requests
+from bot.storage.db import from_unix, insert_for, seen_requests
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +110,14 @@ class ReplayGuard:
             insert = insert_for(conn)
             statement = (
                 insert(seen_requests)
-                .values([{"key": key, "seen_at": _utc(now)} for key in keys])
+                .values([{"key": key, "seen_at": from_unix(now)} for key in keys])
                 .on_conflict_do_nothing(index_elements=["key"])
                 .returning(seen_requests.c.key)
             )
             new = {row[0] for row in await conn.execute(statement)}
             if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
                 self._pruned_at = now
-                cutoff = _utc(now) - timedelta(seconds=REMEMBER_SECONDS)
+                cutoff = from_unix(now) - timedelta(seconds=REMEMBER_SECONDS)
                 await conn.execute(delete(seen_requests).where(seen_requests.c.seen_at < cutoff))
         return new
 
@@ -128,7 +128,3 @@ class ReplayGuard:
             if len(self._recent) <= MEMORY_SIZE and now - at <= REMEMBER_SECONDS:
                 break
             self._recent.popitem(last=False)
-
-
-def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
