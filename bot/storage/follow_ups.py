@@ -156,18 +156,9 @@ class FollowUps:
         for request in latest:
             shown.setdefault((request.run_id, request.environment, utc(request.shown_until)), []).append(request)
         for (run_id, environment, shown_until), cards in shown.items():
+            not_these = (or_(follow_ups.c.channel != card.channel, follow_ups.c.ts != card.ts) for card in cards)
             now = max(utc(card.now) for card in cards)
-            await conn.execute(
-                update(follow_ups)
-                .where(
-                    follow_ups.c.run_id == run_id,
-                    follow_ups.c.environment == environment,
-                    follow_ups.c.shown_until != shown_until,
-                    follow_ups.c.check_at > now,
-                    *(or_(follow_ups.c.channel != card.channel, follow_ups.c.ts != card.ts) for card in cards),
-                )
-                .values(check_at=now)
-            )
+            await _look_now(conn, run_id, environment, shown_until, now, *not_these)
 
     async def claim(self, now: datetime, limit: int) -> list[FollowUp]:
         """Take up to `limit` rows due at `now` whose lease is free (never held, or expired), soonest first."""
@@ -217,23 +208,29 @@ class FollowUps:
 
     async def refresh_others(self, item: FollowUp, shown_until: datetime, now: datetime) -> None:
         """Every other card of `item`'s run that shows another time than `shown_until` is looked at now."""
-        now = utc(now)
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(follow_ups)
-                .where(
-                    follow_ups.c.run_id == item.run_id,
-                    follow_ups.c.environment == item.environment,
-                    follow_ups.c.id != item.id,
-                    follow_ups.c.shown_until != utc(shown_until),
-                    follow_ups.c.check_at > now,
-                )
-                .values(check_at=now)
-            )
+            await _look_now(conn, item.run_id, item.environment, utc(shown_until), utc(now), follow_ups.c.id != item.id)
 
     async def all(self) -> Sequence[dict[str, Any]]:
         """Every row, for tests and inspection."""
         return await all_rows(self.engine, follow_ups)
+
+
+async def _look_now(
+    conn: AsyncConnection, run_id: str, environment: str, shown_until: datetime, now: datetime, *not_these: Any
+) -> None:
+    """The cards of the run that show another time than `shown_until` (except `not_these`) are looked at `now`."""
+    await conn.execute(
+        update(follow_ups)
+        .where(
+            follow_ups.c.run_id == run_id,
+            follow_ups.c.environment == environment,
+            follow_ups.c.shown_until != shown_until,
+            follow_ups.c.check_at > now,
+            *not_these,
+        )
+        .values(check_at=now)
+    )
 
 
 def _held(item: FollowUp) -> tuple[Any, ...]:
