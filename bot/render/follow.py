@@ -6,8 +6,8 @@ from bot import messages
 from bot.domain.environments import Environment
 from bot.domain.runs import Run
 from bot.render.controls import Controls
-from bot.render.mrkdwn import escape, truncate
-from bot.render.summary import Attribution, Summary, run_summary
+from bot.render.mrkdwn import escape
+from bot.render.summary import Attribution, Summary, run_summary, task_text
 
 
 def followed_summary(
@@ -27,7 +27,7 @@ def followed_summary(
     DM confirmation, whose head says where the move happened. Buttons stay only while the run is DELAYED
     (run_summary draws them for DELAYED runs alone).
     """
-    task = escape(truncate(run.task_identifier or messages.UNKNOWN_TASK, 150))
+    task = task_text(run)
     if moved:
         if where:  # the DM confirmation keeps saying where the person's move happened
             moved_head = messages.follow_moved_dm(task, escape(env.title), where)

@@ -19,7 +19,7 @@ from bot.domain.runs import Run
 from bot.render.controls import Controls, actions_block
 from bot.render.ids import LIST_BLOCK_PREFIX, BulkValue, Button
 from bot.render.mrkdwn import FALLBACK_TEXT_MAX, code, context, date_token, escape, section, truncate
-from bot.render.summary import Block, Summary
+from bot.render.summary import Block, Summary, task_text
 
 MAX_BLOCKS = 50
 # Per run: a section and its actions block; around them a head, notes, a footer and the demo note.
@@ -89,7 +89,7 @@ def push_all_block(key: str) -> Block:
 
 
 def _line(run: Run, env: Environment, now: datetime) -> str:
-    task = escape(truncate(run.task_identifier or messages.UNKNOWN_TASK, 150))
+    task = task_text(run)
     head = f"*{task}* · {escape(env.title)}"
     if run.tags:
         tags = ", ".join(code(tag, 64) for tag in run.tags[:MAX_TAGS_SHOWN])

@@ -71,6 +71,11 @@ def status_text(run: Run) -> str:
     return f"{emoji} {escape(label)}"
 
 
+def task_text(run: Run) -> str:
+    """The run's task as mrkdwn: escaped, cut to 150 characters, or a stand-in when Trigger.dev gave none."""
+    return escape(truncate(run.task_identifier or messages.UNKNOWN_TASK, 150))
+
+
 def run_summary(
     run: Run,
     env: Environment,
@@ -85,7 +90,7 @@ def run_summary(
     Buttons are added when `controls` is given and the run is still DELAYED; `head` replaces the first line.
     In demo mode (`demo`, or `controls.demo`) a context line says that Trigger.dev is simulated.
     """
-    task = escape(truncate(run.task_identifier or messages.UNKNOWN_TASK, 150))
+    task = task_text(run)
     if action is not None:
         head = head or messages.SUMMARY_RESCHEDULED.format(user=action.user_id, task=task, env=escape(env.title))
         if action.at is not None:

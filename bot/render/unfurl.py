@@ -16,7 +16,7 @@ from bot.domain.runs import Run
 from bot.render.controls import Controls, actions_block
 from bot.render.ids import Button
 from bot.render.mrkdwn import FIELD_TEXT_MAX, code, context, date_token, escape, section, truncate
-from bot.render.summary import status_text
+from bot.render.summary import status_text, task_text
 
 Block = dict[str, Any]
 
@@ -29,7 +29,7 @@ def run_preview(
     """The `unfurls` value for one link to `run`: task and environment, status and, while DELAYED, the scheduled
     time (a date token: every reader sees their own timezone). Buttons only when `controls` is given and the run
     is DELAYED. In demo mode (`demo`, or `controls.demo`) a line says that Trigger.dev is simulated."""
-    task = escape(truncate(run.task_identifier or messages.UNKNOWN_TASK, 150))
+    task = task_text(run)
     fields = [_field(messages.LABEL_STATUS, status_text(run))]
     if run.is_delayed:  # once it has started, when it was scheduled no longer says anything
         when = run.delayed_until
