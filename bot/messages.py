@@ -736,6 +736,14 @@ HISTORY_OUTCOME = {
     "failed": "failed to move",
     "unknown": "could not confirm moving",
 }
+# The same, for a record that names no run (a command that could not be read, a refusal before any run was named).
+HISTORY_OUTCOME_NO_RUN = {
+    "refused": "was refused",
+    "not_found": "looked for a run",
+    "invalid_input": "typed something unreadable",
+    "failed": "failed",
+    "unknown": "could not confirm a move",
+}
 HISTORY_EMPTY = "Nothing recorded yet."
 HISTORY_MINE = "*Your recent reschedule attempts*"
 

@@ -29,7 +29,8 @@ def line(record: AuditRecord, mention: bool = True) -> str:
     """
     who = f"<@{record.user_id}>" if mention else code(record.user_id, 40)
     parts = [f"{OUTCOME_EMOJI.get(record.outcome, '•')} {date_token(record.at)} {who}"]
-    parts.append(messages.HISTORY_OUTCOME[record.outcome])
+    outcome = messages.HISTORY_OUTCOME[record.outcome]
+    parts.append(outcome if record.run_id else messages.HISTORY_OUTCOME_NO_RUN.get(record.outcome, outcome))
     if record.run_id:
         task = f" ({escape(truncate(record.task, 80))})" if record.task else ""
         parts.append(f"{code(record.run_id, 40)}{task}")
