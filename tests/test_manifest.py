@@ -22,6 +22,7 @@ from bot import server
 from bot.messages import COMMAND
 from bot.render.ids import SHORTCUT_CALLBACK_ID
 from bot.settings import Settings
+from bot.slack.workflow_steps import LIST_STEP, RESCHEDULE_STEP
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "tests" / "data" / "slack" / "manifest.schema.json"
@@ -120,7 +121,7 @@ def test_bot_scopes_are_exactly_the_expected_set(manifest: dict[str, Any]) -> No
 def test_home_tab_and_the_event_that_publishes_it(manifest: dict[str, Any]) -> None:
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     events = manifest["settings"]["event_subscriptions"]
-    assert events["bot_events"] == ["app_home_opened", "link_shared"]
+    assert events["bot_events"] == ["app_home_opened", "link_shared", "function_executed"]
     assert not events.get("user_events"), "the bot needs no user events"
 
 
@@ -140,7 +141,7 @@ def test_app_home_messages_tab_is_read_only(manifest: dict[str, Any]) -> None:
 def test_http_manifest_urls_point_at_bolt_endpoint(http_manifest: dict[str, Any]) -> None:
     settings = http_manifest["settings"]
     assert settings["socket_mode_enabled"] is False
-    assert settings["org_deploy_enabled"] is False
+    assert settings["org_deploy_enabled"] is True  # Workflow Builder steps need an org-ready app
     assert settings["token_rotation_enabled"] is False
     assert http_manifest["features"]["slash_commands"][0]["url"].endswith(EVENTS_PATH)
     assert settings["interactivity"]["is_enabled"] is True
@@ -181,3 +182,43 @@ def test_schema_rejects_wrong_shortcut_type(http_manifest: dict[str, Any]) -> No
     errors = list(_validator().iter_errors(broken))
     assert errors, "schema accepted an invalid shortcut type; the validator is not checking anything"
     assert any(list(e.absolute_path) == ["features", "shortcuts", 0, "type"] for e in errors)
+
+
+def test_workflow_builder_steps_declare_the_inputs_and_outputs_the_bot_reads(manifest: dict[str, Any]) -> None:
+    functions = manifest["functions"]
+    assert set(functions) == {RESCHEDULE_STEP, LIST_STEP}
+    assert manifest["settings"]["org_deploy_enabled"] is True
+    assert "function_executed" in manifest["settings"]["event_subscriptions"]["bot_events"]
+
+    def shape(parameters: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+        return {name: (spec["type"], spec["is_required"]) for name, spec in parameters.items()}
+
+    move, due = functions[RESCHEDULE_STEP], functions[LIST_STEP]
+    assert shape(move["input_parameters"]) == {
+        "run": ("string", True),
+        "when": ("string", True),
+        "user": ("slack#/types/user_id", True),
+        "environment": ("string", False),
+    }
+    assert shape(move["output_parameters"]) == {
+        "run_id": ("string", True),
+        "environment": ("string", True),
+        "previous_start_time": ("slack#/types/timestamp", False),
+        "new_start_time": ("slack#/types/timestamp", True),
+    }
+    assert shape(due["input_parameters"]) == {
+        "within": ("string", True),
+        "task": ("string", False),
+        "tag": ("string", False),
+        "environment": ("string", False),
+        "user": ("slack#/types/user_id", True),
+    }
+    assert shape(due["output_parameters"]) == {"count": ("integer", True), "summary": ("string", True)}
+
+
+def test_schema_rejects_a_step_without_its_outputs(http_manifest: dict[str, Any]) -> None:
+    """The schema checks the steps too: a step missing a required field must not pass."""
+    broken = copy.deepcopy(http_manifest)
+    del broken["functions"][RESCHEDULE_STEP]["output_parameters"]
+    errors = list(_validator().iter_errors(broken))
+    assert any(list(e.absolute_path) == ["functions", RESCHEDULE_STEP] for e in errors), errors

@@ -39,7 +39,7 @@ def line(record: AuditRecord, mention: bool = True) -> str:
     if record.new_time and record.outcome is Outcome.RESCHEDULED:
         before = date_token(record.previous_time) if record.previous_time else messages.NOT_SCHEDULED
         parts.append(f"{before} → {date_token(record.new_time)}")
-    parts.append(f"via {escape(record.surface)}")
+    parts.append(f"via {escape(messages.HISTORY_SURFACE.get(record.surface, record.surface))}")
     if record.input:
         parts.append(code(record.input, 80))
     return " ".join(parts)

@@ -88,6 +88,11 @@ def push_all_block(key: str) -> Block:
     return {"type": "actions", "block_id": "list_push_all", "elements": [button]}
 
 
+def run_line(run: Run, env: Environment, now: datetime) -> str:
+    """One run as the list shows it (also the Workflow Builder step's summary, bot/render/due_summary.py)."""
+    return _line(run, env, now)
+
+
 def _line(run: Run, env: Environment, now: datetime) -> str:
     task = task_text(run)
     head = f"*{task}* · {escape(env.title)}"

@@ -14,7 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import bulk, buttons, command, home, modal, respond, shortcut, unfurl
+from bot.slack import bulk, buttons, command, home, modal, respond, shortcut, unfurl, workflow_steps
 from bot.slack.api_errors import ErrorCounter
 from bot.slack.bot_identity import BotIdentity
 from bot.slack.deps import SurfaceDeps
@@ -70,6 +70,6 @@ def build_app(client: AsyncWebClient, deps: SurfaceDeps, identity: BotIdentity) 
         return BoltResponse(status=200, body="")
 
     respond.install(app)
-    for surface in (command, buttons, modal, shortcut, bulk, unfurl):
+    for surface in (command, buttons, modal, shortcut, bulk, unfurl, workflow_steps):
         surface.register(app, deps)
     return app, home.register(app, deps)

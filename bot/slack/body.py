@@ -31,6 +31,8 @@ OBJECT_FIELDS = (
     "assistant_thread",
     "function_data",
     "state",
+    "function",  # a function_executed event's step (Bolt's matcher reads function.callback_id)
+    "inputs",
 )
 
 # What each kind of request must carry (dotted paths to non-empty strings), beyond a user and a workspace.
