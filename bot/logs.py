@@ -18,6 +18,7 @@ from bot import request_id
 
 SECRET_PATTERNS = re.compile(
     r"(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|tr_(?:dev|stg|prod|preview|pat|oat|uat)_[A-Za-z0-9_]+"
+    r"|xwfp-[A-Za-z0-9-]+"  # a workflow step's execution token (function_executed's bot_access_token)
     r"|Bearer\s+[A-Za-z0-9._~+/=-]+)"
 )
 REDACTED = "[redacted]"

@@ -2,6 +2,11 @@
 
 Web API methods live under `/api/<method>` and accept JSON or form bodies (slack_sdk sends both). Errors are
 HTTP 200 `{"ok": false, "error": ...}`, except rate limits: HTTP 429 with `Retry-After`.
+
+Workflow Builder steps: `new_execution()` issues a function execution and its short-lived token, as Slack puts them
+in a `function_executed` event. functions.completeSuccess / functions.completeError take only that execution's token
+and end a running execution once (`execution_not_in_running_state` after); that token is refused for every other
+method. Every call's token is recorded (`tokens_used`), so a test can prove which token went where.
 """
 
 from __future__ import annotations
@@ -70,6 +75,9 @@ class FakeSlack(FakeServer):
         self.unfurls: list[Args] = []
         self.views: dict[str, dict[str, Any]] = {}
         self.homes: dict[str, dict[str, Any]] = {}  # user id → the Home view last published for them
+        self._executions: dict[str, str] = {}  # function execution id → its token
+        self.completions: list[Args] = []  # functions.complete* calls that ended an execution, with their token
+        self._call_tokens: list[tuple[str, str]] = []  # (method, bearer token) of every Web API call
         self._methods: dict[str, Callable[[Args], Args]] = {
             "auth.test": lambda args: dict(AUTH_TEST),
             "chat.postMessage": self._post_message,
@@ -146,6 +154,13 @@ class FakeSlack(FakeServer):
         with self._lock:
             self._spent.add(url.rstrip("/").rsplit("/", 1)[-1])
 
+    def new_execution(self) -> tuple[str, str]:
+        """A running function execution: (function_execution_id, its bot_access_token)."""
+        execution_id, token = "Fx" + _rand(10), f"xwfp-{_rand(12)}-{_rand(12)}-{secrets.token_hex(16)}"
+        with self._lock:
+            self._executions[execution_id] = token
+        return execution_id, token
+
     def new_response_url(self) -> str:
         key = uuid.uuid4().hex
         with self._lock:
@@ -158,6 +173,16 @@ class FakeSlack(FakeServer):
         """The parsed arguments of every call to `method` (including failed ones), in order."""
         with self._lock:
             return [dict(args) for name, args in self._calls if name == method]
+
+    def tokens_used(self) -> list[tuple[str, str]]:
+        """(method, bearer token) of every Web API call, in order."""
+        with self._lock:
+            return list(self._call_tokens)
+
+    def completions_of(self, execution_id: str) -> list[Args]:
+        """The functions.complete* calls that ended this execution (one at most), each with its method and token."""
+        with self._lock:
+            return [dict(done) for done in self.completions if done["function_execution_id"] == execution_id]
 
     def channel_messages(self, channel: str) -> list[dict[str, Any]]:
         """The messages the bot posted in `channel` (chat.postMessage), as they are now (chat.update edits them)."""
@@ -198,7 +223,12 @@ class FakeSlack(FakeServer):
             with self._lock:
                 self.issued_socket_urls.append(url)
             return json_reply(200, {"ok": True, "url": url})
-        if request.headers.get("authorization") != f"Bearer {self.bot_token}":
+        token = (request.headers.get("authorization") or "").removeprefix("Bearer ")
+        with self._lock:
+            self._call_tokens.append((method, token))
+        if method.startswith("functions.complete"):
+            return self._complete(method, args, token)
+        if token != self.bot_token:
             return json_reply(200, {"ok": False, "error": "invalid_auth"})
         limited = self.take(self._rate_limits, request)
         if limited is not None:
@@ -216,6 +246,34 @@ class FakeSlack(FakeServer):
             return json_reply(200, {"ok": False, "error": exc.error})
         headers = {"x-oauth-scopes": self.scopes} if method == "auth.test" else None
         return json_reply(200, result, headers)
+
+    def _complete(self, method: str, args: Args, token: str) -> Reply:
+        """functions.completeSuccess (`outputs`, an object or its JSON) / functions.completeError (`error`)."""
+        execution_id = str(args.get("function_execution_id") or "")
+        with self._lock:
+            if execution_id not in self._executions:
+                return json_reply(200, {"ok": False, "error": "function_execution_not_found"})
+            if token != self._executions[execution_id]:
+                return json_reply(200, {"ok": False, "error": "invalid_auth"})
+            if any(done["function_execution_id"] == execution_id for done in self.completions):
+                return json_reply(200, {"ok": False, "error": "execution_not_in_running_state"})
+            done: Args = {"method": method, "function_execution_id": execution_id, "token": token}
+            if method == "functions.completeSuccess":
+                outputs = args.get("outputs")
+                try:
+                    done["outputs"] = _loads(outputs) if isinstance(outputs, str) else outputs
+                except SlackError:
+                    return json_reply(200, {"ok": False, "error": "invalid_arguments"})
+                if not isinstance(done["outputs"], dict):
+                    return json_reply(200, {"ok": False, "error": "invalid_arguments"})
+            elif method == "functions.completeError":
+                if not isinstance(args.get("error"), str) or not args["error"]:
+                    return json_reply(200, {"ok": False, "error": "invalid_arguments"})
+                done["error"] = args["error"]
+            else:
+                return json_reply(200, {"ok": False, "error": "unknown_method"})
+            self.completions.append(done)
+        return json_reply(200, {"ok": True})
 
     def _response_url(self, request: RecordedRequest) -> Reply:
         key = request.path.removeprefix("/response/")
