@@ -328,3 +328,18 @@ def test_both_steps_over_socket_mode_are_acknowledged_and_completed(
     assert moved["method"] == "functions.completeSuccess" and moved["outputs"]["run_id"] == run["id"]
     listed = run_step(sender, fake_slack, LIST_STEP, {"within": "12h", "user": USER})
     assert listed["outputs"]["count"] == 1 and run["id"] in listed["outputs"]["summary"]
+
+
+def test_the_event_is_acknowledged_before_trigger_dev_answers(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    release = fake_trigger.hold("GET", r"^/api/v3/runs/")
+    try:
+        payload, execution_id = step(fake_slack, RESCHEDULE_STEP, move(run["id"]))
+        assert slack.event(payload).status_code == 200  # answered while Trigger.dev holds the look-up
+        fake_trigger.wait_for(lambda: fake_trigger.calls("GET", r"^/api/v3/runs/"))
+        assert fake_slack.completions_of(execution_id) == []
+    finally:
+        release.set()
+    assert completion(fake_slack, execution_id)["method"] == "functions.completeSuccess"

@@ -281,6 +281,7 @@ async def _list(event: FunctionExecuted, actor: Actor, deps: SurfaceDeps, client
     try:
         within = parse_duration(typed_within)
     except DelayError:
+        rescheduler.record(actor, Outcome.INVALID_INPUT, error="unreadable duration")
         raise StepFailed(messages.workflow_bad_within(typed_within[:60])) from None
     env = _environment(event, actor, deps)
     task, tag = event.text("task") or None, event.text("tag") or None
