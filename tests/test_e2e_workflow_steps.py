@@ -343,3 +343,33 @@ def test_the_event_is_acknowledged_before_trigger_dev_answers(
     finally:
         release.set()
     assert completion(fake_slack, execution_id)["method"] == "functions.completeSuccess"
+
+
+ODD_INPUTS: list[tuple[str, dict[str, Any]]] = [
+    (RESCHEDULE_STEP, {}),
+    (RESCHEDULE_STEP, {"run": 5, "when": None, "user": USER}),
+    (RESCHEDULE_STEP, {"run": ["run_x"], "when": {"h": 2}, "user": USER}),
+    (RESCHEDULE_STEP, {"run": "run_x" * 1000, "when": "2h", "user": USER}),
+    (RESCHEDULE_STEP, {"run": "run_cm9k2x7ab000108l5ghf2d1qz", "when": "\u0000\ud800", "user": USER}),
+    (RESCHEDULE_STEP, {"run": "run_cm9k2x7ab000108l5ghf2d1qz", "when": "2h", "user": {"id": USER}}),
+    (RESCHEDULE_STEP, {"run": "run_cm9k2x7ab000108l5ghf2d1qz", "when": "2h", "user": "<@U111>"}),
+    (RESCHEDULE_STEP, {"run": "run_cm9k2x7ab000108l5ghf2d1qz", "when": "2h", "user": USER, "environment": 7}),
+    (LIST_STEP, {"within": 12, "user": USER}),
+    (LIST_STEP, {"within": "12h", "user": USER, "environment": "x" * 5000}),
+    (LIST_STEP, {"within": "9" * 40 + "h", "user": USER}),
+]
+
+
+def test_odd_inputs_end_the_step_with_a_sentence_never_a_traceback(
+    slack: SlackSender, bot: InProcessBot, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    for callback_id, inputs in ODD_INPUTS:
+        payload, execution_id = step(fake_slack, callback_id, {})
+        payload["event"]["inputs"] = inputs
+        assert slack.event(payload).status_code == 200
+        done = completion(fake_slack, execution_id)
+        assert done["method"] == "functions.completeError", (inputs, done)
+        assert "Traceback" not in done["error"] and "Reference" not in done["error"], done["error"]
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+    bot.stop()
+    assert "Traceback" not in bot.log_text()
