@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
@@ -34,7 +34,7 @@ from bot.slack.actor import actor_of
 from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
 from bot.slack.replies import keep_for_later, respond_checked, slack_error
-from bot.slack.respond import SessionRespond
+from bot.slack.respond import Respond
 from bot.slack.when_input import read_when, state_values
 from bot.storage.bulk_sets import BulkSet
 from bot.trigger.errors import TriggerError
@@ -82,7 +82,7 @@ class SetClick:
     body: dict[str, Any]
     actor: Actor
     deps: SurfaceDeps
-    respond: AsyncRespond
+    respond: Respond
     client: AsyncWebClient
     private: Callable[[str], Awaitable[object]]  # tells the clicker privately, by whatever route works
 
@@ -180,7 +180,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         await ack(response_action="clear")  # before any database read: Slack waits 3 s for this answer
         if not await deps.first_delivery(body, "view_submission"):
             return
-        respond = SessionRespond(response_url=metadata.url, session=client.session) if metadata.url else None
+        respond = Respond(response_url=metadata.url, session=client.session) if metadata.url else None
 
         tell = deps.teller(respond, client, actor)
 
@@ -356,7 +356,7 @@ class _Summary:
         except Exception as exc:
             log.info("bulk progress not shown: %s", slack_error(exc))
 
-    async def final(self, items: list[BulkItem], respond: AsyncRespond, *, replace: bool = False) -> str | None:
+    async def final(self, items: list[BulkItem], respond: Respond, *, replace: bool = False) -> str | None:
         """The final state; None when it was shown, else what went wrong. `replace`: through the click's
         response_url, in place of the message clicked (an Undo), rather than as a new message."""
         async with self.lock:

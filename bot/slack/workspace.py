@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot import messages
 from bot.render.modal_views import notice
 from bot.slack.replies import respond_checked
+from bot.slack.respond import Respond
 
 log = logging.getLogger(__name__)
 _background: set[asyncio.Task[Any]] = set()
@@ -78,7 +78,7 @@ def refusal(body: dict[str, Any]) -> BoltResponse:
     response_url = body.get("response_url")
     if isinstance(response_url, str) and response_url:
         task = asyncio.get_running_loop().create_task(
-            respond_checked(AsyncRespond(response_url=response_url), text=text, response_type="ephemeral")
+            respond_checked(Respond(response_url=response_url, session=None), text=text, response_type="ephemeral")
         )
         _background.add(task)
         task.add_done_callback(_background.discard)
