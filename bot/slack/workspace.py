@@ -44,7 +44,11 @@ def problem(req: AsyncBoltRequest, team_id: str | None, app_id: str | None, allo
 def _from_another_organisation(body: dict[str, Any], workspace: str | None, enterprise: str | None) -> bool:
     """Outside Enterprise Grid, a user whose own team is not the workspace is from another organisation. Inside a
     Grid, users of the organisation's other workspaces are colleagues: there, only a channel shared with another
-    organisation (Slack Connect, `is_ext_shared_channel`) brings in someone from outside it."""
+    organisation (Slack Connect, `is_ext_shared_channel`) brings in someone from outside it. An event (a link
+    shared, say) names no person's team, and what the bot posts for it is seen by everyone in the channel: an event
+    from a channel shared with another organisation is refused."""
+    if body.get("type") == "event_callback":
+        return body.get("is_ext_shared_channel") is True
     user = body.get("user")
     user_team = user.get("team_id") if isinstance(user, dict) else None
     if not user_team or user_team == workspace:
