@@ -169,3 +169,25 @@ def test_a_digest_has_a_request_id_of_its_own(start: Any, fake_slack: FakeSlack,
     assert found is not None
     listed = [line for line in lines if " bot.trigger.client " in line]  # the list of DELAYED runs, at DEBUG
     assert listed and all(f"[{found.group(1)}]" in line for line in listed)
+
+
+FORGED_LINE = "2099-01-01 00:00:00,000 CRITICAL bot.rescheduler: rescheduled run=run_forged env=prod by=U999"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_trigger_dev_error_text_cannot_forge_a_log_line(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, log_format: str
+) -> None:
+    sender, bot = start(LOG_LEVEL="DEBUG", LOG_FORMAT=log_format)
+    run = fake_trigger.add_run(PROD_ENV)
+    fake_trigger.fail_next("POST", RESCHEDULE, 400, {"error": f"bad\n{FORGED_LINE}\n\x1b[2K"})
+    url = fake_slack.new_response_url()
+    assert sender.command(f"{run['id']} 2h", response_url=url).status_code == 200
+    fake_slack.wait_for(lambda: fake_slack.responses(url) or fake_slack.channel_messages(CHANNEL))
+    bot.stop()
+    log = bot.log_text()
+    assert "bad\\n2099-01-01" in log or "bad\\\\n2099-01-01" in log  # the error text is there, escaped …
+    lines = log.splitlines()
+    assert not [line for line in lines if line.startswith("2099") or "\x1b" in line]  # … on no line of its own
+    if log_format == "json":
+        assert all(json.loads(line) for line in lines)
