@@ -36,7 +36,7 @@ from bot.slack.deps import SurfaceDeps
 from bot.slack.replies import keep_for_later, respond_checked, slack_error
 from bot.slack.respond import Respond
 from bot.slack.when_input import read_when, state_values
-from bot.storage.bulk_sets import BulkSet
+from bot.storage.bulk_sets import BulkSet, SetsUnavailable
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,12 @@ async def on_click(button: Button, value: BulkValue, click: SetClick) -> None:
     actor, deps, private = click.actor, click.deps, click.private
     undo = button is Button.BULK_UNDO
     expired = messages.BULK_UNDO_EXPIRED if undo else messages.BULK_EXPIRED
-    bulk = await deps.bulk_sets.get(value.k)
+    unchecked = messages.BULK_UNDO_UNCHECKED if undo else messages.BULK_UNCHECKED
+    try:
+        bulk = await deps.bulk_sets.get(value.k)
+    except SetsUnavailable:
+        await private(unchecked)
+        return
     if bulk is None or bulk.is_undo != undo or (not undo and (bulk.when is None) != (button is Button.BULK_PUSH_ALL)):
         await private(expired)
         return
@@ -105,7 +110,12 @@ async def on_click(button: Button, value: BulkValue, click: SetClick) -> None:
         if not await open_time_form(click.client, click.body, bulk, actor):
             await private(messages.TRIGGER_ID_EXPIRED)
         return
-    if await deps.bulk_sets.take(value.k) is None:
+    try:
+        taken = await deps.bulk_sets.take(value.k)
+    except SetsUnavailable:
+        await private(unchecked)
+        return
+    if taken is None:
         await private(expired)
         return
     if undo:
@@ -184,7 +194,11 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
 
         tell = deps.teller(respond, client, actor)
 
-        bulk = await deps.bulk_sets.get(metadata.k)
+        try:
+            bulk = await deps.bulk_sets.get(metadata.k)
+        except SetsUnavailable:
+            await tell(messages.BULK_UNCHECKED)
+            return
         mine = bulk is not None and (bulk.user_id, bulk.team_id) == (actor.user_id, actor.team_id)
         if bulk is None or bulk.when is not None or bulk.is_undo or not mine:
             await tell(messages.BULK_EXPIRED)
