@@ -158,7 +158,7 @@ def envelope(text: str | bytes) -> Envelope | None:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedEnvelope("message is not UTF-8", None) from None
-    if len(text) > MAX_BODY_BYTES:
+    if len(text) > MAX_BODY_BYTES // 4 and len(text.encode("utf-8", errors="replace")) > MAX_BODY_BYTES:
         raise MalformedEnvelope(f"message over {MAX_BODY_BYTES} bytes", _envelope_id_in(text))
     try:
         message = _json(text, "message")
