@@ -76,6 +76,7 @@ class SocketModeDoor:
         self.ping_interval = ping_interval
         self.client: DoorClient | None = None
         self._clients: set[DoorClient] = set()
+        self._leaving: set[DoorClient] = set()  # handed over, or being handed over, to a newer connection
         self._tasks: set[asyncio.Task[None]] = set()
 
     def new_client(self) -> DoorClient:
@@ -126,8 +127,11 @@ class SocketModeDoor:
             return False
         reason = str(message.get("reason"))
         log.info("Slack asked for a new Socket Mode connection (%s)", reason[:40])
-        if reason not in HAND_OVER_REASONS or client is not self.client:
+        if client in self._leaving or client is not self.client:
+            return True  # a connection being handed over already: nothing more to do for it
+        if reason not in HAND_OVER_REASONS:
             return False  # slack_sdk reconnects this client itself
+        self._leaving.add(client)
         self._spawn(self._hand_over(client))
         return True
 
@@ -182,6 +186,7 @@ class SocketModeDoor:
                     break
         finally:
             self._clients.discard(old)
+            self._leaving.discard(old)
             with contextlib.suppress(Exception):
                 await old.close()  # type: ignore[no-untyped-call]
             log.info("the previous Socket Mode connection is closed")
