@@ -4,6 +4,11 @@
 The bot never logs headers or settings, but libraries at DEBUG level may. Every record that reaches the handler
 goes through `RedactingFilter` first, whatever the format: its message (with its arguments), traceback and
 structured extras are masked before any formatter sees them; the text formatter masks the whole line once more.
+
+Text from outside (a Trigger.dev error, what someone typed) may hold line breaks and other control characters. In
+the text format each is written as an escape (`\n`, `\x1b`), so a record is one line and no text can pass itself
+off as another record (or move a terminal's cursor); the lines of a traceback that follow a record are indented. In
+the JSON format, JSON's own escapes do the same.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ SECRET_PATTERNS = re.compile(
     r"|Bearer\s+[A-Za-z0-9._~+/=-]+)"
 )
 REDACTED = "[redacted]"
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]+)@")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(request_tag)s: %(message)s"
 LogFormat = Literal["text", "json"]
@@ -40,6 +47,16 @@ _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
 def redact(text: str) -> str:
     """Replace every secret-shaped substring, and passwords in URLs (DATABASE_URL)."""
     return URL_PASSWORD.sub(rf"\1:{REDACTED}@", SECRET_PATTERNS.sub(REDACTED, text))
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control character (line breaks included) written as a visible escape."""
+    return CONTROL.sub(lambda found: _NAMED_ESCAPES.get(found[0]) or f"\\x{ord(found[0]):02x}", text)
+
+
+def _indented(text: str) -> str:
+    """A traceback or stack under its record: each line indented, control characters inside lines escaped."""
+    return "\n".join("    " + escape_controls(line) for line in text.splitlines())
 
 
 def _plain(value: Any) -> Any:
@@ -93,10 +110,24 @@ class RedactingFilter(logging.Filter):
 
 
 class RedactingFormatter(logging.Formatter):
-    """Formats as usual, then masks secrets in the whole line (message, arguments and traceback)."""
+    """Formats as usual, the message on one line (control characters escaped) and any traceback indented under it,
+    then masks secrets in the whole text."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().formatMessage(record))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _indented(super().formatStack(stack_info))
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        rendered = record.exc_text  # RedactingFilter renders it first; indented for this format only
+        if record.exc_info and not rendered:
+            rendered = self.formatException(record.exc_info)
+        record.exc_text = _indented(rendered) if rendered else rendered
+        try:
+            return redact(super().format(record))
+        finally:
+            record.exc_text = rendered
 
 
 class JsonFormatter(logging.Formatter):
@@ -119,7 +150,8 @@ class JsonFormatter(logging.Formatter):
             data["exception"] = redact(record.exc_text)
         if record.stack_info:
             data["stack"] = redact(record.stack_info)
-        return json.dumps(data, ensure_ascii=False)
+        # JSON escapes every other control character; these two line separators it leaves as they are.
+        return json.dumps(data, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def handler(fmt: LogFormat = "text") -> logging.Handler:

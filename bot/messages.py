@@ -245,6 +245,10 @@ BULK_EXPIRED = (
     ":hourglass: This confirmation has expired or was already used: nothing was changed. Run the command again."
 )
 BULK_NOT_YOURS = ":no_entry: Only the person who asked for this move can confirm it."
+BULK_UNCHECKED = (
+    ":warning: I can't check this confirmation right now: the bot's database is not answering. Nothing was changed;"
+    " click the same button again in a minute."
+)
 
 
 def bulk_head(user_id: str, done: int, total: int, when_token: str, final: bool) -> str:
@@ -308,6 +312,10 @@ WORK_SHORTCUT = "the Reschedule run shortcut"  # named in the shutdown notice, l
 WORK_SET_FROM_MESSAGE = "a set of runs named in a message"
 BULK_UNDO_EXPIRED = ":hourglass: This Undo has expired or was already used: nothing was changed."
 BULK_UNDO_NOT_YOURS = ":no_entry: Only the person who moved these runs can undo the move."
+BULK_UNDO_UNCHECKED = (
+    ":warning: I can't check this Undo right now: the bot's database is not answering. Nothing was changed;"
+    " click Undo again in a minute."
+)
 
 
 def bulk_undo_head(user_id: str, done: int, total: int, final: bool) -> str:

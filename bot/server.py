@@ -4,7 +4,7 @@ The front door runs in this order, and nothing of the bot runs for a request tha
 1. read the body, refusing (413) anything over MAX_BODY_BYTES before it is in memory;
 2. verify Slack's signature (401 otherwise, one log line; no listener, error handler or outbound call runs);
 3. parse the body once and check its shape (400 and one warning line naming what is missing);
-4. hand the parsed request to Bolt; whatever happens there, the answer is never a 5xx.
+4. hand the checked request to Bolt as an HTTP request; whatever happens there, the answer is never a 5xx.
 (Every surface then refuses a replayed copy after acknowledging it: `SurfaceDeps.first_delivery`.)
 
 Each request gets a request id (bot/request_id.py) before step 1, and one log line and one count once answered:
@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
 import logging
+import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -31,13 +34,14 @@ from starlette.routing import Route
 
 from bot import metrics, request_id
 from bot.slack import body, signature
+from bot.slack.body import MAX_BODY_BYTES
 from bot.slack.request_line import Seen, account
 from bot.wiring import Bot
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-MAX_BODY_BYTES = 1 << 20  # Slack's requests are a few kB; a modal submission stays well under this
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 Clock = Callable[[], float]
 
@@ -135,11 +139,14 @@ async def dispatch(
 ) -> Response:
     """Run a verified, well-formed request through Bolt and turn its answer into an HTTP response.
 
-    Bolt takes an already parsed body only outside its "http" mode; the mode's only other effect is Bolt's own
-    signature check, which is off here because step 2 above did it.
+    Bolt gets an HTTP request, with its own signature check off (`request_verification_enabled=False` in
+    bot/slack/app.py: step 2 above did it). Its body is what step 3 checked, written as JSON, which Bolt reads back as
+    exactly that dict; Bolt's own form reader would take any form body containing the word "payload" (a command's
+    text, say) for an interaction, and find nothing in it.
     """
     try:
-        request = AsyncBoltRequest(body=data, headers=headers, mode="socket_mode")
+        as_json = {**headers, "content-type": "application/json"}
+        request = AsyncBoltRequest(body=json.dumps(data), headers=as_json)
         answer = await bot.app.async_dispatch(request)
     except Exception as exc:  # a request Bolt cannot even read: nothing was done for it
         log.warning("could not handle a %s request: %s", kind, type(exc).__name__)
@@ -157,19 +164,24 @@ async def dispatch(
 
 
 class Server(uvicorn.Server):
-    """uvicorn, except that a graceful shutdown on SIGTERM or SIGINT ends the process with status 0.
+    """uvicorn, with SIGTERM and SIGINT handled here: each starts uvicorn's graceful shutdown (`handle_exit`, as
+    uvicorn's own handler does), and the process then ends with status 0.
 
-    uvicorn re-raises the signal that stopped it once it has shut down, so the process would die by that signal
-    even though the drain finished and the audit trail was written; platforms read that as a crash.
+    uvicorn's `capture_signals` re-raises the signal that stopped it once it has shut down, so the process would die
+    by that signal even though the drain finished and the audit trail was written; platforms read that as a crash.
     """
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        with super().capture_signals():
-            try:
-                yield
-            finally:
-                self._captured_signals.clear()
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be set in the main thread
+            return
+        previous = {signum: signal.signal(signum, self.handle_exit) for signum in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def serve(bot: Bot, host: str, port: int) -> int:

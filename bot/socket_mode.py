@@ -1,10 +1,10 @@
 """`reschedule-bot socket`: the bot over Slack's Socket Mode until SIGTERM or SIGINT, then a clean stop.
 
-slack_bolt's AsyncSocketModeHandler on slack_sdk's aiohttp client (bot/slack/socket_client.py) asks
-`apps.connections.open` on SLACK_API_URL for a WebSocket URL with the App-Level Token, and opens a new connection
-whenever Slack sends `disconnect` (handing over from the old one) or the socket is dropped (checked every
-SOCKET_PING_INTERVAL seconds). Each envelope goes through the same Bolt app as an HTTP request, and is
-acknowledged over the socket as soon as its listener acks.
+slack_sdk's aiohttp Socket Mode client (bot/slack/socket_client.py) asks `apps.connections.open` on SLACK_API_URL
+for a WebSocket URL with the App-Level Token, and opens a new connection whenever Slack sends `disconnect` (handing
+over from the old one) or the socket is dropped (checked every SOCKET_PING_INTERVAL seconds). Each envelope passes
+the same front door as an HTTP request (bot/slack/body.py), goes through the same Bolt app, and is acknowledged over
+the socket as soon as its listener acks.
 
 On SIGTERM or SIGINT the socket is closed first, so Slack sends new requests to another connection (or reports
 the app as unreachable), then the acknowledged work is finished and recorded within SHUTDOWN_GRACE
@@ -21,7 +21,7 @@ import signal
 from bot import wiring
 from bot.settings import Settings
 from bot.slack.bot_identity import check_app_token
-from bot.slack.socket_client import SocketModeHandler
+from bot.slack.socket_client import SocketModeDoor
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,8 @@ async def run(config: Settings) -> int:
     stop = _stop_on_signals()
     await bot.start()
     # app.client carries SLACK_API_URL, so apps.connections.open goes where every other Web API call goes.
-    handler = SocketModeHandler(bot.app, app_token, ping_interval=config.socket_ping_interval)
-    connecting = asyncio.ensure_future(handler.connect_async())  # type: ignore[no-untyped-call]
+    door = SocketModeDoor(bot.app, app_token, ping_interval=config.socket_ping_interval)
+    connecting = asyncio.ensure_future(door.connect())
     try:
         await stop.wait()
         log.info("stopping: closing the Socket Mode connection, then finishing acknowledged work")
@@ -48,7 +48,7 @@ async def run(config: Settings) -> int:
             connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await connecting
-            await handler.close_async()  # type: ignore[no-untyped-call]
+            await door.close()
         finally:
             await bot.aclose()
     log.info("stopped")

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
 
-from tests.e2e_harness import STARTUP_TIMEOUT, BotSubprocess, SlackSender
-from tests.fakes.socket_mode import FakeSocketMode
+from tests.e2e_harness import STARTUP_TIMEOUT, BotSubprocess, SlackSender, bot_env
+from tests.fakes.slack import FakeSlack
+from tests.fakes.socket_mode import Envelope, FakeSocketMode
+from tests.fakes.trigger import FakeTrigger
 
 APP_TOKEN = "xapp-1-A111-socketmode-0001"
 _KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "SYSTEMROOT", "VIRTUAL_ENV")
@@ -34,6 +39,23 @@ def envelope_for(body: bytes, content_type: str) -> tuple[str, dict[str, Any], b
         interaction: dict[str, Any] = json.loads(fields["payload"])
         return "interactive", interaction, True
     return "slash_commands", dict(fields), True
+
+
+def deliver(socket: FakeSocketMode, body: bytes, content_type: str) -> Envelope:
+    """Deliver any HTTP request body over the socket: as the envelope Slack would send for it, or, for a body no
+    envelope carries (not UTF-8, not JSON, not an object), as the broken text frame it would make around it."""
+    try:
+        kind, payload, accepts = envelope_for(body, content_type)
+    except (ValueError, RecursionError):
+        payload = None
+    if isinstance(payload, dict):
+        return socket.send(kind, payload, accepts_response_payload=accepts)
+    envelope_id = str(uuid.uuid4())
+    text = body.decode("utf-8", errors="replace")
+    frame = f'{{"envelope_id":"{envelope_id}","type":"interactive","accepts_response_payload":true,"payload":{text}}}'
+    sent = socket.send_text(frame, envelope_id)
+    assert sent is not None
+    return sent
 
 
 class SocketSender(SlackSender):
@@ -86,3 +108,15 @@ class SocketBotProcess(BotSubprocess):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"bot not connected after {STARTUP_TIMEOUT} s:\n{self.log_text()}")
             time.sleep(0.05)
+
+
+@contextmanager
+def socket_bot(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, **env: str | None
+) -> Iterator[tuple[SocketBotProcess, FakeSocketMode]]:
+    """`python -m bot socket` (with bot_env's settings and `env`) connected to a new FakeSocketMode for fake_slack;
+    its log is tmp_path / "bot.log"."""
+    fake_slack.app_token = APP_TOKEN
+    settings = bot_env(fake_slack, fake_trigger, tmp_path, SLACK_SIGNING_SECRET=None, SLACK_APP_TOKEN=APP_TOKEN, **env)
+    with FakeSocketMode(fake_slack) as socket, SocketBotProcess(settings, socket, tmp_path / "bot.log") as process:
+        yield process, socket

@@ -150,3 +150,83 @@ def test_a_message_shortcut_needs_its_channel() -> None:
     payload["channel"] = {}
     with pytest.raises(Malformed, match=r"channel\.id"):
         body.check(payload)
+
+
+# --- Socket Mode envelopes: the same checks, on the message as it arrives ---------------------------------------
+
+
+def frame(kind: str, payload: Any, envelope_id: str = "e-1") -> str:
+    return json.dumps({"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": True})
+
+
+def click(**changes: Any) -> dict[str, Any]:
+    return {**example_payload("block_actions"), **changes}
+
+
+FUNCTION_EXECUTED = {
+    "type": "event_callback",
+    "team_id": "T111",
+    "api_app_id": "A111",
+    "event_id": "Ev1",
+    "event": {
+        "type": "function_executed",
+        "function": {"id": "Fn1", "callback_id": "reschedule_run", "title": "Reschedule a run"},
+        "inputs": {"run": "run_x", "when": "2h"},
+        "function_execution_id": "Fx1",
+        "workflow_execution_id": "Wx1",
+        "event_ts": "1700000000.000100",
+        "bot_access_token": "xwfp-not-used",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "what"),
+    [
+        ("slash_commands", command_fields(), "command"),
+        ("interactive", example_payload("block_actions"), "block_actions"),
+        ("interactive", example_payload("view_submission"), "view_submission"),
+        ("events_api", example_payload("event_link_shared"), "event_callback"),
+        ("events_api", FUNCTION_EXECUTED, "event_callback"),  # any well-formed event Bolt routes passes
+    ],
+)
+def test_well_formed_envelopes_pass_with_their_kind(kind: str, payload: dict[str, Any], what: str) -> None:
+    assert body.envelope(frame(kind, payload)) == body.Envelope("e-1", what)
+
+
+def test_slacks_own_messages_go_on_to_slack_sdk() -> None:
+    assert body.envelope('{"type": "hello", "num_connections": 1}') is None
+    assert body.envelope('{"type": "disconnect", "reason": "refresh_requested"}') is None
+
+
+@pytest.mark.parametrize(
+    ("text", "reason", "envelope_id"),
+    [
+        (frame("slash_commands", command_fields(user_id=None)), "command: missing the user", "e-1"),  # type: ignore[arg-type]
+        (frame("slash_commands", command_fields(user_id="")), "command: missing the user", "e-1"),
+        (frame("slash_commands", command_fields(team_id=None)), "command: missing the workspace", "e-1"),  # type: ignore[arg-type]
+        (frame("interactive", click(user=None)), "block_actions: missing the user", "e-1"),
+        (frame("interactive", click(actions=[])), "block_actions: missing actions", "e-1"),
+        (frame("interactive", click(team="T111")), "team is not an object", "e-1"),
+        (frame("interactive", click(container="x")), "container is not an object", "e-1"),
+        (frame("interactive", None), "interactive: payload is not an object", "e-1"),
+        (frame("interactive", [1]), "interactive: payload is not an object", "e-1"),
+        (frame("interactive", command_fields()), "interactive: carries a command payload", "e-1"),
+        (frame("events_api", example_payload("block_actions")), "events_api: carries a block_actions payload", "e-1"),
+        (frame("slash_commands", example_payload("event_link_shared")), "carries a event_callback payload", "e-1"),
+        (frame("mystery", command_fields()), "unknown envelope type 'mystery'", "e-1"),
+        ('{"envelope_id": "e-2", "type": "interactive", "payload": ' + "[" * 200_000 + "]" * 200_000 + "}",
+         "message is not readable JSON", "e-2"),
+        ('{"envelope_id": "e-3", "payload": "' + "x" * (1 << 20) + '"}', "message over 1048576 bytes", "e-3"),
+        ('{"envelope_id": "e-4", "type": "interactive", "payload": {', "message is not readable JSON", "e-4"),
+        ("[]", "message is not an object", None),
+        ('{"envelope_id": 5, "type": "interactive", "payload": {}}', "envelope_id is not what Slack sends", None),
+        (b"\xff", "message is not UTF-8", None),
+    ],
+)  # fmt: skip
+def test_malformed_envelopes_are_refused_with_their_id_when_it_can_be_read(
+    text: str | bytes, reason: str, envelope_id: str | None
+) -> None:
+    with pytest.raises(body.MalformedEnvelope) as refused:
+        body.envelope(text)
+    assert reason in str(refused.value) and refused.value.envelope_id == envelope_id

@@ -1,4 +1,5 @@
-"""Thousands of signed but malformed requests against the real `serve` process (tests/fuzz_requests.py).
+"""Thousands of signed but malformed requests against the real process, through either door: `serve` over HTTP, and
+`socket` with each request as the Socket Mode envelope Slack would send (tests/fuzz_requests.py).
 
 Every kind of request Slack sends, with tampered button values, modal metadata and ids, fields missing or of the
 wrong type, raw bytes that are not UTF-8, bodies near and over the bound. The bot must answer every one below 500,
@@ -15,16 +16,19 @@ import re
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, bot_env, sign
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, BotSubprocess, bot_env, sign
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.fuzz_requests import Corpus, FuzzRequest
+from tests.socket_harness import deliver, socket_bot
 
 pytestmark = pytest.mark.e2e
 
@@ -79,8 +83,33 @@ def post(client: httpx.Client, url: str, request: FuzzRequest) -> httpx.Response
     return client.post(url, content=request.body, headers=headers)
 
 
+Send = Callable[[FuzzRequest], int]  # a request through the door; the status it was answered with
+
+
+@contextmanager
+def open_door(
+    door: str, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, **env: str
+) -> Iterator[tuple[BotProcess | BotSubprocess, Send]]:
+    """The bot process behind `door`, and how to send it a request (Socket Mode: 200 once acknowledged). Afterwards,
+    over Socket Mode, every envelope was acknowledged."""
+    if door == "http":
+        settings = bot_env(fake_slack, fake_trigger, tmp_path, **env)
+        with BotProcess(settings, log_path=tmp_path / "bot.log") as process, httpx.Client(timeout=30) as client:
+            yield process, lambda request: post(client, process.events_url, request).status_code
+        return
+    with socket_bot(fake_slack, fake_trigger, tmp_path, **env) as (socket_process, socket):
+
+        def send(request: FuzzRequest) -> int:
+            socket.wait_ack(deliver(socket, request.body, request.content_type).envelope_id)
+            return 200
+
+        yield socket_process, send
+        assert socket.unacked() == [], socket.describe()
+
+
+@pytest.mark.parametrize("door", ["http", "socket"])
 def test_thousands_of_signed_malformed_requests_move_nothing_unnamed_and_break_nothing(
-    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+    door: str, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:
     named = [fake_trigger.add_run(PROD_ENV)["id"] for _ in range(2)]
     named += [fake_trigger.add_run(PROD_ENV, status=status)["id"] for status in ("EXECUTING", "COMPLETED")]
@@ -92,20 +121,18 @@ def test_thousands_of_signed_malformed_requests_move_nothing_unnamed_and_break_n
     statuses: Counter[tuple[str, int]] = Counter()
     started = datetime.now(UTC) - timedelta(seconds=1)
 
-    env = bot_env(fake_slack, fake_trigger, tmp_path, ACCESS__PROD__USERS="U111")
-    with BotProcess(env, log_path=tmp_path / "bot.log") as process:
-        with httpx.Client(timeout=30) as client:
-            for number in range(REQUESTS):
-                if number == WARM_UP:
-                    settle(fake_slack, fake_trigger)
-                    warm = rss_kib(process.process.pid)
-                request = corpus.request()
-                response = post(client, process.events_url, request)
-                shown = request.body[:600].decode("utf-8", errors="replace")
-                assert response.status_code < 500, f"request {number} ({request.kind}): {shown}"
-                statuses[(request.kind, response.status_code)] += 1
-                mentioned.update(match.decode() for match in RUN_ID.findall(request.body))
-                naming.update(run_id for run_id in named if run_id.encode() in request.body)
+    with open_door(door, fake_slack, fake_trigger, tmp_path, ACCESS__PROD__USERS="U111") as (process, send):
+        for number in range(REQUESTS):
+            if number == WARM_UP:
+                settle(fake_slack, fake_trigger)
+                warm = rss_kib(process.process.pid)
+            request = corpus.request()
+            status = send(request)
+            shown = request.body[:600].decode("utf-8", errors="replace")
+            assert status < 500, f"request {number} ({request.kind}): {shown}"
+            statuses[(request.kind, status)] += 1
+            mentioned.update(match.decode() for match in RUN_ID.findall(request.body))
+            naming.update(run_id for run_id in named if run_id.encode() in request.body)
         settle(fake_slack, fake_trigger)
         grown_mib = (rss_kib(process.process.pid) - warm) / 1024
         finished = datetime.now(UTC)

@@ -19,7 +19,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot import logs, settings, wiring
-from bot.slack.socket_client import SocketModeHandler
+from bot.slack.socket_client import SocketModeDoor
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, bot_env, fresh_trigger_id
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -138,7 +138,9 @@ async def test_socket_mode_requests_get_an_id_and_a_line_too(
         fields = {"command": "/reschedule", "text": f"{run['id']} 2h", "team_id": "T111", "user_id": "U111"}
         fields |= {"channel_id": "C111", "api_app_id": "A111", "response_url": url, "trigger_id": fresh_trigger_id()}
         request = SocketModeRequest(type="slash_commands", envelope_id="e1", payload=fields)
-        await SocketModeHandler(bot.app, "xapp-1-A111-test", ping_interval=10).handle(client, request)
+        door = SocketModeDoor(bot.app, "xapp-1-A111-test", ping_interval=10)
+        door.client = client  # type: ignore[assignment]  # acknowledgements go to the stand-in
+        await door.handle(client, request)  # type: ignore[arg-type]
         for _ in range(500):  # the move runs on this loop after the acknowledgement
             if fake_slack.channel_messages(CHANNEL):
                 break
@@ -167,3 +169,25 @@ def test_a_digest_has_a_request_id_of_its_own(start: Any, fake_slack: FakeSlack,
     assert found is not None
     listed = [line for line in lines if " bot.trigger.client " in line]  # the list of DELAYED runs, at DEBUG
     assert listed and all(f"[{found.group(1)}]" in line for line in listed)
+
+
+FORGED_LINE = "2099-01-01 00:00:00,000 CRITICAL bot.rescheduler: rescheduled run=run_forged env=prod by=U999"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_trigger_dev_error_text_cannot_forge_a_log_line(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, log_format: str
+) -> None:
+    sender, bot = start(LOG_LEVEL="DEBUG", LOG_FORMAT=log_format)
+    run = fake_trigger.add_run(PROD_ENV)
+    fake_trigger.fail_next("POST", RESCHEDULE, 400, {"error": f"bad\n{FORGED_LINE}\n\x1b[2K"})
+    url = fake_slack.new_response_url()
+    assert sender.command(f"{run['id']} 2h", response_url=url).status_code == 200
+    fake_slack.wait_for(lambda: fake_slack.responses(url) or fake_slack.channel_messages(CHANNEL))
+    bot.stop()
+    log = bot.log_text()
+    assert "bad\\n2099-01-01" in log or "bad\\\\n2099-01-01" in log  # the error text is there, escaped …
+    lines = log.splitlines()
+    assert not [line for line in lines if line.startswith("2099") or "\x1b" in line]  # … on no line of its own
+    if log_format == "json":
+        assert all(json.loads(line) for line in lines)

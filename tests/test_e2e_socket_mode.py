@@ -288,6 +288,83 @@ def test_a_socket_dropped_without_notice_is_replaced_and_a_redelivery_is_not_act
     assert len(fake_slack.responses(click_url)) == 1
 
 
+# --------------------------------------------------------------------------------------------- the front door
+
+MALFORMED_COMMANDS: dict[str, Any] = {
+    "no user_id": lambda fields: fields.pop("user_id"),
+    'user_id ""': lambda fields: fields.update(user_id=""),
+    "no team_id": lambda fields: fields.pop("team_id"),
+    "no response_url": lambda fields: fields.pop("response_url"),
+}
+MALFORMED_CLICKS: dict[str, Any] = {
+    "no user": lambda click: click.pop("user"),
+    'user id ""': lambda click: click["user"].update(id=""),
+    "actions []": lambda click: click.update(actions=[]),
+    'team "T111"': lambda click: click.update(team="T111"),
+    'container "x"': lambda click: click.update(container="x"),
+    "no trigger_id": lambda click: click.pop("trigger_id"),
+}
+
+
+class Mangling(SocketSender):
+    """Sends each interaction with `change` applied to its payload first."""
+
+    def __init__(self, socket: FakeSocketMode, change: Any) -> None:
+        super().__init__(socket)
+        self.change = change
+
+    def interaction(self, payload: dict[str, Any], **options: Any) -> Any:
+        payload = json.loads(json.dumps(payload))
+        self.change(payload)
+        return super().interaction(payload, **options)
+
+
+def test_malformed_envelopes_are_acknowledged_refused_with_one_line_and_move_nothing(
+    socket_bot: SocketBotProcess,
+    sender: SocketSender,
+    socket_mode: FakeSocketMode,
+    fake_slack: FakeSlack,
+    fake_trigger: FakeTrigger,
+) -> None:
+    """The same front door as HTTP: nothing acts without a user and a workspace, and shapes Bolt would raise on
+    (or a payload that is null, a list, 200,000 levels deep, over the size bound) never reach it."""
+    run = fake_trigger.add_run(PROD_ENV)
+    message = summary_via_command(sender, fake_slack, f"{run['id']} 2h")
+    moved_once = fake_trigger.get_run(run["id"])["delayedUntil"]
+    refused = []
+    for change in MALFORMED_COMMANDS.values():
+        fields = _command_fields(f"{run['id']} 2h", fake_slack.new_response_url())
+        change(fields)
+        refused.append(socket_mode.send("slash_commands", fields))
+    for change in MALFORMED_CLICKS.values():
+        click(Mangling(socket_mode, change), fake_slack, message, ids.Button.PUSH_1H.action_id)
+        refused.append(socket_mode.envelopes[-1])
+    good_command = _command_fields(f"{run['id']} 2h", fake_slack.new_response_url())
+    refused.append(socket_mode.send("interactive", good_command))  # a command's payload in the wrong envelope
+    refused.append(socket_mode.send("unknown_kind", good_command))
+    deep = "[" * 200_000 + "]" * 200_000
+    oversized = json.dumps({"type": "event_callback", "team_id": "T111", "pad": "x" * (1 << 20)})
+    for number, payload in enumerate(["null", "[]", '"text"', deep, oversized, '{"type": "block_actions"']):
+        envelope_id = f"raw-{number}"
+        frame = f'{{"envelope_id": "{envelope_id}", "type": "interactive", "payload": {payload}}}'
+        sent = socket_mode.send_text(frame, envelope_id)
+        assert sent is not None
+        refused.append(sent)
+    socket_mode.send_text("not json at all", None)  # no envelope id to acknowledge: only logged
+
+    for envelope in refused:
+        assert socket_mode.wait_ack(envelope.envelope_id).payload is None, envelope
+    # The same click, well formed, still moves the run: the refusals above were the front door's, not a stuck bot.
+    status, url = click(sender, fake_slack, message, ids.Button.PUSH_1H.action_id)
+    assert status == 200
+    wait_one(fake_slack, url)
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 2
+    assert fake_trigger.get_run(run["id"])["delayedUntil"] != moved_once
+    log = socket_bot.log_text()
+    assert log.count("ignored a malformed Socket Mode request") == len(refused) + 1, log[-3000:]
+    assert "rescheduled run=" in log and "by= " not in log and "by=-" not in log
+
+
 # --------------------------------------------------------------------------------------------- stopping
 
 

@@ -255,6 +255,16 @@ def test_a_signed_click_without_a_user_moves_nothing(
     assert lines_with(bot.log_text(), "block_actions: missing the user")
 
 
+def test_a_command_whose_text_says_payload_is_read_as_the_command_it_is(
+    slack: SlackSender, bot: BotProcess, fake_slack: FakeSlack
+) -> None:
+    """Bolt is handed the body the front door checked: its own form reader takes any body containing the word
+    "payload" for an interaction and would have found nothing to answer."""
+    response = slack.command("run_payload 2h", response_url=fake_slack.new_response_url())
+    assert response.status_code == 200
+    assert response.json()["text"] == messages.with_usage(messages.not_a_run("run_payload"))
+
+
 # --- 6: replays -------------------------------------------------------------------------------------------------
 
 

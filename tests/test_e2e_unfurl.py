@@ -432,3 +432,20 @@ def test_a_link_shared_event_of_an_odd_shape_is_acknowledged_and_ignored(
     log = wait_log(bot, "ignored a link_shared event of an unexpected shape", fake_slack)
     assert "Traceback" not in log
     assert fake_trigger.calls("GET", RETRIEVE) == [] and fake_slack.unfurls == []
+
+
+def test_a_link_shared_in_a_channel_shared_with_another_organisation_gets_no_preview_when_slack_connect_is_off(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = delayed_run(fake_trigger)
+    url = f"{DASHBOARD_URL}/runs/{run['id']}"
+    slack, bot = start(ALLOW_SLACK_CONNECT="false")
+    shared = link_event([url], user="U0GUEST") | {"is_ext_shared_channel": True}
+    assert slack.event(shared).status_code == 200
+    wait_log(bot, "refused a request from a Slack Connect user of another organisation", fake_slack)
+    assert fake_slack.unfurls == [] and fake_trigger.requests == []  # not even looked up
+    # The same link in a channel of the workspace alone gets its preview, with its buttons.
+    assert slack.event(link_event([f"{DASHBOARD_URL}/runs/{run['id']}"])).status_code == 200
+    assert [
+        item["action_id"] for item in buttons(one_unfurl(fake_slack)["unfurls"][f"{DASHBOARD_URL}/runs/{run['id']}"])
+    ] == PREVIEW_BUTTONS

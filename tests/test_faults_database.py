@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot import messages
+from bot.render.ids import Button
 from bot.storage import db
 from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
@@ -31,6 +32,7 @@ from tests.fakes.trigger import FakeTrigger
 from tests.faults import RESCHEDULE, audit_of, only_response, said, sqlite_rows
 from tests.inprocess import InProcessBot
 from tests.summaries import only_summary
+from tests.test_e2e_buttons import click, private_via_command
 
 pytestmark = pytest.mark.e2e
 
@@ -258,3 +260,29 @@ def test_postgresql_unreachable_throughout_moves_go_on_and_every_record_reaches_
     assert history["text"] == messages.HISTORY_UNAVAILABLE
     fallback = [line for line in log.splitlines() if "audit_fallback" in line and run["id"] in line]
     assert len(fallback) == 1 and '"outcome": "rescheduled"' in fallback[0], log
+
+
+# --------------------------------------------------------------------------------------------- a set's Confirm
+
+
+def test_a_sets_confirm_the_database_cannot_check_says_so_and_the_same_click_works_once_it_is_back(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    runs = [fake_trigger.add_run(PROD_ENV) for _ in range(2)]
+    path = tmp_path / "bot.sqlite3"
+    with served(fake_slack, fake_trigger, tmp_path) as bot:
+        slack = SlackSender(bot.events_url, SIGNING_SECRET)
+        prompt = private_via_command(slack, fake_slack, f"{runs[0]['id']} {runs[1]['id']} 2h")
+        locker = sqlite3.connect(path, isolation_level=None, timeout=5)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")  # the set can be read, not taken: whether it is still to do is unknown
+            _, url = click(slack, fake_slack, prompt, Button.BULK_CONFIRM.action_id, ephemeral=True)
+            [answer] = fake_slack.wait_for(lambda: fake_slack.responses(url), timeout=30)
+            assert answer["text"] == messages.BULK_UNCHECKED
+            assert fake_trigger.calls("POST", RESCHEDULE) == []
+        finally:
+            locker.execute("COMMIT")
+            locker.close()
+        _, again = click(slack, fake_slack, prompt, Button.BULK_CONFIRM.action_id, ephemeral=True)
+        fake_slack.wait_for(lambda: len(fake_trigger.calls("POST", RESCHEDULE)) == 2 or None, timeout=15)
+        assert all(response["text"] != messages.BULK_EXPIRED for response in fake_slack.responses(again))

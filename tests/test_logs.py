@@ -84,3 +84,43 @@ def test_configure_installs_one_handler_of_the_chosen_format() -> None:
     finally:
         root.handlers[:] = saved
         root.setLevel(level)
+
+
+FORGED = "bad\n2099-01-01 00:00:00,000 CRITICAL bot.rescheduler: rescheduled run=run_x by=U999\r\x1b[2Kdone\u2028x"
+
+
+def test_text_from_outside_cannot_forge_a_line_in_the_text_format(
+    logged: tuple[logging.Logger, io.StringIO, list[logging.Handler]],
+) -> None:
+    logger, out, handlers = logged
+    handler = logs.handler("text")
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(out)
+    handlers.append(handler)
+    logger.addHandler(handler)
+    logger.warning("trigger.dev answered %s", FORGED, extra={"detail": FORGED})
+    try:
+        raise ValueError(FORGED)
+    except ValueError:
+        logger.exception("move failed: %s", FORGED)
+    lines = out.getvalue().splitlines()
+    records = [line for line in lines if not line.startswith("    ")]
+    assert len(records) == 2 and all(" WARNING " in line or " ERROR " in line for line in records), lines
+    assert "bad\\n2099-01-01" in records[0] and "\\r\\x1b[2Kdone\\u2028x" not in records[0]
+    assert "\\x1b" in records[0] and "\x1b" not in out.getvalue() and "\u2028" not in out.getvalue()
+    assert any("Traceback" in line for line in lines)  # the traceback is there, under its record
+
+
+def test_text_from_outside_stays_valid_json_and_intact_in_the_json_format(
+    logged: tuple[logging.Logger, io.StringIO, list[logging.Handler]],
+) -> None:
+    logger, out, handlers = logged
+    handler = logs.handler("json")
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(out)
+    handlers.append(handler)
+    logger.addHandler(handler)
+    logger.warning("trigger.dev answered %s", FORGED, extra={"detail": FORGED})
+    [line] = out.getvalue().splitlines()
+    record = json.loads(line)
+    assert record["message"] == f"trigger.dev answered {FORGED}" and record["detail"] == FORGED

@@ -1,18 +1,23 @@
-"""Reading a verified Slack request body, and checking it has the shape the listeners rely on.
+"""The front door's checks, the same for both doors: a Slack request's size, shape, person and workspace.
 
 Bolt parses bodies itself, and raises on what Slack never sends (a JSON content type on a form, `payload=` that is
 not JSON, a list, deep nesting, `actions: []`, `team` as a string…), which became 500s with tracebacks. Here a body
 is parsed once, strictly, and refused with one short reason when it is not what Slack sends; Bolt is then given
-the parsed dict. Run only after the signature has been verified.
+exactly what was checked. Over HTTP (bot/server.py) this runs after the signature has been verified; over Socket
+Mode (bot/slack/socket_client.py) `envelope` runs on each message as it arrives on the socket, before slack_sdk
+reads it, with the same bound and the same `check` of the payload.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+MAX_BODY_BYTES = 1 << 20  # Slack's requests are a few kB; a modal submission stays well under this
 MAX_FORM_FIELDS = 64
 
 # Nested objects Bolt's request context reads with `.get` (see slack_bolt.request.internals): each must be an
@@ -83,8 +88,30 @@ URL_SCHEMES = ("https://", "http://")
 WITHOUT_PERSON = frozenset({"url_verification", "event_callback", "ssl_check", "app_rate_limited"})
 
 
+# Socket Mode envelope types, and the kinds of payload each carries (`check` decides the payload's kind).
+ENVELOPE_TYPES = ("slash_commands", "interactive", "events_api")
+_ID = r"[A-Za-z0-9_.:-]{1,100}"
+_ENVELOPE_ID = re.compile(rf'"envelope_id"\s*:\s*"({_ID})"')
+
+
 class Malformed(ValueError):
     """The body is not a request Slack sends; the message names what is wrong (never the body itself)."""
+
+
+class MalformedEnvelope(Malformed):
+    """A Socket Mode message that is not what Slack sends; `envelope_id` when one could be read (to acknowledge)."""
+
+    def __init__(self, reason: str, envelope_id: str | None) -> None:
+        super().__init__(reason)
+        self.envelope_id = envelope_id
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A Socket Mode request that passed the front door: its id and its payload's kind."""
+
+    envelope_id: str
+    kind: str
 
 
 def parse(raw: bytes, content_type: str | None) -> dict[str, Any]:
@@ -118,6 +145,54 @@ def _json(text: str, what: str) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError):
         raise Malformed(f"{what} is not readable JSON") from None
+
+
+def envelope(text: str | bytes) -> Envelope | None:
+    """Check one message arriving over Socket Mode: an `Envelope` for a request that may go on to Bolt, None for
+    Slack's own messages (`hello`, `disconnect`: anything without an envelope id), which slack_sdk handles.
+
+    Raises:
+        MalformedEnvelope: over MAX_BODY_BYTES, unreadable or over-nested JSON, not an object, an unknown envelope
+            type, or a payload `check` refuses (or one of a different kind than the envelope says).
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedEnvelope("message is not UTF-8", None) from None
+    if len(text) > MAX_BODY_BYTES // 4 and len(text.encode("utf-8", errors="replace")) > MAX_BODY_BYTES:
+        raise MalformedEnvelope(f"message over {MAX_BODY_BYTES} bytes", _envelope_id_in(text))
+    try:
+        message = _json(text, "message")
+    except Malformed as exc:
+        raise MalformedEnvelope(str(exc), _envelope_id_in(text)) from None
+    if not isinstance(message, dict):
+        raise MalformedEnvelope("message is not an object", None)
+    envelope_id = message.get("envelope_id")
+    if envelope_id is None:
+        return None
+    if not isinstance(envelope_id, str) or not re.fullmatch(_ID, envelope_id):
+        raise MalformedEnvelope("envelope_id is not what Slack sends", None)
+    kind_of_envelope = message.get("type")
+    if kind_of_envelope not in ENVELOPE_TYPES:
+        raise MalformedEnvelope(f"unknown envelope type {str(kind_of_envelope)[:40]!r}", envelope_id)
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        raise MalformedEnvelope(f"{kind_of_envelope}: payload is not an object", envelope_id)
+    try:
+        what = check(payload)
+    except Malformed as exc:
+        raise MalformedEnvelope(str(exc), envelope_id) from None
+    if (what == "command") != (kind_of_envelope == "slash_commands") or (
+        (what in WITHOUT_PERSON) != (kind_of_envelope == "events_api")
+    ):
+        raise MalformedEnvelope(f"{kind_of_envelope}: carries a {what[:40]} payload", envelope_id)
+    return Envelope(envelope_id, what)
+
+
+def _envelope_id_in(text: str) -> str | None:
+    found = _ENVELOPE_ID.search(text)
+    return found[1] if found else None
 
 
 def kind(body: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
@@ -34,9 +34,9 @@ from bot.slack.actor import actor_of
 from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
 from bot.slack.replies import keep_for_later, respond_checked, slack_error
-from bot.slack.respond import SessionRespond
+from bot.slack.respond import Respond
 from bot.slack.when_input import read_when, state_values
-from bot.storage.bulk_sets import BulkSet
+from bot.storage.bulk_sets import BulkSet, SetsUnavailable
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class SetClick:
     body: dict[str, Any]
     actor: Actor
     deps: SurfaceDeps
-    respond: AsyncRespond
+    respond: Respond
     client: AsyncWebClient
     private: Callable[[str], Awaitable[object]]  # tells the clicker privately, by whatever route works
 
@@ -92,7 +92,12 @@ async def on_click(button: Button, value: BulkValue, click: SetClick) -> None:
     actor, deps, private = click.actor, click.deps, click.private
     undo = button is Button.BULK_UNDO
     expired = messages.BULK_UNDO_EXPIRED if undo else messages.BULK_EXPIRED
-    bulk = await deps.bulk_sets.get(value.k)
+    unchecked = messages.BULK_UNDO_UNCHECKED if undo else messages.BULK_UNCHECKED
+    try:
+        bulk = await deps.bulk_sets.get(value.k)
+    except SetsUnavailable:
+        await private(unchecked)
+        return
     if bulk is None or bulk.is_undo != undo or (not undo and (bulk.when is None) != (button is Button.BULK_PUSH_ALL)):
         await private(expired)
         return
@@ -105,7 +110,12 @@ async def on_click(button: Button, value: BulkValue, click: SetClick) -> None:
         if not await open_time_form(click.client, click.body, bulk, actor):
             await private(messages.TRIGGER_ID_EXPIRED)
         return
-    if await deps.bulk_sets.take(value.k) is None:
+    try:
+        taken = await deps.bulk_sets.take(value.k)
+    except SetsUnavailable:
+        await private(unchecked)
+        return
+    if taken is None:
         await private(expired)
         return
     if undo:
@@ -180,11 +190,15 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         await ack(response_action="clear")  # before any database read: Slack waits 3 s for this answer
         if not await deps.first_delivery(body, "view_submission"):
             return
-        respond = SessionRespond(response_url=metadata.url, session=client.session) if metadata.url else None
+        respond = Respond(response_url=metadata.url, session=client.session) if metadata.url else None
 
         tell = deps.teller(respond, client, actor)
 
-        bulk = await deps.bulk_sets.get(metadata.k)
+        try:
+            bulk = await deps.bulk_sets.get(metadata.k)
+        except SetsUnavailable:
+            await tell(messages.BULK_UNCHECKED)
+            return
         mine = bulk is not None and (bulk.user_id, bulk.team_id) == (actor.user_id, actor.team_id)
         if bulk is None or bulk.when is not None or bulk.is_undo or not mine:
             await tell(messages.BULK_EXPIRED)
@@ -356,7 +370,7 @@ class _Summary:
         except Exception as exc:
             log.info("bulk progress not shown: %s", slack_error(exc))
 
-    async def final(self, items: list[BulkItem], respond: AsyncRespond, *, replace: bool = False) -> str | None:
+    async def final(self, items: list[BulkItem], respond: Respond, *, replace: bool = False) -> str | None:
         """The final state; None when it was shown, else what went wrong. `replace`: through the click's
         response_url, in place of the message clicked (an Undo), rather than as a new message."""
         async with self.lock:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
@@ -42,6 +42,7 @@ from bot.slack.failures import failure_text, moved_but, unexpected_text
 from bot.slack.home import HOME_SURFACE
 from bot.slack.modal import Origin, OriginKind, RunRef, open_for
 from bot.slack.replies import quietly, respond_checked, show_summary, slack_error
+from bot.slack.respond import Respond
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     @app.action(ACTION_PATTERN)
     @deps.inflight.listener
     async def on_action(
-        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond, client: AsyncWebClient
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: Respond, client: AsyncWebClient
     ) -> None:
         await ack()
         if not await deps.first_delivery(body, "block_actions"):
@@ -76,7 +77,7 @@ async def _handle(
     body: dict[str, Any],
     clicker: Actor,
     deps: SurfaceDeps,
-    respond: AsyncRespond,
+    respond: Respond,
     client: AsyncWebClient,
     private: Callable[[str], Awaitable[object]],
 ) -> None:
@@ -206,7 +207,7 @@ class Click:
     actor: Actor
     message_ts: str | None  # the clicked message, when it is a public one
     deps: SurfaceDeps
-    respond: AsyncRespond
+    respond: Respond
     client: AsyncWebClient
     private: Callable[[str], Awaitable[object]]  # tells the clicker privately, by whatever route works
     preview: unfurl.PreviewClick | None = None  # clicked on a link preview (bot/slack/unfurl.py)

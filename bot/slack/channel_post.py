@@ -18,10 +18,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.replies import never_reached, respond_checked, slack_error
+from bot.slack.respond import Respond
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Posted:
 
 async def post_for_channel(
     client: AsyncWebClient,
-    respond: AsyncRespond | None,
+    respond: Respond | None,
     channel_id: str | None,
     text: str,
     blocks: list[dict[str, Any]],

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
@@ -35,6 +35,7 @@ from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import environments_text, failure_text, moved_but, unexpected_text
 from bot.slack.replies import quietly
+from bot.slack.respond import Respond
 from bot.storage.audit import AuditUnavailable
 from bot.trigger.errors import AuthRejected, RateLimited, TriggerError, TriggerUnavailable
 
@@ -202,7 +203,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         ack: AsyncAck,
         command: dict[str, Any],
         context: AsyncBoltContext,
-        respond: AsyncRespond,
+        respond: Respond,
         client: AsyncWebClient,
     ) -> None:
         typed = str(command.get("text", ""))
@@ -227,7 +228,7 @@ async def _after_ack(
     intent: Show | Move | BulkMove | History | List,
     actor: Actor,
     deps: SurfaceDeps,
-    respond: AsyncRespond,
+    respond: Respond,
     client: AsyncWebClient,
     tell: Callable[..., Awaitable[bool]],
 ) -> None:
@@ -336,7 +337,7 @@ async def _act(
     intent: Show | Move,
     actor: Actor,
     deps: SurfaceDeps,
-    respond: AsyncRespond,
+    respond: Respond,
     client: AsyncWebClient,
     tell: Callable[..., Awaitable[bool]],
 ) -> None:

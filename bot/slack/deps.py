@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.environments import Environment
@@ -20,6 +19,7 @@ from bot.render.ids import Button
 from bot.render.summary import Attribution
 from bot.rescheduler import Actor, MoveResult, Rescheduler
 from bot.slack.replies import tell_privately
+from bot.slack.respond import Respond
 from bot.storage.audit import AuditLog
 from bot.storage.bulk_sets import BulkSets
 from bot.storage.follow_ups import Card, FollowRequest, FollowUps
@@ -64,7 +64,7 @@ class SurfaceDeps:
         log.warning("ignored a replayed %s (its trigger_id was already handled)", kind)
         return False
 
-    def teller(self, respond: AsyncRespond | None, client: AsyncWebClient, actor: Actor) -> Tell:
+    def teller(self, respond: Respond | None, client: AsyncWebClient, actor: Actor) -> Tell:
         """`tell(text, blocks=None)`: tell `actor` privately by the first route Slack takes (`tell_privately`),
         keeping for later, in the outbox, what no route took when that may pass. True when it reached them now."""
 

@@ -32,7 +32,7 @@ from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import failure_text, unexpected_text
 from bot.slack.home import HOME_SURFACE
 from bot.slack.replies import quietly, show_summary, slack_error
-from bot.slack.respond import SessionRespond
+from bot.slack.respond import Respond
 from bot.slack.when_input import read_when, state_values, value_of
 from bot.trigger.errors import TriggerError
 
@@ -272,7 +272,7 @@ async def _confirm_set(
     the message the shortcut was used on."""
     origin = metadata.origin
     thread = (origin.thread_ts or origin.ts) if origin.kind == "shortcut" else None
-    respond = SessionRespond(response_url=origin.response_url, session=client.session) if origin.response_url else None
+    respond = Respond(response_url=origin.response_url, session=client.session) if origin.response_url else None
 
     tell = deps.teller(respond, client, actor)
 
@@ -337,7 +337,7 @@ async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult,
             preview = unfurl.PreviewClick(origin.channel, origin.ts, origin.preview_url)
             await unfurl.redraw(client, deps, preview, moved.run, moved.env)
     elif origin.response_url:
-        respond = SessionRespond(response_url=origin.response_url, session=client.session)
+        respond = Respond(response_url=origin.response_url, session=client.session)
         private = private_origin(origin)
         if private:  # the move's summary is for the channel; a private summary goes, a list stays for the next move
             shown = await post_for_channel(

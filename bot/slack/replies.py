@@ -11,10 +11,10 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import aiohttp
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.respond import Respond
 from bot.storage.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def keep_for_later(
     return True
 
 
-async def respond_checked(respond: AsyncRespond, **message: Any) -> str | None:
+async def respond_checked(respond: Respond, **message: Any) -> str | None:
     """Post through a response_url; None when Slack took it, else what went wrong (`respond` does not raise
     on an expired or used-up response_url: it returns the HTTP answer)."""
     try:
@@ -101,14 +101,14 @@ async def quietly(what: str, call: Awaitable[T]) -> T | None:
         return None
 
 
-async def show_summary(respond: AsyncRespond, text: str, blocks: list[dict[str, Any]]) -> str | None:
+async def show_summary(respond: Respond, text: str, blocks: list[dict[str, Any]]) -> str | None:
     """Show a summary in place of the message a click or form came from. None on success. (A summary coming from
     a private message is posted for the channel instead: bot/slack/channel_post.py.)"""
     return await respond_checked(respond, text=text, blocks=blocks, replace_original=True)
 
 
 async def tell_privately(
-    respond: AsyncRespond | None,
+    respond: Respond | None,
     client: AsyncWebClient,
     user_id: str,
     channel_id: str | None,

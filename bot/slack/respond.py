@@ -1,8 +1,9 @@
-"""`respond()` through the bot's one aiohttp session.
+"""`respond()`: posting to a request's response_url through the bot's one aiohttp session.
 
 Bolt's AsyncRespond opens a new aiohttp session (and connection) for every message it posts to a response_url;
-under a burst that is a large share of the bot's CPU. This subclass posts the same messages through the session the
-Web API client already holds. Installed for every request by `install`.
+under a burst that is a large share of the bot's CPU. `Respond` posts the same messages with slack_sdk's
+AsyncWebhookClient through the session the Web API client already holds. `install` gives every request that has a
+response_url one of these as its `respond`, so listeners receive it where Bolt would give its own.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.webhook import WebhookResponse
@@ -21,14 +21,14 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 TIMEOUT_SECONDS = 10
 
 
-class SessionRespond(AsyncRespond):
-    """Bolt's `respond`, posting through a shared session (None: a session of its own, as Bolt does)."""
+class Respond:
+    """Posts messages to one response_url, as Bolt's `respond` does, through `session` (None: a session of its own)."""
 
-    def __init__(self, *, response_url: str | None, session: aiohttp.ClientSession | None) -> None:
-        super().__init__(response_url=response_url)
+    def __init__(self, *, response_url: str, session: aiohttp.ClientSession | None) -> None:
+        self.response_url = response_url
         self.session = session
 
-    async def __call__(  # type: ignore[override]
+    async def __call__(
         self,
         text: str = "",
         blocks: list[dict[str, Any]] | None = None,
@@ -37,8 +37,6 @@ class SessionRespond(AsyncRespond):
         delete_original: bool | None = None,
         **more: Any,
     ) -> WebhookResponse:
-        if self.response_url is None:
-            raise ValueError("respond is unsupported here as there is no response_url")
         message: dict[str, Any] = {"text": text, "blocks": blocks, "response_type": response_type}
         message |= {"replace_original": replace_original, "delete_original": delete_original, **more}
         client = AsyncWebhookClient(url=self.response_url, session=self.session, timeout=TIMEOUT_SECONDS)
@@ -53,5 +51,5 @@ def install(app: AsyncApp) -> None:
         req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
     ) -> BoltResponse:
         if req.context.response_url:
-            req.context["respond"] = SessionRespond(response_url=req.context.response_url, session=app.client.session)
+            req.context["respond"] = Respond(response_url=req.context.response_url, session=app.client.session)
         return await next()

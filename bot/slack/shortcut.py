@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
@@ -19,6 +19,7 @@ from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import unexpected_text
 from bot.slack.modal import Origin, RunRef, open_for
+from bot.slack.respond import Respond
 
 log = logging.getLogger(__name__)
 MAX_RUNS = 10  # runs offered one by one (Slack's checkboxes hold 10); more are moved as one set
@@ -31,7 +32,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     @app.shortcut({"callback_id": SHORTCUT_CALLBACK_ID, "type": "message_action"})
     @deps.inflight.listener
     async def on_shortcut(
-        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond, client: AsyncWebClient
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: Respond, client: AsyncWebClient
     ) -> None:
         await ack()
         if not await deps.first_delivery(body, "message_action"):

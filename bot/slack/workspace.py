@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot import messages
 from bot.render.modal_views import notice
 from bot.slack.replies import respond_checked
+from bot.slack.respond import Respond
 
 log = logging.getLogger(__name__)
 _background: set[asyncio.Task[Any]] = set()
@@ -44,7 +44,11 @@ def problem(req: AsyncBoltRequest, team_id: str | None, app_id: str | None, allo
 def _from_another_organisation(body: dict[str, Any], workspace: str | None, enterprise: str | None) -> bool:
     """Outside Enterprise Grid, a user whose own team is not the workspace is from another organisation. Inside a
     Grid, users of the organisation's other workspaces are colleagues: there, only a channel shared with another
-    organisation (Slack Connect, `is_ext_shared_channel`) brings in someone from outside it."""
+    organisation (Slack Connect, `is_ext_shared_channel`) brings in someone from outside it. An event (a link
+    shared, say) names no person's team, and what the bot posts for it is seen by everyone in the channel: an event
+    from a channel shared with another organisation is refused."""
+    if body.get("type") == "event_callback":
+        return body.get("is_ext_shared_channel") is True
     user = body.get("user")
     user_team = user.get("team_id") if isinstance(user, dict) else None
     if not user_team or user_team == workspace:
@@ -78,7 +82,7 @@ def refusal(body: dict[str, Any]) -> BoltResponse:
     response_url = body.get("response_url")
     if isinstance(response_url, str) and response_url:
         task = asyncio.get_running_loop().create_task(
-            respond_checked(AsyncRespond(response_url=response_url), text=text, response_type="ephemeral")
+            respond_checked(Respond(response_url=response_url, session=None), text=text, response_type="ephemeral")
         )
         _background.add(task)
         task.add_done_callback(_background.discard)

@@ -8,6 +8,8 @@ A hundred run ids do not fit in a button's value, so the prompt's buttons carry 
 the prompt was shown) is stored here. `take` deletes as it reads (DELETE … RETURNING), so two Confirm clicks reaching
 two processes move the set once. Sets expire after SET_TTL_SECONDS. When the database cannot be reached, a set is
 kept in this process only (logged): the person can still confirm, as long as the click reaches the same process.
+A set that cannot be read or taken because the database does not answer raises `SetsUnavailable` (not "no such
+set"): it is still there, and the same click works once the database is back.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ SET_TTL_SECONDS = 15 * 60  # a confirmation prompt is good for this long
 PRUNE_EVERY_SECONDS = 60.0
 Clock = Callable[[], float]
 _FAILURES = (SQLAlchemyError, OSError, TimeoutError)
+
+
+class SetsUnavailable(Exception):
+    """The database did not answer: whether the set exists (and is still to be taken) is unknown for now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,7 @@ class BulkSets:
         return bulk
 
     async def get(self, key: str) -> BulkSet | None:
+        """The set, if it exists and has not expired (SetsUnavailable: the database did not answer)."""
         bulk = self._local.get(key)
         if bulk is None and self.engine is not None:
             try:
@@ -101,12 +108,13 @@ class BulkSets:
                     row = (await conn.execute(select(bulk_sets).where(bulk_sets.c.key == key))).first()
             except _FAILURES as exc:
                 log.warning("could not read bulk set: %s", type(exc).__name__)
-                return None
+                raise SetsUnavailable from exc
             bulk = _from_row(row._mapping) if row is not None else None
         return bulk if bulk is not None and self._fresh(bulk) else None
 
     async def take(self, key: str) -> BulkSet | None:
-        """Remove and return the set: a second Confirm, in this process or another, finds nothing."""
+        """Remove and return the set: a second Confirm, in this process or another, finds nothing (SetsUnavailable:
+        the database did not answer, and the set was not taken)."""
         bulk = self._local.pop(key, None)
         if bulk is None and self.engine is not None:
             try:
@@ -115,7 +123,7 @@ class BulkSets:
                     row = (await conn.execute(statement)).first()
             except _FAILURES as exc:
                 log.warning("could not take bulk set: %s", type(exc).__name__)
-                return None
+                raise SetsUnavailable from exc
             bulk = _from_row(row._mapping) if row is not None else None
         return bulk if bulk is not None and self._fresh(bulk) else None
 

@@ -173,6 +173,23 @@ class FakeSocketMode:
             self._envelopes.append(envelope)
         return envelope
 
+    def send_text(self, text: str, envelope_id: str | None) -> Envelope | None:
+        """A text frame exactly as given (one Slack would never send), on the newest open connection. With an
+        `envelope_id` (one the text carries) it is recorded as an envelope (type "raw"), so that `unacked` names it
+        until the client acknowledges it."""
+        connection = self.wait_for(self._newest_open, DELIVERY_TIMEOUT)
+        assert connection._ws is not None
+        if envelope_id is None:
+            self._call(connection._ws.send_str(text))
+            return None
+        envelope = Envelope(envelope_id, "raw", {}, accepts_response_payload=True, connection=connection.index)
+        with self._lock:
+            self._delivered_at[envelope_id] = time.monotonic()
+        self._call(connection._ws.send_str(text))
+        with self._lock:
+            self._envelopes.append(envelope)
+        return envelope
+
     def redeliver(self, envelope: Envelope) -> Envelope:
         """The same envelope again (same envelope_id and payload), as Slack retries one it saw no ack for."""
         return self.send(
