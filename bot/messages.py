@@ -109,15 +109,15 @@ USAGE = (
 )
 
 
-def with_usage(problem: str) -> str:
-    return f"{problem}\n\n{USAGE}"
-
-
-def not_a_run(text_escaped: str) -> str:
+def not_a_run(text_escaped: str, example: str = f"{COMMAND} {EXAMPLE_RUN} 2h") -> str:
+    """One line: what was typed is no run, and a command that would work (`example`, for history another)."""
     return (
-        f":warning: `{text_escaped}` is not a Trigger.dev run id or run link. Run ids look like "
-        f"`{EXAMPLE_RUN}`; you can also paste the run's dashboard URL."
+        f":warning: `{text_escaped}` is not a Trigger.dev run id or run link: try `{example}` "
+        "(or paste the run's link from the dashboard)."
     )
+
+
+HISTORY_EXAMPLE = f"{COMMAND} history {EXAMPLE_RUN}"
 
 
 def unknown_environment(name_escaped: str, names: str) -> str:
@@ -131,15 +131,27 @@ WITHIN_FLAG_NEEDS_VALUE = ":warning: `--within` needs a duration, e.g. `--within
 
 
 def within_unreadable(shown: str) -> str:
-    return f":warning: `--within {shown}` is not a duration I can read; try `6h`, `2d` or `1w`."
+    return (
+        f":warning: `--within {shown}` is not a duration I can read: use one like `6h`, `2d` or `1w`, "
+        "e.g. `--within 6h`."
+    )
+
+
+LIST_EXAMPLE = f"{COMMAND} list send --tag customer_42 --within 6h"
 
 
 def unknown_flag(shown: str) -> str:
-    return f":warning: I don't know the option `{shown}`; `list` takes a task, `--tag`, `--env` and `--within`."
+    return (
+        f":warning: I don't know the option `{shown}`; `list` takes a task, `--tag`, `--env` and `--within`, "
+        f"e.g. `{LIST_EXAMPLE}`."
+    )
 
 
 def list_extra_words(shown: str) -> str:
-    return f":warning: `list` takes one task name at most, not `{shown}`; filter more with `--tag` or `--within`."
+    return (
+        f":warning: `list` takes one task name at most, not `{shown}`; filter more with `--tag` or `--within`, "
+        f"e.g. `{LIST_EXAMPLE}`."
+    )
 
 
 # --- The list of delayed runs (/reschedule list) -----------------------------------------------------------------
@@ -165,12 +177,19 @@ def list_filters(task: str | None, tag: str | None, within: str | None) -> str:
     """` for task `x` tagged `y` due within 6h`; each part already escaped (code spans)."""
     parts = []
     if task:
-        parts.append(f"for task {task}")
+        parts.append(f"for tasks starting with {task}")
     if tag:
         parts.append(f"tagged {tag}")
     if within:
         parts.append(f"due within {within}")
     return (" " + " ".join(parts)) if parts else ""
+
+
+def list_tasks_matched(typed: str, tasks: list[str], more: int) -> str:
+    """What a task given to `list` matched (it matches by the start of the name): `typed` a code span, `tasks`
+    escaped names."""
+    names = ", ".join(tasks) + (f" and {more} more" if more else "")
+    return f"Tasks starting with {typed}: {names}"
 
 
 def list_more(count: int) -> str:

@@ -102,9 +102,12 @@ def test_bad_times_get_a_specific_answer_and_change_nothing(
     assert fake_trigger.requests == []
 
 
-def test_not_a_run_id_gets_usage(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+def test_not_a_run_id_gets_one_line_with_an_example(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
     body = slack.command("run_abc 2h", response_url=fake_slack.new_response_url()).json()
-    assert body["text"] == messages.with_usage(messages.not_a_run("run_abc"))
+    assert body["text"] == messages.not_a_run("run_abc") and len(body["text"].splitlines()) == 1
+    assert f"`/reschedule {messages.EXAMPLE_RUN} 2h`" in body["text"]
     assert fake_trigger.requests == []
 
 
