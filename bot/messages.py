@@ -6,6 +6,7 @@ Functions take already-escaped mrkdwn fragments where they interpolate text that
 
 from __future__ import annotations
 
+from bot.domain.actions import Did
 from bot.domain.delays import DelayProblem
 from bot.render.ids import Button
 
@@ -494,8 +495,12 @@ def check_run_command(run_id: str) -> str:
 # --- The run summary -----------------------------------------------------------------------------------------------
 
 
-def summary_fallback_rescheduled(task: str, run_id: str, new_time: str, user_id: str) -> str:
-    """Plain-text notification fallback (no mrkdwn rendering there)."""
+def summary_fallback_done(did: Did, task: str, run_id: str, new_time: str, user_id: str) -> str:
+    """Plain-text notification fallback (no mrkdwn rendering there) of a summary after a move, an Undo or Run now."""
+    if did is Did.UNDONE:
+        return f"Run {run_id} ({task}) moved back to {new_time} by <@{user_id}> (Undo)"
+    if did is Did.STARTED:
+        return f"Run {run_id} ({task}) started now by <@{user_id}>"
     return f"Run {run_id} ({task}) rescheduled to {new_time} by <@{user_id}>"
 
 
@@ -504,9 +509,19 @@ def summary_fallback(task: str, run_id: str, status_label: str) -> str:
 
 
 SUMMARY_RESCHEDULED = ":arrows_counterclockwise: <@{user}> rescheduled *{task}* in *{env}*"
+SUMMARY_UNDONE = (
+    ":leftwards_arrow_with_hook: <@{user}> undid the last move of *{task}* in *{env}*: it is back to its earlier "
+    "start time"
+)
+SUMMARY_STARTED = ":arrow_forward: <@{user}> started *{task}* in *{env}* now, instead of waiting for its start time"
 SUMMARY_CURRENT = ":mag: *{task}* in *{env}*"
 LABEL_NEW_TIME = "New start time"
 LABEL_PREVIOUS_TIME = "Previous start time"
+LABEL_BACK_TO = "Start time (restored)"
+LABEL_UNDONE_TIME = "Was moved to (undone)"
+LABEL_STARTED = "Started"
+LABEL_WAS_TO_START = "Was to start"
+STATUS_STARTING = "Starting"
 LABEL_SCHEDULED = "Scheduled to start"
 LABEL_STATUS = "Status"
 LABEL_ENVIRONMENT = "Environment"
@@ -607,13 +622,34 @@ TOMORROW_IN_UTC = "(I couldn't read your Slack timezone, so 09:00 means UTC.)"
 # --- DMs and notes after a move ------------------------------------------------------------------------------------
 
 
-def dm_head(task_escaped: str, env_title_escaped: str, where: str) -> str:
-    return f":white_check_mark: You rescheduled *{task_escaped}* in *{env_title_escaped}* {where}"
+def dm_line(did: Did, task_escaped: str, env_title_escaped: str, previous: str | None, new: str, where: str) -> str:
+    """The DM confirmation, in one line: what moved, from when to when (date tokens; `previous` None: it had no
+    time), and where the move's summary is (`where`: where_posted, where_channel or WHERE_HOME)."""
+    what = f"*{task_escaped}* in *{env_title_escaped}*"
+    if did is Did.UNDONE:
+        text = f":leftwards_arrow_with_hook: You undid the move of {what}:" + (
+            f" from {previous} back to {new}" if previous else f" back to {new}"
+        )
+    elif did is Did.STARTED:
+        text = f":arrow_forward: You started {what} now"
+        text += f" (it was to start {previous})" if previous else ""
+    else:
+        text = f":white_check_mark: You moved {what}" + (f" from {previous}" if previous else "") + f" to {new}"
+    return f"{text} {where}".rstrip()
 
 
-def where_link(permalink: str) -> str:
-    safe = permalink.replace(">", "%3E").replace("<", "%3C").replace("|", "%7C")
-    return f"(<{safe}|where it happened>)"
+def dm_now(status_escaped: str) -> str:
+    """Added to a DM confirmation once its run has left Delayed: how it is now."""
+    return f" · now *{status_escaped}*"
+
+
+def dm_fallback(did: Did, task: str, env_title: str, new_time: str) -> str:
+    """Plain-text notification of the DM confirmation (no mrkdwn rendering there)."""
+    if did is Did.UNDONE:
+        return f"You undid the move of {task} in {env_title}: back to {new_time}"
+    if did is Did.STARTED:
+        return f"You started {task} in {env_title} now"
+    return f"You moved {task} in {env_title} to {new_time}"
 
 
 def where_channel(channel_id: str | None) -> str:
@@ -1049,12 +1085,12 @@ def follow_moved(user_id: str, task_escaped: str, env_title_escaped: str) -> str
     )
 
 
-def follow_moved_dm(task_escaped: str, env_title_escaped: str, where: str) -> str:
-    """The head of a DM confirmation whose run was moved again after the person rescheduled it; `where` says
-    where they did (as the DM's own head did)."""
+def follow_moved_dm(task_escaped: str, env_title_escaped: str, where: str, new_token: str) -> str:
+    """A DM confirmation whose run was moved again after the person rescheduled it; `where` says where they did
+    (as the DM's own line did), `new_token` the run's start time now."""
     return (
         f":arrows_counterclockwise: *{task_escaped}* in *{env_title_escaped}*, which you rescheduled {where}, "
-        f"has a new start time (moved again since)"
+        f"has a new start time: {new_token} (moved again since)"
     )
 
 
@@ -1087,6 +1123,7 @@ HOME_HOW_TO = (
     "• Buttons here work as on a run summary: the same access rules and confirmations, and a DM with the result."
 )
 WHERE_HOME = "from your App Home"
+WHERE_DM = "from this DM"  # a DM confirmation whose own button was clicked
 
 
 def home_moved(when_token: str) -> str:

@@ -86,6 +86,7 @@ class MoveResult:
     env: Environment
     previous: datetime | None
     new: datetime
+    started: bool = False  # asked to start now (Run now) rather than moved to a time
 
 
 class NotFoundAnywhere(RunNotFound):
@@ -413,7 +414,7 @@ class Rescheduler:
             previous=run.delayed_until,
             new=new,
         )
-        return MoveResult(run=moved, env=env, previous=run.delayed_until, new=new)
+        return MoveResult(run=moved, env=env, previous=run.delayed_until, new=new, started=when is None)
 
     async def _read_back(self, located: FoundRun) -> Run:
         """The run as it is now, within a fresh budget of its own (the action's deadline may have passed)."""

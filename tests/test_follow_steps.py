@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot import messages
+from bot.domain.actions import Did
 from bot.domain.environments import Environment
 from bot.domain.follow import MAX_RECHECK, Step, next_step
 from bot.domain.runs import Run, RunStatus
@@ -91,16 +92,20 @@ def test_a_run_moved_elsewhere_shows_its_own_time_and_says_so() -> None:
     assert "rb1:undo" not in buttons(drawn.blocks) and "rb1:push_1h" in buttons(drawn.blocks)
 
 
-def test_a_dm_card_keeps_its_head() -> None:
+def test_a_dm_card_keeps_its_line_and_adds_how_the_run_is_now() -> None:
     controls = Controls(now=T0 + GRACE, confirm=False, buttons=DM_BUTTONS)
-    drawn = followed_summary(run("EXECUTING"), ENV, URL, ACTION, controls, moved=False, where="in <#C111>")
-    assert messages.dm_head("send-reminder", "Prod", "in <#C111>") in texts(drawn.blocks)
+    drawn = followed_summary(run("EXECUTING"), ENV, URL, ACTION, controls, moved=False, where="in <#C111>", dm=True)
+    task = f"<{URL}|send-reminder>"
+    line = messages.dm_line(Did.MOVED, task, "Prod", date_token(T0 - timedelta(hours=1)), date_token(T0), "in <#C111>")
+    [section] = [block["text"]["text"] for block in drawn.blocks]
+    assert section == line + messages.dm_now(":runner: Executing")
     assert buttons(drawn.blocks) == []
 
 
 def test_a_dm_card_whose_run_was_moved_elsewhere_still_says_where_the_move_happened() -> None:
     later = T0 + timedelta(hours=3)
     controls = Controls(now=T0 + GRACE, confirm=False, buttons=DM_BUTTONS)
-    drawn = followed_summary(run("DELAYED", later), ENV, URL, ACTION, controls, moved=True, where="in <#C111>")
-    assert messages.follow_moved_dm("send-reminder", "Prod", "in <#C111>") in texts(drawn.blocks)
-    assert date_token(later) in texts(drawn.blocks)
+    drawn = followed_summary(run("DELAYED", later), ENV, URL, ACTION, controls, moved=True, where="in <#C111>", dm=True)
+    task = f"<{URL}|send-reminder>"
+    [section] = [block["text"]["text"] for block in drawn.blocks]
+    assert section == messages.follow_moved_dm(task, "Prod", "in <#C111>", date_token(later))

@@ -27,7 +27,7 @@ from bot.render.controls import PRIVATE_BUTTONS, confirm_prompt
 from bot.render.history import history
 from bot.render.mrkdwn import code, escape, truncate
 from bot.render.run_list import LIST_BUTTONS, MAX_RUNS_SHOWN, run_list
-from bot.render.summary import Attribution, run_summary
+from bot.render.summary import run_summary
 from bot.rescheduler import Actor, DelayedList, ListFilters
 from bot.slack import bulk, dm
 from bot.slack.actor import actor_of
@@ -370,7 +370,7 @@ async def _act(
         return
     moved = await rescheduler.move(actor, located, intent.when, deadline)
     try:
-        action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=rescheduler.now())
+        action = deps.attribution(moved, actor)
         controls = deps.controls(moved.env)
         summary = run_summary(moved.run, moved.env, deps.run_url(moved.run.id), action, controls)
         posted = await post_for_channel(client, respond, actor.channel_id, summary.text, summary.blocks)
