@@ -309,8 +309,22 @@ def bulk_summary_failed(problem_escaped: str) -> str:
     return f":warning: Slack would not take the summary of this move in the channel (`{problem_escaped}`)."
 
 
-def bulk_dm_head(where: str) -> str:
-    return f":white_check_mark: You moved several runs {where}.".replace(" .", ".")
+def bulk_moved_in(env_title_escaped: str) -> str:
+    """The lead-in of a set's summary line listing the runs moved in one environment (a link each)."""
+    return f"Moved in *{env_title_escaped}*:" if env_title_escaped else "Moved:"
+
+
+def bulk_moved_more(count: int) -> str:
+    return f"…and {count} more moved (see `{COMMAND} history`)."
+
+
+def bulk_dm_line(moved: int, total: int, where_envs: str, when_token: str, skipped: int, where: str) -> str:
+    """A set's DM in one line: how many runs moved, in which environments, to when, how many were skipped, and
+    where the set's summary is (`where`: where_posted or where_channel)."""
+    runs = f"{moved} run{'' if moved == 1 else 's'}" if moved == total else f"{moved} of {total} runs"
+    text = f":white_check_mark: You moved *{runs}*" + (f" in {where_envs}" if moved else "") + f" to {when_token}"
+    text += f" ({skipped} skipped)" if skipped else ""
+    return f"{text} {where}".rstrip()
 
 
 BULK_FAILED_RATE = "rate-limited by Trigger.dev"
@@ -346,8 +360,12 @@ def bulk_undo_fallback(moved: int, total: int, skipped: int) -> str:
     return f"{moved} of {total} runs moved back to their previous times; {skipped} skipped"
 
 
-def bulk_undo_dm_head(where: str) -> str:
-    return f":white_check_mark: You undid a move of several runs {where}.".replace(" .", ".")
+def bulk_undo_dm_line(moved: int, total: int, skipped: int, where: str) -> str:
+    """The DM of a set's Undo in one line (as bulk_dm_line)."""
+    runs = f"{moved} run{'' if moved == 1 else 's'}" if moved == total else f"{moved} of {total} runs"
+    text = f":leftwards_arrow_with_hook: You undid your move of several runs: *{runs}* back to their previous times"
+    text += f" ({skipped} skipped)" if skipped else ""
+    return f"{text} {where}".rstrip()
 
 
 # --- Times people ask for (every surface) --------------------------------------------------------------------------
