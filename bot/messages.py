@@ -7,6 +7,7 @@ Functions take already-escaped mrkdwn fragments where they interpolate text that
 from __future__ import annotations
 
 from bot.domain.actions import Did
+from bot.domain.audit import Outcome
 from bot.domain.delays import DelayProblem
 from bot.render.ids import Button
 
@@ -800,23 +801,77 @@ INCOMPLETE_REQUEST = (
 
 # --- History -------------------------------------------------------------------------------------------------------
 
-HISTORY_OUTCOME = {
-    "rescheduled": "rescheduled",
-    "refused": "was refused for",
-    "not_delayed": "could not move (not delayed)",
-    "not_found": "looked for",
-    "invalid_input": "typed something unreadable for",
-    "failed": "failed to move",
-    "unknown": "could not confirm moving",
+HISTORY_YOU = "You"
+# A record that names a run, by outcome ({run}: the task and the run id; {where}: " in *Env*" or "").
+HISTORY_ATTEMPT = {
+    Outcome.REFUSED: "was refused moving {run}{where}",
+    Outcome.NOT_DELAYED: "could not move {run}{where}: it was no longer delayed",
+    Outcome.NOT_FOUND: "looked for {run}{where}, which was not found",
+    Outcome.INVALID_INPUT: "asked for something that could not be done with {run}{where}",
+    Outcome.FAILED: "tried to move {run}{where}, but Trigger.dev did not do it",
+    Outcome.UNKNOWN: "tried to move {run}{where}; whether it moved could not be confirmed",
 }
 # The same, for a record that names no run (a command that could not be read, a refusal before any run was named).
-HISTORY_OUTCOME_NO_RUN = {
-    "refused": "was refused",
-    "not_found": "looked for a run",
-    "invalid_input": "typed something unreadable",
-    "failed": "failed",
-    "unknown": "could not confirm a move",
+HISTORY_NO_RUN = {
+    Outcome.REFUSED: "was refused",
+    Outcome.NOT_FOUND: "looked for a run that was not found",
+    Outcome.INVALID_INPUT: "asked for something that could not be read or done",
+    Outcome.FAILED: "tried something that failed",
+    Outcome.UNKNOWN: "tried a move that could not be confirmed",
 }
+# The buttons as people know them (their labels), for saying which was clicked.
+HISTORY_BUTTONS: dict[Button, str] = {
+    **BUTTON_LABELS,
+    Button.CONFIRM: CONFIRM_OK,
+    Button.CANCEL: CONFIRM_DENY,
+    Button.BULK_CONFIRM: BULK_CONFIRM_OK,
+    Button.BULK_CANCEL: CONFIRM_DENY,
+    Button.BULK_PUSH_ALL: BULK_PUSH_ALL,
+    Button.BULK_UNDO: BULK_UNDO,
+}
+
+
+def history_done(did: Did, run: str, where: str, previous: str | None, new: str | None) -> str:
+    """A move that happened: to a time, back by an Undo, or started by Run now (times are date tokens)."""
+    if did is Did.UNDONE:
+        text = f"undid the last move of {run}{where}"
+        text += f": back to {new}" if new else ""
+        return text + (f" (from {previous})" if previous else "")
+    if did is Did.STARTED:
+        return f"started {run}{where} at once" + (f" (it was to start {previous})" if previous else "")
+    text = f"moved {run}{where}" + (f" from {previous}" if previous else "")
+    return text + (f" to {new}" if new else "")
+
+
+# How something was done, by the audit trail's surface.
+HISTORY_SURFACES = {
+    "dm": "from the DM",
+    "home": "from the App Home",
+    "shortcut": "with the *Reschedule run* shortcut",
+    "unfurl": "from a link preview",
+    "digest": "for the digest",
+}
+
+
+def history_typed(surface: str, typed: str) -> str:
+    """How a typed attempt was made: `/reschedule …` or the form (`typed`: a code span, or "")."""
+    if surface == "modal":
+        return f", in the form ({typed})" if typed else ", in the form"
+    return f", with {COMMAND} {typed}" if typed else f", with {COMMAND}"
+
+
+def history_clicked(surface: str, label: str | None, channel_id: str | None) -> str:
+    """How a click was made: the button's label (None: not worth naming, e.g. an Undo the sentence names), and
+    where (the DM, the App Home, a channel)."""
+    with_label = f" with *{label}*" if label else ""
+    if surface in HISTORY_SURFACES:
+        return f",{with_label} {HISTORY_SURFACES[surface]}"
+    in_channel = f" in <#{channel_id}>" if channel_id and channel_id[:1] in ("C", "G") else ""
+    if surface == "button":
+        return f",{with_label or ' with a button'}{in_channel}"
+    return f",{with_label}{in_channel}" if with_label or in_channel else ""
+
+
 HISTORY_EMPTY = "Nothing recorded yet."
 HISTORY_MINE = "*Your recent reschedule attempts*"
 

@@ -331,6 +331,30 @@ def test_dm_undo_updates_the_dm_in_place_without_another_dm(
     assert len(fake_slack.messages["DU111"]) == 1
 
 
+def test_history_lists_an_undo_from_the_dm_as_an_undo_in_the_readers_words(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+) -> None:
+    before = delayed["delayedUntil"]
+    summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    moved = fake_trigger.get_run(delayed["id"])["delayedUntil"]
+    [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
+    _, url = click(slack, fake_slack, dm, "rb1:undo", channel_id="DU111")
+    wait_one(fake_slack, url)
+
+    def both_recorded() -> dict[str, Any] | None:
+        answer = private_via_command(slack, fake_slack, "history")
+        return answer if answer["blocks"][0]["text"]["text"].count("\n") == 2 else None  # a title and two lines
+
+    text = fake_slack.wait_for(both_recorded)["blocks"][0]["text"]["text"]
+    run = f"*send-reminder* (`{delayed['id']}`) in *Prod*"
+    assert (
+        f"You undid the last move of {run}: back to {date_token(before)} (from {date_token(moved)}), from the DM."
+        in text
+    )
+    assert f"You moved {run} from {date_token(before)} to {date_token(moved)}, with /reschedule `" in text
+    assert " via " not in text and "button undo" not in text and "rb1:" not in text and "*prod*" not in text
+
+
 def test_dm_failure_never_hides_the_reschedule(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
 ) -> None:

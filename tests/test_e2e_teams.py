@@ -187,7 +187,8 @@ def test_every_outcome_is_audited_and_history_shows_it(
     assert by_outcome["not_delayed"]["error"] == "status FAILED"
     # One line per action in the audit channel.
     posted = fake_slack.wait_for(lambda: (m := fake_slack.messages.get("C0AUDIT")) and len(m) >= 4 and m)
-    assert any(ok["id"] in message["text"] and "rescheduled" in message["text"] for message in posted)
+    assert any(ok["id"] in message["text"] and "`U111` moved *ok-task*" in message["text"] for message in posted)
+    assert all(" via " not in message["text"] for message in posted)
 
     mine = private_via_command(sender, fake_slack, "history")
     assert mine["response_type"] == "ephemeral"
@@ -281,7 +282,7 @@ def test_postgresql_is_the_same_code_path(start: Any, fake_slack: FakeSlack, fak
         history = private_via_command(sender, fake_slack, f"history {run['id']}")
         return history if run["id"] in json.dumps(history.get("blocks", [])) else None
 
-    assert "rescheduled" in json.dumps(fake_slack.wait_for(listed)["blocks"])
+    assert "You moved *send-reminder*" in json.dumps(fake_slack.wait_for(listed)["blocks"])
 
 
 def test_migrate_command(tmp_path: Path) -> None:

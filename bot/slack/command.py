@@ -265,7 +265,8 @@ async def _history_reply(
     except AuditUnavailable:
         await tell(messages.HISTORY_UNAVAILABLE)
         return
-    await tell(title, history(title, records))
+    titles = {target.env.name: target.env.title for target in deps.rescheduler.targets}
+    await tell(title, history(title, records, viewer=actor.user_id, titles=titles))
 
 
 async def _list_reply(intent: List, actor: Actor, deps: SurfaceDeps, tell: Callable[..., Awaitable[bool]]) -> None:
