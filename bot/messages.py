@@ -641,10 +641,11 @@ TOMORROW_IN_UTC = "(I couldn't read your Slack timezone, so 09:00 means UTC.)"
 # --- DMs and notes after a move ------------------------------------------------------------------------------------
 
 
-def dm_line(did: Did, task_escaped: str, env_title_escaped: str, previous: str | None, new: str, where: str) -> str:
-    """The DM confirmation, in one line: what moved, from when to when (date tokens; `previous` None: it had no
-    time), and where the move's summary is (`where`: where_posted, where_channel or WHERE_HOME)."""
-    what = f"*{task_escaped}* in *{env_title_escaped}*"
+def dm_line(did: Did, task_link: str, env_title_escaped: str, previous: str | None, new: str, where: str) -> str:
+    """The DM confirmation, in one line: what moved (`task_link`: the task, linked to the run), from when to when
+    (date tokens; `previous` None: it had no time), and where the move's summary is (`where`: where_posted,
+    where_channel or WHERE_HOME)."""
+    what = f"{task_link} in *{env_title_escaped}*"
     if did is Did.UNDONE:
         text = f":leftwards_arrow_with_hook: You undid the move of {what}:" + (
             f" from {previous} back to {new}" if previous else f" back to {new}"
@@ -1158,11 +1159,11 @@ def follow_moved(user_id: str, task_escaped: str, env_title_escaped: str) -> str
     )
 
 
-def follow_moved_dm(task_escaped: str, env_title_escaped: str, where: str, new_token: str) -> str:
-    """A DM confirmation whose run was moved again after the person rescheduled it; `where` says where they did
-    (as the DM's own line did), `new_token` the run's start time now."""
+def follow_moved_dm(task_link: str, env_title_escaped: str, where: str, new_token: str) -> str:
+    """A DM confirmation whose run was moved again after the person rescheduled it (`task_link`: the task, linked
+    to the run); `where` says where they did (as the DM's own line did), `new_token` the run's start time now."""
     return (
-        f":arrows_counterclockwise: *{task_escaped}* in *{env_title_escaped}*, which you rescheduled {where}, "
+        f":arrows_counterclockwise: {task_link} in *{env_title_escaped}*, which you rescheduled {where}, "
         f"has a new start time: {new_token} (moved again since)"
     )
 

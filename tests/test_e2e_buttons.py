@@ -155,7 +155,7 @@ def test_push_back_moves_from_the_time_shown_and_updates_the_message_in_place(
     # The clicker gets a one-line DM: what moved, from when to when, a link to the card clicked, and Undo.
     dm = fake_slack.wait_for(lambda: fake_slack.messages.get("DU222"))
     [line] = [block["text"]["text"] for block in dm[0]["blocks"] if block["type"] == "section"]
-    assert line.startswith(":white_check_mark: You moved *<") and "send-reminder>* in *Prod*" in line
+    assert line.startswith(":white_check_mark: You moved <") and "send-reminder> in *Prod*" in line
     assert f"from {date_token(shown)} to {date_token(shown + timedelta(hours=1))}" in line
     permalink = f"https://example.slack.com/archives/{CHANNEL}/p{message['ts'].replace('.', '')}"
     assert line.endswith(messages.where_posted(CHANNEL, permalink)) and "\n" not in line

@@ -210,7 +210,7 @@ def test_a_run_moved_elsewhere_shows_its_new_time_on_every_card_and_is_followed_
     for index in (0, 1):
         card = dm_card(fake_slack, run["id"], index)
         # The DM keeps saying where the person's move happened, and that the run has moved since.
-        assert "send-reminder>* in *Prod*, which you rescheduled in <#C111>" in text_of(card)
+        assert "send-reminder> in *Prod*, which you rescheduled in <#C111>" in text_of(card)
         assert f"has a new start time: {date_token(shown)}" in text_of(card)
         assert action_ids(card) == []  # no Undo of a move that is no longer the last
     moved_head = messages.follow_moved("U111", "send-reminder", "Prod")

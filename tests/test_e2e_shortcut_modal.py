@@ -222,7 +222,7 @@ def test_shortcut_on_an_alert_reschedules_posts_in_its_thread_and_confirms_by_dm
     [dm] = dms(fake_slack)
     assert button_ids(dm) == [Button.UNDO.action_id]
     [head] = section_texts(dm["blocks"])
-    assert head.startswith(":white_check_mark: You moved *<") and "send-reminder>* in *Prod*" in head
+    assert head.startswith(":white_check_mark: You moved <") and "send-reminder> in *Prod*" in head
     assert f"from {date_token(old)} to {date_token(new)}" in head
     assert f"archives/{CHANNEL}/p{post['ts'].replace('.', '')}" in head
     # Nothing was said through the shortcut's response_url: the thread is where the summary lives.
