@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from bot.render.controls import DM_BUTTONS, SUMMARY_BUTTONS, Controls
 from bot.render.follow import followed_summary
 from bot.render.mrkdwn import date_token
 from bot.render.summary import Attribution
+from bot.storage.follow_ups import Card
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 GRACE = timedelta(seconds=30)
@@ -109,3 +111,27 @@ def test_a_dm_card_whose_run_was_moved_elsewhere_still_says_where_the_move_happe
     task = f"<{URL}|send-reminder>"
     [section] = [block["text"]["text"] for block in drawn.blocks]
     assert section == messages.follow_moved_dm(task, "Prod", "in <#C111>", date_token(later))
+
+
+def test_the_card_of_an_undo_keeps_saying_so_and_never_offers_undo_again() -> None:
+    controls = Controls(now=T0 - timedelta(hours=3), confirm=False, buttons=SUMMARY_BUTTONS)
+    undone = replace(ACTION, did=Did.UNDONE)
+    drawn = followed_summary(run("DELAYED", T0), ENV, URL, undone, controls, moved=False)
+    assert "<@U111> undid the last move of *send-reminder* in *Prod*" in texts(drawn.blocks)
+    assert "rb1:undo" not in buttons(drawn.blocks) and "rb1:push_1h" in buttons(drawn.blocks)
+
+
+def test_the_card_of_run_now_says_it_was_started_and_offers_no_buttons() -> None:
+    controls = Controls(now=T0 - timedelta(hours=3), confirm=False, buttons=SUMMARY_BUTTONS)
+    started = replace(ACTION, did=Did.STARTED)
+    for status in ("DELAYED", "EXECUTING"):  # asked to start, not picked up yet; then running
+        drawn = followed_summary(run(status, T0), ENV, URL, started, controls, moved=False)
+        assert "<@U111> started *send-reminder* in *Prod* now" in texts(drawn.blocks)
+        assert buttons(drawn.blocks) == [] and "Delayed" not in texts(drawn.blocks)
+
+
+def test_a_card_stored_before_it_said_what_was_done_is_read_as_a_move() -> None:
+    card = Card.model_validate_json('{"user_id": "U111", "previous": null, "new": "2026-12-01T09:00:00Z"}')
+    assert card.did is Did.MOVED
+    stored = card.model_copy(update={"did": Did.UNDONE}).model_dump_json()
+    assert Card.model_validate_json(stored).did is Did.UNDONE
