@@ -463,7 +463,8 @@ def test_thread_post_refused_still_reschedules_and_the_dm_says_so(
     assert thread_posts(fake_slack) == []
     note = messages.thread_post_failed(CHANNEL, "not_in_channel")
     [dm] = dms(fake_slack)
-    assert note in section_texts(dm["blocks"])[0]
+    [line, said] = section_texts(dm["blocks"])[0].split("\n")
+    assert said == note and line.endswith(f" in <#{CHANNEL}>")  # no link to a summary that is nowhere
     assert Button.UNDO.action_id in button_ids(dm)
     assert note in view_text(result)
 

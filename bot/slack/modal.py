@@ -364,6 +364,7 @@ async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult,
             note = messages.summary_post_failed(escape(problem))
         elif not private:  # the message the flow started from now shows the move: it follows the run
             await deps.follow(origin.channel, origin.ts, moved, action)
-    where = await dm.where_posted(client, origin.channel, where_ts)  # the summary posted, or the message updated
+    # A link to the summary posted, or to the message updated; none when the summary did not get there (the note).
+    where = await dm.where_posted(client, origin.channel, None if note else where_ts)
     await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
     return note
