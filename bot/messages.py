@@ -198,7 +198,10 @@ def list_more(count: int) -> str:
     return f"{count} more not shown: narrow with a task, `--tag`, `--env` or `--within`."
 
 
-LIST_INCOMPLETE = "There are more delayed runs than one list reads: narrow with a task, `--tag`, `--env` or `--within`."
+# A task and --within are applied to what was read; only --tag and --env narrow what Trigger.dev is asked for.
+LIST_INCOMPLETE = (
+    "There are more delayed runs than one list reads, so some may be missing here: narrow with `--tag` or `--env`."
+)
 
 
 def list_failed(names: str, reason: str) -> str:
