@@ -871,8 +871,8 @@ def history_clicked(surface: str, label: str | None, channel_id: str | None) -> 
     if surface in HISTORY_SURFACES:
         return f",{with_label} {HISTORY_SURFACES[surface]}"
     in_channel = f" in <#{channel_id}>" if channel_id and channel_id[:1] in ("C", "G") else ""
-    if surface == "button":
-        return f",{with_label or ' with a button'}{in_channel}"
+    if surface == "button" and not with_label and not in_channel:
+        return ", with a button"
     return f",{with_label}{in_channel}" if with_label or in_channel else ""
 
 

@@ -60,10 +60,12 @@ def test_how_a_move_was_made_is_said_in_words_never_as_stored(surface: str, inpu
     assert said.endswith(how)
     assert f"<@U1> moved *send-trial-reminder* (`{RUN}`) in *Staging* from {date_token(BEFORE)} to" in said
     for internal in ("via", "button button", "rb1:", "push_1", "bulk_confirm", "tomorrow_9", " button "):
-        assert internal not in said.replace("with a button", "")
+        assert internal not in said
 
 
 def test_the_sets_undo_and_run_now_say_what_they_did() -> None:
+    on_card = line(record("button", "button undo"), titles=TITLES)
+    assert on_card.endswith(f"(from {date_token(BEFORE)}), in <#C111>.")  # the sentence says undo; no button named
     undone = line(record("dm", "button rb1:bulk_undo", channel_id="DU1"), titles=TITLES)
     assert "undid the last move of" in undone and "bulk_undo" not in undone and "rb1" not in undone
     started = line(record("button", "button run_now", new_time=AT), titles=TITLES)
