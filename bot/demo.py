@@ -37,6 +37,7 @@ __all__ = [
     "DEMO_PROD_KEY",
     "DEMO_RUNS",
     "DEMO_STAGING_KEY",
+    "FIRST_TRY",
     "RUN_CLEANUP_COMPLETED",
     "RUN_DIGEST",
     "RUN_IMPORT_EXECUTING",
@@ -61,6 +62,9 @@ RUN_REMINDER = "run_demostg0trialreminder03"  # staging, DELAYED 45 min ahead
 RUN_SYNC = "run_demostg0crmsyncnightly04"  # staging, DELAYED 3 days ahead
 RUN_IMPORT_EXECUTING = "run_demoprod0importorders05"  # prod, EXECUTING
 RUN_CLEANUP_COMPLETED = "run_demostg0cleanupsessions6"  # staging, COMPLETED
+# The first thing the shell suggests: a run 45 min ahead moved to 3 h from now (a change anyone sees), in staging
+# (which moves at once; prod asks first).
+FIRST_TRY = f"/reschedule {RUN_REMINDER} 3h"
 
 API_VERSION = "2025-07-16"
 RATE_LIMIT = 750

@@ -173,10 +173,12 @@ class Follow:
     async def _update(self, item: FollowUp, run: Run, target: EnvironmentClient, step: Next) -> bool:
         """chat.update the card; False when it did not happen (the row is dropped, or kept for the next tick)."""
         card, env = item.card, target.env
-        action = Attribution(user_id=card.user_id, previous=card.previous, new=card.new, at=card.at)
-        controls = self.deps.controls(env, DM_BUTTONS if card.kind == "dm" else SUMMARY_BUTTONS)
+        action = Attribution(user_id=card.user_id, previous=card.previous, new=card.new, at=card.at, did=card.did)
+        dm = card.kind == "dm"
+        controls = self.deps.controls(env, DM_BUTTONS if dm else SUMMARY_BUTTONS)
         moved = abs(step.shown_until - card.new) > SAME_INSTANT
-        summary = followed_summary(run, env, self.deps.run_url(run.id), action, controls, moved=moved, where=card.where)
+        run_url = self.deps.run_url(run.id)
+        summary = followed_summary(run, env, run_url, action, controls, moved=moved, where=card.where, dm=dm)
         try:
             await self.client.chat_update(channel=item.channel, ts=item.ts, text=summary.text, blocks=summary.blocks)
         except Exception as exc:

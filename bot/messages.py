@@ -6,6 +6,8 @@ Functions take already-escaped mrkdwn fragments where they interpolate text that
 
 from __future__ import annotations
 
+from bot.domain.actions import Did
+from bot.domain.audit import Outcome
 from bot.domain.delays import DelayProblem
 from bot.render.ids import Button
 
@@ -109,15 +111,15 @@ USAGE = (
 )
 
 
-def with_usage(problem: str) -> str:
-    return f"{problem}\n\n{USAGE}"
-
-
-def not_a_run(text_escaped: str) -> str:
+def not_a_run(text_escaped: str, example: str = f"{COMMAND} {EXAMPLE_RUN} 2h") -> str:
+    """One line: what was typed is no run, and a command that would work (`example`, for history another)."""
     return (
-        f":warning: `{text_escaped}` is not a Trigger.dev run id or run link. Run ids look like "
-        f"`{EXAMPLE_RUN}`; you can also paste the run's dashboard URL."
+        f":warning: `{text_escaped}` is not a Trigger.dev run id or run link: try `{example}` "
+        "(or paste the run's link from the dashboard)."
     )
+
+
+HISTORY_EXAMPLE = f"{COMMAND} history {EXAMPLE_RUN}"
 
 
 def unknown_environment(name_escaped: str, names: str) -> str:
@@ -131,15 +133,27 @@ WITHIN_FLAG_NEEDS_VALUE = ":warning: `--within` needs a duration, e.g. `--within
 
 
 def within_unreadable(shown: str) -> str:
-    return f":warning: `--within {shown}` is not a duration I can read; try `6h`, `2d` or `1w`."
+    return (
+        f":warning: `--within {shown}` is not a duration I can read: use one like `6h`, `2d` or `1w`, "
+        "e.g. `--within 6h`."
+    )
+
+
+LIST_EXAMPLE = f"{COMMAND} list send --tag customer_42 --within 6h"
 
 
 def unknown_flag(shown: str) -> str:
-    return f":warning: I don't know the option `{shown}`; `list` takes a task, `--tag`, `--env` and `--within`."
+    return (
+        f":warning: I don't know the option `{shown}`; `list` takes a task, `--tag`, `--env` and `--within`, "
+        f"e.g. `{LIST_EXAMPLE}`."
+    )
 
 
 def list_extra_words(shown: str) -> str:
-    return f":warning: `list` takes one task name at most, not `{shown}`; filter more with `--tag` or `--within`."
+    return (
+        f":warning: `list` takes one task name at most, not `{shown}`; filter more with `--tag` or `--within`, "
+        f"e.g. `{LIST_EXAMPLE}`."
+    )
 
 
 # --- The list of delayed runs (/reschedule list) -----------------------------------------------------------------
@@ -165,7 +179,7 @@ def list_filters(task: str | None, tag: str | None, within: str | None) -> str:
     """` for task `x` tagged `y` due within 6h`; each part already escaped (code spans)."""
     parts = []
     if task:
-        parts.append(f"for task {task}")
+        parts.append(f"for tasks starting with {task}")
     if tag:
         parts.append(f"tagged {tag}")
     if within:
@@ -173,11 +187,21 @@ def list_filters(task: str | None, tag: str | None, within: str | None) -> str:
     return (" " + " ".join(parts)) if parts else ""
 
 
+def list_tasks_matched(typed: str, tasks: list[str], more: int) -> str:
+    """What a task given to `list` matched (it matches by the start of the name): `typed` a code span, `tasks`
+    escaped names."""
+    names = ", ".join(tasks) + (f" and {more} more" if more else "")
+    return f"Tasks starting with {typed}: {names}"
+
+
 def list_more(count: int) -> str:
     return f"{count} more not shown: narrow with a task, `--tag`, `--env` or `--within`."
 
 
-LIST_INCOMPLETE = "There are more delayed runs than one list reads: narrow with a task, `--tag`, `--env` or `--within`."
+# A task and --within are applied to what was read; only --tag and --env narrow what Trigger.dev is asked for.
+LIST_INCOMPLETE = (
+    "There are more delayed runs than one list reads, so some may be missing here: narrow with `--tag` or `--env`."
+)
 
 
 def list_failed(names: str, reason: str) -> str:
@@ -293,8 +317,22 @@ def bulk_summary_failed(problem_escaped: str) -> str:
     return f":warning: Slack would not take the summary of this move in the channel (`{problem_escaped}`)."
 
 
-def bulk_dm_head(where: str) -> str:
-    return f":white_check_mark: You moved several runs {where}.".replace(" .", ".")
+def bulk_moved_in(env_title_escaped: str) -> str:
+    """The lead-in of a set's summary line listing the runs moved in one environment (a link each)."""
+    return f"Moved in *{env_title_escaped}*:" if env_title_escaped else "Moved:"
+
+
+def bulk_moved_more(count: int) -> str:
+    return f"…and {count} more moved (see `{COMMAND} history`)."
+
+
+def bulk_dm_line(moved: int, total: int, where_envs: str, when_token: str, skipped: int, where: str) -> str:
+    """A set's DM in one line: how many runs moved, in which environments, to when, how many were skipped, and
+    where the set's summary is (`where`: where_posted or where_channel)."""
+    runs = f"{moved} run{'' if moved == 1 else 's'}" if moved == total else f"{moved} of {total} runs"
+    text = f":white_check_mark: You moved *{runs}*" + (f" in {where_envs}" if moved else "") + f" to {when_token}"
+    text += f" ({skipped} skipped)" if skipped else ""
+    return f"{text} {where}".rstrip()
 
 
 BULK_FAILED_RATE = "rate-limited by Trigger.dev"
@@ -334,8 +372,12 @@ def bulk_undo_fallback(moved: int, total: int, skipped: int) -> str:
     return f"{moved} of {total} runs moved back to their previous times; {skipped} skipped"
 
 
-def bulk_undo_dm_head(where: str) -> str:
-    return f":white_check_mark: You undid a move of several runs {where}.".replace(" .", ".")
+def bulk_undo_dm_line(moved: int, total: int, skipped: int, where: str) -> str:
+    """The DM of a set's Undo in one line (as bulk_dm_line)."""
+    runs = f"{moved} run{'' if moved == 1 else 's'}" if moved == total else f"{moved} of {total} runs"
+    text = f":leftwards_arrow_with_hook: You undid your move of several runs: *{runs}* back to their previous times"
+    text += f" ({skipped} skipped)" if skipped else ""
+    return f"{text} {where}".rstrip()
 
 
 # --- Times people ask for (every surface) --------------------------------------------------------------------------
@@ -483,8 +525,12 @@ def check_run_command(run_id: str) -> str:
 # --- The run summary -----------------------------------------------------------------------------------------------
 
 
-def summary_fallback_rescheduled(task: str, run_id: str, new_time: str, user_id: str) -> str:
-    """Plain-text notification fallback (no mrkdwn rendering there)."""
+def summary_fallback_done(did: Did, task: str, run_id: str, new_time: str, user_id: str) -> str:
+    """Plain-text notification fallback (no mrkdwn rendering there) of a summary after a move, an Undo or Run now."""
+    if did is Did.UNDONE:
+        return f"Run {run_id} ({task}) moved back to {new_time} by <@{user_id}> (Undo)"
+    if did is Did.STARTED:
+        return f"Run {run_id} ({task}) started now by <@{user_id}>"
     return f"Run {run_id} ({task}) rescheduled to {new_time} by <@{user_id}>"
 
 
@@ -493,9 +539,19 @@ def summary_fallback(task: str, run_id: str, status_label: str) -> str:
 
 
 SUMMARY_RESCHEDULED = ":arrows_counterclockwise: <@{user}> rescheduled *{task}* in *{env}*"
+SUMMARY_UNDONE = (
+    ":leftwards_arrow_with_hook: <@{user}> undid the last move of *{task}* in *{env}*: it is back to its earlier "
+    "start time"
+)
+SUMMARY_STARTED = ":arrow_forward: <@{user}> started *{task}* in *{env}* now, instead of waiting for its start time"
 SUMMARY_CURRENT = ":mag: *{task}* in *{env}*"
 LABEL_NEW_TIME = "New start time"
 LABEL_PREVIOUS_TIME = "Previous start time"
+LABEL_BACK_TO = "Start time (restored)"
+LABEL_UNDONE_TIME = "Was moved to (undone)"
+LABEL_STARTED = "Started"
+LABEL_WAS_TO_START = "Was to start"
+STATUS_STARTING = "Starting"
 LABEL_SCHEDULED = "Scheduled to start"
 LABEL_STATUS = "Status"
 LABEL_ENVIRONMENT = "Environment"
@@ -596,13 +652,35 @@ TOMORROW_IN_UTC = "(I couldn't read your Slack timezone, so 09:00 means UTC.)"
 # --- DMs and notes after a move ------------------------------------------------------------------------------------
 
 
-def dm_head(task_escaped: str, env_title_escaped: str, where: str) -> str:
-    return f":white_check_mark: You rescheduled *{task_escaped}* in *{env_title_escaped}* {where}"
+def dm_line(did: Did, task_link: str, env_title_escaped: str, previous: str | None, new: str, where: str) -> str:
+    """The DM confirmation, in one line: what moved (`task_link`: the task, linked to the run), from when to when
+    (date tokens; `previous` None: it had no time), and where the move's summary is (`where`: where_posted,
+    where_channel or WHERE_HOME)."""
+    what = f"{task_link} in *{env_title_escaped}*"
+    if did is Did.UNDONE:
+        text = f":leftwards_arrow_with_hook: You undid the move of {what}:" + (
+            f" from {previous} back to {new}" if previous else f" back to {new}"
+        )
+    elif did is Did.STARTED:
+        text = f":arrow_forward: You started {what} now"
+        text += f" (it was to start {previous})" if previous else ""
+    else:
+        text = f":white_check_mark: You moved {what}" + (f" from {previous}" if previous else "") + f" to {new}"
+    return f"{text} {where}".rstrip()
 
 
-def where_link(permalink: str) -> str:
-    safe = permalink.replace(">", "%3E").replace("<", "%3C").replace("|", "%7C")
-    return f"(<{safe}|where it happened>)"
+def dm_now(status_escaped: str) -> str:
+    """Added to a DM confirmation once its run has left Delayed: how it is now."""
+    return f" · now *{status_escaped}*"
+
+
+def dm_fallback(did: Did, task: str, env_title: str, new_time: str) -> str:
+    """Plain-text notification of the DM confirmation (no mrkdwn rendering there)."""
+    if did is Did.UNDONE:
+        return f"You undid the move of {task} in {env_title}: back to {new_time}"
+    if did is Did.STARTED:
+        return f"You started {task} in {env_title} now"
+    return f"You moved {task} in {env_title} to {new_time}"
 
 
 def where_channel(channel_id: str | None) -> str:
@@ -735,25 +813,78 @@ INCOMPLETE_REQUEST = (
 
 # --- History -------------------------------------------------------------------------------------------------------
 
-HISTORY_OUTCOME = {
-    "rescheduled": "rescheduled",
-    "refused": "was refused for",
-    "not_delayed": "could not move (not delayed)",
-    "not_found": "looked for",
-    "invalid_input": "typed something unreadable for",
-    "failed": "failed to move",
-    "unknown": "could not confirm moving",
+HISTORY_YOU = "You"
+# A record that names a run, by outcome ({run}: the task and the run id; {where}: " in *Env*" or "").
+HISTORY_ATTEMPT = {
+    Outcome.REFUSED: "was refused moving {run}{where}",
+    Outcome.NOT_DELAYED: "could not move {run}{where}: it was no longer delayed",
+    Outcome.NOT_FOUND: "looked for {run}{where}, which was not found",
+    Outcome.INVALID_INPUT: "asked for something that could not be done with {run}{where}",
+    Outcome.FAILED: "tried to move {run}{where}, but Trigger.dev did not do it",
+    Outcome.UNKNOWN: "tried to move {run}{where}; whether it moved could not be confirmed",
 }
 # The same, for a record that names no run (a command that could not be read, a refusal before any run was named).
-HISTORY_OUTCOME_NO_RUN = {
-    "refused": "was refused",
-    "not_found": "looked for a run",
-    "invalid_input": "typed something unreadable",
-    "failed": "failed",
-    "unknown": "could not confirm a move",
+HISTORY_NO_RUN = {
+    Outcome.REFUSED: "was refused",
+    Outcome.NOT_FOUND: "looked for a run that was not found",
+    Outcome.INVALID_INPUT: "asked for something that could not be read or done",
+    Outcome.FAILED: "tried something that failed",
+    Outcome.UNKNOWN: "tried a move that could not be confirmed",
 }
-# How a surface is named after "via" (the audit channel, /reschedule history); any other is shown as recorded.
-HISTORY_SURFACE = {"workflow": "Workflow Builder"}
+# The buttons as people know them (their labels), for saying which was clicked.
+HISTORY_BUTTONS: dict[Button, str] = {
+    **BUTTON_LABELS,
+    Button.CONFIRM: CONFIRM_OK,
+    Button.CANCEL: CONFIRM_DENY,
+    Button.BULK_CONFIRM: BULK_CONFIRM_OK,
+    Button.BULK_CANCEL: CONFIRM_DENY,
+    Button.BULK_PUSH_ALL: BULK_PUSH_ALL,
+    Button.BULK_UNDO: BULK_UNDO,
+}
+
+
+def history_done(did: Did, run: str, where: str, previous: str | None, new: str | None) -> str:
+    """A move that happened: to a time, back by an Undo, or started by Run now (times are date tokens)."""
+    if did is Did.UNDONE:
+        text = f"undid the last move of {run}{where}"
+        text += f": back to {new}" if new else ""
+        return text + (f" (from {previous})" if previous else "")
+    if did is Did.STARTED:
+        return f"started {run}{where} at once" + (f" (it was to start {previous})" if previous else "")
+    text = f"moved {run}{where}" + (f" from {previous}" if previous else "")
+    return text + (f" to {new}" if new else "")
+
+
+# How something was done, by the audit trail's surface.
+HISTORY_SURFACES = {
+    "dm": "from the DM",
+    "home": "from the App Home",
+    "shortcut": "with the *Reschedule run* shortcut",
+    "unfurl": "from a link preview",
+    "digest": "for the digest",
+    "workflow": "from Workflow Builder",
+}
+
+
+def history_typed(surface: str, typed: str) -> str:
+    """How a typed attempt was made: `/reschedule …` or the form (`typed`: a code span, or "")."""
+    if surface == "modal":
+        return f", in the form ({typed})" if typed else ", in the form"
+    return f", with {COMMAND} {typed}" if typed else f", with {COMMAND}"
+
+
+def history_clicked(surface: str, label: str | None, channel_id: str | None) -> str:
+    """How a click was made: the button's label (None: not worth naming, e.g. an Undo the sentence names), and
+    where (the DM, the App Home, a channel)."""
+    with_label = f" with *{label}*" if label else ""
+    if surface in HISTORY_SURFACES:
+        return f",{with_label} {HISTORY_SURFACES[surface]}"
+    in_channel = f" in <#{channel_id}>" if channel_id and channel_id[:1] in ("C", "G") else ""
+    if surface == "button" and not with_label and not in_channel:
+        return ", with a button"
+    return f",{with_label}{in_channel}" if with_label or in_channel else ""
+
+
 HISTORY_EMPTY = "Nothing recorded yet."
 HISTORY_MINE = "*Your recent reschedule attempts*"
 
@@ -1040,12 +1171,12 @@ def follow_moved(user_id: str, task_escaped: str, env_title_escaped: str) -> str
     )
 
 
-def follow_moved_dm(task_escaped: str, env_title_escaped: str, where: str) -> str:
-    """The head of a DM confirmation whose run was moved again after the person rescheduled it; `where` says
-    where they did (as the DM's own head did)."""
+def follow_moved_dm(task_link: str, env_title_escaped: str, where: str, new_token: str) -> str:
+    """A DM confirmation whose run was moved again after the person rescheduled it (`task_link`: the task, linked
+    to the run); `where` says where they did (as the DM's own line did), `new_token` the run's start time now."""
     return (
-        f":arrows_counterclockwise: *{task_escaped}* in *{env_title_escaped}*, which you rescheduled {where}, "
-        f"has a new start time (moved again since)"
+        f":arrows_counterclockwise: {task_link} in *{env_title_escaped}*, which you rescheduled {where}, "
+        f"has a new start time: {new_token} (moved again since)"
     )
 
 
@@ -1078,6 +1209,7 @@ HOME_HOW_TO = (
     "• Buttons here work as on a run summary: the same access rules and confirmations, and a DM with the result."
 )
 WHERE_HOME = "from your App Home"
+WHERE_DM = "from this DM"  # a DM confirmation whose own button was clicked
 
 
 def home_moved(when_token: str) -> str:

@@ -86,6 +86,7 @@ class MoveResult:
     env: Environment
     previous: datetime | None
     new: datetime
+    started: bool = False  # asked to start now (Run now) rather than moved to a time
 
 
 class NotFoundAnywhere(RunNotFound):
@@ -142,7 +143,8 @@ class MoveUnconfirmed(OutcomeUnknown):
 
 @dataclass(frozen=True, slots=True)
 class ListFilters:
-    """What `/reschedule list` asks for: a task, a tag, one environment, runs due within a duration."""
+    """What `/reschedule list` asks for: tasks starting with `task`, a tag, one environment, runs due within a
+    duration."""
 
     task: str | None = None
     tag: str | None = None
@@ -192,14 +194,21 @@ def landed(before: Run, current: Run, when: datetime | None, now: datetime) -> b
     return False if at_previous else None
 
 
-def _due(page: RunPage, now: datetime, within: timedelta | None) -> list[Run]:
-    """The listed runs still DELAYED (the server filtered; this guards a run that started in between), due
-    within `within` of `now` when given."""
-    runs = [run for run in page.runs if run.is_delayed]
+def _due(page: RunPage, now: datetime, within: timedelta | None, task: str | None = None) -> list[Run]:
+    """The listed runs still DELAYED (the server filtered; this guards a run that started in between), of a task
+    starting with `task` (any case) when given, due within `within` of `now` when given."""
+    runs = [run for run in page.runs if run.is_delayed and task_matches(run.task_identifier, task)]
     if within is None:
         return runs
     horizon = now + within
     return [run for run in runs if run.delayed_until is not None and run.delayed_until <= horizon]
+
+
+def task_matches(task_identifier: str, typed: str | None) -> bool:
+    """Whether a run's task is one `/reschedule list <typed>` asks for: its name starts with what was typed, in
+    any case (people type `send` for send-trial-reminder). Trigger.dev's own task filter is exact, so this is
+    applied to what the listing returns."""
+    return not typed or task_identifier.casefold().startswith(typed.casefold())
 
 
 def _same(a: datetime, b: datetime) -> bool:
@@ -303,10 +312,7 @@ class Rescheduler:
         now = self.now()
         created_from = now - lookback
         pages = await asyncio.gather(
-            *(
-                target.client.list_delayed(deadline, created_from=created_from, task=filters.task, tag=filters.tag)
-                for target in allowed
-            ),
+            *(target.client.list_delayed(deadline, created_from=created_from, tag=filters.tag) for target in allowed),
             return_exceptions=True,
         )
         runs: list[ListedRun] = []
@@ -320,7 +326,7 @@ class Rescheduler:
                 continue
             if isinstance(page, BaseException):
                 raise page
-            runs.extend(ListedRun(run, target.env) for run in _due(page, now, filters.within))
+            runs.extend(ListedRun(run, target.env) for run in _due(page, now, filters.within, filters.task))
             if not page.complete:
                 incomplete.append(target.env)
         runs.sort(key=lambda listed: (listed.run.delayed_until or datetime.max.replace(tzinfo=UTC), listed.run.id))
@@ -408,7 +414,7 @@ class Rescheduler:
             previous=run.delayed_until,
             new=new,
         )
-        return MoveResult(run=moved, env=env, previous=run.delayed_until, new=new)
+        return MoveResult(run=moved, env=env, previous=run.delayed_until, new=new, started=when is None)
 
     async def _read_back(self, located: FoundRun) -> Run:
         """The run as it is now, within a fresh budget of its own (the action's deadline may have passed)."""

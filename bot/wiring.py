@@ -212,7 +212,8 @@ def build(
     http = new_http_client(str(settings.trigger_api_url), transport)
     client = web_client(settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url))
     engine = db.create_engine(settings.database_url.get_secret_value())
-    listeners = [audit_channel.poster(client, settings.audit_channel)] if settings.audit_channel else []
+    titles = {item.env.name: item.env.title for item in settings.environments()}
+    listeners = [audit_channel.poster(client, settings.audit_channel, titles)] if settings.audit_channel else []
     audit = AuditLog(engine, listeners=listeners)
     targets = [
         EnvironmentClient(env=item.env, client=TriggerClient(http=http, key=item.key))

@@ -19,8 +19,9 @@ from bot.domain.audit import AuditRecord, Outcome
 from bot.domain.bulk import BulkItem, BulkOutcome
 from bot.domain.environments import environment_for_key
 from bot.domain.runs import Run
-from bot.render.bulk import bulk_prompt, bulk_summary
+from bot.render.bulk import bulk_dm, bulk_prompt, bulk_summary
 from bot.render.ids import Button, ForeignPayload, parse_action, parse_bulk_action
+from bot.render.mrkdwn import date_token
 from bot.rescheduler import Actor, EnvironmentClient, Rescheduler
 from bot.slack.command import BulkMove, Move, Reply, Show, parse
 from bot.storage import db
@@ -199,6 +200,47 @@ def test_summary_names_each_skipped_run_with_reason_and_link() -> None:
     assert f"<https://t/{RUN}|{RUN}> in Prod: not delayed (Executing)" in text
     assert f"<https://t/{OTHER_RUN}|{OTHER_RUN}>: not found" in text
     assert "refused (&lt;@U2&gt; rule)" in text
+
+
+def test_summary_lists_the_moved_runs_too_compactly_with_links_by_environment() -> None:
+    items = [
+        BulkItem(RUN, BulkOutcome.MOVED, "Prod", new=NOW),
+        BulkItem(OTHER_RUN, BulkOutcome.MOVED, "Staging", new=NOW),
+        BulkItem(THIRD, BulkOutcome.NOT_FOUND),
+    ]
+    summary = bulk_summary("U1", NOW, 3, items, lambda r: f"https://t/{r}", final=True)
+    sections = [b["text"]["text"] for b in summary.blocks if b["type"] == "section"]
+    assert (
+        f"Moved in *Prod*: <https://t/{RUN}|{RUN}>\nMoved in *Staging*: <https://t/{OTHER_RUN}|{OTHER_RUN}>" in sections
+    )
+    assert f"<https://t/{THIRD}|{THIRD}>: not found" in "\n".join(sections)
+
+
+def test_a_hundred_moved_and_a_hundred_skipped_runs_stay_within_block_kit_limits_and_the_rest_is_counted() -> None:
+    moved = [BulkItem(f"run_{n:024d}", BulkOutcome.MOVED, "Prod", new=NOW) for n in range(100)]
+    skipped = [BulkItem(f"run_{n:024d}", BulkOutcome.FAILED, "Prod", "x" * 300) for n in range(100, 200)]
+    url = "https://cloud.trigger.dev/projects/v3/proj_abcdefghijklmnopqrst/runs/{}"
+    summary = bulk_summary("U1", NOW, 200, moved + skipped, url.format, final=True, undo_key="abcdefgh12345678")
+    assert len(summary.blocks) <= 50
+    assert all(len(b["text"]["text"]) <= 3000 for b in summary.blocks if b["type"] == "section")
+    text = json.dumps(summary.blocks, ensure_ascii=False)
+    listed = sum(f"|run_{n:024d}>" in text for n in range(100))
+    assert 30 < listed < 100  # as many as fit in a few sections...
+    assert messages.bulk_moved_more(100 - listed) in text  # ...and the rest counted
+    assert text.count("rb1:bulk_undo") == 1
+
+
+def test_a_sets_dm_is_one_line_with_a_link_to_the_summary_and_the_undo() -> None:
+    items = [BulkItem(RUN, BulkOutcome.MOVED, "Prod", new=NOW), BulkItem(OTHER_RUN, BulkOutcome.NOT_FOUND)]
+    where = messages.where_posted("C1", "https://example.slack.com/archives/C1/p1")
+    dm = bulk_dm(NOW, 2, items, where, undo_key="abcdefgh12345678")
+    [line] = [b["text"]["text"] for b in dm.blocks if b["type"] == "section"]
+    assert line == f":white_check_mark: You moved *1 of 2 runs* in *Prod* to {date_token(NOW)} (1 skipped) {where}"
+    assert [b["type"] for b in dm.blocks] == ["section", "actions"] and RUN not in json.dumps(dm.blocks)
+    undone = bulk_dm(None, 2, items, where, note=":warning: note")
+    [text] = [b["text"]["text"] for b in undone.blocks]
+    assert text.startswith(":leftwards_arrow_with_hook: You undid your move of several runs: *1 of 2 runs* back")
+    assert text.endswith(f"(1 skipped) {where}\n:warning: note")
 
 
 # --- the mover: a run rate-limited after the client's retries is tried again, with one outcome ------------------

@@ -103,10 +103,10 @@ def test_without_env_flag_the_environment_is_left_open() -> None:
 
 
 @pytest.mark.parametrize("text", ["--env", f"{RUN} 2h --env", f"{RUN} 2h --env=", f"--env= {RUN} 2h", "--ENV="])
-def test_env_flag_without_a_name_is_refused_with_usage(text: str) -> None:
+def test_env_flag_without_a_name_is_refused_in_one_line_with_an_example(text: str) -> None:
     answer = reply(text)
     assert answer.invalid is True
-    assert answer.text == messages.with_usage(messages.ENV_FLAG_NEEDS_NAME)
+    assert answer.text == messages.ENV_FLAG_NEEDS_NAME and "\n" not in answer.text and "e.g. `--env" in answer.text
 
 
 def test_unknown_environment_is_refused_naming_the_configured_ones() -> None:
@@ -161,9 +161,10 @@ def test_history_with_a_known_env_flag_is_still_history() -> None:
 def test_history_with_anything_but_one_run_is_not_a_run(text: str, echoed: str | None) -> None:
     answer = reply(text)
     assert answer.invalid is True
-    assert ":warning:" in answer.text and messages.USAGE in answer.text
+    assert ":warning:" in answer.text and messages.USAGE not in answer.text and "\n" not in answer.text
+    assert f"try `/reschedule history {messages.EXAMPLE_RUN}`" in answer.text  # an example that works here
     if echoed is not None:
-        assert answer.text == messages.with_usage(messages.not_a_run(echoed))
+        assert answer.text == messages.not_a_run(echoed, messages.HISTORY_EXAMPLE)
 
 
 # --- the run reference ------------------------------------------------------------------------------
@@ -173,11 +174,12 @@ def test_history_with_anything_but_one_run_is_not_a_run(text: str, echoed: str |
 def test_a_first_word_that_is_not_a_run_is_refused_echoing_it(word: str) -> None:
     answer = reply(f"{word} 2h")
     assert answer.invalid is True
-    assert answer.text == messages.with_usage(messages.not_a_run(word))
+    assert answer.text == messages.not_a_run(word)
+    assert "\n" not in answer.text and f"try `/reschedule {messages.EXAMPLE_RUN} 2h`" in answer.text
 
 
 def test_a_first_word_that_is_a_delay_is_not_taken_for_a_run() -> None:
-    assert reply(f"2h {RUN}").text == messages.with_usage(messages.not_a_run("2h"))
+    assert reply(f"2h {RUN}").text == messages.not_a_run("2h")
 
 
 def test_a_pasted_dashboard_link_is_read_as_its_run() -> None:

@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot import demo, messages, settings
+from bot.domain.delays import parse_duration
 from bot.domain.environments import environment_for_key
 from bot.domain.run_refs import RUN_ID_RE, dashboard_url
 from bot.domain.runs import RunStatus
@@ -362,3 +363,13 @@ def test_serve_and_socket_take_demo(mode: str) -> None:
 
     assert _parser().parse_args([mode, "--demo"]).demo
     assert not _parser().parse_args([mode]).demo
+
+
+def test_the_first_suggestion_moves_a_delayed_run_to_a_time_anyone_can_see_without_a_confirmation() -> None:
+    """The shell's first suggestion must visibly change something: not `2h` for a run already 2 h out."""
+    command, run_id, typed = demo.FIRST_TRY.split()
+    assert command == messages.COMMAND
+    [seed] = [seed for seed in demo.DEMO_RUNS if seed.id == run_id]
+    assert seed.status == "DELAYED" and seed.env not in settings.Settings.model_fields["confirm_environments"].default
+    asked = parse_duration(typed)
+    assert abs(asked - seed.offset) >= timedelta(hours=1)

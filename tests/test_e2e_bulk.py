@@ -98,8 +98,14 @@ def test_a_set_across_two_environments_gets_one_outcome_per_run(
     fake_slack.wait_for(lambda: dms(fake_slack) or None)
     assert len(dms(fake_slack)) == 1
     permalink = f"https://example.slack.com/archives/{CHANNEL}/p{summary['ts'].replace('.', '')}"
-    head = messages.bulk_dm_head(messages.where_posted(CHANNEL, permalink))  # the DM links to the set's summary
-    assert json.dumps(head)[1:-1] in json.dumps(dms(fake_slack)[0])
+    # The DM is one line linking to the set's summary (which names every run), and the set's Undo.
+    [dm] = dms(fake_slack)
+    [line] = [block["text"]["text"] for block in dm["blocks"] if block["type"] == "section"]
+    assert line.startswith(":white_check_mark: You moved *1 of 4 runs* in *Prod* to <!date^")
+    assert line.endswith(f"(3 skipped) {messages.where_posted(CHANNEL, permalink)}")
+    assert [block["type"] for block in dm["blocks"]] == ["section", "actions"]
+    # The summary lists the run moved too, with its link.
+    assert f"Moved in *Prod*: <{DASHBOARD_URL}/runs/{moved['id']}|{moved['id']}>" in body
     assert len(fake_slack.channel_messages(CHANNEL)) == 1
     assert [r for r in fake_slack.responses(url) if r.get("response_type") == "in_channel"] == []
 
@@ -169,7 +175,8 @@ def test_a_sets_summary_where_the_bot_cannot_post_goes_through_the_response_url(
     # The private prompt is removed and the DM says where, without a warning.
     fake_slack.wait_for(lambda: any(r.get("delete_original") for r in fake_slack.responses(url)))
     [dm] = fake_slack.wait_for(lambda: dms(fake_slack) or None)
-    assert json.dumps(messages.bulk_dm_head(messages.where_channel("G0PRIVATE")))[1:-1] in json.dumps(dm)
+    assert "You moved *2 runs* in *Prod* to " in json.dumps(dm)
+    assert json.dumps(f" {messages.where_channel('G0PRIVATE')}")[1:-1] in json.dumps(dm)
     assert ":warning:" not in json.dumps(dm)
 
 
@@ -289,7 +296,7 @@ def test_a_set_moved_then_undone_goes_back_run_by_run_and_a_passed_time_is_skipp
     assert delayed_until(fake_trigger, soon["id"]) == moved_to[soon["id"]]
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 3 + 2
     undo_dm = fake_slack.wait_for(lambda: (d := dms(fake_slack)) and len(d) == 2 and d[1])
-    assert "You undid a move of several runs" in json.dumps(undo_dm)
+    assert "You undid your move of several runs: *2 of 3 runs* back to their previous times" in json.dumps(undo_dm)
     rows = audit_rows(tmp_path, fake_slack, 5)
     assert [r["outcome"] for r in rows].count("rescheduled") == 5
 
@@ -407,7 +414,7 @@ def test_shortcut_on_a_message_naming_several_runs_moves_the_ticked_ones_as_one_
     assert moved == {b, d}
     assert {post.path.split("/")[-2] for post in fake_trigger.calls("POST", RESCHEDULE)} == {b, d}
     [dm] = fake_slack.wait_for(lambda: dms(fake_slack) or None)
-    assert "*2 moved*" in json.dumps(dm["blocks"])
+    assert "You moved *2 runs* in *Prod*" in json.dumps(dm["blocks"])
     rows = audit_rows(tmp_path, fake_slack, 2)
     assert sorted(row["run_id"] for row in rows if row["outcome"] == "rescheduled") == sorted([b, d])
 
@@ -440,7 +447,7 @@ def test_shortcut_on_a_message_naming_more_runs_than_a_form_holds_moves_them_as_
     confirm(slack, fake_slack, prompt)
 
     def final() -> dict[str, Any] | None:
-        updates = [u for u in fake_slack.api_calls("chat.update") if "*10 moved*" in json.dumps(u.get("blocks"))]
+        updates = [u for u in fake_slack.api_calls("chat.update") if "12 of 12 done" in json.dumps(u.get("blocks"))]
         return updates[-1] if updates else None
 
     final_summary = fake_slack.wait_for(final)

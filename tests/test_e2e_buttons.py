@@ -152,10 +152,14 @@ def test_push_back_moves_from_the_time_shown_and_updates_the_message_in_place(
     text = json.dumps(update["blocks"])
     assert "<@U222> rescheduled" in text
     assert date_token(shown + timedelta(hours=1)) in text and date_token(shown) in text
-    # The clicker gets a DM confirming it, with Undo and Open.
+    # The clicker gets a one-line DM: what moved, from when to when, a link to the card clicked, and Undo.
     dm = fake_slack.wait_for(lambda: fake_slack.messages.get("DU222"))
-    assert "You rescheduled" in json.dumps(dm[0]["blocks"])
-    assert action_ids(dm[0]) == ["rb1:undo", "rb1:open"]
+    [line] = [block["text"]["text"] for block in dm[0]["blocks"] if block["type"] == "section"]
+    assert line.startswith(":white_check_mark: You moved <") and "send-reminder> in *Prod*" in line
+    assert f"from {date_token(shown)} to {date_token(shown + timedelta(hours=1))}" in line
+    permalink = f"https://example.slack.com/archives/{CHANNEL}/p{message['ts'].replace('.', '')}"
+    assert line.endswith(messages.where_posted(CHANNEL, permalink)) and "\n" not in line
+    assert action_ids(dm[0]) == ["rb1:undo"]
 
 
 def test_double_click_and_two_people_land_on_the_same_instant(
@@ -170,15 +174,24 @@ def test_double_click_and_two_people_land_on_the_same_instant(
     assert fake_trigger.get_run(delayed["id"])["delayedUntil"] == shown + timedelta(days=1)
 
 
-def test_undo_restores_the_previous_time(
+def test_undo_restores_the_previous_time_and_the_card_says_so_without_offering_undo_again(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
 ) -> None:
     before = delayed["delayedUntil"]
     message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
-    _, url = click(slack, fake_slack, message, "rb1:undo")
+    moved = fake_trigger.get_run(delayed["id"])["delayedUntil"]
+    _, url = click(slack, fake_slack, message, "rb1:undo", user_id="U222")
     [update] = wait_one(fake_slack, url)
     assert fake_trigger.get_run(delayed["id"])["delayedUntil"] == before
-    assert date_token(before) in json.dumps(update["blocks"])
+    text = json.dumps(update["blocks"])
+    assert "<@U222> undid the last move of *send-reminder* in *Prod*" in text and "rescheduled" not in text
+    assert date_token(before) in text and date_token(moved) in text
+    # What still applies: pushing back from the restored time; not Undo, whose click would make the move again.
+    assert "rb1:undo" not in action_ids(update) and "rb1:push_1h" in action_ids(update)
+    assert json.loads(element(update, "rb1:push_1h")[0]["value"])["a"] == int(before.timestamp() * 1000)
+    # The DM says it was an undo, and offers no Undo either.
+    [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU222"))
+    assert "You undid the move of" in json.dumps(dm["blocks"]) and action_ids(dm) == []
 
 
 def test_undo_is_not_offered_when_the_previous_time_has_passed(
@@ -194,14 +207,22 @@ def test_undo_is_not_offered_when_the_previous_time_has_passed(
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
 
 
-def test_run_now_asks_the_server_to_start_it_now(
+def test_run_now_asks_the_server_to_start_it_now_and_the_card_says_it_started_without_push_backs(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
 ) -> None:
     message = summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
     _, url = click(slack, fake_slack, message, "rb1:run_now")
-    wait_one(fake_slack, url)
+    [update] = wait_one(fake_slack, url)
     assert fake_trigger.calls("POST", RESCHEDULE)[-1].json == {"delay": "0s"}
     assert fake_trigger.get_run(delayed["id"])["delayedUntil"] <= datetime.now(UTC)
+    text = json.dumps(update["blocks"], ensure_ascii=False)
+    assert "<@U111> started *send-reminder* in *Prod* now" in text
+    assert "Delayed" not in text and messages.STATUS_STARTING in text
+    assert action_ids(update) == []  # nothing to push back, nothing to undo: the run is starting
+    started = fake_slack.wait_for(
+        lambda: [m for m in fake_slack.messages.get("DU111") or [] if "You started" in json.dumps(m["blocks"])]
+    )
+    assert [action_ids(dm) for dm in started] == [[]]
 
 
 def test_tomorrow_nine_is_in_the_clickers_timezone(
@@ -302,9 +323,36 @@ def test_dm_undo_updates_the_dm_in_place_without_another_dm(
     [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
     _, url = click(slack, fake_slack, dm, "rb1:undo", channel_id="DU111")
     [update] = wait_one(fake_slack, url)
-    assert update["replace_original"] is True and action_ids(update) == ["rb1:undo", "rb1:open"]
+    # The DM now says what the click did, as one line, and offers no Undo: a second click cannot make the move again.
+    assert update["replace_original"] is True and action_ids(update) == []
+    [line] = [block["text"]["text"] for block in update["blocks"]]
+    assert "You undid the move of" in line and f"back to {date_token(before)} {messages.WHERE_DM}" in line
     assert fake_trigger.get_run(delayed["id"])["delayedUntil"] == before
     assert len(fake_slack.messages["DU111"]) == 1
+
+
+def test_history_lists_an_undo_from_the_dm_as_an_undo_in_the_readers_words(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, delayed: dict[str, Any]
+) -> None:
+    before = delayed["delayedUntil"]
+    summary_via_command(slack, fake_slack, f"{delayed['id']} 2h")
+    moved = fake_trigger.get_run(delayed["id"])["delayedUntil"]
+    [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
+    _, url = click(slack, fake_slack, dm, "rb1:undo", channel_id="DU111")
+    wait_one(fake_slack, url)
+
+    def both_recorded() -> dict[str, Any] | None:
+        answer = private_via_command(slack, fake_slack, "history")
+        return answer if answer["blocks"][0]["text"]["text"].count("\n") == 2 else None  # a title and two lines
+
+    text = fake_slack.wait_for(both_recorded)["blocks"][0]["text"]["text"]
+    run = f"*send-reminder* (`{delayed['id']}`) in *Prod*"
+    assert (
+        f"You undid the last move of {run}: back to {date_token(before)} (from {date_token(moved)}), from the DM."
+        in text
+    )
+    assert f"You moved {run} from {date_token(before)} to {date_token(moved)}, with /reschedule `" in text
+    assert " via " not in text and "button undo" not in text and "rb1:" not in text and "*prod*" not in text
 
 
 def test_dm_failure_never_hides_the_reschedule(

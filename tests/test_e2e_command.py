@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from bot import messages
+from bot.domain.actions import Did
 from bot.render.mrkdwn import date_token
 from tests.e2e_harness import (
     BOT_TOKEN,
@@ -102,9 +103,12 @@ def test_bad_times_get_a_specific_answer_and_change_nothing(
     assert fake_trigger.requests == []
 
 
-def test_not_a_run_id_gets_usage(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+def test_not_a_run_id_gets_one_line_with_an_example(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
     body = slack.command("run_abc 2h", response_url=fake_slack.new_response_url()).json()
-    assert body["text"] == messages.with_usage(messages.not_a_run("run_abc"))
+    assert body["text"] == messages.not_a_run("run_abc") and len(body["text"].splitlines()) == 1
+    assert f"`/reschedule {messages.EXAMPLE_RUN} 2h`" in body["text"]
     assert fake_trigger.requests == []
 
 
@@ -405,8 +409,15 @@ def test_the_dm_links_to_the_summary_the_bot_posted(
     summary = only_summary(fake_slack, url)
     [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
     permalink = f"https://example.slack.com/archives/{CHANNEL}/p{summary['ts'].replace('.', '')}"
-    assert messages.dm_head("send-reminder", "Prod", messages.where_posted(CHANNEL, permalink)) in blocks_text(dm)
     assert [c["message_ts"] for c in fake_slack.api_calls("chat.getPermalink")] == [summary["ts"]]
+    # One line (what moved, from when to when, where the summary is) and Undo; the details are in the summary.
+    [line] = [block["text"]["text"] for block in dm["blocks"] if block["type"] == "section"]
+    task = f"<{DASHBOARD_URL}/runs/{run['id']}|send-reminder>"
+    previous, new = run["delayedUntil"], fake_trigger.get_run(run["id"])["delayedUntil"]
+    where = messages.where_posted(CHANNEL, permalink)
+    assert line == messages.dm_line(Did.MOVED, task, "Prod", date_token(previous), date_token(new), where)
+    assert [block["type"] for block in dm["blocks"]] == ["section", "actions"]
+    assert [element["text"]["text"] for element in dm["blocks"][1]["elements"]] == ["Undo"]
 
 
 @pytest.mark.parametrize(
@@ -429,8 +440,8 @@ def test_a_channel_the_bot_cannot_post_in_gets_the_summary_through_the_response_
     assert tried["channel"] == channel and channel not in fake_slack.messages
     # The person hears nothing alarming: no private warning, and a DM saying where, without a note.
     [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
-    where = messages.where_channel(channel)
-    assert messages.dm_head("send-reminder", "Prod", where) in blocks_text(dm)
+    [line] = [block["text"]["text"] for block in dm["blocks"] if block["type"] == "section"]
+    assert "You moved" in line and line.endswith(f" {messages.where_channel(channel)}")  # no link: no message of ours
     assert ":warning:" not in blocks_text(dm)
     assert fake_slack.responses(url) == [summary] and fake_slack.ephemerals == []
     assert f"summary not posted by the bot in {channel} ({error})" in bot.log_text()

@@ -98,7 +98,25 @@ def test_task_tag_and_within_filter_the_list(
     fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(hours=1), task_identifier="other", tags=["a"])
     message = private_via_command(slack, fake_slack, "list sync --tag a --within 6h")
     assert listed_ids(message) == [wanted["id"]]
-    assert "for task `sync` tagged `a` due within 6h" in json.dumps(message["blocks"])
+    assert "for tasks starting with `sync` tagged `a` due within 6h" in json.dumps(message["blocks"])
+
+
+def test_a_task_given_to_list_matches_by_the_start_of_its_name_in_any_case_and_the_reply_names_the_matches(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    hour = datetime.now(UTC) + timedelta(hours=1)
+    trial = fake_trigger.add_run(PROD_ENV, delayed_until=hour, task_identifier="send-trial-reminder")
+    later = hour + timedelta(hours=1)
+    digest = fake_trigger.add_run(PROD_ENV, delayed_until=later, task_identifier="Send-weekly-digest")
+    fake_trigger.add_run(PROD_ENV, delayed_until=hour, task_identifier="resend-invoice")
+    message = private_via_command(slack, fake_slack, "list SEND")
+    assert listed_ids(message) == [trial["id"], digest["id"]]
+    text = json.dumps(message["blocks"])
+    assert "*2 delayed runs* in *Prod* for tasks starting with `SEND`" in text
+    assert messages.list_tasks_matched("`SEND`", ["send-trial-reminder", "Send-weekly-digest"], 0) in text
+    # Trigger.dev's own filter is exact: the listing is asked without it, within the same bounds.
+    [call] = fake_trigger.calls("GET", LIST)
+    assert "taskIdentifier" not in call.query and "page%5Bsize%5D" in call.query
 
 
 def test_an_empty_list_says_so(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
@@ -186,7 +204,7 @@ def test_bad_flags_are_answered_in_the_ack(
 ) -> None:
     body = slack.command("list --within soon", response_url=fake_slack.new_response_url()).json()
     assert body == {
-        "text": messages.with_usage(messages.within_unreadable("soon")),
+        "text": messages.within_unreadable("soon"),  # one line, with examples: not the whole usage
         "response_type": "ephemeral",
     }
     assert fake_trigger.requests == []

@@ -218,11 +218,12 @@ def test_shortcut_on_an_alert_reschedules_posts_in_its_thread_and_confirms_by_dm
     assert date_token(new) in posted and date_token(old) in posted
     assert run["id"] in post["text"]
 
-    # The actor got a DM with Undo and Open, pointing at the thread reply.
+    # The actor got a one-line DM with Undo, pointing at the thread reply.
     [dm] = dms(fake_slack)
-    assert button_ids(dm) == [Button.UNDO.action_id, Button.OPEN.action_id]
-    head = section_texts(dm["blocks"])[0]
-    assert head.startswith(":white_check_mark: You rescheduled *send-reminder* in *Prod*")
+    assert button_ids(dm) == [Button.UNDO.action_id]
+    [head] = section_texts(dm["blocks"])
+    assert head.startswith(":white_check_mark: You moved <") and "send-reminder> in *Prod*" in head
+    assert f"from {date_token(old)} to {date_token(new)}" in head
     assert f"archives/{CHANNEL}/p{post['ts'].replace('.', '')}" in head
     # Nothing was said through the shortcut's response_url: the thread is where the summary lives.
     assert fake_slack.responses(url) == []
@@ -462,7 +463,8 @@ def test_thread_post_refused_still_reschedules_and_the_dm_says_so(
     assert thread_posts(fake_slack) == []
     note = messages.thread_post_failed(CHANNEL, "not_in_channel")
     [dm] = dms(fake_slack)
-    assert note in section_texts(dm["blocks"])[0]
+    [line, said] = section_texts(dm["blocks"])[0].split("\n")
+    assert said == note and line.endswith(f" in <#{CHANNEL}>")  # no link to a summary that is nowhere
     assert Button.UNDO.action_id in button_ids(dm)
     assert note in view_text(result)
 

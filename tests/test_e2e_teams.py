@@ -187,7 +187,8 @@ def test_every_outcome_is_audited_and_history_shows_it(
     assert by_outcome["not_delayed"]["error"] == "status FAILED"
     # One line per action in the audit channel.
     posted = fake_slack.wait_for(lambda: (m := fake_slack.messages.get("C0AUDIT")) and len(m) >= 4 and m)
-    assert any(ok["id"] in message["text"] and "rescheduled" in message["text"] for message in posted)
+    assert any(ok["id"] in message["text"] and "`U111` moved *ok-task*" in message["text"] for message in posted)
+    assert all(" via " not in message["text"] for message in posted)
 
     mine = private_via_command(sender, fake_slack, "history")
     assert mine["response_type"] == "ephemeral"
@@ -220,7 +221,7 @@ def test_dm_buttons_are_checked_too(start: Any, fake_slack: FakeSlack, fake_trig
     run = fake_trigger.add_run(PROD_ENV)
     summary_via_command(sender, fake_slack, f"{run['id']} 2h")
     [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("DU111"))
-    assert action_ids(dm) == ["rb1:undo", "rb1:open"]
+    assert action_ids(dm) == ["rb1:undo"]
     _, url = click(sender, fake_slack, dm, "rb1:undo", channel_id="DU111")
     [answer] = wait_one(fake_slack, url)
     assert answer["text"] == ":lock: Nothing was changed: *Prod* runs can be moved by anyone in <#C111>."
@@ -281,7 +282,7 @@ def test_postgresql_is_the_same_code_path(start: Any, fake_slack: FakeSlack, fak
         history = private_via_command(sender, fake_slack, f"history {run['id']}")
         return history if run["id"] in json.dumps(history.get("blocks", [])) else None
 
-    assert "rescheduled" in json.dumps(fake_slack.wait_for(listed)["blocks"])
+    assert "You moved *send-reminder*" in json.dumps(fake_slack.wait_for(listed)["blocks"])
 
 
 def test_migrate_command(tmp_path: Path) -> None:

@@ -315,7 +315,7 @@ def test_a_click_on_a_preview_moves_the_run_through_the_buttons_path(
     assert date_token(moved_to) in texts(redraw["unfurls"][url])
     assert [item["action_id"] for item in buttons(redraw["unfurls"][url])] == PREVIEW_BUTTONS
     dm = fake_slack.wait_for(lambda: fake_slack.messages.get("DU222"))
-    assert "You rescheduled" in json.dumps(dm[0]["blocks"])
+    assert "You moved" in json.dumps(dm[0]["blocks"]) and f"/p{summary['ts'].replace('.', '')}" in json.dumps(dm)
     assert fake_slack.responses(response_url) == []  # nothing replaced through the click's response_url
 
 

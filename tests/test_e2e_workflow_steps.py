@@ -143,7 +143,7 @@ def test_history_names_the_surface_workflow_builder(
     url = fake_slack.new_response_url()
     fake_slack.wait_for(lambda: _history_has_move(slack, fake_slack, url))
     history = json.dumps(fake_slack.responses(url)[-1])
-    assert "via Workflow Builder" in history
+    assert "from Workflow Builder" in history
 
 
 def _history_has_move(slack: SlackSender, fake_slack: FakeSlack, url: str) -> bool:

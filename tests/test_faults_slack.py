@@ -203,6 +203,7 @@ def test_a_move_the_bot_cannot_post_whose_response_url_is_expired_or_used_up_is_
         [dm] = fake_slack.wait_for(lambda: fake_slack.messages.get("D" + USER))
     problem = "used_url" if state == "used" else "not_found"
     assert messages.summary_not_posted(problem) in said(dm) and Button.UNDO.action_id in json.dumps(dm["blocks"])
+    assert "see the summary" not in json.dumps(dm["blocks"])  # it says the summary is nowhere, and links nowhere
     assert len(calls_to(fake_slack, "chat.postMessage", CHANNEL)) == 1 and fake_slack.channel_messages(CHANNEL) == []
     assert fake_slack.responses(url) == []
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot import messages
+from bot.domain.actions import Did
 from bot.domain.environments import Environment
 from bot.domain.follow import MAX_RECHECK, Step, next_step
 from bot.domain.runs import Run, RunStatus
@@ -16,6 +18,7 @@ from bot.render.controls import DM_BUTTONS, SUMMARY_BUTTONS, Controls
 from bot.render.follow import followed_summary
 from bot.render.mrkdwn import date_token
 from bot.render.summary import Attribution
+from bot.storage.follow_ups import Card
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 GRACE = timedelta(seconds=30)
@@ -91,16 +94,44 @@ def test_a_run_moved_elsewhere_shows_its_own_time_and_says_so() -> None:
     assert "rb1:undo" not in buttons(drawn.blocks) and "rb1:push_1h" in buttons(drawn.blocks)
 
 
-def test_a_dm_card_keeps_its_head() -> None:
+def test_a_dm_card_keeps_its_line_and_adds_how_the_run_is_now() -> None:
     controls = Controls(now=T0 + GRACE, confirm=False, buttons=DM_BUTTONS)
-    drawn = followed_summary(run("EXECUTING"), ENV, URL, ACTION, controls, moved=False, where="in <#C111>")
-    assert messages.dm_head("send-reminder", "Prod", "in <#C111>") in texts(drawn.blocks)
+    drawn = followed_summary(run("EXECUTING"), ENV, URL, ACTION, controls, moved=False, where="in <#C111>", dm=True)
+    task = f"<{URL}|send-reminder>"
+    line = messages.dm_line(Did.MOVED, task, "Prod", date_token(T0 - timedelta(hours=1)), date_token(T0), "in <#C111>")
+    [section] = [block["text"]["text"] for block in drawn.blocks]
+    assert section == line + messages.dm_now(":runner: Executing")
     assert buttons(drawn.blocks) == []
 
 
 def test_a_dm_card_whose_run_was_moved_elsewhere_still_says_where_the_move_happened() -> None:
     later = T0 + timedelta(hours=3)
     controls = Controls(now=T0 + GRACE, confirm=False, buttons=DM_BUTTONS)
-    drawn = followed_summary(run("DELAYED", later), ENV, URL, ACTION, controls, moved=True, where="in <#C111>")
-    assert messages.follow_moved_dm("send-reminder", "Prod", "in <#C111>") in texts(drawn.blocks)
-    assert date_token(later) in texts(drawn.blocks)
+    drawn = followed_summary(run("DELAYED", later), ENV, URL, ACTION, controls, moved=True, where="in <#C111>", dm=True)
+    task = f"<{URL}|send-reminder>"
+    [section] = [block["text"]["text"] for block in drawn.blocks]
+    assert section == messages.follow_moved_dm(task, "Prod", "in <#C111>", date_token(later))
+
+
+def test_the_card_of_an_undo_keeps_saying_so_and_never_offers_undo_again() -> None:
+    controls = Controls(now=T0 - timedelta(hours=3), confirm=False, buttons=SUMMARY_BUTTONS)
+    undone = replace(ACTION, did=Did.UNDONE)
+    drawn = followed_summary(run("DELAYED", T0), ENV, URL, undone, controls, moved=False)
+    assert "<@U111> undid the last move of *send-reminder* in *Prod*" in texts(drawn.blocks)
+    assert "rb1:undo" not in buttons(drawn.blocks) and "rb1:push_1h" in buttons(drawn.blocks)
+
+
+def test_the_card_of_run_now_says_it_was_started_and_offers_no_buttons() -> None:
+    controls = Controls(now=T0 - timedelta(hours=3), confirm=False, buttons=SUMMARY_BUTTONS)
+    started = replace(ACTION, did=Did.STARTED)
+    for status in ("DELAYED", "EXECUTING"):  # asked to start, not picked up yet; then running
+        drawn = followed_summary(run(status, T0), ENV, URL, started, controls, moved=False)
+        assert "<@U111> started *send-reminder* in *Prod* now" in texts(drawn.blocks)
+        assert buttons(drawn.blocks) == [] and "Delayed" not in texts(drawn.blocks)
+
+
+def test_a_card_stored_before_it_said_what_was_done_is_read_as_a_move() -> None:
+    card = Card.model_validate_json('{"user_id": "U111", "previous": null, "new": "2026-12-01T09:00:00Z"}')
+    assert card.did is Did.MOVED
+    stored = card.model_copy(update={"did": Did.UNDONE}).model_dump_json()
+    assert Card.model_validate_json(stored).did is Did.UNDONE

@@ -86,9 +86,10 @@ def test_list_forms(text: str, expected: ListFilters) -> None:
         ("list --tag --within 2h", messages.TAG_FLAG_NEEDS_VALUE),
     ],
 )
-def test_bad_list_flags_are_answered_with_usage(text: str, problem: str) -> None:
+def test_bad_list_flags_are_answered_in_one_line_with_an_example(text: str, problem: str) -> None:
     answer = reply(text)
-    assert answer.invalid and answer.text == messages.with_usage(problem)
+    assert answer.invalid and answer.text == problem
+    assert "\n" not in answer.text and messages.USAGE not in answer.text and "e.g. `" in answer.text
 
 
 def test_list_with_an_unknown_environment_is_refused() -> None:

@@ -90,14 +90,3 @@ def test_long_values_are_truncated_to_block_kit_limits() -> None:
 def test_unknown_status_is_shown_truthfully() -> None:
     text = all_text(run_summary(run(status="HIBERNATING"), PROD, URL).blocks)
     assert "Hibernating" in text and ":grey_question:" in text
-
-
-def test_a_history_line_without_a_run_reads_as_a_sentence() -> None:
-    from bot.domain.audit import AuditRecord, Outcome
-    from bot.render.history import line
-
-    at = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
-    unread = AuditRecord(at, "T1", "U1", "C1", "command", Outcome.INVALID_INPUT, input="run_nope 2h")
-    assert "typed something unreadable via command" in line(unread)
-    moved = AuditRecord(at, "T1", "U1", "C1", "command", Outcome.NOT_FOUND, input="x", run_id="run_abc")
-    assert "looked for `run_abc`" in line(moved)

@@ -27,7 +27,7 @@ def shell(tmp_path: Path, *lines: str, env: dict[str, str] | None = None) -> sub
 
 
 def test_a_move_needs_no_settings_and_shows_the_summary_and_the_dm(tmp_path: Path) -> None:
-    out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER} 3h").stdout
+    out = shell(tmp_path, demo.FIRST_TRY).stdout  # what the banner suggests first
     assert "#C0DEMO" in out and "@U0DEMO rescheduled send-trial-reminder in Staging" in out
     assert "DM from reschedule-bot" in out and "Demo: a simulated Trigger.dev" in out
     assert re.search(r"\[\d\] Push back 1h", out)

@@ -17,13 +17,16 @@ from bot.render.mrkdwn import (
     date_token,
     escape,
     fallback_time,
+    link,
     section,
     truncate,
 )
 from bot.render.summary import Block, Summary
 
-# Skipped runs are listed in sections of at most SECTION_TEXT_MAX characters, in at most MAX_SKIP_SECTIONS of them
-# (with a head and a count, well within Block Kit's 50 blocks); beyond that they are counted.
+# Moved runs (a link each) and skipped runs (a line each) are listed in sections of at most SECTION_TEXT_MAX
+# characters, in at most MAX_MOVED_SECTIONS and MAX_SKIP_SECTIONS of them (with a head, the counts and the Undo, well
+# within Block Kit's 50 blocks); beyond that they are counted ("and N more").
+MAX_MOVED_SECTIONS = 3
 MAX_SKIP_SECTIONS = 10
 SKIP_REASONS = {
     BulkOutcome.NOT_DELAYED: messages.BULK_SKIP_NOT_DELAYED,
@@ -111,11 +114,11 @@ def bulk_summary(
     run_url: Callable[[str], str],
     *,
     final: bool,
-    head: str = "",
     undo_key: str | None = None,
 ) -> Summary:
-    """The set's one message: how many moved, and each skipped run with its reason and link. `when` None: an
-    Undo (each run back to its own previous time); `undo_key`: the set's Undo button."""
+    """The set's one message: how many moved, the runs moved (compactly: a link each, by environment) and each
+    skipped run with its reason and link. `when` None: an Undo (each run back to its own previous time);
+    `undo_key`: the set's Undo button."""
     moved = [item for item in items if item.outcome is BulkOutcome.MOVED]
     skipped = [item for item in items if item.outcome is not BulkOutcome.MOVED]
     if when is None:
@@ -123,36 +126,91 @@ def bulk_summary(
     else:
         title = messages.bulk_head(user_id, len(items), total, date_token(when), final)
     counts = messages.bulk_counts(len(moved), len(skipped))
-    blocks: list[Block] = []
-    if head:
-        blocks.append(section(head))
-    blocks.append(section(f"{title}\n{counts}"))
-    chunk = ""
-    shown = 0
-    for item in skipped:
-        line = messages.bulk_skipped(
+    blocks: list[Block] = [section(f"{title}\n{counts}")]
+    moved_text, left = _sections(_moved_lines(moved, run_url), MAX_MOVED_SECTIONS, lead_in=True)
+    blocks += [section(text) for text in moved_text]
+    if left:
+        blocks.append(context(messages.bulk_moved_more(left)))
+    lines = [
+        messages.bulk_skipped(
             item.run_id,
             run_url(item.run_id),
             SKIP_REASONS[item.outcome],
             escape(item.env_title),
             escape(truncate(item.detail, 200)),
         )
-        if len(chunk) + len(line) + 1 > SECTION_TEXT_MAX:
-            if len(blocks) >= MAX_SKIP_SECTIONS + 2:
-                break
-            blocks.append(section(chunk))
-            chunk = ""
-        chunk = f"{chunk}\n{line}" if chunk else line
-        shown += 1
-    if chunk:
-        blocks.append(section(chunk))
-    if shown < len(skipped):
-        more = messages.bulk_more(len(skipped) - shown)
-        blocks.append(context(more))
+        for item in skipped
+    ]
+    skipped_text, left = _sections([[line] for line in lines], MAX_SKIP_SECTIONS, lead_in=False)
+    blocks += [section(text) for text in skipped_text]
+    if left:
+        blocks.append(context(messages.bulk_more(left)))
     if undo_key:
         blocks.append(bulk_undo_actions(undo_key))
     if when is None:
         plain = messages.bulk_undo_fallback(len(moved), total, len(skipped))
     else:
         plain = messages.bulk_fallback(len(moved), total, fallback_time(when), len(skipped))
+    return Summary(text=truncate(plain, FALLBACK_TEXT_MAX), blocks=blocks)
+
+
+def _moved_lines(moved: Sequence[BulkItem], run_url: Callable[[str], str]) -> list[list[str]]:
+    """One line per environment: its lead-in, then a link to each run moved there (the pieces of the line)."""
+    by_env: dict[str, list[str]] = {}
+    for item in moved:
+        by_env.setdefault(item.env_title, []).append(link(run_url(item.run_id), item.run_id))
+    return [[messages.bulk_moved_in(escape(title)), *links] for title, links in by_env.items()]
+
+
+def _sections(lines: Sequence[Sequence[str]], max_sections: int, lead_in: bool) -> tuple[list[str], int]:
+    """`lines` packed into at most `max_sections` texts of at most SECTION_TEXT_MAX characters, one line after
+    another; with `lead_in`, each line is a lead-in followed by items (`Moved in *Prod*: a, b`), else each line is
+    one item. Also returns how many items did not fit."""
+    texts: list[str] = []
+    current = ""
+    left = 0
+    for line in lines:
+        for index, piece in enumerate(line):
+            counted = not (lead_in and index == 0)
+            if len(texts) >= max_sections:
+                left += counted
+                continue
+            glue = "" if not current else "\n" if index == 0 else " " if index == 1 and lead_in else ", "
+            if current and len(current) + len(glue) + len(piece) > SECTION_TEXT_MAX:
+                texts.append(current)
+                current, glue = "", ""
+                if len(texts) >= max_sections:
+                    left += counted
+                    continue
+            current += glue + piece
+    if current:
+        texts.append(current)
+    return texts, left
+
+
+def bulk_dm(
+    when: datetime | None,
+    total: int,
+    items: Sequence[BulkItem],
+    where: str,
+    *,
+    note: str = "",
+    undo_key: str | None = None,
+) -> Summary:
+    """The set's DM: one line (how many moved, where, to when, how many skipped, a link to the summary), a note
+    on a second line when needed, and the set's **Undo**. `when` None: the DM of an Undo."""
+    moved = [item for item in items if item.outcome is BulkOutcome.MOVED]
+    skipped = len(items) - len(moved)
+    if when is None:
+        line = messages.bulk_undo_dm_line(len(moved), total, skipped, where)
+    else:
+        titles = list(dict.fromkeys(item.env_title for item in moved if item.env_title))
+        line = messages.bulk_dm_line(len(moved), total, all_of(titles), date_token(when), skipped, where)
+    blocks: list[Block] = [section(f"{line}\n{note}" if note else line)]
+    if undo_key:
+        blocks.append(bulk_undo_actions(undo_key))
+    if when is None:
+        plain = messages.bulk_undo_fallback(len(moved), total, skipped)
+    else:
+        plain = messages.bulk_fallback(len(moved), total, fallback_time(when), skipped)
     return Summary(text=truncate(plain, FALLBACK_TEXT_MAX), blocks=blocks)

@@ -23,7 +23,7 @@ SUMMARY_BUTTONS = (
     Button.UNDO,
     Button.OPEN,
 )
-DM_BUTTONS = (Button.UNDO, Button.OPEN)
+DM_BUTTONS = (Button.UNDO,)  # a DM confirmation links to the summary; its one button undoes the move
 PRIVATE_BUTTONS = (Button.RESCHEDULE, Button.OPEN)
 
 

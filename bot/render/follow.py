@@ -6,6 +6,7 @@ from bot import messages
 from bot.domain.environments import Environment
 from bot.domain.runs import Run
 from bot.render.controls import Controls
+from bot.render.dm import dm_confirmation
 from bot.render.mrkdwn import escape
 from bot.render.summary import Attribution, Summary, run_summary, task_text
 
@@ -19,20 +20,18 @@ def followed_summary(
     *,
     moved: bool,
     where: str = "",
+    dm: bool = False,
 ) -> Summary:
     """The summary of `run` as it is now, for a card that showed `action` (who moved it from when to when).
 
     `moved`: the run has another start time than the one `action` set (moved elsewhere since): the card says so
-    and shows the run's own time, without the Undo of a move that is no longer the last. `where`: the card is the
-    DM confirmation, whose head says where the move happened. Buttons stay only while the run is DELAYED
-    (run_summary draws them for DELAYED runs alone).
+    and shows the run's own time, without the Undo of a move that is no longer the last. `dm`: the card is the DM
+    confirmation, redrawn as the same one or two lines (`where` says where the move happened). Buttons stay only
+    while the run is DELAYED (run_summary draws them for DELAYED runs alone).
     """
-    task = task_text(run)
+    if dm:
+        return dm_confirmation(run, env, run_url, action, where, controls=controls, moved_since=moved)
     if moved:
-        if where:  # the DM confirmation keeps saying where the person's move happened
-            moved_head = messages.follow_moved_dm(task, escape(env.title), where)
-        else:
-            moved_head = messages.follow_moved(action.user_id, task, escape(env.title))
+        moved_head = messages.follow_moved(action.user_id, task_text(run), escape(env.title))
         return run_summary(run, env, run_url, None, controls, head=moved_head)
-    dm_head = messages.dm_head(task, escape(env.title), where) if where else None
-    return run_summary(run, env, run_url, action, controls, head=dm_head)
+    return run_summary(run, env, run_url, action, controls)

@@ -1,12 +1,20 @@
-"""`/reschedule history`: recent audit records as a private list, times as Slack date tokens."""
+"""`/reschedule history` (and AUDIT_CHANNEL): each audit record as a sentence a person would write, times as Slack
+date tokens.
+
+"You undid the last move of *send-trial-reminder* (`run_…`) in *Staging*: back to 15:57, from the DM." The stored
+surface and input (`button`, `button undo`, `button rb1:bulk_undo`) are read into what the person did here once,
+with the words kept in bot/messages.py; no stored value is shown as it is stored.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot import messages
+from bot.domain.actions import Did
 from bot.domain.audit import AuditRecord, Outcome
+from bot.render.ids import ACTION_PATTERN, Button
 from bot.render.mrkdwn import SECTION_TEXT_MAX, code, date_token, escape, section, truncate
 
 Block = dict[str, Any]
@@ -20,39 +28,101 @@ OUTCOME_EMOJI = {
     Outcome.FAILED: ":x:",
     Outcome.UNKNOWN: ":grey_question:",
 }
+DID_EMOJI = {Did.UNDONE: ":leftwards_arrow_with_hook:", Did.STARTED: ":arrow_forward:"}
+TYPED = frozenset({"command", "modal"})  # surfaces whose input is what the person typed (shown, in a code span)
+UNDO_BUTTONS = frozenset({Button.UNDO, Button.BULK_UNDO})
 
 
-def line(record: AuditRecord, mention: bool = True) -> str:
-    """One record: when, who, what, on which run, from where, and how it ended.
+def clicked(record: AuditRecord) -> Button | None:
+    """The button a record's input names (`button push_1h`, or an action id such as `button rb1:bulk_undo`)."""
+    if not record.input.startswith("button "):
+        return None
+    value = ACTION_PATTERN.sub("", record.input.removeprefix("button ").strip(), count=1)
+    try:
+        return Button(value)
+    except ValueError:
+        return None
 
-    `mention=False` names the person by id without a live mention (the audit channel must not ping them).
+
+def did(record: AuditRecord) -> Did:
+    """What a recorded move did: an Undo, Run now, or a move to a time."""
+    button = clicked(record)
+    if button in UNDO_BUTTONS:
+        return Did.UNDONE
+    return Did.STARTED if button is Button.RUN_NOW else Did.MOVED
+
+
+def line(
+    record: AuditRecord,
+    mention: bool = True,
+    *,
+    viewer: str | None = None,
+    titles: Mapping[str, str] | None = None,
+) -> str:
+    """One record as a sentence: when, who, what they did to which run (task and id), in which environment (its
+    title, as everywhere else: `titles` maps configured names to titles), from when to when, and how.
+
+    `viewer`: the person reading, named "You" in their own records. `mention=False` names others by id without a
+    live mention (the audit channel must not ping them).
     """
-    who = f"<@{record.user_id}>" if mention else code(record.user_id, 40)
-    parts = [f"{OUTCOME_EMOJI.get(record.outcome, '•')} {date_token(record.at)} {who}"]
-    outcome = messages.HISTORY_OUTCOME[record.outcome]
-    parts.append(outcome if record.run_id else messages.HISTORY_OUTCOME_NO_RUN.get(record.outcome, outcome))
-    if record.run_id:
-        task = f" ({escape(truncate(record.task, 80))})" if record.task else ""
-        parts.append(f"{code(record.run_id, 40)}{task}")
+    if viewer is not None and record.user_id == viewer:
+        who = messages.HISTORY_YOU
+    else:
+        who = f"<@{record.user_id}>" if mention else code(record.user_id, 40)
+    done = did(record) if record.outcome is Outcome.RESCHEDULED else Did.MOVED
+    emoji = DID_EMOJI.get(done) or OUTCOME_EMOJI.get(record.outcome, "•")
+    env = None
     if record.environment:
-        parts.append(f"in *{escape(record.environment)}*")
-    if record.new_time and record.outcome is Outcome.RESCHEDULED:
-        before = date_token(record.previous_time) if record.previous_time else messages.NOT_SCHEDULED
-        parts.append(f"{before} → {date_token(record.new_time)}")
-    parts.append(f"via {escape(messages.HISTORY_SURFACE.get(record.surface, record.surface))}")
-    if record.input:
-        parts.append(code(record.input, 80))
-    return " ".join(parts)
+        env = escape((titles or {}).get(record.environment) or record.environment)
+    what = _what(record, done, env)
+    return f"{emoji} {date_token(record.at)} {who} {what}{_how(record)}."
 
 
-def history(title: str, records: Sequence[AuditRecord]) -> list[Block]:
+def _run(record: AuditRecord) -> str:
+    """The run a record names: its task in bold and its id, or its id alone."""
+    assert record.run_id is not None
+    run_id = code(record.run_id, 40)
+    return f"*{escape(truncate(record.task, 80))}* ({run_id})" if record.task else run_id
+
+
+def _what(record: AuditRecord, done: Did, env: str | None) -> str:
+    if record.run_id is None:
+        return messages.HISTORY_NO_RUN.get(record.outcome, messages.HISTORY_NO_RUN[Outcome.FAILED])
+    run = _run(record)
+    where = f" in *{env}*" if env else ""
+    if record.outcome is not Outcome.RESCHEDULED:
+        return messages.HISTORY_ATTEMPT[record.outcome].format(run=run, where=where)
+    previous = date_token(record.previous_time) if record.previous_time else None
+    new = date_token(record.new_time) if record.new_time else None
+    return messages.history_done(done, run, where, previous, new)
+
+
+def _how(record: AuditRecord) -> str:
+    """How and from where: the command typed, the button clicked, the DM, the App Home, a link preview…"""
+    if record.surface in TYPED:
+        typed = code(record.input, 80) if record.input else ""
+        return messages.history_typed(record.surface, typed)
+    button = clicked(record)
+    label = messages.HISTORY_BUTTONS.get(button) if button is not None else None
+    if button in UNDO_BUTTONS:
+        label = None  # the sentence already says it was an undo
+    return messages.history_clicked(record.surface, label, record.channel_id)
+
+
+def history(
+    title: str,
+    records: Sequence[AuditRecord],
+    *,
+    viewer: str | None = None,
+    titles: Mapping[str, str] | None = None,
+) -> list[Block]:
     """Sections of lines, each within Block Kit's 3000-character limit."""
     if not records:
         return [section(f"{title}\n{messages.HISTORY_EMPTY}")]
     blocks: list[Block] = []
     current = title
     for record in records:
-        entry = truncate(line(record), 1000)
+        entry = truncate(line(record, viewer=viewer, titles=titles), 1000)
         if len(current) + 1 + len(entry) > SECTION_TEXT_MAX:
             blocks.append(section(current))
             current = entry

@@ -25,7 +25,7 @@ MAX_BLOCKS = 50
 # Per run: a section and its actions block; around them a head, notes, a footer and the demo note.
 MAX_RUNS_SHOWN = 20
 MAX_TAGS_SHOWN = 5
-MAX_NOTES = 3
+MAX_NOTES = 5
 LIST_BUTTONS = (Button.RESCHEDULE,)
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from bot import messages
+from bot.domain.actions import Did
 from bot.domain.environments import Environment
 from bot.domain.runs import Run, RunStatus
 from bot.render.controls import Controls, actions_block
+from bot.render.ids import Button
 from bot.render.mrkdwn import (
     FALLBACK_TEXT_MAX,
     FIELD_TEXT_MAX,
@@ -45,16 +47,29 @@ STATUS_EMOJI: dict[RunStatus, str] = {
     RunStatus.TIMED_OUT: ":stopwatch:",
 }
 MAX_TAGS_SHOWN = 10
+SUMMARY_HEADS = {
+    Did.MOVED: messages.SUMMARY_RESCHEDULED,
+    Did.UNDONE: messages.SUMMARY_UNDONE,
+    Did.STARTED: messages.SUMMARY_STARTED,
+}
+# The two times a card shows after an action: the one it has now, and the one before.
+TIME_LABELS = {
+    Did.MOVED: (messages.LABEL_NEW_TIME, messages.LABEL_PREVIOUS_TIME),
+    Did.UNDONE: (messages.LABEL_BACK_TO, messages.LABEL_UNDONE_TIME),
+    Did.STARTED: (messages.LABEL_STARTED, messages.LABEL_WAS_TO_START),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Attribution:
-    """What was just done: who moved the run, from when, to when."""
+    """What was just done: who moved the run, from when, to when, and whether it was a move, an Undo or Run now
+    (`did`)."""
 
     user_id: str
     previous: datetime | None
     new: datetime
     at: datetime | None = None
+    did: Did = Did.MOVED
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +107,10 @@ def run_summary(
     """
     task = task_text(run)
     if action is not None:
-        head = head or messages.SUMMARY_RESCHEDULED.format(user=action.user_id, task=task, env=escape(env.title))
+        head = head or SUMMARY_HEADS[action.did].format(user=action.user_id, task=task, env=escape(env.title))
         if action.at is not None:
             head += " · " + date_token(action.at)
-        text = messages.summary_fallback_rescheduled(task, run.id, fallback_time(action.new), action.user_id)
+        text = messages.summary_fallback_done(action.did, task, run.id, fallback_time(action.new), action.user_id)
     else:
         head = head or messages.SUMMARY_CURRENT.format(task=task, env=escape(env.title))
         text = messages.summary_fallback(task, run.id, escape(run.status_label))
@@ -105,11 +120,22 @@ def run_summary(
     if demo or (controls is not None and controls.demo):
         blocks.append(context(messages.DEMO_SUMMARY_NOTE))
         text = f"{text} ({messages.DEMO_FALLBACK_NOTE})"
+    controls = still_applies(controls, action)
     if controls is not None and run.is_delayed:
         shown = action.new if action is not None else run.delayed_until
         previous = action.previous if action is not None else None
         blocks.append(actions_block(run.id, run.task_identifier, env.name, shown, previous, run_url, controls))
     return Summary(text=truncate(text, FALLBACK_TEXT_MAX), blocks=blocks)
+
+
+def still_applies(controls: Controls | None, action: Attribution | None) -> Controls | None:
+    """The buttons that still apply after `action`: none after Run now (the run is starting), no Undo after an
+    Undo (a second one would make the move again); None when no button is left."""
+    if controls is None or action is None or action.did is Did.MOVED:
+        return controls
+    if action.did is Did.STARTED:
+        return None
+    return replace(controls, buttons=tuple(button for button in controls.buttons if button is not Button.UNDO))
 
 
 def _field(label: str, value: str) -> Block:
@@ -123,11 +149,15 @@ def _time(when: datetime | None) -> str:
 def _fields(run: Run, env: Environment, action: Attribution | None) -> list[Block]:
     fields: list[Block] = []
     if action is not None:
-        fields.append(_field(messages.LABEL_NEW_TIME, _time(action.new)))
-        fields.append(_field(messages.LABEL_PREVIOUS_TIME, _time(action.previous)))
+        new_label, previous_label = TIME_LABELS[action.did]
+        fields.append(_field(new_label, _time(action.new)))
+        fields.append(_field(previous_label, _time(action.previous)))
     elif run.is_delayed:
         fields.append(_field(messages.LABEL_SCHEDULED, _time(run.delayed_until)))
-    fields.append(_field(messages.LABEL_STATUS, status_text(run)))
+    if action is not None and action.did is Did.STARTED and run.is_delayed:  # asked to start; not picked up yet
+        fields.append(_field(messages.LABEL_STATUS, f"{STATUS_EMOJI[RunStatus.QUEUED]} {messages.STATUS_STARTING}"))
+    else:
+        fields.append(_field(messages.LABEL_STATUS, status_text(run)))
     fields.append(_field(messages.LABEL_ENVIRONMENT, escape(env.title)))
     if run.version:
         fields.append(_field(messages.LABEL_VERSION, code(run.version, 100)))

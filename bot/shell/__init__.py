@@ -130,7 +130,7 @@ def _demo_intro() -> str:
         "Demo: a simulated Trigger.dev, nothing real is moved. Delayed runs to try: "
         f"{demo.RUN_DIGEST} (prod), {demo.RUN_REMINDER} (staging); "
         f"already running: {demo.RUN_IMPORT_EXECUTING}.\n"
-        f"Try: /reschedule {demo.RUN_DIGEST} 2h"
+        f"Try: {demo.FIRST_TRY}"
     )
 
 

@@ -20,7 +20,7 @@ from bot.bulk import CONCURRENCY, BulkMover
 from bot.domain.audit import Outcome
 from bot.domain.bulk import BulkItem, BulkOutcome
 from bot.render import modal_views as views
-from bot.render.bulk import bulk_prompt, bulk_summary, bulk_time_view
+from bot.render.bulk import bulk_dm, bulk_prompt, bulk_summary, bulk_time_view
 from bot.render.ids import (
     BULK_KEY_PATTERN,
     BULK_MODAL_CALLBACK_ID,
@@ -245,7 +245,7 @@ async def _execute(bulk: BulkSet, click: SetClick) -> None:
     problem = await message.final(items, respond)
     if problem is None:
         await respond_checked(respond, delete_original=True)
-    await _finish(message, items, problem, messages.bulk_dm_head, click)
+    await _finish(message, items, problem, click)
 
 
 async def _undo_set(items: list[BulkItem], bulk: BulkSet, actor: Actor, deps: SurfaceDeps) -> str | None:
@@ -276,24 +276,20 @@ async def _undo(bulk: BulkSet, click: SetClick) -> None:
         await message.show(list[BulkItem]())
     items = await BulkMover.for_rescheduler(deps.rescheduler).run(actor, bulk, message.progress)
     problem = await message.final(items, click.respond, replace=True)
-    await _finish(message, items, problem, messages.bulk_undo_dm_head, click)
+    await _finish(message, items, problem, click)
 
 
-async def _finish(
-    message: _Summary,
-    items: list[BulkItem],
-    problem: str | None,
-    dm_head: Callable[[str], str],
-    click: SetClick,
-) -> None:
-    """One DM with the result (or, without it, a private word when the summary could not be shown)."""
+async def _finish(message: _Summary, items: list[BulkItem], problem: str | None, click: SetClick) -> None:
+    """One DM with the result: a line, a link to the summary, the set's Undo (or, without a DM, a private word
+    when the summary could not be shown)."""
     actor, deps, client = click.actor, click.deps, click.client
     text, _ = message.render(items, final=True)
     if deps.dm_confirmations:
         note = messages.bulk_summary_failed(escape(problem)) if problem else ""
-        where = await dm.where_posted(client, message.channel or actor.channel_id, message.ts)
-        head = f"{dm_head(where)}\n{note}".strip()
-        dm_text, dm_blocks = message.render(items, final=True, extra=head)
+        # A link to the summary; none to a message that does not show the result.
+        where = await dm.where_posted(client, message.channel or actor.channel_id, None if problem else message.ts)
+        short = bulk_dm(message.when, message.total, items, where, note=note, undo_key=message.undo_key)
+        dm_text, dm_blocks = short.text, short.blocks
         try:
             await client.chat_postMessage(channel=actor.user_id, text=dm_text, blocks=dm_blocks)
             return
@@ -323,7 +319,7 @@ class _Summary:
         self.shown = 0
         self.shown_at = time.monotonic()
 
-    def render(self, items: list[BulkItem], final: bool, extra: str = "") -> tuple[str, list[dict[str, Any]]]:
+    def render(self, items: list[BulkItem], final: bool) -> tuple[str, list[dict[str, Any]]]:
         summary = bulk_summary(
             self.actor.user_id,
             self.when,
@@ -331,7 +327,6 @@ class _Summary:
             items,
             self.deps.run_url,
             final=final,
-            head=extra,
             undo_key=self.undo_key if final else None,
         )
         return summary.text, summary.blocks

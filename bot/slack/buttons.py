@@ -20,7 +20,8 @@ from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.audit import Outcome
 from bot.domain.delays import DelayProblem, format_duration, instant_problem, tomorrow_at
-from bot.render.controls import DM_BUTTONS, PUSH_STEPS
+from bot.render.controls import PUSH_STEPS
+from bot.render.dm import dm_confirmation
 from bot.render.ids import (
     ACTION_PATTERN,
     BULK_BUTTONS,
@@ -32,7 +33,7 @@ from bot.render.ids import (
     parse_bulk_action,
 )
 from bot.render.mrkdwn import date_token, escape
-from bot.render.summary import Attribution, run_summary
+from bot.render.summary import Attribution, Summary, run_summary
 from bot.rescheduler import Actor, MoveResult, NotDelayed
 from bot.slack import bulk, dm, unfurl
 from bot.slack.actor import actor_of
@@ -253,17 +254,28 @@ async def _move(click: Click, when: datetime | None, note: str) -> None:
         await click.private(moved_but(exc, "button"))
 
 
+def _redrawn(click: Click, moved: MoveResult, action: Attribution) -> Summary:
+    """What the clicked message shows after the action: the run's summary, or, for a DM confirmation clicked, the
+    DM of this action (each offering only what still applies)."""
+    deps = click.deps
+    run_url, controls = deps.run_url(moved.run.id), deps.controls(moved.env)
+    if click.in_dm:
+        return dm_confirmation(moved.run, moved.env, run_url, action, messages.WHERE_DM, controls=controls)
+    return run_summary(moved.run, moved.env, run_url, action, controls)
+
+
 async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
     """Show the move where it was clicked and confirm it by DM; nothing here may undo or hide the move."""
     deps, actor, client = click.deps, click.actor, click.client
+    undo = click.button is Button.UNDO
     if click.from_home:
-        delivered = await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, messages.WHERE_HOME, note))
+        where = messages.WHERE_HOME
+        delivered = await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note, undo=undo))
         if note and not delivered:
             await click.private(note)
         return
-    action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=deps.rescheduler.now())
-    controls = deps.controls(moved.env, DM_BUTTONS) if click.in_dm else deps.controls(moved.env)
-    summary = run_summary(moved.run, moved.env, deps.run_url(moved.run.id), action, controls)
+    action = deps.attribution(moved, actor, undo=undo)
+    summary = _redrawn(click, moved, action)
     # A Confirm prompt was private; the result is for the channel (the bot's own message when it can post there).
     private = click.button is Button.CONFIRM
     shown_at = click.message_ts
@@ -294,11 +306,11 @@ async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
     elif note:
         await click.private(note)
     if problem is None:  # the clicked message, or the one just posted, shows the move: it follows the run
-        await deps.follow(actor.channel_id, shown_at, moved, action, dm=click.in_dm)
+        where = messages.WHERE_DM if click.in_dm else ""
+        await deps.follow(actor.channel_id, shown_at, moved, action, dm=click.in_dm, where=where)
     if not click.in_dm:
-        posted_now = private or click.preview is not None
-        where_of = dm.where_posted if posted_now else dm.where_text  # a summary just posted, or the one clicked
-        where = await where_of(client, actor.channel_id, shown_at)
-        dm_sent = await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
+        # A link to the summary just posted, or to the card clicked; no link to a message that does not show it.
+        where = await dm.where_posted(client, actor.channel_id, shown_at if problem is None else None)
+        dm_sent = await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note, undo=undo))
         if problem is not None and not dm_sent and deps.dm_confirmations:  # the note rode on the DM, which failed
             await click.private(note)

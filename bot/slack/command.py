@@ -27,7 +27,7 @@ from bot.render.controls import PRIVATE_BUTTONS, confirm_prompt
 from bot.render.history import history
 from bot.render.mrkdwn import code, escape, truncate
 from bot.render.run_list import LIST_BUTTONS, MAX_RUNS_SHOWN, run_list
-from bot.render.summary import Attribution, run_summary
+from bot.render.summary import run_summary
 from bot.rescheduler import Actor, DelayedList, ListFilters
 from bot.slack import bulk, dm
 from bot.slack.actor import actor_of
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 HELP_WORDS = frozenset({"", "help", "-h", "--help", "?", "usage"})
 HISTORY_WORD = "history"
+MAX_TASKS_NAMED = 10  # the tasks a list's task prefix matched, named under its head
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,7 @@ def parse(text: str, now: datetime, deps: SurfaceDeps) -> Intent:
     """Read what the person typed after /reschedule. The target instant is fixed here, at `now`."""
     words, env, problem = _take_env(text.split())
     if problem:
-        return Reply(messages.with_usage(problem), invalid=True)
+        return Reply(problem, invalid=True)
     if env is not None and env not in deps.environment_names():
         names = environments_text(deps.environment_names())
         return Reply(messages.unknown_environment(shown(env), names), invalid=True)
@@ -139,7 +140,7 @@ def parse(text: str, now: datetime, deps: SurfaceDeps) -> Intent:
             break
         run_ids.append(ref)
     if not run_ids:
-        return Reply(messages.with_usage(messages.not_a_run(shown(words[0]))), invalid=True)
+        return Reply(messages.not_a_run(shown(words[0])), invalid=True)
     count = len(run_ids)
     run_ids = dedupe(run_ids)
     if len(run_ids) > deps.bulk_limit:
@@ -147,7 +148,7 @@ def parse(text: str, now: datetime, deps: SurfaceDeps) -> Intent:
     if len(words) == count:
         if len(run_ids) == 1:
             return Show(run_ids[0], env)
-        return Reply(messages.with_usage(messages.BULK_NEEDS_TIME), invalid=True)
+        return Reply(messages.BULK_NEEDS_TIME, invalid=True)
     typed = " ".join(words[count:])
     try:
         when = parse_when(typed, now=now, max_delay=deps.max_delay)
@@ -163,7 +164,7 @@ def _history(words: list[str]) -> Intent:
         return History(None)
     run_id = parse_run_ref(words[0])
     if run_id is None or len(words) > 1:
-        return Reply(messages.with_usage(messages.not_a_run(shown(" ".join(words)))), invalid=True)
+        return Reply(messages.not_a_run(shown(" ".join(words)), messages.HISTORY_EXAMPLE), invalid=True)
     return History(run_id)
 
 
@@ -171,20 +172,20 @@ def _list(words: list[str], env: str | None) -> Intent:
     """`list [task] [--tag TAG] [--within DURATION]` (`--env` was taken already)."""
     words, tag, problem = _take_flag(words, "--tag", messages.TAG_FLAG_NEEDS_VALUE)
     if problem:
-        return Reply(messages.with_usage(problem), invalid=True)
+        return Reply(problem, invalid=True)
     words, within_text, problem = _take_flag(words, "--within", messages.WITHIN_FLAG_NEEDS_VALUE)
     if problem:
-        return Reply(messages.with_usage(problem), invalid=True)
+        return Reply(problem, invalid=True)
     within = None
     if within_text is not None:
         try:
             within = parse_duration(within_text)
         except DelayError:
-            return Reply(messages.with_usage(messages.within_unreadable(shown(within_text))), invalid=True)
+            return Reply(messages.within_unreadable(shown(within_text)), invalid=True)
     if flags := [word for word in words if word.startswith("--")]:
-        return Reply(messages.with_usage(messages.unknown_flag(shown(flags[0]))), invalid=True)
+        return Reply(messages.unknown_flag(shown(flags[0])), invalid=True)
     if len(words) > 1:
-        return Reply(messages.with_usage(messages.list_extra_words(shown(" ".join(words)))), invalid=True)
+        return Reply(messages.list_extra_words(shown(" ".join(words))), invalid=True)
     task = words[0] if words else None
     return List(ListFilters(task=task, tag=tag, env=env, within=within))
 
@@ -265,7 +266,8 @@ async def _history_reply(
     except AuditUnavailable:
         await tell(messages.HISTORY_UNAVAILABLE)
         return
-    await tell(title, history(title, records))
+    titles = {target.env.name: target.env.title for target in deps.rescheduler.targets}
+    await tell(title, history(title, records, viewer=actor.user_id, titles=titles))
 
 
 async def _list_reply(intent: List, actor: Actor, deps: SurfaceDeps, tell: Callable[..., Awaitable[bool]]) -> None:
@@ -291,7 +293,7 @@ async def _list_reply(intent: List, actor: Actor, deps: SurfaceDeps, tell: Calla
         rescheduler.now(),
         where=_all_of([env.title for env in answered]),
         filters=asked,
-        notes=_list_notes(listed),
+        notes=_tasks_matched(filters.task, listed) + _list_notes(listed),
         controls=deps.controls(answered[0], LIST_BUTTONS),
         run_url=deps.run_url,
         push_all=await _push_all_key(listed, actor, deps),
@@ -312,6 +314,15 @@ def _all_of(titles: list[str]) -> str:
     """`*Prod*`, `*Prod* and *Staging*`, `*Prod*, *Staging* and *Dev*`."""
     quoted = [f"*{escape(title)}*" for title in titles]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _tasks_matched(typed: str | None, listed: DelayedList) -> list[str]:
+    """The sentence naming the tasks a task given to `list` matched (none when nothing was asked or listed)."""
+    tasks = sorted({entry.run.task_identifier for entry in listed.runs}, key=str.casefold)
+    if not typed or not tasks:
+        return []
+    names = [escape(truncate(task, 80)) for task in tasks[:MAX_TASKS_NAMED]]
+    return [messages.list_tasks_matched(code(typed, 100), names, len(tasks) - len(names))]
 
 
 def _list_notes(listed: DelayedList) -> list[str]:
@@ -361,7 +372,7 @@ async def _act(
         return
     moved = await rescheduler.move(actor, located, intent.when, deadline)
     try:
-        action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=rescheduler.now())
+        action = deps.attribution(moved, actor)
         controls = deps.controls(moved.env)
         summary = run_summary(moved.run, moved.env, deps.run_url(moved.run.id), action, controls)
         posted = await post_for_channel(client, respond, actor.channel_id, summary.text, summary.blocks)

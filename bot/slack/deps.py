@@ -10,6 +10,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.actions import Did
 from bot.domain.environments import Environment
 from bot.domain.follow import due
 from bot.domain.run_refs import dashboard_url
@@ -92,6 +93,13 @@ class SurfaceDeps:
     def environment_names(self) -> list[str]:
         return [target.env.name for target in self.rescheduler.targets]
 
+    def attribution(self, moved: MoveResult, actor: Actor, *, undo: bool = False) -> Attribution:
+        """What `actor` just did to the run, for its summary and DM: a move, an Undo, or Run now."""
+        did = Did.STARTED if moved.started else Did.UNDONE if undo else Did.MOVED
+        return Attribution(
+            user_id=actor.user_id, previous=moved.previous, new=moved.new, at=self.rescheduler.now(), did=did
+        )
+
     def controls(self, env: Environment, buttons: tuple[Button, ...] = SUMMARY_BUTTONS) -> Controls:
         return Controls(now=self.rescheduler.now(), confirm=self.asks_first(env), buttons=buttons, demo=self.demo)
 
@@ -117,6 +125,7 @@ class SurfaceDeps:
             at=action.at,
             kind="dm" if dm else "channel",
             where=where,
+            did=action.did,
         )
         self.follow_ups.follow_soon(
             FollowRequest(

@@ -11,8 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.render.controls import DM_BUTTONS
-from bot.render.mrkdwn import escape
-from bot.render.summary import Attribution, run_summary
+from bot.render.dm import dm_confirmation
 from bot.rescheduler import Actor, MoveResult
 from bot.slack.deps import SurfaceDeps
 from bot.slack.replies import keep_for_later, slack_error
@@ -21,14 +20,9 @@ from bot.storage.outbox import Outbox
 log = logging.getLogger(__name__)
 
 
-async def where_text(client: AsyncWebClient, channel_id: str | None, message_ts: str | None) -> str:
-    """A link to where the reschedule happened: the message's permalink when known, else the channel."""
-    permalink = await _permalink(client, channel_id, message_ts)
-    return messages.where_link(permalink) if permalink else messages.where_channel(channel_id)
-
-
 async def where_posted(client: AsyncWebClient, channel_id: str | None, message_ts: str | None) -> str:
-    """Where a summary the bot posted went: the channel, with a link to the message when Slack gives one."""
+    """Where a move's summary is (one the bot posted, or the card clicked, which now shows the move): the channel,
+    with a link to the message when Slack gives one (chat.getPermalink)."""
     permalink = await _permalink(client, channel_id, message_ts)
     return messages.where_posted(channel_id, permalink) if permalink else messages.where_channel(channel_id)
 
@@ -61,23 +55,25 @@ async def send_text(
 
 
 async def confirm(
-    client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult, actor: Actor, where: str, note: str = ""
+    client: AsyncWebClient,
+    deps: SurfaceDeps,
+    moved: MoveResult,
+    actor: Actor,
+    where: str,
+    note: str = "",
+    *,
+    undo: bool = False,
 ) -> bool:
-    """DM `actor` the run, task, environment, previous → new time, where it happened, Undo and Open. True when
-    the DM was delivered (False when DMs are off or Slack refused it: a `note` then needs another route; a DM
-    Slack could not take for a reason that may pass is kept in the outbox and sent later, without following its
-    run)."""
+    """DM `actor` one or two lines: what moved (an Undo when `undo`), from when to when, where its summary is, and
+    **Undo** (bot/render/dm.py). True when the DM was delivered (False when DMs are off or Slack refused it: a
+    `note` then needs another route; a DM Slack could not take for a reason that may pass is kept in the outbox
+    and sent later, without following its run)."""
     if not deps.dm_confirmations:
         return False
-    action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=deps.rescheduler.now())
-    head = messages.dm_head(escape(moved.run.task_identifier), escape(moved.env.title), where)
-    summary = run_summary(
-        moved.run,
-        moved.env,
-        deps.run_url(moved.run.id),
-        action,
-        deps.controls(moved.env, DM_BUTTONS),
-        head=head + (f"\n{note}" if note else ""),
+    action = deps.attribution(moved, actor, undo=undo)
+    controls = deps.controls(moved.env, DM_BUTTONS)
+    summary = dm_confirmation(
+        moved.run, moved.env, deps.run_url(moved.run.id), action, where, note=note, controls=controls
     )
     try:
         posted = await client.chat_postMessage(channel=actor.user_id, text=summary.text, blocks=summary.blocks)

@@ -23,7 +23,7 @@ from bot.domain.audit import Outcome
 from bot.render import ids
 from bot.render import modal_views as views
 from bot.render.mrkdwn import escape, link
-from bot.render.summary import Attribution, run_summary
+from bot.render.summary import run_summary
 from bot.rescheduler import Actor, FoundRun, MoveResult
 from bot.slack import bulk, dm, unfurl
 from bot.slack.actor import actor_of
@@ -314,7 +314,7 @@ def private_origin(origin: Origin) -> bool:
 
 async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult, actor: Actor, origin: Origin) -> str:
     """Post or update the summary where the flow started, then DM the actor. Returns a note on failure."""
-    action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=deps.rescheduler.now())
+    action = deps.attribution(moved, actor)
     summary = run_summary(moved.run, moved.env, deps.run_url(moved.run.id), action, deps.controls(moved.env))
     note = ""
     where_ts = origin.ts
@@ -364,7 +364,7 @@ async def announce(client: AsyncWebClient, deps: SurfaceDeps, moved: MoveResult,
             note = messages.summary_post_failed(escape(problem))
         elif not private:  # the message the flow started from now shows the move: it follows the run
             await deps.follow(origin.channel, origin.ts, moved, action)
-    where_of = dm.where_posted if private_origin(origin) else dm.where_text  # posted, or where it started
-    where = await where_of(client, origin.channel, where_ts)
+    # A link to the summary posted, or to the message updated; none when the summary did not get there (the note).
+    where = await dm.where_posted(client, origin.channel, None if note else where_ts)
     await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
     return note

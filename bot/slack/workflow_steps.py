@@ -13,7 +13,7 @@ the DM) is made with the bot's own token, as on every surface.
 
 A move goes through the action path every surface uses (`Rescheduler`): the access rules of the step's `user`
 input, who is the person the move is made for, from no channel (a rule naming channels refuses a step); the delay
-rules; the audit row (surface "workflow", shown as "via Workflow Builder"); the DM with **Undo** to that person.
+rules; the audit row (surface "workflow", shown as "from Workflow Builder"); the DM with **Undo** to that person.
 No summary is posted to a channel: a step has none, and the step's outputs let the workflow post one.
 """
 
@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 
 RESCHEDULE_STEP = "reschedule_run"
 LIST_STEP = "list_delayed_runs"
-SURFACE = "workflow"  # the audit trail's surface (shown "via Workflow Builder")
+SURFACE = "workflow"  # the audit trail's surface (shown "from Workflow Builder")
 CLAIM_PREFIX = "function:"  # execution ids share the replay table with trigger_ids and event ids
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 INPUT_MAX = 1000  # longer inputs are cut before anything reads them

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.domain.actions import Did
 from bot.storage.batches import BatchWriter
 from bot.storage.db import follow_ups, insert_for, utc
 from bot.storage.leases import all_rows, claim_rows, free, held
@@ -31,7 +32,8 @@ LEASE = timedelta(minutes=2)  # longer than one follow-up's work (one read, one 
 
 
 class Card(BaseModel):
-    """What re-drawing a card needs besides the run: who moved it, from when, to when, and which card it is
+    """What re-drawing a card needs besides the run: who moved it, from when, to when, what the action was, and
+    which card it is
     (`channel`: a summary in a channel; `dm`: the DM confirmation, whose head says where the move happened)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -42,6 +44,7 @@ class Card(BaseModel):
     at: datetime | None = None
     kind: Literal["channel", "dm"] = "channel"
     where: str = ""
+    did: Did = Did.MOVED  # a move, an Undo (the card offers no Undo again) or Run now (no buttons)
 
 
 @dataclass(frozen=True, slots=True)
