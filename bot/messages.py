@@ -890,8 +890,8 @@ def check_trigger_unexpected(status: int | None, server_message: str) -> tuple[s
 CHECK_DATABASE = "database"
 
 
-def check_database_ok(version: int) -> str:
-    return f"reachable; schema at version {version} (current)"
+def check_database_ok(revision: str) -> str:
+    return f"reachable; schema at revision {revision} (current)"
 
 
 def check_database_missing_file(path: str) -> tuple[str, str]:
@@ -901,17 +901,17 @@ def check_database_missing_file(path: str) -> tuple[str, str]:
     )
 
 
-def check_database_behind(version: int, latest: int) -> tuple[str, str]:
-    found = "no schema yet" if version == 0 else f"schema at version {version}"
+def check_database_behind(revision: str | None, latest: str) -> tuple[str, str]:
+    found = "no schema yet" if revision is None else f"schema at revision {revision}"
     return (
-        f"reachable; {found}, this bot needs version {latest}",
+        f"reachable; {found}, this bot needs revision {latest}",
         "run `reschedule-bot migrate` (the Procfile's release step does); check changed nothing.",
     )
 
 
-def check_database_ahead(version: int, latest: int) -> tuple[str, str]:
+def check_database_ahead(revision: str, latest: str) -> tuple[str, str]:
     return (
-        f"reachable; schema at version {version}, newer than this bot knows ({latest})",
+        f"reachable; schema at revision {revision}, newer than this bot knows ({latest})",
         "a newer reschedule-bot migrated this database: deploy that version (or a newer one) here too.",
     )
 
