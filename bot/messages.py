@@ -7,7 +7,6 @@ Functions take already-escaped mrkdwn fragments where they interpolate text that
 from __future__ import annotations
 
 from bot.domain.delays import DelayProblem
-from bot.render.ids import Button
 
 # --- Start-up (printed to the operator, never to Slack) ------------------------------------------------------------
 
@@ -511,14 +510,15 @@ YES = "yes"
 
 # --- Buttons and confirmations -------------------------------------------------------------------------------------
 
-BUTTON_LABELS: dict[Button, str] = {
-    Button.PUSH_1H: "Push back 1h",
-    Button.PUSH_1D: "Push back 1 day",
-    Button.TOMORROW_9: "Tomorrow 09:00 (your time)",
-    Button.OTHER: "Other…",
-    Button.RESCHEDULE: "Reschedule…",
-    Button.RUN_NOW: "Run now",
-    Button.UNDO: "Undo",
+# By the button's name (bot/render/ids.py's Button, a str): the renderers read these, so nothing here imports them.
+BUTTON_LABELS: dict[str, str] = {
+    "push_1h": "Push back 1h",
+    "push_1d": "Push back 1 day",
+    "tomorrow_9": "Tomorrow 09:00 (your time)",
+    "other": "Other…",
+    "reschedule": "Reschedule…",
+    "run_now": "Run now",
+    "undo": "Undo",
 }
 CONFIRM_TITLE = "Reschedule this run?"
 CONFIRM_OK = "Reschedule"
