@@ -25,7 +25,6 @@ from tests.fakes.trigger import FakeTrigger
 from tests.summaries import wait_summary
 from tests.test_e2e_buttons import action_ids, click, private_via_command, summary_via_command, wait_one
 from tests.test_e2e_shortcut_modal import (
-    current_alert,
     open_form,
     shortcut_payload,
     submission,
@@ -34,6 +33,7 @@ from tests.test_e2e_shortcut_modal import (
     wait_result,
     wait_view,
 )
+from tests.test_runs import current_alert
 
 pytestmark = pytest.mark.e2e
 
