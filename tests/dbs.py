@@ -63,7 +63,7 @@ async def reset(url: str) -> None:
     try:
         async with engine.begin() as conn:
             await conn.run_sync(db.metadata.drop_all)  # every table the migrations create
-            for table in ("alembic_version", db.OLD_VERSION_TABLE):  # the revision in place, and the one before them
+            for table in (db.VERSION_TABLE, db.OLD_VERSION_TABLE):  # the revision in place, and the one before them
                 await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
     finally:
         await engine.dispose()
