@@ -144,6 +144,23 @@ async def test_several_processes_migrating_one_new_database_at_once_all_succeed(
             await engine.dispose()
 
 
+async def test_processes_upgrading_a_database_from_before_the_revisions_at_once_stamp_it_once(
+    database_url: str,
+) -> None:
+    engines = [db.create_engine(database_url) for _ in range(3)]
+    try:
+        await run_script(engines[0], (OLD_SCHEMA / f"{engines[0].dialect.name}.sql").read_text())
+        await run_script(engines[0], "INSERT INTO seen_requests (key, seen_at) VALUES ('trigger-1', :at)", at=AT)
+        assert await asyncio.gather(*(db.migrate(engine) for engine in engines)) == [db.LATEST] * 3
+        async with engines[0].connect() as conn:
+            assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).all() == [(db.LATEST,)]
+            assert (await conn.execute(text("SELECT key FROM seen_requests"))).all() == [("trigger-1",)]
+            assert await conn.run_sync(drift) == []
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
 def test_the_revisions_ship_inside_the_package() -> None:
     """An installed bot migrates with no alembic.ini and no checkout: env.py and the revisions are package files."""
     import bot.storage.migrations
