@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bot import messages
-from bot.server import MAX_BODY_BYTES
+from bot.slack.body import MAX_BODY_BYTES
 from tests.e2e_harness import (
     PROD_ENV,
     SIGNING_SECRET,
@@ -262,7 +262,7 @@ def test_a_command_whose_text_says_payload_is_read_as_the_command_it_is(
     "payload" for an interaction and would have found nothing to answer."""
     response = slack.command("run_payload 2h", response_url=fake_slack.new_response_url())
     assert response.status_code == 200
-    assert response.json()["text"] == messages.with_usage(messages.not_a_run("run_payload"))
+    assert response.json()["text"] == messages.not_a_run("run_payload")
 
 
 # --- 6: replays -------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import WSMsgType, web
@@ -271,7 +271,7 @@ class FakeSocketMode:
         lines += [f"  ack {a.envelope_id} on {a.connection}: {json.dumps(a.payload)[:200]}" for a in self.acks]
         return "\n".join(lines) or "  (nothing on the socket)"
 
-    def wait_for(self, predicate: Callable[[], T | None], timeout: float = DELIVERY_TIMEOUT) -> T:
+    def wait_for(self, predicate: Callable[[], T | Literal[False] | None], timeout: float = DELIVERY_TIMEOUT) -> T:
         return wait_for(predicate, timeout, self.describe)
 
     # the server (runs on the fake's own loop) --------------------------------------------------------------
