@@ -67,7 +67,7 @@ async def test_each_frame_meets_the_front_door_before_slack_sdk_and_a_refresh_is
         assert not old.closed  # still open (and read) once the new one is
         late = await asyncio.to_thread(lambda: socket_mode.send("slash_commands", fields, on=old))
         await asyncio.to_thread(socket_mode.wait_ack, late.envelope_id)
-        await asyncio.to_thread(socket_mode.wait_for, lambda: old.closed or None)
+        await asyncio.to_thread(lambda: socket_mode.wait_for(lambda: old.closed))
         assert old.closed_by == "client" and new.issued and not new.closed
         assert len(commands) == 2 and len(socket_mode.connections) == 2
     finally:
