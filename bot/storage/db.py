@@ -26,6 +26,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bot.storage import work_tables
+
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
 
@@ -149,6 +151,13 @@ outbox = Table(
 )
 
 
+# The tables of durable work (bot/storage/work_tables.py), in this schema's metadata as well.
+move_intents = work_tables.move_intents.to_metadata(metadata)
+set_works = work_tables.set_works.to_metadata(metadata)
+set_work_runs = work_tables.set_work_runs.to_metadata(metadata)
+message_updates = work_tables.message_updates.to_metadata(metadata)
+
+
 def async_url(url: str) -> str:
     """`sqlite:///…` and `postgresql://…` (or `postgres://…`) with the async driver this bot uses."""
     if url.startswith("postgres://"):
@@ -243,6 +252,10 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (8, _add_columns(audit_events, "request_id", length=64)),  # an audit row leads to its log lines
     (9, _create(home_views)),  # who opened their App Home lately, for every process to see
     (10, _create(outbox)),  # private messages kept for later when Slack could not take them
+    (11, _create(move_intents)),  # a move written down before its request, read back after a crash
+    (12, _create(set_works)),  # a confirmed set, carried out to the end by whichever process holds it
+    (13, _create(set_work_runs)),  # a row per run of a confirmed set, with its state
+    (14, _create(message_updates)),  # a channel message Slack could not update, updated when it is back
 ]
 LATEST = MIGRATIONS[-1][0]
 SQLITE_MIGRATE_ATTEMPTS = 5
