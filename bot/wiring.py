@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 from dataclasses import dataclass, field
@@ -258,8 +259,6 @@ def build(
         poll_seconds=settings.outbox_retry_seconds / 2,
         waits=waits(settings.outbox_retry_seconds),
     )
-    # Confirmed sets in the database: a deploy or a crash hands them to the next process, which finishes them.
-    sets = SetRunner(None, client, SetWorks(engine, lease=_work_lease(settings)), settings.work_poll_seconds, fixes)
     deps = SurfaceDeps(
         rescheduler=rescheduler,
         dashboard_base=str(settings.trigger_dashboard_url),
@@ -275,9 +274,10 @@ def build(
         demo=demo,
         home_views=HomeViews(engine),  # who opened their Home lately, for whichever process records their move
         outbox=outbox,
-        sets=sets,
     )
-    sets.deps = deps
+    # Confirmed sets in the database: a deploy or a crash hands them to the next process, which finishes them.
+    sets = SetRunner(deps, client, SetWorks(engine, lease=_work_lease(settings)), settings.work_poll_seconds, fixes)
+    deps = dataclasses.replace(deps, sets=sets)
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
     identity = BotIdentity(client, slack_identity)
     app, home_pages = build_app(client, deps, identity)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
@@ -43,6 +43,9 @@ from bot.storage.set_work import DONE, SENDING, HeldSet, SetRun, SetWorks
 from bot.trigger.client import Deadline
 from bot.trigger.errors import TriggerError
 
+if TYPE_CHECKING:  # the surfaces' dependencies name this module's runner
+    from bot.slack.deps import SurfaceDeps
+
 log = logging.getLogger(__name__)
 
 PROGRESS_MIN_RUNS = 10  # sets this large get their summary posted at once and updated as they progress
@@ -58,7 +61,7 @@ class SetSummary:
 
     def __init__(
         self,
-        deps: Any,
+        deps: SurfaceDeps,
         client: AsyncWebClient,
         user_id: str,
         when: datetime | None,
@@ -180,7 +183,7 @@ class _SetJournal:
 class SetRunner:
     """Carries out confirmed sets, and resumes those another process let go of."""
 
-    deps: Any  # SurfaceDeps (bot/slack/deps.py imports this module)
+    deps: SurfaceDeps
     client: AsyncWebClient
     store: SetWorks | None
     poll_seconds: float = 5.0
@@ -448,7 +451,7 @@ def _item(run: SetRun) -> BulkItem:
     return BulkItem(run.run_id, outcome, run.env_title, run.detail, run.new, run.previous)
 
 
-async def undo_set(items: list[BulkItem], actor: Actor, deps: Any, found: dict[str, str]) -> str | None:
+async def undo_set(items: list[BulkItem], actor: Actor, deps: SurfaceDeps, found: dict[str, str]) -> str | None:
     """Keep the runs moved, each with its own previous time and the time this move gave it, for the set's one Undo;
     its key (None: nothing to undo)."""
     names = {t.env.title: t.env.name for t in deps.rescheduler.targets}
@@ -472,7 +475,7 @@ async def finish(
     problem: str | None,
     dm_head: Callable[[str], str],
     actor: Actor,
-    deps: Any,
+    deps: SurfaceDeps,
     client: AsyncWebClient,
     private: Private,
 ) -> None:
