@@ -9,7 +9,6 @@ import asyncio
 import json
 import re
 import signal
-import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ from bot.storage import db
 from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
-from tests.faults import RESCHEDULE, audit_of, said
+from tests.faults import RESCHEDULE, said
 from tests.summaries import CHANNEL
 from tests.test_e2e_buttons import click, private_via_command
 
@@ -185,21 +184,24 @@ def test_sigkill_mid_move_is_read_back_by_the_other_process_audited_and_told(
     assert "read back: moved" in two.log_text()
 
 
-def test_sigterm_mid_move_finishes_it_and_leaves_nothing_to_read_back(
-    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+def test_sigterm_mid_move_finishes_it_in_the_drain_and_leaves_the_other_process_nothing_to_read_back(
+    pair: tuple[BotProcess, BotProcess], fake_slack: FakeSlack, fake_trigger: FakeTrigger, postgres: str
 ) -> None:
-    env = bot_env(fake_slack, fake_trigger, tmp_path, TRIGGER_DEADLINE="10", SHUTDOWN_GRACE="30")
+    one, two = pair
     run = fake_trigger.add_run(PROD_ENV)
     release = fake_trigger.hold("POST", RESCHEDULE)
-    with BotProcess(env, log_path=tmp_path / "bot.log") as process:
-        SlackSender(process.events_url, SIGNING_SECRET).command(
-            f"{run['id']} 2h", response_url=fake_slack.new_response_url()
-        )
-        held_moves(fake_trigger, 1)
-        process.process.send_signal(signal.SIGTERM)
-        fake_slack.wait_for(lambda: "Shutting down" in process.log_text())
-        release.set()
-        assert process.process.wait(timeout=30) == 0
-    assert audit_of(tmp_path / "bot.sqlite3", run["id"]) == [("rescheduled", None)]
-    with sqlite3.connect(tmp_path / "bot.sqlite3") as conn:
-        assert conn.execute("SELECT count(*) FROM move_intents").fetchall() == [(0,)]
+    url = fake_slack.new_response_url()
+    SlackSender(one.events_url, SIGNING_SECRET).command(f"{run['id']} 2h", response_url=url)
+    held_moves(fake_trigger, 1)
+    assert query(postgres, "SELECT run_id FROM move_intents") == [(run["id"],)]
+    one.process.send_signal(signal.SIGTERM)
+    fake_slack.wait_for(lambda: "Shutting down" in one.log_text())
+    release.set()
+    assert one.process.wait(timeout=30) == 0, one.log_text()
+    [summary] = fake_slack.channel_messages(CHANNEL)  # answered by the stopping process, before it exited
+    assert run["id"] in said(summary) and fake_slack.responses(url) == []
+    assert query(postgres, f"SELECT outcome FROM audit_events WHERE run_id = '{run['id']}'") == [("rescheduled",)]
+    assert query(postgres, "SELECT count(*) FROM move_intents") == [(0,)]  # nothing for the other process to read
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert "restarted while moving" not in json.dumps(fake_slack.api_calls("chat.postMessage"))
+    assert "read back" not in two.log_text()
