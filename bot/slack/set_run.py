@@ -235,15 +235,10 @@ class SetRunner:
         summary.kept = summary.ts is not None  # an older state may be kept for it by the process that stopped
         async with self.deps.inflight.work(messages.WORK_SET_CARRIED_ON):
             items = {run.run_id: _item(run) for run in held.runs if run.state == DONE}
-            pending: list[SetRun] = []
-            for run in held.runs:
-                if run.state == SENDING:
-                    item = await self._read_back(actor, held, run)
-                    if item is not None:
-                        items[run.run_id] = item
-                        continue
-                if run.state != DONE:
-                    pending.append(run)
+            sending = [run for run in held.runs if run.state == SENDING]
+            read = await asyncio.gather(*(self._read_back(actor, held, run) for run in sending))  # all at once
+            items |= {item.run_id: item for item in read if item is not None}
+            pending = [run for run in held.runs if run.run_id not in items]
             await self._carry(held, actor, summary, pending, items, None)
         return True
 
@@ -277,9 +272,9 @@ class SetRunner:
             await summary.show([])
         elif len(runs) >= PROGRESS_MIN_RUNS:
             await summary.post_early()
-        if held is not None and summary.ts is not None and summary.channel:
-            with contextlib.suppress(Exception):
-                await self.store.summary_posted(held, summary.channel, summary.ts)  # type: ignore[union-attr]
+        if held is not None and self.store is not None and summary.ts is not None and summary.channel:
+            with contextlib.suppress(Exception):  # without it, a process carrying the set on posts a summary of its own
+                await self.store.summary_posted(held, summary.channel, summary.ts)
         await self._carry(held, actor, summary, runs, {}, respond, private=private, replace=at is not None)
 
     async def _create(self, actor: Actor, bulk: BulkSet, runs: Sequence[SetRun]) -> HeldSet | None:
