@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.storage.bulk_sets import BulkSets
 from bot.storage.intents import Intent, MoveIntents
 from bot.storage.message_updates import MessageUpdates
 from bot.storage.set_work import DONE, PENDING, SENDING, SetRun, SetWorks
@@ -117,3 +118,12 @@ async def test_the_newest_state_of_a_message_wins_and_one_shown_is_forgotten(eng
     await store.done(later)
     await store.forget("C111", "1700.9")
     assert await store.all() == []
+
+
+async def test_an_undo_set_keeps_the_time_the_move_gave_each_run(engine: AsyncEngine) -> None:
+    sets = BulkSets(engine)
+    back = [T0 + timedelta(hours=1), T0 + timedelta(hours=2)]
+    given = [T0 + timedelta(hours=5), None]  # the second: not known (a set kept before this was recorded)
+    added = await sets.add("U111", "T111", [("run_a", "prod"), ("run_b", "prod")], None, back, given=given)
+    taken = await BulkSets(engine).take(added.key)  # another process takes the Undo
+    assert taken is not None and taken.back == tuple(back) and taken.given == tuple(given)
