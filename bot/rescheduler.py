@@ -165,7 +165,7 @@ class MovedSince(TriggerError):
 
 
 class MoveJournal(Protocol):
-    """Where a move is written down before its request is sent (bot/intents.py, bot/sets.py), so that a process
+    """Where a move is written down before its request is sent (bot/intents.py, bot/slack/set_run.py), so that a process
     that dies mid-move leaves a trace another process reads back from Trigger.dev."""
 
     async def sending(self, actor: Actor, run: Run, env: Environment, when: datetime | None) -> object:
