@@ -5,8 +5,8 @@ outcome, as the summary shows it).
 
 The process that takes the Confirm creates the rows holding the set's lease and renews it while it works. A process
 stopping gives the lease back after its runs in flight are done (bot/slack/set_run.py); one that dies lets it run
-out. Every process's loop claims a set whose lease is free (bot/storage/leases.py: `FOR UPDATE SKIP LOCKED` on PostgreSQL) and
-carries on with the runs not done; once the summary and the DM are out, the rows are deleted.
+out. Every process's loop claims a set whose lease is free (bot/storage/leases.py: `FOR UPDATE SKIP LOCKED` on
+PostgreSQL) and carries on with the runs not done; once the summary and the DM are out, the rows are deleted.
 
 Who confirmed it is kept as JSON (`actor`): the fields of the action path's Actor, which this layer does not import.
 """
