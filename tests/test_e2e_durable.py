@@ -4,7 +4,9 @@ updated once Slack is back."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ import pytest
 
 from bot.render.ids import Button
 from bot.render.mrkdwn import date_token
+from bot.storage import db
+from bot.storage.set_work import SENDING, SetRun, SetWorks
 from tests.e2e_harness import PROD_ENV, SlackSender
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -96,3 +100,63 @@ def test_a_sets_summary_slack_could_not_update_during_an_outage_is_updated_when_
     message = fake_slack.wait_for(corrected, timeout=30)
     assert message["ts"] == early["ts"] and "*12 moved*, *0 skipped*" in said(message)
     fake_slack.wait_for(lambda: sqlite_rows(path, "SELECT * FROM message_updates") == [] or None)
+
+
+async def _hand_back(path: Path, when: datetime, runs: list[SetRun], previous: datetime) -> None:
+    """A set as a process that stopped mid-way leaves it: runs done, one in flight (`sending`), the rest pending."""
+    engine = db.create_engine(f"sqlite:///{path}")
+    try:
+        store = SetWorks(engine)
+        actor = {"user_id": "U111", "team_id": "T111", "channel_id": CHANNEL, "surface": "button", "input": ""}
+        held = await store.create(actor, when, runs)
+        for run in runs:
+            if run.state == SENDING:
+                await store.sending(held.id, run.run_id, previous)
+            elif run.outcome:
+                await store.done(held.id, run)
+        await store.release(held)
+    finally:
+        await engine.dispose()
+
+
+def test_a_set_handed_back_is_carried_on_sending_again_only_what_reading_back_shows_not_applied(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    start(WORK_POLL_SECONDS="0.2")
+    when = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+    applied, not_applied, pending = (fake_trigger.add_run(PROD_ENV) for _ in range(3))
+    previous = delayed_until(fake_trigger, not_applied["id"])
+    fake_trigger.set_delayed_until(applied["id"], when)  # its request landed before the process stopped
+    done = fake_trigger.add_run(PROD_ENV)
+    runs = [
+        SetRun(0, done["id"], "prod", outcome="moved", env_title="Prod", previous=previous, new=when),
+        SetRun(1, applied["id"], "prod", state=SENDING),
+        SetRun(2, not_applied["id"], "prod", state=SENDING),
+        SetRun(3, pending["id"], "prod"),
+    ]
+    asyncio.run(_hand_back(tmp_path / "bot.sqlite3", when, runs, previous))
+
+    summary = fake_slack.wait_for(
+        lambda: next((m for m in fake_slack.channel_messages(CHANNEL) if "done." in said(m)), None), timeout=30
+    )
+    assert "*4 moved*, *0 skipped*" in said(summary)
+    sent = sorted(request.path for request in fake_trigger.calls("POST", RESCHEDULE))
+    assert sent == sorted(f"/api/v1/runs/{run['id']}/reschedule" for run in (not_applied, pending))  # once each
+    for run in (applied, not_applied, pending):
+        assert delayed_until(fake_trigger, run["id"]) == when
+
+    def dms() -> list[dict[str, Any]]:
+        calls = fake_slack.api_calls("chat.postMessage")
+        return [call for call in calls if call.get("channel") == "U111" and UNDO in said(call)]
+
+    fake_slack.wait_for(lambda: dms() or None)
+    fake_slack.wait_for(lambda: sqlite_rows(tmp_path / "bot.sqlite3", "SELECT * FROM set_works") == [] or None)
+    assert len(dms()) == 1
+
+    def three_rows() -> list[dict[str, Any]] | None:
+        found = sqlite_rows(tmp_path / "bot.sqlite3")
+        return found if len(found) >= 3 else None
+
+    rows = fake_slack.wait_for(three_rows)
+    audit = {row["run_id"]: row["outcome"] for row in rows}
+    assert audit == {run["id"]: "rescheduled" for run in (applied, not_applied, pending)}  # the read-back one too
