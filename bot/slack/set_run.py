@@ -301,7 +301,7 @@ class SetRunner:
         order = [run.run_id for run in held.runs] if held is not None else [run.run_id for run in runs]
         undo = summary.when is None
         halt = asyncio.Event()
-        if self._stopping.is_set():
+        if self._stopping.is_set() or not await self._still_ours(held):
             halt.set()
         self._halts.add(halt)
         heartbeat = asyncio.create_task(self._heartbeat(held, halt)) if held is not None else None
@@ -333,6 +333,8 @@ class SetRunner:
         if any(item is None for item in results):
             left = sum(1 for item in results if item is None)
             log.warning("stopping: %d runs of a confirmed set are left for another process", left)
+            if not await self._still_ours(held):
+                return  # another process carries it on, and shows its progress
             await summary.show(ordered())
             if held is not None and store is not None:
                 with contextlib.suppress(Exception):
@@ -377,6 +379,17 @@ class SetRunner:
             )
 
         return tell
+
+    async def _still_ours(self, held: HeldSet | None) -> bool:
+        """Renew the set's lease before its runs start (posting its summary may have taken a while): False when
+        another process took it meanwhile, which then carries it on."""
+        if held is None or self.store is None:
+            return True
+        try:
+            return await self.store.renew(held)
+        except Exception as exc:
+            log.warning("could not renew the lease on a confirmed set (%s)", type(exc).__name__)
+            return True
 
     async def _heartbeat(self, held: HeldSet | None, halt: asyncio.Event) -> None:
         if held is None or self.store is None:
