@@ -14,7 +14,7 @@ from datetime import datetime
 from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.bulk import BulkItem, BulkOutcome
-from bot.rescheduler import Actor, NotApplied, NotDelayed, Rescheduler
+from bot.rescheduler import Actor, MovedSince, MoveJournal, NotApplied, NotDelayed, Rescheduler
 from bot.storage.bulk_sets import BulkSet
 from bot.trigger.client import RateLimitState
 from bot.trigger.errors import AuthRejected, OutcomeUnknown, RateLimited, RunNotFound, TriggerError
@@ -72,6 +72,20 @@ class Pacer:
 Progress = Callable[[list[BulkItem]], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One run of a set to move: to `when`; `given` (an Undo): only while it is still at this time."""
+
+    run_id: str
+    env_name: str
+    when: datetime | None
+    given: datetime | None = None
+
+
+def _each(times: Sequence[datetime | None], bulk: BulkSet) -> Sequence[datetime | None]:
+    return times if len(times) == len(bulk.runs) else [None] * len(bulk.runs)
+
+
 @dataclass(slots=True)
 class BulkMover:
     """Carries out one confirmed set."""
@@ -89,24 +103,51 @@ class BulkMover:
         """Every run of the set, each on its own: one failure never stops the rest. Results in the set's order."""
         if bulk.when is None and not bulk.is_undo:
             raise ValueError("a set without a time cannot be moved")
-        times = bulk.back if bulk.is_undo else tuple(bulk.when for _ in bulk.runs if bulk.when is not None)
-        semaphore = asyncio.Semaphore(self.concurrency)
+        steps = [
+            Step(run_id, env, back if bulk.is_undo else bulk.when, given if bulk.is_undo else None)
+            for (run_id, env), back, given in zip(
+                bulk.runs, _each(bulk.back, bulk), _each(bulk.given, bulk), strict=True
+            )
+        ]
         done: list[BulkItem] = []
 
-        async def one(run_id: str, env_name: str, when: datetime) -> BulkItem:
-            async with semaphore:
-                if bulk.is_undo and when <= self.rescheduler.now():  # an Undo only to a time still ahead
-                    item = BulkItem(run_id, BulkOutcome.PASSED, self._title(env_name))
-                else:
-                    item = await self._one(actor, run_id, env_name, when)
+        async def each(item: BulkItem) -> None:
             done.append(item)
             if progress is not None:
                 await progress(list(done))
+
+        results = await self.run_steps(actor, steps, undo=bulk.is_undo, on_done=each)
+        return [item for item in results if item is not None]
+
+    async def run_steps(
+        self,
+        actor: Actor,
+        steps: Sequence[Step],
+        *,
+        undo: bool = False,
+        on_done: Callable[[BulkItem], Awaitable[None]] | None = None,
+        stopping: asyncio.Event | None = None,
+        journal: MoveJournal | None = None,
+    ) -> list[BulkItem | None]:
+        """Each step on its own, `concurrency` at a time; `on_done` hears of each outcome as it comes. Once
+        `stopping` is set no step is started (None in its place): the steps in flight finish."""
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(step: Step) -> BulkItem | None:
+            async with semaphore:
+                if stopping is not None and stopping.is_set():
+                    return None
+                if step.when is None:
+                    raise ValueError("a step without a time cannot be moved")
+                if undo and step.when <= self.rescheduler.now():  # an Undo only to a time still ahead
+                    item = BulkItem(step.run_id, BulkOutcome.PASSED, self._title(step.env_name))
+                else:
+                    item = await self._one(actor, step, journal)
+            if on_done is not None:
+                await on_done(item)
             return item
 
-        return list(
-            await asyncio.gather(*(one(run_id, env, at) for (run_id, env), at in zip(bulk.runs, times, strict=True)))
-        )
+        return list(await asyncio.gather(*(one(step) for step in steps)))
 
     def _title(self, env_name: str) -> str:
         target = self.rescheduler.target_named(env_name)
@@ -118,8 +159,9 @@ class BulkMover:
             if pacer is not None:
                 await pacer.ready()
 
-    async def _one(self, actor: Actor, run_id: str, env_name: str, when: datetime) -> BulkItem:
+    async def _one(self, actor: Actor, step: Step, journal: MoveJournal | None) -> BulkItem:
         rescheduler = self.rescheduler
+        run_id, env_name, when = step.run_id, step.env_name, step.when
         searched = [t.env.name for t in rescheduler.targets_for(env_name or None)]
         for attempt in range(1, RATE_ATTEMPTS + 1):
             last = attempt == RATE_ATTEMPTS
@@ -128,7 +170,15 @@ class BulkMover:
                 await self._paced(searched)
                 located = await rescheduler.find(run_id, rescheduler.deadline(), env_name or None)
                 await self._paced([located.env.name])
-                moved = await rescheduler.move(actor, located, when, rescheduler.deadline(), record_rate_limited=last)
+                moved = await rescheduler.move(
+                    actor,
+                    located,
+                    when,
+                    rescheduler.deadline(),
+                    record_rate_limited=last,
+                    journal=journal,
+                    expect=step.given,
+                )
             except AccessRefused as exc:
                 title = located.env.title if located else ""
                 rule = exc.rule
@@ -138,6 +188,10 @@ class BulkMover:
                 return BulkItem(run_id, BulkOutcome.REFUSED, title or exc.env.title, why)
             except NotDelayed as exc:
                 return BulkItem(run_id, BulkOutcome.NOT_DELAYED, exc.env.title, exc.run.status_label)
+            except MovedSince as exc:
+                now_at = exc.run.delayed_until
+                by = await rescheduler.last_mover(run_id, now_at) if now_at is not None else None
+                return BulkItem(run_id, BulkOutcome.MOVED_SINCE, exc.env.title, by or "", new=now_at)
             except RateLimited as exc:
                 if last:
                     if located is None:

@@ -25,19 +25,13 @@ from bot import messages, request_id
 from bot.render.mrkdwn import context, date_token
 from bot.rescheduler import utc_now
 from bot.slack.replies import may_pass, never_reached, slack_error
-from bot.storage.outbox import Kept, Outbox
+from bot.storage.outbox import Kept, Outbox, waits
 
 log = logging.getLogger(__name__)
 
 BATCH = 20  # messages claimed per tick
 GIVE_UP = timedelta(hours=1)  # a message Slack has not taken this long after it was made is given up
-WAIT_STEPS = (1.0, 3.0, 6.0, 12.0, 30.0)  # the waits between attempts, in OUTBOX_RETRY_SECONDS (10 s, 30 s, … 5 min)
 MAX_BLOCKS = 50  # Slack's bound on a message's blocks
-
-
-def waits(retry_seconds: float) -> tuple[float, ...]:
-    """The waits between attempts for OUTBOX_RETRY_SECONDS: 10 s, 30 s, 1 min, 2 min, 5 min for 10 s."""
-    return tuple(step * retry_seconds for step in WAIT_STEPS)
 
 
 def late_message(item: Kept) -> dict[str, Any]:

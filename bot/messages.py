@@ -345,8 +345,24 @@ BULK_SKIP_NOT_DELAYED = "not delayed"
 BULK_SKIP_NOT_FOUND = "not found"
 BULK_SKIP_REFUSED = "refused"
 BULK_SKIP_FAILED = "failed"
+BULK_SKIP_MOVED_SINCE = "not put back"
+BULK_FAILED_READ_BACK = "the bot was restarted while moving it, and reading it back could not tell: check it"
+
+
+def moved_since(user_id: str, left_token: str) -> str:
+    """Why an Undo left a run where it is: someone moved it after the move being undone (`user_id` "": not known)."""
+    by = f" by <@{user_id}>" if user_id else ""
+    return f"moved since{by}; left at {left_token}"
+
+
+def undo_moved_since(run_id: str, user_id: str, left_token: str) -> str:
+    """A single move's Undo refused because the run was moved after it."""
+    return f":information_source: `{run_id}` was not put back: it was {moved_since(user_id, left_token)}."
+
+
 WORK_SHORTCUT = "the Reschedule run shortcut"  # named in the shutdown notice, like what a person typed
 WORK_SET_FROM_MESSAGE = "a set of runs named in a message"
+WORK_SET_CARRIED_ON = "a confirmed set carried on after a restart"
 BULK_UNDO_EXPIRED = ":hourglass: This Undo has expired or was already used: nothing was changed."
 BULK_UNDO_NOT_YOURS = ":no_entry: Only the person who moved these runs can undo the move."
 BULK_UNDO_UNCHECKED = (
@@ -906,6 +922,23 @@ def shutdown_interrupted(what_escaped: str) -> str:
     return (
         f":warning: The bot was restarted before it finished `{what_escaped}`, so whether it happened is not known. "
         f"Check the run with `{COMMAND} &lt;run&gt;` before trying again."
+    )
+
+
+def move_read_back(run_id: str, verdict: str, now_token: str, previous_token: str, status_escaped: str) -> str:
+    """After a process stopped in the middle of a move: what reading the run back showed. `verdict`: "moved",
+    "not applied" or "unknown"."""
+    head = f"The bot was restarted while moving `{run_id}`"
+    if verdict == "moved":
+        return f":white_check_mark: {head}; reading it back shows it moved: it now starts {now_token}."
+    if verdict == "not applied":
+        return (
+            f":warning: {head}; reading it back shows it did not move: it still starts {previous_token}. "
+            f"Move it again if you still want it moved."
+        )
+    return (
+        f":grey_question: {head}, and whether it moved is not known (Trigger.dev says: {status_escaped}). "
+        f"Check it with `{COMMAND} {run_id}` before trying again."
     )
 
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from bot import metrics, request_id, shutdown
 from bot.access_check import AccessCheck, AccessRefused
@@ -29,6 +30,7 @@ RUN_NOW_DELAY = "0s"
 # When a move's outcome is unknown, the run is read again within this many seconds of its own (the action's
 # deadline has passed by then), and an instant read back within SAME_INSTANT of another is the same one.
 READBACK_SECONDS = shutdown.CONFIRM_SECONDS
+JOURNAL_SECONDS = 1.0  # writing a move down before its request waits at most this long (and a quarter of its time)
 
 
 async def _tagged(call: Awaitable[Run], env: Environment) -> Run:
@@ -38,6 +40,16 @@ async def _tagged(call: Awaitable[Run], env: Environment) -> Run:
     except TriggerError as exc:
         exc.environment = env.title
         raise
+
+
+@dataclass(frozen=True, slots=True)
+class _Late:
+    """A move's row still being written when its request went out."""
+
+    writing: asyncio.Future[object]
+
+
+_LATE: set[asyncio.Future[Any]] = set()  # rows written late and their settling, kept alive until done
 
 
 def utc_now() -> datetime:
@@ -140,6 +152,29 @@ class MoveUnconfirmed(OutcomeUnknown):
         self.current = current
 
 
+class MovedSince(TriggerError):
+    """An Undo that would overwrite a later move: the run is no longer at the time the move being undone gave it.
+    `run` is how it is now, `given` the time the undone move gave it."""
+
+    def __init__(self, run: Run, env: Environment, given: datetime) -> None:
+        super().__init__(f"run {run.id} was moved since (now {run.delayed_until}, not {given.isoformat()})")
+        self.run = run
+        self.env = env
+        self.environment = env.title
+        self.given = given
+
+
+class MoveJournal(Protocol):
+    """Where a move is written down before its request is sent (bot/intents.py, bot/slack/set_run.py), so that a process
+    that dies mid-move leaves a trace another process reads back from Trigger.dev."""
+
+    async def sending(self, actor: Actor, run: Run, env: Environment, when: datetime | None) -> object:
+        """Written down; what `settled` is given back."""
+
+    async def settled(self, entry: object, *, cut_off: bool) -> None:
+        """The move's outcome is recorded (`cut_off`: the move was stopped before its outcome was known)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ListFilters:
     """What `/reschedule list` asks for: tasks starting with `task`, a tag, one environment, runs due within a
@@ -224,6 +259,7 @@ class Rescheduler:
     access_check: AccessCheck | None = None
     audit: AuditTrail | None = None
     readback_seconds: float = READBACK_SECONDS
+    journal: MoveJournal | None = None  # single moves written down before their request (bot/intents.py)
 
     def deadline(self) -> Deadline:
         """A fresh deadline for one user action."""
@@ -351,7 +387,14 @@ class Rescheduler:
             raise
 
     async def reschedule(
-        self, actor: Actor, run_id: str, when: datetime | None, deadline: Deadline, env_name: str | None = None
+        self,
+        actor: Actor,
+        run_id: str,
+        when: datetime | None,
+        deadline: Deadline,
+        env_name: str | None = None,
+        *,
+        expect: datetime | None = None,
     ) -> MoveResult:
         """Move a DELAYED run to the instant `when`, or start it now when `when` is None.
 
@@ -363,7 +406,7 @@ class Rescheduler:
         except TriggerError as exc:
             self.record_failure(actor, exc, run_id=run_id, when=when)
             raise
-        return await self.move(actor, located, when, deadline)
+        return await self.move(actor, located, when, deadline, expect=expect)
 
     async def move(
         self,
@@ -373,19 +416,29 @@ class Rescheduler:
         deadline: Deadline,
         *,
         record_rate_limited: bool = True,
+        journal: MoveJournal | None = None,
+        expect: datetime | None = None,
     ) -> MoveResult:
         """`reschedule` for a run already found (the slash command looks before it asks for confirmation).
 
         The access rule is checked here, at the moment of acting, whatever the surface checked before.
         `record_rate_limited=False`: a RateLimited is raised without an audit row (a bulk move tries the run
-        again after the reset, and records its outcome then).
+        again after the reset, and records its outcome then). `journal`: where this move is written down before
+        its request (else the rescheduler's own). `expect`: an Undo, moved only while the run is still at this
+        time (the one the move being undone gave it); else MovedSince, recorded as refused.
         """
         run, env = located.run, located.env
         await self.authorize(actor, env, run.id)
+        journal = journal or self.journal
+        entry: object = None
         try:
             if not run.is_delayed:
                 raise NotDelayed(run, env)
+            if expect is not None and (run.delayed_until is None or not _same(run.delayed_until, expect)):
+                raise MovedSince(run, env, expect)
             delay = RUN_NOW_DELAY if when is None else to_api_delay(when)
+            if journal is not None:
+                entry = await self._write_down(journal, actor, run, env, when, deadline)
             move_started(run.id, env.name)  # from here until its outcome is recorded, shutdown accounts for it
             try:
                 moved = await _tagged(located.target.client.reschedule_run(run.id, delay, deadline), env)
@@ -393,12 +446,22 @@ class Rescheduler:
                 moved = await self._settle(located, when, exc)
             except RunNotDelayed as exc:
                 moved = await self._after_not_delayed(located, when, exc)
+        except asyncio.CancelledError:
+            # Cut off (a shutdown): read back by the next process.
+            await asyncio.shield(self._settled(journal, entry, cut_off=True))
+            raise
         except TriggerError as exc:
             if isinstance(exc, RateLimited) and not record_rate_limited:
+                await self._settled(journal, entry)
                 raise
-            self.record_failure(
-                actor, exc, run_id=run.id, when=when, env=env, task=run.task_identifier, previous=run.delayed_until
-            )
+            if isinstance(exc, MovedSince):
+                error = f"moved since: no longer at {exc.given.isoformat()}"
+                self.record(actor, Outcome.REFUSED, env=env, run_id=run.id, task=run.task_identifier, error=error)
+            else:
+                self.record_failure(
+                    actor, exc, run_id=run.id, when=when, env=env, task=run.task_identifier, previous=run.delayed_until
+                )
+            await self._settled(journal, entry)
             raise
         if when is None:
             new = moved.delayed_until if moved.is_delayed and moved.delayed_until else self.now()
@@ -413,7 +476,57 @@ class Rescheduler:
             previous=run.delayed_until,
             new=new,
         )
+        await self._settled(journal, entry)
         return MoveResult(run=moved, env=env, previous=run.delayed_until, new=new, started=when is None)
+
+    @staticmethod
+    async def _write_down(
+        journal: MoveJournal, actor: Actor, run: Run, env: Environment, when: datetime | None, deadline: Deadline
+    ) -> object:
+        """The move written down before its request, within a small part of the action's time: a database that is
+        slow or down never stops a move (it goes out without waiting for its row, logged; a row written late is
+        settled as soon as it is)."""
+        budget = min(JOURNAL_SECONDS, deadline.remaining() / 4)
+        writing = asyncio.ensure_future(journal.sending(actor, run, env, when))
+        done, _ = await asyncio.wait({writing}, timeout=budget)
+        if not done:
+            log.warning("move of %s not written down before sending: the database is slow", run.id)
+            _LATE.add(writing)
+            writing.add_done_callback(_LATE.discard)
+            return _Late(writing)
+        return writing.result() if writing.exception() is None else None
+
+    @staticmethod
+    async def _settled(journal: MoveJournal | None, entry: object, *, cut_off: bool = False) -> None:
+        if journal is None or entry is None:
+            return
+        if isinstance(entry, _Late):  # its row is still being written: settled once it is
+            late_journal = journal
+
+            def settle_when_written(writing: asyncio.Future[object]) -> None:
+                if writing.cancelled() or writing.exception() is not None or writing.result() is None:
+                    return
+                follow = asyncio.ensure_future(late_journal.settled(writing.result(), cut_off=cut_off))
+                _LATE.add(follow)
+                follow.add_done_callback(_LATE.discard)
+
+            entry.writing.add_done_callback(settle_when_written)
+            return
+        await journal.settled(entry, cut_off=cut_off)
+
+    async def last_mover(self, run_id: str, at: datetime) -> str | None:
+        """Who moved `run_id` to `at`, as the audit trail says (None: no such move recorded, or no trail)."""
+        if self.audit is None:
+            return None
+        try:
+            records = await self.audit.for_run(run_id)
+        except Exception as exc:
+            log.info("who moved %s is not known: %s", run_id, type(exc).__name__)
+            return None
+        for record in records:
+            if record.outcome is Outcome.RESCHEDULED and record.new_time is not None and _same(record.new_time, at):
+                return record.user_id
+        return None
 
     async def _read_back(self, located: FoundRun) -> Run:
         """The run as it is now, within a fresh budget of its own (the action's deadline may have passed)."""

@@ -137,6 +137,11 @@ class Settings(BaseSettings):
     # Private messages Slack could not take (bot/late.py): tried again OUTBOX_RETRY_SECONDS after, then 3, 6, 12 and
     # 30 times that apart; due ones are looked for every half of it.
     outbox_retry_seconds: float = Field(default=10.0, gt=0, le=600)
+    # Confirmed work that outlives its process (bot/intents.py, bot/slack/set_run.py, bot/message_fixes.py): a
+    # process holds a move in flight or a set it carries out for WORK_LEASE_SECONDS at a time (renewed while it
+    # works); what a stopped process let go of is looked for every WORK_POLL_SECONDS by every process.
+    work_lease_seconds: float = Field(default=60.0, ge=2, le=3600)
+    work_poll_seconds: float = Field(default=5.0, gt=0, le=600)
 
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

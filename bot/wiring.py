@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 from dataclasses import dataclass, field
@@ -23,7 +24,9 @@ from bot.domain.audit import Outcome
 from bot.domain.digest import parse_schedule, zone
 from bot.follow import Follow
 from bot.inflight import Job, cancel_unfinished
-from bot.late import LateDMs, waits
+from bot.intents import IntentJournal, Recovery
+from bot.late import LateDMs
+from bot.message_fixes import MessageFixes
 from bot.render.mrkdwn import code, truncate
 from bot.rescheduler import EnvironmentClient, Rescheduler
 from bot.settings import Settings
@@ -33,14 +36,18 @@ from bot.slack.bot_identity import BotIdentity, check_token
 from bot.slack.deps import SurfaceDeps
 from bot.slack.groups import SlackGroups
 from bot.slack.home import HomePages
+from bot.slack.set_run import SetRunner
 from bot.storage import db
 from bot.storage.audit import AuditLog
 from bot.storage.bulk_sets import BulkSets
 from bot.storage.digest_posts import DigestClaims
 from bot.storage.follow_ups import FollowUps
 from bot.storage.home_views import HomeViews
-from bot.storage.outbox import Outbox
+from bot.storage.intents import MoveIntents
+from bot.storage.message_updates import MessageUpdates
+from bot.storage.outbox import Outbox, waits
 from bot.storage.replays import ReplayGuard
+from bot.storage.set_work import SetWorks
 from bot.trigger.client import TriggerClient, new_http_client
 
 log = logging.getLogger(__name__)
@@ -66,6 +73,9 @@ class Bot:
     metrics_token: bytes = field(default=b"", repr=False)  # METRICS_TOKEN: /metrics needs it as a bearer token
     follow: Follow | None = None  # the loop updating summary cards that follow their run (bot/follow.py)
     late: LateDMs | None = None  # the loop sending private messages Slack could not take (bot/late.py)
+    recovery: Recovery | None = None  # the loop reading back moves a stopped process left in flight (bot/intents.py)
+    fixes: MessageFixes | None = None  # the loop updating channel messages Slack could not update (message_fixes.py)
+    _sets_task: asyncio.Task[None] | None = None  # the loop carrying on confirmed sets (bot/slack/set_run.py)
     _late_task: asyncio.Task[None] | None = None
     # Cancelled at shutdown, in this order: the schema's retry, the digest's loop (a digest being posted is in
     # flight: the drain finishes it), the follow-ups' loop (a card being updated is left to its lease).
@@ -95,6 +105,12 @@ class Bot:
             self._loops.append(asyncio.get_running_loop().create_task(self.follow.run(), name="follow"))
         if self.late is not None:
             self._late_task = asyncio.get_running_loop().create_task(self.late.run(), name="late-dms")
+        if self.recovery is not None:
+            self._loops.append(asyncio.get_running_loop().create_task(self.recovery.run(), name="recovery"))
+        if self.fixes is not None:
+            self._loops.append(asyncio.get_running_loop().create_task(self.fixes.run(), name="message-fixes"))
+        if self.deps.sets is not None:
+            self._sets_task = asyncio.get_running_loop().create_task(self.deps.sets.run(), name="sets")
 
     async def _migrate_when_back(self) -> None:
         """Try the migration again, MIGRATE_RETRY_WAITS apart (then every last one), until the database takes it."""
@@ -114,6 +130,8 @@ class Bot:
 
         Bounded by SHUTDOWN_GRACE (see bot.shutdown): TRIGGER_DEADLINE is checked at start to fit in the drain.
         """
+        if self.deps.sets is not None:  # no run of a set is started from here; those in flight finish in the drain
+            self.deps.sets.stop()
         for loop_task in self._loops:
             loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -128,6 +146,10 @@ class Bot:
             await inflight.tell_unfinished(_interrupted, shutdown.TELL_SECONDS)
             await cancel_unfinished(unfinished, shutdown.MARGIN_SECONDS)
         await late_stopped
+        if self._sets_task is not None:  # its set in flight was handed back in the drain
+            self._sets_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sets_task
         if self.home is not None:  # the moves recorded from here on do not start refreshes the closing would cut off
             self.home.closing()
         # The audit trail, the rows of cards posted during the drain, the last replay claims, the messages kept for
@@ -177,6 +199,11 @@ class Bot:
             rescheduler.record(job.actor, Outcome.UNKNOWN, error="the bot shut down before finishing")
 
 
+def _work_lease(settings: Settings) -> timedelta:
+    """A lease on work in flight: WORK_LEASE_SECONDS, and never shorter than a move's request and its read-back."""
+    return timedelta(seconds=max(settings.work_lease_seconds, settings.trigger_deadline + shutdown.CONFIRM_SECONDS + 2))
+
+
 def _interrupted(what: str) -> str:
     """The shutdown notice, with what the person typed shown safely (escaped, in a code span, bounded)."""
     return messages.shutdown_interrupted(code(truncate(what, 100))[1:-1])
@@ -223,8 +250,16 @@ def build(
     rescheduler = Rescheduler(
         targets=targets, deadline_seconds=settings.trigger_deadline, access_check=access_check, audit=audit
     )
+    intents = MoveIntents(engine, lease=_work_lease(settings))  # moves written down before their request
+    rescheduler.journal = IntentJournal(intents)
     follow_ups = FollowUps(engine)  # cards that follow their run, in the database: a restart loses none
     outbox = Outbox(engine)  # private messages Slack could not take, sent later: a restart loses none
+    fixes = MessageFixes(
+        client=client,
+        store=MessageUpdates(engine),
+        poll_seconds=settings.outbox_retry_seconds / 2,
+        waits=waits(settings.outbox_retry_seconds),
+    )
     deps = SurfaceDeps(
         rescheduler=rescheduler,
         dashboard_base=str(settings.trigger_dashboard_url),
@@ -241,6 +276,9 @@ def build(
         home_views=HomeViews(engine),  # who opened their Home lately, for whichever process records their move
         outbox=outbox,
     )
+    # Confirmed sets in the database: a deploy or a crash hands them to the next process, which finishes them.
+    sets = SetRunner(deps, client, SetWorks(engine, lease=_work_lease(settings)), settings.work_poll_seconds, fixes)
+    deps = dataclasses.replace(deps, sets=sets)
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
     identity = BotIdentity(client, slack_identity)
     app, home_pages = build_app(client, deps, identity)
@@ -269,6 +307,10 @@ def build(
         poll_seconds=settings.outbox_retry_seconds / 2,
         waits=waits(settings.outbox_retry_seconds),
     )
+    recovery = Recovery(
+        rescheduler=rescheduler, store=intents, client=client, outbox=outbox, poll_seconds=settings.work_poll_seconds
+    )
+
     return Bot(
         app=app,
         home=home_pages,
@@ -281,6 +323,8 @@ def build(
         digest=digest,
         follow=follow,
         late=late,
+        recovery=recovery,
+        fixes=fixes,
         metrics_dir=settings.prometheus_multiproc_dir,
         metrics_token=settings.metrics_token.get_secret_value().encode() if settings.metrics_token else b"",
     )

@@ -45,6 +45,9 @@ class Audit:
     def record(self, entry: AuditRecord) -> None:
         self.records.append(entry)
 
+    async def for_run(self, run_id: str, limit: int = 30) -> list[AuditRecord]:
+        return [r for r in reversed(self.records) if r.run_id == run_id][:limit]
+
 
 async def no_sleep(seconds: float) -> None:
     return None

@@ -17,11 +17,11 @@ from slack_sdk.web.slack_response import SlackResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import messages
-from bot.late import GIVE_UP, LateDMs, waits
+from bot.late import GIVE_UP, LateDMs
 from bot.render.mrkdwn import date_token
 from bot.slack.replies import keep_for_later, may_pass
 from bot.storage import db
-from bot.storage.outbox import Kept, Letter, Outbox
+from bot.storage.outbox import Kept, Letter, Outbox, waits
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "Run moved"}}]

@@ -67,3 +67,7 @@ class AuditTrail(Protocol):
     """Where the action path records each attempt (bot/storage/audit.py's AuditLog; a list in tests)."""
 
     def record(self, entry: AuditRecord) -> None: ...
+
+    async def for_run(self, run_id: str, limit: int = 30) -> list[AuditRecord]:
+        """Everything recorded for a run, newest first (who moved it last, for an Undo that finds it moved since)."""
+        ...

@@ -16,6 +16,7 @@ class BulkOutcome(StrEnum):
     REFUSED = "refused"
     FAILED = "failed"
     PASSED = "time passed"  # an Undo: the run's previous time is no longer ahead
+    MOVED_SINCE = "moved since"  # an Undo: someone moved the run after this move; it is left where they put it
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +26,8 @@ class BulkItem:
     run_id: str
     outcome: BulkOutcome
     env_title: str = ""
-    detail: str = ""
-    new: datetime | None = None
+    detail: str = ""  # MOVED_SINCE: the user id of who moved it since ("" when not known)
+    new: datetime | None = None  # MOVED_SINCE: where it was left
     previous: datetime | None = None  # where a moved run was before (what an Undo takes it back to)
 
 

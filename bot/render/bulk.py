@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -34,7 +35,16 @@ SKIP_REASONS = {
     BulkOutcome.REFUSED: messages.BULK_SKIP_REFUSED,
     BulkOutcome.FAILED: messages.BULK_SKIP_FAILED,
     BulkOutcome.PASSED: messages.BULK_PASSED,
+    BulkOutcome.MOVED_SINCE: messages.BULK_SKIP_MOVED_SINCE,
 }
+
+
+def _detail(item: BulkItem) -> str:
+    """Why a run was skipped, escaped; for a run moved since, who moved it (a mention) and where it was left."""
+    if item.outcome is BulkOutcome.MOVED_SINCE and item.new is not None:
+        user = item.detail if re.fullmatch(r"[UW][A-Z0-9]{2,30}", item.detail) else ""
+        return messages.moved_since(user, date_token(item.new))
+    return escape(truncate(item.detail, 200))
 
 
 def all_of(titles: Sequence[str]) -> str:
@@ -137,7 +147,7 @@ def bulk_summary(
             run_url(item.run_id),
             SKIP_REASONS[item.outcome],
             escape(item.env_title),
-            escape(truncate(item.detail, 200)),
+            _detail(item),
         )
         for item in skipped
     ]

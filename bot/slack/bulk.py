@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,34 +15,28 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.bulk import CONCURRENCY, BulkMover
+from bot.bulk import CONCURRENCY
 from bot.domain.audit import Outcome
-from bot.domain.bulk import BulkItem, BulkOutcome
 from bot.render import modal_views as views
-from bot.render.bulk import bulk_dm, bulk_prompt, bulk_summary, bulk_time_view
+from bot.render.bulk import bulk_prompt, bulk_time_view
 from bot.render.ids import (
     BULK_KEY_PATTERN,
     BULK_MODAL_CALLBACK_ID,
     BulkValue,
     Button,
 )
-from bot.render.mrkdwn import date_token, escape
+from bot.render.mrkdwn import date_token
 from bot.rescheduler import Actor
-from bot.slack import dm
 from bot.slack.actor import actor_of
-from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
-from bot.slack.replies import keep_for_later, respond_checked, slack_error
+from bot.slack.replies import respond_checked, slack_error
 from bot.slack.respond import Respond
+from bot.slack.set_run import SetRunner
 from bot.slack.when_input import read_when, state_values
 from bot.storage.bulk_sets import BulkSet, SetsUnavailable
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
-
-PROGRESS_MIN_RUNS = 10  # sets this large get their summary posted at once and updated as they progress
-PROGRESS_EVERY_RUNS = 10
-PROGRESS_EVERY_SECONDS = 3.0
 
 
 async def prompt(
@@ -229,161 +222,27 @@ async def ask_to_confirm(
 
 
 async def _execute(bulk: BulkSet, click: SetClick) -> None:
-    actor, deps, respond = click.actor, click.deps, click.respond
+    """The set confirmed: carried out to the end by this process, or after a restart by any (bot/slack/set_run.py)."""
+    actor, respond = click.actor, click.respond
     when = bulk.when
     if when is None:  # a list's set gets its time from the form, as a new set
         await click.private(messages.BULK_EXPIRED)
         return
-    total = len(bulk.runs)
-    head = messages.bulk_head(actor.user_id, 0, total, date_token(when), final=False)
+    head = messages.bulk_head(actor.user_id, 0, len(bulk.runs), date_token(when), final=False)
     await respond_checked(respond, text=head, response_type="ephemeral", replace_original=True)
-    message = _Summary(bulk, when, actor, deps, click.client)
-    if total >= PROGRESS_MIN_RUNS:
-        await message.post_early()
-    items = await BulkMover.for_rescheduler(deps.rescheduler).run(actor, bulk, message.progress)
-    message.undo_key = await _undo_set(items, bulk, actor, deps)
-    problem = await message.final(items, respond)
-    if problem is None:
-        await respond_checked(respond, delete_original=True)
-    await _finish(message, items, problem, click)
-
-
-async def _undo_set(items: list[BulkItem], bulk: BulkSet, actor: Actor, deps: SurfaceDeps) -> str | None:
-    """Keep the runs moved, each with its own previous time, for the set's one Undo; its key (None: nothing to
-    undo)."""
-    names = {t.env.title: t.env.name for t in deps.rescheduler.targets}
-    found = dict(bulk.runs)
-    runs: list[tuple[str, str]] = []
-    back: list[datetime] = []
-    for item in items:
-        if item.outcome is BulkOutcome.MOVED and item.previous is not None:
-            runs.append((item.run_id, names.get(item.env_title) or found.get(item.run_id, "")))
-            back.append(item.previous)
-    if not runs:
-        return None
-    return (await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, None, back)).key
+    await _runner(click).start(bulk, actor, respond, click.private)
 
 
 async def _undo(bulk: BulkSet, click: SetClick) -> None:
-    """The set's Undo: each run back to its own previous time where that is still ahead, through the same paced
-    path (one audit row per run); the clicked summary is updated in place, and one DM says the result."""
-    actor, deps = click.actor, click.deps
+    """The set's Undo: each run back to its own previous time where that is still ahead and the run is still where
+    the set put it, through the same paced path (one audit row per run); the clicked summary is updated in place,
+    and one DM says the result."""
     container = click.body.get("container") or {}
-    message = _Summary(bulk, None, actor, deps, click.client)
     channel, ts = container.get("channel_id"), container.get("message_ts")
-    if isinstance(channel, str) and isinstance(ts, str):
-        message.channel, message.ts = channel, ts
-        await message.show(list[BulkItem]())
-    items = await BulkMover.for_rescheduler(deps.rescheduler).run(actor, bulk, message.progress)
-    problem = await message.final(items, click.respond, replace=True)
-    await _finish(message, items, problem, click)
+    at = (channel, ts) if isinstance(channel, str) and isinstance(ts, str) else None
+    await _runner(click).start(bulk, click.actor, click.respond, click.private, at=at)
 
 
-async def _finish(message: _Summary, items: list[BulkItem], problem: str | None, click: SetClick) -> None:
-    """One DM with the result: a line, a link to the summary, the set's Undo (or, without a DM, a private word
-    when the summary could not be shown)."""
-    actor, deps, client = click.actor, click.deps, click.client
-    text, _ = message.render(items, final=True)
-    if deps.dm_confirmations:
-        note = messages.bulk_summary_failed(escape(problem)) if problem else ""
-        # A link to the summary; none to a message that does not show the result.
-        where = await dm.where_posted(client, message.channel or actor.channel_id, None if problem else message.ts)
-        short = bulk_dm(message.when, message.total, items, where, note=note, undo_key=message.undo_key)
-        dm_text, dm_blocks = short.text, short.blocks
-        try:
-            await client.chat_postMessage(channel=actor.user_id, text=dm_text, blocks=dm_blocks)
-            return
-        except Exception as exc:
-            kept = keep_for_later(deps.outbox, exc, actor.team_id, actor.user_id, dm_text, dm_blocks)
-            later = "; kept to be sent later" if kept else ""
-            log.warning("could not DM the bulk result to %s: %s%s", actor.user_id, slack_error(exc), later)
-            if kept and not problem:
-                return  # the result is sent as a DM when Slack takes it
-    if problem:
-        await click.private(f"{messages.bulk_summary_failed(escape(problem))}\n{text}")
-
-
-class _Summary:
-    """The set's one message in the channel: posted at once for a large set and updated as it progresses, else
-    posted at the end; by the bot, or through the response_url when the bot cannot post in the channel."""
-
-    def __init__(
-        self, bulk: BulkSet, when: datetime | None, actor: Actor, deps: SurfaceDeps, client: AsyncWebClient
-    ) -> None:
-        self.bulk, self.when, self.actor, self.deps, self.client = bulk, when, actor, deps, client
-        self.total = len(bulk.runs)
-        self.channel = actor.channel_id  # an Undo updates the message it was clicked on, wherever that is
-        self.ts: str | None = None
-        self.undo_key: str | None = None  # the set's Undo, shown once the set is done
-        self.lock = asyncio.Lock()
-        self.shown = 0
-        self.shown_at = time.monotonic()
-
-    def render(self, items: list[BulkItem], final: bool) -> tuple[str, list[dict[str, Any]]]:
-        summary = bulk_summary(
-            self.actor.user_id,
-            self.when,
-            self.total,
-            items,
-            self.deps.run_url,
-            final=final,
-            undo_key=self.undo_key if final else None,
-        )
-        return summary.text, summary.blocks
-
-    async def post_early(self) -> None:
-        if not self.actor.channel_id:
-            return
-        text, blocks = self.render([], final=False)
-        try:
-            response = await self.client.chat_postMessage(
-                channel=self.actor.channel_id, thread_ts=self.bulk.thread_ts, text=text, blocks=blocks
-            )
-        except Exception as exc:
-            log.info("bulk summary not posted early (%s): shown at the end instead", slack_error(exc))
-            return
-        ts = response.get("ts")
-        self.ts = ts if isinstance(ts, str) else None
-
-    async def progress(self, items: list[BulkItem]) -> None:
-        if self.ts is None or not self.channel or len(items) >= self.total or self.lock.locked():
-            return
-        due = time.monotonic() - self.shown_at >= PROGRESS_EVERY_SECONDS
-        if len(items) - self.shown < PROGRESS_EVERY_RUNS and not due:
-            return
-        async with self.lock:
-            await self.show(items)
-
-    async def show(self, items: list[BulkItem]) -> None:
-        """The set in progress, in its message."""
-        if self.ts is None or not self.channel:
-            return
-        self.shown, self.shown_at = len(items), time.monotonic()
-        text, blocks = self.render(items, final=False)
-        try:
-            await self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=blocks)
-        except Exception as exc:
-            log.info("bulk progress not shown: %s", slack_error(exc))
-
-    async def final(self, items: list[BulkItem], respond: Respond, *, replace: bool = False) -> str | None:
-        """The final state; None when it was shown, else what went wrong. `replace`: through the click's
-        response_url, in place of the message clicked (an Undo), rather than as a new message."""
-        async with self.lock:
-            text, blocks = self.render(items, final=True)
-            if self.ts is not None and self.channel:
-                try:
-                    await self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=blocks)
-                    return None
-                except Exception as exc:
-                    log.info("bulk summary not updated (%s): posting it instead", slack_error(exc))
-            if replace:
-                return await respond_checked(
-                    respond, text=text, blocks=blocks, response_type="in_channel", replace_original=True
-                )
-            # Posted by the bot (in the thread of the message that named the set, if any), else the response_url.
-            posted = await post_for_channel(
-                self.client, respond, self.channel, text, blocks, thread_ts=self.bulk.thread_ts
-            )
-            if posted.ts is not None:
-                self.channel, self.ts = posted.channel, posted.ts
-            return posted.problem
+def _runner(click: SetClick) -> SetRunner:
+    """This process's runner of confirmed sets (one carrying them out here only when none is wired)."""
+    return click.deps.sets or SetRunner(click.deps, click.client, None)

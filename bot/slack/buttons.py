@@ -34,7 +34,7 @@ from bot.render.ids import (
 )
 from bot.render.mrkdwn import date_token, escape
 from bot.render.summary import Attribution, Summary, run_summary
-from bot.rescheduler import Actor, MoveResult, NotDelayed
+from bot.rescheduler import Actor, MovedSince, MoveResult, NotDelayed
 from bot.slack import bulk, dm, unfurl
 from bot.slack.actor import actor_of
 from bot.slack.channel_post import post_for_channel
@@ -225,8 +225,16 @@ class Click:
 
 async def _move(click: Click, when: datetime | None, note: str) -> None:
     rescheduler, respond, value = click.deps.rescheduler, click.respond, click.value
+    expect = value.shown if click.button is Button.UNDO else None  # an Undo only from the time this move gave it
     try:
-        moved = await rescheduler.reschedule(click.actor, value.run_id, when, rescheduler.deadline(), value.e or None)
+        moved = await rescheduler.reschedule(
+            click.actor, value.run_id, when, rescheduler.deadline(), value.e or None, expect=expect
+        )
+    except MovedSince as exc:
+        left = exc.run.delayed_until
+        by = await rescheduler.last_mover(value.run_id, left) if left is not None else None
+        await click.private(messages.undo_moved_since(value.run_id, by or "", date_token(left) if left else "-"))
+        return
     except NotDelayed as exc:
         status = escape(exc.run.status_label)
         if click.preview is not None:

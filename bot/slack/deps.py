@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -27,6 +27,9 @@ from bot.storage.follow_ups import Card, FollowRequest, FollowUps
 from bot.storage.home_views import HomeViews
 from bot.storage.outbox import Outbox
 from bot.storage.replays import ReplayGuard
+
+if TYPE_CHECKING:
+    from bot.slack.set_run import SetRunner
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ class SurfaceDeps:
     follow_grace: timedelta = timedelta(seconds=30)  # FOLLOW_GRACE_SECONDS: how long after its time a card looks
     home_views: HomeViews | None = None  # who opened their App Home lately, in the database (bot/slack/home.py)
     outbox: Outbox | None = None  # private messages Slack could not take, sent later (bot/late.py); None: lost
+    sets: SetRunner | None = None  # confirmed sets, carried out to the end by any process (bot/slack/set_run.py)
 
     async def first_delivery(self, body: dict[str, Any], kind: str) -> bool:
         """False for a replayed copy of a request already acted on (its trigger_id was claimed before, by this

@@ -1,7 +1,8 @@
 """Sets of runs awaiting their Confirm, kept in the database so any process can confirm them, and only once.
 
 A set's summary and DM carry an Undo button whose key names an *undo set* kept the same way: the runs moved, each
-with its own previous time (`back`), a third element of each run in the same JSON column (no schema change). Only
+with its own previous time (`back`) and the time the move gave it (`given`: the Undo leaves a run someone moved
+since), a third and fourth element of each run in the same JSON column (no schema change). Only
 the person who moved the set may take it, once, within SET_TTL_SECONDS.
 
 A hundred run ids do not fit in a button's value, so the prompt's buttons carry a random key and the set (fixed when
@@ -54,6 +55,7 @@ class BulkSet:
     created: float  # Unix time
     back: tuple[datetime, ...] = ()  # an undo set: each run's own previous time, in the order of `runs`
     thread_ts: str | None = None  # the summary goes in this thread of the channel (a set from a message shortcut)
+    given: tuple[datetime | None, ...] = ()  # an undo set: the time the move gave each run (it goes back only from it)
 
     @property
     def is_undo(self) -> bool:
@@ -78,11 +80,14 @@ class BulkSets:
         when: datetime | None,
         back: Sequence[datetime] = (),
         thread_ts: str | None = None,
+        given: Sequence[datetime | None] = (),
     ) -> BulkSet:
         if back and len(back) != len(runs):
             raise ValueError("an undo set needs one previous time per run")
         key = secrets.token_urlsafe(12)
-        bulk = BulkSet(key, user_id, team_id, tuple(runs), when, self.clock(), tuple(back), thread_ts)
+        if given and len(given) != len(runs):
+            raise ValueError("an undo set names the time given to each run, or none")
+        bulk = BulkSet(key, user_id, team_id, tuple(runs), when, self.clock(), tuple(back), thread_ts, tuple(given))
         if self.engine is None:
             self._local[bulk.key] = bulk
             return bulk
@@ -137,7 +142,10 @@ def _row(bulk: BulkSet) -> dict[str, Any]:
         "user_id": bulk.user_id,
         "team_id": bulk.team_id,
         "runs": json.dumps(
-            [[*pair, at.isoformat()] for pair, at in zip(bulk.runs, bulk.back, strict=True)]
+            [
+                [*pair, at.isoformat(), *([given.isoformat()] if given else [])]
+                for pair, at, given in zip(bulk.runs, bulk.back, bulk.given or [None] * len(bulk.runs), strict=True)
+            ]
             if bulk.back
             else [list(pair) for pair in bulk.runs]
         ),
@@ -153,10 +161,11 @@ def _from_row(row: Any) -> BulkSet:
     stored = json.loads(row["runs"])
     runs = tuple((str(entry[0]), str(entry[1])) for entry in stored)
     back = tuple(utc(datetime.fromisoformat(entry[2])) for entry in stored if len(entry) > 2)
+    given = tuple(utc(datetime.fromisoformat(entry[3])) if len(entry) > 3 else None for entry in stored)
     if len(back) != len(runs):
-        back = ()
+        back, given = (), ()
     thread = row["thread_ts"] if isinstance(row["thread_ts"], str) else None
-    return BulkSet(row["key"], row["user_id"], row["team_id"], runs, when, created.timestamp(), back, thread)
+    return BulkSet(row["key"], row["user_id"], row["team_id"], runs, when, created.timestamp(), back, thread, given)
 
 
 __all__ = ["SET_TTL_SECONDS", "BulkSet", "BulkSets"]

@@ -26,6 +26,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bot.storage import work_tables
+
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.dialects import postgresql, sqlite
@@ -148,6 +150,13 @@ outbox = Table(
 )
 
 
+# The tables of durable work (bot/storage/work_tables.py), in this schema's metadata as well.
+move_intents = work_tables.move_intents.to_metadata(metadata)
+set_works = work_tables.set_works.to_metadata(metadata)
+set_work_runs = work_tables.set_work_runs.to_metadata(metadata)
+message_updates = work_tables.message_updates.to_metadata(metadata)
+
+
 def async_url(url: str) -> str:
     """`sqlite:///…` and `postgresql://…` (or `postgres://…`) with the async driver this bot uses."""
     if url.startswith("postgres://"):
@@ -211,7 +220,7 @@ def _sqlite_pragmas(connection: Any, _: Any) -> None:
 # before the revisions has a `schema_version` table instead, at version N; it is stamped at revision N (same schema)
 # and the table dropped, then upgraded like any other.
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-LATEST = "0010"  # the newest revision in migrations/versions/ (tests/test_migrations.py holds the two equal)
+LATEST = "0011"  # the newest revision in migrations/versions/ (tests/test_migrations.py holds the two equal)
 OLD_VERSION_TABLE = "schema_version"
 VERSION_TABLE = "alembic_version"  # Alembic's default, where it keeps the revision in place
 SQLITE_MIGRATE_ATTEMPTS = 5

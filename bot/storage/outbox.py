@@ -31,6 +31,13 @@ from bot.storage.leases import all_rows, claim_rows, held
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)  # longer than one message's send (chat.postMessage, bounded by the client's timeout)
+WAIT_STEPS = (1.0, 3.0, 6.0, 12.0, 30.0)  # the waits between attempts, in OUTBOX_RETRY_SECONDS (10 s, 30 s, … 5 min)
+
+
+def waits(retry_seconds: float) -> tuple[float, ...]:
+    """The waits between attempts for OUTBOX_RETRY_SECONDS: 10 s, 30 s, 1 min, 2 min, 5 min for 10 s (the late DMs
+    and the channel messages Slack could not update alike)."""
+    return tuple(step * retry_seconds for step in WAIT_STEPS)
 
 
 @dataclass(frozen=True, slots=True)
