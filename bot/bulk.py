@@ -14,7 +14,7 @@ from datetime import datetime
 from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.bulk import BulkItem, BulkOutcome
-from bot.rescheduler import Actor, NotApplied, NotDelayed, Rescheduler
+from bot.rescheduler import Actor, FoundRun, NotApplied, NotDelayed, NotFoundAnywhere, Rescheduler
 from bot.storage.bulk_sets import BulkSet
 from bot.trigger.client import RateLimitState
 from bot.trigger.errors import AuthRejected, OutcomeUnknown, RateLimited, RunNotFound, TriggerError
@@ -98,7 +98,7 @@ class BulkMover:
                 if bulk.is_undo and when <= self.rescheduler.now():  # an Undo only to a time still ahead
                     item = BulkItem(run_id, BulkOutcome.PASSED, self._title(env_name))
                 else:
-                    item = await self._one(actor, run_id, env_name, when)
+                    item = await self._one(actor, run_id, env_name, when, bulk)
             done.append(item)
             if progress is not None:
                 await progress(list(done))
@@ -118,15 +118,24 @@ class BulkMover:
             if pacer is not None:
                 await pacer.ready()
 
-    async def _one(self, actor: Actor, run_id: str, env_name: str, when: datetime) -> BulkItem:
+    async def _one(self, actor: Actor, run_id: str, env_name: str, when: datetime, bulk: BulkSet) -> BulkItem:
+        """One run: as the prompt found it when it did (nothing is looked up again), else looked for only where
+        `actor` may act."""
         rescheduler = self.rescheduler
+        if run_id in bulk.missing:  # looked for at the prompt where the person may act, and not there
+            rescheduler.record_failure(actor, NotFoundAnywhere(run_id, ()), run_id=run_id, when=when)
+            return BulkItem(run_id, BulkOutcome.NOT_FOUND)
+        seen, target = bulk.seen_as(run_id), rescheduler.target_named(env_name)
         searched = [t.env.name for t in rescheduler.targets_for(env_name or None)]
         for attempt in range(1, RATE_ATTEMPTS + 1):
             last = attempt == RATE_ATTEMPTS
             located = None
             try:
                 await self._paced(searched)
-                located = await rescheduler.find(run_id, rescheduler.deadline(), env_name or None)
+                if seen is not None and target is not None:
+                    located = FoundRun(seen, target)
+                else:
+                    located = await rescheduler.find(run_id, rescheduler.deadline(), env_name or None, actor)
                 await self._paced([located.env.name])
                 moved = await rescheduler.move(actor, located, when, rescheduler.deadline(), record_rate_limited=last)
             except AccessRefused as exc:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot import metrics, request_id, shutdown
-from bot.access_check import AccessCheck, AccessRefused
+from bot.access_check import AccessCheck, AccessRefused, Split
 from bot.domain.audit import AuditRecord, Outcome
 from bot.domain.delays import to_api_delay
 from bot.domain.environments import Environment
@@ -97,6 +97,23 @@ class NotFoundAnywhere(RunNotFound):
         self.searched = tuple(searched)
 
 
+class OutOfReach(NotFoundAnywhere):
+    """The run is in none of the environments the person may act in (`searched`, maybe none), and was not looked
+    for in the others, which their access rule keeps them from (`refused`: who may move runs there)."""
+
+    def __init__(self, run_id: str, searched: Sequence[Environment], refused: Sequence[AccessRefused]) -> None:
+        super().__init__(run_id, searched)
+        self.refused = tuple(refused)
+
+
+@dataclass(frozen=True, slots=True)
+class Reachable:
+    """The environments to ask for a person (`targets`), and the refusals for those their access rule excludes."""
+
+    targets: tuple[EnvironmentClient, ...]
+    refused: tuple[AccessRefused, ...] = ()
+
+
 class NotDelayed(RunNotDelayed):
     """The run exists but is not DELAYED; `run` is how it is now."""
 
@@ -170,6 +187,7 @@ class DelayedList:
     failed: tuple[tuple[Environment, TriggerError], ...] = ()
     incomplete: tuple[Environment, ...] = ()
     hidden: tuple[Environment, ...] = ()
+    refused: tuple[AccessRefused, ...] = ()  # why each hidden environment is: who may move runs there
 
 
 def landed(before: Run, current: Run, when: datetime | None, now: datetime) -> bool | None:
@@ -230,13 +248,41 @@ class Rescheduler:
         named = self.target_named(env_name)
         return [named] if named is not None else self.targets
 
-    async def find(self, run_id: str, deadline: Deadline, env_name: str | None = None) -> FoundRun:
-        """Ask every environment (or only `env_name`) at once; the first that has the run wins.
-
-        Not found anywhere → NotFoundAnywhere naming them all; if an environment could not answer (and none had
-        the run), that failure is raised instead: "missing" would not be the truth.
-        """
+    async def reachable(self, actor: Actor | None, env_name: str | None = None, *, anywhere: bool = False) -> Reachable:
+        """The environments to ask for `actor` (all of them, or only `env_name`): those their access rule keeps them
+        from are left out, with the refusal that says who may act there. `actor` None: every one (the bot itself).
+        `anywhere`: no channel applies (the App Home, a message still being written)."""
         targets = self.targets_for(env_name)
+        if actor is None or self.access_check is None:
+            return Reachable(tuple(targets))
+        split: Split = await self.access_check.split(
+            actor.user_id, actor.channel_id, [target.env for target in targets], anywhere=anywhere
+        )
+        allowed = [target for target in targets if target.env in split.allowed]
+        return Reachable(tuple(allowed), split.refused)
+
+    async def find(
+        self, run_id: str, deadline: Deadline, env_name: str | None = None, actor: Actor | None = None
+    ) -> FoundRun:
+        """Ask every environment (or only `env_name`) at once; the first that has the run wins. With `actor`, only
+        the environments they may act in are asked (see `reachable`).
+
+        Not found anywhere → NotFoundAnywhere naming them all (OutOfReach when environments were left out); if an
+        environment could not answer (and none had the run), that failure is raised instead: "missing" would not be
+        the truth.
+        """
+        reach = await self.reachable(actor, env_name)
+        try:
+            return await self.find_in(reach.targets, run_id, deadline)
+        except NotFoundAnywhere as exc:
+            if reach.refused:
+                raise OutOfReach(run_id, exc.searched, reach.refused) from None
+            raise
+
+    async def find_in(self, targets: Sequence[EnvironmentClient], run_id: str, deadline: Deadline) -> FoundRun:
+        """`find` among `targets` only (those a person may act in, worked out once for many runs)."""
+        if not targets:
+            raise NotFoundAnywhere(run_id, [])
         if len(targets) == 1:
             try:
                 return await self._look(targets[0], run_id, deadline)
@@ -260,10 +306,12 @@ class Rescheduler:
             raise failures[0]
         raise NotFoundAnywhere(run_id, [t.env for t in targets])
 
-    async def find_all(self, run_id: str, deadline: Deadline) -> list[FoundRun]:
-        """Every configured environment that has a run with this id (for a choice when more than one has)."""
+    async def find_all(self, run_id: str, deadline: Deadline, actor: Actor | None = None) -> list[FoundRun]:
+        """Every environment (that `actor` may act in) that has a run with this id (for a choice when more than
+        one has)."""
+        reach = await self.reachable(actor)
         results = await asyncio.gather(
-            *(self._look(target, run_id, deadline) for target in self.targets), return_exceptions=True
+            *(self._look(target, run_id, deadline) for target in reach.targets), return_exceptions=True
         )
         found = [result for result in results if isinstance(result, FoundRun)]
         if found:
@@ -271,7 +319,10 @@ class Rescheduler:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, RunNotFound):
                 raise result
-        raise NotFoundAnywhere(run_id, [target.env for target in self.targets])
+        searched = [target.env for target in reach.targets]
+        if reach.refused:
+            raise OutOfReach(run_id, searched, reach.refused)
+        raise NotFoundAnywhere(run_id, searched)
 
     @staticmethod
     async def _look(target: EnvironmentClient, run_id: str, deadline: Deadline) -> FoundRun:
@@ -287,19 +338,8 @@ class Rescheduler:
         one that cannot be listed is named in the answer rather than failing the whole list. `every_env`: no
         access rule applies (the digest, posted by the bot itself to the channel DIGEST_CHANNEL names).
         """
-        targets = self.targets_for(filters.env)
-        allowed: list[EnvironmentClient] = []
-        hidden: list[Environment] = []
-        for target in targets:
-            if every_env:
-                allowed.append(target)
-                continue
-            try:
-                await self.check_access(actor, target.env)
-            except AccessRefused:
-                hidden.append(target.env)
-            else:
-                allowed.append(target)
+        reach = await self.reachable(None if every_env else actor, filters.env)
+        allowed = reach.targets
         now = self.now()
         created_from = now - lookback
         pages = await asyncio.gather(
@@ -329,7 +369,8 @@ class Rescheduler:
             searched=tuple(target.env for target in allowed),
             failed=tuple(failed),
             incomplete=tuple(incomplete),
-            hidden=tuple(hidden),
+            hidden=tuple(refusal.env for refusal in reach.refused),
+            refused=reach.refused,
         )
 
     async def check_access(self, actor: Actor, env: Environment) -> None:
@@ -354,7 +395,7 @@ class Rescheduler:
         the duration `0s`, which the server reads as the moment it handles the request.
         """
         try:
-            located = await self.find(run_id, deadline, env_name)
+            located = await self.find(run_id, deadline, env_name, actor)
         except TriggerError as exc:
             self.record_failure(actor, exc, run_id=run_id, when=when)
             raise
@@ -463,7 +504,9 @@ class Rescheduler:
         task: str | None = None,
         previous: datetime | None = None,
     ) -> None:
-        if isinstance(exc, NotDelayed):
+        if isinstance(exc, OutOfReach):
+            outcome, error = Outcome.REFUSED, f"not looked for in {', '.join(r.env.name for r in exc.refused)}"
+        elif isinstance(exc, NotDelayed):
             outcome, env, task = Outcome.NOT_DELAYED, exc.env, exc.run.task_identifier
             error = f"status {exc.run.status_label}"
         elif isinstance(exc, RunNotFound):

@@ -117,7 +117,7 @@ async def _form_for(deps: SurfaceDeps, refs: Sequence[RunRef], origin: Origin, a
     if len(refs) == 1 and refs[0].env_name is None and len(rescheduler.targets) > 1:
         return await _form_for_one_anywhere(deps, refs[0].run_id, origin, actor)
     results = await asyncio.gather(
-        *(rescheduler.find(ref.run_id, deadline, ref.env_name) for ref in refs), return_exceptions=True
+        *(rescheduler.find(ref.run_id, deadline, ref.env_name, actor) for ref in refs), return_exceptions=True
     )
     return await _form(deps, refs, list(results), origin, actor)
 
@@ -125,7 +125,7 @@ async def _form_for(deps: SurfaceDeps, refs: Sequence[RunRef], origin: Origin, a
 async def _form_for_one_anywhere(deps: SurfaceDeps, run_id: str, origin: Origin, actor: Actor) -> dict[str, Any]:
     """One run, environment unknown: ask every environment; when several have it, offer the choice."""
     try:
-        everywhere = await deps.rescheduler.find_all(run_id, deps.rescheduler.deadline())
+        everywhere = await deps.rescheduler.find_all(run_id, deps.rescheduler.deadline(), actor)
     except TriggerError as exc:
         return await _form(deps, [RunRef(run_id)], [exc], origin, actor)
     delayed = [item for item in everywhere if item.run.is_delayed]
