@@ -702,6 +702,12 @@ TRIGGER_ID_EXPIRED = (
 )
 
 
+STILL_WORKING = (
+    ":hourglass_flowing_sand: I am still working on your previous requests; this one was not started. "
+    "Please wait for their answers, then try again."
+)
+
+
 # --- Access and workspaces -----------------------------------------------------------------------------------------
 
 

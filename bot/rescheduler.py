@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot import metrics, request_id, shutdown
@@ -19,6 +19,7 @@ from bot.domain.delays import to_api_delay
 from bot.domain.environments import Environment
 from bot.domain.runs import NOT_STARTED, SAME_INSTANT, Run
 from bot.inflight import move_started, outcome_recorded
+from bot.limits import Limits
 from bot.logs import redact
 from bot.storage.audit import AuditLog
 from bot.trigger.client import Deadline, RunPage, TriggerClient
@@ -220,6 +221,39 @@ def _due(page: RunPage, now: datetime, within: timedelta | None) -> list[Run]:
     return [run for run in runs if run.delayed_until is not None and run.delayed_until <= horizon]
 
 
+def _listed(
+    allowed: Sequence[EnvironmentClient],
+    pages: Sequence[RunPage | BaseException],
+    now: datetime,
+    filters: ListFilters,
+    reach: Reachable,
+) -> DelayedList:
+    """The pages read from each environment, as one list soonest first."""
+    runs: list[ListedRun] = []
+    failed: list[tuple[Environment, TriggerError]] = []
+    incomplete: list[Environment] = []
+    for target, page in zip(allowed, pages, strict=True):
+        if isinstance(page, TriggerError):
+            page.environment = target.env.title
+            log.warning("listing delayed runs in %s failed: %s", target.env.name, type(page).__name__)
+            failed.append((target.env, page))
+            continue
+        if isinstance(page, BaseException):
+            raise page
+        runs.extend(ListedRun(run, target.env) for run in _due(page, now, filters.within))
+        if not page.complete:
+            incomplete.append(target.env)
+    runs.sort(key=lambda listed: (listed.run.delayed_until or datetime.max.replace(tzinfo=UTC), listed.run.id))
+    return DelayedList(
+        runs=tuple(runs),
+        searched=tuple(target.env for target in allowed),
+        failed=tuple(failed),
+        incomplete=tuple(incomplete),
+        hidden=tuple(refusal.env for refusal in reach.refused),
+        refused=reach.refused,
+    )
+
+
 def _same(a: datetime, b: datetime) -> bool:
     return abs(a - b) <= SAME_INSTANT
 
@@ -234,6 +268,7 @@ class Rescheduler:
     access_check: AccessCheck | None = None
     audit: AuditLog | None = None
     readback_seconds: float = READBACK_SECONDS
+    limits: Limits = field(default_factory=Limits)
 
     def deadline(self) -> Deadline:
         """A fresh deadline for one user action."""
@@ -324,9 +359,9 @@ class Rescheduler:
             raise OutOfReach(run_id, searched, reach.refused)
         raise NotFoundAnywhere(run_id, searched)
 
-    @staticmethod
-    async def _look(target: EnvironmentClient, run_id: str, deadline: Deadline) -> FoundRun:
-        return FoundRun(await _tagged(target.client.retrieve_run(run_id, deadline), target.env), target)
+    async def _look(self, target: EnvironmentClient, run_id: str, deadline: Deadline) -> FoundRun:
+        async with self.limits.lookup():  # bounded per process: the others wait their turn
+            return FoundRun(await _tagged(target.client.retrieve_run(run_id, deadline), target.env), target)
 
     async def list_delayed(
         self, actor: Actor, filters: ListFilters, deadline: Deadline, lookback: timedelta, *, every_env: bool = False
@@ -340,38 +375,17 @@ class Rescheduler:
         """
         reach = await self.reachable(None if every_env else actor, filters.env)
         allowed = reach.targets
-        now = self.now()
-        created_from = now - lookback
-        pages = await asyncio.gather(
-            *(
-                target.client.list_delayed(deadline, created_from=created_from, task=filters.task, tag=filters.tag)
-                for target in allowed
-            ),
-            return_exceptions=True,
-        )
-        runs: list[ListedRun] = []
-        failed: list[tuple[Environment, TriggerError]] = []
-        incomplete: list[Environment] = []
-        for target, page in zip(allowed, pages, strict=True):
-            if isinstance(page, TriggerError):
-                page.environment = target.env.title
-                log.warning("listing delayed runs in %s failed: %s", target.env.name, type(page).__name__)
-                failed.append((target.env, page))
-                continue
-            if isinstance(page, BaseException):
-                raise page
-            runs.extend(ListedRun(run, target.env) for run in _due(page, now, filters.within))
-            if not page.complete:
-                incomplete.append(target.env)
-        runs.sort(key=lambda listed: (listed.run.delayed_until or datetime.max.replace(tzinfo=UTC), listed.run.id))
-        return DelayedList(
-            runs=tuple(runs),
-            searched=tuple(target.env for target in allowed),
-            failed=tuple(failed),
-            incomplete=tuple(incomplete),
-            hidden=tuple(refusal.env for refusal in reach.refused),
-            refused=reach.refused,
-        )
+        async with self.limits.listing():  # bounded per process: the pages of only a few lists are held at once
+            now = self.now()
+            created_from = now - lookback
+            pages = await asyncio.gather(
+                *(
+                    target.client.list_delayed(deadline, created_from=created_from, task=filters.task, tag=filters.tag)
+                    for target in allowed
+                ),
+                return_exceptions=True,
+            )
+            return _listed(allowed, pages, now, filters, reach)
 
     async def check_access(self, actor: Actor, env: Environment) -> None:
         """The access check alone (raises AccessRefused), without recording: for deciding what to offer."""

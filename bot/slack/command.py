@@ -23,6 +23,7 @@ from bot.domain.audit import Outcome
 from bot.domain.bulk import dedupe
 from bot.domain.delays import DelayError, format_duration, parse_duration, parse_when
 from bot.domain.run_refs import parse_run_ref
+from bot.limits import Busy
 from bot.render import access
 from bot.render.controls import PRIVATE_BUTTONS, confirm_prompt
 from bot.render.history import history
@@ -220,8 +221,13 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
 
         tell = deps.teller(respond, client, actor)
 
-        async with deps.inflight.work(f"{messages.COMMAND} {typed}"[:200], actor, tell):
-            await _after_ack(intent, actor, deps, respond, client, tell)
+        try:
+            what = f"{messages.COMMAND} {typed}"[:200]
+            person = (actor.team_id, actor.user_id)
+            async with deps.rescheduler.limits.person(person), deps.inflight.work(what, actor, tell):
+                await _after_ack(intent, actor, deps, respond, client, tell)
+        except Busy:
+            await tell(messages.STILL_WORKING)
 
 
 async def _after_ack(
