@@ -375,7 +375,10 @@ class Rescheduler:
         """
         reach = await self.reachable(None if every_env else actor, filters.env)
         allowed = reach.targets
+        waited_from = deadline.clock()
         async with self.limits.listing():  # bounded per process: the pages of only a few lists are held at once
+            # The time spent waiting for a turn is not Trigger.dev's: the list gets it back.
+            deadline = Deadline(deadline.expires_at + (deadline.clock() - waited_from), deadline.clock)
             now = self.now()
             created_from = now - lookback
             pages = await asyncio.gather(
