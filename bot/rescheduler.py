@@ -360,7 +360,9 @@ class Rescheduler:
         raise NotFoundAnywhere(run_id, searched)
 
     async def _look(self, target: EnvironmentClient, run_id: str, deadline: Deadline) -> FoundRun:
+        waited_from = deadline.clock()
         async with self.limits.lookup():  # bounded per process: the others wait their turn
+            deadline = deadline.extended(deadline.clock() - waited_from)  # the wait was not Trigger.dev's
             return FoundRun(await _tagged(target.client.retrieve_run(run_id, deadline), target.env), target)
 
     async def list_delayed(
@@ -378,7 +380,7 @@ class Rescheduler:
         waited_from = deadline.clock()
         async with self.limits.listing():  # bounded per process: the pages of only a few lists are held at once
             # The time spent waiting for a turn is not Trigger.dev's: the list gets it back.
-            deadline = Deadline(deadline.expires_at + (deadline.clock() - waited_from), deadline.clock)
+            deadline = deadline.extended(deadline.clock() - waited_from)
             now = self.now()
             created_from = now - lookback
             pages = await asyncio.gather(

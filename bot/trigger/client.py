@@ -85,6 +85,10 @@ class Deadline:
     def remaining(self) -> float:
         return max(0.0, self.expires_at - self.clock())
 
+    def extended(self, seconds: float) -> Deadline:
+        """A new deadline `seconds` later than this one (for time spent waiting on this process, not the server)."""
+        return Deadline(expires_at=self.expires_at + seconds, clock=self.clock)
+
 
 @dataclass(frozen=True, slots=True)
 class RunPage:
