@@ -525,6 +525,8 @@ class Rescheduler:
     ) -> None:
         if isinstance(exc, OutOfReach):
             outcome, error = Outcome.REFUSED, f"not looked for in {', '.join(r.env.name for r in exc.refused)}"
+            if len(exc.refused) == 1 and not exc.searched:  # it can only be there
+                env = exc.refused[0].env
         elif isinstance(exc, NotDelayed):
             outcome, env, task = Outcome.NOT_DELAYED, exc.env, exc.run.task_identifier
             error = f"status {exc.run.status_label}"
