@@ -1,6 +1,7 @@
 """Many runs in one move: the fixed sets awaiting confirmation, the pacer that follows Trigger.dev's rate limit,
-and the execution of a set (each run found, access-checked, checked as DELAYED and moved on its own, through
-`Rescheduler.move`, so its read-back and its audit row are the same as for a single run)."""
+and the execution of a set (each run as its prompt found it, looked up again only when the prompt could not tell,
+then access-checked, checked as DELAYED and moved on its own, through `Rescheduler.move`, so its read-back and its
+audit row are the same as for a single run)."""
 
 from __future__ import annotations
 
