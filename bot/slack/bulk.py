@@ -79,6 +79,10 @@ async def prompt(
                 return True  # looked for again when the set is moved; its outcome is said then
 
     found = await asyncio.gather(*(where(run_id) for run_id in run_ids))
+    searched = [target.env for target in reach.targets]
+    if reach.refused and all(item is False for item in found):  # a Move them could only say "not found"
+        await tell(access.out_of_reach(reach.refused, missing=len(found), searched=searched))
+        return
     default_env = env_name or ""
     runs = [
         (run_id, item.env.name if isinstance(item, FoundRun) else default_env)
@@ -92,7 +96,6 @@ async def prompt(
     names = {item.env.name for item in found if isinstance(item, FoundRun)}
     titles = [t.env.title for t in rescheduler.targets if t.env.name in names]
     unread = sum(1 for item in found if item is True)
-    searched = [target.env for target in reach.targets]
     note = (
         access.out_of_reach(reach.refused, missing=len(missing), searched=searched) if missing and reach.refused else ""
     )

@@ -24,7 +24,7 @@ from bot.render import ids
 from bot.render import modal_views as views
 from bot.render.mrkdwn import escape, link
 from bot.render.summary import Attribution, run_summary
-from bot.rescheduler import Actor, FoundRun, MoveResult
+from bot.rescheduler import Actor, FoundRun, MoveResult, OutOfReach
 from bot.slack import bulk, dm, unfurl
 from bot.slack.actor import actor_of
 from bot.slack.channel_post import post_for_channel
@@ -155,6 +155,8 @@ async def _form(
         if isinstance(result, FoundRun):
             found.append(result)
         elif isinstance(result, TriggerError):
+            if isinstance(result, OutOfReach):  # a refusal, recorded as one
+                rescheduler.record_failure(actor, result, run_id=ref.run_id, when=None)
             problems.append(failure_text(result, ref.run_id, ""))
         else:
             raise result
