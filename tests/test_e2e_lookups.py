@@ -30,15 +30,6 @@ LIST = r"^/api/v1/runs$"
 RULE = "*Prod* runs can be moved by <@U999>."
 
 
-def keys_used(fake_trigger: FakeTrigger) -> dict[str, int]:
-    """Requests the fake received, per Authorization header."""
-    counts: dict[str, int] = {}
-    for request in fake_trigger.requests:
-        key = request.headers.get("authorization", "")
-        counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
 def test_someone_kept_out_of_prod_spends_none_of_its_rate_limit(
     start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
@@ -51,8 +42,8 @@ def test_someone_kept_out_of_prod_spends_none_of_its_rate_limit(
     note = f":lock: 100 of them are not in *Staging*. You cannot move runs in *Prod*, so I did not look there: {RULE}"
     assert [prompt["text"] for prompt in prompts] == [note] * 4  # no Move them that could only say "not found"
     # Each made-up id asked once (a 404 is not retried), in Staging only: not one request with the prod key.
-    assert keys_used(fake_trigger) == {f"Bearer {STAGING_KEY}": 400}
-    assert f"Bearer {PROD_KEY}" not in keys_used(fake_trigger)
+    assert fake_trigger.requests_per_key() == {STAGING_KEY: 400}
+    assert PROD_KEY not in fake_trigger.requests_per_key()
 
 
 def test_confirm_moves_what_the_prompt_found_without_looking_again(
