@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.domain.access_rules import Policy, Rule
+from bot.domain.access_rules import AccessRefused, Policy, Rule
 from bot.domain.environments import Environment
 
 log = logging.getLogger(__name__)
+
+__all__ = ["AccessCheck", "AccessRefused", "GroupLookup", "GroupLookupFailed", "Split"]
 
 
 class GroupLookup(Protocol):
@@ -28,17 +30,6 @@ class GroupLookup(Protocol):
 
 class GroupLookupFailed(Exception):
     """Slack could not tell us who is in a user group."""
-
-
-class AccessRefused(Exception):
-    """The person may not move runs in this environment from here; `rule` says who may, and where."""
-
-    def __init__(self, env: Environment, rule: Rule, handles: dict[str, str], lookup_failed: bool = False) -> None:
-        super().__init__(f"refused in {env.name}")
-        self.env = env
-        self.rule = rule
-        self.handles = handles
-        self.lookup_failed = lookup_failed
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from bot import metrics
 
 LOOKUPS_AT_ONCE = 32
 LISTS_AT_ONCE = 4
-PER_PERSON = 3
+PER_PERSON = 10
 
 Person = tuple[str, str]  # (workspace, user id)
 

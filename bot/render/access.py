@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot import messages
-from bot.access_check import AccessRefused
+from bot.domain.access_rules import AccessRefused
 from bot.domain.environments import Environment
 from bot.render.mrkdwn import escape, section
 
