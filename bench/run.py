@@ -987,7 +987,7 @@ def report(
             f"One fresh process per system, same fakes ({TRIGGER_LATENCY * 1000:.0f} ms per Trigger.dev call): "
             f"{SEQUENTIAL} commands one at a time (each sent as soon as the previous one is acked, so the work "
             f"after the ack overlaps the next commands), then, to the bot only, {MISTYPED} mistyped run ids (one "
-            f"every {MISTYPED_INTERVAL:g} s; the bot looks twice, 0.3 s apart, before answering “not found”).",
+            f"every {MISTYPED_INTERVAL:g} s; the bot asks once (a 404 is not retried) before answering “not found”).",
             "",
             extras_table(extras),
             "",
@@ -1167,7 +1167,7 @@ def sets_section(sets: Sequence[SetRun]) -> str:
             "reset*: the bot's own log lines saying the set waits for Trigger.dev's rate limit to reset. For the "
             f"second set the fake answers with a bucket of {SET_BUCKET} requests per {SET_WINDOW:g} s window "
             "(x-ratelimit-remaining / x-ratelimit-reset as Trigger.dev sends them, 429 beyond it), switched on after "
-            f"the prompt was shown; the set needs about {2 * SET_LARGE} requests. *Failed runs*: runs the summary "
+            f"the prompt was shown; the set needs about {SET_LARGE} requests (its Confirm moves what the prompt found, without looking again). *Failed runs*: runs the summary "
             "does not count as moved or that the fake does not show at the new time.",
             "",
             table,
