@@ -1167,7 +1167,8 @@ def sets_section(sets: Sequence[SetRun]) -> str:
             "reset*: the bot's own log lines saying the set waits for Trigger.dev's rate limit to reset. For the "
             f"second set the fake answers with a bucket of {SET_BUCKET} requests per {SET_WINDOW:g} s window "
             "(x-ratelimit-remaining / x-ratelimit-reset as Trigger.dev sends them, 429 beyond it), switched on after "
-            f"the prompt was shown; the set needs about {SET_LARGE} requests (its Confirm moves what the prompt found, without looking again). *Failed runs*: runs the summary "
+            f"the prompt was shown; the set needs about {SET_LARGE} requests (its Confirm moves what the prompt "
+            "found, without looking again). *Failed runs*: runs the summary "
             "does not count as moved or that the fake does not show at the new time.",
             "",
             table,
