@@ -153,7 +153,7 @@ async def _find(
     try:
         return await deps.rescheduler.find_in(reach.targets, run_id, deadline)
     except NotFoundAnywhere as exc:
-        if reach.refused:
+        if reach.refused and sharer:  # (an event naming nobody gets no preview, as before)
             return access.out_of_reach(reach.refused, run_id=run_id, searched=exc.searched, person=sharer)
         names = ", ".join(env.name for env in exc.searched)
         log.info("link preview: run %s is in none of %s; no preview", run_id, names)
