@@ -42,7 +42,8 @@ def test_a_set_a_list_and_a_preview_say_the_same_with_their_own_subject() -> Non
     rule = "*Prod* runs can be moved by <@U9>"
     late = "(Slack did not tell me the members of a user group just now; try again in a minute.)"
     assert access.out_of_reach(prod, missing=3, searched=[STAGING]) == (
-        f":lock: 3 of them are not in *Staging*. You cannot move runs in *Prod*, so I did not look there: {rule} {late}."
+        ":lock: 3 of them are not in *Staging*. You cannot move runs in *Prod*, so I did not look there: "
+        f"{rule} {late}."
     )
     assert access.out_of_reach(prod, listing=True).startswith(
         ":lock: You cannot move runs in *Prod*, so I did not list runs there: "
