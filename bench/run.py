@@ -75,6 +75,9 @@ TRIGGER_LATENCY = 0.150  # seconds the fake Trigger.dev takes to answer every AP
 CHANNEL = "C111"  # where the commands are typed (the bot posts its summaries there)
 BURST = 100
 BURST_CONCURRENCY = 25
+# The burst's commands come from this many people in turn: one person has at most a few requests in progress at once
+# (bot/limits.py), as a team's burst after an incident would.
+PEOPLE = tuple(f"U{111 + n}" for n in range(BURST_CONCURRENCY))
 ROUNDS = 5
 WARMUP = 3
 SEQUENTIAL = 100
@@ -211,7 +214,8 @@ def fakes() -> Iterator[Fakes]:
     with LatencyTrigger(TRIGGER_LATENCY) as trigger, FakeSlack(BOT_TOKEN) as slack:
         trigger.keep_alive = slack.keep_alive = True  # as the real services do: connections are reused
         trigger.add_key(PROD_KEY, PROD_ENV)
-        slack.add_user("U111")
+        for person in PEOPLE:
+            slack.add_user(person)
         for url in (trigger.url, slack.url):
             if not url.startswith("http://127.0.0.1:"):
                 raise RuntimeError(f"refusing to benchmark anything but 127.0.0.1: {url}")
@@ -321,7 +325,7 @@ class Server:
 # the load generator --------------------------------------------------------------------------------------------
 
 
-def command_body(run_id: str, response_url: str) -> str:
+def command_body(run_id: str, response_url: str, user_id: str = "U111") -> str:
     """A /reschedule form body, as tests.e2e_harness.SlackSender.command builds it, with a trigger_id of its own
     (as Slack gives every command; the bot refuses a second request with a trigger_id it has seen)."""
     return urlencode(
@@ -333,7 +337,7 @@ def command_body(run_id: str, response_url: str) -> str:
             "enterprise_name": "",
             "channel_id": CHANNEL,
             "channel_name": "ops-alerts",
-            "user_id": "U111",
+            "user_id": user_id,
             "user_name": "oncall-engineer",
             "command": "/reschedule",
             "text": f"{run_id} 2h",
@@ -379,7 +383,9 @@ class LoadGenerator:
             "port": server.port,
             "path": "/slack/events",
             "signing_secret": SIGNING_SECRET,
-            "bodies": [command_body(s.run_id, s.response_url) for s in self.samples],
+            "bodies": [
+                command_body(s.run_id, s.response_url, PEOPLE[n % len(PEOPLE)]) for n, s in enumerate(self.samples)
+            ],
             "concurrency": concurrency,
             "interval": interval,
         }
@@ -981,7 +987,7 @@ def report(
             f"One fresh process per system, same fakes ({TRIGGER_LATENCY * 1000:.0f} ms per Trigger.dev call): "
             f"{SEQUENTIAL} commands one at a time (each sent as soon as the previous one is acked, so the work "
             f"after the ack overlaps the next commands), then, to the bot only, {MISTYPED} mistyped run ids (one "
-            f"every {MISTYPED_INTERVAL:g} s; the bot looks twice, 0.3 s apart, before answering “not found”).",
+            f"every {MISTYPED_INTERVAL:g} s; the bot asks once (a 404 is not retried) before answering “not found”).",
             "",
             extras_table(extras),
             "",
@@ -1161,7 +1167,8 @@ def sets_section(sets: Sequence[SetRun]) -> str:
             "reset*: the bot's own log lines saying the set waits for Trigger.dev's rate limit to reset. For the "
             f"second set the fake answers with a bucket of {SET_BUCKET} requests per {SET_WINDOW:g} s window "
             "(x-ratelimit-remaining / x-ratelimit-reset as Trigger.dev sends them, 429 beyond it), switched on after "
-            f"the prompt was shown; the set needs about {2 * SET_LARGE} requests. *Failed runs*: runs the summary "
+            f"the prompt was shown; the set needs about {SET_LARGE} requests (its Confirm moves what the prompt "
+            "found, without looking again). *Failed runs*: runs the summary "
             "does not count as moved or that the fake does not show at the new time.",
             "",
             table,

@@ -1,15 +1,23 @@
-"""The access check every surface passes through (via `Rescheduler`), from the signed request's user and channel."""
+"""The access check every surface passes through (via `Rescheduler`), from the signed request's user and channel.
+
+One rule decides both what a person may do and what is looked up for them: an environment the rule keeps them from
+(`AccessCheck.split`) is not asked at all, on any surface, and every surface answers with the same refusal (who may
+move runs there, and from where; bot/render/access.py), never with the details of a run there.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.domain.access_rules import Policy, Rule
+from bot.domain.access_rules import AccessRefused, Policy, Rule
 from bot.domain.environments import Environment
 
 log = logging.getLogger(__name__)
+
+__all__ = ["AccessCheck", "AccessRefused", "GroupLookup", "GroupLookupFailed", "Split"]
 
 
 class GroupLookup(Protocol):
@@ -24,15 +32,13 @@ class GroupLookupFailed(Exception):
     """Slack could not tell us who is in a user group."""
 
 
-class AccessRefused(Exception):
-    """The person may not move runs in this environment from here; `rule` says who may, and where."""
+@dataclass(frozen=True, slots=True)
+class Split:
+    """The environments a person may act in from where they are (`allowed`, in the order given), and a refusal for
+    each of the others (`refused`)."""
 
-    def __init__(self, env: Environment, rule: Rule, handles: dict[str, str], lookup_failed: bool = False) -> None:
-        super().__init__(f"refused in {env.name}")
-        self.env = env
-        self.rule = rule
-        self.handles = handles
-        self.lookup_failed = lookup_failed
+    allowed: tuple[Environment, ...]
+    refused: tuple[AccessRefused, ...]
 
 
 @dataclass(slots=True)
@@ -50,6 +56,34 @@ class AccessCheck:
         if rule.allows(user_id, channel_id, member_of):
             return
         raise AccessRefused(env, rule, await self._handles(rule), lookup_failed)
+
+    async def split(
+        self, user_id: str, channel_id: str | None, envs: Sequence[Environment], *, anywhere: bool = False
+    ) -> Split:
+        """`envs` split by the rule: the ones `user_id` may act in from `channel_id` and the refusals for the rest.
+        `anywhere`: the person is not in a channel (the App Home, a message still being written), so only the "who"
+        half of the rule applies."""
+        allowed: list[Environment] = []
+        refused: list[AccessRefused] = []
+        for env in envs:
+            if anywhere:
+                if await self.reach(user_id, env) is not None:
+                    allowed.append(env)
+                else:
+                    refused.append(await self.refusal(env))
+                continue
+            try:
+                await self.check(user_id, channel_id, env)
+            except AccessRefused as exc:
+                refused.append(exc)
+            else:
+                allowed.append(env)
+        return Split(tuple(allowed), tuple(refused))
+
+    async def refusal(self, env: Environment) -> AccessRefused:
+        """The refusal for `env`, naming who may move runs there (for a person `reach` found no way in)."""
+        rule = self.policy.rule_for(*env.names)
+        return AccessRefused(env, rule, await self._handles(rule))
 
     async def reach(self, user_id: str, env: Environment) -> frozenset[str] | None:
         """Where `user_id` may move runs in `env`: None nowhere, an empty set from anywhere (the App Home too),

@@ -1,6 +1,7 @@
 """Many runs in one move: the fixed sets awaiting confirmation, the pacer that follows Trigger.dev's rate limit,
-and the execution of a set (each run found, access-checked, checked as DELAYED and moved on its own, through
-`Rescheduler.move`, so its read-back and its audit row are the same as for a single run)."""
+and the execution of a set (each run as its prompt found it, looked up again only when the prompt could not tell,
+then access-checked, checked as DELAYED and moved on its own, through `Rescheduler.move`, so its read-back and its
+audit row are the same as for a single run)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,17 @@ from datetime import datetime
 from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.bulk import BulkItem, BulkOutcome
-from bot.rescheduler import Actor, MovedSince, MoveJournal, NotApplied, NotDelayed, Rescheduler
+from bot.domain.runs import Run
+from bot.rescheduler import (
+    Actor,
+    FoundRun,
+    MovedSince,
+    MoveJournal,
+    NotApplied,
+    NotDelayed,
+    NotFoundAnywhere,
+    Rescheduler,
+)
 from bot.storage.bulk_sets import BulkSet
 from bot.trigger.client import RateLimitState
 from bot.trigger.errors import AuthRejected, OutcomeUnknown, RateLimited, RunNotFound, TriggerError
@@ -74,12 +85,16 @@ Progress = Callable[[list[BulkItem]], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One run of a set to move: to `when`; `given` (an Undo): only while it is still at this time."""
+    """One run of a set to move: to `when`; `given` (an Undo): only while it is still at this time. `seen` and
+    `missing`: what the set's prompt found, so that nothing is looked up again (a set resumed by another process
+    has neither, and looks each run up)."""
 
     run_id: str
     env_name: str
     when: datetime | None
     given: datetime | None = None
+    seen: Run | None = None  # the run as the set's prompt read it: moved without looking it up again
+    missing: bool = False  # the prompt found it in none of the environments the person may act in
 
 
 def _each(times: Sequence[datetime | None], bulk: BulkSet) -> Sequence[datetime | None]:
@@ -104,7 +119,14 @@ class BulkMover:
         if bulk.when is None and not bulk.is_undo:
             raise ValueError("a set without a time cannot be moved")
         steps = [
-            Step(run_id, env, back if bulk.is_undo else bulk.when, given if bulk.is_undo else None)
+            Step(
+                run_id,
+                env,
+                back if bulk.is_undo else bulk.when,
+                given if bulk.is_undo else None,
+                seen=bulk.seen_as(run_id),
+                missing=run_id in bulk.missing,
+            )
             for (run_id, env), back, given in zip(
                 bulk.runs, _each(bulk.back, bulk), _each(bulk.given, bulk), strict=True
             )
@@ -160,15 +182,24 @@ class BulkMover:
                 await pacer.ready()
 
     async def _one(self, actor: Actor, step: Step, journal: MoveJournal | None) -> BulkItem:
+        """One run: as the prompt found it when it did (nothing is looked up again), else looked for only where
+        `actor` may act."""
         rescheduler = self.rescheduler
         run_id, env_name, when = step.run_id, step.env_name, step.when
+        if step.missing:  # looked for at the prompt where the person may act, and not there
+            rescheduler.record_failure(actor, NotFoundAnywhere(run_id, ()), run_id=run_id, when=when)
+            return BulkItem(run_id, BulkOutcome.NOT_FOUND)
+        seen, target = step.seen, rescheduler.target_named(env_name)
         searched = [t.env.name for t in rescheduler.targets_for(env_name or None)]
         for attempt in range(1, RATE_ATTEMPTS + 1):
             last = attempt == RATE_ATTEMPTS
             located = None
             try:
                 await self._paced(searched)
-                located = await rescheduler.find(run_id, rescheduler.deadline(), env_name or None)
+                if seen is not None and target is not None:
+                    located = FoundRun(seen, target)
+                else:
+                    located = await rescheduler.find(run_id, rescheduler.deadline(), env_name or None, actor)
                 await self._paced([located.env.name])
                 moved = await rescheduler.move(
                     actor,

@@ -256,10 +256,13 @@ def bulk_modal_head(count: int, from_message: bool = False) -> str:
 BULK_CONFIRM_OK = "Move them"
 
 
-def bulk_prompt(count: int, where: str, when_token: str, missing: int) -> str:
+def bulk_prompt(count: int, where: str, when_token: str, missing: int, unread: int = 0) -> str:
+    """`missing`: runs in none of the environments looked in; `unread`: runs Trigger.dev could not be asked about."""
     text = f":raised_hand: Move *{count} runs* in {where} to {when_token}?"
     if missing:
-        text += f" ({missing} of them could not be found now; they will be looked for again.)"
+        text += f" ({missing} of them could not be found.)"
+    if unread:
+        text += f" ({unread} of them could not be looked up just now; they will be looked for again as they are moved.)"
     return text + " Only the runs named here are moved; each is checked again as it is moved."
 
 
@@ -801,18 +804,51 @@ TRIGGER_ID_EXPIRED = (
 )
 
 
+STILL_WORKING = (
+    ":hourglass_flowing_sand: I am still working on your previous requests; this one was not started. "
+    "Please wait for their answers, then try again."
+)
+
+
 # --- Access and workspaces -----------------------------------------------------------------------------------------
 
 
-def refused(env_title_escaped: str, who: str, where: str, lookup_failed: bool) -> str:
+def access_rule(env_title_escaped: str, who: str, where: str) -> str:
     """`who` and `where` are already-rendered lists ("" when the rule does not restrict them)."""
     rule = f"*{env_title_escaped}* runs can be moved by {who or 'anyone'}"
     if where:
         rule += f" in {where}"
-    text = f":lock: Nothing was changed: {rule}."
-    if lookup_failed:
-        text += " (Slack did not tell me the members of a user group just now; try again in a minute.)"
-    return text
+    return rule
+
+
+GROUP_LOOKUP_FAILED = " (Slack did not tell me the members of a user group just now; try again in a minute.)"
+
+
+def refused(env_title_escaped: str, who: str, where: str, lookup_failed: bool) -> str:
+    """`who` and `where` are already-rendered lists ("" when the rule does not restrict them)."""
+    text = f":lock: Nothing was changed: {access_rule(env_title_escaped, who, where)}."
+    return text + GROUP_LOOKUP_FAILED if lookup_failed else text
+
+
+def out_of_reach(person: str, envs: str, looked: str, rules: str, head: str = "") -> str:
+    """The one answer, on every surface, for environments a person may not act in: `person` ("You", or a
+    mention) cannot move runs in `envs`, so `looked` ("look for `run_…`", "list runs") was not done there; `rules`
+    says who can. `head`: a sentence before it (what was found where the person may act)."""
+    return f":lock: {head}{person} cannot move runs in {envs}, so I did not {looked} there: {rules}."
+
+
+def out_of_reach_not_in(run: str, searched: str) -> str:
+    return f"{run} is not in {searched}. "
+
+
+def out_of_reach_some_not_in(count: int, searched: str) -> str:
+    return f"{count} of them {'is' if count == 1 else 'are'} not in {searched}. "
+
+
+OUT_OF_REACH_YOU = "You"
+OUT_OF_REACH_LOOK = "look"
+OUT_OF_REACH_LOOK_FOR = "look for {run}"
+OUT_OF_REACH_LIST = "list runs"
 
 
 FOREIGN_WORKSPACE = (

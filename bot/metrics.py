@@ -74,6 +74,12 @@ class _Metrics:
             "Moves sent to Trigger.dev whose outcome is not recorded yet.",
             multiprocess_mode="livesum",
         )
+        self.waiting_for_turn = Gauge(
+            f"{PREFIX}_waiting_for_turn",
+            "Trigger.dev look-ups (kind=lookup) and lists (kind=list) waiting for this process's bound on them.",
+            ["kind"],
+            multiprocess_mode="livesum",
+        )
         self.audit_pending = Gauge(
             f"{PREFIX}_audit_pending",
             "Audit records waiting to be written to the database.",
@@ -124,6 +130,10 @@ def slack_api_error(method: str, error: str) -> None:
 
 def moves_in_flight(delta: int) -> None:
     _m().moves_in_flight.inc(delta)
+
+
+def waiting_for_turn(kind: str, delta: int) -> None:
+    _m().waiting_for_turn.labels(kind).inc(delta)
 
 
 def audit_pending(delta: int) -> None:

@@ -9,17 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from bot import metrics, request_id, shutdown
-from bot.access_check import AccessCheck, AccessRefused
+from bot.access_check import AccessCheck, AccessRefused, Split
 from bot.domain.audit import AuditRecord, AuditTrail, Outcome
 from bot.domain.delays import to_api_delay
 from bot.domain.environments import Environment
 from bot.domain.runs import NOT_STARTED, SAME_INSTANT, Run
 from bot.inflight import move_started, outcome_recorded
+from bot.limits import Limits
 from bot.logs import redact
 from bot.trigger.client import Deadline, RunPage, TriggerClient
 from bot.trigger.errors import OutcomeUnknown, RateLimited, RunNotDelayed, RunNotFound, TriggerError, TriggerUnavailable
@@ -107,6 +108,23 @@ class NotFoundAnywhere(RunNotFound):
         super().__init__(f"run {run_id} not found", status=404)
         self.run_id = run_id
         self.searched = tuple(searched)
+
+
+class OutOfReach(NotFoundAnywhere):
+    """The run is in none of the environments the person may act in (`searched`, maybe none), and was not looked
+    for in the others, which their access rule keeps them from (`refused`: who may move runs there)."""
+
+    def __init__(self, run_id: str, searched: Sequence[Environment], refused: Sequence[AccessRefused]) -> None:
+        super().__init__(run_id, searched)
+        self.refused = tuple(refused)
+
+
+@dataclass(frozen=True, slots=True)
+class Reachable:
+    """The environments to ask for a person (`targets`), and the refusals for those their access rule excludes."""
+
+    targets: tuple[EnvironmentClient, ...]
+    refused: tuple[AccessRefused, ...] = ()
 
 
 class NotDelayed(RunNotDelayed):
@@ -206,6 +224,7 @@ class DelayedList:
     failed: tuple[tuple[Environment, TriggerError], ...] = ()
     incomplete: tuple[Environment, ...] = ()
     hidden: tuple[Environment, ...] = ()
+    refused: tuple[AccessRefused, ...] = ()  # why each hidden environment is: who may move runs there
 
 
 def landed(before: Run, current: Run, when: datetime | None, now: datetime) -> bool | None:
@@ -245,6 +264,39 @@ def task_matches(task_identifier: str, typed: str | None) -> bool:
     return not typed or task_identifier.casefold().startswith(typed.casefold())
 
 
+def _listed(
+    allowed: Sequence[EnvironmentClient],
+    pages: Sequence[RunPage | BaseException],
+    now: datetime,
+    filters: ListFilters,
+    reach: Reachable,
+) -> DelayedList:
+    """The pages read from each environment, as one list soonest first."""
+    runs: list[ListedRun] = []
+    failed: list[tuple[Environment, TriggerError]] = []
+    incomplete: list[Environment] = []
+    for target, page in zip(allowed, pages, strict=True):
+        if isinstance(page, TriggerError):
+            page.environment = target.env.title
+            log.warning("listing delayed runs in %s failed: %s", target.env.name, type(page).__name__)
+            failed.append((target.env, page))
+            continue
+        if isinstance(page, BaseException):
+            raise page
+        runs.extend(ListedRun(run, target.env) for run in _due(page, now, filters.within, filters.task))
+        if not page.complete:
+            incomplete.append(target.env)
+    runs.sort(key=lambda listed: (listed.run.delayed_until or datetime.max.replace(tzinfo=UTC), listed.run.id))
+    return DelayedList(
+        runs=tuple(runs),
+        searched=tuple(target.env for target in allowed),
+        failed=tuple(failed),
+        incomplete=tuple(incomplete),
+        hidden=tuple(refusal.env for refusal in reach.refused),
+        refused=reach.refused,
+    )
+
+
 def _same(a: datetime, b: datetime) -> bool:
     return abs(a - b) <= SAME_INSTANT
 
@@ -260,6 +312,7 @@ class Rescheduler:
     audit: AuditTrail | None = None
     readback_seconds: float = READBACK_SECONDS
     journal: MoveJournal | None = None  # single moves written down before their request (bot/intents.py)
+    limits: Limits = field(default_factory=Limits)
 
     def deadline(self) -> Deadline:
         """A fresh deadline for one user action."""
@@ -274,13 +327,41 @@ class Rescheduler:
         named = self.target_named(env_name)
         return [named] if named is not None else self.targets
 
-    async def find(self, run_id: str, deadline: Deadline, env_name: str | None = None) -> FoundRun:
-        """Ask every environment (or only `env_name`) at once; the first that has the run wins.
-
-        Not found anywhere → NotFoundAnywhere naming them all; if an environment could not answer (and none had
-        the run), that failure is raised instead: "missing" would not be the truth.
-        """
+    async def reachable(self, actor: Actor | None, env_name: str | None = None, *, anywhere: bool = False) -> Reachable:
+        """The environments to ask for `actor` (all of them, or only `env_name`): those their access rule keeps them
+        from are left out, with the refusal that says who may act there. `actor` None: every one (the bot itself).
+        `anywhere`: no channel applies (the App Home, a message still being written)."""
         targets = self.targets_for(env_name)
+        if actor is None or self.access_check is None:
+            return Reachable(tuple(targets))
+        split: Split = await self.access_check.split(
+            actor.user_id, actor.channel_id, [target.env for target in targets], anywhere=anywhere
+        )
+        allowed = [target for target in targets if target.env in split.allowed]
+        return Reachable(tuple(allowed), split.refused)
+
+    async def find(
+        self, run_id: str, deadline: Deadline, env_name: str | None = None, actor: Actor | None = None
+    ) -> FoundRun:
+        """Ask every environment (or only `env_name`) at once; the first that has the run wins. With `actor`, only
+        the environments they may act in are asked (see `reachable`).
+
+        Not found anywhere → NotFoundAnywhere naming them all (OutOfReach when environments were left out); if an
+        environment could not answer (and none had the run), that failure is raised instead: "missing" would not be
+        the truth.
+        """
+        reach = await self.reachable(actor, env_name)
+        try:
+            return await self.find_in(reach.targets, run_id, deadline)
+        except NotFoundAnywhere as exc:
+            if reach.refused:
+                raise OutOfReach(run_id, exc.searched, reach.refused) from None
+            raise
+
+    async def find_in(self, targets: Sequence[EnvironmentClient], run_id: str, deadline: Deadline) -> FoundRun:
+        """`find` among `targets` only (those a person may act in, worked out once for many runs)."""
+        if not targets:
+            raise NotFoundAnywhere(run_id, [])
         if len(targets) == 1:
             try:
                 return await self._look(targets[0], run_id, deadline)
@@ -304,10 +385,12 @@ class Rescheduler:
             raise failures[0]
         raise NotFoundAnywhere(run_id, [t.env for t in targets])
 
-    async def find_all(self, run_id: str, deadline: Deadline) -> list[FoundRun]:
-        """Every configured environment that has a run with this id (for a choice when more than one has)."""
+    async def find_all(self, run_id: str, deadline: Deadline, actor: Actor | None = None) -> list[FoundRun]:
+        """Every environment (that `actor` may act in) that has a run with this id (for a choice when more than
+        one has)."""
+        reach = await self.reachable(actor)
         results = await asyncio.gather(
-            *(self._look(target, run_id, deadline) for target in self.targets), return_exceptions=True
+            *(self._look(target, run_id, deadline) for target in reach.targets), return_exceptions=True
         )
         found = [result for result in results if isinstance(result, FoundRun)]
         if found:
@@ -315,11 +398,16 @@ class Rescheduler:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, RunNotFound):
                 raise result
-        raise NotFoundAnywhere(run_id, [target.env for target in self.targets])
+        searched = [target.env for target in reach.targets]
+        if reach.refused:
+            raise OutOfReach(run_id, searched, reach.refused)
+        raise NotFoundAnywhere(run_id, searched)
 
-    @staticmethod
-    async def _look(target: EnvironmentClient, run_id: str, deadline: Deadline) -> FoundRun:
-        return FoundRun(await _tagged(target.client.retrieve_run(run_id, deadline), target.env), target)
+    async def _look(self, target: EnvironmentClient, run_id: str, deadline: Deadline) -> FoundRun:
+        waited_from = deadline.clock()
+        async with self.limits.lookup():  # bounded per process: the others wait their turn
+            deadline = deadline.extended(deadline.clock() - waited_from)  # the wait was not Trigger.dev's
+            return FoundRun(await _tagged(target.client.retrieve_run(run_id, deadline), target.env), target)
 
     async def list_delayed(
         self, actor: Actor, filters: ListFilters, deadline: Deadline, lookback: timedelta, *, every_env: bool = False
@@ -331,47 +419,22 @@ class Rescheduler:
         one that cannot be listed is named in the answer rather than failing the whole list. `every_env`: no
         access rule applies (the digest, posted by the bot itself to the channel DIGEST_CHANNEL names).
         """
-        targets = self.targets_for(filters.env)
-        allowed: list[EnvironmentClient] = []
-        hidden: list[Environment] = []
-        for target in targets:
-            if every_env:
-                allowed.append(target)
-                continue
-            try:
-                await self.check_access(actor, target.env)
-            except AccessRefused:
-                hidden.append(target.env)
-            else:
-                allowed.append(target)
-        now = self.now()
-        created_from = now - lookback
-        pages = await asyncio.gather(
-            *(target.client.list_delayed(deadline, created_from=created_from, tag=filters.tag) for target in allowed),
-            return_exceptions=True,
-        )
-        runs: list[ListedRun] = []
-        failed: list[tuple[Environment, TriggerError]] = []
-        incomplete: list[Environment] = []
-        for target, page in zip(allowed, pages, strict=True):
-            if isinstance(page, TriggerError):
-                page.environment = target.env.title
-                log.warning("listing delayed runs in %s failed: %s", target.env.name, type(page).__name__)
-                failed.append((target.env, page))
-                continue
-            if isinstance(page, BaseException):
-                raise page
-            runs.extend(ListedRun(run, target.env) for run in _due(page, now, filters.within, filters.task))
-            if not page.complete:
-                incomplete.append(target.env)
-        runs.sort(key=lambda listed: (listed.run.delayed_until or datetime.max.replace(tzinfo=UTC), listed.run.id))
-        return DelayedList(
-            runs=tuple(runs),
-            searched=tuple(target.env for target in allowed),
-            failed=tuple(failed),
-            incomplete=tuple(incomplete),
-            hidden=tuple(hidden),
-        )
+        reach = await self.reachable(None if every_env else actor, filters.env)
+        allowed = reach.targets
+        waited_from = deadline.clock()
+        async with self.limits.listing():  # bounded per process: the pages of only a few lists are held at once
+            # The time spent waiting for a turn is not Trigger.dev's: the list gets it back.
+            deadline = deadline.extended(deadline.clock() - waited_from)
+            now = self.now()
+            created_from = now - lookback
+            pages = await asyncio.gather(
+                *(
+                    target.client.list_delayed(deadline, created_from=created_from, tag=filters.tag)
+                    for target in allowed
+                ),
+                return_exceptions=True,
+            )
+            return _listed(allowed, pages, now, filters, reach)
 
     async def check_access(self, actor: Actor, env: Environment) -> None:
         """The access check alone (raises AccessRefused), without recording: for deciding what to offer."""
@@ -402,7 +465,7 @@ class Rescheduler:
         the duration `0s`, which the server reads as the moment it handles the request.
         """
         try:
-            located = await self.find(run_id, deadline, env_name)
+            located = await self.find(run_id, deadline, env_name, actor)
         except TriggerError as exc:
             self.record_failure(actor, exc, run_id=run_id, when=when)
             raise
@@ -581,7 +644,11 @@ class Rescheduler:
         task: str | None = None,
         previous: datetime | None = None,
     ) -> None:
-        if isinstance(exc, NotDelayed):
+        if isinstance(exc, OutOfReach):
+            outcome, error = Outcome.REFUSED, f"not looked for in {', '.join(r.env.name for r in exc.refused)}"
+            if len(exc.refused) == 1 and not exc.searched:  # it can only be there
+                env = exc.refused[0].env
+        elif isinstance(exc, NotDelayed):
             outcome, env, task = Outcome.NOT_DELAYED, exc.env, exc.run.task_identifier
             error = f"status {exc.run.status_label}"
         elif isinstance(exc, RunNotFound):

@@ -23,6 +23,7 @@ from bot.rescheduler import (
     NotApplied,
     NotDelayed,
     NotFoundAnywhere,
+    OutOfReach,
     Rescheduler,
 )
 from bot.slack.failures import failure_text
@@ -95,19 +96,34 @@ async def test_not_found_anywhere_names_every_environment_and_is_audited() -> No
     assert [r.outcome for r in audit.records] == [Outcome.NOT_FOUND]
 
 
-async def test_refusal_is_checked_at_the_moment_of_acting_and_audited() -> None:
-    posts: list[httpx.Request] = []
+async def test_an_environment_the_rule_excludes_is_not_asked_and_the_refusal_is_audited() -> None:
+    sent: list[httpx.Request] = []
 
     def prod(request: httpx.Request) -> httpx.Response:
-        if request.method == "POST":
-            posts.append(request)
+        sent.append(request)
         return httpx.Response(200, json=run_body())
 
     access_check = AccessCheck(Policy(rules={"prod": Rule(users=frozenset({"U999"}))}))
     rescheduler, audit = desk_with({"tr_prod_a": prod}, access_check)
-    with pytest.raises(AccessRefused):
+    with pytest.raises(OutOfReach) as caught:
         await rescheduler.reschedule(ACTOR, RUN_ID, NOW + timedelta(hours=2), rescheduler.deadline())
-    assert posts == [] and [r.outcome for r in audit.records] == [Outcome.REFUSED]
+    assert [refusal.env.name for refusal in caught.value.refused] == ["prod"] and caught.value.searched == ()
+    assert sent == [] and [r.outcome for r in audit.records] == [Outcome.REFUSED]
+
+
+async def test_refusal_is_checked_again_at_the_moment_of_acting_and_audited() -> None:
+    sent: list[httpx.Request] = []
+
+    def prod(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json=run_body())
+
+    access_check = AccessCheck(Policy(rules={"prod": Rule(users=frozenset({"U999"}))}))
+    rescheduler, audit = desk_with({"tr_prod_a": prod}, access_check)
+    located = await rescheduler.find(RUN_ID, rescheduler.deadline())  # found for someone else (no actor)
+    with pytest.raises(AccessRefused):
+        await rescheduler.move(ACTOR, located, NOW + timedelta(hours=2), rescheduler.deadline())
+    assert [r.method for r in sent] == ["GET"] and [r.outcome for r in audit.records] == [Outcome.REFUSED]
 
 
 @pytest.mark.parametrize("started_as", ["QUEUED", "EXECUTING", "WAITING", "COMPLETED", "FAILED"])

@@ -352,3 +352,30 @@ def test_a_sets_summary_carries_one_undo_with_only_a_key() -> None:
     assert summary.text == "1 of 2 runs moved back to their previous times; 1 skipped"
     no_undo = bulk_summary("U1", NOW, 2, items, lambda r: r, final=False)
     assert not [b for b in no_undo.blocks if b["type"] == "actions"]
+
+
+async def test_a_set_keeps_what_its_prompt_found_for_its_confirm(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/sets.sqlite3"
+    engine = db.create_engine(url)
+    try:
+        await db.migrate(engine)
+        sets = BulkSets(engine)
+        until = datetime(2026, 12, 7, 15, 0, 0, 123000, tzinfo=UTC)
+        found = Run.from_api({"id": RUN, "status": "DELAYED", "taskIdentifier": "send-reminder", "delayedUntil": until})
+        missing = "run_missing0000000000000001"
+        bulk = await sets.add(
+            "U1",
+            "T1",
+            [(RUN, "prod"), (OTHER_RUN, ""), (missing, "")],
+            NOW,
+            seen=[found, None, None],
+            missing=frozenset({missing}),
+        )
+        back = await BulkSets(engine).take(bulk.key)
+        assert back is not None and back.runs == bulk.runs and back.missing == frozenset({missing})
+        again = back.seen_as(RUN)
+        assert again is not None and again.is_delayed and again.delayed_until == until
+        assert again.task_identifier == "send-reminder"
+        assert back.seen_as(OTHER_RUN) is None and back.seen_as(missing) is None
+    finally:
+        await engine.dispose()

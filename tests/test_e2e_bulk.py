@@ -13,11 +13,11 @@ import pytest
 from bot import messages
 from bot.render import ids
 from bot.render.ids import Button
-from tests.e2e_harness import DASHBOARD_URL, PROD_ENV, STAGING_KEY, SlackSender
+from tests.e2e_harness import DASHBOARD_URL, PROD_ENV, PROD_KEY, STAGING_KEY, SlackSender
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.summaries import CHANNEL
-from tests.test_e2e_buttons import RESCHEDULE, click, private_via_command, wait_one
+from tests.test_e2e_buttons import RESCHEDULE, RETRIEVE, click, private_via_command, wait_one
 from tests.test_e2e_shortcut_modal import shortcut_payload, submission, view_text, wait_form, wait_view
 from tests.test_e2e_teams import audit_rows
 
@@ -71,8 +71,16 @@ def test_a_set_across_two_environments_gets_one_outcome_per_run(
     prompt = private_via_command(sender, fake_slack, " ".join([*ids, moved["id"], "3h"]))
     assert prompt["response_type"] == "ephemeral"
     text = json.dumps(prompt["blocks"])
-    assert "*4 runs* in *Prod* and *Staging*" in text and "<!date^" in text and "1 of them could not be found" in text
+    assert "*4 runs* in *Prod*" in text and "<!date^" in text
+    note = (
+        ":lock: 2 of them are not in *Prod*. You cannot move runs in *Staging*, so I did not look there: "
+        "*Staging* runs can be moved by <@U999>."
+    )
+    assert note in text
     assert fake_trigger.calls("POST", RESCHEDULE) == []
+    assert all(r.headers["authorization"] == f"Bearer {PROD_KEY}" for r in fake_trigger.requests)  # never staging's
+    looked_up = len(fake_trigger.calls("GET", RETRIEVE))
+    assert looked_up == 4  # each id once, in Prod only (a 404 is not asked again)
 
     url, _ = confirm(sender, fake_slack, prompt)
     summary = channel_summary(fake_slack, url)
@@ -80,8 +88,9 @@ def test_a_set_across_two_environments_gets_one_outcome_per_run(
     assert "*1 moved*, *3 skipped*" in body
     assert f"|{executing['id']}> in Prod: not delayed (EXECUTING)" in body
     assert f"|{MISSING}>: not found" in body
-    why = "its access rule allows 1 person; /reschedule on that run alone says who"
-    assert f"|{refused['id']}> in Staging: refused ({why})" in body and "U999" not in body  # nobody is notified
+    assert f"|{refused['id']}>: not found" in body and "U999" not in body  # nobody is notified in the channel
+    assert len(fake_trigger.calls("GET", RETRIEVE)) == looked_up  # Confirm moved what the prompt found: no look-up
+    assert all(r.headers["authorization"] == f"Bearer {PROD_KEY}" for r in fake_trigger.requests)
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
     assert delayed_until(fake_trigger, moved["id"]) > datetime.now(UTC) + timedelta(hours=2, minutes=50)
     assert delayed_until(fake_trigger, refused["id"], STAGING_ENV) == before
@@ -92,7 +101,7 @@ def test_a_set_across_two_environments_gets_one_outcome_per_run(
         moved["id"]: "rescheduled",
         executing["id"]: "not_delayed",
         MISSING: "not_found",
-        refused["id"]: "refused",
+        refused["id"]: "not_found",
     }
     assert len(rows) == 4
     fake_slack.wait_for(lambda: dms(fake_slack) or None)

@@ -224,8 +224,8 @@ def test_unknown_run_is_answered_quickly_naming_the_environment(
     slack.command("run_cm9k2x7ab000108l5ghf2d1qz 2h", response_url=url)
     body = only_response(fake_slack, url)
     assert body["text"] == messages.run_not_found("run_cm9k2x7ab000108l5ghf2d1qz", "*Prod*")
-    # The retrieve route's 404 says x-should-retry: true; the bot looks twice, not five times.
-    assert len(fake_trigger.calls("GET", RETRIEVE)) == 2
+    # The retrieve route's 404 says x-should-retry: true; the bot asks once all the same.
+    assert len(fake_trigger.calls("GET", RETRIEVE)) == 1
 
 
 def test_rate_limit_is_waited_out(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:

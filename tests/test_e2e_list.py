@@ -180,14 +180,17 @@ def test_runs_moved_from_the_list_one_after_another_get_their_summaries_in_the_c
     assert fake_slack.responses(url) == []
 
 
-def test_an_access_rule_hides_an_environment(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
+def test_an_environment_the_rule_excludes_is_not_listed_and_says_who_can(
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
     fake_trigger.add_key(STAGING_KEY, STAGING_ENV)
     sender, _ = start(TRIGGER_SECRET_KEYS=STAGING_KEY, ACCESS__PROD__USERS="U999")
     fake_trigger.add_run(PROD_ENV)
     visible = fake_trigger.add_run(STAGING_ENV)
     message = private_via_command(sender, fake_slack, "list")
     assert listed_ids(message) == [visible["id"]]
-    assert "Prod" not in json.dumps(message["blocks"])
+    note = ":lock: You cannot move runs in *Prod*, so I did not list runs there: *Prod* runs can be moved by <@U999>."
+    assert json.dumps(note)[1:-1] in json.dumps(message["blocks"])
     assert {call.headers["authorization"] for call in fake_trigger.calls("GET", LIST)} == {f"Bearer {STAGING_KEY}"}
 
 
@@ -214,7 +217,10 @@ def test_no_environment_to_act_in_says_so(start: Any, fake_slack: FakeSlack, fak
     sender, _ = start(ACCESS__PROD__USERS="U999")
     fake_trigger.add_run(PROD_ENV)
     message = private_via_command(sender, fake_slack, "list")
-    assert message["text"] == messages.LIST_NO_ENVIRONMENT and fake_trigger.calls("GET", LIST) == []
+    assert message["text"] == (
+        ":lock: You cannot move runs in *Prod*, so I did not list runs there: *Prod* runs can be moved by <@U999>."
+    )
+    assert fake_trigger.requests == []
 
 
 def test_when_no_environment_can_be_listed_the_failure_is_explained(

@@ -95,9 +95,9 @@ def test_the_series_move_with_the_requests(start: Any, fake_slack: FakeSlack, fa
     assert delta("slack_ack_seconds_bucket", surface="command", le="+Inf") == 3
     assert delta("trigger_request_seconds_count", endpoint="reschedule", status="2xx") == 2
     assert delta("trigger_request_seconds_count", endpoint="reschedule", status="5xx") == 1
-    assert delta("trigger_request_seconds_count", endpoint="retrieve", status="4xx") == 2  # a look, then a second
+    assert delta("trigger_request_seconds_count", endpoint="retrieve", status="4xx") == 1  # a 404 is asked once
     assert delta("trigger_retries_total", endpoint="reschedule", kind="TriggerUnavailable") == 1
-    assert delta("trigger_retries_total", endpoint="retrieve", kind="RunNotFound") == 1
+    assert delta("trigger_retries_total", endpoint="retrieve", kind="RunNotFound") == 0
     assert delta("trigger_errors_total", endpoint="retrieve", kind="RunNotFound") == 1
     assert delta("slack_api_errors_total", method="chat.postMessage", error="messages_tab_disabled") == 1
     # Each move made three Web API calls: the summary in the channel, its permalink (for the DM), the DM; only

@@ -116,8 +116,11 @@ def test_command_refused_names_the_rule_and_changes_nothing(
     sender.command(f"{run['id']} 2h", response_url=url)
     [answer] = wait_one(fake_slack, url)
     assert answer["response_type"] == "ephemeral"
-    assert answer["text"] == ":lock: Nothing was changed: *Prod* runs can be moved by @platform in <#C0OPS>."
-    assert fake_trigger.calls("POST", RESCHEDULE) == []
+    assert answer["text"] == (
+        f":lock: You cannot move runs in *Prod*, so I did not look for `{run['id']}` there: "
+        "*Prod* runs can be moved by @platform in <#C0OPS>."
+    )
+    assert fake_trigger.requests == []  # not even looked up: the rule keeps this person out of Prod here
     [row] = audit_rows(tmp_path, fake_slack, 1)
     assert row["outcome"] == "refused" and row["run_id"] == run["id"] and row["user_id"] == "U111"
 
@@ -144,7 +147,10 @@ def test_button_refused_for_a_user_not_allowed(start: Any, fake_slack: FakeSlack
     moved_to = fake_trigger.get_run(run["id"])["delayedUntil"]
     _, url = click(sender, fake_slack, message, "rb1:push_1h", user_id="U666")
     [answer] = wait_one(fake_slack, url)
-    assert answer["text"] == ":lock: Nothing was changed: *Prod* runs can be moved by <@U111>."
+    assert answer["text"] == (
+        f":lock: You cannot move runs in *Prod*, so I did not look for `{run['id']}` there: "
+        "*Prod* runs can be moved by <@U111>."
+    )
     assert answer["response_type"] == "ephemeral"
     assert fake_trigger.get_run(run["id"])["delayedUntil"] == moved_to
 
@@ -156,7 +162,12 @@ def test_dev_open_prod_restricted_by_default_rule(start: Any, fake_slack: FakeSl
     prod_run = fake_trigger.add_run(PROD_ENV)
     assert dev_run["id"] in json.dumps(summary_via_command(sender, fake_slack, f"{dev_run['id']} 2h")["blocks"])
     refused = private_via_command(sender, fake_slack, f"{prod_run['id']} 2h")
-    assert refused["text"] == ":lock: Nothing was changed: *Prod* runs can be moved by <@U999>."
+    assert refused["text"] == (
+        f":lock: `{prod_run['id']}` is not in *Dev*. You cannot move runs in *Prod*, so I did not look there: "
+        "*Prod* runs can be moved by <@U999>."
+    )
+    # Each run looked up once, in Dev only: Prod is never asked for this person, not even for the prod run.
+    assert [r.headers["authorization"] for r in fake_trigger.requests] == [f"Bearer {DEV_KEY}"] * 3  # + 1 move
 
 
 def test_foreign_workspace_is_refused(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
@@ -224,7 +235,10 @@ def test_dm_buttons_are_checked_too(start: Any, fake_slack: FakeSlack, fake_trig
     assert action_ids(dm) == ["rb1:undo"]
     _, url = click(sender, fake_slack, dm, "rb1:undo", channel_id="DU111")
     [answer] = wait_one(fake_slack, url)
-    assert answer["text"] == ":lock: Nothing was changed: *Prod* runs can be moved by anyone in <#C111>."
+    assert answer["text"] == (
+        f":lock: You cannot move runs in *Prod*, so I did not look for `{run['id']}` there: "
+        "*Prod* runs can be moved by anyone in <#C111>."
+    )
 
 
 def test_modal_offers_a_choice_when_several_environments_have_the_run(
@@ -253,7 +267,9 @@ def test_shortcut_refused_user_sees_the_rule_in_the_modal(
     sender.interaction(shortcut_payload(current_alert(run["id"]), fake_slack.new_response_url()))
     notice = wait_notice(fake_slack)
     assert "submit" not in notice
-    assert ":lock: Nothing was changed: *Prod* runs can be moved by <@U999>." in view_text(notice)
+    assert "You cannot move runs in *Prod*, so I did not look for" in view_text(notice)
+    assert "*Prod* runs can be moved by <@U999>." in view_text(notice)
+    assert fake_trigger.requests == []
     assert fake_trigger.calls("POST", RESCHEDULE) == []
 
 

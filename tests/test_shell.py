@@ -72,7 +72,8 @@ def test_history_lists_what_this_session_did(tmp_path: Path) -> None:
 
 def test_an_access_rule_refuses_as_it_would_in_slack_and_another_user_passes(tmp_path: Path) -> None:
     refused = shell(tmp_path, f"/reschedule {demo.RUN_DIGEST} 5h", env={"ACCESS__PROD__USERS": "U0ONCALL"}).stdout
-    assert "Nothing was changed: Prod runs can be moved by @U0ONCALL" in refused
+    assert "You cannot move runs in Prod, so I did not look there: Prod runs" in refused
+    assert "can be moved by @U0ONCALL" in refused
     allowed = run_in_process(
         ["shell", "--demo", "--user", "U0ONCALL", "-c", f"/reschedule {demo.RUN_DIGEST} 5h"],
         {"ACCESS__PROD__USERS": "U0ONCALL", "COLUMNS": "120"},

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.domain.runs import RunStatus
-from bot.trigger.client import API_VERSION, USER_AGENT, Deadline, RetryPolicy, TriggerClient
+from bot.trigger.client import API_VERSION, USER_AGENT, Deadline, TriggerClient
 from bot.trigger.errors import (
     AuthRejected,
     InvalidDelay,
@@ -113,13 +113,13 @@ async def test_reschedule_posts_the_delay_and_returns_the_new_run() -> None:
     assert run.delayed_until is not None and run.delayed_until.year == 2026
 
 
-async def test_not_found_on_retrieve_is_retried_once_quickly() -> None:
+async def test_not_found_is_asked_once_whatever_x_should_retry_says() -> None:
     time = FakeTime()
     handler, seen = sequence(error(404, "Not found", **{"x-should-retry": "true"}))
     with pytest.raises(RunNotFound):
         await make(handler, time).retrieve_run(RUN_ID, time.deadline())
-    assert len(seen) == 2
-    assert time.waits == [RetryPolicy().not_found_retry_wait]
+    assert len(seen) == 1
+    assert time.waits == []
 
 
 async def test_server_errors_back_off_like_the_sdk_then_give_up() -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from bot.domain.environments import Environment
+
 DEFAULT = "default"
 
 
@@ -59,3 +61,15 @@ class Policy:
             if rule is not None:
                 return rule
         return self.default
+
+
+class AccessRefused(Exception):
+    """The person may not move runs in this environment from here; `rule` says who may, and where (`handles`: the
+    display handle of each of its user groups that Slack named)."""
+
+    def __init__(self, env: Environment, rule: Rule, handles: dict[str, str], lookup_failed: bool = False) -> None:
+        super().__init__(f"refused in {env.name}")
+        self.env = env
+        self.rule = rule
+        self.handles = handles
+        self.lookup_failed = lookup_failed

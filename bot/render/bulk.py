@@ -55,12 +55,16 @@ def all_of(titles: Sequence[str]) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
-def bulk_prompt(key: str, count: int, env_titles: Sequence[str], when: datetime, missing: int) -> list[Block]:
-    """The private prompt: how many runs, in which environments, to which time; Confirm / Cancel."""
+def bulk_prompt(
+    key: str, count: int, env_titles: Sequence[str], when: datetime, missing: int, unread: int = 0, note: str = ""
+) -> list[Block]:
+    """The private prompt: how many runs, in which environments, to which time; Confirm / Cancel. `note`: a
+    sentence after it (the environments the person may not act in, which were not looked in)."""
     value = BulkValue(k=key).encode()
-    text = messages.bulk_prompt(count, all_of(env_titles), date_token(when), missing)
+    text = messages.bulk_prompt(count, all_of(env_titles), date_token(when), missing, unread)
     return [
         section(text),
+        *([section(note)] if note else []),
         {
             "type": "actions",
             "block_id": f"bulk:{key}",

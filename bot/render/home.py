@@ -57,6 +57,7 @@ class MovedRun:
     problem: RowProblem | None = None
     controls: Controls | None = None
     act_from: frozenset[str] = frozenset()
+    out_of_reach: str = ""  # the person may no longer act in its environment: this answer, and nothing looked up
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,9 @@ def channel_list(channels: frozenset[str]) -> str:
 
 def _run_blocks(index: int, moved: MovedRun, url: str) -> list[Block]:
     """A section for the run, and its buttons when it is DELAYED and the person may move it from here."""
+    if moved.out_of_reach:  # as on every surface: the answer alone, without the run's details or buttons
+        head = f"{escape(moved.env_title)} · {code(moved.run_id, 64)}"
+        return [section("\n".join([head, moved.out_of_reach, messages.home_moved(date_token(moved.moved_at))]))]
     run = moved.current
     task = escape(truncate((run.task_identifier if run else None) or moved.task or messages.UNKNOWN_TASK, 150))
     head = f"*{task}* · {escape(moved.env_title)} · {code(moved.run_id, 64)} · {link(url, messages.OPEN_IN_TRIGGER)}"

@@ -17,6 +17,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.bulk import CONCURRENCY
 from bot.domain.audit import Outcome
+from bot.domain.runs import Run
+from bot.render import access
 from bot.render import modal_views as views
 from bot.render.bulk import bulk_prompt, bulk_time_view
 from bot.render.ids import (
@@ -26,7 +28,7 @@ from bot.render.ids import (
     Button,
 )
 from bot.render.mrkdwn import date_token
-from bot.rescheduler import Actor
+from bot.rescheduler import Actor, FoundRun
 from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.replies import respond_checked, slack_error
@@ -34,7 +36,7 @@ from bot.slack.respond import Respond
 from bot.slack.set_run import SetRunner
 from bot.slack.when_input import read_when, state_values
 from bot.storage.bulk_sets import BulkSet, SetsUnavailable
-from bot.trigger.errors import TriggerError
+from bot.trigger.errors import RunNotFound, TriggerError
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +50,51 @@ async def prompt(
     tell: Callable[..., Awaitable[bool]],
     thread_ts: str | None = None,
 ) -> None:
-    """Find every run (to name its environment), fix the set, and ask once: Confirm / Cancel. `thread_ts`: the
-    set's summary goes in that thread (a set named by a message the shortcut was used on)."""
+    """Find every run (to name its environment), fix the set with what was found, and ask once: Confirm /
+    Cancel. Runs are looked for only in the environments the person may act in (the others are named, with who
+    can act there, and not asked); Confirm asks nothing again of what was found here. `thread_ts`: the set's
+    summary goes in that thread (a set named by a message the shortcut was used on)."""
     rescheduler = deps.rescheduler
+    reach = await rescheduler.reachable(actor, env_name)
+    if not reach.targets:  # nowhere this person may act: nothing is asked, no set is fixed
+        await tell(access.out_of_reach(reach.refused))
+        return
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
-    async def where(run_id: str) -> str:
+    async def where(run_id: str) -> FoundRun | bool:
+        """The run as found, or False: in none of the environments asked; True: not known (a failed lookup)."""
         async with semaphore:
             try:
-                return (await rescheduler.find(run_id, rescheduler.deadline(), env_name)).env.name
+                return await rescheduler.find_in(reach.targets, run_id, rescheduler.deadline())
+            except RunNotFound:
+                return False
             except TriggerError:
-                return ""  # looked for again when the set is moved; its outcome is said then
+                return True  # looked for again when the set is moved; its outcome is said then
 
     found = await asyncio.gather(*(where(run_id) for run_id in run_ids))
-    runs = [(run_id, name or (env_name or "")) for run_id, name in zip(run_ids, found, strict=True)]
-    bulk = await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, when, thread_ts=thread_ts)
-    titles = [t.env.title for t in rescheduler.targets if t.env.name in set(found)]
-    missing = sum(1 for name in found if not name)
-    await tell(messages.BULK_TITLE, bulk_prompt(bulk.key, len(runs), titles, when, missing))
+    searched = [target.env for target in reach.targets]
+    if reach.refused and all(item is False for item in found):  # a Move them could only say "not found"
+        await tell(access.out_of_reach(reach.refused, missing=len(found), searched=searched))
+        return
+    default_env = env_name or ""
+    runs = [
+        (run_id, item.env.name if isinstance(item, FoundRun) else default_env)
+        for run_id, item in zip(run_ids, found, strict=True)
+    ]
+    seen = [item.run if isinstance(item, FoundRun) else None for item in found]
+    missing = frozenset(run_id for run_id, item in zip(run_ids, found, strict=True) if item is False)
+    bulk = await deps.bulk_sets.add(
+        actor.user_id, actor.team_id, runs, when, thread_ts=thread_ts, seen=seen, missing=missing
+    )
+    names = {item.env.name for item in found if isinstance(item, FoundRun)}
+    titles = [t.env.title for t in rescheduler.targets if t.env.name in names]
+    unread = sum(1 for item in found if item is True)
+    note = (
+        access.out_of_reach(reach.refused, missing=len(missing), searched=searched) if missing and reach.refused else ""
+    )
+    await tell(
+        messages.BULK_TITLE, bulk_prompt(bulk.key, len(runs), titles, when, 0 if note else len(missing), unread, note)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +232,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             async with deps.inflight.work(messages.WORK_SET_FROM_MESSAGE, None, tell):
                 await prompt(run_ids, target, None, actor, deps, tell, thread_ts=metadata.thread)
             return
-        await ask_to_confirm(bulk.runs, target, actor, deps, tell)
+        await ask_to_confirm(bulk.runs, target, actor, deps, tell, seen=bulk.seen)
 
 
 async def ask_to_confirm(
@@ -213,9 +242,11 @@ async def ask_to_confirm(
     deps: SurfaceDeps,
     tell: Callable[..., Awaitable[bool]],
     thread_ts: str | None = None,
+    seen: Sequence[Run | None] = (),
 ) -> None:
-    """Runs whose environments are known (a list, a form): fix them as a set, and ask once: Confirm / Cancel."""
-    fixed = await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, when, thread_ts=thread_ts)
+    """Runs whose environments are known (a list, a form): fix them as a set, and ask once: Confirm / Cancel.
+    `seen`: the runs as read when they were listed (Confirm asks nothing again of those)."""
+    fixed = await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, when, thread_ts=thread_ts, seen=seen)
     envs = {name for _, name in runs}
     titles = [t.env.title for t in deps.rescheduler.targets if t.env.name in envs]
     await tell(messages.BULK_TITLE, bulk_prompt(fixed.key, len(fixed.runs), titles, when, 0))

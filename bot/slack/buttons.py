@@ -20,6 +20,7 @@ from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.audit import Outcome
 from bot.domain.delays import DelayProblem, format_duration, instant_problem, tomorrow_at
+from bot.limits import Busy
 from bot.render.controls import PUSH_STEPS
 from bot.render.dm import dm_confirmation
 from bot.render.ids import (
@@ -67,11 +68,15 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         actor = _actor(context, body, f"button {body['actions'][0].get('action_id')}"[:200])
 
         private = deps.teller(respond, client, actor)
-        async with deps.inflight.work(actor.input, actor, private):
-            try:
-                await _handle(body, actor, deps, respond, client, private)
-            except Exception as exc:
-                await private(unexpected_text(exc, "button"))
+        try:
+            person = (actor.team_id, actor.user_id)
+            async with deps.rescheduler.limits.person(person), deps.inflight.work(actor.input, actor, private):
+                try:
+                    await _handle(body, actor, deps, respond, client, private)
+                except Exception as exc:
+                    await private(unexpected_text(exc, "button"))
+        except Busy:
+            await private(messages.STILL_WORKING)
 
 
 async def _handle(

@@ -23,6 +23,8 @@ from bot.domain.audit import Outcome
 from bot.domain.bulk import dedupe
 from bot.domain.delays import DelayError, format_duration, parse_duration, parse_when
 from bot.domain.run_refs import parse_run_ref
+from bot.limits import Busy
+from bot.render import access
 from bot.render.controls import PRIVATE_BUTTONS, confirm_prompt
 from bot.render.history import history
 from bot.render.mrkdwn import code, escape, truncate
@@ -221,8 +223,13 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
 
         tell = deps.teller(respond, client, actor)
 
-        async with deps.inflight.work(f"{messages.COMMAND} {typed}"[:200], actor, tell):
-            await _after_ack(intent, actor, deps, respond, client, tell)
+        try:
+            what = f"{messages.COMMAND} {typed}"[:200]
+            person = (actor.team_id, actor.user_id)
+            async with deps.rescheduler.limits.person(person), deps.inflight.work(what, actor, tell):
+                await _after_ack(intent, actor, deps, respond, client, tell)
+        except Busy:
+            await tell(messages.STILL_WORKING)
 
 
 async def _after_ack(
@@ -274,7 +281,9 @@ async def _list_reply(intent: List, actor: Actor, deps: SurfaceDeps, tell: Calla
     rescheduler = deps.rescheduler
     listed = await rescheduler.list_delayed(actor, intent.filters, rescheduler.deadline(), deps.max_delay)
     if not listed.searched and not listed.failed:
-        await tell(messages.LIST_NO_ENVIRONMENT)
+        await tell(
+            access.out_of_reach(listed.refused, listing=True) if listed.refused else messages.LIST_NO_ENVIRONMENT
+        )
         return
     failed = {env for env, _ in listed.failed}
     answered = [env for env in listed.searched if env not in failed]
@@ -306,7 +315,8 @@ async def _push_all_key(listed: DelayedList, actor: Actor, deps: SurfaceDeps) ->
     shown = listed.runs[: min(MAX_RUNS_SHOWN, deps.bulk_limit)]
     if len(shown) < 2:
         return None
-    bulk = await deps.bulk_sets.add(actor.user_id, actor.team_id, [(e.run.id, e.env.name) for e in shown], None)
+    runs = [(e.run.id, e.env.name) for e in shown]
+    bulk = await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, None, seen=[e.run for e in shown])
     return bulk.key
 
 
@@ -341,6 +351,8 @@ def _list_notes(listed: DelayedList) -> list[str]:
     notes = [messages.list_failed(_all_of(names), reason) for reason, names in by_reason.items()]
     if listed.incomplete:
         notes.append(messages.LIST_INCOMPLETE)
+    if listed.refused:  # not listed, and said so as everywhere else: who may move runs there
+        notes.append(access.out_of_reach(listed.refused, listing=True))
     return notes
 
 
@@ -355,7 +367,7 @@ async def _act(
     rescheduler = deps.rescheduler
     deadline = rescheduler.deadline()
     try:
-        located = await rescheduler.find(intent.run_id, deadline, intent.env)
+        located = await rescheduler.find(intent.run_id, deadline, intent.env, actor)
     except TriggerError as exc:
         if isinstance(intent, Move):
             rescheduler.record_failure(actor, exc, run_id=intent.run_id, when=intent.when)

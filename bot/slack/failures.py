@@ -7,8 +7,9 @@ import secrets
 
 from bot import messages
 from bot.access_check import AccessRefused
+from bot.render import access
 from bot.render.mrkdwn import date_token, escape, link
-from bot.rescheduler import MoveUnconfirmed, NotApplied, NotDelayed, NotFoundAnywhere
+from bot.rescheduler import MoveUnconfirmed, NotApplied, NotDelayed, NotFoundAnywhere, OutOfReach
 from bot.trigger.errors import (
     AuthRejected,
     InvalidDelay,
@@ -41,6 +42,8 @@ def failure_text(exc: TriggerError | AccessRefused, run_id: str, env_title: str,
     env_title = exc.environment or env_title
     if isinstance(exc, NotDelayed):
         return messages.not_delayed(exc.run.id, escape(exc.run.status_label), escape(exc.run.task_identifier))
+    if isinstance(exc, OutOfReach):
+        return access.out_of_reach(exc.refused, run_id=exc.run_id, searched=exc.searched)
     if isinstance(exc, NotFoundAnywhere):
         return messages.run_not_found(run_id, environments_text([env.title for env in exc.searched]))
     if isinstance(exc, RunNotFound):
@@ -84,19 +87,7 @@ def _check(run_id: str, run_url: str | None) -> str:
 
 def refusal_text(exc: AccessRefused) -> str:
     """Names the rule: who may move runs in this environment, and from where."""
-    rule = exc.rule
-    who = [f"<@{user}>" for user in sorted(rule.users)]
-    who += [
-        f"@{escape(exc.handles[g])}" if g in exc.handles else messages.members_of_group(g) for g in sorted(rule.groups)
-    ]
-    where = [f"<#{channel}>" for channel in sorted(rule.channels)]
-    return messages.refused(escape(exc.env.title), _either(who), _either(where), exc.lookup_failed)
-
-
-def _either(items: list[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " or " + items[-1]
+    return access.refused_text(exc)
 
 
 def moved_but(exc: BaseException, surface: str) -> str:

@@ -35,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import request_id
 from bot.domain.audit import AuditRecord, Outcome, latest_per_run
+from bot.render import access
 from bot.render.home import MAX_RUNS_SHOWN, HomePage, MovedRun, Reach, RowProblem, home_view
 from bot.render.ids import Button
 from bot.rescheduler import Rescheduler
@@ -238,9 +239,16 @@ class HomePages:
             task=record.task,
             moved_at=record.at,
         )
+        check = self.deps.rescheduler.access_check
+        if configured is not None and check is not None and configured.name not in reach:
+            # An environment this person may no longer act in: not asked, and told as everywhere else.
+            refusal = await check.refusal(configured)
+            return replace(row, task=None, out_of_reach=access.out_of_reach([refusal], run_id=record.run_id))
+        rescheduler = self.deps.rescheduler
+        targets = [t for t in rescheduler.targets_for(env_name or None) if check is None or t.env.name in reach]
         try:
             async with limit:
-                found = await self.deps.rescheduler.find(record.run_id, deadline, env_name or None)
+                found = await rescheduler.find_in(targets, record.run_id, deadline)
         except RunNotFound:
             return replace(row, problem=RowProblem.NOT_FOUND)
         except TriggerError as exc:

@@ -24,7 +24,7 @@ from bot.render import ids
 from bot.render import modal_views as views
 from bot.render.mrkdwn import escape, link
 from bot.render.summary import run_summary
-from bot.rescheduler import Actor, FoundRun, MoveResult
+from bot.rescheduler import Actor, FoundRun, MoveResult, OutOfReach
 from bot.slack import bulk, dm, unfurl
 from bot.slack.actor import actor_of
 from bot.slack.channel_post import post_for_channel
@@ -117,7 +117,7 @@ async def _form_for(deps: SurfaceDeps, refs: Sequence[RunRef], origin: Origin, a
     if len(refs) == 1 and refs[0].env_name is None and len(rescheduler.targets) > 1:
         return await _form_for_one_anywhere(deps, refs[0].run_id, origin, actor)
     results = await asyncio.gather(
-        *(rescheduler.find(ref.run_id, deadline, ref.env_name) for ref in refs), return_exceptions=True
+        *(rescheduler.find(ref.run_id, deadline, ref.env_name, actor) for ref in refs), return_exceptions=True
     )
     return await _form(deps, refs, list(results), origin, actor)
 
@@ -125,7 +125,7 @@ async def _form_for(deps: SurfaceDeps, refs: Sequence[RunRef], origin: Origin, a
 async def _form_for_one_anywhere(deps: SurfaceDeps, run_id: str, origin: Origin, actor: Actor) -> dict[str, Any]:
     """One run, environment unknown: ask every environment; when several have it, offer the choice."""
     try:
-        everywhere = await deps.rescheduler.find_all(run_id, deps.rescheduler.deadline())
+        everywhere = await deps.rescheduler.find_all(run_id, deps.rescheduler.deadline(), actor)
     except TriggerError as exc:
         return await _form(deps, [RunRef(run_id)], [exc], origin, actor)
     delayed = [item for item in everywhere if item.run.is_delayed]
@@ -155,6 +155,8 @@ async def _form(
         if isinstance(result, FoundRun):
             found.append(result)
         elif isinstance(result, TriggerError):
+            if isinstance(result, OutOfReach):  # a refusal, recorded as one
+                rescheduler.record_failure(actor, result, run_id=ref.run_id, when=None)
             problems.append(failure_text(result, ref.run_id, ""))
         else:
             raise result

@@ -274,7 +274,7 @@ class SetRunner:
         if held is not None and self.store is not None and summary.ts is not None and summary.channel:
             with contextlib.suppress(Exception):  # without it, a process carrying the set on posts a summary of its own
                 await self.store.summary_posted(held, summary.channel, summary.ts)
-        await self._carry(held, actor, summary, runs, {}, respond, private=private, replace=at is not None)
+        await self._carry(held, actor, summary, runs, {}, respond, private=private, replace=at is not None, prompt=bulk)
 
     async def _create(self, actor: Actor, bulk: BulkSet, runs: Sequence[SetRun]) -> HeldSet | None:
         if self.store is None:
@@ -296,7 +296,10 @@ class SetRunner:
         *,
         private: Private | None = None,
         replace: bool = False,
+        prompt: BulkSet | None = None,
     ) -> None:
+        """Carry out `runs`; `prompt`: the set as its prompt fixed it, whose runs are moved as the prompt found them
+        (a set resumed from the database looks each run up again)."""
         order = [run.run_id for run in held.runs] if held is not None else [run.run_id for run in runs]
         undo = summary.when is None
         halt = asyncio.Event()
@@ -318,7 +321,17 @@ class SetRunner:
                     log.warning("outcome of %s not written down (%s)", item.run_id, type(exc).__name__)
             await summary.progress(ordered())
 
-        steps = [Step(run.run_id, run.environment, run.back if undo else summary.when, run.given) for run in runs]
+        steps = [
+            Step(
+                run.run_id,
+                run.environment,
+                run.back if undo else summary.when,
+                run.given,
+                seen=prompt.seen_as(run.run_id) if prompt is not None else None,
+                missing=prompt is not None and run.run_id in prompt.missing,
+            )
+            for run in runs
+        ]
         journal = _SetJournal(store, held.id) if held is not None and store is not None else None
         try:
             mover = BulkMover.for_rescheduler(self.deps.rescheduler)

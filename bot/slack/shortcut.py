@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.domain.audit import Outcome
 from bot.domain.run_refs import find_run_ids
+from bot.limits import Busy
 from bot.render.ids import SHORTCUT_CALLBACK_ID
 from bot.rescheduler import Actor
 from bot.slack import bulk
@@ -43,8 +44,12 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
 
         tell = deps.teller(respond, client, actor)
 
-        async with deps.inflight.work(messages.WORK_SHORTCUT, None, tell):
-            await _handle(body, actor, deps, client, tell)
+        try:
+            person = (actor.team_id, actor.user_id)
+            async with deps.rescheduler.limits.person(person), deps.inflight.work(messages.WORK_SHORTCUT, None, tell):
+                await _handle(body, actor, deps, client, tell)
+        except Busy:
+            await tell(messages.STILL_WORKING)
 
 
 async def _handle(body: dict[str, Any], actor: Actor, deps: SurfaceDeps, client: AsyncWebClient, tell: Tell) -> None:

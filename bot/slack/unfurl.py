@@ -6,11 +6,12 @@ MAX_RUNS_PER_MESSAGE runs are looked up per message, all at once (each in every 
 `Rescheduler.find`); the links of one run share its card. A run no environment has, or a Trigger.dev that cannot be
 reached, gives no preview for that link, and a line in the log: nothing is said in the channel.
 
-Buttons: a preview is seen by everyone in the channel, and every click is checked for its clicker anyway (the
-buttons path, with the access rule and the confirmations of the environment). Buttons are shown only when the
-person who shared the link may act in the run's environment from that channel: where the access rule keeps them
-(or the channel) out, the card shows the run without buttons, rather than offering buttons that would refuse.
-A link still in the message composer gets the card without buttons (there is no message to act from yet).
+Access: runs are looked for only in the environments the person who shared the link may act in from that channel
+(`Rescheduler.reachable`): the others are not asked. A run found there gets its card with buttons (every click is
+checked for its clicker anyway, on the buttons path); a run in none of them, when the access rule keeps the sharer
+from other environments, gets the answer every surface gives (bot/render/access.py): that they cannot move runs
+there and who can, without the run's details or buttons. A link still in the message composer is looked for where
+the sharer may act from anywhere, and gets its card without buttons (there is no message to act from yet).
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access_check import AccessRefused
 from bot.domain.environments import Environment
 from bot.domain.run_refs import parse_run_ref
 from bot.domain.runs import Run
+from bot.render import access
 from bot.render.unfurl import run_preview
-from bot.rescheduler import Actor, FoundRun, NotFoundAnywhere
+from bot.rescheduler import Actor, FoundRun, NotFoundAnywhere, Reachable
 from bot.slack import events
 from bot.slack.actor import actor_of
 from bot.slack.channel_post import Posted
@@ -125,28 +126,35 @@ def _hostname(url: str) -> str | None:
 
 
 async def preview(shared: LinkShared, team_id: str, deps: SurfaceDeps, client: AsyncWebClient) -> None:
-    """Look the shared runs up and call chat.unfurl once with a card for each link whose run was found."""
+    """Look the shared runs up, only in the environments the sharer may act in (from that channel), and call
+    chat.unfurl once with a card for each link whose run was found, or the refusal every surface gives for a run
+    that can only be where the sharer may not act."""
     links = run_links(shared, deps.dashboard_base)
     if not links:
         return
     run_ids = list(dict.fromkeys(links.values()))
+    sharer = Actor(user_id=shared.user, team_id=team_id, channel_id=shared.channel or None, surface="unfurl")
+    reach = await deps.rescheduler.reachable(sharer, anywhere=shared.in_composer)
     deadline = deps.rescheduler.deadline()
-    found = await asyncio.gather(*(_find(deps, run_id, deadline) for run_id in run_ids))
-    by_run = {
-        run_id: await _card(located, shared, team_id, deps)
-        for run_id, located in zip(run_ids, found, strict=True)
-        if located is not None
-    }
+    sharer_mention = f"<@{shared.user}>" if shared.user else None
+    found = await asyncio.gather(*(_find(deps, reach, run_id, deadline, sharer_mention) for run_id in run_ids))
+    by_run = {run_id: _card(located, shared, deps) for run_id, located in zip(run_ids, found, strict=True) if located}
     cards = {url: by_run[run_id] for url, run_id in links.items() if run_id in by_run}
     if not cards:
         return
     await _unfurl(client, shared, cards)
 
 
-async def _find(deps: SurfaceDeps, run_id: str, deadline: Deadline) -> FoundRun | None:
+async def _find(
+    deps: SurfaceDeps, reach: Reachable, run_id: str, deadline: Deadline, sharer: str | None
+) -> FoundRun | str | None:
+    """The run, or the refusal to show instead (it is in none of the environments the sharer may act in, and
+    the others were not asked), or None: no preview."""
     try:
-        return await deps.rescheduler.find(run_id, deadline)
+        return await deps.rescheduler.find_in(reach.targets, run_id, deadline)
     except NotFoundAnywhere as exc:
+        if reach.refused and sharer:  # (an event naming nobody gets no preview, as before)
+            return access.out_of_reach(reach.refused, run_id=run_id, searched=exc.searched, person=sharer)
         names = ", ".join(env.name for env in exc.searched)
         log.info("link preview: run %s is in none of %s; no preview", run_id, names)
     except TriggerError as exc:
@@ -154,26 +162,14 @@ async def _find(deps: SurfaceDeps, run_id: str, deadline: Deadline) -> FoundRun 
     return None
 
 
-async def _card(located: FoundRun, shared: LinkShared, team_id: str, deps: SurfaceDeps) -> dict[str, Any]:
+def _card(located: FoundRun | str, shared: LinkShared, deps: SurfaceDeps) -> dict[str, Any]:
+    """The run's card; buttons only for a DELAYED run in a posted message (the sharer may act there: the run was
+    looked for only where they may)."""
+    if isinstance(located, str):
+        return access.out_of_reach_preview(located)
     run, env = located.run, located.env
-    controls = None
-    if run.is_delayed and await _sharer_may_act(located, shared, team_id, deps):
-        controls = deps.controls(env)
+    controls = deps.controls(env) if run.is_delayed and not shared.in_composer and shared.user else None
     return run_preview(run, env, deps.run_url(run.id), controls, demo=deps.demo)
-
-
-async def _sharer_may_act(located: FoundRun, shared: LinkShared, team_id: str, deps: SurfaceDeps) -> bool:
-    if shared.in_composer or not shared.user or not shared.channel:
-        return False
-    sharer = Actor(user_id=shared.user, team_id=team_id, channel_id=shared.channel, surface="unfurl")
-    try:
-        await deps.rescheduler.check_access(sharer, located.env)
-    except AccessRefused:
-        return False
-    except Exception as exc:
-        log.warning("link preview: could not check access (%s); no buttons", type(exc).__name__)
-        return False
-    return True
 
 
 async def _unfurl(client: AsyncWebClient, shared: LinkShared, cards: Mapping[str, dict[str, Any]]) -> None:

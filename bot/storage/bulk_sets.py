@@ -1,5 +1,9 @@
 """Sets of runs awaiting their Confirm, kept in the database so any process can confirm them, and only once.
 
+A set also keeps what its prompt found, so its Confirm asks Trigger.dev nothing again: each run's environment (its
+second element), and as a third element an object: the run as the prompt read it (`{"run": {...}}`: id, status,
+task, delayed time) or that it was in none of the environments the person may act in (`{"missing": true}`).
+
 A set's summary and DM carry an Undo button whose key names an *undo set* kept the same way: the runs moved, each
 with its own previous time (`back`) and the time the move gave it (`given`: the Undo leaves a run someone moved
 since), a third and fourth element of each run in the same JSON column (no schema change). Only
@@ -24,10 +28,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.domain.runs import Run
 from bot.storage.db import bulk_sets, from_unix, utc
 
 log = logging.getLogger(__name__)
@@ -56,10 +62,16 @@ class BulkSet:
     back: tuple[datetime, ...] = ()  # an undo set: each run's own previous time, in the order of `runs`
     thread_ts: str | None = None  # the summary goes in this thread of the channel (a set from a message shortcut)
     given: tuple[datetime | None, ...] = ()  # an undo set: the time the move gave each run (it goes back only from it)
+    seen: tuple[Run | None, ...] = ()  # each run as the prompt read it (None: not read), in the order of `runs`
+    missing: frozenset[str] = frozenset()  # runs the prompt found in none of the environments the person may act in
 
     @property
     def is_undo(self) -> bool:
         return bool(self.back)
+
+    def seen_as(self, run_id: str) -> Run | None:
+        """The run as the prompt read it, if it did."""
+        return next((run for run in self.seen if run is not None and run.id == run_id), None)
 
 
 @dataclass(slots=True)
@@ -81,13 +93,30 @@ class BulkSets:
         back: Sequence[datetime] = (),
         thread_ts: str | None = None,
         given: Sequence[datetime | None] = (),
+        seen: Sequence[Run | None] = (),
+        missing: frozenset[str] = frozenset(),
     ) -> BulkSet:
+        """Fix a set. `seen`, `missing`: what its prompt found (see BulkSet), for a Confirm that asks nothing again."""
         if back and len(back) != len(runs):
             raise ValueError("an undo set needs one previous time per run")
-        key = secrets.token_urlsafe(12)
+        if seen and len(seen) != len(runs):
+            raise ValueError("a set's runs as read need one entry per run")
         if given and len(given) != len(runs):
             raise ValueError("an undo set names the time given to each run, or none")
-        bulk = BulkSet(key, user_id, team_id, tuple(runs), when, self.clock(), tuple(back), thread_ts, tuple(given))
+        key = secrets.token_urlsafe(12)
+        bulk = BulkSet(
+            key,
+            user_id,
+            team_id,
+            tuple(runs),
+            when,
+            self.clock(),
+            tuple(back),
+            thread_ts,
+            tuple(given),
+            tuple(seen),
+            missing,
+        )
         if self.engine is None:
             self._local[bulk.key] = bulk
             return bulk
@@ -141,18 +170,45 @@ def _row(bulk: BulkSet) -> dict[str, Any]:
         "key": bulk.key,
         "user_id": bulk.user_id,
         "team_id": bulk.team_id,
-        "runs": json.dumps(
-            [
-                [*pair, at.isoformat(), *([given.isoformat()] if given else [])]
-                for pair, at, given in zip(bulk.runs, bulk.back, bulk.given or [None] * len(bulk.runs), strict=True)
-            ]
-            if bulk.back
-            else [list(pair) for pair in bulk.runs]
-        ),
+        "runs": json.dumps(_entries(bulk)),
         "when_at": bulk.when,
         "created_at": from_unix(bulk.created),
         "thread_ts": bulk.thread_ts,
     }
+
+
+def _entries(bulk: BulkSet) -> list[list[Any]]:
+    if bulk.back:  # an undo set: each run's previous time, and the time the move gave it when known
+        return [
+            [*pair, at.isoformat(), *([given.isoformat()] if given else [])]
+            for pair, at, given in zip(bulk.runs, bulk.back, bulk.given or [None] * len(bulk.runs), strict=True)
+        ]
+    entries: list[list[Any]] = []
+    seen = bulk.seen or tuple(None for _ in bulk.runs)
+    for (run_id, env_name), run in zip(bulk.runs, seen, strict=True):
+        if run is not None:
+            entries.append([run_id, env_name, {"run": _run_json(run)}])
+        elif run_id in bulk.missing:
+            entries.append([run_id, env_name, {"missing": True}])
+        else:
+            entries.append([run_id, env_name])
+    return entries
+
+
+def _run_json(run: Run) -> dict[str, Any]:
+    """What a Confirm needs of a run read at the prompt, in the API's own shape (read back with Run.from_api)."""
+    until = run.delayed_until.isoformat() if run.delayed_until else None
+    return {"id": run.id, "status": run.status_label, "taskIdentifier": run.task_identifier, "delayedUntil": until}
+
+
+def _seen(entry: Any) -> Run | None:
+    found = entry.get("run") if isinstance(entry, dict) else None
+    if not isinstance(found, dict):
+        return None
+    try:
+        return Run.from_api(found)
+    except ValidationError:
+        return None
 
 
 def _from_row(row: Any) -> BulkSet:
@@ -160,12 +216,34 @@ def _from_row(row: Any) -> BulkSet:
     created = utc(row["created_at"])
     stored = json.loads(row["runs"])
     runs = tuple((str(entry[0]), str(entry[1])) for entry in stored)
-    back = tuple(utc(datetime.fromisoformat(entry[2])) for entry in stored if len(entry) > 2)
-    given = tuple(utc(datetime.fromisoformat(entry[3])) if len(entry) > 3 else None for entry in stored)
+    back = tuple(
+        utc(datetime.fromisoformat(entry[2])) for entry in stored if len(entry) > 2 and isinstance(entry[2], str)
+    )
+    given = tuple(
+        utc(datetime.fromisoformat(entry[3])) if len(entry) > 3 and isinstance(entry[3], str) else None
+        for entry in stored
+    )
     if len(back) != len(runs):
         back, given = (), ()
+    extra = [entry[2] if len(entry) > 2 and isinstance(entry[2], dict) else None for entry in stored]
+    seen = tuple(_seen(entry) for entry in extra)
+    missing = frozenset(
+        run_id for (run_id, _), entry in zip(runs, extra, strict=True) if entry and entry.get("missing")
+    )
     thread = row["thread_ts"] if isinstance(row["thread_ts"], str) else None
-    return BulkSet(row["key"], row["user_id"], row["team_id"], runs, when, created.timestamp(), back, thread, given)
+    return BulkSet(
+        row["key"],
+        row["user_id"],
+        row["team_id"],
+        runs,
+        when,
+        created.timestamp(),
+        back,
+        thread,
+        given,
+        seen if any(seen) else (),
+        missing,
+    )
 
 
 __all__ = ["SET_TTL_SECONDS", "BulkSet", "BulkSets"]

@@ -2,9 +2,10 @@
 
 Retries follow the official SDK's policy (@trigger.dev/core's request retry settings) bounded by a per-action deadline:
 408, 409, 5xx and network errors back off exponentially with jitter; 429 waits until `x-ratelimit-reset`
-(epoch milliseconds) plus jitter; a response header `x-should-retry` overrides either way, except that the
-retrieve route's 404 (which always says `x-should-retry: true`) is retried once, quickly, so a mistyped id is
-answered in about a second. Other 4xx are never retried.
+(epoch milliseconds) plus jitter; a response header `x-should-retry` overrides either way, except on a 404. A 404
+is never retried, although the retrieve route always says `x-should-retry: true` on it (the SDK retries it): with
+several environments a run is looked for in each, and every environment but its own answers 404, so a retried 404
+would only spend those environments' rate limits and keep a mistyped id waiting. Other 4xx are never retried.
 
 A change (the reschedule POST) is not idempotent on the wire: once an attempt may have reached the server (see
 `errors.may_have_applied`), a final failure is raised as OutcomeUnknown, never as a plain "nothing changed".
@@ -62,7 +63,6 @@ class RetryPolicy:
     max_backoff: float = 30.0
     factor: float = 1.6
     jitter: float = 0.25
-    not_found_retry_wait: float = 0.3
     rate_limit_jitter: float = 1.0
 
     def backoff(self, attempt: int, rand: float) -> float:
@@ -84,6 +84,10 @@ class Deadline:
 
     def remaining(self) -> float:
         return max(0.0, self.expires_at - self.clock())
+
+    def extended(self, seconds: float) -> Deadline:
+        """A new deadline `seconds` later than this one (for time spent waiting on this process, not the server)."""
+        return Deadline(expires_at=self.expires_at + seconds, clock=self.clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +208,6 @@ class TriggerClient:
         headers = self._headers(str(uuid.uuid4()))
         changes = method != "GET"
         maybe_applied = False  # whether any attempt of this change may have reached the server
-        not_found_retried = False
         attempt = 0
         while True:
             attempt += 1
@@ -236,7 +239,7 @@ class TriggerClient:
                         raise
                 maybe_applied = maybe_applied or (changes and may_have_applied(response.status_code))
                 error = error_from_response(response.status_code, dict(response.headers), response.content)
-                wait, not_found_retried = self._wait_for(response, error, attempt, not_found_retried)
+                wait = self._wait_for(response, error, attempt)
             if wait is None or attempt >= self.policy.max_attempts or wait >= deadline.remaining():
                 raise self._final(error, maybe_applied, method, path)
             metrics.trigger_retry(endpoint, type(error).__name__)
@@ -250,27 +253,21 @@ class TriggerClient:
         log.warning("trigger.dev %s %s: sent, outcome unknown (%s)", method, path, error)
         return after_maybe_applied(error)
 
-    def _wait_for(
-        self, response: httpx.Response, error: TriggerError, attempt: int, not_found_retried: bool
-    ) -> tuple[float | None, bool]:
+    def _wait_for(self, response: httpx.Response, error: TriggerError, attempt: int) -> float | None:
         """How long to wait before retrying this response, or None to give up at once."""
-        should = response.headers.get("x-should-retry")
         if isinstance(error, RunNotFound):
-            # The retrieve route always says x-should-retry: true on 404; one quick second look only.
-            if should == "true" and not not_found_retried:
-                return self.policy.not_found_retry_wait, True
-            return None, not_found_retried
+            return None  # whatever x-should-retry says: see the module's docstring
+        should = response.headers.get("x-should-retry")
         if should == "false":
-            return None, not_found_retried
+            return None
         if isinstance(error, RateLimited):
             if error.reset_at is not None and error.reset_at > self.wall():
-                wait = error.reset_at - self.wall() + self.policy.rate_limit_jitter * self.rand()
-                return wait, not_found_retried
-            return self._backoff_wait(attempt), not_found_retried
+                return error.reset_at - self.wall() + self.policy.rate_limit_jitter * self.rand()
+            return self._backoff_wait(attempt)
         status = response.status_code
         if should == "true" or status in (408, 409) or status >= 500:
-            return self._backoff_wait(attempt), not_found_retried
-        return None, not_found_retried
+            return self._backoff_wait(attempt)
+        return None
 
     def _backoff_wait(self, attempt: int) -> float:
         return self.policy.backoff(attempt, self.rand())

@@ -279,6 +279,14 @@ class FakeTrigger(FakeServer):
 
     # handling --------------------------------------------------------------------------------------------
 
+    def requests_per_key(self) -> dict[str, int]:
+        """How many requests arrived with each secret key (the Authorization header's bearer value; "" for none)."""
+        counts: dict[str, int] = {}
+        for request in self.requests:
+            key = request.headers.get("authorization", "").removeprefix("Bearer ")
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def handle(self, request: RecordedRequest) -> Reply | None:
         reply = self._answer(request)
         late = self.take(self._late, request)
