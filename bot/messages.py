@@ -90,7 +90,8 @@ def config_deadline_too_long(deadline: float, grace: float, longest: float) -> s
 
 COMMAND = "/reschedule"
 EXAMPLE_RUN = "run_cm9k2x7ab000108l5ghf2d1qz"
-DELAY_EXAMPLES = "`30m`, `2h`, `1h 30m`, `1d12h`, `2w`, or a time like `2026-12-01T09:00Z`"
+# Examples valid whenever they are read (relative phrases); replies that know the reader's zone add a computed date.
+DELAY_EXAMPLES = "`30m`, `2h`, `1h 30m`, `tomorrow 9am`, `mon 14:00`, `17:30` or `next friday 9am`"
 
 
 USAGE = (
@@ -104,7 +105,8 @@ USAGE = (
     f"• add `--env &lt;name&gt;` to look in one environment only\n"
     f"• `{COMMAND} help`: this message\n"
     "*&lt;run&gt;* is a run id (`run_…`) or a link to the run in the Trigger.dev dashboard.\n"
-    f"*&lt;when&gt;* is how long from now: {DELAY_EXAMPLES} (ISO time with `Z` or an offset).\n"
+    f"*&lt;when&gt;* is how long from now or a time in your Slack timezone: {DELAY_EXAMPLES}; a date such as "
+    "`9 Dec 09:00` or an ISO time; `now` starts the run (after the same question as *Run now*).\n"
     "Only runs that are still *Delayed* can be moved."
 )
 
@@ -343,28 +345,85 @@ def instant_too_far(max_delay_text: str) -> str:
     return f"That is too far ahead: the furthest a run can be moved is {max_delay_text} from now."
 
 
-def delay_problem(kind: DelayProblem, text_escaped: str, max_delay_text: str) -> str:
-    """A specific explanation of why `text` is not a usable time, with examples."""
+def delay_problem(
+    kind: DelayProblem,
+    text_escaped: str,
+    max_delay_text: str,
+    examples: str,
+    resolved: str | None = None,
+    suggestion: tuple[str, str] | None = None,
+) -> str:
+    """A specific explanation of why `text` is not a usable time, with examples valid now. `resolved`: the instant
+    the text named, in the reader's terms; `suggestion`: (a text with a time, what it resolves to)."""
+    return f":warning: {_delay_head(kind, f'`{text_escaped}`', max_delay_text, resolved, suggestion, True)}\n" + (
+        f"Examples: {examples}."
+    )
+
+
+def _delay_head(
+    kind: DelayProblem,
+    shown: str,
+    max_delay_text: str,
+    resolved: str | None,
+    suggestion: tuple[str, str] | None,
+    mrkdwn: bool,
+) -> str:
     if kind is DelayProblem.EMPTY:
-        head = "Tell me when the run should start."
-    elif kind is DelayProblem.NOT_POSITIVE:
-        head = f"`{text_escaped}` is not in the future: give a time after now."
-    elif kind is DelayProblem.PAST:
-        head = instant_past(f"`{text_escaped}`")
-    elif kind is DelayProblem.TOO_FAR:
-        head = instant_too_far(max_delay_text)
-    else:
-        head = (
-            f"I can't read `{text_escaped}` as a time. Durations use w, d, h, m, s "
-            "(no decimals); absolute times need a `Z` or an offset such as `+01:00`."
-        )
-    return f":warning: {head}\nExamples: {DELAY_EXAMPLES}."
+        return "Tell me when the run should start."
+    if kind is DelayProblem.NOT_POSITIVE:
+        return f"{shown} is not in the future: give a time after now."
+    if kind is DelayProblem.PAST:
+        return instant_past(f"{shown} ({resolved})" if resolved else shown)
+    if kind is DelayProblem.TOO_FAR:
+        named = f"{shown} is {resolved}. " if resolved else ""
+        return named + instant_too_far(max_delay_text)
+    if kind is DelayProblem.TOO_LONG:
+        return f"That is too long to be a time: keep it under {TYPED_TIME_MAX} characters."
+    if kind is DelayProblem.NO_TIME:
+        if suggestion is None:
+            return f"{shown} names a day but not a time of day."
+        text, when = suggestion
+        example = f"`{text}`" if mrkdwn else text
+        return f"{shown} names a day but not a time of day: try {example} ({when})."
+    return (
+        f"I can't read {shown} as a time. Durations use w, d, h, m, s (`1.5h` is fine); other times are a day and "
+        "a time in your timezone, or an ISO time."
+        if mrkdwn
+        else f"Can't read {shown} as a time."
+    )
+
+
+TYPED_TIME_MAX = 100
+
+
+def spoken_today(clock: str) -> str:
+    return f"today at {clock}"
+
+
+def spoken_tomorrow(day: str, clock: str) -> str:
+    return f"tomorrow, {day} at {clock}"
+
+
+def spoken_day(day: str, clock: str) -> str:
+    return f"{day} at {clock}"
+
+
+def in_zone(text: str, known: bool) -> str:
+    """A time in the reader's terms, saying whose clock it is: theirs, or UTC when their timezone is unknown."""
+    return f"{text}, your time" if known else f"{text}, UTC (I couldn't read your Slack timezone)"
+
+
+def resolved_note(typed_escaped: str, spoken_text: str, rolled: bool, gap: bool) -> str:
+    """The private line that says which instant a typed time was read as."""
+    why = " (that time has passed today)" if rolled else ""
+    why += " (the clocks skip that hour that day, so it is an hour later)" if gap else ""
+    return f"`{typed_escaped}` is {spoken_text}{why}."
 
 
 def delay_refused_by_server(server_message_escaped: str) -> str:
     return (
         f":warning: Trigger.dev refused the new time ({server_message_escaped}). If the time was very close, "
-        f"it may have passed before the request arrived: try a little later. Examples: {DELAY_EXAMPLES}."
+        f"it may have passed before the request arrived: try a little later, e.g. {DELAY_EXAMPLES}."
     )
 
 
@@ -536,6 +595,19 @@ def confirm_tomorrow(run_id: str, task: str) -> str:
     return f"Move {run_id} ({task}) to tomorrow at 09:00 in your Slack timezone?"
 
 
+def run_now_prompt(run_id: str, task_escaped: str, env_title_escaped: str) -> str:
+    return (
+        f":raised_hand: `now` starts `{run_id}` ({task_escaped}) in *{env_title_escaped}* at once, instead of "
+        "waiting for its start time. Use *Run now* below to do it."
+    )
+
+
+RUN_NOW_ONE_AT_A_TIME = (
+    ":warning: `now` starts one run at a time: name one run, or give several runs a time such as `2h` or "
+    "`tomorrow 9am`."
+)
+
+
 def confirm_run_now(run_id: str, task: str) -> str:
     return f"{run_id} ({task}) will be queued immediately instead of waiting for its start time."
 
@@ -645,8 +717,17 @@ MODAL_CANCEL = "Cancel"
 MODAL_CLOSE = "Close"
 MODAL_LOADING = ":hourglass_flowing_sand: Looking up the run in Trigger.dev…"
 MODAL_WORKING = ":hourglass_flowing_sand: Rescheduling…"
-LABEL_WHEN_TEXT = "How long from now"
-HINT_WHEN_TEXT = "e.g. 30m, 2h, 1h 30m, 1d12h, 2w, or 2026-12-01T09:00Z"
+LABEL_WHEN_TEXT = "When"
+HINT_WHEN_TEXT = "e.g. 2h, 1h 30m, tomorrow 9am, mon 14:00 or 17:30, in your Slack timezone."
+
+
+def hint_when_text(examples: str, zone_known: bool) -> str:
+    """The typed time's hint: examples valid now, and whose clock a time of day is on."""
+    whose = "your Slack timezone" if zone_known else "UTC (I couldn't read your Slack timezone)"
+    return f"e.g. {examples}. Times of day are in {whose}."
+
+
+MODAL_RUN_NOW = "To start a run at once, use Run now on its card (it asks first), or type /reschedule <run> now."
 LABEL_WHEN_AT = "Or pick a date and time"
 HINT_WHEN_AT = "Shown in your Slack timezone."
 LABEL_RUNS = "Runs to move"
@@ -659,17 +740,19 @@ MODAL_AT_PAST = instant_past("That date and time")
 MODAL_AT_UNREADABLE = "Pick a date and a time with the picker."
 
 
-def delay_problem_plain(kind: DelayProblem, text: str, max_delay_text: str) -> str:
+def delay_problem_plain(
+    kind: DelayProblem,
+    text: str,
+    max_delay_text: str,
+    examples: str,
+    resolved: str | None = None,
+    suggestion: tuple[str, str] | None = None,
+) -> str:
     """Inline modal errors are plain text: no emoji codes, no code spans."""
-    if kind is DelayProblem.NOT_POSITIVE:
-        return f"{text} is not in the future. Try 30m, 2h or 1d12h."
-    if kind is DelayProblem.PAST:
-        return instant_past(text)
-    if kind is DelayProblem.TOO_FAR:
-        return instant_too_far(max_delay_text)
     if kind is DelayProblem.EMPTY:
         return MODAL_NEITHER
-    return f"Can't read {text} as a time. Try 30m, 2h, 1h 30m, 1d12h, 2w or 2026-12-01T09:00Z."
+    head = _delay_head(kind, text, max_delay_text, resolved, suggestion, False)
+    return f"{head} Try {examples}."
 
 
 def modal_current(task_escaped: str, env_escaped: str, run_id: str, when_token: str) -> str:

@@ -70,7 +70,9 @@ def bulk_prompt(key: str, count: int, env_titles: Sequence[str], when: datetime,
     ]
 
 
-def bulk_time_view(count: int, metadata: str, *, from_message: bool = False) -> dict[str, Any]:
+def bulk_time_view(
+    count: int, metadata: str, *, from_message: bool = False, hint: str = messages.HINT_WHEN_TEXT
+) -> dict[str, Any]:
     """The form a list's **Push all back…** (or the shortcut on a message naming many runs) opens: one time for
     the whole set, typed or picked."""
     return {
@@ -82,7 +84,7 @@ def bulk_time_view(count: int, metadata: str, *, from_message: bool = False) -> 
         "private_metadata": metadata,
         "blocks": [
             section(messages.bulk_modal_head(count, from_message)),
-            *when_inputs(),
+            *when_inputs(hint),
         ],
     }
 

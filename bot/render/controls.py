@@ -139,10 +139,11 @@ def _element(
     return None
 
 
-def confirm_prompt(run_id: str, task: str, env: Environment, target: datetime) -> list[Block]:
-    """The private Confirm / Cancel prompt a slash command gets in an environment that asks first."""
+def confirm_prompt(run_id: str, task: str, env: Environment, target: datetime, spoken: str = "") -> list[Block]:
+    """The private Confirm / Cancel prompt a slash command gets in an environment that asks first (or for a day
+    the person should see first); `spoken`: the time in the reader's own terms, else a date token."""
     value = ButtonValue.of(run_id, env.name, target=target)
-    text = messages.confirm_prompt(run_id, escape(task), escape(env.title), date_token(target))
+    text = messages.confirm_prompt(run_id, escape(task), escape(env.title), spoken or date_token(target))
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},
         {
@@ -157,4 +158,22 @@ def confirm_prompt(run_id: str, task: str, env: Environment, target: datetime) -
                 },
             ],
         },
+    ]
+
+
+def run_now_prompt(run_id: str, task: str, env: Environment) -> list[Block]:
+    """The private prompt `now` gets on the slash command: the card's own **Run now** button (with the same
+    question before it acts) and Cancel."""
+    value = ButtonValue.of(run_id, env.name)
+    text = messages.run_now_prompt(run_id, escape(task), escape(env.title))
+    run_now = _element(Button.RUN_NOW, run_id, task, None, None, "", value, Controls(now=datetime.min, confirm=True))
+    assert run_now is not None
+    cancel = {
+        "type": "button",
+        "action_id": Button.CANCEL.action_id,
+        "text": {"type": "plain_text", "text": messages.CONFIRM_DENY},
+    }
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {"type": "actions", "block_id": f"run_now:{run_id}", "elements": [run_now, cancel]},
     ]

@@ -41,7 +41,7 @@ from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import failure_text, moved_but, unexpected_text
 from bot.slack.home import HOME_SURFACE
 from bot.slack.modal import Origin, OriginKind, RunRef, open_for
-from bot.slack.replies import quietly, respond_checked, show_summary, slack_error
+from bot.slack.replies import quietly, respond_checked, show_summary
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
@@ -166,8 +166,9 @@ async def _target(
             raise UnusableClick(messages.FOREIGN_PAYLOAD)
         when: datetime | None = value.shown + PUSH_STEPS[button]
     elif button is Button.TOMORROW_9:
-        when, understood = tomorrow_at(now, await _timezone(client, actor.user_id))
-        note = "" if understood else messages.TOMORROW_IN_UTC
+        reader = await deps.timezones.of(client, actor.user_id, actor.team_id)
+        when = tomorrow_at(now, reader.zone)
+        note = "" if reader.known else messages.TOMORROW_IN_UTC
     elif button is Button.UNDO:
         when = value.previous
         if when is None or when <= now:
@@ -185,16 +186,6 @@ async def _target(
     if problem is DelayProblem.TOO_FAR:
         raise UnusableClick(messages.button_instant_problem(messages.instant_too_far(format_duration(deps.max_delay))))
     return when, note
-
-
-async def _timezone(client: AsyncWebClient, user_id: str) -> str | None:
-    try:
-        response = await client.users_info(user=user_id)
-    except Exception as exc:
-        log.info("users.info failed for %s: %s", user_id, slack_error(exc))
-        return None
-    tz = (response.get("user") or {}).get("tz")
-    return tz if isinstance(tz, str) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.audit import Outcome
+from bot.domain.typed_time import UTC_READER, ReaderZone, zone_named
 from bot.render import ids
 from bot.render import modal_views as views
 from bot.render.mrkdwn import escape, link
@@ -33,7 +34,7 @@ from bot.slack.failures import failure_text, unexpected_text
 from bot.slack.home import HOME_SURFACE
 from bot.slack.replies import quietly, show_summary, slack_error
 from bot.slack.respond import SessionRespond
-from bot.slack.when_input import read_when, state_values, value_of
+from bot.slack.when_input import read_when, state_values, value_of, when_hint
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Metadata(BaseModel):
     origin: Origin
     runs: dict[str, str]  # run id → environment name
     choices: list[str] = []  # environments offered for the one run, when several have it
+    tz: str | None = Field(default=None, max_length=64)  # the person's Slack timezone, read when the form opened
 
     def encode(self) -> str:
         return self.model_dump_json(exclude_none=True)
@@ -93,7 +95,8 @@ async def open_for(
         return False
     view_id = opened["view"]["id"]
     try:
-        view = await _form_for(deps, refs, origin, actor)
+        reader = await deps.timezones.of(client, actor.user_id, actor.team_id)
+        view = await _form_for(deps, refs, origin, actor, reader)
     except Exception as exc:
         view = views.notice(unexpected_text(exc, "modal"))
     if not await update_view(client, view_id, view):
@@ -111,23 +114,27 @@ async def update_view(client: AsyncWebClient, view_id: str, view: dict[str, Any]
     return True
 
 
-async def _form_for(deps: SurfaceDeps, refs: Sequence[RunRef], origin: Origin, actor: Actor) -> dict[str, Any]:
+async def _form_for(
+    deps: SurfaceDeps, refs: Sequence[RunRef], origin: Origin, actor: Actor, reader: ReaderZone
+) -> dict[str, Any]:
     rescheduler = deps.rescheduler
     deadline = rescheduler.deadline()
     if len(refs) == 1 and refs[0].env_name is None and len(rescheduler.targets) > 1:
-        return await _form_for_one_anywhere(deps, refs[0].run_id, origin, actor)
+        return await _form_for_one_anywhere(deps, refs[0].run_id, origin, actor, reader)
     results = await asyncio.gather(
         *(rescheduler.find(ref.run_id, deadline, ref.env_name) for ref in refs), return_exceptions=True
     )
-    return await _form(deps, refs, list(results), origin, actor)
+    return await _form(deps, refs, list(results), origin, actor, reader)
 
 
-async def _form_for_one_anywhere(deps: SurfaceDeps, run_id: str, origin: Origin, actor: Actor) -> dict[str, Any]:
+async def _form_for_one_anywhere(
+    deps: SurfaceDeps, run_id: str, origin: Origin, actor: Actor, reader: ReaderZone
+) -> dict[str, Any]:
     """One run, environment unknown: ask every environment; when several have it, offer the choice."""
     try:
         everywhere = await deps.rescheduler.find_all(run_id, deps.rescheduler.deadline())
     except TriggerError as exc:
-        return await _form(deps, [RunRef(run_id)], [exc], origin, actor)
+        return await _form(deps, [RunRef(run_id)], [exc], origin, actor, reader)
     delayed = [item for item in everywhere if item.run.is_delayed]
     allowed: list[FoundRun] = []
     for item in delayed:
@@ -137,16 +144,23 @@ async def _form_for_one_anywhere(deps: SurfaceDeps, run_id: str, origin: Origin,
         except AccessRefused:
             continue
     # Offer only environments this person may act in; with none, _form explains the refusal (and records it).
-    view = await _form(deps, [RunRef(run_id)], [(allowed or delayed or everywhere)[0]], origin, actor)
+    view = await _form(deps, [RunRef(run_id)], [(allowed or delayed or everywhere)[0]], origin, actor, reader)
     if len(allowed) > 1 and view.get("submit"):
         metadata = Metadata.model_validate_json(view["private_metadata"])
         metadata.choices = [item.env.name for item in allowed]
-        view = views.form([allowed[0]], [], metadata.encode(), deps.run_url, choices=[item.env for item in allowed])
+        choices = [item.env for item in allowed]
+        hint = when_hint(deps.rescheduler.now(), reader, run_now=False)
+        view = views.form([allowed[0]], [], metadata.encode(), deps.run_url, choices=choices, hint=hint)
     return view
 
 
 async def _form(
-    deps: SurfaceDeps, refs: Sequence[RunRef], results: list[Any], origin: Origin, actor: Actor
+    deps: SurfaceDeps,
+    refs: Sequence[RunRef],
+    results: list[Any],
+    origin: Origin,
+    actor: Actor,
+    reader: ReaderZone = UTC_READER,
 ) -> dict[str, Any]:
     rescheduler = deps.rescheduler
     found: list[FoundRun] = []
@@ -177,8 +191,10 @@ async def _form(
             for item in not_movable
         ]
         return views.notice(*lines, *problems)
-    metadata = Metadata(origin=origin, runs={item.run.id: item.env.name for item in delayed}).encode()
-    return views.form(delayed, not_movable, metadata, deps.run_url, problems)
+    runs = {item.run.id: item.env.name for item in delayed}
+    metadata = Metadata(origin=origin, runs=runs, tz=reader.name).encode()
+    hint = when_hint(rescheduler.now(), reader, run_now=False)
+    return views.form(delayed, not_movable, metadata, deps.run_url, problems, hint=hint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +215,7 @@ def read_submission(view: dict[str, Any], deps: SurfaceDeps, now: datetime) -> S
     except ValidationError:
         return Submission({}, None, None, [], "")
     state = state_values(view)
-    when = read_when(state, now, deps.max_delay)
+    when = read_when(state, now, deps.max_delay, zone_named(metadata.tz))
     chosen = list(metadata.runs)
     errors: dict[str, str] = {}
     picked_option = value_of(state, ids.BLOCK_ENV, ids.ACTION_ENV).get("selected_option")
