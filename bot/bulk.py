@@ -87,9 +87,9 @@ class BulkMover:
 
     async def run(self, actor: Actor, bulk: BulkSet, progress: Progress | None = None) -> list[BulkItem]:
         """Every run of the set, each on its own: one failure never stops the rest. Results in the set's order."""
-        if bulk.when is None and not bulk.is_undo:
+        if bulk.awaiting_time:
             raise ValueError("a set without a time cannot be moved")
-        times = bulk.back if bulk.is_undo else tuple(bulk.when for _ in bulk.runs if bulk.when is not None)
+        times = bulk.back or bulk.targets or tuple(bulk.when for _ in bulk.runs if bulk.when is not None)
         semaphore = asyncio.Semaphore(self.concurrency)
         done: list[BulkItem] = []
 

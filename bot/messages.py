@@ -242,6 +242,57 @@ def bulk_prompt(count: int, where: str, when_token: str, missing: int) -> str:
     return text + " Only the runs named here are moved; each is checked again as it is moved."
 
 
+def bulk_push_prompt(count: int, where: str, shift: str, left_out: int) -> str:
+    text = f":raised_hand: Push *{count} runs* in {where} back by *{shift}* each, from its own start time?"
+    if left_out:
+        text += f" ({left_out} could not be read as delayed now, or would go too far: they are left out.)"
+    return text + " Only the runs named here are moved; each is checked again as it is moved."
+
+
+def bulk_push_line(run_id: str, task_escaped: str, from_text: str, to_text: str) -> str:
+    return f"• `{run_id}` ({task_escaped}): {from_text} → {to_text}"
+
+
+BULK_EARLIER_HEAD = "These runs would move *earlier* than they are now:"
+BULK_NONE_EARLIER = "None of them moves earlier than it is now."
+
+
+def bulk_earlier_line(run_id: str, task_escaped: str, now_at: str) -> str:
+    return f"• `{run_id}` ({task_escaped}), now at {now_at}"
+
+
+def bulk_more_lines(count: int) -> str:
+    return f"…and {count} more."
+
+
+BULK_RUN_NOW = ":warning: `now` starts one run at a time; for several runs, give a time such as `2h` or `tomorrow 9am`."
+
+
+def bulk_push_head(user_id: str, done: int, total: int, shift: str, final: bool) -> str:
+    if final:
+        return f":twisted_rightwards_arrows: <@{user_id}> pushed runs back by {shift} each: {done} of {total} done."
+    return f":hourglass_flowing_sand: <@{user_id}> is pushing {total} runs back by {shift} each: {done} done so far…"
+
+
+def bulk_push_fallback(moved: int, total: int, shift: str, skipped: int) -> str:
+    return f"{moved} of {total} runs pushed back by {shift}; {skipped} skipped"
+
+
+def bulk_moved(run_id: str, url: str, env_title_escaped: str, direction: str, from_token: str, to_token: str) -> str:
+    where = f" in {env_title_escaped}" if env_title_escaped else ""
+    return f"• <{url}|{run_id}>{where}: {direction}, {from_token} → {to_token}"
+
+
+BULK_LATER = "later"
+BULK_EARLIER = "*earlier*"
+BULK_SAME = "same time"
+BULK_MOVED = "moved"
+
+
+BULK_NOTHING_TO_PUSH = (
+    ":information_source: None of these runs can be pushed back now: none is still delayed, or the push would take "
+    "them past the furthest time allowed. Nothing was changed."
+)
 BULK_NOWHERE = "no environment found so far"
 BULK_EXPIRED = (
     ":hourglass: This confirmation has expired or was already used: nothing was changed. Run the command again."
@@ -280,7 +331,7 @@ def _count(count: int, one: str, many: str) -> str:
 
 
 def bulk_more(count: int) -> str:
-    return f"…and {count} more skipped (see `{COMMAND} history`)."
+    return f"…and {count} more (see `{COMMAND} history`)."
 
 
 def bulk_fallback(moved: int, total: int, when_text: str, skipped: int) -> str:

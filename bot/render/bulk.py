@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot import messages
-from bot.domain.bulk import BulkItem, BulkOutcome
+from bot.domain.bulk import BulkItem, BulkOutcome, Planned
+from bot.domain.delays import format_duration
+from bot.domain.typed_time import UTC_READER, ReaderZone
 from bot.render.ids import BULK_MODAL_CALLBACK_ID, BulkValue, Button
 from bot.render.modal_views import when_inputs
 from bot.render.mrkdwn import (
@@ -21,6 +24,7 @@ from bot.render.mrkdwn import (
     truncate,
 )
 from bot.render.summary import Block, Summary
+from bot.render.times import spoken
 
 # Skipped runs are listed in sections of at most SECTION_TEXT_MAX characters, in at most MAX_SKIP_SECTIONS of them
 # (with a head and a count, well within Block Kit's 50 blocks); beyond that they are counted.
@@ -42,10 +46,52 @@ def all_of(titles: Sequence[str]) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
-def bulk_prompt(key: str, count: int, env_titles: Sequence[str], when: datetime, missing: int) -> list[Block]:
-    """The private prompt: how many runs, in which environments, to which time; Confirm / Cancel."""
+MAX_PROMPT_LINES = 20  # runs named one by one in a prompt; beyond that they are counted
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How the reader reads times in a private prompt: `now` and their zone."""
+
+    now: datetime
+    reader: ReaderZone = UTC_READER
+
+
+def bulk_prompt(
+    key: str,
+    count: int,
+    env_titles: Sequence[str],
+    when: datetime | None,
+    missing: int,
+    *,
+    reading: Reading | None = None,
+    planned: Sequence[Planned] | None = None,
+    shift: timedelta | None = None,
+) -> list[Block]:
+    """The private prompt: how many runs, in which environments, to which time; Confirm / Cancel. With `planned`
+    (each run's current and new time): a push by `shift` names each run's move; a move to `when` names every run
+    it would take earlier than it is now (or says none)."""
     value = BulkValue(k=key).encode()
-    text = messages.bulk_prompt(count, all_of(env_titles), date_token(when), missing)
+
+    def said(moment: datetime) -> str:
+        return spoken(moment, reading.now, reading.reader) if reading else date_token(moment)
+
+    if shift is not None:
+        text = messages.bulk_push_prompt(count, all_of(env_titles), format_duration(shift), missing)
+        lines = [
+            messages.bulk_push_line(p.run_id, escape(p.task), said(p.current), said(p.target)) for p in planned or ()
+        ]
+    else:
+        assert when is not None
+        text = messages.bulk_prompt(count, all_of(env_titles), said(when), missing)
+        earlier = [p for p in planned or () if p.earlier]
+        lines = [messages.bulk_earlier_line(p.run_id, escape(p.task), said(p.current)) for p in earlier]
+        if planned is not None:
+            lines.insert(0, messages.BULK_EARLIER_HEAD if earlier else messages.BULK_NONE_EARLIER)
+    if len(lines) > MAX_PROMPT_LINES:
+        lines = [*lines[:MAX_PROMPT_LINES], messages.bulk_more_lines(len(lines) - MAX_PROMPT_LINES)]
+    if lines:
+        text = text + "\n" + "\n".join(lines)
     return [
         section(text),
         {
@@ -115,12 +161,16 @@ def bulk_summary(
     final: bool,
     head: str = "",
     undo_key: str | None = None,
+    shift: timedelta | None = None,
 ) -> Summary:
-    """The set's one message: how many moved, and each skipped run with its reason and link. `when` None: an
-    Undo (each run back to its own previous time); `undo_key`: the set's Undo button."""
+    """The set's one message: how many moved, each moved run with which way it went, and each skipped run with
+    its reason and link. `shift`: a push, each run by that much; else `when` None: an Undo (each run back to its own
+    previous time); `undo_key`: the set's Undo button."""
     moved = [item for item in items if item.outcome is BulkOutcome.MOVED]
     skipped = [item for item in items if item.outcome is not BulkOutcome.MOVED]
-    if when is None:
+    if shift is not None:
+        title = messages.bulk_push_head(user_id, len(items), total, format_duration(shift), final)
+    elif when is None:
         title = messages.bulk_undo_head(user_id, len(items), total, final)
     else:
         title = messages.bulk_head(user_id, len(items), total, date_token(when), final)
@@ -131,14 +181,8 @@ def bulk_summary(
     blocks.append(section(f"{title}\n{counts}"))
     chunk = ""
     shown = 0
-    for item in skipped:
-        line = messages.bulk_skipped(
-            item.run_id,
-            run_url(item.run_id),
-            SKIP_REASONS[item.outcome],
-            escape(item.env_title),
-            escape(truncate(item.detail, 200)),
-        )
+    for item in [*moved, *skipped]:
+        line = _line(item, run_url)
         if len(chunk) + len(line) + 1 > SECTION_TEXT_MAX:
             if len(blocks) >= MAX_SKIP_SECTIONS + 2:
                 break
@@ -148,13 +192,43 @@ def bulk_summary(
         shown += 1
     if chunk:
         blocks.append(section(chunk))
-    if shown < len(skipped):
-        more = messages.bulk_more(len(skipped) - shown)
+    if shown < len(moved) + len(skipped):
+        more = messages.bulk_more(len(moved) + len(skipped) - shown)
         blocks.append(context(more))
     if undo_key:
         blocks.append(bulk_undo_actions(undo_key))
-    if when is None:
+    if shift is not None:
+        plain = messages.bulk_push_fallback(len(moved), total, format_duration(shift), len(skipped))
+    elif when is None:
         plain = messages.bulk_undo_fallback(len(moved), total, len(skipped))
     else:
         plain = messages.bulk_fallback(len(moved), total, fallback_time(when), len(skipped))
     return Summary(text=truncate(plain, FALLBACK_TEXT_MAX), blocks=blocks)
+
+
+def _line(item: BulkItem, run_url: Callable[[str], str]) -> str:
+    """One run of the summary: a moved run says which way it went, a skipped one why."""
+    if item.outcome is BulkOutcome.MOVED and item.new is not None and item.previous is not None:
+        if item.new > item.previous:
+            direction = messages.BULK_LATER
+        elif item.new < item.previous:
+            direction = messages.BULK_EARLIER
+        else:
+            direction = messages.BULK_SAME
+        return messages.bulk_moved(
+            item.run_id,
+            run_url(item.run_id),
+            escape(item.env_title),
+            direction,
+            date_token(item.previous),
+            date_token(item.new),
+        )
+    if item.outcome is BulkOutcome.MOVED:
+        return messages.bulk_skipped(item.run_id, run_url(item.run_id), messages.BULK_MOVED, escape(item.env_title), "")
+    return messages.bulk_skipped(
+        item.run_id,
+        run_url(item.run_id),
+        SKIP_REASONS[item.outcome],
+        escape(item.env_title),
+        escape(truncate(item.detail, 200)),
+    )

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -18,9 +18,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.bulk import CONCURRENCY, BulkMover
 from bot.domain.audit import Outcome
-from bot.domain.bulk import BulkItem, BulkOutcome
+from bot.domain.bulk import BulkItem, BulkOutcome, Planned
+from bot.domain.delays import format_duration, instant_problem
+from bot.domain.typed_time import UTC_READER, ReaderZone, zone_named
 from bot.render import modal_views as views
-from bot.render.bulk import bulk_prompt, bulk_summary, bulk_time_view
+from bot.render.bulk import Reading, bulk_prompt, bulk_summary, bulk_time_view
 from bot.render.ids import (
     BULK_KEY_PATTERN,
     BULK_MODAL_CALLBACK_ID,
@@ -28,14 +30,14 @@ from bot.render.ids import (
     Button,
 )
 from bot.render.mrkdwn import date_token, escape
-from bot.rescheduler import Actor
+from bot.rescheduler import Actor, FoundRun
 from bot.slack import dm
 from bot.slack.actor import actor_of
 from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
 from bot.slack.replies import keep_for_later, respond_checked, slack_error
 from bot.slack.respond import SessionRespond
-from bot.slack.when_input import read_when, state_values
+from bot.slack.when_input import read_when, state_values, when_hint
 from bot.storage.bulk_sets import BulkSet
 from bot.trigger.errors import TriggerError
 
@@ -54,25 +56,94 @@ async def prompt(
     deps: SurfaceDeps,
     tell: Callable[..., Awaitable[bool]],
     thread_ts: str | None = None,
+    reader: ReaderZone = UTC_READER,
 ) -> None:
-    """Find every run (to name its environment), fix the set, and ask once: Confirm / Cancel. `thread_ts`: the
-    set's summary goes in that thread (a set named by a message the shortcut was used on)."""
+    """Several runs to one instant, as typed on the command (`env_name`: where to look, None everywhere): find
+    every run, fix the set, and ask once. `thread_ts`: the set's summary goes in that thread."""
+    runs = [(run_id, env_name or "") for run_id in run_ids]
+    await ask_to_confirm(runs, Chosen(when, reader=reader), actor, deps, tell, thread_ts=thread_ts)
+
+
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """What a set is asked to do: all to `when`, or each run back by `shift` from its own start time (a push);
+    `reader`: whose clock the prompt speaks in."""
+
+    when: datetime | None
+    shift: timedelta | None = None
+    reader: ReaderZone = UTC_READER
+
+
+async def _find_all(runs: Sequence[tuple[str, str]], deps: SurfaceDeps) -> list[FoundRun | None]:
+    """Each run as it is now (None: not found now; looked for again when the set is moved)."""
     rescheduler = deps.rescheduler
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
-    async def where(run_id: str) -> str:
+    async def one(run_id: str, env_name: str) -> FoundRun | None:
         async with semaphore:
             try:
-                return (await rescheduler.find(run_id, rescheduler.deadline(), env_name)).env.name
+                return await rescheduler.find(run_id, rescheduler.deadline(), env_name or None)
             except TriggerError:
-                return ""  # looked for again when the set is moved; its outcome is said then
+                return None
 
-    found = await asyncio.gather(*(where(run_id) for run_id in run_ids))
-    runs = [(run_id, name or (env_name or "")) for run_id, name in zip(run_ids, found, strict=True)]
-    bulk = await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, when, thread_ts=thread_ts)
-    titles = [t.env.title for t in rescheduler.targets if t.env.name in set(found)]
-    missing = sum(1 for name in found if not name)
-    await tell(messages.BULK_TITLE, bulk_prompt(bulk.key, len(runs), titles, when, missing))
+    return list(await asyncio.gather(*(one(run_id, env) for run_id, env in runs)))
+
+
+async def ask_to_confirm(
+    runs: Sequence[tuple[str, str]],
+    chosen: Chosen,
+    actor: Actor,
+    deps: SurfaceDeps,
+    tell: Callable[..., Awaitable[bool]],
+    thread_ts: str | None = None,
+) -> None:
+    """Find every run as it is now, fix the set and ask once: Confirm / Cancel. A move to one time names every run
+    it would take earlier than it is now; a push names each run's move (runs not delayed now are left out)."""
+    now = deps.rescheduler.now()
+    found = await _find_all(runs, deps)
+    named = [(run_id, item.env.name if item else env) for (run_id, env), item in zip(runs, found, strict=True)]
+    planned: list[Planned] = []
+    fixed_runs: list[tuple[str, str]] = []
+    targets: list[datetime] = []
+    for (run_id, env), item in zip(named, found, strict=True):
+        current = item.run.delayed_until if item is not None and item.run.is_delayed else None
+        if chosen.shift is None:
+            fixed_runs.append((run_id, env))
+            if current is not None and chosen.when is not None:
+                planned.append(Planned(run_id, item.run.task_identifier if item else "", current, chosen.when))
+            continue
+        target = current + chosen.shift if current is not None else None
+        if item is None or target is None or instant_problem(target, now=now, max_delay=deps.max_delay):
+            continue
+        fixed_runs.append((run_id, env))
+        targets.append(target)
+        planned.append(Planned(run_id, item.run.task_identifier, current or target, target))
+    if not fixed_runs:
+        await tell(messages.BULK_NOTHING_TO_PUSH)
+        return
+    fixed = await deps.bulk_sets.add(
+        actor.user_id,
+        actor.team_id,
+        fixed_runs,
+        chosen.when if chosen.shift is None else None,
+        thread_ts=thread_ts,
+        targets=targets,
+        shift=chosen.shift,
+    )
+    envs = {name for _, name in fixed_runs}
+    titles = [t.env.title for t in deps.rescheduler.targets if t.env.name in envs]
+    left_out = len(runs) - len(fixed_runs) if chosen.shift is not None else sum(1 for item in found if item is None)
+    blocks = bulk_prompt(
+        fixed.key,
+        len(fixed_runs),
+        titles,
+        chosen.when,
+        left_out,
+        reading=Reading(now, chosen.reader),
+        planned=planned,
+        shift=chosen.shift,
+    )
+    await tell(messages.BULK_TITLE, blocks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +164,7 @@ async def on_click(button: Button, value: BulkValue, click: SetClick) -> None:
     undo = button is Button.BULK_UNDO
     expired = messages.BULK_UNDO_EXPIRED if undo else messages.BULK_EXPIRED
     bulk = await deps.bulk_sets.get(value.k)
-    if bulk is None or bulk.is_undo != undo or (not undo and (bulk.when is None) != (button is Button.BULK_PUSH_ALL)):
+    if bulk is None or bulk.is_undo != undo or (not undo and bulk.awaiting_time != (button is Button.BULK_PUSH_ALL)):
         await private(expired)
         return
     if bulk.user_id != actor.user_id or bulk.team_id != actor.team_id:
@@ -102,7 +173,7 @@ async def on_click(button: Button, value: BulkValue, click: SetClick) -> None:
         deps.rescheduler.record(actor, Outcome.REFUSED, error=why)
         return
     if button is Button.BULK_PUSH_ALL:
-        if not await open_time_form(click.client, click.body, bulk, actor):
+        if not await open_time_form(click.client, click.body, bulk, actor, deps):
             await private(messages.TRIGGER_ID_EXPIRED)
         return
     if await deps.bulk_sets.take(value.k) is None:
@@ -126,6 +197,7 @@ class ModalMetadata(BaseModel):
     url: str | None = Field(default=None, max_length=2000)
     channel: str | None = Field(default=None, max_length=40)
     thread: str | None = Field(default=None, max_length=32)  # the message's thread, for a set from the shortcut
+    tz: str | None = Field(default=None, max_length=64)  # the person's Slack timezone, read when the form opened
 
 
 async def ask_time_for_message(
@@ -136,21 +208,30 @@ async def ask_time_for_message(
     message = body.get("message") or {}
     thread = message.get("thread_ts") or message.get("ts") or body.get("message_ts")
     bulk = await deps.bulk_sets.add(actor.user_id, actor.team_id, [(run_id, "") for run_id in run_ids], None)
-    return await open_time_form(client, body, bulk, actor, thread if isinstance(thread, str) else None)
+    return await open_time_form(client, body, bulk, actor, deps, thread if isinstance(thread, str) else None)
 
 
 async def open_time_form(
-    client: AsyncWebClient, body: dict[str, Any], bulk: BulkSet, actor: Actor, thread: str | None = None
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    bulk: BulkSet,
+    actor: Actor,
+    deps: SurfaceDeps,
+    thread: str | None = None,
 ) -> bool:
     """Open the form asking one time for `bulk`; False when Slack refused (an expired trigger_id)."""
     response_url = body.get("response_url")
+    reader = await deps.timezones.of(client, actor.user_id, actor.team_id)  # bounded, within the trigger_id's life
     metadata = ModalMetadata(
         k=bulk.key,
         url=response_url if isinstance(response_url, str) else None,
         channel=actor.channel_id,
         thread=thread,
+        tz=reader.name,
     )
-    view = bulk_time_view(len(bulk.runs), metadata.model_dump_json(exclude_none=True), from_message=thread is not None)
+    hint = when_hint(deps.rescheduler.now(), reader, run_now=False)
+    encoded = metadata.model_dump_json(exclude_none=True)
+    view = bulk_time_view(len(bulk.runs), encoded, from_message=thread is not None, hint=hint)
     try:
         await client.views_open(trigger_id=str(body.get("trigger_id", "")), view=view)
     except Exception as exc:
@@ -172,7 +253,8 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         except ValidationError:
             await ack(response_action="update", view=views.notice(messages.FOREIGN_PAYLOAD))
             return
-        when = read_when(state_values(view), deps.rescheduler.now(), deps.max_delay)
+        reader = zone_named(metadata.tz)
+        when = read_when(state_values(view), deps.rescheduler.now(), deps.max_delay, reader)
         actor = actor_of(context, body, "modal", when.typed[:200], channel_id=metadata.channel)
         if when.target is None:
             await ack(response_action="errors", errors=when.errors)
@@ -186,42 +268,28 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
 
         bulk = await deps.bulk_sets.get(metadata.k)
         mine = bulk is not None and (bulk.user_id, bulk.team_id) == (actor.user_id, actor.team_id)
-        if bulk is None or bulk.when is not None or bulk.is_undo or not mine:
+        if bulk is None or not bulk.awaiting_time or not mine:
             await tell(messages.BULK_EXPIRED)
             return
 
-        target = when.target
-        if any(not env_name for _, env_name in bulk.runs):  # named in a message: found now, to name environments
-            run_ids = [run_id for run_id, _ in bulk.runs]
-            async with deps.inflight.work(messages.WORK_SET_FROM_MESSAGE, None, tell):
-                await prompt(run_ids, target, None, actor, deps, tell, thread_ts=metadata.thread)
-            return
-        await ask_to_confirm(bulk.runs, target, actor, deps, tell)
-
-
-async def ask_to_confirm(
-    runs: Sequence[tuple[str, str]],
-    when: datetime,
-    actor: Actor,
-    deps: SurfaceDeps,
-    tell: Callable[..., Awaitable[bool]],
-    thread_ts: str | None = None,
-) -> None:
-    """Runs whose environments are known (a list, a form): fix them as a set, and ask once: Confirm / Cancel."""
-    fixed = await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, when, thread_ts=thread_ts)
-    envs = {name for _, name in runs}
-    titles = [t.env.title for t in deps.rescheduler.targets if t.env.name in envs]
-    await tell(messages.BULK_TITLE, bulk_prompt(fixed.key, len(fixed.runs), titles, when, 0))
+        # A duration pushes each run back by that much from its own time; a time moves them all to it.
+        chosen = Chosen(None, when.shift, reader) if when.shift is not None else Chosen(when.target, None, reader)
+        async with deps.inflight.work(messages.WORK_SET_FROM_MESSAGE, None, tell):
+            await ask_to_confirm(bulk.runs, chosen, actor, deps, tell, thread_ts=metadata.thread)
 
 
 async def _execute(bulk: BulkSet, click: SetClick) -> None:
     actor, deps, respond = click.actor, click.deps, click.respond
     when = bulk.when
-    if when is None:  # a list's set gets its time from the form, as a new set
+    if bulk.awaiting_time:  # a list's set gets its time from the form, as a new set
         await click.private(messages.BULK_EXPIRED)
         return
     total = len(bulk.runs)
-    head = messages.bulk_head(actor.user_id, 0, total, date_token(when), final=False)
+    shift = bulk.shift
+    if when is not None:
+        head = messages.bulk_head(actor.user_id, 0, total, date_token(when), final=False)
+    else:
+        head = messages.bulk_push_head(actor.user_id, 0, total, format_duration(shift or timedelta(0)), final=False)
     await respond_checked(respond, text=head, response_type="ephemeral", replace_original=True)
     message = _Summary(bulk, when, actor, deps, click.client)
     if total >= PROGRESS_MIN_RUNS:
@@ -319,6 +387,7 @@ class _Summary:
             final=final,
             head=extra,
             undo_key=self.undo_key if final else None,
+            shift=self.bulk.shift,
         )
         return summary.text, summary.blocks
 

@@ -138,7 +138,8 @@ async def _handle(
         deps.rescheduler.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error=str(refusal)[:300])
         return
     message_ts = None if container.get("is_ephemeral") else container.get("message_ts")
-    click = Click(button, value, actor, message_ts, deps, respond, client, private, preview)
+    ephemeral = bool(container.get("is_ephemeral"))
+    click = Click(button, value, actor, message_ts, deps, respond, client, private, preview, ephemeral)
     await _move(click, when, note)
 
 
@@ -201,6 +202,7 @@ class Click:
     client: AsyncWebClient
     private: Callable[[str], Awaitable[object]]  # tells the clicker privately, by whatever route works
     preview: unfurl.PreviewClick | None = None  # clicked on a link preview (bot/slack/unfurl.py)
+    ephemeral: bool = False  # clicked on a private message (a prompt only the clicker sees)
 
     @property
     def in_dm(self) -> bool:
@@ -254,8 +256,9 @@ async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
     action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=deps.rescheduler.now())
     controls = deps.controls(moved.env, DM_BUTTONS) if click.in_dm else deps.controls(moved.env)
     summary = run_summary(moved.run, moved.env, deps.run_url(moved.run.id), action, controls)
-    # A Confirm prompt was private; the result is for the channel (the bot's own message when it can post there).
-    private = click.button is Button.CONFIRM
+    # A Confirm prompt (or the Run now prompt of `/reschedule <run> now`) was private; the result is for the
+    # channel (the bot's own message when it can post there).
+    private = click.button is Button.CONFIRM or (click.button is Button.RUN_NOW and click.ephemeral)
     shown_at = click.message_ts
     if click.preview is not None:  # someone else's message: the summary goes in its thread, the preview redrawn
         posted = await unfurl.post_in_thread(client, click.preview, summary.text, summary.blocks)

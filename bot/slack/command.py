@@ -80,6 +80,7 @@ class BulkMove:
     run_ids: tuple[str, ...]
     when: datetime
     env: str | None
+    reader: ReaderZone = UTC_READER
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +190,7 @@ def _move_intent(
     note = "" if when.shift else messages.resolved_note(shown(typed), spoken_text, when.rolled, when.gap)
     if len(run_ids) == 1:
         return Move(run_ids[0], when.target, env, note, ask=when.asks_first, spoken=spoken_text)
-    return BulkMove(tuple(run_ids), when.target, env)
+    return BulkMove(tuple(run_ids), when.target, env, reader)
 
 
 def delay_problem_text(exc: DelayError, typed_shown: str, now: datetime, reader: ReaderZone, deps: SurfaceDeps) -> str:
@@ -285,7 +286,7 @@ async def _after_ack(
         elif isinstance(intent, List):
             await _list_reply(intent, actor, deps, tell)
         elif isinstance(intent, BulkMove):
-            await bulk.prompt(intent.run_ids, intent.when, intent.env, actor, deps, tell)
+            await bulk.prompt(intent.run_ids, intent.when, intent.env, actor, deps, tell, reader=intent.reader)
         else:
             await _act(intent, actor, deps, respond, client, tell)
     except (TriggerError, AccessRefused) as exc:

@@ -293,7 +293,8 @@ async def _confirm_set(
     tell = deps.teller(respond, client, actor)
 
     runs = [(run_id, metadata.runs[run_id]) for run_id in chosen]
-    await bulk.ask_to_confirm(runs, target, actor, deps, tell, thread_ts=thread)
+    chosen_time = bulk.Chosen(target, reader=zone_named(metadata.tz))
+    await bulk.ask_to_confirm(runs, chosen_time, actor, deps, tell, thread_ts=thread)
 
 
 async def _submit(

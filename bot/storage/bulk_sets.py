@@ -1,7 +1,9 @@
 """Sets of runs awaiting their Confirm, kept in the database so any process can confirm them, and only once.
 
 A set's summary and DM carry an Undo button whose key names an *undo set* kept the same way: the runs moved, each
-with its own previous time (`back`), a third element of each run in the same JSON column (no schema change). Only
+with its own previous time (`back`), a third element of each run in the same JSON column (no schema change). A
+*push* (**Push all back…** with a duration) is kept in the same column as an object: how far (`shift`) and each run
+with its own new time (`targets`). Only
 the person who moved the set may take it, once, within SET_TTL_SECONDS.
 
 A hundred run ids do not fit in a button's value, so the prompt's buttons carry a random key and the set (fixed when
@@ -18,7 +20,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -48,10 +50,17 @@ class BulkSet:
     created: float  # Unix time
     back: tuple[datetime, ...] = ()  # an undo set: each run's own previous time, in the order of `runs`
     thread_ts: str | None = None  # the summary goes in this thread of the channel (a set from a message shortcut)
+    targets: tuple[datetime, ...] = ()  # a push: each run's own new time, in the order of `runs`
+    shift: timedelta | None = None  # a push: how far each run goes back from its own time
 
     @property
     def is_undo(self) -> bool:
         return bool(self.back)
+
+    @property
+    def awaiting_time(self) -> bool:
+        """A list's set whose time is not chosen yet (its **Push all back…**)."""
+        return self.when is None and not self.back and not self.targets
 
 
 @dataclass(slots=True)
@@ -72,11 +81,16 @@ class BulkSets:
         when: datetime | None,
         back: Sequence[datetime] = (),
         thread_ts: str | None = None,
+        targets: Sequence[datetime] = (),
+        shift: timedelta | None = None,
     ) -> BulkSet:
         if back and len(back) != len(runs):
             raise ValueError("an undo set needs one previous time per run")
+        if (targets or shift is not None) and (len(targets) != len(runs) or back or shift is None):
+            raise ValueError("a push needs its shift and one new time per run, and is not an undo")
         key = secrets.token_urlsafe(12)
-        bulk = BulkSet(key, user_id, team_id, tuple(runs), when, self.clock(), tuple(back), thread_ts)
+        created = self.clock()
+        bulk = BulkSet(key, user_id, team_id, tuple(runs), when, created, tuple(back), thread_ts, tuple(targets), shift)
         if self.engine is None:
             self._local[bulk.key] = bulk
             return bulk
@@ -128,27 +142,40 @@ def _row(bulk: BulkSet) -> dict[str, Any]:
         "key": bulk.key,
         "user_id": bulk.user_id,
         "team_id": bulk.team_id,
-        "runs": json.dumps(
-            [[*pair, at.isoformat()] for pair, at in zip(bulk.runs, bulk.back, strict=True)]
-            if bulk.back
-            else [list(pair) for pair in bulk.runs]
-        ),
+        "runs": json.dumps(_entries(bulk)),
         "when_at": bulk.when,
         "created_at": from_unix(bulk.created),
         "thread_ts": bulk.thread_ts,
     }
 
 
+def _entries(bulk: BulkSet) -> Any:
+    if bulk.back:
+        return [[*pair, at.isoformat()] for pair, at in zip(bulk.runs, bulk.back, strict=True)]
+    if bulk.targets and bulk.shift is not None:
+        runs = [[*pair, at.isoformat()] for pair, at in zip(bulk.runs, bulk.targets, strict=True)]
+        return {"push_ms": bulk.shift // timedelta(milliseconds=1), "runs": runs}
+    return [list(pair) for pair in bulk.runs]
+
+
 def _from_row(row: Any) -> BulkSet:
     when = utc(row["when_at"]) if isinstance(row["when_at"], datetime) else row["when_at"]
     created = utc(row["created_at"])
     stored = json.loads(row["runs"])
+    shift: timedelta | None = None
+    if isinstance(stored, dict):  # a push
+        shift = timedelta(milliseconds=int(stored["push_ms"]))
+        stored = stored["runs"]
     runs = tuple((str(entry[0]), str(entry[1])) for entry in stored)
-    back = tuple(utc(datetime.fromisoformat(entry[2])) for entry in stored if len(entry) > 2)
-    if len(back) != len(runs):
-        back = ()
+    third = tuple(utc(datetime.fromisoformat(entry[2])) for entry in stored if len(entry) > 2)
+    if len(third) != len(runs):
+        third = ()
+    back, targets = ((), third) if shift is not None else (third, ())
+    if shift is not None and not targets:
+        shift = None
     thread = row["thread_ts"] if isinstance(row["thread_ts"], str) else None
-    return BulkSet(row["key"], row["user_id"], row["team_id"], runs, when, created.timestamp(), back, thread)
+    created_at = created.timestamp()
+    return BulkSet(row["key"], row["user_id"], row["team_id"], runs, when, created_at, back, thread, targets, shift)
 
 
 __all__ = ["SET_TTL_SECONDS", "BulkSet", "BulkSets"]
