@@ -637,9 +637,14 @@ CONFIRM_RUN_NOW_TITLE = "Start this run now?"
 CONFIRM_RUN_NOW_OK = "Run now"
 
 
-def confirm_move(run_id: str, task: str, new_time: str) -> str:
-    """Plain text (confirm dialogs do not render mrkdwn or date tokens)."""
-    return f"Move {run_id} ({task}) to {new_time}?"
+def confirm_push(run_id: str, task: str, button: Button) -> str:
+    """Plain text, in no one's timezone: a card in a channel is read by people in many."""
+    step = "1 hour" if button is Button.PUSH_1H else "1 day"
+    return f"Move {run_id} ({task}) {step} later than the time shown on the card?"
+
+
+def confirm_undo(run_id: str, task: str) -> str:
+    return f"Move {run_id} ({task}) back to its previous time, shown on the card?"
 
 
 def confirm_tomorrow(run_id: str, task: str) -> str:

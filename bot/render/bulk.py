@@ -20,6 +20,7 @@ from bot.render.mrkdwn import (
     date_token,
     escape,
     fallback_time,
+    same_minute,
     section,
     truncate,
 )
@@ -220,8 +221,8 @@ def _line(item: BulkItem, run_url: Callable[[str], str]) -> str:
             run_url(item.run_id),
             escape(item.env_title),
             direction,
-            date_token(item.previous),
-            date_token(item.new),
+            date_token(item.previous, seconds=same_minute(item.previous, item.new)),
+            date_token(item.new, seconds=same_minute(item.previous, item.new)),
         )
     if item.outcome is BulkOutcome.MOVED:
         return messages.bulk_skipped(item.run_id, run_url(item.run_id), messages.BULK_MOVED, escape(item.env_title), "")

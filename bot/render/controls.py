@@ -9,7 +9,7 @@ from typing import Any
 from bot import messages
 from bot.domain.environments import Environment
 from bot.render.ids import Button, ButtonValue
-from bot.render.mrkdwn import BUTTON_TEXT_MAX, URL_MAX, date_token, escape, fallback_time, truncate
+from bot.render.mrkdwn import BUTTON_TEXT_MAX, URL_MAX, date_token, escape, truncate
 
 Block = dict[str, Any]
 
@@ -93,11 +93,10 @@ def _element(
     if button in PUSH_STEPS:
         if shown is None:
             return None
-        target = shown + PUSH_STEPS[button]
         element = _button(button, messages.BUTTON_LABELS[button], value)
         if controls.confirm:
             element["confirm"] = _confirm(
-                messages.CONFIRM_TITLE, messages.confirm_move(run_id, task, fallback_time(target)), messages.CONFIRM_OK
+                messages.CONFIRM_TITLE, messages.confirm_push(run_id, task, button), messages.CONFIRM_OK
             )
         return element
     if button is Button.TOMORROW_9:
@@ -125,7 +124,7 @@ def _element(
         if controls.confirm:
             element["confirm"] = _confirm(
                 messages.CONFIRM_TITLE,
-                messages.confirm_move(run_id, task, fallback_time(previous)),
+                messages.confirm_undo(run_id, task),
                 messages.CONFIRM_OK,
             )
         return element

@@ -7,7 +7,7 @@ from typing import Any
 
 from bot import messages
 from bot.domain.audit import AuditRecord, Outcome
-from bot.render.mrkdwn import SECTION_TEXT_MAX, code, date_token, escape, section, truncate
+from bot.render.mrkdwn import SECTION_TEXT_MAX, code, date_token, escape, same_minute, section, truncate
 
 Block = dict[str, Any]
 
@@ -37,8 +37,9 @@ def line(record: AuditRecord, mention: bool = True) -> str:
     if record.environment:
         parts.append(f"in *{escape(record.environment)}*")
     if record.new_time and record.outcome is Outcome.RESCHEDULED:
-        before = date_token(record.previous_time) if record.previous_time else messages.NOT_SCHEDULED
-        parts.append(f"{before} → {date_token(record.new_time)}")
+        seconds = same_minute(record.previous_time, record.new_time)
+        before = date_token(record.previous_time, seconds=seconds) if record.previous_time else messages.NOT_SCHEDULED
+        parts.append(f"{before} → {date_token(record.new_time, seconds=seconds)}")
     parts.append(f"via {escape(record.surface)}")
     if record.input:
         parts.append(code(record.input, 80))

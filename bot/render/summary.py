@@ -19,6 +19,7 @@ from bot.render.mrkdwn import (
     escape,
     fallback_time,
     link,
+    same_minute,
     section,
     truncate,
 )
@@ -116,15 +117,16 @@ def _field(label: str, value: str) -> Block:
     return {"type": "mrkdwn", "text": truncate(f"*{label}*\n{value}", FIELD_TEXT_MAX)}
 
 
-def _time(when: datetime | None) -> str:
-    return date_token(when) if when is not None else messages.NOT_SCHEDULED
+def _time(when: datetime | None, seconds: bool = False) -> str:
+    return date_token(when, seconds=seconds) if when is not None else messages.NOT_SCHEDULED
 
 
 def _fields(run: Run, env: Environment, action: Attribution | None) -> list[Block]:
     fields: list[Block] = []
     if action is not None:
-        fields.append(_field(messages.LABEL_NEW_TIME, _time(action.new)))
-        fields.append(_field(messages.LABEL_PREVIOUS_TIME, _time(action.previous)))
+        seconds = same_minute(action.new, action.previous)
+        fields.append(_field(messages.LABEL_NEW_TIME, _time(action.new, seconds)))
+        fields.append(_field(messages.LABEL_PREVIOUS_TIME, _time(action.previous, seconds)))
     elif run.is_delayed:
         fields.append(_field(messages.LABEL_SCHEDULED, _time(run.delayed_until)))
     fields.append(_field(messages.LABEL_STATUS, status_text(run)))
