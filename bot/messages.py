@@ -429,7 +429,7 @@ def _delay_head(
         named = f"{shown} is {resolved}. " if resolved else ""
         return named + instant_too_far(max_delay_text)
     if kind is DelayProblem.TOO_LONG:
-        return f"That is too long to be a time: keep it under {TYPED_TIME_MAX} characters."
+        return f"{shown} is too long to be a time: keep it under {TYPED_TIME_MAX} characters."
     if kind is DelayProblem.NO_TIME:
         if suggestion is None:
             return f"{shown} names a day but not a time of day."
@@ -783,7 +783,9 @@ def hint_when_text(examples: str, zone_known: bool) -> str:
     return f"e.g. {examples}. Times of day are in {whose}."
 
 
-MODAL_RUN_NOW = "To start a run at once, use Run now on its card (it asks first), or type /reschedule <run> now."
+MODAL_RUN_NOW = (
+    f"To start a run at once, use Run now on its card (it asks first), or type {COMMAND} with the run id and now."
+)
 LABEL_WHEN_AT = "Or pick a date and time"
 HINT_WHEN_AT = "Shown in your Slack timezone."
 LABEL_RUNS = "Runs to move"

@@ -615,10 +615,7 @@ def _iso(stripped: str, original: str, zone: tzinfo, now: datetime) -> datetime 
     if parsed.utcoffset() is None:
         target, _ = wall_clock(parsed.date(), parsed.time(), zone, now)
         return target
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise DelayError(DelayProblem.TOO_FAR, original, "beyond the representable range") from None
+    return parsed  # checked (and turned to UTC) by the caller: far years must not overflow here
 
 
 def _suggestion(stripped: str, now: datetime, zone: tzinfo, max_delay: timedelta) -> tuple[str, datetime] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -60,9 +60,9 @@ class Move:
     run_id: str
     when: datetime
     env: str | None
-    note: str = ""
-    ask: bool = False
-    spoken: str = ""
+    note: str = field(default="", compare=False)
+    ask: bool = field(default=False, compare=False)
+    spoken: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,7 @@ class BulkMove:
     run_ids: tuple[str, ...]
     when: datetime
     env: str | None
-    reader: ReaderZone = UTC_READER
+    reader: ReaderZone = field(default=UTC_READER, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
