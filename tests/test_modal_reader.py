@@ -12,7 +12,6 @@ from typing import Any, NoReturn, cast
 import pytest
 
 from bot import messages
-from bot.domain.delays import DelayProblem
 from bot.domain.environments import environment_for_key
 from bot.render import ids
 from bot.rescheduler import EnvironmentClient, Rescheduler
