@@ -142,8 +142,9 @@ def zone_named(name: str | None) -> ReaderZone:
     return UTC_READER
 
 
-def read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta) -> When:
-    """Read `text` as typed by a person whose timezone is `zone`.
+def read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta, limit: int = MAX_TYPED) -> When:
+    """Read `text` as typed by a person whose timezone is `zone`; `limit`: the most characters read (longer text is
+    refused before it is looked at).
 
     Raises:
         DelayError: EMPTY, TOO_LONG, UNREADABLE, NO_TIME (with a suggestion), NOT_POSITIVE, PAST or TOO_FAR (with
@@ -152,19 +153,19 @@ def read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta) -
     """
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    if len(text) > MAX_TYPED * 4:  # a cheap bound before even stripping
+    if len(text) > limit * 4:  # a cheap bound before even stripping
         raise DelayError(DelayProblem.TOO_LONG, text)
     stripped = " ".join(text.split()).lower()
     if not stripped:
         raise DelayError(DelayProblem.EMPTY, text)
-    if len(stripped) > MAX_TYPED:
+    if len(stripped) > limit:
         raise DelayError(DelayProblem.TOO_LONG, text)
     if stripped in _NOW_WORDS:
         return When(None)
     now_utc = now.astimezone(UTC)
-    iso = _iso(stripped, text, zone, now_utc)
+    iso = _iso(stripped, zone, now_utc)
     if iso is not None:
-        return When(_checked(iso, text, now_utc, max_delay))
+        return When(_checked(iso[0], text, now_utc, max_delay), gap=iso[1])
     tokens = _tokens(stripped, text)
     micros = _duration_micros(tokens, text)
     if micros is not None:
@@ -594,9 +595,10 @@ def _checked(target: datetime, original: str, now: datetime, max_delay: timedelt
     return target
 
 
-def _iso(stripped: str, original: str, zone: tzinfo, now: datetime) -> datetime | None:
-    """An ISO 8601 date-time ("2026-12-09T09:00Z", "2026-12-09 09:00 utc"; without an offset: in `zone`), None
-    when `stripped` is not one (it may still be a phrase such as "2026-12-09 9am")."""
+def _iso(stripped: str, zone: tzinfo, now: datetime) -> tuple[datetime, bool] | None:
+    """An ISO 8601 date-time ("2026-12-09T09:00Z", "2026-12-09 09:00 utc"; without an offset: in `zone`) and
+    whether it fell in a daylight-saving gap; None when `stripped` is not one (it may still be a phrase such as
+    "2026-12-09 9am")."""
     if len(stripped) < 11 or not (stripped[:4].isascii() and stripped[:4].isdigit() and stripped[4] == "-"):
         return None
     candidate = stripped
@@ -613,9 +615,8 @@ def _iso(stripped: str, original: str, zone: tzinfo, now: datetime) -> datetime 
     if candidate[10:11] not in ("t", " "):
         return None
     if parsed.utcoffset() is None:
-        target, _ = wall_clock(parsed.date(), parsed.time(), zone, now)
-        return target
-    return parsed  # checked (and turned to UTC) by the caller: far years must not overflow here
+        return wall_clock(parsed.date(), parsed.time(), zone, now)
+    return parsed, False  # checked (and turned to UTC) by the caller: far years must not overflow here
 
 
 def _suggestion(stripped: str, now: datetime, zone: tzinfo, max_delay: timedelta) -> tuple[str, datetime] | None:
