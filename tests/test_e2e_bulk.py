@@ -71,7 +71,8 @@ def test_a_set_across_two_environments_gets_one_outcome_per_run(
     prompt = private_via_command(sender, fake_slack, " ".join([*ids, moved["id"], "3h"]))
     assert prompt["response_type"] == "ephemeral"
     text = json.dumps(prompt["blocks"])
-    assert "*4 runs* in *Prod* and *Staging*" in text and ", your time?" in text and "1 of them could not be found" in text
+    assert "*4 runs* in *Prod* and *Staging*" in text and ", your time?" in text
+    assert "1 of them could not be found" in text
     assert fake_trigger.calls("POST", RESCHEDULE) == []
 
     url, _ = confirm(sender, fake_slack, prompt)
