@@ -113,6 +113,7 @@ class When:
     rolled: bool = False
     gap: bool = False
     asks_first: bool = False  # `next <weekday>`: the date is shown, and confirmed, before anything moves
+    local: bool = False  # read on the person's own clock (a day or a time of day), not a duration or an offset
 
     @property
     def run_now(self) -> bool:
@@ -165,7 +166,7 @@ def read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta, l
     now_utc = now.astimezone(UTC)
     iso = _iso(stripped, zone, now_utc)
     if iso is not None:
-        return When(_checked(iso[0], text, now_utc, max_delay), gap=iso[1])
+        return When(_checked(iso[0], text, now_utc, max_delay), gap=iso[1], local=iso[2])
     tokens = _tokens(stripped, text)
     micros = _duration_micros(tokens, text)
     if micros is not None:
@@ -538,7 +539,7 @@ def _resolve(phrase: _Phrase, original: str, stripped: str, now: datetime, zone:
             target, gap = wall_clock(day, clock, zone, now)
             rolled = phrase.weekday is None
     checked = _checked(target, original, now, max_delay)
-    return When(checked, rolled=rolled, gap=gap, asks_first=phrase.next_week)
+    return When(checked, rolled=rolled, gap=gap, asks_first=phrase.next_week, local=True)
 
 
 def _on_date(
@@ -595,10 +596,10 @@ def _checked(target: datetime, original: str, now: datetime, max_delay: timedelt
     return target
 
 
-def _iso(stripped: str, zone: tzinfo, now: datetime) -> tuple[datetime, bool] | None:
-    """An ISO 8601 date-time ("2026-12-09T09:00Z", "2026-12-09 09:00 utc"; without an offset: in `zone`) and
-    whether it fell in a daylight-saving gap; None when `stripped` is not one (it may still be a phrase such as
-    "2026-12-09 9am")."""
+def _iso(stripped: str, zone: tzinfo, now: datetime) -> tuple[datetime, bool, bool] | None:
+    """An ISO 8601 date-time ("2026-12-09T09:00Z", "2026-12-09 09:00 utc"; without an offset: in `zone`), whether
+    it fell in a daylight-saving gap, and whether it was read on the person's clock (no offset). None when
+    `stripped` is not one (it may still be a phrase such as "2026-12-09 9am")."""
     if len(stripped) < 11 or not (stripped[:4].isascii() and stripped[:4].isdigit() and stripped[4] == "-"):
         return None
     candidate = stripped
@@ -615,8 +616,8 @@ def _iso(stripped: str, zone: tzinfo, now: datetime) -> tuple[datetime, bool] | 
     if candidate[10:11] not in ("t", " "):
         return None
     if parsed.utcoffset() is None:
-        return wall_clock(parsed.date(), parsed.time(), zone, now)
-    return parsed, False  # checked (and turned to UTC) by the caller: far years must not overflow here
+        return (*wall_clock(parsed.date(), parsed.time(), zone, now), True)
+    return parsed, False, False  # checked (and turned to UTC) by the caller: far years must not overflow here
 
 
 def _suggestion(stripped: str, now: datetime, zone: tzinfo, max_delay: timedelta) -> tuple[str, datetime] | None:

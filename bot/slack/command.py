@@ -187,7 +187,7 @@ def _move_intent(
             return RunNow(run_ids[0], env)
         return Reply(messages.RUN_NOW_ONE_AT_A_TIME, invalid=True)
     spoken_text = spoken(when.target, now, reader)
-    note = "" if when.shift else messages.resolved_note(shown(typed), spoken_text, when.rolled, when.gap)
+    note = messages.resolved_note(shown(typed), spoken_text, when.rolled, when.gap) if when.local else ""
     if len(run_ids) == 1:
         return Move(run_ids[0], when.target, env, note, ask=when.asks_first, spoken=spoken_text)
     return BulkMove(tuple(run_ids), when.target, env, reader)
