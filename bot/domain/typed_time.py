@@ -164,7 +164,7 @@ def read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta, l
     if stripped in _NOW_WORDS:
         return When(None)
     now_utc = now.astimezone(UTC)
-    iso = _iso(stripped, zone, now_utc)
+    iso = _iso(stripped, text, zone, now_utc)
     if iso is not None:
         return When(_checked(iso[0], text, now_utc, max_delay), gap=iso[1], local=iso[2])
     tokens = _tokens(stripped, text)
@@ -588,15 +588,13 @@ def _checked(target: datetime, original: str, now: datetime, max_delay: timedelt
         problem = instant_problem(target, now=now, max_delay=max_delay)
     if problem is not None:
         shown: datetime | None = None
-        try:
+        if 1 < target.year < 9999:  # at the calendar's ends no zone can show it: the refusal does without
             shown = target.astimezone(UTC)
-        except OverflowError:
-            shown = None
         raise DelayError(problem, original, resolved=shown)
     return target
 
 
-def _iso(stripped: str, zone: tzinfo, now: datetime) -> tuple[datetime, bool, bool] | None:
+def _iso(stripped: str, original: str, zone: tzinfo, now: datetime) -> tuple[datetime, bool, bool] | None:
     """An ISO 8601 date-time ("2026-12-09T09:00Z", "2026-12-09 09:00 utc"; without an offset: in `zone`), whether
     it fell in a daylight-saving gap, and whether it was read on the person's clock (no offset). None when
     `stripped` is not one (it may still be a phrase such as "2026-12-09 9am")."""
@@ -616,7 +614,11 @@ def _iso(stripped: str, zone: tzinfo, now: datetime) -> tuple[datetime, bool, bo
     if candidate[10:11] not in ("t", " "):
         return None
     if parsed.utcoffset() is None:
-        return (*wall_clock(parsed.date(), parsed.time(), zone, now), True)
+        try:
+            return (*wall_clock(parsed.date(), parsed.time(), zone, now), True)
+        except OverflowError:  # at the ends of the calendar: long past, or far beyond any limit
+            kind = DelayProblem.PAST if parsed.year < now.year else DelayProblem.TOO_FAR
+            raise DelayError(kind, original, "beyond the representable range") from None
     return parsed, False, False  # checked (and turned to UTC) by the caller: far years must not overflow here
 
 
