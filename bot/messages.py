@@ -770,6 +770,19 @@ MODAL_TITLE = "Reschedule run"
 MODAL_TITLE_MANY = "Reschedule runs"
 MODAL_SUBMIT = "Reschedule"
 MODAL_CANCEL = "Cancel"
+MODAL_BACK = "Back"
+MODAL_ASK_TITLE = "Reschedule this run?"
+
+
+def modal_ask_move(run_id: str, task: str, when_spoken: str) -> str:
+    """Plain text: the form's question before a move to a day named as `next <weekday>`."""
+    return f"Move {run_id} ({task}) to {when_spoken}?"
+
+
+def modal_moved_to(when_spoken: str) -> str:
+    return f"New time: {when_spoken}."
+
+
 MODAL_CLOSE = "Close"
 MODAL_LOADING = ":hourglass_flowing_sand: Looking up the run in Trigger.dev…"
 MODAL_WORKING = ":hourglass_flowing_sand: Rescheduling…"
@@ -783,9 +796,7 @@ def hint_when_text(examples: str, zone_known: bool) -> str:
     return f"e.g. {examples}. Times of day are in {whose}."
 
 
-MODAL_RUN_NOW = (
-    f"To start a run at once, use Run now on its card (it asks first), or type {COMMAND} with the run id and now."
-)
+MODAL_RUN_NOW = "now starts one run at a time: for several runs, give a time such as 2h or tomorrow 9am."
 LABEL_WHEN_AT = "Or pick a date and time"
 HINT_WHEN_AT = "Shown in your Slack timezone."
 LABEL_RUNS = "Runs to move"

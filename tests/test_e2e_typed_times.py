@@ -242,3 +242,46 @@ def test_push_all_back_when_none_would_move_earlier_says_so(
     form, list_url = push_all_form(slack, fake_slack)
     slack.interaction(submission(form, text=f"{(now + timedelta(days=2)).astimezone(PARIS):%Y-%m-%d} 09:00"))
     assert messages.BULK_NONE_EARLIER in wait_one(fake_slack, list_url)[0]["blocks"][0]["text"]["text"]
+
+
+def answer_question(slack: SlackSender, form: dict[str, Any], pushed: dict[str, Any]) -> None:
+    """Submit the question the form pushed (as Slack sends it: the pushed view, over the form)."""
+    question = {**pushed, "id": form["id"], "root_view_id": form["id"]}
+    assert slack.interaction(submission(question)).json()["response_action"] == "update"
+
+
+def test_now_in_the_form_asks_the_run_now_question_first(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    form = open_form(slack, fake_slack, current_alert(run["id"]))
+    answer = slack.interaction(submission(form, text="now")).json()
+    assert answer["response_action"] == "push"
+    pushed = answer["view"]
+    assert pushed["title"]["text"] == messages.CONFIRM_RUN_NOW_TITLE
+    assert pushed["submit"]["text"] == messages.CONFIRM_RUN_NOW_OK
+    assert pushed["blocks"][0]["text"]["text"] == messages.confirm_run_now(run["id"], "send-reminder")
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+
+    answer_question(slack, form, pushed)
+    wait_result(fake_slack)
+    assert sent_delays(fake_trigger) == ["0s"]
+
+
+def test_next_friday_in_the_form_shows_the_date_before_anything_moves(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    form = open_form(slack, fake_slack, current_alert(run["id"]))
+    answer = slack.interaction(submission(form, text="next friday 9am")).json()
+    assert answer["response_action"] == "push"
+    today = datetime.now(PARIS).date()
+    friday = today + timedelta(days=(4 - today.weekday()) % 7 or 7)
+    said = f"Fri {friday.day} {friday:%b} at 09:00, your time"
+    assert answer["view"]["blocks"][0]["text"]["text"] == f"Move {run['id']} (send-reminder) to {said}?"
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+
+    answer_question(slack, form, answer["view"])
+    result = view_text(wait_result(fake_slack))
+    assert sent_delays(fake_trigger) == [api_delay(datetime.combine(friday, time(9), tzinfo=PARIS))]
+    assert f"New time: {said}." in result

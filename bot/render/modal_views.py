@@ -49,6 +49,20 @@ def notice(*texts: str, title: str = messages.MODAL_TITLE) -> View:
     return _view(title, [section(text) for text in texts[:MAX_BLOCKS] if text])
 
 
+def question(title: str, text: str, ok: str, metadata: str) -> View:
+    """Pushed over the form when what was typed asks first (`now`: the card's Run now question; `next friday`: the
+    date it resolved to): the same words as the button's confirmation, plain text."""
+    return {
+        "type": "modal",
+        "callback_id": ids.MODAL_QUESTION_CALLBACK_ID,
+        "title": {"type": "plain_text", "text": truncate(title, 24)},
+        "submit": {"type": "plain_text", "text": truncate(ok, 24)},
+        "close": {"type": "plain_text", "text": messages.MODAL_BACK},
+        "blocks": [{"type": "section", "text": {"type": "plain_text", "text": truncate(text, 3000)}}],
+        "private_metadata": metadata,
+    }
+
+
 def form(
     found: Sequence[FoundRun],
     not_movable: Sequence[FoundRun],

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,8 +23,9 @@ from bot.domain.audit import Outcome
 from bot.domain.typed_time import UTC_READER, ReaderZone, zone_named
 from bot.render import ids
 from bot.render import modal_views as views
-from bot.render.mrkdwn import escape, link
+from bot.render.mrkdwn import date_token, escape, link
 from bot.render.summary import Attribution, run_summary
+from bot.render.times import spoken
 from bot.rescheduler import Actor, FoundRun, MoveResult
 from bot.slack import bulk, dm, unfurl
 from bot.slack.actor import actor_of
@@ -65,9 +66,19 @@ class Metadata(BaseModel):
     runs: dict[str, str]  # run id → environment name
     choices: list[str] = []  # environments offered for the one run, when several have it
     tz: str | None = Field(default=None, max_length=64)  # the person's Slack timezone, read when the form opened
+    task: str | None = Field(default=None, max_length=200)  # the one run's task, for the form's question
 
     def encode(self) -> str:
         return self.model_dump_json(exclude_none=True)
+
+
+class Question(BaseModel):
+    """What the form's question carries: the form's own metadata and the instant asked for (None: Run now)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    form: Metadata
+    at: int | None = Field(default=None, ge=0, le=4_102_444_800_000)  # epoch milliseconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +203,8 @@ async def _form(
         ]
         return views.notice(*lines, *problems)
     runs = {item.run.id: item.env.name for item in delayed}
-    metadata = Metadata(origin=origin, runs=runs, tz=reader.name).encode()
+    task = delayed[0].run.task_identifier[:200] if len(delayed) == 1 else None
+    metadata = Metadata(origin=origin, runs=runs, tz=reader.name, task=task).encode()
     hint = when_hint(rescheduler.now(), reader, run_now=False)
     return views.form(delayed, not_movable, metadata, deps.run_url, problems, hint=hint)
 
@@ -206,6 +218,8 @@ class Submission:
     target: datetime | None
     chosen: list[str]
     typed: str
+    run_now: bool = False  # `now`, for the form's one run: asked first, as the card's Run now
+    asks_first: bool = False  # a day to be seen before anything moves (`next friday 9am`)
 
 
 def read_submission(view: dict[str, Any], deps: SurfaceDeps, now: datetime) -> Submission:
@@ -215,7 +229,7 @@ def read_submission(view: dict[str, Any], deps: SurfaceDeps, now: datetime) -> S
     except ValidationError:
         return Submission({}, None, None, [], "")
     state = state_values(view)
-    when = read_when(state, now, deps.max_delay, zone_named(metadata.tz))
+    when = read_when(state, now, deps.max_delay, zone_named(metadata.tz), run_now=len(metadata.runs) == 1)
     chosen = list(metadata.runs)
     errors: dict[str, str] = {}
     picked_option = value_of(state, ids.BLOCK_ENV, ids.ACTION_ENV).get("selected_option")
@@ -231,7 +245,7 @@ def read_submission(view: dict[str, Any], deps: SurfaceDeps, now: datetime) -> S
             errors[ids.BLOCK_RUNS] = messages.MODAL_NO_RUNS
     errors.update(when.errors)
     target, typed = when.target, when.typed
-    return Submission(errors, metadata, target, chosen, typed)
+    return Submission(errors, metadata, target, chosen, typed, when.run_now, when.asks_first)
 
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:
@@ -264,21 +278,86 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             if await deps.first_delivery(body, "view_submission"):
                 await _confirm_set(client, deps, actor, metadata, submission.target, submission.chosen)
             return
-        await ack(response_action="update", view=views.notice(messages.MODAL_WORKING))
-        if not await deps.first_delivery(body, "view_submission"):
+        if len(submission.chosen) == 1 and (submission.run_now or submission.asks_first):
+            await ack(response_action="push", view=_question(deps, metadata, submission.target))
             return
+        await ack(response_action="update", view=views.notice(messages.MODAL_WORKING))
+        if await deps.first_delivery(body, "view_submission"):
+            await _move_and_show(client, deps, actor, metadata, submission.target, submission.chosen, view["id"])
 
-        tell = deps.teller(None, client, actor)
+    @app.view(ids.MODAL_QUESTION_CALLBACK_ID)
+    @deps.inflight.listener
+    async def on_question(
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await _on_question(deps, ack, body, context, view, client)
 
-        what = f"reschedule {', '.join(submission.chosen)} ({submission.typed})"[:200]
-        async with deps.inflight.work(what, actor, tell):
-            try:
-                lines = await _submit(client, deps, actor, metadata, submission.target, submission.chosen)
-            except Exception as exc:
-                lines = [unexpected_text(exc, "modal")]
-            if not await update_view(client, view["id"], views.notice(*lines)) and lines:
-                # The modal could not show the outcome: the person still learns it, by another route.
-                await tell("\n\n".join(lines))
+
+async def _on_question(
+    deps: SurfaceDeps,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    context: AsyncBoltContext,
+    view: dict[str, Any],
+    client: AsyncWebClient,
+) -> None:
+    """Yes to the form's question: the move (or Run now) it asked about, shown in its place."""
+    try:
+        asked = Question.model_validate_json(view.get("private_metadata") or "")
+    except ValidationError:
+        await ack(response_action="update", view=views.notice(messages.FOREIGN_PAYLOAD))
+        return
+    metadata = asked.form
+    target = datetime.fromtimestamp(asked.at / 1000, tz=UTC) if asked.at is not None else None
+    typed = "now" if target is None else target.isoformat()
+    actor = actor_of(context, body, "modal", typed, channel_id=metadata.origin.channel)
+    if metadata.origin.kind == "home":
+        actor = replace(actor, surface=HOME_SURFACE, channel_id=None)
+    if target is not None and target <= deps.rescheduler.now():
+        await ack(response_action="update", view=views.notice(messages.instant_past(date_token(target))))
+        return
+    await ack(response_action="update", view=views.notice(messages.MODAL_WORKING))
+    if await deps.first_delivery(body, "view_submission"):
+        root = view.get("root_view_id")
+        if isinstance(root, str) and root != view.get("id"):  # the form beneath is spent: Back shows no form
+            await update_view(client, root, views.notice(messages.MODAL_WORKING))
+        await _move_and_show(client, deps, actor, metadata, target, list(metadata.runs)[:1], view["id"])
+
+
+def _question(deps: SurfaceDeps, metadata: Metadata, target: datetime | None) -> dict[str, Any]:
+    """The form's question, in the words of the card's buttons: Run now's, or the move to the day it named."""
+    run_id = next(iter(metadata.runs))
+    task = metadata.task or ""
+    at = None if target is None else int(target.timestamp() * 1000)
+    encoded = Question(form=metadata, at=at).model_dump_json(exclude_none=True)
+    if target is None:
+        text = messages.confirm_run_now(run_id, task)
+        return views.question(messages.CONFIRM_RUN_NOW_TITLE, text, messages.CONFIRM_RUN_NOW_OK, encoded)
+    said = spoken(target, deps.rescheduler.now(), zone_named(metadata.tz))
+    text = messages.modal_ask_move(run_id, task, said)
+    return views.question(messages.MODAL_ASK_TITLE, text, messages.CONFIRM_OK, encoded)
+
+
+async def _move_and_show(
+    client: AsyncWebClient,
+    deps: SurfaceDeps,
+    actor: Actor,
+    metadata: Metadata,
+    target: datetime | None,
+    chosen: list[str],
+    view_id: str,
+) -> None:
+    """Move the runs chosen (None: start them now) and show the outcome in the modal `view_id`."""
+    tell = deps.teller(None, client, actor)
+    what = f"reschedule {', '.join(chosen)} ({actor.input})"[:200]
+    async with deps.inflight.work(what, actor, tell):
+        try:
+            lines = await _submit(client, deps, actor, metadata, target, chosen)
+        except Exception as exc:
+            lines = [unexpected_text(exc, "modal")]
+        if not await update_view(client, view_id, views.notice(*lines)) and lines:
+            # The modal could not show the outcome: the person still learns it, by another route.
+            await tell("\n\n".join(lines))
 
 
 async def _confirm_set(
@@ -320,6 +399,8 @@ async def _submit(
         if note:
             lines.append(note)
     if moved_count:
+        if target is not None:
+            lines.insert(0, messages.modal_moved_to(spoken(target, rescheduler.now(), zone_named(metadata.tz))))
         lines.insert(0, messages.modal_done(moved_count))
     return lines
 

@@ -22,6 +22,8 @@ class WhenInput:
     errors: dict[str, str]
     typed: str
     shift: timedelta | None = None  # a duration was typed (a push moves each run by it)
+    run_now: bool = False  # `now` was typed where Run now is offered: `target` is None, with no error
+    asks_first: bool = False  # a day the person should see before anything moves (`next friday 9am`)
 
 
 def state_values(view: dict[str, Any]) -> dict[str, Any]:
@@ -38,9 +40,16 @@ def value_of(state: dict[str, Any], block: str, action: str) -> dict[str, Any]:
     return entry if isinstance(entry, dict) else {}
 
 
-def read_when(state: dict[str, Any], now: datetime, max_delay: timedelta, reader: ReaderZone = UTC_READER) -> WhenInput:
+def read_when(
+    state: dict[str, Any],
+    now: datetime,
+    max_delay: timedelta,
+    reader: ReaderZone = UTC_READER,
+    *,
+    run_now: bool = False,
+) -> WhenInput:
     """Exactly one of the two inputs must be filled, with a time ahead and within `max_delay`; a typed time of day
-    is on the clocks of `reader`'s zone."""
+    is on the clocks of `reader`'s zone. `run_now`: `now` is accepted (a form for one run)."""
     typed_value = value_of(state, ids.BLOCK_WHEN_TEXT, ids.ACTION_WHEN_TEXT).get("value")
     text = typed_value.strip() if isinstance(typed_value, str) else ""
     picked = value_of(state, ids.BLOCK_WHEN_AT, ids.ACTION_WHEN_AT).get("selected_date_time")
@@ -48,6 +57,7 @@ def read_when(state: dict[str, Any], now: datetime, max_delay: timedelta, reader
     errors: dict[str, str] = {}
     target: datetime | None = None
     shift: timedelta | None = None
+    starts_now = asks_first = False
     if not text and picked is None:
         errors[ids.BLOCK_WHEN_TEXT] = messages.MODAL_NEITHER
     elif text and picked is not None:
@@ -55,8 +65,9 @@ def read_when(state: dict[str, Any], now: datetime, max_delay: timedelta, reader
     elif text:
         try:
             when = read_time(text, now=now, zone=reader.zone, max_delay=max_delay)
-            target, shift = when.target, when.shift
-            if target is None:
+            target, shift, asks_first = when.target, when.shift, when.asks_first
+            starts_now = target is None
+            if starts_now and not run_now:
                 errors[ids.BLOCK_WHEN_TEXT] = messages.MODAL_RUN_NOW
         except DelayError as exc:
             errors[ids.BLOCK_WHEN_TEXT] = plain_problem(exc, text[:60], now, reader, limit)
@@ -72,7 +83,7 @@ def read_when(state: dict[str, Any], now: datetime, max_delay: timedelta, reader
     if errors:
         target = None
     typed = text or (f"picked {target.isoformat()}" if target else "")
-    return WhenInput(target, errors, typed, shift)
+    return WhenInput(target, errors, typed, shift, starts_now and not errors, asks_first)
 
 
 def plain_problem(exc: DelayError, typed: str, now: datetime, reader: ReaderZone, limit: str) -> str:
