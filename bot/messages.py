@@ -359,6 +359,7 @@ BULK_SKIP_REFUSED = "refused"
 BULK_SKIP_FAILED = "failed"
 WORK_SHORTCUT = "the Reschedule run shortcut"  # named in the shutdown notice, like what a person typed
 WORK_SET_FROM_MESSAGE = "a set of runs named in a message"
+WORK_PUSH_ALL = "Push all back… on a list"
 BULK_UNDO_EXPIRED = ":hourglass: This Undo has expired or was already used: nothing was changed."
 BULK_UNDO_NOT_YOURS = ":no_entry: Only the person who moved these runs can undo the move."
 

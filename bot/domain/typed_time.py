@@ -300,7 +300,7 @@ def _duration_micros(tokens: list[_Token], original: str) -> int | None:
         end -= 2
     seen: dict[str, int] = {}
     while True:
-        if pos + 1 >= end + 0 and pos >= end:
+        if pos >= end:
             return None
         number, unit_token = tokens[pos], tokens[pos + 1] if pos + 1 < end else None
         if number.kind is not _Kind.NUM or unit_token is None or unit_token.kind is not _Kind.WORD:

@@ -274,7 +274,9 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
 
         # A duration pushes each run back by that much from its own time; a time moves them all to it.
         chosen = Chosen(None, when.shift, reader) if when.shift is not None else Chosen(when.target, None, reader)
-        async with deps.inflight.work(messages.WORK_SET_FROM_MESSAGE, None, tell):
+        from_message = any(not env_name for _, env_name in bulk.runs)
+        what = messages.WORK_SET_FROM_MESSAGE if from_message else messages.WORK_PUSH_ALL
+        async with deps.inflight.work(what, None, tell):
             await ask_to_confirm(bulk.runs, chosen, actor, deps, tell, thread_ts=metadata.thread)
 
 
