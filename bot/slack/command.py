@@ -135,8 +135,9 @@ def _take_env(words: list[str]) -> tuple[list[str], str | None, str | None]:
 
 
 def names_a_time(text: str) -> bool:
-    """Whether `text` may move a run (a run, then more words): only then is the person's timezone needed."""
-    words = text.split(maxsplit=2)
+    """Whether `text` may move a run (a run, then more words, `--env` anywhere): only then is the person's
+    timezone needed."""
+    words, _, _ = _take_env(text.split()[:200])
     return len(words) >= 2 and parse_run_ref(words[0]) is not None
 
 
