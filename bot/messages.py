@@ -776,7 +776,7 @@ MODAL_ASK_TITLE = "Reschedule this run?"
 
 
 def modal_ask_move(run_id: str, task: str, when_spoken: str) -> str:
-    """Plain text: the form's question before a move to a day named as `next <weekday>`."""
+    """Plain text: the form's question before a move to a day named as `next friday`."""
     return f"Move {run_id} ({task}) to {when_spoken}?"
 
 
