@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bot.domain.delays import DelayError, DelayProblem, format_duration, to_api_delay
+from bot.domain.delays import DelayError, DelayProblem, format_duration, format_until, to_api_delay
 from bot.domain.typed_time import parse_when
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
@@ -394,3 +394,12 @@ def test_to_api_delay_round_trips_through_parse_when() -> None:
 def test_to_api_delay_rejects_naive() -> None:
     with pytest.raises(ValueError, match="aware"):
         to_api_delay(datetime(2026, 12, 1, 9))
+
+
+def test_two_lists_drawn_in_the_same_minute_read_a_run_the_same() -> None:
+    run_at = datetime(2026, 12, 8, 9, 0, 30, tzinfo=UTC)
+    drawn = [datetime(2026, 12, 7, 9, 0, second, tzinfo=UTC) for second in (1, 29, 31, 59)]
+    assert {format_until(run_at, now) for now in drawn} == {"1d"}
+    drawn = [datetime(2026, 12, 8, 8, 59, second, tzinfo=UTC) for second in (0, 40)]
+    assert {format_until(run_at, now) for now in drawn} == {"1m"}
+    assert format_until(run_at, datetime(2026, 12, 8, 9, 0, 0, tzinfo=UTC)) == "30s"

@@ -88,10 +88,10 @@ def format_duration(delta: timedelta) -> str:
 
 def format_until(target: datetime, now: datetime) -> str:
     """How far ahead `target` is, read the same way by every list drawn in the same minute: counted between the
-    clock minutes of both instants (a run at 09:00 seen at 08:59:50 is "1m" away), in seconds under a minute."""
-    ahead = target - now
-    if abs(ahead) < timedelta(minutes=1):
-        return format_duration(ahead)
+    clock minutes of both instants (a run at 09:00 seen at 08:59:50 is "1m" away); in seconds only within the
+    same clock minute."""
+    if _minute(target) == _minute(now):
+        return format_duration(target - now)
     return format_duration(_minute(target) - _minute(now))
 
 
