@@ -249,6 +249,10 @@ def bulk_push_prompt(count: int, where: str, shift: str, left_out: int) -> str:
     return text + " Only the runs named here are moved; each is checked again as it is moved."
 
 
+def times_below(zone_known: bool) -> str:
+    return "Times are your time:" if zone_known else "Times are UTC (I couldn't read your Slack timezone):"
+
+
 def bulk_push_line(run_id: str, task_escaped: str, from_text: str, to_text: str) -> str:
     return f"• `{run_id}` ({task_escaped}): {from_text} → {to_text}"
 

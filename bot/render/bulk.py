@@ -74,19 +74,22 @@ def bulk_prompt(
     it would take earlier than it is now (or says none)."""
     value = BulkValue(k=key).encode()
 
-    def said(moment: datetime) -> str:
-        return spoken(moment, reading.now, reading.reader) if reading else date_token(moment)
+    def said(moment: datetime, whose: bool = True) -> str:
+        return spoken(moment, reading.now, reading.reader, whose=whose) if reading else date_token(moment)
 
     if shift is not None:
         text = messages.bulk_push_prompt(count, all_of(env_titles), format_duration(shift), missing)
         lines = [
-            messages.bulk_push_line(p.run_id, escape(p.task), said(p.current), said(p.target)) for p in planned or ()
+            messages.bulk_push_line(p.run_id, escape(p.task), said(p.current, False), said(p.target, False))
+            for p in planned or ()
         ]
+        if lines and reading:
+            lines.insert(0, messages.times_below(reading.reader.known))
     else:
         assert when is not None
         text = messages.bulk_prompt(count, all_of(env_titles), said(when), missing)
         earlier = [p for p in planned or () if p.earlier]
-        lines = [messages.bulk_earlier_line(p.run_id, escape(p.task), said(p.current)) for p in earlier]
+        lines = [messages.bulk_earlier_line(p.run_id, escape(p.task), said(p.current, False)) for p in earlier]
         if planned is not None:
             lines.insert(0, messages.BULK_EARLIER_HEAD if earlier else messages.BULK_NONE_EARLIER)
     if len(lines) > MAX_PROMPT_LINES:

@@ -11,9 +11,10 @@ from bot.domain.typed_time import ReaderZone
 _WEEKDAY_WORDS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def spoken(when: datetime, now: datetime, reader: ReaderZone) -> str:
-    """ "today at 17:30, your time", "tomorrow, Tue 8 Dec at 09:00, your time", "Fri 11 Dec at 14:00, UTC"
-    (the year only when it is not this year; seconds only when the time has some)."""
+def spoken(when: datetime, now: datetime, reader: ReaderZone, *, whose: bool = True) -> str:
+    """Like "today at 17:30, your time", "tomorrow, Tue 8 Dec at 09:00, your time", "Fri 11 Dec at 14:00, UTC"
+    (the year only when it is not this year; seconds only when the time has some). `whose` False leaves out
+    whose clock it is (a list of times under a head that says it)."""
     local = when.astimezone(reader.zone)
     today = now.astimezone(reader.zone).date()
     clock = local.strftime("%H:%M:%S" if local.second else "%H:%M")
@@ -25,7 +26,7 @@ def spoken(when: datetime, now: datetime, reader: ReaderZone) -> str:
         text = messages.spoken_tomorrow(day, clock)
     else:
         text = messages.spoken_day(day, clock)
-    return messages.in_zone(text, reader.known)
+    return messages.in_zone(text, reader.known) if whose else text
 
 
 def examples(now: datetime, reader: ReaderZone, *, run_now: bool = True) -> list[str]:
