@@ -116,19 +116,19 @@ class BulkMover:
 
     async def run(self, actor: Actor, bulk: BulkSet, progress: Progress | None = None) -> list[BulkItem]:
         """Every run of the set, each on its own: one failure never stops the rest. Results in the set's order."""
-        if bulk.when is None and not bulk.is_undo:
+        if bulk.awaiting_time:
             raise ValueError("a set without a time cannot be moved")
         steps = [
             Step(
                 run_id,
                 env,
-                back if bulk.is_undo else bulk.when,
+                back if bulk.is_undo else target or bulk.when,
                 given if bulk.is_undo else None,
                 seen=bulk.seen_as(run_id),
                 missing=run_id in bulk.missing,
             )
-            for (run_id, env), back, given in zip(
-                bulk.runs, _each(bulk.back, bulk), _each(bulk.given, bulk), strict=True
+            for (run_id, env), back, given, target in zip(
+                bulk.runs, _each(bulk.back, bulk), _each(bulk.given, bulk), _each(bulk.targets, bulk), strict=True
             )
         ]
         done: list[BulkItem] = []

@@ -91,7 +91,8 @@ def config_deadline_too_long(deadline: float, grace: float, longest: float) -> s
 
 COMMAND = "/reschedule"
 EXAMPLE_RUN = "run_cm9k2x7ab000108l5ghf2d1qz"
-DELAY_EXAMPLES = "`30m`, `2h`, `1h 30m`, `1d12h`, `2w`, or a time like `2026-12-01T09:00Z`"
+# Examples valid whenever they are read (relative phrases); replies that know the reader's zone add a computed date.
+DELAY_EXAMPLES = "`30m`, `2h`, `1h 30m`, `tomorrow 9am`, `mon 14:00`, `17:30` or `next friday 9am`"
 
 
 USAGE = (
@@ -105,7 +106,8 @@ USAGE = (
     f"• add `--env &lt;name&gt;` to look in one environment only\n"
     f"• `{COMMAND} help`: this message\n"
     "*&lt;run&gt;* is a run id (`run_…`) or a link to the run in the Trigger.dev dashboard.\n"
-    f"*&lt;when&gt;* is how long from now: {DELAY_EXAMPLES} (ISO time with `Z` or an offset).\n"
+    f"*&lt;when&gt;* is how long from now or a time in your Slack timezone: {DELAY_EXAMPLES}; a date such as "
+    "`9 Dec 09:00` or an ISO time; `now` starts the run (after the same question as *Run now*).\n"
     "Only runs that are still *Delayed* can be moved."
 )
 
@@ -266,6 +268,61 @@ def bulk_prompt(count: int, where: str, when_token: str, missing: int, unread: i
     return text + " Only the runs named here are moved; each is checked again as it is moved."
 
 
+def bulk_push_prompt(count: int, where: str, shift: str, left_out: int) -> str:
+    text = f":raised_hand: Push *{count} runs* in {where} back by *{shift}* each, from its own start time?"
+    if left_out:
+        text += f" ({left_out} could not be read as delayed now, or would go too far: they are left out.)"
+    return text + " Only the runs named here are moved; each is checked again as it is moved."
+
+
+def times_below(zone_known: bool) -> str:
+    return "Times are your time:" if zone_known else "Times are UTC (I couldn't read your Slack timezone):"
+
+
+def bulk_push_line(run_id: str, task_escaped: str, from_text: str, to_text: str) -> str:
+    return f"• `{run_id}` ({task_escaped}): {from_text} → {to_text}"
+
+
+BULK_EARLIER_HEAD = "These runs would move *earlier* than they are now:"
+BULK_NONE_EARLIER = "None of them moves earlier than it is now."
+
+
+def bulk_earlier_line(run_id: str, task_escaped: str, now_at: str) -> str:
+    return f"• `{run_id}` ({task_escaped}), now at {now_at}"
+
+
+def bulk_more_lines(count: int) -> str:
+    return f"…and {count} more."
+
+
+BULK_RUN_NOW = ":warning: `now` starts one run at a time; for several runs, give a time such as `2h` or `tomorrow 9am`."
+
+
+def bulk_push_head(user_id: str, done: int, total: int, shift: str, final: bool) -> str:
+    if final:
+        return f":twisted_rightwards_arrows: <@{user_id}> pushed runs back by {shift} each: {done} of {total} done."
+    return f":hourglass_flowing_sand: <@{user_id}> is pushing {total} runs back by {shift} each: {done} done so far…"
+
+
+def bulk_push_fallback(moved: int, total: int, shift: str, skipped: int) -> str:
+    return f"{moved} of {total} runs pushed back by {shift}; {skipped} skipped"
+
+
+def bulk_moved(run_id: str, url: str, env_title_escaped: str, direction: str, from_token: str, to_token: str) -> str:
+    where = f" in {env_title_escaped}" if env_title_escaped else ""
+    return f"• <{url}|{run_id}>{where}: {direction}, {from_token} → {to_token}"
+
+
+BULK_LATER = "later"
+BULK_EARLIER = "*earlier*"
+BULK_SAME = "same time"
+BULK_MOVED = "moved"
+
+
+BULK_NOTHING_TO_PUSH = (
+    ":information_source: None of these runs can be pushed back now: none is still delayed, or the push would take "
+    "them past the furthest time allowed. Nothing was changed."
+)
 BULK_NOWHERE = "no environment found so far"
 BULK_EXPIRED = (
     ":hourglass: This confirmation has expired or was already used: nothing was changed. Run the command again."
@@ -308,7 +365,7 @@ def _count(count: int, one: str, many: str) -> str:
 
 
 def bulk_more(count: int) -> str:
-    return f"…and {count} more skipped (see `{COMMAND} history`)."
+    return f"…and {count} more (see `{COMMAND} history`)."
 
 
 def bulk_fallback(moved: int, total: int, when_text: str, skipped: int) -> str:
@@ -333,6 +390,15 @@ def bulk_dm_line(moved: int, total: int, where_envs: str, when_token: str, skipp
     where the set's summary is (`where`: where_posted or where_channel)."""
     runs = f"{moved} run{'' if moved == 1 else 's'}" if moved == total else f"{moved} of {total} runs"
     text = f":white_check_mark: You moved *{runs}*" + (f" in {where_envs}" if moved else "") + f" to {when_token}"
+    text += f" ({skipped} skipped)" if skipped else ""
+    return f"{text} {where}".rstrip()
+
+
+def bulk_push_dm_line(moved: int, total: int, where_envs: str, shift: str, skipped: int, where: str) -> str:
+    """The DM of a push (**Push all back…** with a duration) in one line (as bulk_dm_line)."""
+    runs = f"{moved} run{'' if moved == 1 else 's'}" if moved == total else f"{moved} of {total} runs"
+    text = f":white_check_mark: You pushed *{runs}*" + (f" in {where_envs}" if moved else "")
+    text += f" back by *{shift}* each, from its own time"
     text += f" ({skipped} skipped)" if skipped else ""
     return f"{text} {where}".rstrip()
 
@@ -366,6 +432,7 @@ def undo_moved_since(run_id: str, user_id: str, left_token: str) -> str:
 WORK_SHORTCUT = "the Reschedule run shortcut"  # named in the shutdown notice, like what a person typed
 WORK_SET_FROM_MESSAGE = "a set of runs named in a message"
 WORK_SET_CARRIED_ON = "a confirmed set carried on after a restart"
+WORK_PUSH_ALL = "Push all back… on a list"
 BULK_UNDO_EXPIRED = ":hourglass: This Undo has expired or was already used: nothing was changed."
 BULK_UNDO_NOT_YOURS = ":no_entry: Only the person who moved these runs can undo the move."
 BULK_UNDO_UNCHECKED = (
@@ -411,28 +478,85 @@ def instant_too_far(max_delay_text: str) -> str:
     return f"That is too far ahead: the furthest a run can be moved is {max_delay_text} from now."
 
 
-def delay_problem(kind: DelayProblem, text_escaped: str, max_delay_text: str) -> str:
-    """A specific explanation of why `text` is not a usable time, with examples."""
+def delay_problem(
+    kind: DelayProblem,
+    text_escaped: str,
+    max_delay_text: str,
+    examples: str,
+    resolved: str | None = None,
+    suggestion: tuple[str, str] | None = None,
+) -> str:
+    """A specific explanation of why `text` is not a usable time, with examples valid now. `resolved`: the instant
+    the text named, in the reader's terms; `suggestion`: (a text with a time, what it resolves to)."""
+    return f":warning: {_delay_head(kind, f'`{text_escaped}`', max_delay_text, resolved, suggestion, True)}\n" + (
+        f"Examples: {examples}."
+    )
+
+
+def _delay_head(
+    kind: DelayProblem,
+    shown: str,
+    max_delay_text: str,
+    resolved: str | None,
+    suggestion: tuple[str, str] | None,
+    mrkdwn: bool,
+) -> str:
     if kind is DelayProblem.EMPTY:
-        head = "Tell me when the run should start."
-    elif kind is DelayProblem.NOT_POSITIVE:
-        head = f"`{text_escaped}` is not in the future: give a time after now."
-    elif kind is DelayProblem.PAST:
-        head = instant_past(f"`{text_escaped}`")
-    elif kind is DelayProblem.TOO_FAR:
-        head = instant_too_far(max_delay_text)
-    else:
-        head = (
-            f"I can't read `{text_escaped}` as a time. Durations use w, d, h, m, s "
-            "(no decimals); absolute times need a `Z` or an offset such as `+01:00`."
-        )
-    return f":warning: {head}\nExamples: {DELAY_EXAMPLES}."
+        return "Tell me when the run should start."
+    if kind is DelayProblem.NOT_POSITIVE:
+        return f"{shown} is not in the future: give a time after now."
+    if kind is DelayProblem.PAST:
+        return instant_past(f"{shown} ({resolved})" if resolved else shown)
+    if kind is DelayProblem.TOO_FAR:
+        named = f"{shown} is {resolved}. " if resolved else ""
+        return named + instant_too_far(max_delay_text)
+    if kind is DelayProblem.TOO_LONG:
+        return f"{shown} is too long to be a time: keep it under {TYPED_TIME_MAX} characters."
+    if kind is DelayProblem.NO_TIME:
+        if suggestion is None:
+            return f"{shown} names a day but not a time of day."
+        text, when = suggestion
+        example = f"`{text}`" if mrkdwn else text
+        return f"{shown} names a day but not a time of day: try {example} ({when})."
+    return (
+        f"I can't read {shown} as a time. Durations use w, d, h, m, s (`1.5h` is fine); other times are a day and "
+        "a time in your timezone, or an ISO time."
+        if mrkdwn
+        else f"Can't read {shown} as a time."
+    )
+
+
+TYPED_TIME_MAX = 100
+
+
+def spoken_today(clock: str) -> str:
+    return f"today at {clock}"
+
+
+def spoken_tomorrow(day: str, clock: str) -> str:
+    return f"tomorrow, {day} at {clock}"
+
+
+def spoken_day(day: str, clock: str) -> str:
+    return f"{day} at {clock}"
+
+
+def in_zone(text: str, known: bool) -> str:
+    """A time in the reader's terms, saying whose clock it is: theirs, or UTC when their timezone is unknown."""
+    return f"{text}, your time" if known else f"{text}, UTC (I couldn't read your Slack timezone)"
+
+
+def resolved_note(typed_escaped: str, spoken_text: str, rolled: bool, gap: bool) -> str:
+    """The private line that says which instant a typed time was read as."""
+    why = " (that time has passed today)" if rolled else ""
+    why += " (the clocks skip that hour that day, so it is an hour later)" if gap else ""
+    return f"`{typed_escaped}` is {spoken_text}{why}."
 
 
 def delay_refused_by_server(server_message_escaped: str) -> str:
     return (
         f":warning: Trigger.dev refused the new time ({server_message_escaped}). If the time was very close, "
-        f"it may have passed before the request arrived: try a little later. Examples: {DELAY_EXAMPLES}."
+        f"it may have passed before the request arrived: try a little later, e.g. {DELAY_EXAMPLES}."
     )
 
 
@@ -610,13 +734,32 @@ CONFIRM_RUN_NOW_TITLE = "Start this run now?"
 CONFIRM_RUN_NOW_OK = "Run now"
 
 
-def confirm_move(run_id: str, task: str, new_time: str) -> str:
-    """Plain text (confirm dialogs do not render mrkdwn or date tokens)."""
-    return f"Move {run_id} ({task}) to {new_time}?"
+def confirm_push(run_id: str, task: str, button: str) -> str:
+    """Plain text, in no one's timezone: a card in a channel is read by people in many. `button`: the push's name
+    (push_1h or push_1d)."""
+    step = "1 hour" if button == "push_1h" else "1 day"
+    return f"Move {run_id} ({task}) {step} later than the time shown on the card?"
+
+
+def confirm_undo(run_id: str, task: str) -> str:
+    return f"Move {run_id} ({task}) back to its previous time, shown on the card?"
 
 
 def confirm_tomorrow(run_id: str, task: str) -> str:
     return f"Move {run_id} ({task}) to tomorrow at 09:00 in your Slack timezone?"
+
+
+def run_now_prompt(run_id: str, task_escaped: str, env_title_escaped: str) -> str:
+    return (
+        f":raised_hand: `now` starts `{run_id}` ({task_escaped}) in *{env_title_escaped}* at once, instead of "
+        "waiting for its start time. Use *Run now* below to do it."
+    )
+
+
+RUN_NOW_ONE_AT_A_TIME = (
+    ":warning: `now` starts one run at a time: name one run, or give several runs a time such as `2h` or "
+    "`tomorrow 9am`."
+)
 
 
 def confirm_run_now(run_id: str, task: str) -> str:
@@ -747,11 +890,33 @@ MODAL_TITLE = "Reschedule run"
 MODAL_TITLE_MANY = "Reschedule runs"
 MODAL_SUBMIT = "Reschedule"
 MODAL_CANCEL = "Cancel"
+MODAL_BACK = "Back"
+MODAL_ASK_TITLE = "Reschedule this run?"
+
+
+def modal_ask_move(run_id: str, task: str, when_spoken: str) -> str:
+    """Plain text: the form's question before a move to a day named as `next friday`."""
+    return f"Move {run_id} ({task}) to {when_spoken}?"
+
+
+def modal_moved_to(when_spoken: str) -> str:
+    return f"New time: {when_spoken}."
+
+
 MODAL_CLOSE = "Close"
 MODAL_LOADING = ":hourglass_flowing_sand: Looking up the run in Trigger.dev…"
 MODAL_WORKING = ":hourglass_flowing_sand: Rescheduling…"
-LABEL_WHEN_TEXT = "How long from now"
-HINT_WHEN_TEXT = "e.g. 30m, 2h, 1h 30m, 1d12h, 2w, or 2026-12-01T09:00Z"
+LABEL_WHEN_TEXT = "When"
+HINT_WHEN_TEXT = "e.g. 2h, 1h 30m, tomorrow 9am, mon 14:00 or 17:30, in your Slack timezone."
+
+
+def hint_when_text(examples: str, zone_known: bool) -> str:
+    """The typed time's hint: examples valid now, and whose clock a time of day is on."""
+    whose = "your Slack timezone" if zone_known else "UTC (I couldn't read your Slack timezone)"
+    return f"e.g. {examples}. Times of day are in {whose}."
+
+
+MODAL_RUN_NOW = "now starts one run at a time: for several runs, give a time such as 2h or tomorrow 9am."
 LABEL_WHEN_AT = "Or pick a date and time"
 HINT_WHEN_AT = "Shown in your Slack timezone."
 LABEL_RUNS = "Runs to move"
@@ -764,17 +929,19 @@ MODAL_AT_PAST = instant_past("That date and time")
 MODAL_AT_UNREADABLE = "Pick a date and a time with the picker."
 
 
-def delay_problem_plain(kind: DelayProblem, text: str, max_delay_text: str) -> str:
+def delay_problem_plain(
+    kind: DelayProblem,
+    text: str,
+    max_delay_text: str,
+    examples: str,
+    resolved: str | None = None,
+    suggestion: tuple[str, str] | None = None,
+) -> str:
     """Inline modal errors are plain text: no emoji codes, no code spans."""
-    if kind is DelayProblem.NOT_POSITIVE:
-        return f"{text} is not in the future. Try 30m, 2h or 1d12h."
-    if kind is DelayProblem.PAST:
-        return instant_past(text)
-    if kind is DelayProblem.TOO_FAR:
-        return instant_too_far(max_delay_text)
     if kind is DelayProblem.EMPTY:
         return MODAL_NEITHER
-    return f"Can't read {text} as a time. Try 30m, 2h, 1h 30m, 1d12h, 2w or 2026-12-01T09:00Z."
+    head = _delay_head(kind, text, max_delay_text, resolved, suggestion, False)
+    return f"{head} Try {examples}."
 
 
 def modal_current(task_escaped: str, env_escaped: str, run_id: str, when_token: str) -> str:
@@ -1321,7 +1488,11 @@ UNFURL_HEAD = ":link: *{task}* in *{env}*"
 # A step's error is shown as plain text in the workflow's activity: no emoji codes, no mrkdwn, no internal ids.
 
 WHERE_WORKFLOW = "from a Slack workflow"
-WORKFLOW_NO_TIME = "The step was given no time. Give it how long from now, such as 30m, 2h or 1d12h."
+WORKFLOW_NO_TIME = "The step was given no time. Give it a time such as 2h, tomorrow 9am or fri 14:00."
+WORKFLOW_NOT_NOW = (
+    "The step was given now: a workflow step moves a run to a time, such as 2h or tomorrow 9am. To start a run at "
+    "once, use Run now on its summary."
+)
 WORKFLOW_INTERRUPTED = (
     "The bot was restarted before this step finished, so its outcome is not known. Check the run before running "
     "the workflow again."

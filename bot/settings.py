@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,9 +25,10 @@ from pydantic_settings import (
 
 from bot import messages, shutdown
 from bot.domain.access_rules import DEFAULT, Policy, Rule, split_ids
-from bot.domain.delays import DelayError, parse_when
+from bot.domain.delays import DelayError
 from bot.domain.digest import parse_schedule, zone
 from bot.domain.environments import KINDS, Environment, environment_for_key, looks_like_secret_key
+from bot.domain.typed_time import parse_duration
 
 Mode = Literal["serve", "socket", "migrate", "shell", "check"]
 _ID_RE = re.compile(r"[A-Z0-9][A-Z0-9_]{1,40}")
@@ -179,9 +180,8 @@ class Settings(BaseSettings):
             text = value.strip()
             if text.isdigit():
                 return timedelta(seconds=int(text))
-            origin = datetime(2000, 1, 1, tzinfo=UTC)
             try:
-                return parse_when(text, now=origin, max_delay=timedelta(days=36500)) - origin
+                return parse_duration(text)
             except DelayError as exc:
                 raise ValueError("use a duration like 365d, 12w or 90d") from exc
         return value
@@ -190,9 +190,8 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_digest_window(cls, value: object) -> object:
         if isinstance(value, str):
-            origin = datetime(2000, 1, 1, tzinfo=UTC)
             try:
-                return parse_when(value.strip(), now=origin, max_delay=timedelta(days=36500)) - origin
+                return parse_duration(value.strip())
             except DelayError as exc:
                 raise ValueError("use a duration like 12h, 90m or 2d") from exc
         return value

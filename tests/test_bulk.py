@@ -379,3 +379,54 @@ async def test_a_set_keeps_what_its_prompt_found_for_its_confirm(tmp_path: Path)
         assert back.seen_as(OTHER_RUN) is None and back.seen_as(missing) is None
     finally:
         await engine.dispose()
+
+
+# --- a push: each run its own new time ------------------------------------------------------------------------------
+
+
+async def test_a_push_in_the_database_keeps_each_runs_new_time_and_how_far(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/push.sqlite3"
+    engines = [db.create_engine(url), db.create_engine(url)]
+    try:
+        await db.migrate(engines[0])
+        one, other = BulkSets(engines[0]), BulkSets(engines[1])
+        targets = [NOW + timedelta(hours=4), NOW + timedelta(days=1, hours=3)]
+        push = await one.add(
+            "U1", "T1", [(RUN, "prod"), (OTHER_RUN, "staging")], None, targets=targets, shift=timedelta(hours=3)
+        )
+        seen = await other.get(push.key)
+        assert seen is not None and not seen.is_undo and not seen.awaiting_time
+        assert (seen.runs, seen.targets, seen.shift, seen.when, seen.back) == (
+            push.runs,
+            tuple(targets),
+            timedelta(hours=3),
+            None,
+            (),
+        )
+        waiting = await one.add("U1", "T1", [(RUN, "prod")], None)  # a list's set: its time still to come
+        seen_waiting = await other.get(waiting.key)
+        assert seen_waiting is not None and seen_waiting.awaiting_time
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+async def test_a_push_moves_each_run_to_its_own_new_time() -> None:
+    bulk_mover, client, _, _ = mover(limited=0)
+    targets = [NOW + timedelta(hours=4), NOW + timedelta(days=2)]
+    push = await BulkSets().add(
+        "U1", "T1", [(RUN, "prod"), (OTHER_RUN, "prod")], None, targets=targets, shift=timedelta(hours=3)
+    )
+    items = await bulk_mover.run(ACTOR, push)
+    assert [(item.outcome, item.new) for item in items] == [(BulkOutcome.MOVED, t) for t in targets]
+    assert client.moves == 2
+
+
+def test_a_sets_summary_says_which_way_each_run_went() -> None:
+    later = BulkItem(RUN, BulkOutcome.MOVED, "Prod", new=NOW + timedelta(hours=5), previous=NOW + timedelta(hours=2))
+    earlier = BulkItem(
+        OTHER_RUN, BulkOutcome.MOVED, "Prod", new=NOW + timedelta(hours=5), previous=NOW + timedelta(days=2)
+    )
+    summary = bulk_summary("U1", NOW + timedelta(hours=5), 2, [later, earlier], lambda r: f"https://x/{r}", final=True)
+    text = json.dumps(summary.blocks)
+    assert f"{RUN}>" in text and ": later, " in text and ": *earlier*, " in text

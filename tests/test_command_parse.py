@@ -13,8 +13,9 @@ import pytest
 
 from bot import messages
 from bot.domain.environments import environment_for_key
+from bot.domain.typed_time import zone_named
 from bot.rescheduler import EnvironmentClient, Rescheduler
-from bot.slack.command import History, Intent, Move, Reply, Show, parse
+from bot.slack.command import History, Intent, Move, Reply, RunNow, Show, names_a_time, parse
 from bot.slack.deps import SurfaceDeps
 from bot.trigger.client import TriggerClient
 
@@ -226,10 +227,10 @@ def test_the_same_text_read_at_another_moment_lands_elsewhere() -> None:
         ("0m", "is not in the future"),
         ("-2h", "is not in the future"),
         ("soon", "I can't read"),
-        ("1.5h", "I can't read"),
+        ("1,5h", "I can't read"),
         ("2020-01-01T00:00Z", "has already passed"),
         ("2026-06-01 12:00+01:00", "has already passed"),
-        ("2026-12-01T09:00", "I can't read"),  # no Z, no offset
+        ("2026-12-01", "names a day but not a time"),  # a date without a time
         ("400d", "too far ahead"),
         ("history", "I can't read"),
     ],
@@ -262,3 +263,37 @@ def test_an_unusable_time_is_echoed_escaped_and_bounded() -> None:
 def test_every_refusal_is_marked_invalid_and_every_help_is_not() -> None:
     texts: dict[str, bool] = {"help": False, "": False, "nope": True, f"{RUN} soon": True, "--env": True}
     assert {text: reply(text).invalid for text in texts} == texts
+
+
+@pytest.mark.parametrize(
+    ("text", "needed"),
+    [
+        (f"{RUN} tomorrow 9am", True),
+        (f"--env staging {RUN} 17:30", True),
+        (f"{RUN} --env=prod 2h", True),
+        (f"{RUN} {OTHER_RUN} fri 9am", True),
+        (RUN, False),
+        ("list send", False),
+        ("history", False),
+        ("help", False),
+    ],
+)
+def test_the_persons_timezone_is_looked_up_only_when_a_time_may_be_read(text: str, needed: bool) -> None:
+    assert names_a_time(text) is needed
+
+
+def test_a_time_of_day_is_read_on_the_persons_clock_and_the_note_says_which_day() -> None:
+    kolkata = zone_named("Asia/Kolkata")
+    intent = parse(f"{RUN} tomorrow 9am", NOW, SERVICES, kolkata)  # NOW is 17:30 in Kolkata, Mon 1 Jun
+    assert intent == Move(RUN, datetime(2026, 6, 2, 3, 30, tzinfo=UTC), None)
+    assert isinstance(intent, Move)
+    assert intent.note == "`tomorrow 9am` is tomorrow, Tue 2 Jun at 09:00, your time."
+    assert intent.ask is False
+    asked = parse(f"{RUN} next monday 9am", NOW, SERVICES, kolkata)
+    assert isinstance(asked, Move) and asked.ask is True and asked.spoken == "Mon 8 Jun at 09:00, your time"
+
+
+def test_now_is_run_now_for_one_run_and_refused_for_several() -> None:
+    assert read(f"{RUN} now") == RunNow(RUN, None)
+    refused = reply(f"{RUN} {OTHER_RUN} now")
+    assert refused.text == messages.RUN_NOW_ONE_AT_A_TIME and refused.invalid

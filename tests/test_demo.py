@@ -13,10 +13,10 @@ import pytest
 from pydantic import SecretStr
 
 from bot import demo, messages, settings
-from bot.domain.delays import parse_duration
 from bot.domain.environments import environment_for_key
 from bot.domain.run_refs import RUN_ID_RE, dashboard_url
 from bot.domain.runs import RunStatus
+from bot.domain.typed_time import parse_duration
 from bot.trigger.client import API_VERSION, Deadline, RetryPolicy, TriggerClient, new_http_client
 from bot.trigger.errors import AuthRejected, InvalidDelay, RateLimited, RunNotDelayed, RunNotFound
 from tests.e2e_harness import BOT_TOKEN, SIGNING_SECRET, BotProcess, SlackSender

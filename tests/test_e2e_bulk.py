@@ -71,7 +71,7 @@ def test_a_set_across_two_environments_gets_one_outcome_per_run(
     prompt = private_via_command(sender, fake_slack, " ".join([*ids, moved["id"], "3h"]))
     assert prompt["response_type"] == "ephemeral"
     text = json.dumps(prompt["blocks"])
-    assert "*4 runs* in *Prod*" in text and "<!date^" in text
+    assert "*4 runs* in *Prod*" in text and ", your time?" in text
     note = (
         ":lock: 2 of them are not in *Prod*. You cannot move runs in *Staging*, so I did not look there: "
         "*Staging* runs can be moved by <@U999>."

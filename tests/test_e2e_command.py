@@ -88,9 +88,10 @@ def test_help_is_private_and_immediate(
     [
         ("soon", "I can't read `soon` as a time"),
         ("0m", "`0m` is not in the future"),
-        ("2020-01-01T00:00Z", "`2020-01-01T00:00Z` has already passed"),
-        ("400d", "That is too far ahead: the furthest a run can be moved is 52w 1d from now"),
-        ("1.5h", "I can't read `1.5h` as a time"),
+        ("2020-01-01T00:00Z", "`2020-01-01T00:00Z` (Wed 1 Jan 2020 at 01:00, your time) has already passed"),
+        ("400d", "That is too far ahead: the furthest a run can be moved is 365d from now"),
+        ("1,5h", "I can't read `1,5h` as a time"),
+        ("friday", "`friday` names a day but not a time of day: try `friday 9am` ("),
     ],
 )
 def test_bad_times_get_a_specific_answer_and_change_nothing(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bot import messages
-from bot.domain.delays import DelayProblem, format_duration
+from bot.domain.delays import format_duration
 from bot.render import ids
 from bot.render.ids import Button
 from bot.render.mrkdwn import date_token, link
@@ -35,7 +35,7 @@ CHANNEL = "C111"
 USER = "U111"
 DM_CHANNEL = "D" + USER  # where the fake delivers a message posted to USER (the bot's DM with them)
 TRIGGER_ID = "111.222.shortcut"
-MAX_DELAY_TEXT = format_duration(timedelta(days=365))  # the default MAX_DELAY: "52w 1d"
+MAX_DELAY_TEXT = format_duration(timedelta(days=365))  # the default MAX_DELAY: "365d"
 
 View = dict[str, Any]
 
@@ -369,23 +369,23 @@ BAD_INPUTS: list[tuple[str, Callable[[], dict[str, Any]], dict[str, str]]] = [
     (
         "unreadable",
         lambda: {"text": "soon"},
-        {ids.BLOCK_WHEN_TEXT: messages.delay_problem_plain(DelayProblem.UNREADABLE, "soon", MAX_DELAY_TEXT)},
+        {ids.BLOCK_WHEN_TEXT: "Can't read soon as a time. Try 2h, 1h 30m, tomorrow 9am"},
     ),
     (
         "not_positive",
         lambda: {"text": "0m"},
-        {ids.BLOCK_WHEN_TEXT: messages.delay_problem_plain(DelayProblem.NOT_POSITIVE, "0m", MAX_DELAY_TEXT)},
+        {ids.BLOCK_WHEN_TEXT: "0m is not in the future: give a time after now. Try 2h"},
     ),
     (
         "text_past",
         lambda: {"text": "2020-01-01T00:00Z"},
-        {ids.BLOCK_WHEN_TEXT: messages.delay_problem_plain(DelayProblem.PAST, "2020-01-01T00:00Z", MAX_DELAY_TEXT)},
+        {ids.BLOCK_WHEN_TEXT: "2020-01-01T00:00Z (Wed 1 Jan 2020 at 01:00, your time) has already passed"},
     ),
     ("text_too_far", lambda: {"text": "400d"}, {ids.BLOCK_WHEN_TEXT: messages.instant_too_far(MAX_DELAY_TEXT)}),
     ("both_empty", dict, {ids.BLOCK_WHEN_TEXT: messages.MODAL_NEITHER}),
     ("blank_text", lambda: {"text": "   "}, {ids.BLOCK_WHEN_TEXT: messages.MODAL_NEITHER}),
     ("both_filled", lambda: {"text": "2h", "at": _in(timedelta(days=1))}, {ids.BLOCK_WHEN_TEXT: messages.MODAL_BOTH}),
-    ("picker_past", lambda: {"at": _in(-timedelta(hours=1))}, {ids.BLOCK_WHEN_AT: messages.MODAL_AT_PAST}),
+    ("picker_past", lambda: {"at": _in(-timedelta(hours=1))}, {ids.BLOCK_WHEN_AT: ", your time) has already passed"}),
     (
         "picker_too_far",
         lambda: {"at": _in(timedelta(days=400))},
@@ -408,7 +408,10 @@ def test_bad_input_is_shown_inline_and_the_modal_stays_open(
 
     response = slack.interaction(submission(form, **inputs()))
     assert response.status_code == 200
-    assert response.json() == {"response_action": "errors", "errors": errors}
+    answer = response.json()
+    assert answer["response_action"] == "errors" and set(answer["errors"]) == set(errors)
+    for block, says in errors.items():  # in the reader's zone (the fake profile's Europe/Paris), examples valid now
+        assert says in answer["errors"][block]
 
     # The same modal can still be submitted, and only the good submission reaches Trigger.dev.
     before = datetime.now(UTC)

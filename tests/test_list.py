@@ -14,9 +14,10 @@ from pydantic import SecretStr
 from bot import messages
 from bot.access_check import AccessCheck
 from bot.domain.access_rules import Policy, Rule
-from bot.domain.delays import DelayError, parse_duration
+from bot.domain.delays import DelayError
 from bot.domain.environments import environment_for_key
 from bot.domain.runs import Run
+from bot.domain.typed_time import parse_duration
 from bot.render.controls import Controls
 from bot.render.ids import Button, parse_action
 from bot.render.run_list import LIST_BUTTONS, MAX_RUNS_SHOWN, run_list

@@ -24,7 +24,7 @@ RUN_ID = "run_cm9k2x7ab000108l5ghf2d1qz"
 URL = f"https://cloud.trigger.test/runs/{RUN_ID}"
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 OURS = re.compile(
-    r"<!date\^\d+\^\{date_short_pretty\} at \{time_secs\}\|[0-9: -]+UTC>"  # date tokens
+    r"<!date\^\d+\^\{date_short_pretty\} at \{time(?:_secs)?\}\|[0-9: -]+UTC>"  # date tokens
     r"|<" + re.escape(URL) + r"\|Open in Trigger\.dev>"  # the run's link
     r"|<@U111>"  # the person who moved it (from the signed request)
 )

@@ -45,7 +45,10 @@ def test_truncate_marks_the_cut() -> None:
 
 
 def test_date_token_localises_with_a_utc_fallback() -> None:
-    assert date_token(NEW) == "<!date^1796115600^{date_short_pretty} at {time_secs}|2026-12-01 09:00:00 UTC>"
+    assert date_token(NEW) == "<!date^1796115600^{date_short_pretty} at {time}|2026-12-01 09:00 UTC>"
+    assert date_token(NEW, seconds=True) == (
+        "<!date^1796115600^{date_short_pretty} at {time_secs}|2026-12-01 09:00:00 UTC>"
+    )
 
 
 def test_rescheduled_summary_names_who_and_both_times() -> None:
@@ -56,7 +59,7 @@ def test_rescheduled_summary_names_who_and_both_times() -> None:
     assert "Open in Trigger.dev" in text and URL in text
     assert (
         summary.text
-        == "Run run_cm9k2x7ab000108l5ghf2d1qz (send-reminder) rescheduled to 2026-12-01 09:00:00 UTC by <@U111>"
+        == "Run run_cm9k2x7ab000108l5ghf2d1qz (send-reminder) rescheduled to 2026-12-01 09:00 UTC by <@U111>"
     )
 
 

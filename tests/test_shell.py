@@ -50,7 +50,7 @@ def test_a_button_with_a_confirm_dialog_asks_and_no_sends_nothing(tmp_path: Path
 
 def test_the_modal_is_a_form_whose_inline_errors_are_shown_and_fixed(tmp_path: Path) -> None:
     out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER}", "click Reschedule…", "soon", "", "3h", "").stdout
-    assert "▣ Reschedule run" in out and "How long from now (optional): soon" in out
+    assert "▣ Reschedule run" in out and "When (optional): soon" in out
     assert "⚠ Can't read soon as a time" in out
     assert "rescheduled send-trial-reminder in Staging" in out and "Rescheduled." in out
 

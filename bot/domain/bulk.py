@@ -31,6 +31,20 @@ class BulkItem:
     previous: datetime | None = None  # where a moved run was before (what an Undo takes it back to)
 
 
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A run of a set as the prompt shows it: where it is now and where it would go."""
+
+    run_id: str
+    task: str
+    current: datetime
+    target: datetime
+
+    @property
+    def earlier(self) -> bool:
+        return self.target < self.current
+
+
 def dedupe(run_ids: list[str]) -> list[str]:
     """The run ids in the order given, each once."""
     return list(dict.fromkeys(run_ids))

@@ -9,7 +9,7 @@ from typing import Any
 from bot import messages
 from bot.domain.environments import Environment
 from bot.render.ids import Button, ButtonValue
-from bot.render.mrkdwn import BUTTON_TEXT_MAX, URL_MAX, date_token, escape, fallback_time, truncate
+from bot.render.mrkdwn import BUTTON_TEXT_MAX, URL_MAX, date_token, escape, truncate
 
 Block = dict[str, Any]
 
@@ -93,11 +93,10 @@ def _element(
     if button in PUSH_STEPS:
         if shown is None:
             return None
-        target = shown + PUSH_STEPS[button]
         element = _button(button, messages.BUTTON_LABELS[button], value)
         if controls.confirm:
             element["confirm"] = _confirm(
-                messages.CONFIRM_TITLE, messages.confirm_move(run_id, task, fallback_time(target)), messages.CONFIRM_OK
+                messages.CONFIRM_TITLE, messages.confirm_push(run_id, task, button), messages.CONFIRM_OK
             )
         return element
     if button is Button.TOMORROW_9:
@@ -125,7 +124,7 @@ def _element(
         if controls.confirm:
             element["confirm"] = _confirm(
                 messages.CONFIRM_TITLE,
-                messages.confirm_move(run_id, task, fallback_time(previous)),
+                messages.confirm_undo(run_id, task),
                 messages.CONFIRM_OK,
             )
         return element
@@ -139,10 +138,11 @@ def _element(
     return None
 
 
-def confirm_prompt(run_id: str, task: str, env: Environment, target: datetime) -> list[Block]:
-    """The private Confirm / Cancel prompt a slash command gets in an environment that asks first."""
+def confirm_prompt(run_id: str, task: str, env: Environment, target: datetime, spoken: str = "") -> list[Block]:
+    """The private Confirm / Cancel prompt a slash command gets in an environment that asks first (or for a day
+    the person should see first); `spoken`: the time in the reader's own terms, else a date token."""
     value = ButtonValue.of(run_id, env.name, target=target)
-    text = messages.confirm_prompt(run_id, escape(task), escape(env.title), date_token(target))
+    text = messages.confirm_prompt(run_id, escape(task), escape(env.title), spoken or date_token(target))
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},
         {
@@ -157,4 +157,22 @@ def confirm_prompt(run_id: str, task: str, env: Environment, target: datetime) -
                 },
             ],
         },
+    ]
+
+
+def run_now_prompt(run_id: str, task: str, env: Environment) -> list[Block]:
+    """The private prompt `now` gets on the slash command: the card's own **Run now** button (with the same
+    question before it acts) and Cancel."""
+    value = ButtonValue.of(run_id, env.name)
+    text = messages.run_now_prompt(run_id, escape(task), escape(env.title))
+    run_now = _element(Button.RUN_NOW, run_id, task, None, None, "", value, Controls(now=datetime.min, confirm=True))
+    assert run_now is not None
+    cancel = {
+        "type": "button",
+        "action_id": Button.CANCEL.action_id,
+        "text": {"type": "plain_text", "text": messages.CONFIRM_DENY},
+    }
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {"type": "actions", "block_id": f"run_now:{run_id}", "elements": [run_now, cancel]},
     ]

@@ -15,7 +15,7 @@ from bot import messages
 from bot.domain.actions import Did
 from bot.domain.audit import AuditRecord, Outcome
 from bot.render.ids import ACTION_PATTERN, Button
-from bot.render.mrkdwn import SECTION_TEXT_MAX, code, date_token, escape, section, truncate
+from bot.render.mrkdwn import SECTION_TEXT_MAX, code, date_token, escape, same_minute, section, truncate
 
 Block = dict[str, Any]
 
@@ -92,8 +92,9 @@ def _what(record: AuditRecord, done: Did, env: str | None) -> str:
     where = f" in *{env}*" if env else ""
     if record.outcome is not Outcome.RESCHEDULED:
         return messages.HISTORY_ATTEMPT[record.outcome].format(run=run, where=where)
-    previous = date_token(record.previous_time) if record.previous_time else None
-    new = date_token(record.new_time) if record.new_time else None
+    seconds = same_minute(record.previous_time, record.new_time)
+    previous = date_token(record.previous_time, seconds=seconds) if record.previous_time else None
+    new = date_token(record.new_time, seconds=seconds) if record.new_time else None
     return messages.history_done(done, run, where, previous, new)
 
 

@@ -19,6 +19,7 @@ VERSION = "rb1"
 ACTION_PATTERN = re.compile(r"^rb\d+:")
 SHORTCUT_CALLBACK_ID = "reschedule_from_message"
 MODAL_CALLBACK_ID = f"{VERSION}:modal"
+MODAL_QUESTION_CALLBACK_ID = f"{VERSION}:modal_question"  # the form's "are you sure" (now, next <weekday>)
 
 # Modal block and action ids (the keys of `response_action: errors` are block ids).
 BLOCK_WHEN_TEXT = "when_text"

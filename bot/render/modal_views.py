@@ -49,6 +49,20 @@ def notice(*texts: str, title: str = messages.MODAL_TITLE) -> View:
     return _view(title, [section(text) for text in texts[:MAX_BLOCKS] if text])
 
 
+def question(title: str, text: str, ok: str, metadata: str) -> View:
+    """Pushed over the form when what was typed asks first (`now`: the card's Run now question; `next friday`: the
+    date it resolved to): the same words as the button's confirmation, plain text."""
+    return {
+        "type": "modal",
+        "callback_id": ids.MODAL_QUESTION_CALLBACK_ID,
+        "title": {"type": "plain_text", "text": truncate(title, 24)},
+        "submit": {"type": "plain_text", "text": truncate(ok, 24)},
+        "close": {"type": "plain_text", "text": messages.MODAL_BACK},
+        "blocks": [{"type": "section", "text": {"type": "plain_text", "text": truncate(text, 3000)}}],
+        "private_metadata": metadata,
+    }
+
+
 def form(
     found: Sequence[FoundRun],
     not_movable: Sequence[FoundRun],
@@ -56,6 +70,7 @@ def form(
     run_url: Any,
     problems: Sequence[str] = (),
     choices: Sequence[Environment] = (),
+    hint: str = messages.HINT_WHEN_TEXT,
 ) -> View:
     """The form for one or more DELAYED runs; runs that can't be moved are listed, not offered.
 
@@ -72,7 +87,7 @@ def form(
         blocks.append(_runs_input(found))
     if len(choices) > 1:
         blocks.append(_env_input(choices))
-    blocks.extend(when_inputs())
+    blocks.extend(when_inputs(hint))
     if not_movable:
         lines = "\n".join(
             f"• {code(item.run.id, 40)} {escape(item.run.task_identifier)}: {status_text(item.run)} "
@@ -96,15 +111,16 @@ def form(
     return _view(title, blocks, metadata, submit=True)
 
 
-def when_inputs() -> list[Block]:
-    """A typed time or a picked date and time: both optional, exactly one to be filled (checked on submit)."""
+def when_inputs(hint: str = messages.HINT_WHEN_TEXT) -> list[Block]:
+    """A typed time or a picked date and time: both optional, exactly one to be filled (checked on submit).
+    `hint`: examples computed for the reader when the form is drawn."""
     return [
         {
             "type": "input",
             "block_id": ids.BLOCK_WHEN_TEXT,
             "optional": True,
             "label": {"type": "plain_text", "text": messages.LABEL_WHEN_TEXT},
-            "hint": {"type": "plain_text", "text": messages.HINT_WHEN_TEXT},
+            "hint": {"type": "plain_text", "text": truncate(hint, 2000)},
             "element": {"type": "plain_text_input", "action_id": ids.ACTION_WHEN_TEXT, "max_length": 100},
         },
         {

@@ -44,15 +44,24 @@ def truncate(text: str, limit: int) -> str:
     return text[: max(0, limit - 1)] + ELLIPSIS
 
 
-def fallback_time(when: datetime) -> str:
-    """How a time reads where Slack cannot localise it (notifications, old clients)."""
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def fallback_time(when: datetime, *, seconds: bool = False) -> str:
+    """How a time reads where Slack cannot localise it (notifications, old clients): to the minute."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
 
 
-def date_token(when: datetime) -> str:
-    """A `<!date^…>` token: every reader sees the time in their own Slack timezone."""
+def date_token(when: datetime, *, seconds: bool = False) -> str:
+    """A `<!date^…>` token: every reader sees the time in their own Slack timezone, to the minute (`seconds`:
+    only where they are needed to tell two times apart)."""
     unix = int(when.timestamp())
-    return f"<!date^{unix}^{{date_short_pretty}} at {{time_secs}}|{fallback_time(when)}>"
+    clock = "{time_secs}" if seconds else "{time}"
+    return f"<!date^{unix}^{{date_short_pretty}} at {clock}|{fallback_time(when, seconds=seconds)}>"
+
+
+def same_minute(first: datetime | None, second: datetime | None) -> bool:
+    """Whether two different times read the same to the minute (then both are shown with seconds)."""
+    if first is None or second is None or first == second:
+        return False
+    return first.replace(second=0, microsecond=0) == second.replace(second=0, microsecond=0)
 
 
 def link(url: str, label: str) -> str:

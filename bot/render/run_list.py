@@ -13,7 +13,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from bot import messages
-from bot.domain.delays import format_duration
+from bot.domain.delays import format_until
 from bot.domain.environments import Environment
 from bot.domain.runs import Run
 from bot.render.controls import Controls, actions_block
@@ -101,7 +101,7 @@ def run_line(run: Run, env: Environment, now: datetime) -> str:
     elif until <= now:
         when = f"{date_token(until)} · {messages.LIST_DUE_NOW}"
     else:
-        when = f"{date_token(until)} · {messages.list_due_in(format_duration(until - now))}"
+        when = f"{date_token(until)} · {messages.list_due_in(format_until(until, now))}"
     return f"{head}\n{when} · {code(run.id, 64)}"
 
 

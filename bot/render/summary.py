@@ -21,6 +21,7 @@ from bot.render.mrkdwn import (
     escape,
     fallback_time,
     link,
+    same_minute,
     section,
     truncate,
 )
@@ -142,16 +143,17 @@ def _field(label: str, value: str) -> Block:
     return {"type": "mrkdwn", "text": truncate(f"*{label}*\n{value}", FIELD_TEXT_MAX)}
 
 
-def _time(when: datetime | None) -> str:
-    return date_token(when) if when is not None else messages.NOT_SCHEDULED
+def _time(when: datetime | None, seconds: bool = False) -> str:
+    return date_token(when, seconds=seconds) if when is not None else messages.NOT_SCHEDULED
 
 
 def _fields(run: Run, env: Environment, action: Attribution | None) -> list[Block]:
     fields: list[Block] = []
     if action is not None:
         new_label, previous_label = TIME_LABELS[action.did]
-        fields.append(_field(new_label, _time(action.new)))
-        fields.append(_field(previous_label, _time(action.previous)))
+        seconds = same_minute(action.new, action.previous)
+        fields.append(_field(new_label, _time(action.new, seconds)))
+        fields.append(_field(previous_label, _time(action.previous, seconds)))
     elif run.is_delayed:
         fields.append(_field(messages.LABEL_SCHEDULED, _time(run.delayed_until)))
     if action is not None and action.did is Did.STARTED and run.is_delayed:  # asked to start; not picked up yet

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
@@ -26,6 +26,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from bot import messages
+from bot.domain.delays import DelayError
+from bot.domain.typed_time import parse_when
 from bot.shell import blocks
 from bot.shell.slack_stand_in import TEAM_ID, Seen, SlackStandIn
 
@@ -233,16 +235,19 @@ class Session:
         return {"type": kind or "plain_text_input", "value": answer or None}
 
     def epoch(self, answer: str) -> int | None:
-        """A picked date and time: Unix seconds, or a date and time read in the person's timezone."""
+        """A picked date and time: Unix seconds, or a time read as the bot reads typed times, in the person's
+        timezone ("2026-12-09 09:00", "tomorrow 9am"; a time already past is picked as it is, for the bot to say)."""
         if not answer:
             return None
         if answer.isdigit():
             return int(answer)
         try:
-            when = datetime.fromisoformat(answer)
-        except ValueError:
-            return -1  # shown as unreadable by the bot, as Slack's picker never sends it
-        return int((when if when.tzinfo else when.replace(tzinfo=self.tz)).timestamp())
+            when = parse_when(answer, now=datetime.now(UTC), max_delay=timedelta.max, zone=self.tz)
+        except DelayError as exc:
+            if exc.resolved is None:
+                return -1  # shown as unreadable by the bot, as Slack's picker never sends it
+            when = exc.resolved
+        return int(when.timestamp())
 
     # ----------------------------------------------------------------------------------------------- plumbing
 

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -17,10 +17,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.bulk import CONCURRENCY
 from bot.domain.audit import Outcome
+from bot.domain.bulk import Planned
+from bot.domain.delays import format_duration, instant_problem
 from bot.domain.runs import Run
+from bot.domain.typed_time import UTC_READER, ReaderZone, zone_named
 from bot.render import access
 from bot.render import modal_views as views
-from bot.render.bulk import bulk_prompt, bulk_time_view
+from bot.render.bulk import Reading, bulk_prompt, bulk_time_view
 from bot.render.ids import (
     BULK_KEY_PATTERN,
     BULK_MODAL_CALLBACK_ID,
@@ -34,7 +37,7 @@ from bot.slack.deps import SurfaceDeps
 from bot.slack.replies import respond_checked, slack_error
 from bot.slack.respond import Respond
 from bot.slack.set_run import SetRunner
-from bot.slack.when_input import read_when, state_values
+from bot.slack.when_input import read_when, state_values, when_hint
 from bot.storage.bulk_sets import BulkSet, SetsUnavailable
 from bot.trigger.errors import RunNotFound, TriggerError
 
@@ -49,11 +52,14 @@ async def prompt(
     deps: SurfaceDeps,
     tell: Callable[..., Awaitable[bool]],
     thread_ts: str | None = None,
+    reader: ReaderZone = UTC_READER,
 ) -> None:
-    """Find every run (to name its environment), fix the set with what was found, and ask once: Confirm /
-    Cancel. Runs are looked for only in the environments the person may act in (the others are named, with who
-    can act there, and not asked); Confirm asks nothing again of what was found here. `thread_ts`: the set's
-    summary goes in that thread (a set named by a message the shortcut was used on)."""
+    """Several runs to one instant, as typed on the command or named in a message (`env_name`: where to look, None
+    everywhere): find every run (to name its environment), fix the set with what was found, and ask once: Confirm /
+    Cancel, naming every run the move would take earlier than it is now. Runs are looked for only in the
+    environments the person may act in (the others are named, with who can act there, and not asked); Confirm asks
+    nothing again of what was found here. `thread_ts`: the set's summary goes in that thread (a set named by a
+    message the shortcut was used on); `reader`: whose clock the prompt speaks in."""
     rescheduler = deps.rescheduler
     reach = await rescheduler.reachable(actor, env_name)
     if not reach.targets:  # nowhere this person may act: nothing is asked, no set is fixed
@@ -92,9 +98,119 @@ async def prompt(
     note = (
         access.out_of_reach(reach.refused, missing=len(missing), searched=searched) if missing and reach.refused else ""
     )
-    await tell(
-        messages.BULK_TITLE, bulk_prompt(bulk.key, len(runs), titles, when, 0 if note else len(missing), unread, note)
+    planned = [
+        Planned(run.id, run.task_identifier, run.delayed_until, when)
+        for run in seen
+        if run is not None and run.is_delayed and run.delayed_until is not None
+    ]
+    blocks = bulk_prompt(
+        bulk.key,
+        len(runs),
+        titles,
+        when,
+        0 if note else len(missing),
+        reading=Reading(rescheduler.now(), reader),
+        planned=planned,
+        unread=unread,
+        note=note,
     )
+    await tell(messages.BULK_TITLE, blocks)
+
+
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """What a set is asked to do: all to `when`, or each run back by `shift` from its own start time (a push);
+    `reader`: whose clock the prompt speaks in."""
+
+    when: datetime | None
+    shift: timedelta | None = None
+    reader: ReaderZone = UTC_READER
+
+
+async def _find_all(
+    runs: Sequence[tuple[str, str]], seen: Sequence[Run | None], actor: Actor, deps: SurfaceDeps
+) -> list[FoundRun | None]:
+    """Each run as it is now: as it was read when listed (`seen`), else looked up where the person may act (None:
+    not found now; looked for again when the set is moved)."""
+    rescheduler = deps.rescheduler
+    semaphore = asyncio.Semaphore(CONCURRENCY)
+    read = {run.id: run for run in seen if run is not None}
+
+    async def one(run_id: str, env_name: str) -> FoundRun | None:
+        target = rescheduler.target_named(env_name) if env_name else None
+        if run_id in read and target is not None:
+            return FoundRun(read[run_id], target)
+        async with semaphore:
+            try:
+                return await rescheduler.find(run_id, rescheduler.deadline(), env_name or None, actor)
+            except TriggerError:
+                return None
+
+    return list(await asyncio.gather(*(one(run_id, env) for run_id, env in runs)))
+
+
+async def ask_to_confirm(
+    runs: Sequence[tuple[str, str]],
+    chosen: Chosen,
+    actor: Actor,
+    deps: SurfaceDeps,
+    tell: Callable[..., Awaitable[bool]],
+    thread_ts: str | None = None,
+    seen: Sequence[Run | None] = (),
+) -> None:
+    """Runs whose environments are known (a list, a form): fix them as a set and ask once: Confirm / Cancel. A move
+    to one time names every run it would take earlier than it is now; a push names each run's move (runs not
+    delayed now are left out). `seen`: the runs as read when they were listed (Confirm asks nothing again of
+    those)."""
+    now = deps.rescheduler.now()
+    found = await _find_all(runs, seen, actor, deps)
+    named = [(run_id, item.env.name if item else env) for (run_id, env), item in zip(runs, found, strict=True)]
+    planned: list[Planned] = []
+    fixed_runs: list[tuple[str, str]] = []
+    fixed_seen: list[Run | None] = []
+    targets: list[datetime] = []
+    for (run_id, env), item in zip(named, found, strict=True):
+        current = item.run.delayed_until if item is not None and item.run.is_delayed else None
+        if chosen.shift is None:
+            fixed_runs.append((run_id, env))
+            fixed_seen.append(item.run if item is not None else None)
+            if current is not None and chosen.when is not None:
+                planned.append(Planned(run_id, item.run.task_identifier if item else "", current, chosen.when))
+            continue
+        target = current + chosen.shift if current is not None else None
+        if item is None or target is None or instant_problem(target, now=now, max_delay=deps.max_delay):
+            continue
+        fixed_runs.append((run_id, env))
+        fixed_seen.append(item.run)
+        targets.append(target)
+        planned.append(Planned(run_id, item.run.task_identifier, current or target, target))
+    if not fixed_runs:
+        await tell(messages.BULK_NOTHING_TO_PUSH)
+        return
+    fixed = await deps.bulk_sets.add(
+        actor.user_id,
+        actor.team_id,
+        fixed_runs,
+        chosen.when if chosen.shift is None else None,
+        thread_ts=thread_ts,
+        seen=fixed_seen,
+        targets=targets,
+        shift=chosen.shift,
+    )
+    envs = {name for _, name in fixed_runs}
+    titles = [t.env.title for t in deps.rescheduler.targets if t.env.name in envs]
+    left_out = len(runs) - len(fixed_runs) if chosen.shift is not None else sum(1 for item in found if item is None)
+    blocks = bulk_prompt(
+        fixed.key,
+        len(fixed_runs),
+        titles,
+        chosen.when,
+        left_out,
+        reading=Reading(now, chosen.reader),
+        planned=planned,
+        shift=chosen.shift,
+    )
+    await tell(messages.BULK_TITLE, blocks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +236,7 @@ async def on_click(button: Button, value: BulkValue, click: SetClick) -> None:
     except SetsUnavailable:
         await private(unchecked)
         return
-    if bulk is None or bulk.is_undo != undo or (not undo and (bulk.when is None) != (button is Button.BULK_PUSH_ALL)):
+    if bulk is None or bulk.is_undo != undo or (not undo and bulk.awaiting_time != (button is Button.BULK_PUSH_ALL)):
         await private(expired)
         return
     if bulk.user_id != actor.user_id or bulk.team_id != actor.team_id:
@@ -129,7 +245,7 @@ async def on_click(button: Button, value: BulkValue, click: SetClick) -> None:
         deps.rescheduler.record(actor, Outcome.REFUSED, error=why)
         return
     if button is Button.BULK_PUSH_ALL:
-        if not await open_time_form(click.client, click.body, bulk, actor):
+        if not await open_time_form(click.client, click.body, bulk, actor, deps):
             await private(messages.TRIGGER_ID_EXPIRED)
         return
     try:
@@ -158,6 +274,7 @@ class ModalMetadata(BaseModel):
     url: str | None = Field(default=None, max_length=2000)
     channel: str | None = Field(default=None, max_length=40)
     thread: str | None = Field(default=None, max_length=32)  # the message's thread, for a set from the shortcut
+    tz: str | None = Field(default=None, max_length=64)  # the person's Slack timezone, read when the form opened
 
 
 async def ask_time_for_message(
@@ -168,21 +285,30 @@ async def ask_time_for_message(
     message = body.get("message") or {}
     thread = message.get("thread_ts") or message.get("ts") or body.get("message_ts")
     bulk = await deps.bulk_sets.add(actor.user_id, actor.team_id, [(run_id, "") for run_id in run_ids], None)
-    return await open_time_form(client, body, bulk, actor, thread if isinstance(thread, str) else None)
+    return await open_time_form(client, body, bulk, actor, deps, thread if isinstance(thread, str) else None)
 
 
 async def open_time_form(
-    client: AsyncWebClient, body: dict[str, Any], bulk: BulkSet, actor: Actor, thread: str | None = None
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    bulk: BulkSet,
+    actor: Actor,
+    deps: SurfaceDeps,
+    thread: str | None = None,
 ) -> bool:
     """Open the form asking one time for `bulk`; False when Slack refused (an expired trigger_id)."""
     response_url = body.get("response_url")
+    reader = await deps.timezones.of(client, actor.user_id, actor.team_id)  # bounded, within the trigger_id's life
     metadata = ModalMetadata(
         k=bulk.key,
         url=response_url if isinstance(response_url, str) else None,
         channel=actor.channel_id,
         thread=thread,
+        tz=reader.name,
     )
-    view = bulk_time_view(len(bulk.runs), metadata.model_dump_json(exclude_none=True), from_message=thread is not None)
+    hint = when_hint(deps.rescheduler.now(), reader, run_now=False)
+    encoded = metadata.model_dump_json(exclude_none=True)
+    view = bulk_time_view(len(bulk.runs), encoded, from_message=thread is not None, hint=hint)
     try:
         await client.views_open(trigger_id=str(body.get("trigger_id", "")), view=view)
     except Exception as exc:
@@ -204,7 +330,8 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         except ValidationError:
             await ack(response_action="update", view=views.notice(messages.FOREIGN_PAYLOAD))
             return
-        when = read_when(state_values(view), deps.rescheduler.now(), deps.max_delay)
+        reader = zone_named(metadata.tz)
+        when = read_when(state_values(view), deps.rescheduler.now(), deps.max_delay, reader)
         actor = actor_of(context, body, "modal", when.typed[:200], channel_id=metadata.channel)
         if when.target is None:
             await ack(response_action="errors", errors=when.errors)
@@ -222,44 +349,35 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             await tell(messages.BULK_UNCHECKED)
             return
         mine = bulk is not None and (bulk.user_id, bulk.team_id) == (actor.user_id, actor.team_id)
-        if bulk is None or bulk.when is not None or bulk.is_undo or not mine:
+        if bulk is None or not bulk.awaiting_time or not mine:
             await tell(messages.BULK_EXPIRED)
             return
 
-        target = when.target
-        if any(not env_name for _, env_name in bulk.runs):  # named in a message: found now, to name environments
-            run_ids = [run_id for run_id, _ in bulk.runs]
-            async with deps.inflight.work(messages.WORK_SET_FROM_MESSAGE, None, tell):
-                await prompt(run_ids, target, None, actor, deps, tell, thread_ts=metadata.thread)
-            return
-        await ask_to_confirm(bulk.runs, target, actor, deps, tell, seen=bulk.seen)
-
-
-async def ask_to_confirm(
-    runs: Sequence[tuple[str, str]],
-    when: datetime,
-    actor: Actor,
-    deps: SurfaceDeps,
-    tell: Callable[..., Awaitable[bool]],
-    thread_ts: str | None = None,
-    seen: Sequence[Run | None] = (),
-) -> None:
-    """Runs whose environments are known (a list, a form): fix them as a set, and ask once: Confirm / Cancel.
-    `seen`: the runs as read when they were listed (Confirm asks nothing again of those)."""
-    fixed = await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, when, thread_ts=thread_ts, seen=seen)
-    envs = {name for _, name in runs}
-    titles = [t.env.title for t in deps.rescheduler.targets if t.env.name in envs]
-    await tell(messages.BULK_TITLE, bulk_prompt(fixed.key, len(fixed.runs), titles, when, 0))
+        # A duration pushes each run back by that much from its own time; a time moves them all to it.
+        chosen = Chosen(None, when.shift, reader) if when.shift is not None else Chosen(when.target, None, reader)
+        from_message = any(not env_name for _, env_name in bulk.runs)
+        what = messages.WORK_SET_FROM_MESSAGE if from_message else messages.WORK_PUSH_ALL
+        async with deps.inflight.work(what, None, tell):
+            if from_message and chosen.when is not None:  # named in a message: found now, to name environments
+                run_ids = [run_id for run_id, _ in bulk.runs]
+                await prompt(run_ids, chosen.when, None, actor, deps, tell, thread_ts=metadata.thread, reader=reader)
+                return
+            await ask_to_confirm(bulk.runs, chosen, actor, deps, tell, thread_ts=metadata.thread, seen=bulk.seen)
 
 
 async def _execute(bulk: BulkSet, click: SetClick) -> None:
     """The set confirmed: carried out to the end by this process, or after a restart by any (bot/slack/set_run.py)."""
     actor, respond = click.actor, click.respond
     when = bulk.when
-    if when is None:  # a list's set gets its time from the form, as a new set
+    if bulk.awaiting_time:  # a list's set gets its time from the form, as a new set
         await click.private(messages.BULK_EXPIRED)
         return
-    head = messages.bulk_head(actor.user_id, 0, len(bulk.runs), date_token(when), final=False)
+    total = len(bulk.runs)
+    shift = bulk.shift
+    if when is not None:
+        head = messages.bulk_head(actor.user_id, 0, total, date_token(when), final=False)
+    else:
+        head = messages.bulk_push_head(actor.user_id, 0, total, format_duration(shift or timedelta(0)), final=False)
     await respond_checked(respond, text=head, response_type="ephemeral", replace_original=True)
     await _runner(click).start(bulk, actor, respond, click.private)
 

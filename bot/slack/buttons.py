@@ -43,7 +43,7 @@ from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import failure_text, moved_but, unexpected_text
 from bot.slack.home import HOME_SURFACE
 from bot.slack.modal import Origin, OriginKind, RunRef, open_for
-from bot.slack.replies import quietly, respond_checked, show_summary, slack_error
+from bot.slack.replies import quietly, respond_checked, show_summary
 from bot.slack.respond import Respond
 from bot.trigger.errors import TriggerError
 
@@ -145,7 +145,8 @@ async def _handle(
         deps.rescheduler.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error=str(refusal)[:300])
         return
     message_ts = None if container.get("is_ephemeral") else container.get("message_ts")
-    click = Click(button, value, actor, message_ts, deps, respond, client, private, preview)
+    ephemeral = bool(container.get("is_ephemeral"))
+    click = Click(button, value, actor, message_ts, deps, respond, client, private, preview, ephemeral)
     await _move(click, when, note)
 
 
@@ -173,8 +174,9 @@ async def _target(
             raise UnusableClick(messages.FOREIGN_PAYLOAD)
         when: datetime | None = value.shown + PUSH_STEPS[button]
     elif button is Button.TOMORROW_9:
-        when, understood = tomorrow_at(now, await _timezone(client, actor.user_id))
-        note = "" if understood else messages.TOMORROW_IN_UTC
+        reader = await deps.timezones.of(client, actor.user_id, actor.team_id)
+        when = tomorrow_at(now, reader.zone)
+        note = "" if reader.known else messages.TOMORROW_IN_UTC
     elif button is Button.UNDO:
         when = value.previous
         if when is None or when <= now:
@@ -194,16 +196,6 @@ async def _target(
     return when, note
 
 
-async def _timezone(client: AsyncWebClient, user_id: str) -> str | None:
-    try:
-        response = await client.users_info(user=user_id)
-    except Exception as exc:
-        log.info("users.info failed for %s: %s", user_id, slack_error(exc))
-        return None
-    tz = (response.get("user") or {}).get("tz")
-    return tz if isinstance(tz, str) else None
-
-
 @dataclass(frozen=True, slots=True)
 class Click:
     """One button click, with what every step after validation needs."""
@@ -217,6 +209,7 @@ class Click:
     client: AsyncWebClient
     private: Callable[[str], Awaitable[object]]  # tells the clicker privately, by whatever route works
     preview: unfurl.PreviewClick | None = None  # clicked on a link preview (bot/slack/unfurl.py)
+    ephemeral: bool = False  # clicked on a private message (a prompt only the clicker sees)
 
     @property
     def in_dm(self) -> bool:
@@ -289,8 +282,9 @@ async def _after_move(click: Click, moved: MoveResult, note: str) -> None:
         return
     action = deps.attribution(moved, actor, undo=undo)
     summary = _redrawn(click, moved, action)
-    # A Confirm prompt was private; the result is for the channel (the bot's own message when it can post there).
-    private = click.button is Button.CONFIRM
+    # A Confirm prompt (or the Run now prompt of `/reschedule <run> now`) was private; the result is for the
+    # channel (the bot's own message when it can post there).
+    private = click.button is Button.CONFIRM or (click.button is Button.RUN_NOW and click.ephemeral)
     shown_at = click.message_ts
     if click.preview is not None:  # someone else's message: the summary goes in its thread, the preview redrawn
         posted = await unfurl.post_in_thread(client, click.preview, summary.text, summary.blocks)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,15 +21,17 @@ from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.audit import Outcome
 from bot.domain.bulk import dedupe
-from bot.domain.delays import DelayError, format_duration, parse_duration, parse_when
+from bot.domain.delays import DelayError, format_duration
 from bot.domain.run_refs import parse_run_ref
+from bot.domain.typed_time import UTC_READER, ReaderZone, parse_duration, read_time
 from bot.limits import Busy
 from bot.render import access
-from bot.render.controls import PRIVATE_BUTTONS, confirm_prompt
+from bot.render.controls import PRIVATE_BUTTONS, confirm_prompt, run_now_prompt
 from bot.render.history import history
 from bot.render.mrkdwn import code, escape, truncate
 from bot.render.run_list import LIST_BUTTONS, MAX_RUNS_SHOWN, run_list
 from bot.render.summary import run_summary
+from bot.render.times import examples_text, spoken
 from bot.rescheduler import Actor, DelayedList, ListFilters
 from bot.slack import bulk, dm
 from bot.slack.actor import actor_of
@@ -56,8 +58,22 @@ class Show:
 
 @dataclass(frozen=True, slots=True)
 class Move:
+    """One run to `when`; `note` says which instant a wall-clock phrase was read as; `ask` asks first whatever the
+    environment (a day named as `next <weekday>` is shown before anything moves)."""
+
     run_id: str
     when: datetime
+    env: str | None
+    note: str = field(default="", compare=False)
+    ask: bool = field(default=False, compare=False)
+    spoken: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RunNow:
+    """`/reschedule <run> now`: the card's Run now, with the same question first."""
+
+    run_id: str
     env: str | None
 
 
@@ -68,6 +84,7 @@ class BulkMove:
     run_ids: tuple[str, ...]
     when: datetime
     env: str | None
+    reader: ReaderZone = field(default=UTC_READER, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +107,7 @@ class Reply:
     invalid: bool = False
 
 
-Intent = Show | Move | BulkMove | History | List | Reply
+Intent = Show | Move | RunNow | BulkMove | History | List | Reply
 
 
 def _take_flag(words: list[str], flag: str, needs_value: str) -> tuple[list[str], str | None, str | None]:
@@ -121,8 +138,16 @@ def _take_env(words: list[str]) -> tuple[list[str], str | None, str | None]:
     return rest, (env.lower() if env else None), problem
 
 
-def parse(text: str, now: datetime, deps: SurfaceDeps) -> Intent:
-    """Read what the person typed after /reschedule. The target instant is fixed here, at `now`."""
+def names_a_time(text: str) -> bool:
+    """Whether `text` may move a run (a run, then more words, `--env` anywhere): only then is the person's
+    timezone needed."""
+    words, _, _ = _take_env(text.split()[:200])
+    return len(words) >= 2 and parse_run_ref(words[0]) is not None
+
+
+def parse(text: str, now: datetime, deps: SurfaceDeps, reader: ReaderZone = UTC_READER) -> Intent:
+    """Read what the person typed after /reschedule. The target instant is fixed here, at `now`; a time of day is
+    on the clocks of `reader`'s zone."""
     words, env, problem = _take_env(text.split())
     if problem:
         return Reply(problem, invalid=True)
@@ -151,14 +176,36 @@ def parse(text: str, now: datetime, deps: SurfaceDeps) -> Intent:
         if len(run_ids) == 1:
             return Show(run_ids[0], env)
         return Reply(messages.BULK_NEEDS_TIME, invalid=True)
-    typed = " ".join(words[count:])
+    return _move_intent(run_ids, " ".join(words[count:]), env, now, deps, reader)
+
+
+def _move_intent(
+    run_ids: list[str], typed: str, env: str | None, now: datetime, deps: SurfaceDeps, reader: ReaderZone
+) -> Intent:
+    """Runs to the time `typed`: one run, several (a set), or `now` (Run now, for one run)."""
     try:
-        when = parse_when(typed, now=now, max_delay=deps.max_delay)
+        when = read_time(typed, now=now, zone=reader.zone, max_delay=deps.max_delay)
     except DelayError as exc:
-        return Reply(messages.delay_problem(exc.kind, shown(typed), format_duration(deps.max_delay)), invalid=True)
+        return Reply(delay_problem_text(exc, shown(typed), now, reader, deps), invalid=True)
+    if when.target is None:
+        if len(run_ids) == 1:
+            return RunNow(run_ids[0], env)
+        return Reply(messages.RUN_NOW_ONE_AT_A_TIME, invalid=True)
+    spoken_text = spoken(when.target, now, reader)
+    note = messages.resolved_note(shown(typed), spoken_text, when.rolled, when.gap) if when.local else ""
     if len(run_ids) == 1:
-        return Move(run_ids[0], when, env)
-    return BulkMove(tuple(run_ids), when, env)
+        return Move(run_ids[0], when.target, env, note, ask=when.asks_first, spoken=spoken_text)
+    return BulkMove(tuple(run_ids), when.target, env, reader)
+
+
+def delay_problem_text(exc: DelayError, typed_shown: str, now: datetime, reader: ReaderZone, deps: SurfaceDeps) -> str:
+    """Why a typed time was refused, with the instant it named and examples valid now, in the reader's terms."""
+    resolved = spoken(exc.resolved, now, reader) if exc.resolved else None
+    suggestion = (exc.suggestion[0], spoken(exc.suggestion[1], now, reader)) if exc.suggestion else None
+    examples = examples_text(now, reader)
+    return messages.delay_problem(
+        exc.kind, typed_shown, format_duration(deps.max_delay), examples, resolved, suggestion
+    )
 
 
 def _history(words: list[str]) -> Intent:
@@ -210,8 +257,11 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         client: AsyncWebClient,
     ) -> None:
         typed = str(command.get("text", ""))
-        intent = parse(typed, deps.rescheduler.now(), deps)
-        actor = actor_of(context, command, "command", typed)
+        actor = actor_of(context, command, "command", typed[:200])
+        reader = UTC_READER
+        if names_a_time(typed):  # bounded: the acknowledgement waits for it
+            reader = await deps.timezones.of(client, actor.user_id, actor.team_id)
+        intent = parse(typed, deps.rescheduler.now(), deps, reader)
         if isinstance(intent, Reply):
             await ack(text=intent.text, response_type="ephemeral")
             if intent.invalid:
@@ -233,7 +283,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
 
 
 async def _after_ack(
-    intent: Show | Move | BulkMove | History | List,
+    intent: Show | Move | RunNow | BulkMove | History | List,
     actor: Actor,
     deps: SurfaceDeps,
     respond: Respond,
@@ -246,7 +296,7 @@ async def _after_ack(
         elif isinstance(intent, List):
             await _list_reply(intent, actor, deps, tell)
         elif isinstance(intent, BulkMove):
-            await bulk.prompt(intent.run_ids, intent.when, intent.env, actor, deps, tell)
+            await bulk.prompt(intent.run_ids, intent.when, intent.env, actor, deps, tell, reader=intent.reader)
         else:
             await _act(intent, actor, deps, respond, client, tell)
     except (TriggerError, AccessRefused) as exc:
@@ -357,7 +407,7 @@ def _list_notes(listed: DelayedList) -> list[str]:
 
 
 async def _act(
-    intent: Show | Move,
+    intent: Show | Move | RunNow,
     actor: Actor,
     deps: SurfaceDeps,
     respond: Respond,
@@ -373,15 +423,21 @@ async def _act(
             rescheduler.record_failure(actor, exc, run_id=intent.run_id, when=intent.when)
         raise
     run, env = located.run, located.env
-    if isinstance(intent, Show):
+    if isinstance(intent, Show) or (isinstance(intent, RunNow) and not run.is_delayed):
         summary = run_summary(run, env, deps.run_url(run.id), controls=deps.controls(env, PRIVATE_BUTTONS))
         await tell(summary.text, summary.blocks)
         return
-    if run.is_delayed and deps.asks_first(env):
+    if isinstance(intent, RunNow):
         await rescheduler.authorize(actor, env, run.id)
-        blocks = confirm_prompt(run.id, run.task_identifier, env, intent.when)
+        await tell(messages.CONFIRM_RUN_NOW_TITLE, run_now_prompt(run.id, run.task_identifier, env))
+        return
+    if run.is_delayed and (deps.asks_first(env) or intent.ask):
+        await rescheduler.authorize(actor, env, run.id)
+        blocks = confirm_prompt(run.id, run.task_identifier, env, intent.when, intent.spoken)
         await tell(messages.CONFIRM_TITLE, blocks)
         return
+    if intent.note:
+        await tell(intent.note)
     moved = await rescheduler.move(actor, located, intent.when, deadline)
     try:
         action = deps.attribution(moved, actor)

@@ -21,6 +21,7 @@ from bot.render.summary import Attribution
 from bot.rescheduler import Actor, MoveResult, Rescheduler
 from bot.slack.replies import tell_privately
 from bot.slack.respond import Respond
+from bot.slack.timezones import Timezones
 from bot.storage.audit import AuditLog
 from bot.storage.bulk_sets import BulkSets
 from bot.storage.follow_ups import Card, FollowRequest, FollowUps
@@ -56,6 +57,7 @@ class SurfaceDeps:
     home_views: HomeViews | None = None  # who opened their App Home lately, in the database (bot/slack/home.py)
     outbox: Outbox | None = None  # private messages Slack could not take, sent later (bot/late.py); None: lost
     sets: SetRunner | None = None  # confirmed sets, carried out to the end by any process (bot/slack/set_run.py)
+    timezones: Timezones = field(default_factory=Timezones)  # each person's Slack timezone, looked up once
 
     async def first_delivery(self, body: dict[str, Any], kind: str) -> bool:
         """False for a replayed copy of a request already acted on (its trigger_id was claimed before, by this

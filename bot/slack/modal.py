@@ -10,20 +10,22 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.audit import Outcome
+from bot.domain.typed_time import UTC_READER, ReaderZone, zone_named
 from bot.render import ids
 from bot.render import modal_views as views
-from bot.render.mrkdwn import escape, link
+from bot.render.mrkdwn import date_token, escape, link
 from bot.render.summary import run_summary
+from bot.render.times import spoken
 from bot.rescheduler import Actor, FoundRun, MoveResult, OutOfReach
 from bot.slack import bulk, dm, unfurl
 from bot.slack.actor import actor_of
@@ -33,7 +35,7 @@ from bot.slack.failures import failure_text, unexpected_text
 from bot.slack.home import HOME_SURFACE
 from bot.slack.replies import quietly, show_summary, slack_error
 from bot.slack.respond import Respond
-from bot.slack.when_input import read_when, state_values, value_of
+from bot.slack.when_input import read_when, state_values, value_of, when_hint
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
@@ -63,9 +65,20 @@ class Metadata(BaseModel):
     origin: Origin
     runs: dict[str, str]  # run id → environment name
     choices: list[str] = []  # environments offered for the one run, when several have it
+    tz: str | None = Field(default=None, max_length=64)  # the person's Slack timezone, read when the form opened
+    task: str | None = Field(default=None, max_length=200)  # the one run's task, for the form's question
 
     def encode(self) -> str:
         return self.model_dump_json(exclude_none=True)
+
+
+class Question(BaseModel):
+    """What the form's question carries: the form's own metadata and the instant asked for (None: Run now)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    form: Metadata
+    at: int | None = Field(default=None, ge=0, le=4_102_444_800_000)  # epoch milliseconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +106,8 @@ async def open_for(
         return False
     view_id = opened["view"]["id"]
     try:
-        view = await _form_for(deps, refs, origin, actor)
+        reader = await deps.timezones.of(client, actor.user_id, actor.team_id)
+        view = await _form_for(deps, refs, origin, actor, reader)
     except Exception as exc:
         view = views.notice(unexpected_text(exc, "modal"))
     if not await update_view(client, view_id, view):
@@ -111,23 +125,27 @@ async def update_view(client: AsyncWebClient, view_id: str, view: dict[str, Any]
     return True
 
 
-async def _form_for(deps: SurfaceDeps, refs: Sequence[RunRef], origin: Origin, actor: Actor) -> dict[str, Any]:
+async def _form_for(
+    deps: SurfaceDeps, refs: Sequence[RunRef], origin: Origin, actor: Actor, reader: ReaderZone
+) -> dict[str, Any]:
     rescheduler = deps.rescheduler
     deadline = rescheduler.deadline()
     if len(refs) == 1 and refs[0].env_name is None and len(rescheduler.targets) > 1:
-        return await _form_for_one_anywhere(deps, refs[0].run_id, origin, actor)
+        return await _form_for_one_anywhere(deps, refs[0].run_id, origin, actor, reader)
     results = await asyncio.gather(
         *(rescheduler.find(ref.run_id, deadline, ref.env_name, actor) for ref in refs), return_exceptions=True
     )
-    return await _form(deps, refs, list(results), origin, actor)
+    return await _form(deps, refs, list(results), origin, actor, reader)
 
 
-async def _form_for_one_anywhere(deps: SurfaceDeps, run_id: str, origin: Origin, actor: Actor) -> dict[str, Any]:
+async def _form_for_one_anywhere(
+    deps: SurfaceDeps, run_id: str, origin: Origin, actor: Actor, reader: ReaderZone
+) -> dict[str, Any]:
     """One run, environment unknown: ask every environment; when several have it, offer the choice."""
     try:
         everywhere = await deps.rescheduler.find_all(run_id, deps.rescheduler.deadline(), actor)
     except TriggerError as exc:
-        return await _form(deps, [RunRef(run_id)], [exc], origin, actor)
+        return await _form(deps, [RunRef(run_id)], [exc], origin, actor, reader)
     delayed = [item for item in everywhere if item.run.is_delayed]
     allowed: list[FoundRun] = []
     for item in delayed:
@@ -137,16 +155,23 @@ async def _form_for_one_anywhere(deps: SurfaceDeps, run_id: str, origin: Origin,
         except AccessRefused:
             continue
     # Offer only environments this person may act in; with none, _form explains the refusal (and records it).
-    view = await _form(deps, [RunRef(run_id)], [(allowed or delayed or everywhere)[0]], origin, actor)
+    view = await _form(deps, [RunRef(run_id)], [(allowed or delayed or everywhere)[0]], origin, actor, reader)
     if len(allowed) > 1 and view.get("submit"):
         metadata = Metadata.model_validate_json(view["private_metadata"])
         metadata.choices = [item.env.name for item in allowed]
-        view = views.form([allowed[0]], [], metadata.encode(), deps.run_url, choices=[item.env for item in allowed])
+        choices = [item.env for item in allowed]
+        hint = when_hint(deps.rescheduler.now(), reader, run_now=False)
+        view = views.form([allowed[0]], [], metadata.encode(), deps.run_url, choices=choices, hint=hint)
     return view
 
 
 async def _form(
-    deps: SurfaceDeps, refs: Sequence[RunRef], results: list[Any], origin: Origin, actor: Actor
+    deps: SurfaceDeps,
+    refs: Sequence[RunRef],
+    results: list[Any],
+    origin: Origin,
+    actor: Actor,
+    reader: ReaderZone = UTC_READER,
 ) -> dict[str, Any]:
     rescheduler = deps.rescheduler
     found: list[FoundRun] = []
@@ -179,8 +204,11 @@ async def _form(
             for item in not_movable
         ]
         return views.notice(*lines, *problems)
-    metadata = Metadata(origin=origin, runs={item.run.id: item.env.name for item in delayed}).encode()
-    return views.form(delayed, not_movable, metadata, deps.run_url, problems)
+    runs = {item.run.id: item.env.name for item in delayed}
+    task = delayed[0].run.task_identifier[:200] if len(delayed) == 1 else None
+    metadata = Metadata(origin=origin, runs=runs, tz=reader.name, task=task).encode()
+    hint = when_hint(rescheduler.now(), reader, run_now=False)
+    return views.form(delayed, not_movable, metadata, deps.run_url, problems, hint=hint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +220,8 @@ class Submission:
     target: datetime | None
     chosen: list[str]
     typed: str
+    run_now: bool = False  # `now`, for the form's one run: asked first, as the card's Run now
+    asks_first: bool = False  # a day to be seen before anything moves (`next friday 9am`)
 
 
 def read_submission(view: dict[str, Any], deps: SurfaceDeps, now: datetime) -> Submission:
@@ -201,7 +231,7 @@ def read_submission(view: dict[str, Any], deps: SurfaceDeps, now: datetime) -> S
     except ValidationError:
         return Submission({}, None, None, [], "")
     state = state_values(view)
-    when = read_when(state, now, deps.max_delay)
+    when = read_when(state, now, deps.max_delay, zone_named(metadata.tz), run_now=len(metadata.runs) == 1)
     chosen = list(metadata.runs)
     errors: dict[str, str] = {}
     picked_option = value_of(state, ids.BLOCK_ENV, ids.ACTION_ENV).get("selected_option")
@@ -217,7 +247,7 @@ def read_submission(view: dict[str, Any], deps: SurfaceDeps, now: datetime) -> S
             errors[ids.BLOCK_RUNS] = messages.MODAL_NO_RUNS
     errors.update(when.errors)
     target, typed = when.target, when.typed
-    return Submission(errors, metadata, target, chosen, typed)
+    return Submission(errors, metadata, target, chosen, typed, when.run_now, when.asks_first)
 
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:
@@ -250,21 +280,86 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             if await deps.first_delivery(body, "view_submission"):
                 await _confirm_set(client, deps, actor, metadata, submission.target, submission.chosen)
             return
-        await ack(response_action="update", view=views.notice(messages.MODAL_WORKING))
-        if not await deps.first_delivery(body, "view_submission"):
+        if len(submission.chosen) == 1 and (submission.run_now or submission.asks_first):
+            await ack(response_action="push", view=_question(deps, metadata, submission.target))
             return
+        await ack(response_action="update", view=views.notice(messages.MODAL_WORKING))
+        if await deps.first_delivery(body, "view_submission"):
+            await _move_and_show(client, deps, actor, metadata, submission.target, submission.chosen, view["id"])
 
-        tell = deps.teller(None, client, actor)
+    @app.view(ids.MODAL_QUESTION_CALLBACK_ID)
+    @deps.inflight.listener
+    async def on_question(
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await _on_question(deps, ack, body, context, view, client)
 
-        what = f"reschedule {', '.join(submission.chosen)} ({submission.typed})"[:200]
-        async with deps.inflight.work(what, actor, tell):
-            try:
-                lines = await _submit(client, deps, actor, metadata, submission.target, submission.chosen)
-            except Exception as exc:
-                lines = [unexpected_text(exc, "modal")]
-            if not await update_view(client, view["id"], views.notice(*lines)) and lines:
-                # The modal could not show the outcome: the person still learns it, by another route.
-                await tell("\n\n".join(lines))
+
+async def _on_question(
+    deps: SurfaceDeps,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    context: AsyncBoltContext,
+    view: dict[str, Any],
+    client: AsyncWebClient,
+) -> None:
+    """Yes to the form's question: the move (or Run now) it asked about, shown in its place."""
+    try:
+        asked = Question.model_validate_json(view.get("private_metadata") or "")
+    except ValidationError:
+        await ack(response_action="update", view=views.notice(messages.FOREIGN_PAYLOAD))
+        return
+    metadata = asked.form
+    target = datetime.fromtimestamp(asked.at / 1000, tz=UTC) if asked.at is not None else None
+    typed = "now" if target is None else target.isoformat()
+    actor = actor_of(context, body, "modal", typed, channel_id=metadata.origin.channel)
+    if metadata.origin.kind == "home":
+        actor = replace(actor, surface=HOME_SURFACE, channel_id=None)
+    if target is not None and target <= deps.rescheduler.now():
+        await ack(response_action="update", view=views.notice(messages.instant_past(date_token(target))))
+        return
+    await ack(response_action="update", view=views.notice(messages.MODAL_WORKING))
+    if await deps.first_delivery(body, "view_submission"):
+        root = view.get("root_view_id")
+        if isinstance(root, str) and root != view.get("id"):  # the form beneath is spent: Back shows no form
+            await update_view(client, root, views.notice(messages.MODAL_WORKING))
+        await _move_and_show(client, deps, actor, metadata, target, list(metadata.runs)[:1], view["id"])
+
+
+def _question(deps: SurfaceDeps, metadata: Metadata, target: datetime | None) -> dict[str, Any]:
+    """The form's question, in the words of the card's buttons: Run now's, or the move to the day it named."""
+    run_id = next(iter(metadata.runs))
+    task = metadata.task or ""
+    at = None if target is None else int(target.timestamp() * 1000)
+    encoded = Question(form=metadata, at=at).model_dump_json(exclude_none=True)
+    if target is None:
+        text = messages.confirm_run_now(run_id, task)
+        return views.question(messages.CONFIRM_RUN_NOW_TITLE, text, messages.CONFIRM_RUN_NOW_OK, encoded)
+    said = spoken(target, deps.rescheduler.now(), zone_named(metadata.tz))
+    text = messages.modal_ask_move(run_id, task, said)
+    return views.question(messages.MODAL_ASK_TITLE, text, messages.CONFIRM_OK, encoded)
+
+
+async def _move_and_show(
+    client: AsyncWebClient,
+    deps: SurfaceDeps,
+    actor: Actor,
+    metadata: Metadata,
+    target: datetime | None,
+    chosen: list[str],
+    view_id: str,
+) -> None:
+    """Move the runs chosen (None: start them now) and show the outcome in the modal `view_id`."""
+    tell = deps.teller(None, client, actor)
+    what = f"reschedule {', '.join(chosen)} ({actor.input})"[:200]
+    async with deps.inflight.work(what, actor, tell):
+        try:
+            lines = await _submit(client, deps, actor, metadata, target, chosen)
+        except Exception as exc:
+            lines = [unexpected_text(exc, "modal")]
+        if not await update_view(client, view_id, views.notice(*lines)) and lines:
+            # The modal could not show the outcome: the person still learns it, by another route.
+            await tell("\n\n".join(lines))
 
 
 async def _confirm_set(
@@ -279,7 +374,8 @@ async def _confirm_set(
     tell = deps.teller(respond, client, actor)
 
     runs = [(run_id, metadata.runs[run_id]) for run_id in chosen]
-    await bulk.ask_to_confirm(runs, target, actor, deps, tell, thread_ts=thread)
+    chosen_time = bulk.Chosen(target, reader=zone_named(metadata.tz))
+    await bulk.ask_to_confirm(runs, chosen_time, actor, deps, tell, thread_ts=thread)
 
 
 async def _submit(
@@ -305,6 +401,8 @@ async def _submit(
         if note:
             lines.append(note)
     if moved_count:
+        if target is not None:
+            lines.insert(0, messages.modal_moved_to(spoken(target, rescheduler.now(), zone_named(metadata.tz))))
         lines.insert(0, messages.modal_done(moved_count))
     return lines
 

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -69,8 +69,10 @@ class SetSummary:
         channel: str | None,
         thread_ts: str | None = None,
         fixes: MessageFixes | None = None,
+        shift: timedelta | None = None,
     ) -> None:
         self.deps, self.client, self.user_id, self.when, self.total = deps, client, user_id, when, total
+        self.shift = shift  # a push: each run back by this much from its own time
         self.channel, self.thread_ts, self.fixes = channel, thread_ts, fixes
         self.ts: str | None = None
         self.undo_key: str | None = None  # the set's Undo, shown once the set is done
@@ -78,6 +80,11 @@ class SetSummary:
         self.shown = 0
         self.shown_at = time.monotonic()
         self.kept = False  # a state of this message is kept for later: the next update that lands forgets it
+
+    @property
+    def is_undo(self) -> bool:
+        """The summary of a set's Undo: each run back to its own previous time (neither one time nor a push)."""
+        return self.when is None and self.shift is None
 
     def render(self, items: list[BulkItem], final: bool) -> tuple[str, list[dict[str, Any]]]:
         summary = bulk_summary(
@@ -88,6 +95,7 @@ class SetSummary:
             self.deps.run_url,
             final=final,
             undo_key=self.undo_key if final else None,
+            shift=self.shift,
         )
         return summary.text, summary.blocks
 
@@ -229,6 +237,7 @@ class SetRunner:
             held.summary_channel or actor.channel_id,
             held.thread_ts,
             self.fixes,
+            held.shift,
         )
         summary.ts = held.summary_ts
         summary.kept = summary.ts is not None  # an older state may be kept for it by the process that stopped
@@ -259,12 +268,21 @@ class SetRunner:
                 env,
                 back=bulk.back[position] if undo else None,
                 given=bulk.given[position] if undo and bulk.given else None,
+                target=bulk.targets[position] if bulk.targets else None,
             )
             for position, (run_id, env) in enumerate(bulk.runs)
         ]
         held = await self._create(actor, bulk, runs)
         summary = SetSummary(
-            self.deps, self.client, actor.user_id, bulk.when, len(runs), actor.channel_id, bulk.thread_ts, self.fixes
+            self.deps,
+            self.client,
+            actor.user_id,
+            bulk.when,
+            len(runs),
+            actor.channel_id,
+            bulk.thread_ts,
+            self.fixes,
+            bulk.shift,
         )
         if at is not None:
             summary.channel, summary.ts = at
@@ -280,7 +298,7 @@ class SetRunner:
         if self.store is None:
             return None
         try:
-            return await self.store.create(actor_fields(actor), bulk.when, runs, bulk.thread_ts)
+            return await self.store.create(actor_fields(actor), bulk.when, runs, bulk.thread_ts, bulk.shift)
         except Exception as exc:
             log.warning("set carried out in this process only: the database did not answer (%s)", type(exc).__name__)
             return None
@@ -301,7 +319,7 @@ class SetRunner:
         """Carry out `runs`; `prompt`: the set as its prompt fixed it, whose runs are moved as the prompt found them
         (a set resumed from the database looks each run up again)."""
         order = [run.run_id for run in held.runs] if held is not None else [run.run_id for run in runs]
-        undo = summary.when is None
+        undo = summary.is_undo
         halt = asyncio.Event()
         if self._stopping.is_set() or not await self._still_ours(held):
             halt.set()
@@ -325,7 +343,7 @@ class SetRunner:
             Step(
                 run.run_id,
                 run.environment,
-                run.back if undo else summary.when,
+                run.back if undo else run.target or summary.when,
                 run.given,
                 seen=prompt.seen_as(run.run_id) if prompt is not None else None,
                 missing=prompt is not None and run.run_id in prompt.missing,
@@ -367,7 +385,7 @@ class SetRunner:
         replace: bool,
     ) -> None:
         """Every run is done: the Undo, the final summary, the one DM; then the set's rows are deleted."""
-        undo = summary.when is None
+        undo = summary.is_undo
         if not undo:
             summary.undo_key = await undo_set(done, actor, self.deps, found)
         problem = await summary.final(done, respond, replace=replace)
@@ -421,7 +439,7 @@ class SetRunner:
         and is tried again)."""
         rescheduler = self.deps.rescheduler
         target = rescheduler.target_named(run.environment)
-        when = run.back if held.when is None else held.when
+        when = held.when or run.target or run.back
         title = target.env.title if target is not None else ""
         current: Run | None = None
         if target is not None:
@@ -504,7 +522,9 @@ async def finish(
         note = messages.bulk_summary_failed(escape(problem)) if problem else ""
         # A link to the summary; none to a message that does not show the result.
         where = await dm.where_posted(client, summary.channel or actor.channel_id, None if problem else summary.ts)
-        short = bulk_dm(summary.when, summary.total, items, where, note=note, undo_key=summary.undo_key)
+        short = bulk_dm(
+            summary.when, summary.total, items, where, note=note, undo_key=summary.undo_key, shift=summary.shift
+        )
         dm_text, dm_blocks = short.text, short.blocks
         try:
             await client.chat_postMessage(channel=actor.user_id, text=dm_text, blocks=dm_blocks)

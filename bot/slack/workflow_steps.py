@@ -36,8 +36,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.audit import Outcome
-from bot.domain.delays import DelayError, format_duration, parse_duration, parse_when
+from bot.domain.delays import DelayError, format_duration
 from bot.domain.run_refs import parse_run_ref
+from bot.domain.typed_time import ReaderZone, parse_duration, read_time
 from bot.render.due_summary import all_of, due_summary
 from bot.render.mrkdwn import code
 from bot.rescheduler import (
@@ -53,7 +54,8 @@ from bot.rescheduler import (
 from bot.slack import dm
 from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
-from bot.slack.replies import quietly, slack_error
+from bot.slack.replies import quietly
+from bot.slack.when_input import plain_problem
 from bot.trigger.errors import (
     AuthRejected,
     OutcomeUnknown,
@@ -208,24 +210,13 @@ def _environment(event: FunctionExecuted, actor: Actor, deps: SurfaceDeps) -> st
     return env
 
 
-async def user_timezone(client: AsyncWebClient, user_id: str) -> str | None:
-    """The person's Slack timezone (users.info, with the bot's token), None when Slack does not say."""
-    try:
-        response = await client.users_info(user=user_id)
-    except Exception as exc:
-        log.info("users.info failed for %s: %s", user_id, slack_error(exc))
-        return None
-    user = response.get("user")
-    tz = user.get("tz") if isinstance(user, dict) else None
-    return tz if isinstance(tz, str) else None
-
-
-def read_when(text: str, now: datetime, max_delay: timedelta, tz_name: str | None) -> datetime:
-    """The step's time, read exactly as /reschedule reads it (the one call site, so a change to how times are read
-    reaches the step too). The forms read today (durations, ISO times with an offset or Z) mean the same instant in
-    every timezone; `tz_name` is the person's Slack timezone for forms that will depend on it."""
-    del tz_name
-    return parse_when(text, now=now, max_delay=max_delay)
+def read_when(text: str, now: datetime, max_delay: timedelta, reader: ReaderZone) -> datetime:
+    """The step's time, read exactly as /reschedule reads it, in the person's own timezone (`tomorrow 9am` is 09:00
+    where they are). `now` is refused: a step moves a run to a time (Run now is for a person at a card)."""
+    when = read_time(text, now=now, zone=reader.zone, max_delay=max_delay)
+    if when.target is None:
+        raise StepFailed(messages.WORKFLOW_NOT_NOW)
+    return when.target
 
 
 async def _reschedule(
@@ -241,11 +232,12 @@ async def _reschedule(
         rescheduler.record(actor, Outcome.INVALID_INPUT, error="not a run")
         raise StepFailed(messages.workflow_not_a_run(typed_run[:100]))
     env = _environment(event, actor, deps)
+    reader = await deps.timezones.of(client, actor.user_id, actor.team_id)
     try:
-        when = read_when(typed_when, rescheduler.now(), deps.max_delay, await user_timezone(client, actor.user_id))
+        when = read_when(typed_when, rescheduler.now(), deps.max_delay, reader)
     except DelayError as exc:
         rescheduler.record(actor, Outcome.INVALID_INPUT, run_id=run_id, error="unreadable time")
-        problem = messages.delay_problem_plain(exc.kind, typed_when[:60], format_duration(deps.max_delay))
+        problem = plain_problem(exc, typed_when[:60], rescheduler.now(), reader, format_duration(deps.max_delay))
         raise StepFailed(messages.workflow_bad_time(problem)) from None
     deadline = rescheduler.deadline()
     located = await _find(actor, run_id, when, env, deps)

@@ -6,7 +6,9 @@ task, delayed time) or that it was in none of the environments the person may ac
 
 A set's summary and DM carry an Undo button whose key names an *undo set* kept the same way: the runs moved, each
 with its own previous time (`back`) and the time the move gave it (`given`: the Undo leaves a run someone moved
-since), a third and fourth element of each run in the same JSON column (no schema change). Only
+since), a third and fourth element of each run in the same JSON column (no schema change). A *push* (**Push all
+back…** with a duration) is kept in the same column as an object: how far (`push_ms`) and the runs, each with its own
+new time (`target`, in the object a run of an ordinary set also carries: what its prompt found). Only
 the person who moved the set may take it, once, within SET_TTL_SECONDS.
 
 A hundred run ids do not fit in a button's value, so the prompt's buttons carry a random key and the set (fixed when
@@ -25,7 +27,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -64,6 +66,8 @@ class BulkSet:
     given: tuple[datetime | None, ...] = ()  # an undo set: the time the move gave each run (it goes back only from it)
     seen: tuple[Run | None, ...] = ()  # each run as the prompt read it (None: not read), in the order of `runs`
     missing: frozenset[str] = frozenset()  # runs the prompt found in none of the environments the person may act in
+    targets: tuple[datetime, ...] = ()  # a push: each run's own new time, in the order of `runs`
+    shift: timedelta | None = None  # a push: how far each run goes back from its own time
 
     @property
     def is_undo(self) -> bool:
@@ -72,6 +76,11 @@ class BulkSet:
     def seen_as(self, run_id: str) -> Run | None:
         """The run as the prompt read it, if it did."""
         return next((run for run in self.seen if run is not None and run.id == run_id), None)
+
+    @property
+    def awaiting_time(self) -> bool:
+        """A list's set whose time is not chosen yet (its **Push all back…**)."""
+        return self.when is None and not self.back and not self.targets
 
 
 @dataclass(slots=True)
@@ -95,6 +104,8 @@ class BulkSets:
         given: Sequence[datetime | None] = (),
         seen: Sequence[Run | None] = (),
         missing: frozenset[str] = frozenset(),
+        targets: Sequence[datetime] = (),
+        shift: timedelta | None = None,
     ) -> BulkSet:
         """Fix a set. `seen`, `missing`: what its prompt found (see BulkSet), for a Confirm that asks nothing again."""
         if back and len(back) != len(runs):
@@ -103,6 +114,8 @@ class BulkSets:
             raise ValueError("a set's runs as read need one entry per run")
         if given and len(given) != len(runs):
             raise ValueError("an undo set names the time given to each run, or none")
+        if (targets or shift is not None) and (len(targets) != len(runs) or back or shift is None):
+            raise ValueError("a push needs its shift and one new time per run, and is not an undo")
         key = secrets.token_urlsafe(12)
         bulk = BulkSet(
             key,
@@ -116,6 +129,8 @@ class BulkSets:
             tuple(given),
             tuple(seen),
             missing,
+            tuple(targets),
+            shift,
         )
         if self.engine is None:
             self._local[bulk.key] = bulk
@@ -177,7 +192,7 @@ def _row(bulk: BulkSet) -> dict[str, Any]:
     }
 
 
-def _entries(bulk: BulkSet) -> list[list[Any]]:
+def _entries(bulk: BulkSet) -> Any:
     if bulk.back:  # an undo set: each run's previous time, and the time the move gave it when known
         return [
             [*pair, at.isoformat(), *([given.isoformat()] if given else [])]
@@ -185,13 +200,18 @@ def _entries(bulk: BulkSet) -> list[list[Any]]:
         ]
     entries: list[list[Any]] = []
     seen = bulk.seen or tuple(None for _ in bulk.runs)
-    for (run_id, env_name), run in zip(bulk.runs, seen, strict=True):
+    targets: Sequence[datetime | None] = bulk.targets or tuple(None for _ in bulk.runs)
+    for (run_id, env_name), run, target in zip(bulk.runs, seen, targets, strict=True):
+        found: dict[str, Any] = {}
         if run is not None:
-            entries.append([run_id, env_name, {"run": _run_json(run)}])
+            found["run"] = _run_json(run)
         elif run_id in bulk.missing:
-            entries.append([run_id, env_name, {"missing": True}])
-        else:
-            entries.append([run_id, env_name])
+            found["missing"] = True
+        if target is not None:
+            found["target"] = target.isoformat()
+        entries.append([run_id, env_name, found] if found else [run_id, env_name])
+    if bulk.targets and bulk.shift is not None:
+        return {"push_ms": bulk.shift // timedelta(milliseconds=1), "runs": entries}
     return entries
 
 
@@ -211,10 +231,19 @@ def _seen(entry: Any) -> Run | None:
         return None
 
 
+def _target(entry: Any) -> datetime | None:
+    at = entry.get("target") if isinstance(entry, dict) else None
+    return utc(datetime.fromisoformat(at)) if isinstance(at, str) else None
+
+
 def _from_row(row: Any) -> BulkSet:
     when = utc(row["when_at"]) if isinstance(row["when_at"], datetime) else row["when_at"]
     created = utc(row["created_at"])
     stored = json.loads(row["runs"])
+    shift: timedelta | None = None
+    if isinstance(stored, dict):  # a push
+        shift = timedelta(milliseconds=int(stored["push_ms"]))
+        stored = stored["runs"]
     runs = tuple((str(entry[0]), str(entry[1])) for entry in stored)
     back = tuple(
         utc(datetime.fromisoformat(entry[2])) for entry in stored if len(entry) > 2 and isinstance(entry[2], str)
@@ -230,6 +259,10 @@ def _from_row(row: Any) -> BulkSet:
     missing = frozenset(
         run_id for (run_id, _), entry in zip(runs, extra, strict=True) if entry and entry.get("missing")
     )
+    found_targets = [_target(entry) for entry in extra]
+    targets = tuple(at for at in found_targets if at is not None) if shift is not None else ()
+    if len(targets) != len(runs):
+        targets, shift = (), None
     thread = row["thread_ts"] if isinstance(row["thread_ts"], str) else None
     return BulkSet(
         row["key"],
@@ -243,6 +276,8 @@ def _from_row(row: Any) -> BulkSet:
         given,
         seen if any(seen) else (),
         missing,
+        targets,
+        shift,
     )
 
 

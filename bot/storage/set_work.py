@@ -42,6 +42,7 @@ class SetRun:
     state: str = PENDING
     back: datetime | None = None  # an Undo: the time this run goes back to
     given: datetime | None = None  # an Undo: the time the undone move gave it
+    target: datetime | None = None  # a push: this run's own new time
     outcome: str | None = None
     env_title: str = ""
     detail: str = ""
@@ -62,6 +63,7 @@ class HeldSet:
     summary_ts: str | None
     total: int
     runs: tuple[SetRun, ...] = ()
+    shift: timedelta | None = None  # a push: how far each run goes back from its own time (each has its target)
 
 
 class SetWorks:
@@ -71,7 +73,12 @@ class SetWorks:
         self.engine, self.lease, self.clock = engine, lease, clock
 
     async def create(
-        self, actor: dict[str, Any], when: datetime | None, runs: Sequence[SetRun], thread_ts: str | None = None
+        self,
+        actor: dict[str, Any],
+        when: datetime | None,
+        runs: Sequence[SetRun],
+        thread_ts: str | None = None,
+        shift: timedelta | None = None,
     ) -> HeldSet:
         """Write the set and its runs down, all pending, held by this process."""
         now = utc(self.clock())
@@ -80,6 +87,7 @@ class SetWorks:
             values = {
                 "actor": json.dumps(actor),
                 "when_at": when,
+                "shift_ms": shift // timedelta(milliseconds=1) if shift is not None else None,
                 "thread_ts": thread_ts,
                 "total": len(runs),
                 "state": "running",
@@ -93,7 +101,7 @@ class SetWorks:
             )
             if runs:
                 await conn.execute(insert(set_work_runs), [_run_row(set_id, run) for run in runs])
-        return HeldSet(set_id, token, actor, when, thread_ts, None, None, len(runs), tuple(runs))
+        return HeldSet(set_id, token, actor, when, thread_ts, None, None, len(runs), tuple(runs), shift)
 
     async def summary_posted(self, item: HeldSet, channel: str, ts: str) -> None:
         async with self.engine.begin() as conn:
@@ -148,6 +156,7 @@ class SetWorks:
             token=token,
             actor=actor if isinstance(actor, dict) else {},
             when=_when(row["when_at"]),
+            shift=timedelta(milliseconds=int(row["shift_ms"])) if row["shift_ms"] is not None else None,
             thread_ts=row["thread_ts"],
             summary_channel=row["summary_channel"],
             summary_ts=row["summary_ts"],
@@ -214,6 +223,7 @@ def _run_row(set_id: int, run: SetRun) -> dict[str, Any]:
         "environment": run.environment[:64],
         "back_time": run.back,
         "given_time": run.given,
+        "target_time": run.target,
         "state": run.state,
         "outcome": run.outcome,
         "env_title": run.env_title[:64] or None,
@@ -231,6 +241,7 @@ def _from_run_row(row: Any) -> SetRun:
         state=str(row["state"]),
         back=_when(row["back_time"]),
         given=_when(row["given_time"]),
+        target=_when(row["target_time"]),
         outcome=row["outcome"],
         env_title=row["env_title"] or "",
         detail=row["detail"] or "",

@@ -10,7 +10,7 @@ it after a deploy or a crash. Created by the Alembic revision 0011 (bot/storage/
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -35,7 +35,8 @@ set_works = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("actor", Text, nullable=False),  # JSON: who confirmed it, from where
-    Column("when_at", DateTime(timezone=True)),  # the time every run goes to (none: an Undo, each its own)
+    Column("when_at", DateTime(timezone=True)),  # the time every run goes to (none: an Undo or a push, each its own)
+    Column("shift_ms", BigInteger),  # a push: how far each run goes back from its own time
     Column("thread_ts", String(32)),
     Column("summary_channel", String(32)),  # the set's one message in the channel, once posted
     Column("summary_ts", String(32)),
@@ -58,6 +59,7 @@ set_work_runs = Table(
     Column("environment", String(64), nullable=False),
     Column("back_time", DateTime(timezone=True)),  # an Undo: the time this run goes back to
     Column("given_time", DateTime(timezone=True)),  # an Undo: the time the move gave it (still there, or skipped)
+    Column("target_time", DateTime(timezone=True)),  # a push: this run's own new time
     Column("state", String(16), nullable=False),  # pending, sending, done
     Column("outcome", String(32)),
     Column("env_title", String(64)),
