@@ -20,6 +20,32 @@ def config_invalid(name: str, problem: str) -> str:
     return f"  - {name} is invalid: {problem}."
 
 
+def config_rule(kind: str, context: dict[str, object], fallback: str) -> str:
+    """What a setting must be, for a value of the wrong type or range (`kind` is pydantic's error type)."""
+    rules = {
+        "int_parsing": "use a whole number, e.g. 3000",
+        "int_from_float": "use a whole number, e.g. 3000",
+        "float_parsing": "use a number, e.g. 15 or 2.5",
+        "bool_parsing": "use true or false",
+        "greater_than_equal": f"use {_number(context.get('ge'))} or more",
+        "greater_than": f"use more than {_number(context.get('gt'))}",
+        "less_than_equal": f"use {_number(context.get('le'))} or less",
+        "less_than": f"use less than {_number(context.get('lt'))}",
+        "literal_error": f"use one of {str(context.get('expected', '')).replace(chr(39), '')}",
+        "url_parsing": "use a full URL, e.g. https://example.com/",
+        "url_scheme": "use an http:// or https:// URL",
+    }
+    return rules.get(kind) or fallback.removeprefix("Value error, ")
+
+
+def _number(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def config_unknown_setting(name: str, group: str) -> str:
+    return f"  - {name} is not a setting: use {group}__USERS, {group}__GROUPS or {group}__CHANNELS."
+
+
 def config_problems(problems: list[str]) -> str:
     lines = "\n".join(problems)
     return (
@@ -28,12 +54,38 @@ def config_problems(problems: list[str]) -> str:
     )
 
 
-def config_bad_key(env_name: str) -> str:
+def config_key_place(variable: str, position: int, name: str) -> str:
+    """Where a Trigger.dev key was configured, as the operator wrote it."""
+    if variable == "TRIGGER_SECRET_KEY":
+        return "TRIGGER_SECRET_KEY"
+    if name:
+        return f"the key for {name} in TRIGGER_SECRET_KEYS"
+    ordinal = {1: "first", 2: "second", 3: "third"}.get(position, f"number {position}")
+    return f"the {ordinal} key in TRIGGER_SECRET_KEYS"
+
+
+def config_bad_key(place: str, kind: str) -> str:
+    looks_like = {
+        "public": "a public key (pk_…)",
+        "pat": "a personal access token (tr_pat_…)",
+        "oat": "an organization access token (tr_oat_…)",
+    }.get(kind, "not a Trigger.dev secret key")
     return (
-        f"  - the Trigger.dev key for {env_name} is not an environment secret key: use the tr_prod_…/tr_stg_…/"
-        "tr_dev_…/tr_preview_… secret key from the project's API keys page (not a public key or a personal "
-        "access token)."
+        f"  - {place} is {looks_like}: use an environment's secret key (it starts tr_prod_, tr_stg_, tr_dev_ or "
+        "tr_preview_), from the Trigger.dev dashboard → your project → API keys."
     )
+
+
+def config_bad_token(variable: str, prefix: str, kind: str) -> str:
+    found = {"bot": "a bot token (xoxb-…)", "user": "a user token (xoxp-…)", "app": "an app-level token (xapp-…)"}
+    what = f"is {found[kind]}" if kind else "is not a Slack token"
+    return f"  - {variable} {what}: it must start {prefix}. Find it in: {WHERE_TO_FIND_TOKEN[variable]}."
+
+
+WHERE_TO_FIND_TOKEN = {
+    "SLACK_BOT_TOKEN": "Slack app settings → OAuth & Permissions → Bot User OAuth Token",
+    "SLACK_APP_TOKEN": "Slack app settings → Basic Information → App-Level Tokens (scope connections:write)",
+}
 
 
 def config_duplicate_env(env_name: str) -> str:
@@ -894,10 +946,21 @@ def check_database_ok(version: int) -> str:
     return f"reachable; schema at version {version} (current)"
 
 
-def check_database_missing_file(path: str) -> tuple[str, str]:
+def check_database_will_create(path: str) -> str:
+    return f"no file yet: `serve` (or `migrate`) creates {path} with its schema at start-up (its folder is writable)"
+
+
+def check_database_folder_missing(folder: str) -> tuple[str, str]:
     return (
-        f"the SQLite file {path} does not exist yet",
-        "run `reschedule-bot migrate` (it creates the file and the schema), or fix DATABASE_URL.",
+        f"the SQLite file's folder {folder} does not exist, so it cannot be created there",
+        "create the folder, or point DATABASE_URL at a file in one that exists (sqlite:///path/to/file.sqlite3).",
+    )
+
+
+def check_database_folder_read_only(folder: str) -> tuple[str, str]:
+    return (
+        f"the SQLite file does not exist yet and this user cannot create files in {folder}",
+        "make the folder writable for the user the bot runs as, or point DATABASE_URL at a writable place.",
     )
 
 
