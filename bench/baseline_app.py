@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -100,7 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    uvicorn.run(build(dict(os.environ)), host=args.host, port=args.port, log_config=None, access_log=False)
+    # Bound here, so port 0 (any free port) works and the port can be printed as the bot prints it.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    print(f"listening on http://{args.host}:{sock.getsockname()[1]}.", flush=True)
+    config = uvicorn.Config(build(dict(os.environ)), host=args.host, port=args.port, log_config=None, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 

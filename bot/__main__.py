@@ -19,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="mode", required=True)
     serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz, GET /metrics (for deployment)")
     serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
-    serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
+    serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000; 0: any free port)")
     serve.add_argument("--demo", action="store_true", help="a real Slack app against a simulated Trigger.dev (no key)")
     socket = sub.add_parser("socket", help="Socket Mode: no public URL needed (for local development)")
     socket.add_argument("--demo", action="store_true", help="a real Slack app against a simulated Trigger.dev (no key)")
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logs.configure(config.log_level, config.log_format)
     if args.mode == "serve":
-        return _serve(config, args.host, args.port or config.port)
+        return _serve(config, args.host, config.port if args.port is None else args.port)
     if args.mode == "socket":
         return asyncio.run(_socket(config))
     return asyncio.run(_migrate(config))

@@ -130,6 +130,22 @@ def slack_app_token_rejected(error: str) -> str:
     )
 
 
+def serve_request_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return (
+        f"listening on http://{shown}:{port}. Give Slack the Request URL https://<your host>/slack/events (for "
+        f"Slash Commands, Interactivity and Event Subscriptions), where <your host> is the public HTTPS address "
+        f"that forwards to port {port} here (a platform's router, a reverse proxy or a tunnel)."
+    )
+
+
+def serve_cannot_listen(host: str, port: int, reason: str) -> str:
+    return (
+        f"reschedule-bot cannot listen on {host}:{port} ({reason}): another program may be using the port; choose "
+        "another with PORT or --port (0: any free port)."
+    )
+
+
 def config_deadline_too_long(deadline: float, grace: float, longest: float) -> str:
     return (
         f"TRIGGER_DEADLINE is {deadline:g} s, but with SHUTDOWN_GRACE at {grace:g} s a move started just before a "
@@ -465,6 +481,12 @@ def unexpected(reference: str) -> str:
         f":boom: Something unexpected went wrong and nothing is known to have changed. "
         f"Reference `{reference}`: give it to whoever runs the bot, it is in the bot's log."
     )
+
+
+SLACK_UNREACHABLE = (
+    ":warning: The bot could not reach Slack just now, so it could not finish this; nothing is known to have "
+    "changed. Try again in a minute, and tell whoever runs the bot if it keeps happening."
+)
 
 
 def not_delayed_with_link(run_id: str, status_escaped: str, task_escaped: str, link_mrkdwn: str) -> str:

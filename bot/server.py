@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -29,7 +30,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot import metrics, request_id
+from bot import messages, metrics, request_id
 from bot.slack import body, signature
 from bot.slack.request_line import Seen, account
 from bot.wiring import Bot
@@ -163,6 +164,13 @@ class Server(uvicorn.Server):
     even though the drain finished and the audit trail was written; platforms read that as a crash.
     """
 
+    request_url_line = ""  # logged once the application has started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self.request_url_line:
+            log.info(self.request_url_line)
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         with super().capture_signals():
@@ -172,8 +180,35 @@ class Server(uvicorn.Server):
                 self._captured_signals.clear()
 
 
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port, not yet listening (uvicorn listens once the application has started)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(bot: Bot, host: str, port: int) -> int:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully; the process's exit status."""
-    server = Server(uvicorn.Config(asgi_app(bot), host=host, port=port, log_config=None, access_log=False))
-    server.run()
+    """Serve until SIGTERM or SIGINT, then shut down gracefully; the process's exit status.
+
+    The socket is bound here (port 0: any free port), so the start-up line can name the port actually listened on,
+    with the Request URL Slack needs, once the application has started.
+    """
+    config = uvicorn.Config(asgi_app(bot), host=host, port=port, log_config=None, access_log=False)
+    try:
+        sock = _bound_socket(host, port)
+    except OSError as exc:
+        log.error(messages.serve_cannot_listen(host, port, exc.strerror or type(exc).__name__))
+        return 1
+    server = Server(config)
+    server.request_url_line = messages.serve_request_url(host, int(sock.getsockname()[1]))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
     return 0 if server.started else 1

@@ -20,7 +20,7 @@ import yaml
 
 from bot import check, settings
 from bot.storage import db
-from tests.e2e_harness import BOT_TOKEN, PROD_KEY, SIGNING_SECRET, bot_env, free_port, run_cli, run_in_process
+from tests.e2e_harness import BOT_TOKEN, PROD_KEY, SIGNING_SECRET, bot_env, refusing_address, run_cli, run_in_process
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 
@@ -172,7 +172,8 @@ def test_trigger_key_unknown_to_trigger(good: dict[str, str], tmp_path: Path) ->
 
 
 def test_trigger_unreachable(good: dict[str, str], tmp_path: Path) -> None:
-    result = _check({**good, "TRIGGER_API_URL": f"http://127.0.0.1:{free_port()}"}, tmp_path)
+    with refusing_address() as nowhere:
+        result = _check({**good, "TRIGGER_API_URL": f"http://{nowhere}"}, tmp_path)
     _fails(result, "trigger.dev prod", says="did not answer usefully (ConnectError)", fix="TRIGGER_API_URL")
 
 

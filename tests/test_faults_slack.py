@@ -260,3 +260,23 @@ def test_the_web_api_unreachable_for_a_while_loses_no_move_and_no_answer(
     assert first["id"] in said(late) and len(dms(fake_slack)) == 2
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 2
     assert audit_of(path, first["id"]) == audit_of(path, second["id"]) == [("rescheduled", None)]
+
+
+def test_with_the_web_api_unreachable_from_the_start_a_request_is_told_so_without_a_traceback(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, hooks: FakeSlack, tmp_path: Path
+) -> None:
+    """Slack's Web API refuses connections before the bot starts, so who the bot is (auth.test) is not known when
+    `help` arrives: the person hears, through the response_url, that Slack could not be reached (not that
+    something unexpected happened); the log says it in one line, with no traceback."""
+    fake_slack.refuse_connections()
+    try:
+        with served(fake_slack, fake_trigger, tmp_path) as bot:
+            url = hooks.new_response_url()
+            assert sender(bot).command("help", response_url=url).status_code == 200
+            [answer] = hooks.wait_for(lambda: hooks.responses(url), timeout=30)
+            log = bot.log_text()
+    finally:
+        fake_slack.accept_connections()
+    assert said(answer).startswith(messages.SLACK_UNREACHABLE) and answer.get("response_type") == "ephemeral"
+    assert "Traceback" not in log and "unexpected error" not in log, log
+    assert log.count("Slack could not be reached while handling a /reschedule request") == 1, log
