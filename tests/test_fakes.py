@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -378,3 +379,14 @@ def test_slack_unfurl_needs_a_message_or_an_unfurl_id_and_records_the_cards(
         web.chat_unfurl(channel="C111", ts="1.000100", unfurls={})
     assert [call["unfurls"] for call in fake_slack.unfurls] == [cards, cards]
     assert fake_slack.unfurls[1]["source"] == "composer"
+
+
+def test_an_outage_holds_the_port_so_no_other_program_can_take_it(fake_trigger: FakeTrigger) -> None:
+    port = int(fake_trigger.url.rsplit(":", 1)[1])
+    fake_trigger.refuse_connections()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other, pytest.raises(OSError):
+            other.bind(("127.0.0.1", port))
+    finally:
+        fake_trigger.accept_connections()
+    assert fake_trigger.url == f"http://127.0.0.1:{port}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 import traceback
@@ -107,14 +108,21 @@ class FakeServer:
         self._thread: threading.Thread | None = None
         self._in_flight = 0
         self.max_in_flight = 0  # the most requests being handled at once so far (held ones included)
-        self._port = 0  # 0: any free port; kept while the server refuses connections, to come back on it
+        # While the server refuses connections, its port stays held by this socket, bound but not listening (so a
+        # connection is refused and no other program can take the port); accept_connections listens on it again.
+        self._held: socket.socket | None = None
 
     # lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> Self:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), _make_handler(self))
+        held, self._held = self._held, None
+        server = _Server(("127.0.0.1", 0), _make_handler(self), bind_and_activate=held is None)
+        if held is not None:
+            server.socket.close()
+            server.socket, server.server_address = held, held.getsockname()
+            server.server_activate()
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
@@ -126,6 +134,9 @@ class FakeServer:
     def stop(self) -> None:
         server, thread = self._server, self._thread
         if server is None:
+            if self._held is not None:  # stopped while refusing connections: the port is let go
+                self._held.close()
+                self._held = None
             return
         with self._lock:
             for _, event in self._holds:
@@ -147,8 +158,8 @@ class FakeServer:
     @property
     def url(self) -> str:
         if self._server is None:
-            if self._port:
-                return f"http://127.0.0.1:{self._port}"  # refusing connections, coming back on this port
+            if self._held is not None:
+                return f"http://127.0.0.1:{self._held.getsockname()[1]}"  # refusing, coming back on this port
             raise RuntimeError(f"{type(self).__name__} is not started")
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
@@ -159,8 +170,12 @@ class FakeServer:
         """Stop listening: every new connection is refused (ECONNREFUSED), as from a host that is down, until
         `accept_connections()` listens again on the same port. What was recorded and configured is kept."""
         if self._server is not None:
-            self._port = int(self._server.server_address[1])
+            held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            held.bind(self._server.server_address[:2])  # shares the port with the listener until it closes
             self.stop()
+            self._held = held
 
     def accept_connections(self) -> None:
         """Listen again on the port `refuse_connections()` closed."""
@@ -231,6 +246,11 @@ class FakeServer:
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+
+class _Server(ThreadingHTTPServer):
+    # SO_REUSEPORT, so that refuse_connections can hold the port with a second socket before the listener closes.
+    allow_reuse_port = True
 
 
 def _parse_json(body: bytes) -> Any:
