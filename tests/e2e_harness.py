@@ -27,6 +27,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 
+from tests.fakes._server import QUIET_SECONDS, FakeServer, wait_quiet
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 
@@ -54,6 +55,19 @@ def _observed(args: list[str], result: subprocess.CompletedProcess[str]) -> subp
     for observe in OUTPUT_OBSERVERS:
         observe(f"`reschedule-bot {' '.join(args)}` output", f"{result.stdout}\n{result.stderr}")
     return result
+
+
+def settle(bot: object, *fakes: FakeServer, quiet: float = QUIET_SECONDS, timeout: float = 10.0) -> None:
+    """Wait until whatever the last request set off is over, before asserting that something did NOT happen: the bot
+    has no acknowledged work left (an in-process bot reports it; a process is judged by the fakes alone) and the
+    fakes have heard nothing for `quiet` seconds."""
+    busy = getattr(bot, "busy", None)
+    deadline = time.monotonic() + timeout
+    while busy is not None and busy():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"the bot still had work in flight after {timeout} s")
+        time.sleep(0.01)
+    wait_quiet(fakes, quiet, max(0.1, deadline - time.monotonic()) + quiet)
 
 
 def sign(signing_secret: str, timestamp: str, body: bytes) -> str:

@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, STAGING_KEY, sign
+from tests.fakes._server import wait_quiet
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import API_VERSION, FakeTrigger, parse_duration_ms
 
@@ -390,3 +391,19 @@ def test_an_outage_holds_the_port_so_no_other_program_can_take_it(fake_trigger: 
     finally:
         fake_trigger.accept_connections()
     assert fake_trigger.url == f"http://127.0.0.1:{port}"
+
+
+def test_quiet_for_is_zero_while_a_request_is_handled_and_counts_from_its_answer(
+    fake_trigger: FakeTrigger, api: httpx.Client
+) -> None:
+    held = fake_trigger.hold("GET", r"^/api/v3/runs/")
+    asking = threading.Thread(target=lambda: api.get("/api/v3/runs/run_nothinghere00000000000000"))
+    asking.start()
+    try:
+        fake_trigger.wait_for(lambda: fake_trigger.requests)
+        assert fake_trigger.quiet_for() == 0.0
+    finally:
+        held.set()
+        asking.join()
+    wait_quiet([fake_trigger], quiet=0.05)
+    assert fake_trigger.quiet_for() >= 0.05

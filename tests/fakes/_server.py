@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -88,6 +88,20 @@ def wait_for(predicate: Callable[[], T | None], timeout: float, describe: Callab
         time.sleep(POLL_INTERVAL)
 
 
+# How long fakes must have heard nothing before a test concludes that nothing more is coming (tests/e2e_harness.py
+# settle): a bot's follow-on work reaches them within milliseconds of the request that set it off.
+QUIET_SECONDS = 0.25
+
+
+def wait_quiet(servers: Sequence[FakeServer], quiet: float = QUIET_SECONDS, timeout: float = 10.0) -> None:
+    """Until every one of `servers` has had no request in flight and none arriving for `quiet` seconds."""
+    wait_for(
+        lambda: all(server.quiet_for() >= quiet for server in servers),
+        timeout,
+        lambda: "\n".join(f"{type(server).__name__}:\n{server.describe()}" for server in servers),
+    )
+
+
 class FakeServer:
     """A ThreadingHTTPServer on 127.0.0.1 (random port) in a daemon thread. Use as a context manager.
 
@@ -107,6 +121,7 @@ class FakeServer:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._in_flight = 0
+        self._last_activity = time.monotonic()  # a request's arrival or its answer, whichever came last
         self.max_in_flight = 0  # the most requests being handled at once so far (held ones included)
         # While the server refuses connections, its port stays held by this socket, bound but not listening (so a
         # connection is refused and no other program can take the port); accept_connections listens on it again.
@@ -201,6 +216,11 @@ class FakeServer:
     def wait_for(self, predicate: Callable[[], T | None], timeout: float = 10.0) -> T:
         return wait_for(predicate, timeout, self.describe)
 
+    def quiet_for(self) -> float:
+        """Seconds since the last request arrived or was answered; 0 while one is being handled."""
+        with self._lock:
+            return 0.0 if self._in_flight else time.monotonic() - self._last_activity
+
     # generic faults --------------------------------------------------------------------------------------
 
     def drop_next(self, method: str, path_regex: str, times: int = 1) -> None:
@@ -234,6 +254,7 @@ class FakeServer:
             self._requests.append(request)
             events = [event for rule, event in self._holds if rule.matches(request)]
             self._in_flight += 1
+            self._last_activity = time.monotonic()
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         for observe in self.observers:
             observe(self, request)
@@ -246,6 +267,7 @@ class FakeServer:
         finally:
             with self._lock:
                 self._in_flight -= 1
+                self._last_activity = time.monotonic()
 
 
 class _Server(ThreadingHTTPServer):
