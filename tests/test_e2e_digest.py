@@ -17,7 +17,7 @@ import pytest
 
 from bot import messages
 from bot.render.ids import Button
-from tests.e2e_harness import PROD_ENV, STAGING_KEY, BotProcess, bot_env
+from tests.e2e_harness import PROD_ENV, STAGING_KEY, BotProcess, bot_env, settle
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
@@ -70,7 +70,7 @@ def test_a_slot_that_just_passed_posts_one_digest_grouped_by_environment_and_tas
     _, bot = start(TRIGGER_SECRET_KEYS=STAGING_KEY, ACCESS__PROD__USERS="U9", **digest_env())
     wait_for(lambda: bool(fake_slack.messages.get(CHANNEL)))
     wait_for(lambda: "digest for" in bot.log_text())
-    time.sleep(0.3)
+    settle(bot, fake_slack, fake_trigger)
     posts = fake_slack.messages[CHANNEL]
     assert len(posts) == 1
     lines = texts(posts[0])
@@ -108,7 +108,7 @@ def test_without_a_digest_channel_nothing_is_posted(
 ) -> None:
     fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=1))
     _, bot = start(DIGEST_SCHEDULE=just_passed())
-    time.sleep(0.5)
+    settle(bot, fake_slack, fake_trigger, quiet=0.5)
     assert fake_slack.api_calls("chat.postMessage") == []
     assert "digest" not in bot.log_text()
 
@@ -125,7 +125,7 @@ def test_two_bots_sharing_postgresql_post_the_digest_once(
             return "posted to" in one.log_text() and "posted by another process" in one.log_text()
 
         wait_for(decided)
-        time.sleep(0.3)
+        settle(one, fake_slack, fake_trigger)
         log = one.log_text()
     assert log.count(f"posted to {CHANNEL}") == 1
     assert log.count("posted by another process") == 1
