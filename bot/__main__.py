@@ -30,8 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     shell.add_argument("--channel", default="C0DEMO", help="the channel id you type in (default C0DEMO)")
     shell.add_argument("--timezone", default=None, help="your Slack timezone, e.g. Europe/Paris (default: local)")
     shell.add_argument(
-        "-c", "--command", action="append", default=[], help="a line to run (repeatable): no prompts, a transcript"
+        "-c",
+        "--command",
+        action="append",
+        default=[],
+        help="a line to run (repeatable), printing a transcript; a question takes the next line as its answer "
+        "unless that line is a command",
     )
+    shell.add_argument("--yes", action="store_true", help="answer every y/N question yes (for scripts)")
     sub.add_parser("check", help="check the configuration and prove each credential works, changing nothing")
     return parser
 
