@@ -321,8 +321,9 @@ def test_a_follow_up_beyond_the_bound_is_dropped_without_a_read(
 
     asyncio.run(seed())
     _, bot = start(**FAST)
-    wait_for(lambda: "stopped following" in bot.log_text(), what="the drop logged")
-    assert rows(url) == []
+    wait_for(lambda: rows(url) == [], what="the follow-up dropped")
+    settle(bot, fake_slack, fake_trigger)
+    assert "stopped following" in bot.log_text()
     assert fake_slack.api_calls("chat.update") == []
     assert fake_trigger.calls("GET", RETRIEVE + run["id"]) == []
 
