@@ -164,12 +164,13 @@ class Server(uvicorn.Server):
     even though the drain finished and the audit trail was written; platforms read that as a crash.
     """
 
-    request_url_line = ""  # logged once the application has started
-
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
-        if self.started and self.request_url_line:
-            log.info(self.request_url_line)
+        if self.started:
+            listening = [sock for server in self.servers for sock in server.sockets or ()]
+            if listening:
+                bound_port = int(listening[0].getsockname()[1])
+                log.info(messages.serve_request_url(self.config.host, bound_port))
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -180,35 +181,30 @@ class Server(uvicorn.Server):
                 self._captured_signals.clear()
 
 
-def _bound_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to host:port, not yet listening (uvicorn listens once the application has started)."""
+def _port_taken(host: str, port: int) -> str | None:
+    """Why `port` cannot be listened on (e.g. "Address already in use"), or None. Port 0 is always free."""
+    if port == 0:
+        return None
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or type(exc).__name__
+    return None
 
 
 def serve(bot: Bot, host: str, port: int) -> int:
     """Serve until SIGTERM or SIGINT, then shut down gracefully; the process's exit status.
 
-    The socket is bound here (port 0: any free port), so the start-up line can name the port actually listened on,
-    with the Request URL Slack needs, once the application has started.
+    Once the application has started, one line names the port actually listened on (port 0: any free port) and the
+    Request URL Slack needs. A port already taken is said plainly, before anything starts.
     """
-    config = uvicorn.Config(asgi_app(bot), host=host, port=port, log_config=None, access_log=False)
-    try:
-        sock = _bound_socket(host, port)
-    except OSError as exc:
-        log.error(messages.serve_cannot_listen(host, port, exc.strerror or type(exc).__name__))
+    reason = _port_taken(host, port)
+    if reason is not None:
+        log.error(messages.serve_cannot_listen(host, port, reason))
         return 1
-    server = Server(config)
-    server.request_url_line = messages.serve_request_url(host, int(sock.getsockname()[1]))
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+    server = Server(uvicorn.Config(asgi_app(bot), host=host, port=port, log_config=None, access_log=False))
+    server.run()
     return 0 if server.started else 1
