@@ -281,3 +281,17 @@ def test_with_the_web_api_unreachable_from_the_start_a_request_is_told_so_withou
     assert said(answer).startswith(messages.SLACK_UNREACHABLE) and answer.get("response_type") == "ephemeral"
     assert "Traceback" not in log and "unexpected error" not in log, log
     assert log.count("Slack could not be reached while handling a /reschedule request") == 1, log
+
+
+def test_who_the_bot_is_is_asked_once_per_try_so_the_acknowledgement_is_not_held_up_by_retries(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, hooks: FakeSlack, tmp_path: Path
+) -> None:
+    """auth.test runs before a request's acknowledgement when it failed at start: one attempt each time (the
+    client's connection retries would hold the acknowledgement for seconds, past Slack's 3)."""
+    fake_slack.drop_next("*", r"auth\.test$", times=10)  # Slack closes the connection without answering
+    with served(fake_slack, fake_trigger, tmp_path) as bot:
+        url = hooks.new_response_url()
+        assert sender(bot).command("help", response_url=url).status_code == 200
+        [answer] = hooks.wait_for(lambda: hooks.responses(url), timeout=30)
+    assert said(answer).startswith(messages.SLACK_UNREACHABLE)
+    assert len(fake_slack.calls("*", r"auth\.test$")) == 2  # once at start, once for the request
