@@ -18,7 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, BotProcess, SlackSender, run_cli
+from tests.e2e_harness import (
+    BOT_TOKEN,
+    PROD_ENV,
+    PROD_KEY,
+    SIGNING_SECRET,
+    BotProcess,
+    SlackSender,
+    refusing_address,
+    run_cli,
+)
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.test_e2e_buttons import click, summary_via_command, wait_one
@@ -112,22 +121,23 @@ def test_start_up_names_the_request_url_once_and_bolt_has_nothing_to_warn_about(
 
 
 def test_a_port_already_taken_is_said_plainly(tmp_path: Path) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken, refusing_address() as slack:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run_cli(["serve", "--host", "127.0.0.1", "--port", str(port)], _env_without_slack(tmp_path), tmp_path)
+        env = _env_without_slack(tmp_path, f"http://{slack}/api/")
+        result = run_cli(["serve", "--host", "127.0.0.1", "--port", str(port)], env, tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 
 
-def _env_without_slack(tmp_path: Path) -> dict[str, str]:
-    """Settings `serve` accepts; Slack is nowhere (auth.test at start only warns), nothing is ever moved."""
+def _env_without_slack(tmp_path: Path, slack_api_url: str) -> dict[str, str]:
+    """Settings `serve` accepts; Slack refuses connections (auth.test at start only warns), nothing is moved."""
     return {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        "SLACK_API_URL": slack_api_url,
         "TRIGGER_SECRET_KEY": PROD_KEY,
         "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
     }
