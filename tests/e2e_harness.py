@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 
-from tests.fakes._server import QUIET_SECONDS, FakeServer, wait_quiet
+from tests.fakes._server import QUIET_SECONDS, WAIT_SECONDS, FakeServer, wait_quiet
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 
@@ -57,7 +57,7 @@ def _observed(args: list[str], result: subprocess.CompletedProcess[str]) -> subp
     return result
 
 
-def settle(bot: object, *fakes: FakeServer, quiet: float = QUIET_SECONDS, timeout: float = 10.0) -> None:
+def settle(bot: object, *fakes: FakeServer, quiet: float = QUIET_SECONDS, timeout: float = WAIT_SECONDS) -> None:
     """Wait until whatever the last request set off is over, before asserting that something did NOT happen: the bot
     has no acknowledged work left (an in-process bot reports it; a process is judged by the fakes alone) and the
     fakes have heard nothing for `quiet` seconds."""

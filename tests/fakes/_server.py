@@ -91,9 +91,12 @@ def wait_for(predicate: Callable[[], T | None], timeout: float, describe: Callab
 # How long fakes must have heard nothing before a test concludes that nothing more is coming (tests/e2e_harness.py
 # settle): a bot's follow-on work reaches them within milliseconds of the request that set it off.
 QUIET_SECONDS = 0.25
+# How long a wait gives a condition before failing. A met condition returns at once, so this only bounds how long a
+# real failure takes to show; it is generous because the suite must pass on a busy 2-core machine.
+WAIT_SECONDS = 30.0
 
 
-def wait_quiet(servers: Sequence[FakeServer], quiet: float = QUIET_SECONDS, timeout: float = 10.0) -> None:
+def wait_quiet(servers: Sequence[FakeServer], quiet: float = QUIET_SECONDS, timeout: float = WAIT_SECONDS) -> None:
     """Until every one of `servers` has had no request in flight and none arriving for `quiet` seconds."""
     wait_for(
         lambda: all(server.quiet_for() >= quiet for server in servers),
@@ -213,7 +216,7 @@ class FakeServer:
         lines = [f"  {r.method} {r.path} {r.text()[:300]}" for r in self.requests]
         return "\n".join(lines) or "  (no requests)"
 
-    def wait_for(self, predicate: Callable[[], T | None], timeout: float = 10.0) -> T:
+    def wait_for(self, predicate: Callable[[], T | None], timeout: float = WAIT_SECONDS) -> T:
         return wait_for(predicate, timeout, self.describe)
 
     def quiet_for(self) -> float:
