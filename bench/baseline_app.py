@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -100,8 +101,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    uvicorn.run(build(dict(os.environ)), host=args.host, port=args.port, log_config=None, access_log=False)
+    config = uvicorn.Config(build(dict(os.environ)), host=args.host, port=args.port, log_config=None, access_log=False)
+    _AnnouncedServer(config).run()
     return 0
+
+
+class _AnnouncedServer(uvicorn.Server):
+    """Prints the port it got once started, as the bot logs it, so port 0 (any free port) can be used."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        listening = [sock for server in self.servers for sock in server.sockets or ()]
+        if self.started and listening:
+            print(f"listening on http://{self.config.host}:{listening[0].getsockname()[1]}.", flush=True)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ from tests.e2e_harness import (
     SIGNING_SECRET,
     SlackSender,
     bot_env,
-    free_port,
+    listening_port,
 )
 from tests.fakes._server import RecordedRequest, Reply, json_reply
 from tests.fakes.slack import FakeSlack
@@ -247,8 +247,6 @@ class Server:
     def __init__(self, system: System, fakes: Fakes, workdir: Path, profile_to: Path | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.system = system
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"{system}.log"
         # The bot with its features on: DM confirmations, audit in SQLite (in workdir), and no confirmation step.
         env = bot_env(
@@ -256,7 +254,7 @@ class Server:
         )
         full_env = {k: v for k, v in os.environ.items() if k in KEPT_ENV}
         full_env |= {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO_ROOT), **env}
-        listen = ["--host", "127.0.0.1", "--port", str(self.port)]
+        listen = ["--host", "127.0.0.1", "--port", "0"]  # any free port, read back from its start-up line
         if system == "baseline":
             command = [sys.executable, "-m", "bench.baseline_app", *listen]
         elif profile_to is not None:
@@ -268,6 +266,8 @@ class Server:
             # cwd is the work folder, not the repo root, so a developer's .env cannot leak in.
             self.process = subprocess.Popen(command, cwd=workdir, env=full_env, stdout=log, stderr=subprocess.STDOUT)
         try:
+            self.port = listening_port(self.process, self.log_path, STARTUP_TIMEOUT)
+            self.url = f"http://127.0.0.1:{self.port}"
             self._wait_healthy()
         except BaseException:
             self.stop()

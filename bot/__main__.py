@@ -19,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="mode", required=True)
     serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz, GET /metrics (for deployment)")
     serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
-    serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
+    serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000; 0: any free port)")
     serve.add_argument("--demo", action="store_true", help="a real Slack app against a simulated Trigger.dev (no key)")
     socket = sub.add_parser("socket", help="Socket Mode: no public URL needed (for local development)")
     socket.add_argument("--demo", action="store_true", help="a real Slack app against a simulated Trigger.dev (no key)")
@@ -30,8 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     shell.add_argument("--channel", default="C0DEMO", help="the channel id you type in (default C0DEMO)")
     shell.add_argument("--timezone", default=None, help="your Slack timezone, e.g. Europe/Paris (default: local)")
     shell.add_argument(
-        "-c", "--command", action="append", default=[], help="a line to run (repeatable): no prompts, a transcript"
+        "-c",
+        "--command",
+        action="append",
+        default=[],
+        help="a line to run (repeatable), printing a transcript; a question takes the next line as its answer "
+        "unless that line is a command",
     )
+    shell.add_argument("--yes", action="store_true", help="answer every y/N question yes (for scripts)")
     sub.add_parser("check", help="check the configuration and prove each credential works, changing nothing")
     return parser
 
@@ -53,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logs.configure(config.log_level, config.log_format)
     if args.mode == "serve":
-        return _serve(config, args.host, args.port or config.port)
+        return _serve(config, args.host, config.port if args.port is None else args.port)
     if args.mode == "socket":
         return asyncio.run(_socket(config))
     return asyncio.run(_migrate(config))

@@ -5,8 +5,9 @@ summary. Exit 0 only when every check passes, 1 when any fails, 2 when the confi
 
 Every call is read-only: Slack `auth.test`, `apps.connections.open` (the connection URL it returns is never opened),
 `usergroups.users.list`; Trigger.dev's retrieve route for a made-up run id (404 proves the key works); the database's
-schema revision (never migrated; a SQLite file that does not exist is not created). No secret is ever printed: each
-line is redacted with the configured secret values and with `logs.redact` before it is written.
+schema revision (never migrated; a SQLite file that does not exist yet is not created: only its folder is looked
+at, since `serve` creates it). No secret is ever printed: each line is redacted with the configured secret values
+and with `logs.redact` before it is written.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -85,7 +87,9 @@ def main(args: argparse.Namespace) -> int:
     except settings.ConfigError as exc:
         print(messages.CHECK_TITLE)
         print(messages.check_line("fail", messages.CHECK_CONFIG, messages.CHECK_CONFIG_FAILED))
-        print(logs.redact(str(exc)), file=sys.stderr)
+        # Our own text, which never holds a value: only secret-shaped words are masked (the URL rule of
+        # logs.redact would mask the DATABASE_URL example's "user:password@").
+        print(logs.SECRET_PATTERNS.sub(logs.REDACTED, str(exc)), file=sys.stderr)
         return 2
     if config.log_level == "DEBUG":
         logs.configure(config.log_level, config.log_format)
@@ -252,7 +256,7 @@ async def _database(config: settings.Settings) -> Result:
     parsed = make_url(url)
     sqlite_file = parsed.database if parsed.drivername.startswith("sqlite") else None
     if sqlite_file and sqlite_file != ":memory:" and not Path(sqlite_file).exists():
-        return _failed(name, messages.check_database_missing_file(sqlite_file))
+        return _sqlite_to_create(Path(sqlite_file))
     try:
         revision = await asyncio.wait_for(_schema_revision(url), DATABASE_SECONDS)
     except Exception as exc:
@@ -262,6 +266,17 @@ async def _database(config: settings.Settings) -> Result:
     if revision is None or revision in db.revisions():
         return _failed(name, messages.check_database_behind(revision, db.LATEST))
     return _failed(name, messages.check_database_ahead(revision, db.LATEST))
+
+
+def _sqlite_to_create(path: Path) -> Result:
+    """A SQLite file not created yet: fine when `serve` will be able to create it (its folder exists, writable)."""
+    name = messages.CHECK_DATABASE
+    folder = path.parent
+    if not folder.is_dir():
+        return _failed(name, messages.check_database_folder_missing(str(folder)))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return _failed(name, messages.check_database_folder_read_only(str(folder)))
+    return Result(name, "ok", messages.check_database_will_create(str(path)))
 
 
 async def _schema_revision(url: str) -> str | None:

@@ -21,6 +21,32 @@ def config_invalid(name: str, problem: str) -> str:
     return f"  - {name} is invalid: {problem}."
 
 
+def config_rule(kind: str, context: dict[str, object], fallback: str) -> str:
+    """What a setting must be, for a value of the wrong type or range (`kind` is pydantic's error type)."""
+    rules = {
+        "int_parsing": "use a whole number, e.g. 3000",
+        "int_from_float": "use a whole number, e.g. 3000",
+        "float_parsing": "use a number, e.g. 15 or 2.5",
+        "bool_parsing": "use true or false",
+        "greater_than_equal": f"use {_number(context.get('ge'))} or more",
+        "greater_than": f"use more than {_number(context.get('gt'))}",
+        "less_than_equal": f"use {_number(context.get('le'))} or less",
+        "less_than": f"use less than {_number(context.get('lt'))}",
+        "literal_error": f"use one of {str(context.get('expected', '')).replace(chr(39), '')}",
+        "url_parsing": "use a full URL, e.g. https://example.com/",
+        "url_scheme": "use an http:// or https:// URL",
+    }
+    return rules.get(kind) or fallback.removeprefix("Value error, ")
+
+
+def _number(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def config_unknown_setting(name: str, group: str) -> str:
+    return f"  - {name} is not a setting: use {group}__USERS, {group}__GROUPS or {group}__CHANNELS."
+
+
 def config_problems(problems: list[str]) -> str:
     lines = "\n".join(problems)
     return (
@@ -29,12 +55,38 @@ def config_problems(problems: list[str]) -> str:
     )
 
 
-def config_bad_key(env_name: str) -> str:
+def config_key_place(variable: str, position: int, name: str) -> str:
+    """Where a Trigger.dev key was configured, as the operator wrote it."""
+    if variable == "TRIGGER_SECRET_KEY":
+        return "TRIGGER_SECRET_KEY"
+    if name:
+        return f"the key for {name} in TRIGGER_SECRET_KEYS"
+    ordinal = {1: "first", 2: "second", 3: "third"}.get(position, f"number {position}")
+    return f"the {ordinal} key in TRIGGER_SECRET_KEYS"
+
+
+def config_bad_key(place: str, kind: str) -> str:
+    looks_like = {
+        "public": "a public key (pk_…)",
+        "pat": "a personal access token (tr_pat_…)",
+        "oat": "an organization access token (tr_oat_…)",
+    }.get(kind, "not a Trigger.dev secret key")
     return (
-        f"  - the Trigger.dev key for {env_name} is not an environment secret key: use the tr_prod_…/tr_stg_…/"
-        "tr_dev_…/tr_preview_… secret key from the project's API keys page (not a public key or a personal "
-        "access token)."
+        f"  - {place} is {looks_like}: use an environment's secret key (it starts tr_prod_, tr_stg_, tr_dev_ or "
+        "tr_preview_), from the Trigger.dev dashboard → your project → API keys."
     )
+
+
+def config_bad_token(variable: str, prefix: str, kind: str) -> str:
+    found = {"bot": "a bot token (xoxb-…)", "user": "a user token (xoxp-…)", "app": "an app-level token (xapp-…)"}
+    what = f"is {found[kind]}" if kind else "is not a Slack token"
+    return f"  - {variable} {what}: it must start {prefix}. Find it in: {WHERE_TO_FIND_TOKEN[variable]}."
+
+
+WHERE_TO_FIND_TOKEN = {
+    "SLACK_BOT_TOKEN": "Slack app settings → OAuth & Permissions → Bot User OAuth Token",
+    "SLACK_APP_TOKEN": "Slack app settings → Basic Information → App-Level Tokens (scope connections:write)",
+}
 
 
 def config_duplicate_env(env_name: str) -> str:
@@ -76,6 +128,22 @@ def slack_app_token_rejected(error: str) -> str:
         f"reschedule-bot cannot start Socket Mode: Slack rejected SLACK_APP_TOKEN ({error}). Create an App-Level "
         "Token (xapp-…) with the connections:write scope under Basic Information, and enable Socket Mode "
         "(manifests/slack.socket.yaml)."
+    )
+
+
+def serve_request_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return (
+        f"listening on http://{shown}:{port}. Give Slack the Request URL https://<your host>/slack/events (for "
+        f"Slash Commands, Interactivity and Event Subscriptions), where <your host> is the public HTTPS address "
+        f"that forwards to port {port} here (a platform's router, a reverse proxy or a tunnel)."
+    )
+
+
+def serve_cannot_listen(host: str, port: int, reason: str) -> str:
+    return (
+        f"reschedule-bot cannot listen on {host}:{port} ({reason}): another program may be using the port; choose "
+        "another with PORT or --port (0: any free port)."
     )
 
 
@@ -605,6 +673,12 @@ def unexpected(reference: str) -> str:
         f":boom: Something unexpected went wrong and nothing is known to have changed. "
         f"Reference `{reference}`: give it to whoever runs the bot, it is in the bot's log."
     )
+
+
+SLACK_UNREACHABLE = (
+    ":warning: The bot could not reach Slack just now, so it could not finish this; nothing is known to have "
+    "changed. Try again in a minute, and tell whoever runs the bot if it keeps happening."
+)
 
 
 def not_delayed_with_link(run_id: str, status_escaped: str, task_escaped: str, link_mrkdwn: str) -> str:
@@ -1271,10 +1345,21 @@ def check_database_ok(revision: str) -> str:
     return f"reachable; schema at revision {revision} (current)"
 
 
-def check_database_missing_file(path: str) -> tuple[str, str]:
+def check_database_will_create(path: str) -> str:
+    return f"no file yet: `serve` (or `migrate`) creates {path} with its schema at start-up (its folder is writable)"
+
+
+def check_database_folder_missing(folder: str) -> tuple[str, str]:
     return (
-        f"the SQLite file {path} does not exist yet",
-        "run `reschedule-bot migrate` (it creates the file and the schema), or fix DATABASE_URL.",
+        f"the SQLite file's folder {folder} does not exist, so it cannot be created there",
+        "create the folder, or point DATABASE_URL at a file in one that exists (sqlite:///path/to/file.sqlite3).",
+    )
+
+
+def check_database_folder_read_only(folder: str) -> tuple[str, str]:
+    return (
+        f"the SQLite file does not exist yet and this user cannot create files in {folder}",
+        "make the folder writable for the user the bot runs as, or point DATABASE_URL at a writable place.",
     )
 
 

@@ -20,6 +20,7 @@ import hmac
 import json
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -32,7 +33,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot import metrics, request_id
+from bot import messages, metrics, request_id
 from bot.slack import body, signature
 from bot.slack.body import MAX_BODY_BYTES
 from bot.slack.request_line import Seen, account
@@ -171,6 +172,14 @@ class Server(uvicorn.Server):
     by that signal even though the drain finished and the audit trail was written; platforms read that as a crash.
     """
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            listening = [sock for server in self.servers for sock in server.sockets or ()]
+            if listening:
+                bound_port = int(listening[0].getsockname()[1])
+                log.info(messages.serve_request_url(self.config.host, bound_port))
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         if threading.current_thread() is not threading.main_thread():
@@ -184,8 +193,30 @@ class Server(uvicorn.Server):
                 signal.signal(signum, handler)
 
 
+def _port_taken(host: str, port: int) -> str | None:
+    """Why `port` cannot be listened on (e.g. "Address already in use"), or None. Port 0 is always free."""
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or type(exc).__name__
+    return None
+
+
 def serve(bot: Bot, host: str, port: int) -> int:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully; the process's exit status."""
+    """Serve until SIGTERM or SIGINT, then shut down gracefully; the process's exit status.
+
+    Once the application has started, one line names the port actually listened on (port 0: any free port) and the
+    Request URL Slack needs. A port already taken is said plainly, before anything starts.
+    """
+    reason = _port_taken(host, port)
+    if reason is not None:
+        log.error(messages.serve_cannot_listen(host, port, reason))
+        return 1
     server = Server(uvicorn.Config(asgi_app(bot), host=host, port=port, log_config=None, access_log=False))
     server.run()
     return 0 if server.started else 1

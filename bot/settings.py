@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -27,7 +28,7 @@ from bot import messages, shutdown
 from bot.domain.access_rules import DEFAULT, Policy, Rule, split_ids
 from bot.domain.delays import DelayError
 from bot.domain.digest import parse_schedule, zone
-from bot.domain.environments import KINDS, Environment, environment_for_key, looks_like_secret_key
+from bot.domain.environments import KINDS, UNKNOWN, Environment, environment_for_key, looks_like_secret_key
 from bot.domain.typed_time import parse_duration
 
 Mode = Literal["serve", "socket", "migrate", "shell", "check"]
@@ -72,6 +73,11 @@ class KeyedEnvironment:
 
     env: Environment
     key: SecretStr
+    # Where it was configured: TRIGGER_SECRET_KEY, or TRIGGER_SECRET_KEYS (its position there, from 1, and the name
+    # given to it, if any), so a problem with it can be reported in the operator's terms.
+    variable: str = "TRIGGER_SECRET_KEY"
+    position: int = 0
+    given_name: str = ""
 
 
 class _MappingSource(EnvSettingsSource):
@@ -239,20 +245,22 @@ class Settings(BaseSettings):
 
     def environments(self) -> list[KeyedEnvironment]:
         """TRIGGER_SECRET_KEY and TRIGGER_SECRET_KEYS (`[name=]key,…`); names default from key prefixes."""
-        entries: list[str] = []
+        entries: list[tuple[str, int, str]] = []
         if _present(self.trigger_secret_key):
             assert self.trigger_secret_key is not None
-            entries.append(self.trigger_secret_key.get_secret_value().strip())
+            entries.append(("TRIGGER_SECRET_KEY", 0, self.trigger_secret_key.get_secret_value().strip()))
         if _present(self.trigger_secret_keys):
             assert self.trigger_secret_keys is not None
-            entries.extend(part.strip() for part in self.trigger_secret_keys.get_secret_value().split(","))
+            parts = [part.strip() for part in self.trigger_secret_keys.get_secret_value().split(",") if part.strip()]
+            entries.extend(("TRIGGER_SECRET_KEYS", position, part) for position, part in enumerate(parts, 1))
         result: list[KeyedEnvironment] = []
-        for entry in filter(None, entries):
+        for variable, position, entry in entries:
             name, sep, key = entry.partition("=")
             if not sep:
                 name, key = "", entry
             env = environment_for_key(key.strip(), name.strip() or None)
-            result.append(KeyedEnvironment(env=env, key=SecretStr(key.strip())))
+            keyed = KeyedEnvironment(env, SecretStr(key.strip()), variable, position, name.strip())
+            result.append(keyed)
         return result
 
     def policy(self) -> Policy:
@@ -272,20 +280,37 @@ class Settings(BaseSettings):
         seen: set[str] = set()
         for item in self.environments():
             if not looks_like_secret_key(item.key.get_secret_value()):
-                problems.append(messages.config_bad_key(item.env.name))
+                where = messages.config_key_place(item.variable, item.position, item.given_name)
+                problems.append(messages.config_bad_key(where, key_kind(item.key.get_secret_value())))
+                continue  # its name came from no prefix: nothing more to say about it
             if not _NAME_RE.fullmatch(item.env.name):
                 problems.append(messages.config_bad_env_name(item.env.name[:60]))
             if item.env.name in seen:
                 problems.append(messages.config_duplicate_env(item.env.name))
             seen.add(item.env.name)
-        # Kinds are always accepted, so one configuration can be shared by deployments with different keys.
-        known = {name for item in self.environments() for name in item.env.names} | set(KINDS)
+        # Kinds are always accepted, so one configuration can be shared by deployments with different keys; the
+        # message names only the environments this deployment has.
+        configured = sorted({name for item in self.environments() for name in item.env.names} - {UNKNOWN.name})
+        known = set(configured) | set(KINDS)
         for name in sorted(self.access):
             if name.lower() != DEFAULT and name.lower() not in known:
-                problems.append(messages.config_unknown_env("ACCESS__" + name.upper(), name, sorted(known)))
+                problems.append(messages.config_unknown_env("ACCESS__" + name.upper(), name, configured))
         explicit = self.confirm_environments if "confirm_environments" in self.model_fields_set else frozenset()
         for name in sorted(explicit - known):
-            problems.append(messages.config_unknown_env("CONFIRM_ENVIRONMENTS", name, sorted(known)))
+            problems.append(messages.config_unknown_env("CONFIRM_ENVIRONMENTS", name, configured))
+        return problems
+
+    def token_problems(self) -> list[str]:
+        """Slack tokens of the wrong kind: each kind has its own prefix (xoxb- for a bot token, xapp- for an
+        app-level one), so a value without it cannot work. Never the values."""
+        problems: list[str] = []
+        for variable, prefix in (("SLACK_BOT_TOKEN", "xoxb-"), ("SLACK_APP_TOKEN", "xapp-")):
+            secret: SecretStr | None = getattr(self, variable.lower())
+            if _present(secret):
+                assert secret is not None
+                value = secret.get_secret_value().strip()
+                if not value.startswith(prefix):
+                    problems.append(messages.config_bad_token(variable, prefix, slack_token_kind(value)))
         return problems
 
     def timing_problems(self) -> list[str]:
@@ -308,6 +333,35 @@ class Settings(BaseSettings):
         if mode == "socket":
             needed.append("SLACK_APP_TOKEN")
         return [name for name in needed if not _present(getattr(self, name.lower()))]
+
+
+def key_kind(key: str) -> str:
+    """What a value that is not an environment secret key looks like (for the message), or "" if nothing known."""
+    for prefix, kind in (("pk_", "public"), ("tr_pat_", "pat"), ("tr_oat_", "oat"), ("tr_uat_", "pat")):
+        if key.startswith(prefix):
+            return kind
+    return ""
+
+
+def slack_token_kind(value: str) -> str:
+    """The kind of Slack token a value is, from its prefix ("bot", "user", "app"), or "" if none."""
+    for prefix, kind in (("xoxb-", "bot"), ("xoxp-", "user"), ("xapp-", "app")):
+        if value.startswith(prefix):
+            return kind
+    return ""
+
+
+def _invalid(error: ErrorDetails) -> str:
+    """One invalid setting in the operator's terms: the variable's name as set, and what it must be."""
+    location = [str(part) for part in error["loc"]]
+    variable = "__".join(location).upper()
+    context = error.get("ctx") or {}
+    kind = error["type"]
+    if kind == "value_error" and "error" in context:
+        return messages.config_invalid(variable, str(context["error"]))
+    if kind == "extra_forbidden" and location[0] == "access":
+        return messages.config_unknown_setting(variable, "__".join(location[:2]).upper())
+    return messages.config_invalid(variable, messages.config_rule(kind, context, error["msg"]))
 
 
 def _present(secret: SecretStr | None) -> bool:
@@ -377,13 +431,14 @@ def _load(mode: Mode, demo: bool = False) -> Settings:
         for error in exc.errors(include_input=False, include_url=False):
             field = str(error["loc"][0])
             invalid[field] = Settings.model_fields[field].default
-            problems.append(messages.config_invalid(field.upper(), error["msg"]))
+            problems.append(_invalid(error))
         # Read again with the invalid values set aside, so missing ones are named in the same message.
         settings = Settings(**invalid, **overrides)
     settings._demo = demo
     for name in settings.missing_for(mode):
         problems.append(messages.config_missing(name, WHERE_TO_FIND[name]))
     if mode != "migrate":
+        problems.extend(settings.token_problems())
         problems.extend(settings.key_problems())
         problems.extend(settings.timing_problems())
     if problems:

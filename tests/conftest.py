@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage import db
 from tests import dbs
-from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, BotProcess, SlackSender, bot_env
+from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, REPO_ROOT, SIGNING_SECRET, BotProcess, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
@@ -45,6 +45,51 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         uses = set(getattr(item, "fixturenames", ()))
         if item.path.name.startswith("test_e2e_") or uses & E2E_FIXTURES:
             item.add_marker(pytest.mark.e2e)
+
+
+# What may change in the working tree while tests run: caches of the tools themselves, never the bot's state.
+_TREE_CACHES = frozenset(
+    {".pytest_cache", ".hypothesis", "__pycache__", ".mypy_cache", ".ruff_cache", ".coverage", ".venv", ".git"}
+)
+_WATCHED = (REPO_ROOT, REPO_ROOT / "tests", REPO_ROOT / "tests" / "data", REPO_ROOT / "bot")
+
+
+def tree_snapshot() -> dict[str, tuple[int, int]]:
+    """What is directly in the repository's top folders: each file with its size and modification time, each
+    folder by name."""
+    found: dict[str, tuple[int, int]] = {}
+    for folder in _WATCHED:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name in _TREE_CACHES or entry.name.startswith(".coverage") or entry.name.endswith(".egg-info"):
+                    continue
+                name = str(Path(folder, entry.name).relative_to(REPO_ROOT))
+                if entry.is_file(follow_symlinks=False):
+                    stat = entry.stat(follow_symlinks=False)
+                    found[name] = (stat.st_size, stat.st_mtime_ns)
+                else:  # a folder: only that it is there (Python's bytecode caches change its time)
+                    found[name] = (-1, 0)
+    return found
+
+
+def tree_changes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    """What appeared, disappeared or changed between two snapshots."""
+    appeared = [f"created {name}" for name in sorted(after.keys() - before.keys())]
+    gone = [f"removed {name}" for name in sorted(before.keys() - after.keys())]
+    changed = [f"changed {name}" for name in sorted(before.keys() & after.keys()) if before[name] != after[name]]
+    return appeared + gone + changed
+
+
+@pytest.fixture(autouse=True)
+def outside_the_working_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test runs from its own temporary folder, so a relative path (the default DATABASE_URL
+    `sqlite:///reschedule-bot.sqlite3`, a `.env`) can never reach the clone; and it fails if anything in the
+    working tree was created, removed or changed while it ran (a bot's database or log, say)."""
+    before = tree_snapshot()
+    monkeypatch.chdir(tmp_path)
+    yield
+    changes = tree_changes(before, tree_snapshot())
+    assert not changes, "this test touched the working tree: " + ", ".join(changes)
 
 
 @pytest.fixture

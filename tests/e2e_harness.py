@@ -11,13 +11,14 @@ import itertools
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -26,6 +27,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 
+from tests.fakes._server import QUIET_SECONDS, WAIT_SECONDS, FakeServer, wait_quiet
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 
@@ -53,6 +55,19 @@ def _observed(args: list[str], result: subprocess.CompletedProcess[str]) -> subp
     for observe in OUTPUT_OBSERVERS:
         observe(f"`reschedule-bot {' '.join(args)}` output", f"{result.stdout}\n{result.stderr}")
     return result
+
+
+def settle(bot: object, *fakes: FakeServer, quiet: float = QUIET_SECONDS, timeout: float = WAIT_SECONDS) -> None:
+    """Wait until whatever the last request set off is over, before asserting that something did NOT happen: the bot
+    has no acknowledged work left (an in-process bot reports it; a process is judged by the fakes alone) and the
+    fakes have heard nothing for `quiet` seconds."""
+    busy = getattr(bot, "busy", None)
+    deadline = time.monotonic() + timeout
+    while busy is not None and busy():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"the bot still had work in flight after {timeout} s")
+        time.sleep(0.01)
+    wait_quiet(fakes, quiet, max(0.1, deadline - time.monotonic()) + quiet)
 
 
 def sign(signing_secret: str, timestamp: str, body: bytes) -> str:
@@ -199,11 +214,31 @@ def run_in_process(args: list[str], env: dict[str, str], cwd: Path) -> subproces
     return _observed(args, subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue()))
 
 
-def free_port() -> int:
+# The start-up line `serve` logs once listening (bot/messages.py serve_request_url), with the port it bound: a
+# process started with --port 0 tells its port this way, so no test picks a port that another may take first.
+LISTENING = re.compile(r"listening on http://[^\s/]+:(\d+)\.")
+
+
+def listening_port(process: subprocess.Popen[bytes], log_path: Path, timeout: float = STARTUP_TIMEOUT) -> int:
+    """The port a process started with `--port 0` says it listens on, as soon as it says so."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = LISTENING.search(log_path.read_text(errors="replace"))
+        if found:
+            return int(found.group(1))
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+        time.sleep(0.05)
+    raise RuntimeError(f"no port announced after {timeout} s:\n{log_path.read_text(errors='replace')}")
+
+
+@contextlib.contextmanager
+def refusing_address() -> Iterator[str]:
+    """http://127.0.0.1:<port> where nothing answers: the port is held by a socket that is bound but does not
+    listen, so every connection is refused and no other program can start listening there meanwhile."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
 
 
 class BotSubprocess:
@@ -252,19 +287,20 @@ class BotSubprocess:
 
 
 class BotProcess(BotSubprocess):
-    """`python -m bot serve` on a free port, started on construction and ready once /healthz answers 200."""
+    """`python -m bot serve` on a port of its own choosing (--port 0, read from its start-up line), started on
+    construction and ready once /healthz answers 200."""
 
     def __init__(self, env: dict[str, str], log_path: Path | None = None, demo: bool = False) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.events_url = self.url + "/slack/events"
         if log_path is None:
             fd, name = tempfile.mkstemp(prefix="reschedule-bot-", suffix=".log")
             os.close(fd)
             log_path = Path(name)
-        command = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command = ["serve", "--host", "127.0.0.1", "--port", "0"]
         self._spawn(command + (["--demo"] if demo else []), env, log_path)
         try:
+            self.port = listening_port(self.process, log_path)
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.events_url = self.url + "/slack/events"
             self._wait_healthy()
         except BaseException:
             self.stop()

@@ -94,6 +94,7 @@ class InProcessBot:
         self.port = 0
         self.url = self.events_url = ""
         self._server: _Server | None = None
+        self._bot: wiring.Bot | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -134,6 +135,7 @@ class InProcessBot:
         try:
             identity = asyncio.run(wiring.check_slack(config))
             bot = wiring.build(config, slack_identity=identity)
+            self._bot = bot
             uvicorn_config = uvicorn.Config(
                 asgi_app(bot), host="127.0.0.1", port=self.port, log_config=None, access_log=False
             )
@@ -172,6 +174,14 @@ class InProcessBot:
             self._restore_logging = lambda: None
             for observe in LOG_OBSERVERS:
                 observe(self.log_path)
+
+    def busy(self) -> bool:
+        """Whether a request is still being answered or acknowledged work is still running (read from the test's
+        thread: a snapshot, which is all a wait needs)."""
+        server, bot = self._server, self._bot
+        if server is None or bot is None:
+            return False
+        return bool(server.server_state.tasks) or bool(bot.deps.inflight.unfinished())
 
     @staticmethod
     def _wake(server: _Server) -> None:

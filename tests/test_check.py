@@ -20,7 +20,7 @@ import yaml
 
 from bot import check, settings
 from bot.storage import db
-from tests.e2e_harness import BOT_TOKEN, PROD_KEY, SIGNING_SECRET, bot_env, free_port, run_cli, run_in_process
+from tests.e2e_harness import BOT_TOKEN, PROD_KEY, SIGNING_SECRET, bot_env, refusing_address, run_cli, run_in_process
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 
@@ -172,7 +172,8 @@ def test_trigger_key_unknown_to_trigger(good: dict[str, str], tmp_path: Path) ->
 
 
 def test_trigger_unreachable(good: dict[str, str], tmp_path: Path) -> None:
-    result = _check({**good, "TRIGGER_API_URL": f"http://127.0.0.1:{free_port()}"}, tmp_path)
+    with refusing_address() as nowhere:
+        result = _check({**good, "TRIGGER_API_URL": f"http://{nowhere}"}, tmp_path)
     _fails(result, "trigger.dev prod", says="did not answer usefully (ConnectError)", fix="TRIGGER_API_URL")
 
 
@@ -194,11 +195,67 @@ def test_schema_behind(good: dict[str, str], tmp_path: Path) -> None:
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
 
 
-def test_missing_sqlite_file_is_not_created(good: dict[str, str], tmp_path: Path) -> None:
+def test_fresh_install_without_a_sqlite_file_passes_and_creates_nothing(good: dict[str, str], tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.sqlite3"
     result = _check({**good, "DATABASE_URL": f"sqlite:///{missing}"}, tmp_path)
-    _fails(result, "database", says="does not exist yet", fix="reschedule-bot migrate")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _line(result, "database").startswith("ok") and "creates" in _line(result, "database"), result.stdout
     assert not missing.exists()
+
+
+def test_sqlite_file_in_a_folder_that_does_not_exist(good: dict[str, str], tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder" / "bot.sqlite3"
+    result = _check({**good, "DATABASE_URL": f"sqlite:///{missing}"}, tmp_path)
+    _fails(result, "database", says="folder", fix="create the folder")
+    assert not missing.parent.exists()
+
+
+def _config_error(env: dict[str, str], tmp_path: Path) -> str:
+    """check's exit 2 and the problems it printed (stderr)."""
+    result = _check(env, tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert _line(result, "settings").startswith("FAIL")
+    return result.stderr
+
+
+def test_slack_tokens_of_the_wrong_kind_are_named(good: dict[str, str], tmp_path: Path) -> None:
+    errors = _config_error({**good, "SLACK_BOT_TOKEN": "hello", "SLACK_APP_TOKEN": "xoxb-1-not-an-app-token"}, tmp_path)
+    assert "SLACK_BOT_TOKEN is not a Slack token: it must start xoxb-" in errors, errors
+    assert "SLACK_APP_TOKEN is a bot token (xoxb-…): it must start xapp-" in errors, errors
+    assert "hello" not in errors
+
+
+def test_bad_trigger_keys_are_named_where_they_were_configured(good: dict[str, str], tmp_path: Path) -> None:
+    env = {**good, "TRIGGER_SECRET_KEY": "hello", "TRIGGER_SECRET_KEYS": "billing=not-a-key,pk_public0000001"}
+    errors = _config_error(env, tmp_path)
+    assert "TRIGGER_SECRET_KEY is not a Trigger.dev secret key" in errors, errors
+    assert "the key for billing in TRIGGER_SECRET_KEYS is not a Trigger.dev secret key" in errors, errors
+    assert "the second key in TRIGGER_SECRET_KEYS is a public key (pk_…)" in errors, errors
+    assert "unknown" not in errors and "both called" not in errors, errors
+
+
+def test_invalid_values_are_explained_in_the_operators_terms(good: dict[str, str], tmp_path: Path) -> None:
+    env = {**good, "PORT": "abc", "SHUTDOWN_GRACE": "5", "LOG_LEVEL": "LOUD", "ACCESS__PROD__USER": "U123"}
+    errors = _config_error(env, tmp_path)
+    assert "PORT is invalid: use a whole number, e.g. 3000." in errors, errors
+    assert "SHUTDOWN_GRACE is invalid: use 20 or more." in errors, errors
+    assert "LOG_LEVEL is invalid: use one of DEBUG, INFO, WARNING or ERROR." in errors, errors
+    assert "ACCESS__PROD__USER is not a setting: use ACCESS__PROD__USERS" in errors, errors
+    for pydantic_wording in ("Value error", "Input should", "Extra inputs"):
+        assert pydantic_wording not in errors, errors
+
+
+def test_the_database_url_example_is_shown_whole(good: dict[str, str], tmp_path: Path) -> None:
+    errors = _config_error({**good, "DATABASE_URL": "mysql://bot@db/reschedule"}, tmp_path)
+    assert "use sqlite:///path/to/file.sqlite3 or postgresql://user:password@host:5432/database" in errors, errors
+    assert "[redacted]" not in errors
+
+
+def test_a_rule_for_an_environment_not_configured_lists_only_the_configured_ones(
+    good: dict[str, str], tmp_path: Path
+) -> None:
+    errors = _config_error({**good, "ACCESS__PRODUCTION__USERS": "U123"}, tmp_path)
+    assert "ACCESS__PRODUCTION names the environment 'production', which is not configured (configured: prod)" in errors
 
 
 def test_unreadable_user_group(good: dict[str, str], fake_slack: FakeSlack, tmp_path: Path) -> None:

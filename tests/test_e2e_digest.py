@@ -4,7 +4,9 @@ two `serve` processes) post it once between them, and a process started later do
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +19,7 @@ import pytest
 
 from bot import messages
 from bot.render.ids import Button
-from tests.e2e_harness import PROD_ENV, STAGING_KEY, BotProcess, bot_env
+from tests.e2e_harness import PROD_ENV, STAGING_KEY, BotProcess, bot_env, settle
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
@@ -69,8 +71,7 @@ def test_a_slot_that_just_passed_posts_one_digest_grouped_by_environment_and_tas
     # An access rule keeps everyone but U9 out of prod: the digest, posted by the bot to a channel, lists it anyway.
     _, bot = start(TRIGGER_SECRET_KEYS=STAGING_KEY, ACCESS__PROD__USERS="U9", **digest_env())
     wait_for(lambda: bool(fake_slack.messages.get(CHANNEL)))
-    wait_for(lambda: "digest for" in bot.log_text())
-    time.sleep(0.3)
+    settle(bot, fake_slack, fake_trigger)
     posts = fake_slack.messages[CHANNEL]
     assert len(posts) == 1
     lines = texts(posts[0])
@@ -96,11 +97,22 @@ def test_nothing_coming_due_is_one_line(start: Any, fake_slack: FakeSlack, fake_
 
 
 def test_nothing_coming_due_posts_nothing_with_skip_empty(
-    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+    start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:
     _, bot = start(**digest_env(DIGEST_SKIP_EMPTY="true"))
-    wait_for(lambda: "not posted (DIGEST_SKIP_EMPTY)" in bot.log_text())
+    wait_for(lambda: claimed_slots(tmp_path / "bot.sqlite3") == 1)  # this process took the slot
+    settle(bot, fake_slack, fake_trigger)  # and decided about it
     assert CHANNEL not in fake_slack.messages
+    assert "not posted (DIGEST_SKIP_EMPTY)" in bot.log_text()
+
+
+def claimed_slots(path: Path) -> int:
+    """How many digest slots a process has taken, in the bot's SQLite database (0 before it is created)."""
+    if not path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return int(conn.execute("SELECT count(*) FROM digest_posts").fetchone()[0]) if "digest_posts" in tables else 0
 
 
 def test_without_a_digest_channel_nothing_is_posted(
@@ -108,7 +120,7 @@ def test_without_a_digest_channel_nothing_is_posted(
 ) -> None:
     fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=1))
     _, bot = start(DIGEST_SCHEDULE=just_passed())
-    time.sleep(0.5)
+    settle(bot, fake_slack, fake_trigger, quiet=0.5)
     assert fake_slack.api_calls("chat.postMessage") == []
     assert "digest" not in bot.log_text()
 
@@ -125,7 +137,7 @@ def test_two_bots_sharing_postgresql_post_the_digest_once(
             return "posted to" in one.log_text() and "posted by another process" in one.log_text()
 
         wait_for(decided)
-        time.sleep(0.3)
+        settle(one, fake_slack, fake_trigger)
         log = one.log_text()
     assert log.count(f"posted to {CHANNEL}") == 1
     assert log.count("posted by another process") == 1

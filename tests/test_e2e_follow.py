@@ -21,7 +21,7 @@ from bot.render.ids import Button
 from bot.render.mrkdwn import date_token
 from bot.storage import db
 from bot.storage.follow_ups import Card, FollowRequest, FollowUps
-from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, SlackSender, bot_env
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, SlackSender, bot_env, settle
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
@@ -273,7 +273,7 @@ def test_two_bots_sharing_postgresql_update_each_card_exactly_once(
         for run_id in run_ids:
             assert "Completed" in text_of(dm_card(fake_slack, run_id))
             assert "Completed" in text_of(channel_card(fake_slack, run_id))
-        time.sleep(0.5)  # several more ticks of both bots: nothing is left for either to do
+        settle(one, fake_slack, fake_trigger, quiet=0.5)  # several more ticks of both: nothing left for either
     posted = [channel_card(fake_slack, run_id)["ts"] for run_id in run_ids]
     assert [len(updates(fake_slack, ts)) for ts in cards + posted] == [1] * 8
     assert len(fake_slack.api_calls("chat.update")) == 8
@@ -297,7 +297,7 @@ def test_two_serve_processes_sharing_postgresql_update_each_card_exactly_once(
         for run_id in run_ids:
             assert "Completed" in text_of(dm_card(fake_slack, run_id))
             assert "Completed" in text_of(channel_card(fake_slack, run_id))
-        time.sleep(0.5)  # several more ticks of both processes: nothing is left for either to do
+        settle(one, fake_slack, fake_trigger, quiet=0.5)  # several more ticks of both: nothing left for either
         logs = one.log_text() + two.log_text()
     posted = [channel_card(fake_slack, run_id)["ts"] for run_id in run_ids]
     assert [len(updates(fake_slack, ts)) for ts in cards + posted] == [1] * 6
@@ -325,8 +325,9 @@ def test_a_follow_up_beyond_the_bound_is_dropped_without_a_read(
 
     asyncio.run(seed())
     _, bot = start(**FAST)
-    wait_for(lambda: "stopped following" in bot.log_text(), what="the drop logged")
-    assert rows(url) == []
+    wait_for(lambda: rows(url) == [], what="the follow-up dropped")
+    settle(bot, fake_slack, fake_trigger)
+    assert "stopped following" in bot.log_text()
     assert fake_slack.api_calls("chat.update") == []
     assert fake_trigger.calls("GET", RETRIEVE + run["id"]) == []
 

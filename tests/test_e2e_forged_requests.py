@@ -22,7 +22,7 @@ import pytest
 from bot.render import ids
 from bot.render.ids import Button, ButtonValue
 from bot.slack.body import MAX_BODY_BYTES
-from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, example_payload, fresh_trigger_id, sign
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, example_payload, fresh_trigger_id, settle, sign
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
@@ -125,7 +125,7 @@ def test_a_forged_request_of_any_kind_is_a_401_and_nothing_runs(
         headers, sent = forged_headers(way, body, content_type)
         response = httpx.post(bot.events_url, content=sent, headers=headers)
         assert response.status_code == 401 and response.text == "invalid request signature", way
-    time.sleep(0.3)  # anything that would run after the answers would have reached the fakes by now
+    settle(bot, fake_slack, fake_trigger)
     assert fake_trigger.requests == [] and len(fake_slack.requests) == slack_calls_before
     log = bot.log_text().splitlines()
     assert len([line for line in log if "refused an unverified request" in line]) == len(WAYS)
@@ -164,7 +164,7 @@ def test_a_signed_body_over_the_bound_is_refused_unread(
     }
     response = httpx.post(bot.events_url, content=padded, headers=headers)
     assert response.status_code == 413
-    time.sleep(0.2)
+    settle(bot, fake_trigger)
     assert fake_trigger.requests == []
     log = bot.log_text()
     assert "refused a request body over" in log and "unverified" not in log and "malformed request" not in log

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, BotSubprocess, bot_env, sign
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, BotSubprocess, bot_env, settle, sign
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.fuzz_requests import Corpus, FuzzRequest
@@ -57,20 +57,6 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError("no VmRSS")
-
-
-def settle(fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
-    """Wait until the work after the acknowledgements has finished: no new call to either fake for a second."""
-    deadline = time.monotonic() + 60
-    seen, quiet_since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        count = len(fake_slack.requests) + len(fake_trigger.requests)
-        if count != seen:
-            seen, quiet_since = count, time.monotonic()
-        elif time.monotonic() - quiet_since >= 1.0:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the bot was still calling Slack or Trigger.dev a minute after the last request")
 
 
 def post(client: httpx.Client, url: str, request: FuzzRequest) -> httpx.Response:
@@ -124,7 +110,7 @@ def test_thousands_of_signed_malformed_requests_move_nothing_unnamed_and_break_n
     with open_door(door, fake_slack, fake_trigger, tmp_path, ACCESS__PROD__USERS="U111") as (process, send):
         for number in range(REQUESTS):
             if number == WARM_UP:
-                settle(fake_slack, fake_trigger)
+                settle(None, fake_slack, fake_trigger, quiet=1.0, timeout=60)
                 warm = rss_kib(process.process.pid)
             request = corpus.request()
             status = send(request)
@@ -133,7 +119,7 @@ def test_thousands_of_signed_malformed_requests_move_nothing_unnamed_and_break_n
             statuses[(request.kind, status)] += 1
             mentioned.update(match.decode() for match in RUN_ID.findall(request.body))
             naming.update(run_id for run_id in named if run_id.encode() in request.body)
-        settle(fake_slack, fake_trigger)
+        settle(None, fake_slack, fake_trigger, quiet=1.0, timeout=60)
         grown_mib = (rss_kib(process.process.pid) - warm) / 1024
         finished = datetime.now(UTC)
     log = process.log_text()

@@ -20,10 +20,11 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot import logs, settings, wiring
 from bot.slack.socket_client import SocketModeDoor
-from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, bot_env, fresh_trigger_id
+from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, bot_env, fresh_trigger_id, settle
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.summaries import CHANNEL, only_summary
+from tests.test_e2e_digest import CHANNEL as DIGEST_CHANNEL
 from tests.test_e2e_digest import digest_env
 
 pytestmark = pytest.mark.e2e
@@ -161,7 +162,8 @@ async def test_socket_mode_requests_get_an_id_and_a_line_too(
 def test_a_digest_has_a_request_id_of_its_own(start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
     fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=1))
     _, bot = start(LOG_LEVEL="DEBUG", **digest_env())
-    fake_slack.wait_for(lambda: "posted to" in bot.log_text())
+    fake_slack.wait_for(lambda: fake_slack.messages.get(DIGEST_CHANNEL))
+    settle(bot, fake_slack, fake_trigger)  # the digest's work is over, its last line written
     bot.stop()
     lines = bot.log_text().splitlines()
     [posted] = [line for line in lines if "digest for" in line and "posted to" in line]

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e_harness import SIGNING_SECRET, BotProcess, SlackSender, bot_env, free_port
+from tests.e2e_harness import SIGNING_SECRET, BotProcess, SlackSender, bot_env, refusing_address
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.summaries import CHANNEL, wait_summary
@@ -139,7 +139,12 @@ def test_a_move_is_in_flight_until_trigger_dev_answers(
 def test_audit_records_the_database_refuses_are_counted(
     start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
-    sender, bot = start(DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")
+    with refusing_address() as nowhere:
+        sender, bot = start(DATABASE_URL=f"postgresql://postgres@{nowhere}/nowhere")
+        audit_failed_once(sender, bot, fake_slack, fake_trigger)
+
+
+def audit_failed_once(sender: SlackSender, bot: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
     before = scrape(bot.url)
     run = fake_trigger.add_run(PROD_ENV)
     command_summarised(sender, fake_slack, f"{run['id']} 2h")
@@ -167,8 +172,12 @@ def test_metrics_token_guards_metrics_but_not_healthz(
 def test_healthz_and_metrics_answer_while_trigger_dev_and_the_database_are_down(
     start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
-    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    _, bot = start(TRIGGER_API_URL=nowhere, DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")
+    with refusing_address() as trigger, refusing_address() as database:
+        _, bot = start(TRIGGER_API_URL=f"http://{trigger}", DATABASE_URL=f"postgresql://postgres@{database}/nowhere")
+        answers_while_down(bot, fake_slack, fake_trigger)
+
+
+def answers_while_down(bot: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
     calls = len(fake_slack.requests)
     health = httpx.get(bot.url + "/healthz")
     assert health.status_code == 200 and health.json() == {"ok": True}

@@ -11,12 +11,23 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, BotProcess, SlackSender
+from tests.e2e_harness import (
+    BOT_TOKEN,
+    PROD_ENV,
+    PROD_KEY,
+    SIGNING_SECRET,
+    BotProcess,
+    SlackSender,
+    refusing_address,
+    run_cli,
+)
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.test_e2e_buttons import click, summary_via_command, wait_one
@@ -96,3 +107,37 @@ def test_sigterm_finishes_an_acknowledged_move_then_exits_cleanly(
     assert fake_trigger.get_run(run["id"])["delayedUntil"] != run["delayedUntil"]
     log = bot_process.log_text()
     assert "Application shutdown complete" in log and "Traceback" not in log
+
+
+def test_start_up_names_the_request_url_once_and_bolt_has_nothing_to_warn_about(bot_process: BotProcess) -> None:
+    """SLACK_BOT_TOKEN is in the process environment, as on any platform: Bolt reads it, and the bot gives Bolt
+    its own client and authorizer; nothing is unused by mistake, so the log does not say so."""
+    log = bot_process.log_text()
+    lines = [line for line in log.splitlines() if "Request URL" in line]
+    assert len(lines) == 1, log
+    assert f"listening on http://127.0.0.1:{bot_process.port}." in lines[0]
+    assert "https://<your host>/slack/events" in lines[0] and f"port {bot_process.port}" in lines[0]
+    assert "will be unused" not in log and "will be ignored" not in log and " WARNING " not in log, log
+
+
+def test_a_port_already_taken_is_said_plainly(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken, refusing_address() as slack:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = _env_without_slack(tmp_path, f"http://{slack}/api/")
+        result = run_cli(["serve", "--host", "127.0.0.1", "--port", str(port)], env, tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _env_without_slack(tmp_path: Path, slack_api_url: str) -> dict[str, str]:
+    """Settings `serve` accepts; Slack refuses connections (auth.test at start only warns), nothing is moved."""
+    return {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack_api_url,
+        "TRIGGER_SECRET_KEY": PROD_KEY,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
+    }

@@ -25,6 +25,7 @@ from tests.e2e_harness import (
     SlackSender,
     example_payload,
     fresh_trigger_id,
+    settle,
     sign,
 )
 from tests.fakes.slack import FakeSlack
@@ -82,7 +83,7 @@ def test_an_unverified_request_with_a_malformed_timestamp_is_a_401_and_nothing_r
     headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": "v0=abc"}
     response = httpx.post(bot.events_url, content=body, headers=headers)
     assert response.status_code == 401
-    time.sleep(0.2)  # anything that would run after the answer would have reached the fakes by now
+    settle(bot, fake_slack, fake_trigger)
     assert fake_slack.responses(url) == [] and fake_trigger.requests == []
     calls = [c for c in fake_slack.requests if not c.path.endswith("auth.test")]
     assert calls == []
@@ -235,7 +236,7 @@ def test_a_signed_command_without_a_user_team_or_channel_changes_nothing(
     body = command_body(url, f"{run['id']} 2h", **{missing: ""})
     response = sender.post(body, "application/x-www-form-urlencoded")
     assert response.status_code == 400
-    time.sleep(0.3)
+    settle(bot, fake_slack, fake_trigger)
     assert fake_trigger.calls("POST", RESCHEDULE) == [] and fake_slack.responses(url) == []
     assert lines_with(bot.log_text(), "ignored a malformed request: command: missing")
 
@@ -250,7 +251,7 @@ def test_a_signed_click_without_a_user_moves_nothing(
         actions=[{"action_id": "rb1:run_now", "value": json.dumps({"v": 1, "r": run["id"]})}],
     )
     assert slack.interaction(payload).status_code == 400
-    time.sleep(0.3)
+    settle(bot, fake_slack, fake_trigger)
     assert fake_trigger.calls("POST", RESCHEDULE) == []
     assert lines_with(bot.log_text(), "block_actions: missing the user")
 
@@ -279,7 +280,7 @@ def test_the_same_signed_command_sent_twice_acts_once(
     fake_slack.wait_for(lambda: fake_slack.channel_messages("C111"))
     replay = httpx.post(bot.events_url, content=body, headers=headers)
     assert replay.status_code == 200 and replay.content == b""
-    time.sleep(0.3)
+    settle(bot, fake_slack, fake_trigger)
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
     assert lines_with(bot.log_text(), "ignored a replayed command")
 
@@ -301,7 +302,7 @@ def test_a_replay_sent_to_another_process_sharing_the_database_is_ignored_there(
         assert httpx.post(one.events_url, content=body, headers=headers).status_code == 200
         fake_slack.wait_for(lambda: fake_slack.channel_messages("C111"))
         assert httpx.post(two.events_url, content=body, headers=headers).status_code == 200
-        time.sleep(0.3)
+        settle(two, fake_slack, fake_trigger)
         assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
         assert lines_with(two.log_text(), "ignored a replayed command")
 
@@ -318,7 +319,7 @@ def test_a_replayed_click_is_ignored(
     assert slack.interaction(payload, keep_trigger_id=True).status_code == 200
     fake_trigger.wait_for(lambda: fake_trigger.calls("POST", RESCHEDULE))
     assert slack.interaction(payload, keep_trigger_id=True).status_code == 200
-    time.sleep(0.3)
+    settle(bot, fake_slack, fake_trigger)
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
     assert lines_with(bot.log_text(), "ignored a replayed block_actions")
 
@@ -356,7 +357,7 @@ def test_a_client_that_goes_away_mid_body_gets_no_500_and_leaves_no_traceback(bo
     host, port = "127.0.0.1", int(bot.url.rsplit(":", 1)[1])
     with socket.create_connection((host, port), timeout=5) as conn:
         conn.sendall(b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial")
-    time.sleep(0.3)
+    settle(bot)  # the request the client gave up on is over
     assert httpx.get(bot.url + "/healthz").status_code == 200
     log = bot.log_text()
     assert "Traceback" not in log and "Exception in ASGI application" not in log

@@ -10,7 +10,6 @@ Shapes (payloads written after Slack's documentation and the shapes in Bolt's ow
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pytest
 
 from bot.render import ids
 from bot.slack.modal import Metadata, Origin
-from tests.e2e_harness import PROD_ENV, SlackSender, example_payload, fresh_trigger_id
+from tests.e2e_harness import PROD_ENV, SlackSender, example_payload, fresh_trigger_id, settle
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
@@ -31,7 +30,6 @@ pytestmark = pytest.mark.e2e
 RESCHEDULE = r"/api/v1/runs/.+/reschedule"
 USER = "U111"
 CHANNEL = "C111"
-
 # shape → (fields for interactions, fields for a command, expected (team_id, user_team_id, enterprise_id) on the row)
 SHAPES: dict[str, tuple[dict[str, Any], dict[str, str], tuple[str, str | None, str | None]]] = {
     "plain": (
@@ -193,5 +191,5 @@ def test_a_click_from_a_view_without_a_channel_is_told_not_dropped(
     sender.interaction(payload)
     told = fake_slack.wait_for(lambda: [c for c in fake_slack.api_calls("chat.postMessage") if c["channel"] == USER])
     assert "did not say who sent it or from which channel" in told[0]["text"]
-    time.sleep(0.2)
+    settle(None, fake_slack, fake_trigger)
     assert fake_trigger.calls("POST", RESCHEDULE) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.demo import parse_duration_ms
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, STAGING_KEY, sign
+from tests.fakes._server import wait_quiet
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import API_VERSION, FakeTrigger
 
@@ -379,3 +381,30 @@ def test_slack_unfurl_needs_a_message_or_an_unfurl_id_and_records_the_cards(
         web.chat_unfurl(channel="C111", ts="1.000100", unfurls={})
     assert [call["unfurls"] for call in fake_slack.unfurls] == [cards, cards]
     assert fake_slack.unfurls[1]["source"] == "composer"
+
+
+def test_an_outage_holds_the_port_so_no_other_program_can_take_it(fake_trigger: FakeTrigger) -> None:
+    port = int(fake_trigger.url.rsplit(":", 1)[1])
+    fake_trigger.refuse_connections()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other, pytest.raises(OSError):
+            other.bind(("127.0.0.1", port))
+    finally:
+        fake_trigger.accept_connections()
+    assert fake_trigger.url == f"http://127.0.0.1:{port}"
+
+
+def test_quiet_for_is_zero_while_a_request_is_handled_and_counts_from_its_answer(
+    fake_trigger: FakeTrigger, api: httpx.Client
+) -> None:
+    held = fake_trigger.hold("GET", r"^/api/v3/runs/")
+    asking = threading.Thread(target=lambda: api.get("/api/v3/runs/run_nothinghere00000000000000"))
+    asking.start()
+    try:
+        fake_trigger.wait_for(lambda: fake_trigger.requests)
+        assert fake_trigger.quiet_for() == 0.0
+    finally:
+        held.set()
+        asking.join()
+    wait_quiet([fake_trigger], quiet=0.05)
+    assert fake_trigger.quiet_for() >= 0.05

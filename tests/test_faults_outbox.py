@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e_harness import BOT_TOKEN, PROD_ENV, SIGNING_SECRET, SlackSender, bot_env
+from tests.e2e_harness import BOT_TOKEN, PROD_ENV, SIGNING_SECRET, SlackSender, bot_env, settle
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.faults import RESCHEDULE, audit_of, said, sqlite_rows
@@ -45,9 +45,10 @@ def move_while_slack_is_down(
     """`/reschedule <run> 2h` with both Slack hosts refusing connections; the rows kept once both are written."""
     url = hooks.new_response_url()
     SlackSender(bot.events_url, SIGNING_SECRET).command(f"{run_id} 2h", response_url=url)
-    fake_slack.wait_for(lambda: "could not tell U111 by any route now" in bot.log_text(), timeout=30)
     # Each route is tried with slack_sdk's connection retries first: several seconds each, more on a loaded machine.
     kept = fake_slack.wait_for(lambda: len(rows := sqlite_rows(path, KEPT)) == 2 and rows, timeout=30)
+    settle(bot, timeout=30)  # the move's work is over
+    assert "could not tell U111 by any route now" in bot.log_text()
     assert hooks.responses(url) == []
     return kept
 

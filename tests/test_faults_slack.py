@@ -245,7 +245,7 @@ def test_the_web_api_unreachable_for_a_while_loses_no_move_and_no_answer(
             sender(bot).command(f"{first['id']} 2h", response_url=url)
             # Each refused call goes through slack_sdk's connection retries first: seconds each, more under load.
             during = fallback_summary(hooks, url, timeout=30)
-            hooks.wait_for(lambda: "could not DM the confirmation" in bot.log_text(), timeout=30)
+            hooks.wait_for(lambda: sqlite_rows(path, "SELECT * FROM outbox"), timeout=30)  # the DM, kept
         finally:
             fake_slack.accept_connections()
         url = hooks.new_response_url()
@@ -257,7 +257,42 @@ def test_the_web_api_unreachable_for_a_while_loses_no_move_and_no_answer(
         log = bot.log_text()
     assert hooks.responses(url) == [] and len(fake_slack.channel_messages(CHANNEL)) == 1
     assert "summary not posted by the bot in " + CHANNEL in log  # the first one, during the outage
+    assert "could not DM the confirmation" in log
     assert first["id"] in said(during) and second["id"] in said(after) and second["id"] in said(dm)
     assert first["id"] in said(late) and len(dms(fake_slack)) == 2
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 2
     assert audit_of(path, first["id"]) == audit_of(path, second["id"]) == [("rescheduled", None)]
+
+
+def test_with_the_web_api_unreachable_from_the_start_a_request_is_told_so_without_a_traceback(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, hooks: FakeSlack, tmp_path: Path
+) -> None:
+    """Slack's Web API refuses connections before the bot starts, so who the bot is (auth.test) is not known when
+    `help` arrives: the person hears, through the response_url, that Slack could not be reached (not that
+    something unexpected happened); the log says it in one line, with no traceback."""
+    fake_slack.refuse_connections()
+    try:
+        with served(fake_slack, fake_trigger, tmp_path) as bot:
+            url = hooks.new_response_url()
+            assert sender(bot).command("help", response_url=url).status_code == 200
+            [answer] = hooks.wait_for(lambda: hooks.responses(url), timeout=30)
+            log = bot.log_text()
+    finally:
+        fake_slack.accept_connections()
+    assert said(answer).startswith(messages.SLACK_UNREACHABLE) and answer.get("response_type") == "ephemeral"
+    assert "Traceback" not in log and "unexpected error" not in log, log
+    assert log.count("Slack could not be reached while handling a /reschedule request") == 1, log
+
+
+def test_who_the_bot_is_is_asked_once_per_try_so_the_acknowledgement_is_not_held_up_by_retries(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, hooks: FakeSlack, tmp_path: Path
+) -> None:
+    """auth.test runs before a request's acknowledgement when it failed at start: one attempt each time (the
+    client's connection retries would hold the acknowledgement for seconds, past Slack's 3)."""
+    fake_slack.drop_next("*", r"auth\.test$", times=10)  # Slack closes the connection without answering
+    with served(fake_slack, fake_trigger, tmp_path) as bot:
+        url = hooks.new_response_url()
+        assert sender(bot).command("help", response_url=url).status_code == 200
+        [answer] = hooks.wait_for(lambda: hooks.responses(url), timeout=30)
+    assert said(answer).startswith(messages.SLACK_UNREACHABLE)
+    assert len(fake_slack.calls("*", r"auth\.test$")) == 2  # once at start, once for the request

@@ -150,7 +150,7 @@ def test_a_named_prod_key_gets_the_prod_rule() -> None:
         ("ACCESS__PRODUCTION__USERS", "U1", "ACCESS__PRODUCTION names the environment 'production'"),
         ("CONFIRM_ENVIRONMENTS", "production", "CONFIRM_ENVIRONMENTS names the environment 'production'"),
         ("TRIGGER_SECRET_KEYS", "Billing Prod=tr_prod_fakefakefakefakefake0009", "'billing prod'"),
-        ("TRIGGER_SECRET_KEYS", "tr_pat_fakefakefakefakefake0009", "not an environment secret key"),
+        ("TRIGGER_SECRET_KEYS", "tr_pat_fakefakefakefakefake0009", "is a personal access token"),
         ("TRIGGER_SECRET_KEYS", "tr_prod_fakefakefakefakefake0009", "two Trigger.dev keys are both called prod"),
         ("ACCESS__PROD__USERS", "alice", "use Slack ids"),
         ("DATABASE_URL", "mysql://x@y/z", "postgresql://user:password@host"),

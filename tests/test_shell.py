@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import re
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
+from rich.console import Console
 
 from bot import demo
+from bot.shell.session import Session
+from bot.shell.slack_stand_in import Seen, SlackStandIn
 from tests.e2e_harness import run_cli, run_in_process
 
 pytestmark = pytest.mark.e2e
 
 
-def shell(tmp_path: Path, *lines: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def shell(
+    tmp_path: Path, *lines: str, env: dict[str, str] | None = None, options: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     """`reschedule-bot shell --demo` with `lines` as -c arguments, with nothing configured but `env`."""
-    args = ["shell", "--demo", "--timezone", "UTC"]
+    args = ["shell", "--demo", "--timezone", "UTC", *options]
     for line in lines:
         args += ["-c", line]
     done = run_in_process(args, {"COLUMNS": "120", **(env or {})}, tmp_path)
@@ -113,3 +122,90 @@ def test_list_shows_the_seeded_delayed_runs_soonest_first_and_a_click_opens_the_
 def test_list_filters_by_tag_in_the_demo(tmp_path: Path) -> None:
     out = shell(tmp_path, "/reschedule list --tag crm").stdout
     assert demo.RUN_SYNC in out and demo.RUN_REMINDER not in out and "tagged crm" in out
+
+
+def after(out: str, line: str) -> str:
+    """What the shell printed for the script line `line` (up to the next line)."""
+    return out.split(f"› {line}\n", 1)[1].split("\n› ", 1)[0]
+
+
+def test_a_button_is_clicked_by_any_part_of_its_label_in_any_case(tmp_path: Path) -> None:
+    move = f"/reschedule {demo.RUN_REMINDER} 3h"
+    out = shell(tmp_path, move, "click tomorrow", "click PUSH BACK 1 D").stdout
+    assert "message updated: New start time: tomorrow at 09:00" in after(out, "click tomorrow")
+    assert "message updated: New start time: " in after(out, "click PUSH BACK 1 D")
+    again = shell(tmp_path, move, "click Tomorrow 09:00").stdout
+    assert "New start time: tomorrow at 09:00" in after(again, "click Tomorrow 09:00")
+
+
+def test_a_label_several_buttons_share_lists_them_and_clicks_nothing(tmp_path: Path) -> None:
+    out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER} 3h", "click undo").stdout
+    undo = after(out, "click undo")
+    assert "2 buttons match 'undo'; nothing was clicked." in undo
+    assert re.search(r"\[\d+\] Undo \(in the channel\)", undo) and re.search(r"\[\d+\] Undo \(in the DM\)", undo)
+    assert "message updated" not in out
+
+
+def shown_numbers(out: str) -> list[int]:
+    """The button numbers on the messages shown (inside their panels), in order."""
+    return [int(n) for line in out.splitlines() if line.startswith("│") for n in re.findall(r"\[(\d+)\] ", line)]
+
+
+def test_buttons_are_numbered_once_for_the_session_and_an_updated_message_brings_new_numbers(tmp_path: Path) -> None:
+    out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER} 3h", "click 1", "click 1").stdout
+    first = out.split("› click 1\n", 1)[0]
+    assert "[1] Push back 1h" in first
+    numbers = shown_numbers(out)
+    assert numbers == list(range(1, len(numbers) + 1))  # one count across every message, never restarting
+    clicked = after(out, "click 1")
+    assert "message updated: New start time:" in clicked
+    assert f"[{len(shown_numbers(first)) + 1}] Push back 1h" in clicked  # the updated card's buttons come next
+    assert "No button [1]." in out.split("› click 1\n", 2)[2]  # the message that had it was replaced
+
+
+def test_a_script_line_that_is_a_command_is_never_taken_as_an_answer(tmp_path: Path) -> None:
+    out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER} 3h", "click Run now", "click Push back 1h").stdout
+    run_now = after(out, "click Run now")
+    assert "[y/N] (no answer in the script)" in run_now and "Cancelled: nothing was sent." in run_now
+    assert "message updated: New start time:" in after(out, "click Push back 1h")
+
+
+def test_a_form_left_unanswered_by_a_script_is_closed_and_the_next_command_runs(tmp_path: Path) -> None:
+    out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER}", "click Reschedule…", "/reschedule history").stdout
+    assert "(no answer in the script)" in after(out, "click Reschedule…")
+    assert "Closed the form: nothing was sent." in after(out, "click Reschedule…")
+    assert "Your recent reschedule attempts" in after(out, "/reschedule history")
+
+
+def test_yes_answers_the_questions_of_a_script(tmp_path: Path) -> None:
+    out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER} 3h", "click Run now", options=("--yes",)).stdout
+    run_now = after(out, "click Run now")
+    assert "[y/N] y (--yes)" in run_now and "Cancelled" not in run_now and "message updated" in run_now
+
+
+async def test_an_update_the_bot_makes_between_lines_is_shown_when_it_happens_saying_what_changed() -> None:
+    stand_in = SlackStandIn(user="U0DEMO", channel="C0DEMO", timezone="UTC")
+    output = io.StringIO()
+    console = Console(file=output, width=120, highlight=False)
+
+    async def no_answer(_: str) -> str | None:
+        return None
+
+    session = Session(httpx.AsyncClient(), stand_in, b"s", lambda: True, no_answer, console, ZoneInfo("UTC"))
+    card = {
+        "text": "card",
+        "blocks": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "*Status*\nDelayed"}]}],
+    }
+    stand_in.seen.append(Seen("message", card, "1.000001"))
+    session.show()
+    watching = asyncio.create_task(session.watch(period=0.01))
+    try:
+        finished = {**card, "blocks": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "*Status*\nDone"}]}]}
+        stand_in.seen.append(Seen("updated", finished, "1.000001"))
+        for _ in range(500):
+            if "updated" in output.getvalue():
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        watching.cancel()
+    assert "message updated by the bot: Status: Done" in output.getvalue()

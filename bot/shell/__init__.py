@@ -2,7 +2,12 @@
 
 The bot is built exactly as `serve` builds it; only Slack's side is local (bot/shell/slack_stand_in.py), and with
 --demo Trigger.dev is the built-in simulation (bot/demo.py). Interactive with line editing and history, or scripted:
-`-c LINE` (repeatable) or lines from a pipe run without prompts and print the transcript.
+`-c LINE` (repeatable) or lines from a pipe run one after the other and print the transcript.
+
+In a script, a question the bot asks (a button's "Are you sure? [y/N]", a form's fields) takes the next line as its
+answer, shown after the question in the transcript, unless that line is a command (`/…`, `click …`, `help`, `exit`):
+then the question is left unanswered (No; the form is closed) and the line runs as a command. `--yes` answers every
+y/N question yes without taking a line.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from rich.markup import escape
 
 from bot import logs, settings, wiring
 from bot.server import asgi_app
-from bot.shell.session import HELP, Ask, Session
+from bot.shell.session import EXIT_WORDS, HELP, Ask, Session
 from bot.shell.slack_stand_in import SlackStandIn
 
 BANNER = "reschedule-bot shell: type what you would type in Slack. `help` for the commands, `exit` to leave."
@@ -47,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
     # The transcript is the output: log lines only for errors, unless LOG_LEVEL asks for more.
     logs.configure(config.log_level if "log_level" in config.model_fields_set else "ERROR")
     scripted = bool(args.command) or not sys.stdin.isatty()
-    lines: Iterator[str] = iter(args.command) if args.command else iter(sys.stdin.readline, "")
+    lines = ScriptLines(iter(args.command) if args.command else iter(sys.stdin.readline, ""))
     console = Console(highlight=False)
     try:
         return asyncio.run(_run(args, config, tz_name, tz, console, lines, scripted))
@@ -71,7 +76,7 @@ async def _run(
     tz_name: str,
     tz: ZoneInfo,
     console: Console,
-    lines: Iterator[str],
+    lines: ScriptLines,
     scripted: bool,
 ) -> int:
     stand_in = SlackStandIn(user=args.user, channel=args.channel, timezone=tz_name)
@@ -95,15 +100,18 @@ async def _run(
         await bot.start()
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi_app(bot)), base_url="http://shell")
         ask = _scripted_ask(lines, console) if scripted else _prompt_ask
-        session = Session(client, stand_in, secret.encode(), lambda: bot.deps.inflight.busy == 0, ask, console, tz)
+        idle = lambda: bot.deps.inflight.busy == 0  # noqa: E731
+        session = Session(client, stand_in, secret.encode(), idle, ask, console, tz, yes=args.yes)
+        watcher: asyncio.Task[None] | None = None
         try:
             if not scripted:
                 _enable_line_editing()
                 console.print(BANNER)
                 if args.demo:
                     console.print(_demo_intro())
+                watcher = asyncio.create_task(session.watch(), name="shell-updates")
             while True:
-                text = await ask("› ") if not scripted else next(lines, None)
+                text = await ask("› ") if not scripted else lines.next()
                 if text is None:
                     break
                 if scripted:
@@ -111,6 +119,8 @@ async def _run(
                 if not await session.line(text):
                     break
         finally:
+            if watcher is not None:
+                watcher.cancel()
             await client.aclose()
             await bot.aclose()
             await stand_in.close()
@@ -156,14 +166,43 @@ def _settle(answer: asyncio.Future[str | None], line: str | None) -> None:
         answer.set_result(line)
 
 
-def _scripted_ask(lines: Iterator[str], console: Console) -> Ask:
-    """Answers to prompts come from the next script lines, echoed into the transcript."""
+class ScriptLines:
+    """The lines of a script (`-c` or a pipe), with a look at the next one before taking it."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self._ahead: list[str] = []
+
+    def peek(self) -> str | None:
+        if not self._ahead:
+            following = next(self._lines, None)
+            if following is None:
+                return None
+            self._ahead.append(following)
+        return self._ahead[0]
+
+    def next(self) -> str | None:
+        return self._ahead.pop(0) if self._ahead or self.peek() is not None else None
+
+
+def is_command(line: str) -> bool:
+    """A line a script means as a command, never as an answer to a question."""
+    text = line.strip().lower()
+    return text.startswith(("/", "click ")) or text in EXIT_WORDS or text in ("help", "?")
+
+
+def _scripted_ask(lines: ScriptLines, console: Console) -> Ask:
+    """Answers to questions come from the next script line, echoed after the question; a command line is not
+    taken as an answer: the question is left unanswered (No, or the form closed), and the line runs next."""
 
     async def ask(question: str) -> str | None:
-        answer = next(lines, None)
-        if answer is not None:
-            console.print(f"{question}{answer.rstrip()}", markup=False)
-        return None if answer is None else answer.rstrip("\n")
+        following = lines.peek()
+        if following is None or is_command(following):
+            console.print(f"{question}(no answer in the script)", markup=False)
+            return None
+        answer = lines.next() or ""
+        console.print(f"{question}{answer.rstrip()}", markup=False)
+        return answer.rstrip("\n")
 
     return ask
 

@@ -207,6 +207,32 @@ def message(
     return Panel(Group(*shown), title=title, title_align="left", border_style=style, expand=False), buttons
 
 
+def plain_lines(body: dict[str, Any], tz: ZoneInfo, now: datetime) -> list[str]:
+    """A message as plain lines of text, each field's label and value on one line ("Status: ⏳ Delayed"), the
+    fields first (they say what a message is about: times, status)."""
+    fields: list[str] = []
+    lines: list[str] = []
+    for block in body.get("blocks") or []:
+        kind = block.get("type")
+        if kind in ("section", "header") and block.get("text"):
+            lines += _text_of(block["text"], tz, now).plain.splitlines()
+        if kind == "section":
+            fields += [": ".join(_text_of(f, tz, now).plain.splitlines()) for f in block.get("fields") or []]
+        if kind == "context":
+            lines.append("  ".join(_text_of(e, tz, now).plain for e in block.get("elements") or []))
+    if not fields and not lines:
+        lines = mrkdwn(str(body.get("text", "")), tz, now).plain.splitlines()
+    return [line.strip() for line in fields + lines if line.strip()]
+
+
+def what_changed(before: dict[str, Any], after: dict[str, Any], tz: ZoneInfo, now: datetime, width: int = 70) -> str:
+    """The first line of `after` that `before` did not have, shortened ("Status: ✅ Completed"), or ""."""
+    old = set(plain_lines(before, tz, now))
+    new = [line for line in plain_lines(after, tz, now) if line not in old]
+    text = new[0] if new else ""
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
 @dataclass(frozen=True, slots=True)
 class Input:
     """One input of a modal form: its block and action ids, label, element, and whether it may be left empty."""

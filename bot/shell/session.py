@@ -8,6 +8,7 @@ shows what the person would see in Slack: channel messages, private replies, DMs
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import hmac
 import itertools
@@ -33,14 +34,18 @@ from bot.shell.slack_stand_in import TEAM_ID, Seen, SlackStandIn
 
 SETTLE_TIMEOUT_SECONDS = 60.0
 SETTLE_POLL_SECONDS = 0.02
+CHANGE_WIDTH = 48  # what changed, in an updated message's title
 EXIT_WORDS = frozenset({"exit", "quit", ":q"})
 HELP = f"""Type what you would type in Slack:
   {messages.COMMAND} <run> <when>     move a run          {messages.COMMAND} <run>    show it
   {messages.COMMAND} history          your recent moves   {messages.COMMAND} help     the bot's help
-  click <n> or <n>                 click button n      click <label>         click by its label
-  exit (or Ctrl-D)                 leave"""
+  click <n> or <n>                 click button [n]    click <words>         click the button whose label has them
+  exit (or Ctrl-D)                 leave
+Buttons keep their number for the whole session; `click tomorrow` clicks the one button whose label contains
+"tomorrow" (any case), and lists the candidates when several do."""
 
 Ask = Callable[[str], Awaitable[str | None]]
+WHERE = {"message": "in the channel", "dm": "in the DM", "ephemeral": "private", "updated": "updated"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,10 @@ class Clickable:
 
     button: blocks.Button
     seen: Seen
+
+
+def _label_key(clickable: Clickable) -> str:
+    return " ".join(clickable.button.label.lower().rstrip("…").split())
 
 
 class Session:
@@ -60,6 +69,7 @@ class Session:
         secret: the signing secret the bot was built with.
         idle: True when the bot has no acknowledged work left.
         ask: reads an answer to a prompt (None: no more input).
+        yes: answer every y/N question yes without asking (`--yes`).
     """
 
     def __init__(
@@ -71,6 +81,7 @@ class Session:
         ask: Ask,
         console: Console,
         tz: ZoneInfo,
+        yes: bool = False,
     ) -> None:
         self.client = client
         self.stand_in = stand_in
@@ -79,15 +90,29 @@ class Session:
         self.ask = ask
         self.console = console
         self.tz = tz
-        self.clickable: list[Clickable] = []
+        self.yes = yes
+        # Every button shown gets the next number, kept for the session; a message updated or removed takes its
+        # buttons away (the updated one brings its own, numbered anew).
+        self.live: dict[int, Clickable] = {}
+        self.next_number = 1
+        self.bodies: dict[str, dict[str, Any]] = {}  # what each message (by ref) showed last: to say what changed
+        self.places: dict[str, str] = {}  # where each message (by ref) first appeared: channel, DM, private
         self.shown = 0  # how many of stand_in.seen are on screen
         self.form: Seen | None = None
+        self.busy = False  # handling a line (updates found meanwhile are shown with its output)
         self._triggers = itertools.count(1)
 
     # ----------------------------------------------------------------------------------------------- lines
 
     async def line(self, text: str) -> bool:
         """Handle one line; False when the person asked to leave."""
+        self.busy = True
+        try:
+            return await self._line(text)
+        finally:
+            self.busy = False
+
+    async def _line(self, text: str) -> bool:
         text = text.strip()
         if not text:
             return True
@@ -134,21 +159,40 @@ class Session:
         await self.settle()
 
     def find_button(self, which: str) -> Clickable | None:
-        if not self.clickable:
+        """The button numbered `which`, or the one whose label is `which` or contains it (any case); when several
+        do, they are listed and none is clicked."""
+        if not self.live:
             self.console.print("[yellow]There is no button on screen.[/]")
             return None
-        if which.isdigit() and 1 <= int(which) <= len(self.clickable):
-            return self.clickable[int(which) - 1]
-        labelled = [c for c in self.clickable if c.button.label.lower().rstrip("…") == which.lower().rstrip("…")]
-        if labelled:
-            return labelled[-1]
-        names = ", ".join(f"{n} {c.button.label}" for n, c in enumerate(self.clickable, start=1))
-        self.console.print(f"[yellow]No button {escape(repr(which))}.[/] On screen: {escape(names)}")
+        if which.isdigit():
+            found = self.live.get(int(which))
+            if found is None:
+                self.console.print(f"[yellow]No button [{escape(which)}].[/] On screen: {self.listing(self.live)}")
+            return found
+        wanted = " ".join(which.lower().rstrip("…").split())
+        exact = {n: c for n, c in self.live.items() if _label_key(c) == wanted}
+        matches = exact or {n: c for n, c in self.live.items() if wanted in _label_key(c)}
+        if len(matches) == 1:
+            return next(iter(matches.values()))
+        if matches:
+            self.console.print(
+                f"[yellow]{len(matches)} buttons match {escape(repr(which))}; nothing was clicked.[/] "
+                f"Click one by its number: {self.listing(matches)}"
+            )
+            return None
+        self.console.print(f"[yellow]No button matches {escape(repr(which))}.[/] On screen: {self.listing(self.live)}")
         return None
+
+    def listing(self, buttons: dict[int, Clickable]) -> str:
+        where = {n: WHERE[self.places.get(c.seen.ref, c.seen.kind)] for n, c in buttons.items()}
+        return escape(", ".join(f"[{n}] {c.button.label} ({where[n]})" for n, c in buttons.items()))
 
     async def confirmed(self, confirm: dict[str, Any]) -> bool:
         title = (confirm.get("title") or {}).get("text", "Are you sure?")
         text = (confirm.get("text") or {}).get("text", "")
+        if self.yes:
+            self.console.print(f"{title} {text} [y/N] y (--yes)", markup=False)
+            return True
         answer = await self.ask(f"{title} {text} [y/N] ")
         return (answer or "").strip().lower() in ("y", "yes")
 
@@ -286,14 +330,15 @@ class Session:
         if self.form is not None:
             await self.fill_form()
 
-    def show(self) -> None:
-        """Print what appeared since last time; its buttons become the clickable ones."""
+    def show(self, as_it_happened: bool = False) -> None:
+        """Print what appeared since last time, numbering its buttons; `as_it_happened`: between lines, when the
+        bot updates something by itself (a card following its run), each is labelled as such."""
         new = self.stand_in.seen[self.shown :]
         self.shown = len(self.stand_in.seen)
-        buttons: list[Clickable] = []
         now = datetime.now(UTC)
         for seen in new:
             if seen.kind == "removed":
+                self.retire(seen.ref)
                 self.console.print("[dim](the private message above was removed)[/]")
                 continue
             if seen.kind == "modal":
@@ -306,11 +351,34 @@ class Session:
                 "ephemeral": ("only you can see this", "yellow"),
                 "updated": ("message updated", "cyan"),
             }[seen.kind]
-            panel, found = blocks.message(seen.body, title, self.tz, now, len(buttons) + 1, style)
+            if seen.kind == "updated":
+                before = self.bodies.get(seen.ref)
+                change = blocks.what_changed(before, seen.body, self.tz, now, CHANGE_WIDTH) if before else ""
+                title = f"{title}{' by the bot' if as_it_happened else ''}{': ' + change if change else ''}"
+                self.retire(seen.ref)
+            panel, found = blocks.message(seen.body, title, self.tz, now, self.next_number, style)
             self.console.print(panel)
-            buttons += [Clickable(button, seen) for button in found]
-        if buttons:
-            self.clickable = buttons
+            for button in found:
+                self.live[self.next_number] = Clickable(button, seen)
+                self.next_number += 1
+            if seen.ref and seen.kind != "updated":
+                self.places.setdefault(seen.ref, seen.kind)
+            if seen.ref:  # a copy: the stand-in updates its record of a message in place
+                self.bodies[seen.ref] = copy.deepcopy(seen.body)
+
+    def retire(self, ref: str) -> None:
+        """The buttons of the message `ref` are gone (it was updated or removed)."""
+        for number in [n for n, c in self.live.items() if ref and c.seen.ref == ref]:
+            del self.live[number]
+
+    async def watch(self, period: float = 0.1) -> None:
+        """Show what the bot changes between lines (a card that follows its run, a late DM) as it happens."""
+        while True:
+            await asyncio.sleep(period)
+            if not self.busy and len(self.stand_in.seen) > self.shown:
+                self.console.print()
+                self.show(as_it_happened=True)
+                self.console.print("› ", end="")
 
     def show_form(self, view: dict[str, Any], errors: dict[str, str] | None = None) -> None:
         panel, _ = blocks.view(view, self.tz, datetime.now(UTC), errors)

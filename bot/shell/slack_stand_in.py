@@ -51,7 +51,7 @@ class SlackStandIn:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = self._runner.addresses[0][1]  # port 0 above: the one the system gave
         self.url = f"http://127.0.0.1:{port}"
 
     async def close(self) -> None:

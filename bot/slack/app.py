@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped, warning_token_skipped
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -14,14 +15,35 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import messages
 from bot.slack import bulk, buttons, command, home, modal, respond, shortcut, unfurl, workflow_steps
 from bot.slack.api_errors import ErrorCounter
 from bot.slack.bot_identity import BotIdentity
 from bot.slack.deps import SurfaceDeps
-from bot.slack.failures import unexpected_text
+from bot.slack.failures import slack_unreachable, unexpected_text
 from bot.slack.home import HomePages
 
 log = logging.getLogger(__name__)
+
+
+class _TokenNoticesFilter(logging.Filter):
+    """Drops Bolt's two start-up notices that a token "will be unused" / "will be ignored".
+
+    Both describe the set-up as intended: the bot hands Bolt its own client (SLACK_API_URL, retries) and an
+    `authorize` that gives every request the bot token (bot/slack/bot_identity.py), while Bolt also reads
+    SLACK_BOT_TOKEN from the process environment by itself and takes the client's token. Nothing is unused by
+    mistake, so an operator should not be asked to wonder about it. Matched on Bolt's own texts, nothing else.
+    """
+
+    NOTICES = frozenset({warning_client_prioritized_and_token_skipped(), warning_token_skipped()})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self.NOTICES
+
+
+def _quiet_token_notices(logger: logging.Logger) -> None:
+    if not any(isinstance(existing, _TokenNoticesFilter) for existing in logger.filters):
+        logger.addFilter(_TokenNoticesFilter())
 
 
 def web_client(token: str, base_url: str) -> AsyncWebClient:
@@ -46,6 +68,7 @@ def build_app(client: AsyncWebClient, deps: SurfaceDeps, identity: BotIdentity) 
     (Bolt's check raised on a malformed timestamp, and then its error handler ran for an unverified body), and
     Socket Mode requests arrive over the connection the app token opened.
     """
+    _quiet_token_notices(logging.getLogger(f"slack_bolt.{AsyncApp.__name__}"))  # the logger Bolt's __init__ uses
     app = AsyncApp(
         client=client,
         authorize=identity.authorizer(),
@@ -61,7 +84,13 @@ def build_app(client: AsyncWebClient, deps: SurfaceDeps, identity: BotIdentity) 
         if isinstance(error, BoltUnhandledRequestError):
             log.warning("no listener for a %s request; ignored", kind[:40])
             return BoltResponse(status=200, body="")
-        text = unexpected_text(error, kind)
+        unreachable = slack_unreachable(error)
+        if unreachable is not None:
+            # Not a bug of ours: one line, no traceback, and the person is told what is wrong where Slack lets us.
+            log.warning("Slack could not be reached while handling a %s request (%s)", kind[:40], unreachable)
+            text = messages.SLACK_UNREACHABLE
+        else:
+            text = unexpected_text(error, kind)
         if body.get("response_url"):
             try:
                 await respond(text=text, response_type="ephemeral", replace_original=False)

@@ -17,6 +17,10 @@ from bot.slack.replies import slack_error
 
 log = logging.getLogger(__name__)
 
+# auth.test when the bot does not know yet who it is runs before a request's acknowledgement: one attempt, bounded
+# well inside Slack's 3 seconds (the client's connection retries would wait about 2.5 s for a Slack that is down).
+AUTH_TEST_SECONDS = 2
+
 
 class SlackRejected(Exception):
     """The bot token did not pass auth.test; the message says what to do."""
@@ -33,7 +37,14 @@ class BotIdentity:
         """Call auth.test until it succeeds once; Slack's errors are raised as they come (Bolt answers
         a SlackApiError raised while authorizing with its own message)."""
         if self.result is None:
-            response = await self.client.auth_test()
+            once = AsyncWebClient(
+                token=self.client.token,
+                base_url=self.client.base_url,
+                timeout=AUTH_TEST_SECONDS,
+                session=self.client.session,
+                retry_handlers=[],
+            )
+            response = await once.auth_test()
             self.result = AuthorizeResult.from_auth_test_response(
                 bot_token=self.client.token,
                 bot_scopes=response.headers.get("x-oauth-scopes"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import secrets
 
+import aiohttp
+
 from bot import messages
 from bot.access_check import AccessRefused
 from bot.render import access
@@ -102,3 +104,16 @@ def unexpected_text(exc: BaseException, surface: str) -> str:
     reference = secrets.token_hex(4)
     log.error("unexpected error ref=%s surface=%s", reference, surface, exc_info=exc)
     return messages.unexpected(reference)
+
+
+def slack_unreachable(exc: BaseException) -> str | None:
+    """What kept the bot from Slack when `exc` (or what caused it) is a connection that failed or timed out with
+    no answer from Slack, else None. An answer from Slack (an error code) is not this."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # a cause chain is short; bounded all the same
+        if seen is None:
+            return None
+        if isinstance(seen, aiohttp.ClientConnectionError | TimeoutError):
+            return type(seen).__name__
+        seen = seen.__cause__ or seen.__context__
+    return None

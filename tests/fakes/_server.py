@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -87,6 +88,23 @@ def wait_for(predicate: Callable[[], T | Literal[False] | None], timeout: float,
         time.sleep(POLL_INTERVAL)
 
 
+# How long fakes must have heard nothing before a test concludes that nothing more is coming (tests/e2e_harness.py
+# settle): a bot's follow-on work reaches them within milliseconds of the request that set it off.
+QUIET_SECONDS = 0.25
+# How long a wait gives a condition before failing. A met condition returns at once, so this only bounds how long a
+# real failure takes to show; it is generous because the suite must pass on a busy 2-core machine.
+WAIT_SECONDS = 30.0
+
+
+def wait_quiet(servers: Sequence[FakeServer], quiet: float = QUIET_SECONDS, timeout: float = WAIT_SECONDS) -> None:
+    """Until every one of `servers` has had no request in flight and none arriving for `quiet` seconds."""
+    wait_for(
+        lambda: all(server.quiet_for() >= quiet for server in servers),
+        timeout,
+        lambda: "\n".join(f"{type(server).__name__}:\n{server.describe()}" for server in servers),
+    )
+
+
 class FakeServer:
     """A ThreadingHTTPServer on 127.0.0.1 (random port) in a daemon thread. Use as a context manager.
 
@@ -106,15 +124,23 @@ class FakeServer:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._in_flight = 0
+        self._last_activity = time.monotonic()  # a request's arrival or its answer, whichever came last
         self.max_in_flight = 0  # the most requests being handled at once so far (held ones included)
-        self._port = 0  # 0: any free port; kept while the server refuses connections, to come back on it
+        # While the server refuses connections, its port stays held by this socket, bound but not listening (so a
+        # connection is refused and no other program can take the port); accept_connections listens on it again.
+        self._held: socket.socket | None = None
 
     # lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> Self:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), _make_handler(self))
+        held, self._held = self._held, None
+        server = _Server(("127.0.0.1", 0), _make_handler(self), bind_and_activate=held is None)
+        if held is not None:
+            server.socket.close()
+            server.socket, server.server_address = held, held.getsockname()
+            server.server_activate()
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
@@ -126,6 +152,9 @@ class FakeServer:
     def stop(self) -> None:
         server, thread = self._server, self._thread
         if server is None:
+            if self._held is not None:  # stopped while refusing connections: the port is let go
+                self._held.close()
+                self._held = None
             return
         with self._lock:
             for _, event in self._holds:
@@ -147,8 +176,8 @@ class FakeServer:
     @property
     def url(self) -> str:
         if self._server is None:
-            if self._port:
-                return f"http://127.0.0.1:{self._port}"  # refusing connections, coming back on this port
+            if self._held is not None:
+                return f"http://127.0.0.1:{self._held.getsockname()[1]}"  # refusing, coming back on this port
             raise RuntimeError(f"{type(self).__name__} is not started")
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
@@ -159,8 +188,12 @@ class FakeServer:
         """Stop listening: every new connection is refused (ECONNREFUSED), as from a host that is down, until
         `accept_connections()` listens again on the same port. What was recorded and configured is kept."""
         if self._server is not None:
-            self._port = int(self._server.server_address[1])
+            held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            held.bind(self._server.server_address[:2])  # shares the port with the listener until it closes
             self.stop()
+            self._held = held
 
     def accept_connections(self) -> None:
         """Listen again on the port `refuse_connections()` closed."""
@@ -183,8 +216,13 @@ class FakeServer:
         lines = [f"  {r.method} {r.path} {r.text()[:300]}" for r in self.requests]
         return "\n".join(lines) or "  (no requests)"
 
-    def wait_for(self, predicate: Callable[[], T | Literal[False] | None], timeout: float = 10.0) -> T:
+    def wait_for(self, predicate: Callable[[], T | Literal[False] | None], timeout: float = WAIT_SECONDS) -> T:
         return wait_for(predicate, timeout, self.describe)
+
+    def quiet_for(self) -> float:
+        """Seconds since the last request arrived or was answered; 0 while one is being handled."""
+        with self._lock:
+            return 0.0 if self._in_flight else time.monotonic() - self._last_activity
 
     # generic faults --------------------------------------------------------------------------------------
 
@@ -219,6 +257,7 @@ class FakeServer:
             self._requests.append(request)
             events = [event for rule, event in self._holds if rule.matches(request)]
             self._in_flight += 1
+            self._last_activity = time.monotonic()
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         for observe in self.observers:
             observe(self, request)
@@ -231,6 +270,12 @@ class FakeServer:
         finally:
             with self._lock:
                 self._in_flight -= 1
+                self._last_activity = time.monotonic()
+
+
+class _Server(ThreadingHTTPServer):
+    # SO_REUSEPORT, so that refuse_connections can hold the port with a second socket before the listener closes.
+    allow_reuse_port = True
 
 
 def _parse_json(body: bytes) -> Any:
