@@ -70,7 +70,7 @@ async def _migrate(config: settings.Settings) -> int:
         return 1
     finally:
         await engine.dispose()
-    print(f"database schema is at version {version}")
+    print(f"database schema is at revision {version}")
     return 0
 
 

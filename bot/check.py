@@ -5,7 +5,7 @@ summary. Exit 0 only when every check passes, 1 when any fails, 2 when the confi
 
 Every call is read-only: Slack `auth.test`, `apps.connections.open` (the connection URL it returns is never opened),
 `usergroups.users.list`; Trigger.dev's retrieve route for a made-up run id (404 proves the key works); the database's
-`schema_version` (never migrated; a SQLite file that does not exist is not created). No secret is ever printed: each
+schema revision (never migrated; a SQLite file that does not exist is not created). No secret is ever printed: each
 line is redacted with the configured secret values and with `logs.redact` before it is written.
 """
 
@@ -24,7 +24,6 @@ from typing import Literal
 import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import inspect, select
 from sqlalchemy.engine import make_url
 
 from bot import logs, messages, settings
@@ -247,7 +246,7 @@ def _trigger_reason(exc: TriggerError) -> str:
 
 
 async def _database(config: settings.Settings) -> Result:
-    """Reachable, and schema_version equal to db.LATEST. Reads only: never migrates, never creates a file."""
+    """Reachable, and at the newest revision this bot ships. Reads only: never migrates, never creates a file."""
     name = messages.CHECK_DATABASE
     url = config.database_url.get_secret_value()
     parsed = make_url(url)
@@ -255,25 +254,21 @@ async def _database(config: settings.Settings) -> Result:
     if sqlite_file and sqlite_file != ":memory:" and not Path(sqlite_file).exists():
         return _failed(name, messages.check_database_missing_file(sqlite_file))
     try:
-        version = await asyncio.wait_for(_schema_version(url), DATABASE_SECONDS)
+        revision = await asyncio.wait_for(_schema_revision(url), DATABASE_SECONDS)
     except Exception as exc:
         return _failed(name, messages.check_database_unreachable(_exception_text(exc)))
-    if version < db.LATEST:
-        return _failed(name, messages.check_database_behind(version, db.LATEST))
-    if version > db.LATEST:
-        return _failed(name, messages.check_database_ahead(version, db.LATEST))
-    return Result(name, "ok", messages.check_database_ok(version))
+    if revision == db.LATEST:
+        return Result(name, "ok", messages.check_database_ok(revision))
+    if revision is None or revision in db.revisions():
+        return _failed(name, messages.check_database_behind(revision, db.LATEST))
+    return _failed(name, messages.check_database_ahead(revision, db.LATEST))
 
 
-async def _schema_version(url: str) -> int:
+async def _schema_revision(url: str) -> str | None:
     engine = db.create_engine(url)
     try:
         async with engine.connect() as conn:
-            exists = await conn.run_sync(lambda sync: inspect(sync).has_table(db.schema_version.name))
-            if not exists:
-                return 0
-            current = (await conn.execute(select(db.schema_version.c.version))).scalar()
-            return int(current or 0)
+            return await db.schema_revision(conn)
     finally:
         await engine.dispose()
 

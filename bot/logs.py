@@ -139,6 +139,7 @@ def configure(level: str, fmt: LogFormat = "text") -> None:
     # Slack's SDK logs full request headers at DEBUG; keep it at INFO unless asked otherwise.
     for noisy in ("slack_sdk", "slack_bolt"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
-    # httpx logs every request at INFO, repeating the line the Trigger.dev client writes for each attempt.
-    for noisy in ("httpx", "httpcore"):
+    # httpx logs every request at INFO, repeating the line the Trigger.dev client writes for each attempt; Alembic
+    # logs its set-up and each revision, which bot.storage.db already says once.
+    for noisy in ("httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)

@@ -7,7 +7,6 @@ Functions take already-escaped mrkdwn fragments where they interpolate text that
 from __future__ import annotations
 
 from bot.domain.delays import DelayProblem
-from bot.render.ids import Button
 
 # --- Start-up (printed to the operator, never to Slack) ------------------------------------------------------------
 
@@ -511,14 +510,15 @@ YES = "yes"
 
 # --- Buttons and confirmations -------------------------------------------------------------------------------------
 
-BUTTON_LABELS: dict[Button, str] = {
-    Button.PUSH_1H: "Push back 1h",
-    Button.PUSH_1D: "Push back 1 day",
-    Button.TOMORROW_9: "Tomorrow 09:00 (your time)",
-    Button.OTHER: "Other…",
-    Button.RESCHEDULE: "Reschedule…",
-    Button.RUN_NOW: "Run now",
-    Button.UNDO: "Undo",
+# By the button's name (bot/render/ids.py's Button, a str): the renderers read these, so nothing here imports them.
+BUTTON_LABELS: dict[str, str] = {
+    "push_1h": "Push back 1h",
+    "push_1d": "Push back 1 day",
+    "tomorrow_9": "Tomorrow 09:00 (your time)",
+    "other": "Other…",
+    "reschedule": "Reschedule…",
+    "run_now": "Run now",
+    "undo": "Undo",
 }
 CONFIRM_TITLE = "Reschedule this run?"
 CONFIRM_OK = "Reschedule"
@@ -892,8 +892,8 @@ def check_trigger_unexpected(status: int | None, server_message: str) -> tuple[s
 CHECK_DATABASE = "database"
 
 
-def check_database_ok(version: int) -> str:
-    return f"reachable; schema at version {version} (current)"
+def check_database_ok(revision: str) -> str:
+    return f"reachable; schema at revision {revision} (current)"
 
 
 def check_database_missing_file(path: str) -> tuple[str, str]:
@@ -903,17 +903,17 @@ def check_database_missing_file(path: str) -> tuple[str, str]:
     )
 
 
-def check_database_behind(version: int, latest: int) -> tuple[str, str]:
-    found = "no schema yet" if version == 0 else f"schema at version {version}"
+def check_database_behind(revision: str | None, latest: str) -> tuple[str, str]:
+    found = "no schema yet" if revision is None else f"schema at revision {revision}"
     return (
-        f"reachable; {found}, this bot needs version {latest}",
+        f"reachable; {found}, this bot needs revision {latest}",
         "run `reschedule-bot migrate` (the Procfile's release step does); check changed nothing.",
     )
 
 
-def check_database_ahead(version: int, latest: int) -> tuple[str, str]:
+def check_database_ahead(revision: str, latest: str) -> tuple[str, str]:
     return (
-        f"reachable; schema at version {version}, newer than this bot knows ({latest})",
+        f"reachable; schema at revision {revision}, newer than this bot knows ({latest})",
         "a newer reschedule-bot migrated this database: deploy that version (or a newer one) here too.",
     )
 

@@ -14,13 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 from bot import metrics, request_id, shutdown
 from bot.access_check import AccessCheck, AccessRefused
-from bot.domain.audit import AuditRecord, Outcome
+from bot.domain.audit import AuditRecord, AuditTrail, Outcome
 from bot.domain.delays import to_api_delay
 from bot.domain.environments import Environment
 from bot.domain.runs import NOT_STARTED, SAME_INSTANT, Run
 from bot.inflight import move_started, outcome_recorded
 from bot.logs import redact
-from bot.storage.audit import AuditLog
 from bot.trigger.client import Deadline, RunPage, TriggerClient
 from bot.trigger.errors import OutcomeUnknown, RateLimited, RunNotDelayed, RunNotFound, TriggerError, TriggerUnavailable
 
@@ -214,7 +213,7 @@ class Rescheduler:
     deadline_seconds: float
     now: Now = utc_now
     access_check: AccessCheck | None = None
-    audit: AuditLog | None = None
+    audit: AuditTrail | None = None
     readback_seconds: float = READBACK_SECONDS
 
     def deadline(self) -> Deadline:

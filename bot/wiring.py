@@ -80,7 +80,7 @@ class Bot:
         self.app.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         try:
             version = await db.migrate(self.engine)
-            log.info("database schema at version %d", version)
+            log.info("database schema at version %s", version)
         except Exception as exc:
             log.error("database unavailable at start (%s); audit records go to the log until it answers", exc)
             self._loops.append(asyncio.get_running_loop().create_task(self._migrate_when_back(), name="migrate"))
@@ -105,7 +105,7 @@ class Bot:
             except Exception as exc:
                 log.warning("database still unavailable for the schema: %s", type(exc).__name__)
                 continue
-            log.info("database schema at version %d (the database is back)", version)
+            log.info("database schema at version %s (the database is back)", version)
             self.audit.database_back()
             return
 

@@ -34,6 +34,18 @@ settings.register_profile(
 settings.register_profile("dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
 
+# The fast tier is `pytest -m "not e2e"`. A test is end-to-end when it starts the bot, its process or a fake server:
+# every test in a test_e2e_* file, every test using a fixture that starts one (directly or through another fixture),
+# and the few that start one themselves, marked by hand (tests/test_tiers.py holds them to it).
+E2E_FIXTURES = frozenset({"fake_slack", "fake_trigger", "bot", "slack", "bot_process", "process_slack", "start"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        if item.path.name.startswith("test_e2e_") or uses & E2E_FIXTURES:
+            item.add_marker(pytest.mark.e2e)
+
 
 @pytest.fixture
 def fake_trigger() -> Iterator[FakeTrigger]:

@@ -62,6 +62,8 @@ async def reset(url: str) -> None:
     engine = db.create_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(db.metadata.drop_all)  # every table the migrations create, schema_version too
+            await conn.run_sync(db.metadata.drop_all)  # every table the migrations create
+            for table in ("alembic_version", db.OLD_VERSION_TABLE):  # the revision in place, and the one before them
+                await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
     finally:
         await engine.dispose()

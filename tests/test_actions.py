@@ -58,7 +58,7 @@ def desk_with(handlers: dict[str, Any], access_check: AccessCheck | None = None)
         client = TriggerClient(http=http, key=SecretStr(key), sleep=no_sleep, policy=RetryPolicy(min_backoff=0.01))
         targets.append(EnvironmentClient(environment_for_key(key), client))
     audit = Audit()
-    rescheduler = Rescheduler(  # type: ignore[arg-type]
+    rescheduler = Rescheduler(
         targets=targets, deadline_seconds=30, now=lambda: NOW, access_check=access_check, audit=audit
     )
     return rescheduler, audit
@@ -175,7 +175,7 @@ class LostAnswers:
         applies: bool,
         read_as: dict[str, Any] | None = None,
         reads_fail: bool = False,
-        post_failure: httpx.Response | type[httpx.HTTPError] = httpx.ReadTimeout,
+        post_failure: httpx.Response | type[httpx.RequestError] = httpx.ReadTimeout,
     ) -> None:
         self.run = run_body()
         self.applies, self.read_as, self.reads_fail, self.post_failure = applies, read_as, reads_fail, post_failure
@@ -202,7 +202,7 @@ class LostAnswers:
     ids=["read-timeout", "connection-lost", "gateway-504"],
 )
 async def test_a_lost_answer_to_an_applied_move_is_confirmed_by_reading_back(
-    post_failure: httpx.Response | type[httpx.HTTPError],
+    post_failure: httpx.Response | type[httpx.RequestError],
 ) -> None:
     fake = LostAnswers(applies=True, post_failure=post_failure)
     rescheduler, audit = desk_with({"tr_prod_a": fake})
@@ -259,7 +259,7 @@ async def test_a_lost_answer_and_a_failed_read_back_is_unconfirmed() -> None:
 
 
 @pytest.mark.parametrize("failure", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout])
-async def test_a_move_that_was_never_sent_is_unavailable_and_not_read_back(failure: type[httpx.HTTPError]) -> None:
+async def test_a_move_that_was_never_sent_is_unavailable_and_not_read_back(failure: type[httpx.RequestError]) -> None:
     fake = LostAnswers(applies=False, post_failure=failure)
     rescheduler, audit = desk_with({"tr_prod_a": fake})
     with pytest.raises(TriggerUnavailable) as caught:

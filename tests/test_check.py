@@ -116,7 +116,7 @@ def test_everything_good_passes_every_line(good: dict[str, str], fake_slack: Fak
     assert all(line.startswith("ok ") for line in report), result.stdout
     assert lines[-1] == f"All {len(names)} checks passed."
     assert "workspace T111" in _line(result, "slack bot token") and "bot user U0BOT" in _line(result, "slack bot token")
-    assert f"version {db.LATEST} (current)" in _line(result, "database")
+    assert f"revision {db.LATEST} (current)" in _line(result, "database")
     assert "ACCESS__PROD (0 users, 1 groups, 0 channels) → prod" in _line(result, "access rules")
     assert "2 members" in _line(result, f"user group {GROUP}")
     assert "to C0DIGEST at 09:00, 17:30 (Europe/Berlin), next " in _line(result, "digest")
@@ -189,7 +189,7 @@ def test_schema_behind(good: dict[str, str], tmp_path: Path) -> None:
         conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
         conn.execute("INSERT INTO schema_version VALUES (1)")
     result = _check({**good, "DATABASE_URL": f"sqlite:///{old}"}, tmp_path)
-    _fails(result, "database", says=f"schema at version 1, this bot needs version {db.LATEST}", fix="migrate")
+    _fails(result, "database", says=f"schema at revision 0001, this bot needs revision {db.LATEST}", fix="migrate")
     with sqlite3.connect(old) as conn:  # check never migrates
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
 

@@ -298,6 +298,7 @@ def context_lines(message: dict[str, Any]) -> list[str]:
     ]
 
 
+@pytest.mark.e2e
 def test_the_bot_served_on_the_simulator_moves_a_seeded_run_and_says_it_is_a_demo(tmp_path: Path) -> None:
     with FakeSlack(BOT_TOKEN) as fake_slack:
         fake_slack.add_user("U111")

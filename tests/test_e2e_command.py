@@ -42,7 +42,8 @@ def only_response(fake_slack: FakeSlack, url: str) -> dict[str, Any]:
 
 
 def blocks_text(body: dict[str, Any]) -> str:
-    return json.dumps(body.get("blocks", [])) + body.get("text", "")
+    text: str = body.get("text", "")
+    return json.dumps(body.get("blocks", [])) + text
 
 
 def test_healthz_answers_without_calling_anything(

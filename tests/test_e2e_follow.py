@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pytest
 
@@ -36,7 +36,7 @@ RETRIEVE = r"^/api/v3/runs/"
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T | None], timeout: float = 20.0, what: str = "") -> T:
+def wait_for(condition: Callable[[], T | Literal[False] | None], timeout: float = 20.0, what: str = "") -> T:
     deadline = time.monotonic() + timeout
     while not (found := condition()):
         if time.monotonic() > deadline:
@@ -85,6 +85,11 @@ def move(sender: SlackSender, fake_slack: FakeSlack, run_id: str, when: str, url
 
 def text_of(message: dict[str, Any]) -> str:
     return json.dumps(message["blocks"])
+
+
+def card_says(card: Callable[[FakeSlack, str, int], dict[str, Any]], *at: Any, text: str) -> Callable[[], bool]:
+    """A condition: the card `card(*at)` (dm_card or channel_card, with its arguments) shows `text`."""
+    return lambda: text in text_of(card(*at))
 
 
 def action_ids(message: dict[str, Any]) -> list[str]:
@@ -182,7 +187,7 @@ def test_a_summary_sent_through_the_response_url_is_not_followed(
     sender, bot = start(**FAST)
     response_url = fake_slack.new_response_url()
     sender.command(f"{run['id']} 1h", response_url=response_url, channel_id="G0PRIVATE")
-    ts = wait_for(lambda: fake_slack.messages.get(DM), what="DM")[0]["ts"]
+    ts: str = wait_for(lambda: fake_slack.messages.get(DM), what="DM")[0]["ts"]
     wait_for(lambda: rows(url), what="the DM followed")
     assert [(row["channel"], row["ts"]) for row in rows(url)] == [(DM, ts)]
     [summary] = fake_slack.responses(response_url)
@@ -206,7 +211,7 @@ def test_a_run_moved_elsewhere_shows_its_new_time_on_every_card_and_is_followed_
     fake_trigger.set_delayed_until(run["id"], later)
     shown = fake_trigger.get_run(run["id"])["delayedUntil"]
     for index in (0, 1):
-        wait_for(lambda i=index: date_token(shown) in text_of(dm_card(fake_slack, run["id"], i)), what="new time")
+        wait_for(card_says(dm_card, fake_slack, run["id"], index, text=date_token(shown)), what="new time")
     for index in (0, 1):
         card = dm_card(fake_slack, run["id"], index)
         # The DM keeps saying where the person's move happened, and that the run has moved since.
@@ -216,7 +221,7 @@ def test_a_run_moved_elsewhere_shows_its_new_time_on_every_card_and_is_followed_
         assert action_ids(card) == [Button.OPEN.action_id]  # no Undo of a move that is no longer the last
     moved_head = messages.follow_moved("U111", "send-reminder", "Prod")
     for index in (0, 1):  # the cards in the channel say who moved it, and that it has moved since
-        wait_for(lambda i=index: moved_head in text_of(channel_card(fake_slack, run["id"], i)), what="channel card")
+        wait_for(card_says(channel_card, fake_slack, run["id"], index, text=moved_head), what="channel card")
         assert date_token(shown) in text_of(channel_card(fake_slack, run["id"], index))
 
     def rearmed() -> bool:

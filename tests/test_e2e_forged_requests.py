@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -145,7 +146,7 @@ def test_the_same_requests_signed_are_acted_on(
         response = httpx.post(bot.events_url, content=body, headers=headers)
         assert response.status_code == 200, (kind, response.text)
         if kind != "link-shared":
-            fake_trigger.wait_for(lambda run_id=run["id"]: fake_trigger.calls("*", f"/runs/{run_id}"))
+            fake_trigger.wait_for(partial(fake_trigger.calls, "*", f"/runs/{run['id']}"))
     assert "refused an unverified request" not in bot.log_text()
 
 

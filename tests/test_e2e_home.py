@@ -236,7 +236,7 @@ def test_other_on_the_home_opens_the_form_and_its_move_refreshes_the_home(
     after = published(fake_slack, "U111", 2)
     assert messages.home_starts(date_token(moved)) in row_of(after, run["id"])[0]
     # The DM says the move came from the Home (there is no message to point at), and the trail says so too.
-    dm = fake_slack.wait_for(lambda: (d := fake_slack.messages.get("DU111")) and len(d) == 2 and d[1])
+    dm = fake_slack.wait_for(lambda: len(d := fake_slack.messages.get("DU111", [])) == 2 and d[1])
     assert messages.WHERE_HOME in json.dumps(dm["blocks"])
 
 

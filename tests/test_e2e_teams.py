@@ -25,7 +25,6 @@ from tests.fakes.trigger import FakeTrigger
 from tests.summaries import wait_summary
 from tests.test_e2e_buttons import action_ids, click, private_via_command, summary_via_command, wait_one
 from tests.test_e2e_shortcut_modal import (
-    current_alert,
     open_form,
     shortcut_payload,
     submission,
@@ -34,6 +33,7 @@ from tests.test_e2e_shortcut_modal import (
     wait_result,
     wait_view,
 )
+from tests.test_runs import current_alert
 
 pytestmark = pytest.mark.e2e
 
@@ -286,7 +286,7 @@ def test_postgresql_is_the_same_code_path(start: Any, fake_slack: FakeSlack, fak
 
 def test_migrate_command(tmp_path: Path) -> None:
     ok = run_cli(["migrate"], {"DATABASE_URL": f"sqlite:///{tmp_path}/m.sqlite3"}, tmp_path)
-    assert ok.returncode == 0 and f"database schema is at version {db.LATEST}" in ok.stdout
+    assert ok.returncode == 0 and f"database schema is at revision {db.LATEST}" in ok.stdout
     down = run_cli(["migrate"], {"DATABASE_URL": "postgresql://bot:hunter2@127.0.0.1:9/x"}, tmp_path)
     assert down.returncode == 1 and "the database did not answer" in down.stderr
     assert "hunter2" not in down.stderr and "Traceback" not in down.stderr

@@ -84,7 +84,7 @@ def test_sigkill_mid_move_then_a_restart_is_healthy_with_the_database_intact_and
         again.command(f"{done['id']} 1d", response_url=url)
         fake_slack.wait_for(lambda: len(audit_of(path, done["id"])) == 2)
     assert sqlite_rows(path, "PRAGMA integrity_check") == [{"integrity_check": "ok"}]
-    assert sqlite_rows(path, "SELECT version FROM schema_version") == [{"version": db.LATEST}]
+    assert sqlite_rows(path, "SELECT version_num FROM alembic_version") == [{"version_num": db.LATEST}]
     assert audit_of(path, done["id"]) == [("rescheduled", None), ("rescheduled", None)]
     assert audit_of(path, killed["id"]) == []  # the known loss of SIGKILL (docs/reliability.md)
     assert fake_slack.responses(killed_url) == []

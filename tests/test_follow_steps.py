@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -68,8 +69,8 @@ def texts(blocks: list[dict[str, object]]) -> str:
     return json.dumps(blocks)
 
 
-def buttons(blocks: list[dict[str, object]]) -> list[str]:
-    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]  # type: ignore[index,union-attr,attr-defined]
+def buttons(blocks: list[dict[str, Any]]) -> list[str]:
+    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
 
 
 ACTION = Attribution(user_id="U111", previous=T0 - timedelta(hours=1), new=T0, at=T0 - timedelta(hours=2))

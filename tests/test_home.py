@@ -120,7 +120,7 @@ def test_refreshes_asked_for_while_a_home_is_being_published_fold_into_one_more(
 
 
 def test_at_shutdown_refreshes_under_way_stop_and_none_starts_after() -> None:
-    async def scenario() -> tuple[list[str], bool]:
+    async def scenario() -> tuple[list[str], int]:
         client = SlowClient()
         deps = SurfaceDeps(
             rescheduler=Rescheduler(targets=[], deadline_seconds=1),

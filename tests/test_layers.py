@@ -1,8 +1,6 @@
-"""The layers hold: pure code never reaches up into Slack, storage, the action path or the Trigger.dev client.
-
-`domain/` is pure rules and data; `render/` draws Block Kit from them; `messages.py` holds every sentence. None of
-them may import the modules that do I/O or decide (read from the source with ast, so a new arrow upward fails here
-before it reaches review).
+"""The layers hold, for the whole package: the import-linter contracts in pyproject.toml (`domain/`, `render/`,
+`trigger/` and `storage/` never import the Slack side, the action path or the wiring; `domain/` and `render/` are
+pure; `messages.py` never imports `render/`), and no module imports another's private (underscore) names.
 """
 
 from __future__ import annotations
@@ -10,49 +8,49 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
+from importlinter.cli import lint_imports
 
-BOT = Path(__file__).resolve().parents[1] / "bot"
+from bot import messages
+from bot.render.ids import Button
 
-# For each pure area: the modules it may import from the bot (by prefix). Anything else of the bot is an arrow up.
-ALLOWED = {
-    "domain": ("bot.domain",),
-    "render": ("bot.domain", "bot.render", "bot.messages"),
-    "messages.py": ("bot.domain", "bot.render.ids"),
-}
+ROOT = Path(__file__).resolve().parents[1]
+BOT = ROOT / "bot"
 
 
-def bot_imports(path: Path) -> list[str]:
-    """Every `bot…` module a file imports, at any depth (including imports inside functions)."""
+def test_the_import_contracts_are_kept() -> None:
+    """What `lint-imports` checks in CI, here too (no cache written: the working tree is left alone)."""
+    assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True) == 0
+
+
+def private_imports(path: Path) -> list[str]:
+    """Every `from module import _name` in a file (a dunder such as `__version__` is public)."""
     found: list[str] = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            base = node.module
-            found += [f"{base}.{alias.name}" if base == "bot" else base for alias in node.names]
-        elif isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names]
-    return [name for name in found if name == "bot" or name.startswith("bot.")]
+        if isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            found += [
+                f"{module}.{alias.name}"
+                for alias in node.names
+                if alias.name.startswith("_") and not (alias.name.startswith("__") and alias.name.endswith("__"))
+            ]
+    return found
 
 
-def files(area: str) -> list[Path]:
-    target = BOT / area
-    return [target] if target.suffix == ".py" else sorted(target.rglob("*.py"))
+def test_no_module_imports_another_modules_private_names() -> None:
+    modules = sorted(BOT.rglob("*.py"))
+    found = [f"{path.relative_to(ROOT)}: {name}" for path in modules for name in private_imports(path)]
+    assert found == []
 
 
-@pytest.mark.parametrize("area", sorted(ALLOWED))
-def test_pure_areas_import_nothing_above_them(area: str) -> None:
-    upward = [
-        f"{path.relative_to(BOT.parent)} imports {name}"
-        for path in files(area)
-        for name in bot_imports(path)
-        if not name.startswith(ALLOWED[area])
-    ]
-    assert upward == []
-
-
-def test_the_check_sees_a_forbidden_import(tmp_path: Path) -> None:
+def test_the_scan_sees_a_private_import(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text(
-        "from bot.slack import ids\nimport bot.storage.audit\ndef f():\n    from bot.rescheduler import X\n"
+        "from bot import __version__\nfrom bot.render.run_list import MAX_BLOCKS, _line\n"
+        "def f():\n    from .ids import _secret\n"
     )
-    assert bot_imports(sample) == ["bot.slack", "bot.storage.audit", "bot.rescheduler"]
+    assert private_imports(sample) == ["bot.render.run_list._line", ".ids._secret"]
+
+
+def test_every_button_label_names_a_button() -> None:
+    """messages.py keys the labels by the button's name (so it needs nothing from render/): a typo fails here."""
+    assert set(messages.BUTTON_LABELS) <= {button.value for button in Button}

@@ -21,7 +21,7 @@ from bot.late import GIVE_UP, LateDMs, waits
 from bot.render.mrkdwn import date_token
 from bot.slack.replies import keep_for_later, may_pass
 from bot.storage import db
-from bot.storage.outbox import Letter, Outbox
+from bot.storage.outbox import Kept, Letter, Outbox
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "Run moved"}}]
@@ -225,7 +225,7 @@ async def test_a_message_sent_while_the_database_failed_its_deletion_is_deleted_
     late = loop(store, client, Clock())
     real_sent = store.sent
 
-    async def down(*_: Any) -> None:
+    async def down(item: Kept) -> None:
         raise OSError("database down")
 
     store.sent = down  # type: ignore[method-assign]

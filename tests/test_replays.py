@@ -88,7 +88,7 @@ async def test_a_claim_the_database_cannot_take_strands_no_one_in_its_batch(tmp_
         results = await asyncio.wait_for(
             asyncio.gather(guard.first_time("legit"), guard.first_time("x\ud800"), guard.first_time("other")), 5
         )
-        assert results == [True, True, True]
+        assert list(results) == [True, True, True]
         assert await guard.first_time("legit") is False
     finally:
         await engine.dispose()

@@ -38,6 +38,7 @@ def failure_of(scan: SecretScan) -> str:
     return str(failed.value)
 
 
+@pytest.mark.e2e
 def test_a_secret_in_a_request_a_fake_received_fails_naming_the_fake_and_the_path(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -90,6 +91,7 @@ def run_session(folder: Path, test_source: str) -> subprocess.CompletedProcess[s
     )
 
 
+@pytest.mark.e2e  # a pytest session in a process of its own
 def test_a_secret_in_a_captured_log_record_fails_the_session_at_its_end(tmp_path: Path) -> None:
     planted = run_session(tmp_path, PLANTED_TEST.format(secret=SIGNING_SECRET))
     assert planted.returncode == 1, planted.stdout
@@ -98,6 +100,7 @@ def test_a_secret_in_a_captured_log_record_fails_the_session_at_its_end(tmp_path
     assert "SLACK_SIGNING_SECRET in test_planted.py::test_logs_the_secret [Captured log call]" in planted.stdout
 
 
+@pytest.mark.e2e  # a pytest session in a process of its own
 def test_a_session_with_nothing_secret_passes(tmp_path: Path) -> None:
     clean = run_session(tmp_path, PLANTED_TEST.format(secret="not-a-secret"))
     assert clean.returncode == 0, clean.stdout

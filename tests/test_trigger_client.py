@@ -245,7 +245,7 @@ async def test_the_key_never_appears_in_the_client_repr() -> None:
 # ---------------------------------------------------------------- a change that may have been applied
 
 
-def raising(*failures: Exception | httpx.Response) -> tuple[Handler, list[httpx.Request]]:
+def raising(*failures: httpx.RequestError | httpx.Response) -> tuple[Handler, list[httpx.Request]]:
     """Each request gets the next failure (a response, or an httpx exception raised anew carrying the request);
     the last one repeats."""
     seen: list[httpx.Request] = []
@@ -271,7 +271,7 @@ def read_timeout() -> httpx.ReadTimeout:
     ids=["read-timeout", "disconnected", "read-error", "gateway-502"],
 )
 async def test_a_change_that_was_sent_and_not_answered_is_outcome_unknown(
-    failure: Exception | httpx.Response,
+    failure: httpx.RequestError | httpx.Response,
 ) -> None:
     time = FakeTime()
     handler, seen = raising(failure)
@@ -287,7 +287,7 @@ async def test_a_change_that_was_sent_and_not_answered_is_outcome_unknown(
     [httpx.ConnectError("refused"), httpx.ConnectTimeout("connect"), httpx.PoolTimeout("pool")],
     ids=["connect-error", "connect-timeout", "pool-timeout"],
 )
-async def test_a_change_that_was_never_sent_is_plainly_unavailable(failure: Exception) -> None:
+async def test_a_change_that_was_never_sent_is_plainly_unavailable(failure: httpx.RequestError) -> None:
     time = FakeTime()
     handler, seen = raising(failure)
     with pytest.raises(TriggerUnavailable) as caught:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 import httpx
@@ -47,7 +48,7 @@ async def test_unexpected_error_gets_a_reference_that_is_in_the_log(
         }
     )
     ts = str(int(time.time()))
-    headers = {
+    headers: dict[str, str | Sequence[str]] = {
         "x-slack-request-timestamp": [ts],
         "x-slack-signature": [sign(SIGNING_SECRET, ts, body.encode())],
         "content-type": ["application/x-www-form-urlencoded"],

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 
 class Outcome(StrEnum):
@@ -60,3 +61,9 @@ def latest_per_run(records: Iterable[AuditRecord], limit: int) -> list[AuditReco
         if len(latest) >= limit:
             break
     return latest
+
+
+class AuditTrail(Protocol):
+    """Where the action path records each attempt (bot/storage/audit.py's AuditLog; a list in tests)."""
+
+    def record(self, entry: AuditRecord) -> None: ...

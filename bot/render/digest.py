@@ -15,7 +15,7 @@ from bot.domain.environments import Environment
 from bot.domain.runs import Run
 from bot.render.controls import Controls
 from bot.render.mrkdwn import FALLBACK_TEXT_MAX, context, escape, section, truncate
-from bot.render.run_list import MAX_BLOCKS, _actions, _line
+from bot.render.run_list import MAX_BLOCKS, run_actions, run_line
 from bot.render.summary import Block, Summary
 
 RESERVED = 3  # the footer, the demo note and one spare
@@ -53,10 +53,10 @@ def digest(
                 break
             blocks.append(context(messages.digest_group(f"*{escape(truncate(task, 150))}*", len(runs))))
             for index, run in enumerate(runs):
-                actions = _actions(run, env, controls(env), run_url(run.id)) if controls is not None else None
+                actions = run_actions(run, env, controls(env), run_url(run.id)) if controls is not None else None
                 if len(blocks) + 1 + (actions is not None) > budget:
                     break
-                blocks.append(section(_line(run, env, now)))
+                blocks.append(section(run_line(run, env, now)))
                 if actions is not None:
                     actions["block_id"] = f"digest:{name}:{index}:{run.id}"[:255]
                     blocks.append(actions)

@@ -59,9 +59,9 @@ def run_list(
     for note in notes[:MAX_NOTES]:
         blocks.append(context(note))
     for index, (run, env) in enumerate(shown):
-        blocks.append(section(_line(run, env, now)))
+        blocks.append(section(run_line(run, env, now)))
         if controls is not None:
-            actions = _actions(run, env, controls, run_url(run.id))
+            actions = run_actions(run, env, controls, run_url(run.id))
             if actions is not None:
                 actions["block_id"] = (
                     f"{LIST_BLOCK_PREFIX}{index}:{run.id}"  # unique even when two environments share an id
@@ -89,11 +89,6 @@ def push_all_block(key: str) -> Block:
 
 
 def run_line(run: Run, env: Environment, now: datetime) -> str:
-    """One run as the list shows it (also the Workflow Builder step's summary, bot/render/due_summary.py)."""
-    return _line(run, env, now)
-
-
-def _line(run: Run, env: Environment, now: datetime) -> str:
     task = task_text(run)
     head = f"*{task}* · {escape(env.title)}"
     if run.tags:
@@ -110,7 +105,7 @@ def _line(run: Run, env: Environment, now: datetime) -> str:
     return f"{head}\n{when} · {code(run.id, 64)}"
 
 
-def _actions(run: Run, env: Environment, controls: Controls, run_url: str) -> Block | None:
+def run_actions(run: Run, env: Environment, controls: Controls, run_url: str) -> Block | None:
     """The run's Reschedule… button; none for an id a button value cannot carry (never seen from the server)."""
     try:
         return actions_block(run.id, run.task_identifier, env.name, run.delayed_until, None, run_url, controls)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -19,21 +20,19 @@ from sqlalchemy import (
     Text,
     event,
     inspect,
-    select,
     text,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 if TYPE_CHECKING:
+    from alembic.config import Config
     from sqlalchemy.dialects import postgresql, sqlite
 
 log = logging.getLogger(__name__)
 
 metadata = MetaData()
-
-schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
 
 audit_events = Table(
     "audit_events",
@@ -208,76 +207,98 @@ def _sqlite_pragmas(connection: Any, _: Any) -> None:
     cursor.close()
 
 
-Migration = Callable[[AsyncConnection], Awaitable[None]]
-
-
-def _create(table: Table) -> Migration:
-    """A migration that creates `table` (nothing when it exists)."""
-
-    async def step(conn: AsyncConnection) -> None:
-        await conn.run_sync(lambda sync: table.create(sync, checkfirst=True))
-
-    return step
-
-
-def _add_columns(table: Table, *names: str, length: int) -> Migration:
-    """A migration that adds nullable VARCHAR(`length`) columns to `table` (those already there are left)."""
-
-    async def step(conn: AsyncConnection) -> None:
-        existing = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns(table.name)})
-        for name in names:
-            if name not in existing:
-                await conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} VARCHAR({length})"))
-
-    return step
-
-
-MIGRATIONS: list[tuple[int, Migration]] = [
-    (1, _create(audit_events)),
-    (2, _create(seen_requests)),
-    (3, _add_columns(audit_events, "user_team_id", "enterprise_id", length=32)),  # who acted from which org
-    (4, _create(bulk_sets)),
-    (5, _create(digest_posts)),
-    (6, _add_columns(bulk_sets, "thread_ts", length=32)),  # a set from a shortcut: its summary's thread
-    (7, _create(follow_ups)),
-    (8, _add_columns(audit_events, "request_id", length=64)),  # an audit row leads to its log lines
-    (9, _create(home_views)),  # who opened their App Home lately, for every process to see
-    (10, _create(outbox)),  # private messages kept for later when Slack could not take them
-]
-LATEST = MIGRATIONS[-1][0]
+# The schema is Alembic's (bot/storage/migrations/): revisions numbered 0001, 0002, … in versions/. A database made
+# before the revisions has a `schema_version` table instead, at version N; it is stamped at revision N (same schema)
+# and the table dropped, then upgraded like any other.
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+LATEST = "0010"  # the newest revision in migrations/versions/ (tests/test_migrations.py holds the two equal)
+OLD_VERSION_TABLE = "schema_version"
 SQLITE_MIGRATE_ATTEMPTS = 5
 _LOCK_ID = 0x5245_5343  # pg_advisory_xact_lock key: one migrator at a time across processes
 
 
-async def migrate(engine: AsyncEngine) -> int:
-    """Create or upgrade the schema; returns the version now in place. Safe to run from several processes:
-    PostgreSQL serialises migrators with an advisory lock; on SQLite a process that loses the race to create a
-    table (or finds the file locked) tries again once the winner is done, and then finds the schema current."""
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration, built here (no alembic.ini): the scripts shipped in the package, and the
+    connection the revisions run on."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def revisions() -> list[str]:
+    """Every revision the package ships, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return [script.revision for script in reversed(list(scripts.walk_revisions()))]
+
+
+async def migrate(engine: AsyncEngine) -> str:
+    """Create or upgrade the schema; returns the revision now in place. Safe to run from several processes at once:
+    on PostgreSQL an advisory lock held for the transaction serialises migrators; on SQLite BEGIN IMMEDIATE takes the
+    file's write lock first (a process that finds the file locked past its busy timeout tries again), so the later
+    migrator finds the schema current."""
     for attempt in range(1, SQLITE_MIGRATE_ATTEMPTS + 1):
         try:
             return await _migrate_once(engine)
         except OperationalError as exc:
-            lost_race = "already exists" in str(exc) or "locked" in str(exc)
-            if engine.dialect.name != "sqlite" or not lost_race or attempt == SQLITE_MIGRATE_ATTEMPTS:
+            if engine.dialect.name != "sqlite" or "locked" not in str(exc) or attempt == SQLITE_MIGRATE_ATTEMPTS:
                 raise
             await asyncio.sleep(0.1 * attempt)
     raise AssertionError("unreachable")
 
 
-async def _migrate_once(engine: AsyncEngine) -> int:
-    async with engine.begin() as conn:
+async def _migrate_once(engine: AsyncEngine) -> str:
+    async with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
-        await conn.run_sync(lambda sync: schema_version.create(sync, checkfirst=True))
-        current = (await conn.execute(select(schema_version.c.version))).scalar()
-        version = int(current or 0)
-        for number, step in MIGRATIONS:
-            if number > version:
-                log.info("applying database migration %d", number)
-                await step(conn)
-                version = number
-        if current is None:
-            await conn.execute(schema_version.insert().values(version=version))
         else:
-            await conn.execute(schema_version.update().values(version=version))
-    return version
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        revision = await conn.run_sync(_upgrade)
+        await conn.commit()
+    return revision
+
+
+def _upgrade(sync: Connection) -> str:
+    from alembic import command
+
+    config = alembic_config(sync)
+    old = _old_version(sync)
+    if old is not None:
+        if old:
+            log.info("database schema at version %d from before revisions: stamped at revision %04d", old, old)
+            command.stamp(config, f"{old:04d}")
+        sync.execute(text(f"DROP TABLE {OLD_VERSION_TABLE}"))
+    command.upgrade(config, "head")
+    return _revision(sync) or ""
+
+
+def _old_version(sync: Connection) -> int | None:
+    """The version in a `schema_version` table, from before the revisions (0 when it holds no row); None when there
+    is no such table, or the database has revisions already."""
+    tables = inspect(sync).get_table_names()
+    if OLD_VERSION_TABLE not in tables or "alembic_version" in tables:
+        return None
+    return int(sync.execute(text(f"SELECT version FROM {OLD_VERSION_TABLE}")).scalar() or 0)
+
+
+def _revision(sync: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(sync).get_current_revision()
+
+
+async def schema_revision(conn: AsyncConnection) -> str | None:
+    """The revision the database is at (reads only): for a database from before the revisions, the revision its
+    `schema_version` matches; None when it has no schema yet."""
+
+    def read(sync: Connection) -> str | None:
+        old = _old_version(sync)
+        if old is not None:
+            return f"{old:04d}" if old else None
+        return _revision(sync)
+
+    return await conn.run_sync(read)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 T = TypeVar("T")
@@ -75,7 +75,7 @@ class Rule:
         return method_ok and re.search(self.path_regex, request.path) is not None
 
 
-def wait_for(predicate: Callable[[], T | None], timeout: float, describe: Callable[[], str]) -> T:
+def wait_for(predicate: Callable[[], T | Literal[False] | None], timeout: float, describe: Callable[[], str]) -> T:
     """Poll `predicate` every 20 ms until it returns something truthy; AssertionError after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
@@ -183,7 +183,7 @@ class FakeServer:
         lines = [f"  {r.method} {r.path} {r.text()[:300]}" for r in self.requests]
         return "\n".join(lines) or "  (no requests)"
 
-    def wait_for(self, predicate: Callable[[], T | None], timeout: float = 10.0) -> T:
+    def wait_for(self, predicate: Callable[[], T | Literal[False] | None], timeout: float = 10.0) -> T:
         return wait_for(predicate, timeout, self.describe)
 
     # generic faults --------------------------------------------------------------------------------------
