@@ -13,8 +13,10 @@ from datetime import datetime
 
 from bot import messages
 from bot.access_check import AccessRefused
+from bot.approvals import ApprovalNeeded
 from bot.domain.bulk import BulkItem, BulkOutcome
 from bot.rescheduler import Actor, NotApplied, NotDelayed, Rescheduler
+from bot.storage.approvals import RunAsked
 from bot.storage.bulk_sets import BulkSet
 from bot.trigger.client import RateLimitState
 from bot.trigger.errors import AuthRejected, OutcomeUnknown, RateLimited, RunNotFound, TriggerError
@@ -86,9 +88,15 @@ class BulkMover:
         return cls(rescheduler, pacers)
 
     async def run(self, actor: Actor, bulk: BulkSet, progress: Progress | None = None) -> list[BulkItem]:
-        """Every run of the set, each on its own: one failure never stops the rest. Results in the set's order."""
+        """Every run of the set, each on its own: one failure never stops the rest. Results in the set's order.
+
+        A set with runs in a protected environment is asked for approval as a whole, before anything moves
+        (ApprovalNeeded); an undo set's runs are each let through when they take back an approved move."""
         if bulk.when is None and not bulk.is_undo:
             raise ValueError("a set without a time cannot be moved")
+        if not bulk.is_undo:
+            asked = [RunAsked(run_id, env_name, None) for run_id, env_name in bulk.runs]
+            await self.rescheduler.approval(actor, asked, bulk.when, thread_ts=bulk.thread_ts)
         times = bulk.back if bulk.is_undo else tuple(bulk.when for _ in bulk.runs if bulk.when is not None)
         semaphore = asyncio.Semaphore(self.concurrency)
         done: list[BulkItem] = []
@@ -128,7 +136,11 @@ class BulkMover:
                 await self._paced(searched)
                 located = await rescheduler.find(run_id, rescheduler.deadline(), env_name or None)
                 await self._paced([located.env.name])
-                moved = await rescheduler.move(actor, located, when, rescheduler.deadline(), record_rate_limited=last)
+                moved = await rescheduler.move(
+                    actor, located, when, rescheduler.deadline(), record_rate_limited=last, ask=False
+                )
+            except ApprovalNeeded as exc:
+                return BulkItem(run_id, BulkOutcome.REFUSED, exc.env.title, messages.BULK_NEEDS_APPROVAL)
             except AccessRefused as exc:
                 title = located.env.title if located else ""
                 rule = exc.rule

@@ -14,12 +14,14 @@ from datetime import UTC, datetime, timedelta
 
 from bot import metrics, request_id, shutdown
 from bot.access_check import AccessCheck, AccessRefused
+from bot.approvals import ApprovalNeeded, Approvals
 from bot.domain.audit import AuditRecord, AuditTrail, Outcome
 from bot.domain.delays import to_api_delay
 from bot.domain.environments import Environment
 from bot.domain.runs import NOT_STARTED, SAME_INSTANT, Run
 from bot.inflight import move_started, outcome_recorded
 from bot.logs import redact
+from bot.storage.approvals import RunAsked
 from bot.trigger.client import Deadline, RunPage, TriggerClient
 from bot.trigger.errors import OutcomeUnknown, RateLimited, RunNotDelayed, RunNotFound, TriggerError, TriggerUnavailable
 
@@ -55,6 +57,8 @@ class Actor:
     input: str = ""
     user_team_id: str = ""  # the user's own workspace (differs in Slack Connect channels and org-wide installs)
     enterprise_id: str | None = None
+    approved_by: str | None = None  # a move in a protected environment carried out on this person's Approve
+    reason: str = ""  # why, for the approver of a protected environment (`--reason`, a form's field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +219,7 @@ class Rescheduler:
     access_check: AccessCheck | None = None
     audit: AuditTrail | None = None
     readback_seconds: float = READBACK_SECONDS
+    approvals: Approvals | None = None  # protected environments (bot/approvals.py); None: none is protected
 
     def deadline(self) -> Deadline:
         """A fresh deadline for one user action."""
@@ -367,10 +372,13 @@ class Rescheduler:
         deadline: Deadline,
         *,
         record_rate_limited: bool = True,
+        ask: bool = True,
     ) -> MoveResult:
         """`reschedule` for a run already found (the slash command looks before it asks for confirmation).
 
-        The access rule is checked here, at the moment of acting, whatever the surface checked before.
+        The access rule is checked here, at the moment of acting, whatever the surface checked before; so is the
+        approval a protected environment needs (ApprovalNeeded: a request was made instead; `ask=False`: none is
+        made, the move is only refused).
         `record_rate_limited=False`: a RateLimited is raised without an audit row (a bulk move tries the run
         again after the reset, and records its outcome then).
         """
@@ -379,6 +387,9 @@ class Rescheduler:
         try:
             if not run.is_delayed:
                 raise NotDelayed(run, env)
+            await self.approval(
+                actor, [RunAsked(run.id, env.name, run.delayed_until, run.task_identifier)], when, ask=ask
+            )
             delay = RUN_NOW_DELAY if when is None else to_api_delay(when)
             move_started(run.id, env.name)  # from here until its outcome is recorded, shutdown accounts for it
             try:
@@ -408,6 +419,65 @@ class Rescheduler:
             new=new,
         )
         return MoveResult(run=moved, env=env, previous=run.delayed_until, new=new)
+
+    async def approval(
+        self,
+        actor: Actor,
+        runs: Sequence[RunAsked],
+        when: datetime | None,
+        *,
+        ask: bool = True,
+        thread_ts: str | None = None,
+    ) -> None:
+        """Raise ApprovalNeeded when `runs` (each with its start time now, when known) include one in a protected
+        environment and `actor` acts without an approval: a request for them all is stored and posted first (unless
+        `ask` is False). A move taking back an approved one, by its asker or approver, needs no new approval."""
+        approvals = self.approvals
+        if approvals is None or actor.approved_by:
+            return
+        envs = {target.env.name: target.env for target in self.targets}
+        protected = [
+            (run, envs[run.env_name])
+            for run in runs
+            if run.env_name in envs and approvals.rule_for(envs[run.env_name]) is not None
+        ]
+        if not protected:
+            return
+        if all([await approvals.takes_back(actor.user_id, run.run_id, run.before, when) for run, _ in protected]):
+            return
+        first, env = protected[0]
+        rule = approvals.rule_for(env)
+        assert rule is not None
+        if not ask:
+            raise ApprovalNeeded(env, rule, None, await approvals.handles(rule))
+        new = approvals.new_request(
+            team_id=actor.team_id,
+            user_id=actor.user_id,
+            channel_id=actor.channel_id,
+            surface=actor.surface,
+            typed=redact(actor.input),
+            env=env,
+            runs=runs,
+            when=when,
+            reason=actor.reason,
+            now=self.now(),
+            user_team_id=actor.user_team_id if actor.user_team_id != actor.team_id else None,
+            enterprise_id=actor.enterprise_id,
+            thread_ts=thread_ts,
+        )
+        needed = await approvals.ask(new, env, rule)
+        if needed.request is not None:
+            run_id = first.run_id if len(runs) == 1 else None
+            self.record(
+                actor,
+                Outcome.APPROVAL_REQUESTED,
+                env=env,
+                run_id=run_id,
+                task=first.task or None,
+                previous=first.before,
+                new=when,
+            )
+        raise needed
 
     async def _read_back(self, located: FoundRun) -> Run:
         """The run as it is now, within a fresh budget of its own (the action's deadline may have passed)."""
@@ -511,6 +581,7 @@ class Rescheduler:
                 user_team_id=actor.user_team_id if actor.user_team_id != actor.team_id else None,
                 enterprise_id=actor.enterprise_id,
                 request_id=request_id.current(),
+                approved_by=actor.approved_by,
             )
         )
 

@@ -18,6 +18,7 @@ class Outcome(StrEnum):
     INVALID_INPUT = "invalid_input"
     FAILED = "failed"
     UNKNOWN = "unknown"  # a move was sent but whether it was applied could not be confirmed
+    APPROVAL_REQUESTED = "approval_requested"  # a move in a protected environment, waiting for an approver
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class AuditRecord:
     user_team_id: str | None = None
     enterprise_id: str | None = None
     request_id: str | None = None  # the Slack request (or scheduled job) it came from, as on its log lines
+    approved_by: str | None = None  # a move in a protected environment: the approver
 
     def as_json(self) -> str:
         data = asdict(self)

@@ -39,6 +39,9 @@ def line(record: AuditRecord, mention: bool = True) -> str:
     if record.new_time and record.outcome is Outcome.RESCHEDULED:
         before = date_token(record.previous_time) if record.previous_time else messages.NOT_SCHEDULED
         parts.append(f"{before} → {date_token(record.new_time)}")
+    if record.approved_by:
+        approver = f"<@{record.approved_by}>" if mention else code(record.approved_by, 40)
+        parts.append(messages.history_approved_by(approver))
     parts.append(f"via {escape(messages.HISTORY_SURFACE.get(record.surface, record.surface))}")
     if record.input:
         parts.append(code(record.input, 80))

@@ -55,6 +55,7 @@ class Attribution:
     previous: datetime | None
     new: datetime
     at: datetime | None = None
+    approved_by: str | None = None  # a move in a protected environment: the approver, named beside the mover
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,8 @@ def run_summary(
     task = task_text(run)
     if action is not None:
         head = head or messages.SUMMARY_RESCHEDULED.format(user=action.user_id, task=task, env=escape(env.title))
+        if action.approved_by:
+            head += messages.approved_by(action.approved_by)
         if action.at is not None:
             head += " · " + date_token(action.at)
         text = messages.summary_fallback_rescheduled(task, run.id, fallback_time(action.new), action.user_id)

@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.approvals import ApprovalNeeded
 from bot.bulk import CONCURRENCY, BulkMover
 from bot.domain.audit import Outcome
 from bot.domain.bulk import BulkItem, BulkOutcome
@@ -33,9 +34,11 @@ from bot.slack import dm
 from bot.slack.actor import actor_of
 from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
+from bot.slack.failures import approval_text
 from bot.slack.replies import keep_for_later, respond_checked, slack_error
 from bot.slack.respond import SessionRespond
 from bot.slack.when_input import read_when, state_values
+from bot.storage.approvals import RunAsked
 from bot.storage.bulk_sets import BulkSet
 from bot.trigger.errors import TriggerError
 
@@ -214,11 +217,24 @@ async def ask_to_confirm(
     await tell(messages.BULK_TITLE, bulk_prompt(fixed.key, len(fixed.runs), titles, when, 0))
 
 
+async def carry_out(bulk: BulkSet, click: SetClick) -> None:
+    """Move a set as its Confirm does: a set approved in a protected environment (bot/slack/approvals.py)."""
+    await _execute(bulk, click)
+
+
 async def _execute(bulk: BulkSet, click: SetClick) -> None:
     actor, deps, respond = click.actor, click.deps, click.respond
     when = bulk.when
     if when is None:  # a list's set gets its time from the form, as a new set
         await click.private(messages.BULK_EXPIRED)
+        return
+    try:  # a protected environment: asked for approval before anything is shown or moved
+        asked = [RunAsked(run_id, env_name, None) for run_id, env_name in bulk.runs]
+        await deps.rescheduler.approval(actor, asked, when, thread_ts=bulk.thread_ts)
+    except ApprovalNeeded as exc:
+        text = approval_text(exc)
+        if await respond_checked(respond, text=text, response_type="ephemeral", replace_original=True) is not None:
+            await click.private(text)
         return
     total = len(bulk.runs)
     head = messages.bulk_head(actor.user_id, 0, total, date_token(when), final=False)
@@ -310,6 +326,7 @@ class _Summary:
         self.shown_at = time.monotonic()
 
     def render(self, items: list[BulkItem], final: bool, extra: str = "") -> tuple[str, list[dict[str, Any]]]:
+        approved = messages.approved_set_note(self.actor.approved_by) if self.actor.approved_by else ""
         summary = bulk_summary(
             self.actor.user_id,
             self.when,
@@ -317,7 +334,7 @@ class _Summary:
             items,
             self.deps.run_url,
             final=final,
-            head=extra,
+            head=" ".join(filter(None, [extra, approved])),
             undo_key=self.undo_key if final else None,
         )
         return summary.text, summary.blocks

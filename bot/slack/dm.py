@@ -69,7 +69,13 @@ async def confirm(
     run)."""
     if not deps.dm_confirmations:
         return False
-    action = Attribution(user_id=actor.user_id, previous=moved.previous, new=moved.new, at=deps.rescheduler.now())
+    action = Attribution(
+        user_id=actor.user_id,
+        previous=moved.previous,
+        new=moved.new,
+        at=deps.rescheduler.now(),
+        approved_by=actor.approved_by,
+    )
     head = messages.dm_head(escape(moved.run.task_identifier), escape(moved.env.title), where)
     summary = run_summary(
         moved.run,
@@ -77,7 +83,9 @@ async def confirm(
         deps.run_url(moved.run.id),
         action,
         deps.controls(moved.env, DM_BUTTONS),
-        head=head + (f"\n{note}" if note else ""),
+        head=head
+        + (messages.approved_by(actor.approved_by) if actor.approved_by else "")
+        + (f"\n{note}" if note else ""),
     )
     try:
         posted = await client.chat_postMessage(channel=actor.user_id, text=summary.text, blocks=summary.blocks)

@@ -7,6 +7,8 @@ import secrets
 
 from bot import messages
 from bot.access_check import AccessRefused
+from bot.approvals import ApprovalNeeded
+from bot.render.approvals import approvers_text
 from bot.render.mrkdwn import date_token, escape, link
 from bot.rescheduler import MoveUnconfirmed, NotApplied, NotDelayed, NotFoundAnywhere
 from bot.trigger.errors import (
@@ -36,6 +38,8 @@ def failure_text(exc: TriggerError | AccessRefused, run_id: str, env_title: str,
 
     `run_url`, the run's dashboard link when the caller has it, is offered when the outcome could not be confirmed.
     """
+    if isinstance(exc, ApprovalNeeded):
+        return approval_text(exc)
     if isinstance(exc, AccessRefused):
         return refusal_text(exc)
     env_title = exc.environment or env_title
@@ -62,6 +66,20 @@ def failure_text(exc: TriggerError | AccessRefused, run_id: str, env_title: str,
     if isinstance(exc, TriggerRequestError):
         return messages.request_refused(escape(exc.server_message or f"HTTP {exc.status}"))
     return unexpected_text(exc, "trigger")
+
+
+def approval_text(exc: ApprovalNeeded) -> str:
+    """What the person whose move waits (or was refused) is told privately."""
+    rule, env_title = exc.approval, escape(exc.env.title)
+    who = approvers_text(sorted(rule.users), sorted(rule.groups))
+    if exc.unavailable:
+        return messages.approval_unavailable(env_title, who)
+    request = exc.request
+    if request is None:
+        return messages.approval_needed(env_title, who)
+    if request.message_ts is None or request.message_channel is None:
+        return messages.approval_not_posted(env_title, who)
+    return messages.approval_asked(env_title, who, messages.approval_asked_where(request.message_channel))
 
 
 def unconfirmed_text(exc: MoveUnconfirmed, run_url: str | None) -> str:
