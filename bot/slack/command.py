@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,8 @@ from bot.trigger.errors import AuthRejected, RateLimited, TriggerError, TriggerU
 
 log = logging.getLogger(__name__)
 
+REASON_FLAG = "--reason"
+REASON_MAX = 500
 HELP_WORDS = frozenset({"", "help", "-h", "--help", "?", "usage"})
 HISTORY_WORD = "history"
 
@@ -115,6 +117,13 @@ def _take_env(words: list[str]) -> tuple[list[str], str | None, str | None]:
     """Remove `--env NAME` / `--env=NAME`; returns (other words, name, problem)."""
     rest, env, problem = _take_flag(words, "--env", messages.ENV_FLAG_NEEDS_NAME)
     return rest, (env.lower() if env else None), problem
+
+
+def split_reason(text: str) -> tuple[str, str]:
+    """`<run> <when> --reason why` → (`<run> <when>`, `why`): the reason an approver of a protected environment
+    reads (everything after the flag, bounded)."""
+    before, flag, after = text.partition(REASON_FLAG)
+    return (before.strip(), " ".join(after.split())[:REASON_MAX]) if flag else (text, "")
 
 
 def parse(text: str, now: datetime, deps: SurfaceDeps) -> Intent:
@@ -206,8 +215,9 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         client: AsyncWebClient,
     ) -> None:
         typed = str(command.get("text", ""))
-        intent = parse(typed, deps.rescheduler.now(), deps)
-        actor = actor_of(context, command, "command", typed)
+        asked, reason = split_reason(typed)
+        intent = parse(asked, deps.rescheduler.now(), deps)
+        actor = replace(actor_of(context, command, "command", typed), reason=reason)
         if isinstance(intent, Reply):
             await ack(text=intent.text, response_type="ephemeral")
             if intent.invalid:
