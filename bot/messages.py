@@ -936,6 +936,19 @@ def check_database_unreachable(error: str) -> tuple[str, str]:
 
 
 CHECK_ACCESS = "access rules"
+CHECK_APPROVALS = "protected environments"
+
+
+def check_approval_rule(variable: str, covered: list[str], users: int, groups: int, channel: str | None) -> str:
+    envs = ", ".join(covered) or "no configured environment"
+    where = f"requests in {channel}" if channel else "requests where the move is asked"
+    return f"{variable} protects {envs}: {users} approver(s) and {groups} user group(s), {where}"
+
+
+def check_approval_timeout(duration: str) -> str:
+    return f"a request expires after {duration} (APPROVAL_TIMEOUT)"
+
+
 CHECK_ACCESS_NONE = "none set: everyone may move runs in every environment"
 
 
@@ -1296,8 +1309,8 @@ def approval_asked_where(channel_id: str) -> str:
 def approval_not_posted(env_title: str, approvers: str) -> str:
     return (
         f":raised_hand: *{env_title}* is a protected environment and this move needs {approvers} to approve it, "
-        "but I could not post the request where they would see it (set APPROVAL_<ENV>_CHANNEL to a channel I'm in, "
-        "or ask from a channel I'm in). Nothing moved."
+        "but I could not post the request where they would see it (set `APPROVAL__&lt;ENV&gt;__CHANNEL` to a channel "
+        "I'm in, or ask from a channel I'm in). Nothing moved."
     )
 
 
@@ -1312,7 +1325,7 @@ def approval_needed(env_title: str, approvers: str) -> str:
     """A move that could not be asked for from where it was made (an Undo that is not one of an approved move)."""
     return (
         f":raised_hand: *{env_title}* is a protected environment: a move there needs {approvers} to approve it. "
-        "Nothing moved; ask with `/reschedule <run> <when>` and an approver will be asked."
+        "Nothing moved; ask with `/reschedule &lt;run&gt; &lt;when&gt;` and an approver will be asked."
     )
 
 
