@@ -30,8 +30,11 @@ from tests.faults import RESCHEDULE, sqlite_rows
 from tests.inprocess import InProcessBot
 from tests.summaries import CHANNEL, wait_summary
 from tests.test_e2e_buttons import click, wait_one
+from tests.test_e2e_home import click_on_home, open_home
+from tests.test_e2e_shortcut_modal import open_form, submission, view_text, wait_view
 from tests.test_e2e_unfurl import buttons, click_preview, link_event, one_unfurl
 from tests.test_e2e_workflow_steps import failed_with, move
+from tests.test_runs import current_alert
 
 pytestmark = pytest.mark.e2e
 
@@ -135,7 +138,7 @@ def test_ask_then_another_approver_approves_and_the_move_names_both(
     assert fake_trigger.get_run(run["id"])["delayedUntil"] != run["delayedUntil"]
     # The person who asked gets the DM with Undo, naming the approver.
     dm = fake_slack.wait_for(lambda: dm_texts(fake_slack))
-    assert "rb1:undo" in dm[0] and f"approved by <@{APPROVER}>" in dm[0]
+    assert "rb1:undo" in dm[0] and dm[0].count(f"approved by <@{APPROVER}>") == 1
     # The audit trail and /reschedule history name both.
     rows = fake_slack.wait_for(
         lambda: [r for r in sqlite_rows(tmp_path / "bot.sqlite3") if r["outcome"] == "rescheduled"] or None
@@ -230,17 +233,17 @@ def test_a_button_on_a_summary_asks_instead_of_moving(
     slack: SlackSender = start(**protected_env())[0]
     _, request = ask(slack, fake_slack, f"{run['id']} 2h")
     decide(slack, fake_slack, request, APPROVE, APPROVER)
-    # The approved request is now the move's summary, with the summary's buttons: Push back 1h asks again.
+    # The approved request is now the move's summary, with the summary's buttons: Push back 1 day asks again.
     summary = fake_slack.wait_for(
-        lambda: "rb1:push_1h" in json.dumps(request_now(fake_slack)) and request_now(fake_slack)
+        lambda: "rb1:push_1d" in json.dumps(request_now(fake_slack)) and request_now(fake_slack)
     )
     moved_to = fake_trigger.get_run(run["id"])["delayedUntil"]
-    status, _ = click(slack, fake_slack, summary, "rb1:push_1h", channel_id=APPROVALS)
+    status, _ = click(slack, fake_slack, summary, "rb1:push_1d", channel_id=APPROVALS)
     assert status == 200
     request = wait_summary(fake_slack, APPROVALS, 2)
     assert reschedules(fake_trigger) == 1 and fake_trigger.get_run(run["id"])["delayedUntil"] == moved_to
     decide(slack, fake_slack, request, APPROVE, APPROVER)
-    fake_slack.wait_for(lambda: fake_trigger.get_run(run["id"])["delayedUntil"] == moved_to + timedelta(hours=1))
+    fake_slack.wait_for(lambda: fake_trigger.get_run(run["id"])["delayedUntil"] == moved_to + timedelta(days=1))
 
 
 def test_a_set_asks_once_and_moves_every_run_on_approve(
@@ -347,3 +350,53 @@ def test_two_approves_reaching_two_processes_on_postgresql_move_once(
     finally:
         one.stop()
         two.stop()
+
+
+def test_the_form_from_the_message_shortcut_asks_instead_of_moving(
+    sender: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = delayed(fake_trigger)
+    form = open_form(sender, fake_slack, current_alert(run["id"]))
+    assert sender.interaction(submission(form, text="2h")).status_code == 200
+    shown = wait_view(fake_slack, lambda view: "protected environment" in view_text(view))
+    assert f"<#{APPROVALS}>" in view_text(shown)
+    request = wait_summary(fake_slack, APPROVALS)
+    assert reschedules(fake_trigger) == 0
+    decide(sender, fake_slack, request, APPROVE, APPROVER)
+    fake_slack.wait_for(lambda: reschedules(fake_trigger) == 1)
+
+
+def test_push_all_back_from_the_list_asks_once_for_the_set(
+    sender: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    for hours in (2, 3):
+        delayed(fake_trigger, hours)
+    url = fake_slack.new_response_url()
+    sender.command("list", response_url=url)
+    listing = wait_one(fake_slack, url)[0]
+    status, list_url = click(sender, fake_slack, listing, "rb1:bulk_push_all", ephemeral=True)
+    assert status == 200
+    form = wait_view(fake_slack, lambda view: "submit" in view)
+    assert sender.interaction(submission(form, text="5h")).json()["response_action"] == "clear"
+    prompt = wait_one(fake_slack, list_url)[0]
+    status, confirm_url = click(sender, fake_slack, prompt, "rb1:bulk_confirm", ephemeral=True)
+    assert "protected environment" in private_answer(fake_slack, confirm_url)
+    request = wait_summary(fake_slack, APPROVALS)
+    assert "asks to move 2 runs" in json.dumps(request["blocks"]) and reschedules(fake_trigger) == 0
+
+
+def test_a_button_on_the_app_home_asks_instead_of_moving(
+    sender: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = delayed(fake_trigger)
+    _, request = ask(sender, fake_slack, f"{run['id']} 2h")
+    decide(sender, fake_slack, request, APPROVE, APPROVER)
+    fake_slack.wait_for(lambda: reschedules(fake_trigger) == 1)
+    home = open_home(sender, fake_slack)
+    assert run["id"] in json.dumps(home)
+    click_on_home(sender, home, run["id"], "rb1:push_1d")
+    second = wait_summary(fake_slack, APPROVALS, 2)
+    assert "asks to move a run" in json.dumps(second["blocks"])
+    told = fake_slack.wait_for(lambda: [t for t in dm_texts(fake_slack) if "protected environment" in t] or None)
+    assert f"<#{APPROVALS}>" in told[0]
+    assert reschedules(fake_trigger) == 1

@@ -83,9 +83,7 @@ async def confirm(
         deps.run_url(moved.run.id),
         action,
         deps.controls(moved.env, DM_BUTTONS),
-        head=head
-        + (messages.approved_by(actor.approved_by) if actor.approved_by else "")
-        + (f"\n{note}" if note else ""),
+        head=head + (f"\n{note}" if note else ""),
     )
     try:
         posted = await client.chat_postMessage(channel=actor.user_id, text=summary.text, blocks=summary.blocks)
