@@ -1265,6 +1265,8 @@ LABEL_FROM = "From"
 LABEL_TO = "To"
 LABEL_REASON = "Reason"
 LABEL_APPROVERS = "Approvers"
+LABEL_REASON_INPUT = "Reason (for the approver)"
+HINT_REASON = "This environment is protected: another person approves the move before it happens."
 BULK_NEEDS_APPROVAL = "needs an approver's Approve (protected environment)"
 APPROVAL_NO_LONGER_PROTECTED = (
     "This environment is no longer protected, so this request decides nothing. Nothing moved: "

@@ -226,6 +226,19 @@ def test_undo_of_an_approved_move_by_the_person_who_asked_needs_no_new_approval(
     assert len(fake_slack.channel_messages(APPROVALS)) == 2
 
 
+def test_the_approver_may_undo_the_move_they_approved_without_a_new_approval(
+    sender: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = delayed(fake_trigger)
+    _, request = ask(sender, fake_slack, f"{run['id']} 2h")
+    decide(sender, fake_slack, request, APPROVE, APPROVER)
+    summary = fake_slack.wait_for(lambda: "rb1:undo" in json.dumps(request_now(fake_slack)) and request_now(fake_slack))
+    status, _ = click(sender, fake_slack, summary, "rb1:undo", user_id=APPROVER, channel_id=APPROVALS)
+    assert status == 200
+    fake_slack.wait_for(lambda: fake_trigger.get_run(run["id"])["delayedUntil"] == run["delayedUntil"])
+    assert len(fake_slack.channel_messages(APPROVALS)) == 1 and reschedules(fake_trigger) == 2
+
+
 def test_a_button_on_a_summary_asks_instead_of_moving(
     start: Any, people: None, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
@@ -357,10 +370,14 @@ def test_the_form_from_the_message_shortcut_asks_instead_of_moving(
 ) -> None:
     run = delayed(fake_trigger)
     form = open_form(sender, fake_slack, current_alert(run["id"]))
-    assert sender.interaction(submission(form, text="2h")).status_code == 200
+    assert "Reason (for the approver)" in view_text(form)  # a protected environment: the form asks why
+    submitted = submission(form, text="2h")
+    submitted["view"]["state"]["values"]["reason"]["reason_input"]["value"] = "quarter close  "
+    assert sender.interaction(submitted).status_code == 200
     shown = wait_view(fake_slack, lambda view: "protected environment" in view_text(view))
     assert f"<#{APPROVALS}>" in view_text(shown)
     request = wait_summary(fake_slack, APPROVALS)
+    assert "*Reason*\\nquarter close" in json.dumps(request["blocks"])
     assert reschedules(fake_trigger) == 0
     decide(sender, fake_slack, request, APPROVE, APPROVER)
     fake_slack.wait_for(lambda: reschedules(fake_trigger) == 1)

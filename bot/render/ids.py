@@ -29,6 +29,8 @@ ACTION_WHEN_TEXT = "when_text_input"
 ACTION_WHEN_AT = "when_at_input"
 ACTION_RUNS = "runs_input"
 ACTION_ENV = "env_input"
+BLOCK_REASON = "reason"  # a protected environment: why, for the approver
+ACTION_REASON = "reason_input"
 LIST_BLOCK_PREFIX = "list:"  # the block ids of the private list's rows: a move from one keeps the list
 
 

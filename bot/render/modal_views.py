@@ -56,8 +56,11 @@ def form(
     run_url: Any,
     problems: Sequence[str] = (),
     choices: Sequence[Environment] = (),
+    reason: bool = False,
 ) -> View:
     """The form for one or more DELAYED runs; runs that can't be moved are listed, not offered.
+
+    `reason`: a run is in a protected environment, so the form asks why (for the approver), optionally.
 
     `problems` are mrkdwn explanations for runs that could not be looked up (not found, Trigger.dev failing):
     they are shown under the form, so no run named in the message silently disappears. `choices` are the
@@ -73,6 +76,8 @@ def form(
     if len(choices) > 1:
         blocks.append(_env_input(choices))
     blocks.extend(when_inputs())
+    if reason:
+        blocks.append(reason_input())
     if not_movable:
         lines = "\n".join(
             f"• {code(item.run.id, 40)} {escape(item.run.task_identifier)}: {status_text(item.run)} "
@@ -94,6 +99,18 @@ def form(
         )
     title = messages.MODAL_TITLE if len(found) == 1 else messages.MODAL_TITLE_MANY
     return _view(title, blocks, metadata, submit=True)
+
+
+def reason_input() -> Block:
+    """Why the move is asked, shown to the approver of a protected environment (optional)."""
+    return {
+        "type": "input",
+        "block_id": ids.BLOCK_REASON,
+        "optional": True,
+        "label": {"type": "plain_text", "text": messages.LABEL_REASON_INPUT},
+        "hint": {"type": "plain_text", "text": messages.HINT_REASON},
+        "element": {"type": "plain_text_input", "action_id": ids.ACTION_REASON, "max_length": 500},
+    }
 
 
 def when_inputs() -> list[Block]:

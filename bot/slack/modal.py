@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.audit import Outcome
+from bot.domain.environments import Environment
 from bot.render import ids
 from bot.render import modal_views as views
 from bot.render.mrkdwn import escape, link
@@ -141,7 +142,10 @@ async def _form_for_one_anywhere(deps: SurfaceDeps, run_id: str, origin: Origin,
     if len(allowed) > 1 and view.get("submit"):
         metadata = Metadata.model_validate_json(view["private_metadata"])
         metadata.choices = [item.env.name for item in allowed]
-        view = views.form([allowed[0]], [], metadata.encode(), deps.run_url, choices=[item.env for item in allowed])
+        envs = [item.env for item in allowed]
+        view = views.form(
+            [allowed[0]], [], metadata.encode(), deps.run_url, choices=envs, reason=_protected(deps, envs)
+        )
     return view
 
 
@@ -178,7 +182,14 @@ async def _form(
         ]
         return views.notice(*lines, *problems)
     metadata = Metadata(origin=origin, runs={item.run.id: item.env.name for item in delayed}).encode()
-    return views.form(delayed, not_movable, metadata, deps.run_url, problems)
+    reason = _protected(deps, [item.env for item in delayed])
+    return views.form(delayed, not_movable, metadata, deps.run_url, problems, reason=reason)
+
+
+def _protected(deps: SurfaceDeps, envs: Sequence[Environment]) -> bool:
+    """Whether any of `envs` is protected (the form then asks for a reason, for the approver)."""
+    approvals = deps.rescheduler.approvals
+    return approvals is not None and any(approvals.rule_for(env) is not None for env in envs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +241,9 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         metadata, errors = submission.metadata, submission.errors
         origin_channel = metadata.origin.channel if metadata else None
         actor = actor_of(context, body, "modal", submission.typed, channel_id=origin_channel)
+        reason = value_of(state_values(view), ids.BLOCK_REASON, ids.ACTION_REASON).get("value")
+        if isinstance(reason, str):
+            actor = replace(actor, reason=" ".join(reason.split())[:500])
         if metadata is not None and metadata.origin.kind == "home":  # acting from the Home: from no channel
             actor = replace(actor, surface=HOME_SURFACE, channel_id=None)
         if metadata is None:
