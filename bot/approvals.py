@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.access_check import AccessRefused, GroupLookup, GroupLookupFailed
 from bot.domain.access_rules import Rule
-from bot.domain.approvals import ApprovalPolicy, ApprovalRule, Verdict, expires_at, restores, verdict
+from bot.domain.approvals import ApprovalPolicy, ApprovalRule, State, Verdict, expires_at, restores, verdict
 from bot.domain.environments import Environment
 from bot.storage.approvals import ApprovalRequest, ApprovalStore, NewRequest, RunAsked
 
@@ -109,7 +109,16 @@ class Approvals:
         if self.poster is not None:
             channel, ts = await self.poster.post(request, rule, env)
             request = replace(request, message_channel=channel, message_ts=ts)
+            if ts is None:  # no approver can see it: ended now, rather than left to expire unseen
+                await self._end_unseen(request)
         return ApprovalNeeded(env, rule, request, handles)
+
+    async def _end_unseen(self, request: ApprovalRequest) -> None:
+        assert self.store is not None
+        try:
+            await self.store.decide(request.key, State.EXPIRED, None, request.created_at)
+        except _FAILURES as exc:
+            log.warning("approvals: the unposted request %s stays pending (%s)", request.key, type(exc).__name__)
 
     def new_request(
         self,

@@ -417,3 +417,15 @@ def test_a_button_on_the_app_home_asks_instead_of_moving(
     told = fake_slack.wait_for(lambda: [t for t in dm_texts(fake_slack) if "protected environment" in t] or None)
     assert f"<#{APPROVALS}>" in told[0]
     assert reschedules(fake_trigger) == 1
+
+
+def test_without_an_approval_channel_the_request_is_posted_where_the_move_was_asked(
+    start: Any, people: None, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    slack: SlackSender = start(**protected_env(APPROVAL__PROD__CHANNEL=None))[0]
+    run = delayed(fake_trigger)
+    url = fake_slack.new_response_url()
+    slack.command(f"{run['id']} 2h", response_url=url, channel_id=CHANNEL)
+    assert f"<#{CHANNEL}>" in private_answer(fake_slack, url)
+    request = wait_summary(fake_slack, CHANNEL)
+    assert "asks to move a run" in json.dumps(request["blocks"]) and reschedules(fake_trigger) == 0
