@@ -743,6 +743,8 @@ HISTORY_OUTCOME = {
     "failed": "failed to move",
     "unknown": "could not confirm moving",
     "approval_requested": "asked for approval to move",
+    "approval_rejected": "rejected the request to move",
+    "approval_expired": "saw their request expire for",
 }
 # The same, for a record that names no run (a command that could not be read, a refusal before any run was named).
 HISTORY_OUTCOME_NO_RUN = {
@@ -752,6 +754,8 @@ HISTORY_OUTCOME_NO_RUN = {
     "failed": "failed",
     "unknown": "could not confirm a move",
     "approval_requested": "asked for approval to move a set of runs",
+    "approval_rejected": "rejected a request to move a set of runs",
+    "approval_expired": "saw their request to move a set of runs expire",
 }
 # How a surface is named after "via" (the audit channel, /reschedule history); any other is shown as recorded.
 HISTORY_SURFACE = {"workflow": "Workflow Builder"}

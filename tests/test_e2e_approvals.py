@@ -163,7 +163,7 @@ def test_a_second_click_or_a_copy_is_told_what_already_happened(
 
 
 def test_reject_moves_nothing_and_the_asker_is_told_by_whom(
-    sender: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+    sender: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:
     run = delayed(fake_trigger)
     _, request = ask(sender, fake_slack, f"{run['id']} 2h")
@@ -173,6 +173,10 @@ def test_reject_moves_nothing_and_the_asker_is_told_by_whom(
     shown = json.dumps(request_now(fake_slack))
     assert f"Rejected by <@{APPROVER}>" in shown and APPROVE not in shown
     assert reschedules(fake_trigger) == 0
+    rows = fake_slack.wait_for(
+        lambda: [r for r in sqlite_rows(tmp_path / "bot.sqlite3") if r["outcome"] == "approval_rejected"] or None
+    )
+    assert (rows[0]["user_id"], rows[0]["run_id"]) == (APPROVER, run["id"])
 
 
 def test_the_person_who_asked_may_not_approve_their_own_request_even_as_an_approver(
@@ -326,6 +330,9 @@ async def test_an_undecided_request_expires_and_the_asker_is_told(
             assert await built.approval_expiry.tick() == 2
         finally:
             await built.aclose()
+        ended = [r for r in sqlite_rows(tmp_path / "bot.sqlite3") if r["outcome"] == "approval_expired"]
+        assert sorted(r["run_id"] for r in ended) == sorted([gone["id"], stale["id"]])
+        assert {r["user_id"] for r in ended} == {"U111"}
         texts = [json.dumps(m) for m in fake_slack.channel_messages(APPROVALS)]
         assert "no longer delayed" in texts[0] and APPROVE not in texts[0]
         assert "Expired" in texts[1] and APPROVE not in texts[1]

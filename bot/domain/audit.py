@@ -19,6 +19,8 @@ class Outcome(StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"  # a move was sent but whether it was applied could not be confirmed
     APPROVAL_REQUESTED = "approval_requested"  # a move in a protected environment, waiting for an approver
+    APPROVAL_REJECTED = "approval_rejected"  # recorded as the approver who rejected it
+    APPROVAL_EXPIRED = "approval_expired"  # recorded as the person who asked
 
 
 @dataclass(frozen=True, slots=True)

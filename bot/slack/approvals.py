@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
@@ -112,6 +113,21 @@ def rules_of(
     return found
 
 
+def record_end(deps: SurfaceDeps, who: Actor, request: ApprovalRequest, outcome: Outcome) -> None:
+    """A request that ended without a move, in the audit trail (and so in /reschedule history)."""
+    target = deps.rescheduler.target_named(request.environment)
+    first = request.runs[0]
+    deps.rescheduler.record(
+        replace(who, approved_by=None),
+        outcome,
+        env=target.env if target is not None else None,
+        run_id=first.run_id if not request.is_set else None,
+        task=first.task or None,
+        previous=first.before,
+        new=request.when,
+    )
+
+
 def asker_of(request: ApprovalRequest, approver: str) -> Actor:
     """The person who asked, acting with `approver`'s approval (what the audit trail and the summaries show)."""
     return Actor(
@@ -178,6 +194,7 @@ async def on_click(
     log.info("approval request %s %s by %s", decided.key, state.value, clicker.user_id)
     rule = rules[0][1]
     if state is State.REJECTED:
+        record_end(deps, clicker, decided, Outcome.APPROVAL_REJECTED)
         outcome = messages.approval_state_rejected(clicker.user_id, date_token(now))
         await show_outcome(client, decided, draw(decided, deps, rule, outcome))
         what = messages.approval_what(len(decided.runs), decided.runs[0].run_id)
@@ -274,6 +291,7 @@ async def expire(
     client: AsyncWebClient, deps: SurfaceDeps, request: ApprovalRequest, rule: ApprovalRule | None
 ) -> None:
     """An expired request: its message says so, and the person who asked is told."""
+    record_end(deps, asker_of(request, ""), request, Outcome.APPROVAL_EXPIRED)
     now = deps.rescheduler.now()
     await show_outcome(client, request, draw(request, deps, rule, messages.approval_state_expired(date_token(now))))
     target = deps.rescheduler.target_named(request.environment)
@@ -286,6 +304,7 @@ async def no_longer_delayed(
     client: AsyncWebClient, deps: SurfaceDeps, request: ApprovalRequest, rule: ApprovalRule | None, status: str
 ) -> None:
     """A request whose run stopped being delayed: reported (message and person who asked), nothing moved."""
+    record_end(deps, asker_of(request, ""), request, Outcome.APPROVAL_EXPIRED)
     await show_outcome(client, request, draw(request, deps, rule, messages.approval_state_not_delayed(escape(status))))
     what = messages.approval_what(len(request.runs), request.runs[0].run_id)
     await _tell(client, deps, request, messages.approval_not_delayed_dm(what, escape(status)))
