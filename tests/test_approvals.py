@@ -180,3 +180,19 @@ async def test_a_decision_is_taken_once(gate: Any) -> None:
     assert first is not None and first.decided_by == "U2"
     assert await store.decide(key, State.REJECTED, "U3", NOW) is None
     assert await store.decide(key, State.EXPIRED, None, NOW) is None
+
+
+async def test_with_the_database_down_the_move_is_refused_saying_so_and_nothing_moves(tmp_path: Path) -> None:
+    engine = db.create_engine(f"sqlite:///{tmp_path}/missing/dir/approvals.sqlite3")  # cannot be opened
+    http = httpx.AsyncClient(base_url="https://trigger.test", transport=httpx.MockTransport(delayed))
+    key = "tr_prod_fakefakefakefakefake0001"
+    target = EnvironmentClient(environment_for_key(key), TriggerClient(http=http, key=SecretStr(key)))
+    approvals = Approvals(ApprovalPolicy(rules={"prod": RULE}), ApprovalStore(engine), poster=Poster())
+    rescheduler = Rescheduler([target], 10, now=lambda: NOW, approvals=approvals)
+    try:
+        with pytest.raises(ApprovalNeeded) as caught:
+            await rescheduler.reschedule(ASKER, RUN_ID, NOW + timedelta(hours=5), rescheduler.deadline())
+        assert caught.value.unavailable and caught.value.request is None
+    finally:
+        await http.aclose()
+        await engine.dispose()

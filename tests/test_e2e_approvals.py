@@ -436,3 +436,32 @@ def test_without_an_approval_channel_the_request_is_posted_where_the_move_was_as
     assert f"<#{CHANNEL}>" in private_answer(fake_slack, url)
     request = wait_summary(fake_slack, CHANNEL)
     assert "asks to move a run" in json.dumps(request["blocks"]) and reschedules(fake_trigger) == 0
+
+
+def test_a_run_that_started_before_the_approve_is_reported_not_moved(
+    sender: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = delayed(fake_trigger)
+    _, request = ask(sender, fake_slack, f"{run['id']} 2h")
+    fake_trigger.set_status(run["id"], "EXECUTING")
+    decide(sender, fake_slack, request, APPROVE, APPROVER)
+    shown = fake_slack.wait_for(
+        lambda: "no longer delayed" in json.dumps(request_now(fake_slack)) and request_now(fake_slack)
+    )
+    assert APPROVE not in json.dumps(shown)
+    assert any("was not carried out" in text for text in fake_slack.wait_for(lambda: dm_texts(fake_slack)))
+    assert reschedules(fake_trigger) == 0
+
+
+def test_trigger_dev_refusing_the_approved_move_is_said_on_the_request_and_to_both(
+    sender: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    run = delayed(fake_trigger)
+    _, request = ask(sender, fake_slack, f"{run['id']} 2h")
+    fake_trigger.fail_next("POST", RESCHEDULE, 401, {"error": "Invalid API key"}, times=5)
+    url = decide(sender, fake_slack, request, APPROVE, APPROVER)
+    assert "key" in private_answer(fake_slack, url)
+    shown = json.dumps(request_now(fake_slack))
+    assert f"Approved by <@{APPROVER}>, but the move did not go through" in shown and APPROVE not in shown
+    assert any("did not go through" in text for text in fake_slack.wait_for(lambda: dm_texts(fake_slack)))
+    assert fake_trigger.get_run(run["id"])["delayedUntil"] == run["delayedUntil"]
