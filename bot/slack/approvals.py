@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
@@ -27,7 +28,7 @@ from bot.domain.environments import Environment
 from bot.render.approvals import RunShown, approvers_text, request_message
 from bot.render.ids import BulkValue, Button
 from bot.render.mrkdwn import date_token, escape
-from bot.render.summary import Attribution, run_summary
+from bot.render.summary import Attribution, Summary, run_summary
 from bot.rescheduler import Actor, MoveResult, NotDelayed
 from bot.slack import bulk, dm
 from bot.slack.deps import SurfaceDeps
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 Private = Callable[[str], Awaitable[object]]
 
 
-def draw(request: ApprovalRequest, deps: SurfaceDeps, rule: ApprovalRule | None, outcome: str | None = None) -> Any:
+def draw(request: ApprovalRequest, deps: SurfaceDeps, rule: ApprovalRule | None, outcome: str | None = None) -> Summary:
     """The request message as it stands (with buttons while pending and `outcome` is None)."""
     target = deps.rescheduler.target_named(request.environment)
     title = target.env.title if target is not None else request.environment
@@ -88,7 +89,7 @@ class SlackRequestPoster:
         return where, ts
 
 
-async def show_outcome(client: AsyncWebClient, request: ApprovalRequest, message: Any) -> None:
+async def show_outcome(client: AsyncWebClient, request: ApprovalRequest, message: Summary) -> None:
     """The request message updated with how it ended, its buttons gone."""
     if not request.message_channel or not request.message_ts:
         return
@@ -262,7 +263,12 @@ async def _moved(
 
 
 async def _approve_set(
-    request: ApprovalRequest, approver: str, deps: SurfaceDeps, client: AsyncWebClient, rule: ApprovalRule, now: Any
+    request: ApprovalRequest,
+    approver: str,
+    deps: SurfaceDeps,
+    client: AsyncWebClient,
+    rule: ApprovalRule,
+    now: datetime,
 ) -> None:
     """The set moved as its Confirm would move it (one summary, one DM with the set's Undo), as the person who
     asked with the approver named; the request message says who approved it."""
