@@ -311,33 +311,41 @@ def test_the_workflow_step_fails_with_a_sentence_saying_approval_is_needed(
 
 
 async def test_an_undecided_request_expires_and_the_asker_is_told(
-    start: Any, people: None, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+    people: None, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:
     env = bot_env(fake_slack, fake_trigger, tmp_path, **protected_env(APPROVAL_TIMEOUT="10m"))
     served = await asyncio.to_thread(InProcessBot, env, tmp_path / "bot.log")
     try:
         slack = SlackSender(served.events_url, SIGNING_SECRET)
-        gone = delayed(fake_trigger)
-        stale = delayed(fake_trigger)
+        gone, stale, soon = delayed(fake_trigger), delayed(fake_trigger), delayed(fake_trigger)
         _, first = await asyncio.to_thread(ask, slack, fake_slack, f"{gone['id']} 2h")
-        await asyncio.to_thread(ask, slack, fake_slack, f"{stale['id']} 2h")
-        # The expiry loop of a process built from the same settings, on a clock 11 minutes ahead.
+        for run in (stale, soon):
+            await asyncio.to_thread(ask, slack, fake_slack, f"{run['id']} 2h")
+        # The expiry loop of a process built from the same settings, on an injected clock.
         built = wiring.build(settings.load("serve", env))
-        assert built.approval_expiry is not None
+        expiry = built.approval_expiry
+        assert expiry is not None
+        started = datetime.now(UTC)
         try:
+            # 3 minutes on: only the run someone else moved to start within the margin ends its request.
+            fake_trigger.set_delayed_until(soon["id"], started + timedelta(seconds=30))
+            expiry.clock = lambda: started + timedelta(minutes=3)
+            assert await expiry.tick() == 1
+            # 11 minutes on: past APPROVAL_TIMEOUT, and a run that started meanwhile is reported.
             fake_trigger.set_status(gone["id"], "EXECUTING")
-            built.approval_expiry.clock = lambda: datetime.now(UTC) + timedelta(minutes=11)
-            assert await built.approval_expiry.tick() == 2
+            expiry.clock = lambda: started + timedelta(minutes=11)
+            assert await expiry.tick() == 2
+            assert await expiry.tick() == 0  # nothing is ended twice
         finally:
             await built.aclose()
         ended = [r for r in sqlite_rows(tmp_path / "bot.sqlite3") if r["outcome"] == "approval_expired"]
-        assert sorted(r["run_id"] for r in ended) == sorted([gone["id"], stale["id"]])
+        assert sorted(r["run_id"] for r in ended) == sorted([gone["id"], stale["id"], soon["id"]])
         assert {r["user_id"] for r in ended} == {"U111"}
         texts = [json.dumps(m) for m in fake_slack.channel_messages(APPROVALS)]
-        assert "no longer delayed" in texts[0] and APPROVE not in texts[0]
-        assert "Expired" in texts[1] and APPROVE not in texts[1]
+        assert "no longer delayed" in texts[0] and "Expired" in texts[1] and "Expired" in texts[2]
+        assert all(APPROVE not in text for text in texts)
         dms = dm_texts(fake_slack)
-        assert any("no longer delayed" in text for text in dms) and any("expired" in text for text in dms)
+        assert sum("no longer delayed" in text for text in dms) == 1 and sum("expired" in text for text in dms) == 2
         url = decide(slack, fake_slack, first, APPROVE, APPROVER)  # a click after the end changes nothing
         assert "already expired" in await asyncio.to_thread(private_answer, fake_slack, url)
         assert reschedules(fake_trigger) == 0
