@@ -1296,6 +1296,10 @@ def approval_expires(when_token: str, approvers: str) -> str:
     return f"Any of {approvers} may approve, except the person who asked · expires {when_token}"
 
 
+def approval_run_from(when_token: str) -> str:
+    return f"(now {when_token})"
+
+
 def approval_more_runs(count: int) -> str:
     return f"and {count} more"
 

@@ -31,6 +31,7 @@ RUN_NOW_DELAY = "0s"
 # When a move's outcome is unknown, the run is read again within this many seconds of its own (the action's
 # deadline has passed by then), and an instant read back within SAME_INSTANT of another is the same one.
 READBACK_SECONDS = shutdown.CONFIRM_SECONDS
+SHOWN_IN_REQUEST = 10  # a set's runs read for its request for approval (the rest are named by id)
 
 
 async def _tagged(call: Awaitable[Run], env: Environment) -> Run:
@@ -450,6 +451,7 @@ class Rescheduler:
         assert rule is not None
         if not ask:
             raise ApprovalNeeded(env, rule, None, await approvals.handles(rule))
+        runs = await self._with_times(runs)
         new = approvals.new_request(
             team_id=actor.team_id,
             user_id=actor.user_id,
@@ -478,6 +480,21 @@ class Rescheduler:
                 new=when,
             )
         raise needed
+
+    async def _with_times(self, runs: Sequence[RunAsked]) -> list[RunAsked]:
+        """A set's runs with their task and start time read now (the first SHOWN_IN_REQUEST of them, at once), for
+        the approver to see and for the request's expiry; a run that cannot be read is shown by its id alone."""
+        missing = [run for run in runs[:SHOWN_IN_REQUEST] if run.before is None and not run.task]
+
+        async def read(run: RunAsked) -> RunAsked:
+            try:
+                found = await self.find(run.run_id, self.deadline(), run.env_name or None)
+            except TriggerError:
+                return run
+            return RunAsked(run.run_id, found.env.name, found.run.delayed_until, found.run.task_identifier)
+
+        read_now = dict(zip([run.run_id for run in missing], await asyncio.gather(*map(read, missing)), strict=True))
+        return [read_now.get(run.run_id, run) for run in runs]
 
     async def _read_back(self, located: FoundRun) -> Run:
         """The run as it is now, within a fresh budget of its own (the action's deadline may have passed)."""

@@ -274,7 +274,9 @@ def test_a_set_asks_once_and_moves_every_run_on_approve(
     assert status == 200
     assert "protected environment" in private_answer(fake_slack, confirm_url)
     request = wait_summary(fake_slack, APPROVALS)
-    assert "asks to move 2 runs" in json.dumps(request["blocks"])
+    shown = json.dumps(request["blocks"])
+    assert "asks to move 2 runs" in shown and "send-reminder" in shown
+    assert all(f"`{run['id']}` (now <!date^{int(run['delayedUntil'].timestamp())}^" in shown for run in runs)
     assert reschedules(fake_trigger) == 0
     decide(sender, fake_slack, request, APPROVE, APPROVER)
     fake_slack.wait_for(lambda: reschedules(fake_trigger) == 2)

@@ -59,16 +59,18 @@ def request_message(
             _field(messages.LABEL_FROM, date_token(run.before) if run.before else messages.NOT_SCHEDULED),
             _field(messages.LABEL_TO, to),
         ]
+        blocks.append({"type": "section", "fields": fields})
     else:
-        shown = [f"{link(run.url, code(run.run_id, 40))}" for run in runs[:MAX_RUNS_SHOWN]]
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [_field(messages.LABEL_ENVIRONMENT, escape(env_title)), _field(messages.LABEL_TO, to)],
+            }
+        )
+        lines = [_run_line(run) for run in runs[:MAX_RUNS_SHOWN]]
         if len(runs) > MAX_RUNS_SHOWN:
-            shown.append(messages.approval_more_runs(len(runs) - MAX_RUNS_SHOWN))
-        fields = [
-            _field(messages.LABEL_RUNS, ", ".join(shown)),
-            _field(messages.LABEL_ENVIRONMENT, escape(env_title)),
-            _field(messages.LABEL_TO, to),
-        ]
-    blocks.append({"type": "section", "fields": fields})
+            lines.append(messages.approval_more_runs(len(runs) - MAX_RUNS_SHOWN))
+        blocks.append(section(f"*{messages.LABEL_RUNS}*\n" + "\n".join(lines)))
     if reason:
         blocks.append(section(f"*{messages.LABEL_REASON}*\n{escape(truncate(reason, 500))}"))
     if outcome is None:
@@ -88,6 +90,13 @@ def request_message(
         blocks.append(section(outcome))
     text = messages.approval_request_fallback(user_id, len(runs), env_title)
     return Summary(text=truncate(text, 3000), blocks=blocks)
+
+
+def _run_line(run: RunShown) -> str:
+    """• task `run_…`, from its start time when known, linked to the dashboard."""
+    task = escape(truncate(run.task, 80)) if run.task else ""
+    line = f"• {link(run.url, task)} {code(run.run_id, 40)}" if task else f"• {link(run.url, code(run.run_id, 40))}"
+    return line + (f" {messages.approval_run_from(date_token(run.before))}" if run.before else "")
 
 
 def _field(label: str, value: str) -> Block:
