@@ -19,6 +19,7 @@ from tests.e2e_harness import (
     DASHBOARD_URL,
     PROD_ENV,
     SIGNING_SECRET,
+    STAGING_KEY,
     SlackSender,
     bot_env,
     example_payload,
@@ -29,7 +30,7 @@ from tests.fakes.trigger import FakeTrigger
 from tests.faults import RESCHEDULE, sqlite_rows
 from tests.inprocess import InProcessBot
 from tests.summaries import CHANNEL, wait_summary
-from tests.test_e2e_buttons import click, wait_one
+from tests.test_e2e_buttons import click, summary_via_command, wait_one
 from tests.test_e2e_home import click_on_home, open_home
 from tests.test_e2e_shortcut_modal import open_form, submission, view_text, wait_view
 from tests.test_e2e_unfurl import buttons, click_preview, link_event, one_unfurl
@@ -475,3 +476,14 @@ def test_trigger_dev_refusing_the_approved_move_is_said_on_the_request_and_to_bo
     assert f"Approved by <@{APPROVER}>, but the move did not go through" in shown and APPROVE not in shown
     assert any("did not go through" in text for text in fake_slack.wait_for(lambda: dm_texts(fake_slack)))
     assert fake_trigger.get_run(run["id"])["delayedUntil"] == run["delayedUntil"]
+
+
+def test_an_environment_that_is_not_protected_moves_at_once(
+    start: Any, people: None, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    fake_trigger.add_key(STAGING_KEY, "env_staging")
+    slack: SlackSender = start(TRIGGER_SECRET_KEYS=STAGING_KEY, **protected_env())[0]
+    run = fake_trigger.add_run("env_staging", delayed_until=datetime.now(UTC) + timedelta(hours=3))
+    summary = summary_via_command(slack, fake_slack, f"{run['id']} 2h")
+    assert "<@U111> rescheduled" in json.dumps(summary["blocks"]) and "approved by" not in json.dumps(summary)
+    assert reschedules(fake_trigger) == 1 and fake_slack.channel_messages(APPROVALS) == []
