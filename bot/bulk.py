@@ -14,6 +14,7 @@ from datetime import datetime
 
 from bot import messages
 from bot.access_check import AccessRefused
+from bot.approvals import ApprovalNeeded
 from bot.domain.bulk import BulkItem, BulkOutcome
 from bot.domain.runs import Run
 from bot.rescheduler import (
@@ -26,6 +27,7 @@ from bot.rescheduler import (
     NotFoundAnywhere,
     Rescheduler,
 )
+from bot.storage.approvals import RunAsked
 from bot.storage.bulk_sets import BulkSet
 from bot.trigger.client import RateLimitState
 from bot.trigger.errors import AuthRejected, OutcomeUnknown, RateLimited, RunNotFound, TriggerError
@@ -115,9 +117,15 @@ class BulkMover:
         return cls(rescheduler, pacers)
 
     async def run(self, actor: Actor, bulk: BulkSet, progress: Progress | None = None) -> list[BulkItem]:
-        """Every run of the set, each on its own: one failure never stops the rest. Results in the set's order."""
+        """Every run of the set, each on its own: one failure never stops the rest. Results in the set's order.
+
+        A set with runs in a protected environment is asked for approval as a whole, before anything moves
+        (ApprovalNeeded); an undo set's runs are each let through when they take back an approved move."""
         if bulk.awaiting_time:
             raise ValueError("a set without a time cannot be moved")
+        if not bulk.is_undo:
+            asked = [RunAsked(run_id, env_name, None) for run_id, env_name in bulk.runs]
+            await self.rescheduler.approval(actor, asked, bulk.when, thread_ts=bulk.thread_ts)
         steps = [
             Step(
                 run_id,
@@ -209,14 +217,10 @@ class BulkMover:
                     record_rate_limited=last,
                     journal=journal,
                     expect=step.given,
+                    ask=False,
                 )
             except AccessRefused as exc:
-                title = located.env.title if located else ""
-                rule = exc.rule
-                why = messages.bulk_refused_detail(
-                    len(rule.users), len(rule.groups), len(rule.channels), exc.lookup_failed
-                )
-                return BulkItem(run_id, BulkOutcome.REFUSED, title or exc.env.title, why)
+                return _refused(run_id, exc, located)
             except NotDelayed as exc:
                 return BulkItem(run_id, BulkOutcome.NOT_DELAYED, exc.env.title, exc.run.status_label)
             except MovedSince as exc:
@@ -245,6 +249,16 @@ class BulkMover:
                 return BulkItem(run_id, BulkOutcome.FAILED, title, _why(exc))
             return BulkItem(run_id, BulkOutcome.MOVED, moved.env.title, new=moved.new, previous=moved.previous)
         raise AssertionError("unreachable")
+
+
+def _refused(run_id: str, exc: AccessRefused, located: FoundRun | None) -> BulkItem:
+    """A run an access rule keeps from the person, or one in a protected environment (approval needed)."""
+    if isinstance(exc, ApprovalNeeded):
+        return BulkItem(run_id, BulkOutcome.REFUSED, exc.env.title, messages.BULK_NEEDS_APPROVAL)
+    title = located.env.title if located else ""
+    rule = exc.rule
+    why = messages.bulk_refused_detail(len(rule.users), len(rule.groups), len(rule.channels), exc.lookup_failed)
+    return BulkItem(run_id, BulkOutcome.REFUSED, title or exc.env.title, why)
 
 
 def _named(rescheduler: Rescheduler, exc: TriggerError) -> str | None:

@@ -141,7 +141,7 @@ async def run_checks(config: settings.Settings) -> list[Result]:
     trigger_task = asyncio.create_task(_trigger(config))
     database_task = asyncio.create_task(_database(config))
     slack_results, token_ok = await slack_task
-    access_results = [*_access(config), _digest(config)]
+    access_results = [*_access(config), *_approvals(config), _digest(config)]
     group_results = await _groups(config, client, token_ok)
     return [
         *slack_results,
@@ -319,6 +319,26 @@ def _access(config: settings.Settings) -> list[Result]:
     return [Result(messages.CHECK_ACCESS, "ok", "; ".join(parts))]
 
 
+def _approvals(config: settings.Settings) -> list[Result]:
+    """Each protected environment (APPROVAL__<ENV>__…): who approves, where requests go, and APPROVAL_TIMEOUT; no
+    line when none is protected."""
+    policy = config.approval_policy()
+    environments = [item.env for item in config.environments()]
+    parts: list[str] = []
+    for name in sorted(policy.rules):
+        rule = policy.rules[name]
+        covered = [env.name for env in environments if policy.rule_for(*env.names) is rule]
+        parts.append(
+            messages.check_approval_rule(
+                "APPROVAL__" + name.upper(), covered, len(rule.users), len(rule.groups), rule.channel
+            )
+        )
+    if not parts:
+        return []
+    parts.append(messages.check_approval_timeout(format_duration(policy.timeout)))
+    return [Result(messages.CHECK_APPROVALS, "ok", "; ".join(parts))]
+
+
 def _digest(config: settings.Settings, now: datetime | None = None) -> Result:
     """When the digest will post and what (nothing is posted: the channel is only named)."""
     if not config.digest_channel:
@@ -349,9 +369,12 @@ def _governed_by(names: Iterable[str], rule: str, config: settings.Settings) -> 
 
 
 async def _groups(config: settings.Settings, client: AsyncWebClient, token_ok: bool) -> list[Result]:
-    """usergroups.users.list once for each group any rule names."""
+    """usergroups.users.list once for each group any rule names (access rules and approvers)."""
     policy = config.policy()
-    groups = sorted({group for rule in [*policy.rules.values(), policy.default] for group in rule.groups})
+    groups = sorted(
+        {group for rule in [*policy.rules.values(), policy.default] for group in rule.groups}
+        | {group for rule in config.approval_policy().rules.values() for group in rule.groups}
+    )
     if not groups:
         return []
     if not token_ok:

@@ -103,6 +103,13 @@ def config_bad_env_name(name: str) -> str:
     )
 
 
+def config_no_approvers(variable: str) -> str:
+    return (
+        f"  - {variable}__CHANNEL is set but {variable}__APPROVERS names nobody: the environment would not be "
+        "protected. Name approvers (user ids U…, user-group ids S…) or remove the channel."
+    )
+
+
 def config_unknown_env(variable: str, name: str, known: list[str]) -> str:
     return (
         f"  - {variable} names the environment {name!r}, which is not configured "
@@ -469,6 +476,13 @@ def bulk_push_dm_line(moved: int, total: int, where_envs: str, shift: str, skipp
     text += f" back by *{shift}* each, from its own time"
     text += f" ({skipped} skipped)" if skipped else ""
     return f"{text} {where}".rstrip()
+
+
+PUSH_NEEDS_APPROVAL = (
+    ":lock: Some of these runs are in a protected environment, where a move needs another person's approval, and a "
+    "push by a duration takes each run to its own time, which one request for approval cannot carry. Nothing was "
+    "changed: move them to one time instead (e.g. `tomorrow 9am`) to ask for approval."
+)
 
 
 BULK_FAILED_RATE = "rate-limited by Trigger.dev"
@@ -1115,6 +1129,9 @@ HISTORY_ATTEMPT = {
     Outcome.INVALID_INPUT: "asked for something that could not be done with {run}{where}",
     Outcome.FAILED: "tried to move {run}{where}, but Trigger.dev did not do it",
     Outcome.UNKNOWN: "tried to move {run}{where}; whether it moved could not be confirmed",
+    Outcome.APPROVAL_REQUESTED: "asked for approval to move {run}{where}",
+    Outcome.APPROVAL_REJECTED: "rejected the request to move {run}{where}",
+    Outcome.APPROVAL_EXPIRED: "saw their request to move {run}{where} expire",
 }
 # The same, for a record that names no run (a command that could not be read, a refusal before any run was named).
 HISTORY_NO_RUN = {
@@ -1123,6 +1140,9 @@ HISTORY_NO_RUN = {
     Outcome.INVALID_INPUT: "asked for something that could not be read or done",
     Outcome.FAILED: "tried something that failed",
     Outcome.UNKNOWN: "tried a move that could not be confirmed",
+    Outcome.APPROVAL_REQUESTED: "asked for approval to move a set of runs",
+    Outcome.APPROVAL_REJECTED: "rejected a request to move a set of runs",
+    Outcome.APPROVAL_EXPIRED: "saw their request to move a set of runs expire",
 }
 # The buttons as people know them (their labels), for saying which was clicked.
 HISTORY_BUTTONS: dict[str, str] = {
@@ -1387,6 +1407,19 @@ def check_database_unreachable(error: str) -> tuple[str, str]:
 
 
 CHECK_ACCESS = "access rules"
+CHECK_APPROVALS = "protected environments"
+
+
+def check_approval_rule(variable: str, covered: list[str], users: int, groups: int, channel: str | None) -> str:
+    envs = ", ".join(covered) or "no configured environment"
+    where = f"requests in {channel}" if channel else "requests where the move is asked"
+    return f"{variable} protects {envs}: {users} approver(s) and {groups} user group(s), {where}"
+
+
+def check_approval_timeout(duration: str) -> str:
+    return f"a request expires after {duration} (APPROVAL_TIMEOUT)"
+
+
 CHECK_ACCESS_NONE = "none set: everyone may move runs in every environment"
 
 
@@ -1694,3 +1727,162 @@ def where_posted(channel_id: str | None, permalink: str) -> str:
 def sent_late(when_token: str) -> str:
     """The head of a private message Slack could not take when it was made, sent when Slack was back."""
     return f":hourglass: _Sent late: Slack could not be reached at {when_token}._"
+
+
+# --- Protected environments (bot/approvals.py, bot/slack/approvals.py) ----------------------------------------------
+
+BUTTON_APPROVE = "Approve"
+BUTTON_REJECT = "Reject"
+APPROVAL_TITLE = "Approval needed"
+APPROVAL_RUN_NOW = "now (start at once)"
+LABEL_RUN = "Run"
+LABEL_RUNS = "Runs"
+LABEL_FROM = "From"
+LABEL_TO = "To"
+LABEL_REASON = "Reason"
+LABEL_APPROVERS = "Approvers"
+LABEL_REASON_INPUT = "Reason (for the approver)"
+HINT_REASON = "This environment is protected: another person approves the move before it happens."
+BULK_NEEDS_APPROVAL = "needs an approver's Approve (protected environment)"
+APPROVAL_NO_LONGER_PROTECTED = (
+    "This environment is no longer protected, so this request decides nothing. Nothing moved: "
+    "the person who asked can move the run themselves."
+)
+APPROVAL_UNKNOWN_REQUEST = (
+    "I can't find this request any more (it may be from an older version of the bot). Nothing changed."
+)
+APPROVAL_OWN_REQUEST = ":no_entry: You asked for this move, so another approver has to decide on it. Nothing changed."
+
+
+def approval_request_head(user_id: str, count: int, env_title: str) -> str:
+    what = "a run" if count == 1 else f"{count} runs"
+    return f":raised_hand: <@{user_id}> asks to move {what} in *{env_title}*, a protected environment"
+
+
+def approval_request_fallback(user_id: str, count: int, env_title: str) -> str:
+    what = "a run" if count == 1 else f"{count} runs"
+    return f"<@{user_id}> asks for approval to move {what} in {env_title}"
+
+
+def approval_expires(when_token: str, approvers: str) -> str:
+    return f"Any of {approvers} may approve, except the person who asked · expires {when_token}"
+
+
+def approval_run_from(when_token: str) -> str:
+    return f"(now {when_token})"
+
+
+def approval_more_runs(count: int) -> str:
+    return f"and {count} more"
+
+
+def approval_asked(env_title: str, approvers: str, where: str) -> str:
+    """Told privately to the person whose move waits for approval."""
+    return (
+        f":raised_hand: *{env_title}* is a protected environment, so I've asked {approvers} to approve this move"
+        f"{where}. Nothing has moved yet: I'll tell you when someone approves or rejects it, or when it expires."
+    )
+
+
+def approval_asked_where(channel_id: str) -> str:
+    return f" in <#{channel_id}>"
+
+
+def approval_not_posted(env_title: str, approvers: str) -> str:
+    return (
+        f":raised_hand: *{env_title}* is a protected environment and this move needs {approvers} to approve it, "
+        "but I could not post the request where they would see it (set `APPROVAL__&lt;ENV&gt;__CHANNEL` to a channel "
+        "I'm in, or ask from a channel I'm in). Nothing moved."
+    )
+
+
+def approval_unavailable(env_title: str, approvers: str) -> str:
+    return (
+        f":hourglass: *{env_title}* is a protected environment: a move there needs {approvers} to approve it, but I "
+        "can't record the request right now (my database is not answering). Nothing moved; try again in a minute."
+    )
+
+
+def approval_needed(env_title: str, approvers: str) -> str:
+    """A move that could not be asked for from where it was made (an Undo that is not one of an approved move)."""
+    return (
+        f":raised_hand: *{env_title}* is a protected environment: a move there needs {approvers} to approve it. "
+        "Nothing moved; ask with `/reschedule &lt;run&gt; &lt;when&gt;` and an approver will be asked."
+    )
+
+
+def approval_workflow(env_title: str) -> str:
+    """Plain text (a workflow's activity shows it as is)."""
+    return (
+        f"This run is in {env_title}, a protected environment: a move there needs another person's approval, which "
+        "a workflow step cannot wait for. Nothing moved. Ask with /reschedule in Slack, and an approver will be asked."
+    )
+
+
+def approval_not_approver(env_title: str, approvers: str) -> str:
+    return f":no_entry: Only {approvers} may decide on moves in *{env_title}*. Nothing changed."
+
+
+def approval_already(state: str, by: str | None, when_token: str) -> str:
+    who = f" by <@{by}>" if by else ""
+    return f"This request was already {state}{who} ({when_token}). Nothing more was done."
+
+
+def approval_state_approved(by: str, when_token: str) -> str:
+    return f":white_check_mark: Approved by <@{by}> · {when_token}"
+
+
+def approval_state_rejected(by: str, when_token: str) -> str:
+    return f":no_entry_sign: Rejected by <@{by}> · {when_token}. Nothing moved."
+
+
+def approval_state_expired(when_token: str) -> str:
+    return f":hourglass: Expired {when_token}: nobody approved it in time. Nothing moved."
+
+
+def approval_state_not_delayed(status: str) -> str:
+    return f":information_source: The run is no longer delayed (now *{status}*): nothing to approve, nothing moved."
+
+
+def approval_state_failed(by: str, problem: str) -> str:
+    return f":warning: Approved by <@{by}>, but the move did not go through: {problem}"
+
+
+def approval_rejected_dm(by: str, what: str, env_title: str) -> str:
+    return f":no_entry_sign: <@{by}> rejected your request to move {what} in *{env_title}*. Nothing moved."
+
+
+def approval_expired_dm(what: str, env_title: str) -> str:
+    return (
+        f":hourglass: Your request to move {what} in *{env_title}* expired before anyone approved it. Nothing moved; "
+        "ask again if it is still needed."
+    )
+
+
+def approval_not_delayed_dm(what: str, status: str) -> str:
+    return (
+        f":information_source: Your request to move {what} was not carried out: the run is no longer delayed "
+        f"(now *{status}*)."
+    )
+
+
+def approval_failed_dm(by: str, what: str, problem: str) -> str:
+    return f":warning: <@{by}> approved your request to move {what}, but the move did not go through: {problem}"
+
+
+def approval_what(count: int, run_id: str) -> str:
+    return f"`{run_id}`" if count == 1 else f"{count} runs"
+
+
+def approved_by(user_id: str) -> str:
+    """Added to a summary's head: the move was approved by another person."""
+    return f", approved by <@{user_id}>"
+
+
+def history_approved_by(who: str) -> str:
+    """In /reschedule history and the audit channel: `who` already rendered (a mention, or an id in code)."""
+    return f"approved by {who}"
+
+
+def approved_set_note(user_id: str) -> str:
+    return f"Approved by <@{user_id}> (protected environment)."

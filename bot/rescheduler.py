@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from bot import metrics, request_id, shutdown
 from bot.access_check import AccessCheck, AccessRefused, Split
+from bot.approvals import ApprovalNeeded, Approvals
 from bot.domain.audit import AuditRecord, AuditTrail, Outcome
 from bot.domain.delays import to_api_delay
 from bot.domain.environments import Environment
@@ -22,6 +23,7 @@ from bot.domain.runs import NOT_STARTED, SAME_INSTANT, Run
 from bot.inflight import move_started, outcome_recorded
 from bot.limits import Limits
 from bot.logs import redact
+from bot.storage.approvals import RunAsked
 from bot.trigger.client import Deadline, RunPage, TriggerClient
 from bot.trigger.errors import OutcomeUnknown, RateLimited, RunNotDelayed, RunNotFound, TriggerError, TriggerUnavailable
 
@@ -32,6 +34,7 @@ RUN_NOW_DELAY = "0s"
 # deadline has passed by then), and an instant read back within SAME_INSTANT of another is the same one.
 READBACK_SECONDS = shutdown.CONFIRM_SECONDS
 JOURNAL_SECONDS = 1.0  # writing a move down before its request waits at most this long (and a quarter of its time)
+SHOWN_IN_REQUEST = 10  # a set's runs read for its request for approval (the rest are named by id)
 
 
 async def _tagged(call: Awaitable[Run], env: Environment) -> Run:
@@ -68,6 +71,8 @@ class Actor:
     input: str = ""
     user_team_id: str = ""  # the user's own workspace (differs in Slack Connect channels and org-wide installs)
     enterprise_id: str | None = None
+    approved_by: str | None = None  # a move in a protected environment carried out on this person's Approve
+    reason: str = ""  # why, for the approver of a protected environment (`--reason`, a form's field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +318,7 @@ class Rescheduler:
     readback_seconds: float = READBACK_SECONDS
     journal: MoveJournal | None = None  # single moves written down before their request (bot/intents.py)
     limits: Limits = field(default_factory=Limits)
+    approvals: Approvals | None = None  # protected environments (bot/approvals.py); None: none is protected
 
     def deadline(self) -> Deadline:
         """A fresh deadline for one user action."""
@@ -481,10 +487,13 @@ class Rescheduler:
         record_rate_limited: bool = True,
         journal: MoveJournal | None = None,
         expect: datetime | None = None,
+        ask: bool = True,
     ) -> MoveResult:
         """`reschedule` for a run already found (the slash command looks before it asks for confirmation).
 
-        The access rule is checked here, at the moment of acting, whatever the surface checked before.
+        The access rule is checked here, at the moment of acting, whatever the surface checked before; so is the
+        approval a protected environment needs (ApprovalNeeded: a request was made instead; `ask=False`: none is
+        made, the move is only refused).
         `record_rate_limited=False`: a RateLimited is raised without an audit row (a bulk move tries the run
         again after the reset, and records its outcome then). `journal`: where this move is written down before
         its request (else the rescheduler's own). `expect`: an Undo, moved only while the run is still at this
@@ -499,6 +508,9 @@ class Rescheduler:
                 raise NotDelayed(run, env)
             if expect is not None and (run.delayed_until is None or not _same(run.delayed_until, expect)):
                 raise MovedSince(run, env, expect)
+            await self.approval(
+                actor, [RunAsked(run.id, env.name, run.delayed_until, run.task_identifier)], when, ask=ask
+            )
             delay = RUN_NOW_DELAY if when is None else to_api_delay(when)
             if journal is not None:
                 entry = await self._write_down(journal, actor, run, env, when, deadline)
@@ -590,6 +602,81 @@ class Rescheduler:
             if record.outcome is Outcome.RESCHEDULED and record.new_time is not None and _same(record.new_time, at):
                 return record.user_id
         return None
+
+    async def approval(
+        self,
+        actor: Actor,
+        runs: Sequence[RunAsked],
+        when: datetime | None,
+        *,
+        ask: bool = True,
+        thread_ts: str | None = None,
+    ) -> None:
+        """Raise ApprovalNeeded when `runs` (each with its start time now, when known) include one in a protected
+        environment and `actor` acts without an approval: a request for them all is stored and posted first (unless
+        `ask` is False). A move taking back an approved one, by its asker or approver, needs no new approval."""
+        approvals = self.approvals
+        if approvals is None or actor.approved_by:
+            return
+        envs = {target.env.name: target.env for target in self.targets}
+        protected = [
+            (run, envs[run.env_name])
+            for run in runs
+            if run.env_name in envs and approvals.rule_for(envs[run.env_name]) is not None
+        ]
+        if not protected:
+            return
+        if all([await approvals.takes_back(actor.user_id, run.run_id, run.before, when) for run, _ in protected]):
+            return
+        first, env = protected[0]
+        rule = approvals.rule_for(env)
+        assert rule is not None
+        if not ask:
+            raise ApprovalNeeded(env, rule, None, await approvals.handles(rule))
+        runs = await self._with_times(runs)
+        new = approvals.new_request(
+            team_id=actor.team_id,
+            user_id=actor.user_id,
+            channel_id=actor.channel_id,
+            surface=actor.surface,
+            typed=redact(actor.input),
+            env=env,
+            runs=runs,
+            when=when,
+            reason=actor.reason,
+            now=self.now(),
+            user_team_id=actor.user_team_id if actor.user_team_id != actor.team_id else None,
+            enterprise_id=actor.enterprise_id,
+            thread_ts=thread_ts,
+        )
+        needed = await approvals.ask(new, env, rule)
+        if needed.request is not None:
+            run_id = first.run_id if len(runs) == 1 else None
+            self.record(
+                actor,
+                Outcome.APPROVAL_REQUESTED,
+                env=env,
+                run_id=run_id,
+                task=first.task or None,
+                previous=first.before,
+                new=when,
+            )
+        raise needed
+
+    async def _with_times(self, runs: Sequence[RunAsked]) -> list[RunAsked]:
+        """A set's runs with their task and start time read now (the first SHOWN_IN_REQUEST of them, at once), for
+        the approver to see and for the request's expiry; a run that cannot be read is shown by its id alone."""
+        missing = [run for run in runs[:SHOWN_IN_REQUEST] if run.before is None and not run.task]
+
+        async def read(run: RunAsked) -> RunAsked:
+            try:
+                found = await self.find(run.run_id, self.deadline(), run.env_name or None)
+            except TriggerError:
+                return run
+            return RunAsked(run.run_id, found.env.name, found.run.delayed_until, found.run.task_identifier)
+
+        read_now = dict(zip([run.run_id for run in missing], await asyncio.gather(*map(read, missing)), strict=True))
+        return [read_now.get(run.run_id, run) for run in runs]
 
     async def _read_back(self, located: FoundRun) -> Run:
         """The run as it is now, within a fresh budget of its own (the action's deadline may have passed)."""
@@ -697,6 +784,7 @@ class Rescheduler:
                 user_team_id=actor.user_team_id if actor.user_team_id != actor.team_id else None,
                 enterprise_id=actor.enterprise_id,
                 request_id=request_id.current(),
+                approved_by=actor.approved_by,
             )
         )
 

@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from bot import messages, shutdown
 from bot.domain.access_rules import DEFAULT, Policy, Rule, split_ids
+from bot.domain.approvals import DEFAULT_TIMEOUT, ApprovalPolicy, ApprovalRule
 from bot.domain.delays import DelayError
 from bot.domain.digest import parse_schedule, zone
 from bot.domain.environments import KINDS, UNKNOWN, Environment, environment_for_key, looks_like_secret_key
@@ -65,6 +66,42 @@ class AccessRule(BaseModel):
                 "use Slack ids separated by commas, e.g. U024BE7LH,U0G9QF9C6 (or S… for groups, C… for channels)"
             )
         return value
+
+
+class ApprovalSetting(BaseModel):
+    """APPROVAL__<ENV>__APPROVERS (Slack user ids U…/W… and user-group ids S…, comma-separated) protects that
+    environment; APPROVAL__<ENV>__CHANNEL is where its requests are posted (default: where the move was asked)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approvers: str = ""
+    channel: str = ""
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _approver_ids(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            value = ",".join(str(item) for item in value)
+        if isinstance(value, str) and any(
+            not (_ID_RE.fullmatch(part.strip()) and part.strip()[0] in "UWS")
+            for part in value.split(",")
+            if part.strip()
+        ):
+            raise ValueError(
+                "use Slack user ids (U…, W…) and user-group ids (S…) separated by commas, e.g. U024BE7LH,S0614TZR7"
+            )
+        return value
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _channel_id(cls, value: object) -> object:
+        if (
+            isinstance(value, str)
+            and value.strip()
+            and not (_ID_RE.fullmatch(value.strip()) and value.strip()[0] in "CG")
+        ):
+            raise ValueError("use one Slack channel id, e.g. C024BE91L")
+        return value.strip() if isinstance(value, str) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +159,9 @@ class Settings(BaseSettings):
     bulk_limit: int = Field(default=100, ge=2, le=1000)
 
     access: dict[str, AccessRule] = Field(default_factory=dict)
+    # Protected environments (bot/approvals.py): moves there wait for another person's Approve.
+    approval: dict[str, ApprovalSetting] = Field(default_factory=dict)
+    approval_timeout: Annotated[timedelta, NoDecode] = DEFAULT_TIMEOUT
     usergroup_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
     slack_team_id: str | None = None
     slack_app_id: str | None = None
@@ -202,6 +242,19 @@ class Settings(BaseSettings):
                 raise ValueError("use a duration like 12h, 90m or 2d") from exc
         return value
 
+    @field_validator("approval_timeout", mode="before")
+    @classmethod
+    def _parse_approval_timeout(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                timeout = parse_duration(value.strip())
+            except DelayError as exc:
+                raise ValueError("use a duration like 30m, 2h or 1d (at most 7d)") from exc
+            if timeout > timedelta(days=7):
+                raise ValueError("use a duration like 30m, 2h or 1d (at most 7d)")
+            return timeout
+        return value
+
     @field_validator("digest_schedule")
     @classmethod
     def _check_digest_schedule(cls, value: str) -> str:
@@ -271,6 +324,18 @@ class Settings(BaseSettings):
         default = rules.pop(DEFAULT, Rule())
         return Policy(rules=rules, default=default)
 
+    def approval_policy(self) -> ApprovalPolicy:
+        """The protected environments (APPROVAL__<ENV>__…) and APPROVAL_TIMEOUT."""
+        rules = {
+            name.lower(): ApprovalRule(
+                users=frozenset(i for i in split_ids(rule.approvers) if i[0] in "UW"),
+                groups=frozenset(i for i in split_ids(rule.approvers) if i[0] == "S"),
+                channel=rule.channel or None,
+            )
+            for name, rule in self.approval.items()
+        }
+        return ApprovalPolicy(rules=rules, timeout=self.approval_timeout)
+
     def key_problems(self) -> list[str]:
         """Keys that cannot work, bad or repeated names, and rules or confirmations naming no environment.
 
@@ -295,6 +360,11 @@ class Settings(BaseSettings):
         for name in sorted(self.access):
             if name.lower() != DEFAULT and name.lower() not in known:
                 problems.append(messages.config_unknown_env("ACCESS__" + name.upper(), name, configured))
+        for name in sorted(self.approval):
+            if name.lower() not in known:
+                problems.append(messages.config_unknown_env("APPROVAL__" + name.upper(), name, configured))
+            elif not split_ids(self.approval[name].approvers):
+                problems.append(messages.config_no_approvers("APPROVAL__" + name.upper()))
         explicit = self.confirm_environments if "confirm_environments" in self.model_fields_set else frozenset()
         for name in sorted(explicit - known):
             problems.append(messages.config_unknown_env("CONFIRM_ENVIRONMENTS", name, configured))

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import messages, metrics, shutdown
 from bot.access_check import AccessCheck
+from bot.approval_expiry import ApprovalExpiry
+from bot.approvals import Approvals
 from bot.demo import DemoTrigger
 from bot.digest import Digest
 from bot.domain.audit import Outcome
@@ -32,12 +34,14 @@ from bot.rescheduler import EnvironmentClient, Rescheduler
 from bot.settings import Settings
 from bot.slack import audit_channel, workspace
 from bot.slack.app import build_app, web_client
+from bot.slack.approvals import SlackRequestPoster
 from bot.slack.bot_identity import BotIdentity, check_token
 from bot.slack.deps import SurfaceDeps
 from bot.slack.groups import SlackGroups
 from bot.slack.home import HomePages
 from bot.slack.set_run import SetRunner
 from bot.storage import db
+from bot.storage.approvals import ApprovalStore
 from bot.storage.audit import AuditLog
 from bot.storage.bulk_sets import BulkSets
 from bot.storage.digest_posts import DigestClaims
@@ -81,6 +85,7 @@ class Bot:
     # flight: the drain finishes it), the follow-ups' loop (a card being updated is left to its lease).
     _loops: list[asyncio.Task[None]] = field(default_factory=list)
     home: HomePages | None = None  # the App Home's refreshes (bot/slack/home.py), stopped before the clients close
+    approval_expiry: ApprovalExpiry | None = None  # protected environments: the loop expiring undecided requests
 
     async def start(self) -> None:
         """Open the Slack connection pool and create or upgrade the schema. A database that is down does not
@@ -103,6 +108,8 @@ class Bot:
             self._loops.append(asyncio.get_running_loop().create_task(self.digest.run(), name="digest"))
         if self.follow is not None:
             self._loops.append(asyncio.get_running_loop().create_task(self.follow.run(), name="follow"))
+        if self.approval_expiry is not None:
+            self._loops.append(asyncio.get_running_loop().create_task(self.approval_expiry.run(), name="approvals"))
         if self.late is not None:
             self._late_task = asyncio.get_running_loop().create_task(self.late.run(), name="late-dms")
         if self.recovery is not None:
@@ -246,9 +253,18 @@ def build(
         EnvironmentClient(env=item.env, client=TriggerClient(http=http, key=item.key))
         for item in settings.environments()
     ]
-    access_check = AccessCheck(settings.policy(), SlackGroups(client, settings.usergroup_cache_seconds))
+    groups = SlackGroups(client, settings.usergroup_cache_seconds)
+    access_check = AccessCheck(settings.policy(), groups)
+    approval_policy = settings.approval_policy()
+    approval_store = ApprovalStore(engine)
+    # Protected environments (APPROVAL__<ENV>__APPROVERS): moves there wait for another person's Approve.
+    approvals = Approvals(approval_policy, approval_store, groups) if approval_policy.rules else None
     rescheduler = Rescheduler(
-        targets=targets, deadline_seconds=settings.trigger_deadline, access_check=access_check, audit=audit
+        targets=targets,
+        deadline_seconds=settings.trigger_deadline,
+        access_check=access_check,
+        audit=audit,
+        approvals=approvals,
     )
     intents = MoveIntents(engine, lease=_work_lease(settings))  # moves written down before their request
     rescheduler.journal = IntentJournal(intents)
@@ -279,6 +295,10 @@ def build(
     # Confirmed sets in the database: a deploy or a crash hands them to the next process, which finishes them.
     sets = SetRunner(deps, client, SetWorks(engine, lease=_work_lease(settings)), settings.work_poll_seconds, fixes)
     deps = dataclasses.replace(deps, sets=sets)
+    approval_expiry = None
+    if approvals is not None:
+        approvals.poster = SlackRequestPoster(client, approval_store, deps)
+        approval_expiry = ApprovalExpiry(deps, client, approval_store, poll_seconds=settings.follow_poll_seconds)
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
     identity = BotIdentity(client, slack_identity)
     app, home_pages = build_app(client, deps, identity)
@@ -325,6 +345,7 @@ def build(
         late=late,
         recovery=recovery,
         fixes=fixes,
+        approval_expiry=approval_expiry,
         metrics_dir=settings.prometheus_multiproc_dir,
         metrics_token=settings.metrics_token.get_secret_value().encode() if settings.metrics_token else b"",
     )

@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 
 from bot.domain.environments import Environment
+from bot.render.approvals import request_message
 from bot.render.bulk import bulk_prompt, bulk_undo_actions
 from bot.render.controls import DM_BUTTONS, PRIVATE_BUTTONS, SUMMARY_BUTTONS, Controls, actions_block, confirm_prompt
 from bot.render.ids import (
     ACTION_PATTERN,
+    APPROVAL_BUTTONS,
     BULK_BUTTONS,
     VERSION,
     Button,
@@ -53,6 +55,21 @@ def bulk_elements() -> list[dict[str, Any]]:
     return [*prompt_elements, *push_all_block("k3y_of-the-set")["elements"], *undo_elements]
 
 
+def approval_elements() -> list[dict[str, Any]]:
+    """Approve / Reject of a request in a protected environment."""
+    message = request_message(
+        key="k3y_of-the-request",
+        user_id="U111",
+        env_title="Prod",
+        runs=[],
+        when=TARGET,
+        reason="",
+        expires=NOW,
+        approvers="<@U222>",
+    )
+    return [element for block in message.blocks if block["type"] == "actions" for element in block["elements"]]
+
+
 def every_rendered_element() -> list[dict[str, Any]]:
     return [
         *rendered(SUMMARY_BUTTONS),
@@ -60,6 +77,7 @@ def every_rendered_element() -> list[dict[str, Any]]:
         *rendered(DM_BUTTONS, confirm=False),
         *prompt(),
         *bulk_elements(),
+        *approval_elements(),
     ]
 
 
@@ -97,7 +115,7 @@ def test_the_confirm_prompt_carries_the_chosen_target_and_cancel_carries_nothing
     assert cancel == (Button.CANCEL, None)
 
 
-@pytest.mark.parametrize("button", [b for b in Button if b not in BULK_BUTTONS])
+@pytest.mark.parametrize("button", [b for b in Button if b not in BULK_BUTTONS | APPROVAL_BUTTONS])
 def test_every_button_with_a_value_reads_back_that_value(button: Button) -> None:
     value = ButtonValue.of(RUN, "staging", shown=SHOWN, previous=PREVIOUS, target=TARGET)
     assert parse_action({"action_id": button.action_id, "value": value.encode()}) == (button, value)

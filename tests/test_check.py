@@ -275,3 +275,18 @@ def test_digest_line_names_the_next_post_in_its_timezone(good: dict[str, str], t
     result = check._digest(config, at)
     assert result.status == "ok"
     assert "next 2026-12-01 09:00 CET" in result.detail and "within 12h" in result.detail
+
+
+def test_protected_environments_are_reported_and_their_groups_looked_up(
+    good: dict[str, str], fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    fake_slack.add_usergroup("S0APPROVERS", ["U222"], handle="prod-approvers")
+    env = {**good, "APPROVAL__PROD__APPROVERS": "U111,S0APPROVERS", "APPROVAL__PROD__CHANNEL": "C0APPROVE"}
+    result = _check({**env, "APPROVAL_TIMEOUT": "45m"}, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = _line(result, "protected environments")
+    assert line.startswith("ok") and "APPROVAL__PROD protects prod: 1 approver(s) and 1 user group(s)" in line
+    assert "requests in C0APPROVE" in line and "after 45m" in line
+    assert "1 members" in _line(result, "user group S0APPROVERS")
+    unknown = _check({**good, "APPROVAL__PROD__APPROVERS": "S0NOSUCHGROUP"}, tmp_path)
+    _fails(unknown, "user group S0NOSUCHGROUP", says="no_such_subteam", fix="ACCESS__<ENV>__GROUPS")

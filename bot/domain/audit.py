@@ -18,6 +18,9 @@ class Outcome(StrEnum):
     INVALID_INPUT = "invalid_input"
     FAILED = "failed"
     UNKNOWN = "unknown"  # a move was sent but whether it was applied could not be confirmed
+    APPROVAL_REQUESTED = "approval_requested"  # a move in a protected environment, waiting for an approver
+    APPROVAL_REJECTED = "approval_rejected"  # recorded as the approver who rejected it
+    APPROVAL_EXPIRED = "approval_expired"  # recorded as the person who asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class AuditRecord:
     user_team_id: str | None = None
     enterprise_id: str | None = None
     request_id: str | None = None  # the Slack request (or scheduled job) it came from, as on its log lines
+    approved_by: str | None = None  # a move in a protected environment: the approver
 
     def as_json(self) -> str:
         data = asdict(self)

@@ -75,6 +75,9 @@ def line(
     if record.environment:
         env = escape((titles or {}).get(record.environment) or record.environment)
     what = _what(record, done, env)
+    if record.approved_by:
+        approver = f"<@{record.approved_by}>" if mention else code(record.approved_by, 40)
+        what += ", " + messages.history_approved_by(approver)
     return f"{emoji} {date_token(record.at)} {who} {what}{_how(record)}."
 
 

@@ -30,6 +30,8 @@ ACTION_WHEN_TEXT = "when_text_input"
 ACTION_WHEN_AT = "when_at_input"
 ACTION_RUNS = "runs_input"
 ACTION_ENV = "env_input"
+BLOCK_REASON = "reason"  # a protected environment: why, for the approver
+ACTION_REASON = "reason_input"
 LIST_BLOCK_PREFIX = "list:"  # the block ids of the private list's rows: a move from one keeps the list
 
 
@@ -50,6 +52,8 @@ class Button(StrEnum):
     BULK_CANCEL = "bulk_cancel"
     BULK_PUSH_ALL = "bulk_push_all"
     BULK_UNDO = "bulk_undo"
+    APPROVE = "approve"  # a request in a protected environment (bot/slack/approvals.py)
+    REJECT = "reject"
 
     @property
     def action_id(self) -> str:
@@ -120,6 +124,8 @@ class ButtonValue(BaseModel):
 
 
 BULK_BUTTONS = frozenset({Button.BULK_CONFIRM, Button.BULK_CANCEL, Button.BULK_PUSH_ALL, Button.BULK_UNDO})
+# Approve / Reject carry the key of their request, in the same shape as a set's key.
+APPROVAL_BUTTONS = frozenset({Button.APPROVE, Button.REJECT})
 BULK_MODAL_CALLBACK_ID = f"{VERSION}:bulk_when"
 BULK_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 
@@ -161,7 +167,7 @@ def parse_action(action: dict[str, Any]) -> tuple[Button, ButtonValue | None]:
         if button in (Button.OPEN, Button.CANCEL):
             return button, None
         raise ForeignPayload(f"button {name} carries no value")
-    if button in BULK_BUTTONS:  # its value is read by parse_bulk_action
+    if button in BULK_BUTTONS or button in APPROVAL_BUTTONS:  # its value is read by parse_bulk_action
         parse_bulk_action(action)
         return button, None
     try:

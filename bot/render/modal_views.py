@@ -71,8 +71,11 @@ def form(
     problems: Sequence[str] = (),
     choices: Sequence[Environment] = (),
     hint: str = messages.HINT_WHEN_TEXT,
+    reason: bool = False,
 ) -> View:
     """The form for one or more DELAYED runs; runs that can't be moved are listed, not offered.
+
+    `reason`: a run is in a protected environment, so the form asks why (for the approver), optionally.
 
     `problems` are mrkdwn explanations for runs that could not be looked up (not found, Trigger.dev failing):
     they are shown under the form, so no run named in the message silently disappears. `choices` are the
@@ -88,6 +91,8 @@ def form(
     if len(choices) > 1:
         blocks.append(_env_input(choices))
     blocks.extend(when_inputs(hint))
+    if reason:
+        blocks.append(reason_input())
     if not_movable:
         lines = "\n".join(
             f"• {code(item.run.id, 40)} {escape(item.run.task_identifier)}: {status_text(item.run)} "
@@ -109,6 +114,18 @@ def form(
         )
     title = messages.MODAL_TITLE if len(found) == 1 else messages.MODAL_TITLE_MANY
     return _view(title, blocks, metadata, submit=True)
+
+
+def reason_input() -> Block:
+    """Why the move is asked, shown to the approver of a protected environment (optional)."""
+    return {
+        "type": "input",
+        "block_id": ids.BLOCK_REASON,
+        "optional": True,
+        "label": {"type": "plain_text", "text": messages.LABEL_REASON_INPUT},
+        "hint": {"type": "plain_text", "text": messages.HINT_REASON},
+        "element": {"type": "plain_text_input", "action_id": ids.ACTION_REASON, "max_length": 500},
+    }
 
 
 def when_inputs(hint: str = messages.HINT_WHEN_TEXT) -> list[Block]:

@@ -71,6 +71,7 @@ class Attribution:
     new: datetime
     at: datetime | None = None
     did: Did = Did.MOVED
+    approved_by: str | None = None  # a move in a protected environment: the approver, named beside the mover
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,8 @@ def run_summary(
     task = task_text(run)
     if action is not None:
         head = head or SUMMARY_HEADS[action.did].format(user=action.user_id, task=task, env=escape(env.title))
+        if action.approved_by:
+            head += messages.approved_by(action.approved_by)
         if action.at is not None:
             head += " · " + date_token(action.at)
         text = messages.summary_fallback_done(action.did, task, run.id, fallback_time(action.new), action.user_id)

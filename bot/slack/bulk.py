@@ -15,6 +15,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.approvals import ApprovalNeeded
 from bot.bulk import CONCURRENCY
 from bot.domain.audit import Outcome
 from bot.domain.bulk import Planned
@@ -34,10 +35,12 @@ from bot.render.mrkdwn import date_token
 from bot.rescheduler import Actor, FoundRun
 from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
+from bot.slack.failures import approval_text
 from bot.slack.replies import respond_checked, slack_error
 from bot.slack.respond import Respond
 from bot.slack.set_run import SetRunner
 from bot.slack.when_input import read_when, state_values, when_hint
+from bot.storage.approvals import RunAsked
 from bot.storage.bulk_sets import BulkSet, SetsUnavailable
 from bot.trigger.errors import RunNotFound, TriggerError
 
@@ -365,12 +368,28 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             await ask_to_confirm(bulk.runs, chosen, actor, deps, tell, thread_ts=metadata.thread, seen=bulk.seen)
 
 
+async def carry_out(bulk: BulkSet, click: SetClick) -> None:
+    """Move a set as its Confirm does: a set approved in a protected environment (bot/slack/approvals.py)."""
+    await _execute(bulk, click)
+
+
 async def _execute(bulk: BulkSet, click: SetClick) -> None:
     """The set confirmed: carried out to the end by this process, or after a restart by any (bot/slack/set_run.py)."""
-    actor, respond = click.actor, click.respond
+    actor, deps, respond = click.actor, click.deps, click.respond
     when = bulk.when
     if bulk.awaiting_time:  # a list's set gets its time from the form, as a new set
         await click.private(messages.BULK_EXPIRED)
+        return
+    try:  # a protected environment: asked for approval before anything is shown or moved
+        asked = [RunAsked(run_id, env_name, None) for run_id, env_name in bulk.runs]
+        if bulk.shift is not None:  # a push: each run to its own time, which one request for approval cannot carry
+            await deps.rescheduler.approval(actor, asked, None, ask=False)
+        else:
+            await deps.rescheduler.approval(actor, asked, when, thread_ts=bulk.thread_ts)
+    except ApprovalNeeded as exc:
+        text = messages.PUSH_NEEDS_APPROVAL if bulk.shift is not None else approval_text(exc)
+        if await respond_checked(respond, text=text, response_type="ephemeral", replace_original=True) is not None:
+            await click.private(text)
         return
     total = len(bulk.runs)
     shift = bulk.shift

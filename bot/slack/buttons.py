@@ -25,6 +25,7 @@ from bot.render.controls import PUSH_STEPS
 from bot.render.dm import dm_confirmation
 from bot.render.ids import (
     ACTION_PATTERN,
+    APPROVAL_BUTTONS,
     BULK_BUTTONS,
     LIST_BLOCK_PREFIX,
     Button,
@@ -36,7 +37,7 @@ from bot.render.ids import (
 from bot.render.mrkdwn import date_token, escape
 from bot.render.summary import Attribution, Summary, run_summary
 from bot.rescheduler import Actor, MovedSince, MoveResult, NotDelayed
-from bot.slack import bulk, dm, unfurl
+from bot.slack import approvals, bulk, dm, unfurl
 from bot.slack.actor import actor_of
 from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
@@ -100,6 +101,10 @@ async def _handle(
     if button in BULK_BUTTONS:
         value_of_set = parse_bulk_action(actions[0])
         await bulk.on_click(button, value_of_set, bulk.SetClick(body, clicker, deps, respond, client, private))
+        return
+    if button in APPROVAL_BUTTONS:  # Approve / Reject of a request in a protected environment
+        decider = replace(clicker, input=f"button {button.value}")
+        await approvals.on_click(button, parse_bulk_action(actions[0]), decider, deps, client, private)
         return
     if button is Button.CANCEL:
         await respond_checked(respond, text=messages.CANCELLED, response_type="ephemeral", replace_original=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +45,8 @@ from bot.trigger.errors import AuthRejected, RateLimited, TriggerError, TriggerU
 
 log = logging.getLogger(__name__)
 
+REASON_FLAG = "--reason"
+REASON_MAX = 500
 HELP_WORDS = frozenset({"", "help", "-h", "--help", "?", "usage"})
 HISTORY_WORD = "history"
 MAX_TASKS_NAMED = 10  # the tasks a list's task prefix matched, named under its head
@@ -136,6 +138,13 @@ def _take_env(words: list[str]) -> tuple[list[str], str | None, str | None]:
     """Remove `--env NAME` / `--env=NAME`; returns (other words, name, problem)."""
     rest, env, problem = _take_flag(words, "--env", messages.ENV_FLAG_NEEDS_NAME)
     return rest, (env.lower() if env else None), problem
+
+
+def split_reason(text: str) -> tuple[str, str]:
+    """`<run> <when> --reason why` → (`<run> <when>`, `why`): the reason an approver of a protected environment
+    reads (everything after the flag, bounded)."""
+    before, flag, after = text.partition(REASON_FLAG)
+    return (before.strip(), " ".join(after.split())[:REASON_MAX]) if flag else (text, "")
 
 
 def names_a_time(text: str) -> bool:
@@ -257,11 +266,12 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         client: AsyncWebClient,
     ) -> None:
         typed = str(command.get("text", ""))
-        actor = actor_of(context, command, "command", typed[:200])
+        asked, reason = split_reason(typed)
+        actor = replace(actor_of(context, command, "command", typed[:200]), reason=reason)
         reader = UTC_READER
-        if names_a_time(typed):  # bounded: the acknowledgement waits for it
+        if names_a_time(asked):  # bounded: the acknowledgement waits for it
             reader = await deps.timezones.of(client, actor.user_id, actor.team_id)
-        intent = parse(typed, deps.rescheduler.now(), deps, reader)
+        intent = parse(asked, deps.rescheduler.now(), deps, reader)
         if isinstance(intent, Reply):
             await ack(text=intent.text, response_type="ephemeral")
             if intent.invalid:

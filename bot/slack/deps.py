@@ -103,7 +103,12 @@ class SurfaceDeps:
         """What `actor` just did to the run, for its summary and DM: a move, an Undo, or Run now."""
         did = Did.STARTED if moved.started else Did.UNDONE if undo else Did.MOVED
         return Attribution(
-            user_id=actor.user_id, previous=moved.previous, new=moved.new, at=self.rescheduler.now(), did=did
+            user_id=actor.user_id,
+            previous=moved.previous,
+            new=moved.new,
+            at=self.rescheduler.now(),
+            did=did,
+            approved_by=actor.approved_by,
         )
 
     def controls(self, env: Environment, buttons: tuple[Button, ...] = SUMMARY_BUTTONS) -> Controls:

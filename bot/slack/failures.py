@@ -9,7 +9,9 @@ import aiohttp
 
 from bot import messages
 from bot.access_check import AccessRefused
+from bot.approvals import ApprovalNeeded
 from bot.render import access
+from bot.render.approvals import approvers_text
 from bot.render.mrkdwn import date_token, escape, link
 from bot.rescheduler import MoveUnconfirmed, NotApplied, NotDelayed, NotFoundAnywhere, OutOfReach
 from bot.trigger.errors import (
@@ -69,6 +71,20 @@ def failure_text(exc: TriggerError | AccessRefused, run_id: str, env_title: str,
     return unexpected_text(exc, "trigger")
 
 
+def approval_text(exc: ApprovalNeeded) -> str:
+    """What the person whose move waits (or was refused) is told privately."""
+    rule, env_title = exc.approval, escape(exc.env.title)
+    who = approvers_text(sorted(rule.users), sorted(rule.groups))
+    if exc.unavailable:
+        return messages.approval_unavailable(env_title, who)
+    request = exc.request
+    if request is None:
+        return messages.approval_needed(env_title, who)
+    if request.message_ts is None or request.message_channel is None:
+        return messages.approval_not_posted(env_title, who)
+    return messages.approval_asked(env_title, who, messages.approval_asked_where(request.message_channel))
+
+
 def unconfirmed_text(exc: MoveUnconfirmed, run_url: str | None) -> str:
     """A move that may or may not have been applied: what was asked, what reading back showed, where to check."""
     asked = messages.UNCONFIRMED_RUN_NOW if exc.when is None else messages.unconfirmed_move_to(date_token(exc.when))
@@ -88,7 +104,10 @@ def _check(run_id: str, run_url: str | None) -> str:
 
 
 def refusal_text(exc: AccessRefused) -> str:
-    """Names the rule: who may move runs in this environment, and from where."""
+    """Names the rule: who may move runs in this environment, and from where (or, in a protected environment,
+    that approval was asked for and from whom)."""
+    if isinstance(exc, ApprovalNeeded):
+        return approval_text(exc)
     return access.refused_text(exc)
 
 

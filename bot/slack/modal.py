@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.access_check import AccessRefused
 from bot.domain.audit import Outcome
+from bot.domain.environments import Environment
 from bot.domain.typed_time import UTC_READER, ReaderZone, zone_named
 from bot.render import ids
 from bot.render import modal_views as views
@@ -161,7 +162,15 @@ async def _form_for_one_anywhere(
         metadata.choices = [item.env.name for item in allowed]
         choices = [item.env for item in allowed]
         hint = when_hint(deps.rescheduler.now(), reader, run_now=False)
-        view = views.form([allowed[0]], [], metadata.encode(), deps.run_url, choices=choices, hint=hint)
+        view = views.form(
+            [allowed[0]],
+            [],
+            metadata.encode(),
+            deps.run_url,
+            choices=choices,
+            hint=hint,
+            reason=_protected(deps, choices),
+        )
     return view
 
 
@@ -208,7 +217,14 @@ async def _form(
     task = delayed[0].run.task_identifier[:200] if len(delayed) == 1 else None
     metadata = Metadata(origin=origin, runs=runs, tz=reader.name, task=task).encode()
     hint = when_hint(rescheduler.now(), reader, run_now=False)
-    return views.form(delayed, not_movable, metadata, deps.run_url, problems, hint=hint)
+    reason = _protected(deps, [item.env for item in delayed])
+    return views.form(delayed, not_movable, metadata, deps.run_url, problems, hint=hint, reason=reason)
+
+
+def _protected(deps: SurfaceDeps, envs: Sequence[Environment]) -> bool:
+    """Whether any of `envs` is protected (the form then asks for a reason, for the approver)."""
+    approvals = deps.rescheduler.approvals
+    return approvals is not None and any(approvals.rule_for(env) is not None for env in envs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +278,9 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         metadata, errors = submission.metadata, submission.errors
         origin_channel = metadata.origin.channel if metadata else None
         actor = actor_of(context, body, "modal", submission.typed, channel_id=origin_channel)
+        reason = value_of(state_values(view), ids.BLOCK_REASON, ids.ACTION_REASON).get("value")
+        if isinstance(reason, str):
+            actor = replace(actor, reason=" ".join(reason.split())[:500])
         if metadata is not None and metadata.origin.kind == "home":  # acting from the Home: from no channel
             actor = replace(actor, surface=HOME_SURFACE, channel_id=None)
         if metadata is None:

@@ -35,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.access_check import AccessRefused
+from bot.approvals import ApprovalNeeded
 from bot.domain.audit import Outcome
 from bot.domain.delays import DelayError, format_duration
 from bot.domain.run_refs import parse_run_ref
@@ -243,9 +244,9 @@ async def _reschedule(
     located = await _find(actor, run_id, when, env, deps)
     # CONFIRM_ENVIRONMENTS: the workflow's own form, submitted by the person the step acts for, is their explicit
     # act, so no second confirmation is asked (and nobody could answer one inside a running workflow).
-    # Protected environments that need another person's approval would be decided here, before the move: the step
-    # would then wait for the approval or complete with an error saying approval is needed.
-    moved = await rescheduler.move(actor, located, when, deadline)
+    # A protected environment: the step ends with an error saying approval is needed (ask=False: no request is made;
+    # a running workflow cannot wait for a person's click, and the step's execution would outlive its token).
+    moved = await rescheduler.move(actor, located, when, deadline, ask=False)
     await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, messages.WHERE_WORKFLOW))
     outputs: dict[str, Any] = {
         "run_id": moved.run.id,
@@ -310,6 +311,8 @@ def _notes(listed: DelayedList) -> list[str]:
 
 def failure_text(exc: TriggerError | AccessRefused, run_ref: str, deps: SurfaceDeps) -> str:
     """The plain sentence a workflow shows for a refusal or a Trigger.dev failure."""
+    if isinstance(exc, ApprovalNeeded):
+        return messages.approval_workflow(exc.env.title)
     if isinstance(exc, AccessRefused):
         return messages.workflow_refused(exc.env.title, bool(exc.rule.channels))
     env_title = exc.environment or ""

@@ -58,6 +58,7 @@ def _from_row(row: Any) -> AuditRecord:
         user_team_id=data.get("user_team_id"),
         enterprise_id=data.get("enterprise_id"),
         request_id=data.get("request_id"),
+        approved_by=data.get("approved_by"),
     )
 
 

@@ -56,6 +56,7 @@ audit_events = Table(
     Column("user_team_id", String(32)),  # the user's own workspace, when it is not the one acted for
     Column("enterprise_id", String(32)),
     Column("request_id", String(64)),  # the request id on the log lines of the same attempt (bot/request_id.py)
+    Column("approved_by", String(32)),  # a move in a protected environment: who approved it (bot/approvals.py)
     Index("ix_audit_events_user_at", "user_id", "at"),
     Index("ix_audit_events_run_at", "run_id", "at"),
 )
@@ -155,6 +156,38 @@ move_intents = work_tables.move_intents.to_metadata(metadata)
 set_works = work_tables.set_works.to_metadata(metadata)
 set_work_runs = work_tables.set_work_runs.to_metadata(metadata)
 message_updates = work_tables.message_updates.to_metadata(metadata)
+# Requests for approval of a move in a protected environment (bot/approvals.py, bot/storage/approvals.py): decided
+# once, by a conditional UPDATE from `pending`; the expiry loop claims due pending rows by writing its lease.
+approval_requests = Table(
+    "approval_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(40), nullable=False),  # what the Approve / Reject buttons carry
+    Column("team_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),  # who asked
+    Column("user_team_id", String(32)),
+    Column("enterprise_id", String(32)),
+    Column("channel_id", String(32)),  # where the move was asked (None: the App Home, a workflow)
+    Column("surface", String(16), nullable=False),
+    Column("input", Text, nullable=False),
+    Column("thread_ts", String(32)),  # a set from a message shortcut: its summary goes in this thread
+    Column("environment", String(64), nullable=False),
+    Column("runs", Text, nullable=False),  # JSON: [[run id, environment, start time before (ISO) or null, task], …]
+    Column("when_at", DateTime(timezone=True)),  # the time asked for (None: start now)
+    Column("reason", Text),
+    Column("state", String(16), nullable=False),  # pending, approved, rejected, expired
+    Column("decided_by", String(32)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("message_channel", String(32)),  # the request message
+    Column("message_ts", String(32)),
+    Column("check_at", DateTime(timezone=True), nullable=False),  # when the expiry loop looks at it next
+    Column("lease_until", DateTime(timezone=True)),
+    Column("lease_token", String(32)),
+    Index("ux_approval_requests_key", "key", unique=True),
+    Index("ix_approval_requests_state_check_at", "state", "check_at"),
+)
 
 
 def async_url(url: str) -> str:
@@ -220,7 +253,7 @@ def _sqlite_pragmas(connection: Any, _: Any) -> None:
 # before the revisions has a `schema_version` table instead, at version N; it is stamped at revision N (same schema)
 # and the table dropped, then upgraded like any other.
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-LATEST = "0011"  # the newest revision in migrations/versions/ (tests/test_migrations.py holds the two equal)
+LATEST = "0012"  # the newest revision in migrations/versions/ (tests/test_migrations.py holds the two equal)
 OLD_VERSION_TABLE = "schema_version"
 VERSION_TABLE = "alembic_version"  # Alembic's default, where it keeps the revision in place
 SQLITE_MIGRATE_ATTEMPTS = 5
