@@ -13,7 +13,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.demo import parse_duration_ms
+from bot.simulator.delays import parse_duration_ms
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, STAGING_KEY, sign
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import API_VERSION, FakeTrigger
