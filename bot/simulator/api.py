@@ -10,11 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
-from bot.simulator.delays import DelayRefused, parse_date, parse_duration_ms, resolve_delay, to_ms
+from bot.simulator.delays import DelayRefused, resolve_delay, to_ms
 from bot.simulator.limits import RateLimit, TokenBucket, rate_limit_headers, rate_limited_body
-from bot.simulator.runs import LEGACY_NAMES, V4_STATUSES, SimulatedRun, api_status, render_run
+from bot.simulator.listing import ListQuery
+from bot.simulator.runs import V4_STATUSES, SimulatedRun, render_run
 
 __all__ = [
     "LIST_PATH",
@@ -30,8 +31,6 @@ __all__ = [
 RETRIEVE_PATH = re.compile(r"^/api/v3/runs/([^/]+)$")
 RESCHEDULE_PATH = re.compile(r"^/api/v1/runs/([^/]+)/reschedule$")
 LIST_PATH = "/api/v1/runs"
-LIST_DEFAULT_PERIOD = timedelta(days=7)
-LIST_DEFAULT_SIZE = 25
 RUN_DURATION = timedelta(seconds=20)  # how long a run the engine started takes to complete
 JSON = "application/json; charset=utf-8"
 PROBLEM_JSON = "application/problem+json"
@@ -223,41 +222,12 @@ class TriggerSimulator:
         return render_run(run, version)
 
     def _list(self, env: str, query: str, version: str | None, now: datetime) -> Any:
-        """`filter[status]` (v4 or legacy names), `filter[taskIdentifier]`, `filter[tag]` (comma lists), runs
-        created in the last 7 days unless `filter[createdAt][from]`, `[to]` or `[period]` says otherwise, newest
-        first, pages of `page[size]` (1-100, default 25) followed with `page[after]` and `pagination.next`."""
-        params = parse_qs(query)
         try:
-            statuses = _list_values(params, "filter[status]")
-            unknown = [s for s in statuses if s not in V4_STATUSES and s not in LEGACY_NAMES]
-            if unknown:
-                raise ValueError(f"Invalid status values: {', '.join(unknown)}")
-            tasks = _list_values(params, "filter[taskIdentifier]")
-            tags = _list_values(params, "filter[tag]")
-            created_from, created_to = _created_window(params, now)
-            size = LIST_DEFAULT_SIZE
-            if "page[size]" in params:
-                size = int(params["page[size]"][0])
-                if not 1 <= size <= 100:
-                    raise ValueError("page[size] must be between 1 and 100")
+            listing = ListQuery.parse(query, now)
         except ValueError as exc:
             raise _Refused(Answer.json(400, {"error": "Query Error", "details": [str(exc)]})) from None
-        after = params.get("page[after]", [None])[0]
-        runs = [
-            run
-            for (run_env, _), run in self._runs.items()
-            if run_env == env
-            and (not statuses or run.status in statuses or api_status(run.status, None) in statuses)
-            and (not tasks or run.task in tasks)
-            and (not tags or any(tag in run.tags for tag in tags))
-            and created_from <= run.created_at <= created_to
-        ]
-        runs.sort(key=lambda run: (run.created_at, run.id), reverse=True)
-        if after is not None:
-            ids = [run.id for run in runs]
-            runs = runs[ids.index(after) + 1 :] if after in ids else []
-        page = runs[:size]
-        pagination = {"next": page[-1].id} if len(runs) > size else {}
+        page, after = listing.page(run for (run_env, _), run in self._runs.items() if run_env == env)
+        pagination = {"next": after} if after is not None else {}
         return {"data": [render_run(run, version, listed=True) for run in page], "pagination": pagination}
 
     def _advance(self, now: datetime) -> None:
@@ -312,35 +282,3 @@ def _copy(run: SimulatedRun) -> SimulatedRun:
 def _check_status(status: str) -> None:
     if status not in V4_STATUSES:
         raise ValueError(f"not a v4 run status: {status!r} (one of {', '.join(V4_STATUSES)})")
-
-
-def _list_values(params: dict[str, list[str]], name: str) -> list[str]:
-    return [item for value in params.get(name, []) for item in value.split(",") if item]
-
-
-def _created_window(params: dict[str, list[str]], now: datetime) -> tuple[datetime, datetime]:
-    """`filter[createdAt][from]`/`[to]` (epoch ms or ISO) or `[period]`; none of them: the last 7 days."""
-    start: datetime | None = None
-    end = datetime.max.replace(tzinfo=UTC)
-    if "filter[createdAt][from]" in params:
-        start = _coerced_date(params["filter[createdAt][from]"][0])
-    if "filter[createdAt][to]" in params:
-        end = _coerced_date(params["filter[createdAt][to]"][0])
-    if "filter[createdAt][period]" in params:
-        millis = parse_duration_ms(params["filter[createdAt][period]"][0])
-        if millis is None:
-            raise ValueError("Invalid period")
-        start = now - timedelta(milliseconds=millis)
-    if start is None and "filter[createdAt][to]" not in params:
-        start = now - LIST_DEFAULT_PERIOD
-    return start or datetime.min.replace(tzinfo=UTC), end
-
-
-def _coerced_date(text: str) -> datetime:
-    """`CoercedDate`: epoch milliseconds or an ISO date."""
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
-    parsed = parse_date(text)
-    if parsed is None:
-        raise ValueError(f"Invalid date {text!r}")
-    return parsed
