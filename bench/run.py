@@ -49,6 +49,7 @@ import httpx
 
 from bot import messages
 from bot.render.ids import Button
+from bot.simulator import RateLimit
 from tests.e2e_harness import (
     BOT_TOKEN,
     PROD_ENV,
@@ -105,7 +106,8 @@ class LatencyTrigger(FakeTrigger):
     """
 
     def __init__(self, latency: float) -> None:
-        super().__init__()
+        # No token bucket of the server's size: the load runs here would spend it; `limit_to` sets one when wanted.
+        super().__init__(rate_limit=RateLimit(limit=10**9, refill=10**9))
         self.latency = latency
         self._stopping = threading.Event()
         self._bucket_lock = threading.Lock()

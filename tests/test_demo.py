@@ -248,6 +248,27 @@ async def test_listing_runs_by_status(http: httpx.AsyncClient) -> None:
     assert {run["id"] for run in everything.json()["data"]} == {s.id for s in demo.DEMO_RUNS if s.env == "staging"}
 
 
+async def test_listing_pages_newest_first_within_seven_days_and_refuses_a_bad_query(
+    http: httpx.AsyncClient, clock: Clock
+) -> None:
+    auth = {"Authorization": f"Bearer {demo.DEMO_STAGING_KEY}"}
+    pages: list[str] = []
+    query: dict[str, str] = {"page[size]": "1"}
+    while True:
+        page = (await http.get("/api/v1/runs", params=query, headers=auth)).json()
+        pages += [run["id"] for run in page["data"]]
+        if "next" not in page["pagination"]:
+            break
+        query = {"page[size]": "1", "page[after]": page["pagination"]["next"]}
+    assert pages == [demo.RUN_CLEANUP_COMPLETED, demo.RUN_REMINDER, demo.RUN_SYNC]  # by creation, newest first
+    bad = await http.get("/api/v1/runs", params={"filter[status]": "SOON"}, headers=auth)
+    assert (bad.status_code, bad.json()) == (400, {"error": "Query Error", "details": ["Invalid status values: SOON"]})
+    clock.now += timedelta(days=8)  # every seeded run was created more than 7 days ago
+    assert (await http.get("/api/v1/runs", headers=auth)).json()["data"] == []
+    older = await http.get("/api/v1/runs", params={"filter[createdAt][period]": "30d"}, headers=auth)
+    assert len(older.json()["data"]) == 3
+
+
 def test_two_simulators_start_with_the_same_runs(clock: Clock) -> None:
     assert demo.DemoTrigger(clock=clock).status_of(demo.RUN_SYNC) == demo.DemoTrigger().status_of(demo.RUN_SYNC)
 

@@ -14,7 +14,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.demo import parse_duration_ms
+from bot.simulator.delays import parse_duration_ms
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, STAGING_KEY, sign
 from tests.fakes._server import wait_quiet
 from tests.fakes.slack import FakeSlack
@@ -216,6 +216,14 @@ def test_rate_limit_answers_429_problem_json(fake_trigger: FakeTrigger, api: htt
     ok = api.get(f"/api/v3/runs/{run_id}")
     assert ok.status_code == 200
     assert int(ok.headers["x-ratelimit-remaining"]) >= 0
+
+
+def test_every_answer_reports_its_environments_bucket(fake_trigger: FakeTrigger, api: httpx.Client) -> None:
+    fake_trigger.add_key(STAGING_KEY, "env_stg")
+    run_id = fake_trigger.add_run(PROD_ENV)["id"]
+    remaining = [api.get(f"/api/v3/runs/{run_id}").headers["x-ratelimit-remaining"] for _ in range(2)]
+    staging = httpx.get(f"{fake_trigger.url}/api/v1/runs", headers={"Authorization": f"Bearer {STAGING_KEY}"})
+    assert (remaining, staging.headers["x-ratelimit-remaining"]) == (["749", "748"], "749")
 
 
 def test_fault_injection_and_recording(fake_trigger: FakeTrigger, api: httpx.Client) -> None:
