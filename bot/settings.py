@@ -7,8 +7,6 @@ or a validation error.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,9 +16,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, PrivateAttr, Secr
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
-    EnvSettingsSource,
     NoDecode,
-    PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
@@ -117,21 +113,6 @@ class KeyedEnvironment:
     given_name: str = ""
 
 
-class _MappingSource(EnvSettingsSource):
-    """Reads variables from a given mapping instead of os.environ, with the same names and parsing."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = environ
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {name.lower(): value for name, value in self._environ.items()}
-
-
-# Set only while load(mode, environ) builds Settings from that mapping alone.
-_given_environ: ContextVar[Mapping[str, str] | None] = ContextVar("_given_environ", default=None)
-
-
 class Settings(BaseSettings):
     """Runtime configuration. Field names map 1:1 to upper-case environment variables."""
 
@@ -204,20 +185,6 @@ class Settings(BaseSettings):
     def demo(self) -> bool:
         """Demo mode (`--demo`): Trigger.dev is the simulator in bot/demo.py, with its keys and URLs."""
         return self._demo
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        environ = _given_environ.get()
-        if environ is None:
-            return (init_settings, env_settings, dotenv_settings, file_secret_settings)
-        return (init_settings, _MappingSource(settings_cls, environ))
 
     @field_validator("max_delay", mode="before")
     @classmethod
@@ -442,60 +409,44 @@ class ConfigError(Exception):
     """Raised with one message naming every missing or invalid variable (never their values)."""
 
 
-def load(mode: Mode, environ: Mapping[str, str] | None = None, demo: bool = False) -> Settings:
+def load(mode: Mode, *, demo: bool = False, **values: Any) -> Settings:
     """Read and check the configuration for `mode`, or raise ConfigError describing everything wrong.
 
-    `environ`, when given, is the only source: neither os.environ nor a .env file is read (tests use it).
+    Read from the environment and a `.env` file; `values` go to `Settings` as pydantic-settings takes them (field
+    values, which win over the environment, or `_env_file=None` for no .env file).
     `demo`: Trigger.dev's key(s) and URLs are the simulator's (bot/demo.py); a real key also configured is an error.
     """
-    token = _given_environ.set(environ)
-    try:
-        return _load(mode, demo)
-    finally:
-        _given_environ.reset(token)
+    return _load(mode, demo, values)
 
 
 class _TriggerKeys(BaseSettings):
-    """Only the Trigger.dev keys, read from the same sources as Settings: whether any is configured."""
+    """Only the Trigger.dev keys, read as Settings reads them: whether any is configured."""
 
     model_config = Settings.model_config
     trigger_secret_key: SecretStr | None = None
     trigger_secret_keys: SecretStr | None = None
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return Settings.settings_customise_sources(
-            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
-        )
 
-
-def _demo_values() -> tuple[dict[str, Any], list[str]]:
+def _demo_values(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The Trigger.dev settings of demo mode, and the conflicts: real keys configured as well (named, never shown)."""
     from bot.demo import demo_environ
 
-    keys = _TriggerKeys()
+    keys = _TriggerKeys(**values)  # the other values are ignored, as Settings ignores unknown variables
     conflicts = [
         name.upper() for name in ("trigger_secret_key", "trigger_secret_keys") if _present(getattr(keys, name))
     ]
     return {name.lower(): value for name, value in demo_environ().items()}, conflicts
 
 
-def _load(mode: Mode, demo: bool = False) -> Settings:
+def _load(mode: Mode, demo: bool, values: dict[str, Any]) -> Settings:
     problems: list[str] = []
     overrides: dict[str, Any] = {}
     if demo:
-        overrides, conflicts = _demo_values()
+        overrides, conflicts = _demo_values(values)
         if conflicts:
             problems.append(messages.config_demo_with_key(conflicts))
     try:
-        settings = Settings(**overrides)
+        settings = Settings(**(values | overrides))
     except ValidationError as exc:
         invalid: dict[str, Any] = {}
         for error in exc.errors(include_input=False, include_url=False):
@@ -503,7 +454,7 @@ def _load(mode: Mode, demo: bool = False) -> Settings:
             invalid[field] = Settings.model_fields[field].default
             problems.append(_invalid(error))
         # Read again with the invalid values set aside, so missing ones are named in the same message.
-        settings = Settings(**invalid, **overrides)
+        settings = Settings(**(values | invalid | overrides))
     settings._demo = demo
     for name in settings.missing_for(mode):
         problems.append(messages.config_missing(name, WHERE_TO_FIND[name]))

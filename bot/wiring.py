@@ -165,10 +165,10 @@ class Bot:
         home_views = self.deps.home_views
         await asyncio.gather(
             self.audit.flush(shutdown.FLUSH_SECONDS),
-            follow_ups.flush(shutdown.FLUSH_SECONDS) if follow_ups is not None else asyncio.sleep(0),
-            outbox.flush(shutdown.FLUSH_SECONDS) if outbox is not None else asyncio.sleep(0),
-            replays.aclose(shutdown.FLUSH_SECONDS) if replays is not None else asyncio.sleep(0),
-            home_views.aclose(shutdown.FLUSH_SECONDS) if home_views is not None else asyncio.sleep(0),
+            follow_ups.flush(shutdown.FLUSH_SECONDS),
+            outbox.flush(shutdown.FLUSH_SECONDS),
+            replays.aclose(shutdown.FLUSH_SECONDS),
+            home_views.aclose(shutdown.FLUSH_SECONDS),
         )
         if self.home is not None:  # after the flush; before the clients close
             await self.home.aclose()

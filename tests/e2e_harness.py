@@ -18,10 +18,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -30,6 +30,9 @@ import pytest
 from tests.fakes._server import QUIET_SECONDS, WAIT_SECONDS, FakeServer, wait_quiet
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
+
+if TYPE_CHECKING:
+    from bot.settings import Mode, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PAYLOADS_DIR = REPO_ROOT / "tests" / "data" / "slack" / "payloads"
@@ -188,22 +191,39 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
     return _observed(args, result)
 
 
+@contextlib.contextmanager
+def environ_only(env: Mapping[str, str]) -> Iterator[None]:
+    """Inside, `env` is all the bot's settings can find in the environment: every variable they read (nested ones
+    such as ACCESS__PROD__USERS included) is removed, then `env` is set; all put back on leaving."""
+    from bot.settings import Settings
+
+    names = frozenset(name.upper() for name in Settings.model_fields)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.upper().split("__")[0] in names:
+                patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        yield
+
+
+def load_settings(mode: Mode, env: Mapping[str, str], *, demo: bool = False) -> Settings:
+    """`settings.load(mode)` with `env` as the whole environment and no .env file."""
+    from bot import settings
+
+    with environ_only(env):
+        return settings.load(mode, demo=demo, _env_file=None)
+
+
 def run_in_process(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """What `run_cli` does, in this process (no interpreter start-up): `bot.__main__.main(args)` with `env` as the
     only settings, from `cwd` (so no .env leaks in), stdout and stderr captured, logging put back afterwards."""
     from bot.__main__ import main
-    from bot.settings import Settings
 
-    names = frozenset(name.upper() for name in Settings.model_fields)
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
     out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.upper() in names or name.upper().startswith("ACCESS__"):
-                patch.delenv(name)
-        for name, value in env.items():
-            patch.setenv(name, value)
+    with environ_only(env), pytest.MonkeyPatch.context() as patch:
         patch.chdir(cwd)
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

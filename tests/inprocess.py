@@ -1,7 +1,8 @@
 """The real bot served inside the test process: same build as `reschedule-bot serve`, no interpreter start-up.
 
-`InProcessBot(env)` does what `python -m bot serve` does with `env` as its only configuration (never os.environ
-or a .env file): `settings.load("serve", env)`, `logs.configure`, auth.test (`wiring.check_slack`),
+`InProcessBot(env)` does what `python -m bot serve` does with `env` as its only configuration (no other variable
+and no .env file): `settings.load("serve", _env_file=None)` with `env` as the environment while it reads,
+`logs.configure`, auth.test (`wiring.check_slack`),
 `wiring.build`, then uvicorn serving `server.asgi_app(bot)` on a free 127.0.0.1 port, in a thread with its own
 event loop. Requests are real HTTP and signed, so `SlackSender` works unchanged. `stop()` is what SIGTERM does:
 uvicorn stops accepting, finishes open requests, and runs the lifespan shutdown (drain, audit flush, close).
@@ -30,7 +31,7 @@ import uvicorn
 
 from bot import logs, settings, wiring
 from bot.server import asgi_app
-from tests.e2e_harness import LOG_OBSERVERS, STARTUP_TIMEOUT
+from tests.e2e_harness import LOG_OBSERVERS, STARTUP_TIMEOUT, load_settings
 
 STOP_TIMEOUT = 60.0  # beyond any shutdown the bot allows itself (bounded by SHUTDOWN_GRACE, 30 s by default)
 # Loggers whose levels logs.configure sets; restored afterwards so one test's LOG_LEVEL does not reach the next.
@@ -101,7 +102,7 @@ class InProcessBot:
         self._socket: socket.socket | None = None
         self._restore_logging: Callable[[], None] = lambda: None
         # Configuration problems raise ConfigError here, before anything is started.
-        config = settings.load("serve", env, demo=demo)  # demo: `serve --demo` (Trigger.dev simulated in-process)
+        config = load_settings("serve", env, demo=demo)  # demo: `serve --demo` (Trigger.dev simulated in-process)
         self._log_file: IO[str] = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in stop)
         self._restore_logging = self._configure_logging(config.log_level, config.log_format)
         try:

@@ -33,6 +33,7 @@ from bot.storage import db
 from bot.storage.approvals import ApprovalStore
 from bot.storage.bulk_sets import BulkSet
 from bot.trigger.client import TriggerClient
+from tests.e2e_harness import load_settings
 
 NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 RUN_ID = "run_cm9k2x7ab000108l5ghf2d1qz"
@@ -83,11 +84,11 @@ def test_settings_read_approvers_channel_and_timeout(monkeypatch: pytest.MonkeyP
         "APPROVAL__PROD__CHANNEL": "C9",
         "APPROVAL_TIMEOUT": "45m",
     }
-    policy = settings.load("serve", env).approval_policy()
+    policy = load_settings("serve", env).approval_policy()
     assert policy.rules["prod"] == ApprovalRule(frozenset({"U1", "W2"}), frozenset({"S3"}), "C9")
     assert policy.timeout == timedelta(minutes=45)
     without = {name: value for name, value in env.items() if name != "APPROVAL_TIMEOUT"}
-    assert settings.load("serve", without).approval_timeout == timedelta(minutes=30)
+    assert load_settings("serve", without).approval_timeout == timedelta(minutes=30)
     for bad, says in (
         ({"APPROVAL__PRODUCTION__APPROVERS": "U1"}, "APPROVAL__PRODUCTION"),  # a misspelt environment protects nothing
         ({"APPROVAL__PROD__APPROVERS": "C1"}, "user ids"),  # a channel is not an approver
@@ -95,7 +96,7 @@ def test_settings_read_approvers_channel_and_timeout(monkeypatch: pytest.MonkeyP
         ({"APPROVAL_TIMEOUT": "soon"}, "30m"),
     ):
         with pytest.raises(settings.ConfigError) as caught:
-            settings.load("serve", {**env, **bad})
+            load_settings("serve", {**env, **bad})
         assert says in str(caught.value)
 
 

@@ -18,6 +18,7 @@ from bot.rescheduler import EnvironmentClient, Rescheduler
 from bot.slack.command import History, Intent, Move, Reply, RunNow, Show, names_a_time, parse
 from bot.slack.deps import SurfaceDeps
 from bot.trigger.client import TriggerClient
+from tests.stand_ins import services
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 RUN = "run_cm9k2x7ab000108l5ghf2d1qz"
@@ -41,7 +42,9 @@ def deps(*keys: str, max_delay: timedelta = timedelta(days=365), named: dict[str
         for name, key in (named or {}).items()
     ]
     rescheduler = Rescheduler(targets=targets, deadline_seconds=30, now=lambda: NOW)
-    return SurfaceDeps(rescheduler=rescheduler, dashboard_base="https://cloud.trigger.dev", max_delay=max_delay)
+    return SurfaceDeps(
+        rescheduler=rescheduler, dashboard_base="https://cloud.trigger.dev", max_delay=max_delay, **services()
+    )
 
 
 SERVICES = deps()

@@ -19,7 +19,7 @@ from bot.domain.runs import RunStatus
 from bot.domain.typed_time import parse_duration
 from bot.trigger.client import API_VERSION, Deadline, RetryPolicy, TriggerClient, new_http_client
 from bot.trigger.errors import AuthRejected, InvalidDelay, RateLimited, RunNotDelayed, RunNotFound
-from tests.e2e_harness import BOT_TOKEN, SIGNING_SECRET, BotProcess, SlackSender
+from tests.e2e_harness import BOT_TOKEN, SIGNING_SECRET, BotProcess, SlackSender, load_settings
 from tests.fakes.slack import FakeSlack
 from tests.inprocess import InProcessBot
 
@@ -277,7 +277,7 @@ def test_two_simulators_start_with_the_same_runs(clock: Clock) -> None:
 
 
 def test_shell_demo_needs_no_settings() -> None:
-    config = settings.load("shell", environ={}, demo=True)
+    config = load_settings("shell", {}, demo=True)
     assert config.demo
     assert [item.env.name for item in config.environments()] == ["prod", "staging"]
     assert str(config.trigger_api_url).rstrip("/") == demo.DEMO_API_URL
@@ -286,16 +286,16 @@ def test_shell_demo_needs_no_settings() -> None:
 
 def test_shell_without_demo_needs_only_a_trigger_key() -> None:
     with pytest.raises(settings.ConfigError) as caught:
-        settings.load("shell", environ={})
+        load_settings("shell", {})
     assert "TRIGGER_SECRET_KEY" in str(caught.value) and "SLACK_" not in str(caught.value)
-    assert not settings.load("shell", environ={"TRIGGER_SECRET_KEY": "tr_prod_realrealrealreal0001"}).demo
+    assert not load_settings("shell", {"TRIGGER_SECRET_KEY": "tr_prod_realrealrealreal0001"}).demo
 
 
 def test_serve_demo_needs_only_slack() -> None:
-    config = settings.load("serve", environ={"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": "s"}, demo=True)
+    config = load_settings("serve", {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": "s"}, demo=True)
     assert config.demo and len(config.environments()) == 2
     with pytest.raises(settings.ConfigError) as caught:
-        settings.load("serve", environ={}, demo=True)
+        load_settings("serve", {}, demo=True)
     assert "SLACK_BOT_TOKEN" in str(caught.value) and "TRIGGER_SECRET_KEY" not in str(caught.value)
 
 
@@ -303,7 +303,7 @@ def test_serve_demo_needs_only_slack() -> None:
 def test_demo_with_a_real_key_refuses_to_start_without_showing_it(variable: str) -> None:
     secret = "tr_prod_verysecretrealkey0042"
     with pytest.raises(settings.ConfigError) as caught:
-        settings.load("shell", environ={variable: secret}, demo=True)
+        load_settings("shell", {variable: secret}, demo=True)
     text = str(caught.value)
     assert variable in text and "--demo" in text and secret not in text and "verysecret" not in text
 

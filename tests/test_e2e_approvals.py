@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot import messages, settings, wiring
+from bot import messages, wiring
 from tests.e2e_harness import (
     DASHBOARD_URL,
     PROD_ENV,
@@ -24,6 +24,7 @@ from tests.e2e_harness import (
     bot_env,
     example_payload,
     fresh_trigger_id,
+    load_settings,
 )
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -325,7 +326,7 @@ async def test_an_undecided_request_expires_and_the_asker_is_told(
         for run in (stale, soon):
             await asyncio.to_thread(ask, slack, fake_slack, f"{run['id']} 2h")
         # The expiry loop of a process built from the same settings, on an injected clock.
-        built = wiring.build(settings.load("serve", env))
+        built = wiring.build(load_settings("serve", env))
         expiry = built.approval_expiry
         assert expiry is not None
         started = datetime.now(UTC)

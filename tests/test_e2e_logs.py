@@ -18,9 +18,18 @@ import pytest
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
-from bot import logs, settings, wiring
+from bot import logs, wiring
 from bot.slack.socket_client import SocketModeDoor
-from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, bot_env, fresh_trigger_id, settle
+from tests.e2e_harness import (
+    BOT_TOKEN,
+    PROD_ENV,
+    PROD_KEY,
+    SIGNING_SECRET,
+    bot_env,
+    fresh_trigger_id,
+    load_settings,
+    settle,
+)
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.summaries import CHANNEL, only_summary
@@ -130,7 +139,7 @@ async def test_socket_mode_requests_get_an_id_and_a_line_too(
     handler.setStream(out)
     caplog.set_level(logging.INFO)
     logging.getLogger().addHandler(handler)
-    bot = wiring.build(settings.load("socket", env), socket_mode=True)
+    bot = wiring.build(load_settings("socket", env), socket_mode=True)
     await bot.start()
     client = SocketClient()
     try:

@@ -15,6 +15,7 @@ from bot.render.home import MAX_BLOCKS, MAX_RUNS_SHOWN, HomePage, MovedRun, Reac
 from bot.rescheduler import Rescheduler
 from bot.slack.deps import SurfaceDeps
 from bot.slack.home import HOME_BUTTONS, HomePages
+from tests.stand_ins import services
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 PROD = Environment("prod", "Prod", "prod")
@@ -103,6 +104,7 @@ def test_refreshes_asked_for_while_a_home_is_being_published_fold_into_one_more(
             rescheduler=Rescheduler(targets=[], deadline_seconds=1),
             dashboard_base="https://cloud.test",
             max_delay=timedelta(days=1),
+            **services(),
         )
         pages = HomePages(client, deps)  # type: ignore[arg-type]
         pages.refresh("T1", "U1")
@@ -126,6 +128,7 @@ def test_at_shutdown_refreshes_under_way_stop_and_none_starts_after() -> None:
             rescheduler=Rescheduler(targets=[], deadline_seconds=1),
             dashboard_base="https://cloud.test",
             max_delay=timedelta(days=1),
+            **services(),
         )
         pages = HomePages(client, deps)  # type: ignore[arg-type]
         pages.refresh("T1", "U1")

@@ -19,6 +19,7 @@ from bot.slack.deps import SurfaceDeps
 from bot.slack.home import REMEMBER_SECONDS, HomePages
 from bot.storage import db
 from bot.storage.home_views import KEEP, HomeViews, HomeViewsUnavailable
+from tests.stand_ins import services
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC).timestamp()
 NOWHERE = "postgresql://postgres@127.0.0.1:9/nowhere"
@@ -114,7 +115,7 @@ def pages_of_a_process(engine: Any, clock: Clock) -> tuple[HomePages, Publishes,
         rescheduler=Rescheduler(targets=[], deadline_seconds=1),
         dashboard_base="https://cloud.test",
         max_delay=timedelta(days=1),
-        home_views=HomeViews(engine, clock=clock),
+        **services(home_views=HomeViews(engine, clock=clock)),
     )
     return HomePages(client, deps), client, deps  # type: ignore[arg-type]
 
@@ -220,7 +221,7 @@ async def test_moves_during_a_look_up_share_it_and_a_no_is_read_again_once_for_t
         rescheduler=Rescheduler(targets=[], deadline_seconds=1),
         dashboard_base="https://cloud.test",
         max_delay=timedelta(days=1),
-        home_views=views,  # type: ignore[arg-type]
+        **services(home_views=views),
     )
     pages = HomePages(client, deps)  # type: ignore[arg-type]
     await pages.after_record(move("U1"))

@@ -18,6 +18,7 @@ from bot.rescheduler import EnvironmentClient, Rescheduler
 from bot.slack.deps import SurfaceDeps
 from bot.slack.modal import Metadata, Origin, Submission, read_submission
 from bot.trigger.client import TriggerClient
+from tests.stand_ins import services
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 NOW_S = int(NOW.timestamp())
@@ -38,7 +39,9 @@ def deps(max_delay: timedelta = timedelta(days=365)) -> SurfaceDeps:
     keys = ("tr_prod_aaaaaaaaaaaaaaaaaaaa", "tr_stg_bbbbbbbbbbbbbbbbbbbb")
     targets = [EnvironmentClient(environment_for_key(key), cast(TriggerClient, NoTrigger())) for key in keys]
     rescheduler = Rescheduler(targets=targets, deadline_seconds=30, now=lambda: NOW)
-    return SurfaceDeps(rescheduler=rescheduler, dashboard_base="https://cloud.trigger.dev", max_delay=max_delay)
+    return SurfaceDeps(
+        rescheduler=rescheduler, dashboard_base="https://cloud.trigger.dev", max_delay=max_delay, **services()
+    )
 
 
 SERVICES = deps()

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from bot import settings
 from bot.trigger import errors
 from bot.trigger.client import Deadline, RetryPolicy, TriggerClient
-from tests.e2e_harness import BOT_TOKEN, DEV_KEY, PROD_KEY, SIGNING_SECRET, STAGING_KEY
+from tests.e2e_harness import BOT_TOKEN, DEV_KEY, PROD_KEY, SIGNING_SECRET, STAGING_KEY, load_settings
 
 APP_TOKEN = "xapp-1-A111-fakefakefake-0004"
 DB_PASSWORD = "db-password-not-for-logs"
@@ -39,7 +39,7 @@ def assert_no_secret(text: str) -> None:
 
 
 def test_settings_show_no_secret_in_repr_str_or_dump() -> None:
-    config = settings.load("serve", ENV)
+    config = load_settings("serve", ENV)
     assert config.slack_bot_token is not None and config.slack_bot_token.get_secret_value() == BOT_TOKEN
     assert_no_secret(shown(config, *config.environments(), config.policy()))
     assert_no_secret(config.model_dump_json())
@@ -48,7 +48,7 @@ def test_settings_show_no_secret_in_repr_str_or_dump() -> None:
 def test_a_configuration_error_names_the_variable_never_the_values() -> None:
     broken = {**ENV, "TRIGGER_SECRET_KEYS": f"{STAGING_KEY},pk_prod_{PROD_KEY[8:]}", "MAX_DELAY": "soon"}
     with pytest.raises(settings.ConfigError) as failed:
-        settings.load("serve", broken)
+        load_settings("serve", broken)
     message = str(failed.value)
     assert "MAX_DELAY" in message
     assert_no_secret(shown(failed.value) + message)

@@ -184,19 +184,35 @@ def test_hyphenated_names_become_variable_friendly_and_kinds_are_always_known(mo
 # --- Operations: LOG_FORMAT, PROMETHEUS_MULTIPROC_DIR, METRICS_TOKEN ---
 
 
-def test_operations_settings_default_to_text_logs_and_open_single_process_metrics() -> None:
-    config = settings.load("serve", REQUIRED)
+def test_operations_settings_default_to_text_logs_and_open_single_process_metrics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_env(monkeypatch, **REQUIRED)
+    config = settings.load("serve")
     assert (config.log_format, config.prometheus_multiproc_dir, config.metrics_token) == ("text", None, None)
 
 
-def test_operations_settings_are_read_and_checked(tmp_path: Path) -> None:
+def test_operations_settings_are_read_and_checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     shared = tmp_path / "prometheus"
     shared.mkdir()
-    config = settings.load(
-        "serve", {**REQUIRED, "LOG_FORMAT": "json", "PROMETHEUS_MULTIPROC_DIR": str(shared), "METRICS_TOKEN": "t0k"}
-    )
+    set_env(monkeypatch, **REQUIRED, LOG_FORMAT="json", PROMETHEUS_MULTIPROC_DIR=str(shared), METRICS_TOKEN="t0k")
+    config = settings.load("serve")
     assert (config.log_format, config.prometheus_multiproc_dir) == ("json", str(shared))
     assert config.metrics_token is not None and "t0k" not in repr(config)
+    set_env(monkeypatch, LOG_FORMAT="xml", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "none"))
     with pytest.raises(settings.ConfigError) as caught:
-        settings.load("serve", {**REQUIRED, "LOG_FORMAT": "xml", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "none")})
+        settings.load("serve")
     assert "LOG_FORMAT" in str(caught.value) and "PROMETHEUS_MULTIPROC_DIR" in str(caught.value)
+
+
+def test_values_given_to_load_win_over_the_environment_and_env_file_none_reads_no_dotenv(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`load` takes what `Settings` takes, as pydantic-settings documents it: field values and `_env_file`."""
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in REQUIRED.items()))
+    set_env(monkeypatch, TRIGGER_DEADLINE="4")
+    config = settings.load("serve", trigger_deadline=7, access={"prod": {"users": "U1"}})
+    assert config.trigger_deadline == 7 and config.policy().rule_for("prod").users == frozenset({"U1"})
+    with pytest.raises(settings.ConfigError) as caught:
+        settings.load("serve", _env_file=None)
+    assert "SLACK_BOT_TOKEN" in str(caught.value)

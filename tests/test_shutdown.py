@@ -31,7 +31,8 @@ def test_the_longest_deadline_leaves_room_for_read_back_and_replies_within_the_g
     assert shutdown.longest_deadline(grace) + shutdown.CONFIRM_SECONDS + shutdown.REPLY_SECONDS <= (
         shutdown.drain_seconds(grace)
     )
-    assert Settings().trigger_deadline <= shutdown.longest_deadline(Settings().shutdown_grace)
+    defaults = Settings(_env_file=None)
+    assert defaults.trigger_deadline <= shutdown.longest_deadline(defaults.shutdown_grace)
 
 
 def test_a_deadline_longer_than_the_grace_period_allows_stops_the_process_at_start(
@@ -106,6 +107,7 @@ def test_sigterm_right_after_the_acknowledgement_still_carries_out_the_command(
 
 def settings_for(fake_slack: FakeSlack, tmp_path: Path) -> Settings:
     return Settings(
+        _env_file=None,
         slack_bot_token=SecretStr(BOT_TOKEN),
         slack_signing_secret=SecretStr(SIGNING_SECRET),
         trigger_secret_key=SecretStr(PROD_KEY),

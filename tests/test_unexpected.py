@@ -29,6 +29,7 @@ async def test_unexpected_error_gets_a_reference_that_is_in_the_log(
     fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = Settings(
+        _env_file=None,
         slack_bot_token=SecretStr(BOT_TOKEN),
         slack_signing_secret=SecretStr(SIGNING_SECRET),
         trigger_secret_key=SecretStr(PROD_KEY),

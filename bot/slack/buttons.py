@@ -25,8 +25,6 @@ from bot.render.controls import PUSH_STEPS
 from bot.render.dm import dm_confirmation
 from bot.render.ids import (
     ACTION_PATTERN,
-    APPROVAL_BUTTONS,
-    BULK_BUTTONS,
     LIST_BLOCK_PREFIX,
     Button,
     ButtonValue,
@@ -88,71 +86,131 @@ async def _handle(
     client: AsyncWebClient,
     private: Callable[[str], Awaitable[object]],
 ) -> None:
-    actions = body["actions"]
+    """Check the clicked action and hand it to its button's handler (HANDLERS)."""
     try:
-        button, value = parse_action(actions[0])
+        button, value = parse_action(body["actions"][0])
     except ForeignPayload as exc:
         log.info("refused a foreign action: %s", exc)
         await private(messages.FOREIGN_PAYLOAD)
         deps.rescheduler.record(clicker, Outcome.INVALID_INPUT, error=str(exc))
         return
-    if button is Button.OPEN:
-        return  # A URL button: Slack opened the link; the click only needs its acknowledgement.
-    if button in BULK_BUTTONS:
-        value_of_set = parse_bulk_action(actions[0])
-        await bulk.on_click(button, value_of_set, bulk.SetClick(body, clicker, deps, respond, client, private))
-        return
-    if button in APPROVAL_BUTTONS:  # Approve / Reject of a request in a protected environment
-        decider = replace(clicker, input=f"button {button.value}")
-        await approvals.on_click(button, parse_bulk_action(actions[0]), decider, deps, client, private)
-        return
-    if button is Button.CANCEL:
-        await respond_checked(respond, text=messages.CANCELLED, response_type="ephemeral", replace_original=True)
-        return
+    await HANDLERS[button](Pressed(button, value, body, clicker, deps, respond, client, private))
+
+
+@dataclass(frozen=True, slots=True)
+class Pressed:
+    """One click on a button of this version, its action id and value checked: what each handler is given."""
+
+    button: Button
+    value: ButtonValue | None  # None for Open, Cancel and a set's buttons (bot/slack/bulk.py reads a set's value)
+    body: dict[str, Any]
+    clicker: Actor
+    deps: SurfaceDeps
+    respond: Respond
+    client: AsyncWebClient
+    private: Callable[[str], Awaitable[object]]  # tells the clicker privately, by whatever route works
+
+
+Handler = Callable[[Pressed], Awaitable[None]]
+# The instant a moving button asks for (None: now), computed from what the clicker saw, and a note for them.
+When = Callable[[Pressed, ButtonValue, Actor, datetime], Awaitable[tuple[datetime | None, str]]]
+
+
+async def _opened(pressed: Pressed) -> None:
+    """A URL button: Slack opened the link; the click only needs its acknowledgement."""
+
+
+async def _on_set(pressed: Pressed) -> None:
+    """Confirm, Cancel or Undo of a set of runs, or a list's Push all back… (bot/slack/bulk.py)."""
+    value_of_set = parse_bulk_action(pressed.body["actions"][0])
+    click = bulk.SetClick(pressed.body, pressed.clicker, pressed.deps, pressed.respond, pressed.client, pressed.private)
+    await bulk.on_click(pressed.button, value_of_set, click)
+
+
+async def _on_approval(pressed: Pressed) -> None:
+    """Approve / Reject of a request in a protected environment (bot/slack/approvals.py)."""
+    decider = replace(pressed.clicker, input=f"button {pressed.button.value}")
+    value_of_request = parse_bulk_action(pressed.body["actions"][0])
+    await approvals.on_click(pressed.button, value_of_request, decider, pressed.deps, pressed.client, pressed.private)
+
+
+async def _cancelled(pressed: Pressed) -> None:
+    """Cancel on a confirmation prompt: the prompt says so, in place."""
+    await respond_checked(pressed.respond, text=messages.CANCELLED, response_type="ephemeral", replace_original=True)
+
+
+async def _on_run(pressed: Pressed) -> tuple[ButtonValue, Actor] | None:
+    """The run a button of one run acts on, and who acts; None (the clicker told) for a click from no channel."""
+    value = pressed.value
     assert value is not None
-    container = body.get("container") or {}
-    actor = replace(clicker, input=f"button {button.value}")
+    actor = replace(pressed.clicker, input=f"button {pressed.button.value}")
     if not actor.channel_id and actor.surface != HOME_SURFACE:
         log.warning("ignored a click without a channel (user %s)", actor.user_id)
-        await private(messages.INCOMPLETE_REQUEST)
-        deps.rescheduler.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error="no channel in the request")
-        return
-    preview = unfurl.clicked_preview(body)
-    if button in (Button.OTHER, Button.RESCHEDULE):
-        kind: OriginKind = "ephemeral" if container.get("is_ephemeral") else "message"
-        if kind == "ephemeral" and str(actions[0].get("block_id", "")).startswith(LIST_BLOCK_PREFIX):
-            kind = "list"
-        origin = Origin(
-            kind="home" if actor.surface == HOME_SURFACE else kind,
-            channel=actor.channel_id,
-            ts=container.get("message_ts"),
-            response_url=body.get("response_url"),
+        await pressed.private(messages.INCOMPLETE_REQUEST)
+        pressed.deps.rescheduler.record(
+            actor, Outcome.INVALID_INPUT, run_id=value.run_id, error="no channel in the request"
         )
-        if button is Button.RESCHEDULE and origin.kind == "message" and origin.ts:
-            # A row of the digest: the message holds many runs and stays as it is; the summary goes in its thread.
-            origin = Origin(kind="shortcut", channel=actor.channel_id, ts=origin.ts)
-        if preview is not None:  # the message holding a preview is someone else's: the summary goes in its thread
-            origin = Origin(
-                kind="shortcut",
-                channel=preview.channel,
-                ts=preview.ts,
-                thread_ts=preview.thread_ts,
-                preview_url=preview.url if len(preview.url) <= unfurl.URL_IN_FORM_MAX else None,
-            )
-        refs = [RunRef(value.run_id, value.e)]
-        if not await open_for(client, deps, str(body.get("trigger_id", "")), refs, origin, actor):
-            await private(messages.TRIGGER_ID_EXPIRED)
+        return None
+    return value, actor
+
+
+async def _form(pressed: Pressed) -> None:
+    """Other time… and Reschedule…: the form for the run, its answer going where the button was."""
+    clicked = await _on_run(pressed)
+    if clicked is None:
         return
-    try:
-        when, note = await _target(button, value, actor, deps, client)
-    except UnusableClick as refusal:
-        await private(str(refusal))
-        deps.rescheduler.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error=str(refusal)[:300])
-        return
-    message_ts = None if container.get("is_ephemeral") else container.get("message_ts")
-    ephemeral = bool(container.get("is_ephemeral"))
-    click = Click(button, value, actor, message_ts, deps, respond, client, private, preview, ephemeral)
-    await _move(click, when, note)
+    value, actor = clicked
+    body, button = pressed.body, pressed.button
+    container = body.get("container") or {}
+    preview = unfurl.clicked_preview(body)
+    kind: OriginKind = "ephemeral" if container.get("is_ephemeral") else "message"
+    if kind == "ephemeral" and str(body["actions"][0].get("block_id", "")).startswith(LIST_BLOCK_PREFIX):
+        kind = "list"
+    origin = Origin(
+        kind="home" if actor.surface == HOME_SURFACE else kind,
+        channel=actor.channel_id,
+        ts=container.get("message_ts"),
+        response_url=body.get("response_url"),
+    )
+    if button is Button.RESCHEDULE and origin.kind == "message" and origin.ts:
+        # A row of the digest: the message holds many runs and stays as it is; the summary goes in its thread.
+        origin = Origin(kind="shortcut", channel=actor.channel_id, ts=origin.ts)
+    if preview is not None:  # the message holding a preview is someone else's: the summary goes in its thread
+        origin = Origin(
+            kind="shortcut",
+            channel=preview.channel,
+            ts=preview.ts,
+            thread_ts=preview.thread_ts,
+            preview_url=preview.url if len(preview.url) <= unfurl.URL_IN_FORM_MAX else None,
+        )
+    refs = [RunRef(value.run_id, value.e)]
+    if not await open_for(pressed.client, pressed.deps, str(body.get("trigger_id", "")), refs, origin, actor):
+        await pressed.private(messages.TRIGGER_ID_EXPIRED)
+
+
+def _mover(when: When) -> Handler:
+    """The handler of a button that moves its run to the instant `when` gives, then shows and confirms the move."""
+
+    async def move(pressed: Pressed) -> None:
+        clicked = await _on_run(pressed)
+        if clicked is None:
+            return
+        value, actor = clicked
+        try:
+            instant, note = await _target(when, pressed, value, actor)
+        except UnusableClick as refusal:
+            await pressed.private(str(refusal))
+            pressed.deps.rescheduler.record(actor, Outcome.INVALID_INPUT, run_id=value.run_id, error=str(refusal)[:300])
+            return
+        container = pressed.body.get("container") or {}
+        message_ts = None if container.get("is_ephemeral") else container.get("message_ts")
+        preview = unfurl.clicked_preview(pressed.body)
+        deps, respond, client, private = pressed.deps, pressed.respond, pressed.client, pressed.private
+        ephemeral = bool(container.get("is_ephemeral"))
+        click = Click(pressed.button, value, actor, message_ts, deps, respond, client, private, preview, ephemeral)
+        await _move(click, instant, note)
+
+    return move
 
 
 def _actor(context: AsyncBoltContext, body: dict[str, Any], clicked: str) -> Actor:
@@ -168,37 +226,72 @@ def _actor(context: AsyncBoltContext, body: dict[str, Any], clicked: str) -> Act
     return replace(actor, surface="dm") if (actor.channel_id or "").startswith("D") else actor
 
 
-async def _target(
-    button: Button, value: ButtonValue, actor: Actor, deps: SurfaceDeps, client: AsyncWebClient
-) -> tuple[datetime | None, str]:
-    """The instant this click asks for (None: now), computed from the value, plus a note for the clicker."""
+async def _target(when: When, pressed: Pressed, value: ButtonValue, actor: Actor) -> tuple[datetime | None, str]:
+    """The instant this click asks for (None: now), checked against now and MAX_DELAY, plus a note for the clicker."""
+    deps = pressed.deps
     now = deps.rescheduler.now()
-    note = ""
-    if button in PUSH_STEPS:
-        if value.shown is None:
-            raise UnusableClick(messages.FOREIGN_PAYLOAD)
-        when: datetime | None = value.shown + PUSH_STEPS[button]
-    elif button is Button.TOMORROW_9:
-        reader = await deps.timezones.of(client, actor.user_id, actor.team_id)
-        when = tomorrow_at(now, reader.zone)
-        note = "" if reader.known else messages.TOMORROW_IN_UTC
-    elif button is Button.UNDO:
-        when = value.previous
-        if when is None or when <= now:
-            raise UnusableClick(messages.UNDO_TOO_LATE)
-    elif button is Button.CONFIRM:
-        when = value.target
-        if when is None:
-            raise UnusableClick(messages.FOREIGN_PAYLOAD)
-    else:  # RUN_NOW
+    instant, note = await when(pressed, value, actor, now)
+    if instant is None:  # Run now
         return None, note
-    assert when is not None
-    problem = instant_problem(when, now=now, max_delay=deps.max_delay)
+    problem = instant_problem(instant, now=now, max_delay=deps.max_delay)
     if problem is DelayProblem.PAST:
-        raise UnusableClick(messages.button_instant_problem(messages.instant_past(date_token(when))))
+        raise UnusableClick(messages.button_instant_problem(messages.instant_past(date_token(instant))))
     if problem is DelayProblem.TOO_FAR:
         raise UnusableClick(messages.button_instant_problem(messages.instant_too_far(format_duration(deps.max_delay))))
-    return when, note
+    return instant, note
+
+
+async def _pushed(pressed: Pressed, value: ButtonValue, actor: Actor, now: datetime) -> tuple[datetime | None, str]:
+    """+1h, +1d: from the start time the clicker saw, so a double click lands on the same instant."""
+    if value.shown is None:
+        raise UnusableClick(messages.FOREIGN_PAYLOAD)
+    return value.shown + PUSH_STEPS[pressed.button], ""
+
+
+async def _tomorrow(pressed: Pressed, value: ButtonValue, actor: Actor, now: datetime) -> tuple[datetime | None, str]:
+    """Tomorrow 9:00 in the clicker's timezone (UTC, and said so, when Slack does not tell it)."""
+    reader = await pressed.deps.timezones.of(pressed.client, actor.user_id, actor.team_id)
+    return tomorrow_at(now, reader.zone), "" if reader.known else messages.TOMORROW_IN_UTC
+
+
+async def _undone(pressed: Pressed, value: ButtonValue, actor: Actor, now: datetime) -> tuple[datetime | None, str]:
+    """Undo: back to the time the run had before this move, while it is still ahead."""
+    if value.previous is None or value.previous <= now:
+        raise UnusableClick(messages.UNDO_TOO_LATE)
+    return value.previous, ""
+
+
+async def _confirmed(pressed: Pressed, value: ButtonValue, actor: Actor, now: datetime) -> tuple[datetime | None, str]:
+    """Confirm on a prompt: the instant the prompt asked about."""
+    if value.target is None:
+        raise UnusableClick(messages.FOREIGN_PAYLOAD)
+    return value.target, ""
+
+
+async def _run_now(pressed: Pressed, value: ButtonValue, actor: Actor, now: datetime) -> tuple[datetime | None, str]:
+    """Run now: no instant."""
+    return None, ""
+
+
+# Every button the bot renders, and what a click on it does.
+HANDLERS: dict[Button, Handler] = {
+    Button.PUSH_1H: _mover(_pushed),
+    Button.PUSH_1D: _mover(_pushed),
+    Button.TOMORROW_9: _mover(_tomorrow),
+    Button.OTHER: _form,
+    Button.RESCHEDULE: _form,
+    Button.RUN_NOW: _mover(_run_now),
+    Button.UNDO: _mover(_undone),
+    Button.OPEN: _opened,
+    Button.CONFIRM: _mover(_confirmed),
+    Button.CANCEL: _cancelled,
+    Button.BULK_CONFIRM: _on_set,
+    Button.BULK_CANCEL: _on_set,
+    Button.BULK_PUSH_ALL: _on_set,
+    Button.BULK_UNDO: _on_set,
+    Button.APPROVE: _on_approval,
+    Button.REJECT: _on_approval,
+}
 
 
 @dataclass(frozen=True, slots=True)

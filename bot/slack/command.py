@@ -320,9 +320,6 @@ async def _after_ack(
 async def _history_reply(
     intent: History, actor: Actor, deps: SurfaceDeps, tell: Callable[..., Awaitable[bool]]
 ) -> None:
-    if deps.audit is None:
-        await tell(messages.HISTORY_UNAVAILABLE)
-        return
     try:
         if intent.run_id is None:
             records = await deps.audit.for_user(actor.team_id, actor.user_id)

@@ -37,9 +37,9 @@ log = logging.getLogger(__name__)
 Tell = Callable[..., Awaitable[bool]]  # (text, blocks=None) → reached the person now
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SurfaceDeps:
-    """The action path plus the settings surfaces render and decide with."""
+    """The action path, the services surfaces use (all required) and the settings surfaces render and decide with."""
 
     rescheduler: Rescheduler
     dashboard_base: str
@@ -48,15 +48,17 @@ class SurfaceDeps:
     dm_confirmations: bool = True
     bulk_limit: int = 100  # BULK_LIMIT: the most runs one move takes
     bulk_sets: BulkSets = field(default_factory=BulkSets)  # sets awaiting their Confirm
-    replays: ReplayGuard | None = None
-    audit: AuditLog | None = None
+    replays: ReplayGuard
+    audit: AuditLog
     inflight: InFlight = field(default_factory=InFlight)
     demo: bool = False  # Trigger.dev is the simulator (`--demo`): every summary says so
-    follow_ups: FollowUps | None = None  # cards that follow their run (bot/follow.py); None: none is followed
+    follow_ups: FollowUps  # cards that follow their run (bot/follow.py)
     follow_grace: timedelta = timedelta(seconds=30)  # FOLLOW_GRACE_SECONDS: how long after its time a card looks
-    home_views: HomeViews | None = None  # who opened their App Home lately, in the database (bot/slack/home.py)
-    outbox: Outbox | None = None  # private messages Slack could not take, sent later (bot/late.py); None: lost
-    sets: SetRunner | None = None  # confirmed sets, carried out to the end by any process (bot/slack/set_run.py)
+    home_views: HomeViews  # who opened their App Home lately, in the database (bot/slack/home.py)
+    outbox: Outbox  # private messages Slack could not take, sent later (bot/late.py)
+    # Confirmed sets, carried out to the end by any process (bot/slack/set_run.py). The runner holds the SurfaceDeps
+    # it is built with, so `bot.wiring` adds it to them afterwards (the runner's own copy has None).
+    sets: SetRunner | None = None
     timezones: Timezones = field(default_factory=Timezones)  # each person's Slack timezone, looked up once
 
     async def first_delivery(self, body: dict[str, Any], kind: str) -> bool:
@@ -64,7 +66,7 @@ class SurfaceDeps:
         process or another). Called by every surface after acknowledging and before doing anything, so the claim
         (a database write) never delays an acknowledgement."""
         trigger_id = body.get("trigger_id")
-        if self.replays is None or not isinstance(trigger_id, str) or not trigger_id:
+        if not isinstance(trigger_id, str) or not trigger_id:
             return True
         if await self.replays.first_time(trigger_id):
             return True
@@ -127,7 +129,7 @@ class SurfaceDeps:
         a ts (ephemeral, or posted through a response_url) cannot be updated later, and is not followed. The row is
         written in the background: a database that is slow or down never delays an answer, and a card that does
         not follow its run is not worth failing a move over (logged)."""
-        if self.follow_ups is None or not channel or not ts or not moved.run.is_delayed:
+        if not channel or not ts or not moved.run.is_delayed:
             return
         card = Card(
             user_id=action.user_id,

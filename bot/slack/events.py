@@ -25,13 +25,13 @@ def retry_number(headers: Mapping[str, str | Sequence[str]]) -> str:
 
 
 async def first_delivery(
-    replays: ReplayGuard | None, body: dict[str, Any], headers: Mapping[str, str | Sequence[str]]
+    replays: ReplayGuard, body: dict[str, Any], headers: Mapping[str, str | Sequence[str]]
 ) -> bool:
     """False when this event_id was handled before (by this process or another sharing the database)."""
     event_id = body.get("event_id")
     event = body.get("event")
     kind = str(event.get("type"))[:40] if isinstance(event, dict) else "event"
-    if replays is None or not isinstance(event_id, str) or not event_id:
+    if not isinstance(event_id, str) or not event_id:
         return True
     if await replays.first_time(KEY_PREFIX + event_id):
         return True

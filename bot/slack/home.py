@@ -87,8 +87,7 @@ class HomePages:
         background), and publish it."""
         person = (team_id, user_id)
         self._remember(person)
-        if self.deps.home_views is not None:
-            self.deps.home_views.opened(team_id, user_id)
+        self.deps.home_views.opened(team_id, user_id)
         self.refresh(team_id, user_id)
 
     def refresh(self, team_id: str, user_id: str) -> None:
@@ -134,8 +133,6 @@ class HomePages:
             self.refresh(*person)
             return
         views = self.deps.home_views
-        if views is None:
-            return
         if person in self._looking:  # one look-up per person: it reads once more for this move if it must
             self._look_again.add(person)
             return
@@ -205,11 +202,8 @@ class HomePages:
 
     async def _moves(self, team_id: str, user_id: str) -> tuple[list[AuditRecord], bool]:
         """The newest move of each of the person's most recently moved runs; True when the trail is unreadable."""
-        audit = self.deps.audit
-        if audit is None:
-            return [], True
         try:
-            moves = await audit.moves_by(team_id, user_id, MOVES_READ)
+            moves = await self.deps.audit.moves_by(team_id, user_id, MOVES_READ)
         except AuditUnavailable as exc:
             log.warning("App Home of %s: audit trail unavailable (%s)", user_id, exc)
             return [], True
@@ -296,8 +290,7 @@ def _expected(exc: BaseException) -> bool:
 def register(app: AsyncApp, deps: SurfaceDeps) -> HomePages:
     """Publish a person's Home when they open the tab, and after their moves (the audit log's listener)."""
     pages = HomePages(app.client, deps)
-    if deps.audit is not None:
-        deps.audit.listeners.append(pages.after_record)
+    deps.audit.listeners.append(pages.after_record)
 
     @app.event("app_home_opened")
     @deps.inflight.listener

@@ -170,7 +170,7 @@ async def _execute(
         log.warning("ignored a function_executed event of an unexpected shape (%d problems)", exc.error_count())
         return
     name = event.function.callback_id[:40]
-    if deps.replays is not None and not await deps.replays.first_time(CLAIM_PREFIX + event.function_execution_id):
+    if not await deps.replays.first_time(CLAIM_PREFIX + event.function_execution_id):
         log.info("ignored a redelivered %s step (its execution was already taken)", name)
         return
     completion = Completion.for_execution(client, event.bot_access_token, event.function_execution_id)
