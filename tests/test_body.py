@@ -230,3 +230,13 @@ def test_malformed_envelopes_are_refused_with_their_id_when_it_can_be_read(
     with pytest.raises(body.MalformedEnvelope) as refused:
         body.envelope(text)
     assert reason in str(refused.value) and refused.value.envelope_id == envelope_id
+
+
+def test_json_with_a_lone_surrogate_is_malformed_and_a_surrogate_pair_is_not() -> None:
+    """A lone surrogate cannot be written as UTF-8: anything that later encodes the text (a form's metadata, a log
+    line in JSON) would fail, so the front door refuses it; a pair is one character (an emoji) and passes."""
+    lone = b'{"type": "event_callback", "team_id": "T111", "event": {"type": "app_mention", "text": "\\ud800"}}'
+    with pytest.raises(Malformed, match="surrogate"):
+        body.parse(lone, "application/json")
+    pair = lone.replace(b"\\ud800", b"\\ud83d\\ude00")
+    assert body.parse(pair, "application/json")["event"]["text"] == "\U0001f600"

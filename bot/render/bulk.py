@@ -182,6 +182,7 @@ def bulk_summary(
     final: bool,
     undo_key: str | None = None,
     shift: timedelta | None = None,
+    approved_by: str | None = None,
 ) -> Summary:
     """The set's one message: how many moved, the runs moved and each skipped run with its reason and link. The
     moved runs are listed compactly (a link each, by environment) when all went later to one time; a push (`shift`:
@@ -196,6 +197,8 @@ def bulk_summary(
     else:
         title = messages.bulk_head(user_id, len(items), total, date_token(when), final)
     counts = messages.bulk_counts(len(moved), len(skipped))
+    if approved_by:  # a set in a protected environment, moved on another person's Approve
+        counts += "\n" + messages.approved_set_note(approved_by)
     blocks: list[Block] = [section(f"{title}\n{counts}")]
     went_earlier = any(
         item.new is not None and item.previous is not None and item.new < item.previous for item in moved

@@ -40,6 +40,8 @@ def dm_confirmation(
     else:
         previous = date_token(action.previous) if action.previous is not None else None
         line = messages.dm_line(action.did, task, title, previous, date_token(action.new), where)
+    if action.approved_by:
+        line += messages.approved_by(action.approved_by)
     if not run.is_delayed:
         line += messages.dm_now(status_text(run))
     blocks: list[Block] = [section(f"{line}\n{note}" if note else line)]

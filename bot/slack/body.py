@@ -114,6 +114,10 @@ class Envelope:
     kind: str
 
 
+# A JSON escape of a UTF-16 surrogate: only such text can decode to a lone surrogate (checked then, not always).
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def parse(raw: bytes, content_type: str | None) -> dict[str, Any]:
     """The body as a dict, exactly as Bolt's listeners expect it: form fields, a form's `payload` JSON, or JSON.
 
@@ -142,9 +146,22 @@ def parse(raw: bytes, content_type: str | None) -> dict[str, Any]:
 
 def _json(text: str, what: str) -> Any:
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except (ValueError, RecursionError):
         raise Malformed(f"{what} is not readable JSON") from None
+    if SURROGATE_ESCAPE.search(text) is not None and _has_lone_surrogate(data):
+        raise Malformed(f"{what} has text that is not Unicode (a lone surrogate)")
+    return data
+
+
+def _has_lone_surrogate(data: Any) -> bool:
+    """Whether JSON that escaped a surrogate left one unpaired: text no UTF-8 can carry (a pair reads as one
+    character and is fine)."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def envelope(text: str | bytes) -> Envelope | None:

@@ -70,9 +70,11 @@ class SetSummary:
         thread_ts: str | None = None,
         fixes: MessageFixes | None = None,
         shift: timedelta | None = None,
+        approved_by: str | None = None,
     ) -> None:
         self.deps, self.client, self.user_id, self.when, self.total = deps, client, user_id, when, total
         self.shift = shift  # a push: each run back by this much from its own time
+        self.approved_by = approved_by  # a set in a protected environment: who approved it
         self.channel, self.thread_ts, self.fixes = channel, thread_ts, fixes
         self.ts: str | None = None
         self.undo_key: str | None = None  # the set's Undo, shown once the set is done
@@ -96,6 +98,7 @@ class SetSummary:
             final=final,
             undo_key=self.undo_key if final else None,
             shift=self.shift,
+            approved_by=self.approved_by,
         )
         return summary.text, summary.blocks
 
@@ -238,6 +241,7 @@ class SetRunner:
             held.thread_ts,
             self.fixes,
             held.shift,
+            actor.approved_by,
         )
         summary.ts = held.summary_ts
         summary.kept = summary.ts is not None  # an older state may be kept for it by the process that stopped
@@ -283,6 +287,7 @@ class SetRunner:
             bulk.thread_ts,
             self.fixes,
             bulk.shift,
+            actor.approved_by,
         )
         if at is not None:
             summary.channel, summary.ts = at
