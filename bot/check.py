@@ -28,7 +28,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.engine import make_url
 
-from bot import logs, messages, settings
+from bot import logs, operator_messages, settings
 from bot.access_check import GroupLookupFailed
 from bot.domain.access_rules import DEFAULT, split_ids
 from bot.domain.delays import format_duration
@@ -85,8 +85,10 @@ def main(args: argparse.Namespace) -> int:
     try:
         config, mode = _load()
     except settings.ConfigError as exc:
-        print(messages.CHECK_TITLE)
-        print(messages.check_line("fail", messages.CHECK_CONFIG, messages.CHECK_CONFIG_FAILED))
+        print(operator_messages.CHECK_TITLE)
+        print(
+            operator_messages.check_line("fail", operator_messages.CHECK_CONFIG, operator_messages.CHECK_CONFIG_FAILED)
+        )
         # Our own text, which never holds a value: only secret-shaped words are masked (the URL rule of
         # logs.redact would mask the DATABASE_URL example's "user:password@").
         print(logs.SECRET_PATTERNS.sub(logs.REDACTED, str(exc)), file=sys.stderr)
@@ -97,20 +99,22 @@ def main(args: argparse.Namespace) -> int:
         # The clients log each failed attempt; the report already says what failed, once, with what to do.
         logging.getLogger().addHandler(logging.NullHandler())
     settings_line = Result(
-        messages.CHECK_CONFIG,
+        operator_messages.CHECK_CONFIG,
         "ok",
-        messages.check_settings_ok(mode, [item.env.name for item in config.environments()], _database_label(config)),
+        operator_messages.check_settings_ok(
+            mode, [item.env.name for item in config.environments()], _database_label(config)
+        ),
     )
     results = [settings_line, *asyncio.run(run_checks(config))]
-    print(messages.CHECK_TITLE)
+    print(operator_messages.CHECK_TITLE)
     secret_values = _secret_values(config)
     for result in results:
-        print(_scrub(messages.check_line(result.status, result.name, result.detail), secret_values))
+        print(_scrub(operator_messages.check_line(result.status, result.name, result.detail), secret_values))
         if result.fix:
-            print(_scrub(messages.check_fix(result.fix), secret_values))
+            print(_scrub(operator_messages.check_fix(result.fix), secret_values))
     failed = sum(result.status == "fail" for result in results)
     passed = sum(result.status == "ok" for result in results)
-    print(messages.check_summary(passed, failed, len(results) - failed - passed))
+    print(operator_messages.check_summary(passed, failed, len(results) - failed - passed))
     return 1 if failed else 0
 
 
@@ -155,20 +159,30 @@ async def run_checks(config: settings.Settings) -> list[Result]:
 
 async def _slack(client: AsyncWebClient) -> tuple[list[Result], bool]:
     """auth.test: the workspace, the bot user, and the granted scopes against REQUIRED_SCOPES."""
-    name = messages.CHECK_SLACK_TOKEN
+    name = operator_messages.CHECK_SLACK_TOKEN
     try:
         response = await asyncio.wait_for(client.auth_test(), SLACK_SECONDS)
     except SlackApiError as exc:
         error = slack_error(exc)
-        why = messages.check_slack_rejected(error) if error in TOKEN_ERRORS else messages.check_slack_error(error)
-        return [_failed(name, why), Result(messages.CHECK_SLACK_SCOPES, "skip", messages.CHECK_AFTER_TOKEN)], False
+        why = (
+            operator_messages.check_slack_rejected(error)
+            if error in TOKEN_ERRORS
+            else operator_messages.check_slack_error(error)
+        )
+        return [
+            _failed(name, why),
+            Result(operator_messages.CHECK_SLACK_SCOPES, "skip", operator_messages.CHECK_AFTER_TOKEN),
+        ], False
     except Exception as exc:
-        failure = _failed(name, messages.check_slack_unreachable(slack_error(exc)))
-        return [failure, Result(messages.CHECK_SLACK_SCOPES, "skip", messages.CHECK_AFTER_TOKEN)], False
+        failure = _failed(name, operator_messages.check_slack_unreachable(slack_error(exc)))
+        return [
+            failure,
+            Result(operator_messages.CHECK_SLACK_SCOPES, "skip", operator_messages.CHECK_AFTER_TOKEN),
+        ], False
     token = Result(
         name,
         "ok",
-        messages.check_slack_ok(
+        operator_messages.check_slack_ok(
             str(response.get("team_id") or response.get("team") or "?"),
             str(response.get("url") or "?"),
             str(response.get("user_id") or "?"),
@@ -180,22 +194,22 @@ async def _slack(client: AsyncWebClient) -> tuple[list[Result], bool]:
 
 
 def _scopes(header: object) -> Result:
-    name = messages.CHECK_SLACK_SCOPES
+    name = operator_messages.CHECK_SLACK_SCOPES
     if not isinstance(header, str):
-        return Result(name, "skip", messages.CHECK_SCOPES_UNKNOWN)
+        return Result(name, "skip", operator_messages.CHECK_SCOPES_UNKNOWN)
     granted = {part.strip() for part in header.split(",") if part.strip()}
     missing = [scope for scope in REQUIRED_SCOPES if scope not in granted]
     if missing:
-        return _failed(name, messages.check_scopes_missing(missing))
+        return _failed(name, operator_messages.check_scopes_missing(missing))
     extra = sorted(granted - set(REQUIRED_SCOPES))
-    return Result(name, "ok", messages.check_scopes_ok(len(REQUIRED_SCOPES), extra))
+    return Result(name, "ok", operator_messages.check_scopes_ok(len(REQUIRED_SCOPES), extra))
 
 
 async def _app_token(config: settings.Settings) -> Result:
     """SLACK_APP_TOKEN, when set: apps.connections.open answers a URL only to a working token (the URL is unused)."""
-    name = messages.CHECK_SLACK_APP_TOKEN
+    name = operator_messages.CHECK_SLACK_APP_TOKEN
     if not _present(config.slack_app_token):
-        return Result(name, "skip", messages.CHECK_APP_TOKEN_UNSET)
+        return Result(name, "skip", operator_messages.CHECK_APP_TOKEN_UNSET)
     assert config.slack_app_token is not None
     client = AsyncWebClient(base_url=str(config.slack_api_url), timeout=10)
     try:
@@ -203,10 +217,10 @@ async def _app_token(config: settings.Settings) -> Result:
             client.apps_connections_open(app_token=config.slack_app_token.get_secret_value()), SLACK_SECONDS
         )
     except SlackApiError as exc:
-        return _failed(name, messages.check_app_token_rejected(slack_error(exc)))
+        return _failed(name, operator_messages.check_app_token_rejected(slack_error(exc)))
     except Exception as exc:
-        return _failed(name, messages.check_slack_unreachable(slack_error(exc)))
-    return Result(name, "ok", messages.CHECK_APP_TOKEN_OK)
+        return _failed(name, operator_messages.check_slack_unreachable(slack_error(exc)))
+    return Result(name, "ok", operator_messages.CHECK_APP_TOKEN_OK)
 
 
 async def _trigger(config: settings.Settings) -> list[Result]:
@@ -226,20 +240,20 @@ async def _trigger(config: settings.Settings) -> list[Result]:
 
 
 async def _trigger_key(client: TriggerClient, env_name: str) -> Result:
-    name = messages.check_trigger_name(env_name)
+    name = operator_messages.check_trigger_name(env_name)
     try:
         await client.retrieve_run(MADE_UP_RUN_ID, Deadline.after(TRIGGER_SECONDS))
     except RunNotFound as exc:
-        return Result(name, "ok", messages.check_trigger_ok(exc.status))
+        return Result(name, "ok", operator_messages.check_trigger_ok(exc.status))
     except AuthRejected as exc:
-        return _failed(name, messages.check_trigger_rejected(env_name, exc.status))
+        return _failed(name, operator_messages.check_trigger_rejected(env_name, exc.status))
     except TriggerUnavailable as exc:
-        return _failed(name, messages.check_trigger_unreachable(_trigger_reason(exc)))
+        return _failed(name, operator_messages.check_trigger_unreachable(_trigger_reason(exc)))
     except TriggerError as exc:
-        return _failed(name, messages.check_trigger_unexpected(exc.status, (exc.server_message or "")[:120]))
+        return _failed(name, operator_messages.check_trigger_unexpected(exc.status, (exc.server_message or "")[:120]))
     except httpx.HTTPError as exc:  # e.g. an invalid URL, raised before any request
-        return _failed(name, messages.check_trigger_unreachable(type(exc).__name__))
-    return Result(name, "ok", messages.check_trigger_ok(200))
+        return _failed(name, operator_messages.check_trigger_unreachable(type(exc).__name__))
+    return Result(name, "ok", operator_messages.check_trigger_ok(200))
 
 
 def _trigger_reason(exc: TriggerError) -> str:
@@ -251,7 +265,7 @@ def _trigger_reason(exc: TriggerError) -> str:
 
 async def _database(config: settings.Settings) -> Result:
     """Reachable, and at the newest revision this bot ships. Reads only: never migrates, never creates a file."""
-    name = messages.CHECK_DATABASE
+    name = operator_messages.CHECK_DATABASE
     url = config.database_url.get_secret_value()
     parsed = make_url(url)
     sqlite_file = parsed.database if parsed.drivername.startswith("sqlite") else None
@@ -260,23 +274,23 @@ async def _database(config: settings.Settings) -> Result:
     try:
         revision = await asyncio.wait_for(_schema_revision(url), DATABASE_SECONDS)
     except Exception as exc:
-        return _failed(name, messages.check_database_unreachable(_exception_text(exc)))
+        return _failed(name, operator_messages.check_database_unreachable(_exception_text(exc)))
     if revision == db.LATEST:
-        return Result(name, "ok", messages.check_database_ok(revision))
+        return Result(name, "ok", operator_messages.check_database_ok(revision))
     if revision is None or revision in db.revisions():
-        return _failed(name, messages.check_database_behind(revision, db.LATEST))
-    return _failed(name, messages.check_database_ahead(revision, db.LATEST))
+        return _failed(name, operator_messages.check_database_behind(revision, db.LATEST))
+    return _failed(name, operator_messages.check_database_ahead(revision, db.LATEST))
 
 
 def _sqlite_to_create(path: Path) -> Result:
     """A SQLite file not created yet: fine when `serve` will be able to create it (its folder exists, writable)."""
-    name = messages.CHECK_DATABASE
+    name = operator_messages.CHECK_DATABASE
     folder = path.parent
     if not folder.is_dir():
-        return _failed(name, messages.check_database_folder_missing(str(folder)))
+        return _failed(name, operator_messages.check_database_folder_missing(str(folder)))
     if not os.access(folder, os.W_OK | os.X_OK):
-        return _failed(name, messages.check_database_folder_read_only(str(folder)))
-    return Result(name, "ok", messages.check_database_will_create(str(path)))
+        return _failed(name, operator_messages.check_database_folder_read_only(str(folder)))
+    return Result(name, "ok", operator_messages.check_database_will_create(str(path)))
 
 
 async def _schema_revision(url: str) -> str | None:
@@ -298,7 +312,7 @@ def _access(config: settings.Settings) -> list[Result]:
     problems = config.key_problems() + config.timing_problems()
     if problems:  # load() refuses these, so only a settings change between load and here could show them
         detail = "; ".join(problem.strip(" -") for problem in problems)
-        return [Result(messages.CHECK_ACCESS, "fail", detail, messages.CHECK_ACCESS_FIX)]
+        return [Result(operator_messages.CHECK_ACCESS, "fail", detail, operator_messages.CHECK_ACCESS_FIX)]
     environments = [item.env for item in config.environments()]
     parts: list[str] = []
     for rule_name in sorted(config.access):
@@ -311,12 +325,12 @@ def _access(config: settings.Settings) -> list[Result]:
             covered = [env.name for env in environments if _governed_by(env.names, lowered, config)]
         rule = config.access[rule_name]
         counts = (len(split_ids(rule.users)), len(split_ids(rule.groups)), len(split_ids(rule.channels)))
-        parts.append(messages.check_access_rule(variable, covered, *counts))
+        parts.append(operator_messages.check_access_rule(variable, covered, *counts))
     if not parts:
-        parts.append(messages.CHECK_ACCESS_NONE)
+        parts.append(operator_messages.CHECK_ACCESS_NONE)
     confirmed = [env.name for env in environments if set(env.names) & config.confirm_environments]
-    parts.append(messages.check_confirmations(confirmed))
-    return [Result(messages.CHECK_ACCESS, "ok", "; ".join(parts))]
+    parts.append(operator_messages.check_confirmations(confirmed))
+    return [Result(operator_messages.CHECK_ACCESS, "ok", "; ".join(parts))]
 
 
 def _approvals(config: settings.Settings) -> list[Result]:
@@ -329,24 +343,24 @@ def _approvals(config: settings.Settings) -> list[Result]:
         rule = policy.rules[name]
         covered = [env.name for env in environments if policy.rule_for(*env.names) is rule]
         parts.append(
-            messages.check_approval_rule(
+            operator_messages.check_approval_rule(
                 "APPROVAL__" + name.upper(), covered, len(rule.users), len(rule.groups), rule.channel
             )
         )
     if not parts:
         return []
-    parts.append(messages.check_approval_timeout(format_duration(policy.timeout)))
-    return [Result(messages.CHECK_APPROVALS, "ok", "; ".join(parts))]
+    parts.append(operator_messages.check_approval_timeout(format_duration(policy.timeout)))
+    return [Result(operator_messages.CHECK_APPROVALS, "ok", "; ".join(parts))]
 
 
 def _digest(config: settings.Settings, now: datetime | None = None) -> Result:
     """When the digest will post and what (nothing is posted: the channel is only named)."""
     if not config.digest_channel:
-        return Result(messages.CHECK_DIGEST, "skip", messages.CHECK_DIGEST_OFF)
+        return Result(operator_messages.CHECK_DIGEST, "skip", operator_messages.CHECK_DIGEST_OFF)
     times = parse_schedule(config.digest_schedule)
     tz = zone(config.digest_timezone)
     upcoming = next_slot(times, tz, now or datetime.now(UTC))
-    detail = messages.check_digest(
+    detail = operator_messages.check_digest(
         config.digest_channel,
         [at.strftime("%H:%M") for at in times],
         config.digest_timezone,
@@ -354,7 +368,7 @@ def _digest(config: settings.Settings, now: datetime | None = None) -> Result:
         format_duration(config.digest_window),
         config.digest_skip_empty,
     )
-    return Result(messages.CHECK_DIGEST, "ok", detail)
+    return Result(operator_messages.CHECK_DIGEST, "ok", detail)
 
 
 def _named_rules(config: settings.Settings) -> set[str]:
@@ -378,20 +392,23 @@ async def _groups(config: settings.Settings, client: AsyncWebClient, token_ok: b
     if not groups:
         return []
     if not token_ok:
-        return [Result(messages.check_group_name(group), "skip", messages.CHECK_AFTER_TOKEN) for group in groups]
+        return [
+            Result(operator_messages.check_group_name(group), "skip", operator_messages.CHECK_AFTER_TOKEN)
+            for group in groups
+        ]
     lookup = SlackGroups(client, ttl=0)
     return list(await asyncio.gather(*(_group(lookup, group) for group in groups)))
 
 
 async def _group(lookup: SlackGroups, group: str) -> Result:
-    name = messages.check_group_name(group)
+    name = operator_messages.check_group_name(group)
     try:
         members = await asyncio.wait_for(lookup.members(group), SLACK_SECONDS)
     except GroupLookupFailed as exc:
-        return _failed(name, messages.check_group_failed(str(exc)))
+        return _failed(name, operator_messages.check_group_failed(str(exc)))
     except Exception as exc:
-        return _failed(name, messages.check_group_failed(slack_error(exc)))
-    return Result(name, "ok", messages.check_group_ok(len(members)))
+        return _failed(name, operator_messages.check_group_failed(slack_error(exc)))
+    return Result(name, "ok", operator_messages.check_group_ok(len(members)))
 
 
 def _database_label(config: settings.Settings) -> str:

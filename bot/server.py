@@ -33,7 +33,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot import messages, metrics, request_id
+from bot import metrics, operator_messages, request_id
 from bot.slack import body, signature
 from bot.slack.body import MAX_BODY_BYTES
 from bot.slack.request_line import Seen, account
@@ -178,7 +178,7 @@ class Server(uvicorn.Server):
             listening = [sock for server in self.servers for sock in server.sockets or ()]
             if listening:
                 bound_port = int(listening[0].getsockname()[1])
-                log.info(messages.serve_request_url(self.config.host, bound_port))
+                log.info(operator_messages.serve_request_url(self.config.host, bound_port))
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -215,7 +215,7 @@ def serve(bot: Bot, host: str, port: int) -> int:
     """
     reason = _port_taken(host, port)
     if reason is not None:
-        log.error(messages.serve_cannot_listen(host, port, reason))
+        log.error(operator_messages.serve_cannot_listen(host, port, reason))
         return 1
     server = Server(uvicorn.Config(asgi_app(bot), host=host, port=port, log_config=None, access_log=False))
     server.run()

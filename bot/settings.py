@@ -20,7 +20,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from bot import messages, shutdown
+from bot import messages, operator_messages, shutdown
 from bot.domain.access_rules import DEFAULT, Policy, Rule, split_ids
 from bot.domain.approvals import DEFAULT_TIMEOUT, ApprovalPolicy, ApprovalRule
 from bot.domain.delays import DelayError
@@ -312,13 +312,13 @@ class Settings(BaseSettings):
         seen: set[str] = set()
         for item in self.environments():
             if not looks_like_secret_key(item.key.get_secret_value()):
-                where = messages.config_key_place(item.variable, item.position, item.given_name)
-                problems.append(messages.config_bad_key(where, key_kind(item.key.get_secret_value())))
+                where = operator_messages.config_key_place(item.variable, item.position, item.given_name)
+                problems.append(operator_messages.config_bad_key(where, key_kind(item.key.get_secret_value())))
                 continue  # its name came from no prefix: nothing more to say about it
             if not _NAME_RE.fullmatch(item.env.name):
-                problems.append(messages.config_bad_env_name(item.env.name[:60]))
+                problems.append(operator_messages.config_bad_env_name(item.env.name[:60]))
             if item.env.name in seen:
-                problems.append(messages.config_duplicate_env(item.env.name))
+                problems.append(operator_messages.config_duplicate_env(item.env.name))
             seen.add(item.env.name)
         # Kinds are always accepted, so one configuration can be shared by deployments with different keys; the
         # message names only the environments this deployment has.
@@ -326,15 +326,15 @@ class Settings(BaseSettings):
         known = set(configured) | set(KINDS)
         for name in sorted(self.access):
             if name.lower() != DEFAULT and name.lower() not in known:
-                problems.append(messages.config_unknown_env("ACCESS__" + name.upper(), name, configured))
+                problems.append(operator_messages.config_unknown_env("ACCESS__" + name.upper(), name, configured))
         for name in sorted(self.approval):
             if name.lower() not in known:
-                problems.append(messages.config_unknown_env("APPROVAL__" + name.upper(), name, configured))
+                problems.append(operator_messages.config_unknown_env("APPROVAL__" + name.upper(), name, configured))
             elif not split_ids(self.approval[name].approvers):
-                problems.append(messages.config_no_approvers("APPROVAL__" + name.upper()))
+                problems.append(operator_messages.config_no_approvers("APPROVAL__" + name.upper()))
         explicit = self.confirm_environments if "confirm_environments" in self.model_fields_set else frozenset()
         for name in sorted(explicit - known):
-            problems.append(messages.config_unknown_env("CONFIRM_ENVIRONMENTS", name, configured))
+            problems.append(operator_messages.config_unknown_env("CONFIRM_ENVIRONMENTS", name, configured))
         return problems
 
     def token_problems(self) -> list[str]:
@@ -347,7 +347,7 @@ class Settings(BaseSettings):
                 assert secret is not None
                 value = secret.get_secret_value().strip()
                 if not value.startswith(prefix):
-                    problems.append(messages.config_bad_token(variable, prefix, slack_token_kind(value)))
+                    problems.append(operator_messages.config_bad_token(variable, prefix, slack_token_kind(value)))
         return problems
 
     def timing_problems(self) -> list[str]:
@@ -355,7 +355,7 @@ class Settings(BaseSettings):
         platform's grace period: TRIGGER_DEADLINE is bounded by SHUTDOWN_GRACE."""
         longest = shutdown.longest_deadline(self.shutdown_grace)
         if self.trigger_deadline > longest:
-            return [messages.config_deadline_too_long(self.trigger_deadline, self.shutdown_grace, longest)]
+            return [operator_messages.config_deadline_too_long(self.trigger_deadline, self.shutdown_grace, longest)]
         return []
 
     def missing_for(self, mode: Mode) -> list[str]:
@@ -395,10 +395,10 @@ def _invalid(error: ErrorDetails) -> str:
     context = error.get("ctx") or {}
     kind = error["type"]
     if kind == "value_error" and "error" in context:
-        return messages.config_invalid(variable, str(context["error"]))
+        return operator_messages.config_invalid(variable, str(context["error"]))
     if kind == "extra_forbidden" and location[0] == "access":
-        return messages.config_unknown_setting(variable, "__".join(location[:2]).upper())
-    return messages.config_invalid(variable, messages.config_rule(kind, context, error["msg"]))
+        return operator_messages.config_unknown_setting(variable, "__".join(location[:2]).upper())
+    return operator_messages.config_invalid(variable, operator_messages.config_rule(kind, context, error["msg"]))
 
 
 def _present(secret: SecretStr | None) -> bool:
@@ -457,11 +457,11 @@ def _load(mode: Mode, demo: bool, values: dict[str, Any]) -> Settings:
         settings = Settings(**(values | invalid | overrides))
     settings._demo = demo
     for name in settings.missing_for(mode):
-        problems.append(messages.config_missing(name, WHERE_TO_FIND[name]))
+        problems.append(operator_messages.config_missing(name, WHERE_TO_FIND[name]))
     if mode != "migrate":
         problems.extend(settings.token_problems())
         problems.extend(settings.key_problems())
         problems.extend(settings.timing_problems())
     if problems:
-        raise ConfigError(messages.config_problems(problems))
+        raise ConfigError(operator_messages.config_problems(problems))
     return settings

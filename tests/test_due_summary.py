@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot import messages
+from bot import messages, workflow_messages
 from bot.domain.environments import environment_for_key
 from bot.domain.runs import Run
 from bot.render.due_summary import all_of, due_summary
@@ -40,7 +40,7 @@ def test_more_runs_than_shown_are_counted_and_none_is_an_empty_sentence() -> Non
     entries = [(run(n, hours=n / 10), PROD) for n in range(1, MAX_RUNS_SHOWN + 6)]
     text = due_summary(entries, NOW, where="*Prod*", filters=" due within 12h", run_url=url)
     assert text.count("• ") == MAX_RUNS_SHOWN
-    assert text.endswith(messages.workflow_due_more(5))
+    assert text.endswith(workflow_messages.workflow_due_more(5))
     assert entries[-1][0].id not in text
     empty = due_summary([], NOW, where="*Prod*", filters=" due within 12h", run_url=url)
     assert empty == messages.list_empty("*Prod*", " due within 12h")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot import messages
+from bot import messages, workflow_messages
 from bot.domain.delays import format_duration
 from bot.render.mrkdwn import date_token
 from bot.slack.workflow_steps import LIST_STEP, RESCHEDULE_STEP
@@ -116,7 +116,7 @@ def test_the_step_moves_the_run_through_the_action_path_and_outputs_the_times(
 
     # The DM with Undo goes to the person the step acts for, with the bot's token; no channel gets a summary.
     dm = fake_slack.wait_for(lambda: fake_slack.channel_messages(DM_CHANNEL) or None)[0]
-    assert messages.WHERE_WORKFLOW in dm["text"] + json.dumps(dm["blocks"])
+    assert workflow_messages.WHERE_WORKFLOW in dm["text"] + json.dumps(dm["blocks"])
     assert "send-&lt;reminder&gt;" in json.dumps(dm["blocks"])
     actions = [item["action_id"] for block in dm["blocks"] if block["type"] == "actions" for item in block["elements"]]
     assert "rb1:undo" in actions
@@ -162,25 +162,33 @@ def test_each_refusal_completes_the_step_with_a_sentence_and_moves_nothing(
     missing = "run_" + "0" * 25
     limit = format_duration(MAX_DELAY)
 
-    assert failed_with(slack, fake_slack, RESCHEDULE_STEP, move("not a run")) == messages.workflow_not_a_run(
+    assert failed_with(slack, fake_slack, RESCHEDULE_STEP, move("not a run")) == workflow_messages.workflow_not_a_run(
         "not a run"
     )
     unreadable = failed_with(slack, fake_slack, RESCHEDULE_STEP, move(delayed["id"], "soonish"))
-    assert unreadable.startswith(messages.workflow_bad_time("")) and "soonish" in unreadable
+    assert unreadable.startswith(workflow_messages.workflow_bad_time("")) and "soonish" in unreadable
     assert "tomorrow 9am" in unreadable  # an example valid now, in the person's terms
     too_far = failed_with(slack, fake_slack, RESCHEDULE_STEP, move(delayed["id"], "400d"))
-    assert too_far.startswith(messages.workflow_bad_time("")) and "too far ahead" in too_far and limit in too_far
-    assert failed_with(slack, fake_slack, RESCHEDULE_STEP, move(delayed["id"], "now")) == messages.WORKFLOW_NOT_NOW
-    assert failed_with(slack, fake_slack, RESCHEDULE_STEP, move(started["id"])) == messages.workflow_not_delayed(
-        started["id"], "EXECUTING", "import-orders"
+    assert (
+        too_far.startswith(workflow_messages.workflow_bad_time("")) and "too far ahead" in too_far and limit in too_far
     )
-    assert failed_with(slack, fake_slack, RESCHEDULE_STEP, move(missing)) == messages.workflow_not_found(
+    assert (
+        failed_with(slack, fake_slack, RESCHEDULE_STEP, move(delayed["id"], "now"))
+        == workflow_messages.WORKFLOW_NOT_NOW
+    )
+    assert failed_with(
+        slack, fake_slack, RESCHEDULE_STEP, move(started["id"])
+    ) == workflow_messages.workflow_not_delayed(started["id"], "EXECUTING", "import-orders")
+    assert failed_with(slack, fake_slack, RESCHEDULE_STEP, move(missing)) == workflow_messages.workflow_not_found(
         missing, "Prod"
     )
     assert failed_with(slack, fake_slack, RESCHEDULE_STEP, move(delayed["id"], environment="qa")) == (
-        messages.workflow_unknown_environment("qa", "prod")
+        workflow_messages.workflow_unknown_environment("qa", "prod")
     )
-    assert failed_with(slack, fake_slack, RESCHEDULE_STEP, move(delayed["id"], user="")) == messages.WORKFLOW_NO_USER
+    assert (
+        failed_with(slack, fake_slack, RESCHEDULE_STEP, move(delayed["id"], user=""))
+        == workflow_messages.WORKFLOW_NO_USER
+    )
 
     assert fake_trigger.calls("POST", RESCHEDULE) == []
     assert fake_slack.api_calls("chat.postMessage") == []  # no DM for a move that did not happen
@@ -196,9 +204,9 @@ def test_a_person_without_access_is_refused_and_the_refusal_audited(
     slack, bot = start(ACCESS__PROD__USERS="U999")
     run = fake_trigger.add_run(PROD_ENV)
     error = failed_with(slack, fake_slack, RESCHEDULE_STEP, move(run["id"]))
-    assert error == messages.workflow_refused("Prod", by_channel=False)
+    assert error == workflow_messages.workflow_refused("Prod", by_channel=False)
     listed = failed_with(slack, fake_slack, LIST_STEP, {"within": "12h", "user": USER})
-    assert listed == messages.WORKFLOW_NOTHING_TO_LIST
+    assert listed == workflow_messages.WORKFLOW_NOTHING_TO_LIST
     assert fake_trigger.calls("POST", RESCHEDULE) == []
     bot.stop()
     assert [outcome for outcome, _ in audit_of(tmp_path / "bot.sqlite3", run["id"])] == ["refused"]
@@ -210,7 +218,7 @@ def test_a_channel_rule_refuses_a_step_which_runs_in_no_channel(
     slack, _ = start(ACCESS__PROD__CHANNELS="C0OPS")
     run = fake_trigger.add_run(PROD_ENV)
     error = failed_with(slack, fake_slack, RESCHEDULE_STEP, move(run["id"]))
-    assert error == messages.workflow_refused("Prod", by_channel=True)
+    assert error == workflow_messages.workflow_refused("Prod", by_channel=True)
     assert fake_trigger.get_run(run["id"])["delayedUntil"] == run["delayedUntil"]
 
 
@@ -234,7 +242,7 @@ def test_trigger_dev_down_completes_both_steps_with_an_error(
         listed = failed_with(slack, fake_slack, LIST_STEP, {"within": "12h", "user": USER})
     finally:
         fake_trigger.accept_connections()
-    assert moved == listed == messages.WORKFLOW_UNAVAILABLE
+    assert moved == listed == workflow_messages.WORKFLOW_UNAVAILABLE
     assert fake_trigger.get_run(run["id"])["delayedUntil"] == run["delayedUntil"]
 
 
@@ -301,7 +309,7 @@ def test_the_list_step_outputs_the_runs_due_soonest_first_for_the_persons_enviro
     empty = run_step(slack, fake_slack, LIST_STEP, {"within": "30m", "user": USER})
     assert empty["outputs"] == {"count": 0, "summary": messages.list_empty("*Prod*", " due within 30m")}
     bad = failed_with(slack, fake_slack, LIST_STEP, {"within": "soon", "user": USER})
-    assert bad == messages.workflow_bad_within("soon")
+    assert bad == workflow_messages.workflow_bad_within("soon")
 
 
 def test_a_function_executed_event_of_the_wrong_shape_is_refused_at_the_door(

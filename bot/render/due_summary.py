@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from bot import messages
+from bot import messages, workflow_messages
 from bot.domain.environments import Environment
 from bot.domain.runs import Run
 from bot.render.mrkdwn import escape, link
@@ -45,5 +45,5 @@ def due_summary(
         opened = f" · {link(url, messages.OPEN_IN_TRIGGER)}" if url else ""
         lines.append(f"• {run_line(run, env, now)}{opened}")
     if len(entries) > len(shown):
-        lines.append(messages.workflow_due_more(len(entries) - len(shown)))
+        lines.append(workflow_messages.workflow_due_more(len(entries) - len(shown)))
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import messages
+from bot import operator_messages
 from bot.slack.replies import slack_error
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ async def check_token(identity: BotIdentity) -> AuthorizeResult | None:
         return await identity.load()
     except SlackApiError as exc:
         if slack_error(exc) in TOKEN_ERRORS:
-            raise SlackRejected(messages.slack_token_rejected(slack_error(exc))) from None
+            raise SlackRejected(operator_messages.slack_token_rejected(slack_error(exc))) from None
         log.warning("auth.test failed at start (%s); it will be retried on the first request", slack_error(exc))
     except Exception as exc:
         log.warning("Slack did not answer auth.test at start (%s); retrying on the first request", slack_error(exc))
@@ -86,6 +86,6 @@ async def check_app_token(base_url: str, app_token: str) -> None:
     try:
         await client.apps_connections_open(app_token=app_token)
     except SlackApiError as exc:
-        raise SlackRejected(messages.slack_app_token_rejected(slack_error(exc))) from None
+        raise SlackRejected(operator_messages.slack_app_token_rejected(slack_error(exc))) from None
     except Exception as exc:
-        raise SlackRejected(messages.slack_unreachable(slack_error(exc))) from None
+        raise SlackRejected(operator_messages.slack_unreachable(slack_error(exc))) from None

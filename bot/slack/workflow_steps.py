@@ -33,7 +33,7 @@ from slack_bolt.context.complete.async_complete import AsyncComplete
 from slack_bolt.context.fail.async_fail import AsyncFail
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import messages
+from bot import messages, workflow_messages
 from bot.access_check import AccessRefused
 from bot.approvals import ApprovalNeeded
 from bot.domain.audit import Outcome
@@ -140,7 +140,7 @@ class Completion:
 
     async def interrupted(self, _: str, blocks: object = None) -> bool:
         """The shutdown's notice (bot/inflight.py) for a step it cut off: the step ends with an error."""
-        return await self.error(messages.WORKFLOW_INTERRUPTED)
+        return await self.error(workflow_messages.WORKFLOW_INTERRUPTED)
 
 
 Step = Callable[[FunctionExecuted, Actor, SurfaceDeps, AsyncWebClient], Awaitable[dict[str, Any]]]
@@ -179,7 +179,7 @@ async def _execute(
     async with deps.inflight.work(f"workflow step {name}", actor if user else None, completion.interrupted):
         try:
             if not USER_ID.match(user):
-                raise StepFailed(messages.WORKFLOW_NO_USER)
+                raise StepFailed(workflow_messages.WORKFLOW_NO_USER)
             outputs = await step(event, actor, deps, client)
         except StepFailed as failed:
             log.info("workflow step %s ended with an error for %s", name, user or "-")
@@ -191,7 +191,7 @@ async def _execute(
         except Exception as exc:
             reference = secrets.token_hex(4)
             log.error("unexpected error ref=%s surface=%s", reference, SURFACE, exc_info=exc)
-            await completion.error(messages.workflow_unexpected(reference))
+            await completion.error(workflow_messages.workflow_unexpected(reference))
             return
         await completion.success(outputs)
 
@@ -207,7 +207,7 @@ def _environment(event: FunctionExecuted, actor: Actor, deps: SurfaceDeps) -> st
     env = event.text("environment").lower() or None
     if env is not None and env not in deps.environment_names():
         deps.rescheduler.record(actor, Outcome.INVALID_INPUT, error="unknown environment")
-        raise StepFailed(messages.workflow_unknown_environment(env[:60], ", ".join(deps.environment_names())))
+        raise StepFailed(workflow_messages.workflow_unknown_environment(env[:60], ", ".join(deps.environment_names())))
     return env
 
 
@@ -216,7 +216,7 @@ def read_when(text: str, now: datetime, max_delay: timedelta, reader: ReaderZone
     where they are). `now` is refused: a step moves a run to a time (Run now is for a person at a card)."""
     when = read_time(text, now=now, zone=reader.zone, max_delay=max_delay)
     if when.target is None:
-        raise StepFailed(messages.WORKFLOW_NOT_NOW)
+        raise StepFailed(workflow_messages.WORKFLOW_NOT_NOW)
     return when.target
 
 
@@ -228,10 +228,10 @@ async def _reschedule(
     typed_run, typed_when = event.text("run"), event.text("when")
     run_id = parse_run_ref(typed_run)
     if not typed_when:
-        raise StepFailed(messages.WORKFLOW_NO_TIME)
+        raise StepFailed(workflow_messages.WORKFLOW_NO_TIME)
     if run_id is None:
         rescheduler.record(actor, Outcome.INVALID_INPUT, error="not a run")
-        raise StepFailed(messages.workflow_not_a_run(typed_run[:100]))
+        raise StepFailed(workflow_messages.workflow_not_a_run(typed_run[:100]))
     env = _environment(event, actor, deps)
     reader = await deps.timezones.of(client, actor.user_id, actor.team_id)
     try:
@@ -239,7 +239,7 @@ async def _reschedule(
     except DelayError as exc:
         rescheduler.record(actor, Outcome.INVALID_INPUT, run_id=run_id, error="unreadable time")
         problem = plain_problem(exc, typed_when[:60], rescheduler.now(), reader, format_duration(deps.max_delay))
-        raise StepFailed(messages.workflow_bad_time(problem)) from None
+        raise StepFailed(workflow_messages.workflow_bad_time(problem)) from None
     deadline = rescheduler.deadline()
     located = await _find(actor, run_id, when, env, deps)
     # CONFIRM_ENVIRONMENTS: the workflow's own form, submitted by the person the step acts for, is their explicit
@@ -247,7 +247,7 @@ async def _reschedule(
     # A protected environment: the step ends with an error saying approval is needed (ask=False: no request is made;
     # a running workflow cannot wait for a person's click, and the step's execution would outlive its token).
     moved = await rescheduler.move(actor, located, when, deadline, ask=False)
-    await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, messages.WHERE_WORKFLOW))
+    await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, workflow_messages.WHERE_WORKFLOW))
     outputs: dict[str, Any] = {
         "run_id": moved.run.id,
         "environment": moved.env.name,
@@ -275,7 +275,7 @@ async def _list(event: FunctionExecuted, actor: Actor, deps: SurfaceDeps, client
         within = parse_duration(typed_within)
     except DelayError:
         rescheduler.record(actor, Outcome.INVALID_INPUT, error="unreadable duration")
-        raise StepFailed(messages.workflow_bad_within(typed_within[:60])) from None
+        raise StepFailed(workflow_messages.workflow_bad_within(typed_within[:60])) from None
     env = _environment(event, actor, deps)
     task, tag = event.text("task") or None, event.text("tag") or None
     filters = ListFilters(task=task, tag=tag, env=env, within=within)
@@ -283,7 +283,7 @@ async def _list(event: FunctionExecuted, actor: Actor, deps: SurfaceDeps, client
     failed = {failed_env for failed_env, _ in listed.failed}
     answered = [searched for searched in listed.searched if searched not in failed]
     if not listed.searched:
-        raise StepFailed(messages.WORKFLOW_NOTHING_TO_LIST)
+        raise StepFailed(workflow_messages.WORKFLOW_NOTHING_TO_LIST)
     if not answered:
         raise listed.failed[0][1]  # nothing could be listed at all: the usual explanation
     asked = messages.list_filters(
@@ -303,9 +303,9 @@ async def _list(event: FunctionExecuted, actor: Actor, deps: SurfaceDeps, client
 def _notes(listed: DelayedList) -> list[str]:
     notes = []
     if listed.failed:
-        notes.append(messages.workflow_due_failed(all_of([env.title for env, _ in listed.failed])))
+        notes.append(workflow_messages.workflow_due_failed(all_of([env.title for env, _ in listed.failed])))
     if listed.incomplete:
-        notes.append(messages.WORKFLOW_DUE_INCOMPLETE)
+        notes.append(workflow_messages.WORKFLOW_DUE_INCOMPLETE)
     return notes
 
 
@@ -314,25 +314,25 @@ def failure_text(exc: TriggerError | AccessRefused, run_ref: str, deps: SurfaceD
     if isinstance(exc, ApprovalNeeded):
         return messages.approval_workflow(exc.env.title)
     if isinstance(exc, AccessRefused):
-        return messages.workflow_refused(exc.env.title, bool(exc.rule.channels))
+        return workflow_messages.workflow_refused(exc.env.title, bool(exc.rule.channels))
     env_title = exc.environment or ""
     if isinstance(exc, NotDelayed):
-        return messages.workflow_not_delayed(exc.run.id, exc.run.status_label, exc.run.task_identifier)
+        return workflow_messages.workflow_not_delayed(exc.run.id, exc.run.status_label, exc.run.task_identifier)
     run_id = parse_run_ref(run_ref) or run_ref[:100]
     if isinstance(exc, NotFoundAnywhere):
-        return messages.workflow_not_found(run_id, " or ".join(env.title for env in exc.searched))
+        return workflow_messages.workflow_not_found(run_id, " or ".join(env.title for env in exc.searched))
     if isinstance(exc, RunNotFound):
-        return messages.workflow_not_found(run_id, env_title)
+        return workflow_messages.workflow_not_found(run_id, env_title)
     if isinstance(exc, AuthRejected):
-        return messages.workflow_key_rejected(env_title)
+        return workflow_messages.workflow_key_rejected(env_title)
     if isinstance(exc, RateLimited):
-        return messages.WORKFLOW_RATE_LIMITED
+        return workflow_messages.WORKFLOW_RATE_LIMITED
     if isinstance(exc, NotApplied | MoveUnconfirmed | OutcomeUnknown):
-        return messages.workflow_unconfirmed(run_id, deps.run_url(run_id))
+        return workflow_messages.workflow_unconfirmed(run_id, deps.run_url(run_id))
     if isinstance(exc, TriggerUnavailable):
-        return messages.WORKFLOW_UNAVAILABLE
+        return workflow_messages.WORKFLOW_UNAVAILABLE
     if isinstance(exc, TriggerRequestError):
-        return messages.workflow_request_refused((exc.server_message or f"HTTP {exc.status}")[:200])
+        return workflow_messages.workflow_request_refused((exc.server_message or f"HTTP {exc.status}")[:200])
     reference = secrets.token_hex(4)
     log.error("unexpected Trigger.dev error ref=%s surface=%s", reference, SURFACE, exc_info=exc)
-    return messages.workflow_unexpected(reference)
+    return workflow_messages.workflow_unexpected(reference)
