@@ -358,7 +358,7 @@ ODD_INPUTS: list[tuple[str, dict[str, Any]]] = [
     (RESCHEDULE_STEP, {"run": 5, "when": None, "user": USER}),
     (RESCHEDULE_STEP, {"run": ["run_x"], "when": {"h": 2}, "user": USER}),
     (RESCHEDULE_STEP, {"run": "run_x" * 1000, "when": "2h", "user": USER}),
-    (RESCHEDULE_STEP, {"run": "run_cm9k2x7ab000108l5ghf2d1qz", "when": "\u0000\ud800", "user": USER}),
+    (RESCHEDULE_STEP, {"run": "run_cm9k2x7ab000108l5ghf2d1qz", "when": "\u0000\u200b", "user": USER}),
     (RESCHEDULE_STEP, {"run": "run_cm9k2x7ab000108l5ghf2d1qz", "when": "2h", "user": {"id": USER}}),
     (RESCHEDULE_STEP, {"run": "run_cm9k2x7ab000108l5ghf2d1qz", "when": "2h", "user": "<@U111>"}),
     (RESCHEDULE_STEP, {"run": "run_cm9k2x7ab000108l5ghf2d1qz", "when": "2h", "user": USER, "environment": 7}),

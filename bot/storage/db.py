@@ -256,7 +256,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 LATEST = "0012"  # the newest revision in migrations/versions/ (tests/test_migrations.py holds the two equal)
 OLD_VERSION_TABLE = "schema_version"
 VERSION_TABLE = "alembic_version"  # Alembic's default, where it keeps the revision in place
-SQLITE_MIGRATE_ATTEMPTS = 5
+SQLITE_MIGRATE_ATTEMPTS = 8
 _LOCK_ID = 0x5245_5343  # pg_advisory_xact_lock key: one migrator at a time across processes
 
 
@@ -285,11 +285,12 @@ async def migrate(engine: AsyncEngine) -> str:
     file's write lock first (a process that finds the file locked past its busy timeout tries again), so the later
     migrator finds the schema current. A database already at LATEST is left without loading Alembic at all (about
     11 MiB a serving process does not need once the release step has migrated)."""
-    async with engine.connect() as conn:
-        if await conn.run_sync(_revision) == LATEST:
-            return LATEST
     for attempt in range(1, SQLITE_MIGRATE_ATTEMPTS + 1):
         try:
+            # Read first, within the retries too: on SQLite even connecting waits on another migrator's write lock.
+            async with engine.connect() as conn:
+                if await conn.run_sync(_revision) == LATEST:
+                    return LATEST
             return await _migrate_once(engine)
         except OperationalError as exc:
             if engine.dialect.name != "sqlite" or "locked" not in str(exc) or attempt == SQLITE_MIGRATE_ATTEMPTS:
