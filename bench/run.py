@@ -683,6 +683,7 @@ METRICS = (
     Metric("Burst completion, first send → last summary (ms)", lambda b: scaled(b.completion(), 1000)),
     Metric("Server CPU per command (ms)", lambda b: b.cpu_ms_per_command(), 1),
     Metric("VmRSS after the burst (MiB)", lambda b: mib(b.memory_end, "VmRSS"), 1),
+    Metric("VmRSS after the burst (MB, 10^6 bytes)", lambda b: scaled(mib(b.memory_end, "VmRSS"), 1.048576), 1),
     Metric("RssAnon after the burst (MiB)", lambda b: mib(b.memory_end, "RssAnon"), 1),
     Metric("Time to healthy after start (ms)", lambda b: b.healthy_after * 1000),
     Metric("API calls per command (Slack + Trigger.dev)", lambda b: b.calls / len(b.samples) if b.samples else None, 1),
@@ -867,6 +868,21 @@ def command_line(argv: Sequence[str]) -> str:
     return shlex.join([shown, "-m", "bench.run", *argv])
 
 
+def cpu_ratios(bursts: Sequence[Burst]) -> list[str]:
+    """Bot / baseline CPU per command within each round: the two bursts of a round ran back to back, so they saw
+    much the same load from the rest of the machine."""
+    ratios = []
+    for number in sorted({b.round for b in bursts if b.round}):
+        pair = {b.system: b.cpu_ms_per_command() for b in bursts if b.round == number and b.failure is None}
+        bot, base = pair.get("bot"), pair.get("baseline")
+        if bot is not None and base:
+            ratios.append(bot / base)
+    if not ratios:
+        return []
+    shown = ", ".join(f"{r:.2f}×" for r in ratios)
+    return [f"- CPU per command, bot / baseline within each round: {shown} (median {statistics.median(ratios):.2f}×)."]
+
+
 def noise_notes(bursts: Sequence[Burst], load_before: float, load_after: float) -> list[str]:
     notes = [
         f"- Load average (1 min) {load_before:.2f} before the run, {load_after:.2f} after it; *Others' CPU* is the "
@@ -937,6 +953,7 @@ def report(
             "",
             *slow,
             *failures,
+            *cpu_ratios(measured),
             *noise_notes(measured, *loads),
             *profile_line,
             "",
