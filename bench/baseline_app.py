@@ -2,10 +2,18 @@
 
 Served exactly as `python -m bot serve` serves the bot (Starlette, Bolt's AsyncSlackRequestHandler on
 POST /slack/events, GET /healthz, `uvicorn.run(..., log_config=None, access_log=False)`), with Slack's signature
-verification on and `process_before_response=False`. The /reschedule listener acks, then makes the two Trigger.dev
-calls the bot makes (GET /api/v3/runs/{id}, POST /api/v1/runs/{id}/reschedule with the same headers and an absolute
-ISO time as the delay) and posts one message to the response_url. Nothing else: no audit, no DM, no access rules,
-no logging set-up, no parsing beyond splitting the text.
+verification on and `process_before_response=False`. The /reschedule listener acks, then makes the calls the bot
+makes for one `/reschedule <run> 2h` with DM confirmations on, in the bot's order and with the same clients:
+
+1. GET /api/v3/runs/{id} and POST /api/v1/runs/{id}/reschedule on Trigger.dev (the same headers, an absolute ISO
+   time as the delay) over one shared httpx.AsyncClient with the bot's limits;
+2. `chat.postMessage` to the command's channel: the summary (a text and one mrkdwn section naming the run);
+3. `chat.getPermalink` of that summary, and `chat.postMessage` to the person who typed the command (its user id as
+   the channel, as the bot sends its DMs: no conversations.open) with the link in it.
+
+The Slack calls go through Bolt's AsyncWebClient on one aiohttp session kept for the process, as the bot's do
+(without one slack_sdk opens a session per call). Nothing else: no audit, no follow-up, no access rules, no
+logging set-up, no metrics, no parsing beyond splitting the text.
 
     PYTHONPATH=<repo> python -m bench.baseline_app --port 3000
 
@@ -24,10 +32,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import httpx
 import uvicorn
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -51,7 +60,7 @@ def build(env: dict[str, str]) -> Starlette:
     http = httpx.AsyncClient(
         base_url=env["TRIGGER_API_URL"],
         timeout=httpx.Timeout(10.0, connect=5.0),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),  # as bot.trigger.client
         follow_redirects=False,
     )
     key = env["TRIGGER_SECRET_KEY"]
@@ -65,8 +74,11 @@ def build(env: dict[str, str]) -> Starlette:
             "Accept": "application/json",
         }
 
+    def message(text: str) -> list[dict[str, Any]]:
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+
     @app.command("/reschedule")
-    async def reschedule(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+    async def reschedule(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         run_id = str(command.get("text", "")).split()[0]
         when = datetime.now(UTC) + DELAY
@@ -75,7 +87,11 @@ def build(env: dict[str, str]) -> Starlette:
         run.raise_for_status()
         moved = await http.post(f"/api/v1/runs/{run_id}/reschedule", json={"delay": delay}, headers=headers())
         moved.raise_for_status()
-        await respond(text=f"Rescheduled {run_id} to {moved.json().get('delayedUntil')}", response_type="in_channel")
+        text = f"Run {run_id} rescheduled to {moved.json().get('delayedUntil')} by <@{command['user_id']}>"
+        summary = await client.chat_postMessage(channel=command["channel_id"], text=text, blocks=message(text))
+        link = await client.chat_getPermalink(channel=summary["channel"], message_ts=summary["ts"])
+        mine = f"You rescheduled {run_id} (<{link['permalink']}|see the summary>)"
+        await client.chat_postMessage(channel=command["user_id"], text=text, blocks=message(mine))
 
     handler = AsyncSlackRequestHandler(app)
 
@@ -87,7 +103,10 @@ def build(env: dict[str, str]) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # One aiohttp session for every Web API call, as the bot keeps one.
+        client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         yield
+        await client.session.close()
         await http.aclose()
 
     return Starlette(

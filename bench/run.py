@@ -172,7 +172,7 @@ class Fakes:
 
     def answers(self, samples: Sequence[Sample] = ()) -> dict[str, Answer]:
         """The first answer to each command, by its response_url path: the first POST to the response_url, or
-        (the bot) the summary it posted in the command's channel with chat.postMessage, found by the run id of
+        the summary posted in the command's channel with chat.postMessage, found by the run id of
         one of `samples`."""
         first: dict[str, Answer] = {}
         by_run = {s.run_id: httpx.URL(s.response_url).path for s in samples}
@@ -190,6 +190,11 @@ class Fakes:
 
     def api_calls(self, method: str) -> int:
         return sum(1 for r in self.slack.requests if r.path == f"/api/{method}")
+
+    def calls(self) -> int:
+        """API calls received so far by both fakes (Slack's Web API and Trigger.dev's API)."""
+        slack = sum(1 for r in self.slack.requests if r.path.startswith("/api/"))
+        return slack + sum(1 for r in self.trigger.requests if r.path.startswith("/api/"))
 
     def dm_calls(self) -> int:
         """chat.postMessage calls to a person (the DM confirmations), not to the channel."""
@@ -486,6 +491,7 @@ class Burst:
     reconnects: int = 0
     correct: int = 0
     dms: int = 0  # DM confirmations posted for the burst (chat.postMessage calls)
+    calls: int = 0  # Slack Web API and Trigger.dev API calls made for the burst
     others_cpu: float = 0.0  # CPU seconds used by other processes on the machine during the burst
     wall: float = 0.0  # go signal → server idle again
     failure: str | None = None
@@ -513,8 +519,10 @@ class Burst:
 def warm_up(server: Server, fakes: Fakes) -> None:
     """A few commands one at a time, each answered before the next: lazy imports, auth.test, pools, DB."""
     for run in fakes.delayed_runs(WARMUP):
+        dms = fakes.dm_calls()
         samples = send(server, [run], 1).samples
-        if not wait_answers(fakes, samples, timeout=WARMUP_TIMEOUT) or not rescheduled(fakes, samples[0]):
+        dm_sent = lambda dms=dms: fakes.dm_calls() > dms  # noqa: E731 (a late DM is not counted in the burst)
+        if not wait_answers(fakes, samples, dm_sent, WARMUP_TIMEOUT) or not rescheduled(fakes, samples[0]):
             shown = samples[0].error or repr(samples[0].answer)[:300]
             raise RuntimeError(f"warm-up command not rescheduled ({shown}); log:\n{server.log_tail(15)}")
 
@@ -527,7 +535,7 @@ def burst(system: System, number: int, workdir: Path, profile_to: Path | None = 
             try:
                 outcome.healthy_after = server.healthy_after
                 warm_up(server, fk)
-                dms_before = fk.dm_calls()
+                dms_before, calls_before = fk.dm_calls(), fk.calls()
                 load = LoadGenerator(server, fk.delayed_runs(BURST), BURST_CONCURRENCY)
                 cpu_before = server.wait_idle()
                 outcome.memory_start = proc_memory(server.pid)
@@ -543,7 +551,7 @@ def burst(system: System, number: int, workdir: Path, profile_to: Path | None = 
                 )
 
                 def dms_done() -> bool:
-                    return system == "baseline" or fk.dm_calls() - dms_before >= BURST
+                    return fk.dm_calls() - dms_before >= BURST
 
                 wait_answers(fk, outcome.samples, dms_done)
                 outcome.cpu = server.wait_idle() - cpu_before
@@ -551,6 +559,7 @@ def burst(system: System, number: int, workdir: Path, profile_to: Path | None = 
                 outcome.others_cpu = noise.others(outcome.cpu, outcome.load_cpu)
                 outcome.memory_end = proc_memory(server.pid)
                 outcome.dms = fk.dm_calls() - dms_before
+                outcome.calls = fk.calls() - calls_before
                 if profile_to is not None:
                     os.kill(server.pid, signal.SIGUSR2)
                     wait_file(profile_to)
@@ -564,7 +573,7 @@ def burst(system: System, number: int, workdir: Path, profile_to: Path | None = 
             outcome.failure = f"{len(errors)} failed requests, e.g. {errors[0]}"
         elif outcome.correct < len(outcome.samples):
             outcome.failure = f"{len(outcome.samples) - outcome.correct} of {len(outcome.samples)} not rescheduled"
-        elif system == "bot" and outcome.dms < len(outcome.samples):
+        elif outcome.dms < len(outcome.samples):
             outcome.failure = f"only {outcome.dms} DM confirmations for {len(outcome.samples)} moves (are DMs on?)"
     except Exception as exc:  # report it and go on with the other rounds
         outcome.failure = f"{type(exc).__name__}: {str(exc)[:500]}"
@@ -682,8 +691,10 @@ METRICS = (
     Metric("Burst completion, first send → last summary (ms)", lambda b: scaled(b.completion(), 1000)),
     Metric("Server CPU per command (ms)", lambda b: b.cpu_ms_per_command(), 1),
     Metric("VmRSS after the burst (MiB)", lambda b: mib(b.memory_end, "VmRSS"), 1),
+    Metric("VmRSS after the burst (MB, 10^6 bytes)", lambda b: scaled(mib(b.memory_end, "VmRSS"), 1.048576), 1),
     Metric("RssAnon after the burst (MiB)", lambda b: mib(b.memory_end, "RssAnon"), 1),
     Metric("Time to healthy after start (ms)", lambda b: b.healthy_after * 1000),
+    Metric("API calls per command (Slack + Trigger.dev)", lambda b: b.calls / len(b.samples) if b.samples else None, 1),
 )
 
 
@@ -865,6 +876,21 @@ def command_line(argv: Sequence[str]) -> str:
     return shlex.join([shown, "-m", "bench.run", *argv])
 
 
+def cpu_ratios(bursts: Sequence[Burst]) -> list[str]:
+    """Bot / baseline CPU per command within each round: the two bursts of a round ran back to back, so they saw
+    much the same load from the rest of the machine."""
+    ratios = []
+    for number in sorted({b.round for b in bursts if b.round}):
+        pair = {b.system: b.cpu_ms_per_command() for b in bursts if b.round == number and b.failure is None}
+        bot, base = pair.get("bot"), pair.get("baseline")
+        if bot is not None and base:
+            ratios.append(bot / base)
+    if not ratios:
+        return []
+    shown = ", ".join(f"{r:.2f}×" for r in ratios)
+    return [f"- CPU per command, bot / baseline within each round: {shown} (median {statistics.median(ratios):.2f}×)."]
+
+
 def noise_notes(bursts: Sequence[Burst], load_before: float, load_after: float) -> list[str]:
     notes = [
         f"- Load average (1 min) {load_before:.2f} before the run, {load_after:.2f} after it; *Others' CPU* is the "
@@ -935,6 +961,7 @@ def report(
             "",
             *slow,
             *failures,
+            *cpu_ratios(measured),
             *noise_notes(measured, *loads),
             *profile_line,
             "",
@@ -947,10 +974,15 @@ def report(
             "is whatever bot/ does in the code named above (uncommitted changes included).",
             "- **baseline**: bench/baseline_app.py, a bare Bolt `AsyncApp` served the same way (Starlette + Bolt's "
             "AsyncSlackRequestHandler, `uvicorn.run(log_config=None, access_log=False)`, signature verification "
-            "on, process_before_response=False) whose /reschedule listener acks, makes the same two Trigger.dev "
-            "calls with the same headers (GET /api/v3/runs/{id}, POST /api/v1/runs/{id}/reschedule) over one "
-            "shared httpx.AsyncClient, and posts one message to the response_url. Nothing else. Bolt calls "
-            "auth.test on its first request (the bot calls it before serving, so its time to healthy includes it).",
+            "on, process_before_response=False) whose /reschedule listener acks and makes the calls the bot makes "
+            "for one command, in the same order: the two Trigger.dev calls with the same headers (GET "
+            "/api/v3/runs/{id}, POST /api/v1/runs/{id}/reschedule) over one shared httpx.AsyncClient, then "
+            "`chat.postMessage` of the summary to the channel, `chat.getPermalink` of it and `chat.postMessage` of "
+            "a DM with the link to the person, through Bolt's AsyncWebClient on one shared aiohttp session (as the "
+            "bot's). Nothing else: no audit, follow-up, logging or metrics. Bolt calls auth.test on its first "
+            "request (the bot calls it before serving, so its time to healthy includes it). *API calls per "
+            "command* counts what both fakes received during the burst: the same figure for both systems means "
+            "the same calls.",
             "",
             "## Method",
             "",
@@ -963,15 +995,15 @@ def report(
             "counted), then the burst. Rounds alternate which system goes first.",
             "- *Ack*: from just before the request is written until its 200 has been read (Slack's limit is 3 s). "
             "*Send → summary*: from the same instant until the summary arrives at the fake Slack (the bot posts it "
-            "with chat.postMessage, the baseline through the response_url; arrival time recorded by the fake, same "
-            "clock). *Burst completion*: first send → last summary. Both fakes keep connections open between "
-            "requests, as Slack's and Trigger.dev's servers do.",
+            "with chat.postMessage, and so does the baseline; arrival time recorded by the fake, same clock). "
+            "*Burst completion*: first send → last summary. Both fakes keep connections open between requests, as "
+            "Slack's and Trigger.dev's servers do.",
             "- The load is a closed loop: each of the 25 connections sends its next command when the previous one "
             "is acked. A server that acks slowly therefore has fewer commands in progress at once, and each of them "
             "waits less behind the others: compare send → summary p50 with that in mind (burst completion and p99 "
             "include the ack delays).",
             "- *CPU per command*: the server's utime + stime (/proc/<pid>/stat) from just before the burst until it "
-            "is idle again after the last summary (and, for the bot, the last DM), divided by the number of "
+            "is idle again after the last summary and the last DM, divided by the number of "
             "commands. *RSS*: /proc/<pid>/status after that; RssAnon is the process's own memory, VmRSS adds "
             "mapped files. *Time to healthy*: from spawning the process until GET /healthz answers 200 (polled "
             f"every {HEALTH_POLL * 1000:.0f} ms).",

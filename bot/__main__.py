@@ -81,6 +81,9 @@ async def _migrate(config: settings.Settings) -> int:
 
 
 def _serve(config: settings.Settings, host: str, port: int) -> int:
+    from bot.serving_imports import leave_out_terminal_packages
+
+    leave_out_terminal_packages()  # before httpx is imported
     from bot import wiring
     from bot.server import serve
 
@@ -93,6 +96,9 @@ def _serve(config: settings.Settings, host: str, port: int) -> int:
 
 
 async def _socket(config: settings.Settings) -> int:
+    from bot.serving_imports import leave_out_terminal_packages
+
+    leave_out_terminal_packages()  # before httpx is imported
     from bot import socket_mode
 
     try:

@@ -177,6 +177,27 @@ async def test_a_batch_writes_each_card_once_as_last_queued_in_one_statement(eng
     assert [item.ts for item in await store.claim(T0, 10)] == ["0.9"]  # the old card looks now, the new ones later
 
 
+async def test_a_batch_updates_only_the_runs_that_have_other_cards(engine: AsyncEngine) -> None:
+    """The usual move's run has no other card: the batch costs its INSERT and one look-up, and the one run with an
+    older card still has that card look again at once."""
+    store = FollowUps(engine)
+    other = "run_other0000000000000000001"
+    await follow(store, "0.9", run=other)  # an older card of `other`, showing T0
+    later = T0 + timedelta(hours=2)
+    statements: list[str] = []
+
+    def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.lstrip().upper())
+
+    event.listen(engine.sync_engine, "before_cursor_execute", executed)
+    for ts, run in (("1.1", RUN), ("1.2", "run_third0000000000000000001"), ("1.3", other)):
+        store.follow_soon(request(ts, shown=later, run=run, now=T0))
+    await store.flush(timeout=5.0)
+    event.remove(engine.sync_engine, "before_cursor_execute", executed)
+    assert [statement.split()[0] for statement in statements] == ["INSERT", "SELECT", "UPDATE"]
+    assert [item.ts for item in await store.claim(T0, 10)] == ["0.9"]
+
+
 async def test_a_failed_background_write_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     engine = db.create_engine("postgresql://postgres@127.0.0.1:9/nowhere")  # a database that is not there
     try:

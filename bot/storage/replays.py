@@ -108,13 +108,13 @@ class ReplayGuard:
         now = self.clock()
         async with engine.begin() as conn:
             insert = insert_for(conn)
+            # One statement whatever the batch's size (its rows as parameters), so it is compiled once per process.
             statement = (
-                insert(seen_requests)
-                .values([{"key": key, "seen_at": from_unix(now)} for key in keys])
-                .on_conflict_do_nothing(index_elements=["key"])
-                .returning(seen_requests.c.key)
+                insert(seen_requests).on_conflict_do_nothing(index_elements=["key"]).returning(seen_requests.c.key)
             )
-            new = {row[0] for row in await conn.execute(statement)}
+            seen_at = from_unix(now)
+            rows = await conn.execute(statement, [{"key": key, "seen_at": seen_at} for key in keys])
+            new = {row[0] for row in rows}
             if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
                 self._pruned_at = now
                 cutoff = from_unix(now) - timedelta(seconds=REMEMBER_SECONDS)
