@@ -268,6 +268,10 @@ class Server:
             command = [sys.executable, "-m", "bench.profiled_bot", str(profile_to), "serve", *listen]
         else:
             command = [sys.executable, "-m", "bot", "serve", *listen]
+        if system != "baseline":  # as a deploy does (the Procfile's release step): the schema first, then serve
+            subprocess.run(
+                [sys.executable, "-m", "bot", "migrate"], cwd=workdir, env=full_env, check=True, capture_output=True
+            )
         started = time.perf_counter()
         with open(self.log_path, "wb") as log:
             # cwd is the work folder, not the repo root, so a developer's .env cannot leak in.
