@@ -11,7 +11,6 @@ an Approve and the expiry never both win. Any other request is looked at again R
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from datetime import datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import request_id
+from bot import polling
 from bot.domain.approvals import EXPIRY_MARGIN, RECHECK, State, too_late
 from bot.rescheduler import utc_now
 from bot.slack import approvals as slack_approvals
@@ -44,16 +43,7 @@ class ApprovalExpiry:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                with request_id.bound(request_id.new("expiry-")):
-                    await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("approvals: this expiry tick failed (%s)", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+        await polling.every(self.poll_seconds, self._stopping, self.tick, job="approval expiry", ids="expiry-")
 
     def stop(self) -> None:
         self._stopping.set()

@@ -8,7 +8,6 @@ DM (kept in the outbox when Slack cannot take it). A move cut off by a shutdown 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,7 +16,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import messages, request_id
+from bot import messages, polling
 from bot.domain.audit import Outcome
 from bot.domain.environments import Environment
 from bot.domain.runs import Run
@@ -95,16 +94,7 @@ class Recovery:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                with request_id.bound(request_id.new("recover-")):
-                    await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("moves in flight: this tick failed (%s)", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+        await polling.every(self.poll_seconds, self._stopping, self.tick, job="moves in flight", ids="recover-")
 
     def stop(self) -> None:
         self._stopping.set()

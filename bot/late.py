@@ -12,7 +12,6 @@ dropped with a log line. The rows are in the database, so a restart loses none.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import messages, request_id
+from bot import messages, polling
 from bot.render.mrkdwn import context, date_token
 from bot.rescheduler import utc_now
 from bot.slack.replies import may_pass, never_reached, slack_error
@@ -63,16 +62,7 @@ class LateDMs:
 
     async def run(self) -> None:
         """A tick every `poll_seconds` until `stop`; a tick that fails (the database is down) is logged."""
-        while not self._stopping.is_set():
-            try:
-                with request_id.bound(request_id.new("late-")):
-                    await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("outbox: this tick failed (%s); trying again in %ss", type(exc).__name__, self.poll_seconds)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+        await polling.every(self.poll_seconds, self._stopping, self.tick, job="outbox", ids="late-")
 
     def stop(self) -> None:
         """Stop after the message being sent now (a message is never cut off between its send and its deletion,

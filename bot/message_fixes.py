@@ -17,7 +17,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import request_id
+from bot import polling
 from bot.rescheduler import utc_now
 from bot.slack.replies import may_pass, slack_error
 from bot.storage.message_updates import MessageUpdates, Wanted
@@ -60,16 +60,7 @@ class MessageFixes:
             await self.store.forget(channel, ts)
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                with request_id.bound(request_id.new("fix-")):
-                    await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("message updates: this tick failed (%s)", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+        await polling.every(self.poll_seconds, self._stopping, self.tick, job="message updates", ids="fix-")
 
     def stop(self) -> None:
         self._stopping.set()

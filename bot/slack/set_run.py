@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import messages, request_id
+from bot import messages, polling
 from bot.bulk import BulkMover, Step
 from bot.domain.audit import Outcome
 from bot.domain.bulk import BulkItem, BulkOutcome
@@ -210,17 +210,12 @@ class SetRunner:
 
     async def run(self) -> None:
         """Every `poll_seconds`, carry on a set no process holds."""
-        while not self._stopping.is_set():
-            try:
-                with request_id.bound(request_id.new("set-")):
-                    while not self._stopping.is_set() and await self.tick():
-                        pass
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("confirmed sets: this tick failed (%s)", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+        await polling.every(self.poll_seconds, self._stopping, self._drain, job="confirmed sets", ids="set-")
+
+    async def _drain(self) -> None:
+        """Carry on sets, one after another, while there are some and the process is not stopping."""
+        while not self._stopping.is_set() and await self.tick():
+            pass
 
     async def tick(self) -> bool:
         """Claim one set no process holds and carry it on; False when there was none."""
