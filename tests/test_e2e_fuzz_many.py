@@ -59,9 +59,6 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-KEEPALIVE_SECONDS = 2.0  # below uvicorn's default timeout_keep_alive (5 s)
-
-
 def post(client: httpx.Client, url: str, request: FuzzRequest) -> httpx.Response:
     timestamp = str(int(time.time()))
     headers = {
@@ -83,13 +80,7 @@ def open_door(
     over Socket Mode, every envelope was acknowledged."""
     if door == "http":
         settings = bot_env(fake_slack, fake_trigger, tmp_path, **env)
-        # Idle connections are dropped by the client well before uvicorn's 5 s keep-alive timeout closes them, so a
-        # request after a long settle never goes out on a connection the server is closing (a reset, on a busy box).
-        limits = httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS)
-        with (
-            BotProcess(settings, log_path=tmp_path / "bot.log") as process,
-            httpx.Client(timeout=30, limits=limits) as client,
-        ):
+        with BotProcess(settings, log_path=tmp_path / "bot.log") as process, httpx.Client(timeout=30) as client:
             yield process, lambda request: post(client, process.events_url, request).status_code
         return
     with socket_bot(fake_slack, fake_trigger, tmp_path, **env) as (socket_process, socket):
