@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-LISTEN_BACKLOG = 2048  # as uvicorn's own default (Config.backlog)
 
 Clock = Callable[[], float]
 
@@ -63,15 +62,8 @@ async def read_bounded(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def asgi_app(
-    bot: Bot,
-    *,
-    clock: Clock = time.time,
-    timer: Clock = time.perf_counter,
-    on_started: Callable[[], None] | None = None,
-) -> Starlette:
-    """Routes verified Slack requests to Bolt; /healthz and /metrics answer without calling anything. `on_started`
-    is called once the bot has started (the start-up line naming the Request URL)."""
+def asgi_app(bot: Bot, *, clock: Clock = time.time, timer: Clock = time.perf_counter) -> Starlette:
+    """Routes verified Slack requests to Bolt; /healthz and /metrics answer without calling anything."""
     secret = bot.signing_secret
     if not secret:
         raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET")
@@ -125,8 +117,6 @@ def asgi_app(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await bot.start()
-        if on_started is not None:
-            on_started()
         yield
         await bot.aclose()
 
@@ -174,41 +164,47 @@ async def dispatch(
     return Response(content, status_code=answer.status, headers=answer.first_headers_without_set_cookie())
 
 
-def _listen(host: str, port: int) -> socket.socket | str:
-    """A socket listening on `host`:`port` (port 0: any free port), for uvicorn to serve on; or why it cannot be
-    (e.g. "Address already in use")."""
+class Server(uvicorn.Server):
+    """uvicorn, with SIGTERM and SIGINT handled here: each starts uvicorn's graceful shutdown (`handle_exit`, as
+    uvicorn's own handler does), and the process then ends with status 0.
+
+    uvicorn's `capture_signals` re-raises the signal that stopped it once it has shut down, so the process would die
+    by that signal even though the drain finished and the audit trail was written; platforms read that as a crash.
+    """
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            listening = [sock for server in self.servers for sock in server.sockets or ()]
+            if listening:
+                bound_port = int(listening[0].getsockname()[1])
+                log.info(operator_messages.serve_request_url(self.config.host, bound_port))
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be set in the main thread
+            return
+        previous = {signum: signal.signal(signum, self.handle_exit) for signum in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def _port_taken(host: str, port: int) -> str | None:
+    """Why `port` cannot be listened on (e.g. "Address already in use"), or None. Port 0 is always free."""
+    if port == 0:
+        return None
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(LISTEN_BACKLOG)
-    except OSError as exc:
-        sock.close()
-        return exc.strerror or type(exc).__name__
-    sock.set_inheritable(True)
-    return sock
-
-
-@contextlib.contextmanager
-def _stopping_ends_cleanly() -> Iterator[None]:
-    """While serving, uvicorn takes SIGTERM and SIGINT itself (its graceful shutdown) and, once it has shut down,
-    raises the signal again with the handlers it found in place. Those are these, which do nothing, so a process that
-    drained its work and wrote its audit trail ends with status 0 rather than dying by the signal (which platforms
-    read as a crash)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set in the main thread (uvicorn then takes none either)
-        return
-    previous = {signum: signal.signal(signum, _already_stopping) for signum in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _already_stopping(signum: int, frame: object) -> None:
-    """A stop signal raised again after the graceful shutdown it started: nothing is left to do."""
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or type(exc).__name__
+    return None
 
 
 def serve(bot: Bot, host: str, port: int) -> int:
@@ -217,17 +213,10 @@ def serve(bot: Bot, host: str, port: int) -> int:
     Once the application has started, one line names the port actually listened on (port 0: any free port) and the
     Request URL Slack needs. A port already taken is said plainly, before anything starts.
     """
-    listening = _listen(host, port)
-    if isinstance(listening, str):
-        log.error(operator_messages.serve_cannot_listen(host, port, listening))
+    reason = _port_taken(host, port)
+    if reason is not None:
+        log.error(operator_messages.serve_cannot_listen(host, port, reason))
         return 1
-    bound_port = int(listening.getsockname()[1])
-
-    def started() -> None:
-        log.info(operator_messages.serve_request_url(host, bound_port))
-
-    app = asgi_app(bot, on_started=started)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=bound_port, log_config=None, access_log=False))
-    with _stopping_ends_cleanly(), listening:
-        server.run(sockets=[listening])
+    server = Server(uvicorn.Config(asgi_app(bot), host=host, port=port, log_config=None, access_log=False))
+    server.run()
     return 0 if server.started else 1
