@@ -165,12 +165,7 @@ async def dispatch(
 
 
 class Server(uvicorn.Server):
-    """uvicorn, with SIGTERM and SIGINT handled here: each starts uvicorn's graceful shutdown (`handle_exit`, as
-    uvicorn's own handler does), and the process then ends with status 0.
-
-    uvicorn's `capture_signals` re-raises the signal that stopped it once it has shut down, so the process would die
-    by that signal even though the drain finished and the audit trail was written; platforms read that as a crash.
-    """
+    """uvicorn, naming the port it bound (port 0: any free port) and the Request URL Slack needs once it has started."""
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -180,17 +175,26 @@ class Server(uvicorn.Server):
                 bound_port = int(listening[0].getsockname()[1])
                 log.info(operator_messages.serve_request_url(self.config.host, bound_port))
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield  # signal handlers can only be set in the main thread
-            return
-        previous = {signum: signal.signal(signum, self.handle_exit) for signum in STOP_SIGNALS}
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+
+@contextlib.contextmanager
+def _stopping_ends_cleanly() -> Iterator[None]:
+    """While serving, uvicorn takes SIGTERM and SIGINT itself (its graceful shutdown) and, once it has shut down,
+    raises the signal again with the handlers it found in place. Those are these, which do nothing, so a process that
+    drained its work and wrote its audit trail ends with status 0 rather than dying by the signal (which platforms
+    read as a crash)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread (uvicorn then takes none either)
+        return
+    previous = {signum: signal.signal(signum, _already_stopping) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _already_stopping(signum: int, frame: object) -> None:
+    """A stop signal raised again after the graceful shutdown it started: nothing is left to do."""
 
 
 def _port_taken(host: str, port: int) -> str | None:
@@ -218,5 +222,6 @@ def serve(bot: Bot, host: str, port: int) -> int:
         log.error(operator_messages.serve_cannot_listen(host, port, reason))
         return 1
     server = Server(uvicorn.Config(asgi_app(bot), host=host, port=port, log_config=None, access_log=False))
-    server.run()
+    with _stopping_ends_cleanly():
+        server.run()
     return 0 if server.started else 1

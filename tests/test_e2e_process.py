@@ -37,8 +37,8 @@ from tests.test_runs import current_alert
 pytestmark = pytest.mark.e2e
 
 RESCHEDULE = r"/api/v1/runs/.+/reschedule"
-# A graceful shutdown on SIGTERM ends the process with status 0 (bot.server.Server stops uvicorn re-raising the
-# signal, which platforms would read as a crash).
+# A graceful shutdown on SIGTERM ends the process with status 0 (bot.server: the signal uvicorn raises again after
+# shutting down meets a handler that does nothing, rather than killing a process platforms would read as crashed).
 SIGTERM_EXIT = 0
 
 
