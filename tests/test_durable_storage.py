@@ -4,8 +4,11 @@ given back at shutdown, and taken by another process when its lease runs out."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.bulk_sets import BulkSets
@@ -55,6 +58,37 @@ async def test_a_move_cut_off_at_shutdown_is_given_back_at_once_and_one_settled_
     await store.release(taken, timedelta(seconds=30))  # could not be read back: again in 30 s
     assert await store.claim(clock.now + timedelta(seconds=10), 10) == []
     assert len(await store.claim(clock.now + timedelta(seconds=31), 10)) == 1
+
+
+async def test_moves_written_down_at_once_share_transactions_and_each_is_held_and_forgotten_on_its_own(
+    engine: AsyncEngine,
+) -> None:
+    commits: list[int] = []
+    event.listen(engine.sync_engine, "commit", lambda _conn: commits.append(1))
+    clock = Clock()
+    store = MoveIntents(engine, LEASE, clock)
+    intents = [Intent(f"run_{n}", "prod", "task", T0, T0 + timedelta(hours=n), ACTOR) for n in range(30)]
+    held = await asyncio.gather(*(store.open(intent) for intent in intents))
+    assert [item.intent for item in held] == intents  # each caller gets its own row back
+    assert len({item.id for item in held}) == 30 and len({item.token for item in held}) == 30
+    assert len(commits) < 30  # a burst costs a few transactions, not one per move
+    opened = len(commits)
+    await asyncio.gather(*(store.close(item) for item in held[:20]))
+    assert len(commits) - opened < 20
+    assert sorted(row["run_id"] for row in await store.all()) == sorted(f"run_{n}" for n in range(20, 30))
+    [alone] = [item for item in held if item.intent.run_id == "run_25"]
+    await store.close(alone)  # a lone caller waits for its own transaction
+    assert "run_25" not in {row["run_id"] for row in await store.all()}
+
+
+async def test_a_batch_the_database_refuses_is_refused_to_each_of_its_callers(engine: AsyncEngine) -> None:
+    store = MoveIntents(engine, LEASE, Clock())
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP TABLE move_intents"))
+    results = await asyncio.gather(
+        *(store.open(Intent(f"run_{n}", "prod", None, None, None, ACTOR)) for n in range(5)), return_exceptions=True
+    )
+    assert len(results) == 5 and all(isinstance(result, DBAPIError) for result in results)
 
 
 async def test_a_set_is_held_by_its_process_given_back_at_shutdown_and_carried_on_with_each_runs_state(

@@ -16,14 +16,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.storage.batches import GroupCommit
 from bot.storage.db import move_intents, utc
 from bot.storage.leases import all_rows, claim_rows, held
 
 log = logging.getLogger(__name__)
 
+BATCH_ROWS = 500  # rows per transaction at most (9 parameters each, well within SQLite's and PostgreSQL's limits)
 LEASE = timedelta(seconds=60)  # a move's request and its read-back take less (TRIGGER_DEADLINE + its read-back)
 Clock = Callable[[], datetime]
 
@@ -55,30 +57,35 @@ class MoveIntents:
 
     def __init__(self, engine: AsyncEngine, lease: timedelta = LEASE, clock: Clock = lambda: datetime.now(UTC)) -> None:
         self.engine, self.lease, self.clock = engine, lease, clock
+        self._writes: GroupCommit[Intent | Held, Held] = GroupCommit(self._write, most=BATCH_ROWS)
 
     async def open(self, intent: Intent) -> Held:
-        """Write the move down, held by this process for one lease."""
-        now = utc(self.clock())
-        token = secrets.token_hex(16)
-        values = {
-            "run_id": intent.run_id[:64],
-            "environment": intent.environment[:64],
-            "task": (intent.task or "")[:255] or None,
-            "previous_time": intent.previous,
-            "new_time": intent.new,
-            "actor": json.dumps(intent.actor),
-            "started_at": now,
-            "lease_until": now + self.lease,
-            "lease_token": token,
-        }
-        async with self.engine.begin() as conn:
-            row_id = (await conn.execute(insert(move_intents).values(**values).returning(move_intents.c.id))).scalar()
-        return Held(int(row_id or 0), token, intent, now)
+        """Write the move down, held by this process for one lease. Moves written down at the same time share one
+        transaction (a burst of commands costs a few, not one each)."""
+        return await self._writes.submit(intent)
 
     async def close(self, item: Held) -> None:
-        """The move's outcome is recorded: forget it."""
+        """The move's outcome is recorded: forget it (in the same transaction as other moves written or forgotten
+        at that moment)."""
+        await self._writes.submit(item)
+
+    async def _write(self, batch: list[Intent | Held]) -> list[Held]:
+        """One transaction: the rows of the intents in `batch` inserted, those of the Held ones deleted; the answer to
+        each intent is its row, to each Held itself."""
+        now = utc(self.clock())
+        opening = [(item, secrets.token_hex(16)) for item in batch if isinstance(item, Intent)]
+        closing = [item for item in batch if isinstance(item, Held)]
+        ids: dict[str, int] = {}
         async with self.engine.begin() as conn:
-            await conn.execute(delete(move_intents).where(*held(move_intents, item.id, item.token)))
+            if opening:
+                rows = [_values(intent, token, now, self.lease) for intent, token in opening]
+                written = insert(move_intents).values(rows).returning(move_intents.c.id, move_intents.c.lease_token)
+                ids = {str(token): int(row_id) for row_id, token in (await conn.execute(written)).all()}
+            if closing:
+                keys = [{"row_id": item.id, "token": item.token} for item in closing]
+                await conn.execute(_FORGET, keys)
+        held_rows = iter([Held(ids[token], token, intent, now) for intent, token in opening])
+        return [next(held_rows) if isinstance(item, Intent) else item for item in batch]
 
     async def release(self, item: Held, after: timedelta = timedelta(0)) -> None:
         """Give the row back: any process reads it back `after` from now (at once: a move cut off at shutdown)."""
@@ -98,6 +105,25 @@ class MoveIntents:
     async def all(self) -> Sequence[dict[str, Any]]:
         """Every row, for tests and inspection."""
         return await all_rows(self.engine, move_intents)
+
+
+_FORGET = delete(move_intents).where(
+    move_intents.c.id == bindparam("row_id"), move_intents.c.lease_token == bindparam("token")
+)
+
+
+def _values(intent: Intent, token: str, now: datetime, lease: timedelta) -> dict[str, Any]:
+    return {
+        "run_id": intent.run_id[:64],
+        "environment": intent.environment[:64],
+        "task": (intent.task or "")[:255] or None,
+        "previous_time": intent.previous,
+        "new_time": intent.new,
+        "actor": json.dumps(intent.actor),
+        "started_at": now,
+        "lease_until": now + lease,
+        "lease_token": token,
+    }
 
 
 def _when(value: Any) -> datetime | None:
