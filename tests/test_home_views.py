@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.domain.audit import AuditRecord, Outcome
 from bot.rescheduler import Rescheduler
@@ -56,6 +56,29 @@ async def test_opens_are_shared_through_the_database_newest_wins_and_people_are_
         async with engine.connect() as conn:
             rows = (await conn.execute(select(db.home_views.c.team_id, db.home_views.c.user_id))).all()
         assert sorted(tuple(row) for row in rows) == [("T1", "U1"), ("T1", "U2"), ("T2", "U1")]  # a row per person
+    finally:
+        await engine.dispose()
+
+
+async def test_look_ups_asked_at_the_same_moment_are_one_query_and_each_gets_its_own_answer(database_url: str) -> None:
+    engine = db.create_engine(database_url)
+    queries: list[str] = []
+    event.listen(
+        engine.sync_engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, statement, *_: queries.append(statement) if "FROM home_views" in statement else None,
+    )
+    try:
+        await db.migrate(engine)
+        clock = Clock()
+        views = HomeViews(engine, clock=clock)
+        for n in range(0, 20, 2):  # every other person opened their Home
+            views.opened("T1", f"U{n}")
+        await views.aclose(5)
+        clock.now += 30
+        ages = await asyncio.gather(*(views.seconds_since_opened("T1", f"U{n}") for n in range(20)))
+        assert ages == [30 if n % 2 == 0 else None for n in range(20)]
+        assert 1 <= len(queries) < 20  # a burst of moves costs a query or two, not one per person
     finally:
         await engine.dispose()
 

@@ -5,8 +5,9 @@ is being written go together in the next one.
   the caller (the store says what was lost). At shutdown `close` waits (bounded) for what is queued; what is still
   unwritten then is given to `lost`, and nothing is taken after it. Used by the cards that follow their run
   (follow_ups.py), the messages kept for later (outbox.py) and the opens of the App Home (home_views.py).
-- `GroupCommit`: on the caller's path, for writes that must be done before the caller goes on (a move written down
-  before its request: intents.py). Each caller waits for the transaction that carries its item.
+- `BatchedCalls`: on the caller's path, for a write that must be done before the caller goes on (a move written down
+  before its request: intents.py) or a read it needs (who opened their App Home lately: home_views.py). Each caller
+  waits for the transaction that carries its item.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class BatchWriter(Generic[T]):
             self._lost(abandoned)
 
 
-class GroupCommit(Generic[T, R]):
+class BatchedCalls(Generic[T, R]):
     """Writes that callers wait for, from many callers at once, in as few transactions as it takes: `submit` an item
     and wait for its result; `write(batch)` stores a batch in one transaction and answers each item's result, in
     order (at most `most` items per batch). Items submitted while a batch is being written go together in the next

@@ -227,7 +227,10 @@ def create_engine(url: str) -> AsyncEngine:
     """One engine (and connection pool) per process."""
     converted = async_url(url)
     if converted.startswith("sqlite"):
-        engine = create_async_engine(converted, connect_args={"timeout": 5})
+        # No rollback when a connection goes back to the pool: every use ends its own transaction (`begin()` commits
+        # or rolls back, and a connection closed mid-transaction rolls it back), so the pool's would be one more
+        # round trip to aiosqlite's thread per transaction, for nothing.
+        engine = create_async_engine(converted, connect_args={"timeout": 5}, pool_reset_on_return=None)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(

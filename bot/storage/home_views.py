@@ -21,17 +21,18 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.batches import BatchWriter
+from bot.storage.batches import BatchedCalls, BatchWriter
 from bot.storage.db import from_unix, home_views, insert_for, utc
 
 log = logging.getLogger(__name__)
 
 KEEP = timedelta(days=1)  # longer than any caller's window: a row older than this is only noise
 PRUNE_EVERY_SECONDS = 3600.0
+READ_BATCH = 200  # people per look-up query at most
 
 Person = tuple[str, str]  # (workspace the bot acts for, user id)
 
@@ -54,6 +55,7 @@ class HomeViews:
         self.clock = clock
         self.keep = keep
         self._batches: BatchWriter[tuple[Person, float]] = BatchWriter(self._upsert, self._failed, self._lost)
+        self._reads: BatchedCalls[Person, float | None] = BatchedCalls(self._opened, most=READ_BATCH)
         self._pruned_at = 0.0
         self._available = True
 
@@ -64,21 +66,27 @@ class HomeViews:
 
     async def seconds_since_opened(self, team_id: str, user_id: str) -> float | None:
         """How long ago the person last opened their Home (through any process); None when never (or longer ago
-        than `keep`). Raises HomeViewsUnavailable when the database cannot be read."""
-        query = select(home_views.c.last_opened_at).where(
-            home_views.c.team_id == team_id[:32], home_views.c.user_id == user_id[:32]
+        than `keep`). Raises HomeViewsUnavailable when the database cannot be read. The look-ups asked for at the
+        same moment (a burst of moves) are one query."""
+        opened = await self._reads.submit((team_id[:32], user_id[:32]))
+        if opened is None:
+            return None
+        age = max(0.0, self.clock() - opened)
+        return age if age <= self.keep.total_seconds() else None
+
+    async def _opened(self, people: list[Person]) -> list[float | None]:
+        """When each of `people` last opened their Home (Unix time), in one query."""
+        query = select(home_views.c.team_id, home_views.c.user_id, home_views.c.last_opened_at).where(
+            tuple_(home_views.c.team_id, home_views.c.user_id).in_(sorted(set(people)))
         )
         try:
             async with self.engine.connect() as conn:
-                opened = (await conn.execute(query)).scalar()
+                found = {(team_id, user_id): utc(at).timestamp() for team_id, user_id, at in await conn.execute(query)}
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             self._went_away(exc)
             raise HomeViewsUnavailable(type(exc).__name__) from exc
         self._is_back()
-        if opened is None:
-            return None
-        age = max(0.0, self.clock() - utc(opened).timestamp())
-        return age if age <= self.keep.total_seconds() else None
+        return [found.get(person) for person in people]
 
     async def aclose(self, timeout: float) -> None:
         """At shutdown: let the opens being written reach the database within `timeout` seconds (then they are

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.batches import GroupCommit
+from bot.storage.batches import BatchedCalls
 from bot.storage.db import move_intents, utc
 from bot.storage.leases import all_rows, claim_rows, held
 
@@ -57,7 +57,7 @@ class MoveIntents:
 
     def __init__(self, engine: AsyncEngine, lease: timedelta = LEASE, clock: Clock = lambda: datetime.now(UTC)) -> None:
         self.engine, self.lease, self.clock = engine, lease, clock
-        self._writes: GroupCommit[Intent | Held, Held] = GroupCommit(self._write, most=BATCH_ROWS)
+        self._writes: BatchedCalls[Intent | Held, Held] = BatchedCalls(self._write, most=BATCH_ROWS)
 
     async def open(self, intent: Intent) -> Held:
         """Write the move down, held by this process for one lease. Moves written down at the same time share one
