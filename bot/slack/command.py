@@ -453,9 +453,10 @@ async def _act(
         posted = await post_for_channel(client, respond, actor.channel_id, summary.text, summary.blocks)
         note = messages.summary_not_posted(escape(posted.problem)) if posted.problem else ""
         note = messages.summary_uncertain(posted.channel) if posted.uncertain else note
-        await deps.follow(posted.channel, posted.ts, moved, action)  # only the bot's own message can follow
         where = await dm.where_posted(client, posted.channel or actor.channel_id, posted.ts)
         dm_sent = await quietly("DM confirmation", dm.confirm(client, deps, moved, actor, where, note))
+        # Followed after the DM, whose card is followed as it is posted: the two cards are one write.
+        await deps.follow(posted.channel, posted.ts, moved, action)  # only the bot's own message can follow
         if note and not dm_sent:  # the summary did not reach the channel: say so by whatever route works
             await tell(note)
     except Exception as exc:

@@ -147,8 +147,8 @@ class FollowUps:
     async def _follow_in(conn: AsyncConnection, batch: Sequence[FollowRequest]) -> None:
         """Insert or replace each card's row (one statement for the batch; a card queued twice, as it was last),
         then have every other card of each run that shows another time looked at on the next tick (one statement
-        per run and time shown, for the runs that have other cards: one query for the batch finds them, so the
-        usual move, whose run has no other card, costs no update)."""
+        per run and time shown, for the runs that have other cards showing another time: one query for the batch
+        finds them, so the usual move, whose other cards show the time it moved to, costs no update)."""
         insert = insert_for(conn)
         upsert = insert(follow_ups)
         upsert = upsert.on_conflict_do_update(
@@ -162,8 +162,9 @@ class FollowUps:
         cards_of = await _cards_of_runs(conn, {request.run_id for request in latest})
         for (run_id, environment, shown_until), cards in shown.items():
             these = {(card.channel, card.ts) for card in cards}
-            if not cards_of.get((run_id, environment), set()) - these:
-                continue  # no other card of the run: the update would change nothing
+            others = {card for card, shows in cards_of.get((run_id, environment), {}).items() if shows != shown_until}
+            if not others - these:
+                continue  # no other card of the run shows another time: the update would change nothing
             not_these = (or_(follow_ups.c.channel != card.channel, follow_ups.c.ts != card.ts) for card in cards)
             now = max(utc(card.now) for card in cards)
             await _look_now(conn, run_id, environment, shown_until, now, *not_these)
@@ -224,13 +225,21 @@ class FollowUps:
         return await all_rows(self.engine, follow_ups)
 
 
-async def _cards_of_runs(conn: AsyncConnection, run_ids: set[str]) -> dict[tuple[str, str], set[tuple[str, str]]]:
-    """The cards (channel, ts) of each of these runs, by (run id, environment)."""
-    found: dict[tuple[str, str], set[tuple[str, str]]] = {}
-    columns = (follow_ups.c.run_id, follow_ups.c.environment, follow_ups.c.channel, follow_ups.c.ts)
+async def _cards_of_runs(
+    conn: AsyncConnection, run_ids: set[str]
+) -> dict[tuple[str, str], dict[tuple[str, str], datetime]]:
+    """The cards (channel, ts) of each of these runs, by (run id, environment), with the time each shows."""
+    found: dict[tuple[str, str], dict[tuple[str, str], datetime]] = {}
+    columns = (
+        follow_ups.c.run_id,
+        follow_ups.c.environment,
+        follow_ups.c.channel,
+        follow_ups.c.ts,
+        follow_ups.c.shown_until,
+    )
     result = await conn.execute(select(*columns).where(follow_ups.c.run_id.in_(sorted(run_ids))))
-    for run_id, environment, channel, ts in result:
-        found.setdefault((run_id, environment), set()).add((channel, ts))
+    for run_id, environment, channel, ts, shown_until in result:
+        found.setdefault((run_id, environment), {})[(channel, ts)] = utc(shown_until)
     return found
 
 
