@@ -19,11 +19,12 @@ from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot import metrics
 from bot.domain.audit import AuditRecord, Outcome
 from bot.storage.db import audit_events, utc
+from bot.storage.transactions import shared
 
 log = logging.getLogger(__name__)
 
@@ -230,15 +231,19 @@ class AuditLog:
                     log.exception("audit listener failed")
 
     async def _write(self, batch: Sequence[AuditRecord], retry: bool = True) -> WriteOutcome:
-        """Store `batch` in one transaction: "stored", "unavailable" (the database, after the retries) or
-        "rejected" (something other than the database being away, e.g. a value it cannot take: not retried)."""
+        """Store `batch` in one transaction (shared with other stores' writes: bot/storage/transactions.py):
+        "stored", "unavailable" (the database, after the retries) or "rejected" (something other than the database
+        being away, e.g. a value it cannot take: not retried)."""
         if self.engine is None:
             return "unavailable"
+
+        async def insert(conn: AsyncConnection) -> None:
+            await conn.execute(audit_events.insert(), [_row(entry) for entry in batch])
+
         waits = (*self.retry_waits, None) if retry else (None,)
         for attempt, wait in enumerate(waits, start=1):
             try:
-                async with self.engine.begin() as conn:
-                    await conn.execute(audit_events.insert(), [_row(entry) for entry in batch])
+                await shared(self.engine).run(insert)
                 return "stored"
             except (SQLAlchemyError, OSError, TimeoutError) as exc:
                 log.warning("audit write attempt %d failed: %s", attempt, type(exc).__name__)

@@ -25,6 +25,7 @@ from bot.domain.actions import Did
 from bot.storage.batches import BatchWriter
 from bot.storage.db import follow_ups, insert_for, utc
 from bot.storage.leases import all_rows, claim_rows, free, held
+from bot.storage.transactions import shared
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,7 @@ class FollowUps:
         await self._batches.close(timeout)
 
     async def _write(self, batch: list[FollowRequest]) -> None:
-        async with self.engine.begin() as conn:
-            await self._follow_in(conn, batch)
+        await shared(self.engine).run(lambda conn: self._follow_in(conn, batch))
 
     @staticmethod
     def _failed(batch: Sequence[FollowRequest], exc: Exception) -> None:

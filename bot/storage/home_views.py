@@ -23,10 +23,11 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.storage.batches import BatchedCalls, BatchWriter
 from bot.storage.db import from_unix, home_views, insert_for, utc
+from bot.storage.transactions import shared
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,12 @@ class HomeViews:
         query = select(home_views.c.team_id, home_views.c.user_id, home_views.c.last_opened_at).where(
             tuple_(home_views.c.team_id, home_views.c.user_id).in_(sorted(set(people)))
         )
+
+        async def read(conn: AsyncConnection) -> dict[Person, float]:
+            return {(team_id, user_id): utc(at).timestamp() for team_id, user_id, at in await conn.execute(query)}
+
         try:
-            async with self.engine.connect() as conn:
-                found = {(team_id, user_id): utc(at).timestamp() for team_id, user_id, at in await conn.execute(query)}
+            found = await shared(self.engine).run(read)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             self._went_away(exc)
             raise HomeViewsUnavailable(type(exc).__name__) from exc
@@ -103,7 +107,8 @@ class HomeViews:
     async def _upsert(self, batch: list[tuple[Person, float]]) -> None:
         latest = dict(batch)  # a person opening it twice meanwhile: one row, the latest open
         now = self.clock()
-        async with self.engine.begin() as conn:
+
+        async def work(conn: AsyncConnection) -> None:
             insert = insert_for(conn)
             statement = insert(home_views)
             statement = statement.on_conflict_do_update(
@@ -117,6 +122,8 @@ class HomeViews:
             if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
                 self._pruned_at = now
                 await conn.execute(delete(home_views).where(home_views.c.last_opened_at < from_unix(now) - self.keep))
+
+        await shared(self.engine).run(work)
         self._is_back()
 
     def _went_away(self, exc: BaseException) -> None:

@@ -17,11 +17,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.storage.batches import BatchedCalls
 from bot.storage.db import move_intents, utc
 from bot.storage.leases import all_rows, claim_rows, held
+from bot.storage.transactions import shared
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +71,15 @@ class MoveIntents:
         await self._writes.submit(item)
 
     async def _write(self, batch: list[Intent | Held]) -> list[Held]:
-        """One transaction: the rows of the intents in `batch` inserted, those of the Held ones deleted; the answer to
-        each intent is its row, to each Held itself."""
+        """One transaction, shared with other stores' writes (bot/storage/transactions.py): the rows of the
+        intents in `batch` inserted, those of the Held ones deleted; the answer to each intent is its row, to each
+        Held itself."""
         now = utc(self.clock())
         opening = [(item, secrets.token_hex(16)) for item in batch if isinstance(item, Intent)]
         closing = [item for item in batch if isinstance(item, Held)]
-        ids: dict[str, int] = {}
-        async with self.engine.begin() as conn:
+
+        async def work(conn: AsyncConnection) -> dict[str, int]:
+            ids: dict[str, int] = {}
             if opening:
                 rows = [_values(intent, token, now, self.lease) for intent, token in opening]
                 written = insert(move_intents).values(rows).returning(move_intents.c.id, move_intents.c.lease_token)
@@ -84,6 +87,9 @@ class MoveIntents:
             if closing:
                 keys = [{"row_id": item.id, "token": item.token} for item in closing]
                 await conn.execute(_FORGET, keys)
+            return ids
+
+        ids = await shared(self.engine).run(work)
         held_rows = iter([Held(ids[token], token, intent, now) for intent, token in opening])
         return [next(held_rows) if isinstance(item, Intent) else item for item in batch]
 

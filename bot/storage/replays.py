@@ -16,9 +16,10 @@ from datetime import timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.storage.db import from_unix, insert_for, seen_requests
+from bot.storage.transactions import shared
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,8 @@ class ReplayGuard:
     async def _insert(self, engine: AsyncEngine, keys: list[str]) -> set[str]:
         """Insert the keys that are not there yet; the set of those inserted."""
         now = self.clock()
-        async with engine.begin() as conn:
+
+        async def work(conn: AsyncConnection) -> set[str]:
             insert = insert_for(conn)
             # One statement whatever the batch's size (its rows as parameters), so it is compiled once per process.
             statement = (
@@ -114,11 +116,14 @@ class ReplayGuard:
             )
             seen_at = from_unix(now)
             rows = await conn.execute(statement, [{"key": key, "seen_at": seen_at} for key in keys])
-            new = {row[0] for row in rows}
+            inserted = {row[0] for row in rows}
             if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
                 self._pruned_at = now
                 cutoff = from_unix(now) - timedelta(seconds=REMEMBER_SECONDS)
                 await conn.execute(delete(seen_requests).where(seen_requests.c.seen_at < cutoff))
+            return inserted
+
+        new = await shared(engine).run(work)
         return new
 
     def _remember(self, key: str, now: float) -> None:
