@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import logging
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from bot.digest import Digest
 from bot.domain.audit import Outcome
 from bot.domain.digest import parse_schedule, zone
 from bot.follow import Follow
-from bot.inflight import Job, cancel_unfinished
+from bot.inflight import InFlight, Job, cancel_unfinished
 from bot.intents import IntentJournal, Recovery
 from bot.late import LateDMs
 from bot.message_fixes import MessageFixes
@@ -116,8 +115,7 @@ class Bot:
             self._loops.append(asyncio.get_running_loop().create_task(self.recovery.run(), name="recovery"))
         if self.fixes is not None:
             self._loops.append(asyncio.get_running_loop().create_task(self.fixes.run(), name="message-fixes"))
-        if self.deps.sets is not None:
-            self._sets_task = asyncio.get_running_loop().create_task(self.deps.sets.run(), name="sets")
+        self._sets_task = asyncio.get_running_loop().create_task(self.deps.sets.run(), name="sets")
 
     async def _migrate_when_back(self) -> None:
         """Try the migration again, MIGRATE_RETRY_WAITS apart (then every last one), until the database takes it."""
@@ -137,8 +135,7 @@ class Bot:
 
         Bounded by SHUTDOWN_GRACE (see bot.shutdown): TRIGGER_DEADLINE is checked at start to fit in the drain.
         """
-        if self.deps.sets is not None:  # no run of a set is started from here; those in flight finish in the drain
-            self.deps.sets.stop()
+        self.deps.sets.stop()  # no run of a set is started from here; those in flight finish in the drain
         for loop_task in self._loops:
             loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -276,25 +273,40 @@ def build(
         poll_seconds=settings.outbox_retry_seconds / 2,
         waits=waits(settings.outbox_retry_seconds),
     )
+    inflight = InFlight()  # what this process has acknowledged and not finished, waited for at shutdown
+    bulk_sets = BulkSets(engine)  # in the database: any process may take a set's Confirm, once
+    dashboard_base = str(settings.trigger_dashboard_url)
+    # Confirmed sets in the database: a deploy or a crash hands them to the next process, which finishes them.
+    sets = SetRunner(
+        client=client,
+        store=SetWorks(engine, lease=_work_lease(settings)),
+        rescheduler=rescheduler,
+        inflight=inflight,
+        outbox=outbox,
+        bulk_sets=bulk_sets,
+        dashboard_base=dashboard_base,
+        dm_confirmations=settings.dm_confirmations,
+        poll_seconds=settings.work_poll_seconds,
+        fixes=fixes,
+    )
     deps = SurfaceDeps(
         rescheduler=rescheduler,
-        dashboard_base=str(settings.trigger_dashboard_url),
+        dashboard_base=dashboard_base,
         max_delay=settings.max_delay,
         confirm_environments=settings.confirm_environments,
         dm_confirmations=settings.dm_confirmations,
         bulk_limit=settings.bulk_limit,
         audit=audit,
         replays=ReplayGuard(engine),
-        bulk_sets=BulkSets(engine),  # in the database: any process may take a set's Confirm, once
+        bulk_sets=bulk_sets,
+        inflight=inflight,
         follow_ups=follow_ups,
         follow_grace=timedelta(seconds=settings.follow_grace_seconds),
         demo=demo,
         home_views=HomeViews(engine),  # who opened their Home lately, for whichever process records their move
         outbox=outbox,
+        sets=sets,
     )
-    # Confirmed sets in the database: a deploy or a crash hands them to the next process, which finishes them.
-    sets = SetRunner(deps, client, SetWorks(engine, lease=_work_lease(settings)), settings.work_poll_seconds, fixes)
-    deps = dataclasses.replace(deps, sets=sets)
     approval_expiry = None
     if approvals is not None:
         approvals.poster = SlackRequestPoster(client, approval_store, deps)

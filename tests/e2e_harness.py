@@ -18,7 +18,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -339,6 +340,20 @@ class BotProcess(BotSubprocess):
                     pass
                 time.sleep(0.1)
         raise RuntimeError(f"bot not healthy after {STARTUP_TIMEOUT} s:\n{self.log_text()}")
+
+
+def start_together(env: dict[str, str], log_dir: Path, names: Sequence[str]) -> list[BotProcess]:
+    """A BotProcess per name (its log `<name>.log` in `log_dir`), started at the same moment. When one does not come
+    up, those that did are stopped before its error is raised: no process outlives the test that started it."""
+    with ThreadPoolExecutor(len(names)) as pool:
+        starting = [pool.submit(BotProcess, env, log_dir / f"{name}.log") for name in names]
+    started = [future.result() for future in starting if future.exception() is None]
+    failed = [error for future in starting if (error := future.exception()) is not None]
+    if failed:
+        for process in started:
+            process.stop()
+        raise failed[0]
+    return started
 
 
 def bot_env(

@@ -1,5 +1,5 @@
 """Do-nothing stand-ins for the database-backed services `SurfaceDeps` requires, for tests of one surface's logic
-that touch no database: nothing is claimed twice, nothing is remembered, recorded, followed or kept.
+that touch no database: nothing is claimed twice, nothing is remembered, recorded, followed, kept or carried out.
 
 `services()` gives all of them, to pass as `SurfaceDeps(..., **services())`; a test that exercises one service
 names the real one (`**services(home_views=HomeViews(engine))`)."""
@@ -9,7 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain.audit import AuditRecord
+from bot.rescheduler import Actor
+from bot.slack.respond import Respond
+from bot.slack.set_run import Private, SetRunner
 from bot.storage.audit import AuditLog
+from bot.storage.bulk_sets import BulkSet
 from bot.storage.follow_ups import FollowRequest, FollowUps
 from bot.storage.home_views import HomeViews
 from bot.storage.outbox import Outbox
@@ -93,6 +97,33 @@ class NoOutbox(Outbox):
         return None
 
 
+class NoSets(SetRunner):
+    """No confirmed set is carried out, and none is carried on."""
+
+    def __init__(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        return None
+
+    async def run(self) -> None:
+        return None
+
+    async def tick(self) -> bool:
+        return False
+
+    async def start(
+        self,
+        bulk: BulkSet,
+        actor: Actor,
+        respond: Respond | None,
+        private: Private,
+        *,
+        at: tuple[str, str] | None = None,
+    ) -> None:
+        return None
+
+
 def services(**given: Any) -> dict[str, Any]:
     """One do-nothing stand-in for each service `SurfaceDeps` requires, by field name, but those `given`."""
     return {
@@ -101,4 +132,5 @@ def services(**given: Any) -> dict[str, Any]:
         "follow_ups": NoFollowUps(),
         "home_views": NoHomeViews(),
         "outbox": NoOutbox(),
+        "sets": NoSets(),
     } | given

@@ -11,7 +11,6 @@ import re
 import signal
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from sqlalchemy import text
 
 from bot.render.ids import Button
 from bot.storage import db
-from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, SlackSender, bot_env
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, SlackSender, bot_env, start_together
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.faults import RESCHEDULE, said
@@ -55,8 +54,7 @@ def pair(
     env = bot_env(
         fake_slack, fake_trigger, tmp_path, DATABASE_URL=postgres, WORK_POLL_SECONDS="0.5", WORK_LEASE_SECONDS="2"
     )
-    with ThreadPoolExecutor(2) as pool:
-        started = list(pool.map(lambda name: BotProcess(env, log_path=tmp_path / f"{name}.log"), ["one", "two"]))
+    started = start_together(env, tmp_path, ["one", "two"])
     try:
         yield started[0], started[1]
     finally:

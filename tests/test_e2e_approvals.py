@@ -119,6 +119,23 @@ def delayed(fake_trigger: FakeTrigger, hours: float = 3) -> dict[str, Any]:
     )
 
 
+def push_all_back_and_confirm(sender: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, typed: str) -> str:
+    """Two runs delayed in prod, listed, "Push all back" clicked with `typed` (a time or a duration) in its form, and
+    the set's Confirm clicked: what the person is then told privately."""
+    for hours in (2, 3):
+        delayed(fake_trigger, hours)
+    url = fake_slack.new_response_url()
+    sender.command("list", response_url=url)
+    listing = wait_one(fake_slack, url)[0]
+    status, list_url = click(sender, fake_slack, listing, "rb1:bulk_push_all", ephemeral=True)
+    assert status == 200
+    form = wait_view(fake_slack, lambda view: "submit" in view)
+    assert sender.interaction(submission(form, text=typed)).json()["response_action"] == "clear"
+    prompt = wait_one(fake_slack, list_url)[0]
+    _, confirm_url = click(sender, fake_slack, prompt, "rb1:bulk_confirm", ephemeral=True)
+    return private_answer(fake_slack, confirm_url)
+
+
 def test_ask_then_another_approver_approves_and_the_move_names_both(
     sender: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:
@@ -405,18 +422,7 @@ def test_the_form_from_the_message_shortcut_asks_instead_of_moving(
 def test_push_all_back_from_the_list_asks_once_for_the_set(
     sender: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
-    for hours in (2, 3):
-        delayed(fake_trigger, hours)
-    url = fake_slack.new_response_url()
-    sender.command("list", response_url=url)
-    listing = wait_one(fake_slack, url)[0]
-    status, list_url = click(sender, fake_slack, listing, "rb1:bulk_push_all", ephemeral=True)
-    assert status == 200
-    form = wait_view(fake_slack, lambda view: "submit" in view)
-    assert sender.interaction(submission(form, text="tomorrow 9am")).json()["response_action"] == "clear"
-    prompt = wait_one(fake_slack, list_url)[0]
-    status, confirm_url = click(sender, fake_slack, prompt, "rb1:bulk_confirm", ephemeral=True)
-    assert "protected environment" in private_answer(fake_slack, confirm_url)
+    assert "protected environment" in push_all_back_and_confirm(sender, fake_slack, fake_trigger, "tomorrow 9am")
     request = wait_summary(fake_slack, APPROVALS)
     assert "asks to move 2 runs" in json.dumps(request["blocks"]) and reschedules(fake_trigger) == 0
 
@@ -426,18 +432,7 @@ def test_a_push_by_a_duration_in_a_protected_environment_says_to_move_to_one_tim
 ) -> None:
     """Each run of a push goes to its own time, which one request for approval cannot carry: nothing moves, and
     the person is told how to ask (a time, which one request carries)."""
-    for hours in (2, 3):
-        delayed(fake_trigger, hours)
-    url = fake_slack.new_response_url()
-    sender.command("list", response_url=url)
-    listing = wait_one(fake_slack, url)[0]
-    status, list_url = click(sender, fake_slack, listing, "rb1:bulk_push_all", ephemeral=True)
-    assert status == 200
-    form = wait_view(fake_slack, lambda view: "submit" in view)
-    assert sender.interaction(submission(form, text="5h")).json()["response_action"] == "clear"
-    prompt = wait_one(fake_slack, list_url)[0]
-    status, confirm_url = click(sender, fake_slack, prompt, "rb1:bulk_confirm", ephemeral=True)
-    assert private_answer(fake_slack, confirm_url) == messages.PUSH_NEEDS_APPROVAL
+    assert push_all_back_and_confirm(sender, fake_slack, fake_trigger, "5h") == messages.PUSH_NEEDS_APPROVAL
     assert reschedules(fake_trigger) == 0
 
 

@@ -9,7 +9,6 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from tests.e2e_harness import (
     SlackSender,
     bot_env,
     fresh_trigger_id,
+    start_together,
 )
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -46,8 +46,7 @@ def pair(
 ) -> Iterator[tuple[BotProcess, BotProcess]]:
     """Two processes started at the same moment on one PostgreSQL."""
     env = bot_env(fake_slack, fake_trigger, tmp_path, DATABASE_URL=postgres)
-    with ThreadPoolExecutor(2) as pool:
-        started = list(pool.map(lambda name: BotProcess(env, log_path=tmp_path / f"{name}.log"), ["one", "two"]))
+    started = start_together(env, tmp_path, ["one", "two"])
     try:
         yield started[0], started[1]
     finally:

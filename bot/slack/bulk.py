@@ -38,7 +38,6 @@ from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import approval_text
 from bot.slack.replies import respond_checked, slack_error
 from bot.slack.respond import Respond
-from bot.slack.set_run import SetRunner
 from bot.slack.when_input import read_when, state_values, when_hint
 from bot.storage.approvals import RunAsked
 from bot.storage.bulk_sets import BulkSet, SetsUnavailable
@@ -398,7 +397,7 @@ async def _execute(bulk: BulkSet, click: SetClick) -> None:
     else:
         head = messages.bulk_push_head(actor.user_id, 0, total, format_duration(shift or timedelta(0)), final=False)
     await respond_checked(respond, text=head, response_type="ephemeral", replace_original=True)
-    await _runner(click).start(bulk, actor, respond, click.private)
+    await click.deps.sets.start(bulk, actor, respond, click.private)
 
 
 async def _undo(bulk: BulkSet, click: SetClick) -> None:
@@ -408,9 +407,4 @@ async def _undo(bulk: BulkSet, click: SetClick) -> None:
     container = click.body.get("container") or {}
     channel, ts = container.get("channel_id"), container.get("message_ts")
     at = (channel, ts) if isinstance(channel, str) and isinstance(ts, str) else None
-    await _runner(click).start(bulk, click.actor, click.respond, click.private, at=at)
-
-
-def _runner(click: SetClick) -> SetRunner:
-    """This process's runner of confirmed sets (one carrying them out here only when none is wired)."""
-    return click.deps.sets or SetRunner(click.deps, click.client, None)
+    await click.deps.sets.start(bulk, click.actor, click.respond, click.private, at=at)

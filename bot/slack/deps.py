@@ -56,9 +56,7 @@ class SurfaceDeps:
     follow_grace: timedelta = timedelta(seconds=30)  # FOLLOW_GRACE_SECONDS: how long after its time a card looks
     home_views: HomeViews  # who opened their App Home lately, in the database (bot/slack/home.py)
     outbox: Outbox  # private messages Slack could not take, sent later (bot/late.py)
-    # Confirmed sets, carried out to the end by any process (bot/slack/set_run.py). The runner holds the SurfaceDeps
-    # it is built with, so `bot.wiring` adds it to them afterwards (the runner's own copy has None).
-    sets: SetRunner | None = None
+    sets: SetRunner  # confirmed sets, carried out to the end by any process (bot/slack/set_run.py)
     timezones: Timezones = field(default_factory=Timezones)  # each person's Slack timezone, looked up once
 
     async def first_delivery(self, body: dict[str, Any], kind: str) -> bool:

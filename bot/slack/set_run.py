@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -27,24 +27,24 @@ from bot.bulk import BulkMover, Step
 from bot.domain.audit import Outcome
 from bot.domain.bulk import BulkItem, BulkOutcome
 from bot.domain.environments import Environment
+from bot.domain.run_refs import dashboard_url
 from bot.domain.runs import Run
+from bot.inflight import InFlight
 from bot.intents import actor_fields, actor_from, verdict_of
 from bot.message_fixes import MessageFixes
 from bot.render.bulk import bulk_dm, bulk_summary
 from bot.render.mrkdwn import escape
-from bot.rescheduler import Actor, utc_now
+from bot.rescheduler import Actor, Rescheduler, utc_now
 from bot.slack import dm
 from bot.slack.channel_post import post_for_channel
 from bot.slack.replies import keep_for_later, respond_checked, slack_error, tell_privately
 from bot.slack.respond import Respond
-from bot.storage.bulk_sets import BulkSet
+from bot.storage.bulk_sets import BulkSet, BulkSets
 from bot.storage.intents import Intent
+from bot.storage.outbox import Outbox
 from bot.storage.set_work import DONE, SENDING, HeldSet, SetRun, SetWorks
 from bot.trigger.client import Deadline
 from bot.trigger.errors import TriggerError
-
-if TYPE_CHECKING:  # the surfaces' dependencies name this module's runner
-    from bot.slack.deps import SurfaceDeps
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class SetSummary:
 
     def __init__(
         self,
-        deps: SurfaceDeps,
+        run_url: Callable[[str], str],
         client: AsyncWebClient,
         user_id: str,
         when: datetime | None,
@@ -72,7 +72,7 @@ class SetSummary:
         shift: timedelta | None = None,
         approved_by: str | None = None,
     ) -> None:
-        self.deps, self.client, self.user_id, self.when, self.total = deps, client, user_id, when, total
+        self.run_url, self.client, self.user_id, self.when, self.total = run_url, client, user_id, when, total
         self.shift = shift  # a push: each run back by this much from its own time
         self.approved_by = approved_by  # a set in a protected environment: who approved it
         self.channel, self.thread_ts, self.fixes = channel, thread_ts, fixes
@@ -94,7 +94,7 @@ class SetSummary:
             self.when,
             self.total,
             items,
-            self.deps.run_url,
+            self.run_url,
             final=final,
             undo_key=self.undo_key if final else None,
             shift=self.shift,
@@ -189,13 +189,20 @@ class _SetJournal:
         return  # the outcome is written by the set (`done`); a run cut off stays `sending`, read back on resume
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class SetRunner:
-    """Carries out confirmed sets, and resumes those another process let go of."""
+    """Carries out confirmed sets, and resumes those another process let go of. The surfaces' dependencies
+    (bot/slack/deps.py) hold the runner, so it is built first and given the services it uses itself: the same
+    objects the surfaces are given."""
 
-    deps: SurfaceDeps
     client: AsyncWebClient
-    store: SetWorks | None
+    store: SetWorks
+    rescheduler: Rescheduler
+    inflight: InFlight  # the process's work in flight: a set being carried out is waited for at shutdown
+    outbox: Outbox  # private messages Slack could not take, sent later
+    bulk_sets: BulkSets  # where a set's Undo is kept
+    dashboard_base: str
+    dm_confirmations: bool = True
     poll_seconds: float = 5.0
     fixes: MessageFixes | None = None
     clock: Callable[[], datetime] = utc_now
@@ -219,15 +226,13 @@ class SetRunner:
 
     async def tick(self) -> bool:
         """Claim one set no process holds and carry it on; False when there was none."""
-        if self.store is None:
-            return False
         held = await self.store.claim(self.clock())
         if held is None:
             return False
         actor = actor_from(held.actor)
         log.info("carrying on a confirmed set of %d runs for %s", held.total, actor.user_id)
         summary = SetSummary(
-            self.deps,
+            self._run_url,
             self.client,
             actor.user_id,
             held.when,
@@ -240,7 +245,7 @@ class SetRunner:
         )
         summary.ts = held.summary_ts
         summary.kept = summary.ts is not None  # an older state may be kept for it by the process that stopped
-        async with self.deps.inflight.work(messages.WORK_SET_CARRIED_ON):
+        async with self.inflight.work(messages.WORK_SET_CARRIED_ON):
             items = {run.run_id: _item(run) for run in held.runs if run.state == DONE}
             sending = [run for run in held.runs if run.state == SENDING]
             read = await asyncio.gather(*(self._read_back(actor, held, run) for run in sending))  # all at once
@@ -273,7 +278,7 @@ class SetRunner:
         ]
         held = await self._create(actor, bulk, runs)
         summary = SetSummary(
-            self.deps,
+            self._run_url,
             self.client,
             actor.user_id,
             bulk.when,
@@ -289,14 +294,12 @@ class SetRunner:
             await summary.show([])
         elif len(runs) >= PROGRESS_MIN_RUNS:
             await summary.post_early()
-        if held is not None and self.store is not None and summary.ts is not None and summary.channel:
+        if held is not None and summary.ts is not None and summary.channel:
             with contextlib.suppress(Exception):  # without it, a process carrying the set on posts a summary of its own
                 await self.store.summary_posted(held, summary.channel, summary.ts)
         await self._carry(held, actor, summary, runs, {}, respond, private=private, replace=at is not None, prompt=bulk)
 
     async def _create(self, actor: Actor, bulk: BulkSet, runs: Sequence[SetRun]) -> HeldSet | None:
-        if self.store is None:
-            return None
         try:
             return await self.store.create(actor_fields(actor), bulk.when, runs, bulk.thread_ts, bulk.shift)
         except Exception as exc:
@@ -325,16 +328,15 @@ class SetRunner:
             halt.set()
         self._halts.add(halt)
         heartbeat = asyncio.create_task(self._heartbeat(held, halt)) if held is not None else None
-        store = self.store
 
         def ordered() -> list[BulkItem]:
             return [items[run_id] for run_id in order if run_id in items]
 
         async def on_done(item: BulkItem) -> None:
             items[item.run_id] = item
-            if held is not None and store is not None:
+            if held is not None:
                 try:
-                    await store.done(held.id, _run_of(item))
+                    await self.store.done(held.id, _run_of(item))
                 except Exception as exc:
                     log.warning("outcome of %s not written down (%s)", item.run_id, type(exc).__name__)
             await summary.progress(ordered())
@@ -350,9 +352,9 @@ class SetRunner:
             )
             for run in runs
         ]
-        journal = _SetJournal(store, held.id) if held is not None and store is not None else None
+        journal = _SetJournal(self.store, held.id) if held is not None else None
         try:
-            mover = BulkMover.for_rescheduler(self.deps.rescheduler)
+            mover = BulkMover.for_rescheduler(self.rescheduler)
             results = await mover.run_steps(actor, steps, undo=undo, on_done=on_done, stopping=halt, journal=journal)
         finally:
             self._halts.discard(halt)
@@ -366,9 +368,9 @@ class SetRunner:
             if not await self._still_ours(held):
                 return  # another process carries it on, and shows its progress
             await summary.show(ordered())
-            if held is not None and store is not None:
+            if held is not None:
                 with contextlib.suppress(Exception):
-                    await store.release(held)
+                    await self.store.release(held)
             return
         found = {run.run_id: run.environment for run in runs}
         await self._conclude(held, actor, summary, ordered(), found, respond, private, replace)
@@ -387,24 +389,71 @@ class SetRunner:
         """Every run is done: the Undo, the final summary, the one DM; then the set's rows are deleted."""
         undo = summary.is_undo
         if not undo:
-            summary.undo_key = await undo_set(done, actor, self.deps, found)
+            summary.undo_key = await self._undo_set(done, actor, found)
         problem = await summary.final(done, respond, replace=replace)
         if problem is None and respond is not None and not replace:
             await respond_checked(respond, delete_original=True)
         tell = private or self._private(actor)
-        await finish(summary, done, problem, actor, self.deps, self.client, tell)
-        if held is not None and self.store is not None:
+        await self._finish(summary, done, problem, actor, tell)
+        if held is not None:
             try:
                 await self.store.finish(held)
             except Exception as exc:
                 log.warning("a confirmed set is done but still written down (%s)", type(exc).__name__)
+
+    async def _undo_set(self, items: list[BulkItem], actor: Actor, found: dict[str, str]) -> str | None:
+        """Keep the runs moved, each with its own previous time and the time this move gave it, for the set's one
+        Undo; its key (None: nothing to undo)."""
+        names = {t.env.title: t.env.name for t in self.rescheduler.targets}
+        runs: list[tuple[str, str]] = []
+        back: list[datetime] = []
+        given: list[datetime | None] = []
+        for item in items:
+            if item.outcome is BulkOutcome.MOVED and item.previous is not None:
+                runs.append((item.run_id, names.get(item.env_title) or found.get(item.run_id, "")))
+                back.append(item.previous)
+                given.append(item.new)
+        if not runs:
+            return None
+        key: str = (await self.bulk_sets.add(actor.user_id, actor.team_id, runs, None, back, given=given)).key
+        return key
+
+    async def _finish(
+        self, summary: SetSummary, items: list[BulkItem], problem: str | None, actor: Actor, private: Private
+    ) -> None:
+        """One DM with the result: a line, a link to the summary, the set's Undo (or, without a DM, a private word
+        when the summary could not be shown)."""
+        text, _ = summary.render(items, final=True)
+        if self.dm_confirmations:
+            note = messages.bulk_summary_failed(escape(problem)) if problem else ""
+            # A link to the summary; none to a message that does not show the result.
+            channel = summary.channel or actor.channel_id
+            where = await dm.where_posted(self.client, channel, None if problem else summary.ts)
+            short = bulk_dm(
+                summary.when, summary.total, items, where, note=note, undo_key=summary.undo_key, shift=summary.shift
+            )
+            dm_text, dm_blocks = short.text, short.blocks
+            try:
+                await self.client.chat_postMessage(channel=actor.user_id, text=dm_text, blocks=dm_blocks)
+                return
+            except Exception as exc:
+                kept = keep_for_later(self.outbox, exc, actor.team_id, actor.user_id, dm_text, dm_blocks)
+                later = "; kept to be sent later" if kept else ""
+                log.warning("could not DM the bulk result to %s: %s%s", actor.user_id, slack_error(exc), later)
+                if kept and not problem:
+                    return  # the result is sent as a DM when Slack takes it
+        if problem:
+            await private(f"{messages.bulk_summary_failed(escape(problem))}\n{text}")
+
+    def _run_url(self, run_id: str) -> str:
+        return dashboard_url(self.dashboard_base, run_id)
 
     def _private(self, actor: Actor) -> Private:
         """Telling the person privately without a click to answer: a DM, kept for later when Slack cannot take it."""
 
         async def tell(text: str) -> bool:
             return await tell_privately(
-                None, self.client, actor.user_id, None, text, outbox=self.deps.outbox, team_id=actor.team_id
+                None, self.client, actor.user_id, None, text, outbox=self.outbox, team_id=actor.team_id
             )
 
         return tell
@@ -412,7 +461,7 @@ class SetRunner:
     async def _still_ours(self, held: HeldSet | None) -> bool:
         """Renew the set's lease before its runs start (posting its summary may have taken a while): False when
         another process took it meanwhile, which then carries it on."""
-        if held is None or self.store is None:
+        if held is None:
             return True
         try:
             return await self.store.renew(held)
@@ -421,7 +470,7 @@ class SetRunner:
             return True
 
     async def _heartbeat(self, held: HeldSet | None, halt: asyncio.Event) -> None:
-        if held is None or self.store is None:
+        if held is None:
             return
         every = max(0.5, self.store.lease.total_seconds() / 3)
         while True:
@@ -437,7 +486,7 @@ class SetRunner:
     async def _read_back(self, actor: Actor, held: HeldSet, run: SetRun) -> BulkItem | None:
         """A run whose request went out from a process that stopped: what is true now (None: it did not move,
         and is tried again)."""
-        rescheduler = self.deps.rescheduler
+        rescheduler = self.rescheduler
         target = rescheduler.target_named(run.environment)
         when = held.when or run.target or run.back
         title = target.env.title if target is not None else ""
@@ -450,7 +499,6 @@ class SetRunner:
         verdict = verdict_of(intent, current, self.clock()) if current is not None else "unknown"
         env = target.env if target is not None else None
         if verdict == "not applied":
-            assert self.store is not None
             await self.store.pending(held.id, run.run_id)
             return None
         if verdict == "moved" and current is not None:
@@ -462,7 +510,6 @@ class SetRunner:
             error += current.status_label if current is not None else "no answer"
             rescheduler.record(actor, Outcome.UNKNOWN, env=env, run_id=run.run_id, previous=run.previous, error=error)
             item = BulkItem(run.run_id, BulkOutcome.FAILED, title, messages.BULK_FAILED_READ_BACK)
-        assert self.store is not None
         await self.store.done(held.id, _run_of(item))
         return item
 
@@ -486,54 +533,3 @@ def _item(run: SetRun) -> BulkItem:
     except ValueError:
         outcome = BulkOutcome.FAILED
     return BulkItem(run.run_id, outcome, run.env_title, run.detail, run.new, run.previous)
-
-
-async def undo_set(items: list[BulkItem], actor: Actor, deps: SurfaceDeps, found: dict[str, str]) -> str | None:
-    """Keep the runs moved, each with its own previous time and the time this move gave it, for the set's one Undo;
-    its key (None: nothing to undo)."""
-    names = {t.env.title: t.env.name for t in deps.rescheduler.targets}
-    runs: list[tuple[str, str]] = []
-    back: list[datetime] = []
-    given: list[datetime | None] = []
-    for item in items:
-        if item.outcome is BulkOutcome.MOVED and item.previous is not None:
-            runs.append((item.run_id, names.get(item.env_title) or found.get(item.run_id, "")))
-            back.append(item.previous)
-            given.append(item.new)
-    if not runs:
-        return None
-    key: str = (await deps.bulk_sets.add(actor.user_id, actor.team_id, runs, None, back, given=given)).key
-    return key
-
-
-async def finish(
-    summary: SetSummary,
-    items: list[BulkItem],
-    problem: str | None,
-    actor: Actor,
-    deps: SurfaceDeps,
-    client: AsyncWebClient,
-    private: Private,
-) -> None:
-    """One DM with the result: a line, a link to the summary, the set's Undo (or, without a DM, a private word
-    when the summary could not be shown)."""
-    text, _ = summary.render(items, final=True)
-    if deps.dm_confirmations:
-        note = messages.bulk_summary_failed(escape(problem)) if problem else ""
-        # A link to the summary; none to a message that does not show the result.
-        where = await dm.where_posted(client, summary.channel or actor.channel_id, None if problem else summary.ts)
-        short = bulk_dm(
-            summary.when, summary.total, items, where, note=note, undo_key=summary.undo_key, shift=summary.shift
-        )
-        dm_text, dm_blocks = short.text, short.blocks
-        try:
-            await client.chat_postMessage(channel=actor.user_id, text=dm_text, blocks=dm_blocks)
-            return
-        except Exception as exc:
-            kept = keep_for_later(deps.outbox, exc, actor.team_id, actor.user_id, dm_text, dm_blocks)
-            later = "; kept to be sent later" if kept else ""
-            log.warning("could not DM the bulk result to %s: %s%s", actor.user_id, slack_error(exc), later)
-            if kept and not problem:
-                return  # the result is sent as a DM when Slack takes it
-    if problem:
-        await private(f"{messages.bulk_summary_failed(escape(problem))}\n{text}")
