@@ -70,3 +70,21 @@ async def test_a_database_that_cannot_be_reached_fails_every_work_of_the_batch()
         await engine.dispose()
     assert len(results) == 5
     assert all(isinstance(result, SQLAlchemyError | OSError) for result in results), results
+
+
+async def test_work_that_may_wait_goes_with_the_next_urgent_work_in_one_transaction(engine: AsyncEngine) -> None:
+    commits: list[int] = []
+    event.listen(engine.sync_engine, "commit", lambda _conn: commits.append(1))
+    writer = Transactions(engine, linger=30.0)  # longer than the test: only the urgent work can end the wait
+    waiting = [asyncio.ensure_future(writer.later(writing(f"record{n}"))) for n in range(3)]
+    await asyncio.sleep(0)  # the writer has started its wait
+    assert await asyncio.wait_for(writer.run(writing("move")), timeout=10) == "move"
+    assert await asyncio.wait_for(asyncio.gather(*waiting), timeout=10) == ["record0", "record1", "record2"]
+    assert len(commits) == 1
+    assert await keys(engine) == ["move", "record0", "record1", "record2"]
+
+
+async def test_work_that_may_wait_alone_is_written_once_the_linger_is_over(engine: AsyncEngine) -> None:
+    writer = Transactions(engine, linger=0.01)
+    assert await asyncio.wait_for(writer.later(writing("record")), timeout=10) == "record"
+    assert await keys(engine) == ["record"]

@@ -243,7 +243,7 @@ class AuditLog:
         waits = (*self.retry_waits, None) if retry else (None,)
         for attempt, wait in enumerate(waits, start=1):
             try:
-                await shared(self.engine).run(insert)
+                await shared(self.engine).later(insert)
                 return "stored"
             except (SQLAlchemyError, OSError, TimeoutError) as exc:
                 log.warning("audit write attempt %d failed: %s", attempt, type(exc).__name__)

@@ -119,7 +119,7 @@ class FollowUps:
         await self._batches.close(timeout)
 
     async def _write(self, batch: list[FollowRequest]) -> None:
-        await shared(self.engine).run(lambda conn: self._follow_in(conn, batch))
+        await shared(self.engine).later(lambda conn: self._follow_in(conn, batch))
 
     @staticmethod
     def _failed(batch: Sequence[FollowRequest], exc: Exception) -> None:

@@ -85,7 +85,7 @@ class HomeViews:
             return {(team_id, user_id): utc(at).timestamp() for team_id, user_id, at in await conn.execute(query)}
 
         try:
-            found = await shared(self.engine).run(read)
+            found = await shared(self.engine).later(read)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             self._went_away(exc)
             raise HomeViewsUnavailable(type(exc).__name__) from exc
@@ -123,7 +123,7 @@ class HomeViews:
                 self._pruned_at = now
                 await conn.execute(delete(home_views).where(home_views.c.last_opened_at < from_unix(now) - self.keep))
 
-        await shared(self.engine).run(work)
+        await shared(self.engine).later(work)
         self._is_back()
 
     def _went_away(self, exc: BaseException) -> None:

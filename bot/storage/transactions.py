@@ -5,15 +5,20 @@ was more than one transaction per command, each a dozen round trips to SQLite's 
 shared, a burst costs a few.
 
 `run(work)` is `async with engine.begin() as conn: return await work(conn)`, except that the work may share its
-transaction with others queued at the same moment. When a work fails inside a shared transaction, the others' writes
-are rolled back with it, so each is run again alone and only the failing one sees its error; when the database
-itself fails (connecting, committing, a lock held too long, a connection lost), every work of the batch sees it, as
-each would have alone. A work must not call `run` itself (it would wait for its own transaction).
+transaction with others queued at the same moment. `later(work)` is the same for work nobody is waiting on (an audit
+row, a card to follow, an open of the App Home): it may wait up to LINGER_SECONDS for company, and goes at once with
+the next `run`, so a burst's records travel with the moves being written down instead of each in a transaction.
+
+When a work fails inside a shared transaction, the others' writes are rolled back with it, so each is run again
+alone and only the failing one sees its error; when the database itself fails (connecting, committing, a lock held
+too long, a connection lost), every work of the batch sees it, as each would have alone. A work must not call `run`
+itself (it would wait for its own transaction).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import weakref
 from collections.abc import Awaitable, Callable
@@ -27,6 +32,7 @@ R = TypeVar("R")
 Work = Callable[[AsyncConnection], Awaitable[Any]]
 
 MOST = 100  # works per transaction at most
+LINGER_SECONDS = 0.05  # how long work queued by `later` may wait for other work to share its transaction
 _DATABASE_FAILURES = (OperationalError, InterfaceError, OSError, TimeoutError)
 
 
@@ -34,20 +40,32 @@ _DATABASE_FAILURES = (OperationalError, InterfaceError, OSError, TimeoutError)
 class _Queued:
     work: Work
     answer: asyncio.Future[Any]
+    urgent: bool
 
 
 class Transactions:
     """The shared writer of one engine (see the module's docstring)."""
 
-    def __init__(self, engine: AsyncEngine, most: int = MOST) -> None:
-        self.engine, self._most = engine, most
+    def __init__(self, engine: AsyncEngine, most: int = MOST, linger: float = LINGER_SECONDS) -> None:
+        self.engine, self._most, self._linger = engine, most, linger
         self._queued: list[_Queued] = []
         self._writer: asyncio.Task[None] | None = None
+        self._urgent = asyncio.Event()
 
     async def run(self, work: Callable[[AsyncConnection], Awaitable[R]]) -> R:
+        """Run `work` in the next transaction; its result, or its exception."""
+        return await self._queue(work, urgent=True)
+
+    async def later(self, work: Callable[[AsyncConnection], Awaitable[R]]) -> R:
+        """As `run`, for work that may wait (up to the linger) to share a transaction."""
+        return await self._queue(work, urgent=False)
+
+    async def _queue(self, work: Callable[[AsyncConnection], Awaitable[R]], urgent: bool) -> R:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[R] = loop.create_future()
-        self._queued.append(_Queued(work, answer))
+        self._queued.append(_Queued(work, answer, urgent))
+        if urgent:
+            self._urgent.set()
         if self._writer is None or self._writer.done():
             # In a context of its own: the writer serves every caller, so its lines carry none's request id.
             self._writer = loop.create_task(self._drain(), context=contextvars.Context())
@@ -55,6 +73,11 @@ class Transactions:
 
     async def _drain(self) -> None:
         while self._queued:
+            if not any(item.urgent for item in self._queued):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._linger):
+                        await self._urgent.wait()
+            self._urgent.clear()
             batch, self._queued = self._queued[: self._most], self._queued[self._most :]
             if len(batch) == 1:
                 await self._alone(batch[0])
