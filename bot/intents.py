@@ -68,8 +68,8 @@ class IntentJournal:
         try:
             if cut_off:
                 await self.store.release(entry)
-            else:
-                await self.store.close(entry)
+            else:  # recorded (the audit trail, the log): the row only needs to go, with the next transaction
+                self.store.forget_soon(entry)
         except Exception as exc:
             log.warning("move of %s: its written-down row stays (%s)", entry.intent.run_id, type(exc).__name__)
 

@@ -77,6 +77,7 @@ class Bot:
     follow: Follow | None = None  # the loop updating summary cards that follow their run (bot/follow.py)
     late: LateDMs | None = None  # the loop sending private messages Slack could not take (bot/late.py)
     recovery: Recovery | None = None  # the loop reading back moves a stopped process left in flight (bot/intents.py)
+    intents: MoveIntents | None = None  # the moves written down before their request (bot/storage/intents.py)
     fixes: MessageFixes | None = None  # the loop updating channel messages Slack could not update (message_fixes.py)
     _sets_task: asyncio.Task[None] | None = None  # the loop carrying on confirmed sets (bot/slack/set_run.py)
     _late_task: asyncio.Task[None] | None = None
@@ -157,7 +158,7 @@ class Bot:
         if self.home is not None:  # the moves recorded from here on do not start refreshes the closing would cut off
             self.home.closing()
         # The audit trail, the rows of cards posted during the drain, the last replay claims, the messages kept for
-        # later and the last opens of the Home, together, within the one flush budget.
+        # later, the last opens of the Home and the rows of settled moves, together, within the one flush budget.
         follow_ups, replays, outbox = self.deps.follow_ups, self.deps.replays, self.deps.outbox
         home_views = self.deps.home_views
         await asyncio.gather(
@@ -166,6 +167,7 @@ class Bot:
             outbox.flush(shutdown.FLUSH_SECONDS),
             replays.aclose(shutdown.FLUSH_SECONDS),
             home_views.aclose(shutdown.FLUSH_SECONDS),
+            *([self.intents.flush(shutdown.FLUSH_SECONDS)] if self.intents is not None else []),
         )
         if self.home is not None:  # after the flush; before the clients close
             await self.home.aclose()
@@ -356,6 +358,7 @@ def build(
         follow=follow,
         late=late,
         recovery=recovery,
+        intents=intents,
         fixes=fixes,
         approval_expiry=approval_expiry,
         metrics_dir=settings.prometheus_multiproc_dir,

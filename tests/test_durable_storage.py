@@ -81,6 +81,15 @@ async def test_moves_written_down_at_once_share_transactions_and_each_is_held_an
     assert "run_25" not in {row["run_id"] for row in await store.all()}
 
 
+async def test_settled_moves_are_forgotten_off_the_path_and_the_last_ones_at_shutdown(engine: AsyncEngine) -> None:
+    store = MoveIntents(engine, LEASE, Clock())
+    held = [await store.open(Intent(f"run_{n}", "prod", None, None, None, ACTOR)) for n in range(3)]
+    for item in held[:2]:
+        store.forget_soon(item)  # returns at once: the rows go with the next transaction
+    await store.flush(5)  # at shutdown: what is being forgotten is written first
+    assert [row["run_id"] for row in await store.all()] == ["run_2"]
+
+
 async def test_a_batch_the_database_refuses_is_refused_to_each_of_its_callers(engine: AsyncEngine) -> None:
     store = MoveIntents(engine, LEASE, Clock())
     async with engine.begin() as conn:

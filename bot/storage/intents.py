@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.storage.batches import BatchedCalls
+from bot.storage.batches import BatchedCalls, BatchWriter
 from bot.storage.db import move_intents, utc
 from bot.storage.leases import all_rows, claim_rows, held
 from bot.storage.transactions import shared
@@ -59,6 +59,7 @@ class MoveIntents:
     def __init__(self, engine: AsyncEngine, lease: timedelta = LEASE, clock: Clock = lambda: datetime.now(UTC)) -> None:
         self.engine, self.lease, self.clock = engine, lease, clock
         self._writes: BatchedCalls[Intent | Held, Held] = BatchedCalls(self._write, most=BATCH_ROWS)
+        self._forgets: BatchWriter[Held] = BatchWriter(self._forget, self._not_forgotten, self._lost)
 
     async def open(self, intent: Intent) -> Held:
         """Write the move down, held by this process for one lease. Moves written down at the same time share one
@@ -69,6 +70,27 @@ class MoveIntents:
         """The move's outcome is recorded: forget it (in the same transaction as other moves written or forgotten
         at that moment)."""
         await self._writes.submit(item)
+
+    def forget_soon(self, item: Held) -> None:
+        """As `close`, off the caller's path: the row goes with the next transaction (bot/storage/transactions.py).
+        Until it does, a process that dies leaves the row, read back later like any move left in flight."""
+        self._forgets.add(item)
+
+    async def flush(self, timeout: float) -> None:
+        """At shutdown: wait up to `timeout` for the rows being forgotten; those left are read back later."""
+        await self._forgets.close(timeout)
+
+    async def _forget(self, batch: list[Held]) -> None:
+        keys = [{"row_id": item.id, "token": item.token} for item in batch]
+        await shared(self.engine).later(lambda conn: conn.execute(_FORGET, keys))
+
+    @staticmethod
+    def _not_forgotten(batch: Sequence[Held], exc: Exception) -> None:
+        log.warning("%d settled moves not forgotten (%s): they will be read back", len(batch), type(exc).__name__)
+
+    @staticmethod
+    def _lost(batch: Sequence[Held]) -> None:
+        log.warning("%d settled moves not forgotten before shutdown: they will be read back", len(batch))
 
     async def _write(self, batch: list[Intent | Held]) -> list[Held]:
         """One transaction, shared with other stores' writes (bot/storage/transactions.py): the rows of the
