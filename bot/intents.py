@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,7 +36,8 @@ RETRY = timedelta(seconds=30)
 
 
 def actor_fields(actor: Actor) -> dict[str, Any]:
-    return asdict(actor)
+    """The actor's fields as they are (its values are plain: no deep copy as `dataclasses.asdict` makes)."""
+    return {item.name: getattr(actor, item.name) for item in fields(actor)}
 
 
 def actor_from(fields: dict[str, Any]) -> Actor:

@@ -39,12 +39,13 @@ class Controls:
     demo: bool = False
 
 
-def _button(button: Button, label: str, value: ButtonValue, style: str | None = None) -> Block:
+def _button(button: Button, label: str, value: ButtonValue | str, style: str | None = None) -> Block:
+    """A button carrying `value` (encoded, or already encoded: a card's buttons all carry the same one)."""
     element: Block = {
         "type": "button",
         "action_id": button.action_id,
         "text": {"type": "plain_text", "text": truncate(label, BUTTON_TEXT_MAX), "emoji": True},
-        "value": value.encode(),
+        "value": value if isinstance(value, str) else value.encode(),
     }
     if style:
         element["style"] = style
@@ -71,7 +72,7 @@ def actions_block(
     controls: Controls,
 ) -> Block:
     """The actions block for a DELAYED run whose message shows `shown` (and `previous`, after a reschedule)."""
-    value = ButtonValue.of(run_id, env, shown=shown, previous=previous)
+    value = ButtonValue.of(run_id, env, shown=shown, previous=previous).encode()  # once for every button
     elements: list[Block] = []
     for button in controls.buttons:
         element = _element(button, run_id, task, shown, previous, run_url, value, controls)
@@ -87,7 +88,7 @@ def _element(
     shown: datetime | None,
     previous: datetime | None,
     run_url: str,
-    value: ButtonValue,
+    value: ButtonValue | str,
     controls: Controls,
 ) -> Block | None:
     if button in PUSH_STEPS:
