@@ -73,3 +73,11 @@ async def test_a_slow_slack_is_not_waited_on() -> None:
     profiles.stall = True
     reader = await Timezones(timeout=0.01).of(client(profiles), "U1")
     assert reader.zone is UTC and not reader.known
+
+
+async def test_a_burst_of_one_persons_moves_asks_slack_once() -> None:
+    profiles = Profiles({"U1": "Europe/Berlin", "U2": "America/New_York"})
+    zones = Timezones()
+    readers = await asyncio.gather(*(zones.of(client(profiles), user, "T1") for user in ["U1", "U2"] * 5))
+    assert [reader.name for reader in readers] == ["Europe/Berlin", "America/New_York"] * 5
+    assert sorted(profiles.calls) == ["U1", "U2"]  # asked once per person while the first answer was awaited

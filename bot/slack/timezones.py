@@ -34,6 +34,7 @@ class Timezones:
     clock: Callable[[], float] = time.monotonic
     timeout: float = LOOKUP_TIMEOUT
     _known: OrderedDict[tuple[str, str], tuple[ReaderZone, float]] = field(default_factory=OrderedDict)
+    _asking: dict[tuple[str, str], asyncio.Future[tuple[ReaderZone, float]]] = field(default_factory=dict)
 
     async def of(self, client: AsyncWebClient, user_id: str, team_id: str = "") -> ReaderZone:
         """`user_id`'s zone (UTC, not known, when it cannot be read)."""
@@ -42,7 +43,12 @@ class Timezones:
         now = self.clock()
         if cached is not None and cached[1] > now:
             return cached[0]
-        reader, keep = await self._look_up(client, user_id)
+        asking = self._asking.get(key)
+        if asking is None:  # one users.info per person at a time: a burst of their moves shares it
+            asking = asyncio.ensure_future(self._look_up(client, user_id))
+            self._asking[key] = asking
+            asking.add_done_callback(lambda _: self._asking.pop(key, None))
+        reader, keep = await asyncio.shield(asking)
         self._known[key] = (reader, now + keep)
         self._known.move_to_end(key)
         while len(self._known) > MAX_PEOPLE:
