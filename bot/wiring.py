@@ -8,6 +8,7 @@ import itertools
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import aiohttp
 import httpx
@@ -17,10 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import messages, metrics, shutdown
 from bot.access_check import AccessCheck
-from bot.approval_expiry import ApprovalExpiry
 from bot.approvals import Approvals
-from bot.demo import DemoTrigger
-from bot.digest import Digest
 from bot.domain.audit import Outcome
 from bot.domain.digest import parse_schedule, zone
 from bot.follow import Follow
@@ -43,7 +41,6 @@ from bot.storage import db
 from bot.storage.approvals import ApprovalStore
 from bot.storage.audit import AuditLog
 from bot.storage.bulk_sets import BulkSets
-from bot.storage.digest_posts import DigestClaims
 from bot.storage.follow_ups import FollowUps
 from bot.storage.home_views import HomeViews
 from bot.storage.intents import MoveIntents
@@ -52,6 +49,10 @@ from bot.storage.outbox import Outbox, waits
 from bot.storage.replays import ReplayGuard
 from bot.storage.set_work import SetWorks
 from bot.trigger.client import TriggerClient, new_http_client
+
+if TYPE_CHECKING:  # loaded by build() only when configured: the digest (DIGEST_CHANNEL), protected environments
+    from bot.approval_expiry import ApprovalExpiry
+    from bot.digest import Digest
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +206,22 @@ class Bot:
             rescheduler.record(job.actor, Outcome.UNKNOWN, error="the bot shut down before finishing")
 
 
+def _simulator() -> httpx.AsyncBaseTransport:
+    """A new simulated Trigger.dev; bot/demo.py and bot/simulator/ are loaded in demo mode only."""
+    from bot.demo import DemoTrigger
+
+    return DemoTrigger()
+
+
+def _is_simulator(transport: httpx.AsyncBaseTransport | None) -> bool:
+    """Whether `transport` is the demo's simulator: only a transport the caller gives can be (`serve` gives none)."""
+    if transport is None:
+        return False
+    from bot.demo import DemoTrigger
+
+    return isinstance(transport, DemoTrigger)
+
+
 def _work_lease(settings: Settings) -> timedelta:
     """A lease on work in flight: WORK_LEASE_SECONDS, and never shorter than a move's request and its read-back."""
     return timedelta(seconds=max(settings.work_lease_seconds, settings.trigger_deadline + shutdown.CONFIRM_SECONDS + 2))
@@ -238,8 +255,8 @@ def build(
     """
     assert settings.slack_bot_token is not None
     if settings.demo and transport is None:
-        transport = DemoTrigger()
-    demo = settings.demo or isinstance(transport, DemoTrigger)
+        transport = _simulator()
+    demo = settings.demo or _is_simulator(transport)
     if demo:
         log.warning(messages.DEMO_STARTED)
     http = new_http_client(str(settings.trigger_api_url), transport)
@@ -311,6 +328,8 @@ def build(
     )
     approval_expiry = None
     if approvals is not None:
+        from bot.approval_expiry import ApprovalExpiry
+
         approvals.poster = SlackRequestPoster(client, approval_store, deps)
         approval_expiry = ApprovalExpiry(deps, client, approval_store, poll_seconds=settings.follow_poll_seconds)
     signing = None if socket_mode or settings.slack_signing_secret is None else settings.slack_signing_secret
@@ -319,6 +338,9 @@ def build(
     workspace.register(app, settings.slack_team_id, settings.slack_app_id, settings.allow_slack_connect)
     digest = None
     if settings.digest_channel:
+        from bot.digest import Digest
+        from bot.storage.digest_posts import DigestClaims
+
         digest = Digest(
             deps=deps,
             client=client,
