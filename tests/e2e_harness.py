@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import hmac
 import io
@@ -13,6 +14,7 @@ import logging
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -58,6 +60,31 @@ def _observed(args: list[str], result: subprocess.CompletedProcess[str]) -> subp
     for observe in OUTPUT_OBSERVERS:
         observe(f"`reschedule-bot {' '.join(args)}` output", f"{result.stdout}\n{result.stderr}")
     return result
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default verifying context, built once per test process. httpx builds a new one for every Client (it
+    reads certifi's whole bundle: 25 ms of CPU or more), and tests open a client for nearly every request they send;
+    their requests are plain HTTP to loopback, so the context is never even used."""
+    return httpx.create_ssl_context()
+
+
+def http_client(**options: Any) -> httpx.Client:
+    """An httpx.Client (with `options`) sharing tls_context()."""
+    return httpx.Client(verify=tls_context(), **options)
+
+
+def http_get(url: str, **options: Any) -> httpx.Response:
+    """httpx.get through http_client()."""
+    with http_client() as client:
+        return client.get(url, **options)
+
+
+def http_post(url: str, **options: Any) -> httpx.Response:
+    """httpx.post through http_client()."""
+    with http_client() as client:
+        return client.post(url, **options)
 
 
 def settle(bot: object, *fakes: FakeServer, quiet: float = QUIET_SECONDS, timeout: float = WAIT_SECONDS) -> None:
@@ -174,7 +201,7 @@ class SlackSender:
             all_headers["X-Slack-Request-Timestamp"] = ts
             all_headers["X-Slack-Signature"] = signature or sign(self.signing_secret, ts, body)
         all_headers.update(headers or {})
-        with httpx.Client(timeout=HTTP_TIMEOUT) as client:
+        with http_client(timeout=HTTP_TIMEOUT) as client:
             return client.post(self.url, content=body, headers=all_headers)
 
 
@@ -328,7 +355,7 @@ class BotProcess(BotSubprocess):
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        with httpx.Client(timeout=2.0) as client:
+        with http_client(timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"bot exited with {self.process.returncode}:\n{self.log_text()}")
