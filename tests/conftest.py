@@ -129,8 +129,10 @@ def slack(bot: InProcessBot) -> SlackSender:
 
 @pytest.fixture
 def bot_process(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> Iterator[BotProcess]:
-    """The real process (`python -m bot serve`) pointed at the fakes; its log is tmp_path / "bot.log"."""
-    with BotProcess(bot_env(fake_slack, fake_trigger, tmp_path), log_path=tmp_path / "bot.log") as process:
+    """The real process (`python -m bot serve`) pointed at the fakes, on a new SQLite file it creates the schema in at
+    start, as a first deploy does; its log is tmp_path / "bot.log"."""
+    env = bot_env(fake_slack, fake_trigger, tmp_path, DATABASE_URL=f"sqlite:///{tmp_path}/bot.sqlite3")
+    with BotProcess(env, log_path=tmp_path / "bot.log") as process:
         yield process
 
 
@@ -157,11 +159,16 @@ def start(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> I
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A test run once on SQLite (a new file) and once on this worker's PostgreSQL database, emptied."""
+    """A test run once on SQLite (a new file) and once on this worker's PostgreSQL database, emptied: no file and no
+    tables at all, or, for a test that asks for `engine` too, the newest schema with every table empty."""
+    migrated = "engine" in request.fixturenames
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/store.sqlite3"
+        path = tmp_path / "store.sqlite3"
+        if migrated:
+            dbs.new_sqlite(path)
+        return f"sqlite:///{path}"
     url = dbs.postgres_url()
-    asyncio.run(dbs.reset(url))
+    asyncio.run(dbs.empty(url) if migrated else dbs.reset(url))
     return url
 
 

@@ -29,6 +29,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 
+from tests import dbs
 from tests.fakes._server import QUIET_SECONDS, WAIT_SECONDS, FakeServer, wait_quiet
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -371,7 +372,14 @@ class BotProcess(BotSubprocess):
 def bot_env(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, **overrides: str | None
 ) -> dict[str, str]:
-    """The bot's environment pointed at the fakes; an override of None removes that variable."""
+    """The bot's environment pointed at the fakes; an override of None removes that variable.
+
+    Its database is tmp_path / "bot.sqlite3", unless DATABASE_URL is overridden. When that file is not there yet it is
+    made here, at the newest schema (tests/dbs.py new_sqlite), so the bot finds its schema current. A bot that is to
+    create its schema itself, as on a first deploy, is given DATABASE_URL explicitly (the same file will do)."""
+    database = tmp_path / "bot.sqlite3"
+    if "DATABASE_URL" not in overrides and not database.exists():
+        dbs.new_sqlite(database)
     env: dict[str, str | None] = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
@@ -380,7 +388,7 @@ def bot_env(
         "TRIGGER_API_URL": fake_trigger.url,
         "TRIGGER_DASHBOARD_URL": DASHBOARD_URL,
         "TRIGGER_DEADLINE": "4",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
+        "DATABASE_URL": f"sqlite:///{database}",
         "LOG_LEVEL": "INFO",
         # Most tests exercise the direct path; confirmation tests pass CONFIRM_ENVIRONMENTS=None (the default: prod).
         "CONFIRM_ENVIRONMENTS": "",
