@@ -76,16 +76,40 @@ class Rule:
         return method_ok and re.search(self.path_regex, request.path) is not None
 
 
+class Activity:
+    """What the fakes have seen, counted: each fake marks every request it records and answers, every connection and
+    acknowledgement, so that a wait on a condition about them is woken at once instead of on its next poll."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.count = 0
+
+    def mark(self) -> None:
+        with self._changed:
+            self.count += 1
+            self._changed.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> None:
+        """Until something happens after `seen` (a count read earlier), or `timeout` seconds."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.count != seen, timeout)
+
+
+ACTIVITY = Activity()
+
+
 def wait_for(predicate: Callable[[], T | Literal[False] | None], timeout: float, describe: Callable[[], str]) -> T:
-    """Poll `predicate` every 20 ms until it returns something truthy; AssertionError after `timeout`."""
+    """Check `predicate` until it returns something truthy: again as soon as a fake sees anything (ACTIVITY), and
+    every 20 ms (for a condition on anything else: a log, a file); AssertionError after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
+        seen = ACTIVITY.count
         result = predicate()
         if result:
             return result
         if time.monotonic() >= deadline:
             raise AssertionError(f"condition not met within {timeout} s; received:\n{describe()}")
-        time.sleep(POLL_INTERVAL)
+        ACTIVITY.wait(seen, POLL_INTERVAL)
 
 
 # How long fakes must have heard nothing before a test concludes that nothing more is coming (tests/e2e_harness.py
@@ -259,6 +283,7 @@ class FakeServer:
             self._in_flight += 1
             self._last_activity = time.monotonic()
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        ACTIVITY.mark()
         for observe in self.observers:
             observe(self, request)
         try:
@@ -271,6 +296,7 @@ class FakeServer:
             with self._lock:
                 self._in_flight -= 1
                 self._last_activity = time.monotonic()
+            ACTIVITY.mark()
 
 
 class _Server(ThreadingHTTPServer):

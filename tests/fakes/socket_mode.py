@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes._server import wait_for
+from tests.fakes._server import ACTIVITY, wait_for
 from tests.fakes.slack import FakeSlack
 
 T = TypeVar("T")
@@ -330,16 +330,19 @@ class FakeSocketMode:
             "connection_info": {"app_id": APP_ID},
         }
         await ws.send_str(json.dumps(hello))
+        ACTIVITY.mark()
         try:
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
                     self._received(connection, message.data)
+                    ACTIVITY.mark()
         finally:
             with self._lock:
                 connection.closed = True
                 if connection.closed_by is None:
                     connection.closed_by = "client"
                     connection.close_code = ws.close_code
+            ACTIVITY.mark()
         return ws
 
     def _received(self, connection: Connection, text: str) -> None:
