@@ -188,6 +188,7 @@ def answers_while_down(bot: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigge
     assert fake_trigger.requests == [] and len(fake_slack.requests) == calls
 
 
+@pytest.mark.slow
 def test_processes_sharing_a_multiprocess_dir_are_summed(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:

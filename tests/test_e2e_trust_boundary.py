@@ -286,6 +286,7 @@ def test_the_same_signed_command_sent_twice_acts_once(
     assert lines_with(bot.log_text(), "ignored a replayed command")
 
 
+@pytest.mark.slow
 def test_a_replay_sent_to_another_process_sharing_the_database_is_ignored_there(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Any
 ) -> None:

@@ -16,7 +16,7 @@ from tests.fakes.trigger import FakeTrigger
 from tests.faults import RESCHEDULE, audit_of, said, sqlite_rows
 from tests.summaries import CHANNEL
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_sigterm_with_moves_in_flight_refuses_new_requests_finishes_both_and_exits_0(
