@@ -77,8 +77,8 @@ class Rule:
 
 
 class Activity:
-    """What the fakes have seen, counted: each fake marks every request it records and answers, every connection and
-    acknowledgement, so that a wait on a condition about them is woken at once instead of on its next poll."""
+    """A count of events (a fake's acknowledgements, say) that a wait can be woken by at once, instead of noticing
+    them on its next poll."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
@@ -95,21 +95,26 @@ class Activity:
             self._changed.wait_for(lambda: self.count != seen, timeout)
 
 
-ACTIVITY = Activity()
-
-
-def wait_for(predicate: Callable[[], T | Literal[False] | None], timeout: float, describe: Callable[[], str]) -> T:
-    """Check `predicate` until it returns something truthy: again as soon as a fake sees anything (ACTIVITY), and
-    every 20 ms (for a condition on anything else: a log, a file); AssertionError after `timeout`."""
+def wait_for(
+    predicate: Callable[[], T | Literal[False] | None],
+    timeout: float,
+    describe: Callable[[], str],
+    woken_by: Activity | None = None,
+) -> T:
+    """Check `predicate` every 20 ms, and at once on each event of `woken_by`, until it returns something truthy;
+    AssertionError after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
-        seen = ACTIVITY.count
+        seen = woken_by.count if woken_by is not None else 0
         result = predicate()
         if result:
             return result
         if time.monotonic() >= deadline:
             raise AssertionError(f"condition not met within {timeout} s; received:\n{describe()}")
-        ACTIVITY.wait(seen, POLL_INTERVAL)
+        if woken_by is not None:
+            woken_by.wait(seen, POLL_INTERVAL)
+        else:
+            time.sleep(POLL_INTERVAL)
 
 
 # How long fakes must have heard nothing before a test concludes that nothing more is coming (tests/e2e_harness.py
@@ -283,7 +288,6 @@ class FakeServer:
             self._in_flight += 1
             self._last_activity = time.monotonic()
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
-        ACTIVITY.mark()
         for observe in self.observers:
             observe(self, request)
         try:
@@ -296,7 +300,6 @@ class FakeServer:
             with self._lock:
                 self._in_flight -= 1
                 self._last_activity = time.monotonic()
-            ACTIVITY.mark()
 
 
 class _Server(ThreadingHTTPServer):
