@@ -276,7 +276,7 @@ def listening_port(process: subprocess.Popen[bytes], log_path: Path, timeout: fl
             return int(found.group(1))
         if process.poll() is not None:
             raise RuntimeError(f"exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
-        time.sleep(0.05)
+        time.sleep(0.01)
     raise RuntimeError(f"no port announced after {timeout} s:\n{log_path.read_text(errors='replace')}")
 
 
@@ -365,7 +365,7 @@ class BotProcess(BotSubprocess):
                         return
                 except httpx.TransportError:
                     pass
-                time.sleep(0.1)
+                time.sleep(0.02)
         raise RuntimeError(f"bot not healthy after {STARTUP_TIMEOUT} s:\n{self.log_text()}")
 
 
