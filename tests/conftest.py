@@ -40,35 +40,83 @@ settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "d
 E2E_FIXTURES = frozenset({"fake_slack", "fake_trigger", "bot", "slack", "bot_process", "process_slack", "start"})
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers per core. Much of an end-to-end test is waiting (on a process starting or stopping, on
+    retries, leases and timers), and another worker's test uses the core meanwhile; PYTEST_XDIST_AUTO_NUM_WORKERS
+    still sets the number outright."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 2 * cores
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         uses = set(getattr(item, "fixturenames", ()))
         if item.path.name.startswith("test_e2e_") or uses & E2E_FIXTURES:
             item.add_marker(pytest.mark.e2e)
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    items[:] = handed_out_order(items, workers)
+
+
+def _kind(item: pytest.Item) -> int:
+    """0: slow, 1: end-to-end, 2: the rest (a few milliseconds each)."""
+    if item.get_closest_marker("slow") is not None:
+        return 0
+    return 1 if item.get_closest_marker("e2e") is not None else 2
+
+
+def handed_out_order(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The slow tests first, the quick ones last, so that no worker is left running a long test alone at the end.
+
+    pytest-xdist's worksteal scheduler gives each of its `workers` a run of consecutive tests to start with (the first
+    len // workers to the first, and so on), and an idle worker then takes the second half of the longest queue. So
+    the tests are dealt out in turn into `workers` runs of those sizes, slow ones first: every worker starts on its
+    share of the slow tests and ends on quick ones, which are what gets taken from it."""
+    ordered = sorted(items, key=_kind)  # stable: within a kind, as collected
+    if workers < 2:
+        return ordered
+    sizes = []
+    left = len(ordered)
+    for index in range(workers):
+        sizes.append(left // (workers - index))
+        left -= sizes[-1]
+    runs: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    turn = 0
+    for item in ordered:
+        while len(runs[turn % workers]) >= sizes[turn % workers]:
+            turn += 1
+        runs[turn % workers].append(item)
+        turn += 1
+    return [item for run in runs for item in run]
 
 
 # What may change in the working tree while tests run: caches of the tools themselves, never the bot's state.
 _TREE_CACHES = frozenset(
     {".pytest_cache", ".hypothesis", "__pycache__", ".mypy_cache", ".ruff_cache", ".coverage", ".venv", ".git"}
 )
-_WATCHED = (REPO_ROOT, REPO_ROOT / "tests", REPO_ROOT / "tests" / "data", REPO_ROOT / "bot")
+# Each watched folder with the prefix its entries are named by (relative to the clone, with "/"), as plain strings: the
+# snapshot runs twice per test, so it avoids pathlib (which made it cost several milliseconds).
+_WATCHED = (
+    ("", REPO_ROOT),
+    ("tests/", REPO_ROOT / "tests"),
+    ("tests/data/", REPO_ROOT / "tests" / "data"),
+    ("bot/", REPO_ROOT / "bot"),
+)
 
 
 def tree_snapshot() -> dict[str, tuple[int, int]]:
     """What is directly in the repository's top folders: each file with its size and modification time, each
     folder by name."""
     found: dict[str, tuple[int, int]] = {}
-    for folder in _WATCHED:
+    for prefix, folder in _WATCHED:
         with os.scandir(folder) as entries:
             for entry in entries:
                 if entry.name in _TREE_CACHES or entry.name.startswith(".coverage") or entry.name.endswith(".egg-info"):
                     continue
-                name = str(Path(folder, entry.name).relative_to(REPO_ROOT))
                 if entry.is_file(follow_symlinks=False):
                     stat = entry.stat(follow_symlinks=False)
-                    found[name] = (stat.st_size, stat.st_mtime_ns)
+                    found[prefix + entry.name] = (stat.st_size, stat.st_mtime_ns)
                 else:  # a folder: only that it is there (Python's bytecode caches change its time)
-                    found[name] = (-1, 0)
+                    found[prefix + entry.name] = (-1, 0)
     return found
 
 
@@ -123,8 +171,10 @@ def slack(bot: InProcessBot) -> SlackSender:
 
 @pytest.fixture
 def bot_process(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> Iterator[BotProcess]:
-    """The real process (`python -m bot serve`) pointed at the fakes; its log is tmp_path / "bot.log"."""
-    with BotProcess(bot_env(fake_slack, fake_trigger, tmp_path), log_path=tmp_path / "bot.log") as process:
+    """The real process (`python -m bot serve`) pointed at the fakes, on a new SQLite file it creates the schema in at
+    start, as a first deploy does; its log is tmp_path / "bot.log"."""
+    env = bot_env(fake_slack, fake_trigger, tmp_path, DATABASE_URL=f"sqlite:///{tmp_path}/bot.sqlite3")
+    with BotProcess(env, log_path=tmp_path / "bot.log") as process:
         yield process
 
 
@@ -151,11 +201,16 @@ def start(fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path) -> I
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A test run once on SQLite (a new file) and once on this worker's PostgreSQL database, emptied."""
+    """A test run once on SQLite (a new file) and once on this worker's PostgreSQL database, emptied: no file and no
+    tables at all, or, for a test that asks for `engine` too, the newest schema with every table empty."""
+    migrated = "engine" in request.fixturenames
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/store.sqlite3"
+        path = tmp_path / "store.sqlite3"
+        if migrated:
+            dbs.new_sqlite(path)
+        return f"sqlite:///{path}"
     url = dbs.postgres_url()
-    asyncio.run(dbs.reset(url))
+    asyncio.run(dbs.empty(url) if migrated else dbs.reset(url))
     return url
 
 

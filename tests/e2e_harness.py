@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import hmac
 import io
@@ -13,6 +14,7 @@ import logging
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 
+from tests import dbs
 from tests.fakes._server import QUIET_SECONDS, WAIT_SECONDS, FakeServer, wait_quiet
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -59,6 +62,31 @@ def _observed(args: list[str], result: subprocess.CompletedProcess[str]) -> subp
     for observe in OUTPUT_OBSERVERS:
         observe(f"`reschedule-bot {' '.join(args)}` output", f"{result.stdout}\n{result.stderr}")
     return result
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default verifying context, built once per test process. httpx builds a new one for every Client (it
+    reads certifi's whole bundle: 25 ms of CPU or more), and tests open a client for nearly every request they send;
+    their requests are plain HTTP to loopback, so the context is never even used."""
+    return httpx.create_ssl_context()
+
+
+def http_client(**options: Any) -> httpx.Client:
+    """An httpx.Client (with `options`) sharing tls_context()."""
+    return httpx.Client(verify=tls_context(), **options)
+
+
+def http_get(url: str, **options: Any) -> httpx.Response:
+    """httpx.get through http_client()."""
+    with http_client() as client:
+        return client.get(url, **options)
+
+
+def http_post(url: str, **options: Any) -> httpx.Response:
+    """httpx.post through http_client()."""
+    with http_client() as client:
+        return client.post(url, **options)
 
 
 def settle(bot: object, *fakes: FakeServer, quiet: float = QUIET_SECONDS, timeout: float = WAIT_SECONDS) -> None:
@@ -175,7 +203,7 @@ class SlackSender:
             all_headers["X-Slack-Request-Timestamp"] = ts
             all_headers["X-Slack-Signature"] = signature or sign(self.signing_secret, ts, body)
         all_headers.update(headers or {})
-        with httpx.Client(timeout=HTTP_TIMEOUT) as client:
+        with http_client(timeout=HTTP_TIMEOUT) as client:
             return client.post(self.url, content=body, headers=all_headers)
 
 
@@ -249,7 +277,7 @@ def listening_port(process: subprocess.Popen[bytes], log_path: Path, timeout: fl
             return int(found.group(1))
         if process.poll() is not None:
             raise RuntimeError(f"exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
-        time.sleep(0.05)
+        time.sleep(0.01)
     raise RuntimeError(f"no port announced after {timeout} s:\n{log_path.read_text(errors='replace')}")
 
 
@@ -329,7 +357,7 @@ class BotProcess(BotSubprocess):
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        with httpx.Client(timeout=2.0) as client:
+        with http_client(timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"bot exited with {self.process.returncode}:\n{self.log_text()}")
@@ -338,7 +366,7 @@ class BotProcess(BotSubprocess):
                         return
                 except httpx.TransportError:
                     pass
-                time.sleep(0.1)
+                time.sleep(0.02)
         raise RuntimeError(f"bot not healthy after {STARTUP_TIMEOUT} s:\n{self.log_text()}")
 
 
@@ -359,7 +387,14 @@ def start_together(env: dict[str, str], log_dir: Path, names: Sequence[str]) -> 
 def bot_env(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path, **overrides: str | None
 ) -> dict[str, str]:
-    """The bot's environment pointed at the fakes; an override of None removes that variable."""
+    """The bot's environment pointed at the fakes; an override of None removes that variable.
+
+    Its database is tmp_path / "bot.sqlite3", unless DATABASE_URL is overridden. When that file is not there yet it is
+    made here, at the newest schema (tests/dbs.py new_sqlite), so the bot finds its schema current. A bot that is to
+    create its schema itself, as on a first deploy, is given DATABASE_URL explicitly (the same file will do)."""
+    database = tmp_path / "bot.sqlite3"
+    if "DATABASE_URL" not in overrides and not database.exists():
+        dbs.new_sqlite(database)
     env: dict[str, str | None] = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
@@ -368,7 +403,7 @@ def bot_env(
         "TRIGGER_API_URL": fake_trigger.url,
         "TRIGGER_DASHBOARD_URL": DASHBOARD_URL,
         "TRIGGER_DEADLINE": "4",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
+        "DATABASE_URL": f"sqlite:///{database}",
         "LOG_LEVEL": "INFO",
         # Most tests exercise the direct path; confirmation tests pass CONFIRM_ENVIRONMENTS=None (the default: prod).
         "CONFIRM_ENVIRONMENTS": "",

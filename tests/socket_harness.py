@@ -107,7 +107,7 @@ class SocketBotProcess(BotSubprocess):
                 raise RuntimeError(f"bot exited with {self.process.returncode}:\n{self.log_text()}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"bot not connected after {STARTUP_TIMEOUT} s:\n{self.log_text()}")
-            time.sleep(0.05)
+            time.sleep(0.01)
 
 
 @contextmanager

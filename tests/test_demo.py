@@ -19,7 +19,7 @@ from bot.domain.runs import RunStatus
 from bot.domain.typed_time import parse_duration
 from bot.trigger.client import API_VERSION, Deadline, RetryPolicy, TriggerClient, new_http_client
 from bot.trigger.errors import AuthRejected, InvalidDelay, RateLimited, RunNotDelayed, RunNotFound
-from tests.e2e_harness import BOT_TOKEN, SIGNING_SECRET, BotProcess, SlackSender, load_settings
+from tests.e2e_harness import BOT_TOKEN, SIGNING_SECRET, BotProcess, SlackSender, http_get, load_settings
 from tests.fakes.slack import FakeSlack
 from tests.inprocess import InProcessBot
 
@@ -357,7 +357,7 @@ def test_serve_demo_process_starts_with_only_slack_settings(tmp_path: Path) -> N
             "SLACK_API_URL": fake_slack.api_url,
         }
         with BotProcess(env, log_path=tmp_path / "bot.log", demo=True) as process:
-            assert httpx.get(process.url + "/healthz").json() == {"ok": True}
+            assert http_get(process.url + "/healthz").json() == {"ok": True}
         assert messages.DEMO_STARTED in process.log_text()
 
 

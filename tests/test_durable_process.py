@@ -26,7 +26,7 @@ from tests.faults import RESCHEDULE, said
 from tests.summaries import CHANNEL
 from tests.test_e2e_buttons import click, private_via_command
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SET_SIZE = 100
 IN_FLIGHT = 20  # runs of one set in flight at once (bot/bulk.py CONCURRENCY)

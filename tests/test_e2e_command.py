@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from bot import messages
@@ -22,6 +21,7 @@ from tests.e2e_harness import (
     SIGNING_SECRET,
     SlackSender,
     bot_env,
+    http_get,
     run_cli,
 )
 from tests.fakes.slack import FakeSlack
@@ -53,7 +53,7 @@ def test_healthz_answers_without_calling_anything(
     # The bot learnt who it is (auth.test) once, at start, so no request waits for it before its ack.
     assert len(fake_slack.api_calls("auth.test")) == 1
     calls_before = len(fake_slack.requests)
-    response = httpx.get(bot.url + "/healthz")
+    response = http_get(bot.url + "/healthz")
     assert response.status_code == 200 and response.json() == {"ok": True}
     assert fake_trigger.requests == [] and len(fake_slack.requests) == calls_before
 

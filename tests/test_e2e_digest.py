@@ -145,6 +145,7 @@ def test_two_bots_sharing_postgresql_post_the_digest_once(
     assert len(fake_slack.api_calls("chat.postMessage")) == 1
 
 
+@pytest.mark.slow
 def test_two_serve_processes_sharing_postgresql_post_the_digest_once_and_a_late_one_does_not_repeat_it(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, postgres: str, tmp_path: Path
 ) -> None:

@@ -71,6 +71,7 @@ def test_a_single_moves_undo_leaves_a_run_someone_moved_since_and_says_who(
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == 2
 
 
+@pytest.mark.slow
 def test_a_sets_summary_slack_could_not_update_during_an_outage_is_updated_when_it_is_back(
     start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:

@@ -279,6 +279,7 @@ def test_two_bots_sharing_postgresql_update_each_card_exactly_once(
     assert len(fake_slack.api_calls("chat.update")) == 8
 
 
+@pytest.mark.slow
 def test_two_serve_processes_sharing_postgresql_update_each_card_exactly_once(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, postgres: str, tmp_path: Path
 ) -> None:

@@ -16,13 +16,12 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import pytest
 
 from bot.render import ids
 from bot.render.ids import Button, ButtonValue
 from bot.slack.body import MAX_BODY_BYTES
-from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, example_payload, fresh_trigger_id, settle, sign
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, example_payload, fresh_trigger_id, http_post, settle, sign
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.inprocess import InProcessBot
@@ -123,7 +122,7 @@ def test_a_forged_request_of_any_kind_is_a_401_and_nothing_runs(
     for way in WAYS:
         body, content_type = KINDS[kind](run["id"], url)
         headers, sent = forged_headers(way, body, content_type)
-        response = httpx.post(bot.events_url, content=sent, headers=headers)
+        response = http_post(bot.events_url, content=sent, headers=headers)
         assert response.status_code == 401 and response.text == "invalid request signature", way
     settle(bot, fake_slack, fake_trigger)
     assert fake_trigger.requests == [] and len(fake_slack.requests) == slack_calls_before
@@ -143,7 +142,7 @@ def test_the_same_requests_signed_are_acted_on(
         ts = str(int(time.time()))
         headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts}
         headers["X-Slack-Signature"] = sign(SIGNING_SECRET, ts, body)
-        response = httpx.post(bot.events_url, content=body, headers=headers)
+        response = http_post(bot.events_url, content=body, headers=headers)
         assert response.status_code == 200, (kind, response.text)
         if kind != "link-shared":
             fake_trigger.wait_for(partial(fake_trigger.calls, "*", f"/runs/{run['id']}"))
@@ -162,7 +161,7 @@ def test_a_signed_body_over_the_bound_is_refused_unread(
         "X-Slack-Request-Timestamp": ts,
         "X-Slack-Signature": sign(SIGNING_SECRET, ts, padded),
     }
-    response = httpx.post(bot.events_url, content=padded, headers=headers)
+    response = http_post(bot.events_url, content=padded, headers=headers)
     assert response.status_code == 413
     settle(bot, fake_trigger)
     assert fake_trigger.requests == []

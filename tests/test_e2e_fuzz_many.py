@@ -24,13 +24,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, BotSubprocess, bot_env, settle, sign
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, BotSubprocess, bot_env, http_client, settle, sign
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.fuzz_requests import Corpus, FuzzRequest
 from tests.socket_harness import deliver, socket_bot
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SEED = 20261130
 REQUESTS = 3000
@@ -80,7 +80,7 @@ def open_door(
     over Socket Mode, every envelope was acknowledged."""
     if door == "http":
         settings = bot_env(fake_slack, fake_trigger, tmp_path, **env)
-        with BotProcess(settings, log_path=tmp_path / "bot.log") as process, httpx.Client(timeout=30) as client:
+        with BotProcess(settings, log_path=tmp_path / "bot.log") as process, http_client(timeout=30) as client:
             yield process, lambda request: post(client, process.events_url, request).status_code
         return
     with socket_bot(fake_slack, fake_trigger, tmp_path, **env) as (socket_process, socket):

@@ -14,7 +14,7 @@ import pytest
 from bot import messages
 from bot.render.ids import Button
 from bot.render.run_list import MAX_RUNS_SHOWN
-from tests.e2e_harness import PROD_ENV, PROD_KEY, STAGING_KEY, SlackSender
+from tests.e2e_harness import PROD_ENV, PROD_KEY, STAGING_KEY, SlackSender, http_get
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.summaries import CHANNEL, wait_summary
@@ -65,7 +65,7 @@ def test_a_run_created_ten_days_ago_and_due_tomorrow_is_listed(
     now = datetime.now(UTC)
     old = fake_trigger.add_run(PROD_ENV, delayed_until=now + timedelta(days=1), created_at=now - timedelta(days=10))
     # The server's own default window would miss it:
-    default = httpx.get(
+    default = http_get(
         f"{fake_trigger.url}/api/v1/runs",
         params={"filter[status]": "DELAYED"},
         headers={"Authorization": f"Bearer {PROD_KEY}"},
@@ -237,7 +237,7 @@ def test_the_fake_lists_as_the_server_does(fake_trigger: FakeTrigger) -> None:
 
     def get(**params: str) -> httpx.Response:
         headers = {"Authorization": f"Bearer {PROD_KEY}"}
-        return httpx.get(f"{fake_trigger.url}/api/v1/runs", params=params, headers=headers)
+        return http_get(f"{fake_trigger.url}/api/v1/runs", params=params, headers=headers)
 
     first = get(**{"page[size]": "2"}).json()
     assert [run["id"] for run in first["data"]] == [runs[0]["id"], runs[1]["id"]]

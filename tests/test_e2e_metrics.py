@@ -8,11 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e_harness import SIGNING_SECRET, BotProcess, SlackSender, bot_env, refusing_address
+from tests.e2e_harness import SIGNING_SECRET, BotProcess, SlackSender, bot_env, http_get, refusing_address
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.summaries import CHANNEL, wait_summary
@@ -27,7 +26,7 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 def scrape(base_url: str, token: str | None = None) -> Samples:
     """Every sample of GET /metrics, by name and labels."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = httpx.get(base_url + "/metrics", headers=headers)
+    response = http_get(base_url + "/metrics", headers=headers)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
@@ -166,11 +165,11 @@ def test_metrics_token_guards_metrics_but_not_healthz(
     start: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:
     _, bot = start(METRICS_TOKEN="scrape-me-please")
-    assert httpx.get(bot.url + "/metrics").status_code == 401
-    assert httpx.get(bot.url + "/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert http_get(bot.url + "/metrics").status_code == 401
+    assert http_get(bot.url + "/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     # The bot's own series (one without labels, present before any request: this test may be a worker's first).
     assert ("reschedule_bot_moves_in_flight", frozenset()) in scrape(bot.url, "scrape-me-please")
-    assert httpx.get(bot.url + "/healthz").status_code == 200
+    assert http_get(bot.url + "/healthz").status_code == 200
 
 
 def test_healthz_and_metrics_answer_while_trigger_dev_and_the_database_are_down(
@@ -183,12 +182,13 @@ def test_healthz_and_metrics_answer_while_trigger_dev_and_the_database_are_down(
 
 def answers_while_down(bot: Any, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
     calls = len(fake_slack.requests)
-    health = httpx.get(bot.url + "/healthz")
+    health = http_get(bot.url + "/healthz")
     assert health.status_code == 200 and health.json() == {"ok": True}
     assert scrape(bot.url)  # /metrics too
     assert fake_trigger.requests == [] and len(fake_slack.requests) == calls
 
 
+@pytest.mark.slow
 def test_processes_sharing_a_multiprocess_dir_are_summed(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ and test_e2e_teams.py.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.storage import db
 from tests.e2e_harness import (
     BOT_TOKEN,
     PROD_ENV,
@@ -34,7 +36,7 @@ from tests.test_e2e_buttons import click, summary_via_command, wait_one
 from tests.test_e2e_shortcut_modal import open_form, submission, thread_posts, wait_result
 from tests.test_runs import current_alert
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 RESCHEDULE = r"/api/v1/runs/.+/reschedule"
 # A graceful shutdown on SIGTERM ends the process with status 0 (bot.server: the signal uvicorn raises again after
@@ -118,6 +120,9 @@ def test_start_up_names_the_request_url_once_and_bolt_has_nothing_to_warn_about(
     assert f"listening on http://127.0.0.1:{bot_process.port}." in lines[0]
     assert "https://<your host>/slack/events" in lines[0] and f"port {bot_process.port}" in lines[0]
     assert "will be unused" not in log and "will be ignored" not in log and " WARNING " not in log, log
+    # Its database was a new file: the process created the schema at start, every revision in turn.
+    applied = re.findall(r"applied database migration (\d+)", log)
+    assert applied == db.revisions() and f"database schema at version {db.LATEST}" in log, log
 
 
 def test_a_port_already_taken_is_said_plainly(tmp_path: Path) -> None:

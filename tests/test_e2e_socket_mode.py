@@ -32,7 +32,7 @@ from tests.test_e2e_buttons import click, summary_via_command, wait_one
 from tests.test_e2e_shortcut_modal import dms, open_form, submission, thread_posts, wait_result
 from tests.test_runs import current_alert
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 RESCHEDULE = r"/api/v1/runs/.+/reschedule"
 # Short, so that a socket dropped without notice is noticed (and replaced) within a second or two.

@@ -37,7 +37,7 @@ from tests.test_e2e_buttons import click, private_via_command, summary_via_comma
 from tests.test_e2e_home import open_home, published, row_of, texts
 from tests.test_e2e_unfurl import link_event
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture

@@ -15,7 +15,17 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.simulator.delays import parse_duration_ms
-from tests.e2e_harness import BOT_TOKEN, PROD_ENV, PROD_KEY, SIGNING_SECRET, STAGING_KEY, sign
+from tests.e2e_harness import (
+    BOT_TOKEN,
+    PROD_ENV,
+    PROD_KEY,
+    SIGNING_SECRET,
+    STAGING_KEY,
+    http_client,
+    http_get,
+    http_post,
+    sign,
+)
 from tests.fakes._server import wait_quiet
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import API_VERSION, FakeTrigger
@@ -26,7 +36,7 @@ V4 = {"x-trigger-api-version": API_VERSION}
 @pytest.fixture
 def api(fake_trigger: FakeTrigger) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {PROD_KEY}", **V4}
-    with httpx.Client(base_url=fake_trigger.url, headers=headers, timeout=10) as client:
+    with http_client(base_url=fake_trigger.url, headers=headers, timeout=10) as client:
         yield client
 
 
@@ -42,7 +52,7 @@ def parse_iso(text: str) -> datetime:
 
 
 def test_no_authorization_header_is_a_problem_json_401(fake_trigger: FakeTrigger) -> None:
-    response = httpx.post(f"{fake_trigger.url}/api/v1/runs/run_x/reschedule", json={"delay": "1h"})
+    response = http_post(f"{fake_trigger.url}/api/v1/runs/run_x/reschedule", json={"delay": "1h"})
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
     assert response.text.startswith('{\n  "title": "Unauthorized"')
@@ -58,10 +68,8 @@ def test_no_authorization_header_is_a_problem_json_401(fake_trigger: FakeTrigger
 def test_bad_key_messages_differ_between_routes(fake_trigger: FakeTrigger) -> None:
     headers = {"Authorization": "Bearer tr_prod_unknownunknownunknown00"}
     run = fake_trigger.add_run(PROD_ENV)
-    retrieve = httpx.get(f"{fake_trigger.url}/api/v3/runs/{run['id']}", headers=headers)
-    resched = httpx.post(
-        f"{fake_trigger.url}/api/v1/runs/{run['id']}/reschedule", headers=headers, json={"delay": "1h"}
-    )
+    retrieve = http_get(f"{fake_trigger.url}/api/v3/runs/{run['id']}", headers=headers)
+    resched = http_post(f"{fake_trigger.url}/api/v1/runs/{run['id']}/reschedule", headers=headers, json={"delay": "1h"})
     assert (retrieve.status_code, retrieve.json()) == (401, {"error": "Invalid API key"})
     assert (resched.status_code, resched.json()) == (401, {"error": "Invalid or missing API Key"})
     assert resched.headers["x-ratelimit-limit"] == "750"
@@ -91,7 +99,7 @@ def test_retrieve_404_says_retry_and_is_environment_scoped(fake_trigger: FakeTri
         response = api.get(f"/api/v3/runs/{run_id}")
         assert (response.status_code, response.json()) == (404, {"error": "Not found"})
         assert response.headers["x-should-retry"] == "true"
-    other = httpx.get(
+    other = http_get(
         f"{fake_trigger.url}/api/v3/runs/{staging_run['id']}", headers={"Authorization": f"Bearer {STAGING_KEY}"}
     )
     assert other.status_code == 200
@@ -222,7 +230,7 @@ def test_every_answer_reports_its_environments_bucket(fake_trigger: FakeTrigger,
     fake_trigger.add_key(STAGING_KEY, "env_stg")
     run_id = fake_trigger.add_run(PROD_ENV)["id"]
     remaining = [api.get(f"/api/v3/runs/{run_id}").headers["x-ratelimit-remaining"] for _ in range(2)]
-    staging = httpx.get(f"{fake_trigger.url}/api/v1/runs", headers={"Authorization": f"Bearer {STAGING_KEY}"})
+    staging = http_get(f"{fake_trigger.url}/api/v1/runs", headers={"Authorization": f"Bearer {STAGING_KEY}"})
     assert (remaining, staging.headers["x-ratelimit-remaining"]) == (["749", "748"], "749")
 
 
@@ -327,7 +335,7 @@ def test_slack_channel_errors_rate_limits_and_failures(fake_slack: FakeSlack, we
     with pytest.raises(SlackApiError, match="user_not_visible"):
         web.users_info(user="U111")
     assert web.users_info(user="U111")["ok"] is True
-    unknown = httpx.post(fake_slack.api_url + "no.such", headers={"Authorization": f"Bearer {BOT_TOKEN}"})
+    unknown = http_post(fake_slack.api_url + "no.such", headers={"Authorization": f"Bearer {BOT_TOKEN}"})
     assert unknown.json() == {"ok": False, "error": "unknown_method"}
 
 
@@ -355,17 +363,17 @@ def test_slack_views(fake_slack: FakeSlack, web: WebClient) -> None:
 
 def test_response_url_records_posts(fake_slack: FakeSlack) -> None:
     url = fake_slack.new_response_url()
-    response = httpx.post(url, json={"text": "done", "replace_original": True})
+    response = http_post(url, json={"text": "done", "replace_original": True})
     assert (response.status_code, response.text) == (200, "ok")
     assert fake_slack.responses(url) == [{"text": "done", "replace_original": True}]
-    assert httpx.post(fake_slack.url + "/response/unknown", json={"text": "x"}).status_code == 404
+    assert http_post(fake_slack.url + "/response/unknown", json={"text": "x"}).status_code == 404
     assert fake_slack.wait_for(lambda: fake_slack.responses(url))[0]["text"] == "done"
 
 
 def test_a_spent_response_url_is_refused_used_url(fake_slack: FakeSlack) -> None:
     url = fake_slack.new_response_url()
     fake_slack.spend_response_url(url)
-    response = httpx.post(url, json={"text": "late"})
+    response = http_post(url, json={"text": "late"})
     assert (response.status_code, response.text) == (404, "used_url") and fake_slack.responses(url) == []
 
 

@@ -50,6 +50,7 @@ def command(bot: InProcessBot, fake_slack: FakeSlack, typed: str) -> str:
 # --------------------------------------------------------------------------------------------- SQLite locked
 
 
+@pytest.mark.slow
 def test_sqlite_locked_by_another_connection_delays_the_audit_row_and_writes_it_once(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:
@@ -273,6 +274,7 @@ def test_postgresql_unreachable_throughout_moves_go_on_and_every_record_reaches_
 # --------------------------------------------------------------------------------------------- a set's Confirm
 
 
+@pytest.mark.slow
 def test_a_sets_confirm_the_database_cannot_check_says_so_and_the_same_click_works_once_it_is_back(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:

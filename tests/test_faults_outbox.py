@@ -21,7 +21,7 @@ from tests.test_e2e_bulk import confirm
 from tests.test_e2e_buttons import private_via_command
 from tests.test_e2e_shortcut_modal import CHANNEL, USER, dms
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 KEPT = "SELECT * FROM outbox ORDER BY id"
 PERMALINK = r"^/api/chat\.getPermalink$"

@@ -10,13 +10,13 @@ import httpx
 import pytest
 
 from bot.storage import db
-from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, SlackSender, bot_env, fresh_trigger_id
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, BotProcess, SlackSender, bot_env, fresh_trigger_id, http_get
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
 from tests.faults import RESCHEDULE, audit_of, said, sqlite_rows
 from tests.summaries import CHANNEL
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_sigterm_with_moves_in_flight_refuses_new_requests_finishes_both_and_exits_0(
@@ -75,7 +75,7 @@ def test_sigkill_mid_move_then_a_restart_is_healthy_with_the_database_intact_and
     fake_trigger.wait_for(lambda: fake_trigger.get_run(killed["id"])["delayedUntil"] != killed["delayedUntil"])
 
     with BotProcess(env, log_path=tmp_path / "two.log") as second:
-        assert httpx.get(second.url + "/healthz").status_code == 200
+        assert http_get(second.url + "/healthz").status_code == 200
         again = SlackSender(second.events_url, SIGNING_SECRET)
         # Slack does not resend a command, but a copy of the killed one (same trigger_id) must not move it twice.
         again.command(f"{killed['id']} 2h", response_url=fake_slack.new_response_url(), trigger_id=killed_trigger_id)

@@ -230,6 +230,7 @@ def test_other_with_an_expired_trigger_id_is_told_and_the_next_click_opens_the_f
 # --------------------------------------------------------------------------------------------- the Web API away
 
 
+@pytest.mark.slow
 def test_the_web_api_unreachable_for_a_while_loses_no_move_and_no_answer(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, hooks: FakeSlack, tmp_path: Path
 ) -> None:

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pytest
 
 from tests.e2e_harness import (
@@ -22,6 +21,7 @@ from tests.e2e_harness import (
     SIGNING_SECRET,
     SlackSender,
     bot_env,
+    http_post,
     run_in_process,
 )
 from tests.fakes._server import FakeServer
@@ -46,9 +46,9 @@ def test_a_secret_in_a_request_a_fake_received_fails_naming_the_fake_and_the_pat
     monkeypatch.setattr(FakeServer, "observers", [scan.add_request])  # planted here only, not in the session's scan
     with FakeSlack(BOT_TOKEN) as fake:
         auth = {"Authorization": f"Bearer {BOT_TOKEN}"}
-        httpx.post(fake.api_url + "auth.test", headers=auth)  # the header the API needs is not a leak
+        http_post(fake.api_url + "auth.test", headers=auth)  # the header the API needs is not a leak
         scan.check()
-        httpx.post(fake.api_url + "chat.postMessage", json={"channel": "C1", "text": f"hi {BOT_TOKEN}"}, headers=auth)
+        http_post(fake.api_url + "chat.postMessage", json={"channel": "C1", "text": f"hi {BOT_TOKEN}"}, headers=auth)
     message = failure_of(scan)
     assert "SLACK_BOT_TOKEN in FakeSlack POST /api/chat.postMessage" in message
     assert BOT_TOKEN not in message  # the failure names the secret, never shows it

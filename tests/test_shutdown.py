@@ -54,6 +54,7 @@ def test_a_deadline_longer_than_the_grace_period_allows_stops_the_process_at_sta
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_sigterm_during_a_move_finishes_it_answers_the_person_audits_it_and_exits_0_in_time(
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
 ) -> None:

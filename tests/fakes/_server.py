@@ -76,16 +76,45 @@ class Rule:
         return method_ok and re.search(self.path_regex, request.path) is not None
 
 
-def wait_for(predicate: Callable[[], T | Literal[False] | None], timeout: float, describe: Callable[[], str]) -> T:
-    """Poll `predicate` every 20 ms until it returns something truthy; AssertionError after `timeout`."""
+class Activity:
+    """A count of events (a fake's acknowledgements, say) that a wait can be woken by at once, instead of noticing
+    them on its next poll."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.count = 0
+
+    def mark(self) -> None:
+        with self._changed:
+            self.count += 1
+            self._changed.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> None:
+        """Until something happens after `seen` (a count read earlier), or `timeout` seconds."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.count != seen, timeout)
+
+
+def wait_for(
+    predicate: Callable[[], T | Literal[False] | None],
+    timeout: float,
+    describe: Callable[[], str],
+    woken_by: Activity | None = None,
+) -> T:
+    """Check `predicate` every 20 ms, and at once on each event of `woken_by`, until it returns something truthy;
+    AssertionError after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
+        seen = woken_by.count if woken_by is not None else 0
         result = predicate()
         if result:
             return result
         if time.monotonic() >= deadline:
             raise AssertionError(f"condition not met within {timeout} s; received:\n{describe()}")
-        time.sleep(POLL_INTERVAL)
+        if woken_by is not None:
+            woken_by.wait(seen, POLL_INTERVAL)
+        else:
+            time.sleep(POLL_INTERVAL)
 
 
 # How long fakes must have heard nothing before a test concludes that nothing more is coming (tests/e2e_harness.py

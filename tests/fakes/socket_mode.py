@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes._server import wait_for
+from tests.fakes._server import Activity, wait_for
 from tests.fakes.slack import FakeSlack
 
 T = TypeVar("T")
@@ -103,6 +103,9 @@ class FakeSocketMode:
         self._envelopes: list[Envelope] = []
         self._acks: list[Ack] = []
         self._delivered_at: dict[str, float] = {}
+        # Acknowledgements and connections, so that a wait for one ends as soon as it arrives (a request over HTTP is
+        # answered as soon as the bot answers it; one over the socket should be no slower).
+        self._activity = Activity()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -250,7 +253,7 @@ class FakeSocketMode:
             found = self.acks_for(envelope_id)
             return found[count - 1] if len(found) >= count else None
 
-        return self.wait_for(arrived, timeout)
+        return wait_for(arrived, timeout, self.describe, woken_by=self._activity)
 
     def wait_connections(self, count: int, timeout: float = DELIVERY_TIMEOUT) -> Connection:
         """The `count`-th connection, once the client has opened it (and been sent hello)."""
@@ -259,7 +262,7 @@ class FakeSocketMode:
             found = self.connections
             return found[count - 1] if len(found) >= count else None
 
-        return self.wait_for(opened, timeout)
+        return wait_for(opened, timeout, self.describe, woken_by=self._activity)
 
     def describe(self) -> str:
         lines = [
@@ -330,16 +333,19 @@ class FakeSocketMode:
             "connection_info": {"app_id": APP_ID},
         }
         await ws.send_str(json.dumps(hello))
+        self._activity.mark()
         try:
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
                     self._received(connection, message.data)
+                    self._activity.mark()
         finally:
             with self._lock:
                 connection.closed = True
                 if connection.closed_by is None:
                     connection.closed_by = "client"
                     connection.close_code = ws.close_code
+            self._activity.mark()
         return ws
 
     def _received(self, connection: Connection, text: str) -> None:
