@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.storage import db
 from bot.storage.bulk_sets import BulkSets
 from bot.storage.intents import Intent, MoveIntents
 from bot.storage.message_updates import MessageUpdates
@@ -18,6 +19,7 @@ from bot.storage.set_work import DONE, PENDING, SENDING, SetRun, SetWorks
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
+NOWHERE = "postgresql://postgres@127.0.0.1:9/nowhere"
 ACTOR = {"user_id": "U111", "team_id": "T111", "channel_id": "C111", "surface": "command"}
 
 
@@ -90,14 +92,17 @@ async def test_settled_moves_are_forgotten_off_the_path_and_the_last_ones_at_shu
     assert [row["run_id"] for row in await store.all()] == ["run_2"]
 
 
-async def test_a_batch_the_database_refuses_is_refused_to_each_of_its_callers(engine: AsyncEngine) -> None:
-    store = MoveIntents(engine, LEASE, Clock())
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP TABLE move_intents"))
-    results = await asyncio.gather(
-        *(store.open(Intent(f"run_{n}", "prod", None, None, None, ACTOR)) for n in range(5)), return_exceptions=True
-    )
-    assert len(results) == 5 and all(isinstance(result, DBAPIError) for result in results)
+async def test_a_batch_the_database_cannot_take_is_refused_to_each_of_its_callers() -> None:
+    engine = db.create_engine(NOWHERE)  # nothing listens there: the batch's transaction cannot start
+    try:
+        store = MoveIntents(engine, LEASE, Clock())
+        results = await asyncio.gather(
+            *(store.open(Intent(f"run_{n}", "prod", None, None, None, ACTOR)) for n in range(5)),
+            return_exceptions=True,
+        )
+    finally:
+        await engine.dispose()
+    assert len(results) == 5 and all(isinstance(result, SQLAlchemyError | OSError) for result in results), results
 
 
 async def test_a_set_is_held_by_its_process_given_back_at_shutdown_and_carried_on_with_each_runs_state(
