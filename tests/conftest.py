@@ -40,14 +40,6 @@ settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "d
 E2E_FIXTURES = frozenset({"fake_slack", "fake_trigger", "bot", "slack", "bot_process", "process_slack", "start"})
 
 
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: two workers per core. Much of an end-to-end test is waiting (on a process starting or stopping, on
-    retries, leases and timers), and another worker's test uses the core meanwhile; PYTEST_XDIST_AUTO_NUM_WORKERS
-    still sets the number outright."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return 2 * cores
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         uses = set(getattr(item, "fixturenames", ()))
