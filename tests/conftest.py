@@ -49,11 +49,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = handed_out_order(items, workers)
 
 
-def _kind(item: pytest.Item) -> int:
-    """0: slow, 1: end-to-end, 2: the rest (a few milliseconds each)."""
-    if item.get_closest_marker("slow") is not None:
-        return 0
-    return 1 if item.get_closest_marker("e2e") is not None else 2
+def _kind(item: pytest.Item) -> tuple[int, float]:
+    """(0: slow, 1: end-to-end, 2: the rest, a few milliseconds each), then the slow ones longest first (their mark's
+    `seconds`)."""
+    slow = item.get_closest_marker("slow")
+    if slow is not None:
+        return 0, -float(slow.kwargs.get("seconds", 0))
+    return (1 if item.get_closest_marker("e2e") is not None else 2), 0.0
 
 
 def handed_out_order(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
@@ -63,7 +65,7 @@ def handed_out_order(items: list[pytest.Item], workers: int) -> list[pytest.Item
     len // workers to the first, and so on), and an idle worker then takes the second half of the longest queue. So
     the tests are dealt out in turn into `workers` runs of those sizes, slow ones first: every worker starts on its
     share of the slow tests and ends on quick ones, which are what gets taken from it."""
-    ordered = sorted(items, key=_kind)  # stable: within a kind, as collected
+    ordered = sorted(items, key=_kind)  # stable: otherwise as collected
     if workers < 2:
         return ordered
     sizes = []
