@@ -40,14 +40,6 @@ settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "d
 E2E_FIXTURES = frozenset({"fake_slack", "fake_trigger", "bot", "slack", "bot_process", "process_slack", "start"})
 
 
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: two workers per core. Much of an end-to-end test is waiting (on a process starting or stopping, on
-    retries, leases and timers), and another worker's test uses the core meanwhile; PYTEST_XDIST_AUTO_NUM_WORKERS
-    still sets the number outright."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return 2 * cores
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         uses = set(getattr(item, "fixturenames", ()))
@@ -57,11 +49,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = handed_out_order(items, workers)
 
 
-def _kind(item: pytest.Item) -> int:
-    """0: slow, 1: end-to-end, 2: the rest (a few milliseconds each)."""
-    if item.get_closest_marker("slow") is not None:
-        return 0
-    return 1 if item.get_closest_marker("e2e") is not None else 2
+def _kind(item: pytest.Item) -> tuple[int, float]:
+    """(0: slow, 1: end-to-end, 2: the rest, a few milliseconds each), then the slow ones longest first (their mark's
+    `seconds`)."""
+    slow = item.get_closest_marker("slow")
+    if slow is not None:
+        return 0, -float(slow.kwargs.get("seconds", 0))
+    return (1 if item.get_closest_marker("e2e") is not None else 2), 0.0
 
 
 def handed_out_order(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
@@ -71,7 +65,7 @@ def handed_out_order(items: list[pytest.Item], workers: int) -> list[pytest.Item
     len // workers to the first, and so on), and an idle worker then takes the second half of the longest queue. So
     the tests are dealt out in turn into `workers` runs of those sizes, slow ones first: every worker starts on its
     share of the slow tests and ends on quick ones, which are what gets taken from it."""
-    ordered = sorted(items, key=_kind)  # stable: within a kind, as collected
+    ordered = sorted(items, key=_kind)  # stable: otherwise as collected
     if workers < 2:
         return ordered
     sizes = []

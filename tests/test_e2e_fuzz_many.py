@@ -30,7 +30,7 @@ from tests.fakes.trigger import FakeTrigger
 from tests.fuzz_requests import Corpus, FuzzRequest
 from tests.socket_harness import deliver, socket_bot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow(seconds=40)]  # the longest: started before all others
 
 SEED = 20261130
 REQUESTS = 3000
