@@ -40,6 +40,9 @@ def _utc(value: Any) -> datetime | None:
     return utc(value) if isinstance(value, datetime) else None
 
 
+_OUTCOMES = {outcome.value: outcome for outcome in Outcome}  # an unknown stored value reads as FAILED
+
+
 def _from_row(row: Any) -> AuditRecord:
     data = row._mapping
     return AuditRecord(
@@ -48,7 +51,7 @@ def _from_row(row: Any) -> AuditRecord:
         user_id=data["user_id"],
         channel_id=data["channel_id"],
         surface=data["surface"],
-        outcome=Outcome(data["outcome"]) if data["outcome"] in Outcome._value2member_map_ else Outcome.FAILED,
+        outcome=_OUTCOMES.get(data["outcome"], Outcome.FAILED),
         input=data["input"],
         environment=data["environment"],
         run_id=data["run_id"],
