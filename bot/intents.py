@@ -126,39 +126,22 @@ class Recovery:
         verdict = verdict_of(intent, current, now) if current is not None else "unknown"
         status = current.status_label if current is not None else "no answer"
         error = "the process moving it stopped before Trigger.dev answered; read back: "
-        if verdict == "moved":
-            new = current.delayed_until if current is not None and current.delayed_until else intent.new
-            self.rescheduler.record(
-                actor,
-                Outcome.RESCHEDULED,
-                env=env,
-                run_id=intent.run_id,
-                task=intent.task,
-                previous=intent.previous,
-                new=new,
-            )
-        elif verdict == "not applied":
-            self.rescheduler.record(
-                actor,
-                Outcome.FAILED,
-                env=env,
-                run_id=intent.run_id,
-                task=intent.task,
-                previous=intent.previous,
-                new=intent.new,
-                error=error + "not applied",
-            )
-        else:
-            self.rescheduler.record(
-                actor,
-                Outcome.UNKNOWN,
-                env=env,
-                run_id=intent.run_id,
-                task=intent.task,
-                previous=intent.previous,
-                new=intent.new,
-                error=error + status,
-            )
+        outcome, new, note = {
+            "moved": (Outcome.RESCHEDULED, intent.new, None),
+            "not applied": (Outcome.FAILED, intent.new, error + "not applied"),
+        }.get(verdict, (Outcome.UNKNOWN, intent.new, error + status))
+        if verdict == "moved" and current is not None and current.delayed_until:
+            new = current.delayed_until
+        self.rescheduler.record(
+            actor,
+            outcome,
+            env=env,
+            run_id=intent.run_id,
+            task=intent.task,
+            previous=intent.previous,
+            new=new,
+            error=note,
+        )
         log.info("move of %s left by a stopped process, read back: %s", intent.run_id, verdict)
         shown = current.delayed_until if current is not None and current.delayed_until else now
         previous = date_token(intent.previous) if intent.previous else "-"
