@@ -142,7 +142,9 @@ def copy_sent_to_both(
     fake_slack.wait_for(lambda: "ignored a replayed command" in second.log_text())
     assert len(fake_trigger.calls("POST", RESCHEDULE)) == posts + 1
     assert len(fake_slack.channel_messages(CHANNEL)) == summaries + 1 and fake_slack.responses(url) == []
-    assert query(postgres, f"SELECT outcome FROM audit_events WHERE run_id = '{run['id']}'") == [("rescheduled",)]
+    audited = f"SELECT outcome FROM audit_events WHERE run_id = '{run['id']}'"
+    fake_slack.wait_for(lambda: query(postgres, audited) != [])  # audit rows are written off the request's path
+    assert query(postgres, audited) == [("rescheduled",)]
 
 
 def test_a_home_opened_through_one_process_is_published_again_by_the_other_after_a_move_made_there(
