@@ -58,6 +58,7 @@ class LateDMs:
     # Sent, but the database did not take their deletion: deleted before the next claim.
     _unforgotten: list[Kept] = field(default_factory=list, init=False)
     _sending: Kept | None = field(default=None, init=False)  # the message whose chat.postMessage is under way
+    _waiting: list[Kept] = field(default_factory=list, init=False)  # claimed by this tick, not tried yet
     _posted: Kept | None = field(default=None, init=False)  # sent, its deletion under way
 
     async def run(self) -> None:
@@ -71,9 +72,9 @@ class LateDMs:
 
     async def release_cut_off(self) -> None:
         """After the loop stopped at shutdown: a message sent whose deletion did not land is deleted now (not sent
-        again by the next process); one cut off in the middle of its send is due again at once for the next process
-        (rather than when its lease runs out). Slack may have taken that one: it may arrive twice, which beats not
-        arriving."""
+        again by the next process); one cut off in the middle of its send, and those claimed with it but not tried
+        yet, are due again at once for the next process (rather than when their lease runs out). Slack may have taken
+        the one cut off: it may arrive twice, which beats not arriving."""
         posted, self._posted = self._posted, None
         if posted is not None:  # sent already: forgotten, not sent again by the next process
             self._unforgotten.append(posted)
@@ -81,15 +82,18 @@ class LateDMs:
         for unforgotten in self._unforgotten:
             log.error("outbox: the message to %s was sent but is still kept: it may be sent again", unforgotten.user_id)
         item, self._sending = self._sending, None
-        if item is None:
-            return
-        log.warning("outbox: the message to %s was being sent at shutdown; the next process sends it", item.user_id)
-        try:
-            await self.store.release(item)
-        except Exception as exc:
-            log.warning(
-                "outbox: the message to %s stays held until its lease runs out (%s)", item.user_id, type(exc).__name__
-            )
+        waiting, self._waiting = self._waiting, []
+        if item is not None:
+            log.warning("outbox: the message to %s was being sent at shutdown; the next process sends it", item.user_id)
+        for held in waiting if item is None else [item, *waiting]:
+            try:
+                await self.store.release(held)
+            except Exception as exc:
+                log.warning(
+                    "outbox: the message to %s stays held until its lease runs out (%s)",
+                    held.user_id,
+                    type(exc).__name__,
+                )
 
     async def tick(self) -> int:
         """Forget what was sent but not yet deleted, then claim the due messages and send them; how many were
@@ -98,17 +102,28 @@ class LateDMs:
         if self._stopping.is_set():
             return 0
         items = await self.store.claim(self.clock(), self.batch)
-        for item in items:
-            if self._stopping.is_set():  # the lease runs out: another process (or the next start) sends it
-                break
+        self._waiting = list(items)
+        while self._waiting:
+            if self._stopping.is_set():  # given back by release_cut_off: the next process sends them
+                return len(items)
+            item = self._waiting[0]  # still given back if the shutdown cuts the renewal off
             try:
-                if not await self.store.renew(item):  # a slow batch outlived the lease: another process has it
-                    log.info("outbox: the message to %s is another process's now; not sent from here", item.user_id)
-                    continue
-                await self._send(item)
+                await self._renew_and_send(item)
             except Exception as exc:
                 log.warning("outbox: the message to %s: %s", item.user_id, type(exc).__name__)
         return len(items)
+
+    async def _renew_and_send(self, item: Kept) -> None:
+        try:
+            renewed = await self.store.renew(item)
+        except Exception:
+            self._waiting.remove(item)
+            raise
+        self._waiting.remove(item)  # cancelled in the renewal (not an Exception), it stays waiting, to be given back
+        if not renewed:  # a slow batch outlived the lease: another process has it
+            log.info("outbox: the message to %s is another process's now; not sent from here", item.user_id)
+            return
+        await self._send(item)  # `_sending` from its first step
 
     async def _forget_sent(self) -> None:
         pending, self._unforgotten = self._unforgotten, []

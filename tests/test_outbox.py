@@ -283,6 +283,30 @@ async def test_a_send_cut_off_at_shutdown_is_given_back_for_the_next_process(eng
     assert item.attempts == 0
 
 
+async def test_messages_claimed_with_a_send_cut_off_at_shutdown_are_given_back_too(engine: AsyncEngine) -> None:
+    """Not left held until their lease runs out: the next process sends all of them at once."""
+    store, sending = Outbox(engine), asyncio.Event()
+
+    class Hanging(FakeClient):
+        async def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
+            sending.set()
+            await asyncio.Event().wait()  # Slack never answers
+            raise AssertionError("unreachable")
+
+    await store.keep([letter(text=f"message {n}") for n in range(3)])
+    late = loop(store, Hanging(), Clock())
+    task = asyncio.create_task(late.run())
+    await sending.wait()
+    late.stop()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await store.claim(T0, 10) == []  # all three held by the loop that stopped
+    await late.release_cut_off()
+    claimed = await store.claim(T0, 10)
+    assert [item.text for item in claimed] == ["message 0", "message 1", "message 2"]
+    assert all(item.attempts == 0 for item in claimed)
+
+
 class Recorder:
     def __init__(self) -> None:
         self.kept: list[tuple[Any, ...]] = []
