@@ -104,8 +104,7 @@ class MoveIntents:
             ids: dict[str, int] = {}
             if opening:
                 rows = [_values(intent, token, now, self.lease) for intent, token in opening]
-                written = insert(move_intents).values(rows).returning(move_intents.c.id, move_intents.c.lease_token)
-                ids = {str(token): int(row_id) for row_id, token in (await conn.execute(written)).all()}
+                ids = {str(token): int(row_id) for row_id, token in (await conn.execute(_OPEN, rows)).all()}
             if closing:
                 keys = [{"row_id": item.id, "token": item.token} for item in closing]
                 await conn.execute(_FORGET, keys)
@@ -135,6 +134,9 @@ class MoveIntents:
         return await all_rows(self.engine, move_intents)
 
 
+# One statement whatever the batch's size, its rows as parameters, so it is compiled once per process (SQLAlchemy
+# sends them as one multi-row INSERT … RETURNING: "insertmanyvalues").
+_OPEN = insert(move_intents).returning(move_intents.c.id, move_intents.c.lease_token)
 _FORGET = delete(move_intents).where(
     move_intents.c.id == bindparam("row_id"), move_intents.c.lease_token == bindparam("token")
 )
