@@ -46,6 +46,17 @@ _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
 
 def redact(text: str) -> str:
     """Replace every secret-shaped substring, and passwords in URLs (DATABASE_URL)."""
+    # Each secret pattern, and URL_PASSWORD, starts with one of these: text holding none of them (most log lines) has
+    # nothing to mask, and looking for them costs a fraction of the two substitutions.
+    if (
+        "xox" not in text
+        and "xapp-" not in text
+        and "tr_" not in text
+        and "xwfp-" not in text
+        and "Bearer" not in text
+        and "://" not in text
+    ):
+        return text
     return URL_PASSWORD.sub(rf"\1:{REDACTED}@", SECRET_PATTERNS.sub(REDACTED, text))
 
 
@@ -61,6 +72,8 @@ def _indented(text: str) -> str:
 
 def _plain(value: Any) -> Any:
     """`value` as JSON can hold it, every text in it redacted."""
+    if isinstance(value, str):  # the usual field
+        return redact(value)
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, dict):

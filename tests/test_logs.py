@@ -8,6 +8,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot import logs, request_id
 
@@ -124,3 +126,15 @@ def test_text_from_outside_stays_valid_json_and_intact_in_the_json_format(
     [line] = out.getvalue().splitlines()
     record = json.loads(line)
     assert record["message"] == f"trigger.dev answered {FORGED}" and record["detail"] == FORGED
+
+
+PIECES = ["xoxb-", "xoxp-12-ab", "xapp-1-A", "tr_dev_", "tr_prod_k3y", "xwfp-9", "Bearer ", "Bearer\tabc", "://u:p@h"]
+
+
+@given(st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=12)), max_size=8))
+def test_the_quick_check_before_redacting_never_skips_a_secret(parts: list[str]) -> None:
+    """`redact` skips its substitutions for text without any pattern's first characters: it must mask exactly what
+    the substitutions alone would."""
+    text = "".join(parts)
+    full = logs.URL_PASSWORD.sub(rf"\1:{logs.REDACTED}@", logs.SECRET_PATTERNS.sub(logs.REDACTED, text))
+    assert logs.redact(text) == full
