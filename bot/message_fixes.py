@@ -40,6 +40,7 @@ class MessageFixes:
     give_up: timedelta = GIVE_UP
     clock: Callable[[], datetime] = utc_now
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _claimed: list[Wanted] = field(default_factory=list, init=False)  # claimed by this tick, not settled yet
 
     async def want(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None, exc: Exception) -> bool:
         """After chat.update of `ts` failed with `exc`: keep the state for later when the failure may pass. True
@@ -67,11 +68,29 @@ class MessageFixes:
 
     async def tick(self) -> int:
         items = await self.store.claim(self.clock(), BATCH)
+        self._claimed = list(items)
         for item in items:
             if self._stopping.is_set():
                 break
             await self._update(item)
+            self._claimed.remove(item)
         return len(items)
+
+    async def give_back(self) -> None:
+        """At shutdown, once the loop is stopped: the rows it had claimed and not settled are due again at once for
+        the next process, rather than when their lease runs out. One cut off during its chat.update may be updated
+        twice, to the same state."""
+        claimed, self._claimed = self._claimed, []
+        for item in claimed:
+            try:
+                await self.store.release(item)
+            except Exception as exc:
+                log.warning(
+                    "message %s in %s stays held until its lease runs out (%s)",
+                    item.ts,
+                    item.channel,
+                    type(exc).__name__,
+                )
 
     async def _update(self, item: Wanted) -> None:
         message: dict[str, Any] = {"channel": item.channel, "ts": item.ts, "text": item.text}

@@ -142,6 +142,9 @@ class Bot:
             loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await loop_task
+        if self.fixes is not None:  # what its last tick claimed and did not update is the next process's at once
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.fixes.give_back(), shutdown.FLUSH_SECONDS)
         late_stopped = asyncio.get_running_loop().create_task(self._stop_late())  # beside the drain, not before it
         inflight = self.deps.inflight
         if not await inflight.drain(shutdown.drain_seconds(self.shutdown_grace)):

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.message_fixes import MessageFixes
 from bot.storage import db
 from bot.storage.bulk_sets import BulkSets
 from bot.storage.intents import Intent, MoveIntents
@@ -166,6 +169,31 @@ async def test_the_newest_state_of_a_message_wins_and_one_shown_is_forgotten(eng
     await store.done(later)
     await store.forget("C111", "1700.9")
     assert await store.all() == []
+
+
+async def test_messages_claimed_by_a_loop_stopped_at_shutdown_are_given_back_at_once(engine: AsyncEngine) -> None:
+    """The loop is cancelled while Slack hangs on the first chat.update: that message and the one claimed with it
+    are due again for the next process at once, not when their lease runs out."""
+    clock, updating = Clock(), asyncio.Event()
+    store = MessageUpdates(engine, LEASE, clock)
+    for ts in ("1700.1", "1700.2"):
+        await store.want("C111", ts, f"state of {ts}", None, "service_unavailable")
+
+    class Hanging:
+        async def chat_update(self, **kwargs: Any) -> dict[str, Any]:
+            updating.set()
+            await asyncio.Event().wait()  # Slack never answers
+            raise AssertionError("unreachable")
+
+    fixes = MessageFixes(cast(AsyncWebClient, Hanging()), store, poll_seconds=0.01, clock=clock)
+    task = asyncio.create_task(fixes.run())
+    await updating.wait()
+    fixes.stop()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await store.claim(clock.now, 10) == []  # both still held by the stopped loop
+    await fixes.give_back()
+    assert sorted(item.ts for item in await store.claim(clock.now, 10)) == ["1700.1", "1700.2"]
 
 
 async def test_an_undo_set_keeps_the_time_the_move_gave_each_run(engine: AsyncEngine) -> None:

@@ -94,6 +94,11 @@ class MessageUpdates:
                 )
             )
 
+    async def release(self, item: Wanted) -> None:
+        """Give the row back unchanged: due again at once (its process stopped before updating the message)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(message_updates).where(*_held(item)).values(lease_until=None, lease_token=None))
+
     async def all(self) -> Sequence[dict[str, Any]]:
         return await all_rows(self.engine, message_updates)
 
