@@ -53,6 +53,7 @@ def unknown_environment(name_escaped: str, names: str) -> str:
 
 ENV_FLAG_NEEDS_NAME = ":warning: `--env` needs an environment name, e.g. `--env staging`."
 LIST_WORD = "list"
+HISTORY_WORD = "history"
 TAG_FLAG_NEEDS_VALUE = ":warning: `--tag` needs a tag, e.g. `--tag customer_42`."
 WITHIN_FLAG_NEEDS_VALUE = ":warning: `--within` needs a duration, e.g. `--within 6h`."
 

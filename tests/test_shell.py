@@ -73,6 +73,14 @@ def test_bad_input_is_answered_privately_and_moves_nothing(tmp_path: Path) -> No
     assert "@U0DEMO rescheduled" not in out and "#C0DEMO" not in out
 
 
+def test_a_line_meant_for_the_command_typed_without_it_is_given_back_with_it(tmp_path: Path) -> None:
+    out = " ".join(shell(tmp_path, "list", f"{demo.RUN_REMINDER} 3h", "hello").stdout.split())
+    assert "Commands start with /reschedule. Did you mean /reschedule list?" in out
+    assert f"Did you mean /reschedule {demo.RUN_REMINDER} 3h?" in out
+    assert "Not a command. Type /reschedule" in out  # "hello" reads as nothing the command takes
+    assert "@U0DEMO rescheduled" not in out
+
+
 def test_history_lists_what_this_session_did(tmp_path: Path) -> None:
     out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER} 3h", "/reschedule history").stdout
     history = out.split("› /reschedule history", 1)[1]

@@ -124,6 +124,11 @@ class Session:
             await self.command(text)
         elif text.lower().startswith("click ") or text.isdigit():
             await self.click(text.split(" ", 1)[1] if text.lower().startswith("click ") else text)
+        elif _meant_for_the_command(text):
+            self.console.print(
+                f"[yellow]Commands start with {messages.COMMAND}.[/] Did you mean "
+                f"[bold]{messages.COMMAND} {escape(text)}[/]?"
+            )
         else:
             self.console.print(f"[yellow]Not a command.[/] Type {messages.COMMAND} …, click <n>, help or exit.")
         return True
@@ -383,3 +388,9 @@ class Session:
     def show_form(self, view: dict[str, Any], errors: dict[str, str] | None = None) -> None:
         panel, _ = blocks.view(view, self.tz, datetime.now(UTC), errors)
         self.console.print(panel)
+
+
+def _meant_for_the_command(text: str) -> bool:
+    """A line that reads as what follows /reschedule (`list`, `history`, a run id), typed without it."""
+    first = text.split(maxsplit=1)[0].lower()
+    return first in (messages.LIST_WORD, messages.HISTORY_WORD) or first.startswith("run_")

@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 REASON_FLAG = "--reason"
 REASON_MAX = 500
 HELP_WORDS = frozenset({"", "help", "-h", "--help", "?", "usage"})
-HISTORY_WORD = "history"
 MAX_TASKS_NAMED = 10  # the tasks a list's task prefix matched, named under its head
 
 
@@ -165,7 +164,7 @@ def parse(text: str, now: datetime, deps: SurfaceDeps, reader: ReaderZone = UTC_
         return Reply(messages.unknown_environment(shown(env), names), invalid=True)
     if not words or words[0].lower() in HELP_WORDS:
         return Reply(messages.USAGE)
-    if words[0].lower() == HISTORY_WORD:
+    if words[0].lower() == messages.HISTORY_WORD:
         return _history(words[1:])
     if words[0].lower() == messages.LIST_WORD:
         return _list(words[1:], env)
