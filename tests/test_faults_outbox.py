@@ -45,7 +45,7 @@ def move_while_slack_is_down(
     """`/reschedule <run> 2h` with both Slack hosts refusing connections; the rows kept once both are written."""
     url = hooks.new_response_url()
     SlackSender(bot.events_url, SIGNING_SECRET).command(f"{run_id} 2h", response_url=url)
-    # Each route is tried with slack_sdk's connection retries first: several seconds each, more on a loaded machine.
+    # Each route is tried with the client's connection retries first (bot/slack/app.py), longer on a loaded machine.
     kept = fake_slack.wait_for(lambda: len(rows := sqlite_rows(path, KEPT)) == 2 and rows, timeout=30)
     settle(bot, timeout=30)  # the move's work is over
     assert "could not tell U111 by any route now" in bot.log_text()

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 
 from bot import messages
 from bot.render.ids import Button
+from bot.slack.app import web_client
 from tests.e2e_harness import BOT_TOKEN, PROD_ENV, SIGNING_SECRET, SlackSender, bot_env, example_payload
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
@@ -244,7 +246,7 @@ def test_the_web_api_unreachable_for_a_while_loses_no_move_and_no_answer(
         try:
             url = hooks.new_response_url()
             sender(bot).command(f"{first['id']} 2h", response_url=url)
-            # Each refused call goes through slack_sdk's connection retries first: seconds each, more under load.
+            # Each refused call goes through the client's connection retries first, longer under load.
             during = fallback_summary(hooks, url, timeout=30)
             hooks.wait_for(lambda: sqlite_rows(path, "SELECT * FROM outbox"), timeout=30)  # the DM, kept
         finally:
@@ -289,7 +291,7 @@ def test_who_the_bot_is_is_asked_once_per_try_so_the_acknowledgement_is_not_held
     fake_slack: FakeSlack, fake_trigger: FakeTrigger, hooks: FakeSlack, tmp_path: Path
 ) -> None:
     """auth.test runs before a request's acknowledgement when it failed at start: one attempt each time (the
-    client's connection retries would hold the acknowledgement for seconds, past Slack's 3)."""
+    client's retries, with a timeout each, could hold the acknowledgement past Slack's 3 seconds)."""
     fake_slack.drop_next("*", r"auth\.test$", times=10)  # Slack closes the connection without answering
     with served(fake_slack, fake_trigger, tmp_path) as bot:
         url = hooks.new_response_url()
@@ -297,3 +299,14 @@ def test_who_the_bot_is_is_asked_once_per_try_so_the_acknowledgement_is_not_held
         [answer] = hooks.wait_for(lambda: hooks.responses(url), timeout=30)
     assert said(answer).startswith(messages.SLACK_UNREACHABLE)
     assert len(fake_slack.calls("*", r"auth\.test$")) == 2  # once at start, once for the request
+
+
+def test_a_connection_error_is_retried_twice_within_a_fraction_of_a_second() -> None:
+    """Quickly (a reset connection is over at once; a Slack that stays away is the outbox's job), and on the client
+    the bot uses: the connection retry handler of `web_client` waits 0.1–0.2 s, then 0.2–0.4 s."""
+    client = web_client("xoxb-not-used", "http://127.0.0.1:9/api/")
+    [connection] = [h for h in client.retry_handlers if isinstance(h, AsyncConnectionErrorRetryHandler)]
+    assert connection.max_retry_count == 2
+    for _ in range(200):  # the jitter is random: every draw stays within the bounds
+        first, second = (connection.interval_calculator.calculate_sleep_duration(attempt) for attempt in (0, 1))
+        assert 0.1 <= first <= 0.2 and 0.2 <= second <= 0.4

@@ -18,7 +18,8 @@ from bot.slack.replies import slack_error
 log = logging.getLogger(__name__)
 
 # auth.test when the bot does not know yet who it is runs before a request's acknowledgement: one attempt, bounded
-# well inside Slack's 3 seconds (the client's connection retries would wait about 2.5 s for a Slack that is down).
+# well inside Slack's 3 seconds (the client's retries would add their waits, and a timeout each, for a Slack that is
+# down).
 AUTH_TEST_SECONDS = 2
 
 
