@@ -903,11 +903,16 @@ def noise_notes(bursts: Sequence[Burst], load_before: float, load_after: float) 
     ]
     busy = [b for b in bursts if b.wall > 0 and b.others_cpu > 0.25 * b.wall]
     p50 = [v for v in (METRICS[0].value(b) for b in bursts if b.round) if v is not None]
-    if busy or load_before > 1.0:
+    if busy:
         notes.append(
             f"- **Noisy: other processes were using the CPU** ({len(busy)} of {len(bursts)} bursts saw more than a "
             "quarter of a core used by others; other engineers' tests may have been running). Medians over "
             "alternating rounds soften this, but compare ratios rather than absolute figures."
+        )
+    elif load_before > 1.0:
+        notes.append(
+            f"- **Possibly noisy: the load average was {load_before:.2f} before the run**, though no burst saw more "
+            "than a quarter of a core used by others. Compare ratios rather than absolute figures."
         )
     elif len(p50) >= 2 and max(p50) > 2 * min(p50):
         notes.append("- Ack medians vary more than 2× between rounds: treat the absolute figures as noisy.")
