@@ -93,6 +93,7 @@ class Recovery:
     poll_seconds: float
     clock: Callable[[], datetime] = utc_now
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _claimed: list[Held] = field(default_factory=list, init=False)  # claimed by this tick, not settled yet
 
     async def run(self) -> None:
         await polling.every(self.poll_seconds, self._stopping, self.tick, job="moves in flight", ids="recover-")
@@ -102,9 +103,24 @@ class Recovery:
 
     async def tick(self) -> int:
         items = await self.store.claim(self.clock(), BATCH)
+        self._claimed = list(items)
         for item in items:
             await self.settle(item)
+            self._claimed.remove(item)
         return len(items)
+
+    async def give_back(self) -> None:
+        """At shutdown, once the loop is stopped: the moves it had claimed and not yet read back are due again at once
+        for the next process, rather than when their lease runs out. One cut off while being read back is read back
+        again (and told again, if its DM had gone)."""
+        claimed, self._claimed = self._claimed, []
+        for item in claimed:
+            try:
+                await self.store.release(item)
+            except Exception as exc:
+                log.warning(
+                    "move of %s stays held until its lease runs out (%s)", item.intent.run_id, type(exc).__name__
+                )
 
     async def settle(self, item: Held) -> None:
         intent = item.intent

@@ -142,9 +142,11 @@ class Bot:
             loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await loop_task
-        if self.fixes is not None:  # what its last tick claimed and did not update is the next process's at once
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.fixes.give_back(), shutdown.FLUSH_SECONDS)
+        # What the last ticks of these loops claimed and did not finish is the next process's at once.
+        for claimer in (self.fixes, self.recovery):
+            if claimer is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(claimer.give_back(), shutdown.FLUSH_SECONDS)
         late_stopped = asyncio.get_running_loop().create_task(self._stop_late())  # beside the drain, not before it
         inflight = self.deps.inflight
         if not await inflight.drain(shutdown.drain_seconds(self.shutdown_grace)):

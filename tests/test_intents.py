@@ -4,6 +4,7 @@ tried again later; the rows are forgotten once told."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -68,3 +69,31 @@ async def test_each_move_left_in_flight_is_read_back_recorded_as_what_is_true_an
     [left] = await store.all()  # Trigger.dev did not answer for this one: tried again later, not guessed
     assert left["run_id"] == DOWN
     assert await recovery.tick() == 0
+
+
+async def test_moves_claimed_by_a_loop_stopped_at_shutdown_are_given_back_at_once(engine: AsyncEngine) -> None:
+    """The loop is cancelled while Slack hangs on telling the first move: that move and the one claimed with it are
+    due again for the next process at once, not when their lease runs out."""
+    rescheduler, _ = desk_with({"tr_prod_aaaaaaaaaaaaaaaaaaaa": trigger})
+    now = datetime.now(UTC)
+    store = MoveIntents(engine, timedelta(seconds=30), clock=lambda: now)
+    moved, not_applied = list(RUNS)[:2]
+    for run_id in (moved, not_applied):
+        await store.release(await store.open(Intent(run_id, "prod", "send-reminder", BEFORE, ASKED, ACTOR)))
+    telling = asyncio.Event()
+
+    class Hanging(Slack):
+        async def chat_postMessage(self, **message: Any) -> dict[str, Any]:
+            telling.set()
+            await asyncio.Event().wait()  # Slack never answers
+            raise AssertionError("unreachable")
+
+    recovery = Recovery(rescheduler, store, cast(Any, Hanging()), None, poll_seconds=1.0, clock=lambda: now)
+    task = asyncio.create_task(recovery.run())
+    await telling.wait()
+    recovery.stop()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await store.claim(now, 10) == []  # both still held by the stopped loop
+    await recovery.give_back()
+    assert sorted(held.intent.run_id for held in await store.claim(now, 10)) == sorted([moved, not_applied])
