@@ -85,6 +85,7 @@ def _serve(config: settings.Settings, host: str, port: int) -> int:
 
     leave_out_terminal_packages()  # before httpx is imported
     from bot import wiring
+    from bot.collector import tune_for_serving
     from bot.server import serve
 
     try:
@@ -92,7 +93,9 @@ def _serve(config: settings.Settings, host: str, port: int) -> int:
     except SlackRejected as exc:
         print(exc, file=sys.stderr)
         return 2
-    return serve(wiring.build(config, slack_identity=identity), host, port)
+    bot = wiring.build(config, slack_identity=identity)
+    tune_for_serving()
+    return serve(bot, host, port)
 
 
 async def _socket(config: settings.Settings) -> int:

@@ -19,6 +19,7 @@ import logging
 import signal
 
 from bot import wiring
+from bot.collector import tune_for_serving
 from bot.settings import Settings
 from bot.slack.bot_identity import check_app_token
 from bot.slack.socket_client import SocketModeDoor
@@ -37,6 +38,7 @@ async def run(config: Settings) -> int:
     bot = wiring.build(config, socket_mode=True, slack_identity=identity)
     stop = _stop_on_signals()
     await bot.start()
+    tune_for_serving()
     # app.client carries SLACK_API_URL, so apps.connections.open goes where every other Web API call goes.
     door = SocketModeDoor(bot.app, app_token, ping_interval=config.socket_ping_interval)
     connecting = asyncio.ensure_future(door.connect())

@@ -135,3 +135,23 @@ def test_building_the_bot_to_serve_loads_nothing_only_other_modes_or_features_us
 def _within(name: str) -> bool:
     """`name` is one of NOT_FOR_SERVING or inside one of them (not merely sharing a prefix: `bot.checks`)."""
     return any(name == package or name.startswith(package + ".") for package in NOT_FOR_SERVING)
+
+
+def test_a_serving_process_leaves_what_it_started_with_out_of_the_collectors_walks() -> None:
+    """In a fresh interpreter (this test's own collector is left alone): what exists when the bot starts serving is
+    frozen, and the youngest generation is collected after YOUNGEST allocations."""
+    code = textwrap.dedent(
+        """
+        import gc, json
+        import bot.wiring
+        from bot.collector import YOUNGEST, tune_for_serving
+        before = gc.get_freeze_count()
+        tune_for_serving()
+        print(json.dumps({"before": before, "frozen": gc.get_freeze_count(), "threshold": gc.get_threshold()[0],
+                          "youngest": YOUNGEST}))
+        """
+    )
+    result = run_fresh(code, REPO)
+    assert result["before"] == 0
+    assert isinstance(result["frozen"], int) and result["frozen"] > 10_000  # modules, classes, functions, …
+    assert result["threshold"] == result["youngest"] == 5_000
