@@ -81,6 +81,21 @@ def test_a_line_meant_for_the_command_typed_without_it_is_given_back_with_it(tmp
     assert "@U0DEMO rescheduled" not in out
 
 
+def test_help_lists_one_thing_to_type_per_line_within_a_narrow_terminal(tmp_path: Path) -> None:
+    shown = shell(tmp_path, "help").stdout.split("› help", 1)[1].strip().splitlines()
+    typed = [line.split("  ")[1] for line in shown if line.startswith(("  /reschedule", "  click"))]
+    assert typed == [
+        "/reschedule <run> <when>",
+        "/reschedule <run>",
+        "/reschedule list",
+        "/reschedule history",
+        "/reschedule help",
+        "click <n>, or just <n>",
+        "click <words>",
+    ]
+    assert max(len(line) for line in shown) <= 90
+
+
 def test_history_lists_what_this_session_did(tmp_path: Path) -> None:
     out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER} 3h", "/reschedule history").stdout
     history = out.split("› /reschedule history", 1)[1]

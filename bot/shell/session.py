@@ -36,13 +36,24 @@ SETTLE_TIMEOUT_SECONDS = 60.0
 SETTLE_POLL_SECONDS = 0.02
 CHANGE_WIDTH = 48  # what changed, in an updated message's title
 EXIT_WORDS = frozenset({"exit", "quit", ":q"})
-HELP = f"""Type what you would type in Slack:
-  {messages.COMMAND} <run> <when>     move a run          {messages.COMMAND} <run>    show it
-  {messages.COMMAND} history          your recent moves   {messages.COMMAND} help     the bot's help
-  click <n> or <n>                 click button [n]    click <words>         click the button whose label has them
-  exit (or Ctrl-D)                 leave
-Buttons keep their number for the whole session; `click tomorrow` clicks the one button whose label contains
-"tomorrow" (any case), and lists the candidates when several do."""
+_HELP_LINES = (
+    (f"{messages.COMMAND} <run> <when>", "move a run"),
+    (f"{messages.COMMAND} <run>", "show it"),
+    (f"{messages.COMMAND} {messages.LIST_WORD}", "the delayed runs"),
+    (f"{messages.COMMAND} {messages.HISTORY_WORD}", "your recent moves"),
+    (f"{messages.COMMAND} help", "the bot's help"),
+    ("click <n>, or just <n>", "click button [n]"),
+    ("click <words>", "click the button whose label has these words"),
+    ("exit (or Ctrl-D)", "leave"),
+)
+HELP = "\n".join(
+    [
+        "Type what you would type in Slack:",
+        *(f"  {typed:<27}{does}" for typed, does in _HELP_LINES),
+        "Buttons keep their number for the whole session. `click tomorrow` clicks the one button",
+        'whose label contains "tomorrow" (any case), or lists the candidates when several do.',
+    ]
+)
 
 Ask = Callable[[str], Awaitable[str | None]]
 WHERE = {"message": "in the channel", "dm": "in the DM", "ephemeral": "private", "updated": "updated"}
