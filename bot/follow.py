@@ -56,6 +56,7 @@ class Follow:
     clock: Callable[[], datetime] = utc_now
     sleep: Sleep = asyncio.sleep
     _pruned_at: datetime | None = field(default=None, init=False)
+    _claimed: list[FollowUp] = field(default_factory=list, init=False)  # by the tick under way
 
     async def run(self) -> None:
         """A tick every `poll_seconds`, until cancelled; a tick that fails (the database is down) is logged."""
@@ -82,6 +83,7 @@ class Follow:
                     "follow-ups: %d card(s) more than %d days past their time stopped following", dropped, KEEP.days
                 )
         items = await self.store.claim(now, self.batch)
+        self._claimed = items
         by_run: dict[tuple[str, str], list[FollowUp]] = {}
         for item in items:
             by_run.setdefault((item.environment, item.run_id), []).append(item)
@@ -93,7 +95,15 @@ class Follow:
         for outcome in outcomes:
             if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
                 log.error("follow-ups: a run's cards failed unexpectedly", exc_info=outcome)
+        self._claimed = []
         return len(items)
+
+    async def give_back(self) -> None:
+        """At shutdown, once the loop is stopped: the cards its last tick claimed and did not settle are due again at
+        once for the next process, rather than when their lease runs out. Giving back names the lease token, so a card
+        already settled (forgotten, or rearmed with its lease given back) is left as it is."""
+        claimed, self._claimed = self._claimed, []
+        await self._each(claimed, self.store.release)
 
     async def _run_cards(self, env_name: str, run_id: str, cards: list[FollowUp], gate: asyncio.Semaphore) -> None:
         """One read of the run, then each of its cards (one update at most each)."""

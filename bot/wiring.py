@@ -143,7 +143,7 @@ class Bot:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await loop_task
         # What the last ticks of these loops claimed and did not finish is the next process's at once.
-        for claimer in (self.fixes, self.recovery):
+        for claimer in (self.fixes, self.recovery, self.follow):
             if claimer is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(claimer.give_back(), shutdown.FLUSH_SECONDS)

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.follow import KEEP
+from bot.follow import Follow
+from bot.slack.deps import SurfaceDeps
 from bot.storage import db
 from bot.storage.db import follow_ups
 from bot.storage.follow_ups import Card, FollowRequest, FollowUps
+from bot.trigger.errors import RunNotFound
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 RUN = "run_cm9k2x7ab000108l5ghf2d1qz"
@@ -207,3 +213,41 @@ async def test_a_failed_background_write_is_logged_not_raised(caplog: pytest.Log
         assert f"the card C111/1.5 will not follow run {RUN}" in caplog.text
     finally:
         await engine.dispose()
+
+
+async def test_cards_claimed_by_a_loop_stopped_at_shutdown_are_given_back_and_a_settled_one_is_left(
+    engine: AsyncEngine,
+) -> None:
+    """The loop is cancelled while Trigger.dev hangs on reading one run: its card is due again for the next process
+    at once; the card of the other run, settled before the stop, stays as it was settled."""
+    store = FollowUps(engine)
+    other = "run_cm9k2x7ab000108l5ghf2d1qy"
+    await follow(store, "1.1")
+    await follow(store, "2.2", run=other)
+    reading = asyncio.Event()
+
+    class Client:
+        async def retrieve_run(self, run_id: str, deadline: object) -> object:
+            if run_id == other:
+                raise RunNotFound(run_id)  # this card stops following: settled
+            reading.set()
+            await asyncio.Event().wait()  # Trigger.dev never answers
+            raise AssertionError("unreachable")
+
+    target = SimpleNamespace(client=Client())
+    rescheduler = SimpleNamespace(target_named=lambda name: target, deadline=lambda: None)
+    deps = cast(SurfaceDeps, SimpleNamespace(rescheduler=rescheduler))
+    due = T0 + timedelta(minutes=1)
+    loop = Follow(deps, cast(AsyncWebClient, None), store, poll_seconds=60, clock=lambda: due)
+    task = asyncio.create_task(loop.run())
+    await reading.wait()
+    async with asyncio.timeout(10):  # the other run's card is settled (its row deleted) before the stop
+        while len(await store.all()) > 1:
+            await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await store.claim(due, 10) == []  # held by the stopped loop
+    await loop.give_back()
+    [again] = await store.claim(due, 10)
+    assert (again.ts, again.run_id) == ("1.1", RUN)
+    assert [row["ts"] for row in await store.all()] == ["1.1"]  # the settled card's row is gone, not given back
