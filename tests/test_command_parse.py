@@ -15,7 +15,7 @@ from bot import messages
 from bot.domain.environments import environment_for_key
 from bot.domain.typed_time import zone_named
 from bot.rescheduler import EnvironmentClient, Rescheduler
-from bot.slack.command import History, Intent, Move, Reply, RunNow, Show, names_a_time, parse
+from bot.slack.command import History, Intent, Move, Reply, RunNow, Show, names_a_time, needs_zone, parse
 from bot.slack.deps import SurfaceDeps
 from bot.trigger.client import TriggerClient
 from tests.stand_ins import services
@@ -283,6 +283,29 @@ def test_every_refusal_is_marked_invalid_and_every_help_is_not() -> None:
 )
 def test_the_persons_timezone_is_looked_up_only_when_a_time_may_be_read(text: str, needed: bool) -> None:
     assert names_a_time(text) is needed
+
+
+@pytest.mark.parametrize(
+    ("text", "needed"),
+    [
+        (f"{RUN} tomorrow 9am", True),
+        (f"{RUN} 17:30", True),
+        (f"{RUN} 2026-06-03 09:00", True),
+        (f"{RUN} {OTHER_RUN} fri 9am", True),
+        (f"{RUN} yesterday", True),  # refused: the examples are on their clock
+        (f"{RUN} 2h", False),
+        (f"{RUN} 1h 30m", False),
+        (f"{RUN} {OTHER_RUN} 2h", False),
+        (f"{RUN} now", False),
+        (f"{RUN} 2026-06-03T09:00:00Z", False),
+        (RUN, False),
+        ("list send", False),
+    ],
+)
+def test_the_acknowledgement_waits_for_the_persons_timezone_only_when_the_instant_depends_on_it(
+    text: str, needed: bool
+) -> None:
+    assert needs_zone(text, NOW, SERVICES) is needed
 
 
 def test_a_time_of_day_is_read_on_the_persons_clock_and_the_note_says_which_day() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,9 +14,10 @@ import pytest
 
 from bot import messages
 from bot.render.ids import Button
-from tests.e2e_harness import PROD_ENV, SlackSender
+from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
+from tests.inprocess import InProcessBot
 from tests.summaries import CHANNEL
 from tests.test_e2e_bulk import channel_summary, confirm, delayed_until
 from tests.test_e2e_buttons import RESCHEDULE, click, element, private_via_command, wait_one
@@ -73,6 +75,25 @@ def test_tomorrow_9am_is_9am_on_the_persons_own_clock_and_the_reply_says_which_d
     slack.command(f"{other['id']} 17:30", response_url=fake_slack.new_response_url(), user_id="U555")
     fake_slack.wait_for(lambda: len(fake_trigger.calls("POST", RESCHEDULE)) == 2)
     assert [call["user"] for call in fake_slack.api_calls("users.info")] == ["U555"]
+
+
+def test_a_duration_is_acknowledged_without_waiting_for_the_persons_profile_and_spoken_on_their_clock(
+    fake_slack: FakeSlack, fake_trigger: FakeTrigger, tmp_path: Path
+) -> None:
+    """`2h` is the same instant in every zone: the acknowledgement does not wait for users.info (held here until the
+    command is acknowledged); the prod confirmation, drawn after, still speaks the time on the person's clock."""
+    fake_slack.add_user("U557", tz="America/New_York", tz_offset=-18000)
+    run = fake_trigger.add_run(PROD_ENV)
+    profile = fake_slack.hold("*", r"users\.info$")
+    with InProcessBot(bot_env(fake_slack, fake_trigger, tmp_path, CONFIRM_ENVIRONMENTS=None)) as bot:
+        sender = SlackSender(bot.events_url, SIGNING_SECRET)
+        url = fake_slack.new_response_url()
+        assert sender.command(f"{run['id']} 2h", response_url=url, user_id="U557").status_code == 200
+        fake_slack.wait_for(lambda: fake_slack.calls("*", r"users\.info$") or None)  # asked after the acknowledgement
+        profile.set()
+        prompt = responses_text(fake_slack, url, 1)
+    assert messages.CONFIRM_TITLE in prompt and ", your time" in prompt and ", UTC" not in prompt
+    assert fake_trigger.calls("POST", RESCHEDULE) == []  # prod: nothing moves before the confirmation
 
 
 def test_a_time_of_day_already_past_means_tomorrow_and_the_reply_says_so(

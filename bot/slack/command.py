@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -153,6 +153,20 @@ def names_a_time(text: str) -> bool:
     return len(words) >= 2 and parse_run_ref(words[0]) is not None
 
 
+# As far from UTC as a zone gets: an instant that reads the same in it and in UTC reads the same in every zone.
+_FAR_FROM_UTC = ReaderZone(zone=timezone(timedelta(hours=14)), known=True)
+
+
+def needs_zone(text: str, now: datetime, deps: SurfaceDeps) -> bool:
+    """Whether reading `text` depends on the person's timezone: a time of day or a date does; a duration, `now` or
+    a time with its offset does not, and then the acknowledgement need not wait for their Slack profile. A refusal
+    does too (its examples are in their terms)."""
+    if not names_a_time(text):
+        return False
+    in_utc = parse(text, now, deps, UTC_READER)
+    return isinstance(in_utc, Reply) or in_utc != parse(text, now, deps, _FAR_FROM_UTC)
+
+
 def parse(text: str, now: datetime, deps: SurfaceDeps, reader: ReaderZone = UTC_READER) -> Intent:
     """Read what the person typed after /reschedule. The target instant is fixed here, at `now`; a time of day is
     on the clocks of `reader`'s zone."""
@@ -267,10 +281,14 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         typed = str(command.get("text", ""))
         asked, reason = split_reason(typed)
         actor = replace(actor_of(context, command, "command", typed[:200]), reason=reason)
+        now = deps.rescheduler.now()
         reader = UTC_READER
-        if names_a_time(asked):  # bounded: the acknowledgement waits for it
+        zone_after_ack = False
+        if needs_zone(asked, now, deps):  # bounded: the acknowledgement waits for it
             reader = await deps.timezones.of(client, actor.user_id, actor.team_id)
-        intent = parse(asked, deps.rescheduler.now(), deps, reader)
+        else:  # the same instant in every zone: only how it is spoken is in theirs, looked up after the acknowledgement
+            zone_after_ack = names_a_time(asked)
+        intent = parse(asked, now, deps, reader)
         if isinstance(intent, Reply):
             await ack(text=intent.text, response_type="ephemeral")
             if intent.invalid:
@@ -286,6 +304,9 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             what = f"{messages.COMMAND} {typed}"[:200]
             person = (actor.team_id, actor.user_id)
             async with deps.rescheduler.limits.person(person), deps.inflight.work(what, actor, tell):
+                if zone_after_ack:  # the same intent, its time spoken in their terms (a confirmation, a set's prompt)
+                    theirs = parse(asked, now, deps, await deps.timezones.of(client, actor.user_id, actor.team_id))
+                    intent = intent if isinstance(theirs, Reply) else theirs
                 await _after_ack(intent, actor, deps, respond, client, tell)
         except Busy:
             await tell(messages.STILL_WORKING)
