@@ -15,7 +15,7 @@ from bot import messages
 from bot.domain.environments import environment_for_key
 from bot.domain.typed_time import zone_named
 from bot.rescheduler import EnvironmentClient, Rescheduler
-from bot.slack.command import History, Intent, Move, Reply, RunNow, Show, names_a_time, needs_zone, parse
+from bot.slack.command import History, Intent, Move, Reply, RunNow, Show, names_a_time, parse, zone_free
 from bot.slack.deps import SurfaceDeps
 from bot.trigger.client import TriggerClient
 from tests.stand_ins import services
@@ -305,7 +305,7 @@ def test_the_persons_timezone_is_looked_up_only_when_a_time_may_be_read(text: st
 def test_the_acknowledgement_waits_for_the_persons_timezone_only_when_the_instant_depends_on_it(
     text: str, needed: bool
 ) -> None:
-    assert needs_zone(text, NOW, SERVICES) is needed
+    assert (zone_free(text, NOW, SERVICES) is None) is needed
 
 
 def test_a_time_of_day_is_read_on_the_persons_clock_and_the_note_says_which_day() -> None:

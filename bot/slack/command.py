@@ -157,14 +157,16 @@ def names_a_time(text: str) -> bool:
 _FAR_FROM_UTC = ReaderZone(zone=timezone(timedelta(hours=14)), known=True)
 
 
-def needs_zone(text: str, now: datetime, deps: SurfaceDeps) -> bool:
-    """Whether reading `text` depends on the person's timezone: a time of day or a date does; a duration, `now` or
-    a time with its offset does not, and then the acknowledgement need not wait for their Slack profile. A refusal
-    does too (its examples are in their terms)."""
-    if not names_a_time(text):
-        return False
+def zone_free(text: str, now: datetime, deps: SurfaceDeps) -> Intent | None:
+    """What `text` asks for when reading it does not depend on the person's timezone (no time in it, a duration,
+    `now`, a time with its offset): then the acknowledgement need not wait for their Slack profile. None when it
+    does: a time of day or a date, or a refusal (its examples are in their terms)."""
     in_utc = parse(text, now, deps, UTC_READER)
-    return isinstance(in_utc, Reply) or in_utc != parse(text, now, deps, _FAR_FROM_UTC)
+    if not names_a_time(text):
+        return in_utc
+    if isinstance(in_utc, Reply) or in_utc != parse(text, now, deps, _FAR_FROM_UTC):
+        return None
+    return in_utc
 
 
 def parse(text: str, now: datetime, deps: SurfaceDeps, reader: ReaderZone = UTC_READER) -> Intent:
@@ -282,13 +284,12 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         asked, reason = split_reason(typed)
         actor = replace(actor_of(context, command, "command", typed[:200]), reason=reason)
         now = deps.rescheduler.now()
-        reader = UTC_READER
-        zone_after_ack = False
-        if needs_zone(asked, now, deps):  # bounded: the acknowledgement waits for it
+        intent = zone_free(asked, now, deps)
+        # The same instant in every zone: only how it is spoken is in theirs, looked up after the acknowledgement.
+        zone_after_ack = intent is not None and names_a_time(asked)
+        if intent is None:  # bounded: the acknowledgement waits for it
             reader = await deps.timezones.of(client, actor.user_id, actor.team_id)
-        else:  # the same instant in every zone: only how it is spoken is in theirs, looked up after the acknowledgement
-            zone_after_ack = names_a_time(asked)
-        intent = parse(asked, now, deps, reader)
+            intent = parse(asked, now, deps, reader)
         if isinstance(intent, Reply):
             await ack(text=intent.text, response_type="ephemeral")
             if intent.invalid:
