@@ -122,6 +122,7 @@ def test_now_asks_the_run_now_question_first_then_starts_the_run(
     run = fake_trigger.add_run(PROD_ENV)
     prompt = private_via_command(slack, fake_slack, f"{run['id']} now")
     assert fake_trigger.calls("POST", RESCHEDULE) == []
+    assert fake_slack.api_calls("users.info") == []  # `now` is now in every zone, and the question speaks no time
     assert prompt["response_type"] == "ephemeral"
     button, _ = element(prompt, Button.RUN_NOW.action_id)
     assert button["confirm"]["title"]["text"] == messages.CONFIRM_RUN_NOW_TITLE  # the card's own question

@@ -285,8 +285,9 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         actor = replace(actor_of(context, command, "command", typed[:200]), reason=reason)
         now = deps.rescheduler.now()
         intent = zone_free(asked, now, deps)
-        # The same instant in every zone: only how it is spoken is in theirs, looked up after the acknowledgement.
-        zone_after_ack = intent is not None and names_a_time(asked)
+        # The same instant in every zone: only how it is spoken is in theirs, looked up after the acknowledgement
+        # (Run now speaks no time).
+        zone_after_ack = intent is not None and names_a_time(asked) and not isinstance(intent, RunNow)
         if intent is None:  # bounded: the acknowledgement waits for it
             reader = await deps.timezones.of(client, actor.user_id, actor.team_id)
             intent = parse(asked, now, deps, reader)
