@@ -94,6 +94,9 @@ IDLE_TIMEOUT = 5.0  # longest wait for the server's CPU counter to stop moving
 FAKE_BACKLOG = 1024  # listen backlog of the fakes (socketserver's default of 5 overflows under this load)
 DEFAULT_MAX_SECONDS = 280.0
 KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "VIRTUAL_ENV")
+# The interpreter both servers run in (--server-python): by default this one, whose environment has the test tools
+# and the shell extra; a deploy's (requirements.lock only) measures memory as deployed, without rich.
+SERVER_PYTHON = [sys.executable]
 
 
 # the fakes -----------------------------------------------------------------------------------------------------
@@ -262,16 +265,15 @@ class Server:
         full_env = {k: v for k, v in os.environ.items() if k in KEPT_ENV}
         full_env |= {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO_ROOT), **env}
         listen = ["--host", "127.0.0.1", "--port", "0"]  # any free port, read back from its start-up line
+        python = SERVER_PYTHON[0]
         if system == "baseline":
-            command = [sys.executable, "-m", "bench.baseline_app", *listen]
-        elif profile_to is not None:
+            command = [python, "-m", "bench.baseline_app", *listen]
+        elif profile_to is not None:  # pyinstrument: a test tool, from this environment
             command = [sys.executable, "-m", "bench.profiled_bot", str(profile_to), "serve", *listen]
         else:
-            command = [sys.executable, "-m", "bot", "serve", *listen]
+            command = [python, "-m", "bot", "serve", *listen]
         if system != "baseline":  # as a deploy does (the Procfile's release step): the schema first, then serve
-            subprocess.run(
-                [sys.executable, "-m", "bot", "migrate"], cwd=workdir, env=full_env, check=True, capture_output=True
-            )
+            subprocess.run([python, "-m", "bot", "migrate"], cwd=workdir, env=full_env, check=True, capture_output=True)
         started = time.perf_counter()
         with open(self.log_path, "wb") as log:
             # cwd is the work folder, not the repo root, so a developer's .env cannot leak in.
@@ -871,6 +873,15 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
+def server_environment() -> str:
+    """Which interpreter the servers ran in, and whether rich (the shell extra) was installed in it: with rich,
+    httpx loads its command-line client too (about 4 MiB)."""
+    probe = "import importlib.util; print(importlib.util.find_spec('rich') is not None)"
+    has_rich = subprocess.run([SERVER_PYTHON[0], "-c", probe], capture_output=True, text=True).stdout.strip()
+    extra = "rich installed (the shell extra)" if has_rich == "True" else "without rich, as a deploy"
+    return f"`{SERVER_PYTHON[0]}`, {extra}"
+
+
 def command_line(argv: Sequence[str]) -> str:
     exe = Path(sys.executable)
     try:
@@ -960,6 +971,7 @@ def report(
             f"- Machine: {machine()}",
             f"- Code: {code_version()}",
             f"- Command (from the repository root): `{command_line(argv)}`",
+            f"- Servers' interpreter: {server_environment()}",
             f"- Total wall time: {total:.0f} s",
             "",
             f"A burst of {BURST} `/reschedule <run> 2h` (each for its own delayed run) sent from "
@@ -1230,6 +1242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, help="no new phase starts after (default %(default)g)"
     )
     parser.add_argument(
+        "--server-python",
+        default=sys.executable,
+        help="the interpreter both servers run in, e.g. a deploy's made from requirements.lock (default: this one)",
+    )
+    parser.add_argument(
         "--keep", type=Path, default=None, help="work in this new folder and keep it (servers' logs and databases)"
     )
     parser.add_argument(
@@ -1240,6 +1257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "unless this is given)",
     )
     args = parser.parse_args(args_list)
+    SERVER_PYTHON[0] = args.server_python
     rounds = 1 if args.quick else max(1, args.rounds)
     output: Path | None = args.output if args.output is not None or args.quick else RESULTS_PATH
     profile = not (args.quick or args.no_profile)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import sys
 from collections.abc import Sequence
 
-from bot import __version__, logs, settings
+from bot import __version__, logs, operator_messages, settings
 from bot.slack.bot_identity import SlackRejected
 
 
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.mode == "shell":
+        if importlib.util.find_spec("rich") is None:  # the shell extra, which a deploy leaves out
+            print(operator_messages.SHELL_NEEDS_EXTRA, file=sys.stderr)
+            return 2
         from bot.shell import main as shell
 
         return shell(args)
@@ -81,9 +85,6 @@ async def _migrate(config: settings.Settings) -> int:
 
 
 def _serve(config: settings.Settings, host: str, port: int) -> int:
-    from bot.serving_imports import leave_out_terminal_packages
-
-    leave_out_terminal_packages()  # before httpx is imported
     from bot import wiring
     from bot.collector import tune_for_serving
     from bot.server import serve
@@ -99,9 +100,6 @@ def _serve(config: settings.Settings, host: str, port: int) -> int:
 
 
 async def _socket(config: settings.Settings) -> int:
-    from bot.serving_imports import leave_out_terminal_packages
-
-    leave_out_terminal_packages()  # before httpx is imported
     from bot import socket_mode
 
     try:

@@ -386,3 +386,9 @@ def check_group_failed(error: str) -> tuple[str, str]:
     else:
         fix = "Slack did not list the group's members, so nobody could pass a rule naming it; run check again."
     return f"unreadable: usergroups.users.list failed ({error})", fix
+
+
+SHELL_NEEDS_EXTRA = (
+    "reschedule-bot shell draws with rich, which is not installed (a deploy leaves it out): install the shell "
+    "extra, e.g. .venv/bin/pip install -e '.[shell]' from the repository, then run the shell again."
+)

@@ -1,20 +1,28 @@
-"""A serving process leaves the terminal packages out, and httpx and the bot's serving modules still work without
-them; building the bot as `serve` does loads nothing that only the demo, the digest, protected environments, the
+"""What a serving process loads: rich (the shell's rendering) is an optional extra, which a deploy
+(requirements.lock) leaves out, and without it httpx and the bot's serving modules work and load none of the terminal
+packages; building the bot as `serve` does loads nothing that only the demo, the digest, protected environments, the
 migrations, PostgreSQL or the command-line tools use (each check in a fresh interpreter, so the test's own imports do
-not count)."""
+not count).
+
+This environment has the test tools, rich among them: each probe first makes rich and pygments not importable (a
+`sys.modules` entry of None, as the import system documents) to stand for a deploy's environment.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+from importlib.metadata import requires
 from pathlib import Path
 
 from tests.e2e_harness import BOT_TOKEN, PROD_KEY, SIGNING_SECRET
 
 REPO = Path(__file__).resolve().parents[1]
+AS_DEPLOYED = "import sys; sys.modules.update(rich=None, pygments=None)"
 
 PROBE = textwrap.dedent(
     """
@@ -46,8 +54,18 @@ def run_fresh(code: str, cwd: Path, env: dict[str, str] | None = None) -> dict[s
     return result
 
 
-def test_serving_process_leaves_out_rich_pygments_and_the_httpx_command_line() -> None:
-    lean = probe("from bot.serving_imports import leave_out_terminal_packages; leave_out_terminal_packages()")
+def test_rich_is_only_in_the_shell_extra_and_not_in_the_deploy_lock() -> None:
+    declared = requires("reschedule-bot") or []
+    rich = [line for line in declared if re.match(r"rich\b", line)]
+    assert rich and all("extra ==" in line for line in rich)
+    assert any('extra == "shell"' in line for line in rich)
+    locked = {line.split("==")[0] for line in (REPO / "requirements.lock").read_text().splitlines() if "==" in line}
+    assert {"httpx", "slack-bolt", "uvicorn"} <= locked
+    assert not {"rich", "pygments", "markdown-it-py"} & locked
+
+
+def test_without_the_shell_extra_the_serving_modules_and_httpx_load_no_terminal_package() -> None:
+    lean = probe(AS_DEPLOYED)
     assert lean["works"] is True
     assert lean["cli"] is False
     loaded = lean["loaded"]
@@ -56,14 +74,22 @@ def test_serving_process_leaves_out_rich_pygments_and_the_httpx_command_line() -
     assert {"httpx", "slack_bolt", "sqlalchemy", "uvicorn"} <= set(loaded)
 
 
-def test_without_it_httpx_loads_its_command_line_when_the_terminal_packages_are_installed() -> None:
-    """The reason for leaving them out: if this stops holding (httpx no longer imports its CLI eagerly), the
-    step in bot/serving_imports.py is no longer needed."""
+def test_with_rich_installed_httpx_loads_its_command_line() -> None:
+    """Why rich is an extra: with it installed, httpx loads its command-line client (rich, pygments: about 4 MiB)
+    into every process that imports httpx. If this stops holding, rich could be a plain dependency again."""
     plain = probe("")
     assert plain["works"] is True
     assert plain["cli"] is True
     loaded = plain["loaded"]
     assert isinstance(loaded, list) and "rich" in loaded
+
+
+def test_the_shell_without_rich_says_how_to_install_it(tmp_path: Path) -> None:
+    code = f"{AS_DEPLOYED}\nfrom bot.__main__ import main\nraise SystemExit(main(['shell', '--demo']))"
+    env = {name: value for name, value in os.environ.items() if name in ("PATH", "HOME", "LANG", "TMPDIR")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "pip install -e '.[shell]'" in done.stderr and "Traceback" not in done.stderr
 
 
 # What `python -m bot serve` does before serving (bot/__main__.py), with the configuration given in full (no .env,
@@ -78,8 +104,7 @@ SERVE_PROBE = textwrap.dedent(
         raise AssertionError("inspect.stack() called while building the bot")
 
     inspect.stack = no_stack
-    from bot.serving_imports import leave_out_terminal_packages
-    leave_out_terminal_packages()
+    sys.modules.update(rich=None, pygments=None)  # a deploy's environment: no shell extra
     from bot import settings, wiring
     from bot.server import asgi_app
 
