@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import request_id
+from bot import polling, request_id
 from bot.domain.follow import KEEP, Next, Step, next_step
 from bot.domain.runs import SAME_INSTANT, Run
 from bot.render.controls import DM_BUTTONS, SUMMARY_BUTTONS
@@ -103,7 +103,7 @@ class Follow:
         once for the next process, rather than when their lease runs out. Giving back names the lease token, so a card
         already settled (forgotten, or rearmed with its lease given back) is left as it is."""
         claimed, self._claimed = self._claimed, []
-        await self._each(claimed, self.store.release)
+        await polling.give_back(claimed, self.store.release, lambda card: f"follow-ups: card {card.channel}/{card.ts}")
 
     async def _run_cards(self, env_name: str, run_id: str, cards: list[FollowUp], gate: asyncio.Semaphore) -> None:
         """One read of the run, then each of its cards (one update at most each)."""

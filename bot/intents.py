@@ -103,10 +103,10 @@ class Recovery:
 
     async def tick(self) -> int:
         items = await self.store.claim(self.clock(), BATCH)
-        self._claimed = list(items)
+        self._claimed = items
         for item in items:
             await self.settle(item)
-            self._claimed.remove(item)
+        self._claimed = []
         return len(items)
 
     async def give_back(self) -> None:
@@ -114,13 +114,7 @@ class Recovery:
         for the next process, rather than when their lease runs out. One cut off while being read back is read back
         again (and told again, if its DM had gone)."""
         claimed, self._claimed = self._claimed, []
-        for item in claimed:
-            try:
-                await self.store.release(item)
-            except Exception as exc:
-                log.warning(
-                    "move of %s stays held until its lease runs out (%s)", item.intent.run_id, type(exc).__name__
-                )
+        await polling.give_back(claimed, self.store.release, lambda item: f"move of {item.intent.run_id}")
 
     async def settle(self, item: Held) -> None:
         intent = item.intent

@@ -85,15 +85,8 @@ class LateDMs:
         waiting, self._waiting = self._waiting, []
         if item is not None:
             log.warning("outbox: the message to %s was being sent at shutdown; the next process sends it", item.user_id)
-        for held in waiting if item is None else [item, *waiting]:
-            try:
-                await self.store.release(held)
-            except Exception as exc:
-                log.warning(
-                    "outbox: the message to %s stays held until its lease runs out (%s)",
-                    held.user_id,
-                    type(exc).__name__,
-                )
+        claimed = waiting if item is None else [item, *waiting]
+        await polling.give_back(claimed, self.store.release, lambda held: f"outbox: the message to {held.user_id}")
 
     async def tick(self) -> int:
         """Forget what was sent but not yet deleted, then claim the due messages and send them; how many were

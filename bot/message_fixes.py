@@ -68,12 +68,12 @@ class MessageFixes:
 
     async def tick(self) -> int:
         items = await self.store.claim(self.clock(), BATCH)
-        self._claimed = list(items)
+        self._claimed = items
         for item in items:
             if self._stopping.is_set():
                 break
             await self._update(item)
-            self._claimed.remove(item)
+        self._claimed = []
         return len(items)
 
     async def give_back(self) -> None:
@@ -81,16 +81,7 @@ class MessageFixes:
         the next process, rather than when their lease runs out. One cut off during its chat.update may be updated
         twice, to the same state."""
         claimed, self._claimed = self._claimed, []
-        for item in claimed:
-            try:
-                await self.store.release(item)
-            except Exception as exc:
-                log.warning(
-                    "message %s in %s stays held until its lease runs out (%s)",
-                    item.ts,
-                    item.channel,
-                    type(exc).__name__,
-                )
+        await polling.give_back(claimed, self.store.release, lambda item: f"message {item.ts} in {item.channel}")
 
     async def _update(self, item: Wanted) -> None:
         message: dict[str, Any] = {"channel": item.channel, "ts": item.ts, "text": item.text}

@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 from bot import request_id
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 async def every(
@@ -29,3 +32,14 @@ async def every(
             log.warning("%s: this tick failed (%s); trying again in %ss", job, type(exc).__name__, seconds)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), seconds)
+
+
+async def give_back(claimed: Iterable[T], release: Callable[[T], Awaitable[None]], what: Callable[[T], str]) -> None:
+    """At shutdown, once a job's loop is stopped: each row it had claimed is due again at once for the next process,
+    rather than when its lease runs out. A release names the lease token, so a row the job already settled (deleted,
+    or its lease given back) is left as it is. One the database does not take stays held (logged, `what` naming it)."""
+    for item in claimed:
+        try:
+            await release(item)
+        except Exception as exc:
+            log.warning("%s stays held until its lease runs out (%s)", what(item), type(exc).__name__)
