@@ -19,6 +19,8 @@ import textwrap
 from importlib.metadata import requires
 from pathlib import Path
 
+import pytest
+
 from tests.e2e_harness import BOT_TOKEN, PROD_KEY, SIGNING_SECRET
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,6 +86,7 @@ def test_with_rich_installed_httpx_loads_its_command_line() -> None:
     assert isinstance(loaded, list) and "rich" in loaded
 
 
+@pytest.mark.e2e  # starts the command line in a process of its own
 def test_the_shell_without_rich_says_how_to_install_it(tmp_path: Path) -> None:
     code = f"{AS_DEPLOYED}\nfrom bot.__main__ import main\nraise SystemExit(main(['shell', '--demo']))"
     env = {name: value for name, value in os.environ.items() if name in ("PATH", "HOME", "LANG", "TMPDIR")}
