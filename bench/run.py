@@ -630,6 +630,7 @@ class Extra:
     system: System
     sequential: list[Sample] = field(default_factory=list)
     sequential_correct: int = 0
+    sequential_cpu: float | None = None  # server CPU seconds over the sequential commands, to idle after the last DM
     mistyped: list[Sample] = field(default_factory=list)
     mistyped_correct: int = 0
     failure: str | None = None
@@ -644,8 +645,11 @@ def extra(system: System, workdir: Path) -> Extra:
             server = Server(system, fk, workdir)
             try:
                 warm_up(server, fk)
+                dms_before = fk.dm_calls()
+                cpu_before = server.wait_idle()
                 outcome.sequential = send(server, fk.delayed_runs(SEQUENTIAL), 1).samples
-                wait_answers(fk, outcome.sequential)
+                wait_answers(fk, outcome.sequential, lambda: fk.dm_calls() - dms_before >= SEQUENTIAL)
+                outcome.sequential_cpu = server.wait_idle() - cpu_before
                 outcome.sequential_correct = sum(rescheduled(fk, s) for s in outcome.sequential)
                 if system == "bot":
                     outcome.mistyped = send(server, fk.missing_runs(MISTYPED), MISTYPED, MISTYPED_INTERVAL).samples
@@ -832,7 +836,24 @@ def extras_table(extras: Sequence[Extra]) -> str:
                     f"{e.mistyped_correct}/{len(e.mistyped)} told not found",
                 ]
             )
-    return markdown_table(["Measurement", "N", "p50 ms", "p99 ms", "max ms", "Correct"], rows)
+    table = markdown_table(["Measurement", "N", "p50 ms", "p99 ms", "max ms", "Correct"], rows)
+    return table + sequential_cpu(extras)
+
+
+def sequential_cpu(extras: Sequence[Extra]) -> str:
+    """The sentence comparing the servers' CPU per command over the sequential commands (empty without both)."""
+    per_command = {
+        e.system: e.sequential_cpu * 1000 / len(e.sequential) for e in extras if e.sequential_cpu and e.sequential
+    }
+    bot, baseline = per_command.get("bot"), per_command.get("baseline")
+    if bot is None or baseline is None:
+        return ""
+    return (
+        "\n\nServer CPU per command over the sequential commands (from before the first until idle after the last "
+        f"DM): bot {bot:.1f} ms, baseline {baseline:.1f} ms ({bot / baseline:.2f}×). A burst's commands share the "
+        "database's transactions (bot/storage/transactions.py) and the event loop's wake-ups; commands one at a time, "
+        "as most workspaces send them, each pay their own.\n"
+    )
 
 
 def machine() -> str:
