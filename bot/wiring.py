@@ -37,7 +37,7 @@ from bot.slack.deps import SurfaceDeps
 from bot.slack.groups import SlackGroups
 from bot.slack.home import HomePages
 from bot.slack.set_run import SetRunner
-from bot.storage import db
+from bot.storage import db, transactions
 from bot.storage.approvals import ApprovalStore
 from bot.storage.audit import AuditLog
 from bot.storage.bulk_sets import BulkSets
@@ -178,6 +178,7 @@ class Bot:
         if self.home is not None:  # after the flush; before the clients close
             await self.home.aclose()
         await self.http.aclose()
+        await transactions.close_shared(self.engine)
         await self.engine.dispose()
         metrics.process_ended(self.metrics_dir)
         session = self.app.client.session

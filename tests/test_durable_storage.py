@@ -19,6 +19,7 @@ from bot.storage.bulk_sets import BulkSets
 from bot.storage.intents import Intent, MoveIntents
 from bot.storage.message_updates import MessageUpdates
 from bot.storage.set_work import DONE, PENDING, SENDING, SetRun, SetWorks
+from bot.storage.transactions import shared
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -69,7 +70,7 @@ async def test_moves_written_down_at_once_share_transactions_and_each_is_held_an
     engine: AsyncEngine,
 ) -> None:
     commits: list[int] = []
-    event.listen(engine.sync_engine, "commit", lambda _conn: commits.append(1))
+    event.listen(shared(engine).sync_engine, "commit", lambda _conn: commits.append(1))
     clock = Clock()
     store = MoveIntents(engine, LEASE, clock)
     intents = [Intent(f"run_{n}", "prod", "task", T0, T0 + timedelta(hours=n), ACTOR) for n in range(30)]

@@ -19,6 +19,7 @@ from bot.slack.deps import SurfaceDeps
 from bot.storage import db
 from bot.storage.db import follow_ups
 from bot.storage.follow_ups import Card, FollowRequest, FollowUps
+from bot.storage.transactions import shared
 from bot.trigger.errors import RunNotFound
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -150,11 +151,11 @@ async def test_cards_followed_meanwhile_are_written_together_off_the_callers_pat
     def began(connection: object) -> None:
         transactions.append(connection)
 
-    event.listen(engine.sync_engine, "begin", began)
+    event.listen(shared(engine).sync_engine, "begin", began)
     store.follow_soon(request("1.5"))  # returns at once: the write runs in a task of its own
     store.follow_soon(request("1.6"))
     await store.flush(timeout=5.0)
-    event.remove(engine.sync_engine, "begin", began)
+    event.remove(shared(engine).sync_engine, "begin", began)
     assert len(transactions) == 1  # both cards in one transaction
     claimed = await store.claim(T0 + timedelta(days=1), 10)
     assert sorted(row.ts for row in claimed) == ["1.5", "1.6"]
@@ -171,11 +172,11 @@ async def test_a_batch_writes_each_card_once_as_last_queued_in_one_statement(eng
     def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
         statements.append(statement)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", executed)
+    event.listen(shared(engine).sync_engine, "before_cursor_execute", executed)
     for ts, shown in (("1.1", T0 + timedelta(hours=1)), ("1.2", later), ("1.1", later)):
         store.follow_soon(request(ts, shown=shown, now=T0))
     await store.flush(timeout=5.0)
-    event.remove(engine.sync_engine, "before_cursor_execute", executed)
+    event.remove(shared(engine).sync_engine, "before_cursor_execute", executed)
     assert sum(statement.lstrip().upper().startswith("INSERT") for statement in statements) == 1
     rows = {row["ts"]: row for row in await store.all()}
     assert sorted(rows) == ["0.9", "1.1", "1.2"]
@@ -195,11 +196,11 @@ async def test_a_batch_updates_only_the_runs_that_have_other_cards(engine: Async
     def executed(conn: object, cursor: object, statement: str, *args: object) -> None:
         statements.append(statement.lstrip().upper())
 
-    event.listen(engine.sync_engine, "before_cursor_execute", executed)
+    event.listen(shared(engine).sync_engine, "before_cursor_execute", executed)
     for ts, run in (("1.1", RUN), ("1.2", "run_third0000000000000000001"), ("1.3", other)):
         store.follow_soon(request(ts, shown=later, run=run, now=T0))
     await store.flush(timeout=5.0)
-    event.remove(engine.sync_engine, "before_cursor_execute", executed)
+    event.remove(shared(engine).sync_engine, "before_cursor_execute", executed)
     assert [statement.split()[0] for statement in statements] == ["INSERT", "SELECT", "UPDATE"]
     assert [item.ts for item in await store.claim(T0, 10)] == ["0.9"]
 

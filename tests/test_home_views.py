@@ -19,6 +19,7 @@ from bot.slack.deps import SurfaceDeps
 from bot.slack.home import REMEMBER_SECONDS, HomePages
 from bot.storage import db
 from bot.storage.home_views import KEEP, HomeViews, HomeViewsUnavailable
+from bot.storage.transactions import shared
 from tests.stand_ins import services
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC).timestamp()
@@ -64,7 +65,7 @@ async def test_look_ups_asked_at_the_same_moment_are_one_query_and_each_gets_its
     engine = db.create_engine(database_url)
     queries: list[str] = []
     event.listen(
-        engine.sync_engine,
+        shared(engine).sync_engine,
         "before_cursor_execute",
         lambda _conn, _cursor, statement, *_: queries.append(statement) if "FROM home_views" in statement else None,
     )

@@ -1,16 +1,21 @@
 """The shared writer of an engine (bot/storage/transactions.py), on real SQLite and real PostgreSQL: works queued
 at the same moment share transactions and each gets its own answer; a work whose statement fails fails alone, the
-others' writes landing; a database that cannot be reached fails every work of the batch."""
+others' writes landing; a database that cannot be reached fails every work of the batch. On a SQLite file a
+transaction runs whole in a worker thread, on a connection of its own to the same file; an in-memory database (one
+per connection) keeps to the asyncio engine's connection."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import event, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage import db
 from bot.storage.db import seen_requests
@@ -20,9 +25,9 @@ AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 NOWHERE = "postgresql://postgres@127.0.0.1:9/nowhere"
 
 
-def writing(key: str) -> Callable[[AsyncConnection], Awaitable[str]]:
-    async def work(conn: AsyncConnection) -> str:
-        await conn.execute(insert(seen_requests).values(key=key, seen_at=AT))
+def writing(key: str) -> Callable[[Connection], str]:
+    def work(conn: Connection) -> str:
+        conn.execute(insert(seen_requests).values(key=key, seen_at=AT))
         return key
 
     return work
@@ -35,8 +40,8 @@ async def keys(engine: AsyncEngine) -> list[str]:
 
 async def test_works_queued_at_once_share_transactions_and_each_gets_its_answer(engine: AsyncEngine) -> None:
     commits: list[int] = []
-    event.listen(engine.sync_engine, "commit", lambda _conn: commits.append(1))
     writer = shared(engine)
+    event.listen(writer.sync_engine, "commit", lambda _conn: commits.append(1))
     assert shared(engine) is writer  # one writer per engine, whichever store asks
     answers = await asyncio.gather(*(writer.run(writing(f"k{n:02d}")) for n in range(30)))
     assert answers == [f"k{n:02d}" for n in range(30)]
@@ -74,8 +79,8 @@ async def test_a_database_that_cannot_be_reached_fails_every_work_of_the_batch()
 
 async def test_work_that_may_wait_goes_with_the_next_urgent_work_in_one_transaction(engine: AsyncEngine) -> None:
     commits: list[int] = []
-    event.listen(engine.sync_engine, "commit", lambda _conn: commits.append(1))
     writer = Transactions(engine, linger=30.0)  # longer than the test: only the urgent work can end the wait
+    event.listen(writer.sync_engine, "commit", lambda _conn: commits.append(1))
     waiting = [asyncio.ensure_future(writer.later(writing(f"record{n}"))) for n in range(3)]
     await asyncio.sleep(0)  # the writer has started its wait
     assert await asyncio.wait_for(writer.run(writing("move")), timeout=10) == "move"
@@ -88,3 +93,43 @@ async def test_work_that_may_wait_alone_is_written_once_the_linger_is_over(engin
     writer = Transactions(engine, linger=0.01)
     assert await asyncio.wait_for(writer.later(writing("record")), timeout=10) == "record"
     assert await keys(engine) == ["record"]
+
+
+async def test_on_a_sqlite_file_a_transaction_runs_whole_in_a_worker_thread_on_a_connection_of_its_own(
+    tmp_path: Path,
+) -> None:
+    engine = db.create_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    threads: list[threading.Thread] = []
+    through_asyncio: list[object] = []
+    writer = Transactions(engine)
+    try:
+        await db.migrate(engine)
+
+        def work(conn: Connection) -> str:
+            threads.append(threading.current_thread())
+            return writing("k")(conn)
+
+        def began(conn: object) -> None:
+            through_asyncio.append(conn)
+
+        event.listen(engine.sync_engine, "begin", began)
+        assert await writer.run(work) == "k"
+        event.remove(engine.sync_engine, "begin", began)
+        assert await keys(engine) == ["k"]  # the asyncio engine reads what the worker thread wrote
+    finally:
+        await writer.aclose()
+        await engine.dispose()
+    assert threads and threads[0] is not threading.main_thread()
+    assert through_asyncio == []  # no transaction of the writer went through aiosqlite
+
+
+async def test_an_in_memory_sqlite_database_is_written_through_the_asyncio_engines_own_connection() -> None:
+    engine = db.create_engine("sqlite:///:memory:")
+    try:
+        await db.migrate(engine)
+        writer = Transactions(engine)
+        assert writer.sync_engine is engine.sync_engine
+        assert list(await asyncio.gather(writer.run(writing("a")), writer.later(writing("b")))) == ["a", "b"]
+        assert await keys(engine) == ["a", "b"]  # the same database: a connection of its own would be another one
+    finally:
+        await engine.dispose()

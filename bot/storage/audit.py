@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import metrics
 from bot.domain.audit import AuditRecord, Outcome
@@ -240,8 +241,8 @@ class AuditLog:
         if self.engine is None:
             return "unavailable"
 
-        async def insert(conn: AsyncConnection) -> None:
-            await conn.execute(audit_events.insert(), [_row(entry) for entry in batch])
+        def insert(conn: Connection) -> None:
+            conn.execute(audit_events.insert(), [_row(entry) for entry in batch])
 
         waits = (*self.retry_waits, None) if retry else (None,)
         for attempt, wait in enumerate(waits, start=1):

@@ -23,7 +23,8 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -285,7 +286,7 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def insert_for(conn: AsyncConnection) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
+def insert_for(conn: Connection | AsyncConnection) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
     """The INSERT of the database `conn` is on, with its ON CONFLICT clauses. Each dialect is imported when first
     used: a process on SQLite never loads PostgreSQL's (about 2 MiB)."""
     if conn.dialect.name == "postgresql":
@@ -319,6 +320,27 @@ def create_engine(url: str) -> AsyncEngine:
         pool_timeout=5,
         connect_args={"timeout": 5, "command_timeout": 5},
     )
+
+
+def sqlite_writer(engine: AsyncEngine) -> Engine | None:
+    """For an engine on a SQLite file: a synchronous engine on the same file, for the shared writer to run each
+    transaction whole in a worker thread (bot/storage/transactions.py); None for any other database.
+
+    Through the asyncio engine, every call into the driver (a cursor, each statement, its rows, closing the cursor,
+    the commit) is a trip to aiosqlite's thread and back to the event loop: a transaction of five inserts measured
+    about 1.9 ms of CPU that way, and 0.33 ms as one trip. Same file, same pragmas and busy timeout; the writer runs
+    one transaction at a time, so one pooled connection is used, from whichever worker thread runs it. An in-memory
+    database (tests) is a database per connection, so it keeps to the asyncio engine's."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    writer = create_sync_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        connect_args={"timeout": 5, "check_same_thread": False},
+        pool_reset_on_return=None,
+    )
+    event.listen(writer, "connect", _sqlite_pragmas)
+    return writer
 
 
 def _sqlite_pragmas(connection: Any, _: Any) -> None:

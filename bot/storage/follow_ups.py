@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.actions import Did
 from bot.storage.batches import BatchWriter
@@ -144,7 +145,7 @@ class FollowUps:
         await self._write([request])
 
     @staticmethod
-    async def _follow_in(conn: AsyncConnection, batch: Sequence[FollowRequest]) -> None:
+    def _follow_in(conn: Connection, batch: Sequence[FollowRequest]) -> None:
         """Insert or replace each card's row (one statement for the batch; a card queued twice, as it was last),
         then have every other card of each run that shows another time looked at on the next tick (one statement
         per run and time shown, for the runs that have other cards showing another time: one query for the batch
@@ -155,11 +156,11 @@ class FollowUps:
             index_elements=["channel", "ts"], set_={name: upsert.excluded[name] for name in _REPLACED}
         )
         latest = list({(request.channel, request.ts): request for request in batch}.values())  # a card once
-        await conn.execute(upsert, [_row(request) for request in latest])
+        conn.execute(upsert, [_row(request) for request in latest])
         shown: dict[tuple[str, str, datetime], list[FollowRequest]] = {}
         for request in latest:
             shown.setdefault((request.run_id, request.environment, utc(request.shown_until)), []).append(request)
-        cards_of = await _cards_of_runs(conn, {request.run_id for request in latest})
+        cards_of = _cards_of_runs(conn, {request.run_id for request in latest})
         for (run_id, environment, shown_until), cards in shown.items():
             these = {(card.channel, card.ts) for card in cards}
             others = {card for card, shows in cards_of.get((run_id, environment), {}).items() if shows != shown_until}
@@ -167,7 +168,7 @@ class FollowUps:
                 continue  # no other card of the run shows another time: the update would change nothing
             not_these = (or_(follow_ups.c.channel != card.channel, follow_ups.c.ts != card.ts) for card in cards)
             now = max(utc(card.now) for card in cards)
-            await _look_now(conn, run_id, environment, shown_until, now, *not_these)
+            _look_now(conn, run_id, environment, shown_until, now, *not_these)
 
     async def claim(self, now: datetime, limit: int) -> list[FollowUp]:
         """Take up to `limit` rows due at `now` whose lease is free (never held, or expired), soonest first."""
@@ -218,16 +219,16 @@ class FollowUps:
     async def refresh_others(self, item: FollowUp, shown_until: datetime, now: datetime) -> None:
         """Every other card of `item`'s run that shows another time than `shown_until` is looked at now."""
         async with self.engine.begin() as conn:
-            await _look_now(conn, item.run_id, item.environment, utc(shown_until), utc(now), follow_ups.c.id != item.id)
+            await conn.run_sync(
+                _look_now, item.run_id, item.environment, utc(shown_until), utc(now), follow_ups.c.id != item.id
+            )
 
     async def all(self) -> Sequence[dict[str, Any]]:
         """Every row, for tests and inspection."""
         return await all_rows(self.engine, follow_ups)
 
 
-async def _cards_of_runs(
-    conn: AsyncConnection, run_ids: set[str]
-) -> dict[tuple[str, str], dict[tuple[str, str], datetime]]:
+def _cards_of_runs(conn: Connection, run_ids: set[str]) -> dict[tuple[str, str], dict[tuple[str, str], datetime]]:
     """The cards (channel, ts) of each of these runs, by (run id, environment), with the time each shows."""
     found: dict[tuple[str, str], dict[tuple[str, str], datetime]] = {}
     columns = (
@@ -237,17 +238,17 @@ async def _cards_of_runs(
         follow_ups.c.ts,
         follow_ups.c.shown_until,
     )
-    result = await conn.execute(select(*columns).where(follow_ups.c.run_id.in_(sorted(run_ids))))
+    result = conn.execute(select(*columns).where(follow_ups.c.run_id.in_(sorted(run_ids))))
     for run_id, environment, channel, ts, shown_until in result:
         found.setdefault((run_id, environment), {})[(channel, ts)] = utc(shown_until)
     return found
 
 
-async def _look_now(
-    conn: AsyncConnection, run_id: str, environment: str, shown_until: datetime, now: datetime, *not_these: Any
+def _look_now(
+    conn: Connection, run_id: str, environment: str, shown_until: datetime, now: datetime, *not_these: Any
 ) -> None:
     """The cards of the run that show another time than `shown_until` (except `not_these`) are looked at `now`."""
-    await conn.execute(
+    conn.execute(
         update(follow_ups)
         .where(
             follow_ups.c.run_id == run_id,

@@ -22,8 +22,9 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy import delete, select, tuple_
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.batches import BatchedCalls, BatchWriter
 from bot.storage.db import from_unix, home_views, insert_for, utc
@@ -81,8 +82,8 @@ class HomeViews:
             tuple_(home_views.c.team_id, home_views.c.user_id).in_(sorted(set(people)))
         )
 
-        async def read(conn: AsyncConnection) -> dict[Person, float]:
-            return {(team_id, user_id): utc(at).timestamp() for team_id, user_id, at in await conn.execute(query)}
+        def read(conn: Connection) -> dict[Person, float]:
+            return {(team_id, user_id): utc(at).timestamp() for team_id, user_id, at in conn.execute(query)}
 
         try:
             found = await shared(self.engine).later(read)
@@ -108,7 +109,7 @@ class HomeViews:
         latest = dict(batch)  # a person opening it twice meanwhile: one row, the latest open
         now = self.clock()
 
-        async def work(conn: AsyncConnection) -> None:
+        def work(conn: Connection) -> None:
             insert = insert_for(conn)
             statement = insert(home_views)
             statement = statement.on_conflict_do_update(
@@ -118,10 +119,10 @@ class HomeViews:
                 {"team_id": team_id, "user_id": user_id, "last_opened_at": from_unix(at)}
                 for (team_id, user_id), at in latest.items()
             ]
-            await conn.execute(statement, rows)
+            conn.execute(statement, rows)
             if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
                 self._pruned_at = now
-                await conn.execute(delete(home_views).where(home_views.c.last_opened_at < from_unix(now) - self.keep))
+                conn.execute(delete(home_views).where(home_views.c.last_opened_at < from_unix(now) - self.keep))
 
         await shared(self.engine).later(work)
         self._is_back()

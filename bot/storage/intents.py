@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.batches import BatchedCalls, BatchWriter
 from bot.storage.db import move_intents, utc
@@ -82,7 +83,11 @@ class MoveIntents:
 
     async def _forget(self, batch: list[Held]) -> None:
         keys = [{"row_id": item.id, "token": item.token} for item in batch]
-        await shared(self.engine).later(lambda conn: conn.execute(_FORGET, keys))
+
+        def forget(conn: Connection) -> None:
+            conn.execute(_FORGET, keys)
+
+        await shared(self.engine).later(forget)
 
     @staticmethod
     def _not_forgotten(batch: Sequence[Held], exc: Exception) -> None:
@@ -100,14 +105,14 @@ class MoveIntents:
         opening = [(item, secrets.token_hex(16)) for item in batch if isinstance(item, Intent)]
         closing = [item for item in batch if isinstance(item, Held)]
 
-        async def work(conn: AsyncConnection) -> dict[str, int]:
+        def work(conn: Connection) -> dict[str, int]:
             ids: dict[str, int] = {}
             if opening:
                 rows = [_values(intent, token, now, self.lease) for intent, token in opening]
-                ids = {str(token): int(row_id) for row_id, token in (await conn.execute(_OPEN, rows)).all()}
+                ids = {str(token): int(row_id) for row_id, token in conn.execute(_OPEN, rows).all()}
             if closing:
                 keys = [{"row_id": item.id, "token": item.token} for item in closing]
-                await conn.execute(_FORGET, keys)
+                conn.execute(_FORGET, keys)
             return ids
 
         ids = await shared(self.engine).run(work)

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import delete
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.db import from_unix, insert_for, seen_requests
 from bot.storage.transactions import shared
@@ -108,19 +109,19 @@ class ReplayGuard:
         """Insert the keys that are not there yet; the set of those inserted."""
         now = self.clock()
 
-        async def work(conn: AsyncConnection) -> set[str]:
+        def work(conn: Connection) -> set[str]:
             insert = insert_for(conn)
             # One statement whatever the batch's size (its rows as parameters), so it is compiled once per process.
             statement = (
                 insert(seen_requests).on_conflict_do_nothing(index_elements=["key"]).returning(seen_requests.c.key)
             )
             seen_at = from_unix(now)
-            rows = await conn.execute(statement, [{"key": key, "seen_at": seen_at} for key in keys])
+            rows = conn.execute(statement, [{"key": key, "seen_at": seen_at} for key in keys])
             inserted = {row[0] for row in rows}
             if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
                 self._pruned_at = now
                 cutoff = from_unix(now) - timedelta(seconds=REMEMBER_SECONDS)
-                await conn.execute(delete(seen_requests).where(seen_requests.c.seen_at < cutoff))
+                conn.execute(delete(seen_requests).where(seen_requests.c.seen_at < cutoff))
             return inserted
 
         new = await shared(engine).run(work)

@@ -13,6 +13,12 @@ When a work fails inside a shared transaction, the others' writes are rolled bac
 alone and only the failing one sees its error; when the database itself fails (connecting, committing, a lock held
 too long, a connection lost), every work of the batch sees it, as each would have alone. A work must not call `run`
 itself (it would wait for its own transaction).
+
+A work is a plain function of a synchronous `Connection`: the transaction runs whole, with every work in it, in one
+call. On a SQLite file that call is one trip to a worker thread, on a synchronous engine of the same file
+(`db.sqlite_writer`), instead of a trip to aiosqlite's thread for every cursor, statement, fetch and commit; on
+PostgreSQL (and an in-memory SQLite) it is `run_sync` on the asyncio engine's connection. The works are the same
+code either way.
 """
 
 from __future__ import annotations
@@ -21,15 +27,18 @@ import asyncio
 import contextlib
 import contextvars
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.storage.db import sqlite_writer
 
 R = TypeVar("R")
-Work = Callable[[AsyncConnection], Awaitable[Any]]
+Work = Callable[[Connection], Any]
 
 MOST = 100  # works per transaction at most
 LINGER_SECONDS = 0.05  # how long work queued by `later` may wait for other work to share its transaction
@@ -48,19 +57,31 @@ class Transactions:
 
     def __init__(self, engine: AsyncEngine, most: int = MOST, linger: float = LINGER_SECONDS) -> None:
         self.engine, self._most, self._linger = engine, most, linger
+        self._threaded = sqlite_writer(engine)
         self._queued: list[_Queued] = []
         self._writer: asyncio.Task[None] | None = None
         self._urgent = asyncio.Event()
 
-    async def run(self, work: Callable[[AsyncConnection], Awaitable[R]]) -> R:
+    @property
+    def sync_engine(self) -> Engine:
+        """The engine whose connections run the transactions (its events: begin, commit)."""
+        return self._threaded if self._threaded is not None else self.engine.sync_engine
+
+    async def run(self, work: Callable[[Connection], R]) -> R:
         """Run `work` in the next transaction; its result, or its exception."""
         return await self._queue(work, urgent=True)
 
-    async def later(self, work: Callable[[AsyncConnection], Awaitable[R]]) -> R:
+    async def later(self, work: Callable[[Connection], R]) -> R:
         """As `run`, for work that may wait (up to the linger) to share a transaction."""
         return await self._queue(work, urgent=False)
 
-    async def _queue(self, work: Callable[[AsyncConnection], Awaitable[R]], urgent: bool) -> R:
+    async def aclose(self) -> None:
+        """Close the idle connections of the worker thread's engine (a SQLite file's), as disposing of the asyncio
+        engine closes its own; one still in use is closed when its transaction ends."""
+        if self._threaded is not None:
+            await asyncio.to_thread(self._threaded.dispose)
+
+    async def _queue(self, work: Callable[[Connection], R], urgent: bool) -> R:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[R] = loop.create_future()
         self._queued.append(_Queued(work, answer, urgent))
@@ -82,16 +103,12 @@ class Transactions:
             if len(batch) == 1:
                 await self._alone(batch[0])
                 continue
-            failed: _Queued | None = None
+            results: list[Any] = []
             try:
-                results = []
-                async with self.engine.begin() as conn:
-                    for item in batch:
-                        failed = item
-                        results.append(await item.work(conn))
-                    failed = None
+                await self._transaction([item.work for item in batch], results)
             except Exception as exc:
-                if failed is None or isinstance(exc, _DATABASE_FAILURES):
+                work_failed = len(results) < len(batch)  # else the commit did
+                if not work_failed or isinstance(exc, _DATABASE_FAILURES):
                     for item in batch:
                         _answer(item, exc=exc)
                 else:  # one work's statements failed: the others' writes went with it, so each is run alone
@@ -102,13 +119,33 @@ class Transactions:
                 _answer(item, result)
 
     async def _alone(self, item: _Queued) -> None:
+        results: list[Any] = []
         try:
-            async with self.engine.begin() as conn:
-                result = await item.work(conn)
+            await self._transaction([item.work], results)
         except Exception as exc:
             _answer(item, exc=exc)
         else:
-            _answer(item, result)
+            _answer(item, results[0])
+
+    async def _transaction(self, works: list[Work], results: list[Any]) -> None:
+        """Run `works` in one transaction, appending each one's result to `results` as it is done (so a failure
+        tells which work it came from: the one after the last result)."""
+        threaded = self._threaded
+        if threaded is None:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(_each, works, results)
+            return
+
+        def whole() -> None:
+            with threaded.begin() as conn:
+                _each(conn, works, results)
+
+        await asyncio.to_thread(whole)
+
+
+def _each(conn: Connection, works: list[Work], results: list[Any]) -> None:
+    for work in works:
+        results.append(work(conn))
 
 
 def _answer(item: _Queued, result: object = None, exc: BaseException | None = None) -> None:
@@ -121,6 +158,13 @@ def _answer(item: _Queued, result: object = None, exc: BaseException | None = No
 
 
 _SHARED: weakref.WeakKeyDictionary[AsyncEngine, Transactions] = weakref.WeakKeyDictionary()
+
+
+async def close_shared(engine: AsyncEngine) -> None:
+    """Before `engine` is disposed of: close its writer's connections, if it has a writer."""
+    writer = _SHARED.pop(engine, None)
+    if writer is not None:
+        await writer.aclose()
 
 
 def shared(engine: AsyncEngine) -> Transactions:
