@@ -254,7 +254,9 @@ def proc_memory(pid: int) -> dict[str, int]:
 class Server:
     """A server process on a free loopback port; `healthy_after` is the time from spawn to /healthz answering 200."""
 
-    def __init__(self, system: System, fakes: Fakes, workdir: Path, profile_to: Path | None = None) -> None:
+    def __init__(
+        self, system: System, fakes: Fakes, workdir: Path, profile_to: Path | None = None, root: Path = REPO_ROOT
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.system = system
         self.log_path = workdir / f"{system}.log"
@@ -263,7 +265,7 @@ class Server:
             fakes.slack, fakes.trigger, workdir, TRIGGER_DEADLINE="10", CONFIRM_ENVIRONMENTS="", DM_CONFIRMATIONS="true"
         )
         full_env = {k: v for k, v in os.environ.items() if k in KEPT_ENV}
-        full_env |= {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO_ROOT), **env}
+        full_env |= {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(root), **env}  # `root`'s bot/ is the one that runs
         listen = ["--host", "127.0.0.1", "--port", "0"]  # any free port, read back from its start-up line
         python = SERVER_PYTHON[0]
         if system == "baseline":
@@ -533,16 +535,25 @@ def warm_up(server: Server, fakes: Fakes) -> None:
             raise RuntimeError(f"warm-up command not rescheduled ({shown}); log:\n{server.log_tail(15)}")
 
 
-def burst(system: System, number: int, workdir: Path, profile_to: Path | None = None) -> Burst:
+def burst(
+    system: System,
+    number: int,
+    workdir: Path,
+    profile_to: Path | None = None,
+    root: Path = REPO_ROOT,
+    concurrency: int = BURST_CONCURRENCY,
+) -> Burst:
+    """One round of `system` (the bot from `root`, a checkout of this repository) under the burst, sent from
+    `concurrency` connections."""
     outcome = Burst(system, number)
     try:
         with fakes() as fk:
-            server = Server(system, fk, workdir, profile_to)
+            server = Server(system, fk, workdir, profile_to, root)
             try:
                 outcome.healthy_after = server.healthy_after
                 warm_up(server, fk)
                 dms_before, calls_before = fk.dm_calls(), fk.calls()
-                load = LoadGenerator(server, fk.delayed_runs(BURST), BURST_CONCURRENCY)
+                load = LoadGenerator(server, fk.delayed_runs(BURST), concurrency)
                 cpu_before = server.wait_idle()
                 outcome.memory_start = proc_memory(server.pid)
                 if profile_to is not None:
