@@ -100,9 +100,11 @@ class ApprovalStore:
         }
         async with self.engine.begin() as conn:
             row = (
-                await conn.execute(approval_requests.insert().values(**values).returning(*approval_requests.c))
-            ).one()
-        return _from_row(row._mapping)
+                (await conn.execute(approval_requests.insert().values(**values).returning(*approval_requests.c)))
+                .mappings()
+                .one()
+            )
+        return _from_row(row)
 
     async def shown_at(self, request_id: int, channel: str | None, ts: str | None) -> None:
         """Where the request message is (to update it when the request is decided or expires)."""
@@ -115,8 +117,10 @@ class ApprovalStore:
 
     async def get(self, key: str) -> ApprovalRequest | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(approval_requests).where(approval_requests.c.key == key))).first()
-        return _from_row(row._mapping) if row is not None else None
+            row = (
+                (await conn.execute(select(approval_requests).where(approval_requests.c.key == key))).mappings().first()
+            )
+        return _from_row(row) if row is not None else None
 
     async def decide(self, key: str, state: State, by: str | None, now: datetime) -> ApprovalRequest | None:
         """Take the request from pending to `state`, once across processes: the request, or None when it was no
@@ -128,8 +132,8 @@ class ApprovalStore:
             .returning(*approval_requests.c)
         )
         async with self.engine.begin() as conn:
-            row = (await conn.execute(statement)).first()
-        return _from_row(row._mapping) if row is not None else None
+            row = (await conn.execute(statement)).mappings().first()
+        return _from_row(row) if row is not None else None
 
     async def claim_due(self, now: datetime, limit: int) -> list[ApprovalRequest]:
         """Lease up to `limit` pending requests whose check is due and whose lease is free."""

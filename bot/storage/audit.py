@@ -44,8 +44,7 @@ def _utc(value: Any) -> datetime | None:
 _OUTCOMES = {outcome.value: outcome for outcome in Outcome}  # an unknown stored value reads as FAILED
 
 
-def _from_row(row: Any) -> AuditRecord:
-    data = row._mapping
+def _from_row(data: Any) -> AuditRecord:
     return AuditRecord(
         at=_utc(data["at"]) or datetime.fromtimestamp(0, UTC),
         team_id=data["team_id"],
@@ -300,7 +299,7 @@ class AuditLog:
             raise AuditUnavailable("no database")
         try:
             async with self.engine.connect() as conn:
-                rows = (await conn.execute(query)).fetchall()
+                rows = (await conn.execute(query)).mappings().all()
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise AuditUnavailable(type(exc).__name__) from exc
         return [_from_row(row) for row in rows]

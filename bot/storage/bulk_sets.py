@@ -154,11 +154,11 @@ class BulkSets:
         if bulk is None and self.engine is not None:
             try:
                 async with self.engine.connect() as conn:
-                    row = (await conn.execute(select(bulk_sets).where(bulk_sets.c.key == key))).first()
+                    row = (await conn.execute(select(bulk_sets).where(bulk_sets.c.key == key))).mappings().first()
             except _FAILURES as exc:
                 log.warning("could not read bulk set: %s", type(exc).__name__)
                 raise SetsUnavailable from exc
-            bulk = _from_row(row._mapping) if row is not None else None
+            bulk = _from_row(row) if row is not None else None
         return bulk if bulk is not None and self._fresh(bulk) else None
 
     async def take(self, key: str) -> BulkSet | None:
@@ -169,11 +169,11 @@ class BulkSets:
             try:
                 async with self.engine.begin() as conn:
                     statement = delete(bulk_sets).where(bulk_sets.c.key == key).returning(*bulk_sets.c)
-                    row = (await conn.execute(statement)).first()
+                    row = (await conn.execute(statement)).mappings().first()
             except _FAILURES as exc:
                 log.warning("could not take bulk set: %s", type(exc).__name__)
                 raise SetsUnavailable from exc
-            bulk = _from_row(row._mapping) if row is not None else None
+            bulk = _from_row(row) if row is not None else None
         return bulk if bulk is not None and self._fresh(bulk) else None
 
     def _fresh(self, bulk: BulkSet) -> bool:
