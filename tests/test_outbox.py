@@ -261,8 +261,10 @@ def test_which_failures_may_pass(exc: BaseException, passes: bool) -> None:
     assert may_pass(exc) is passes
 
 
-async def test_a_send_cut_off_at_shutdown_is_given_back_for_the_next_process(engine: AsyncEngine) -> None:
-    store, sending = Outbox(engine), asyncio.Event()
+async def stopped_mid_send(store: Outbox) -> LateDMs:
+    """The loop stopped at shutdown while its first chat.postMessage hangs (Slack never answers), before
+    `release_cut_off` runs."""
+    sending = asyncio.Event()
 
     class Hanging(FakeClient):
         async def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
@@ -270,13 +272,19 @@ async def test_a_send_cut_off_at_shutdown_is_given_back_for_the_next_process(eng
             await asyncio.Event().wait()  # Slack never answers
             raise AssertionError("unreachable")
 
-    await store.keep([letter()])
     late = loop(store, Hanging(), Clock())
     task = asyncio.create_task(late.run())
     await sending.wait()
     late.stop()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    return late
+
+
+async def test_a_send_cut_off_at_shutdown_is_given_back_for_the_next_process(engine: AsyncEngine) -> None:
+    store = Outbox(engine)
+    await store.keep([letter()])
+    late = await stopped_mid_send(store)
     assert await store.claim(T0, 10) == []  # still held by the cut-off send
     await late.release_cut_off()
     [item] = await store.claim(T0, 10)  # due again at once, no attempt counted
@@ -285,21 +293,9 @@ async def test_a_send_cut_off_at_shutdown_is_given_back_for_the_next_process(eng
 
 async def test_messages_claimed_with_a_send_cut_off_at_shutdown_are_given_back_too(engine: AsyncEngine) -> None:
     """Not left held until their lease runs out: the next process sends all of them at once."""
-    store, sending = Outbox(engine), asyncio.Event()
-
-    class Hanging(FakeClient):
-        async def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
-            sending.set()
-            await asyncio.Event().wait()  # Slack never answers
-            raise AssertionError("unreachable")
-
+    store = Outbox(engine)
     await store.keep([letter(text=f"message {n}") for n in range(3)])
-    late = loop(store, Hanging(), Clock())
-    task = asyncio.create_task(late.run())
-    await sending.wait()
-    late.stop()
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    late = await stopped_mid_send(store)
     assert await store.claim(T0, 10) == []  # all three held by the loop that stopped
     await late.release_cut_off()
     claimed = await store.claim(T0, 10)
