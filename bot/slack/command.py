@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -68,6 +68,7 @@ class Move:
     note: str = field(default="", compare=False)
     ask: bool = field(default=False, compare=False)
     spoken: str = field(default="", compare=False)
+    local: bool = field(default=False, compare=False)  # read on the reader's clock: another zone reads another instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class BulkMove:
     when: datetime
     env: str | None
     reader: ReaderZone = field(default=UTC_READER, compare=False)
+    local: bool = field(default=False, compare=False)  # as Move's
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +155,6 @@ def names_a_time(text: str) -> bool:
     return len(words) >= 2 and parse_run_ref(words[0]) is not None
 
 
-# As far from UTC as a zone gets: an instant that reads the same in it and in UTC reads the same in every zone.
-_FAR_FROM_UTC = ReaderZone(zone=timezone(timedelta(hours=14)), known=True)
-
-
 def zone_free(text: str, now: datetime, deps: SurfaceDeps) -> Intent | None:
     """What `text` asks for when reading it does not depend on the person's timezone (no time in it, a duration,
     `now`, a time with its offset): then the acknowledgement need not wait for their Slack profile. None when it
@@ -164,7 +162,7 @@ def zone_free(text: str, now: datetime, deps: SurfaceDeps) -> Intent | None:
     in_utc = parse(text, now, deps, UTC_READER)
     if not names_a_time(text):
         return in_utc
-    if isinstance(in_utc, Reply) or in_utc != parse(text, now, deps, _FAR_FROM_UTC):
+    if isinstance(in_utc, Reply) or (isinstance(in_utc, Move | BulkMove) and in_utc.local):
         return None
     return in_utc
 
@@ -218,8 +216,8 @@ def _move_intent(
     spoken_text = spoken(when.target, now, reader)
     note = messages.resolved_note(shown(typed), spoken_text, when.rolled, when.gap) if when.local else ""
     if len(run_ids) == 1:
-        return Move(run_ids[0], when.target, env, note, ask=when.asks_first, spoken=spoken_text)
-    return BulkMove(tuple(run_ids), when.target, env, reader)
+        return Move(run_ids[0], when.target, env, note, ask=when.asks_first, spoken=spoken_text, local=when.local)
+    return BulkMove(tuple(run_ids), when.target, env, reader, local=when.local)
 
 
 def delay_problem_text(exc: DelayError, typed_shown: str, now: datetime, reader: ReaderZone, deps: SurfaceDeps) -> str:
