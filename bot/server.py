@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-BACKLOG = 2048  # uvicorn's default
 
 Clock = Callable[[], float]
 
@@ -63,15 +62,8 @@ async def read_bounded(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def asgi_app(
-    bot: Bot,
-    *,
-    clock: Clock = time.time,
-    timer: Clock = time.perf_counter,
-    started: Callable[[], None] | None = None,
-) -> Starlette:
-    """Routes verified Slack requests to Bolt; /healthz and /metrics answer without calling anything. `started` is
-    called once the bot has started (its database prepared), before the first request is served."""
+def asgi_app(bot: Bot, *, clock: Clock = time.time, timer: Clock = time.perf_counter) -> Starlette:
+    """Routes verified Slack requests to Bolt; /healthz and /metrics answer without calling anything."""
     secret = bot.signing_secret
     if not secret:
         raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET")
@@ -125,8 +117,6 @@ def asgi_app(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await bot.start()
-        if started is not None:
-            started()
         yield
         await bot.aclose()
 
@@ -174,6 +164,18 @@ async def dispatch(
     return Response(content, status_code=answer.status, headers=answer.first_headers_without_set_cookie())
 
 
+class Server(uvicorn.Server):
+    """uvicorn, naming the port it bound (port 0: any free port) and the Request URL Slack needs once it has started."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            listening = [sock for server in self.servers for sock in server.sockets or ()]
+            if listening:
+                bound_port = int(listening[0].getsockname()[1])
+                log.info(operator_messages.serve_request_url(self.config.host, bound_port))
+
+
 @contextlib.contextmanager
 def _stopping_ends_cleanly() -> Iterator[None]:
     """While serving, uvicorn takes SIGTERM and SIGINT itself (its graceful shutdown) and, once it has shut down,
@@ -195,43 +197,31 @@ def _already_stopping(signum: int, frame: object) -> None:
     """A stop signal raised again after the graceful shutdown it started: nothing is left to do."""
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to (host, port) and listening, as uvicorn binds its own (port 0: any free port); OSError when
-    the port cannot be listened on. Bound here, the port is known before serving starts, and a port already taken
-    is said plainly before anything starts."""
+def _port_taken(host: str, port: int) -> str | None:
+    """Why `port` cannot be listened on (e.g. "Address already in use"), or None. Port 0 is always free."""
+    if port == 0:
+        return None
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(BACKLOG)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or type(exc).__name__
+    return None
 
 
 def serve(bot: Bot, host: str, port: int) -> int:
     """Serve until SIGTERM or SIGINT, then shut down gracefully; the process's exit status.
 
-    Once the bot has started, one line names the port actually listened on (port 0: any free port) and the Request
-    URL Slack needs; connections made before uvicorn takes the socket wait in its backlog. A port already taken is
-    said plainly, before anything starts.
+    Once the application has started, one line names the port actually listened on (port 0: any free port) and the
+    Request URL Slack needs. A port already taken is said plainly, before anything starts.
     """
-    try:
-        sock = listening_socket(host, port)
-    except OSError as exc:
-        log.error(operator_messages.serve_cannot_listen(host, port, exc.strerror or type(exc).__name__))
+    reason = _port_taken(host, port)
+    if reason is not None:
+        log.error(operator_messages.serve_cannot_listen(host, port, reason))
         return 1
-    bound = int(sock.getsockname()[1])
-
-    def started() -> None:
-        log.info(operator_messages.serve_request_url(host, bound))
-
-    config = uvicorn.Config(
-        asgi_app(bot, started=started), host=host, port=bound, log_config=None, access_log=False, backlog=BACKLOG
-    )
-    server = uvicorn.Server(config)
-    with sock, _stopping_ends_cleanly():
-        server.run(sockets=[sock])
+    server = Server(uvicorn.Config(asgi_app(bot), host=host, port=port, log_config=None, access_log=False))
+    with _stopping_ends_cleanly():
+        server.run()
     return 0 if server.started else 1
