@@ -289,7 +289,12 @@ def utc(value: datetime) -> datetime:
 def insert_for(conn: Connection | AsyncConnection) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
     """The INSERT of the database `conn` is on, with its ON CONFLICT clauses. Each dialect is imported when first
     used: a process on SQLite never loads PostgreSQL's (about 2 MiB)."""
-    if conn.dialect.name == "postgresql":
+    return insert_of(conn.dialect.name)
+
+
+def insert_of(dialect: str) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
+    """`insert_for`, by the dialect's name ("postgresql", "sqlite")."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
         return postgresql_insert

@@ -11,6 +11,7 @@ afterwards (`done`, `rearm`, `release`) names the token, so a process whose leas
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,13 +19,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import Insert
 
 from bot.domain.actions import Did
 from bot.storage.batches import BatchWriter
-from bot.storage.db import follow_ups, insert_for, utc
+from bot.storage.db import follow_ups, insert_of, utc
 from bot.storage.leases import all_rows, claim_rows, free, held
 from bot.storage.transactions import shared
 
@@ -66,6 +68,29 @@ class FollowUp:
 
 
 _REPLACED = ("run_id", "environment", "shown_until", "shown_status", "card", "check_at", "lease_until", "lease_token")
+
+# The other cards of a run (b_run_id, b_environment) that show another time than b_shown_until and would look later
+# than b_now: they look at b_check_at (= b_now). Built once: run with a parameter row per run and time shown.
+_LOOK_NOW = (
+    update(follow_ups)
+    .where(
+        follow_ups.c.run_id == bindparam("b_run_id"),
+        follow_ups.c.environment == bindparam("b_environment"),
+        follow_ups.c.shown_until != bindparam("b_shown_until"),
+        follow_ups.c.check_at > bindparam("b_now"),
+    )
+    .values(check_at=bindparam("b_check_at"))
+)
+
+
+@functools.cache
+def _upsert(dialect: str) -> Insert:
+    """The INSERT of a batch of cards, a card followed before replacing its row; built once per kind of database,
+    as building it (its `excluded` copies every column of the table) costs more than running it."""
+    statement = insert_of(dialect)(follow_ups)
+    return statement.on_conflict_do_update(
+        index_elements=["channel", "ts"], set_={name: statement.excluded[name] for name in _REPLACED}
+    )
 
 
 def _row(request: FollowRequest) -> dict[str, Any]:
@@ -148,27 +173,21 @@ class FollowUps:
     def _follow_in(conn: Connection, batch: Sequence[FollowRequest]) -> None:
         """Insert or replace each card's row (one statement for the batch; a card queued twice, as it was last),
         then have every other card of each run that shows another time looked at on the next tick (one statement
-        per run and time shown, for the runs that have other cards showing another time: one query for the batch
-        finds them, so the usual move, whose other cards show the time it moved to, costs no update)."""
-        insert = insert_for(conn)
-        upsert = insert(follow_ups)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["channel", "ts"], set_={name: upsert.excluded[name] for name in _REPLACED}
-        )
+        for the batch, a parameter row per run and time shown). The cards just written show that time, so the
+        update leaves them be; the usual move's run has no other card, and its row of the update finds none."""
         latest = list({(request.channel, request.ts): request for request in batch}.values())  # a card once
-        conn.execute(upsert, [_row(request) for request in latest])
-        shown: dict[tuple[str, str, datetime], list[FollowRequest]] = {}
+        conn.execute(_upsert(conn.dialect.name), [_row(request) for request in latest])
+        now_of: dict[tuple[str, str, datetime], datetime] = {}
         for request in latest:
-            shown.setdefault((request.run_id, request.environment, utc(request.shown_until)), []).append(request)
-        cards_of = _cards_of_runs(conn, {request.run_id for request in latest})
-        for (run_id, environment, shown_until), cards in shown.items():
-            these = {(card.channel, card.ts) for card in cards}
-            others = {card for card, shows in cards_of.get((run_id, environment), {}).items() if shows != shown_until}
-            if not others - these:
-                continue  # no other card of the run shows another time: the update would change nothing
-            not_these = (or_(follow_ups.c.channel != card.channel, follow_ups.c.ts != card.ts) for card in cards)
-            now = max(utc(card.now) for card in cards)
-            _look_now(conn, run_id, environment, shown_until, now, *not_these)
+            key = (request.run_id, request.environment, utc(request.shown_until))
+            now_of[key] = max(now_of.get(key, utc(request.now)), utc(request.now))
+        conn.execute(
+            _LOOK_NOW,
+            [
+                {"b_run_id": run_id, "b_environment": env, "b_shown_until": shown, "b_now": now, "b_check_at": now}
+                for (run_id, env, shown), now in now_of.items()
+            ],
+        )
 
     async def claim(self, now: datetime, limit: int) -> list[FollowUp]:
         """Take up to `limit` rows due at `now` whose lease is free (never held, or expired), soonest first."""
@@ -226,22 +245,6 @@ class FollowUps:
     async def all(self) -> Sequence[dict[str, Any]]:
         """Every row, for tests and inspection."""
         return await all_rows(self.engine, follow_ups)
-
-
-def _cards_of_runs(conn: Connection, run_ids: set[str]) -> dict[tuple[str, str], dict[tuple[str, str], datetime]]:
-    """The cards (channel, ts) of each of these runs, by (run id, environment), with the time each shows."""
-    found: dict[tuple[str, str], dict[tuple[str, str], datetime]] = {}
-    columns = (
-        follow_ups.c.run_id,
-        follow_ups.c.environment,
-        follow_ups.c.channel,
-        follow_ups.c.ts,
-        follow_ups.c.shown_until,
-    )
-    result = conn.execute(select(*columns).where(follow_ups.c.run_id.in_(sorted(run_ids))))
-    for run_id, environment, channel, ts, shown_until in result:
-        found.setdefault((run_id, environment), {})[(channel, ts)] = utc(shown_until)
-    return found
 
 
 def _look_now(
