@@ -66,6 +66,9 @@ def _from_row(data: Any) -> AuditRecord:
     )
 
 
+_INSERT = audit_events.insert()
+
+
 class AuditLog:
     """Records attempts in the background and answers history questions.
 
@@ -241,7 +244,7 @@ class AuditLog:
             return "unavailable"
 
         def insert(conn: Connection) -> None:
-            conn.execute(audit_events.insert(), [_row(entry) for entry in batch])
+            conn.execute(_INSERT, [_row(entry) for entry in batch])
 
         waits = (*self.retry_waits, None) if retry else (None,)
         for attempt, wait in enumerate(waits, start=1):

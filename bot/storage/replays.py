@@ -8,6 +8,7 @@ process it reaches. Claims are kept for REMEMBER_SECONDS, longer than the signat
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict
@@ -18,8 +19,9 @@ from sqlalchemy import delete
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import Insert
 
-from bot.storage.db import from_unix, insert_for, seen_requests
+from bot.storage.db import from_unix, insert_of, seen_requests
 from bot.storage.transactions import shared
 
 log = logging.getLogger(__name__)
@@ -110,13 +112,8 @@ class ReplayGuard:
         now = self.clock()
 
         def work(conn: Connection) -> set[str]:
-            insert = insert_for(conn)
-            # One statement whatever the batch's size (its rows as parameters), so it is compiled once per process.
-            statement = (
-                insert(seen_requests).on_conflict_do_nothing(index_elements=["key"]).returning(seen_requests.c.key)
-            )
             seen_at = from_unix(now)
-            rows = conn.execute(statement, [{"key": key, "seen_at": seen_at} for key in keys])
+            rows = conn.execute(_claims(conn.dialect.name), [{"key": key, "seen_at": seen_at} for key in keys])
             inserted = {row[0] for row in rows}
             if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
                 self._pruned_at = now
@@ -134,3 +131,11 @@ class ReplayGuard:
             if len(self._recent) <= MEMORY_SIZE and now - at <= REMEMBER_SECONDS:
                 break
             self._recent.popitem(last=False)
+
+
+@functools.cache
+def _claims(dialect: str) -> Insert:
+    """The INSERT of a batch of claims, naming the keys that were new: one statement whatever the batch's size (its
+    rows as parameters), built once per kind of database."""
+    insert = insert_of(dialect)
+    return insert(seen_requests).on_conflict_do_nothing(index_elements=["key"]).returning(seen_requests.c.key)
