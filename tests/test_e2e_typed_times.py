@@ -96,6 +96,22 @@ def test_a_duration_is_acknowledged_without_waiting_for_the_persons_profile_and_
     assert fake_trigger.calls("POST", RESCHEDULE) == []  # prod: nothing moves before the confirmation
 
 
+def test_a_duration_moved_at_once_asks_slack_for_no_profile(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    """Moved without a confirmation, `2h` is spoken nowhere in the person's terms (the summary's and the DM's times
+    are Slack's date tokens, shown on each reader's clock), so their timezone is not looked up."""
+    fake_slack.add_user("U558", tz="America/New_York", tz_offset=-18000)
+    run = fake_trigger.add_run(PROD_ENV)
+    slack.command(f"{run['id']} 2h", response_url=fake_slack.new_response_url(), user_id="U558")
+    dm = fake_slack.wait_for(
+        lambda: next((c for c in fake_slack.api_calls("chat.postMessage") if c.get("channel") == "U558"), None)
+    )
+    assert len(fake_trigger.calls("POST", RESCHEDULE)) == 1
+    assert "<!date^" in json.dumps(fake_slack.channel_messages(CHANNEL)[-1]["blocks"]) and "<!date^" in str(dm)
+    assert fake_slack.api_calls("users.info") == []
+
+
 def test_a_time_of_day_already_past_means_tomorrow_and_the_reply_says_so(
     slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
 ) -> None:

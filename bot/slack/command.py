@@ -283,8 +283,9 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         actor = replace(actor_of(context, command, "command", typed[:200]), reason=reason)
         now = deps.rescheduler.now()
         intent = zone_free(asked, now, deps)
-        # The same instant in every zone: only how it is spoken is in theirs, looked up after the acknowledgement
-        # (Run now speaks no time).
+        # The same instant in every zone: only how it is spoken is in theirs, looked up after the acknowledgement,
+        # and only for what speaks it (a set's prompt, a confirmation; Run now speaks no time, nor does a move's
+        # summary, whose times Slack shows on each reader's clock).
         zone_after_ack = intent is not None and names_a_time(asked) and not isinstance(intent, RunNow)
         if intent is None:  # bounded: the acknowledgement waits for it
             reader = await deps.timezones.of(client, actor.user_id, actor.team_id)
@@ -300,14 +301,20 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
 
         tell = deps.teller(respond, client, actor)
 
+        async def in_their_terms(move: Move) -> Move:
+            """`move`, its time spoken on the person's clock (their zone looked up now)."""
+            theirs = parse(asked, now, deps, await deps.timezones.of(client, actor.user_id, actor.team_id))
+            return theirs if isinstance(theirs, Move) else move
+
         try:
             what = f"{messages.COMMAND} {typed}"[:200]
             person = (actor.team_id, actor.user_id)
             async with deps.rescheduler.limits.person(person), deps.inflight.work(what, actor, tell):
-                if zone_after_ack:  # the same intent, its time spoken in their terms (a confirmation, a set's prompt)
+                if zone_after_ack and isinstance(intent, BulkMove):  # the set's prompt speaks its time
                     theirs = parse(asked, now, deps, await deps.timezones.of(client, actor.user_id, actor.team_id))
                     intent = intent if isinstance(theirs, Reply) else theirs
-                await _after_ack(intent, actor, deps, respond, client, tell)
+                speak = in_their_terms if zone_after_ack else None
+                await _after_ack(intent, actor, deps, respond, client, tell, speak)
         except Busy:
             await tell(messages.STILL_WORKING)
 
@@ -319,7 +326,9 @@ async def _after_ack(
     respond: Respond,
     client: AsyncWebClient,
     tell: Callable[..., Awaitable[bool]],
+    speak: Callable[[Move], Awaitable[Move]] | None = None,
 ) -> None:
+    """`speak`: a Move read without the person's zone, as its confirmation would speak it to them."""
     try:
         if isinstance(intent, History):
             await _history_reply(intent, actor, deps, tell)
@@ -328,7 +337,7 @@ async def _after_ack(
         elif isinstance(intent, BulkMove):
             await bulk.prompt(intent.run_ids, intent.when, intent.env, actor, deps, tell, reader=intent.reader)
         else:
-            await _act(intent, actor, deps, respond, client, tell)
+            await _act(intent, actor, deps, respond, client, tell, speak)
     except (TriggerError, AccessRefused) as exc:
         run_id = getattr(intent, "run_id", "") or ""
         env_title = deps.rescheduler.targets[0].env.title if len(deps.rescheduler.targets) == 1 else ""
@@ -440,6 +449,7 @@ async def _act(
     respond: Respond,
     client: AsyncWebClient,
     tell: Callable[..., Awaitable[bool]],
+    speak: Callable[[Move], Awaitable[Move]] | None = None,
 ) -> None:
     rescheduler = deps.rescheduler
     deadline = rescheduler.deadline()
@@ -460,6 +470,8 @@ async def _act(
         return
     if run.is_delayed and (deps.asks_first(env) or intent.ask):
         await rescheduler.authorize(actor, env, run.id)
+        if speak is not None:
+            intent = await speak(intent)
         blocks = confirm_prompt(run.id, run.task_identifier, env, intent.when, intent.spoken)
         await tell(messages.CONFIRM_TITLE, blocks)
         return
