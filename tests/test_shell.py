@@ -50,6 +50,14 @@ def test_a_prod_move_asks_first_and_a_click_confirms_it(tmp_path: Path) -> None:
     assert "(the private message above was removed)" in after
 
 
+def test_a_label_typed_exactly_clicks_that_button_though_longer_labels_contain_it(tmp_path: Path) -> None:
+    """After the list (its buttons say `Reschedule…`), `click Reschedule` is the confirmation's `Reschedule`."""
+    out = shell(tmp_path, "/reschedule list", f"/reschedule {demo.RUN_DIGEST} 5h", "click Reschedule").stdout
+    listed, _, after = out.partition("› click Reschedule")
+    assert "Reschedule…" in listed and "buttons match" not in after
+    assert "@U0DEMO rescheduled send-weekly-digest in Prod" in after
+
+
 def test_a_button_with_a_confirm_dialog_asks_and_no_sends_nothing(tmp_path: Path) -> None:
     out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER} 3h", "click Run now", "n", "click Push back 1h").stdout
     run_now, _, pushed = out.partition("› click Push back 1h")

@@ -67,8 +67,11 @@ class Clickable:
     seen: Seen
 
 
-def _label_key(clickable: Clickable) -> str:
-    return " ".join(clickable.button.label.lower().rstrip("…").split())
+def _label_key(clickable: Clickable, ellipsis: bool = False) -> str:
+    """The label as typed words are compared with it: any case, spaces as one, without its trailing `…` unless
+    `ellipsis` (`Reschedule` is the confirmation's button, `Reschedule…` a list's)."""
+    label = clickable.button.label.lower()
+    return " ".join((label if ellipsis else label.rstrip("…")).split())
 
 
 class Session:
@@ -175,8 +178,8 @@ class Session:
         await self.settle()
 
     def find_button(self, which: str) -> Clickable | None:
-        """The button numbered `which`, or the one whose label is `which` or contains it (any case); when several
-        do, they are listed and none is clicked."""
+        """The button numbered `which`, or the one whose label is `which` (exactly as typed, then without a
+        trailing `…`) or contains it (any case); when several do, they are listed and none is clicked."""
         if not self.live:
             self.console.print("[yellow]There is no button on screen.[/]")
             return None
@@ -185,8 +188,10 @@ class Session:
             if found is None:
                 self.console.print(f"[yellow]No button [{escape(which)}].[/] On screen: {self.listing(self.live)}")
             return found
+        typed = " ".join(which.lower().split())
         wanted = " ".join(which.lower().rstrip("…").split())
-        exact = {n: c for n, c in self.live.items() if _label_key(c) == wanted}
+        as_typed = {n: c for n, c in self.live.items() if _label_key(c, ellipsis=True) == typed}
+        exact = as_typed or {n: c for n, c in self.live.items() if _label_key(c) == wanted}
         matches = exact or {n: c for n, c in self.live.items() if wanted in _label_key(c)}
         if len(matches) == 1:
             return next(iter(matches.values()))
