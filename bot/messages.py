@@ -450,6 +450,10 @@ def _delay_head(
         text, when = suggestion
         example = f"`{text}`" if mrkdwn else text
         return f"{shown} names a day but not a time of day: try {example} ({when})."
+    if suggestion is not None:  # a misspelt word
+        text, when = suggestion
+        example = f"`{text}`" if mrkdwn else text
+        return f"I can't read {shown} as a time: did you mean {example} ({when})?"
     return (
         f"I can't read {shown} as a time. Durations use w, d, h, m, s (`1.5h` is fine); other times are a day and "
         "a time in your timezone, or an ISO time."

@@ -246,6 +246,13 @@ def test_an_unusable_time_is_refused_saying_why_and_echoing_it(when: str, says: 
         assert f"`{when}`" in answer.text
 
 
+def test_a_misspelt_time_is_answered_with_what_it_probably_meant_and_when_that_is() -> None:
+    answer = reply(f"{RUN} tomorow 9am")
+    assert answer.invalid is True
+    assert "I can't read `tomorow 9am` as a time: did you mean `tomorrow 9am` (tomorrow" in answer.text
+    assert "Examples:" in answer.text
+
+
 def test_too_far_names_the_configured_limit() -> None:
     answer = reply(f"{RUN} 3d", deps(max_delay=timedelta(days=2)))
     assert "too far ahead" in answer.text

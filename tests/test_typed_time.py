@@ -202,6 +202,31 @@ def test_what_is_not_a_time_is_unreadable(text: str) -> None:
     assert refused(text).kind is DelayProblem.UNREADABLE
 
 
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("tomorow 9am", "tomorrow 9am"),
+        ("wensday 14:00", "wednesday 14:00"),
+        ("3 minuts", "3 minutes"),
+        ("in 2 hourss", "in 2 hours"),
+        ("decmber 9 9am", "december 9 9am"),
+        ("tmorrow", "tomorrow 9am"),  # the word respelt names a day: the time is suggested too
+    ],
+)
+def test_a_misspelt_word_is_unreadable_with_the_text_it_was_probably_meant_as(text: str, meant: str) -> None:
+    error = refused(text)
+    assert error.kind is DelayProblem.UNREADABLE
+    assert error.suggestion is not None and error.suggestion[0] == meant
+    assert read(meant).target == error.suggestion[1]
+
+
+@pytest.mark.parametrize("text", ["munday", "soon", "xyz 9am", "toady 08:00", "nxt friday 9am"])
+def test_no_guess_when_two_words_are_as_close_or_the_respelt_text_does_not_do_either(text: str) -> None:
+    """`munday`: monday or sunday; `toady 08:00`: today 08:00 has passed; `nxt`: too short to guess."""
+    error = refused(text)
+    assert error.kind is DelayProblem.UNREADABLE and error.suggestion is None
+
+
 @pytest.mark.parametrize("text", ["-2h", "0s", "in -2h", "0 minutes"])
 def test_zero_or_negative_durations_are_not_positive(text: str) -> None:
     assert refused(text).kind is DelayProblem.NOT_POSITIVE

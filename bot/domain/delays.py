@@ -40,7 +40,8 @@ class DelayProblem(enum.StrEnum):
 
 class DelayError(ValueError):
     """A "when" text that cannot be used; ``kind`` says why and ``text`` is what the user typed. ``resolved``: the
-    instant it named (PAST, TOO_FAR); ``suggestion``: a text with a time that would do, and its instant (NO_TIME)."""
+    instant it named (PAST, TOO_FAR); ``suggestion``: a text with a time that would do, and its instant (NO_TIME, and
+    UNREADABLE when a misspelt word was the trouble)."""
 
     kind: DelayProblem
     text: str

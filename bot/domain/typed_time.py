@@ -21,6 +21,7 @@ such day after today, never today; a date without a year is this year if still a
 
 from __future__ import annotations
 
+import difflib
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,6 +79,10 @@ _MONTHS: dict[str, int] = {
 _DAY_WORDS = {"today": 0, "tonight": 0, "tomorrow": 1, "tmrw": 1, "tmr": 1}
 _NOW_WORDS = frozenset({"now", "run now", "right now", "asap"})
 _ORDINALS = frozenset({"st", "nd", "rd", "th"})
+_OTHER_WORDS = frozenset({"in", "at", "on", "and", "from", "next", "this", "am", "pm", "noon", "midday", "midnight"})
+_OTHER_WORDS |= frozenset({"utc", "gmt"})
+_KNOWN_WORDS = frozenset({*_UNIT_ALIASES, *_WEEKDAYS, *_MONTHS, *_DAY_WORDS, *_NOW_WORDS, *_ORDINALS, *_OTHER_WORDS})
+_SPELLED_WORDS = sorted(word for word in _KNOWN_WORDS if len(word) >= 4 and " " not in word)  # what a typo may be
 _MAX_DIGITS = 18  # more significant digits than this is beyond any timedelta: clamp instead of building huge ints
 _CLAMPED = 10**18
 _Fail = Callable[[str], DelayError]
@@ -148,10 +153,50 @@ def read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta, l
     refused before it is looked at).
 
     Raises:
-        DelayError: EMPTY, TOO_LONG, UNREADABLE, NO_TIME (with a suggestion), NOT_POSITIVE, PAST or TOO_FAR (with
-            the resolved instant).
+        DelayError: EMPTY, TOO_LONG, UNREADABLE (with a suggestion when a misspelt word was the only trouble:
+            `tomorow 9am`), NO_TIME (with a suggestion), NOT_POSITIVE, PAST or TOO_FAR (with the resolved instant).
         ValueError: If ``now`` is naive (a programming error).
     """
+    try:
+        return _read_time(text, now=now, zone=zone, max_delay=max_delay, limit=limit)
+    except DelayError as exc:
+        if exc.kind is not DelayProblem.UNREADABLE or exc.suggestion is not None:
+            raise
+        stripped = " ".join(text.split()).lower()
+        respelled = _respelled(stripped) if len(stripped) <= MAX_TYPED else None
+        if respelled is None:
+            raise
+        try:
+            when = _read_time(respelled, now=now, zone=zone, max_delay=max_delay, limit=limit)
+        except DelayError as again:  # `tomorow` alone: the day it names, at the time it would be suggested
+            if again.kind is not DelayProblem.NO_TIME or again.suggestion is None:
+                raise exc from None
+            raise DelayError(DelayProblem.UNREADABLE, text, "misspelt", suggestion=again.suggestion) from None
+        if when.target is None:
+            raise
+        raise DelayError(DelayProblem.UNREADABLE, text, "misspelt", suggestion=(respelled, when.target)) from None
+
+
+def _respelled(stripped: str) -> str | None:
+    """`stripped` with each word the grammar does not know but one of its words resembles closely (`tomorow`,
+    `wednsday`, `minuts`) spelled as that word; None when no word changes. Only words of four letters or more are
+    respelled, into words as long: short ones are too easily another word."""
+    words = stripped.split(" ")
+    changed = False
+    for index, word in enumerate(words):
+        if not 4 <= len(word) <= 16 or not word.isascii() or not word.isalpha() or word in _KNOWN_WORDS:
+            continue
+        scores = sorted(
+            ((difflib.SequenceMatcher(None, word, known).ratio(), known) for known in _SPELLED_WORDS), reverse=True
+        )
+        (best, known), (runner_up, _) = scores[0], scores[1]
+        if best >= 0.8 and best > runner_up:  # `munday` is as close to sunday as to monday: no guess
+            words[index], changed = known, True
+    return " ".join(words) if changed else None
+
+
+def _read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta, limit: int) -> When:
+    """`read_time` as the grammar reads it, without suggestions."""
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     if len(text) > limit * 4:  # a cheap bound before even stripping
