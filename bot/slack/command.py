@@ -328,7 +328,8 @@ async def _after_ack(
     tell: Callable[..., Awaitable[bool]],
     speak: Callable[[Move], Awaitable[Move]] | None = None,
 ) -> None:
-    """`speak`: a Move read without the person's zone, as its confirmation would speak it to them."""
+    """`speak`: for a Move read without the person's zone, the same Move with its time spoken on their clock (asked
+    only when a confirmation is about to speak it)."""
     try:
         if isinstance(intent, History):
             await _history_reply(intent, actor, deps, tell)
