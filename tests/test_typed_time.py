@@ -209,6 +209,8 @@ def test_what_is_not_a_time_is_unreadable(text: str) -> None:
         ("wensday 14:00", "wednesday 14:00"),
         ("3 minuts", "3 minutes"),
         ("in 2 hourss", "in 2 hours"),
+        ("in 3 hourz", "in 3 hours"),  # counted: the plural, though `hour` is closer
+        ("1 minuts", "1 minute"),
         ("decmber 9 9am", "december 9 9am"),
         ("tmorrow", "tomorrow 9am"),  # the word respelt names a day: the time is suggested too
     ],

@@ -191,8 +191,17 @@ def _respelled(stripped: str) -> str | None:
         )
         (best, known), (runner_up, _) = scores[0], scores[1]
         if best >= 0.8 and best > runner_up:  # `munday` is as close to sunday as to monday: no guess
-            words[index], changed = known, True
+            words[index], changed = _counted(known, words[index - 1] if index else ""), True
     return " ".join(words) if changed else None
+
+
+def _counted(unit: str, before: str) -> str:
+    """A unit respelt after a number, in the number's form: `3 hourz` is 3 hours, `1 minuts` 1 minute."""
+    if not before.replace(".", "", 1).isdigit() or unit not in _UNIT_ALIASES:
+        return unit
+    singular = unit.removesuffix("s")
+    form = singular if before == "1" else f"{singular}s"
+    return form if form in _UNIT_ALIASES else unit
 
 
 def _read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta, limit: int) -> When:
