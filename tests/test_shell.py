@@ -58,6 +58,12 @@ def test_a_label_typed_exactly_clicks_that_button_though_longer_labels_contain_i
     assert "@U0DEMO rescheduled send-weekly-digest in Prod" in after
 
 
+def test_a_misspelt_shell_word_is_answered_with_what_it_probably_meant(tmp_path: Path) -> None:
+    out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER} 3h", "clik 1", "hlep").stdout
+    assert "Not a command. Did you mean click 1?" in out
+    assert "Not a command. Did you mean help?" in out
+
+
 def test_a_button_with_a_confirm_dialog_asks_and_no_sends_nothing(tmp_path: Path) -> None:
     out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER} 3h", "click Run now", "n", "click Push back 1h").stdout
     run_now, _, pushed = out.partition("› click Push back 1h")

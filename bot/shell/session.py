@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import difflib
 import hashlib
 import hmac
 import itertools
@@ -143,6 +144,8 @@ class Session:
                 f"[yellow]Commands start with {messages.COMMAND}.[/] Did you mean "
                 f"[bold]{messages.COMMAND} {escape(text)}[/]?"
             )
+        elif (meant := _respelled_shell_word(text)) is not None:
+            self.console.print(f"[yellow]Not a command.[/] Did you mean [bold]{escape(meant)}[/]?")
         else:
             self.console.print(f"[yellow]Not a command.[/] Type {messages.COMMAND} …, click <n>, help or exit.")
         return True
@@ -404,6 +407,13 @@ class Session:
     def show_form(self, view: dict[str, Any], errors: dict[str, str] | None = None) -> None:
         panel, _ = blocks.view(view, self.tz, datetime.now(UTC), errors)
         self.console.print(panel)
+
+
+def _respelled_shell_word(text: str) -> str | None:
+    """The line with its first word spelt as the shell's own word it resembles (`clik 1` → `click 1`), or None."""
+    first, _, rest = text.partition(" ")
+    close = difflib.get_close_matches(first.lower(), ("click", "help", "exit"), n=1, cutoff=0.75)
+    return f"{close[0]} {rest}".strip() if close else None
 
 
 def _meant_for_the_command(text: str) -> bool:
