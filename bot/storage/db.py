@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import Insert
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -286,14 +288,10 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def insert_for(conn: Connection | AsyncConnection) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
-    """The INSERT of the database `conn` is on, with its ON CONFLICT clauses. Each dialect is imported when first
-    used: a process on SQLite never loads PostgreSQL's (about 2 MiB)."""
-    return insert_of(conn.dialect.name)
-
-
 def insert_of(dialect: str) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
-    """`insert_for`, by the dialect's name ("postgresql", "sqlite")."""
+    """The INSERT of the database named by `dialect` (`conn.dialect.name`: "postgresql", "sqlite"), with its ON
+    CONFLICT clauses. Each dialect is imported when first used: a process on SQLite never loads PostgreSQL's
+    (about 2 MiB)."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
@@ -301,6 +299,17 @@ def insert_of(dialect: str) -> Callable[[Table], postgresql.Insert | sqlite.Inse
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert
+
+
+@functools.cache
+def upsert(dialect: str, table: Table, keys: tuple[str, ...], replaced: tuple[str, ...]) -> Insert:
+    """INSERT into `table` that, for a row whose `keys` are taken, sets its `replaced` columns to those offered; the
+    rows go as parameters. Built once per kind of database and table: building it (its `excluded` copies every
+    column of the table) costs more than running it."""
+    statement = insert_of(dialect)(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={name: statement.excluded[name] for name in replaced}
+    )
 
 
 def create_engine(url: str) -> AsyncEngine:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.db import digest_posts, insert_for
+from bot.storage.db import digest_posts, insert_of
 
 KEEP = timedelta(days=30)
 
@@ -25,7 +25,7 @@ class DigestClaims:
         """True for the one caller that claims `slot` first, across every process sharing the database."""
         slot = slot.astimezone(UTC).replace(microsecond=0)
         async with self.engine.begin() as conn:
-            insert = insert_for(conn)
+            insert = insert_of(conn.dialect.name)
             statement = (
                 insert(digest_posts)
                 .values(slot=slot, posted_by=by[:128], at=now)

@@ -11,7 +11,6 @@ afterwards (`done`, `rearm`, `release`) names the token, so a process whose leas
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,11 +21,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import bindparam, delete, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.dml import Insert
 
 from bot.domain.actions import Did
 from bot.storage.batches import BatchWriter
-from bot.storage.db import follow_ups, insert_of, utc
+from bot.storage.db import follow_ups, upsert, utc
 from bot.storage.leases import all_rows, claim_rows, free, held
 from bot.storage.transactions import shared
 
@@ -67,6 +65,7 @@ class FollowUp:
     token: str
 
 
+_CARD = ("channel", "ts")  # a card's row is its message's
 _REPLACED = ("run_id", "environment", "shown_until", "shown_status", "card", "check_at", "lease_until", "lease_token")
 
 # The other cards of a run (b_run_id, b_environment) that show another time than b_shown_until and would look later
@@ -81,16 +80,6 @@ _LOOK_NOW = (
     )
     .values(check_at=bindparam("b_check_at"))
 )
-
-
-@functools.cache
-def _upsert(dialect: str) -> Insert:
-    """The INSERT of a batch of cards, a card followed before replacing its row; built once per kind of database,
-    as building it (its `excluded` copies every column of the table) costs more than running it."""
-    statement = insert_of(dialect)(follow_ups)
-    return statement.on_conflict_do_update(
-        index_elements=["channel", "ts"], set_={name: statement.excluded[name] for name in _REPLACED}
-    )
 
 
 def _row(request: FollowRequest) -> dict[str, Any]:
@@ -176,7 +165,7 @@ class FollowUps:
         for the batch, a parameter row per run and time shown). The cards just written show that time, so the
         update leaves them be; the usual move's run has no other card, and its row of the update finds none."""
         latest = list({(request.channel, request.ts): request for request in batch}.values())  # a card once
-        conn.execute(_upsert(conn.dialect.name), [_row(request) for request in latest])
+        conn.execute(upsert(conn.dialect.name, follow_ups, _CARD, _REPLACED), [_row(request) for request in latest])
         now_of: dict[tuple[str, str, datetime], datetime] = {}
         for request in latest:
             key = (request.run_id, request.environment, utc(request.shown_until))
@@ -237,31 +226,23 @@ class FollowUps:
 
     async def refresh_others(self, item: FollowUp, shown_until: datetime, now: datetime) -> None:
         """Every other card of `item`'s run that shows another time than `shown_until` is looked at now."""
+        now = utc(now)
         async with self.engine.begin() as conn:
-            await conn.run_sync(
-                _look_now, item.run_id, item.environment, utc(shown_until), utc(now), follow_ups.c.id != item.id
+            await conn.execute(
+                update(follow_ups)
+                .where(
+                    follow_ups.c.run_id == item.run_id,
+                    follow_ups.c.environment == item.environment,
+                    follow_ups.c.shown_until != utc(shown_until),
+                    follow_ups.c.check_at > now,
+                    follow_ups.c.id != item.id,
+                )
+                .values(check_at=now)
             )
 
     async def all(self) -> Sequence[dict[str, Any]]:
         """Every row, for tests and inspection."""
         return await all_rows(self.engine, follow_ups)
-
-
-def _look_now(
-    conn: Connection, run_id: str, environment: str, shown_until: datetime, now: datetime, *not_these: Any
-) -> None:
-    """The cards of the run that show another time than `shown_until` (except `not_these`) are looked at `now`."""
-    conn.execute(
-        update(follow_ups)
-        .where(
-            follow_ups.c.run_id == run_id,
-            follow_ups.c.environment == environment,
-            follow_ups.c.shown_until != shown_until,
-            follow_ups.c.check_at > now,
-            *not_these,
-        )
-        .values(check_at=now)
-    )
 
 
 def _held(item: FollowUp) -> tuple[Any, ...]:

@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.batches import BatchedCalls, BatchWriter
-from bot.storage.db import from_unix, home_views, insert_for, utc
+from bot.storage.db import from_unix, home_views, upsert, utc
 from bot.storage.transactions import shared
 
 log = logging.getLogger(__name__)
@@ -114,11 +114,7 @@ class HomeViews:
         now = self.clock()
 
         def work(conn: Connection) -> None:
-            insert = insert_for(conn)
-            statement = insert(home_views)
-            statement = statement.on_conflict_do_update(
-                index_elements=["team_id", "user_id"], set_={"last_opened_at": statement.excluded.last_opened_at}
-            )
+            statement = upsert(conn.dialect.name, home_views, ("team_id", "user_id"), ("last_opened_at",))
             rows = [
                 {"team_id": team_id, "user_id": user_id, "last_opened_at": from_unix(at)}
                 for (team_id, user_id), at in latest.items()

@@ -15,11 +15,14 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.db import insert_for, message_updates, utc
+from bot.storage.db import message_updates, upsert, utc
 from bot.storage.leases import all_rows, claim_rows, held
 
 LEASE = timedelta(minutes=2)
 Clock = Callable[[], datetime]
+
+
+_FRESH = ("text", "blocks", "error", "next_attempt_at")  # what a newer wish for the same message replaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +60,8 @@ class MessageUpdates:
             "attempts": 0,
         }
         async with self.engine.begin() as conn:
-            statement = insert_for(conn)(message_updates).values(**values)
-            fresh = {key: statement.excluded[key] for key in ("text", "blocks", "error", "next_attempt_at")}
-            await conn.execute(statement.on_conflict_do_update(index_elements=["channel", "ts"], set_=fresh))
+            statement = upsert(conn.dialect.name, message_updates, ("channel", "ts"), _FRESH)
+            await conn.execute(statement, values)
 
     async def forget(self, channel: str, ts: str) -> None:
         """The message was updated since: nothing older is to be shown in it."""
