@@ -301,9 +301,12 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
 
         tell = deps.teller(respond, client, actor)
 
+        async def on_their_clock() -> Intent:
+            """What was typed, read on the person's clock (their zone looked up now)."""
+            return parse(asked, now, deps, await deps.timezones.of(client, actor.user_id, actor.team_id))
+
         async def in_their_terms(move: Move) -> Move:
-            """`move`, its time spoken on the person's clock (their zone looked up now)."""
-            theirs = parse(asked, now, deps, await deps.timezones.of(client, actor.user_id, actor.team_id))
+            theirs = await on_their_clock()
             return theirs if isinstance(theirs, Move) else move
 
         try:
@@ -311,7 +314,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             person = (actor.team_id, actor.user_id)
             async with deps.rescheduler.limits.person(person), deps.inflight.work(what, actor, tell):
                 if zone_after_ack and isinstance(intent, BulkMove):  # the set's prompt speaks its time
-                    theirs = parse(asked, now, deps, await deps.timezones.of(client, actor.user_id, actor.team_id))
+                    theirs = await on_their_clock()
                     intent = intent if isinstance(theirs, Reply) else theirs
                 speak = in_their_terms if zone_after_ack else None
                 await _after_ack(intent, actor, deps, respond, client, tell, speak)
