@@ -165,7 +165,13 @@ async def dispatch(
 
 
 class Server(uvicorn.Server):
-    """uvicorn, naming the port it bound (port 0: any free port) and the Request URL Slack needs once it has started."""
+    """uvicorn, naming the port it bound (port 0: any free port) and the Request URL Slack needs once it has started.
+
+    uvicorn has no public way to tell the port it bound: this extends `startup` (which `serve` calls) and reads the
+    asyncio servers it leaves in `servers`, as uvicorn does from 0.30 to 0.55 (pyproject.toml bounds it there).
+    tests/test_e2e_process.py fails when that stops being so. Handing uvicorn a socket bound here instead
+    (`Server.run(sockets=...)`) turned the 413 for an oversized body into a connection reset, so it is not used.
+    """
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
