@@ -19,12 +19,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import run
+from tests.e2e_harness import REPO_ROOT
 
 
 def checkout(ref: str, folder: Path) -> Path:
     """`ref` of this repository, checked out (detached) in `folder`."""
     subprocess.run(
-        ["git", "worktree", "add", "--detach", str(folder), ref], cwd=run.REPO_ROOT, check=True, capture_output=True
+        ["git", "worktree", "add", "--detach", str(folder), ref], cwd=REPO_ROOT, check=True, capture_output=True
     )
     return folder
 
@@ -35,12 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="bursts per side (default %(default)d)")
     parser.add_argument("--concurrency", type=int, default=run.BURST_CONCURRENCY, help="connections (default 25)")
     parser.add_argument("--server-python", default=sys.executable, help="the interpreter the bot runs in")
+    parser.add_argument("--no-pin", action="store_true", help="no core of its own for the bot (see bench.run.prepare)")
     args = parser.parse_args(argv)
-    run.SERVER_PYTHON[0] = args.server_python
+    run.prepare(args.server_python, pin=not args.no_pin)
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as scratch:
         old = checkout(args.ref, Path(scratch) / "old")
         try:
-            sides = {"working tree": run.REPO_ROOT, args.ref: old}
+            sides = {"working tree": REPO_ROOT, args.ref: old}
             cpu: dict[str, list[float]] = {name: [] for name in sides}
             for number in range(max(1, args.rounds)):
                 order = list(sides) if number % 2 == 0 else list(reversed(sides))
@@ -58,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     cpu[name].append(outcome.cpu_ms_per_command() or 0.0)
                     print(f"[compare] round {number + 1}, {name}: {cpu[name][-1]:.2f} ms", file=sys.stderr, flush=True)
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=run.REPO_ROOT, capture_output=True)
+            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=REPO_ROOT, capture_output=True)
     new, base = (statistics.median(values) for values in cpu.values())
     print(
         f"Bot CPU per command, burst of {run.BURST} at concurrency {args.concurrency}, medians of {args.rounds} rounds:"

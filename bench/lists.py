@@ -49,9 +49,9 @@ def main() -> None:
         fake_trigger.keep_alive = fake_slack.keep_alive = True  # as the real services do: connections are reused
         fake_trigger.add_key(PROD_KEY, PROD_ENV)
         fake_trigger.add_key(STAGING_KEY, STAGING_ENV)
-        for env in (PROD_ENV, STAGING_ENV):
+        for environment in (PROD_ENV, STAGING_ENV):
             for _ in range(args.runs):
-                fake_trigger.add_run(env)
+                fake_trigger.add_run(environment)
         env = bot_env(fake_slack, fake_trigger, Path(tmp), TRIGGER_SECRET_KEYS=STAGING_KEY, TRIGGER_DEADLINE=None)
         with BotProcess(env, log_path=Path(tmp) / "bot.log") as bot:
             report(bot, fake_slack, args.lists)

@@ -9,7 +9,9 @@ Run from the repository root:
 Three processes per measurement: this one (the fake Slack and the fake Trigger.dev of tests/fakes, in threads,
 and the bookkeeping), the server under test (the bot, or bench/baseline_app.py served the same way), and the load
 generator (`python -m bench.load`, a separate process that signs and sends the commands and reports its timings
-as JSON on stdout). The fake Trigger.dev answers every API call 150 ms after it arrives.
+as JSON on stdout). The fake Trigger.dev answers every API call 150 ms after it arrives. On a machine of two cores
+or more, the server under test (either system) runs alone on one core, and the other two processes on the rest
+(`prepare`; `--no-pin` lets them share).
 
 Per round and per system: a fresh server against fresh fakes, 3 warm-up commands (not counted), then a burst of
 100 `/reschedule <run> 2h` (each for its own delayed run) from 25 connections at once. Rounds alternate which
@@ -97,6 +99,9 @@ KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "VIRTU
 # The interpreter both servers run in (--server-python): by default this one, whose environment has the test tools
 # and the shell extra; a deploy's (requirements.lock only) measures memory as deployed, without rich.
 SERVER_PYTHON = [sys.executable]
+SERVER_CORE: list[int] = []  # the core the server under test has to itself (empty: it is not pinned)
+# Run as `python -c PINNED <core> <program> <args…>`: the program, on that core only (affinity is kept across exec).
+PINNED = "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); os.execv(sys.argv[2], sys.argv[2:])"
 
 
 # the fakes -----------------------------------------------------------------------------------------------------
@@ -276,6 +281,8 @@ class Server:
             command = [python, "-m", "bot", "serve", *listen]
         if system != "baseline":  # as a deploy does (the Procfile's release step): the schema first, then serve
             subprocess.run([python, "-m", "bot", "migrate"], cwd=workdir, env=full_env, check=True, capture_output=True)
+        if SERVER_CORE:
+            command = [command[0], "-c", PINNED, str(SERVER_CORE[0]), *command]
         started = time.perf_counter()
         with open(self.log_path, "wb") as log:
             # cwd is the work folder, not the repo root, so a developer's .env cannot leak in.
@@ -606,6 +613,29 @@ def wait_file(path: Path, timeout: float = 30.0) -> None:
 # the machine ---------------------------------------------------------------------------------------------------
 
 
+def prepare(server_python: str, pin: bool = True) -> None:
+    """Before any server starts: the interpreter servers run in, the fakes' listen backlog, and (`pin`, on a machine
+    of two cores or more) a core of its own for the server under test. The server then runs alone on the last core
+    this process may use, and this process (the fakes' threads) and the load generator on the others: the server's
+    CPU per command is then its own work, not what sharing a core with the load it is measured under costs it (both
+    systems alike; without it the bot's figure moved by up to half from one burst to the next on 2 cores)."""
+    SERVER_PYTHON[0] = server_python
+    ThreadingHTTPServer.request_queue_size = FAKE_BACKLOG  # the fakes are this process's only servers
+    usable = sorted(os.sched_getaffinity(0))
+    SERVER_CORE.clear()
+    if pin and len(usable) >= 2:
+        SERVER_CORE.append(usable[-1])
+        os.sched_setaffinity(0, set(usable[:-1]))  # threads and processes started from here on inherit it
+
+
+def cores() -> str:
+    """Where the servers and the load ran, for the report."""
+    if not SERVER_CORE:
+        return "not pinned: the server under test shares the cores with the fakes and the load generator"
+    others = ", ".join(str(core) for core in sorted(os.sched_getaffinity(0)))
+    return f"the server under test alone on CPU {SERVER_CORE[0]}; the fakes and the load generator on CPU {others}"
+
+
 def machine_busy() -> float:
     """CPU seconds every core has spent busy since boot (/proc/stat: all but idle and iowait)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -877,7 +907,7 @@ def machine() -> str:
         platform.processor() or "unknown CPU",
     )
     return (
-        f"nproc {len(os.sched_getaffinity(0))} ({model}), Python {platform.python_version()} "
+        f"nproc {len(os.sched_getaffinity(0)) + len(SERVER_CORE)} ({model}), Python {platform.python_version()} "
         f"({platform.python_implementation()}), {platform.system()} {platform.release()}"
     )
 
@@ -1001,6 +1031,7 @@ def report(
             "",
             f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
             f"- Machine: {machine()}",
+            f"- Cores: {cores()}",
             f"- Code: {code_version()}",
             f"- Command (from the repository root): `{command_line(argv)}`",
             f"- Servers' interpreter: {server_environment()}",
@@ -1279,6 +1310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the interpreter both servers run in, e.g. a deploy's made from requirements.lock (default: this one)",
     )
     parser.add_argument(
+        "--no-pin", action="store_true", help="let the server share the cores with the fakes and the load generator"
+    )
+    parser.add_argument(
         "--keep", type=Path, default=None, help="work in this new folder and keep it (servers' logs and databases)"
     )
     parser.add_argument(
@@ -1289,7 +1323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "unless this is given)",
     )
     args = parser.parse_args(args_list)
-    SERVER_PYTHON[0] = args.server_python
+    prepare(args.server_python, pin=not args.no_pin)
     rounds = 1 if args.quick else max(1, args.rounds)
     output: Path | None = args.output if args.output is not None or args.quick else RESULTS_PATH
     profile = not (args.quick or args.no_profile)
@@ -1298,7 +1332,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile = False
     profile_path = PROFILE_PATH if output == RESULTS_PATH or output is None else output.with_suffix(".profile.txt")
 
-    ThreadingHTTPServer.request_queue_size = FAKE_BACKLOG  # the fakes are this process's only servers
     started = time.monotonic()
     load_before = os.getloadavg()[0]
     bursts: list[Burst] = []
