@@ -179,7 +179,6 @@ def test_past_or_too_far_is_refused_naming_the_instant(text: str, kind: DelayPro
         "soon",
         "10",
         "in2h",
-        "2h ago",
         "1h,",
         "1h and",
         "dec 9am",
@@ -232,6 +231,19 @@ def test_no_guess_when_two_words_are_as_close_or_the_respelt_text_does_not_do_ei
 @pytest.mark.parametrize("text", ["-2h", "0s", "in -2h", "0 minutes"])
 def test_zero_or_negative_durations_are_not_positive(text: str) -> None:
     assert refused(text).kind is DelayProblem.NOT_POSITIVE
+
+
+@pytest.mark.parametrize(
+    "text", ["yesterday", "Yesterday 9am", "2h ago", "3 days ago", "last friday", "last Monday 9am"]
+)
+def test_a_time_that_points_back_is_not_in_the_future_rather_than_unreadable(text: str) -> None:
+    error = refused(text)
+    assert error.kind is DelayProblem.NOT_POSITIVE and error.text == text
+
+
+@pytest.mark.parametrize("text", ["last", "ago", "the last run", "lastly 9am"])
+def test_words_about_the_past_elsewhere_are_still_just_unreadable(text: str) -> None:
+    assert refused(text).kind is DelayProblem.UNREADABLE
 
 
 def test_long_input_is_refused_before_it_is_read() -> None:

@@ -163,6 +163,8 @@ def read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta, l
         if exc.kind is not DelayProblem.UNREADABLE or exc.suggestion is not None:
             raise
         stripped = " ".join(text.split()).lower()
+        if len(stripped) <= MAX_TYPED and _names_the_past(stripped):
+            raise DelayError(DelayProblem.NOT_POSITIVE, text, "names the past") from None
         respelled = _respelled(stripped) if len(stripped) <= MAX_TYPED else None
         if respelled is None:
             raise
@@ -175,6 +177,15 @@ def read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta, l
         if when.target is None:
             raise
         raise DelayError(DelayProblem.UNREADABLE, text, "misspelt", suggestion=(respelled, when.target)) from None
+
+
+def _names_the_past(stripped: str) -> bool:
+    """Whether `stripped`, which the grammar cannot read, points back in time: `yesterday`, `2h ago`, `last friday`.
+    Said as a time that is not ahead rather than as something unreadable."""
+    words = stripped.split(" ")
+    if "yesterday" in words:
+        return True
+    return len(words) > 1 and (words[-1] == "ago" or (words[0] == "last" and words[1] in _WEEKDAYS))
 
 
 def _respelled(stripped: str) -> str | None:
