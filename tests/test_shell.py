@@ -64,6 +64,17 @@ def test_a_misspelt_shell_word_is_answered_with_what_it_probably_meant(tmp_path:
     assert "Not a command. Did you mean help?" in out
 
 
+def test_a_bare_click_or_a_button_label_alone_says_how_to_press_it(tmp_path: Path) -> None:
+    out = shell(tmp_path, "click", f"/reschedule {demo.RUN_REMINDER} 3h", "click", "undo", "push back 1h").stdout
+    before, _, after = out.partition(f"› /reschedule {demo.RUN_REMINDER} 3h")
+    assert "There is no button on screen." in before
+    bare, _, labels = after.partition("› undo")
+    assert "Click which button? On screen: [1] Push back 1h" in bare
+    undo = re.findall(r"\[(\d+)\] Undo", after)[-1]  # the newest: the DM's
+    assert f"Not a command. To press that button, type click Undo (or click {undo})." in labels
+    assert "type click Push back 1h" in labels and "message updated" not in labels  # told, not pressed
+
+
 def test_a_button_with_a_confirm_dialog_asks_and_no_sends_nothing(tmp_path: Path) -> None:
     out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER} 3h", "click Run now", "n", "click Push back 1h").stdout
     run_now, _, pushed = out.partition("› click Push back 1h")

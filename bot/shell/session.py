@@ -139,6 +139,17 @@ class Session:
             await self.command(text)
         elif text.lower().startswith("click ") or text.isdigit():
             await self.click(text.split(" ", 1)[1] if text.lower().startswith("click ") else text)
+        elif text.lower() == "click":
+            if self.live:
+                self.console.print(f"[yellow]Click which button?[/] On screen: {self.listing(self.live)}")
+            else:
+                self.console.print("[yellow]There is no button on screen.[/]")
+        elif (pressed := self.labelled(text)) is not None:
+            number, label = pressed
+            self.console.print(
+                f"[yellow]Not a command.[/] To press that button, type [bold]click {escape(label)}[/] "
+                f"(or [bold]click {number}[/])."
+            )
         elif _meant_for_the_command(text):
             self.console.print(
                 f"[yellow]Commands start with {messages.COMMAND}.[/] Did you mean "
@@ -206,6 +217,13 @@ class Session:
             return None
         self.console.print(f"[yellow]No button matches {escape(repr(which))}.[/] On screen: {self.listing(self.live)}")
         return None
+
+    def labelled(self, text: str) -> tuple[int, str] | None:
+        """The newest button on screen whose label is `text` (any case, without its `…`), as its number and label:
+        someone typing `undo` means the Undo button."""
+        typed = " ".join(text.lower().rstrip("…").split())
+        found = [(n, c.button.label) for n, c in self.live.items() if _label_key(c) == typed]
+        return found[-1] if found else None
 
     def listing(self, buttons: dict[int, Clickable]) -> str:
         where = {n: WHERE[self.places.get(c.seen.ref, c.seen.kind)] for n, c in buttons.items()}
