@@ -75,6 +75,12 @@ def test_a_bare_click_or_a_button_label_alone_says_how_to_press_it(tmp_path: Pat
     assert "type click Push back 1h" in labels and "message updated" not in labels  # told, not pressed
 
 
+@pytest.mark.parametrize("typed", ["tomorrow 9am", "3h", "friday", "yesterday"])
+def test_a_time_typed_alone_says_how_to_move_a_run_to_it(tmp_path: Path, typed: str) -> None:
+    out = shell(tmp_path, typed).stdout
+    assert f"Not a command. To move a run to that time, type /reschedule <run> {typed}, with the run's id or" in out
+
+
 def test_a_button_with_a_confirm_dialog_asks_and_no_sends_nothing(tmp_path: Path) -> None:
     out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER} 3h", "click Run now", "n", "click Push back 1h").stdout
     run_now, _, pushed = out.partition("› click Push back 1h")

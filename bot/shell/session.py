@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bot import messages
-from bot.domain.delays import DelayError
+from bot.domain.delays import DelayError, DelayProblem
 from bot.domain.typed_time import parse_when
 from bot.shell import blocks
 from bot.shell.slack_stand_in import TEAM_ID, Seen, SlackStandIn
@@ -150,6 +150,11 @@ class Session:
                 f"[yellow]Not a command.[/] To press that button, type [bold]click {escape(label)}[/] "
                 f"(or [bold]click {number}[/])."
             )
+        elif self.reads_as_a_time(text):
+            self.console.print(
+                f"[yellow]Not a command.[/] To move a run to that time, type "
+                f"[bold]{messages.COMMAND} <run> {escape(text)}[/], with the run's id or link for <run>."
+            )
         elif _meant_for_the_command(text):
             self.console.print(
                 f"[yellow]Commands start with {messages.COMMAND}.[/] Did you mean "
@@ -217,6 +222,17 @@ class Session:
             return None
         self.console.print(f"[yellow]No button matches {escape(repr(which))}.[/] On screen: {self.listing(self.live)}")
         return None
+
+    def reads_as_a_time(self, text: str) -> bool:
+        """Whether `text` is a time as /reschedule reads one (`tomorrow 9am`, `3h`), even one it would refuse as
+        past or too far: someone typing it alone meant to move a run."""
+        try:
+            parse_when(text, now=datetime.now(UTC), max_delay=timedelta.max, zone=self.tz)
+        except DelayError as exc:
+            return exc.kind not in (DelayProblem.UNREADABLE, DelayProblem.EMPTY, DelayProblem.TOO_LONG)
+        except (ValueError, OverflowError):
+            return False
+        return True
 
     def labelled(self, text: str) -> tuple[int, str] | None:
         """The newest button on screen whose label is `text` (any case, without its `…`), as its number and label:
