@@ -52,6 +52,10 @@ def unknown_environment(name_escaped: str, names: str) -> str:
 
 
 ENV_FLAG_NEEDS_NAME = ":warning: `--env` needs an environment name, e.g. `--env staging`."
+REASON_FLAG_NEEDS_TEXT = (
+    ":warning: `--reason` needs the reason after it, for whoever approves the move, e.g. "
+    f"`{COMMAND} {EXAMPLE_RUN} 2h --reason deploy freeze until 10:00`."
+)
 LIST_WORD = "list"
 HISTORY_WORD = "history"
 TAG_FLAG_NEEDS_VALUE = ":warning: `--tag` needs a tag, e.g. `--tag customer_42`."

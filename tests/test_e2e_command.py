@@ -114,6 +114,17 @@ def test_not_a_run_id_gets_one_line_with_an_example(
     assert fake_trigger.requests == []
 
 
+@pytest.mark.parametrize("after", ["2h --reason", "2h --reason   ", "--env prod 2h --reason"])
+def test_a_reason_flag_with_no_reason_is_refused_before_anything_moves(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, after: str
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV)
+    body = slack.command(f"{run['id']} {after}", response_url=fake_slack.new_response_url()).json()
+    assert body["response_type"] == "ephemeral" and body["text"] == messages.REASON_FLAG_NEEDS_TEXT
+    assert "--reason deploy freeze" in body["text"]
+    assert fake_trigger.requests == []
+
+
 def test_hostile_input_is_escaped_in_the_answer(slack: SlackSender, fake_slack: FakeSlack) -> None:
     body = slack.command("<!channel> 2h", response_url=fake_slack.new_response_url()).json()
     assert "<!channel>" not in body["text"] and "&lt;!channel&gt;" in body["text"]

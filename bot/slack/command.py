@@ -281,6 +281,10 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         typed = str(command.get("text", ""))
         asked, reason = split_reason(typed)
         actor = replace(actor_of(context, command, "command", typed[:200]), reason=reason)
+        if REASON_FLAG in typed and not reason:  # the flag with nothing after it: not a reason given
+            await ack(text=messages.REASON_FLAG_NEEDS_TEXT, response_type="ephemeral")
+            deps.rescheduler.record(actor, Outcome.INVALID_INPUT, error="--reason without a reason")
+            return
         now = deps.rescheduler.now()
         intent = zone_free(asked, now, deps)
         # The same instant in every zone: only how it is spoken is in theirs, looked up after the acknowledgement,
