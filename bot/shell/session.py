@@ -51,8 +51,9 @@ HELP = "\n".join(
     [
         "Type what you would type in Slack:",
         *(f"  {typed:<27}{does}" for typed, does in _HELP_LINES),
-        "Buttons keep their number for the whole session. `click tomorrow` clicks the one button",
-        'whose label contains "tomorrow" (any case), or lists the candidates when several do.',
+        "Buttons keep their number for the whole session. `click tomorrow` clicks the one",
+        'button whose label contains "tomorrow" (any case), or lists the candidates when',
+        "several do.",
     ]
 )
 
