@@ -81,6 +81,18 @@ def test_a_time_typed_alone_says_how_to_move_a_run_to_it(tmp_path: Path, typed: 
     assert f"Not a command. To move a run to that time, type /reschedule <run> {typed}, with the run's id or" in out
 
 
+def test_a_pasted_run_link_gets_its_preview_whose_button_moves_the_run_and_redraws_it(tmp_path: Path) -> None:
+    link = f"https://cloud.demo.trigger.invalid/runs/{demo.RUN_REMINDER}"
+    out = shell(tmp_path, f"see {link}", "click Push back 1h", "https://example.com/elsewhere").stdout
+    shared, _, clicked = out.partition("› click Push back 1h")
+    assert "(posted in #C0DEMO)" in shared and "preview of a link you posted in #C0DEMO" in shared
+    assert "send-trial-reminder in Staging" in shared and re.search(r"\[\d+\] Push back 1h", shared)
+    moved, _, other = clicked.partition("› https://example.com/elsewhere")
+    assert "#C0DEMO, in the thread of your message" in moved and "@U0DEMO rescheduled send-trial-reminder" in moved
+    assert "preview updated" in moved and "DM from reschedule-bot" in moved
+    assert "No preview: the bot previews links to runs in the Trigger.dev dashboard." in other
+
+
 def test_a_button_with_a_confirm_dialog_asks_and_no_sends_nothing(tmp_path: Path) -> None:
     out = shell(tmp_path, f"/reschedule {demo.RUN_REMINDER} 3h", "click Run now", "n", "click Push back 1h").stdout
     run_now, _, pushed = out.partition("› click Push back 1h")

@@ -14,13 +14,14 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -31,7 +32,7 @@ from bot import messages
 from bot.domain.delays import DelayError, DelayProblem
 from bot.domain.typed_time import parse_when
 from bot.shell import blocks
-from bot.shell.slack_stand_in import TEAM_ID, Seen, SlackStandIn
+from bot.shell.slack_stand_in import BOT_USER, TEAM_ID, Seen, SlackStandIn, previewed
 
 SETTLE_TIMEOUT_SECONDS = 60.0
 SETTLE_POLL_SECONDS = 0.02
@@ -43,6 +44,7 @@ _HELP_LINES = (
     (f"{messages.COMMAND} {messages.LIST_WORD}", "the delayed runs"),
     (f"{messages.COMMAND} {messages.HISTORY_WORD}", "your recent moves"),
     (f"{messages.COMMAND} help", "the bot's help"),
+    ("<a run's link>", "post it in the channel: its preview, with buttons"),
     ("click <n>, or just <n>", "click button [n]"),
     ("click <words>", "click the button whose label has these words"),
     ("exit (or Ctrl-D)", "leave"),
@@ -58,7 +60,14 @@ HELP = "\n".join(
 )
 
 Ask = Callable[[str], Awaitable[str | None]]
-WHERE = {"message": "in the channel", "dm": "in the DM", "ephemeral": "private", "updated": "updated"}
+WHERE = {
+    "message": "in the channel",
+    "dm": "in the DM",
+    "ephemeral": "private",
+    "updated": "updated",
+    "preview": "in a preview",
+}
+LINK = re.compile(r"https?://[^\s<>|]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +147,8 @@ class Session:
             self.console.print(HELP, markup=False)
         elif text.startswith("/"):
             await self.command(text)
+        elif LINK.search(text):
+            await self.share(text)
         elif text.lower().startswith("click ") or text.isdigit():
             await self.click(text.split(" ", 1)[1] if text.lower().startswith("click ") else text)
         elif text.lower() == "click":
@@ -182,6 +193,39 @@ class Session:
         if ack:
             self.stand_in.seen.append(Seen("ephemeral", ack, self.stand_in.new_ts()))
         await self.settle()
+
+    async def share(self, text: str) -> None:
+        """Post `text` in the channel as the person, and send the `link_shared` event Slack sends for its links."""
+        ts = self.stand_in.new_ts()
+        channel = self.stand_in.channel
+        self.stand_in.messages[ts] = {"ts": ts, "text": text, "user": self.stand_in.user}
+        links = [{"url": url, "domain": urlsplit(url).hostname or ""} for url in dict.fromkeys(LINK.findall(text))]
+        event = {
+            "type": "event_callback",
+            "team_id": TEAM_ID,
+            "api_app_id": "A0SHELL",
+            "event": {
+                "type": "link_shared",
+                "channel": channel,
+                "user": self.stand_in.user,
+                "message_ts": ts,
+                "unfurl_id": f"{channel}.{ts}",
+                "source": "conversations_history",
+                "links": links,
+                "event_ts": ts,
+            },
+            "event_id": f"Ev{uuid.uuid4().hex}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {"team_id": TEAM_ID, "user_id": BOT_USER, "is_bot": True, "is_enterprise_install": False}
+            ],
+        }
+        shown = len(self.stand_in.seen)
+        self.console.print(f"[dim](posted in #{escape(channel)})[/]")
+        await self.send(json.dumps(event).encode(), "application/json")
+        await self.settle()
+        if len(self.stand_in.seen) == shown:
+            self.console.print("[dim]No preview: the bot previews links to runs in the Trigger.dev dashboard.[/]")
 
     async def click(self, which: str) -> None:
         target = self.find_button(which.strip())
@@ -265,6 +309,19 @@ class Session:
             "channel_id": channel,
             "is_ephemeral": seen.kind == "ephemeral",
         }
+        preview = previewed(seen.ref)
+        if preview is not None:  # a link's preview: Slack names the person's message and the link
+            ts, url = preview
+            message = self.stand_in.messages.get(ts, {"ts": ts})
+            container = {
+                "type": "message_attachment",
+                "message_ts": ts,
+                "attachment_id": 1,
+                "channel_id": channel,
+                "is_ephemeral": False,
+                "is_app_unfurl": True,
+                "app_unfurl_url": url,
+            }
         action = {k: v for k, v in button.action.items() if k in ("action_id", "value", "type", "block_id", "text")}
         return {
             "type": "block_actions",
@@ -358,12 +415,13 @@ class Session:
         """Unique across sessions too: two shells sharing a database must not look like replays of each other."""
         return f"{int(time.time())}.{next(self._triggers)}.{uuid.uuid4().hex}"
 
-    async def send(self, body: bytes) -> dict[str, Any]:
-        """POST `body` as Slack would (form-encoded, signed now); the acknowledgement's JSON body, if any."""
+    async def send(self, body: bytes, content_type: str = "application/x-www-form-urlencoded") -> dict[str, Any]:
+        """POST `body` as Slack would (form-encoded, or JSON for an event; signed now); the acknowledgement's JSON
+        body, if any."""
         ts = str(int(time.time()))
         signature = "v0=" + hmac.new(self.secret, b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
         headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Type": content_type,
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": signature,
         }
@@ -405,11 +463,16 @@ class Session:
                 self.form = seen if "submit" in seen.body else None
                 continue
             title, style = {
+                "preview": (f"preview of a link you posted in #{self.stand_in.channel}", "magenta"),
                 "message": (f"#{self.stand_in.channel}", "blue"),
                 "dm": ("DM from reschedule-bot", "green"),
                 "ephemeral": ("only you can see this", "yellow"),
                 "updated": ("message updated", "cyan"),
             }[seen.kind]
+            if seen.kind == "message" and seen.body.get("thread_ts"):
+                title += ", in the thread of your message"
+            if seen.kind == "updated" and previewed(seen.ref) is not None:
+                title = "preview updated"
             if seen.kind == "updated":
                 before = self.bodies.get(seen.ref)
                 change = blocks.what_changed(before, seen.body, self.tz, now, CHANGE_WIDTH) if before else ""

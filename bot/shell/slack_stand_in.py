@@ -1,8 +1,8 @@
 """A stand-in for Slack's side of the conversation: the Web API and response_urls, answered on loopback.
 
 The bot under the shell is the production bot, configured with this server as SLACK_API_URL; every call it makes
-(chat.postMessage, chat.postEphemeral, chat.update, views.open / views.update, users.info, posts to a response_url)
-is answered as Slack would and recorded as something the person sees, in order.
+(chat.postMessage, chat.postEphemeral, chat.update, chat.unfurl, views.open / views.update, users.info, posts to a
+response_url) is answered as Slack would and recorded as something the person sees, in order.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ SCOPES = "commands,chat:write,chat:write.public,im:write,users:read,usergroups:r
 class Seen:
     """One thing the person sees: a message (new or updated), a private reply, a DM, a modal, or a removal."""
 
-    kind: str  # "message", "ephemeral", "dm", "updated", "removed", "modal"
+    kind: str  # "message", "ephemeral", "dm", "updated", "removed", "modal", "preview"
     body: dict[str, Any]
     ref: str  # what a click on it answers to: a message ts, a response_url key, or a view id
 
@@ -135,6 +135,18 @@ class SlackStandIn:
         ts = str(args.get("message_ts", "")).replace(".", "")
         return {"permalink": f"https://demo.slack.invalid/archives/{args.get('channel')}/p{ts}"}
 
+    def _chat_unfurl(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A card under each link of a posted message; drawn again on the same message and link, it replaces the
+        one shown (its buttons with it)."""
+        unfurls = args.get("unfurls") or {}
+        for url, card in unfurls.items() if isinstance(unfurls, dict) else ():
+            ref = preview_ref(str(args.get("ts", "")), str(url))
+            kind = "updated" if ref in self.messages else "preview"
+            body = {"text": "", "blocks": (card or {}).get("blocks") or [], "url": url}
+            self.messages[ref] = body
+            self.seen.append(Seen(kind, body, ref))
+        return {}
+
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"channel": {"id": "D" + str(args.get("users", "")).split(",")[0]}}
 
@@ -158,6 +170,18 @@ class SlackStandIn:
         return {"view": stored}
 
 
+def preview_ref(ts: str, url: str) -> str:
+    """What a click on the preview of `url`, under the message `ts`, answers to."""
+    return f"preview {ts} {url}"
+
+
+def previewed(ref: str) -> tuple[str, str] | None:
+    """The message ts and the link of a preview's `ref`, or None for anything else."""
+    kind, _, rest = ref.partition(" ")
+    ts, _, url = rest.partition(" ")
+    return (ts, url) if kind == "preview" and ts and url else None
+
+
 async def _args(request: web.Request) -> dict[str, Any]:
     """A Web API call's arguments, whether sent as JSON, a form or a query string (JSON strings decoded)."""
     args: dict[str, Any] = dict(request.query)
@@ -167,7 +191,7 @@ async def _args(request: web.Request) -> dict[str, Any]:
             args.update(json.loads(raw or "{}"))
         else:
             args.update(dict(parse_qsl(raw)))
-    for key in ("blocks", "view", "attachments"):
+    for key in ("blocks", "view", "attachments", "unfurls"):
         if isinstance(args.get(key), str) and args[key][:1] in "[{":
             args[key] = json.loads(args[key])
     return args
