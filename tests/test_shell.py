@@ -90,7 +90,7 @@ def test_a_pasted_run_link_gets_its_preview_whose_button_moves_the_run_and_redra
     moved, _, other = clicked.partition("› https://example.com/elsewhere")
     assert "#C0DEMO, in the thread of your message" in moved and "@U0DEMO rescheduled send-trial-reminder" in moved
     assert "preview updated" in moved and "DM from reschedule-bot" in moved
-    assert "No preview: the bot previews links to runs in the Trigger.dev dashboard." in other
+    assert "No preview: the bot previews only links to runs it finds in the Trigger.dev dashboard." in other
 
 
 def test_a_button_with_a_confirm_dialog_asks_and_no_sends_nothing(tmp_path: Path) -> None:

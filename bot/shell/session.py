@@ -225,7 +225,9 @@ class Session:
         await self.send(json.dumps(event).encode(), "application/json")
         await self.settle()
         if len(self.stand_in.seen) == shown:
-            self.console.print("[dim]No preview: the bot previews links to runs in the Trigger.dev dashboard.[/]")
+            self.console.print(
+                "[dim]No preview: the bot previews only links to runs it finds in the Trigger.dev dashboard.[/]"
+            )
 
     async def click(self, which: str) -> None:
         target = self.find_button(which.strip())
