@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+LISTEN_BACKLOG = 2048  # connections waiting to be accepted (uvicorn's default)
 
 Clock = Callable[[], float]
 
@@ -62,8 +63,15 @@ async def read_bounded(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def asgi_app(bot: Bot, *, clock: Clock = time.time, timer: Clock = time.perf_counter) -> Starlette:
-    """Routes verified Slack requests to Bolt; /healthz and /metrics answer without calling anything."""
+def asgi_app(
+    bot: Bot,
+    *,
+    clock: Clock = time.time,
+    timer: Clock = time.perf_counter,
+    on_started: Callable[[], None] | None = None,
+) -> Starlette:
+    """Routes verified Slack requests to Bolt; /healthz and /metrics answer without calling anything. `on_started`
+    is called once the bot has started (the end of the lifespan's start-up)."""
     secret = bot.signing_secret
     if not secret:
         raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET")
@@ -117,6 +125,8 @@ def asgi_app(bot: Bot, *, clock: Clock = time.time, timer: Clock = time.perf_cou
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await bot.start()
+        if on_started is not None:
+            on_started()
         yield
         await bot.aclose()
 
@@ -164,24 +174,6 @@ async def dispatch(
     return Response(content, status_code=answer.status, headers=answer.first_headers_without_set_cookie())
 
 
-class Server(uvicorn.Server):
-    """uvicorn, naming the port it bound (port 0: any free port) and the Request URL Slack needs once it has started.
-
-    uvicorn has no public way to tell the port it bound: this extends `startup` (which `serve` calls) and reads the
-    asyncio servers it leaves in `servers`, as uvicorn does from 0.30 to 0.55 (pyproject.toml bounds it there).
-    tests/test_e2e_process.py fails when that stops being so. Handing uvicorn a socket bound here instead
-    (`Server.run(sockets=...)`) turned the 413 for an oversized body into a connection reset, so it is not used.
-    """
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started:
-            listening = [sock for server in self.servers for sock in server.sockets or ()]
-            if listening:
-                bound_port = int(listening[0].getsockname()[1])
-                log.info(operator_messages.serve_request_url(self.config.host, bound_port))
-
-
 @contextlib.contextmanager
 def _stopping_ends_cleanly() -> Iterator[None]:
     """While serving, uvicorn takes SIGTERM and SIGINT itself (its graceful shutdown) and, once it has shut down,
@@ -203,31 +195,48 @@ def _already_stopping(signum: int, frame: object) -> None:
     """A stop signal raised again after the graceful shutdown it started: nothing is left to do."""
 
 
-def _port_taken(host: str, port: int) -> str | None:
-    """Why `port` cannot be listened on (e.g. "Address already in use"), or None. Port 0 is always free."""
-    if port == 0:
-        return None
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to `host`:`port` (0: any free port) and listening, for uvicorn to serve on.
+
+    Raises:
+        OSError: the port cannot be listened on (taken, say).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            return exc.strerror or type(exc).__name__
-    return None
+    # IPPROTO_TCP named, as getaddrinfo names it for asyncio's own servers: asyncio turns Nagle's algorithm off
+    # (TCP_NODELAY) only on connections accepted from a socket that says it is TCP. With it on, a 413 sent while
+    # the client still writes its body could reach the client after the reset its close causes.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's own create_server does
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def serve(bot: Bot, host: str, port: int) -> int:
     """Serve until SIGTERM or SIGINT, then shut down gracefully; the process's exit status.
 
-    Once the application has started, one line names the port actually listened on (port 0: any free port) and the
-    Request URL Slack needs. A port already taken is said plainly, before anything starts.
+    The bot binds the port itself (port 0: any free port), so that it knows which one it got, and hands the socket
+    to uvicorn (`Server.run(sockets=...)`). A port that cannot be listened on is said plainly, before anything
+    starts; once the application has started, one line names the port and the Request URL Slack needs.
     """
-    reason = _port_taken(host, port)
-    if reason is not None:
-        log.error(operator_messages.serve_cannot_listen(host, port, reason))
+    try:
+        sock = listening_socket(host, port)
+    except OSError as exc:
+        log.error(operator_messages.serve_cannot_listen(host, port, exc.strerror or type(exc).__name__))
         return 1
-    server = Server(uvicorn.Config(asgi_app(bot), host=host, port=port, log_config=None, access_log=False))
-    with _stopping_ends_cleanly():
-        server.run()
-    return 0 if server.started else 1
+    bound = int(sock.getsockname()[1])
+    started: list[bool] = []
+
+    def announce() -> None:
+        started.append(True)
+        log.info(operator_messages.serve_request_url(host, bound))
+
+    app = asgi_app(bot, on_started=announce)
+    config = uvicorn.Config(app, log_config=None, access_log=False, backlog=LISTEN_BACKLOG)
+    with sock, _stopping_ends_cleanly():
+        uvicorn.Server(config).run(sockets=[sock])
+    return 0 if started else 1

@@ -32,7 +32,7 @@ import pytest
 import uvicorn
 
 from bot import logs, settings, wiring
-from bot.server import asgi_app
+from bot.server import asgi_app, listening_socket
 from tests.e2e_harness import LOG_OBSERVERS, STARTUP_TIMEOUT, load_settings
 
 STOP_TIMEOUT = 60.0  # beyond any shutdown the bot allows itself (bounded by SHUTDOWN_GRACE, 30 s by default)
@@ -129,8 +129,7 @@ class InProcessBot:
 
     def _start(self, config: settings.Settings) -> None:
         # Bound here and handed to uvicorn, so no other process can take the port between choosing and binding.
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket = listening_socket("127.0.0.1", 0)
         self.port = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.events_url = self.url + "/slack/events"
