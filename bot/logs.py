@@ -32,6 +32,8 @@ _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]+)@")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(request_tag)s: %(message)s"
 LogFormat = Literal["text", "json"]
+# The logger slack_sdk's AsyncWebClient writes to when not given one (every client the bot builds).
+SLACK_WEB_API_LOGGER = "slack_sdk.web.async_base_client"
 
 # What every LogRecord has; anything else on a record came from `extra=` and is a structured field.
 # (uvicorn adds `color_message`, the message again with terminal colours.)
@@ -181,8 +183,11 @@ def configure(level: str, fmt: LogFormat = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler(fmt)]
     root.setLevel(level)
-    # Slack's SDK logs full request headers at DEBUG; keep it at INFO unless asked otherwise.
-    for noisy in ("slack_sdk", "slack_bolt"):
+    # Slack's SDK logs full request headers at DEBUG; keep it at INFO unless asked otherwise. Its Web API client
+    # decides whether to build those lines (each call's whole request and answer, as text) from its own logger's
+    # level, not the level that logger inherits: left unset, every call built them, to be dropped. So that logger is
+    # given the level too.
+    for noisy in ("slack_sdk", SLACK_WEB_API_LOGGER, "slack_bolt"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
     # httpx logs every request at INFO, repeating the line the Trigger.dev client writes for each attempt; Alembic
     # logs its set-up and each revision, which bot.storage.db already says once.

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import logs, request_id
 
@@ -86,6 +87,30 @@ def test_configure_installs_one_handler_of_the_chosen_format() -> None:
     finally:
         root.handlers[:] = saved
         root.setLevel(level)
+
+
+@pytest.mark.parametrize(
+    ("level", "sdk_level"), [("INFO", logging.INFO), ("WARNING", logging.WARNING), ("DEBUG", logging.INFO)]
+)
+def test_slack_web_api_calls_build_no_debug_lines(level: str, sdk_level: int) -> None:
+    """slack_sdk formats each Web API call's request and answer for DEBUG when its client's logger's *own* level is
+    DEBUG or unset (0), whatever the level it inherits; the bot keeps slack_sdk at INFO or above, so that logger
+    needs a level of its own. Fails if slack_sdk moves its logger."""
+    root = logging.getLogger()
+    saved, root_level = list(root.handlers), root.level
+    touched = [logging.getLogger(name) for name in ("slack_sdk", logs.SLACK_WEB_API_LOGGER, "slack_bolt")]
+    levels = [logger.level for logger in touched]
+    try:
+        logs.configure(level)
+        client_logger = AsyncWebClient(token="xoxb-test").logger
+        assert client_logger.name == logs.SLACK_WEB_API_LOGGER
+        assert client_logger.level == sdk_level
+        assert not client_logger.level <= logging.DEBUG  # the test slack_sdk makes before building them
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(root_level)
+        for logger, before in zip(touched, levels, strict=True):
+            logger.setLevel(before)
 
 
 FORGED = "bad\n2099-01-01 00:00:00,000 CRITICAL bot.rescheduler: rescheduled run=run_x by=U999\r\x1b[2Kdone\u2028x"
