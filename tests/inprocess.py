@@ -37,7 +37,7 @@ from tests.e2e_harness import LOG_OBSERVERS, STARTUP_TIMEOUT, load_settings
 
 STOP_TIMEOUT = 60.0  # beyond any shutdown the bot allows itself (bounded by SHUTDOWN_GRACE, 30 s by default)
 # Loggers whose levels logs.configure sets; restored afterwards so one test's LOG_LEVEL does not reach the next.
-_CONFIGURED_LOGGERS = ("", "slack_sdk", "slack_bolt", "httpx", "httpcore")
+_CONFIGURED_LOGGERS = ("", "slack_sdk", logs.SLACK_WEB_API_LOGGER, "slack_bolt", "httpx", "httpcore", "alembic")
 logger = logging.getLogger("uvicorn.error")  # where uvicorn's server logs
 
 
