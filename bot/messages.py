@@ -124,6 +124,19 @@ def list_tasks_matched(typed: str, tasks: list[str], more: int) -> str:
     return f"Tasks starting with {typed}: {names}"
 
 
+def list_tagged_instead(typed: str, count: int, command: str) -> str:
+    """Under an empty list: a task given to it that is a tag; `typed` and `command` are code spans."""
+    runs = "1 delayed run is" if count == 1 else f"{count} delayed runs are"
+    return f"{runs.capitalize()} tagged {typed}: {command}"
+
+
+def list_named_inside(typed: str, tasks: list[str], more: int, command: str) -> str:
+    """Under an empty list: a task given to it that is inside tasks' names (not at their start); `typed` and
+    `command` are code spans, `tasks` escaped names."""
+    names = ", ".join(tasks) + (f" and {more} more" if more else "")
+    return f"{typed} is inside the name of {names}: {command}"
+
+
 def list_more(count: int) -> str:
     return f"{count} more not shown: narrow with a task, `--tag`, `--env` or `--within`."
 

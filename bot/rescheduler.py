@@ -210,6 +210,16 @@ class ListFilters:
 
 
 @dataclass(frozen=True, slots=True)
+class NearMisses:
+    """When the task given to `list` starts no delayed run's task name: what it does name among the runs read (with
+    the list's other filters), so the answer can say where they are. `tagged`: how many runs carry it as a tag (any
+    case); `tasks`: the tasks with it inside their name, not at its start."""
+
+    tagged: int = 0
+    tasks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ListedRun:
     run: Run
     env: Environment
@@ -229,6 +239,7 @@ class DelayedList:
     failed: tuple[tuple[Environment, TriggerError], ...] = ()
     incomplete: tuple[Environment, ...] = ()
     hidden: tuple[Environment, ...] = ()
+    near: NearMisses = field(default_factory=NearMisses)
     refused: tuple[AccessRefused, ...] = ()  # why each hidden environment is: who may move runs there
 
 
@@ -280,6 +291,7 @@ def _listed(
     runs: list[ListedRun] = []
     failed: list[tuple[Environment, TriggerError]] = []
     incomplete: list[Environment] = []
+    others: list[Run] = []  # the runs a task filter left out, for NearMisses
     for target, page in zip(allowed, pages, strict=True):
         if isinstance(page, TriggerError):
             page.environment = target.env.title
@@ -289,6 +301,8 @@ def _listed(
         if isinstance(page, BaseException):
             raise page
         runs.extend(ListedRun(run, target.env) for run in _due(page, now, filters.within, filters.task))
+        if filters.task:
+            others.extend(_due(page, now, filters.within))
         if not page.complete:
             incomplete.append(target.env)
     runs.sort(key=lambda listed: (listed.run.delayed_until or datetime.max.replace(tzinfo=UTC), listed.run.id))
@@ -299,7 +313,16 @@ def _listed(
         incomplete=tuple(incomplete),
         hidden=tuple(refusal.env for refusal in reach.refused),
         refused=reach.refused,
+        near=_near_misses(filters.task, others) if filters.task and not runs else NearMisses(),
     )
+
+
+def _near_misses(typed: str, runs: Sequence[Run]) -> NearMisses:
+    """What `typed`, a task that started no run's task name, names among `runs`: a tag, or the middle of a name."""
+    wanted = typed.casefold()
+    tagged = sum(1 for run in runs if any(tag.casefold() == wanted for tag in run.tags))
+    tasks = {run.task_identifier for run in runs if wanted in run.task_identifier.casefold()}
+    return NearMisses(tagged=tagged, tasks=tuple(sorted(tasks, key=str.casefold)))
 
 
 def _same(a: datetime, b: datetime) -> bool:

@@ -119,6 +119,30 @@ def test_a_task_given_to_list_matches_by_the_start_of_its_name_in_any_case_and_t
     assert "taskIdentifier" not in call.query and "page%5Bsize%5D" in call.query
 
 
+def test_a_task_that_starts_no_name_but_is_a_tag_or_inside_a_name_gets_the_list_to_type_instead(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    hour = datetime.now(UTC) + timedelta(hours=1)
+    fake_trigger.add_run(PROD_ENV, delayed_until=hour, task_identifier="generate-invoices", tags=["Billing"])
+    fake_trigger.add_run(PROD_ENV, delayed_until=hour, task_identifier="charge-cards", tags=["billing", "<@U1>"])
+    fake_trigger.add_run(PROD_ENV, delayed_until=hour + timedelta(days=2), tags=["billing"])  # beyond --within
+    message = private_via_command(slack, fake_slack, "list billing --within 6h")
+    assert listed_ids(message) == []
+    text = json.dumps(message["blocks"])
+    assert messages.list_tagged_instead("`billing`", 2, "`/reschedule list --tag billing --within 6h`") in text
+
+    message = private_via_command(slack, fake_slack, "list INVOICES")
+    text = json.dumps(message["blocks"])
+    assert (
+        messages.list_named_inside("`INVOICES`", ["generate-invoices"], 0, "`/reschedule list generate-invoices`")
+        in text
+    )
+    assert "tagged" not in text  # no run is tagged INVOICES
+
+    message = private_via_command(slack, fake_slack, "list nothing-like-it")
+    assert [block["type"] for block in message["blocks"]] == ["section"]  # the empty list alone, no note
+
+
 def test_an_empty_list_says_so(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
     message = private_via_command(slack, fake_slack, "list")
     assert message["text"] == "No delayed runs"

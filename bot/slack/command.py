@@ -396,7 +396,7 @@ async def _list_reply(intent: List, actor: Actor, deps: SurfaceDeps, tell: Calla
         rescheduler.now(),
         where=_all_of([env.title for env in answered]),
         filters=asked,
-        notes=_tasks_matched(filters.task, listed) + _list_notes(listed),
+        notes=_tasks_matched(filters.task, listed) + _near_misses(filters, listed) + _list_notes(listed),
         controls=deps.controls(answered[0], LIST_BUTTONS),
         run_url=deps.run_url,
         push_all=await _push_all_key(listed, actor, deps),
@@ -427,6 +427,36 @@ def _tasks_matched(typed: str | None, listed: DelayedList) -> list[str]:
         return []
     names = [escape(truncate(task, 80)) for task in tasks[:MAX_TASKS_NAMED]]
     return [messages.list_tasks_matched(code(typed, 100), names, len(tasks) - len(names))]
+
+
+def _near_misses(filters: ListFilters, listed: DelayedList) -> list[str]:
+    """When the task typed starts no task's name: the runs it names otherwise (a tag, the middle of a name), with the
+    list to type for them (the other filters kept)."""
+    typed, near = filters.task, listed.near
+    if not typed:
+        return []
+    notes = []
+    if near.tagged:
+        notes.append(messages.list_tagged_instead(code(typed, 100), near.tagged, _list_command(filters, tag=typed)))
+    if near.tasks:
+        names = [escape(truncate(task, 80)) for task in near.tasks[:MAX_TASKS_NAMED]]
+        suggested = _list_command(filters, task=near.tasks[0])
+        notes.append(messages.list_named_inside(code(typed, 100), names, len(near.tasks) - len(names), suggested))
+    return notes
+
+
+def _list_command(filters: ListFilters, *, task: str | None = None, tag: str | None = None) -> str:
+    """`/reschedule list …` for `task` or `tag` with the other filters of `filters`, as a code span."""
+    words = ["/reschedule list"]
+    if task:
+        words.append(task)
+    if tag:
+        words += ["--tag", tag]
+    if filters.env:
+        words += ["--env", filters.env]
+    if filters.within:
+        words += ["--within", format_duration(filters.within)]
+    return code(" ".join(words), 200)
 
 
 def _list_notes(listed: DelayedList) -> list[str]:
