@@ -44,6 +44,12 @@ def not_a_run(text_escaped: str, example: str = f"{COMMAND} {EXAMPLE_RUN} 2h") -
     )
 
 
+def runs_go_first(command: str, runs: int) -> str:
+    """`/reschedule 2h run_…`: the runs come first; `command` (a code span) is the command in that order."""
+    first = "The run comes" if runs == 1 else "The runs come"
+    return f":warning: {first} first, then the time: try {command}."
+
+
 HISTORY_EXAMPLE = f"{COMMAND} history {EXAMPLE_RUN}"
 
 

@@ -182,8 +182,25 @@ def test_a_first_word_that_is_not_a_run_is_refused_echoing_it(word: str) -> None
     assert "\n" not in answer.text and f"try `/reschedule {messages.EXAMPLE_RUN} 2h`" in answer.text
 
 
-def test_a_first_word_that_is_a_delay_is_not_taken_for_a_run() -> None:
-    assert reply(f"2h {RUN}").text == messages.not_a_run("2h")
+@pytest.mark.parametrize(
+    ("typed", "ordered", "runs"),
+    [
+        (f"2h {RUN}", f"/reschedule {RUN} 2h", 1),
+        (f"tomorrow 9am {RUN} {OTHER_RUN}", f"/reschedule {RUN} {OTHER_RUN} tomorrow 9am", 2),
+        (f"2h {RUN} --env prod", f"/reschedule {RUN} 2h --env prod", 1),
+        (f"<@U1> {RUN}", f"/reschedule {RUN} &lt;@U1&gt;", 1),  # echoed escaped, as all typed text
+    ],
+)
+def test_the_time_typed_before_the_runs_is_not_taken_for_a_run_and_the_order_to_type_is_given(
+    typed: str, ordered: str, runs: int
+) -> None:
+    answer = reply(typed)
+    assert answer.invalid is True
+    assert answer.text == messages.runs_go_first(f"`{ordered}`", runs)
+
+
+def test_no_run_anywhere_is_simply_not_a_run() -> None:
+    assert reply("2h later").text == messages.not_a_run("2h")
 
 
 def test_a_pasted_dashboard_link_is_read_as_its_run() -> None:

@@ -97,6 +97,15 @@ def test_each_accepted_form_lands_on_the_named_wall_clock_time(text: str, expect
         ("0.25d", timedelta(hours=6)),
         ("2 hours from now", timedelta(hours=2)),
         ("2d and 3h", timedelta(days=2, hours=3)),
+        # what people type in chat
+        ("in an hour", timedelta(hours=1)),
+        ("An hour", timedelta(hours=1)),
+        ("a day", timedelta(days=1)),
+        ("a week and a day", timedelta(days=8)),
+        ("half an hour", timedelta(minutes=30)),
+        ("in half an hour", timedelta(minutes=30)),
+        ("half hour", timedelta(minutes=30)),
+        ("half a day", timedelta(hours=12)),
     ],
 )
 def test_durations_count_from_now_and_say_they_are_durations(text: str, expected: timedelta) -> None:
@@ -139,7 +148,12 @@ def test_one_rule_for_next_weekday(now: datetime, text: str, expected: date) -> 
 
 @pytest.mark.parametrize(
     ("text", "suggested"),
-    [("2026-12-09", "2026-12-09 9am"), ("next friday", "next friday 9am"), ("tomorrow", "tomorrow 9am")],
+    [
+        ("2026-12-09", "2026-12-09 9am"),
+        ("next friday", "next friday 9am"),
+        ("tomorrow", "tomorrow 9am"),
+        ("tonight", "tonight 9pm"),
+    ],
 )
 def test_a_day_without_a_time_is_refused_with_a_suggestion_that_has_one(text: str, suggested: str) -> None:
     error = refused(text)
@@ -147,6 +161,31 @@ def test_a_day_without_a_time_is_refused_with_a_suggestion_that_has_one(text: st
     assert error.suggestion is not None
     assert error.suggestion[0] == suggested
     assert read(suggested).target == error.suggestion[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("tomorrow morning", "tomorrow 9am"),
+        ("Friday evening", "friday 6pm"),
+        ("this afternoon", "today 2pm"),
+        ("afternoon", "today 2pm"),
+        ("tomorrow night", "tomorrow 9pm"),
+        ("night", "tonight 9pm"),
+        ("next monday morning", "next monday 9am"),
+    ],
+)
+def test_a_part_of_the_day_is_answered_with_the_hour_it_usually_means(text: str, meant: str) -> None:
+    error = refused(text)
+    assert error.kind is DelayProblem.UNREADABLE
+    assert error.suggestion is not None and error.suggestion[0] == meant
+    assert read(meant).target == error.suggestion[1]
+
+
+@pytest.mark.parametrize("text", ["this morning", "morning", "tomorrow 9am morning", "a b c d morning"])
+def test_a_part_of_the_day_already_past_or_around_a_time_gets_no_guess(text: str) -> None:
+    error = refused(text)  # at NOW, 13:30 in Berlin, this morning is over
+    assert error.kind is DelayProblem.UNREADABLE and error.suggestion is None
 
 
 def test_today_without_a_time_suggests_a_time_still_ahead() -> None:
@@ -195,6 +234,14 @@ def test_past_or_too_far_is_refused_naming_the_instant(text: str, kind: DelayPro
         "2026-13-01 09:00",
         "30 feb 2027 9am",
         "2026-12-01T09:00:00 CET",
+        "a",
+        "an",
+        "half",
+        "in a",
+        "2 a",
+        "half a",
+        "a 2h",
+        "an and a day",
     ],
 )
 def test_what_is_not_a_time_is_unreadable(text: str) -> None:

@@ -2,7 +2,8 @@
 
 Accepted (any case, in the person's own timezone):
 
-* durations: ``2h``, ``1h 30m``, ``1h30m``, ``in 2 hours``, ``90 minutes``, ``1.5h``, ``+45m``, ``2d and 3h``;
+* durations: ``2h``, ``1h 30m``, ``1h30m``, ``in 2 hours``, ``90 minutes``, ``1.5h``, ``+45m``, ``2d and 3h``,
+  ``in an hour``, ``half an hour``;
 * an instant with an offset: ``2026-12-09T09:00Z``, ``2026-12-09 09:00+01:00``, ``2026-12-09 09:00 UTC``;
 * a wall-clock phrase: a day (``today``, ``tonight``, ``tomorrow``, a weekday, ``next <weekday>``, a date such as
   ``2026-12-09``, ``9 Dec``, ``Dec 9 2027``) and a time (``9am``, ``5:30pm``, ``17:30``, ``at 9``, ``noon``,
@@ -81,6 +82,10 @@ _NOW_WORDS = frozenset({"now", "run now", "right now", "asap"})
 _ORDINALS = frozenset({"st", "nd", "rd", "th"})
 _OTHER_WORDS = frozenset({"in", "at", "on", "and", "from", "next", "this", "am", "pm", "noon", "midday", "midnight"})
 _OTHER_WORDS |= frozenset({"utc", "gmt"})
+_ONE_WORDS = frozenset({"a", "an"})  # `an hour`, `a day`; `half an hour` (half is known below)
+# A part of the day is no exact time: `tomorrow morning` is answered with the hour it usually means, to confirm.
+_PARTS_OF_DAY = {"morning": "9am", "afternoon": "2pm", "evening": "6pm", "night": "9pm"}
+_OTHER_WORDS |= _ONE_WORDS | {"half"} | frozenset(_PARTS_OF_DAY)
 _KNOWN_WORDS = frozenset({*_UNIT_ALIASES, *_WEEKDAYS, *_MONTHS, *_DAY_WORDS, *_NOW_WORDS, *_ORDINALS, *_OTHER_WORDS})
 _SPELLED_WORDS = sorted(word for word in _KNOWN_WORDS if len(word) >= 4 and " " not in word)  # what a typo may be
 _MAX_DIGITS = 18  # more significant digits than this is beyond any timedelta: clamp instead of building huge ints
@@ -165,6 +170,9 @@ def read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta, l
         stripped = " ".join(text.split()).lower()
         if len(stripped) <= MAX_TYPED and _names_the_past(stripped):
             raise DelayError(DelayProblem.NOT_POSITIVE, text, "names the past") from None
+        exact = _part_of_day(stripped, now=now, zone=zone, max_delay=max_delay)
+        if exact is not None:
+            raise DelayError(DelayProblem.UNREADABLE, text, "a part of the day", suggestion=exact) from None
         respelled = _respelled(stripped) if len(stripped) <= MAX_TYPED else None
         if respelled is None:
             raise
@@ -186,6 +194,22 @@ def _names_the_past(stripped: str) -> bool:
     if "yesterday" in words:
         return True
     return len(words) > 1 and (words[-1] == "ago" or (words[0] == "last" and words[1] in _WEEKDAYS))
+
+
+def _part_of_day(stripped: str, *, now: datetime, zone: tzinfo, max_delay: timedelta) -> tuple[str, datetime] | None:
+    """For `tomorrow morning`, `friday evening`, `this afternoon` (a day, or none, and a part of the day): the same
+    day at the hour that part usually means, as typed and as the instant it is (None when it is not ahead)."""
+    words = stripped.split(" ")
+    hour = _PARTS_OF_DAY.get(words[-1])
+    if hour is None or len(words) > 4:
+        return None
+    day = " ".join(word for word in words[:-1] if word != "this") or ("tonight" if words[-1] == "night" else "today")
+    exact = f"{day} {hour}"
+    try:
+        when = _read_time(exact, now=now, zone=zone, max_delay=max_delay, limit=MAX_TYPED)
+    except DelayError:
+        return None
+    return (exact, when.target) if when.target is not None else None
 
 
 def _respelled(stripped: str) -> str | None:
@@ -367,15 +391,16 @@ def _duration_micros(tokens: list[_Token], original: str) -> int | None:
     while True:
         if pos >= end:
             return None
-        number, unit_token = tokens[pos], tokens[pos + 1] if pos + 1 < end else None
-        if number.kind is not _Kind.NUM or unit_token is None or unit_token.kind is not _Kind.WORD:
+        amount = _amount(tokens, pos, end)
+        if amount is None:
             return None
-        unit = _UNIT_ALIASES.get(unit_token.text)
+        parts, pos = amount
+        unit = _UNIT_ALIASES.get(tokens[pos + 1].text) if pos + 1 < end and tokens[pos + 1].kind is _Kind.WORD else None
         if unit is None:
             return None
         if unit in seen:
             raise DelayError(DelayProblem.UNREADABLE, original, f"unit {unit!r} given twice")
-        whole, fraction = number.parts
+        whole, fraction = parts
         fraction = fraction[:6]
         scale = _UNIT_SECONDS[unit] * 1_000_000
         seen[unit] = _bounded_int(whole) * scale + (
@@ -392,6 +417,19 @@ def _duration_micros(tokens: list[_Token], original: str) -> int | None:
     if negative or total == 0:
         raise DelayError(DelayProblem.NOT_POSITIVE, original)
     return total
+
+
+def _amount(tokens: list[_Token], pos: int, end: int) -> tuple[tuple[str, ...], int] | None:
+    """The number a unit follows at `pos` (`2`, `1.5`, `an`, `half an`, `half`) as (whole, fraction) digits, and the
+    position of its last token; None when there is none."""
+    token = tokens[pos]
+    if token.kind is _Kind.NUM:
+        return token.parts, pos
+    if token.text in _ONE_WORDS:  # an hour, a day
+        return ("1", ""), pos
+    if token.text == "half":  # half an hour, half a day, half hour
+        return ("0", "5"), pos + 1 if pos + 1 < end and tokens[pos + 1].text in _ONE_WORDS else pos
+    return None
 
 
 # --- wall-clock phrases ----------------------------------------------------------------------------------------------
@@ -690,7 +728,7 @@ def _iso(stripped: str, original: str, zone: tzinfo, now: datetime) -> tuple[dat
 def _suggestion(stripped: str, now: datetime, zone: tzinfo, max_delay: timedelta) -> tuple[str, datetime] | None:
     """For a day without a time: the same day at 9am (or the next whole hour, today), or tomorrow 9am."""
     hour = now.astimezone(zone).hour + 1
-    tries = [f"{stripped} 9am"]
+    tries = [f"{stripped} {'9pm' if stripped.split(' ')[0] == 'tonight' else '9am'}"]
     if hour <= 23:
         tries.append(f"{stripped} {hour}:00")
     tries.append("tomorrow 9am")

@@ -189,7 +189,7 @@ def parse(text: str, now: datetime, deps: SurfaceDeps, reader: ReaderZone = UTC_
             break
         run_ids.append(ref)
     if not run_ids:
-        return Reply(messages.not_a_run(shown(words[0])), invalid=True)
+        return Reply(_run_last(words, env) or messages.not_a_run(shown(words[0])), invalid=True)
     count = len(run_ids)
     run_ids = dedupe(run_ids)
     if len(run_ids) > deps.bulk_limit:
@@ -199,6 +199,17 @@ def parse(text: str, now: datetime, deps: SurfaceDeps, reader: ReaderZone = UTC_
             return Show(run_ids[0], env)
         return Reply(messages.BULK_NEEDS_TIME, invalid=True)
     return _move_intent(run_ids, " ".join(words[count:]), env, now, deps, reader)
+
+
+def _run_last(words: list[str], env: str | None) -> str | None:
+    """For `/reschedule 2h run_…` (the time first, the runs after it): the command in the right order, to type."""
+    runs = 0
+    while runs < len(words) - 1 and parse_run_ref(words[len(words) - 1 - runs]) is not None:
+        runs += 1
+    if not runs:
+        return None
+    reordered = [*words[-runs:], *words[:-runs], *(["--env", env] if env else [])]
+    return messages.runs_go_first(code(f"{messages.COMMAND} {' '.join(reordered)}", 400), runs)
 
 
 def _move_intent(
