@@ -105,6 +105,8 @@ def test_the_modal_is_a_form_whose_inline_errors_are_shown_and_fixed(tmp_path: P
     assert "▣ Reschedule run" in out and "When (optional): soon" in out
     assert "⚠ Can't read soon as a time" in out
     assert "rescheduled send-trial-reminder in Staging" in out and "Rescheduled." in out
+    # As in Slack: the view the submission is acknowledged with first, then what the move did after it.
+    assert out.index("Rescheduling…") < out.index("rescheduled send-trial-reminder") < out.index("Rescheduled.")
 
 
 def test_bad_input_is_answered_privately_and_moves_nothing(tmp_path: Path) -> None:

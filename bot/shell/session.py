@@ -365,13 +365,17 @@ class Session:
                 "trigger_id": self.trigger_id(),
                 "view": submitted,
             }
+            before = len(self.stand_in.seen)
             answer_body = await self.send(("payload=" + quote(json.dumps(body))).encode())
             if answer_body.get("response_action") == "errors":
                 errors = {str(k): str(v) for k, v in (answer_body.get("errors") or {}).items()}
                 self.show_form(view, errors)
                 continue
             if answer_body.get("response_action") == "update" and isinstance(answer_body.get("view"), dict):
-                self.stand_in.seen.append(Seen("modal", {**answer_body["view"], "id": view.get("id")}, ""))
+                # Slack shows the acknowledgement's view first: what the bot did after acknowledging (here, while
+                # the request was still being answered) comes after it.
+                updated = Seen("modal", {**answer_body["view"], "id": view.get("id")}, "")
+                self.stand_in.seen.insert(max(before, self.shown), updated)
             self.form = None
             await self.settle()
             return
