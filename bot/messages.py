@@ -732,9 +732,23 @@ def confirm_run_now(run_id: str, task: str) -> str:
 
 
 def confirm_prompt(run_id: str, task_escaped: str, env_title_escaped: str, when_token: str) -> str:
+    """The environment asks first (CONFIRM_ENVIRONMENTS)."""
     return (
         f":raised_hand: *{env_title_escaped}* runs are moved only after a confirmation. Move `{run_id}` "
         f"({task_escaped}) to {when_token}?"
+    )
+
+
+def confirm_day(run_id: str, task_escaped: str, when_token: str) -> str:
+    """A day the person should see before anything moves (`next friday 9am`), where moves need no confirmation."""
+    return f":raised_hand: Check the day first: move `{run_id}` ({task_escaped}) to {when_token}?"
+
+
+def confirm_earlier(run_id: str, task_escaped: str, typed_escaped: str, when_token: str, start_token: str) -> str:
+    """`+30m` counts from now, and now + 30m is before the run's start: people often mean 30m later than it."""
+    return (
+        f":raised_hand: `{typed_escaped}` counts from now, so it moves `{run_id}` ({task_escaped}) *earlier*: from "
+        f"{start_token} to {when_token}. Move it earlier? (To push it back instead, use *Push back* on its summary.)"
     )
 
 

@@ -175,11 +175,39 @@ def test_next_friday_shows_the_date_before_anything_moves(
     friday = today + timedelta(days=(4 - today.weekday()) % 7 or 7)
     text = json.dumps(prompt["blocks"])
     assert f"Fri {friday.day} {friday:%b}" in text and "at 09:00, your time" in text
+    # Prod moves at once here (CONFIRM_ENVIRONMENTS is empty): the question says why it is asked, truthfully.
+    assert "Check the day first" in text and "only after a confirmation" not in text
     assert fake_trigger.calls("POST", RESCHEDULE) == []
 
     click(slack, fake_slack, prompt, Button.CONFIRM.action_id, ephemeral=True)
     fake_slack.wait_for(lambda: len(fake_trigger.calls("POST", RESCHEDULE)) == 1)
     assert sent_delays(fake_trigger) == [api_delay(datetime.combine(friday, time(9), tzinfo=PARIS))]
+
+
+def test_a_plus_duration_that_would_move_a_run_earlier_asks_first_saying_so(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+    run = fake_trigger.add_run(PROD_ENV, delayed_until=start, task_identifier="send-digest")
+    prompt = private_via_command(slack, fake_slack, f"{run['id']} +30m")
+    text = json.dumps(prompt["blocks"])
+    assert "`+30m` counts from now, so it moves" in text and "*earlier*" in text
+    assert f"<!date^{int(start.timestamp())}^" in text  # its start now, beside the time it would move to
+    assert fake_trigger.calls("POST", RESCHEDULE) == []
+
+    click(slack, fake_slack, prompt, Button.CONFIRM.action_id, ephemeral=True)
+    fake_slack.wait_for(lambda: len(fake_trigger.calls("POST", RESCHEDULE)) == 1)
+    [sent] = sent_delays(fake_trigger)
+    assert datetime.fromisoformat(sent.replace("Z", "+00:00")) < start - timedelta(hours=2)  # earlier, as confirmed
+
+
+@pytest.mark.parametrize("typed", ["+4h", "30m"])
+def test_a_plus_duration_past_the_start_or_a_plain_duration_moves_at_once(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger, typed: str
+) -> None:
+    run = fake_trigger.add_run(PROD_ENV, delayed_until=datetime.now(UTC) + timedelta(hours=3))
+    slack.command(f"{run['id']} {typed}", response_url=fake_slack.new_response_url())
+    fake_slack.wait_for(lambda: len(fake_trigger.calls("POST", RESCHEDULE)) == 1)
 
 
 def test_an_unreadable_profile_means_utc_and_the_reply_says_utc(

@@ -139,11 +139,14 @@ def _element(
     return None
 
 
-def confirm_prompt(run_id: str, task: str, env: Environment, target: datetime, spoken: str = "") -> list[Block]:
-    """The private Confirm / Cancel prompt a slash command gets in an environment that asks first (or for a day
-    the person should see first); `spoken`: the time in the reader's own terms, else a date token."""
+def confirm_prompt(
+    run_id: str, task: str, env: Environment, target: datetime, spoken: str = "", text: str = ""
+) -> list[Block]:
+    """The private Confirm / Cancel prompt a slash command gets in an environment that asks first; `spoken`: the
+    time in the reader's own terms, else a date token; `text`: the question when it is asked for another reason
+    (a day to check, a move earlier: messages.confirm_day, confirm_earlier)."""
     value = ButtonValue.of(run_id, env.name, target=target)
-    text = messages.confirm_prompt(run_id, escape(task), escape(env.title), spoken or date_token(target))
+    text = text or messages.confirm_prompt(run_id, escape(task), escape(env.title), spoken or date_token(target))
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},
         {

@@ -22,13 +22,15 @@ from bot.access_check import AccessRefused
 from bot.domain.audit import Outcome
 from bot.domain.bulk import dedupe
 from bot.domain.delays import DelayError, format_duration
+from bot.domain.environments import Environment
 from bot.domain.run_refs import parse_run_ref
+from bot.domain.runs import Run
 from bot.domain.typed_time import UTC_READER, ReaderZone, parse_duration, read_time
 from bot.limits import Busy
 from bot.render import access
 from bot.render.controls import PRIVATE_BUTTONS, confirm_prompt, run_now_prompt
 from bot.render.history import history
-from bot.render.mrkdwn import code, escape, truncate
+from bot.render.mrkdwn import code, date_token, escape, truncate
 from bot.render.run_list import LIST_BUTTONS, MAX_RUNS_SHOWN, run_list
 from bot.render.summary import run_summary
 from bot.render.times import examples_text, spoken
@@ -69,6 +71,7 @@ class Move:
     ask: bool = field(default=False, compare=False)
     spoken: str = field(default="", compare=False)
     local: bool = field(default=False, compare=False)  # read on the reader's clock: another zone reads another instant
+    plus: str = field(default="", compare=False)  # what was typed, when a duration with a plus (`+30m`): see _act
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +204,19 @@ def parse(text: str, now: datetime, deps: SurfaceDeps, reader: ReaderZone = UTC_
     return _move_intent(run_ids, " ".join(words[count:]), env, now, deps, reader)
 
 
+def _question(intent: Move, run: Run, env: Environment, deps: SurfaceDeps, earlier: bool) -> list[dict[str, Any]]:
+    """The private Confirm / Cancel prompt of a move that asks first, saying why it asks."""
+    when = intent.spoken or date_token(intent.when)
+    task = escape(run.task_identifier)
+    if earlier and run.delayed_until is not None:
+        text = messages.confirm_earlier(run.id, task, shown(intent.plus), when, date_token(run.delayed_until))
+    elif deps.asks_first(env):
+        text = ""  # the environment's own question
+    else:
+        text = messages.confirm_day(run.id, task, when)
+    return confirm_prompt(run.id, run.task_identifier, env, intent.when, intent.spoken, text)
+
+
 def _run_last(words: list[str], env: str | None) -> str | None:
     """For `/reschedule 2h run_…` (the time first, the runs after it): the command in the right order, to type."""
     runs = 0
@@ -227,7 +243,10 @@ def _move_intent(
     spoken_text = spoken(when.target, now, reader)
     note = messages.resolved_note(shown(typed), spoken_text, when.rolled, when.gap) if when.local else ""
     if len(run_ids) == 1:
-        return Move(run_ids[0], when.target, env, note, ask=when.asks_first, spoken=spoken_text, local=when.local)
+        plus = typed if when.shift is not None and typed.lstrip().startswith("+") else ""
+        return Move(
+            run_ids[0], when.target, env, note, ask=when.asks_first, spoken=spoken_text, local=when.local, plus=plus
+        )
     return BulkMove(tuple(run_ids), when.target, env, reader, local=when.local)
 
 
@@ -517,12 +536,13 @@ async def _act(
         await rescheduler.authorize(actor, env, run.id)
         await tell(messages.CONFIRM_RUN_NOW_TITLE, run_now_prompt(run.id, run.task_identifier, env))
         return
-    if run.is_delayed and (deps.asks_first(env) or intent.ask):
+    # `+30m` is 30 minutes from now; said of a run due later than that, people often mean 30 minutes later than it.
+    earlier = bool(intent.plus) and run.delayed_until is not None and intent.when < run.delayed_until
+    if run.is_delayed and (deps.asks_first(env) or intent.ask or earlier):
         await rescheduler.authorize(actor, env, run.id)
         if speak is not None:
             intent = await speak(intent)
-        blocks = confirm_prompt(run.id, run.task_identifier, env, intent.when, intent.spoken)
-        await tell(messages.CONFIRM_TITLE, blocks)
+        await tell(messages.CONFIRM_TITLE, _question(intent, run, env, deps, earlier))
         return
     if intent.note:
         await tell(intent.note)
