@@ -41,6 +41,13 @@ _CONFIGURED_LOGGERS = ("", "slack_sdk", logs.SLACK_WEB_API_LOGGER, "slack_bolt",
 logger = logging.getLogger("uvicorn.error")  # where uvicorn's server logs
 
 
+# `_Server` below reimplements uvicorn's Server.shutdown with its internals (servers, server_state, lifespan,
+# _wait_tasks_to_complete), for the tests' speed only; written for these versions (tests/test_inprocess.py checks).
+UVICORN_VERSIONS = (">=0.30", "<0.56")
+UVICORN_INTERNALS = ("server_state", "force_exit", "_wait_tasks_to_complete")  # made by Server() itself
+UVICORN_SERVING_SETS = ("self.servers", "self.lifespan")  # made once Server.serve runs
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, told to stop by an event instead of noticing `should_exit` on its 0.1 s tick."""
 

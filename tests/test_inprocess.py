@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import socket
 import threading
@@ -9,15 +10,31 @@ import time
 from pathlib import Path
 
 import pytest
+import uvicorn
+from packaging.specifiers import SpecifierSet
 
 from tests.e2e_harness import PROD_ENV, SIGNING_SECRET, SlackSender, bot_env
 from tests.fakes.slack import FakeSlack
 from tests.fakes.trigger import FakeTrigger
-from tests.inprocess import InProcessBot
+from tests.inprocess import UVICORN_INTERNALS, UVICORN_SERVING_SETS, UVICORN_VERSIONS, InProcessBot
 
 pytestmark = pytest.mark.e2e
 
 RESCHEDULE = r"/api/v1/runs/.+/reschedule"
+
+
+def test_the_installed_uvicorn_is_one_the_harness_was_written_for() -> None:
+    """tests/inprocess.py stops its server with uvicorn's internals (to skip two fixed 0.1 s pauses per test): an
+    upgrade past the range it was written for fails here, by name, before it fails every end-to-end test."""
+    assert uvicorn.__version__ in SpecifierSet(",".join(UVICORN_VERSIONS)), (
+        "tests/inprocess.py reimplements uvicorn's Server.shutdown; compare it with this version's, then widen "
+        "UVICORN_VERSIONS"
+    )
+    server = uvicorn.Server(uvicorn.Config(app="tests.inprocess:nothing"))
+    missing = [name for name in UVICORN_INTERNALS if not hasattr(server, name)]
+    source = inspect.getsource(uvicorn.Server)
+    missing += [name for name in UVICORN_SERVING_SETS if f"{name} =" not in source]
+    assert missing == [], f"uvicorn.Server no longer has {missing}: tests/inprocess.py needs a look"
 
 
 def test_stop_finishes_an_acknowledged_move_as_sigterm_does(
