@@ -136,6 +136,13 @@ def list_tagged_instead(typed: str, count: int, command: str) -> str:
     return f"{runs.capitalize()} tagged {typed}: {command}"
 
 
+def list_tags_carried(tags: list[str], more: int, meant: str) -> str:
+    """Under an empty list for a tag: the tags the delayed runs carry (code spans), and `meant`, the list of the one
+    most like it when one is (a code span, or "")."""
+    names = ", ".join(tags) + (f" and {more} more" if more else "")
+    return f"Tags on the delayed runs: {names}." + (f" Did you mean {meant}?" if meant else "")
+
+
 def list_named_inside(typed: str, tasks: list[str], more: int, command: str) -> str:
     """Under an empty list: a task given to it that is inside tasks' names (not at their start); `typed` and
     `command` are code spans, `tasks` escaped names."""

@@ -7,9 +7,10 @@ holds the run, what "not delayed" means, which instant is sent to Trigger.dev.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -213,10 +214,11 @@ class ListFilters:
 class NearMisses:
     """When the task given to `list` starts no delayed run's task name: what it does name among the runs read (with
     the list's other filters), so the answer can say where they are. `tagged`: how many runs carry it as a tag (any
-    case); `tasks`: the tasks with it inside their name, not at its start."""
+    case); `tasks`: the tasks with it inside their name, not at its start. `tags`: for a tag that matched nothing."""
 
     tagged: int = 0
     tasks: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # when a tag matched nothing: the tags the delayed runs carry, the likest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +317,30 @@ def _listed(
         refused=reach.refused,
         near=_near_misses(filters.task, others) if filters.task and not runs else NearMisses(),
     )
+
+
+LIKE_TAG = 0.75  # how alike a tag must be to the one typed to be offered instead
+
+
+def _tags_carried(pages: Sequence[RunPage | BaseException], now: datetime, filters: ListFilters) -> tuple[str, ...]:
+    """The tags of the delayed runs listed in `pages` (with the list's other filters), those most like the tag asked
+    for first; none when a page could not be read (the answer then says nothing rather than something partial)."""
+    if any(isinstance(page, BaseException) for page in pages):
+        return ()
+    carried: dict[str, str] = {}  # by case-folded name, as first seen
+    for page in pages:
+        assert not isinstance(page, BaseException)
+        for run in _due(page, now, filters.within, filters.task):
+            for tag in run.tags:
+                carried.setdefault(tag.casefold(), tag)
+    wanted = (filters.tag or "").casefold()
+    likeness = {key: difflib.SequenceMatcher(None, wanted, key).ratio() for key in carried}
+    return tuple(carried[key] for key in sorted(carried, key=lambda key: (-likeness[key], key)))
+
+
+def like_tag(typed: str, tag: str) -> bool:
+    """Whether `tag` is close enough to what was typed to be offered as what was meant (`emial`, `EMAIL`: email)."""
+    return difflib.SequenceMatcher(None, typed.casefold(), tag.casefold()).ratio() >= LIKE_TAG
 
 
 def _near_misses(typed: str, runs: Sequence[Run]) -> NearMisses:
@@ -463,7 +489,15 @@ class Rescheduler:
                 ),
                 return_exceptions=True,
             )
-            return _listed(allowed, pages, now, filters, reach)
+            listed = _listed(allowed, pages, now, filters, reach)
+            if filters.tag and not listed.runs and not listed.failed and listed.searched:
+                # A tag that matched nothing (tags match exactly): the tags the delayed runs do carry, to choose from.
+                untagged = await asyncio.gather(
+                    *(target.client.list_delayed(deadline, created_from=created_from) for target in allowed),
+                    return_exceptions=True,
+                )
+                listed = replace(listed, near=replace(listed.near, tags=_tags_carried(untagged, now, filters)))
+            return listed
 
     async def check_access(self, actor: Actor, env: Environment) -> None:
         """The access check alone (raises AccessRefused), without recording: for deciding what to offer."""

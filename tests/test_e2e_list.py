@@ -143,6 +143,28 @@ def test_a_task_that_starts_no_name_but_is_a_tag_or_inside_a_name_gets_the_list_
     assert [block["type"] for block in message["blocks"]] == ["section"]  # the empty list alone, no note
 
 
+def test_a_tag_that_matches_nothing_gets_the_tags_there_are_and_the_likest_to_type(
+    slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger
+) -> None:
+    hour = datetime.now(UTC) + timedelta(hours=1)
+    fake_trigger.add_run(PROD_ENV, delayed_until=hour, task_identifier="send-digest", tags=["email", "weekly"])
+    fake_trigger.add_run(PROD_ENV, delayed_until=hour, task_identifier="sync-crm", tags=["crm", "<@U1>"])
+    message = private_via_command(slack, fake_slack, "list --tag emial")
+    text = json.dumps(message["blocks"])
+    assert "Tags on the delayed runs: `email`, " in text  # the likest first
+    assert all(f"`{tag}`" in text for tag in ("weekly", "crm", "&lt;@U1&gt;")) and "<@U1>" not in text
+    assert "Did you mean `/reschedule list --tag email`?" in text
+    # Asked once with the tag, then once without it to see the tags there are.
+    assert [("filter%5Btag%5D=emial" in call.query) for call in fake_trigger.calls("GET", LIST)] == [True, False]
+
+    message = private_via_command(slack, fake_slack, "list send --tag zzz")
+    text = json.dumps(message["blocks"])
+    assert messages.list_tags_carried(["`email`", "`weekly`"], 0, "") in text  # those of send-… only, no guess
+
+    message = private_via_command(slack, fake_slack, "list --tag email")  # it matched: no second listing
+    assert len(listed_ids(message)) == 1 and len(fake_trigger.calls("GET", LIST)) == 5
+
+
 def test_an_empty_list_says_so(slack: SlackSender, fake_slack: FakeSlack, fake_trigger: FakeTrigger) -> None:
     message = private_via_command(slack, fake_slack, "list")
     assert message["text"] == "No delayed runs"

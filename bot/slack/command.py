@@ -34,7 +34,7 @@ from bot.render.mrkdwn import code, date_token, escape, truncate
 from bot.render.run_list import LIST_BUTTONS, MAX_RUNS_SHOWN, run_list
 from bot.render.summary import run_summary
 from bot.render.times import examples_text, spoken
-from bot.rescheduler import Actor, DelayedList, ListFilters
+from bot.rescheduler import Actor, DelayedList, ListFilters, like_tag
 from bot.slack import bulk, dm
 from bot.slack.actor import actor_of
 from bot.slack.channel_post import post_for_channel
@@ -51,6 +51,7 @@ REASON_FLAG = "--reason"
 REASON_MAX = 500
 HELP_WORDS = frozenset({"", "help", "-h", "--help", "?", "usage"})
 MAX_TASKS_NAMED = 10  # the tasks a list's task prefix matched, named under its head
+MAX_TAGS_NAMED = 10  # the tags named when a list's tag matched nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,9 +461,16 @@ def _tasks_matched(typed: str | None, listed: DelayedList) -> list[str]:
 
 
 def _near_misses(filters: ListFilters, listed: DelayedList) -> list[str]:
-    """When the task typed starts no task's name: the runs it names otherwise (a tag, the middle of a name), with the
-    list to type for them (the other filters kept)."""
+    """When the task typed starts no task's name: the runs it names otherwise (a tag, the middle of a name); when
+    the tag typed matched nothing: the tags there are. With the list to type for them (the other filters kept)."""
     typed, near = filters.task, listed.near
+    if near.tags and filters.tag:
+        likest = near.tags[0]
+        shown_tags = list(near.tags) if like_tag(filters.tag, likest) else sorted(near.tags, key=str.casefold)
+        names = [code(tag, 60) for tag in shown_tags[:MAX_TAGS_NAMED]]
+        more = len(near.tags) - len(names)
+        meant = _list_command(filters, task=filters.task, tag=likest) if like_tag(filters.tag, likest) else ""
+        return [messages.list_tags_carried(names, more, meant)]
     if not typed:
         return []
     notes = []
