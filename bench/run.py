@@ -246,6 +246,13 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def proc_main_thread_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process's main thread, where its event loop runs (its task of the same id);
+    the rest of proc_cpu is its other threads' (a worker running database transactions, say)."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_memory(pid: int) -> dict[str, int]:
     """VmRSS, VmHWM, RssAnon and RssFile of a live process, in KiB."""
     values: dict[str, int] = {}
@@ -322,6 +329,9 @@ class Server:
 
     def cpu(self) -> float:
         return proc_cpu(self.pid)
+
+    def main_thread_cpu(self) -> float:
+        return proc_main_thread_cpu(self.pid)
 
     def wait_idle(self) -> float:
         """Wait (bounded) until the server's CPU counter stops moving for 0.3 s; returns the counter."""
@@ -500,6 +510,7 @@ class Burst:
     samples: list[Sample] = field(default_factory=list)
     healthy_after: float = 0.0
     cpu: float = 0.0  # server CPU seconds over the burst
+    cpu_main: float = 0.0  # of which its main thread's (the event loop's)
     memory_start: dict[str, int] = field(default_factory=dict)
     memory_end: dict[str, int] = field(default_factory=dict)
     load_cpu: float = 0.0
@@ -524,8 +535,9 @@ class Burst:
             return None
         return max(answered) - min(s.sent_at for s in self.samples)
 
-    def cpu_ms_per_command(self) -> float | None:
-        return self.cpu * 1000 / len(self.samples) if self.samples else None
+    def cpu_ms_per_command(self, cpu: float | None = None) -> float | None:
+        """`cpu` (by default all the server's) in ms per command."""
+        return (self.cpu if cpu is None else cpu) * 1000 / len(self.samples) if self.samples else None
 
     def slow_acks(self) -> list[float]:
         return [a for a in self.acks() if a > SLOW_ACK]
@@ -562,6 +574,7 @@ def burst(
                 dms_before, calls_before = fk.dm_calls(), fk.calls()
                 load = LoadGenerator(server, fk.delayed_runs(BURST), concurrency)
                 cpu_before = server.wait_idle()
+                main_before = server.main_thread_cpu()
                 outcome.memory_start = proc_memory(server.pid)
                 if profile_to is not None:
                     os.kill(server.pid, signal.SIGUSR1)
@@ -579,6 +592,7 @@ def burst(
 
                 wait_answers(fk, outcome.samples, dms_done)
                 outcome.cpu = server.wait_idle() - cpu_before
+                outcome.cpu_main = server.main_thread_cpu() - main_before
                 outcome.wall = time.monotonic() - started
                 outcome.others_cpu = noise.others(outcome.cpu, outcome.load_cpu)
                 outcome.memory_end = proc_memory(server.pid)
@@ -741,6 +755,8 @@ METRICS = (
     Metric("Send → summary in the channel p99 (ms)", lambda b: scaled(percentile(b.end_to_ends(), 99), 1000)),
     Metric("Burst completion, first send → last summary (ms)", lambda b: scaled(b.completion(), 1000)),
     Metric("Server CPU per command (ms)", lambda b: b.cpu_ms_per_command(), 1),
+    Metric("… of which the event loop's thread (ms)", lambda b: b.cpu_ms_per_command(b.cpu_main), 1),
+    Metric("… of which other threads (ms)", lambda b: b.cpu_ms_per_command(b.cpu - b.cpu_main), 1),
     Metric("VmRSS after the burst (MiB)", lambda b: mib(b.memory_end, "VmRSS"), 1),
     Metric("VmRSS after the burst (MB, 10^6 bytes)", lambda b: scaled(mib(b.memory_end, "VmRSS"), 1.048576), 1),
     Metric("RssAnon after the burst (MiB)", lambda b: mib(b.memory_end, "RssAnon"), 1),
@@ -1087,9 +1103,11 @@ def report(
             "waits less behind the others: compare send → summary p50 with that in mind (burst completion and p99 "
             "include the ack delays).",
             "- *CPU per command*: the server's utime + stime (/proc/<pid>/stat) from just before the burst until it "
-            "is idle again after the last summary and the last DM, divided by the number of "
-            "commands. *RSS*: /proc/<pid>/status after that; RssAnon is the process's own memory, VmRSS adds "
-            "mapped files. *Time to healthy*: from spawning the process until GET /healthz answers 200 (polled "
+            "is idle again after the last summary and the last DM, divided by the number of commands; the event "
+            "loop's thread is the process's main thread (/proc/<pid>/task/<pid>/stat), other threads are the rest "
+            "(the bot's worker running its database transactions). *RSS*: /proc/<pid>/status after that; RssAnon "
+            "is the process's own memory, VmRSS adds mapped files. *Time to healthy*: from spawning the process "
+            "until GET /healthz answers 200 (polled "
             f"every {HEALTH_POLL * 1000:.0f} ms).",
             "",
             "## Per round",
