@@ -756,7 +756,8 @@ METRICS = (
     Metric("Burst completion, first send → last summary (ms)", lambda b: scaled(b.completion(), 1000)),
     Metric("Server CPU per command (ms)", lambda b: b.cpu_ms_per_command(), 1),
     Metric("… of which the event loop's thread (ms)", lambda b: b.cpu_ms_per_command(b.cpu_main), 1),
-    Metric("… of which other threads (ms)", lambda b: b.cpu_ms_per_command(b.cpu - b.cpu_main), 1),
+    # max: the process's and its main thread's counters are read one after the other, a tick apart at worst
+    Metric("… of which other threads (ms)", lambda b: b.cpu_ms_per_command(max(0.0, b.cpu - b.cpu_main)), 1),
     Metric("VmRSS after the burst (MiB)", lambda b: mib(b.memory_end, "VmRSS"), 1),
     Metric("VmRSS after the burst (MB, 10^6 bytes)", lambda b: scaled(mib(b.memory_end, "VmRSS"), 1.048576), 1),
     Metric("RssAnon after the burst (MiB)", lambda b: mib(b.memory_end, "RssAnon"), 1),
