@@ -485,7 +485,7 @@ def _near_misses(filters: ListFilters, listed: DelayedList) -> list[str]:
 
 def _list_command(filters: ListFilters, *, task: str | None = None, tag: str | None = None) -> str:
     """`/reschedule list …` for `task` or `tag` with the other filters of `filters`, as a code span."""
-    words = ["/reschedule list"]
+    words = [messages.COMMAND, messages.LIST_WORD]
     if task:
         words.append(task)
     if tag:
