@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry import BackoffRetryIntervalCalculator, Jitter
@@ -20,12 +20,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.slack import bulk, buttons, command, home, modal, respond, shortcut, unfurl, workflow_steps
+from bot.slack import bulk, buttons, command, home, modal, shortcut, unfurl, workflow_steps
 from bot.slack.api_errors import ErrorCounter
 from bot.slack.bot_identity import BotIdentity
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import slack_unreachable, unexpected_text
 from bot.slack.home import HomePages
+from bot.slack.respond import respond_for
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def build_app(client: AsyncWebClient, deps: SurfaceDeps, identity: BotIdentity) 
         )
 
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse:
+    async def on_error(error: Exception, body: dict[str, Any], context: AsyncBoltContext) -> BoltResponse:
         kind = str(body.get("type") or body.get("command") or "request")
         if isinstance(error, BoltUnhandledRequestError):
             log.warning("no listener for a %s request; ignored", kind[:40])
@@ -119,12 +120,11 @@ def build_app(client: AsyncWebClient, deps: SurfaceDeps, identity: BotIdentity) 
             text = unexpected_text(error, kind)
         if body.get("response_url"):
             try:
-                await respond(text=text, response_type="ephemeral", replace_original=False)
+                await respond_for(context)(text=text, response_type="ephemeral", replace_original=False)
             except Exception:
                 log.warning("could not tell the user about the error")
         return BoltResponse(status=200, body="")
 
-    respond.install(app)
     for surface in (command, buttons, modal, shortcut, bulk, unfurl, workflow_steps):
         surface.register(app, deps)
     return app, home.register(app, deps)

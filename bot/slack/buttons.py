@@ -43,7 +43,7 @@ from bot.slack.failures import failure_text, moved_but, unexpected_text
 from bot.slack.home import HOME_SURFACE
 from bot.slack.modal import Origin, OriginKind, RunRef, open_for
 from bot.slack.replies import quietly, respond_checked, show_summary
-from bot.slack.respond import Respond
+from bot.slack.respond import Respond, respond_for
 from bot.trigger.errors import TriggerError
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,9 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
 
     @app.action(ACTION_PATTERN)
     @deps.inflight.listener
-    async def on_action(
-        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: Respond, client: AsyncWebClient
-    ) -> None:
+    async def on_action(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
+        respond = respond_for(context)
         if not await deps.first_delivery(body, "block_actions"):
             return
         actor = _actor(context, body, f"button {body['actions'][0].get('action_id')}"[:200])

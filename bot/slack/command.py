@@ -41,7 +41,7 @@ from bot.slack.channel_post import post_for_channel
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import environments_text, failure_text, moved_but, unexpected_text
 from bot.slack.replies import quietly
-from bot.slack.respond import Respond
+from bot.slack.respond import Respond, respond_for
 from bot.storage.audit import AuditUnavailable
 from bot.trigger.errors import AuthRejected, RateLimited, TriggerError, TriggerUnavailable
 
@@ -306,9 +306,9 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         ack: AsyncAck,
         command: dict[str, Any],
         context: AsyncBoltContext,
-        respond: Respond,
         client: AsyncWebClient,
     ) -> None:
+        respond = respond_for(context)
         typed = str(command.get("text", ""))
         asked, reason = split_reason(typed)
         actor = replace(actor_of(context, command, "command", typed[:200]), reason=reason)

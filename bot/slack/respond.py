@@ -2,19 +2,17 @@
 
 Bolt's AsyncRespond opens a new aiohttp session (and connection) for every message it posts to a response_url;
 under a burst that is a large share of the bot's CPU. `Respond` posts the same messages with slack_sdk's
-AsyncWebhookClient through the session the Web API client already holds. `install` gives every request that has a
-response_url one of these as its `respond`, so listeners receive it where Bolt would give its own.
+AsyncWebhookClient through the session the Web API client already holds. A listener makes its own with
+`respond_for(context)` from what Bolt's context offers (the request's response_url and the Web API client), instead
+of taking Bolt's `respond`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from slack_bolt.async_app import AsyncApp
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.response import BoltResponse
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.webhook import WebhookResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -22,9 +20,10 @@ TIMEOUT_SECONDS = 10
 
 
 class Respond:
-    """Posts messages to one response_url, as Bolt's `respond` does, through `session` (None: a session of its own)."""
+    """Posts messages to one response_url, as Bolt's `respond` does, through `session` (None: a session of its own).
+    Without a response_url (a click in the App Home, say) it raises ValueError, as Bolt's does."""
 
-    def __init__(self, *, response_url: str, session: aiohttp.ClientSession | None) -> None:
+    def __init__(self, *, response_url: str | None, session: aiohttp.ClientSession | None) -> None:
         self.response_url = response_url
         self.session = session
 
@@ -37,19 +36,14 @@ class Respond:
         delete_original: bool | None = None,
         **more: Any,
     ) -> WebhookResponse:
+        if not self.response_url:
+            raise ValueError("respond is unsupported here as there is no response_url")
         message: dict[str, Any] = {"text": text, "blocks": blocks, "response_type": response_type}
         message |= {"replace_original": replace_original, "delete_original": delete_original, **more}
         client = AsyncWebhookClient(url=self.response_url, session=self.session, timeout=TIMEOUT_SECONDS)
         return await client.send_dict({key: value for key, value in message.items() if value is not None})
 
 
-def install(app: AsyncApp) -> None:
-    """Give every listener a `respond` that uses the Web API client's session."""
-
-    @app.middleware
-    async def respond_through_the_shared_session(
-        req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
-    ) -> BoltResponse:
-        if req.context.response_url:
-            req.context["respond"] = Respond(response_url=req.context.response_url, session=app.client.session)
-        return await next()
+def respond_for(context: AsyncBoltContext) -> Respond:
+    """The request's `respond`, posting through the Web API client's session."""
+    return Respond(response_url=context.response_url, session=context.client.session)

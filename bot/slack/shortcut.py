@@ -20,7 +20,7 @@ from bot.slack.actor import actor_of
 from bot.slack.deps import SurfaceDeps
 from bot.slack.failures import unexpected_text
 from bot.slack.modal import Origin, RunRef, open_for
-from bot.slack.respond import Respond
+from bot.slack.respond import respond_for
 
 log = logging.getLogger(__name__)
 MAX_RUNS = 10  # runs offered one by one (Slack's checkboxes hold 10); more are moved as one set
@@ -33,9 +33,10 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     @app.shortcut({"callback_id": SHORTCUT_CALLBACK_ID, "type": "message_action"})
     @deps.inflight.listener
     async def on_shortcut(
-        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: Respond, client: AsyncWebClient
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
         await ack()
+        respond = respond_for(context)
         if not await deps.first_delivery(body, "message_action"):
             return
         message = body.get("message") or {}
