@@ -325,22 +325,25 @@ LIKE_TAG = 0.75  # how alike a tag must be to the one typed to be offered instea
 def _tags_carried(pages: Sequence[RunPage | BaseException], now: datetime, filters: ListFilters) -> tuple[str, ...]:
     """The tags of the delayed runs listed in `pages` (with the list's other filters), those most like the tag asked
     for first; none when a page could not be read (the answer then says nothing rather than something partial)."""
-    if any(isinstance(page, BaseException) for page in pages):
+    read = [page for page in pages if isinstance(page, RunPage)]
+    if len(read) < len(pages):
         return ()
     carried: dict[str, str] = {}  # by case-folded name, as first seen
-    for page in pages:
-        assert not isinstance(page, BaseException)
+    for page in read:
         for run in _due(page, now, filters.within, filters.task):
             for tag in run.tags:
                 carried.setdefault(tag.casefold(), tag)
-    wanted = (filters.tag or "").casefold()
-    likeness = {key: difflib.SequenceMatcher(None, wanted, key).ratio() for key in carried}
-    return tuple(carried[key] for key in sorted(carried, key=lambda key: (-likeness[key], key)))
+    typed = filters.tag or ""
+    return tuple(sorted(carried.values(), key=lambda tag: (-_likeness(typed, tag), tag.casefold())))
 
 
 def like_tag(typed: str, tag: str) -> bool:
     """Whether `tag` is close enough to what was typed to be offered as what was meant (`emial`, `EMAIL`: email)."""
-    return difflib.SequenceMatcher(None, typed.casefold(), tag.casefold()).ratio() >= LIKE_TAG
+    return _likeness(typed, tag) >= LIKE_TAG
+
+
+def _likeness(typed: str, tag: str) -> float:
+    return difflib.SequenceMatcher(None, typed.casefold(), tag.casefold()).ratio()
 
 
 def _near_misses(typed: str, runs: Sequence[Run]) -> NearMisses:

@@ -23,6 +23,14 @@ def read(text: str, now: datetime = NOW, zone: ZoneInfo = BERLIN, max_delay: tim
     return read_time(text, now=now, zone=zone, max_delay=max_delay)
 
 
+def assert_suggests(text: str, kind: DelayProblem, meant: str) -> None:
+    """`text` is refused as `kind`, suggesting `meant`, which reads as the instant the suggestion names."""
+    error = refused(text)
+    assert error.kind is kind
+    assert error.suggestion is not None and error.suggestion[0] == meant
+    assert read(meant).target == error.suggestion[1]
+
+
 def local(text: str, now: datetime = NOW, zone: ZoneInfo = BERLIN) -> datetime:
     target = read(text, now, zone).target
     assert target is not None
@@ -156,11 +164,7 @@ def test_one_rule_for_next_weekday(now: datetime, text: str, expected: date) -> 
     ],
 )
 def test_a_day_without_a_time_is_refused_with_a_suggestion_that_has_one(text: str, suggested: str) -> None:
-    error = refused(text)
-    assert error.kind is DelayProblem.NO_TIME
-    assert error.suggestion is not None
-    assert error.suggestion[0] == suggested
-    assert read(suggested).target == error.suggestion[1]
+    assert_suggests(text, DelayProblem.NO_TIME, suggested)
 
 
 @pytest.mark.parametrize(
@@ -176,10 +180,7 @@ def test_a_day_without_a_time_is_refused_with_a_suggestion_that_has_one(text: st
     ],
 )
 def test_a_part_of_the_day_is_answered_with_the_hour_it_usually_means(text: str, meant: str) -> None:
-    error = refused(text)
-    assert error.kind is DelayProblem.UNREADABLE
-    assert error.suggestion is not None and error.suggestion[0] == meant
-    assert read(meant).target == error.suggestion[1]
+    assert_suggests(text, DelayProblem.UNREADABLE, meant)
 
 
 @pytest.mark.parametrize("text", ["this morning", "morning", "tomorrow 9am morning", "a b c d morning"])
@@ -262,10 +263,7 @@ def test_what_is_not_a_time_is_unreadable(text: str) -> None:
     ],
 )
 def test_a_misspelt_word_is_unreadable_with_the_text_it_was_probably_meant_as(text: str, meant: str) -> None:
-    error = refused(text)
-    assert error.kind is DelayProblem.UNREADABLE
-    assert error.suggestion is not None and error.suggestion[0] == meant
-    assert read(meant).target == error.suggestion[1]
+    assert_suggests(text, DelayProblem.UNREADABLE, meant)
 
 
 @pytest.mark.parametrize("text", ["munday", "soon", "xyz 9am", "toady 08:00", "nxt friday 9am"])

@@ -124,6 +124,7 @@ class When:
     gap: bool = False
     asks_first: bool = False  # `next <weekday>`: the date is shown, and confirmed, before anything moves
     local: bool = False  # read on the person's own clock (a day or a time of day), not a duration or an offset
+    plus: bool = False  # a duration typed with a plus (`+30m`), which people may read as added to the run's time
 
     @property
     def run_now(self) -> bool:
@@ -266,7 +267,8 @@ def _read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta, 
             target = round_to_milliseconds(now_utc + shift)
         except OverflowError:
             raise DelayError(DelayProblem.TOO_FAR, text, "beyond the representable range") from None
-        return When(target, shift=shift)
+        plus = any(token.kind is _Kind.MARK and token.text == "+" for token in tokens[:2])  # `+30m`, `in +30m`
+        return When(target, shift=shift, plus=plus)
     phrase = _phrase(tokens, text)
     return _resolve(phrase, text, stripped, now_utc, zone, max_delay)
 

@@ -244,7 +244,7 @@ def _move_intent(
     spoken_text = spoken(when.target, now, reader)
     note = messages.resolved_note(shown(typed), spoken_text, when.rolled, when.gap) if when.local else ""
     if len(run_ids) == 1:
-        plus = typed if when.shift is not None and typed.lstrip().startswith("+") else ""
+        plus = typed if when.plus else ""
         return Move(
             run_ids[0], when.target, env, note, ask=when.asks_first, spoken=spoken_text, local=when.local, plus=plus
         )
@@ -427,7 +427,7 @@ async def _list_reply(intent: List, actor: Actor, deps: SurfaceDeps, tell: Calla
         rescheduler.now(),
         where=_all_of([env.title for env in answered]),
         filters=asked,
-        notes=_tasks_matched(filters.task, listed) + _near_misses(filters, listed) + _list_notes(listed),
+        notes=_tasks_matched(filters.task, listed) + _elsewhere(filters, listed) + _list_notes(listed),
         controls=deps.controls(answered[0], LIST_BUTTONS),
         run_url=deps.run_url,
         push_all=await _push_all_key(listed, actor, deps),
@@ -460,17 +460,17 @@ def _tasks_matched(typed: str | None, listed: DelayedList) -> list[str]:
     return [messages.list_tasks_matched(code(typed, 100), names, len(tasks) - len(names))]
 
 
-def _near_misses(filters: ListFilters, listed: DelayedList) -> list[str]:
+def _elsewhere(filters: ListFilters, listed: DelayedList) -> list[str]:
     """When the task typed starts no task's name: the runs it names otherwise (a tag, the middle of a name); when
     the tag typed matched nothing: the tags there are. With the list to type for them (the other filters kept)."""
     typed, near = filters.task, listed.near
     if near.tags and filters.tag:
-        likest = near.tags[0]
-        shown_tags = list(near.tags) if like_tag(filters.tag, likest) else sorted(near.tags, key=str.casefold)
-        names = [code(tag, 60) for tag in shown_tags[:MAX_TAGS_NAMED]]
-        more = len(near.tags) - len(names)
-        meant = _list_command(filters, task=filters.task, tag=likest) if like_tag(filters.tag, likest) else ""
-        return [messages.list_tags_carried(names, more, meant)]
+        likest = near.tags[0]  # the tags come likest first
+        close = like_tag(filters.tag, likest)
+        names = [code(tag, 60) for tag in (near.tags if close else sorted(near.tags, key=str.casefold))]
+        meant = _list_command(filters, task=filters.task, tag=likest) if close else ""
+        shown_names = names[:MAX_TAGS_NAMED]
+        return [messages.list_tags_carried(shown_names, len(names) - len(shown_names), meant)]
     if not typed:
         return []
     notes = []
