@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from bot.limits import Busy, Limits
+from bot.limits import LOOKUPS_AT_ONCE, Busy, Limits
+from bot.trigger.client import MAX_CONNECTIONS
 
 
 async def test_a_person_over_their_cap_is_told_at_once_and_others_are_not() -> None:
@@ -44,3 +45,7 @@ async def test_lookups_beyond_the_bound_wait_their_turn() -> None:
     release.set()
     await asyncio.gather(*tasks)
     assert most == 3 and running == 0
+
+
+def test_lookups_leave_the_moves_that_follow_them_a_third_of_the_connections() -> None:
+    assert LOOKUPS_AT_ONCE <= MAX_CONNECTIONS * 2 // 3

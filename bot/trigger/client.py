@@ -312,6 +312,9 @@ def _parse_page(data: Any) -> tuple[list[Run], str | None]:
     return runs, (after if isinstance(after, str) and after else None)
 
 
+MAX_CONNECTIONS = 100  # httpx's default: the most requests to Trigger.dev one process has in flight at once
+
+
 def new_http_client(base_url: str, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     """The one AsyncClient per process; `transport` is injected by tests."""
     return httpx.AsyncClient(
@@ -320,6 +323,6 @@ def new_http_client(base_url: str, transport: httpx.AsyncBaseTransport | None = 
         timeout=httpx.Timeout(10.0, connect=5.0),
         # httpx's defaults: with 50 connections, a burst queued requests for the pool, and httpcore rescans every
         # pooled connection for each queued request (measured: 5.1 → 3.5 ms of CPU per command in bench.run).
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=20),
         follow_redirects=False,
     )
