@@ -64,6 +64,13 @@ def test_a_misspelt_shell_word_is_answered_with_what_it_probably_meant(tmp_path:
     assert "Not a command. Did you mean help?" in out
 
 
+def test_a_mistyped_or_foreign_slash_command_gets_slacks_answer_and_moves_nothing(tmp_path: Path) -> None:
+    out = " ".join(shell(tmp_path, f"/reschedul {demo.RUN_REMINDER} 3h", "/giphy hello").stdout.split())
+    assert f"/reschedul is not a valid command. Did you mean /reschedule {demo.RUN_REMINDER} 3h?" in out
+    assert "/giphy is not a valid command. This app's command is /reschedule; type help for what it takes." in out
+    assert "@U0DEMO rescheduled" not in out and "#C0DEMO" not in out
+
+
 def test_a_bare_click_or_a_button_label_alone_says_how_to_press_it(tmp_path: Path) -> None:
     out = shell(tmp_path, "click", f"/reschedule {demo.RUN_REMINDER} 3h", "click", "undo", "push back 1h").stdout
     before, _, after = out.partition(f"› /reschedule {demo.RUN_REMINDER} 3h")

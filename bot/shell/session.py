@@ -180,6 +180,9 @@ class Session:
 
     async def command(self, text: str) -> None:
         name, _, rest = text.partition(" ")
+        if name != messages.COMMAND:  # Slack answers a command no app has, and sends nothing to the bot
+            self.console.print(f"[yellow]{escape(name)} is not a valid command.[/] {_command_meant(name, rest)}")
+            return
         fields = {
             "command": name,
             "text": rest.strip(),
@@ -518,6 +521,14 @@ def _respelled_shell_word(text: str) -> str | None:
     first, _, rest = text.partition(" ")
     close = difflib.get_close_matches(first.lower(), ("click", "help", "exit"), n=1, cutoff=0.75)
     return f"{close[0]} {rest}".strip() if close else None
+
+
+def _command_meant(name: str, rest: str) -> str:
+    """What to say after a slash command Slack does not know: the bot's own, with what followed it."""
+    typed = f"{messages.COMMAND} {rest.strip()}".strip()
+    if difflib.get_close_matches(name.lower(), (messages.COMMAND,), n=1, cutoff=0.6):
+        return f"Did you mean [bold]{escape(typed)}[/]?"
+    return f"This app's command is [bold]{messages.COMMAND}[/]; type help for what it takes."
 
 
 def _meant_for_the_command(text: str) -> bool:
