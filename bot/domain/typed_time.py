@@ -54,6 +54,7 @@ _UNIT_ALIASES: dict[str, str] = {
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), "m"),
     **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), "s"),
 }
+_SMALLER_UNIT = {"w": "d", "d": "h", "h": "m", "m": "s"}  # `2h 30` is 2h 30m
 _WEEKDAYS: dict[str, int] = {
     **dict.fromkeys(("mon", "monday"), 0),
     **dict.fromkeys(("tue", "tues", "tuesday"), 1),
@@ -174,6 +175,9 @@ def read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta, l
         exact = _part_of_day(stripped, now=now, zone=zone, max_delay=max_delay)
         if exact is not None:
             raise DelayError(DelayProblem.UNREADABLE, text, "a part of the day", suggestion=exact) from None
+        completed = _unit_completed(stripped, now=now, zone=zone, max_delay=max_delay)
+        if completed is not None:
+            raise DelayError(DelayProblem.UNREADABLE, text, "a number without its unit", suggestion=completed) from None
         respelled = _respelled(stripped) if len(stripped) <= MAX_TYPED else None
         if respelled is None:
             raise
@@ -206,6 +210,25 @@ def _part_of_day(stripped: str, *, now: datetime, zone: tzinfo, max_delay: timed
         return None
     day = " ".join(word for word in words[:-1] if word != "this") or ("tonight" if words[-1] == "night" else "today")
     exact = f"{day} {hour}"
+    try:
+        when = _read_time(exact, now=now, zone=zone, max_delay=max_delay, limit=MAX_TYPED)
+    except DelayError:
+        return None
+    return (exact, when.target) if when.target is not None else None
+
+
+def _unit_completed(stripped: str, *, now: datetime, zone: tzinfo, max_delay: timedelta) -> tuple[str, datetime] | None:
+    """For `2h 30`, `1 day 6`, `1h 1`: a duration whose last number has no unit, as people write `2h 30` for two
+    hours and a half. The number given the unit after the one before it (`2h 30m`, `1 day 6h`), as typed and as the
+    instant it is; None for anything else, or when that does not read as a time ahead."""
+    words = stripped.split(" ")
+    if len(words) < 2 or len(stripped) > MAX_TYPED or not words[-1].isdigit():
+        return None
+    unit = _UNIT_ALIASES.get(words[-2].lstrip("0123456789."))
+    smaller = _SMALLER_UNIT.get(unit or "")
+    if smaller is None:
+        return None
+    exact = f"{' '.join(words[:-1])} {words[-1]}{smaller}"
     try:
         when = _read_time(exact, now=now, zone=zone, max_delay=max_delay, limit=MAX_TYPED)
     except DelayError:
