@@ -114,6 +114,11 @@ def test_each_accepted_form_lands_on_the_named_wall_clock_time(text: str, expect
         ("in half an hour", timedelta(minutes=30)),
         ("half hour", timedelta(minutes=30)),
         ("half a day", timedelta(hours=12)),
+        ("an hour and a half", timedelta(minutes=90)),
+        ("in 2 hours and a half", timedelta(minutes=150)),
+        ("2 and a half hours", timedelta(minutes=150)),
+        ("a day and a half", timedelta(hours=36)),
+        ("1h and half", timedelta(minutes=90)),
     ],
 )
 def test_durations_count_from_now_and_say_they_are_durations(text: str, expected: timedelta) -> None:

@@ -3,7 +3,7 @@
 Accepted (any case, in the person's own timezone):
 
 * durations: ``2h``, ``1h 30m``, ``1h30m``, ``in 2 hours``, ``90 minutes``, ``1.5h``, ``+45m``, ``2d and 3h``,
-  ``in an hour``, ``half an hour``;
+  ``in an hour``, ``half an hour``, ``an hour and a half``, ``2 and a half hours``;
 * an instant with an offset: ``2026-12-09T09:00Z``, ``2026-12-09 09:00+01:00``, ``2026-12-09 09:00 UTC``;
 * a wall-clock phrase: a day (``today``, ``tonight``, ``tomorrow``, a weekday, ``next <weekday>``, a date such as
   ``2026-12-09``, ``9 Dec``, ``Dec 9 2027``) and a time (``9am``, ``5:30pm``, ``17:30``, ``at 9``, ``noon``,
@@ -426,12 +426,10 @@ def _duration_micros(tokens: list[_Token], original: str) -> int | None:
         if unit in seen:
             raise DelayError(DelayProblem.UNREADABLE, original, f"unit {unit!r} given twice")
         whole, fraction = parts
-        fraction = fraction[:6]
-        scale = _UNIT_SECONDS[unit] * 1_000_000
-        seen[unit] = _bounded_int(whole) * scale + (
-            _bounded_int(fraction) * scale // 10 ** len(fraction) if fraction else 0
-        )
         pos += 2
+        and_a_half = 0 if fraction else _and_a_half(tokens, pos, end)  # an hour and a half
+        seen[unit] = _micros(whole, "5" if and_a_half else fraction, unit)
+        pos += and_a_half
         if pos == end:
             break
         if tokens[pos].text in (",", "and"):
@@ -449,12 +447,31 @@ def _amount(tokens: list[_Token], pos: int, end: int) -> tuple[tuple[str, ...], 
     position of its last token; None when there is none."""
     token = tokens[pos]
     if token.kind is _Kind.NUM:
+        whole, fraction = token.parts
+        and_a_half = _and_a_half(tokens, pos + 1, end)  # 2 and a half hours
+        if and_a_half and not fraction:
+            return (whole, "5"), pos + and_a_half
         return token.parts, pos
     if token.text in _ONE_WORDS:  # an hour, a day
         return ("1", ""), pos
     if token.text == "half":  # half an hour, half a day, half hour
         return ("0", "5"), pos + 1 if pos + 1 < end and tokens[pos + 1].text in _ONE_WORDS else pos
     return None
+
+
+def _micros(whole: str, fraction: str, unit: str) -> int:
+    """`whole`.`fraction` (digits; at most six of the fraction count) of `unit`, in microseconds."""
+    scale = _UNIT_SECONDS[unit] * 1_000_000
+    fraction = fraction[:6]
+    return _bounded_int(whole) * scale + (_bounded_int(fraction) * scale // 10 ** len(fraction) if fraction else 0)
+
+
+def _and_a_half(tokens: list[_Token], pos: int, end: int) -> int:
+    """How many tokens `and a half` (or `and half`) takes at `pos`; 0 when it is not there."""
+    words = [token.text for token in tokens[pos : min(end, pos + 3)]]
+    if words == ["and", "a", "half"]:
+        return 3
+    return 2 if words[:2] == ["and", "half"] else 0
 
 
 # --- wall-clock phrases ----------------------------------------------------------------------------------------------
