@@ -218,14 +218,15 @@ def _part_of_day(stripped: str, *, now: datetime, zone: tzinfo, max_delay: timed
 
 
 def _unit_completed(stripped: str, *, now: datetime, zone: tzinfo, max_delay: timedelta) -> tuple[str, datetime] | None:
-    """For `2h 30`, `1 day 6`, `1h 1`: a duration whose last number has no unit, as people write `2h 30` for two
-    hours and a half. The number given the unit after the one before it (`2h 30m`, `1 day 6h`), as typed and as the
-    instant it is; None for anything else, or when that does not read as a time ahead."""
+    """For `2h 30`, `1 day 6`, `in 30`: a duration whose last number has no unit, as people write `2h 30` for two
+    hours and a half and `in 30` for half an hour. The number given the unit after the one before it (`2h 30m`,
+    `1 day 6h`), or minutes after a lone `in`, as typed and as the instant it is; None for anything else, or when that
+    does not read as a time ahead."""
     words = stripped.split(" ")
     if len(words) < 2 or len(stripped) > MAX_TYPED or not words[-1].isdigit():
         return None
     unit = _UNIT_ALIASES.get(words[-2].lstrip("0123456789."))
-    smaller = _SMALLER_UNIT.get(unit or "")
+    smaller = "m" if words == ["in", words[-1]] else _SMALLER_UNIT.get(unit or "")  # `in 30`: minutes, as in chat
     if smaller is None:
         return None
     exact = f"{' '.join(words[:-1])} {words[-1]}{smaller}"
