@@ -280,16 +280,17 @@ def test_a_misspelt_word_is_unreadable_with_the_text_it_was_probably_meant_as(te
         ("2 weeks 3", "2 weeks 3d"),
         ("1m 30", "1m 30s"),
         ("in 30", "in 30m"),  # said in chat: half an hour
+        ("9", "at 9"),  # an hour alone: the grammar reads it only after `at` or a day
     ],
 )
-def test_a_last_number_without_its_unit_is_given_the_next_smaller_one(text: str, meant: str) -> None:
+def test_a_number_without_its_unit_or_an_hour_alone_is_offered_what_it_likely_means(text: str, meant: str) -> None:
     assert_suggests(text, DelayProblem.UNREADABLE, meant)
 
 
-@pytest.mark.parametrize("text", ["2h 30x", "30 2", "2s 30", "friday 9 30", "in 0"])
+@pytest.mark.parametrize("text", ["2h 30x", "30 2", "2s 30", "friday 9 30", "in 0", "24", "930"])
 def test_no_unit_is_guessed_after_a_second_nor_after_something_that_is_no_duration(text: str) -> None:
     """`2h 30x`: a word, not a missing unit; `30 2`: no duration before it; `2s 30`: nothing is smaller than a second;
-    `friday 9 30`: a day and a time, not a duration; `in 0`: no time ahead to offer."""
+    `friday 9 30`: a day and a time, not a duration; `in 0`: no time ahead to offer; `24`, `930`: no hour."""
     error = refused(text)
     assert error.kind is DelayProblem.UNREADABLE and error.suggestion is None
 

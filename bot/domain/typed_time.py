@@ -27,6 +27,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain.delays import DelayError, DelayProblem, instant_problem, round_to_milliseconds
@@ -172,12 +173,10 @@ def read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta, l
         stripped = " ".join(text.split()).lower()
         if len(stripped) <= MAX_TYPED and _names_the_past(stripped):
             raise DelayError(DelayProblem.NOT_POSITIVE, text, "names the past") from None
-        exact = _part_of_day(stripped, now=now, zone=zone, max_delay=max_delay)
-        if exact is not None:
-            raise DelayError(DelayProblem.UNREADABLE, text, "a part of the day", suggestion=exact) from None
-        completed = _unit_completed(stripped, now=now, zone=zone, max_delay=max_delay)
-        if completed is not None:
-            raise DelayError(DelayProblem.UNREADABLE, text, "a number without its unit", suggestion=completed) from None
+        for why, complete in _COMPLETIONS:
+            exact = complete(stripped, now=now, zone=zone, max_delay=max_delay)
+            if exact is not None:
+                raise DelayError(DelayProblem.UNREADABLE, text, why, suggestion=exact) from None
         respelled = _respelled(stripped) if len(stripped) <= MAX_TYPED else None
         if respelled is None:
             raise
@@ -235,6 +234,34 @@ def _unit_completed(stripped: str, *, now: datetime, zone: tzinfo, max_delay: ti
     except DelayError:
         return None
     return (exact, when.target) if when.target is not None else None
+
+
+def _at_hour(stripped: str, *, now: datetime, zone: tzinfo, max_delay: timedelta) -> tuple[str, datetime] | None:
+    """For `9` alone: `at 9`, the next 09:00 (an hour the grammar reads only after `at` or a day, since a number alone
+    may as well be a duration), as typed and as the instant it is; None for anything else."""
+    if not (stripped.isdigit() and len(stripped) <= 2 and int(stripped) <= 23):
+        return None
+    exact = f"at {stripped}"
+    try:
+        when = _read_time(exact, now=now, zone=zone, max_delay=max_delay, limit=MAX_TYPED)
+    except DelayError:
+        return None
+    return (exact, when.target) if when.target is not None else None
+
+
+class _Completion(Protocol):
+    def __call__(
+        self, stripped: str, *, now: datetime, zone: tzinfo, max_delay: timedelta
+    ) -> tuple[str, datetime] | None: ...
+
+
+# What an unreadable text is offered, in this order, each as typed and as the instant it is: `tomorrow morning`,
+# `2h 30`, `9`.
+_COMPLETIONS: tuple[tuple[str, _Completion], ...] = (
+    ("a part of the day", _part_of_day),
+    ("a number without its unit", _unit_completed),
+    ("an hour alone", _at_hour),
+)
 
 
 def _respelled(stripped: str) -> str | None:
