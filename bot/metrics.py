@@ -25,7 +25,6 @@ from prometheus_client import (
     Gauge,
     Histogram,
     multiprocess,
-    values,
 )
 from prometheus_client.exposition import generate_latest
 
@@ -148,17 +147,11 @@ def attempt(surface: str, outcome: str) -> None:
     _m().attempts.labels(surface, outcome).inc()
 
 
-def multiprocess_active() -> bool:
-    """Whether prometheus-client writes values to files, which it decides from the process environment at import
-    (PROMETHEUS_MULTIPROC_DIR given in `.env` only does not switch it on)."""
-    return values.ValueClass is not values.MutexValue
-
-
 def exposition(multiprocess_dir: str | None) -> tuple[bytes, str]:
     """The body and content type of GET /metrics: this process's metrics, or with `multiprocess_dir` the sum over
     every process writing there. Reads memory or local files only."""
     _m()  # every metric is listed (with HELP and TYPE) even before its first value
-    if multiprocess_dir and multiprocess_active():
+    if multiprocess_dir:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -12,7 +12,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
@@ -425,6 +435,22 @@ class _TriggerKeys(BaseSettings):
     model_config = Settings.model_config
     trigger_secret_key: SecretStr | None = None
     trigger_secret_keys: SecretStr | None = None
+
+
+class _ProcessEnvironment(BaseSettings):
+    """What prometheus-client reads from the process environment itself, as it spells it, when it is imported: never
+    from .env, which it does not see."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+    multiproc_dir: str | None = Field(
+        default=None, validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
+    )
+
+
+def metrics_shared_by_processes() -> bool:
+    """Whether prometheus-client keeps this process's metrics in files for several processes to share: it does when
+    either spelling of PROMETHEUS_MULTIPROC_DIR is in the process environment (even empty)."""
+    return _ProcessEnvironment().multiproc_dir is not None
 
 
 def _demo_values(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -28,7 +28,7 @@ from bot.late import LateDMs
 from bot.message_fixes import MessageFixes
 from bot.render.mrkdwn import code, truncate
 from bot.rescheduler import EnvironmentClient, Rescheduler
-from bot.settings import Settings
+from bot.settings import Settings, metrics_shared_by_processes
 from bot.slack import audit_channel, workspace
 from bot.slack.app import build_app, web_client
 from bot.slack.approvals import SlackRequestPoster
@@ -74,6 +74,7 @@ class Bot:
     shutdown_grace: float = 30.0
     digest: Digest | None = None  # DIGEST_CHANNEL set: the loop posting the digest (bot/digest.py)
     metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR: /metrics sums every process writing there
+    metrics_dir_unseen: bool = False  # set in the settings but not in the process environment, where it is read
     metrics_token: bytes = field(default=b"", repr=False)  # METRICS_TOKEN: /metrics needs it as a bearer token
     follow: Follow | None = None  # the loop updating summary cards that follow their run (bot/follow.py)
     late: LateDMs | None = None  # the loop sending private messages Slack could not take (bot/late.py)
@@ -100,7 +101,7 @@ class Bot:
         except Exception as exc:
             log.error("database unavailable at start (%s); audit records go to the log until it answers", exc)
             self._loops.append(asyncio.get_running_loop().create_task(self._migrate_when_back(), name="migrate"))
-        if self.metrics_dir and not metrics.multiprocess_active():
+        if self.metrics_dir_unseen:
             log.warning(
                 "PROMETHEUS_MULTIPROC_DIR is not in the process environment (only in .env?): prometheus-client reads "
                 "it there, so /metrics shows this process alone"
@@ -373,6 +374,7 @@ def build(
         rescheduler=rescheduler, store=intents, client=client, outbox=outbox, poll_seconds=settings.work_poll_seconds
     )
 
+    shared = metrics_shared_by_processes()  # prometheus-client writes its files only then
     return Bot(
         app=app,
         home=home_pages,
@@ -389,6 +391,7 @@ def build(
         intents=intents,
         fixes=fixes,
         approval_expiry=approval_expiry,
-        metrics_dir=settings.prometheus_multiproc_dir,
+        metrics_dir=settings.prometheus_multiproc_dir if shared else None,
+        metrics_dir_unseen=bool(settings.prometheus_multiproc_dir) and not shared,
         metrics_token=settings.metrics_token.get_secret_value().encode() if settings.metrics_token else b"",
     )

@@ -192,6 +192,20 @@ def test_operations_settings_default_to_text_logs_and_open_single_process_metric
     assert (config.log_format, config.prometheus_multiproc_dir, config.metrics_token) == ("text", None, None)
 
 
+@pytest.mark.parametrize(
+    ("variable", "shared"),
+    [("PROMETHEUS_MULTIPROC_DIR", True), ("prometheus_multiproc_dir", True), ("Prometheus_Multiproc_Dir", False)],
+)
+def test_metrics_are_shared_only_when_the_variable_is_in_the_environment_as_prometheus_client_spells_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, shared: bool
+) -> None:
+    for spelling in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
+        monkeypatch.delenv(spelling, raising=False)
+    assert not settings.metrics_shared_by_processes()
+    monkeypatch.setenv(variable, "")  # present, even empty, is what prometheus-client looks for
+    assert settings.metrics_shared_by_processes() is shared
+
+
 def test_operations_settings_are_read_and_checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     shared = tmp_path / "prometheus"
     shared.mkdir()
