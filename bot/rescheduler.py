@@ -293,7 +293,7 @@ def _listed(
     runs: list[ListedRun] = []
     failed: list[tuple[Environment, TriggerError]] = []
     incomplete: list[Environment] = []
-    others: list[Run] = []  # the runs a task filter left out, for NearMisses
+    due_runs: list[Run] = []  # every due run read, task or not: where a task that matched none may be instead
     for target, page in zip(allowed, pages, strict=True):
         if isinstance(page, TriggerError):
             page.environment = target.env.title
@@ -302,9 +302,9 @@ def _listed(
             continue
         if isinstance(page, BaseException):
             raise page
-        runs.extend(ListedRun(run, target.env) for run in _due(page, now, filters.within, filters.task))
-        if filters.task:
-            others.extend(_due(page, now, filters.within))
+        due = _due(page, now, filters.within)
+        runs.extend(ListedRun(run, target.env) for run in due if task_matches(run.task_identifier, filters.task))
+        due_runs.extend(due)
         if not page.complete:
             incomplete.append(target.env)
     runs.sort(key=lambda listed: (listed.run.delayed_until or datetime.max.replace(tzinfo=UTC), listed.run.id))
@@ -315,7 +315,7 @@ def _listed(
         incomplete=tuple(incomplete),
         hidden=tuple(refusal.env for refusal in reach.refused),
         refused=reach.refused,
-        near=_near_misses(filters.task, others) if filters.task and not runs else NearMisses(),
+        near=_near_misses(filters.task, due_runs) if filters.task and not runs else NearMisses(),
     )
 
 

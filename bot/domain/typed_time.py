@@ -27,7 +27,6 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain.delays import DelayError, DelayProblem, instant_problem, round_to_milliseconds
@@ -174,9 +173,10 @@ def read_time(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta, l
         if len(stripped) <= MAX_TYPED and _names_the_past(stripped):
             raise DelayError(DelayProblem.NOT_POSITIVE, text, "names the past") from None
         for why, complete in _COMPLETIONS:
-            exact = complete(stripped, now=now, zone=zone, max_delay=max_delay)
-            if exact is not None:
-                raise DelayError(DelayProblem.UNREADABLE, text, why, suggestion=exact) from None
+            completed = complete(stripped)
+            offer = None if completed is None else _offered(completed, now=now, zone=zone, max_delay=max_delay)
+            if offer is not None:
+                raise DelayError(DelayProblem.UNREADABLE, text, why, suggestion=offer) from None
         respelled = _respelled(stripped) if len(stripped) <= MAX_TYPED else None
         if respelled is None:
             raise
@@ -200,27 +200,21 @@ def _names_the_past(stripped: str) -> bool:
     return len(words) > 1 and (words[-1] == "ago" or (words[0] == "last" and words[1] in _WEEKDAYS))
 
 
-def _part_of_day(stripped: str, *, now: datetime, zone: tzinfo, max_delay: timedelta) -> tuple[str, datetime] | None:
+def _part_of_day(stripped: str) -> str | None:
     """For `tomorrow morning`, `friday evening`, `this afternoon` (a day, or none, and a part of the day): the same
-    day at the hour that part usually means, as typed and as the instant it is (None when it is not ahead)."""
+    day at the hour that part usually means."""
     words = stripped.split(" ")
     hour = _PARTS_OF_DAY.get(words[-1])
     if hour is None or len(words) > 4:
         return None
     day = " ".join(word for word in words[:-1] if word != "this") or ("tonight" if words[-1] == "night" else "today")
-    exact = f"{day} {hour}"
-    try:
-        when = _read_time(exact, now=now, zone=zone, max_delay=max_delay, limit=MAX_TYPED)
-    except DelayError:
-        return None
-    return (exact, when.target) if when.target is not None else None
+    return f"{day} {hour}"
 
 
-def _unit_completed(stripped: str, *, now: datetime, zone: tzinfo, max_delay: timedelta) -> tuple[str, datetime] | None:
+def _unit_completed(stripped: str) -> str | None:
     """For `2h 30`, `1 day 6`, `in 30`: a duration whose last number has no unit, as people write `2h 30` for two
     hours and a half and `in 30` for half an hour. The number given the unit after the one before it (`2h 30m`,
-    `1 day 6h`), or minutes after a lone `in`, as typed and as the instant it is; None for anything else, or when that
-    does not read as a time ahead."""
+    `1 day 6h`), or minutes after a lone `in`; None for anything else."""
     words = stripped.split(" ")
     if len(words) < 2 or len(stripped) > MAX_TYPED or not words[-1].isdigit():
         return None
@@ -228,36 +222,26 @@ def _unit_completed(stripped: str, *, now: datetime, zone: tzinfo, max_delay: ti
     smaller = "m" if words == ["in", words[-1]] else _SMALLER_UNIT.get(unit or "")  # `in 30`: minutes, as in chat
     if smaller is None:
         return None
-    exact = f"{' '.join(words[:-1])} {words[-1]}{smaller}"
-    try:
-        when = _read_time(exact, now=now, zone=zone, max_delay=max_delay, limit=MAX_TYPED)
-    except DelayError:
-        return None
-    return (exact, when.target) if when.target is not None else None
+    return f"{' '.join(words[:-1])} {words[-1]}{smaller}"
 
 
-def _at_hour(stripped: str, *, now: datetime, zone: tzinfo, max_delay: timedelta) -> tuple[str, datetime] | None:
+def _at_hour(stripped: str) -> str | None:
     """For `9` alone: `at 9`, the next 09:00 (an hour the grammar reads only after `at` or a day, since a number alone
-    may as well be a duration), as typed and as the instant it is; None for anything else."""
-    if not (stripped.isdigit() and len(stripped) <= 2 and int(stripped) <= 23):
-        return None
-    exact = f"at {stripped}"
+    may as well be a duration)."""
+    return f"at {stripped}" if stripped.isdigit() and len(stripped) <= 2 and int(stripped) <= 23 else None
+
+
+def _offered(text: str, *, now: datetime, zone: tzinfo, max_delay: timedelta) -> tuple[str, datetime] | None:
+    """`text` and the instant it names, when it reads as a time ahead (to offer it as a suggestion); else None."""
     try:
-        when = _read_time(exact, now=now, zone=zone, max_delay=max_delay, limit=MAX_TYPED)
+        when = _read_time(text, now=now, zone=zone, max_delay=max_delay, limit=MAX_TYPED)
     except DelayError:
         return None
-    return (exact, when.target) if when.target is not None else None
+    return (text, when.target) if when.target is not None else None
 
 
-class _Completion(Protocol):
-    def __call__(
-        self, stripped: str, *, now: datetime, zone: tzinfo, max_delay: timedelta
-    ) -> tuple[str, datetime] | None: ...
-
-
-# What an unreadable text is offered, in this order, each as typed and as the instant it is: `tomorrow morning`,
-# `2h 30`, `9`.
-_COMPLETIONS: tuple[tuple[str, _Completion], ...] = (
+# What an unreadable text is offered, in this order, when it reads as a time ahead: `tomorrow morning`, `2h 30`, `9`.
+_COMPLETIONS: tuple[tuple[str, Callable[[str], str | None]], ...] = (
     ("a part of the day", _part_of_day),
     ("a number without its unit", _unit_completed),
     ("an hour alone", _at_hour),
@@ -802,11 +786,4 @@ def _suggestion(stripped: str, now: datetime, zone: tzinfo, max_delay: timedelta
     if hour <= 23:
         tries.append(f"{stripped} {hour}:00")
     tries.append("tomorrow 9am")
-    for text in tries:
-        try:
-            when = read_time(text, now=now, zone=zone, max_delay=max_delay)
-        except DelayError:
-            continue
-        if when.target is not None:
-            return text, when.target
-    return None
+    return next((offer for text in tries if (offer := _offered(text, now=now, zone=zone, max_delay=max_delay))), None)
