@@ -248,7 +248,7 @@ def proc_cpu(pid: int) -> float:
 
 def proc_main_thread_cpu(pid: int) -> float:
     """User + system CPU seconds of a live process's main thread, where its event loop runs (its task of the same id);
-    the rest of proc_cpu is its other threads' (a worker running database transactions, say)."""
+    the rest of proc_cpu is its other threads' (aiosqlite's, reading the database, say)."""
     fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -1106,7 +1106,8 @@ def report(
             "- *CPU per command*: the server's utime + stime (/proc/<pid>/stat) from just before the burst until it "
             "is idle again after the last summary and the last DM, divided by the number of commands; the event "
             "loop's thread is the process's main thread (/proc/<pid>/task/<pid>/stat), other threads are the rest "
-            "(the bot's worker running its database transactions). *RSS*: /proc/<pid>/status after that; RssAnon "
+            "(the bot's: aiosqlite's, reading its database, and a worker writing while another process holds SQLite's "
+            "lock). *RSS*: /proc/<pid>/status after that; RssAnon "
             "is the process's own memory, VmRSS adds mapped files. *Time to healthy*: from spawning the process "
             "until GET /healthz answers 200 (polled "
             f"every {HEALTH_POLL * 1000:.0f} ms).",
@@ -1138,7 +1139,8 @@ Trigger.dev answering each call after {latency} ms, DM confirmations and SQLite 
 event loop, where every coroutine runs) sampled every 1 ms from just before the burst until the bot was idle after
 the last DM. Written by `python -m bench.run` on {date}, {code}.
 Server CPU over the profiled window (all threads, sampling overhead included): {cpu:.2f} s in {wall:.2f} s.
-SQLite statements run in aiosqlite's threads, which are not sampled: their CPU is in that figure, not below.
+The bot's writes to SQLite run on the event loop (sampled); its reads run in aiosqlite's threads, which are not
+sampled: their CPU is in that figure, not below.
 The first two sections are shares of the busy time (the loop not waiting in select/epoll); the call tree (library
 frames folded under the bot's frame that called them) and the flat list are shares of all samples.
 

@@ -1,20 +1,23 @@
 """The shared writer of an engine (bot/storage/transactions.py), on real SQLite and real PostgreSQL: works queued
 at the same moment share transactions and each gets its own answer; a work whose statement fails fails alone, the
 others' writes landing; a database that cannot be reached fails every work of the batch. On a SQLite file a
-transaction runs whole in a worker thread, on a connection of its own to the same file; an in-memory database (one
+transaction runs whole on the event loop, on a connection of its own to the same file, and in a worker thread
+while another connection holds the file's write lock; an in-memory database (one
 per connection) keeps to the asyncio engine's connection."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import event, insert, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage import db
@@ -95,7 +98,7 @@ async def test_work_that_may_wait_alone_is_written_once_the_linger_is_over(engin
     assert await keys(engine) == ["record"]
 
 
-async def test_on_a_sqlite_file_a_transaction_runs_whole_in_a_worker_thread_on_a_connection_of_its_own(
+async def test_on_a_sqlite_file_a_transaction_runs_whole_on_the_event_loop_on_a_connection_of_its_own(
     tmp_path: Path,
 ) -> None:
     engine = db.create_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
@@ -115,12 +118,66 @@ async def test_on_a_sqlite_file_a_transaction_runs_whole_in_a_worker_thread_on_a
         event.listen(engine.sync_engine, "begin", began)
         assert await writer.run(work) == "k"
         event.remove(engine.sync_engine, "begin", began)
-        assert await keys(engine) == ["k"]  # the asyncio engine reads what the worker thread wrote
+        assert await keys(engine) == ["k"]  # the asyncio engine reads what the writer wrote
     finally:
         await writer.aclose()
         await engine.dispose()
-    assert threads and threads[0] is not threading.main_thread()
+    assert threads == [threading.main_thread()]
     assert through_asyncio == []  # no transaction of the writer went through aiosqlite
+
+
+async def test_while_another_connection_holds_the_write_lock_the_transaction_waits_for_it_in_a_worker_thread(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.sqlite3"
+    engine = db.create_engine(f"sqlite:///{path}")
+    writer = Transactions(engine)
+    holder = sqlite3.connect(path, isolation_level=None)
+    threads: list[threading.Thread] = []
+    waiting = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        await db.migrate(engine)
+
+        def work(conn: Connection) -> str:
+            threads.append(threading.current_thread())
+            if threading.current_thread() is not threading.main_thread():
+                loop.call_soon_threadsafe(waiting.set)
+            return writing("k")(conn)
+
+        holder.execute("BEGIN IMMEDIATE")  # another process, in the middle of its own write
+        answer = asyncio.ensure_future(writer.run(work))
+        await asyncio.wait_for(waiting.wait(), timeout=10)  # the loop is free while the work waits for the lock
+        assert not answer.done()
+        holder.execute("COMMIT")
+        assert await asyncio.wait_for(answer, timeout=10) == "k"
+        assert await keys(engine) == ["k"]
+    finally:
+        holder.close()
+        await writer.aclose()
+        await engine.dispose()
+    # Tried on the event loop first, where SQLite said at once that the file was locked, then again in a worker.
+    assert len(threads) == 2 and threads[0] is threading.main_thread() and threads[1] is not threads[0]
+
+
+async def test_a_statement_that_fails_for_another_reason_is_not_tried_again_in_a_worker_thread(tmp_path: Path) -> None:
+    engine = db.create_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    writer = Transactions(engine)
+    threads: list[threading.Thread] = []
+    try:
+        await db.migrate(engine)
+
+        def work(conn: Connection) -> None:
+            threads.append(threading.current_thread())
+            conn.exec_driver_sql("INSERT INTO no_such_table VALUES (1)")
+
+        with pytest.raises(OperationalError) as raised:
+            await writer.run(work)
+    finally:
+        await writer.aclose()
+        await engine.dispose()
+    assert not db.locked(raised.value)
+    assert threads == [threading.main_thread()]
 
 
 async def test_an_in_memory_sqlite_database_is_written_through_the_asyncio_engines_own_connection() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 metadata = MetaData()
+
+BUSY_TIMEOUT = 5  # seconds a connection to a SQLite file waits for another's write lock
 
 audit_events = Table(
     "audit_events",
@@ -323,7 +326,9 @@ def create_engine(url: str) -> AsyncEngine:
         # is a thread of aiosqlite's with memory of its own (5 + 10 of them measured 4 MiB more after a burst).
         # An in-memory database (tests) has SQLAlchemy's one-connection pool, which takes no sizes.
         sizes = {} if make_url(converted).database in (None, "", ":memory:") else {"pool_size": 2, "max_overflow": 2}
-        engine = create_async_engine(converted, connect_args={"timeout": 5}, pool_reset_on_return=None, **sizes)
+        engine = create_async_engine(
+            converted, connect_args={"timeout": BUSY_TIMEOUT}, pool_reset_on_return=None, **sizes
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
@@ -336,25 +341,34 @@ def create_engine(url: str) -> AsyncEngine:
     )
 
 
-def sqlite_writer(engine: AsyncEngine) -> Engine | None:
+def sqlite_writer(engine: AsyncEngine, wait: float = BUSY_TIMEOUT) -> Engine | None:
     """For an engine on a SQLite file: a synchronous engine on the same file, for the shared writer to run each
-    transaction whole in a worker thread (bot/storage/transactions.py); None for any other database.
+    transaction whole in one call (bot/storage/transactions.py); None for any other database. `wait`: the seconds
+    its connection waits for another connection's write lock before SQLite answers that the file is locked (0: it
+    answers at once).
 
     Through the asyncio engine, every call into the driver (a cursor, each statement, its rows, closing the cursor,
     the commit) is a trip to aiosqlite's thread and back to the event loop: a transaction of five inserts measured
-    about 1.9 ms of CPU that way, and 0.33 ms as one trip. Same file, same pragmas and busy timeout; the writer runs
-    one transaction at a time, so one pooled connection is used, from whichever worker thread runs it. An in-memory
-    database (tests) is a database per connection, so it keeps to the asyncio engine's."""
+    about 1.9 ms of CPU that way, and 0.33 ms as one call. Same file and pragmas; the writer runs one transaction at
+    a time, so one pooled connection is used. An in-memory database (tests) is a database per connection, so it
+    keeps to the asyncio engine's."""
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
     writer = create_sync_engine(
         url.set(drivername="sqlite+pysqlite"),
-        connect_args={"timeout": 5, "check_same_thread": False},
+        connect_args={"timeout": wait, "check_same_thread": False},
         pool_reset_on_return=None,
     )
     event.listen(writer, "connect", _sqlite_pragmas)
     return writer
+
+
+def locked(exc: BaseException) -> bool:
+    """Whether `exc` is SQLite saying that another connection holds the file's write lock (SQLITE_BUSY, in any of
+    its extended forms), as it does at once to a connection that does not wait."""
+    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+    return isinstance(exc, OperationalError) and isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def _sqlite_pragmas(connection: Any, _: Any) -> None:

@@ -15,10 +15,17 @@ too long, a connection lost), every work of the batch sees it, as each would hav
 itself (it would wait for its own transaction).
 
 A work is a plain function of a synchronous `Connection`: the transaction runs whole, with every work in it, in one
-call. On a SQLite file that call is one trip to a worker thread, on a synchronous engine of the same file
-(`db.sqlite_writer`), instead of a trip to aiosqlite's thread for every cursor, statement, fetch and commit; on
-PostgreSQL (and an in-memory SQLite) it is `run_sync` on the asyncio engine's connection. The works are the same
-code either way.
+call. On a SQLite file that call is made on the event loop, on a synchronous engine of the same file whose connection
+does not wait for a write lock (`db.sqlite_writer`): a transaction of a burst's writes is local file work that took 0.9
+ms at the median in the benchmark's burst, 5 ms at most. It used to be made in a worker thread, which cost more than it
+saved: the thread and the event loop took the GIL and the processor from each other around every statement (in the
+benchmark's burst of 100 commands, about 1,800 context switches against about 1,000 now), and the bot spent about 9 %
+more CPU per command (two runs of `python -m bench.compare`, 16 rounds each: 0.91× and 0.88×, the medians of each
+round's ratio). When another connection (another process) holds the file's write lock, SQLite says so at once, the
+transaction is rolled back, and it runs again in a worker thread on a connection that waits for the lock (up to
+db.BUSY_TIMEOUT): the event loop never waits for it. A commit that fills SQLite's write-ahead log to its automatic
+checkpoint (every 1000 pages) also copies the log into the database file, on the event loop too. On PostgreSQL (and an
+in-memory SQLite) the call is `run_sync` on the asyncio engine's connection. The works are the same code either way.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.db import sqlite_writer
+from bot.storage.db import locked, sqlite_writer
 
 R = TypeVar("R")
 Work = Callable[[Connection], Any]
@@ -57,15 +64,17 @@ class Transactions:
 
     def __init__(self, engine: AsyncEngine, most: int = MOST, linger: float = LINGER_SECONDS) -> None:
         self.engine, self._most, self._linger = engine, most, linger
-        self._threaded = sqlite_writer(engine)
+        self._inline = sqlite_writer(engine, wait=0)  # a SQLite file's: on the event loop, never waiting for a lock
+        self._threaded = sqlite_writer(engine)  # the same file's, in a worker thread when the lock is held
         self._queued: list[_Queued] = []
         self._writer: asyncio.Task[None] | None = None
         self._urgent = asyncio.Event()
 
     @property
     def sync_engine(self) -> Engine:
-        """The engine whose connections run the transactions (its events: begin, commit)."""
-        return self._threaded if self._threaded is not None else self.engine.sync_engine
+        """The engine whose connections run the transactions (its events: begin, commit), unless another
+        process holds a SQLite file's write lock (then its transactions wait for it on a second engine)."""
+        return self._inline if self._inline is not None else self.engine.sync_engine
 
     async def run(self, work: Callable[[Connection], R]) -> R:
         """Run `work` in the next transaction; its result, or its exception."""
@@ -76,10 +85,11 @@ class Transactions:
         return await self._queue(work, urgent=False)
 
     async def aclose(self) -> None:
-        """Close the idle connections of the worker thread's engine (a SQLite file's), as disposing of the asyncio
-        engine closes its own; one still in use is closed when its transaction ends."""
-        if self._threaded is not None:
-            await asyncio.to_thread(self._threaded.dispose)
+        """Close the idle connections of the writer's engines (a SQLite file's), as disposing of the asyncio engine
+        closes its own; one still in use is closed when its transaction ends."""
+        for writer in (self._inline, self._threaded):
+            if writer is not None:
+                await asyncio.to_thread(writer.dispose)
 
     async def _queue(self, work: Callable[[Connection], R], urgent: bool) -> R:
         loop = asyncio.get_running_loop()
@@ -130,17 +140,23 @@ class Transactions:
     async def _transaction(self, works: list[Work], results: list[Any]) -> None:
         """Run `works` in one transaction, appending each one's result to `results` as it is done (so a failure
         tells which work it came from: the one after the last result)."""
-        threaded = self._threaded
-        if threaded is None:
+        inline, threaded = self._inline, self._threaded
+        if inline is None or threaded is None:
             async with self.engine.begin() as conn:
                 await conn.run_sync(_each, works, results)
             return
 
-        def whole() -> None:
-            with threaded.begin() as conn:
+        def whole(writer: Engine) -> None:
+            with writer.begin() as conn:
                 _each(conn, works, results)
 
-        await asyncio.to_thread(whole)
+        try:
+            whole(inline)
+        except OperationalError as exc:
+            if not locked(exc):
+                raise
+            results.clear()  # rolled back: all again, waiting for the lock away from the event loop
+            await asyncio.to_thread(whole, threaded)
 
 
 def _each(conn: Connection, works: list[Work], results: list[Any]) -> None:
