@@ -105,26 +105,48 @@ def status_class(status: int | None) -> str:
     return "network" if status is None else f"{status // 100}xx"
 
 
+# A labelled metric's series, looked up once per label values: `labels()` checks the values and takes a lock on every
+# call, and a command counts half a dozen times. `name` is an attribute of _Metrics.
+@cache
+def _counter(name: str, *values: str) -> Counter:
+    metric = getattr(_m(), name)
+    assert isinstance(metric, Counter)
+    return metric.labels(*values)
+
+
+@cache
+def _histogram(name: str, *values: str) -> Histogram:
+    metric = getattr(_m(), name)
+    assert isinstance(metric, Histogram)
+    return metric.labels(*values)
+
+
+@cache
+def _gauge(name: str, *values: str) -> Gauge:
+    metric = getattr(_m(), name)
+    assert isinstance(metric, Gauge)
+    return metric.labels(*values)
+
+
 def slack_request(surface: str, outcome: str, seconds: float) -> None:
-    m = _m()
-    m.slack_requests.labels(surface, outcome).inc()
-    m.ack_seconds.labels(surface).observe(seconds)
+    _counter("slack_requests", surface, outcome).inc()
+    _histogram("ack_seconds", surface).observe(seconds)
 
 
 def trigger_attempt(endpoint: str, status: int | None, seconds: float) -> None:
-    _m().trigger_seconds.labels(endpoint, status_class(status)).observe(seconds)
+    _histogram("trigger_seconds", endpoint, status_class(status)).observe(seconds)
 
 
 def trigger_retry(endpoint: str, kind: str) -> None:
-    _m().trigger_retries.labels(endpoint, kind).inc()
+    _counter("trigger_retries", endpoint, kind).inc()
 
 
 def trigger_error(endpoint: str, kind: str) -> None:
-    _m().trigger_errors.labels(endpoint, kind).inc()
+    _counter("trigger_errors", endpoint, kind).inc()
 
 
 def slack_api_error(method: str, error: str) -> None:
-    _m().slack_api_errors.labels(method[:60], error[:60]).inc()
+    _counter("slack_api_errors", method[:60], error[:60]).inc()
 
 
 def moves_in_flight(delta: int) -> None:
@@ -132,7 +154,7 @@ def moves_in_flight(delta: int) -> None:
 
 
 def waiting_for_turn(kind: str, delta: int) -> None:
-    _m().waiting_for_turn.labels(kind).inc(delta)
+    _gauge("waiting_for_turn", kind).inc(delta)
 
 
 def audit_pending(delta: int) -> None:
@@ -144,7 +166,7 @@ def audit_failed(count: int = 1) -> None:
 
 
 def attempt(surface: str, outcome: str) -> None:
-    _m().attempts.labels(surface, outcome).inc()
+    _counter("attempts", surface, outcome).inc()
 
 
 def exposition(multiprocess_dir: str | None) -> tuple[bytes, str]:
