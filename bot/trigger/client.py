@@ -114,7 +114,7 @@ class RateLimitState:
                 self.remaining = int(raw)
             except ValueError:
                 return
-            self.reset_at = reset_from_headers(dict(headers))
+            self.reset_at = reset_from_headers(headers)
 
 
 @dataclass(slots=True)

@@ -22,6 +22,7 @@ Only a connect error, a connect timeout or a pool timeout prove that a request w
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -146,7 +147,7 @@ def after_maybe_applied(error: TriggerError) -> TriggerError:
     return unknown
 
 
-def reset_from_headers(headers: dict[str, str]) -> float | None:
+def reset_from_headers(headers: Mapping[str, str]) -> float | None:
     """`x-ratelimit-reset` is epoch milliseconds (there is no Retry-After); return epoch seconds."""
     raw = headers.get("x-ratelimit-reset")
     if raw is None:
