@@ -20,7 +20,7 @@ does not wait for a write lock (`db.sqlite_writer`): a transaction of a burst's 
 ms at the median in the benchmark's burst, 5 ms at most. It used to be made in a worker thread, which cost more than it
 saved: the thread and the event loop took the GIL and the processor from each other around every statement (in the
 benchmark's burst of 100 commands, about 1,800 context switches against about 1,000 now), and the bot spent about 5 %
-more CPU per command (three runs of `python -m bench.compare`, 16 rounds each, against the same code with the thread:
+more CPU per command (three runs of `python -m bench.compare`, 16 rounds each, against the code with the thread:
 geometric means of each round's ratio 0.93×, 0.92× and 0.97×, on a machine whose speed drifts by a tenth from one burst
 to the next). When another connection (another process) holds the file's write lock, SQLite says so at once, the
 transaction is rolled back, and it runs again in a worker thread on a connection that waits for the lock (up to
