@@ -4,8 +4,10 @@
 
 The bare-Bolt comparison (`python -m bench.run`) moves by more than a tenth from one run to the next on a shared
 machine, mostly with the baseline's own CPU, so it cannot tell whether a change to the bot saved 10 %. Here both
-sides are the bot, each round runs the two in turn (which goes first alternates), and the medians are compared: the
-working tree (uncommitted changes included) against `<git ref>`, checked out in a temporary worktree.
+sides are the bot, each round runs the two in turn (which goes first alternates), and the medians are compared, and
+the two sides of each round (their ratios' median and geometric mean): the working tree (uncommitted changes
+included) against `<git ref>`, checked out in a temporary worktree. Bursts on this kind of shared machine vary by a
+tenth or more from one to the next, so a change of a few per cent needs a few runs of 16 rounds to show.
 """
 
 from __future__ import annotations
@@ -68,6 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, values in cpu.items():
         print(f"  {name}: {statistics.median(values):.2f} ms ({', '.join(f'{v:.1f}' for v in values)})")
     print(f"  working tree / {args.ref}: {new / base:.2f}×")
+    # The machine's speed drifts between bursts; the two sides of one round ran within seconds of each other, so
+    # their ratio carries less of that drift than the medians do.
+    paired = [mine / theirs for mine, theirs in zip(*cpu.values(), strict=True)]
+    print(
+        f"  within each round: {', '.join(f'{ratio:.2f}' for ratio in paired)} "
+        f"(median {statistics.median(paired):.2f}×, geometric mean {statistics.geometric_mean(paired):.2f}×)"
+    )
     return 0
 
 
