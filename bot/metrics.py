@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from typing import TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,8 +28,10 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 
 PREFIX = "reschedule_bot"
+M = TypeVar("M", bound=MetricWrapperBase)
 # Slack wants an acknowledgement within 3 s; the buckets resolve the fast path and that limit.
 ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
 TRIGGER_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -105,48 +108,39 @@ def status_class(status: int | None) -> str:
     return "network" if status is None else f"{status // 100}xx"
 
 
-# A labelled metric's series, looked up once per label values: `labels()` checks the values and takes a lock on every
-# call, and a command counts half a dozen times. `name` is an attribute of _Metrics.
-@cache
-def _counter(name: str, *values: str) -> Counter:
-    metric = getattr(_m(), name)
-    assert isinstance(metric, Counter)
-    return metric.labels(*values)
+def _series(metric: M, *values: str) -> M:
+    """`metric`'s series for these label values, looked up once: `labels()` checks the values and takes a lock on
+    every call, and a command counts half a dozen times."""
+    series = _labelled(metric, values)
+    assert isinstance(series, type(metric))  # labels() answers with the metric's own type
+    return series
 
 
 @cache
-def _histogram(name: str, *values: str) -> Histogram:
-    metric = getattr(_m(), name)
-    assert isinstance(metric, Histogram)
-    return metric.labels(*values)
-
-
-@cache
-def _gauge(name: str, *values: str) -> Gauge:
-    metric = getattr(_m(), name)
-    assert isinstance(metric, Gauge)
+def _labelled(metric: MetricWrapperBase, values: tuple[str, ...]) -> MetricWrapperBase:
     return metric.labels(*values)
 
 
 def slack_request(surface: str, outcome: str, seconds: float) -> None:
-    _counter("slack_requests", surface, outcome).inc()
-    _histogram("ack_seconds", surface).observe(seconds)
+    m = _m()
+    _series(m.slack_requests, surface, outcome).inc()
+    _series(m.ack_seconds, surface).observe(seconds)
 
 
 def trigger_attempt(endpoint: str, status: int | None, seconds: float) -> None:
-    _histogram("trigger_seconds", endpoint, status_class(status)).observe(seconds)
+    _series(_m().trigger_seconds, endpoint, status_class(status)).observe(seconds)
 
 
 def trigger_retry(endpoint: str, kind: str) -> None:
-    _counter("trigger_retries", endpoint, kind).inc()
+    _series(_m().trigger_retries, endpoint, kind).inc()
 
 
 def trigger_error(endpoint: str, kind: str) -> None:
-    _counter("trigger_errors", endpoint, kind).inc()
+    _series(_m().trigger_errors, endpoint, kind).inc()
 
 
 def slack_api_error(method: str, error: str) -> None:
-    _counter("slack_api_errors", method[:60], error[:60]).inc()
+    _series(_m().slack_api_errors, method[:60], error[:60]).inc()
 
 
 def moves_in_flight(delta: int) -> None:
@@ -154,7 +148,7 @@ def moves_in_flight(delta: int) -> None:
 
 
 def waiting_for_turn(kind: str, delta: int) -> None:
-    _gauge("waiting_for_turn", kind).inc(delta)
+    _series(_m().waiting_for_turn, kind).inc(delta)
 
 
 def audit_pending(delta: int) -> None:
@@ -166,7 +160,7 @@ def audit_failed(count: int = 1) -> None:
 
 
 def attempt(surface: str, outcome: str) -> None:
-    _counter("attempts", surface, outcome).inc()
+    _series(_m().attempts, surface, outcome).inc()
 
 
 def exposition(multiprocess_dir: str | None) -> tuple[bytes, str]:
